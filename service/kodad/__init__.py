@@ -1,0 +1,3 @@
+"""kodad: a coding-agent engine served over gRPC."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from kodad.cli import main
+
+sys.exit(main())

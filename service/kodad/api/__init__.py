@@ -1,0 +1,1 @@
+"""The gRPC edge: protobuf <-> domain translation, status codes, servicers. No logic."""

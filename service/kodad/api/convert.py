@@ -1,0 +1,281 @@
+"""Protobuf <-> domain translation, both ways, for every type that crosses the edge."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kodad.engine import model as m
+from kodad.engine.errors import InvalidArgument
+from kodad.engine.manager import TurnCommand
+from kodad.engine.turn import LoopAnswer, TurnInput
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+
+_PROVIDER_KINDS = {
+    spb.PROVIDER_KIND_SCRIPTED: m.ProviderKind.SCRIPTED,
+    spb.PROVIDER_KIND_OPENAI_COMPATIBLE: m.ProviderKind.OPENAI_COMPATIBLE,
+    spb.PROVIDER_KIND_ANTHROPIC: m.ProviderKind.ANTHROPIC,
+}
+_APPROVAL_MODES = {
+    spb.APPROVAL_MODE_AUTO: m.ApprovalMode.AUTO,
+    spb.APPROVAL_MODE_CONFIRM: m.ApprovalMode.CONFIRM,
+    spb.APPROVAL_MODE_READ_ONLY: m.ApprovalMode.READ_ONLY,
+}
+_ROLES = {
+    m.Role.USER: spb.MESSAGE_ROLE_USER,
+    m.Role.ASSISTANT: spb.MESSAGE_ROLE_ASSISTANT,
+    m.Role.TOOL: spb.MESSAGE_ROLE_TOOL,
+}
+_DECISIONS = {
+    epb.DECISION_APPROVE: m.Decision.APPROVE,
+    epb.DECISION_APPROVE_ALWAYS: m.Decision.APPROVE_ALWAYS,
+    epb.DECISION_REJECT: m.Decision.REJECT,
+}
+_LOOP_ACTIONS = {
+    epb.LOOP_ACTION_CONTINUE: m.LoopAction.CONTINUE,
+    epb.LOOP_ACTION_STOP: m.LoopAction.STOP,
+}
+_DISCONNECT = {
+    epb.DISCONNECT_POLICY_UNSPECIFIED: m.DisconnectPolicy.CANCEL,
+    epb.DISCONNECT_POLICY_CANCEL: m.DisconnectPolicy.CANCEL,
+    epb.DISCONNECT_POLICY_CONTINUE: m.DisconnectPolicy.CONTINUE,
+}
+_REASONS = {
+    m.TurnEndReason.COMPLETED: epb.TURN_END_REASON_COMPLETED,
+    m.TurnEndReason.CANCELLED: epb.TURN_END_REASON_CANCELLED,
+    m.TurnEndReason.FAILED: epb.TURN_END_REASON_FAILED,
+    m.TurnEndReason.STOPPED_AT_LOOP_CAP: epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP,
+}
+_CHANGES = {
+    m.FileChangeKind.CREATED: epb.FILE_CHANGE_KIND_CREATED,
+    m.FileChangeKind.MODIFIED: epb.FILE_CHANGE_KIND_MODIFIED,
+    m.FileChangeKind.DELETED: epb.FILE_CHANGE_KIND_DELETED,
+}
+_LEVELS = {
+    m.NoticeLevel.INFO: epb.NOTICE_LEVEL_INFO,
+    m.NoticeLevel.WARNING: epb.NOTICE_LEVEL_WARNING,
+    m.NoticeLevel.ERROR: epb.NOTICE_LEVEL_ERROR,
+}
+
+PROVIDER_KIND_TO_PB = {v: k for k, v in _PROVIDER_KINDS.items()}
+_APPROVAL_MODES_TO_PB = {v: k for k, v in _APPROVAL_MODES.items()}
+_DECISIONS_TO_PB = {v: k for k, v in _DECISIONS.items()}
+
+
+def timestamp(micros: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromMicroseconds(micros)
+    return ts
+
+
+def _enum(table: dict[int, object], value: int, field: str) -> object:
+    try:
+        return table[value]
+    except KeyError:
+        raise InvalidArgument(f"{field} has an unknown value {value}") from None
+
+
+# Into the domain
+
+
+def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
+    kind = m.ProviderKind.SCRIPTED
+    if pb.kind != spb.PROVIDER_KIND_UNSPECIFIED:
+        kind = _enum(_PROVIDER_KINDS, pb.kind, "session.provider.kind")  # type: ignore[assignment]
+    return m.ProviderConfig(
+        kind=kind,
+        model=pb.model,
+        base_url=pb.base_url,
+        api_key_env=pb.api_key_env,
+        script_json=pb.script_json,
+        max_output_tokens=pb.max_output_tokens,
+    )
+
+
+def approval_mode(value: int) -> m.ApprovalMode:
+    if value == spb.APPROVAL_MODE_UNSPECIFIED:
+        return m.ApprovalMode.CONFIRM
+    return _enum(_APPROVAL_MODES, value, "session.approval_mode")  # type: ignore[return-value]
+
+
+def session_spec(pb: spb.Session) -> m.SessionRecord:
+    """The client-settable fields of a Session (output-only fields are ignored)."""
+    return m.SessionRecord(
+        id=pb.id,
+        workspace=pb.workspace,
+        title=pb.title,
+        provider=provider_config(pb.provider),
+        approval_mode=approval_mode(pb.approval_mode),
+        loop_cap=pb.loop_cap,
+        system_prompt=pb.system_prompt,
+        labels=dict(pb.labels),
+    )
+
+
+def images(pbs: list[spb.Image]) -> tuple[m.Image, ...]:
+    return tuple(m.Image(i.mime_type, i.data) for i in pbs)
+
+
+def decision(value: int) -> m.Decision:
+    return _enum(_DECISIONS, value, "approval_decision.decision")  # type: ignore[return-value]
+
+
+def loop_action(value: int) -> m.LoopAction:
+    return _enum(_LOOP_ACTIONS, value, "loop_decision.action")  # type: ignore[return-value]
+
+
+def disconnect_policy(value: int) -> m.DisconnectPolicy:
+    return _enum(_DISCONNECT, value, "start_turn.on_disconnect")  # type: ignore[return-value]
+
+
+# Out of the domain
+
+
+def usage(u: m.Usage) -> spb.Usage:
+    return spb.Usage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+    )
+
+
+def session(r: m.SessionRecord) -> spb.Session:
+    p = r.provider
+    return spb.Session(
+        id=r.id,
+        title=r.title,
+        workspace=r.workspace,
+        provider=spb.ProviderConfig(
+            kind=PROVIDER_KIND_TO_PB[p.kind],
+            model=p.model,
+            base_url=p.base_url,
+            api_key_env=p.api_key_env,
+            script_json=p.script_json,
+            max_output_tokens=p.max_output_tokens,
+        ),
+        approval_mode=_APPROVAL_MODES_TO_PB[r.approval_mode],
+        loop_cap=r.loop_cap,
+        system_prompt=r.system_prompt,
+        labels=r.labels,
+        state=spb.SESSION_STATE_RUNNING if r.active_turn_id else spb.SESSION_STATE_IDLE,
+        active_turn_id=r.active_turn_id,
+        usage=usage(r.usage),
+        create_time=timestamp(r.create_time),
+        update_time=timestamp(r.update_time),
+        last_seq=r.last_seq,
+        message_count=r.message_count,
+    )
+
+
+def message(msg: m.Message) -> spb.Message:
+    pb = spb.Message(
+        index=msg.index,
+        turn_id=msg.turn_id,
+        role=_ROLES[msg.role],
+        text=msg.text,
+        thinking=msg.thinking,
+        images=[spb.Image(mime_type=i.mime_type, data=i.data) for i in msg.images],
+        tool_calls=[
+            spb.ToolCall(call_id=c.call_id, tool_name=c.tool_name, arguments_json=c.arguments_json)
+            for c in msg.tool_calls
+        ],
+        create_time=timestamp(msg.create_time),
+    )
+    if msg.tool_result is not None:
+        r = msg.tool_result
+        pb.tool_result.CopyFrom(
+            spb.ToolResult(
+                call_id=r.call_id, output=r.output, is_error=r.is_error, truncated=r.truncated
+            )
+        )
+    if msg.usage is not None:
+        pb.usage.CopyFrom(usage(msg.usage))
+    return pb
+
+
+def event(e: m.Event) -> epb.EngineEvent:
+    pb = epb.EngineEvent(
+        session_id=e.session_id, turn_id=e.turn_id, seq=e.seq, create_time=timestamp(e.create_time)
+    )
+    p = e.payload
+    match p:
+        case m.TextDelta():
+            pb.text_delta.text = p.text
+        case m.ThinkingDelta():
+            pb.thinking_delta.text = p.text
+        case m.TurnStarted():
+            pb.turn_started.CopyFrom(epb.TurnStarted(text=p.text, image_count=p.image_count))
+        case m.ToolCallStarted():
+            pb.tool_call_started.CopyFrom(
+                epb.ToolCallStarted(
+                    call_id=p.call_id, tool_name=p.tool_name, arguments_json=p.arguments_json
+                )
+            )
+        case m.ToolCallOutput():
+            pb.tool_call_output.CopyFrom(epb.ToolCallOutput(call_id=p.call_id, chunk=p.chunk))
+        case m.ToolCallFinished():
+            pb.tool_call_finished.CopyFrom(
+                epb.ToolCallFinished(
+                    call_id=p.call_id, output=p.output, is_error=p.is_error, truncated=p.truncated
+                )
+            )
+        case m.ApprovalRequested():
+            pb.approval_requested.CopyFrom(
+                epb.ApprovalRequested(
+                    request_id=p.request_id,
+                    call_id=p.call_id,
+                    tool_name=p.tool_name,
+                    arguments_json=p.arguments_json,
+                    summary=p.summary,
+                    preview=p.preview,
+                )
+            )
+        case m.ApprovalResolved():
+            pb.approval_resolved.CopyFrom(
+                epb.ApprovalResolved(
+                    request_id=p.request_id, decision=_DECISIONS_TO_PB[p.decision]
+                )
+            )
+        case m.LoopCapReached():
+            pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))
+        case m.UsageReported():
+            pb.usage.CopyFrom(usage(p.usage))
+        case m.FileChanged():
+            pb.file_changed.CopyFrom(epb.FileChanged(path=p.path, change=_CHANGES[p.change]))
+        case m.Notice():
+            pb.notice.CopyFrom(epb.Notice(level=_LEVELS[p.level], text=p.text))
+        case m.TurnEnded():
+            pb.turn_ended.CopyFrom(
+                epb.TurnEnded(
+                    reason=_REASONS[p.reason],
+                    error_code=p.error_code,
+                    error_message=p.error_message,
+                    usage=usage(p.usage),
+                )
+            )
+    return pb
+
+
+def turn_command(pb: epb.EngineCommand) -> TurnCommand:
+    """A command for a running turn (anything but start_turn)."""
+    which = pb.WhichOneof("command")
+    if which == "approval_decision":
+        d = pb.approval_decision
+        if not d.request_id:
+            raise InvalidArgument("approval_decision.request_id is required")
+        return TurnCommand(approval=(d.request_id, decision(d.decision), d.feedback))
+    if which == "loop_decision":
+        ld = pb.loop_decision
+        if ld.extra_iterations < 0:
+            raise InvalidArgument("loop_decision.extra_iterations must not be negative")
+        return TurnCommand(loop=LoopAnswer(loop_action(ld.action), ld.extra_iterations))
+    if which == "cancel":
+        return TurnCommand(cancel=True)
+    if which == "start_turn":
+        raise InvalidArgument("start_turn is only valid as the first command of RunTurn")
+    raise InvalidArgument("command must set one of approval_decision, loop_decision, cancel")
+
+
+def turn_input(pb: epb.StartTurn) -> TurnInput:
+    return TurnInput(pb.text, images(list(pb.images)), disconnect_policy(pb.on_disconnect))

@@ -1,0 +1,216 @@
+"""SessionService: translate, delegate to the SessionManager, map errors. No logic."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from kodad import __version__
+from kodad.api import convert
+from kodad.api.errors import status_code
+from kodad.engine.errors import InvalidArgument, KodaError
+from kodad.engine.manager import SessionManager
+from kodad.engine.model import DisconnectPolicy, TurnEnded
+from kodad.engine.turn import Turn
+from kodad.gen.koda.v1 import session_service_pb2 as pb
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.providers import SERVED_KINDS
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+CAPABILITIES = (
+    "run_turn",
+    "watch_session",
+    "submit_command",
+    "cancel_turn",
+    "fork_session",
+    "loop_cap",
+    "tool_output_streaming",
+)
+
+
+def _unary(
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
+) -> Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await method(self, request, context)
+        except KodaError as e:
+            await context.abort(status_code(e), str(e))
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+def _streaming(
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], AsyncIterator[Resp]],
+) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], AsyncIterator[Resp]]:
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for response in method(self, request, context):
+                yield response
+        except KodaError as e:
+            await context.abort(status_code(e), str(e))
+
+    return wrapper
+
+
+class SessionServicer(pb_grpc.SessionServiceServicer):
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+
+    @_unary
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetServerInfoResponse:
+        return pb.GetServerInfoResponse(
+            version=__version__,
+            capabilities=CAPABILITIES,
+            provider_kinds=[convert.PROVIDER_KIND_TO_PB[k] for k in SERVED_KINDS],
+            tool_names=self._manager.tools.names,
+            default_loop_cap=self._manager.settings.default_loop_cap,
+        )
+
+    @_unary
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CreateSessionResponse:
+        if not request.HasField("session"):
+            raise InvalidArgument("session is required")
+        record = await self._manager.create_session(convert.session_spec(request.session))
+        return pb.CreateSessionResponse(session=convert.session(record))
+
+    @_unary
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetSessionResponse:
+        record = await self._manager.get_session(request.session_id)
+        return pb.GetSessionResponse(session=convert.session(record))
+
+    @_unary
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListSessionsResponse:
+        records, token = await self._manager.list_sessions(
+            page_size=request.page_size, page_token=request.page_token, labels=dict(request.labels)
+        )
+        return pb.ListSessionsResponse(
+            sessions=[convert.session(r) for r in records], next_page_token=token
+        )
+
+    @_unary
+    async def UpdateSession(
+        self, request: pb.UpdateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdateSessionResponse:
+        if not request.session.id:
+            raise InvalidArgument("session.id is required")
+        record = await self._manager.update_session(
+            convert.session_spec(request.session), list(request.update_mask.paths)
+        )
+        return pb.UpdateSessionResponse(session=convert.session(record))
+
+    @_unary
+    async def DeleteSession(
+        self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.DeleteSessionResponse:
+        await self._manager.delete_session(request.session_id)
+        return pb.DeleteSessionResponse()
+
+    @_unary
+    async def ForkSession(
+        self, request: pb.ForkSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ForkSessionResponse:
+        record = await self._manager.fork_session(request.session_id, request.title)
+        return pb.ForkSessionResponse(session=convert.session(record))
+
+    @_unary
+    async def ListMessages(
+        self, request: pb.ListMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListMessagesResponse:
+        messages, token = await self._manager.list_messages(
+            request.session_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListMessagesResponse(
+            messages=[convert.message(m) for m in messages], next_page_token=token
+        )
+
+    @_unary
+    async def SubmitCommand(
+        self, request: pb.SubmitCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SubmitCommandResponse:
+        command = convert.turn_command(request.command)
+        turn = await self._manager.running_turn(request.session_id, request.turn_id)
+        self._manager.command(turn, command)
+        return pb.SubmitCommandResponse(turn_id=turn.id)
+
+    @_unary
+    async def CancelTurn(
+        self, request: pb.CancelTurnRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CancelTurnResponse:
+        turn = await self._manager.running_turn(request.session_id, request.turn_id)
+        turn.cancel()
+        return pb.CancelTurnResponse(turn_id=turn.id)
+
+    @_streaming
+    async def WatchSession(
+        self, request: pb.WatchSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.WatchSessionResponse]:
+        async for event in self._manager.watch(request.session_id, request.after_seq):
+            yield pb.WatchSessionResponse(event=convert.event(event))
+
+    @_streaming
+    async def RunTurn(
+        self,
+        request_iterator: AsyncIterator[pb.RunTurnRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.RunTurnResponse]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.command.WhichOneof("command") != "start_turn":
+            raise InvalidArgument("the first command of RunTurn must be start_turn")
+        start = first.command.start_turn
+        turn_input = convert.turn_input(start)
+        turn, subscription = await self._manager.start_turn(start.session_id, turn_input)
+        failure: list[KodaError] = []
+        reader = asyncio.create_task(
+            self._read_commands(request_iterator, turn, failure, subscription.put)
+        )
+        ended = False
+        try:
+            while (event := await subscription.get()) is not None:
+                yield pb.RunTurnResponse(event=convert.event(event))
+                if isinstance(event.payload, TurnEnded) and event.turn_id == turn.id:
+                    ended = True
+                    break
+            if failure:
+                raise failure[0]
+        finally:
+            subscription.close()
+            reader.cancel()
+            if not ended and turn_input.on_disconnect is DisconnectPolicy.CANCEL:
+                turn.cancel()
+
+    async def _read_commands(
+        self,
+        requests: AsyncIterator[pb.RunTurnRequest],
+        turn: Turn,
+        failure: list[KodaError],
+        wake: Callable[[None], None],
+    ) -> None:
+        """Delivers the client's later commands; a bad one fails the stream with its status."""
+        try:
+            async for request in requests:
+                self._manager.command(turn, convert.turn_command(request.command))
+        except KodaError as e:
+            failure.append(e)
+            wake(None)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass

@@ -1,0 +1,54 @@
+"""The `kodad` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from kodad import __version__
+from kodad.config import ServerConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kodad", description="A coding-agent engine over gRPC.")
+    parser.add_argument("--version", action="version", version=f"kodad {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--listen", help="host:port to listen on (env KODAD_LISTEN; default 127.0.0.1:50051)")
+    serve.add_argument("--data-dir", type=Path, help="where the database lives (env KODAD_DATA_DIR)")
+    serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = ServerConfig.from_env()
+    if args.listen:
+        config = dataclasses.replace(config, listen=args.listen)
+    if args.data_dir:
+        config = dataclasses.replace(config, data_dir=args.data_dir)
+    if args.loop_cap:
+        engine = dataclasses.replace(config.engine, default_loop_cap=args.loop_cap)
+        config = dataclasses.replace(config, engine=engine)
+    from kodad.server import serve
+
+    try:
+        asyncio.run(serve(config))
+    except OSError as e:
+        logging.getLogger("kodad").error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Domain errors of the engine. api/errors.py maps each kind to one gRPC status code."""
+
+
+class KodaError(Exception):
+    """Base of every error the engine reports to a caller."""
+
+
+class InvalidArgument(KodaError):
+    """The request is malformed; the message names the field."""
+
+
+class NotFound(KodaError):
+    """The session (or request) does not exist."""
+
+
+class FailedPrecondition(KodaError):
+    """The request is valid but the session is not in a state to accept it."""
+
+
+class ResourceExhausted(KodaError):
+    """A configured limit was hit; the message names it."""
+
+
+class TurnAlreadyRunning(FailedPrecondition):
+    """A session runs one turn at a time."""
+
+    def __init__(self, session_id: str, turn_id: str) -> None:
+        super().__init__(f"session {session_id} is already running turn {turn_id}")
+        self.turn_id = turn_id

@@ -1,0 +1,366 @@
+"""SessionManager: the live sessions of the service, their turns and their event logs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from kodad.engine import validation
+from kodad.engine.errors import FailedPrecondition, InvalidArgument, NotFound, TurnAlreadyRunning
+from kodad.engine.events import EventLog, EventWriter, Subscription
+from kodad.engine.ids import new_id
+from kodad.engine.model import (
+    Decision,
+    Event,
+    Message,
+    Role,
+    SessionRecord,
+    ToolResult,
+    TurnEnded,
+    TurnEndReason,
+    now_us,
+)
+from kodad.engine.turn import LoopAnswer, Turn, TurnInput, TurnLimits
+from kodad.providers import ProviderRegistry
+from kodad.store.base import Store, TurnRecord
+from kodad.tools import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+BASE_SYSTEM_PROMPT = """\
+You are kodad, a coding agent. You work in the workspace directory {workspace} through \
+your tools: read and search before you change, make focused edits, run the project's \
+checks with bash when useful, and answer briefly with what you did."""
+
+UPDATABLE_FIELDS = frozenset(
+    {"title", "labels", "approval_mode", "provider", "loop_cap", "system_prompt"}
+)
+REPLAY_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    default_loop_cap: int = 50
+    tool_output_limit: int = 256 * 1024
+    event_flush_interval_s: float = 0.005
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[SessionRecord] | list[Message]
+    next_page_token: str
+
+
+@dataclass
+class _Live:
+    log: EventLog
+    turn: Turn | None = None
+
+
+@dataclass(frozen=True)
+class TurnCommand:
+    """A command for a running turn: exactly one of the fields is set."""
+
+    approval: tuple[str, Decision, str] | None = None
+    loop: LoopAnswer | None = None
+    cancel: bool = False
+
+
+class SessionManager:
+    """Owns turns (as tasks), event logs and their fan-out; the store owns the data."""
+
+    def __init__(
+        self,
+        store: Store,
+        providers: ProviderRegistry,
+        tools: ToolRegistry,
+        settings: EngineSettings = EngineSettings(),
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.tools = tools
+        self.settings = settings
+        self._writer = EventWriter(store, interval_s=settings.event_flush_interval_s)
+        self._live: dict[str, _Live] = {}
+
+    async def start(self) -> None:
+        self._writer.start()
+        await self._recover()
+
+    async def close(self) -> None:
+        """Cancels running turns, waits until they are stored, then flushes the event log."""
+        turns = [live.turn for live in self._live.values() if live.turn is not None]
+        for turn in turns:
+            turn.cancel()
+        await asyncio.gather(*(t.task for t in turns if t.task is not None), return_exceptions=True)
+        for live in self._live.values():
+            live.log.close()
+        await self._writer.aclose()
+
+    async def _recover(self) -> None:
+        """Ends turns a killed process left running, keeping every history valid."""
+        for turn in await self.store.unfinished_turns():
+            record = await self.store.get_session(turn.session_id)
+            if record is None:
+                continue
+            messages = await self.store.list_messages(turn.session_id)
+            answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
+            for message in messages:
+                for call in message.tool_calls:
+                    if call.call_id not in answered:
+                        result = ToolResult(call.call_id, "interrupted: the service stopped", True)
+                        await self.store.append_message(
+                            turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
+                        )
+            text = "the service stopped while the turn was running"
+            await self.store.end_turn(
+                dataclasses.replace(
+                    turn,
+                    end_time=now_us(),
+                    reason=TurnEndReason.FAILED,
+                    error_code="interrupted",
+                    error_message=text,
+                )
+            )
+            live = await self._live_session(turn.session_id)
+            live.log.record(turn.turn_id, TurnEnded(TurnEndReason.FAILED, "interrupted", text))
+            await live.log.flush()
+            log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
+
+    async def _live_session(self, session_id: str) -> _Live:
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
+        record = await self._record(session_id)
+        live = self._live.get(session_id)  # another task may have loaded it meanwhile
+        if live is None:
+            live = _Live(EventLog(session_id, record.last_seq, self._writer))
+            self._live[session_id] = live
+        return live
+
+    async def _record(self, session_id: str) -> SessionRecord:
+        if not session_id:
+            raise InvalidArgument("session_id is required")
+        record = await self.store.get_session(session_id)
+        if record is None:
+            raise NotFound(f"session {session_id} not found")
+        return record
+
+    def _view(self, record: SessionRecord) -> SessionRecord:
+        live = self._live.get(record.id)
+        if live is not None:
+            record.last_seq = live.log.last_seq
+            record.active_turn_id = live.turn.id if live.turn is not None else ""
+        return record
+
+    # Sessions
+
+    async def create_session(self, spec: SessionRecord) -> SessionRecord:
+        created = now_us()
+        record = SessionRecord(
+            id=new_id("s"),
+            workspace=validation.workspace(spec.workspace),
+            title=validation.title(spec.title),
+            provider=validation.provider(spec.provider),
+            approval_mode=spec.approval_mode,
+            loop_cap=validation.loop_cap(spec.loop_cap),
+            system_prompt=validation.system_prompt(spec.system_prompt),
+            labels=validation.labels(spec.labels),
+            create_time=created,
+            update_time=created,
+        )
+        await self.store.create_session(record)
+        return record
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        return self._view(await self._record(session_id))
+
+    async def list_sessions(
+        self, *, page_size: int, page_token: str, labels: Mapping[str, str]
+    ) -> tuple[list[SessionRecord], str]:
+        size = validation.page_size(page_size)
+        scope = "sessions:" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        before = validation.decode_page_token(page_token, scope)
+        records = await self.store.list_sessions(
+            limit=size + 1, before_id=None if before is None else str(before), labels=labels
+        )
+        token = ""
+        if len(records) > size:
+            records = records[:size]
+            token = validation.encode_page_token(records[-1].id, scope)
+        return [self._view(r) for r in records], token
+
+    async def update_session(self, changes: SessionRecord, paths: list[str]) -> SessionRecord:
+        if not paths:
+            raise InvalidArgument("update_mask must name at least one field")
+        unknown = sorted(set(paths) - UPDATABLE_FIELDS)
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask paths {unknown} cannot be updated; allowed: "
+                + ", ".join(sorted(UPDATABLE_FIELDS))
+            )
+        record = await self._record(changes.id)
+        if "title" in paths:
+            record.title = validation.title(changes.title)
+        if "labels" in paths:
+            record.labels = validation.labels(changes.labels)
+        if "approval_mode" in paths:
+            record.approval_mode = changes.approval_mode
+        if "provider" in paths:
+            record.provider = validation.provider(changes.provider)
+        if "loop_cap" in paths:
+            record.loop_cap = validation.loop_cap(changes.loop_cap)
+        if "system_prompt" in paths:
+            record.system_prompt = validation.system_prompt(changes.system_prompt)
+        record.update_time = now_us()
+        await self.store.update_session(record)
+        return self._view(record)
+
+    async def delete_session(self, session_id: str) -> None:
+        live = self._live.get(session_id)
+        if live is not None and live.turn is not None:
+            raise FailedPrecondition(
+                f"session {session_id} is running turn {live.turn.id}; cancel it first"
+            )
+        await self._record(session_id)
+        if live is not None:
+            await live.log.flush()
+        if not await self.store.delete_session(session_id):
+            raise NotFound(f"session {session_id} not found")
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            live.log.close()
+
+    async def fork_session(self, session_id: str, title: str) -> SessionRecord:
+        source = await self._record(session_id)
+        live = self._live.get(session_id)
+        if live is not None and live.turn is not None:
+            raise FailedPrecondition(
+                f"session {session_id} is running turn {live.turn.id}; fork it when idle"
+            )
+        created = now_us()
+        record = dataclasses.replace(
+            source.copy(),
+            id=new_id("s"),
+            title=validation.title(title or f"{source.title or source.id} (fork)"),
+            create_time=created,
+            update_time=created,
+            last_seq=0,
+            active_turn_id="",
+        )
+        await self.store.fork_session(session_id, record)
+        return record
+
+    async def list_messages(
+        self, session_id: str, *, page_size: int, page_token: str
+    ) -> tuple[list[Message], str]:
+        size = validation.page_size(page_size)
+        await self._record(session_id)
+        scope = f"messages:{session_id}"
+        after = validation.decode_page_token(page_token, scope)
+        messages = await self.store.list_messages(
+            session_id, after_index=int(after or 0), limit=size + 1
+        )
+        token = ""
+        if len(messages) > size:
+            messages = messages[:size]
+            token = validation.encode_page_token(messages[-1].index, scope)
+        return messages, token
+
+    # Turns
+
+    async def start_turn(self, session_id: str, turn_input: TurnInput) -> tuple[Turn, Subscription]:
+        """Starts a turn and returns it with a subscription that sees all of its events."""
+        validation.turn_input(turn_input.text, turn_input.images)
+        record = await self._record(session_id)
+        live = await self._live_session(session_id)
+        if live.turn is not None:
+            raise TurnAlreadyRunning(session_id, live.turn.id)
+        # No await from the check above to `live.turn = turn`: a concurrent start sees it.
+        limits = TurnLimits(
+            loop_cap=record.loop_cap or self.settings.default_loop_cap,
+            tool_output_limit=self.settings.tool_output_limit,
+            system_prompt=self._system_prompt(record),
+        )
+
+        def finished(turn: Turn) -> None:
+            if live.turn is turn:
+                live.turn = None
+
+        turn = Turn(
+            turn_id=new_id("t"),
+            session=record,
+            turn_input=turn_input,
+            log=live.log,
+            store=self.store,
+            provider=self.providers.get(record.provider),
+            tools=self.tools,
+            limits=limits,
+            on_finished=finished,
+        )
+        live.turn = turn
+        subscription = live.log.subscribe()
+        turn.start()
+        return turn, subscription
+
+    @staticmethod
+    def _system_prompt(record: SessionRecord) -> str:
+        prompt = BASE_SYSTEM_PROMPT.format(workspace=record.workspace)
+        if record.system_prompt:
+            prompt += "\n\n" + record.system_prompt
+        return prompt
+
+    async def running_turn(self, session_id: str, turn_id: str = "") -> Turn:
+        await self._record(session_id)
+        live = self._live.get(session_id)
+        turn = live.turn if live is not None else None
+        if turn is None:
+            raise FailedPrecondition(f"session {session_id} has no running turn")
+        if turn_id and turn.id != turn_id:
+            raise FailedPrecondition(
+                f"turn {turn_id} is not running on session {session_id} (running: {turn.id})"
+            )
+        return turn
+
+    @staticmethod
+    def command(turn: Turn, command: TurnCommand) -> None:
+        """Delivers a command to a running turn."""
+        if command.cancel:
+            turn.cancel()
+        elif command.loop is not None:
+            request = turn.pending.of_kind("loop")
+            if request is None:
+                raise FailedPrecondition(f"turn {turn.id} is not waiting for a loop decision")
+            turn.pending.answer(request.request_id, "loop", command.loop)
+        elif command.approval is not None:
+            request_id, decision, feedback = command.approval
+            turn.pending.answer(request_id, "approval", (decision, feedback))
+        else:
+            raise InvalidArgument("command must set approval_decision, loop_decision or cancel")
+
+    async def watch(self, session_id: str, after_seq: int) -> AsyncIterator[Event]:
+        """Stored events after `after_seq`, then live ones, without gaps or repeats."""
+        if after_seq < 0:
+            raise InvalidArgument(f"after_seq must not be negative, got {after_seq}")
+        live = await self._live_session(session_id)
+        subscription = live.log.subscribe()
+        try:
+            await live.log.flush()  # everything recorded before subscribing is now stored
+            last = after_seq
+            while True:
+                page = await self.store.list_events(session_id, after_seq=last, limit=REPLAY_PAGE)
+                for event in page:
+                    yield event
+                    last = event.seq
+                if len(page) < REPLAY_PAGE:
+                    break
+            while (event := await subscription.get()) is not None:
+                if event.seq > last:
+                    last = event.seq
+                    yield event
+        finally:
+            subscription.close()
+

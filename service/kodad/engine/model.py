@@ -1,0 +1,302 @@
+"""Domain types of sessions, messages and events. No protobuf here: api/ translates."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+def now_us() -> int:
+    """Wall-clock time in microseconds since the epoch, the unit of every stored time."""
+    return time.time_ns() // 1000
+
+
+class ProviderKind(enum.Enum):
+    SCRIPTED = "scripted"
+    OPENAI_COMPATIBLE = "openai_compatible"
+    ANTHROPIC = "anthropic"
+
+
+class ApprovalMode(enum.Enum):
+    AUTO = "auto"
+    CONFIRM = "confirm"
+    READ_ONLY = "read_only"
+
+
+class Role(enum.Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class DisconnectPolicy(enum.Enum):
+    CANCEL = "cancel"
+    CONTINUE = "continue"
+
+
+class Decision(enum.Enum):
+    APPROVE = "approve"
+    APPROVE_ALWAYS = "approve_always"
+    REJECT = "reject"
+
+
+class LoopAction(enum.Enum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class TurnEndReason(enum.Enum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    STOPPED_AT_LOOP_CAP = "stopped_at_loop_cap"
+
+
+class FileChangeKind(enum.Enum):
+    CREATED = "created"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+
+
+class NoticeLevel(enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where a session's model lives. `api_key_env` names an env var; keys are never stored."""
+
+    kind: ProviderKind = ProviderKind.SCRIPTED
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    script_json: str = ""
+    max_output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@dataclass
+class SessionRecord:
+    """A session as stored. `active_turn_id` is set while a turn runs (and after a crash)."""
+
+    id: str
+    workspace: str
+    title: str = ""
+    provider: ProviderConfig = field(default_factory=ProviderConfig)
+    approval_mode: ApprovalMode = ApprovalMode.CONFIRM
+    loop_cap: int = 0
+    system_prompt: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    create_time: int = 0
+    update_time: int = 0
+    last_seq: int = 0
+    message_count: int = 0
+    active_turn_id: str = ""
+
+    def copy(self) -> SessionRecord:
+        return dataclasses.replace(self, labels=dict(self.labels))
+
+
+@dataclass(frozen=True)
+class Image:
+    mime_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    call_id: str
+    tool_name: str
+    arguments_json: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call_id: str
+    output: str
+    is_error: bool = False
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """One history entry. `index` is its 1-based position, assigned by the store."""
+
+    role: Role
+    turn_id: str
+    text: str = ""
+    thinking: str = ""
+    images: tuple[Image, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_result: ToolResult | None = None
+    usage: Usage | None = None
+    index: int = 0
+    create_time: int = 0
+
+
+# Event payloads. Each has a stable `kind`, used by the store's codec.
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    kind: ClassVar[str] = "turn_started"
+    text: str
+    image_count: int = 0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    kind: ClassVar[str] = "text_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    kind: ClassVar[str] = "thinking_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    kind: ClassVar[str] = "tool_call_started"
+    call_id: str
+    tool_name: str
+    arguments_json: str
+
+
+@dataclass(frozen=True)
+class ToolCallOutput:
+    kind: ClassVar[str] = "tool_call_output"
+    call_id: str
+    chunk: str
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    kind: ClassVar[str] = "tool_call_finished"
+    call_id: str
+    output: str
+    is_error: bool = False
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    kind: ClassVar[str] = "approval_requested"
+    request_id: str
+    call_id: str
+    tool_name: str
+    arguments_json: str
+    summary: str
+    preview: str
+
+
+@dataclass(frozen=True)
+class ApprovalResolved:
+    kind: ClassVar[str] = "approval_resolved"
+    request_id: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class LoopCapReached:
+    kind: ClassVar[str] = "loop_cap_reached"
+    iterations: int
+    cap: int
+
+
+@dataclass(frozen=True)
+class UsageReported:
+    kind: ClassVar[str] = "usage"
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class FileChanged:
+    kind: ClassVar[str] = "file_changed"
+    path: str
+    change: FileChangeKind
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: ClassVar[str] = "notice"
+    level: NoticeLevel
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    kind: ClassVar[str] = "turn_ended"
+    reason: TurnEndReason
+    error_code: str = ""
+    error_message: str = ""
+    usage: Usage = field(default_factory=Usage)
+
+
+EventPayload = (
+    TurnStarted
+    | TextDelta
+    | ThinkingDelta
+    | ToolCallStarted
+    | ToolCallOutput
+    | ToolCallFinished
+    | ApprovalRequested
+    | ApprovalResolved
+    | LoopCapReached
+    | UsageReported
+    | FileChanged
+    | Notice
+    | TurnEnded
+)
+
+PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
+    cls.kind: cls
+    for cls in (
+        TurnStarted,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallStarted,
+        ToolCallOutput,
+        ToolCallFinished,
+        ApprovalRequested,
+        ApprovalResolved,
+        LoopCapReached,
+        UsageReported,
+        FileChanged,
+        Notice,
+        TurnEnded,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a session's event log; `seq` is gap-free per session, from 1."""
+
+    session_id: str
+    turn_id: str
+    seq: int
+    create_time: int
+    payload: EventPayload

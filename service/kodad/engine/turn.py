@@ -1,0 +1,298 @@
+"""One turn: input → provider stream → tool calls → answer, with every outcome stored."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kodad.engine.events import EventLog
+from kodad.engine.model import (
+    ApprovalMode,
+    DisconnectPolicy,
+    EventPayload,
+    FileChanged,
+    Image,
+    LoopAction,
+    LoopCapReached,
+    Message,
+    Notice,
+    NoticeLevel,
+    Role,
+    SessionRecord,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallOutput,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnded,
+    TurnEndReason,
+    TurnStarted,
+    Usage,
+    UsageReported,
+    now_us,
+)
+from kodad.engine.pending import PendingRequests
+from kodad.providers import (
+    LlmProvider,
+    ProviderError,
+    ProviderNotice,
+    ProviderRequest,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallReady,
+    ToolSpec,
+    UsageReport,
+)
+from kodad.store.base import Store, TurnRecord
+from kodad.tools import ToolContext, ToolError, ToolKind, ToolOutcome, ToolRegistry, Workspace
+from kodad.tools.base import Args
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    text: str
+    images: tuple[Image, ...] = ()
+    on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+
+
+@dataclass(frozen=True)
+class LoopAnswer:
+    action: LoopAction
+    extra_iterations: int = 0
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    loop_cap: int
+    tool_output_limit: int
+    system_prompt: str
+
+
+class Turn:
+    """Runs as a task owned by the SessionManager, not by any client stream."""
+
+    def __init__(
+        self,
+        *,
+        turn_id: str,
+        session: SessionRecord,
+        turn_input: TurnInput,
+        log: EventLog,
+        store: Store,
+        provider: LlmProvider,
+        tools: ToolRegistry,
+        limits: TurnLimits,
+        on_finished: Callable[[Turn], None],
+    ) -> None:
+        self.id = turn_id
+        self.session = session
+        self.input = turn_input
+        self.pending = PendingRequests()
+        self._history: list[Message] = []
+        self._log = log
+        self._store = store
+        self._provider = provider
+        self._tools = tools
+        self._limits = limits
+        self._on_finished = on_finished
+        self._usage = Usage()
+        self._partial_text: list[str] | None = None
+        self._partial_thinking: list[str] = []
+        self._unanswered: list[ToolCall] = []
+        self._cancel_requested = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Emits turn_started at once (the first event of every turn) and runs the turn."""
+        self._emit(TurnStarted(self.input.text, len(self.input.images)))
+        self.task = asyncio.create_task(self.run(), name=f"turn {self.id}")
+
+    def cancel(self) -> None:
+        """Asks the turn to stop at its next await. Idempotent."""
+        if self.task is not None and not self.task.done() and not self._cancel_requested:
+            self._cancel_requested = True
+            self.task.cancel()
+
+    def _emit(self, payload: EventPayload) -> None:
+        self._log.emit(self.id, payload)
+
+    async def run(self) -> None:
+        reason, code, message = TurnEndReason.COMPLETED, "", ""
+        try:
+            self._history = await self._store.list_messages(self.session.id)
+            await self._store.begin_turn(TurnRecord(self.session.id, self.id, now_us()))
+            await self._append(
+                Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
+            )
+            reason = await self._loop()
+        except asyncio.CancelledError:
+            if self.task is not None:
+                self.task.uncancel()
+            reason, code, message = TurnEndReason.CANCELLED, "", ""
+        except ProviderError as e:
+            reason, code, message = TurnEndReason.FAILED, e.code, e.message
+        except Exception as e:
+            log.exception("turn %s of session %s failed", self.id, self.session.id)
+            reason, code, message = TurnEndReason.FAILED, "internal", f"{type(e).__name__}: {e}"
+        try:
+            await self._settle(reason)
+            await self._end(reason, code, message)
+        except Exception as e:
+            log.exception("could not store the end of turn %s", self.id)
+            self._on_finished(self)
+            failure = TurnEnded(TurnEndReason.FAILED, "internal", f"storing the turn failed: {e}")
+            self._emit(failure)
+
+    async def _loop(self) -> TurnEndReason:
+        cap = self._limits.loop_cap
+        rounds = 0
+        while True:
+            calls = await self._provider_round()
+            if not calls:
+                return TurnEndReason.COMPLETED
+            for call in calls:
+                await self._run_tool(call)
+            rounds += 1
+            if rounds >= cap:
+                answer = await self._ask_loop(rounds, cap)
+                if answer.action is LoopAction.STOP:
+                    return TurnEndReason.STOPPED_AT_LOOP_CAP
+                cap = rounds + (answer.extra_iterations or self._limits.loop_cap)
+
+    async def _append(self, message: Message) -> Message:
+        stored = await self._store.append_message(self.session.id, message)
+        self._history.append(stored)
+        return stored
+
+    async def _provider_round(self) -> tuple[ToolCall, ...]:
+        request = ProviderRequest(
+            model=self.session.provider.model,
+            system_prompt=self._limits.system_prompt,
+            messages=list(self._history),
+            tools=[ToolSpec(t.name, t.description, t.parameters) for t in self._tools],
+            max_output_tokens=self.session.provider.max_output_tokens,
+        )
+        text: list[str] = []
+        self._partial_text, self._partial_thinking = text, []
+        calls: list[ToolCall] = []
+        usage: Usage | None = None
+        async with contextlib.aclosing(self._provider.stream(request)) as stream:
+            async for event in stream:
+                if isinstance(event, TextChunk):
+                    if event.text:
+                        text.append(event.text)
+                        self._emit(TextDelta(event.text))
+                elif isinstance(event, ThinkingChunk):
+                    if event.text:
+                        self._partial_thinking.append(event.text)
+                        self._emit(ThinkingDelta(event.text))
+                elif isinstance(event, ToolCallReady):
+                    calls.append(event.call)
+                elif isinstance(event, UsageReport):
+                    usage = event.usage
+                elif isinstance(event, ProviderNotice):
+                    level = NoticeLevel.WARNING if event.warning else NoticeLevel.INFO
+                    self._emit(Notice(level, event.text))
+        self._partial_text = None
+        await self._append(
+            Message(
+                Role.ASSISTANT,
+                self.id,
+                text="".join(text),
+                thinking="".join(self._partial_thinking),
+                tool_calls=tuple(calls),
+                usage=usage,
+            )
+        )
+        self._unanswered = list(calls)
+        if usage is not None:
+            self._usage += usage
+            self._emit(UsageReported(usage))
+        return tuple(calls)
+
+    def _refusal(self, kind: ToolKind) -> str | None:
+        mode = self.session.approval_mode
+        if kind is ToolKind.READ_ONLY or mode is ApprovalMode.AUTO:
+            return None
+        if mode is ApprovalMode.READ_ONLY:
+            return "refused: the session is in read-only mode; only reading tools may run"
+        return (
+            "refused: the session is in confirm mode and this server does not ask for "
+            "approvals yet; only reading tools may run"
+        )
+
+    async def _run_tool(self, call: ToolCall) -> None:
+        self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
+        tool = self._tools.get(call.tool_name)
+        ctx = ToolContext(
+            workspace=Workspace(self.session.workspace),
+            output_limit=self._limits.tool_output_limit,
+            emit_output=lambda chunk: self._emit(ToolCallOutput(call.call_id, chunk)),
+        )
+        if tool is None:
+            known = ", ".join(self._tools.names)
+            outcome = ToolOutcome(f"unknown tool {call.tool_name!r}; tools: {known}", True)
+        elif (refusal := self._refusal(tool.kind)) is not None:
+            outcome = ToolOutcome(refusal, is_error=True)
+        else:
+            try:
+                outcome = await tool.run(Args(call.arguments_json), ctx)
+            except ToolError as e:
+                outcome = ToolOutcome(str(e), is_error=True)
+            except OSError as e:
+                outcome = ToolOutcome(f"{type(e).__name__}: {e}", is_error=True)
+            finally:
+                await self._record_changes(ctx)
+        await self._finish_call(call, outcome)
+
+    async def _record_changes(self, ctx: ToolContext) -> None:
+        for path, change in ctx.changes:
+            await self._store.record_file_change(self.session.id, self.id, path, change, now_us())
+            self._emit(FileChanged(path, change))
+        ctx.changes.clear()
+
+    async def _finish_call(self, call: ToolCall, outcome: ToolOutcome) -> None:
+        result = ToolResult(call.call_id, outcome.output, outcome.is_error, outcome.truncated)
+        await self._append(Message(Role.TOOL, self.id, tool_result=result))
+        self._unanswered.remove(call)
+        self._emit(ToolCallFinished(call.call_id, result.output, result.is_error, result.truncated))
+
+    async def _ask_loop(self, iterations: int, cap: int) -> LoopAnswer:
+        request = self.pending.open(f"loop-{iterations}", "loop")
+        self._emit(LoopCapReached(iterations, cap))
+        try:
+            answer = await request.future
+        finally:
+            self.pending.close(request)
+        assert isinstance(answer, LoopAnswer)
+        return answer
+
+    async def _settle(self, reason: TurnEndReason) -> None:
+        """Leaves a valid history: partial text kept, every tool call answered."""
+        if self._partial_text is not None:
+            text, thinking = "".join(self._partial_text), "".join(self._partial_thinking)
+            self._partial_text = None
+            if text or thinking:
+                await self._append(Message(Role.ASSISTANT, self.id, text=text, thinking=thinking))
+        why = "cancelled" if reason is TurnEndReason.CANCELLED else "not run: the turn ended"
+        for call in list(self._unanswered):
+            await self._finish_call(call, ToolOutcome(why, is_error=True))
+
+    async def _end(self, reason: TurnEndReason, code: str, message: str) -> None:
+        end_time = now_us()
+        await self._store.end_turn(
+            TurnRecord(
+                self.session.id, self.id, 0, end_time, reason, code, message, self._usage
+            )
+        )
+        event = self._log.record(self.id, TurnEnded(reason, code, message, self._usage))
+        await self._log.flush()  # the whole turn is durable before anyone sees its end
+        self._on_finished(self)
+        self._log.publish(event)

@@ -1,0 +1,145 @@
+"""Checks on what clients send; each failure names the field (InvalidArgument)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+from kodad.engine.errors import InvalidArgument
+from kodad.engine.model import Image, ProviderConfig, ProviderKind
+from kodad.providers import SERVED_KINDS, ScriptError, parse_script
+
+MAX_TITLE = 512
+MAX_SYSTEM_PROMPT = 256 * 1024
+MAX_LOOP_CAP = 10_000
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 256
+MAX_INPUT_BYTES = 1024 * 1024
+MAX_IMAGES = 8
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+_LABEL_KEY = re.compile(r"[a-z0-9_.-]{1,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def workspace(path: str) -> str:
+    if not path:
+        raise InvalidArgument("session.workspace is required")
+    p = Path(path)
+    if not p.is_absolute():
+        raise InvalidArgument(f"session.workspace must be an absolute path, got {path!r}")
+    if not p.is_dir():
+        raise InvalidArgument(f"session.workspace {path!r} is not an existing directory")
+    return str(p.resolve())
+
+
+def title(value: str) -> str:
+    if len(value) > MAX_TITLE:
+        raise InvalidArgument(f"session.title is longer than {MAX_TITLE} characters")
+    return value
+
+
+def system_prompt(value: str) -> str:
+    if len(value.encode()) > MAX_SYSTEM_PROMPT:
+        raise InvalidArgument(f"session.system_prompt is larger than {MAX_SYSTEM_PROMPT} bytes")
+    return value
+
+
+def loop_cap(value: int) -> int:
+    if not 0 <= value <= MAX_LOOP_CAP:
+        raise InvalidArgument(f"session.loop_cap must be between 0 and {MAX_LOOP_CAP}, got {value}")
+    return value
+
+
+def labels(values: Mapping[str, str]) -> dict[str, str]:
+    if len(values) > MAX_LABELS:
+        raise InvalidArgument(f"session.labels has more than {MAX_LABELS} entries")
+    for key, value in values.items():
+        if not _LABEL_KEY.fullmatch(key):
+            raise InvalidArgument(
+                f"label key {key!r} must be 1-63 characters of lowercase letters, digits, _ . -"
+            )
+        if len(value) > MAX_LABEL_VALUE:
+            raise InvalidArgument(f"label {key!r} has a value longer than {MAX_LABEL_VALUE}")
+    return dict(values)
+
+
+def provider(config: ProviderConfig) -> ProviderConfig:
+    if config.kind not in SERVED_KINDS:
+        served = ", ".join(k.name for k in SERVED_KINDS)
+        raise InvalidArgument(
+            f"session.provider.kind {config.kind.name} is not served here (served: {served})"
+        )
+    if config.kind is ProviderKind.OPENAI_COMPATIBLE and not config.model:
+        raise InvalidArgument("session.provider.model is required for OPENAI_COMPATIBLE")
+    if config.base_url:
+        url = urlparse(config.base_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise InvalidArgument(
+                f"session.provider.base_url must be an http(s) URL, got {config.base_url!r}"
+            )
+    if config.api_key_env and not _ENV_NAME.fullmatch(config.api_key_env):
+        raise InvalidArgument(
+            "session.provider.api_key_env must name an environment variable "
+            f"(letters, digits, _), got {config.api_key_env!r}"
+        )
+    if config.max_output_tokens < 0:
+        raise InvalidArgument("session.provider.max_output_tokens must not be negative")
+    if config.script_json:
+        if config.kind is not ProviderKind.SCRIPTED:
+            raise InvalidArgument("session.provider.script_json is only for SCRIPTED providers")
+        try:
+            parse_script(config.script_json)
+        except ScriptError as e:
+            raise InvalidArgument(f"session.provider.script_json: {e}") from None
+    return config
+
+
+def turn_input(text: str, images: tuple[Image, ...]) -> None:
+    if not text and not images:
+        raise InvalidArgument("start_turn.text is required (or images)")
+    if len(text.encode()) > MAX_INPUT_BYTES:
+        raise InvalidArgument(f"start_turn.text is larger than {MAX_INPUT_BYTES} bytes")
+    if len(images) > MAX_IMAGES:
+        raise InvalidArgument(f"start_turn.images has more than {MAX_IMAGES} images")
+    for i, image in enumerate(images):
+        if image.mime_type not in IMAGE_TYPES:
+            raise InvalidArgument(
+                f"start_turn.images[{i}].mime_type {image.mime_type!r} is not one of "
+                + ", ".join(sorted(IMAGE_TYPES))
+            )
+        if not image.data or len(image.data) > MAX_IMAGE_BYTES:
+            raise InvalidArgument(f"start_turn.images[{i}].data must be 1 byte to 5 MiB")
+
+
+def page_size(value: int) -> int:
+    if value < 0 or value > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}, got {value}")
+    return value or DEFAULT_PAGE_SIZE
+
+
+def encode_page_token(position: str | int, scope: str) -> str:
+    raw = json.dumps({"p": position, "s": scope}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, scope: str) -> str | int | None:
+    """The position a token continues from, None for an empty token."""
+    if not token:
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        position = body["p"]
+        token_scope = body["s"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument("page_token is not a token this service issued") from None
+    if token_scope != scope or not isinstance(position, str | int):
+        raise InvalidArgument("page_token belongs to a different request")
+    return position

@@ -1,0 +1,77 @@
+"""LLM providers behind one protocol, chosen per session by its ProviderConfig."""
+
+from __future__ import annotations
+
+import httpx
+
+from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.providers.base import (
+    LlmProvider,
+    ProviderError,
+    ProviderEvent,
+    ProviderNotice,
+    ProviderRequest,
+    StreamFinished,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallReady,
+    ToolSpec,
+    UsageReport,
+)
+from kodad.providers.openai_compat import OpenAICompatProvider
+from kodad.providers.scripted import ScriptedProvider, ScriptError, parse_script
+
+SERVED_KINDS = (ProviderKind.SCRIPTED, ProviderKind.OPENAI_COMPATIBLE)
+
+
+class ProviderRegistry:
+    """Builds providers from configs; HTTP providers share one pooled httpx client."""
+
+    def __init__(self, *, connect_timeout_s: float = 10.0, read_timeout_s: float = 300.0) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
+        self._cache: dict[ProviderConfig, LlmProvider] = {}
+
+    def get(self, config: ProviderConfig) -> LlmProvider:
+        provider = self._cache.get(config)
+        if provider is None:
+            provider = self._build(config)
+            if len(self._cache) > 1024:
+                self._cache.clear()
+            self._cache[config] = provider
+        return provider
+
+    def _build(self, config: ProviderConfig) -> LlmProvider:
+        if config.kind is ProviderKind.SCRIPTED:
+            return ScriptedProvider(config.script_json)
+        if config.kind is ProviderKind.OPENAI_COMPATIBLE:
+            return OpenAICompatProvider(
+                base_url=config.base_url, api_key_env=config.api_key_env, client=self._client
+            )
+        raise ProviderError("unsupported", f"provider kind {config.kind.name} is not served")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = [
+    "SERVED_KINDS",
+    "LlmProvider",
+    "OpenAICompatProvider",
+    "ProviderError",
+    "ProviderEvent",
+    "ProviderNotice",
+    "ProviderRegistry",
+    "ProviderRequest",
+    "ScriptError",
+    "ScriptedProvider",
+    "StreamFinished",
+    "TextChunk",
+    "ThinkingChunk",
+    "ToolCallReady",
+    "ToolSpec",
+    "UsageReport",
+    "parse_script",
+]

@@ -1,0 +1,92 @@
+"""The LlmProvider protocol and the events a provider streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kodad.engine.model import Message, ToolCall, Usage
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as offered to the model: name, description, JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProviderRequest:
+    model: str
+    system_prompt: str
+    messages: Sequence[Message]
+    tools: Sequence[ToolSpec] = ()
+    max_output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallReady:
+    """A complete tool call (providers assemble streamed argument fragments)."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class ProviderNotice:
+    """Something worth telling the user, e.g. a retried request or a cut-off answer."""
+
+    text: str
+    warning: bool = True
+
+
+@dataclass(frozen=True)
+class StreamFinished:
+    stop_reason: str = ""
+
+
+ProviderEvent = (
+    TextChunk | ThinkingChunk | ToolCallReady | UsageReport | ProviderNotice | StreamFinished
+)
+
+
+@dataclass
+class ProviderError(Exception):
+    """A provider call failed. `code` is stable ("auth", "rate_limited", "bad_request",
+    "overloaded", "timeout", "connect", "provider_error", "script_exhausted", ...)."""
+
+    code: str
+    message: str
+    status: int = 0
+    retry_after: float | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LlmProvider(Protocol):
+    """Streams one model response. Raises ProviderError; cancellation stops the stream."""
+
+    def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]: ...
+
+    async def aclose(self) -> None: ...

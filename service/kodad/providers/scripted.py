@@ -1,0 +1,137 @@
+"""The scripted provider: plays a JSON script, offline and deterministic.
+
+Script: {"rounds": [[step, ...], ...]}. The Nth call of a session (N = assistant messages
+already in its history) plays round N. Steps: {"text": s}, {"thinking": s},
+{"tool_call": {"name": s, "arguments": {...} | s, "id": s}}, {"usage": {...}},
+{"error": {"code": s, "message": s}}, {"delay_ms": n}, {"repeat": n, "text": s}.
+With no script it echoes the user's last input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kodad.engine.model import Role, ToolCall, Usage
+from kodad.providers.base import (
+    ProviderError,
+    ProviderEvent,
+    ProviderRequest,
+    StreamFinished,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallReady,
+    UsageReport,
+)
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+class ScriptError(ValueError):
+    """The script is malformed; the message says where."""
+
+
+def parse_script(text: str) -> list[list[dict[str, Any]]]:
+    """Validates a script and returns its rounds."""
+    if len(text.encode()) > MAX_SCRIPT_BYTES:
+        raise ScriptError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ScriptError(f"script is not valid JSON: {e}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("rounds"), list):
+        raise ScriptError('script must be an object with a "rounds" list')
+    rounds: list[list[dict[str, Any]]] = body["rounds"]
+    for r, steps in enumerate(rounds):
+        if not isinstance(steps, list):
+            raise ScriptError(f"round {r} must be a list of steps")
+        for s, step in enumerate(steps):
+            _check_step(step, f"round {r} step {s}")
+    return rounds
+
+
+def _check_step(step: Any, where: str) -> None:
+    if not isinstance(step, dict):
+        raise ScriptError(f"{where} must be an object")
+    if "repeat" in step:
+        if not isinstance(step["repeat"], int) or not isinstance(step.get("text"), str):
+            raise ScriptError(f'{where}: "repeat" needs an integer and a "text" string')
+    elif "text" in step or "thinking" in step:
+        if not isinstance(step.get("text", step.get("thinking")), str):
+            raise ScriptError(f"{where}: text must be a string")
+    elif "tool_call" in step:
+        call = step["tool_call"]
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ScriptError(f'{where}: "tool_call" needs a "name"')
+    elif "usage" in step:
+        usage = step["usage"]
+        if not isinstance(usage, dict) or any(k not in _USAGE_KEYS for k in usage):
+            raise ScriptError(f'{where}: "usage" keys are {", ".join(_USAGE_KEYS)}')
+    elif "error" in step:
+        if not isinstance(step["error"], dict):
+            raise ScriptError(f'{where}: "error" must be an object')
+    elif "delay_ms" in step:
+        if not isinstance(step["delay_ms"], int) or step["delay_ms"] < 0:
+            raise ScriptError(f'{where}: "delay_ms" must be a non-negative integer')
+    else:
+        raise ScriptError(f"{where}: unknown step {sorted(step)}")
+
+
+class ScriptedProvider:
+    """Plays `script_json` (validated with parse_script) or echoes input when empty."""
+
+    def __init__(self, script_json: str) -> None:
+        self._rounds = parse_script(script_json) if script_json else None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        if self._rounds is None:
+            async for event in self._echo(request):
+                yield event
+            return
+        number = sum(1 for m in request.messages if m.role is Role.ASSISTANT)
+        if number >= len(self._rounds):
+            raise ProviderError(
+                "script_exhausted",
+                f"the script has {len(self._rounds)} rounds and round {number + 1} was asked for",
+            )
+        for i, step in enumerate(self._rounds[number]):
+            if "repeat" in step:
+                for _ in range(step["repeat"]):
+                    yield TextChunk(step["text"])
+            elif "text" in step:
+                yield TextChunk(step["text"])
+            elif "thinking" in step:
+                yield ThinkingChunk(step["thinking"])
+            elif "tool_call" in step:
+                call = step["tool_call"]
+                arguments = call.get("arguments", {})
+                if not isinstance(arguments, str):
+                    arguments = json.dumps(arguments, ensure_ascii=False)
+                call_id = call.get("id") or f"call_{number + 1}_{i + 1}"
+                yield ToolCallReady(ToolCall(call_id, call["name"], arguments))
+            elif "usage" in step:
+                yield UsageReport(Usage(**step["usage"]))
+            elif "error" in step:
+                error = step["error"]
+                raise ProviderError(
+                    str(error.get("code", "provider_error")),
+                    str(error.get("message", "scripted error")),
+                )
+            elif "delay_ms" in step:
+                await asyncio.sleep(step["delay_ms"] / 1000)
+        yield StreamFinished("end_turn")
+
+    async def _echo(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        last = next((m for m in reversed(request.messages) if m.role is Role.USER), None)
+        text = last.text if last is not None else ""
+        words = f"You said: {text}".split(" ")
+        for i, word in enumerate(words):
+            yield TextChunk(word if i == 0 else " " + word)
+        yield UsageReport(Usage(input_tokens=len(text.split()), output_tokens=len(words)))
+        yield StreamFinished("end_turn")

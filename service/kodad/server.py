@@ -1,0 +1,114 @@
+"""The gRPC server: SessionService, health and reflection, with an explicit lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from kodad import __version__
+from kodad.api.servicer import SessionServicer
+from kodad.config import ServerConfig
+from kodad.engine.manager import SessionManager
+from kodad.gen.koda.v1 import session_service_pb2, session_service_pb2_grpc
+from kodad.providers import ProviderRegistry
+from kodad.store import SqliteStore
+from kodad.tools import default_registry
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name
+
+
+class Server:
+    """`async with Server(config) as server:` serves until the block ends, then drains."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = SqliteStore(config.database)
+        self.providers = ProviderRegistry()
+        self.manager = SessionManager(self.store, self.providers, default_registry(), config.engine)
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.port = 0
+        self._grpc: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.manager.start()
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                ("grpc.max_send_message_length", self.config.max_message_bytes),
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.max_pings_without_data", 0),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ]
+        )
+        session_service_pb2_grpc.add_SessionServiceServicer_to_server(
+            SessionServicer(self.manager), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )
+        self.port = server.add_insecure_port(self.config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        self._grpc = server
+        for name in ("", SERVICE_NAME):
+            await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("kodad %s serving on %s (data in %s)", __version__, self.address, self.config.data_dir)
+
+    async def _set_health(self, name: str, status: int) -> None:
+        result = self.health.set(name, status)  # type: ignore[func-returns-value]
+        if asyncio.iscoroutine(result):
+            await result
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stops taking calls, cancels running turns and stores them, then closes the store."""
+        if self._grpc is None:
+            return
+        for name in ("", SERVICE_NAME):
+            await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.manager.close()
+        await self._grpc.stop(self.config.shutdown_grace_s)
+        self._grpc = None
+        await self.providers.aclose()
+        await self.store.close()
+        log.info("kodad stopped")
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(config: ServerConfig) -> None:
+    """Serves until SIGINT or SIGTERM, then shuts down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Server(config):
+        await stop.wait()

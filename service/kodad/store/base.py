@@ -1,0 +1,95 @@
+"""The Store protocol: everything that outlives a turn goes through it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kodad.engine.model import (
+    Event,
+    FileChangeKind,
+    Message,
+    SessionRecord,
+    TurnEndReason,
+    Usage,
+)
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """A turn as stored; `reason` is None while it runs (or when a crash interrupted it)."""
+
+    session_id: str
+    turn_id: str
+    start_time: int
+    end_time: int = 0
+    reason: TurnEndReason | None = None
+    error_code: str = ""
+    error_message: str = ""
+    usage: Usage = Usage()
+
+
+class Store(Protocol):
+    """Persistence for sessions. Implementations are safe for concurrent use by one process.
+
+    Methods that change data commit before they return.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create_session(self, record: SessionRecord) -> None: ...
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def list_sessions(
+        self, *, limit: int, before_id: str | None, labels: Mapping[str, str]
+    ) -> list[SessionRecord]:
+        """Sessions with id < `before_id` (all if None) carrying every label, newest first."""
+        ...
+
+    async def update_session(self, record: SessionRecord) -> None:
+        """Writes the settings of `record` (title, labels, provider, modes, prompt)."""
+        ...
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Deletes the session and everything of it; False when it did not exist."""
+        ...
+
+    async def fork_session(self, source_id: str, record: SessionRecord) -> None:
+        """Creates `record` with a copy of the source's messages."""
+        ...
+
+    async def append_message(self, session_id: str, message: Message) -> Message:
+        """Appends to the history; returns the message with its index and time set."""
+        ...
+
+    async def list_messages(
+        self, session_id: str, *, after_index: int = 0, limit: int | None = None
+    ) -> list[Message]: ...
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        """Appends events (any sessions, ascending seq per session) in one transaction."""
+        ...
+
+    async def list_events(
+        self, session_id: str, *, after_seq: int, limit: int
+    ) -> list[Event]: ...
+
+    async def begin_turn(self, turn: TurnRecord) -> None:
+        """Records a running turn and marks it active on its session."""
+        ...
+
+    async def end_turn(self, turn: TurnRecord) -> None:
+        """Records how a turn ended, adds its usage to the session, clears the active turn."""
+        ...
+
+    async def unfinished_turns(self) -> list[TurnRecord]:
+        """Turns that were running when the process last stopped."""
+        ...
+
+    async def record_file_change(
+        self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int
+    ) -> None: ...

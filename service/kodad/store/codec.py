@@ -1,0 +1,122 @@
+"""JSON encoding of domain values for stores: event payloads, message bodies, configs."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import functools
+import json
+import typing
+from typing import Any
+
+from kodad.engine.model import (
+    PAYLOAD_TYPES,
+    EventPayload,
+    Image,
+    Message,
+    ProviderConfig,
+    ProviderKind,
+    Role,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Usage):
+        return dataclasses.asdict(value)
+    return value
+
+
+@functools.cache
+def _field_decoders(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    decoders: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            decoders[f.name] = hint
+        elif hint is Usage:
+            decoders[f.name] = lambda d: Usage(**d)
+    return decoders
+
+
+def encode_payload(payload: EventPayload) -> str:
+    body = {f.name: _plain(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
+    body["k"] = payload.kind
+    return _dumps(body)
+
+
+def decode_payload(text: str) -> EventPayload:
+    body = json.loads(text)
+    cls = PAYLOAD_TYPES[body.pop("k")]
+    for name, decode in _field_decoders(cls).items():
+        if name in body:
+            body[name] = decode(body[name])
+    return cls(**body)
+
+
+def encode_usage(usage: Usage) -> str:
+    return _dumps(dataclasses.asdict(usage))
+
+
+def decode_usage(text: str) -> Usage:
+    return Usage(**json.loads(text))
+
+
+def encode_provider(config: ProviderConfig) -> str:
+    return _dumps({f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)})
+
+
+def decode_provider(text: str) -> ProviderConfig:
+    body = json.loads(text)
+    body["kind"] = ProviderKind(body["kind"])
+    return ProviderConfig(**body)
+
+
+def encode_message_body(message: Message) -> str:
+    body: dict[str, Any] = {}
+    if message.text:
+        body["text"] = message.text
+    if message.thinking:
+        body["thinking"] = message.thinking
+    if message.images:
+        body["images"] = [
+            {"mime_type": i.mime_type, "data": base64.b64encode(i.data).decode()}
+            for i in message.images
+        ]
+    if message.tool_calls:
+        body["tool_calls"] = [dataclasses.asdict(c) for c in message.tool_calls]
+    if message.tool_result is not None:
+        body["tool_result"] = dataclasses.asdict(message.tool_result)
+    if message.usage is not None:
+        body["usage"] = dataclasses.asdict(message.usage)
+    return _dumps(body)
+
+
+def decode_message(
+    *, index: int, turn_id: str, role: str, body: str, create_time: int
+) -> Message:
+    data = json.loads(body)
+    result = data.get("tool_result")
+    usage = data.get("usage")
+    return Message(
+        role=Role(role),
+        turn_id=turn_id,
+        text=data.get("text", ""),
+        thinking=data.get("thinking", ""),
+        images=tuple(
+            Image(i["mime_type"], base64.b64decode(i["data"])) for i in data.get("images", ())
+        ),
+        tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
+        tool_result=ToolResult(**result) if result is not None else None,
+        usage=Usage(**usage) if usage is not None else None,
+        index=index,
+        create_time=create_time,
+    )

@@ -1,0 +1,477 @@
+"""The default store: one SQLite file through aiosqlite, in WAL mode.
+
+Writes go through one connection under a lock, so each method is one transaction; reads use
+a second connection and see only committed data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from kodad.engine.model import (
+    ApprovalMode,
+    Event,
+    FileChangeKind,
+    Message,
+    SessionRecord,
+    Usage,
+    now_us,
+)
+from kodad.store import codec
+from kodad.store.base import TurnRecord
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version i to i + 1. Append only; never edit one that
+# has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        approval_mode TEXT NOT NULL,
+        loop_cap INTEGER NOT NULL,
+        system_prompt TEXT NOT NULL,
+        usage TEXT NOT NULL,
+        create_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        active_turn_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE session_labels (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX session_labels_by_value ON session_labels(key, value, session_id);
+    CREATE TABLE messages (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        turn_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        body TEXT NOT NULL,
+        create_time INTEGER NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        turn_id TEXT NOT NULL,
+        create_time INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE turns (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        error_code TEXT NOT NULL DEFAULT '',
+        error_message TEXT NOT NULL DEFAULT '',
+        usage TEXT NOT NULL,
+        PRIMARY KEY (session_id, turn_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE file_changes (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        change TEXT NOT NULL,
+        create_time INTEGER NOT NULL
+    );
+    CREATE INDEX file_changes_by_session ON file_changes(session_id, turn_id);
+    """,
+)
+
+_SESSION_COLUMNS = (
+    "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
+    " create_time, update_time, last_seq, message_count, active_turn_id"
+)
+
+
+class SqliteStore:
+    """Store on a SQLite file (created with its directory if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this kodad "
+                f"({len(MIGRATIONS)}); upgrade kodad"
+            )
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("migrating %s to schema version %d", self.path, target)
+            await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={target};\nCOMMIT;")
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        return self._reader
+
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    await conn.execute(sql, params)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    # Sessions
+
+    def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
+        statements: list[tuple[str, Sequence[object]]] = [
+            (
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    r.id,
+                    r.title,
+                    r.workspace,
+                    codec.encode_provider(r.provider),
+                    r.approval_mode.value,
+                    r.loop_cap,
+                    r.system_prompt,
+                    codec.encode_usage(r.usage),
+                    r.create_time,
+                    r.update_time,
+                    r.last_seq,
+                    r.message_count,
+                    r.active_turn_id,
+                ),
+            )
+        ]
+        statements += self._label_rows(r)
+        return statements
+
+    @staticmethod
+    def _label_rows(r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
+        return [
+            ("INSERT INTO session_labels (session_id, key, value) VALUES (?,?,?)", (r.id, k, v))
+            for k, v in sorted(r.labels.items())
+        ]
+
+    async def create_session(self, record: SessionRecord) -> None:
+        await self._transaction(self._insert_session(record))
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        async with self._r.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return (await self._with_labels([self._session_from_row(row)]))[0]
+
+    async def list_sessions(
+        self, *, limit: int, before_id: str | None, labels: Mapping[str, str]
+    ) -> list[SessionRecord]:
+        where: list[str] = []
+        params: list[object] = []
+        if before_id is not None:
+            where.append("s.id < ?")
+            params.append(before_id)
+        for key, value in sorted(labels.items()):
+            where.append(
+                "EXISTS (SELECT 1 FROM session_labels l"
+                " WHERE l.session_id = s.id AND l.key = ? AND l.value = ?)"
+            )
+            params += [key, value]
+        sql = f"SELECT {_SESSION_COLUMNS.replace('id,', 's.id,', 1)} FROM sessions s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.id DESC LIMIT ?"
+        params.append(limit)
+        async with self._r.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return await self._with_labels([self._session_from_row(row) for row in rows])
+
+    async def _with_labels(self, records: list[SessionRecord]) -> list[SessionRecord]:
+        if not records:
+            return records
+        by_id = {r.id: r for r in records}
+        marks = ",".join("?" * len(by_id))
+        async with self._r.execute(
+            f"SELECT session_id, key, value FROM session_labels WHERE session_id IN ({marks})",
+            list(by_id),
+        ) as cursor:
+            async for session_id, key, value in cursor:
+                by_id[session_id].labels[key] = value
+        return records
+
+    @staticmethod
+    def _session_from_row(row: Sequence[object]) -> SessionRecord:
+        (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
+         last_seq, message_count, active) = row  # fmt: skip
+        return SessionRecord(
+            id=str(sid),
+            title=str(title),
+            workspace=str(workspace),
+            provider=codec.decode_provider(str(provider)),
+            approval_mode=ApprovalMode(mode),
+            loop_cap=int(loop_cap),  # type: ignore[call-overload]
+            system_prompt=str(prompt),
+            usage=codec.decode_usage(str(usage)),
+            create_time=int(ctime),  # type: ignore[call-overload]
+            update_time=int(utime),  # type: ignore[call-overload]
+            last_seq=int(last_seq),  # type: ignore[call-overload]
+            message_count=int(message_count),  # type: ignore[call-overload]
+            active_turn_id=str(active),
+        )
+
+    async def update_session(self, record: SessionRecord) -> None:
+        statements: list[tuple[str, Sequence[object]]] = [
+            (
+                "UPDATE sessions SET title=?, provider=?, approval_mode=?, loop_cap=?,"
+                " system_prompt=?, update_time=? WHERE id=?",
+                (
+                    record.title,
+                    codec.encode_provider(record.provider),
+                    record.approval_mode.value,
+                    record.loop_cap,
+                    record.system_prompt,
+                    record.update_time,
+                    record.id,
+                ),
+            ),
+            ("DELETE FROM session_labels WHERE session_id = ?", (record.id,)),
+        ]
+        statements += self._label_rows(record)
+        await self._transaction(statements)
+
+    async def delete_session(self, session_id: str) -> bool:
+        async with self._lock:
+            cursor = await self._w.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            return cursor.rowcount > 0
+
+    async def fork_session(self, source_id: str, record: SessionRecord) -> None:
+        statements = self._insert_session(record)
+        statements.append(
+            (
+                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+                " SELECT ?, idx, turn_id, role, body, create_time FROM messages"
+                " WHERE session_id = ?",
+                (record.id, source_id),
+            )
+        )
+        await self._transaction(statements)
+
+    # History
+
+    async def append_message(self, session_id: str, message: Message) -> Message:
+        created = now_us()
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                async with conn.execute(
+                    "UPDATE sessions SET message_count = message_count + 1, update_time = ?"
+                    " WHERE id = ? RETURNING message_count",
+                    (created, session_id),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is None:
+                    raise LookupError(f"session {session_id} does not exist")
+                index = int(row[0])
+                await conn.execute(
+                    "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (
+                        session_id,
+                        index,
+                        message.turn_id,
+                        message.role.value,
+                        codec.encode_message_body(message),
+                        created,
+                    ),
+                )
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+        return dataclasses.replace(message, index=index, create_time=created)
+
+    async def list_messages(
+        self, session_id: str, *, after_index: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        async with self._r.execute(
+            "SELECT idx, turn_id, role, body, create_time FROM messages"
+            " WHERE session_id = ? AND idx > ? ORDER BY idx LIMIT ?",
+            (session_id, after_index, -1 if limit is None else limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            codec.decode_message(
+                index=int(idx), turn_id=str(turn), role=str(role), body=str(body),
+                create_time=int(ctime),
+            )
+            for idx, turn, role, body, ctime in rows
+        ]
+
+    # Events
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        last: dict[str, int] = {}
+        for e in events:
+            last[e.session_id] = e.seq
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.executemany(
+                    "INSERT INTO events (session_id, seq, turn_id, create_time, payload)"
+                    " VALUES (?,?,?,?,?)",
+                    [
+                        (
+                            e.session_id,
+                            e.seq,
+                            e.turn_id,
+                            e.create_time,
+                            codec.encode_payload(e.payload),
+                        )
+                        for e in events
+                    ],
+                )
+                await conn.executemany(
+                    "UPDATE sessions SET last_seq = ? WHERE id = ?",
+                    [(seq, sid) for sid, seq in last.items()],
+                )
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
+        async with self._r.execute(
+            "SELECT seq, turn_id, create_time, payload FROM events"
+            " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (session_id, after_seq, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            Event(session_id, str(turn), int(seq), int(ctime), codec.decode_payload(str(p)))
+            for seq, turn, ctime, p in rows
+        ]
+
+    # Turns
+
+    async def begin_turn(self, turn: TurnRecord) -> None:
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES (?,?,?,?)",
+                    (turn.session_id, turn.turn_id, turn.start_time, codec.encode_usage(Usage())),
+                ),
+                (
+                    "UPDATE sessions SET active_turn_id = ?, update_time = ? WHERE id = ?",
+                    (turn.turn_id, turn.start_time, turn.session_id),
+                ),
+            ]
+        )
+
+    async def end_turn(self, turn: TurnRecord) -> None:
+        if turn.reason is None:
+            raise ValueError("end_turn needs a reason")
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute(
+                    "UPDATE turns SET end_time=?, reason=?, error_code=?, error_message=?,"
+                    " usage=? WHERE session_id=? AND turn_id=?",
+                    (
+                        turn.end_time,
+                        turn.reason.value,
+                        turn.error_code,
+                        turn.error_message,
+                        codec.encode_usage(turn.usage),
+                        turn.session_id,
+                        turn.turn_id,
+                    ),
+                )
+                async with conn.execute(
+                    "SELECT usage FROM sessions WHERE id = ?", (turn.session_id,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    total = codec.decode_usage(str(row[0])) + turn.usage
+                    await conn.execute(
+                        "UPDATE sessions SET usage=?, active_turn_id='', update_time=?"
+                        " WHERE id=?",
+                        (codec.encode_usage(total), turn.end_time, turn.session_id),
+                    )
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def unfinished_turns(self) -> list[TurnRecord]:
+        async with self._r.execute(
+            "SELECT t.session_id, t.turn_id, t.start_time FROM turns t"
+            " JOIN sessions s ON s.id = t.session_id AND s.active_turn_id = t.turn_id"
+            " WHERE t.reason IS NULL"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [TurnRecord(str(s), str(t), int(start)) for s, t, start in rows]
+
+    async def record_file_change(
+        self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int
+    ) -> None:
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO file_changes (session_id, turn_id, path, change, create_time)"
+                    " VALUES (?,?,?,?,?)",
+                    (session_id, turn_id, path, change.value, time),
+                )
+            ]
+        )

@@ -1,0 +1,23 @@
+"""The agent's tools, each confined to the session's workspace."""
+
+from kodad.tools.base import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolKind,
+    ToolOutcome,
+    ToolRegistry,
+    default_registry,
+)
+from kodad.tools.workspace import Workspace
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolKind",
+    "ToolOutcome",
+    "ToolRegistry",
+    "Workspace",
+    "default_registry",
+]

@@ -1,0 +1,124 @@
+"""Tool protocol, the context a tool runs in, and the registry offered to the model."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kodad.engine.model import FileChangeKind
+from kodad.tools.errors import ToolError
+from kodad.tools.workspace import Workspace
+
+
+class ToolKind(enum.Enum):
+    """How a tool is classified for approvals."""
+
+    READ_ONLY = "read_only"
+    MUTATING = "mutating"
+    SHELL = "shell"
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    output: str
+    is_error: bool = False
+    truncated: bool = False
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may use: the workspace, an output stream, a change log."""
+
+    workspace: Workspace
+    output_limit: int
+    emit_output: Callable[[str], None] = lambda chunk: None
+    changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
+
+    def changed(self, path: str, change: FileChangeKind) -> None:
+        self.changes.append((path, change))
+
+    def cap(self, text: str) -> ToolOutcome:
+        """An outcome holding `text`, cut to the output limit."""
+        if len(text) <= self.output_limit:
+            return ToolOutcome(text)
+        return ToolOutcome(text[: self.output_limit], truncated=True)
+
+
+class Tool(Protocol):
+    name: str
+    description: str
+    kind: ToolKind
+    parameters: dict[str, Any]
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome: ...
+
+
+class Args:
+    """Typed access to a tool call's JSON arguments; bad values raise ToolError."""
+
+    def __init__(self, raw: str) -> None:
+        try:
+            value = json.loads(raw or "{}")
+        except json.JSONDecodeError as e:
+            raise ToolError(f"arguments are not valid JSON: {e}") from None
+        if not isinstance(value, dict):
+            raise ToolError("arguments must be a JSON object")
+        self._values: dict[str, Any] = value
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self._values.get(name, default)
+        if value is None:
+            raise ToolError(f"missing required argument {name!r}")
+        if not isinstance(value, str):
+            raise ToolError(f"argument {name!r} must be a string")
+        return value
+
+    def integer(self, name: str, default: int) -> int:
+        value = self._values.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ToolError(f"argument {name!r} must be an integer")
+        return int(value)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._values.get(name, default)
+        if not isinstance(value, bool):
+            raise ToolError(f"argument {name!r} must be a boolean")
+        return value
+
+
+class ToolRegistry:
+    """The tools of a session, by name, in the order offered to the model."""
+
+    def __init__(self, tools: Sequence[Tool]) -> None:
+        self._tools = {t.name: t for t in tools}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def __iter__(self) -> Any:
+        return iter(self._tools.values())
+
+
+def default_registry() -> ToolRegistry:
+    """Every built-in tool."""
+    from kodad.tools import fs, search, shell
+
+    return ToolRegistry(
+        [
+            fs.ReadFile(),
+            fs.WriteFile(),
+            fs.EditFile(),
+            fs.DeleteFile(),
+            fs.ListDir(),
+            search.Glob(),
+            search.Grep(),
+            shell.Bash(),
+        ]
+    )

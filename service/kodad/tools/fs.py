@@ -1,0 +1,186 @@
+"""File tools: read_file, write_file, edit_file, delete_file, list_dir."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from kodad.engine.model import FileChangeKind
+from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.errors import ToolError
+
+MAX_READ_BYTES = 10 * 1024 * 1024
+MAX_LIST_ENTRIES = 1000
+
+
+def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+_PATH = {"type": "string", "description": "File path, relative to the workspace root."}
+
+
+def _read_text(path: Path, shown: str) -> str:
+    if not path.exists():
+        raise ToolError(f"{shown}: no such file")
+    if path.is_dir():
+        raise ToolError(f"{shown} is a directory; use list_dir")
+    if path.stat().st_size > MAX_READ_BYTES:
+        raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ToolError(f"{shown} is a binary file")
+    return data.decode("utf-8", errors="replace")
+
+
+def _write_text(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+
+
+class ReadFile:
+    name = "read_file"
+    kind = ToolKind.READ_ONLY
+    description = (
+        "Read a UTF-8 text file of the workspace. Returns its lines from `offset` (1-based, "
+        "default 1), at most `limit` lines (default 2000)."
+    )
+    parameters = _schema(
+        {
+            "path": _PATH,
+            "offset": {"type": "integer", "description": "First line to return, from 1."},
+            "limit": {"type": "integer", "description": "Most lines to return."},
+        },
+        ["path"],
+    )
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        shown = args.string("path")
+        offset = args.integer("offset", 1)
+        limit = args.integer("limit", 2000)
+        if offset < 1 or limit < 1:
+            raise ToolError("offset and limit must be at least 1")
+        path = ctx.workspace.resolve(shown)
+        text = await asyncio.to_thread(_read_text, path, shown)
+        lines = text.splitlines(keepends=True)
+        chosen = lines[offset - 1 : offset - 1 + limit]
+        rest = len(lines) - (offset - 1 + len(chosen))
+        outcome = ctx.cap("".join(chosen))
+        if rest > 0:
+            note = f"\n[{rest} more lines; read on with offset={offset + len(chosen)}]"
+            return ToolOutcome(outcome.output + note, truncated=True)
+        return outcome
+
+
+class WriteFile:
+    name = "write_file"
+    kind = ToolKind.MUTATING
+    description = "Create or overwrite a file of the workspace with `content` (parents are created)."
+    parameters = _schema(
+        {"path": _PATH, "content": {"type": "string", "description": "The whole new content."}},
+        ["path", "content"],
+    )
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        shown = args.string("path")
+        content = args.string("content")
+        path = ctx.workspace.resolve(shown)
+        if path.is_dir():
+            raise ToolError(f"{shown} is a directory")
+        existed = path.exists()
+        if existed and path.read_bytes() == content.encode():
+            return ToolOutcome(f"{shown} already has this content; nothing written")
+        await asyncio.to_thread(_write_text, path, content)
+        change = FileChangeKind.MODIFIED if existed else FileChangeKind.CREATED
+        ctx.changed(ctx.workspace.relative(path), change)
+        verb = "Overwrote" if existed else "Created"
+        return ToolOutcome(f"{verb} {shown} ({len(content.encode())} bytes)")
+
+
+class EditFile:
+    name = "edit_file"
+    kind = ToolKind.MUTATING
+    description = (
+        "Replace `old_string` with `new_string` in a file. `old_string` must occur exactly "
+        "once unless `replace_all` is true."
+    )
+    parameters = _schema(
+        {
+            "path": _PATH,
+            "old_string": {"type": "string", "description": "Exact text to replace."},
+            "new_string": {"type": "string", "description": "Replacement text."},
+            "replace_all": {"type": "boolean", "description": "Replace every occurrence."},
+        },
+        ["path", "old_string", "new_string"],
+    )
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        shown = args.string("path")
+        old = args.string("old_string")
+        new = args.string("new_string")
+        replace_all = args.boolean("replace_all", False)
+        if not old:
+            raise ToolError("old_string must not be empty; use write_file to create a file")
+        if old == new:
+            raise ToolError("old_string and new_string are the same")
+        path = ctx.workspace.resolve(shown)
+        text = await asyncio.to_thread(_read_text, path, shown)
+        count = text.count(old)
+        if count == 0:
+            raise ToolError(f"old_string was not found in {shown}")
+        if count > 1 and not replace_all:
+            raise ToolError(
+                f"old_string occurs {count} times in {shown}; add context to make it unique "
+                "or set replace_all"
+            )
+        await asyncio.to_thread(_write_text, path, text.replace(old, new))
+        ctx.changed(ctx.workspace.relative(path), FileChangeKind.MODIFIED)
+        return ToolOutcome(f"Replaced {count} occurrence{'s' if count > 1 else ''} in {shown}")
+
+
+class DeleteFile:
+    name = "delete_file"
+    kind = ToolKind.MUTATING
+    description = "Delete a file of the workspace (not a directory)."
+    parameters = _schema({"path": _PATH}, ["path"])
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        shown = args.string("path")
+        path = ctx.workspace.resolve(shown)
+        if path.is_dir():
+            raise ToolError(f"{shown} is a directory; delete_file removes files only")
+        if not path.exists():
+            raise ToolError(f"{shown}: no such file")
+        path.unlink()
+        ctx.changed(ctx.workspace.relative(path), FileChangeKind.DELETED)
+        return ToolOutcome(f"Deleted {shown}")
+
+
+class ListDir:
+    name = "list_dir"
+    kind = ToolKind.READ_ONLY
+    description = "List a directory of the workspace (default: its root); directories end in /."
+    parameters = _schema(
+        {"path": {"type": "string", "description": "Directory, relative to the workspace."}},
+        [],
+    )
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        shown = args.string("path", ".")
+        path = ctx.workspace.resolve(shown)
+        if not path.is_dir():
+            raise ToolError(f"{shown} is not a directory")
+        entries = sorted(
+            (p.name + "/" if p.is_dir() else p.name) for p in path.iterdir()
+        )
+        if len(entries) > MAX_LIST_ENTRIES:
+            kept = "\n".join(entries[:MAX_LIST_ENTRIES])
+            more = len(entries) - MAX_LIST_ENTRIES
+            return ToolOutcome(f"{kept}\n[{more} more entries]", truncated=True)
+        return ctx.cap("\n".join(entries) if entries else "(empty directory)")

@@ -1,0 +1,125 @@
+"""Search tools: glob (file names) and grep (file contents)."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import re
+from pathlib import Path
+
+from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.errors import ToolError
+
+MAX_RESULTS = 1000
+MAX_GREP_FILE_BYTES = 5 * 1024 * 1024
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
+
+
+def _walk(root: Path) -> list[Path]:
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        files.extend(Path(dirpath, f) for f in sorted(filenames))
+    return files
+
+
+class Glob:
+    name = "glob"
+    kind = ToolKind.READ_ONLY
+    description = (
+        "Find files of the workspace whose path matches a glob pattern such as "
+        "'**/*.py' or 'src/*.ts'. Returns paths relative to the workspace, sorted."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"pattern": {"type": "string", "description": "The glob pattern."}},
+        "required": ["pattern"],
+        "additionalProperties": False,
+    }
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        pattern = args.string("pattern")
+        if not pattern or pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise ToolError("pattern must be relative to the workspace, without '..'")
+        root = ctx.workspace.root
+
+        def find() -> list[str]:
+            found = []
+            for path in _walk(root):
+                rel = path.relative_to(root).as_posix()
+                if fnmatch.fnmatchcase(rel, pattern) or (
+                    pattern.startswith("**/") and fnmatch.fnmatchcase(rel, pattern[3:])
+                ):
+                    found.append(rel)
+            return found
+
+        matches = await asyncio.to_thread(find)
+        if not matches:
+            return ToolOutcome("no files match")
+        if len(matches) > MAX_RESULTS:
+            more = len(matches) - MAX_RESULTS
+            return ToolOutcome("\n".join(matches[:MAX_RESULTS]) + f"\n[{more} more]", truncated=True)
+        return ctx.cap("\n".join(matches))
+
+
+class Grep:
+    name = "grep"
+    kind = ToolKind.READ_ONLY
+    description = (
+        "Search file contents of the workspace for a regular expression (Python syntax). "
+        "Returns 'path:line: text' lines. `path` limits the search to a file or directory; "
+        "`include` to file names matching a glob such as '*.py'."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "pattern": {"type": "string", "description": "Regular expression."},
+            "path": {"type": "string", "description": "File or directory to search."},
+            "include": {"type": "string", "description": "Glob on file names, e.g. '*.py'."},
+        },
+        "required": ["pattern"],
+        "additionalProperties": False,
+    }
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        source = args.string("pattern")
+        where = ctx.workspace.resolve(args.string("path", "."))
+        include = args.string("include", "")
+        try:
+            regex = re.compile(source)
+        except re.error as e:
+            raise ToolError(f"invalid regular expression {source!r}: {e}") from None
+        if not where.exists():
+            raise ToolError(f"{args.string('path', '.')}: no such file or directory")
+        root = ctx.workspace.root
+
+        def search() -> tuple[list[str], bool]:
+            hits: list[str] = []
+            candidates = [where] if where.is_file() else _walk(where)
+            for path in candidates:
+                if include and not fnmatch.fnmatchcase(path.name, include):
+                    continue
+                try:
+                    if path.stat().st_size > MAX_GREP_FILE_BYTES:
+                        continue
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                if b"\x00" in data[:8192]:
+                    continue
+                rel = path.relative_to(root).as_posix()
+                for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+                    if regex.search(line):
+                        hits.append(f"{rel}:{number}: {line}")
+                        if len(hits) >= MAX_RESULTS:
+                            return hits, True
+            return hits, False
+
+        hits, more = await asyncio.to_thread(search)
+        if not hits:
+            return ToolOutcome("no matches")
+        outcome = ctx.cap("\n".join(hits))
+        if more:
+            return ToolOutcome(outcome.output + f"\n[stopped at {MAX_RESULTS} matches]", truncated=True)
+        return outcome

@@ -1,0 +1,109 @@
+"""The bash tool: runs a command in the workspace, streaming its output."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import re
+import signal
+
+from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.errors import ToolError
+
+DEFAULT_TIMEOUT_S = 120
+MAX_TIMEOUT_S = 3600
+# Variables the agent's commands never see: the service's credentials.
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
+
+
+def command_env() -> dict[str, str]:
+    """The service's environment without anything that looks like a secret."""
+    env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
+    env["TERM"] = "dumb"
+    return env
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Bash:
+    name = "bash"
+    kind = ToolKind.SHELL
+    description = (
+        "Run a bash command in the workspace root; stdout and stderr are merged. "
+        f"`timeout_s` (default {DEFAULT_TIMEOUT_S}) kills the command and its children."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string", "description": "The command line for bash -c."},
+            "timeout_s": {"type": "integer", "description": "Seconds before it is killed."},
+        },
+        "required": ["command"],
+        "additionalProperties": False,
+    }
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        command = args.string("command")
+        timeout_s = args.integer("timeout_s", DEFAULT_TIMEOUT_S)
+        if not command.strip():
+            raise ToolError("command must not be empty")
+        if not 1 <= timeout_s <= MAX_TIMEOUT_S:
+            raise ToolError(f"timeout_s must be between 1 and {MAX_TIMEOUT_S}")
+        process = await asyncio.create_subprocess_exec(
+            "/bin/bash",
+            "-c",
+            command,
+            cwd=ctx.workspace.root,
+            env=command_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so we can kill all of it
+        )
+        assert process.stdout is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        kept: list[str] = []
+        kept_size = 0
+        total = 0
+        timed_out = False
+
+        def take(chunk: str) -> None:
+            nonlocal kept_size, total
+            if not chunk:
+                return
+            ctx.emit_output(chunk)
+            total += len(chunk)
+            if kept_size < ctx.output_limit:
+                kept.append(chunk[: ctx.output_limit - kept_size])
+                kept_size += len(kept[-1])
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                while data := await process.stdout.read(65536):
+                    take(decoder.decode(data))
+                take(decoder.decode(b"", final=True))
+                await process.wait()
+        except TimeoutError:
+            timed_out = True
+        finally:
+            # Also ends what the command left running in the background: no orphans.
+            _kill_group(process)
+            if process.returncode is None:
+                # Reap it even when we are being cancelled, so no zombie is left.
+                await asyncio.shield(process.wait())
+        output = "".join(kept)
+        truncated = total > ctx.output_limit
+        if timed_out:
+            return ToolOutcome(
+                f"{output}\n[killed after {timeout_s} s timeout]", is_error=True, truncated=truncated
+            )
+        code = process.returncode
+        if code:
+            return ToolOutcome(f"{output}\n[exit code {code}]", is_error=True, truncated=truncated)
+        return ToolOutcome(output, truncated=truncated)

@@ -18,8 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kodad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the gRPC service")
-    serve.add_argument("--listen", help="host:port to listen on (env KODAD_LISTEN; default 127.0.0.1:50051)")
-    serve.add_argument("--data-dir", type=Path, help="where the database lives (env KODAD_DATA_DIR)")
+    serve.add_argument(
+        "--listen", help="host:port to listen on (env KODAD_LISTEN; default 127.0.0.1:50051)"
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, help="where the database lives (env KODAD_DATA_DIR)"
+    )
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser

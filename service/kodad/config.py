@@ -32,5 +32,7 @@ class ServerConfig:
         defaults = cls()
         return cls(
             listen=env.get("KODAD_LISTEN") or defaults.listen,
-            data_dir=Path(env["KODAD_DATA_DIR"]) if env.get("KODAD_DATA_DIR") else defaults.data_dir,
+            data_dir=Path(env["KODAD_DATA_DIR"])
+            if env.get("KODAD_DATA_DIR")
+            else defaults.data_dir,
         )

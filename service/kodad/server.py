@@ -33,7 +33,9 @@ class Server:
         self.store = SqliteStore(config.database)
         self.providers = ProviderRegistry()
         self.manager = SessionManager(self.store, self.providers, default_registry(), config.engine)
-        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        self.health = (
+            health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        )
         self.port = 0
         self._grpc: grpc.aio.Server | None = None
 
@@ -55,8 +57,11 @@ class Server:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         self.port = server.add_insecure_port(self.config.listen)
@@ -66,10 +71,12 @@ class Server:
         self._grpc = server
         for name in ("", SERVICE_NAME):
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("kodad %s serving on %s (data in %s)", __version__, self.address, self.config.data_dir)
+        log.info(
+            "kodad %s serving on %s (data in %s)", __version__, self.address, self.config.data_dir
+        )
 
     async def _set_health(self, name: str, status: int) -> None:
-        result = self.health.set(name, status)  # type: ignore[func-returns-value]
+        result = self.health.set(name, status)
         if asyncio.iscoroutine(result):
             await result
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kodad.engine import model as m
@@ -10,6 +13,8 @@ from kodad.engine.manager import TurnCommand
 from kodad.engine.turn import LoopAnswer, TurnInput
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
+
+T = TypeVar("T")
 
 _PROVIDER_KINDS = {
     spb.PROVIDER_KIND_SCRIPTED: m.ProviderKind.SCRIPTED,
@@ -68,7 +73,7 @@ def timestamp(micros: int) -> Timestamp:
     return ts
 
 
-def _enum(table: dict[int, object], value: int, field: str) -> object:
+def _enum(table: Mapping[Any, T], value: int, field: str) -> T:
     try:
         return table[value]
     except KeyError:
@@ -81,7 +86,7 @@ def _enum(table: dict[int, object], value: int, field: str) -> object:
 def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
     kind = m.ProviderKind.SCRIPTED
     if pb.kind != spb.PROVIDER_KIND_UNSPECIFIED:
-        kind = _enum(_PROVIDER_KINDS, pb.kind, "session.provider.kind")  # type: ignore[assignment]
+        kind = _enum(_PROVIDER_KINDS, pb.kind, "session.provider.kind")
     return m.ProviderConfig(
         kind=kind,
         model=pb.model,
@@ -95,7 +100,7 @@ def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
 def approval_mode(value: int) -> m.ApprovalMode:
     if value == spb.APPROVAL_MODE_UNSPECIFIED:
         return m.ApprovalMode.CONFIRM
-    return _enum(_APPROVAL_MODES, value, "session.approval_mode")  # type: ignore[return-value]
+    return _enum(_APPROVAL_MODES, value, "session.approval_mode")
 
 
 def session_spec(pb: spb.Session) -> m.SessionRecord:
@@ -117,15 +122,15 @@ def images(pbs: list[spb.Image]) -> tuple[m.Image, ...]:
 
 
 def decision(value: int) -> m.Decision:
-    return _enum(_DECISIONS, value, "approval_decision.decision")  # type: ignore[return-value]
+    return _enum(_DECISIONS, value, "approval_decision.decision")
 
 
 def loop_action(value: int) -> m.LoopAction:
-    return _enum(_LOOP_ACTIONS, value, "loop_decision.action")  # type: ignore[return-value]
+    return _enum(_LOOP_ACTIONS, value, "loop_decision.action")
 
 
 def disconnect_policy(value: int) -> m.DisconnectPolicy:
-    return _enum(_DISCONNECT, value, "start_turn.on_disconnect")  # type: ignore[return-value]
+    return _enum(_DISCONNECT, value, "start_turn.on_disconnect")
 
 
 # Out of the domain
@@ -233,9 +238,7 @@ def event(e: m.Event) -> epb.EngineEvent:
             )
         case m.ApprovalResolved():
             pb.approval_resolved.CopyFrom(
-                epb.ApprovalResolved(
-                    request_id=p.request_id, decision=_DECISIONS_TO_PB[p.decision]
-                )
+                epb.ApprovalResolved(request_id=p.request_id, decision=_DECISIONS_TO_PB[p.decision])
             )
         case m.LoopCapReached():
             pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))

@@ -1,4 +1,4 @@
-"""Time-ordered identifiers: a prefix and 26 Crockford base32 characters (48-bit ms + 80 random bits)."""
+"""Time-ordered identifiers: a prefix, "_" and 26 base32 characters (48-bit ms, 80 random bits)."""
 
 import os
 import time

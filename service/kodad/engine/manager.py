@@ -25,7 +25,7 @@ from kodad.engine.model import (
 )
 from kodad.engine.turn import LoopAnswer, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
-from kodad.store.base import Store, TurnRecord
+from kodad.store.base import Store
 from kodad.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -357,10 +357,9 @@ class SessionManager:
                     last = event.seq
                 if len(page) < REPLAY_PAGE:
                     break
-            while (event := await subscription.get()) is not None:
-                if event.seq > last:
-                    last = event.seq
-                    yield event
+            while (live_event := await subscription.get()) is not None:
+                if live_event.seq > last:
+                    last = live_event.seq
+                    yield live_event
         finally:
             subscription.close()
-

@@ -17,7 +17,9 @@ class PendingRequest(Generic[T]):
 
     request_id: str
     kind: str
-    future: asyncio.Future[T] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[T] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class PendingRequests:

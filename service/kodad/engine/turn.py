@@ -288,9 +288,7 @@ class Turn:
     async def _end(self, reason: TurnEndReason, code: str, message: str) -> None:
         end_time = now_us()
         await self._store.end_turn(
-            TurnRecord(
-                self.session.id, self.id, 0, end_time, reason, code, message, self._usage
-            )
+            TurnRecord(self.session.id, self.id, 0, end_time, reason, code, message, self._usage)
         )
         event = self._log.record(self.id, TurnEnded(reason, code, message, self._usage))
         await self._log.flush()  # the whole turn is durable before anyone sees its end

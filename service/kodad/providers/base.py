@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,6 +87,6 @@ class ProviderError(Exception):
 class LlmProvider(Protocol):
     """Streams one model response. Raises ProviderError; cancellation stops the stream."""
 
-    def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]: ...
+    def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]: ...
 
     async def aclose(self) -> None: ...

@@ -8,7 +8,7 @@ import base64
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_delay_s)
-        backoff = min(self.base_delay_s * 2**attempt, self.max_delay_s)
+        backoff = min(self.base_delay_s * 2.0**attempt, self.max_delay_s)
         return backoff * (0.5 + random.random() / 2)
 
 
@@ -173,7 +173,7 @@ class OpenAICompatProvider:
             payload["max_tokens"] = request.max_output_tokens
         return payload
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
         headers = self._headers()
         payload = self._payload(request)
         attempt = 0
@@ -213,7 +213,7 @@ class OpenAICompatProvider:
             )
             await self._sleep(delay)
 
-    async def _read(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+    async def _read(self, response: httpx.Response) -> AsyncGenerator[ProviderEvent, None]:
         calls: dict[int, dict[str, str]] = {}
         finish = ""
         usage: Usage | None = None
@@ -239,7 +239,9 @@ class OpenAICompatProvider:
                 if thinking := delta.get("reasoning_content") or delta.get("reasoning"):
                     yield ThinkingChunk(thinking)
                 for part in delta.get("tool_calls") or ():
-                    acc = calls.setdefault(int(part.get("index", 0)), {"id": "", "name": "", "args": ""})
+                    acc = calls.setdefault(
+                        int(part.get("index", 0)), {"id": "", "name": "", "args": ""}
+                    )
                     acc["id"] = part.get("id") or acc["id"]
                     function = part.get("function") or {}
                     acc["name"] += function.get("name") or ""

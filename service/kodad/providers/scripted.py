@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from kodad.engine.model import Role, ToolCall, Usage
@@ -89,7 +89,7 @@ class ScriptedProvider:
     async def aclose(self) -> None:
         return None
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
         if self._rounds is None:
             async for event in self._echo(request):
                 yield event
@@ -127,7 +127,7 @@ class ScriptedProvider:
                 await asyncio.sleep(step["delay_ms"] / 1000)
         yield StreamFinished("end_turn")
 
-    async def _echo(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+    async def _echo(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
         last = next((m for m in reversed(request.messages) if m.role is Role.USER), None)
         text = last.text if last is not None else ""
         words = f"You said: {text}".split(" ")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kodad.engine.model import (
@@ -27,7 +27,7 @@ class TurnRecord:
     reason: TurnEndReason | None = None
     error_code: str = ""
     error_message: str = ""
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
 
 
 class Store(Protocol):
@@ -74,9 +74,7 @@ class Store(Protocol):
         """Appends events (any sessions, ascending seq per session) in one transaction."""
         ...
 
-    async def list_events(
-        self, session_id: str, *, after_seq: int, limit: int
-    ) -> list[Event]: ...
+    async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]: ...
 
     async def begin_turn(self, turn: TurnRecord) -> None:
         """Records a running turn and marks it active on its session."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import functools
 import json
 import typing
 from typing import Any
@@ -34,8 +33,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@functools.cache
+_DECODERS: dict[type, dict[str, Any]] = {}
+
+
 def _field_decoders(cls: type) -> dict[str, Any]:
+    if cls in _DECODERS:
+        return _DECODERS[cls]
     hints = typing.get_type_hints(cls)
     decoders: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -44,6 +47,7 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = hint
         elif hint is Usage:
             decoders[f.name] = lambda d: Usage(**d)
+    _DECODERS[cls] = decoders
     return decoders
 
 
@@ -100,9 +104,7 @@ def encode_message_body(message: Message) -> str:
     return _dumps(body)
 
 
-def decode_message(
-    *, index: int, turn_id: str, role: str, body: str, create_time: int
-) -> Message:
+def decode_message(*, index: int, turn_id: str, role: str, body: str, create_time: int) -> Message:
     data = json.loads(body)
     result = data.get("tool_result")
     usage = data.get("usage")

@@ -349,7 +349,10 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [
             codec.decode_message(
-                index=int(idx), turn_id=str(turn), role=str(role), body=str(body),
+                index=int(idx),
+                turn_id=str(turn),
+                role=str(role),
+                body=str(body),
                 create_time=int(ctime),
             )
             for idx, turn, role, body, ctime in rows
@@ -445,8 +448,7 @@ class SqliteStore:
                 if row is not None:
                     total = codec.decode_usage(str(row[0])) + turn.usage
                     await conn.execute(
-                        "UPDATE sessions SET usage=?, active_turn_id='', update_time=?"
-                        " WHERE id=?",
+                        "UPDATE sessions SET usage=?, active_turn_id='', update_time=? WHERE id=?",
                         (codec.encode_usage(total), turn.end_time, turn.session_id),
                     )
             except BaseException:

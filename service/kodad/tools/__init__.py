@@ -3,12 +3,12 @@
 from kodad.tools.base import (
     Tool,
     ToolContext,
-    ToolError,
     ToolKind,
     ToolOutcome,
     ToolRegistry,
     default_registry,
 )
+from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
 __all__ = [

@@ -6,7 +6,7 @@ import enum
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from kodad.engine.model import FileChangeKind
 from kodad.tools.errors import ToolError
@@ -48,10 +48,10 @@ class ToolContext:
 
 
 class Tool(Protocol):
-    name: str
-    description: str
-    kind: ToolKind
-    parameters: dict[str, Any]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    kind: ClassVar[ToolKind]
+    parameters: ClassVar[dict[str, Any]]
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kodad.engine.model import FileChangeKind
 from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
@@ -45,13 +45,13 @@ def _write_text(path: Path, content: str) -> None:
 
 
 class ReadFile:
-    name = "read_file"
-    kind = ToolKind.READ_ONLY
-    description = (
+    name: ClassVar[str] = "read_file"
+    kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
+    description: ClassVar[str] = (
         "Read a UTF-8 text file of the workspace. Returns its lines from `offset` (1-based, "
         "default 1), at most `limit` lines (default 2000)."
     )
-    parameters = _schema(
+    parameters: ClassVar[dict[str, Any]] = _schema(
         {
             "path": _PATH,
             "offset": {"type": "integer", "description": "First line to return, from 1."},
@@ -79,10 +79,12 @@ class ReadFile:
 
 
 class WriteFile:
-    name = "write_file"
-    kind = ToolKind.MUTATING
-    description = "Create or overwrite a file of the workspace with `content` (parents are created)."
-    parameters = _schema(
+    name: ClassVar[str] = "write_file"
+    kind: ClassVar[ToolKind] = ToolKind.MUTATING
+    description: ClassVar[str] = (
+        "Create or overwrite a file of the workspace with `content` (parents are created)."
+    )
+    parameters: ClassVar[dict[str, Any]] = _schema(
         {"path": _PATH, "content": {"type": "string", "description": "The whole new content."}},
         ["path", "content"],
     )
@@ -104,13 +106,13 @@ class WriteFile:
 
 
 class EditFile:
-    name = "edit_file"
-    kind = ToolKind.MUTATING
-    description = (
+    name: ClassVar[str] = "edit_file"
+    kind: ClassVar[ToolKind] = ToolKind.MUTATING
+    description: ClassVar[str] = (
         "Replace `old_string` with `new_string` in a file. `old_string` must occur exactly "
         "once unless `replace_all` is true."
     )
-    parameters = _schema(
+    parameters: ClassVar[dict[str, Any]] = _schema(
         {
             "path": _PATH,
             "old_string": {"type": "string", "description": "Exact text to replace."},
@@ -145,10 +147,10 @@ class EditFile:
 
 
 class DeleteFile:
-    name = "delete_file"
-    kind = ToolKind.MUTATING
-    description = "Delete a file of the workspace (not a directory)."
-    parameters = _schema({"path": _PATH}, ["path"])
+    name: ClassVar[str] = "delete_file"
+    kind: ClassVar[ToolKind] = ToolKind.MUTATING
+    description: ClassVar[str] = "Delete a file of the workspace (not a directory)."
+    parameters: ClassVar[dict[str, Any]] = _schema({"path": _PATH}, ["path"])
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         shown = args.string("path")
@@ -163,10 +165,12 @@ class DeleteFile:
 
 
 class ListDir:
-    name = "list_dir"
-    kind = ToolKind.READ_ONLY
-    description = "List a directory of the workspace (default: its root); directories end in /."
-    parameters = _schema(
+    name: ClassVar[str] = "list_dir"
+    kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
+    description: ClassVar[str] = (
+        "List a directory of the workspace (default: its root); directories end in /."
+    )
+    parameters: ClassVar[dict[str, Any]] = _schema(
         {"path": {"type": "string", "description": "Directory, relative to the workspace."}},
         [],
     )
@@ -176,9 +180,7 @@ class ListDir:
         path = ctx.workspace.resolve(shown)
         if not path.is_dir():
             raise ToolError(f"{shown} is not a directory")
-        entries = sorted(
-            (p.name + "/" if p.is_dir() else p.name) for p in path.iterdir()
-        )
+        entries = sorted((p.name + "/" if p.is_dir() else p.name) for p in path.iterdir())
         if len(entries) > MAX_LIST_ENTRIES:
             kept = "\n".join(entries[:MAX_LIST_ENTRIES])
             more = len(entries) - MAX_LIST_ENTRIES

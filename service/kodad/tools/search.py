@@ -7,6 +7,7 @@ import fnmatch
 import os
 import re
 from pathlib import Path
+from typing import Any, ClassVar
 
 from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
@@ -25,13 +26,13 @@ def _walk(root: Path) -> list[Path]:
 
 
 class Glob:
-    name = "glob"
-    kind = ToolKind.READ_ONLY
-    description = (
+    name: ClassVar[str] = "glob"
+    kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
+    description: ClassVar[str] = (
         "Find files of the workspace whose path matches a glob pattern such as "
         "'**/*.py' or 'src/*.ts'. Returns paths relative to the workspace, sorted."
     )
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {"pattern": {"type": "string", "description": "The glob pattern."}},
         "required": ["pattern"],
@@ -59,19 +60,21 @@ class Glob:
             return ToolOutcome("no files match")
         if len(matches) > MAX_RESULTS:
             more = len(matches) - MAX_RESULTS
-            return ToolOutcome("\n".join(matches[:MAX_RESULTS]) + f"\n[{more} more]", truncated=True)
+            return ToolOutcome(
+                "\n".join(matches[:MAX_RESULTS]) + f"\n[{more} more]", truncated=True
+            )
         return ctx.cap("\n".join(matches))
 
 
 class Grep:
-    name = "grep"
-    kind = ToolKind.READ_ONLY
-    description = (
+    name: ClassVar[str] = "grep"
+    kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
+    description: ClassVar[str] = (
         "Search file contents of the workspace for a regular expression (Python syntax). "
         "Returns 'path:line: text' lines. `path` limits the search to a file or directory; "
         "`include` to file names matching a glob such as '*.py'."
     )
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "pattern": {"type": "string", "description": "Regular expression."},
@@ -121,5 +124,7 @@ class Grep:
             return ToolOutcome("no matches")
         outcome = ctx.cap("\n".join(hits))
         if more:
-            return ToolOutcome(outcome.output + f"\n[stopped at {MAX_RESULTS} matches]", truncated=True)
+            return ToolOutcome(
+                outcome.output + f"\n[stopped at {MAX_RESULTS} matches]", truncated=True
+            )
         return outcome

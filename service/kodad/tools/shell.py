@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import os
 import re
 import signal
+from typing import Any, ClassVar
 
 from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
@@ -25,20 +27,18 @@ def command_env() -> dict[str, str]:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 class Bash:
-    name = "bash"
-    kind = ToolKind.SHELL
-    description = (
+    name: ClassVar[str] = "bash"
+    kind: ClassVar[ToolKind] = ToolKind.SHELL
+    description: ClassVar[str] = (
         "Run a bash command in the workspace root; stdout and stderr are merged. "
         f"`timeout_s` (default {DEFAULT_TIMEOUT_S}) kills the command and its children."
     )
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "command": {"type": "string", "description": "The command line for bash -c."},
@@ -101,7 +101,9 @@ class Bash:
         truncated = total > ctx.output_limit
         if timed_out:
             return ToolOutcome(
-                f"{output}\n[killed after {timeout_s} s timeout]", is_error=True, truncated=truncated
+                f"{output}\n[killed after {timeout_s} s timeout]",
+                is_error=True,
+                truncated=truncated,
             )
         code = process.returncode
         if code:

@@ -1,0 +1,53 @@
+# kodad: `make serve` runs the service, `make test` installs everything and runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := node_modules/.bin/buf
+GEN := service/kodad/gen
+
+.PHONY: install serve test lint generate check-generated breaking pytest clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+serve: install
+	$(VENV)/bin/kodad serve
+
+generate: install
+	tools/generate.sh
+
+# Fails when the committed generated code differs from what the proto generates.
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- $(GEN))" ]; then \
+	  git status --porcelain -- $(GEN); \
+	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+
+lint: install
+	$(VENV)/bin/ruff check service tests bench tools
+	$(VENV)/bin/ruff format --check service tests bench tools
+	$(VENV)/bin/mypy
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+# Compares the contract with main's (BREAKING_AGAINST overrides the git ref).
+BREAKING_AGAINST ?= .git\#branch=main
+breaking: install
+	$(BUF) breaking --against '$(BREAKING_AGAINST),subdir=proto'
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: install lint check-generated pytest
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

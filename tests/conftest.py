@@ -1,0 +1,61 @@
+"""Shared fixtures: a real kodad server on a loopback port, a stub, a workspace."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kodad.config import ServerConfig
+from kodad.engine.manager import EngineSettings
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.server import Server
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def server_config(tmp_path: Path) -> ServerConfig:
+    return ServerConfig(
+        listen="127.0.0.1:0",
+        data_dir=tmp_path / "data",
+        engine=EngineSettings(default_loop_cap=50, tool_output_limit=64 * 1024),
+        shutdown_grace_s=1.0,
+    )
+
+
+@pytest.fixture
+async def server(server_config: ServerConfig) -> AsyncIterator[Server]:
+    async with Server(server_config) as running:
+        yield running
+
+
+@pytest.fixture
+async def channel(server: Server) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(server.address) as ch:
+        yield ch
+
+
+@pytest.fixture
+def stub(channel: grpc.aio.Channel) -> pb_grpc.SessionServiceStub:
+    return pb_grpc.SessionServiceStub(channel)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def restarted(config: ServerConfig) -> ServerConfig:
+    """The same data dir on a new port."""
+    return dataclasses.replace(config, listen="127.0.0.1:0")

@@ -1,0 +1,133 @@
+"""Small helpers for tests that speak the raw koda.v1 contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+
+
+def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
+    return spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps({"rounds": list(rounds)})
+    )
+
+
+def tool_call(name: str, call_id: str = "", **arguments: Any) -> dict[str, Any]:
+    call: dict[str, Any] = {"name": name, "arguments": arguments}
+    if call_id:
+        call["id"] = call_id
+    return {"tool_call": call}
+
+
+async def create_session(
+    stub: pb_grpc.SessionServiceStub,
+    workspace: Path,
+    provider: spb.ProviderConfig | None = None,
+    mode: int = spb.APPROVAL_MODE_AUTO,
+    **fields: Any,
+) -> spb.Session:
+    session = spb.Session(workspace=str(workspace), approval_mode=mode, **fields)
+    if provider is not None:
+        session.provider.CopyFrom(provider)
+    response = await stub.CreateSession(pb.CreateSessionRequest(session=session))
+    return response.session
+
+
+def start(
+    session_id: str, text: str, on_disconnect: int = epb.DISCONNECT_POLICY_CANCEL
+) -> pb.RunTurnRequest:
+    return pb.RunTurnRequest(
+        command=epb.EngineCommand(
+            start_turn=epb.StartTurn(session_id=session_id, text=text, on_disconnect=on_disconnect)
+        )
+    )
+
+
+def cancel() -> pb.RunTurnRequest:
+    return pb.RunTurnRequest(command=epb.EngineCommand(cancel=epb.Cancel()))
+
+
+def kind(event: epb.EngineEvent) -> str:
+    return event.WhichOneof("payload") or ""
+
+
+def kinds(events: list[epb.EngineEvent]) -> list[str]:
+    return [kind(e) for e in events]
+
+
+class Turn:
+    """A RunTurn call driven step by step: write commands, read events."""
+
+    def __init__(self, stub: pb_grpc.SessionServiceStub) -> None:
+        self.call = stub.RunTurn()
+        self.events: list[epb.EngineEvent] = []
+
+    async def send(self, request: pb.RunTurnRequest) -> None:
+        await self.call.write(request)
+
+    async def next(self) -> epb.EngineEvent:
+        response = await self.call.read()
+        assert response is not grpc.aio.EOF, "stream ended"
+        self.events.append(response.event)
+        return response.event
+
+    async def until(self, payload: str) -> epb.EngineEvent:
+        """Reads events until one of kind `payload` arrives, and returns it."""
+        while True:
+            event = await self.next()
+            if kind(event) == payload:
+                return event
+
+    async def finish(self) -> list[epb.EngineEvent]:
+        """Reads to turn_ended, checks the stream then closes OK, returns all events."""
+        await self.until("turn_ended")
+        assert await self.call.read() is grpc.aio.EOF
+        assert await self.call.code() == grpc.StatusCode.OK
+        return self.events
+
+
+async def run_turn(
+    stub: pb_grpc.SessionServiceStub, session_id: str, text: str
+) -> list[epb.EngineEvent]:
+    turn = Turn(stub)
+    await turn.send(start(session_id, text))
+    await turn.call.done_writing()
+    return await turn.finish()
+
+
+def text_of(events: list[epb.EngineEvent]) -> str:
+    return "".join(e.text_delta.text for e in events if kind(e) == "text_delta")
+
+
+async def messages(stub: pb_grpc.SessionServiceStub, session_id: str) -> list[spb.Message]:
+    out: list[spb.Message] = []
+    token = ""
+    while True:
+        page = await stub.ListMessages(
+            pb.ListMessagesRequest(session_id=session_id, page_token=token)
+        )
+        out += page.messages
+        token = page.next_page_token
+        if not token:
+            return out
+
+
+def assert_history_valid(history: list[spb.Message]) -> None:
+    """Every tool call of an assistant message is answered by a tool message, in order."""
+    assert [m.index for m in history] == list(range(1, len(history) + 1))
+    open_calls: list[str] = []
+    for m in history:
+        if m.role == spb.MESSAGE_ROLE_TOOL:
+            assert open_calls and m.tool_result.call_id == open_calls.pop(0), m
+        else:
+            assert not open_calls, f"unanswered tool calls {open_calls} before {m}"
+            open_calls = [c.call_id for c in m.tool_calls]
+    assert not open_calls, f"unanswered tool calls {open_calls}"

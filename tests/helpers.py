@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 from pathlib import Path
 from typing import Any
 
 import grpc
-
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -131,3 +132,16 @@ def assert_history_valid(history: list[spb.Message]) -> None:
             assert not open_calls, f"unanswered tool calls {open_calls} before {m}"
             open_calls = [c.call_id for c in m.tool_calls]
     assert not open_calls, f"unanswered tool calls {open_calls}"
+
+
+def exits(pid: int, timeout_s: float = 10.0) -> bool:
+    """Waits for process `pid` to exit (pidfd readiness: an event, not polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout_s)
+        return bool(readable)
+    finally:
+        os.close(fd)

@@ -54,12 +54,14 @@ async def test_model_writes_a_file_then_replay_survives_restart(
     fake_openai.replies.extend(
         [
             Stream(
-                tool_call_chunks(
-                    [("call_abc", "write_file", arguments)], split=5, text="I'll write it."
-                )
-                + [usage_chunk(120, 30)]
+                [
+                    *tool_call_chunks(
+                        [("call_abc", "write_file", arguments)], split=5, text="I'll write it."
+                    ),
+                    usage_chunk(120, 30),
+                ]
             ),
-            Stream(text_chunks("Wrote ", "hello.py", ".") + [usage_chunk(160, 5, cached=100)]),
+            Stream([*text_chunks("Wrote ", "hello.py", "."), usage_chunk(160, 5, cached=100)]),
         ]
     )
 

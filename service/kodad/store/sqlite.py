@@ -111,7 +111,11 @@ class SqliteStore:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._migrate(self._writer)
+        try:
+            await self._migrate(self._writer)
+        except BaseException:
+            await self.close()
+            raise
         self._reader = await self._connect()
 
     async def close(self) -> None:

@@ -1,0 +1,312 @@
+"""Providers: SSE framing, the scripted player, and the OpenAI-compatible client against a
+local server speaking the real streaming format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
+from kodad.providers import (
+    OpenAICompatProvider,
+    ProviderError,
+    ProviderEvent,
+    ProviderNotice,
+    ProviderRequest,
+    ScriptedProvider,
+    ScriptError,
+    StreamFinished,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallReady,
+    UsageReport,
+    parse_script,
+)
+from kodad.providers.openai_compat import RetryPolicy, to_openai_messages
+from kodad.providers.sse import ServerSentEvent, iter_sse
+
+from tests.fakes.openai_server import (
+    Failure,
+    FakeOpenAI,
+    Stream,
+    text_chunks,
+    tool_call_chunks,
+    usage_chunk,
+)
+
+
+async def lines(*items: str) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+async def collect(events: AsyncIterator[ProviderEvent]) -> list[ProviderEvent]:
+    return [e async for e in events]
+
+
+def request(*messages: Message) -> ProviderRequest:
+    return ProviderRequest(
+        model="m",
+        system_prompt="sys",
+        messages=list(messages) or [Message(Role.USER, "t", text="hi")],
+    )
+
+
+class TestSse:
+    async def test_events_data_lines_and_comments(self) -> None:
+        got = [
+            e
+            async for e in iter_sse(
+                lines(
+                    ": keep-alive",
+                    "event: message_start",
+                    'data: {"a":',
+                    "data: 1}",
+                    "",
+                    "data:no-space",
+                    "",
+                    "retry: 10",
+                    "",
+                    "data: tail",
+                )
+            )
+        ]
+        assert got == [
+            ServerSentEvent("message_start", '{"a":\n1}'),
+            ServerSentEvent("message", "no-space"),
+            ServerSentEvent("message", "tail"),
+        ]
+
+
+class TestScripted:
+    async def test_round_follows_assistant_messages_in_history(self) -> None:
+        provider = ScriptedProvider(
+            json.dumps({"rounds": [[{"text": "first"}], [{"thinking": "hmm"}, {"text": "second"}]]})
+        )
+        one = await collect(provider.stream(request()))
+        assert one == [TextChunk("first"), StreamFinished("end_turn")]
+        history = [
+            Message(Role.USER, "t", text="a"),
+            Message(Role.ASSISTANT, "t", text="first"),
+            Message(Role.USER, "t", text="b"),
+        ]
+        two = await collect(provider.stream(request(*history)))
+        assert two == [ThinkingChunk("hmm"), TextChunk("second"), StreamFinished("end_turn")]
+
+    async def test_tool_calls_usage_repeat_and_errors(self) -> None:
+        provider = ScriptedProvider(
+            json.dumps(
+                {
+                    "rounds": [
+                        [
+                            {"repeat": 3, "text": "x"},
+                            {"tool_call": {"name": "bash", "arguments": {"command": "ls"}}},
+                            {
+                                "tool_call": {
+                                    "name": "bash",
+                                    "arguments": '{"command":"pwd"}',
+                                    "id": "mine",
+                                }
+                            },
+                            {"usage": {"input_tokens": 3, "output_tokens": 4}},
+                            {"error": {"code": "rate_limited", "message": "slow down"}},
+                        ]
+                    ]
+                }
+            )
+        )
+        got: list[ProviderEvent] = []
+        with pytest.raises(ProviderError) as err:
+            async for event in provider.stream(request()):
+                got.append(event)
+        assert (err.value.code, err.value.message) == ("rate_limited", "slow down")
+        assert got == [
+            TextChunk("x"),
+            TextChunk("x"),
+            TextChunk("x"),
+            ToolCallReady(ToolCall("call_1_2", "bash", '{"command": "ls"}')),
+            ToolCallReady(ToolCall("mine", "bash", '{"command":"pwd"}')),
+            UsageReport(Usage(3, 4)),
+        ]
+
+    async def test_exhausted_script(self) -> None:
+        provider = ScriptedProvider('{"rounds": []}')
+        with pytest.raises(ProviderError, match="round 1 was asked for") as err:
+            await collect(provider.stream(request()))
+        assert err.value.code == "script_exhausted"
+
+    async def test_echo_without_script(self) -> None:
+        got = await collect(
+            ScriptedProvider("").stream(request(Message(Role.USER, "t", text="a b")))
+        )
+        assert "".join(e.text for e in got if isinstance(e, TextChunk)) == "You said: a b"
+
+    @pytest.mark.parametrize(
+        ("script", "fragment"),
+        [
+            ("[]", '"rounds" list'),
+            ('{"rounds": [1]}', "round 0 must be a list"),
+            ('{"rounds": [[{"usage": {"bogus": 1}}]]}', '"usage" keys'),
+            ('{"rounds": [[{"delay_ms": -1}]]}', "non-negative"),
+            ('{"rounds": [[{"tool_call": {}}]]}', 'needs a "name"'),
+        ],
+    )
+    def test_bad_scripts(self, script: str, fragment: str) -> None:
+        with pytest.raises(ScriptError, match=fragment):
+            parse_script(script)
+
+
+def test_history_in_openai_format() -> None:
+    history = [
+        Message(Role.USER, "t", text="look", images=(Image("image/png", b"\x89PNG"),)),
+        Message(
+            Role.ASSISTANT, "t", text="", tool_calls=(ToolCall("c1", "read_file", '{"path":"a"}'),)
+        ),
+        Message(Role.TOOL, "t", tool_result=ToolResult("c1", "content")),
+    ]
+    out = to_openai_messages(ProviderRequest("m", "sys", history))
+    assert out[0] == {"role": "system", "content": "sys"}
+    assert out[1]["content"][0] == {"type": "text", "text": "look"}
+    assert out[1]["content"][1]["image_url"]["url"] == "data:image/png;base64,iVBORw=="
+    assert out[2] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "read_file", "arguments": '{"path":"a"}'},
+            }
+        ],
+    }
+    assert out[3] == {"role": "tool", "tool_call_id": "c1", "content": "content"}
+
+
+class TestOpenAICompat:
+    @pytest.fixture
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient() as c:
+            yield c
+
+    def provider(
+        self,
+        fake: FakeOpenAI,
+        client: httpx.AsyncClient,
+        slept: list[float] | None = None,
+        key_env: str = "",
+    ) -> OpenAICompatProvider:
+        async def sleep(seconds: float) -> None:
+            if slept is not None:
+                slept.append(seconds)
+
+        return OpenAICompatProvider(
+            base_url=fake.base_url, api_key_env=key_env, client=client, sleep=sleep
+        )
+
+    async def test_text_reasoning_and_usage(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        chunks = text_chunks("Hel", "lo")
+        chunks.insert(1, {"choices": [{"index": 0, "delta": {"reasoning_content": "think"}}]})
+        fake_openai.replies.append(Stream([*chunks, usage_chunk(10, 2, cached=4)]))
+        got = await collect(self.provider(fake_openai, client).stream(request()))
+        assert got == [
+            ThinkingChunk("think"),
+            TextChunk("Hel"),
+            TextChunk("lo"),
+            UsageReport(Usage(10, 2, 4)),
+            StreamFinished("stop"),
+        ]
+
+    async def test_parallel_tool_calls_split_anywhere(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        a = json.dumps({"path": "a.txt", "content": "ünïcode " * 5})
+        b = json.dumps({"command": "ls -la"})
+        fake_openai.replies.append(
+            Stream(tool_call_chunks([("id_a", "write_file", a), ("id_b", "bash", b)], split=3))
+        )
+        got = await collect(self.provider(fake_openai, client).stream(request()))
+        calls = [e.call for e in got if isinstance(e, ToolCallReady)]
+        assert calls == [ToolCall("id_a", "write_file", a), ToolCall("id_b", "bash", b)]
+        assert got[-1] == StreamFinished("tool_calls")
+
+    async def test_length_finish_is_a_notice(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        chunks = text_chunks("cut")
+        chunks[-1]["choices"][0]["finish_reason"] = "length"
+        fake_openai.replies.append(Stream(chunks))
+        got = await collect(self.provider(fake_openai, client).stream(request()))
+        assert any(isinstance(e, ProviderNotice) and "output token limit" in e.text for e in got)
+
+    async def test_429_is_retried_honouring_retry_after(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        fake_openai.replies.extend(
+            [
+                Failure(
+                    429,
+                    {"error": {"message": "Rate limit reached", "type": "requests"}},
+                    {"retry-after": "7"},
+                ),
+                Failure(503, {"error": {"message": "overloaded"}}),
+                Stream(text_chunks("ok")),
+            ]
+        )
+        slept: list[float] = []
+        got = await collect(self.provider(fake_openai, client, slept).stream(request()))
+        assert slept[0] == 7.0
+        assert 0.5 <= slept[1] <= 1.0  # backoff with jitter for the second attempt
+        notices = [e.text for e in got if isinstance(e, ProviderNotice)]
+        assert len(notices) == 2 and "Rate limit reached" in notices[0]
+        assert TextChunk("ok") in got
+        assert len(fake_openai.requests) == 3
+
+    async def test_retries_give_up_with_the_provider_message(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        for _ in range(RetryPolicy().attempts):
+            fake_openai.replies.append(
+                Failure(500, {"error": {"message": "boom", "type": "server_error"}})
+            )
+        with pytest.raises(ProviderError) as err:
+            await collect(self.provider(fake_openai, client, []).stream(request()))
+        assert err.value.code == "provider_error"
+        assert "server_error: boom" in err.value.message
+        assert len(fake_openai.requests) == RetryPolicy().attempts
+
+    @pytest.mark.parametrize(
+        ("status", "code"), [(400, "bad_request"), (401, "auth"), (404, "bad_request")]
+    )
+    async def test_client_errors_are_not_retried(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient, status: int, code: str
+    ) -> None:
+        fake_openai.replies.append(Failure(status, {"error": {"message": "nope"}}))
+        with pytest.raises(ProviderError) as err:
+            await collect(self.provider(fake_openai, client, []).stream(request()))
+        assert err.value.code == code and err.value.status == status
+        assert len(fake_openai.requests) == 1
+
+    async def test_error_inside_the_stream_is_not_retried(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+    ) -> None:
+        fake_openai.replies.append(
+            Stream([*text_chunks("par")[:2], {"error": {"message": "model crashed"}}], done=False)
+        )
+        got: list[ProviderEvent] = []
+        with pytest.raises(ProviderError, match="model crashed"):
+            async for event in self.provider(fake_openai, client, []).stream(request()):
+                got.append(event)
+        assert got == [TextChunk("par")]
+        assert len(fake_openai.requests) == 1
+
+    async def test_api_key_comes_from_the_named_variable(
+        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MY_KEY", "sk-abc")
+        fake_openai.replies.append(Stream(text_chunks("ok")))
+        await collect(self.provider(fake_openai, client, key_env="MY_KEY").stream(request()))
+        assert fake_openai.requests[0].headers["authorization"] == "Bearer sk-abc"

@@ -1,0 +1,190 @@
+"""SqliteStore against real database files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from kodad.engine.model import (
+    PAYLOAD_TYPES,
+    ApprovalMode,
+    ApprovalRequested,
+    ApprovalResolved,
+    Decision,
+    Event,
+    EventPayload,
+    FileChanged,
+    FileChangeKind,
+    Image,
+    LoopCapReached,
+    Message,
+    Notice,
+    NoticeLevel,
+    ProviderConfig,
+    ProviderKind,
+    Role,
+    SessionRecord,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallOutput,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnded,
+    TurnEndReason,
+    TurnStarted,
+    Usage,
+    UsageReported,
+)
+from kodad.store import SqliteStore, TurnRecord, codec
+from kodad.store.sqlite import MIGRATIONS
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "db" / "kodad.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def session(sid: str, **kw: object) -> SessionRecord:
+    return SessionRecord(id=sid, workspace="/w", create_time=1, update_time=1, **kw)  # type: ignore[arg-type]
+
+
+EVERY_PAYLOAD: list[EventPayload] = [
+    TurnStarted("hi ✓", 2),
+    TextDelta("t"),
+    ThinkingDelta("th"),
+    ToolCallStarted("c", "bash", '{"command":"ls"}'),
+    ToolCallOutput("c", "out"),
+    ToolCallFinished("c", "done", True, True),
+    ApprovalRequested("r", "c", "bash", "{}", "run ls", "$ ls"),
+    ApprovalResolved("r", Decision.APPROVE_ALWAYS),
+    LoopCapReached(3, 3),
+    UsageReported(Usage(1, 2, 3, 4)),
+    FileChanged("a/b", FileChangeKind.DELETED),
+    Notice(NoticeLevel.WARNING, "careful"),
+    TurnEnded(TurnEndReason.FAILED, "auth", "bad key", Usage(5, 6)),
+]
+
+
+def test_codec_round_trips_every_payload_kind() -> None:
+    assert {p.kind for p in EVERY_PAYLOAD} == set(PAYLOAD_TYPES)
+    for payload in EVERY_PAYLOAD:
+        assert codec.decode_payload(codec.encode_payload(payload)) == payload
+
+
+async def test_schema_is_versioned_and_reopens(tmp_path: Path, store: SqliteStore) -> None:
+    await store.create_session(session("s_1", labels={"a": "b"}))
+    await store.close()
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    await store.open()
+    got = await store.get_session("s_1")
+    assert got is not None and got.labels == {"a": "b"}
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this kodad"):
+        await SqliteStore(path).open()
+
+
+async def test_session_round_trip_and_update(store: SqliteStore) -> None:
+    record = session(
+        "s_1",
+        title="t",
+        provider=ProviderConfig(ProviderKind.OPENAI_COMPATIBLE, "m", "http://x/v1", "KEY", "", 100),
+        approval_mode=ApprovalMode.AUTO,
+        loop_cap=9,
+        system_prompt="p",
+        labels={"k": "v", "z": "1"},
+    )
+    await store.create_session(record)
+    assert await store.get_session("s_1") == record
+    record.title, record.labels, record.approval_mode = (
+        "new",
+        {"only": "this"},
+        ApprovalMode.READ_ONLY,
+    )
+    await store.update_session(record)
+    assert await store.get_session("s_1") == record
+    assert await store.get_session("s_2") is None
+
+
+async def test_list_with_cursor_and_labels(store: SqliteStore) -> None:
+    for i in range(5):
+        await store.create_session(session(f"s_{i}", labels={"even": str(i % 2 == 0).lower()}))
+    page = await store.list_sessions(limit=2, before_id=None, labels={})
+    assert [r.id for r in page] == ["s_4", "s_3"]
+    page = await store.list_sessions(limit=10, before_id="s_3", labels={"even": "true"})
+    assert [r.id for r in page] == ["s_2", "s_0"]
+    assert page[0].labels == {"even": "true"}
+
+
+async def test_messages_are_indexed_and_forked(store: SqliteStore) -> None:
+    await store.create_session(session("s_1"))
+    user = await store.append_message(
+        "s_1", Message(Role.USER, "t1", text="hi", images=(Image("image/png", b"\x00\xff"),))
+    )
+    call = ToolCall("c1", "bash", "{}")
+    assistant = await store.append_message(
+        "s_1",
+        Message(
+            Role.ASSISTANT, "t1", text="x", thinking="y", tool_calls=(call,), usage=Usage(1, 2)
+        ),
+    )
+    tool = await store.append_message(
+        "s_1", Message(Role.TOOL, "t1", tool_result=ToolResult("c1", "out", True, True))
+    )
+    assert (user.index, assistant.index, tool.index) == (1, 2, 3)
+    assert await store.list_messages("s_1") == [user, assistant, tool]
+    assert await store.list_messages("s_1", after_index=1, limit=1) == [assistant]
+    assert (await store.get_session("s_1")).message_count == 3  # type: ignore[union-attr]
+
+    await store.fork_session("s_1", session("s_2", message_count=3))
+    assert await store.list_messages("s_2") == [user, assistant, tool]
+    again = await store.append_message("s_2", Message(Role.USER, "t2", text="more"))
+    assert again.index == 4
+    assert len(await store.list_messages("s_1")) == 3
+
+    with pytest.raises(LookupError):
+        await store.append_message("s_missing", Message(Role.USER, "t", text="x"))
+
+
+async def test_events_turns_and_delete_cascade(store: SqliteStore) -> None:
+    await store.create_session(session("s_1"))
+    events = [Event("s_1", "t1", i + 1, 100 + i, p) for i, p in enumerate(EVERY_PAYLOAD)]
+    await store.append_events(events[:5])
+    await store.append_events(events[5:])
+    assert await store.list_events("s_1", after_seq=0, limit=100) == events
+    assert await store.list_events("s_1", after_seq=10, limit=2) == events[10:12]
+    assert (await store.get_session("s_1")).last_seq == len(events)  # type: ignore[union-attr]
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.append_events([events[0]])  # a seq is written once
+
+    await store.begin_turn(TurnRecord("s_1", "t1", 5))
+    assert (await store.get_session("s_1")).active_turn_id == "t1"  # type: ignore[union-attr]
+    assert await store.unfinished_turns() == [TurnRecord("s_1", "t1", 5)]
+    await store.end_turn(TurnRecord("s_1", "t1", 5, 9, TurnEndReason.COMPLETED, usage=Usage(3, 4)))
+    await store.begin_turn(TurnRecord("s_1", "t2", 10))
+    await store.end_turn(
+        TurnRecord("s_1", "t2", 10, 11, TurnEndReason.CANCELLED, usage=Usage(1, 1))
+    )
+    got = await store.get_session("s_1")
+    assert got is not None and got.active_turn_id == "" and got.usage == Usage(4, 5)
+    assert await store.unfinished_turns() == []
+    await store.record_file_change("s_1", "t1", "a.txt", FileChangeKind.CREATED, 7)
+
+    assert await store.delete_session("s_1") is True
+    assert await store.delete_session("s_1") is False
+    with sqlite3.connect(store.path) as db:
+        for table in ("messages", "events", "turns", "file_changes", "session_labels"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

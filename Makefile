@@ -33,8 +33,8 @@ check-generated: generate
 	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 
 lint: install
-	$(VENV)/bin/ruff check service tests bench tools
-	$(VENV)/bin/ruff format --check service tests bench tools
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
 	$(BUF) lint
 	$(BUF) format --diff --exit-code

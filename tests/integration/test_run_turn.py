@@ -120,7 +120,7 @@ async def test_read_only_and_confirm_refuse_mutations(
         ],
         [{"text": "ok"}],
     )
-    session = await create_session(stub, workspace, provider, mode=mode)
+    session = await create_session(stub, workspace, provider, mode=spb.APPROVAL_MODE_READ_ONLY)
 
     events = await run_turn(stub, session.id, "tidy up")
 

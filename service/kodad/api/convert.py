@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kodad.engine import model as m
 from kodad.engine.errors import InvalidArgument
 from kodad.engine.manager import TurnCommand
-from kodad.engine.turn import LoopAnswer, TurnInput
+from kodad.engine.turn import ApprovalAnswer, LoopAnswer, TurnInput
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 
@@ -114,7 +115,13 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
         loop_cap=pb.loop_cap,
         system_prompt=pb.system_prompt,
         labels=dict(pb.labels),
+        approval_timeout_ms=pb.approval_timeout.ToMilliseconds(),
+        approval_rules=approval_rules(list(pb.approval_rules)),
     )
+
+
+def approval_rules(pbs: list[spb.ApprovalRule]) -> tuple[m.ApprovalRule, ...]:
+    return tuple(m.ApprovalRule(r.tool_name, r.command_prefix) for r in pbs)
 
 
 def images(pbs: list[spb.Image]) -> tuple[m.Image, ...]:
@@ -170,6 +177,22 @@ def session(r: m.SessionRecord) -> spb.Session:
         update_time=timestamp(r.update_time),
         last_seq=r.last_seq,
         message_count=r.message_count,
+        approval_timeout=Duration(
+            seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
+        ),
+        approval_rules=[
+            spb.ApprovalRule(tool_name=a.tool_name, command_prefix=a.command_prefix)
+            for a in r.approval_rules
+        ],
+    )
+
+
+def file_change(c: m.FileChange) -> epb.FileChange:
+    return epb.FileChange(
+        path=c.path,
+        change=_CHANGES[c.change],
+        turn_id=c.turn_id,
+        create_time=timestamp(c.create_time),
     )
 
 
@@ -267,7 +290,9 @@ def turn_command(pb: epb.EngineCommand) -> TurnCommand:
         d = pb.approval_decision
         if not d.request_id:
             raise InvalidArgument("approval_decision.request_id is required")
-        return TurnCommand(approval=(d.request_id, decision(d.decision), d.feedback))
+        return TurnCommand(
+            approval=(d.request_id, ApprovalAnswer(decision(d.decision), d.feedback))
+        )
     if which == "loop_decision":
         ld = pb.loop_decision
         if ld.extra_iterations < 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from kodad import __version__
 from kodad.api import convert
 from kodad.api.errors import status_code
 from kodad.engine.errors import InvalidArgument, KodaError
-from kodad.engine.manager import SessionManager
+from kodad.engine.manager import SessionManager, TurnCommand
 from kodad.engine.model import DisconnectPolicy, TurnEnded
 from kodad.engine.turn import Turn
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -146,6 +147,20 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         )
 
     @_unary
+    async def ListFileChanges(
+        self, request: pb.ListFileChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListFileChangesResponse:
+        changes, token = await self._manager.list_file_changes(
+            request.session_id,
+            turn_id=request.turn_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListFileChangesResponse(
+            changes=[convert.file_change(c) for c in changes], next_page_token=token
+        )
+
+    @_unary
     async def SubmitCommand(
         self, request: pb.SubmitCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitCommandResponse:
@@ -181,10 +196,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         start = first.command.start_turn
         turn_input = convert.turn_input(start)
         turn, subscription = await self._manager.start_turn(start.session_id, turn_input)
-        failure: list[KodaError] = []
-        reader = asyncio.create_task(
-            self._read_commands(request_iterator, turn, failure, subscription.put)
-        )
+        reader = asyncio.create_task(self._read_commands(request_iterator, turn))
         ended = False
         try:
             while (event := await subscription.get()) is not None:
@@ -192,27 +204,18 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 if isinstance(event.payload, TurnEnded) and event.turn_id == turn.id:
                     ended = True
                     break
-            if failure:
-                raise failure[0]
         finally:
             subscription.close()
             reader.cancel()
             if not ended and turn_input.on_disconnect is DisconnectPolicy.CANCEL:
                 turn.cancel()
 
-    async def _read_commands(
-        self,
-        requests: AsyncIterator[pb.RunTurnRequest],
-        turn: Turn,
-        failure: list[KodaError],
-        wake: Callable[[None], None],
-    ) -> None:
-        """Delivers the client's later commands; a bad one fails the stream with its status."""
-        try:
+    async def _read_commands(self, requests: AsyncIterator[pb.RunTurnRequest], turn: Turn) -> None:
+        """Delivers the client's later commands to the turn."""
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             async for request in requests:
-                self._manager.command(turn, convert.turn_command(request.command))
-        except KodaError as e:
-            failure.append(e)
-            wake(None)
-        except (asyncio.CancelledError, grpc.aio.AioRpcError):
-            pass
+                try:
+                    command: TurnCommand | KodaError = convert.turn_command(request.command)
+                except KodaError as e:
+                    command = e
+                self._manager.stream_command(turn, command)

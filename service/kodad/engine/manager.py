@@ -9,21 +9,30 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from kodad.engine import validation
-from kodad.engine.errors import FailedPrecondition, InvalidArgument, NotFound, TurnAlreadyRunning
+from kodad.engine.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    KodaError,
+    NotFound,
+    TurnAlreadyRunning,
+)
 from kodad.engine.events import EventLog, EventWriter, Subscription
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
-    Decision,
     Event,
+    FileChange,
     Message,
+    Notice,
+    NoticeLevel,
     Role,
     SessionRecord,
+    ToolCallFinished,
     ToolResult,
     TurnEnded,
     TurnEndReason,
     now_us,
 )
-from kodad.engine.turn import LoopAnswer, Turn, TurnInput, TurnLimits
+from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
 from kodad.tools import ToolRegistry
@@ -36,7 +45,16 @@ your tools: read and search before you change, make focused edits, run the proje
 checks with bash when useful, and answer briefly with what you did."""
 
 UPDATABLE_FIELDS = frozenset(
-    {"title", "labels", "approval_mode", "provider", "loop_cap", "system_prompt"}
+    {
+        "title",
+        "labels",
+        "approval_mode",
+        "provider",
+        "loop_cap",
+        "system_prompt",
+        "approval_timeout",
+        "approval_rules",
+    }
 )
 REPLAY_PAGE = 1000
 
@@ -64,7 +82,7 @@ class _Live:
 class TurnCommand:
     """A command for a running turn: exactly one of the fields is set."""
 
-    approval: tuple[str, Decision, str] | None = None
+    approval: tuple[str, ApprovalAnswer] | None = None
     loop: LoopAnswer | None = None
     cancel: bool = False
 
@@ -106,6 +124,7 @@ class SessionManager:
             record = await self.store.get_session(turn.session_id)
             if record is None:
                 continue
+            live = await self._live_session(turn.session_id)
             messages = await self.store.list_messages(turn.session_id)
             answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
             for message in messages:
@@ -114,6 +133,10 @@ class SessionManager:
                         result = ToolResult(call.call_id, "interrupted: the service stopped", True)
                         await self.store.append_message(
                             turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
+                        )
+                        live.log.record(
+                            turn.turn_id,
+                            ToolCallFinished(call.call_id, result.output, is_error=True),
                         )
             text = "the service stopped while the turn was running"
             await self.store.end_turn(
@@ -125,7 +148,6 @@ class SessionManager:
                     error_message=text,
                 )
             )
-            live = await self._live_session(turn.session_id)
             live.log.record(turn.turn_id, TurnEnded(TurnEndReason.FAILED, "interrupted", text))
             await live.log.flush()
             log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
@@ -169,6 +191,8 @@ class SessionManager:
             loop_cap=validation.loop_cap(spec.loop_cap),
             system_prompt=validation.system_prompt(spec.system_prompt),
             labels=validation.labels(spec.labels),
+            approval_timeout_ms=validation.approval_timeout_ms(spec.approval_timeout_ms),
+            approval_rules=validation.approval_rules(spec.approval_rules, self.tools.names),
             create_time=created,
             update_time=created,
         )
@@ -215,6 +239,12 @@ class SessionManager:
             record.loop_cap = validation.loop_cap(changes.loop_cap)
         if "system_prompt" in paths:
             record.system_prompt = validation.system_prompt(changes.system_prompt)
+        if "approval_timeout" in paths:
+            record.approval_timeout_ms = validation.approval_timeout_ms(changes.approval_timeout_ms)
+        if "approval_rules" in paths:
+            record.approval_rules = validation.approval_rules(
+                changes.approval_rules, self.tools.names
+            )
         record.update_time = now_us()
         await self.store.update_session(record)
         return self._view(record)
@@ -269,6 +299,22 @@ class SessionManager:
             messages = messages[:size]
             token = validation.encode_page_token(messages[-1].index, scope)
         return messages, token
+
+    async def list_file_changes(
+        self, session_id: str, *, turn_id: str, page_size: int, page_token: str
+    ) -> tuple[list[FileChange], str]:
+        size = validation.page_size(page_size)
+        await self._record(session_id)
+        scope = f"files:{session_id}:{turn_id}"
+        after = validation.decode_page_token(page_token, scope)
+        rows = await self.store.list_file_changes(
+            session_id, turn_id=turn_id, after=int(after or 0), limit=size + 1
+        )
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            token = validation.encode_page_token(rows[-1][0], scope)
+        return [change for _, change in rows], token
 
     # Turns
 
@@ -325,6 +371,18 @@ class SessionManager:
             )
         return turn
 
+    def stream_command(self, turn: Turn, command: TurnCommand | KodaError) -> None:
+        """A command from the turn's own RunTurn stream: one that cannot apply becomes a
+        warning notice instead of ending the stream."""
+        try:
+            if isinstance(command, KodaError):
+                raise command
+            self.command(turn, command)
+        except KodaError as e:
+            live = self._live.get(turn.session.id)
+            if live is not None and live.turn is turn:
+                live.log.emit(turn.id, Notice(NoticeLevel.WARNING, f"command ignored: {e}"))
+
     @staticmethod
     def command(turn: Turn, command: TurnCommand) -> None:
         """Delivers a command to a running turn."""
@@ -336,8 +394,8 @@ class SessionManager:
                 raise FailedPrecondition(f"turn {turn.id} is not waiting for a loop decision")
             turn.pending.answer(request.request_id, "loop", command.loop)
         elif command.approval is not None:
-            request_id, decision, feedback = command.approval
-            turn.pending.answer(request_id, "approval", (decision, feedback))
+            request_id, answer = command.approval
+            turn.pending.answer(request_id, "approval", answer)
         else:
             raise InvalidArgument("command must set approval_decision, loop_decision or cancel")
 
@@ -348,6 +406,11 @@ class SessionManager:
         live = await self._live_session(session_id)
         subscription = live.log.subscribe()
         try:
+            # Open questions asked before `after_seq` first, so a late client can answer.
+            if live.turn is not None:
+                for asked in live.turn.pending.events():
+                    if asked.seq <= after_seq:
+                        yield asked
             await live.log.flush()  # everything recorded before subscribing is now stored
             last = after_seq
             while True:

@@ -95,6 +95,14 @@ class Usage:
         )
 
 
+@dataclass(frozen=True)
+class ApprovalRule:
+    """Lets matching calls run without asking in CONFIRM mode (see engine/approvals.py)."""
+
+    tool_name: str
+    command_prefix: str = ""
+
+
 @dataclass
 class SessionRecord:
     """A session as stored. `active_turn_id` is set while a turn runs (and after a crash)."""
@@ -107,6 +115,8 @@ class SessionRecord:
     loop_cap: int = 0
     system_prompt: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    approval_timeout_ms: int = 0
+    approval_rules: tuple[ApprovalRule, ...] = ()
     usage: Usage = field(default_factory=Usage)
     create_time: int = 0
     update_time: int = 0
@@ -116,6 +126,16 @@ class SessionRecord:
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A workspace file a tool of the session changed, as the file tracker records it."""
+
+    path: str
+    change: FileChangeKind
+    turn_id: str
+    create_time: int
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kodad.engine import approvals
 from kodad.engine.events import EventLog
+from kodad.engine.ids import new_id
 from kodad.engine.model import (
     ApprovalMode,
+    ApprovalRequested,
+    ApprovalResolved,
+    Decision,
     DisconnectPolicy,
+    Event,
     EventPayload,
     FileChanged,
     Image,
@@ -49,7 +55,15 @@ from kodad.providers import (
     UsageReport,
 )
 from kodad.store.base import Store, TurnRecord
-from kodad.tools import ToolContext, ToolError, ToolKind, ToolOutcome, ToolRegistry, Workspace
+from kodad.tools import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolKind,
+    ToolOutcome,
+    ToolRegistry,
+    Workspace,
+)
 from kodad.tools.base import Args
 
 log = logging.getLogger(__name__)
@@ -60,6 +74,12 @@ class TurnInput:
     text: str
     images: tuple[Image, ...] = ()
     on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+
+
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    decision: Decision
+    feedback: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,8 +140,8 @@ class Turn:
             self._cancel_requested = True
             self.task.cancel()
 
-    def _emit(self, payload: EventPayload) -> None:
-        self._log.emit(self.id, payload)
+    def _emit(self, payload: EventPayload) -> Event:
+        return self._log.emit(self.id, payload)
 
     async def run(self) -> None:
         reason, code, message = TurnEndReason.COMPLETED, "", ""
@@ -217,40 +237,94 @@ class Turn:
             self._emit(UsageReported(usage))
         return tuple(calls)
 
-    def _refusal(self, kind: ToolKind) -> str | None:
-        mode = self.session.approval_mode
-        if kind is ToolKind.READ_ONLY or mode is ApprovalMode.AUTO:
-            return None
-        if mode is ApprovalMode.READ_ONLY:
-            return "refused: the session is in read-only mode; only reading tools may run"
-        return (
-            "refused: the session is in confirm mode and this server does not ask for "
-            "approvals yet; only reading tools may run"
-        )
-
     async def _run_tool(self, call: ToolCall) -> None:
         self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
         tool = self._tools.get(call.tool_name)
+        workspace = Workspace(self.session.workspace)
+
+        def emit_output(chunk: str) -> None:
+            self._emit(ToolCallOutput(call.call_id, chunk))
+
         ctx = ToolContext(
-            workspace=Workspace(self.session.workspace),
+            workspace=workspace,
             output_limit=self._limits.tool_output_limit,
-            emit_output=lambda chunk: self._emit(ToolCallOutput(call.call_id, chunk)),
+            emit_output=emit_output,
         )
-        if tool is None:
-            known = ", ".join(self._tools.names)
-            outcome = ToolOutcome(f"unknown tool {call.tool_name!r}; tools: {known}", True)
-        elif (refusal := self._refusal(tool.kind)) is not None:
-            outcome = ToolOutcome(refusal, is_error=True)
-        else:
-            try:
-                outcome = await tool.run(Args(call.arguments_json), ctx)
-            except ToolError as e:
-                outcome = ToolOutcome(str(e), is_error=True)
-            except OSError as e:
-                outcome = ToolOutcome(f"{type(e).__name__}: {e}", is_error=True)
-            finally:
-                await self._record_changes(ctx)
+        outcome: ToolOutcome | None
+        try:
+            if tool is None:
+                known = ", ".join(self._tools.names)
+                outcome = ToolOutcome(f"unknown tool {call.tool_name!r}; tools: {known}", True)
+            elif (
+                self.session.approval_mode is ApprovalMode.READ_ONLY
+                and tool.kind is not ToolKind.READ_ONLY
+            ):
+                outcome = ToolOutcome(
+                    "refused: the session is in read-only mode; only reading tools may run", True
+                )
+            else:
+                args = Args(call.arguments_json)
+                outcome = await self._gate(tool, call, args, workspace)
+                if outcome is None:
+                    try:
+                        outcome = await tool.run(args, ctx)
+                    finally:
+                        await self._record_changes(ctx)
+        except ToolError as e:
+            outcome = ToolOutcome(str(e), is_error=True)
+        except OSError as e:
+            outcome = ToolOutcome(f"{type(e).__name__}: {e}", is_error=True)
         await self._finish_call(call, outcome)
+
+    async def _gate(
+        self, tool: Tool, call: ToolCall, args: Args, workspace: Workspace
+    ) -> ToolOutcome | None:
+        """Asks a human when the mode and rules say so. None: the call may run; otherwise
+        the outcome the model gets instead."""
+        rules = self.session.approval_rules
+        if not approvals.needs_approval(self.session.approval_mode, tool.kind) or approvals.allowed(
+            rules, tool.name, tool.kind, call.arguments_json
+        ):
+            return None
+        description = tool.describe(args, workspace)
+        request_id = new_id("r")
+        event = self._emit(
+            ApprovalRequested(
+                request_id,
+                call.call_id,
+                call.tool_name,
+                call.arguments_json,
+                description.summary,
+                description.preview,
+            )
+        )
+        request = self.pending.open(request_id, "approval", event)
+        timeout_s = self.session.approval_timeout_ms / 1000
+        try:
+            answer = await asyncio.wait_for(request.future, timeout_s or None)
+        except TimeoutError:
+            answer = ApprovalAnswer(Decision.REJECT, f"no answer within {timeout_s:g} s")
+            self._emit(
+                Notice(
+                    NoticeLevel.WARNING,
+                    f"approval request {request_id} ({description.summary}) was not answered "
+                    f"within {timeout_s:g} s and was rejected",
+                )
+            )
+        finally:
+            self.pending.close(request)
+        assert isinstance(answer, ApprovalAnswer)
+        decision, feedback = answer.decision, answer.feedback
+        self._emit(ApprovalResolved(request_id, decision))
+        if decision is Decision.APPROVE_ALWAYS:
+            rule = approvals.rule_for(tool.name, tool.kind, call.arguments_json)
+            await self._store.add_approval_rule(self.session.id, rule)
+            if rule not in rules:
+                self.session.approval_rules = (*rules, rule)
+        if decision is Decision.REJECT:
+            text = f"rejected by the user: {feedback}" if feedback else "rejected by the user"
+            return ToolOutcome(text, is_error=True)
+        return None
 
     async def _record_changes(self, ctx: ToolContext) -> None:
         for path, change in ctx.changes:
@@ -265,8 +339,8 @@ class Turn:
         self._emit(ToolCallFinished(call.call_id, result.output, result.is_error, result.truncated))
 
     async def _ask_loop(self, iterations: int, cap: int) -> LoopAnswer:
-        request = self.pending.open(f"loop-{iterations}", "loop")
-        self._emit(LoopCapReached(iterations, cap))
+        event = self._emit(LoopCapReached(iterations, cap))
+        request = self.pending.open(f"loop-{iterations}", "loop", event)
         try:
             answer = await request.future
         finally:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
 from kodad.engine.errors import InvalidArgument
-from kodad.engine.model import Image, ProviderConfig, ProviderKind
+from kodad.engine.model import ApprovalRule, Image, ProviderConfig, ProviderKind
 from kodad.providers import SERVED_KINDS, ScriptError, parse_script
 
 MAX_TITLE = 512
@@ -23,6 +23,7 @@ MAX_IMAGES = 8
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_PAGE_SIZE = 1000
+MAX_APPROVAL_TIMEOUT_MS = 24 * 3600 * 1000
 DEFAULT_PAGE_SIZE = 100
 
 _LABEL_KEY = re.compile(r"[a-z0-9_.-]{1,63}")
@@ -117,6 +118,27 @@ def turn_input(text: str, images: tuple[Image, ...]) -> None:
             )
         if not image.data or len(image.data) > MAX_IMAGE_BYTES:
             raise InvalidArgument(f"start_turn.images[{i}].data must be 1 byte to 5 MiB")
+
+
+def approval_timeout_ms(value: int) -> int:
+    if not 0 <= value <= MAX_APPROVAL_TIMEOUT_MS:
+        raise InvalidArgument("session.approval_timeout must be between 0 and 24 hours")
+    return value
+
+
+def approval_rules(
+    rules: tuple[ApprovalRule, ...], tool_names: Collection[str]
+) -> tuple[ApprovalRule, ...]:
+    for i, rule in enumerate(rules):
+        if rule.tool_name not in tool_names:
+            raise InvalidArgument(
+                f"session.approval_rules[{i}].tool_name {rule.tool_name!r} is not a tool"
+            )
+        if rule.command_prefix and rule.tool_name != "bash":
+            raise InvalidArgument(
+                f"session.approval_rules[{i}].command_prefix is only for the bash tool"
+            )
+    return tuple(dict.fromkeys(rules))
 
 
 def page_size(value: int) -> int:

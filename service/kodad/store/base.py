@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kodad.engine.model import (
+    ApprovalRule,
     Event,
+    FileChange,
     FileChangeKind,
     Message,
     SessionRecord,
@@ -86,6 +88,17 @@ class Store(Protocol):
 
     async def unfinished_turns(self) -> list[TurnRecord]:
         """Turns that were running when the process last stopped."""
+        ...
+
+    async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
+        """Adds a rule to the session's approval rules (once)."""
+        ...
+
+    async def list_file_changes(
+        self, session_id: str, *, turn_id: str, after: int, limit: int
+    ) -> list[tuple[int, FileChange]]:
+        """File changes after cursor `after` (all turns when `turn_id` is empty), oldest
+        first, each with the cursor that continues after it."""
         ...
 
     async def record_file_change(

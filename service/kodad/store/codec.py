@@ -11,6 +11,7 @@ from typing import Any
 
 from kodad.engine.model import (
     PAYLOAD_TYPES,
+    ApprovalRule,
     EventPayload,
     Image,
     Message,
@@ -64,6 +65,14 @@ def decode_payload(text: str) -> EventPayload:
         if name in body:
             body[name] = decode(body[name])
     return cls(**body)
+
+
+def encode_rules(rules: tuple[ApprovalRule, ...]) -> str:
+    return _dumps([dataclasses.asdict(r) for r in rules])
+
+
+def decode_rules(text: str) -> tuple[ApprovalRule, ...]:
+    return tuple(ApprovalRule(**r) for r in json.loads(text))
 
 
 def encode_usage(usage: Usage) -> str:

@@ -16,7 +16,9 @@ import aiosqlite
 
 from kodad.engine.model import (
     ApprovalMode,
+    ApprovalRule,
     Event,
+    FileChange,
     FileChangeKind,
     Message,
     SessionRecord,
@@ -91,11 +93,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX file_changes_by_session ON file_changes(session_id, turn_id);
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN approval_timeout_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN approval_rules TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
-    " create_time, update_time, last_seq, message_count, active_turn_id"
+    " create_time, update_time, last_seq, message_count, active_turn_id,"
+    " approval_timeout_ms, approval_rules"
 )
 
 
@@ -174,7 +181,7 @@ class SqliteStore:
     def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     r.id,
                     r.title,
@@ -189,6 +196,8 @@ class SqliteStore:
                     r.last_seq,
                     r.message_count,
                     r.active_turn_id,
+                    r.approval_timeout_ms,
+                    codec.encode_rules(r.approval_rules),
                 ),
             )
         ]
@@ -253,7 +262,7 @@ class SqliteStore:
     @staticmethod
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active) = row  # fmt: skip
+         last_seq, message_count, active, timeout_ms, rules) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -268,19 +277,24 @@ class SqliteStore:
             last_seq=int(last_seq),  # type: ignore[call-overload]
             message_count=int(message_count),  # type: ignore[call-overload]
             active_turn_id=str(active),
+            approval_timeout_ms=int(timeout_ms),  # type: ignore[call-overload]
+            approval_rules=codec.decode_rules(str(rules)),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
             (
                 "UPDATE sessions SET title=?, provider=?, approval_mode=?, loop_cap=?,"
-                " system_prompt=?, update_time=? WHERE id=?",
+                " system_prompt=?, approval_timeout_ms=?, approval_rules=?, update_time=?"
+                " WHERE id=?",
                 (
                     record.title,
                     codec.encode_provider(record.provider),
                     record.approval_mode.value,
                     record.loop_cap,
                     record.system_prompt,
+                    record.approval_timeout_ms,
+                    codec.encode_rules(record.approval_rules),
                     record.update_time,
                     record.id,
                 ),
@@ -468,6 +482,47 @@ class SqliteStore:
         ) as cursor:
             rows = await cursor.fetchall()
         return [TurnRecord(str(s), str(t), int(start)) for s, t, start in rows]
+
+    async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                async with conn.execute(
+                    "SELECT approval_rules FROM sessions WHERE id = ?", (session_id,)
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    rules = codec.decode_rules(str(row[0]))
+                    if rule not in rules:
+                        await conn.execute(
+                            "UPDATE sessions SET approval_rules = ? WHERE id = ?",
+                            (codec.encode_rules((*rules, rule)), session_id),
+                        )
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def list_file_changes(
+        self, session_id: str, *, turn_id: str, after: int, limit: int
+    ) -> list[tuple[int, FileChange]]:
+        sql = (
+            "SELECT rowid, turn_id, path, change, create_time FROM file_changes"
+            " WHERE session_id = ? AND rowid > ?"
+        )
+        params: list[object] = [session_id, after]
+        if turn_id:
+            sql += " AND turn_id = ?"
+            params.append(turn_id)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        async with self._r.execute(sql, params) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            (int(rowid), FileChange(str(path), FileChangeKind(change), str(turn), int(ctime)))
+            for rowid, turn, path, change, ctime in rows
+        ]
 
     async def record_file_change(
         self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int

@@ -22,6 +22,14 @@ class ToolKind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Description:
+    """One line a human reads, and a preview: a unified diff, or a command and its cwd."""
+
+    summary: str
+    preview: str = ""
+
+
+@dataclass(frozen=True)
 class ToolOutcome:
     output: str
     is_error: bool = False
@@ -54,6 +62,11 @@ class Tool(Protocol):
     parameters: ClassVar[dict[str, Any]]
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome: ...
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        """What a call would do, for a human deciding on it. Raises ToolError for a call
+        that cannot run, so nobody is asked about it."""
+        ...
 
 
 class Args:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kodad.engine.model import FileChangeKind
-from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
+from kodad.tools.workspace import Workspace
 
 MAX_READ_BYTES = 10 * 1024 * 1024
 MAX_LIST_ENTRIES = 1000
@@ -37,6 +39,33 @@ def _read_text(path: Path, shown: str) -> str:
     if b"\x00" in data[:8192]:
         raise ToolError(f"{shown} is a binary file")
     return data.decode("utf-8", errors="replace")
+
+
+def _current(path: Path, shown: str) -> str | None:
+    """The file's text for a preview (a placeholder when binary or huge), None if missing."""
+    if not path.exists():
+        return None
+    try:
+        return _read_text(path, shown)
+    except ToolError as e:
+        return f"[{e}]\n"
+
+
+def unified_diff(shown: str, before: str | None, after: str | None) -> str:
+    """A unified diff of a file's change; None stands for a missing file."""
+    return "".join(
+        difflib.unified_diff(
+            (before or "").splitlines(keepends=True),
+            (after or "").splitlines(keepends=True),
+            fromfile="/dev/null" if before is None else f"a/{shown}",
+            tofile="/dev/null" if after is None else f"b/{shown}",
+        )
+    )
+
+
+def _lines(text: str) -> str:
+    count = len(text.splitlines())
+    return f"{count} line{'' if count == 1 else 's'}"
 
 
 def _write_text(path: Path, content: str) -> None:
@@ -77,6 +106,9 @@ class ReadFile:
             return ToolOutcome(outcome.output + note, truncated=True)
         return outcome
 
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        return Description(f"Read {args.string('path')}")
+
 
 class WriteFile:
     name: ClassVar[str] = "write_file"
@@ -103,6 +135,18 @@ class WriteFile:
         ctx.changed(ctx.workspace.relative(path), change)
         verb = "Overwrote" if existed else "Created"
         return ToolOutcome(f"{verb} {shown} ({len(content.encode())} bytes)")
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        shown = args.string("path")
+        content = args.string("content")
+        path = workspace.resolve(shown)
+        if path.is_dir():
+            raise ToolError(f"{shown} is a directory")
+        before = _current(path, shown)
+        verb = "Create" if before is None else "Overwrite"
+        return Description(
+            f"{verb} {shown} ({_lines(content)})", unified_diff(shown, before, content)
+        )
 
 
 class EditFile:
@@ -145,6 +189,26 @@ class EditFile:
         ctx.changed(ctx.workspace.relative(path), FileChangeKind.MODIFIED)
         return ToolOutcome(f"Replaced {count} occurrence{'s' if count > 1 else ''} in {shown}")
 
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        shown = args.string("path")
+        old = args.string("old_string")
+        new = args.string("new_string")
+        replace_all = args.boolean("replace_all", False)
+        text = _read_text(workspace.resolve(shown), shown)
+        count = text.count(old) if old else 0
+        if count == 0:
+            raise ToolError(f"old_string was not found in {shown}")
+        if count > 1 and not replace_all:
+            raise ToolError(
+                f"old_string occurs {count} times in {shown}; add context to make it unique "
+                "or set replace_all"
+            )
+        after = text.replace(old, new)
+        plural = "s" if count > 1 else ""
+        return Description(
+            f"Edit {shown} ({count} replacement{plural})", unified_diff(shown, text, after)
+        )
+
 
 class DeleteFile:
     name: ClassVar[str] = "delete_file"
@@ -162,6 +226,13 @@ class DeleteFile:
         path.unlink()
         ctx.changed(ctx.workspace.relative(path), FileChangeKind.DELETED)
         return ToolOutcome(f"Deleted {shown}")
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        shown = args.string("path")
+        path = workspace.resolve(shown)
+        if not path.is_file():
+            raise ToolError(f"{shown}: no such file")
+        return Description(f"Delete {shown}", unified_diff(shown, _current(path, shown), None))
 
 
 class ListDir:
@@ -186,3 +257,6 @@ class ListDir:
             more = len(entries) - MAX_LIST_ENTRIES
             return ToolOutcome(f"{kept}\n[{more} more entries]", truncated=True)
         return ctx.cap("\n".join(entries) if entries else "(empty directory)")
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        return Description(f"List {args.string('path', '.')}")

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
+from kodad.tools.workspace import Workspace
 
 MAX_RESULTS = 1000
 MAX_GREP_FILE_BYTES = 5 * 1024 * 1024
@@ -64,6 +65,9 @@ class Glob:
                 "\n".join(matches[:MAX_RESULTS]) + f"\n[{more} more]", truncated=True
             )
         return ctx.cap("\n".join(matches))
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        return Description(f"Find files matching {args.string('pattern')}")
 
 
 class Grep:
@@ -128,3 +132,6 @@ class Grep:
                 outcome.output + f"\n[stopped at {MAX_RESULTS} matches]", truncated=True
             )
         return outcome
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        return Description(f"Search for {args.string('pattern')}")

@@ -10,8 +10,9 @@ import re
 import signal
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
+from kodad.tools.workspace import Workspace
 
 DEFAULT_TIMEOUT_S = 120
 MAX_TIMEOUT_S = 3600
@@ -48,13 +49,27 @@ class Bash:
         "additionalProperties": False,
     }
 
-    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+    @staticmethod
+    def _arguments(args: Args) -> tuple[str, int]:
         command = args.string("command")
         timeout_s = args.integer("timeout_s", DEFAULT_TIMEOUT_S)
         if not command.strip():
             raise ToolError("command must not be empty")
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise ToolError(f"timeout_s must be between 1 and {MAX_TIMEOUT_S}")
+        return command, timeout_s
+
+    def describe(self, args: Args, workspace: Workspace) -> Description:
+        command, timeout_s = self._arguments(args)
+        first_line = command.strip().splitlines()[0]
+        more = " …" if "\n" in command.strip() else ""
+        return Description(
+            f"Run {first_line}{more}",
+            f"$ {command}\n(cwd: {workspace.root}, timeout {timeout_s} s)",
+        )
+
+    async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
+        command, timeout_s = self._arguments(args)
         process = await asyncio.create_subprocess_exec(
             "/bin/bash",
             "-c",

@@ -621,6 +621,42 @@ class FileChanged(_message.Message):
 Global___FileChanged: _TypeAlias = FileChanged  # noqa: Y015
 
 @_typing.final
+class FileChange(_message.Message):
+    """A file of the workspace that a tool of the session created, modified or deleted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Path relative to the session's workspace, with "/" separators."""
+    change: Global___FileChangeKind.ValueType
+    """What happened to it."""
+    turn_id: _builtins.str
+    """The turn whose tool changed it."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the change was recorded."""
+
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        change: Global___FileChangeKind.ValueType = ...,
+        turn_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "create_time", b"create_time", "path", b"path", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileChange: _TypeAlias = FileChange  # noqa: Y015
+
+@_typing.final
 class Notice(_message.Message):
     """Something the user should know that is not part of the answer."""
 

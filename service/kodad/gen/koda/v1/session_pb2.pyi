@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -67,9 +68,9 @@ class _ApprovalModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Approval
     APPROVAL_MODE_AUTO: _ApprovalMode.ValueType  # 1
     """Every tool runs without asking."""
     APPROVAL_MODE_CONFIRM: _ApprovalMode.ValueType  # 2
-    """Read-only tools run at once; mutating tools and bash ask a human first
-    (`ApprovalRequested`). Until approvals are served, mutating calls are refused as in
-    APPROVAL_MODE_READ_ONLY.
+    """Read-only tools (read_file, list_dir, glob, grep) run at once; mutating tools and bash
+    emit `ApprovalRequested` and wait for an `ApprovalDecision`, unless one of the session's
+    `approval_rules` already allows the call.
     """
     APPROVAL_MODE_READ_ONLY: _ApprovalMode.ValueType  # 3
     """Mutating tools and bash are refused with a tool error the model can read."""
@@ -82,9 +83,9 @@ APPROVAL_MODE_UNSPECIFIED: ApprovalMode.ValueType  # 0
 APPROVAL_MODE_AUTO: ApprovalMode.ValueType  # 1
 """Every tool runs without asking."""
 APPROVAL_MODE_CONFIRM: ApprovalMode.ValueType  # 2
-"""Read-only tools run at once; mutating tools and bash ask a human first
-(`ApprovalRequested`). Until approvals are served, mutating calls are refused as in
-APPROVAL_MODE_READ_ONLY.
+"""Read-only tools (read_file, list_dir, glob, grep) run at once; mutating tools and bash
+emit `ApprovalRequested` and wait for an `ApprovalDecision`, unless one of the session's
+`approval_rules` already allows the call.
 """
 APPROVAL_MODE_READ_ONLY: ApprovalMode.ValueType  # 3
 """Mutating tools and bash are refused with a tool error the model can read."""
@@ -281,6 +282,8 @@ class Session(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     LAST_SEQ_FIELD_NUMBER: _builtins.int
     MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
+    APPROVAL_TIMEOUT_FIELD_NUMBER: _builtins.int
+    APPROVAL_RULES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -327,6 +330,18 @@ class Session(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the session's settings or history last changed. Output only."""
 
+    @_builtins.property
+    def approval_timeout(self) -> _duration_pb2.Duration:
+        """How long a turn waits for an approval decision before rejecting the call (with a
+        notice). Unset or zero: wait until answered or cancelled. At most 24 hours.
+        """
+
+    @_builtins.property
+    def approval_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalRule]:
+        """Calls that run without asking in APPROVAL_MODE_CONFIRM. Added by DECISION_APPROVE_ALWAYS;
+        UpdateSession with the "approval_rules" path replaces them (e.g. to revoke one).
+        """
+
     def __init__(
         self,
         *,
@@ -345,14 +360,45 @@ class Session(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         last_seq: _builtins.int = ...,
         message_count: _builtins.int = ...,
+        approval_timeout: _duration_pb2.Duration | None = ...,
+        approval_rules: _abc.Iterable[Global___ApprovalRule] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "title", b"title", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "title", b"title", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class ApprovalRule(_message.Message):
+    """Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_NAME_FIELD_NUMBER: _builtins.int
+    COMMAND_PREFIX_FIELD_NUMBER: _builtins.int
+    tool_name: _builtins.str
+    """The tool the rule allows, e.g. "write_file" or "bash". Required."""
+    command_prefix: _builtins.str
+    """bash only: the program and its first argument, e.g. "git status" or "pytest". A command
+    matches when it is one simple command (no `;`, `&&`, `|`, redirection or substitution)
+    whose first words are these. Empty for other tools: the rule allows every call of the tool.
+    """
+    def __init__(
+        self,
+        *,
+        tool_name: _builtins.str = ...,
+        command_prefix: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_prefix", b"command_prefix", "tool_name", b"tool_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRule: _TypeAlias = ApprovalRule  # noqa: Y015
 
 @_typing.final
 class Image(_message.Message):

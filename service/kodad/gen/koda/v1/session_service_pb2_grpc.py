@@ -80,6 +80,11 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.ListFileChanges = channel.unary_unary(
+                '/koda.v1.SessionService/ListFileChanges',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.ListFileChangesRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.ListFileChangesResponse.FromString,
+                _registered_method=True)
         self.RunTurn = channel.stream_stream(
                 '/koda.v1.SessionService/RunTurn',
                 request_serializer=koda_dot_v1_dot_session__service__pb2.RunTurnRequest.SerializeToString,
@@ -170,10 +175,21 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFileChanges(self, request, context):
+        """Pages through the workspace files the session's tools created, modified or deleted,
+        oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunTurn(self, request_iterator, context):
         """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
         ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
-        event of the turn and closes the stream OK after `turn_ended`.
+        event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
+        apply (e.g. an approval another client answered first) does not end the stream: it is
+        reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
+        disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,7 +197,9 @@ class SessionServiceServicer:
 
     def SubmitCommand(self, request, context):
         """Sends a command to the running turn of a session from any client: an approval or loop
-        decision, or a cancel. `start_turn` is INVALID_ARGUMENT here.
+        decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
+        NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
+        loop question open, is FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -196,7 +214,10 @@ class SessionServiceServicer:
 
     def WatchSession(self, request, context):
         """Replays the stored events of a session with seq > `after_seq`, then follows live events
-        until the client cancels. No event is lost or repeated between replay and live.
+        until the client cancels. No event is lost or repeated between replay and live. Requests
+        still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
+        above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
+        the stream still only increase.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +265,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.ListMessagesRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'ListFileChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFileChanges,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.ListFileChangesRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.ListFileChangesResponse.SerializeToString,
             ),
             'RunTurn': grpc.stream_stream_rpc_method_handler(
                     servicer.RunTurn,
@@ -488,6 +514,33 @@ class SessionService:
             '/koda.v1.SessionService/ListMessages',
             koda_dot_v1_dot_session__service__pb2.ListMessagesRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFileChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/ListFileChanges',
+            koda_dot_v1_dot_session__service__pb2.ListFileChangesRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.ListFileChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

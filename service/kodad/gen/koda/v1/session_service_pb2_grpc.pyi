@@ -61,20 +61,32 @@ class SessionServiceStub:
     """
     ListMessages: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListMessagesRequest, _session_service_pb2.ListMessagesResponse]
     """Pages through a session's history, oldest first."""
+    ListFileChanges: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListFileChangesRequest, _session_service_pb2.ListFileChangesResponse]
+    """Pages through the workspace files the session's tools created, modified or deleted,
+    oldest first.
+    """
     RunTurn: _grpc.StreamStreamMultiCallable[_session_service_pb2.RunTurnRequest, _session_service_pb2.RunTurnResponse]
     """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
     ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
-    event of the turn and closes the stream OK after `turn_ended`.
+    event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
+    apply (e.g. an approval another client answered first) does not end the stream: it is
+    reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
+    disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
     """
     SubmitCommand: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.SubmitCommandRequest, _session_service_pb2.SubmitCommandResponse]
     """Sends a command to the running turn of a session from any client: an approval or loop
-    decision, or a cancel. `start_turn` is INVALID_ARGUMENT here.
+    decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
+    NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
+    loop question open, is FAILED_PRECONDITION.
     """
     CancelTurn: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CancelTurnRequest, _session_service_pb2.CancelTurnResponse]
     """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs."""
     WatchSession: _grpc.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
-    until the client cancels. No event is lost or repeated between replay and live.
+    until the client cancels. No event is lost or repeated between replay and live. Requests
+    still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
+    above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
+    the stream still only increase.
     """
 
 @_typing.type_check_only
@@ -110,20 +122,32 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """
     ListMessages: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListMessagesRequest, _session_service_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Pages through a session's history, oldest first."""
+    ListFileChanges: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListFileChangesRequest, _session_service_pb2.ListFileChangesResponse]  # type: ignore[assignment]
+    """Pages through the workspace files the session's tools created, modified or deleted,
+    oldest first.
+    """
     RunTurn: _aio.StreamStreamMultiCallable[_session_service_pb2.RunTurnRequest, _session_service_pb2.RunTurnResponse]  # type: ignore[assignment]
     """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
     ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
-    event of the turn and closes the stream OK after `turn_ended`.
+    event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
+    apply (e.g. an approval another client answered first) does not end the stream: it is
+    reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
+    disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
     """
     SubmitCommand: _aio.UnaryUnaryMultiCallable[_session_service_pb2.SubmitCommandRequest, _session_service_pb2.SubmitCommandResponse]  # type: ignore[assignment]
     """Sends a command to the running turn of a session from any client: an approval or loop
-    decision, or a cancel. `start_turn` is INVALID_ARGUMENT here.
+    decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
+    NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
+    loop question open, is FAILED_PRECONDITION.
     """
     CancelTurn: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CancelTurnRequest, _session_service_pb2.CancelTurnResponse]  # type: ignore[assignment]
     """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs."""
     WatchSession: _aio.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]  # type: ignore[assignment]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
-    until the client cancels. No event is lost or repeated between replay and live.
+    until the client cancels. No event is lost or repeated between replay and live. Requests
+    still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
+    above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
+    the stream still only increase.
     """
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -206,6 +230,16 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         """Pages through a session's history, oldest first."""
 
     @_abc_1.abstractmethod
+    def ListFileChanges(
+        self,
+        request: _session_service_pb2.ListFileChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.ListFileChangesResponse, _abc.Awaitable[_session_service_pb2.ListFileChangesResponse]]:
+        """Pages through the workspace files the session's tools created, modified or deleted,
+        oldest first.
+        """
+
+    @_abc_1.abstractmethod
     def RunTurn(
         self,
         request_iterator: _MaybeAsyncIterator[_session_service_pb2.RunTurnRequest],
@@ -213,7 +247,10 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_session_service_pb2.RunTurnResponse], _abc.AsyncIterator[_session_service_pb2.RunTurnResponse]]:
         """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
         ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
-        event of the turn and closes the stream OK after `turn_ended`.
+        event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
+        apply (e.g. an approval another client answered first) does not end the stream: it is
+        reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
+        disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
         """
 
     @_abc_1.abstractmethod
@@ -223,7 +260,9 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.SubmitCommandResponse, _abc.Awaitable[_session_service_pb2.SubmitCommandResponse]]:
         """Sends a command to the running turn of a session from any client: an approval or loop
-        decision, or a cancel. `start_turn` is INVALID_ARGUMENT here.
+        decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
+        NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
+        loop question open, is FAILED_PRECONDITION.
         """
 
     @_abc_1.abstractmethod
@@ -241,7 +280,10 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_session_service_pb2.WatchSessionResponse], _abc.AsyncIterator[_session_service_pb2.WatchSessionResponse]]:
         """Replays the stored events of a session with seq > `after_seq`, then follows live events
-        until the client cancels. No event is lost or repeated between replay and live.
+        until the client cancels. No event is lost or repeated between replay and live. Requests
+        still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
+        above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
+        the stream still only increase.
         """
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -145,3 +145,21 @@ def exits(pid: int, timeout_s: float = 10.0) -> bool:
         return bool(readable)
     finally:
         os.close(fd)
+
+
+def decide(request_id: str, decision: int, feedback: str = "") -> pb.RunTurnRequest:
+    return pb.RunTurnRequest(
+        command=epb.EngineCommand(
+            approval_decision=epb.ApprovalDecision(
+                request_id=request_id, decision=decision, feedback=feedback
+            )
+        )
+    )
+
+
+def finished_calls(events: list[epb.EngineEvent]) -> dict[str, epb.ToolCallFinished]:
+    return {
+        e.tool_call_finished.call_id: e.tool_call_finished
+        for e in events
+        if kind(e) == "tool_call_finished"
+    }

@@ -8,6 +8,7 @@ its JSON body and headers. Requests are recorded for assertions.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -91,6 +92,13 @@ def _chunk(
     }
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client closed a kept-alive connection: normal
+        super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     """Start with `with FakeOpenAI() as fake:`; `fake.base_url` ends in /v1."""
 
@@ -151,7 +159,7 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True

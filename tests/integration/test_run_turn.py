@@ -427,10 +427,16 @@ async def test_watch_replays_then_follows_without_gaps(stub: Stub, workspace: Pa
     watch.cancel()
 
 
-async def test_watch_errors(stub: Stub) -> None:
+async def test_watch_errors(stub: Stub, workspace: Path) -> None:
+    session = await create_session(stub, workspace)
     for request, code in [
         (pb.WatchSessionRequest(session_id="s_missing"), grpc.StatusCode.NOT_FOUND),
         (pb.WatchSessionRequest(session_id=""), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            pb.WatchSessionRequest(session_id=session.id, after_seq=-1),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (pb.WatchSessionRequest(session_id=session.id, after_seq=1), grpc.StatusCode.OUT_OF_RANGE),
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             async for _ in stub.WatchSession(request):

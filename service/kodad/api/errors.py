@@ -9,6 +9,7 @@ from kodad.engine.errors import (
     InvalidArgument,
     KodaError,
     NotFound,
+    OutOfRange,
     ResourceExhausted,
 )
 
@@ -17,6 +18,7 @@ _CODES: tuple[tuple[type[KodaError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
 )
 
 

@@ -17,6 +17,10 @@ class FailedPrecondition(KodaError):
     """The request is valid but the session is not in a state to accept it."""
 
 
+class OutOfRange(KodaError):
+    """A position past the end, e.g. an after_seq the session's log has not reached."""
+
+
 class ResourceExhausted(KodaError):
     """A configured limit was hit; the message names it."""
 

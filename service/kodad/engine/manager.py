@@ -14,6 +14,7 @@ from kodad.engine.errors import (
     InvalidArgument,
     KodaError,
     NotFound,
+    OutOfRange,
     TurnAlreadyRunning,
 )
 from kodad.engine.events import EventLog, EventWriter, Subscription
@@ -404,6 +405,11 @@ class SessionManager:
         if after_seq < 0:
             raise InvalidArgument(f"after_seq must not be negative, got {after_seq}")
         live = await self._live_session(session_id)
+        if after_seq > live.log.last_seq:
+            raise OutOfRange(
+                f"after_seq {after_seq} is beyond the last event of session {session_id} "
+                f"({live.log.last_seq}); events seen after a crash may not have been stored"
+            )
         subscription = live.log.subscribe()
         try:
             # Open questions asked before `after_seq` first, so a late client can answer.

@@ -690,7 +690,8 @@ class WatchSessionRequest(_message.Message):
     """Id of the session. Required."""
     after_seq: _builtins.int
     """Replay stored events with a greater seq; 0 replays the whole log. Negative is
-    INVALID_ARGUMENT.
+    INVALID_ARGUMENT; above the session's `last_seq` is OUT_OF_RANGE (the client saw events
+    that were not stored, e.g. just before a crash).
     """
     def __init__(
         self,

@@ -1,0 +1,482 @@
+"""Human in the loop: CONFIRM mode, decisions from any client, rules, timeouts, re-sending."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
+from kodad.config import ServerConfig
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.server import Server
+
+from tests.conftest import restarted
+from tests.fakes.openai_server import FakeOpenAI, Stream, text_chunks, tool_call_chunks
+from tests.helpers import (
+    Turn,
+    assert_history_valid,
+    cancel,
+    create_session,
+    decide,
+    finished_calls,
+    kind,
+    kinds,
+    messages,
+    run_turn,
+    scripted,
+    start,
+    tool_call,
+)
+
+Stub = pb_grpc.SessionServiceStub
+CONFIRM = spb.APPROVAL_MODE_CONFIRM
+
+
+async def test_read_only_tools_run_at_once_mutations_wait_for_approval(
+    stub: Stub, workspace: Path
+) -> None:
+    (workspace / "a.txt").write_text("old\n")
+    provider = scripted(
+        [
+            tool_call("read_file", "r", path="a.txt"),
+            tool_call("write_file", "w", path="a.txt", content="new\n"),
+        ],
+        [{"text": "done"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "update a.txt"))
+
+    asked = await turn.until("approval_requested")
+    assert kinds(turn.events) == [
+        "turn_started",
+        "tool_call_started",
+        "tool_call_finished",
+        "tool_call_started",
+        "approval_requested",
+    ]
+    request = asked.approval_requested
+    assert (request.call_id, request.tool_name) == ("w", "write_file")
+    assert json.loads(request.arguments_json) == {"path": "a.txt", "content": "new\n"}
+    assert request.summary == "Overwrite a.txt (1 line)"
+    assert request.preview == "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n"
+    assert (workspace / "a.txt").read_text() == "old\n"  # nothing ran yet
+
+    await turn.send(decide(request.request_id, epb.DECISION_APPROVE))
+    events = await turn.finish()
+    resolved = next(e.approval_resolved for e in events if kind(e) == "approval_resolved")
+    assert (resolved.request_id, resolved.decision) == (request.request_id, epb.DECISION_APPROVE)
+    assert kinds(events)[5:8] == ["approval_resolved", "file_changed", "tool_call_finished"]
+    assert (workspace / "a.txt").read_text() == "new\n"
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+
+
+async def test_previews_for_edit_delete_and_bash(stub: Stub, workspace: Path) -> None:
+    (workspace / "f.py").write_text("x = 1\ny = 2\n")
+    provider = scripted(
+        [
+            tool_call("edit_file", "e", path="f.py", old_string="y = 2", new_string="y = 3"),
+            tool_call("delete_file", "d", path="f.py"),
+            tool_call("bash", "b", command="make build", timeout_s=30),
+        ],
+        [{"text": "ok"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    seen = []
+    for _ in range(3):
+        asked = (await turn.until("approval_requested")).approval_requested
+        seen.append((asked.summary, asked.preview))
+        await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+    await turn.finish()
+    assert seen[0] == (
+        "Edit f.py (1 replacement)",
+        "--- a/f.py\n+++ b/f.py\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n",
+    )
+    assert seen[1] == (
+        "Delete f.py",
+        "--- a/f.py\n+++ /dev/null\n@@ -1,2 +0,0 @@\n-x = 1\n-y = 2\n",
+    )
+    assert seen[2] == (
+        "Run make build",
+        f"$ make build\n(cwd: {workspace.resolve()}, timeout 30 s)",
+    )
+
+
+async def test_invalid_calls_fail_without_asking(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("edit_file", "e", path="missing.py", old_string="a", new_string="b")],
+        [{"text": "ok"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    events = await run_turn(stub, session.id, "go")
+    assert "approval_requested" not in kinds(events)
+    assert finished_calls(events)["e"].is_error
+
+
+async def test_reject_sends_feedback_to_model(
+    stub: Stub, workspace: Path, fake_openai: FakeOpenAI
+) -> None:
+    arguments = json.dumps({"path": "a.txt", "content": "A"})
+    fake_openai.replies.extend(
+        [
+            Stream(tool_call_chunks([("call_1", "write_file", arguments)])),
+            Stream(text_chunks("Understood, writing b.txt next time.")),
+        ]
+    )
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url=fake_openai.base_url
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "write a.txt"))
+    asked = (await turn.until("approval_requested")).approval_requested
+    feedback = "No — call it b.txt, and «keep» this text verbatim."
+    await turn.send(decide(asked.request_id, epb.DECISION_REJECT, feedback))
+    events = await turn.finish()
+
+    assert not (workspace / "a.txt").exists()
+    result = finished_calls(events)["call_1"]
+    assert result.is_error and result.output == f"rejected by the user: {feedback}"
+    sent_back = fake_openai.requests[1].body["messages"][-1]
+    assert sent_back == {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": f"rejected by the user: {feedback}",
+    }
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+
+
+async def test_approve_always_adds_a_rule_that_survives_restart(
+    server_config: ServerConfig, workspace: Path
+) -> None:
+    status = tool_call("bash", command="git status")
+    provider = scripted(
+        [status],
+        [tool_call("bash", command="git status --short")],
+        [{"text": "checked"}],
+        [status],
+        [tool_call("bash", command="git log")],
+        [tool_call("bash", command="git status; touch pwned")],
+        [{"text": "end"}],
+    )
+    async with Server(server_config) as server, grpc.aio.insecure_channel(server.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        session = await create_session(stub, workspace, provider, mode=CONFIRM)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "status please"))
+        asked = (await turn.until("approval_requested")).approval_requested
+        await turn.send(decide(asked.request_id, epb.DECISION_APPROVE_ALWAYS))
+        events = await turn.finish()
+        assert (
+            kinds(events).count("approval_requested") == 1
+        )  # "git status --short" matched the rule
+        assert len(finished_calls(events)) == 2
+        got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
+        assert [(r.tool_name, r.command_prefix) for r in got.approval_rules] == [
+            ("bash", "git status")
+        ]
+
+    async with (
+        Server(restarted(server_config)) as server,
+        grpc.aio.insecure_channel(server.address) as ch,
+    ):
+        stub = pb_grpc.SessionServiceStub(ch)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "again"))
+        asked = (await turn.until("approval_requested")).approval_requested
+        assert asked.summary == "Run git log"  # git status ran without asking, git log asks
+        await turn.send(decide(asked.request_id, epb.DECISION_APPROVE))
+        asked = (await turn.until("approval_requested")).approval_requested
+        assert asked.summary == "Run git status; touch pwned"  # a compound command always asks
+        await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+        events = await turn.finish()
+        assert not (workspace / "pwned").exists()
+        assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+
+
+async def test_approve_always_for_file_tools_covers_the_tool(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("write_file", path="a", content="1")],
+        [tool_call("write_file", path="b", content="2")],
+        [tool_call("delete_file", path="a")],
+        [{"text": "ok"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    first = (await turn.until("approval_requested")).approval_requested
+    await turn.send(decide(first.request_id, epb.DECISION_APPROVE_ALWAYS))
+    second = (await turn.until("approval_requested")).approval_requested
+    assert second.tool_name == "delete_file"  # write_file "b" ran by the rule
+    await turn.send(decide(second.request_id, epb.DECISION_APPROVE))
+    await turn.finish()
+    assert (workspace / "b").read_text() == "2"
+    assert not (workspace / "a").exists()
+
+
+async def test_decision_from_a_second_client_first_answer_wins(
+    stub: Stub, channel: grpc.aio.Channel, workspace: Path
+) -> None:
+    provider = scripted([tool_call("write_file", "w", path="x", content="x")], [{"text": "ok"}])
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    asked = (await turn.until("approval_requested")).approval_requested
+
+    ide = pb_grpc.SessionServiceStub(channel)
+    approve = epb.EngineCommand(
+        approval_decision=epb.ApprovalDecision(
+            request_id=asked.request_id, decision=epb.DECISION_APPROVE
+        )
+    )
+    response = await ide.SubmitCommand(
+        pb.SubmitCommandRequest(session_id=session.id, command=approve)
+    )
+    assert response.turn_id == turn.events[0].turn_id
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ide.SubmitCommand(pb.SubmitCommandRequest(session_id=session.id, command=approve))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already answered" in (err.value.details() or "")
+
+    unknown = epb.EngineCommand(
+        approval_decision=epb.ApprovalDecision(
+            request_id="r_unknown", decision=epb.DECISION_APPROVE
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ide.SubmitCommand(pb.SubmitCommandRequest(session_id=session.id, command=unknown))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await ide.SubmitCommand(
+            pb.SubmitCommandRequest(
+                session_id=session.id,
+                command=epb.EngineCommand(
+                    approval_decision=epb.ApprovalDecision(request_id=asked.request_id)
+                ),
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    # The orchestrator's late answer on its own stream is a notice, not a broken stream.
+    await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+    events = await turn.finish()
+    notices = [e.notice for e in events if kind(e) == "notice"]
+    assert any(
+        "already answered" in n.text and n.level == epb.NOTICE_LEVEL_WARNING for n in notices
+    )
+    assert (workspace / "x").read_text() == "x"
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+
+
+async def test_pending_approval_is_resent_to_a_client_that_attaches_later(
+    stub: Stub, workspace: Path
+) -> None:
+    provider = scripted(
+        [{"text": "about to write"}, tool_call("write_file", "w", path="late.txt", content="ok")],
+        [{"text": "written"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go", on_disconnect=epb.DISCONNECT_POLICY_CONTINUE))
+    asked = await turn.until("approval_requested")
+    turn.call.cancel()  # the orchestrator goes away; the turn waits on
+
+    last_seq = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session.last_seq
+    assert last_seq == asked.seq
+    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session.id, after_seq=last_seq))
+    first = (await watch.read()).event
+    assert first == asked
+    await stub.SubmitCommand(
+        pb.SubmitCommandRequest(
+            session_id=session.id,
+            command=epb.EngineCommand(
+                approval_decision=epb.ApprovalDecision(
+                    request_id=first.approval_requested.request_id, decision=epb.DECISION_APPROVE
+                )
+            ),
+        )
+    )
+    rest = []
+    while True:
+        event = (await watch.read()).event
+        rest.append(event)
+        if kind(event) == "turn_ended":
+            break
+    watch.cancel()
+    assert [e.seq for e in rest] == list(range(asked.seq + 1, asked.seq + 1 + len(rest)))
+    assert rest[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+    assert (workspace / "late.txt").read_text() == "ok"
+
+
+async def test_unanswered_approval_times_out_as_a_rejection(stub: Stub, workspace: Path) -> None:
+    provider = scripted([tool_call("bash", "b", command="touch t")], [{"text": "ok"}])
+    session = await create_session(
+        stub, workspace, provider, mode=CONFIRM, approval_timeout=Duration(nanos=200_000_000)
+    )
+    assert session.approval_timeout.ToMilliseconds() == 200
+    events = await run_turn(stub, session.id, "go")
+    assert kinds(events)[:6] == [
+        "turn_started",
+        "tool_call_started",
+        "approval_requested",
+        "notice",
+        "approval_resolved",
+        "tool_call_finished",
+    ]
+    assert "was not answered within 0.2 s" in events[3].notice.text
+    assert events[4].approval_resolved.decision == epb.DECISION_REJECT
+    assert finished_calls(events)["b"].output == "rejected by the user: no answer within 0.2 s"
+    assert not (workspace / "t").exists()
+
+
+async def test_cancel_while_waiting_for_approval_answers_every_call(
+    stub: Stub, workspace: Path
+) -> None:
+    provider = scripted(
+        [
+            tool_call("write_file", "w1", path="a", content="1"),
+            tool_call("write_file", "w2", path="b", content="2"),
+        ]
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    await turn.until("approval_requested")
+    await turn.send(cancel())
+    events = await turn.finish()
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+    assert {c: f.output for c, f in finished_calls(events).items()} == {
+        "w1": "cancelled",
+        "w2": "cancelled",
+    }
+    assert_history_valid(await messages(stub, session.id))
+
+
+async def test_cancel_while_waiting_for_a_loop_decision(stub: Stub, workspace: Path) -> None:
+    provider = scripted([tool_call("list_dir")], [{"text": "never"}])
+    session = await create_session(stub, workspace, provider, loop_cap=1)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    await turn.until("loop_cap_reached")
+    await stub.CancelTurn(pb.CancelTurnRequest(session_id=session.id))
+    events = await turn.finish()
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+    assert_history_valid(await messages(stub, session.id))
+
+
+async def test_mode_switch_between_turns(stub: Stub, workspace: Path) -> None:
+    write = tool_call("write_file", path="m.txt", content="m")
+    provider = scripted([write], [{"text": "refused"}], [write], [{"text": "done"}])
+    session = await create_session(stub, workspace, provider, mode=spb.APPROVAL_MODE_READ_ONLY)
+    events = await run_turn(stub, session.id, "write")
+    assert next(iter(finished_calls(events).values())).output.startswith("refused:")
+    await stub.UpdateSession(
+        pb.UpdateSessionRequest(
+            session=spb.Session(id=session.id, approval_mode=spb.APPROVAL_MODE_AUTO),
+            update_mask=FieldMask(paths=["approval_mode"]),
+        )
+    )
+    events = await run_turn(stub, session.id, "write now")
+    assert "approval_requested" not in kinds(events)
+    assert (workspace / "m.txt").read_text() == "m"
+
+
+async def test_rules_can_be_set_and_revoked_through_update(stub: Stub, workspace: Path) -> None:
+    session = await create_session(stub, workspace, mode=CONFIRM)
+    rules = [
+        spb.ApprovalRule(tool_name="bash", command_prefix="pytest"),
+        spb.ApprovalRule(tool_name="write_file"),
+    ]
+    updated = (
+        await stub.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=spb.Session(id=session.id, approval_rules=rules),
+                update_mask=FieldMask(paths=["approval_rules"]),
+            )
+        )
+    ).session
+    assert list(updated.approval_rules) == rules
+    for bad, fragment in [
+        (spb.ApprovalRule(tool_name="nope"), "is not a tool"),
+        (spb.ApprovalRule(tool_name="write_file", command_prefix="x"), "only for the bash tool"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.UpdateSession(
+                pb.UpdateSessionRequest(
+                    session=spb.Session(id=session.id, approval_rules=[bad]),
+                    update_mask=FieldMask(paths=["approval_rules"]),
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fragment in (
+            err.value.details() or ""
+        )
+
+
+async def test_file_changes_are_listed_per_turn(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [
+            tool_call("write_file", path="a.txt", content="1"),
+            tool_call("write_file", path="b/c.txt", content="2"),
+        ],
+        [{"text": "one"}],
+        [
+            tool_call("edit_file", path="a.txt", old_string="1", new_string="3"),
+            tool_call("delete_file", path="b/c.txt"),
+        ],
+        [{"text": "two"}],
+    )
+    session = await create_session(stub, workspace, provider)
+    first = await run_turn(stub, session.id, "1")
+    second = await run_turn(stub, session.id, "2")
+    listed = (await stub.ListFileChanges(pb.ListFileChangesRequest(session_id=session.id))).changes
+    assert [(c.path, c.change, c.turn_id) for c in listed] == [
+        ("a.txt", epb.FILE_CHANGE_KIND_CREATED, first[0].turn_id),
+        ("b/c.txt", epb.FILE_CHANGE_KIND_CREATED, first[0].turn_id),
+        ("a.txt", epb.FILE_CHANGE_KIND_MODIFIED, second[0].turn_id),
+        ("b/c.txt", epb.FILE_CHANGE_KIND_DELETED, second[0].turn_id),
+    ]
+    only = await stub.ListFileChanges(
+        pb.ListFileChangesRequest(session_id=session.id, turn_id=second[0].turn_id, page_size=1)
+    )
+    assert [c.path for c in only.changes] == ["a.txt"]
+    rest = await stub.ListFileChanges(
+        pb.ListFileChangesRequest(
+            session_id=session.id,
+            turn_id=second[0].turn_id,
+            page_size=1,
+            page_token=only.next_page_token,
+        )
+    )
+    assert [c.path for c in rest.changes] == ["b/c.txt"]
+
+
+async def test_path_and_symlink_escapes_are_tool_errors(
+    stub: Stub, workspace: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (workspace / "out").symlink_to(outside)
+    provider = scripted(
+        [
+            tool_call("write_file", "dotdot", path="../outside/x", content="x"),
+            tool_call("write_file", "absolute", path=str(outside / "y"), content="y"),
+            tool_call("write_file", "symlink", path="out/z", content="z"),
+            tool_call("read_file", "etc", path="/etc/hostname"),
+        ],
+        [{"text": "ok"}],
+    )
+    session = await create_session(stub, workspace, provider)
+    events = await run_turn(stub, session.id, "escape")
+    for call_id, result in finished_calls(events).items():
+        assert result.is_error and "outside the workspace" in result.output, call_id
+    assert list(outside.iterdir()) == []

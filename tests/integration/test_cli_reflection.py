@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,49 +19,16 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from tests.kodad_process import KodadProcess
+
 SERVICE = "koda.v1.SessionService"
 
 
-class Kodad:
-    """A `kodad serve` child process on a free loopback port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kodad",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                str(data_dir),
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if match := re.search(r"serving on (\S+)", line):
-                self.address = match.group(1)
-                break
-        else:
-            raise RuntimeError(f"kodad exited with {self.process.wait()}")
-        # Keep reading its log so the child never blocks on a full pipe.
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def kodad(tmp_path: Path) -> Iterator[Kodad]:
-    server = Kodad(tmp_path / "data")
+def kodad(tmp_path: Path) -> Iterator[KodadProcess]:
+    server = KodadProcess(tmp_path / "data")
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
+    server.close()
 
 
 class ReflectedClient:
@@ -102,7 +67,7 @@ class ReflectedClient:
 
 
 def test_reflection_alone_drives_a_turn_and_sigterm_exits_cleanly(
-    kodad: Kodad, tmp_path: Path
+    kodad: KodadProcess, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -157,7 +122,7 @@ def test_reflection_alone_drives_a_turn_and_sigterm_exits_cleanly(
     ]
     assert events[-1]["event"]["turnEnded"]["reason"] == "TURN_END_REASON_COMPLETED"
     assert (workspace / "r.txt").read_text() == "ok"
-    assert kodad.stop() == 0
+    assert kodad.terminate() == 0
 
 
 def test_data_dir_comes_from_the_environment(tmp_path: Path) -> None:

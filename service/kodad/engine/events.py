@@ -1,4 +1,10 @@
-"""The per-session event log: seq assignment, live fan-out, group-committed persistence."""
+"""The per-session event log: seq assignment, group commit, and fan-out after commit.
+
+An event reaches subscribers only once it is stored, so a seq a client has seen always names
+the same event, also after a crash and restart. Events queue while a commit runs and go
+together in the next one (group commit), so persistence costs about one commit of latency
+and no per-event transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,59 +18,7 @@ from kodad.store.base import Store
 
 log = logging.getLogger(__name__)
 
-
-class EventWriter:
-    """Group-commits appended events: one transaction per short interval, in order.
-
-    `flush()` returns once everything appended before the call is durable.
-    """
-
-    def __init__(self, store: Store, *, interval_s: float = 0.005) -> None:
-        self._store = store
-        self._interval_s = interval_s
-        self._buffer: list[Event] = []
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-writer")
-
-    def append(self, event: Event) -> None:
-        self._buffer.append(event)
-        self._wake.set()
-
-    async def flush(self) -> None:
-        async with self._lock:
-            batch, self._buffer = self._buffer, []
-            if not batch:
-                return
-            try:
-                await self._store.append_events(batch)
-            except BaseException:
-                self._buffer[:0] = batch  # keep them for the next attempt, in order
-                raise
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            # Gather the events of a short interval into one transaction.
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing events failed; retrying")
-                self._wake.set()
-                await asyncio.sleep(0.5)
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
+RETRY_DELAY_S = 0.2
 
 
 class Subscription:
@@ -89,28 +43,25 @@ class EventLog:
 
     def __init__(self, session_id: str, last_seq: int, writer: EventWriter) -> None:
         self.session_id = session_id
-        self.last_seq = last_seq
+        self.assigned_seq = last_seq
+        self.stored_seq = last_seq
         self._writer = writer
         self._subscribers: set[Subscription] = set()
 
-    def record(self, turn_id: str, payload: EventPayload) -> Event:
-        """Assigns the next seq and queues the event for the store, without publishing it."""
-        self.last_seq += 1
-        event = Event(self.session_id, turn_id, self.last_seq, now_us(), payload)
-        self._writer.append(event)
+    def emit(self, turn_id: str, payload: EventPayload) -> Event:
+        """Assigns the next seq and queues the event; subscribers get it once it is stored."""
+        self.assigned_seq += 1
+        event = Event(self.session_id, turn_id, self.assigned_seq, now_us(), payload)
+        self._writer.append(self, event)
         return event
 
     def publish(self, event: Event) -> None:
+        self.stored_seq = event.seq
         for subscriber in self._subscribers:
             subscriber.put(event)
 
-    def emit(self, turn_id: str, payload: EventPayload) -> Event:
-        """Records and publishes at once; the store catches up within the group interval."""
-        event = self.record(turn_id, payload)
-        self.publish(event)
-        return event
-
     async def flush(self) -> None:
+        """Returns once every event emitted so far is stored and published."""
         await self._writer.flush()
 
     def subscribe(self) -> Subscription:
@@ -118,12 +69,60 @@ class EventLog:
         self._subscribers.add(subscription)
         return subscription
 
-    @property
-    def watched(self) -> bool:
-        return bool(self._subscribers)
-
     def close(self) -> None:
-        """Ends every subscription (the session is gone)."""
+        """Ends every subscription (the session is gone or the service stops)."""
         for subscriber in self._subscribers:
             subscriber.put(None)
         self._subscribers.clear()
+
+
+class EventWriter:
+    """Stores the events of every session in order, one transaction per batch, then
+    publishes each batch to its logs' subscribers."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._buffer: list[tuple[EventLog, Event]] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    def append(self, log: EventLog, event: Event) -> None:
+        self._buffer.append((log, event))
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Stores and publishes everything appended before the call."""
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            try:
+                await self._store.append_events([event for _, event in batch])
+            except BaseException:
+                self._buffer[:0] = batch  # keep them, in order, for the next attempt
+                raise
+            for event_log, event in batch:
+                event_log.publish(event)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("storing events failed; retrying")
+                self._wake.set()
+                await asyncio.sleep(RETRY_DELAY_S)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()

@@ -37,6 +37,7 @@ from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Turn, TurnInput, TurnL
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
 from kodad.tools import ToolRegistry
+from kodad.tools.shell import kill_orphans
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,6 @@ REPLAY_PAGE = 1000
 class EngineSettings:
     default_loop_cap: int = 50
     tool_output_limit: int = 256 * 1024
-    event_flush_interval_s: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class SessionManager:
         self.providers = providers
         self.tools = tools
         self.settings = settings
-        self._writer = EventWriter(store, interval_s=settings.event_flush_interval_s)
+        self._writer = EventWriter(store)
         self._live: dict[str, _Live] = {}
 
     async def start(self) -> None:
@@ -121,7 +121,10 @@ class SessionManager:
 
     async def _recover(self) -> None:
         """Ends turns a killed process left running, keeping every history valid."""
-        for turn in await self.store.unfinished_turns():
+        unfinished = await self.store.unfinished_turns()
+        if killed := kill_orphans({t.turn_id for t in unfinished}):
+            log.warning("killed %d command(s) left running by interrupted turns", killed)
+        for turn in unfinished:
             record = await self.store.get_session(turn.session_id)
             if record is None:
                 continue
@@ -135,7 +138,7 @@ class SessionManager:
                         await self.store.append_message(
                             turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
                         )
-                        live.log.record(
+                        live.log.emit(
                             turn.turn_id,
                             ToolCallFinished(call.call_id, result.output, is_error=True),
                         )
@@ -149,7 +152,7 @@ class SessionManager:
                     error_message=text,
                 )
             )
-            live.log.record(turn.turn_id, TurnEnded(TurnEndReason.FAILED, "interrupted", text))
+            live.log.emit(turn.turn_id, TurnEnded(TurnEndReason.FAILED, "interrupted", text))
             await live.log.flush()
             log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
 
@@ -175,7 +178,7 @@ class SessionManager:
     def _view(self, record: SessionRecord) -> SessionRecord:
         live = self._live.get(record.id)
         if live is not None:
-            record.last_seq = live.log.last_seq
+            record.last_seq = live.log.stored_seq
             record.active_turn_id = live.turn.id if live.turn is not None else ""
         return record
 
@@ -405,10 +408,10 @@ class SessionManager:
         if after_seq < 0:
             raise InvalidArgument(f"after_seq must not be negative, got {after_seq}")
         live = await self._live_session(session_id)
-        if after_seq > live.log.last_seq:
+        if after_seq > live.log.assigned_seq:
             raise OutOfRange(
                 f"after_seq {after_seq} is beyond the last event of session {session_id} "
-                f"({live.log.last_seq}); events seen after a crash may not have been stored"
+                f"({live.log.assigned_seq})"
             )
         subscription = live.log.subscribe()
         try:

@@ -248,6 +248,7 @@ class Turn:
         ctx = ToolContext(
             workspace=workspace,
             output_limit=self._limits.tool_output_limit,
+            turn_id=self.id,
             emit_output=emit_output,
         )
         outcome: ToolOutcome | None
@@ -364,7 +365,8 @@ class Turn:
         await self._store.end_turn(
             TurnRecord(self.session.id, self.id, 0, end_time, reason, code, message, self._usage)
         )
-        event = self._log.record(self.id, TurnEnded(reason, code, message, self._usage))
-        await self._log.flush()  # the whole turn is durable before anyone sees its end
+        # Free the session, then record the end in the same step (no await between), so a
+        # client that sees turn_ended can start the next turn at once and seqs stay in order.
         self._on_finished(self)
-        self._log.publish(event)
+        self._emit(TurnEnded(reason, code, message, self._usage))
+        await self._log.flush()

@@ -102,8 +102,10 @@ class ScriptedProvider:
             )
         for i, step in enumerate(self._rounds[number]):
             if "repeat" in step:
-                for _ in range(step["repeat"]):
+                for n in range(step["repeat"]):
                     yield TextChunk(step["text"])
+                    if n % 64 == 63:
+                        await asyncio.sleep(0)  # let the event loop deliver what was emitted
             elif "text" in step:
                 yield TextChunk(step["text"])
             elif "thinking" in step:

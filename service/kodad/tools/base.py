@@ -42,6 +42,7 @@ class ToolContext:
 
     workspace: Workspace
     output_limit: int
+    turn_id: str = ""
     emit_output: Callable[[str], None] = lambda chunk: None
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
 

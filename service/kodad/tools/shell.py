@@ -20,11 +20,39 @@ MAX_TIMEOUT_S = 3600
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 
 
-def command_env() -> dict[str, str]:
-    """The service's environment without anything that looks like a secret."""
+TURN_VARIABLE = "KODAD_TURN_ID"
+
+
+def command_env(turn_id: str = "") -> dict[str, str]:
+    """The service's environment without anything that looks like a secret, marked with
+    the turn that runs the command (so a restarted service can find what it left behind)."""
     env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
     env["TERM"] = "dumb"
+    if turn_id:
+        env[TURN_VARIABLE] = turn_id
     return env
+
+
+def kill_orphans(turn_ids: set[str]) -> int:
+    """Kills the process groups of commands that interrupted turns left running (after the
+    service was killed). Finds them by their KODAD_TURN_ID; returns how many it killed."""
+    if not turn_ids:
+        return 0
+    marks = {f"{TURN_VARIABLE}={t}".encode() for t in turn_ids}
+    killed = 0
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                variables = f.read().split(b"\0")
+            if marks.isdisjoint(variables):
+                continue
+            os.killpg(os.getpgid(int(entry.name)), signal.SIGKILL)
+            killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
@@ -75,7 +103,7 @@ class Bash:
             "-c",
             command,
             cwd=ctx.workspace.root,
-            env=command_env(),
+            env=command_env(ctx.turn_id),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

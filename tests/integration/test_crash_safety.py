@@ -1,0 +1,166 @@
+"""Stopping the service at the worst moments: SIGKILL mid-stream and mid-tool, SIGTERM
+mid-turn. Every session stays readable and consistent, and the next turn works."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+
+from tests.helpers import (
+    Turn,
+    assert_history_valid,
+    create_session,
+    exits,
+    kind,
+    messages,
+    run_turn,
+    scripted,
+    start,
+    text_of,
+    tool_call,
+)
+from tests.kodad_process import KodadProcess
+
+BLOCK = {"delay_ms": 600_000}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def processes() -> Iterator[list[KodadProcess]]:
+    started: list[KodadProcess] = []
+    yield started
+    for process in started:
+        process.close()
+
+
+@asynccontextmanager
+async def connect(process: KodadProcess) -> AsyncIterator[pb_grpc.SessionServiceStub]:
+    async with grpc.aio.insecure_channel(process.address) as channel:
+        yield pb_grpc.SessionServiceStub(channel)
+
+
+async def all_events(stub: pb_grpc.SessionServiceStub, session_id: str) -> list[epb.EngineEvent]:
+    last = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session.last_seq
+    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id))
+    events = [(await watch.read()).event for _ in range(last)]
+    watch.cancel()
+    return events
+
+
+async def check_recovered(
+    stub: pb_grpc.SessionServiceStub, session_id: str, turn_id: str, reason: int, code: str
+) -> list[epb.EngineEvent]:
+    session = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
+    assert session.state == spb.SESSION_STATE_IDLE and session.active_turn_id == ""
+    events = await all_events(stub, session_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert kind(events[0]) == "turn_started"
+    ended = events[-1]
+    assert (ended.turn_id, kind(ended)) == (turn_id, "turn_ended")
+    assert (ended.turn_ended.reason, ended.turn_ended.error_code) == (reason, code)
+    history = await messages(stub, session_id)
+    assert history[0].text == "do the work"  # the committed user message survived
+    assert_history_valid(history)
+    return events
+
+
+async def test_sigkill_while_streaming(
+    data_dir: Path, workspace: Path, processes: list[KodadProcess]
+) -> None:
+    first = KodadProcess(data_dir)
+    processes.append(first)
+    async with connect(first) as stub:
+        session = await create_session(
+            stub, workspace, scripted([{"text": "partial"}, BLOCK], [{"text": "recovered"}])
+        )
+        turn = Turn(stub)
+        await turn.send(start(session.id, "do the work"))
+        delta = await turn.until("text_delta")
+        first.kill()
+
+    second = KodadProcess(data_dir)
+    processes.append(second)
+    async with connect(second) as stub:
+        events = await check_recovered(
+            stub, session.id, delta.turn_id, epb.TURN_END_REASON_FAILED, "interrupted"
+        )
+        assert "service stopped" in events[-1].turn_ended.error_message
+        # No assistant message was stored, so round 0 of a script would play again: switch it.
+        await stub.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=spb.Session(id=session.id, provider=scripted([{"text": "recovered"}])),
+                update_mask=FieldMask(paths=["provider"]),
+            )
+        )
+        assert text_of(await run_turn(stub, session.id, "next")) == "recovered"
+
+
+async def test_sigkill_during_a_tool_call(
+    data_dir: Path, workspace: Path, processes: list[KodadProcess]
+) -> None:
+    first = KodadProcess(data_dir)
+    processes.append(first)
+    pidfile = workspace / "pid"
+    command = f"echo $$ > {pidfile}; echo started; sleep 600"
+    async with connect(first) as stub:
+        session = await create_session(
+            stub,
+            workspace,
+            scripted([tool_call("bash", "slow", command=command)], [{"text": "again"}]),
+        )
+        turn = Turn(stub)
+        await turn.send(start(session.id, "do the work"))
+        output = await turn.until("tool_call_output")
+        first.kill()
+
+    second = KodadProcess(data_dir)
+    processes.append(second)
+    async with connect(second) as stub:
+        events = await check_recovered(
+            stub, session.id, output.turn_id, epb.TURN_END_REASON_FAILED, "interrupted"
+        )
+        finished = [e.tool_call_finished for e in events if kind(e) == "tool_call_finished"]
+        assert [(f.call_id, f.is_error) for f in finished] == [("slow", True)]
+        history = await messages(stub, session.id)
+        assert history[-1].tool_result.output == "interrupted: the service stopped"
+        assert exits(int(pidfile.read_text()))  # the orphaned command was killed at recovery
+        assert text_of(await run_turn(stub, session.id, "next")) == "again"
+
+
+async def test_sigterm_cancels_and_stores_running_turns(
+    data_dir: Path, workspace: Path, processes: list[KodadProcess]
+) -> None:
+    first = KodadProcess(data_dir)
+    processes.append(first)
+    async with connect(first) as stub:
+        session = await create_session(
+            stub, workspace, scripted([{"text": "partial"}, BLOCK], [{"text": "fresh"}])
+        )
+        turn = Turn(stub)
+        await turn.send(start(session.id, "do the work"))
+        delta = await turn.until("text_delta")
+        assert first.terminate() == 0
+        # The client saw the turn end, not a broken stream.
+        ended = await turn.until("turn_ended")
+        assert ended.turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+
+    second = KodadProcess(data_dir)
+    processes.append(second)
+    async with connect(second) as stub:
+        await check_recovered(stub, session.id, delta.turn_id, epb.TURN_END_REASON_CANCELLED, "")
+        history = await messages(stub, session.id)
+        assert history[-1].text == "partial"
+        assert text_of(await run_turn(stub, session.id, "next")) == "fresh"

@@ -164,3 +164,42 @@ async def test_sigterm_cancels_and_stores_running_turns(
         history = await messages(stub, session.id)
         assert history[-1].text == "partial"
         assert text_of(await run_turn(stub, session.id, "next")) == "fresh"
+
+
+async def test_sigkill_while_waiting_for_approval_ends_the_turn(
+    data_dir: Path, workspace: Path, processes: list[KodadProcess]
+) -> None:
+    first = KodadProcess(data_dir)
+    processes.append(first)
+    provider = scripted(
+        [tool_call("write_file", "w", path="a.txt", content="a")], [{"text": "after"}]
+    )
+    async with connect(first) as stub:
+        session = await create_session(stub, workspace, provider, mode=spb.APPROVAL_MODE_CONFIRM)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "do the work"))
+        asked = await turn.until("approval_requested")
+        first.kill()
+
+    second = KodadProcess(data_dir)
+    processes.append(second)
+    async with connect(second) as stub:
+        events = await check_recovered(
+            stub, session.id, asked.turn_id, epb.TURN_END_REASON_FAILED, "interrupted"
+        )
+        assert asked in events  # the question is in the log, answered by the interruption
+        assert (await messages(stub, session.id))[
+            -1
+        ].tool_result.output == "interrupted: the service stopped"
+        approve = epb.EngineCommand(
+            approval_decision=epb.ApprovalDecision(
+                request_id=asked.approval_requested.request_id, decision=epb.DECISION_APPROVE
+            )
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.SubmitCommand(
+                pb.SubmitCommandRequest(session_id=session.id, command=approve)
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # no turn runs any more
+        assert not (workspace / "a.txt").exists()
+        assert text_of(await run_turn(stub, session.id, "next")) == "after"

@@ -30,6 +30,8 @@ def server_config(tmp_path: Path) -> ServerConfig:
         data_dir=tmp_path / "data",
         engine=EngineSettings(default_loop_cap=50, tool_output_limit=64 * 1024),
         shutdown_grace_s=1.0,
+        provider_read_timeout_s=5.0,
+        provider_retry_base_delay_s=0.01,
     )
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from kodad import __version__
-from kodad.config import ServerConfig
+from kodad.config import ConfigError, ServerConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +25,11 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="where the database lives (env KODAD_DATA_DIR)"
     )
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
+    serve.add_argument(
+        "--provider-read-timeout",
+        type=float,
+        help="seconds of silence after which a provider stream fails (default 300)",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser
 
@@ -36,11 +41,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    config = ServerConfig.from_env()
+    try:
+        config = ServerConfig.from_env()
+    except ConfigError as e:
+        logging.getLogger("kodad").error("%s", e)
+        return 2
     if args.listen:
         config = dataclasses.replace(config, listen=args.listen)
     if args.data_dir:
         config = dataclasses.replace(config, data_dir=args.data_dir)
+    if args.provider_read_timeout:
+        config = dataclasses.replace(config, provider_read_timeout_s=args.provider_read_timeout)
     if args.loop_cap:
         engine = dataclasses.replace(config.engine, default_loop_cap=args.loop_cap)
         config = dataclasses.replace(config, engine=engine)

@@ -3,15 +3,62 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kodad.engine.manager import EngineSettings
+from kodad.engine.model import ProviderConfig, ProviderKind
+
+_KINDS = {
+    "scripted": ProviderKind.SCRIPTED,
+    "openai": ProviderKind.OPENAI_COMPATIBLE,
+    "openai_compatible": ProviderKind.OPENAI_COMPATIBLE,
+    "anthropic": ProviderKind.ANTHROPIC,
+}
+_KEY_VARIABLES = {
+    ProviderKind.OPENAI_COMPATIBLE: "OPENAI_API_KEY",
+    ProviderKind.ANTHROPIC: "ANTHROPIC_API_KEY",
+}
+_DEFAULT_MODELS = {
+    ProviderKind.OPENAI_COMPATIBLE: "gpt-4o-mini",
+    ProviderKind.ANTHROPIC: "claude-sonnet-4-5",
+}
+
+
+class ConfigError(ValueError):
+    """The environment or flags are inconsistent; the message says which setting."""
 
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "kodad"
+
+
+def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
+    """The provider of sessions created without one: KODAD_PROVIDER (scripted, openai,
+    anthropic), KODAD_MODEL, KODAD_BASE_URL, and OPENAI_API_KEY / ANTHROPIC_API_KEY. With
+    nothing set: the offline scripted provider."""
+    name = env.get("KODAD_PROVIDER", "").strip().lower()
+    if name:
+        if name not in _KINDS:
+            raise ConfigError(f"KODAD_PROVIDER={name!r} is not one of {', '.join(sorted(_KINDS))}")
+        kind = _KINDS[name]
+    elif env.get("ANTHROPIC_API_KEY"):
+        kind = ProviderKind.ANTHROPIC
+    elif env.get("OPENAI_API_KEY") or env.get("KODAD_BASE_URL"):
+        kind = ProviderKind.OPENAI_COMPATIBLE
+    else:
+        kind = ProviderKind.SCRIPTED
+    if kind is ProviderKind.SCRIPTED:
+        return ProviderConfig()
+    key_variable = _KEY_VARIABLES[kind]
+    return ProviderConfig(
+        kind=kind,
+        model=env.get("KODAD_MODEL") or _DEFAULT_MODELS[kind],
+        base_url=env.get("KODAD_BASE_URL", ""),
+        api_key_env=key_variable if env.get(key_variable) else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -21,18 +68,23 @@ class ServerConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024 * 1024
+    provider_connect_timeout_s: float = 10.0
+    provider_read_timeout_s: float = 300.0
+    provider_retry_attempts: int = 4
+    provider_retry_base_delay_s: float = 0.5
 
     @property
     def database(self) -> Path:
         return self.data_dir / "kodad.db"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ServerConfig:
-        env = dict(os.environ if env is None else env)
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
+        env = os.environ if env is None else env
         defaults = cls()
         return cls(
             listen=env.get("KODAD_LISTEN") or defaults.listen,
             data_dir=Path(env["KODAD_DATA_DIR"])
             if env.get("KODAD_DATA_DIR")
             else defaults.data_dir,
+            engine=EngineSettings(default_provider=provider_from_env(env)),
         )

@@ -16,7 +16,7 @@ from kodad.api.servicer import SessionServicer
 from kodad.config import ServerConfig
 from kodad.engine.manager import SessionManager
 from kodad.gen.koda.v1 import session_service_pb2, session_service_pb2_grpc
-from kodad.providers import ProviderRegistry
+from kodad.providers import ProviderRegistry, RetryPolicy
 from kodad.store import SqliteStore
 from kodad.tools import default_registry
 
@@ -31,7 +31,14 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.store = SqliteStore(config.database)
-        self.providers = ProviderRegistry()
+        self.providers = ProviderRegistry(
+            connect_timeout_s=config.provider_connect_timeout_s,
+            read_timeout_s=config.provider_read_timeout_s,
+            retry=RetryPolicy(
+                attempts=config.provider_retry_attempts,
+                base_delay_s=config.provider_retry_base_delay_s,
+            ),
+        )
         self.manager = SessionManager(self.store, self.providers, default_registry(), config.engine)
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()

@@ -181,4 +181,4 @@ async def test_unreachable_provider_fails_after_retries(
     events = await run_turn(stub, session.id, "hi")
     notices = [e.notice.text for e in events if kind(e) == "notice"]
     assert len(notices) == 3 and all("retrying" in n for n in notices)
-    assert events[-1].turn_ended.error_code == "connect"
+    assert events[-1].turn_ended.error_code == "network"

@@ -72,10 +72,22 @@ async def test_create_fills_defaults_and_get_returns_it(stub: Stub, workspace: P
         ),
         (
             spb.Session(
-                workspace="WS",
-                provider=spb.ProviderConfig(kind=spb.PROVIDER_KIND_ANTHROPIC, model="m"),
+                workspace="WS", provider=spb.ProviderConfig(kind=spb.PROVIDER_KIND_ANTHROPIC)
             ),
-            "ANTHROPIC is not served",
+            "model is required for ANTHROPIC",
+        ),
+        (
+            spb.Session(
+                workspace="WS",
+                provider=spb.ProviderConfig(
+                    kind=spb.PROVIDER_KIND_ANTHROPIC, model="m", thinking_budget_tokens=5
+                ),
+            ),
+            "thinking_budget_tokens",
+        ),
+        (
+            spb.Session(workspace="WS", provider=spb.ProviderConfig(kind=9, model="m")),
+            "session.provider.kind has an unknown value 9",
         ),
         (
             spb.Session(

@@ -31,6 +31,7 @@ _ROLES = {
     m.Role.USER: spb.MESSAGE_ROLE_USER,
     m.Role.ASSISTANT: spb.MESSAGE_ROLE_ASSISTANT,
     m.Role.TOOL: spb.MESSAGE_ROLE_TOOL,
+    m.Role.SUMMARY: spb.MESSAGE_ROLE_SUMMARY,
 }
 _DECISIONS = {
     epb.DECISION_APPROVE: m.Decision.APPROVE,
@@ -95,6 +96,8 @@ def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
         api_key_env=pb.api_key_env,
         script_json=pb.script_json,
         max_output_tokens=pb.max_output_tokens,
+        thinking_budget_tokens=pb.thinking_budget_tokens,
+        context_window_tokens=pb.context_window_tokens,
     )
 
 
@@ -152,20 +155,25 @@ def usage(u: m.Usage) -> spb.Usage:
     )
 
 
+def provider(p: m.ProviderConfig) -> spb.ProviderConfig:
+    return spb.ProviderConfig(
+        kind=PROVIDER_KIND_TO_PB[p.kind],
+        model=p.model,
+        base_url=p.base_url,
+        api_key_env=p.api_key_env,
+        script_json=p.script_json,
+        max_output_tokens=p.max_output_tokens,
+        thinking_budget_tokens=p.thinking_budget_tokens,
+        context_window_tokens=p.context_window_tokens,
+    )
+
+
 def session(r: m.SessionRecord) -> spb.Session:
-    p = r.provider
     return spb.Session(
         id=r.id,
         title=r.title,
         workspace=r.workspace,
-        provider=spb.ProviderConfig(
-            kind=PROVIDER_KIND_TO_PB[p.kind],
-            model=p.model,
-            base_url=p.base_url,
-            api_key_env=p.api_key_env,
-            script_json=p.script_json,
-            max_output_tokens=p.max_output_tokens,
-        ),
+        provider=provider(r.provider),
         approval_mode=_APPROVAL_MODES_TO_PB[r.approval_mode],
         loop_cap=r.loop_cap,
         system_prompt=r.system_prompt,
@@ -209,6 +217,7 @@ def message(msg: m.Message) -> spb.Message:
             for c in msg.tool_calls
         ],
         create_time=timestamp(msg.create_time),
+        summarized_through=msg.summarized_through,
     )
     if msg.tool_result is not None:
         r = msg.tool_result

@@ -26,6 +26,10 @@ Resp = TypeVar("Resp")
 
 CAPABILITIES = (
     "run_turn",
+    "approvals",
+    "list_file_changes",
+    "thinking",
+    "context_compaction",
     "watch_session",
     "submit_command",
     "cancel_turn",
@@ -81,6 +85,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             provider_kinds=[convert.PROVIDER_KIND_TO_PB[k] for k in SERVED_KINDS],
             tool_names=self._manager.tools.names,
             default_loop_cap=self._manager.settings.default_loop_cap,
+            default_provider=convert.provider(self._manager.settings.default_provider),
         )
 
     @_unary
@@ -89,7 +94,10 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     ) -> pb.CreateSessionResponse:
         if not request.HasField("session"):
             raise InvalidArgument("session is required")
-        record = await self._manager.create_session(convert.session_spec(request.session))
+        record = await self._manager.create_session(
+            convert.session_spec(request.session),
+            default_provider=not request.session.HasField("provider"),
+        )
         return pb.CreateSessionResponse(session=convert.session(record))
 
     @_unary

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kodad.engine import validation
 from kodad.engine.errors import (
@@ -25,6 +25,7 @@ from kodad.engine.model import (
     Message,
     Notice,
     NoticeLevel,
+    ProviderConfig,
     Role,
     SessionRecord,
     ToolCallFinished,
@@ -65,6 +66,8 @@ REPLAY_PAGE = 1000
 class EngineSettings:
     default_loop_cap: int = 50
     tool_output_limit: int = 256 * 1024
+    default_provider: ProviderConfig = field(default_factory=ProviderConfig)
+    default_context_window: int = 128_000
 
 
 @dataclass(frozen=True)
@@ -184,13 +187,18 @@ class SessionManager:
 
     # Sessions
 
-    async def create_session(self, spec: SessionRecord) -> SessionRecord:
+    async def create_session(
+        self, spec: SessionRecord, *, default_provider: bool = False
+    ) -> SessionRecord:
+        """Creates a session from the client-settable fields of `spec`; with
+        `default_provider` it gets the server's provider instead of `spec.provider`."""
         created = now_us()
+        provider = self.settings.default_provider if default_provider else spec.provider
         record = SessionRecord(
             id=new_id("s"),
             workspace=validation.workspace(spec.workspace),
             title=validation.title(spec.title),
-            provider=validation.provider(spec.provider),
+            provider=validation.provider(provider),
             approval_mode=spec.approval_mode,
             loop_cap=validation.loop_cap(spec.loop_cap),
             system_prompt=validation.system_prompt(spec.system_prompt),

@@ -30,6 +30,7 @@ class Role(enum.Enum):
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
+    SUMMARY = "summary"
 
 
 class DisconnectPolicy(enum.Enum):
@@ -77,6 +78,8 @@ class ProviderConfig:
     api_key_env: str = ""
     script_json: str = ""
     max_output_tokens: int = 0
+    thinking_budget_tokens: int = 0
+    context_window_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,10 +170,12 @@ class Message:
     turn_id: str
     text: str = ""
     thinking: str = ""
+    thinking_signature: str = ""  # opaque; some providers need it to accept thinking back
     images: tuple[Image, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
     tool_result: ToolResult | None = None
     usage: Usage | None = None
+    summarized_through: int = 0  # SUMMARY: the last message index the summary stands for
     index: int = 0
     create_time: int = 0
 

@@ -50,6 +50,7 @@ from kodad.providers import (
     ProviderRequest,
     TextChunk,
     ThinkingChunk,
+    ThinkingSignature,
     ToolCallReady,
     ToolSpec,
     UsageReport,
@@ -198,11 +199,13 @@ class Turn:
             messages=list(self._history),
             tools=[ToolSpec(t.name, t.description, t.parameters) for t in self._tools],
             max_output_tokens=self.session.provider.max_output_tokens,
+            thinking_budget_tokens=self.session.provider.thinking_budget_tokens,
         )
         text: list[str] = []
         self._partial_text, self._partial_thinking = text, []
         calls: list[ToolCall] = []
         usage: Usage | None = None
+        signature = ""
         async with contextlib.aclosing(self._provider.stream(request)) as stream:
             async for event in stream:
                 if isinstance(event, TextChunk):
@@ -213,6 +216,8 @@ class Turn:
                     if event.text:
                         self._partial_thinking.append(event.text)
                         self._emit(ThinkingDelta(event.text))
+                elif isinstance(event, ThinkingSignature):
+                    signature += event.signature
                 elif isinstance(event, ToolCallReady):
                     calls.append(event.call)
                 elif isinstance(event, UsageReport):
@@ -227,6 +232,7 @@ class Turn:
                 self.id,
                 text="".join(text),
                 thinking="".join(self._partial_thinking),
+                thinking_signature=signature,
                 tool_calls=tuple(calls),
                 usage=usage,
             )

@@ -78,8 +78,8 @@ def provider(config: ProviderConfig) -> ProviderConfig:
         raise InvalidArgument(
             f"session.provider.kind {config.kind.name} is not served here (served: {served})"
         )
-    if config.kind is ProviderKind.OPENAI_COMPATIBLE and not config.model:
-        raise InvalidArgument("session.provider.model is required for OPENAI_COMPATIBLE")
+    if config.kind is not ProviderKind.SCRIPTED and not config.model:
+        raise InvalidArgument(f"session.provider.model is required for {config.kind.name}")
     if config.base_url:
         url = urlparse(config.base_url)
         if url.scheme not in ("http", "https") or not url.netloc:
@@ -93,6 +93,12 @@ def provider(config: ProviderConfig) -> ProviderConfig:
         )
     if config.max_output_tokens < 0:
         raise InvalidArgument("session.provider.max_output_tokens must not be negative")
+    if config.thinking_budget_tokens and not 1024 <= config.thinking_budget_tokens <= 1_000_000:
+        raise InvalidArgument(
+            "session.provider.thinking_budget_tokens must be 0 or between 1024 and 1000000"
+        )
+    if config.context_window_tokens and not 1024 <= config.context_window_tokens <= 100_000_000:
+        raise InvalidArgument("session.provider.context_window_tokens must be 0 or at least 1024")
     if config.script_json:
         if config.kind is not ProviderKind.SCRIPTED:
             raise InvalidArgument("session.provider.script_json is only for SCRIPTED providers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.providers.anthropic import AnthropicProvider
 from kodad.providers.base import (
     LlmProvider,
     ProviderError,
@@ -14,24 +15,35 @@ from kodad.providers.base import (
     StreamFinished,
     TextChunk,
     ThinkingChunk,
+    ThinkingSignature,
     ToolCallReady,
     ToolSpec,
     UsageReport,
 )
+from kodad.providers.http import DEFAULT_RETRY, RetryPolicy
 from kodad.providers.openai_compat import OpenAICompatProvider
 from kodad.providers.scripted import ScriptedProvider, ScriptError, parse_script
 
-SERVED_KINDS = (ProviderKind.SCRIPTED, ProviderKind.OPENAI_COMPATIBLE)
+SERVED_KINDS = (ProviderKind.SCRIPTED, ProviderKind.OPENAI_COMPATIBLE, ProviderKind.ANTHROPIC)
 
 
 class ProviderRegistry:
     """Builds providers from configs; HTTP providers share one pooled httpx client."""
 
-    def __init__(self, *, connect_timeout_s: float = 10.0, read_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 300.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        # read_timeout_s bounds the silence between two bytes of a stream: a stalled stream
+        # fails the turn instead of hanging it.
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
+        self._retry = retry
         self._cache: dict[ProviderConfig, LlmProvider] = {}
 
     def get(self, config: ProviderConfig) -> LlmProvider:
@@ -48,7 +60,17 @@ class ProviderRegistry:
             return ScriptedProvider(config.script_json)
         if config.kind is ProviderKind.OPENAI_COMPATIBLE:
             return OpenAICompatProvider(
-                base_url=config.base_url, api_key_env=config.api_key_env, client=self._client
+                base_url=config.base_url,
+                api_key_env=config.api_key_env,
+                client=self._client,
+                retry=self._retry,
+            )
+        if config.kind is ProviderKind.ANTHROPIC:
+            return AnthropicProvider(
+                base_url=config.base_url,
+                api_key_env=config.api_key_env,
+                client=self._client,
+                retry=self._retry,
             )
         raise ProviderError("unsupported", f"provider kind {config.kind.name} is not served")
 
@@ -58,6 +80,7 @@ class ProviderRegistry:
 
 __all__ = [
     "SERVED_KINDS",
+    "AnthropicProvider",
     "LlmProvider",
     "OpenAICompatProvider",
     "ProviderError",
@@ -65,11 +88,13 @@ __all__ = [
     "ProviderNotice",
     "ProviderRegistry",
     "ProviderRequest",
+    "RetryPolicy",
     "ScriptError",
     "ScriptedProvider",
     "StreamFinished",
     "TextChunk",
     "ThinkingChunk",
+    "ThinkingSignature",
     "ToolCallReady",
     "ToolSpec",
     "UsageReport",

@@ -25,6 +25,7 @@ class ProviderRequest:
     messages: Sequence[Message]
     tools: Sequence[ToolSpec] = ()
     max_output_tokens: int = 0
+    thinking_budget_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class TextChunk:
 @dataclass(frozen=True)
 class ThinkingChunk:
     text: str
+
+
+@dataclass(frozen=True)
+class ThinkingSignature:
+    """The signature that must accompany this round's thinking when it is sent back."""
+
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,13 @@ class StreamFinished:
 
 
 ProviderEvent = (
-    TextChunk | ThinkingChunk | ToolCallReady | UsageReport | ProviderNotice | StreamFinished
+    TextChunk
+    | ThinkingChunk
+    | ThinkingSignature
+    | ToolCallReady
+    | UsageReport
+    | ProviderNotice
+    | StreamFinished
 )
 
 

@@ -7,9 +7,7 @@ import asyncio
 import base64
 import json
 import os
-import random
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,61 +24,10 @@ from kodad.providers.base import (
     ToolCallReady,
     UsageReport,
 )
+from kodad.providers.http import DEFAULT_RETRY, RetryPolicy, Sleep, error_text, post_stream
 from kodad.providers.sse import iter_sse
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries before the first token: connect errors and RETRY_STATUSES."""
-
-    attempts: int = 4
-    base_delay_s: float = 0.5
-    max_delay_s: float = 20.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_delay_s)
-        backoff = min(self.base_delay_s * 2.0**attempt, self.max_delay_s)
-        return backoff * (0.5 + random.random() / 2)
-
-
-def error_code(status: int) -> str:
-    """Stable error code for an HTTP status of a provider."""
-    if status in (401, 403):
-        return "auth"
-    if status == 429:
-        return "rate_limited"
-    if status in (503, 529):
-        return "overloaded"
-    if 400 <= status < 500:
-        return "bad_request"
-    return "provider_error"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _error_text(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace").strip()[:2000]
-    error = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(error, dict):
-        kind = error.get("type") or error.get("code")
-        message = error.get("message") or json.dumps(error)
-        return f"{kind}: {message}" if kind else str(message)
-    return str(error)
 
 
 def to_openai_messages(request: ProviderRequest) -> list[dict[str, Any]]:
@@ -88,8 +35,7 @@ def to_openai_messages(request: ProviderRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system_prompt:
         out.append({"role": "system", "content": request.system_prompt})
-    for m in request.messages:
-        out.append(_message(m))
+    out.extend(_message(m) for m in request.messages)
     return out
 
 
@@ -114,12 +60,18 @@ def _message(m: Message) -> dict[str, Any]:
                 for c in m.tool_calls
             ]
         return body
+    if m.role is Role.SUMMARY:
+        return {"role": "user", "content": m.text}
     assert m.tool_result is not None
     return {"role": "tool", "tool_call_id": m.tool_result.call_id, "content": m.tool_result.output}
 
 
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
 class OpenAICompatProvider:
-    """One provider per (base_url, api key variable); shares one httpx client."""
+    """One provider per (base_url, api key variable); shares the registry's httpx client."""
 
     def __init__(
         self,
@@ -127,8 +79,8 @@ class OpenAICompatProvider:
         base_url: str,
         api_key_env: str,
         client: httpx.AsyncClient,
-        retry: RetryPolicy = RetryPolicy(),
-        sleep: Callable[[float], Any] = asyncio.sleep,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
         self._api_key_env = api_key_env
@@ -173,79 +125,84 @@ class OpenAICompatProvider:
             payload["max_tokens"] = request.max_output_tokens
         return payload
 
-    async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
-        headers = self._headers()
-        payload = self._payload(request)
-        attempt = 0
-        started = False  # retries happen only before the first event of the answer
-        while True:
-            try:
-                async with self._client.stream(
-                    "POST", self.url, json=payload, headers=headers
-                ) as response:
-                    if response.status_code >= 400:
-                        body = await response.aread()
-                        raise ProviderError(
-                            error_code(response.status_code),
-                            f"{self.url} returned {response.status_code}: {_error_text(body)}",
-                            status=response.status_code,
-                            retry_after=_retry_after(response),
-                        )
-                    async for event in self._read(response):
-                        started = True
-                        yield event
-                    return
-            except ProviderError as e:
-                if started or e.status not in RETRY_STATUSES or attempt + 1 >= self._retry.attempts:
-                    raise
-                error: ProviderError = e
-            except httpx.TimeoutException as e:
-                raise ProviderError("timeout", f"{self.url}: timed out ({e!r})") from None
-            except httpx.TransportError as e:
-                error = ProviderError("connect", f"{self.url}: connection failed ({e!r})")
-                if started or attempt + 1 >= self._retry.attempts:
-                    raise error from None
-            delay = self._retry.delay(attempt, error.retry_after)
-            attempt += 1
-            yield ProviderNotice(
-                f"{error.message}; retrying in {delay:.1f} s "
-                f"(attempt {attempt + 1} of {self._retry.attempts})"
-            )
-            await self._sleep(delay)
+    def _without_unsupported(
+        self, error: ProviderError, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Some servers reject `stream_options` or `tools`: try once without what they name."""
+        text = error.message.lower()
+        if "stream_options" in payload and "stream_options" in text:
+            return {k: v for k, v in payload.items() if k != "stream_options"}
+        if "tools" in payload and "tool" in text:
+            return {k: v for k, v in payload.items() if k != "tools"}
+        return None
 
-    async def _read(self, response: httpx.Response) -> AsyncGenerator[ProviderEvent, None]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
+        payload = self._payload(request)
+        dropped: list[str] = []
+
+        def fallback(error: ProviderError, current: dict[str, Any]) -> dict[str, Any] | None:
+            replacement = self._without_unsupported(error, current)
+            if replacement is not None:
+                dropped.extend(k for k in current if k not in replacement)
+            return replacement
+
+        prompt_estimate = _estimate_tokens(json.dumps(payload["messages"]))
+        async for event in post_stream(
+            client=self._client,
+            name=self.url,
+            url=self.url,
+            headers=self._headers(),
+            payload=payload,
+            read=lambda response: self._read(response, prompt_estimate),
+            retry=self._retry,
+            sleep=self._sleep,
+            fallback=fallback,
+        ):
+            if dropped:
+                what = " and ".join(dropped)
+                yield ProviderNotice(f"the server does not accept {what}; sent the request without")
+                dropped.clear()
+            yield event
+
+    async def _read(
+        self, response: httpx.Response, prompt_estimate: int
+    ) -> AsyncIterator[ProviderEvent]:
         calls: dict[int, dict[str, str]] = {}
         finish = ""
         usage: Usage | None = None
+        done = False
+        pieces = 0
         async for sse in iter_sse(response.aiter_lines()):
             if sse.data.strip() == "[DONE]":
+                done = True
                 break
             try:
                 chunk = json.loads(sse.data)
             except json.JSONDecodeError:
                 raise ProviderError(
-                    "provider_error", f"{self.url} sent invalid JSON in its stream: {sse.data!r}"
+                    "provider_error", f"{self.url} sent a line that is not JSON: {sse.data[:200]!r}"
                 ) from None
             if not isinstance(chunk, dict):
-                continue
+                raise ProviderError("provider_error", f"{self.url} sent {sse.data[:200]!r}")
             if "error" in chunk:
-                raise ProviderError(
-                    "provider_error", f"{self.url} stream error: {_error_text(sse.data.encode())}"
-                )
+                text = error_text(sse.data.encode())
+                raise ProviderError("provider_error", f"{self.url} reported an error: {text}")
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
-                if text := delta.get("content"):
-                    yield TextChunk(text)
+                if content := delta.get("content"):
+                    pieces += 1
+                    yield TextChunk(content)
                 if thinking := delta.get("reasoning_content") or delta.get("reasoning"):
+                    pieces += 1
                     yield ThinkingChunk(thinking)
                 for part in delta.get("tool_calls") or ():
-                    acc = calls.setdefault(
-                        int(part.get("index", 0)), {"id": "", "name": "", "args": ""}
-                    )
+                    index = int(part.get("index", 0))
+                    acc = calls.setdefault(index, {"id": "", "name": "", "args": ""})
                     acc["id"] = part.get("id") or acc["id"]
                     function = part.get("function") or {}
                     acc["name"] += function.get("name") or ""
                     acc["args"] += function.get("arguments") or ""
+                    pieces += 1
                 finish = choice.get("finish_reason") or finish
             if reported := chunk.get("usage"):
                 details = reported.get("prompt_tokens_details") or {}
@@ -254,12 +211,19 @@ class OpenAICompatProvider:
                     output_tokens=int(reported.get("completion_tokens") or 0),
                     cache_read_tokens=int(details.get("cached_tokens") or 0),
                 )
+        if not done and not finish:
+            raise ProviderError(
+                "network", f"{self.url} ended the stream before the answer was complete"
+            )
         for index in sorted(calls):
             acc = calls[index]
-            call_id = acc["id"] or f"call_{index}"
-            yield ToolCallReady(ToolCall(call_id, acc["name"], acc["args"] or "{}"))
-        if usage is not None:
-            yield UsageReport(usage)
+            if not acc["name"]:
+                raise ProviderError("provider_error", f"{self.url} sent a tool call without a name")
+            yield ToolCallReady(
+                ToolCall(acc["id"] or f"call_{index}", acc["name"], acc["args"] or "{}")
+            )
+        # Servers that report no usage get an estimate, so totals are never silently zero.
+        yield UsageReport(usage or Usage(input_tokens=prompt_estimate, output_tokens=pieces))
         if finish == "length":
             yield ProviderNotice("the model stopped at its output token limit")
         yield StreamFinished(finish)

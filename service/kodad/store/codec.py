@@ -99,6 +99,10 @@ def encode_message_body(message: Message) -> str:
         body["text"] = message.text
     if message.thinking:
         body["thinking"] = message.thinking
+    if message.thinking_signature:
+        body["thinking_signature"] = message.thinking_signature
+    if message.summarized_through:
+        body["summarized_through"] = message.summarized_through
     if message.images:
         body["images"] = [
             {"mime_type": i.mime_type, "data": base64.b64encode(i.data).decode()}
@@ -122,6 +126,8 @@ def decode_message(*, index: int, turn_id: str, role: str, body: str, create_tim
         turn_id=turn_id,
         text=data.get("text", ""),
         thinking=data.get("thinking", ""),
+        thinking_signature=data.get("thinking_signature", ""),
+        summarized_through=data.get("summarized_through", 0),
         images=tuple(
             Image(i["mime_type"], base64.b64decode(i["data"])) for i in data.get("images", ())
         ),

@@ -697,8 +697,11 @@ class TurnEnded(_message.Message):
     reason: Global___TurnEndReason.ValueType
     """Why the turn ended."""
     error_code: _builtins.str
-    """With FAILED: a stable machine-readable code, e.g. "provider_error", "auth",
-    "rate_limited", "bad_request", "timeout", "script_exhausted", "internal", "interrupted".
+    """With FAILED: a stable machine-readable code. From providers: "auth", "rate_limited",
+    "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
+    stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
+    scripted provider. From the service: "interrupted" (it stopped during the turn),
+    "internal".
     """
     error_message: _builtins.str
     """With FAILED: the error as a human can read it, including the provider's own message."""

@@ -133,6 +133,11 @@ class _MessageRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageRo
     """A model response: text, thinking and tool calls."""
     MESSAGE_ROLE_TOOL: _MessageRole.ValueType  # 3
     """The result of one tool call (`Message.tool_result`)."""
+    MESSAGE_ROLE_SUMMARY: _MessageRole.ValueType  # 4
+    """A summary of the history up to `Message.summarized_through`, written when the history
+    outgrew the context window. Later provider calls send it instead of those messages; the
+    messages themselves stay stored.
+    """
 
 class MessageRole(_MessageRole, metaclass=_MessageRoleEnumTypeWrapper):
     """The author of a message in a session's history."""
@@ -145,6 +150,11 @@ MESSAGE_ROLE_ASSISTANT: MessageRole.ValueType  # 2
 """A model response: text, thinking and tool calls."""
 MESSAGE_ROLE_TOOL: MessageRole.ValueType  # 3
 """The result of one tool call (`Message.tool_result`)."""
+MESSAGE_ROLE_SUMMARY: MessageRole.ValueType  # 4
+"""A summary of the history up to `Message.summarized_through`, written when the history
+outgrew the context window. Later provider calls send it instead of those messages; the
+messages themselves stay stored.
+"""
 Global___MessageRole: _TypeAlias = MessageRole  # noqa: Y015
 
 @_typing.final
@@ -161,6 +171,8 @@ class ProviderConfig(_message.Message):
     API_KEY_ENV_FIELD_NUMBER: _builtins.int
     SCRIPT_JSON_FIELD_NUMBER: _builtins.int
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    THINKING_BUDGET_TOKENS_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_TOKENS_FIELD_NUMBER: _builtins.int
     kind: Global___ProviderKind.ValueType
     """The API the provider speaks. UNSPECIFIED means PROVIDER_KIND_SCRIPTED."""
     model: _builtins.str
@@ -187,7 +199,16 @@ class ProviderConfig(_message.Message):
     """
     max_output_tokens: _builtins.int
     """Upper bound on tokens the model may generate per provider call. 0 means the
-    provider's default.
+    provider's default (ANTHROPIC, which requires one: 8192).
+    """
+    thinking_budget_tokens: _builtins.int
+    """ANTHROPIC: enables extended thinking with this budget of tokens (at least 1024); the
+    reasoning streams as `ThinkingDelta`. 0: no extended thinking. Ignored by other kinds
+    (OpenAI-compatible reasoning models stream their reasoning unasked).
+    """
+    context_window_tokens: _builtins.int
+    """The model's context window in tokens. When a provider call would not fit, older turns are
+    summarised (see `MessageRole.MESSAGE_ROLE_SUMMARY`). 0 means 128000.
     """
     def __init__(
         self,
@@ -198,10 +219,12 @@ class ProviderConfig(_message.Message):
         api_key_env: _builtins.str = ...,
         script_json: _builtins.str = ...,
         max_output_tokens: _builtins.int = ...,
+        thinking_budget_tokens: _builtins.int = ...,
+        context_window_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "model", b"model", "script_json", b"script_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "context_window_tokens", b"context_window_tokens", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "model", b"model", "script_json", b"script_json", "thinking_budget_tokens", b"thinking_budget_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -310,7 +333,9 @@ class Session(_message.Message):
     """Number of messages in the history. Output only."""
     @_builtins.property
     def provider(self) -> Global___ProviderConfig:
-        """The LLM behind the session. Unset means the scripted provider echoing input."""
+        """The LLM behind the session. Unset at creation means the server's default
+        (`GetServerInfoResponse.default_provider`).
+        """
 
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -508,6 +533,7 @@ class Message(_message.Message):
     TOOL_RESULT_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SUMMARIZED_THROUGH_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """Position in the session's history, starting at 1, without gaps."""
     turn_id: _builtins.str
@@ -518,6 +544,8 @@ class Message(_message.Message):
     """USER: the input. ASSISTANT: the answer text (possibly partial if the turn was cancelled)."""
     thinking: _builtins.str
     """ASSISTANT: the model's reasoning text, if the provider streams it."""
+    summarized_through: _builtins.int
+    """SUMMARY: index of the last message the summary stands for."""
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
         """USER: images sent with the input."""
@@ -551,10 +579,11 @@ class Message(_message.Message):
         tool_result: Global___ToolResult | None = ...,
         usage: Global___Usage | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        summarized_through: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "tool_result", b"tool_result", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "images", b"images", "index", b"index", "role", b"role", "text", b"text", "thinking", b"thinking", "tool_calls", b"tool_calls", "tool_result", b"tool_result", "turn_id", b"turn_id", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "images", b"images", "index", b"index", "role", b"role", "summarized_through", b"summarized_through", "text", b"text", "thinking", b"thinking", "tool_calls", b"tool_calls", "tool_result", b"tool_result", "turn_id", b"turn_id", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -49,6 +49,7 @@ class GetServerInfoResponse(_message.Message):
     PROVIDER_KINDS_FIELD_NUMBER: _builtins.int
     TOOL_NAMES_FIELD_NUMBER: _builtins.int
     DEFAULT_LOOP_CAP_FIELD_NUMBER: _builtins.int
+    DEFAULT_PROVIDER_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The service's version, e.g. "0.1.0"."""
     default_loop_cap: _builtins.int
@@ -65,6 +66,12 @@ class GetServerInfoResponse(_message.Message):
     def tool_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The tools the agent has, in the order offered to the model."""
 
+    @_builtins.property
+    def default_provider(self) -> _session_pb2.ProviderConfig:
+        """The provider a session gets when CreateSession leaves `provider` unset (from the
+        service's KODAD_PROVIDER, KODAD_MODEL, KODAD_BASE_URL and API key variables).
+        """
+
     def __init__(
         self,
         *,
@@ -73,10 +80,11 @@ class GetServerInfoResponse(_message.Message):
         provider_kinds: _abc.Iterable[_session_pb2.ProviderKind.ValueType] | None = ...,
         tool_names: _abc.Iterable[_builtins.str] | None = ...,
         default_loop_cap: _builtins.int = ...,
+        default_provider: _session_pb2.ProviderConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_provider", b"default_provider"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "default_loop_cap", b"default_loop_cap", "provider_kinds", b"provider_kinds", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "default_loop_cap", b"default_loop_cap", "default_provider", b"default_provider", "provider_kinds", b"provider_kinds", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

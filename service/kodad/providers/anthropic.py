@@ -1,0 +1,276 @@
+"""Anthropic Messages API over httpx: POST {base_url}/v1/messages with stream=true."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import httpx
+
+from kodad.engine.model import Message, Role, ToolCall, Usage
+from kodad.providers.base import (
+    ProviderError,
+    ProviderEvent,
+    ProviderNotice,
+    ProviderRequest,
+    StreamFinished,
+    TextChunk,
+    ThinkingChunk,
+    ThinkingSignature,
+    ToolCallReady,
+    UsageReport,
+)
+from kodad.providers.http import DEFAULT_RETRY, RetryPolicy, Sleep, error_code, post_stream
+from kodad.providers.sse import iter_sse
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 8192
+_STREAM_ERRORS = {
+    "overloaded_error": "overloaded",
+    "rate_limit_error": "rate_limited",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "invalid_request_error": "bad_request",
+    "request_too_large": "context_too_long",
+}
+
+
+def _tool_input(arguments_json: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments_json or "{}")
+    except json.JSONDecodeError:
+        return {"_unparsed_arguments": arguments_json}
+    return value if isinstance(value, dict) else {"_arguments": value}
+
+
+def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """The history as Messages API turns: roles alternate, tool results are user-role
+    tool_result blocks, thinking goes back first with its signature."""
+    out: list[dict[str, Any]] = []
+
+    def add(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for m in messages:
+        if m.role is Role.USER:
+            blocks: list[dict[str, Any]] = [
+                {
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": image.mime_type,
+                        "data": base64.b64encode(image.data).decode(),
+                    },
+                }
+                for image in m.images
+            ]
+            if m.text:
+                blocks.append({"type": "text", "text": m.text})
+            add("user", blocks)
+        elif m.role is Role.SUMMARY:
+            add("user", [{"type": "text", "text": m.text}])
+        elif m.role is Role.ASSISTANT:
+            blocks = []
+            if m.thinking and m.thinking_signature:  # unsigned thinking cannot be sent back
+                blocks.append(
+                    {"type": "thinking", "thinking": m.thinking, "signature": m.thinking_signature}
+                )
+            if m.text:
+                blocks.append({"type": "text", "text": m.text})
+            blocks += [
+                {
+                    "type": "tool_use",
+                    "id": c.call_id,
+                    "name": c.tool_name,
+                    "input": _tool_input(c.arguments_json),
+                }
+                for c in m.tool_calls
+            ]
+            add("assistant", blocks)
+        elif m.tool_result is not None:
+            r = m.tool_result
+            add(
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": r.call_id,
+                        "content": r.output or "(no output)",
+                        "is_error": r.is_error,
+                    }
+                ],
+            )
+    return out
+
+
+class AnthropicProvider:
+    """One provider per (base_url, api key variable); shares the registry's httpx client."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key_env: str,
+        client: httpx.AsyncClient,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
+        self._api_key_env = api_key_env
+        self._client = client
+        self._retry = retry
+        self._sleep = sleep
+
+    async def aclose(self) -> None:
+        return None  # the client belongs to the registry
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION, "accept": "text/event-stream"}
+        if self._api_key_env:
+            key = os.environ.get(self._api_key_env)
+            if not key:
+                raise ProviderError(
+                    "auth", f"environment variable {self._api_key_env} of the service is not set"
+                )
+            headers["x-api-key"] = key
+        return headers
+
+    def _payload(self, request: ProviderRequest) -> dict[str, Any]:
+        max_tokens = request.max_output_tokens or DEFAULT_MAX_TOKENS
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": max_tokens,
+            "messages": to_anthropic_messages(list(request.messages)),
+            "stream": True,
+        }
+        if request.system_prompt:
+            payload["system"] = request.system_prompt
+        if request.tools:
+            payload["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+        if request.thinking_budget_tokens:
+            budget = max(1024, request.thinking_budget_tokens)
+            payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            payload["max_tokens"] = max(max_tokens, budget + 1024)
+        return payload
+
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
+        async for event in post_stream(
+            client=self._client,
+            name=self.url,
+            url=self.url,
+            headers=self._headers(),
+            payload=self._payload(request),
+            read=self._read,
+            retry=self._retry,
+            sleep=self._sleep,
+        ):
+            yield event
+
+    def _fail(self, text: str, code: str = "provider_error") -> ProviderError:
+        return ProviderError(code, f"{self.url}: {text}")
+
+    async def _read(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+        blocks: dict[int, dict[str, str]] = {}
+        usage: dict[str, int] = {}
+        stop_reason = ""
+        finished = False
+        async for sse in iter_sse(response.aiter_lines()):
+            try:
+                data = json.loads(sse.data)
+            except json.JSONDecodeError:
+                raise self._fail(f"event {sse.event!r} is not JSON: {sse.data[:200]!r}") from None
+            if not isinstance(data, dict):
+                raise self._fail(f"event {sse.event!r} is not an object")
+            kind = data.get("type") or sse.event
+            if kind == "ping":
+                continue
+            if kind == "message_start":
+                usage.update((data.get("message") or {}).get("usage") or {})
+            elif kind == "content_block_start":
+                block = data.get("content_block") or {}
+                blocks[int(data.get("index", 0))] = {
+                    "type": str(block.get("type", "")),
+                    "id": str(block.get("id", "")),
+                    "name": str(block.get("name", "")),
+                    "json": "",
+                    "signature": "",
+                }
+                if block.get("type") == "text" and block.get("text"):
+                    yield TextChunk(block["text"])
+            elif kind == "content_block_delta":
+                index = int(data.get("index", 0))
+                block_state = blocks.get(index)
+                if block_state is None:
+                    raise self._fail(f"content_block_delta for unknown block {index}")
+                delta = data.get("delta") or {}
+                match delta.get("type"):
+                    case "text_delta":
+                        if delta.get("text"):
+                            yield TextChunk(delta["text"])
+                    case "thinking_delta":
+                        if delta.get("thinking"):
+                            yield ThinkingChunk(delta["thinking"])
+                    case "signature_delta":
+                        block_state["signature"] += delta.get("signature", "")
+                    case "input_json_delta":
+                        block_state["json"] += delta.get("partial_json", "")
+                    case "citations_delta":
+                        pass
+                    case other:
+                        raise self._fail(f"unexpected delta type {other!r}")
+            elif kind == "content_block_stop":
+                block_state = blocks.get(int(data.get("index", 0)), {})
+                if block_state.get("type") == "tool_use":
+                    arguments = block_state["json"] or "{}"
+                    try:
+                        json.loads(arguments)
+                    except json.JSONDecodeError:
+                        raise self._fail(
+                            f"tool_use input is not JSON: {arguments[:200]!r}"
+                        ) from None
+                    yield ToolCallReady(ToolCall(block_state["id"], block_state["name"], arguments))
+                elif block_state.get("type") == "thinking" and block_state.get("signature"):
+                    yield ThinkingSignature(block_state["signature"])
+            elif kind == "message_delta":
+                stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
+                usage.update(data.get("usage") or {})
+            elif kind == "message_stop":
+                finished = True
+                break
+            elif kind == "error":
+                error = data.get("error") or {}
+                etype, message = str(error.get("type", "error")), str(error.get("message", ""))
+                code = _STREAM_ERRORS.get(etype, "provider_error")
+                if code == "bad_request":
+                    code = error_code(400, message)
+                raise self._fail(f"{etype}: {message}", code)
+            else:
+                raise self._fail(f"unexpected event type {kind!r}")
+        if not finished:
+            raise self._fail("the stream ended before message_stop", "network")
+        cache_read = int(usage.get("cache_read_input_tokens") or 0)
+        cache_write = int(usage.get("cache_creation_input_tokens") or 0)
+        yield UsageReport(
+            Usage(
+                input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
+                output_tokens=int(usage.get("output_tokens") or 0),
+                cache_read_tokens=cache_read,
+                cache_write_tokens=cache_write,
+            )
+        )
+        if stop_reason == "max_tokens":
+            yield ProviderNotice("the model stopped at its output token limit")
+        yield StreamFinished(stop_reason)

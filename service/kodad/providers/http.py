@@ -1,0 +1,150 @@
+"""What every HTTP provider shares: one streaming POST with retries before the first event,
+and one mapping from HTTP failures to stable error codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from kodad.providers.base import ProviderError, ProviderEvent, ProviderNotice
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
+
+Sleep = Callable[[float], Any]
+Reader = Callable[[httpx.Response], AsyncIterator[ProviderEvent]]
+# Given a 4xx error before any event, returns a payload to try once more instead, or None.
+Fallback = Callable[[ProviderError, dict[str, Any]], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries before the first event: connect errors and RETRY_STATUSES, with exponential
+    backoff and jitter, or the server's Retry-After."""
+
+    attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay_s)
+        backoff = min(self.base_delay_s * 2.0**attempt, self.max_delay_s)
+        return backoff * (0.5 + random.random() / 2)
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def error_code(status: int, text: str) -> str:
+    """Stable error code for an HTTP error of a provider."""
+    lowered = text.lower()
+    if status in (400, 413, 422) and any(m in lowered for m in _CONTEXT_MARKERS):
+        return "context_too_long"
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    if status in (503, 529) or "overloaded" in lowered:
+        return "overloaded"
+    if 400 <= status < 500:
+        return "bad_request"
+    return "provider_error"
+
+
+def error_text(body: bytes) -> str:
+    """ "type: message" from an OpenAI- or Anthropic-style error body, or the raw body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:2000] or "(empty body)"
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        kind = error.get("type") or error.get("code")
+        message = error.get("message") or json.dumps(error)
+        return f"{kind}: {message}" if kind else str(message)
+    return str(error)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+async def post_stream(
+    *,
+    client: httpx.AsyncClient,
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    payload: dict[str, Any],
+    read: Reader,
+    retry: RetryPolicy,
+    sleep: Sleep = asyncio.sleep,
+    fallback: Fallback | None = None,
+) -> AsyncGenerator[ProviderEvent, None]:
+    """POSTs `payload` and yields what `read` makes of the response. Failures before the
+    first event are retried as `retry` says (each announced by a notice); after it, any
+    failure raises ProviderError."""
+    attempt = 0
+    started = False
+    while True:
+        try:
+            async with client.stream("POST", url, json=payload, headers=headers) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    text = error_text(body)
+                    raise ProviderError(
+                        error_code(response.status_code, text),
+                        f"{name} returned HTTP {response.status_code}: {text}",
+                        status=response.status_code,
+                        retry_after=_retry_after(response),
+                    )
+                async for event in read(response):
+                    started = True
+                    yield event
+                return
+        except ProviderError as e:
+            if not started and fallback is not None and 400 <= e.status < 500:
+                replacement = fallback(e, payload)
+                if replacement is not None:
+                    payload = replacement
+                    continue
+            if started or e.status not in RETRY_STATUSES or attempt + 1 >= retry.attempts:
+                raise
+            error = e
+        except httpx.TimeoutException as e:
+            what = "connecting" if isinstance(e, httpx.ConnectTimeout) else "waiting for data"
+            error = ProviderError("network", f"{name} timed out {what} ({url})")
+            if started or not isinstance(e, httpx.ConnectTimeout) or attempt + 1 >= retry.attempts:
+                raise error from None
+        except httpx.TransportError as e:
+            detail = str(e) or type(e).__name__
+            verb = "connection failed" if not started else "connection lost"
+            error = ProviderError("network", f"{name} {verb} ({url}): {detail}")
+            if started or attempt + 1 >= retry.attempts:
+                raise error from None
+        delay = retry.delay(attempt, error.retry_after)
+        attempt += 1
+        yield ProviderNotice(
+            f"{error.message}; retrying in {delay:.1f} s "
+            f"(attempt {attempt + 1} of {retry.attempts})"
+        )
+        await sleep(delay)

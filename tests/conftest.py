@@ -13,7 +13,7 @@ from kodad.engine.manager import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.llm_server import FakeLLM
 
 
 @pytest.fixture
@@ -53,8 +53,8 @@ def stub(channel: grpc.aio.Channel) -> pb_grpc.SessionServiceStub:
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
+def fake_llm() -> Iterator[FakeLLM]:
+    with FakeLLM() as fake:
         yield fake
 
 

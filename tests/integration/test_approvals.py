@@ -17,7 +17,7 @@ from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 
 from tests.conftest import restarted
-from tests.fakes.openai_server import FakeOpenAI, Stream, text_chunks, tool_call_chunks
+from tests.fakes.llm_server import FakeLLM, Stream, text_chunks, tool_call_chunks
 from tests.helpers import (
     Turn,
     assert_history_valid,
@@ -122,17 +122,17 @@ async def test_invalid_calls_fail_without_asking(stub: Stub, workspace: Path) ->
 
 
 async def test_reject_sends_feedback_to_model(
-    stub: Stub, workspace: Path, fake_openai: FakeOpenAI
+    stub: Stub, workspace: Path, fake_llm: FakeLLM
 ) -> None:
     arguments = json.dumps({"path": "a.txt", "content": "A"})
-    fake_openai.replies.extend(
+    fake_llm.replies.extend(
         [
             Stream(tool_call_chunks([("call_1", "write_file", arguments)])),
             Stream(text_chunks("Understood, writing b.txt next time.")),
         ]
     )
     provider = spb.ProviderConfig(
-        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url=fake_openai.base_url
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url=fake_llm.base_url
     )
     session = await create_session(stub, workspace, provider, mode=CONFIRM)
     turn = Turn(stub)
@@ -145,7 +145,7 @@ async def test_reject_sends_feedback_to_model(
     assert not (workspace / "a.txt").exists()
     result = finished_calls(events)["call_1"]
     assert result.is_error and result.output == f"rejected by the user: {feedback}"
-    sent_back = fake_openai.requests[1].body["messages"][-1]
+    sent_back = fake_llm.requests[1].body["messages"][-1]
     assert sent_back == {
         "role": "tool",
         "tool_call_id": "call_1",

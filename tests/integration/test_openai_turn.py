@@ -15,9 +15,9 @@ from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 
 from tests.conftest import restarted
-from tests.fakes.openai_server import (
+from tests.fakes.llm_server import (
     Failure,
-    FakeOpenAI,
+    FakeLLM,
     Stream,
     text_chunks,
     tool_call_chunks,
@@ -34,7 +34,7 @@ from tests.helpers import (
 )
 
 
-def openai(fake: FakeOpenAI, **fields: str) -> spb.ProviderConfig:
+def openai(fake: FakeLLM, **fields: str) -> spb.ProviderConfig:
     return spb.ProviderConfig(
         kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE,
         model="fake-coder",
@@ -46,12 +46,12 @@ def openai(fake: FakeOpenAI, **fields: str) -> spb.ProviderConfig:
 async def test_model_writes_a_file_then_replay_survives_restart(
     server_config: ServerConfig,
     workspace: Path,
-    fake_openai: FakeOpenAI,
+    fake_llm: FakeLLM,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-123")
     arguments = json.dumps({"path": "hello.py", "content": "print('héllo')\n"})
-    fake_openai.replies.extend(
+    fake_llm.replies.extend(
         [
             Stream(
                 [
@@ -68,7 +68,7 @@ async def test_model_writes_a_file_then_replay_survives_restart(
     async with Server(server_config) as server, grpc.aio.insecure_channel(server.address) as ch:
         stub = pb_grpc.SessionServiceStub(ch)
         session = await create_session(
-            stub, workspace, openai(fake_openai, api_key_env="FAKE_OPENAI_KEY")
+            stub, workspace, openai(fake_llm, api_key_env="FAKE_OPENAI_KEY")
         )
         events = await run_turn(stub, session.id, "write hello.py")
         history = await messages(stub, session.id)
@@ -103,7 +103,7 @@ async def test_model_writes_a_file_then_replay_survives_restart(
     )
     assert_history_valid(history)
 
-    first, second = fake_openai.requests
+    first, second = fake_llm.requests
     assert first.headers["authorization"] == "Bearer sk-test-123"
     assert first.body["model"] == "fake-coder" and first.body["stream"] is True
     assert first.body["stream_options"] == {"include_usage": True}
@@ -132,15 +132,15 @@ async def test_model_writes_a_file_then_replay_survives_restart(
 
 
 async def test_provider_error_body_reaches_turn_ended(
-    stub: pb_grpc.SessionServiceStub, workspace: Path, fake_openai: FakeOpenAI
+    stub: pb_grpc.SessionServiceStub, workspace: Path, fake_llm: FakeLLM
 ) -> None:
-    fake_openai.replies.append(
+    fake_llm.replies.append(
         Failure(
             401,
             {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
         )
     )
-    session = await create_session(stub, workspace, openai(fake_openai))
+    session = await create_session(stub, workspace, openai(fake_llm))
     events = await run_turn(stub, session.id, "hi")
     ended = events[-1].turn_ended
     assert ended.reason == epb.TURN_END_REASON_FAILED
@@ -152,18 +152,18 @@ async def test_provider_error_body_reaches_turn_ended(
 async def test_missing_key_variable_fails_the_turn(
     stub: pb_grpc.SessionServiceStub,
     workspace: Path,
-    fake_openai: FakeOpenAI,
+    fake_llm: FakeLLM,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("KODAD_TEST_UNSET_KEY", raising=False)
     session = await create_session(
-        stub, workspace, openai(fake_openai, api_key_env="KODAD_TEST_UNSET_KEY")
+        stub, workspace, openai(fake_llm, api_key_env="KODAD_TEST_UNSET_KEY")
     )
     events = await run_turn(stub, session.id, "hi")
     ended = events[-1].turn_ended
     assert (ended.reason, ended.error_code) == (epb.TURN_END_REASON_FAILED, "auth")
     assert "KODAD_TEST_UNSET_KEY" in ended.error_message
-    assert fake_openai.requests == []
+    assert fake_llm.requests == []
 
 
 async def test_unreachable_provider_fails_after_retries(

@@ -21,15 +21,18 @@ from kodad.providers import (
     TextChunk,
     ThinkingChunk,
     ToolCallReady,
+    ToolSpec,
     UsageReport,
     parse_script,
 )
-from kodad.providers.openai_compat import RetryPolicy, to_openai_messages
+from kodad.providers.http import RetryPolicy
+from kodad.providers.openai_compat import to_openai_messages
 from kodad.providers.sse import ServerSentEvent, iter_sse
 
-from tests.fakes.openai_server import (
+from tests.fakes.llm_server import (
     Failure,
-    FakeOpenAI,
+    FakeLLM,
+    Raw,
     Stream,
     text_chunks,
     tool_call_chunks,
@@ -192,7 +195,7 @@ class TestOpenAICompat:
 
     def provider(
         self,
-        fake: FakeOpenAI,
+        fake: FakeLLM,
         client: httpx.AsyncClient,
         slept: list[float] | None = None,
         key_env: str = "",
@@ -206,12 +209,12 @@ class TestOpenAICompat:
         )
 
     async def test_text_reasoning_and_usage(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
         chunks = text_chunks("Hel", "lo")
         chunks.insert(1, {"choices": [{"index": 0, "delta": {"reasoning_content": "think"}}]})
-        fake_openai.replies.append(Stream([*chunks, usage_chunk(10, 2, cached=4)]))
-        got = await collect(self.provider(fake_openai, client).stream(request()))
+        fake_llm.replies.append(Stream([*chunks, usage_chunk(10, 2, cached=4)]))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
         assert got == [
             ThinkingChunk("think"),
             TextChunk("Hel"),
@@ -221,31 +224,31 @@ class TestOpenAICompat:
         ]
 
     async def test_parallel_tool_calls_split_anywhere(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
         a = json.dumps({"path": "a.txt", "content": "ünïcode " * 5})
         b = json.dumps({"command": "ls -la"})
-        fake_openai.replies.append(
+        fake_llm.replies.append(
             Stream(tool_call_chunks([("id_a", "write_file", a), ("id_b", "bash", b)], split=3))
         )
-        got = await collect(self.provider(fake_openai, client).stream(request()))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
         calls = [e.call for e in got if isinstance(e, ToolCallReady)]
         assert calls == [ToolCall("id_a", "write_file", a), ToolCall("id_b", "bash", b)]
         assert got[-1] == StreamFinished("tool_calls")
 
     async def test_length_finish_is_a_notice(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
         chunks = text_chunks("cut")
         chunks[-1]["choices"][0]["finish_reason"] = "length"
-        fake_openai.replies.append(Stream(chunks))
-        got = await collect(self.provider(fake_openai, client).stream(request()))
+        fake_llm.replies.append(Stream(chunks))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
         assert any(isinstance(e, ProviderNotice) and "output token limit" in e.text for e in got)
 
     async def test_429_is_retried_honouring_retry_after(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
-        fake_openai.replies.extend(
+        fake_llm.replies.extend(
             [
                 Failure(
                     429,
@@ -257,56 +260,195 @@ class TestOpenAICompat:
             ]
         )
         slept: list[float] = []
-        got = await collect(self.provider(fake_openai, client, slept).stream(request()))
+        got = await collect(self.provider(fake_llm, client, slept).stream(request()))
         assert slept[0] == 7.0
         assert 0.5 <= slept[1] <= 1.0  # backoff with jitter for the second attempt
         notices = [e.text for e in got if isinstance(e, ProviderNotice)]
         assert len(notices) == 2 and "Rate limit reached" in notices[0]
         assert TextChunk("ok") in got
-        assert len(fake_openai.requests) == 3
+        assert len(fake_llm.requests) == 3
 
     async def test_retries_give_up_with_the_provider_message(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
         for _ in range(RetryPolicy().attempts):
-            fake_openai.replies.append(
+            fake_llm.replies.append(
                 Failure(500, {"error": {"message": "boom", "type": "server_error"}})
             )
         with pytest.raises(ProviderError) as err:
-            await collect(self.provider(fake_openai, client, []).stream(request()))
+            await collect(self.provider(fake_llm, client, []).stream(request()))
         assert err.value.code == "provider_error"
         assert "server_error: boom" in err.value.message
-        assert len(fake_openai.requests) == RetryPolicy().attempts
+        assert len(fake_llm.requests) == RetryPolicy().attempts
 
     @pytest.mark.parametrize(
         ("status", "code"), [(400, "bad_request"), (401, "auth"), (404, "bad_request")]
     )
     async def test_client_errors_are_not_retried(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient, status: int, code: str
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient, status: int, code: str
     ) -> None:
-        fake_openai.replies.append(Failure(status, {"error": {"message": "nope"}}))
+        fake_llm.replies.append(Failure(status, {"error": {"message": "nope"}}))
         with pytest.raises(ProviderError) as err:
-            await collect(self.provider(fake_openai, client, []).stream(request()))
+            await collect(self.provider(fake_llm, client, []).stream(request()))
         assert err.value.code == code and err.value.status == status
-        assert len(fake_openai.requests) == 1
+        assert len(fake_llm.requests) == 1
 
     async def test_error_inside_the_stream_is_not_retried(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
     ) -> None:
-        fake_openai.replies.append(
+        fake_llm.replies.append(
             Stream([*text_chunks("par")[:2], {"error": {"message": "model crashed"}}], done=False)
         )
         got: list[ProviderEvent] = []
         with pytest.raises(ProviderError, match="model crashed"):
-            async for event in self.provider(fake_openai, client, []).stream(request()):
+            async for event in self.provider(fake_llm, client, []).stream(request()):
                 got.append(event)
         assert got == [TextChunk("par")]
-        assert len(fake_openai.requests) == 1
+        assert len(fake_llm.requests) == 1
 
     async def test_api_key_comes_from_the_named_variable(
-        self, fake_openai: FakeOpenAI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("MY_KEY", "sk-abc")
-        fake_openai.replies.append(Stream(text_chunks("ok")))
-        await collect(self.provider(fake_openai, client, key_env="MY_KEY").stream(request()))
-        assert fake_openai.requests[0].headers["authorization"] == "Bearer sk-abc"
+        fake_llm.replies.append(Stream(text_chunks("ok")))
+        await collect(self.provider(fake_llm, client, key_env="MY_KEY").stream(request()))
+        assert fake_llm.requests[0].headers["authorization"] == "Bearer sk-abc"
+
+
+class TestOpenAIHardening:
+    @pytest.fixture
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as c:
+            yield c
+
+    def provider(self, fake: FakeLLM, client: httpx.AsyncClient) -> OpenAICompatProvider:
+        async def sleep(seconds: float) -> None:
+            return None
+
+        return OpenAICompatProvider(
+            base_url=fake.base_url, api_key_env="", client=client, sleep=sleep
+        )
+
+    async def test_retries_once_without_stream_options(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        fake_llm.replies.extend(
+            [
+                Failure(
+                    400,
+                    {
+                        "error": {
+                            "message": "Unrecognized request argument supplied: stream_options"
+                        }
+                    },
+                ),
+                Stream(text_chunks("fine")),
+            ]
+        )
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert "stream_options" in fake_llm.requests[0].body
+        assert "stream_options" not in fake_llm.requests[1].body
+        assert any(
+            isinstance(e, ProviderNotice) and "does not accept stream_options" in e.text
+            for e in got
+        )
+        assert TextChunk("fine") in got
+
+    async def test_retries_once_without_tools(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        tools_request = ProviderRequest(
+            "m",
+            "s",
+            [Message(Role.USER, "t", text="hi")],
+            [ToolSpec("bash", "run", {"type": "object"})],
+        )
+        fake_llm.replies.extend(
+            [
+                Failure(
+                    400,
+                    {
+                        "error": {
+                            "message": "registry.ollama.ai/library/gemma does not support tools"
+                        }
+                    },
+                ),
+                Failure(400, {"error": {"message": "still does not support tools"}}),
+            ]
+        )
+        with pytest.raises(ProviderError, match="still does not support tools"):
+            await collect(self.provider(fake_llm, client).stream(tools_request))
+        assert "tools" in fake_llm.requests[0].body and "tools" not in fake_llm.requests[1].body
+        assert len(fake_llm.requests) == 2  # once, not forever
+
+    async def test_usage_is_estimated_when_the_server_sends_none(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        fake_llm.replies.append(Stream(text_chunks("a", "b", "c")))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        usage = next(e.usage for e in got if isinstance(e, UsageReport))
+        assert usage.output_tokens == 3 and usage.input_tokens > 0
+
+    async def test_context_length_error_has_its_own_code(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        fake_llm.replies.append(
+            Failure(
+                400,
+                {
+                    "error": {
+                        "message": "This model's maximum context length is 8192 tokens",
+                        "type": "invalid_request_error",
+                        "code": "context_length_exceeded",
+                    }
+                },
+            )
+        )
+        with pytest.raises(ProviderError) as err:
+            await collect(self.provider(fake_llm, client).stream(request()))
+        assert err.value.code == "context_too_long"
+
+    @pytest.mark.parametrize(
+        ("reply", "fragment", "code"),
+        [
+            (
+                Raw(b'data: {"choices": [{"delta": {"content": "a"}}]}\n\ndata: {broken\n\n'),
+                "not JSON",
+                "provider_error",
+            ),
+            (
+                Raw(b'data: {"choices": [{"delta": {"content": "a"}}]}\n\n'),
+                "before the answer was complete",
+                "network",
+            ),
+            (
+                Raw(b'data: {"choices": [{"delta": {"content": "a"}}]}\n\n', end="cut"),
+                "connection lost",
+                "network",
+            ),
+            (
+                Raw(b'data: {"choices": [{"delta": {"content": "a"}}]}\n\n', end="stall"),
+                "timed out waiting for data",
+                "network",
+            ),
+        ],
+    )
+    async def test_malformed_cut_and_stalled_streams(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient, reply: Raw, fragment: str, code: str
+    ) -> None:
+        fake_llm.replies.append(reply)
+        with pytest.raises(ProviderError) as err:
+            await collect(self.provider(fake_llm, client).stream(request()))
+        assert fragment in err.value.message and err.value.code == code
+
+    async def test_keep_alive_comments_and_split_bytes(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        body = (
+            b": keep-alive\n\n"
+            + "".join(f"data: {json.dumps(c)}\n\n" for c in text_chunks("héllo ", "wörld")).encode()
+            + b"data: [DONE]\n\n"
+        )
+        fake_llm.replies.append(Raw(body, split=5))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert [e.text for e in got if isinstance(e, TextChunk)] == ["héllo ", "wörld"]

@@ -1,13 +1,17 @@
-"""A local HTTP server speaking the OpenAI chat-completions streaming wire format.
+"""A local HTTP server speaking the streaming wire formats of the LLM APIs kodad reads:
+OpenAI chat completions (POST /v1/chat/completions) and Anthropic messages
+(POST /v1/messages).
 
-Each POST /v1/chat/completions takes the next queued reply: a list of SSE chunks (sent with
-chunked transfer encoding, one flush per event, then `data: [DONE]`), or an HTTP error with
-its JSON body and headers. Requests are recorded for assertions.
+Each POST takes the next queued reply: `Stream` (OpenAI chunks as `data:` events, then
+`data: [DONE]`), `Raw` (exact bytes, written in pieces of `split` bytes, then an orderly end,
+a cut connection or a stall), or `Failure` (an HTTP error with its JSON body and headers).
+Bodies go out with chunked transfer encoding, one flush per piece. Requests are recorded.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 from collections import deque
@@ -20,6 +24,16 @@ from typing import Any
 class Stream:
     chunks: list[dict[str, Any]]
     done: bool = True
+
+
+@dataclass
+class Raw:
+    """Exact response bytes; `end` is "done" (orderly), "cut" (connection closed mid-body)
+    or "stall" (no more bytes until the server stops)."""
+
+    data: bytes
+    split: int = 0
+    end: str = "done"
 
 
 @dataclass
@@ -99,11 +113,13 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class FakeOpenAI:
-    """Start with `with FakeOpenAI() as fake:`; `fake.base_url` ends in /v1."""
+class FakeLLM:
+    """Start with `with FakeLLM() as fake:`; `fake.base_url` for OpenAI, `fake.root_url` for
+    Anthropic."""
 
     def __init__(self) -> None:
-        self.replies: deque[Stream | Failure] = deque()
+        self.replies: deque[Stream | Raw | Failure] = deque()
+        self.release = threading.Event()
         self.requests: list[Recorded] = []
         fake = self
 
@@ -119,7 +135,7 @@ class FakeOpenAI:
                 fake.requests.append(
                     Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
-                if self.path != "/v1/chat/completions":
+                if self.path not in ("/v1/chat/completions", "/v1/messages"):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 if not fake.replies:
@@ -135,15 +151,29 @@ class FakeOpenAI:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                for chunk in reply.chunks:
-                    self._send(f"data: {json.dumps(chunk)}\n\n")
-                if reply.done:
-                    self._send("data: [DONE]\n\n")
+                if isinstance(reply, Stream):
+                    for chunk in reply.chunks:
+                        self._send(f"data: {json.dumps(chunk)}\n\n".encode())
+                    if reply.done:
+                        self._send(b"data: [DONE]\n\n")
+                    end = "done"
+                else:
+                    step = reply.split or len(reply.data) or 1
+                    for start in range(0, len(reply.data), step):
+                        self._send(reply.data[start : start + step])
+                    end = reply.end
+                if end == "cut":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if end == "stall":
+                    fake.release.wait(60)
+                    self.close_connection = True
+                    return
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-            def _send(self, text: str) -> None:
-                data = text.encode()
+            def _send(self, data: bytes) -> None:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
@@ -167,13 +197,86 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        """The OpenAI-style base URL (ends in /v1)."""
+        return f"{self.root_url}/v1"
 
-    def __enter__(self) -> FakeOpenAI:
+    @property
+    def root_url(self) -> str:
+        """The Anthropic-style base URL (the provider appends /v1/messages)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeLLM:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One Anthropic-style event: an `event:` line, a `data:` line and a blank line."""
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def anthropic_stream(
+    *blocks: dict[str, Any],
+    stop_reason: str = "end_turn",
+    usage: dict[str, int] | None = None,
+    output_tokens: int = 12,
+    ping: bool = True,
+) -> bytes:
+    """A whole Messages API stream. Each block is {"text": s}, {"thinking": s, "signature": s}
+    or {"tool_use": (id, name, partial_json_pieces)}; deltas are sent as the API does."""
+    out = sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "model": "claude-fake",
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage or {"input_tokens": 25, "output_tokens": 1},
+            },
+        },
+    )
+    if ping:
+        out += sse("ping", {"type": "ping"})
+    for index, block in enumerate(blocks):
+        if "text" in block:
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece} for piece in block["text"]]
+        elif "thinking" in block:
+            start = {"type": "thinking", "thinking": ""}
+            deltas = [{"type": "thinking_delta", "thinking": piece} for piece in block["thinking"]]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        else:
+            call_id, name, pieces = block["tool_use"]
+            start = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in ["", *pieces]]
+        out += sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+        for delta in deltas:
+            out += sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
+        out += sse("content_block_stop", {"type": "content_block_stop", "index": index})
+    out += sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        },
+    )
+    out += sse("message_stop", {"type": "message_stop"})
+    return out

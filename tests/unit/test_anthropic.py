@@ -1,0 +1,318 @@
+"""The Anthropic provider against a local server speaking the Messages API stream format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
+from kodad.providers import (
+    AnthropicProvider,
+    ProviderError,
+    ProviderEvent,
+    ProviderNotice,
+    ProviderRequest,
+    RetryPolicy,
+    StreamFinished,
+    TextChunk,
+    ThinkingChunk,
+    ThinkingSignature,
+    ToolCallReady,
+    ToolSpec,
+    UsageReport,
+)
+from kodad.providers.anthropic import to_anthropic_messages
+
+from tests.fakes.llm_server import Failure, FakeLLM, Raw, anthropic_stream, sse
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as c:
+        yield c
+
+
+def provider(
+    fake: FakeLLM, client: httpx.AsyncClient, slept: list[float] | None = None, key_env: str = ""
+) -> AnthropicProvider:
+    async def sleep(seconds: float) -> None:
+        if slept is not None:
+            slept.append(seconds)
+
+    return AnthropicProvider(
+        base_url=fake.root_url, api_key_env=key_env, client=client, retry=RetryPolicy(), sleep=sleep
+    )
+
+
+def request(**kw: object) -> ProviderRequest:
+    base: dict[str, object] = {
+        "model": "claude-fake",
+        "system_prompt": "be useful",
+        "messages": [Message(Role.USER, "t", text="hi")],
+        "tools": [ToolSpec("read_file", "Read a file", {"type": "object", "properties": {}})],
+    }
+    base.update(kw)
+    return ProviderRequest(**base)  # type: ignore[arg-type]
+
+
+async def collect(events: AsyncIterator[ProviderEvent]) -> list[ProviderEvent]:
+    return [e async for e in events]
+
+
+async def test_text_thinking_tool_use_and_usage(
+    fake_llm: FakeLLM, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_TEST_KEY", "sk-ant-test")
+    fake_llm.replies.append(
+        Raw(
+            anthropic_stream(
+                {"thinking": ["Let me ", "look."], "signature": "EqQBsig=="},
+                {"text": ["I'll read ", "it."]},
+                {"tool_use": ("toolu_01", "read_file", ['{"pa', 'th": "a.', 'txt"}'])},
+                stop_reason="tool_use",
+                usage={
+                    "input_tokens": 10,
+                    "cache_creation_input_tokens": 5,
+                    "cache_read_input_tokens": 100,
+                    "output_tokens": 1,
+                },
+                output_tokens=42,
+            ),
+            split=9,
+        )
+    )  # split every 9 bytes: lines and UTF-8 cut anywhere
+
+    got = await collect(
+        provider(fake_llm, client, key_env="ANTHROPIC_TEST_KEY").stream(
+            request(thinking_budget_tokens=2048)
+        )
+    )
+
+    assert got == [
+        ThinkingChunk("Let me "),
+        ThinkingChunk("look."),
+        ThinkingSignature("EqQBsig=="),
+        TextChunk("I'll read "),
+        TextChunk("it."),
+        ToolCallReady(ToolCall("toolu_01", "read_file", '{"path": "a.txt"}')),
+        UsageReport(
+            Usage(input_tokens=115, output_tokens=42, cache_read_tokens=100, cache_write_tokens=5)
+        ),
+        StreamFinished("tool_use"),
+    ]
+    sent = fake_llm.requests[0]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["x-api-key"] == "sk-ant-test"
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert sent.body["system"] == "be useful"
+    assert sent.body["stream"] is True
+    assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert sent.body["max_tokens"] > 2048
+    assert sent.body["tools"] == [
+        {
+            "name": "read_file",
+            "description": "Read a file",
+            "input_schema": {"type": "object", "properties": {}},
+        }
+    ]
+
+
+def test_history_in_messages_api_format() -> None:
+    history = [
+        Message(Role.USER, "t", text="look at this", images=(Image("image/png", b"\x89PNG"),)),
+        Message(
+            Role.ASSISTANT,
+            "t",
+            text="Reading.",
+            thinking="hmm",
+            thinking_signature="sig",
+            tool_calls=(
+                ToolCall("tu1", "read_file", '{"path":"a"}'),
+                ToolCall("tu2", "bash", '{"command":"ls"}'),
+            ),
+        ),
+        Message(Role.TOOL, "t", tool_result=ToolResult("tu1", "content")),
+        Message(Role.TOOL, "t", tool_result=ToolResult("tu2", "", is_error=True)),
+        Message(Role.ASSISTANT, "t", text="", thinking="unsigned thoughts"),  # nothing sendable
+        Message(Role.USER, "t2", text="next"),
+    ]
+    assert to_anthropic_messages(history) == [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw=="},
+                },
+                {"type": "text", "text": "look at this"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+                {"type": "text", "text": "Reading."},
+                {"type": "tool_use", "id": "tu1", "name": "read_file", "input": {"path": "a"}},
+                {"type": "tool_use", "id": "tu2", "name": "bash", "input": {"command": "ls"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu1",
+                    "content": "content",
+                    "is_error": False,
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu2",
+                    "content": "(no output)",
+                    "is_error": True,
+                },
+                {"type": "text", "text": "next"},
+            ],
+        },
+    ]
+
+
+async def test_429_with_retry_after_then_overloaded_then_success(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    fake_llm.replies.extend(
+        [
+            Failure(
+                429,
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "rate_limit_error",
+                        "message": "Number of request tokens has exceeded your per-minute rate limit",
+                    },
+                },
+                {"retry-after": "3"},
+            ),
+            Failure(
+                529,
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            ),
+            Raw(anthropic_stream({"text": ["ok"]})),
+        ]
+    )
+    slept: list[float] = []
+    got = await collect(provider(fake_llm, client, slept).stream(request()))
+    assert slept[0] == 3.0 and len(slept) == 2
+    notices = [e.text for e in got if isinstance(e, ProviderNotice)]
+    assert "rate_limit_error: Number of request tokens" in notices[0]
+    assert "overloaded_error: Overloaded" in notices[1]
+    assert TextChunk("ok") in got
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (
+            401,
+            {
+                "type": "error",
+                "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            },
+            "auth",
+        ),
+        (
+            400,
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "prompt is too long: 210000 tokens > 200000 maximum",
+                },
+            },
+            "context_too_long",
+        ),
+        (
+            400,
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "messages: roles must alternate",
+                },
+            },
+            "bad_request",
+        ),
+    ],
+)
+async def test_error_bodies_map_to_stable_codes(
+    fake_llm: FakeLLM, client: httpx.AsyncClient, status: int, body: dict[str, object], code: str
+) -> None:
+    fake_llm.replies.append(Failure(status, body))
+    with pytest.raises(ProviderError) as err:
+        await collect(provider(fake_llm, client, []).stream(request()))
+    assert err.value.code == code
+    assert body["error"]["message"] in err.value.message  # type: ignore[index]
+    assert len(fake_llm.requests) == 1
+
+
+async def test_error_event_inside_the_stream(fake_llm: FakeLLM, client: httpx.AsyncClient) -> None:
+    stream = anthropic_stream({"text": ["par", "tial"]})
+    cut = stream.index(b"event: message_delta")
+    fake_llm.replies.append(
+        Raw(
+            stream[:cut]
+            + sse(
+                "error",
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            )
+        )
+    )
+    got: list[ProviderEvent] = []
+    with pytest.raises(ProviderError) as err:
+        async for event in provider(fake_llm, client, []).stream(request()):
+            got.append(event)
+    assert err.value.code == "overloaded" and "Overloaded" in err.value.message
+    assert got == [TextChunk("par"), TextChunk("tial")]
+    assert len(fake_llm.requests) == 1  # never retried after the first token
+
+
+@pytest.mark.parametrize(
+    ("data", "end", "fragment", "code"),
+    [
+        (b"event: message_start\ndata: {not json}\n\n", "done", "is not JSON", "provider_error"),
+        (
+            sse("mystery_event", {"type": "mystery_event"}),
+            "done",
+            "unexpected event type 'mystery_event'",
+            "provider_error",
+        ),
+        (
+            anthropic_stream({"text": ["a"]}).split(b"event: message_stop")[0],
+            "done",
+            "ended before message_stop",
+            "network",
+        ),
+        (
+            anthropic_stream({"text": ["a"]}).split(b"event: message_delta")[0],
+            "cut",
+            "connection lost",
+            "network",
+        ),
+        (
+            anthropic_stream({"text": ["a"]}).split(b"event: message_delta")[0],
+            "stall",
+            "timed out waiting for data",
+            "network",
+        ),
+    ],
+)
+async def test_malformed_cut_and_stalled_streams_fail_clearly(
+    fake_llm: FakeLLM, data: bytes, end: str, fragment: str, code: str
+) -> None:
+    fake_llm.replies.append(Raw(data, end=end))
+    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as short:
+        with pytest.raises(ProviderError) as err:
+            await collect(provider(fake_llm, short, []).stream(request()))
+    assert fragment in err.value.message
+    assert err.value.code == code

@@ -189,7 +189,7 @@ async def test_429_with_retry_after_then_overloaded_then_success(
                     "type": "error",
                     "error": {
                         "type": "rate_limit_error",
-                        "message": "Number of request tokens has exceeded your per-minute rate limit",
+                        "message": "Number of request tokens has exceeded your rate limit",
                     },
                 },
                 {"retry-after": "3"},

@@ -342,6 +342,7 @@ class SessionManager:
             loop_cap=record.loop_cap or self.settings.default_loop_cap,
             tool_output_limit=self.settings.tool_output_limit,
             system_prompt=self._system_prompt(record),
+            context_window=self.settings.default_context_window,
         )
 
         def finished(turn: Turn) -> None:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kodad.engine import approvals
+from kodad.engine import approvals, compaction
 from kodad.engine.events import EventLog
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
@@ -94,6 +94,7 @@ class TurnLimits:
     loop_cap: int
     tool_output_limit: int
     system_prompt: str
+    context_window: int = 128_000
 
 
 class Turn:
@@ -193,13 +194,22 @@ class Turn:
         return stored
 
     async def _provider_round(self) -> tuple[ToolCall, ...]:
+        tools = [ToolSpec(t.name, t.description, t.parameters) for t in self._tools]
+        overhead = compaction.estimate_tokens(self._limits.system_prompt)
+        overhead += compaction.tools_tokens([t.parameters for t in tools])
+        messages = compaction.context(self._history)
+        window = self.session.provider.context_window_tokens or self._limits.context_window
+        if compaction.needs_compaction(overhead, messages, window):
+            await self._compact(messages, window)
+            messages = compaction.context(self._history)
         request = ProviderRequest(
             model=self.session.provider.model,
             system_prompt=self._limits.system_prompt,
-            messages=list(self._history),
-            tools=[ToolSpec(t.name, t.description, t.parameters) for t in self._tools],
+            messages=messages,
+            tools=tools,
             max_output_tokens=self.session.provider.max_output_tokens,
             thinking_budget_tokens=self.session.provider.thinking_budget_tokens,
+            prior_rounds=sum(1 for m in self._history if m.role is Role.ASSISTANT),
         )
         text: list[str] = []
         self._partial_text, self._partial_thinking = text, []
@@ -242,6 +252,53 @@ class Turn:
             self._usage += usage
             self._emit(UsageReported(usage))
         return tuple(calls)
+
+    async def _compact(self, messages: list[Message], window: int) -> None:
+        """Summarises the older part of `messages` with the session's provider and stores
+        the summary; the turns after the cut stay verbatim."""
+        cut = compaction.plan_cut(messages, window)
+        if cut is None:
+            self._emit(
+                Notice(
+                    NoticeLevel.WARNING,
+                    f"the history is near the context window of {window} tokens and the "
+                    "current turn cannot be compacted further",
+                )
+            )
+            return
+        older = [m for m in messages if m.index < cut or m.role is Role.SUMMARY]
+        request = ProviderRequest(
+            model=self.session.provider.model,
+            system_prompt=compaction.SUMMARY_PROMPT,
+            messages=[Message(Role.USER, self.id, text=compaction.transcript(older))],
+            max_output_tokens=self.session.provider.max_output_tokens,
+            prior_rounds=sum(1 for m in self._history if m.role is Role.ASSISTANT),
+            purpose="summary",
+        )
+        parts: list[str] = []
+        async with contextlib.aclosing(self._provider.stream(request)) as stream:
+            async for event in stream:
+                if isinstance(event, TextChunk):
+                    parts.append(event.text)
+                elif isinstance(event, UsageReport):
+                    self._usage += event.usage
+                    self._emit(UsageReported(event.usage))
+        through = cut - 1
+        await self._append(
+            Message(
+                Role.SUMMARY,
+                self.id,
+                text=compaction.summary_text("".join(parts), through),
+                summarized_through=through,
+            )
+        )
+        self._emit(
+            Notice(
+                NoticeLevel.INFO,
+                f"compacted the history: messages 1-{through} are summarised to fit the "
+                f"context window of {window} tokens (they stay stored)",
+            )
+        )
 
     async def _run_tool(self, call: ToolCall) -> None:
         self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))

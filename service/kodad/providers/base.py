@@ -26,6 +26,10 @@ class ProviderRequest:
     tools: Sequence[ToolSpec] = ()
     max_output_tokens: int = 0
     thinking_budget_tokens: int = 0
+    # Provider calls already made in the session (its assistant messages), whatever part of
+    # the history `messages` holds; "summary" marks a call that summarises the history.
+    prior_rounds: int = 0
+    purpose: str = "turn"
 
 
 @dataclass(frozen=True)

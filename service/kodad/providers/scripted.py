@@ -1,7 +1,8 @@
 """The scripted provider: plays a JSON script, offline and deterministic.
 
 Script: {"rounds": [[step, ...], ...]}. The Nth call of a session (N = assistant messages
-already in its history) plays round N. Steps: {"text": s}, {"thinking": s},
+already in its history) plays round N; a call that summarises the history gets a fixed
+one-line summary. Steps: {"text": s}, {"thinking": s},
 {"tool_call": {"name": s, "arguments": {...} | s, "id": s}}, {"usage": {...}},
 {"error": {"code": s, "message": s}}, {"delay_ms": n}, {"repeat": n, "text": s}.
 With no script it echoes the user's last input.
@@ -90,11 +91,16 @@ class ScriptedProvider:
         return None
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
+        if request.purpose == "summary":
+            text = request.messages[-1].text if request.messages else ""
+            yield TextChunk(f"{len(text.split())} words of earlier conversation.")
+            yield StreamFinished("end_turn")
+            return
         if self._rounds is None:
             async for event in self._echo(request):
                 yield event
             return
-        number = sum(1 for m in request.messages if m.role is Role.ASSISTANT)
+        number = request.prior_rounds
         if number >= len(self._rounds):
             raise ProviderError(
                 "script_exhausted",

@@ -84,7 +84,7 @@ class TestSse:
 
 
 class TestScripted:
-    async def test_round_follows_assistant_messages_in_history(self) -> None:
+    async def test_round_follows_the_sessions_prior_rounds(self) -> None:
         provider = ScriptedProvider(
             json.dumps({"rounds": [[{"text": "first"}], [{"thinking": "hmm"}, {"text": "second"}]]})
         )
@@ -95,7 +95,7 @@ class TestScripted:
             Message(Role.ASSISTANT, "t", text="first"),
             Message(Role.USER, "t", text="b"),
         ]
-        two = await collect(provider.stream(request(*history)))
+        two = await collect(provider.stream(ProviderRequest("m", "sys", history, prior_rounds=1)))
         assert two == [ThinkingChunk("hmm"), TextChunk("second"), StreamFinished("end_turn")]
 
     async def test_tool_calls_usage_repeat_and_errors(self) -> None:

@@ -453,3 +453,20 @@ async def test_many_sessions_run_turns_concurrently(stub: Stub, workspace: Path)
     for events in results:
         assert text_of(events) == "x" * 200
         assert [e.seq for e in events] == list(range(1, 203))
+
+
+async def test_a_watcher_that_does_not_read_never_stalls_the_turn(
+    stub: Stub, workspace: Path
+) -> None:
+    session = await create_session(stub, workspace, scripted([{"repeat": 20_000, "text": "tok "}]))
+    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
+    await run_turn(stub, session.id, "go")  # completes while the watcher reads nothing
+
+    seen = []
+    while True:
+        event = (await watch.read()).event
+        seen.append(event.seq)
+        if kind(event) == "turn_ended":
+            break
+    watch.cancel()
+    assert seen == list(range(1, 20_003))

@@ -203,17 +203,14 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             raise InvalidArgument("the first command of RunTurn must be start_turn")
         start = first.command.start_turn
         turn_input = convert.turn_input(start)
-        turn, subscription = await self._manager.start_turn(start.session_id, turn_input)
+        turn = await self._manager.start_turn(start.session_id, turn_input)
         reader = asyncio.create_task(self._read_commands(request_iterator, turn))
         ended = False
         try:
-            while (event := await subscription.get()) is not None:
+            async for event in self._manager.follow_turn(turn):
                 yield pb.RunTurnResponse(event=convert.event(event))
-                if isinstance(event.payload, TurnEnded) and event.turn_id == turn.id:
-                    ended = True
-                    break
+                ended = isinstance(event.payload, TurnEnded)
         finally:
-            subscription.close()
             reader.cancel()
             if not ended and turn_input.on_disconnect is DisconnectPolicy.CANCEL:
                 turn.cancel()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from kodad.engine.model import Event, EventPayload, now_us
 from kodad.store.base import Store
@@ -21,17 +21,40 @@ log = logging.getLogger(__name__)
 RETRY_DELAY_S = 0.2
 
 
-class Subscription:
-    """A live feed of one session's events; `get()` returns None once the feed closes."""
+SUBSCRIBER_BUFFER = 4096
+REPLAY_PAGE = 1000
 
-    def __init__(self, on_close: Callable[[Subscription], None]) -> None:
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+class Overflow:
+    """Marks a subscription that fell more than its buffer behind; its reader catches up
+    from the store (every published event is stored) and subscribes again."""
+
+
+OVERFLOW = Overflow()
+
+
+class Subscription:
+    """A bounded live feed of one session's events. `get()` returns an Event, OVERFLOW when
+    the reader fell behind (the buffer was dropped), or None once the feed closes."""
+
+    def __init__(self, on_close: Callable[[Subscription], None], limit: int) -> None:
+        self._queue: asyncio.Queue[Event | Overflow | None] = asyncio.Queue()
         self._on_close = on_close
+        self._limit = limit
+        self._overflowed = False
 
     def put(self, event: Event | None) -> None:
+        if self._overflowed and event is not None:
+            return
+        if event is not None and self._queue.qsize() >= self._limit:
+            while not self._queue.empty():  # memory stays bounded; the store has them all
+                self._queue.get_nowait()
+            self._overflowed = True
+            self._queue.put_nowait(OVERFLOW)
+            return
         self._queue.put_nowait(event)
 
-    async def get(self) -> Event | None:
+    async def get(self) -> Event | Overflow | None:
         return await self._queue.get()
 
     def close(self) -> None:
@@ -64,10 +87,42 @@ class EventLog:
         """Returns once every event emitted so far is stored and published."""
         await self._writer.flush()
 
-    def subscribe(self) -> Subscription:
-        subscription = Subscription(self._subscribers.discard)
+    def subscribe(self, limit: int = SUBSCRIBER_BUFFER) -> Subscription:
+        subscription = Subscription(self._subscribers.discard, limit)
         self._subscribers.add(subscription)
         return subscription
+
+    async def follow(
+        self, store: Store, after_seq: int, *, buffer: int = SUBSCRIBER_BUFFER
+    ) -> AsyncIterator[Event]:
+        """Every event with seq > `after_seq`, in order, without gaps or repeats: stored ones
+        first, then live ones; a reader that falls `buffer` events behind catches up from
+        the store. Ends when the log closes."""
+        last = after_seq
+        while True:
+            subscription = self.subscribe(buffer)
+            try:
+                await self.flush()  # everything emitted before subscribing is now stored
+                while True:
+                    page = await store.list_events(
+                        self.session_id, after_seq=last, limit=REPLAY_PAGE
+                    )
+                    for event in page:
+                        yield event
+                        last = event.seq
+                    if len(page) < REPLAY_PAGE:
+                        break
+                while True:
+                    item = await subscription.get()
+                    if item is None:
+                        return
+                    if isinstance(item, Overflow):
+                        break
+                    if item.seq > last:
+                        last = item.seq
+                        yield item
+            finally:
+                subscription.close()
 
     def close(self) -> None:
         """Ends every subscription (the session is gone or the service stops)."""

@@ -17,7 +17,7 @@ from kodad.engine.errors import (
     OutOfRange,
     TurnAlreadyRunning,
 )
-from kodad.engine.events import EventLog, EventWriter, Subscription
+from kodad.engine.events import EventLog, EventWriter
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
     Event,
@@ -59,7 +59,6 @@ UPDATABLE_FIELDS = frozenset(
         "approval_rules",
     }
 )
-REPLAY_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -330,8 +329,8 @@ class SessionManager:
 
     # Turns
 
-    async def start_turn(self, session_id: str, turn_input: TurnInput) -> tuple[Turn, Subscription]:
-        """Starts a turn and returns it with a subscription that sees all of its events."""
+    async def start_turn(self, session_id: str, turn_input: TurnInput) -> Turn:
+        """Starts a turn; its first event (turn_started) has seq `turn.started_seq`."""
         validation.turn_input(turn_input.text, turn_input.images)
         record = await self._record(session_id)
         live = await self._live_session(session_id)
@@ -361,9 +360,16 @@ class SessionManager:
             on_finished=finished,
         )
         live.turn = turn
-        subscription = live.log.subscribe()
         turn.start()
-        return turn, subscription
+        return turn
+
+    async def follow_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Every event of `turn`, from turn_started to turn_ended."""
+        live = await self._live_session(turn.session.id)
+        async for event in live.log.follow(self.store, turn.started_seq - 1):
+            yield event
+            if event.turn_id == turn.id and isinstance(event.payload, TurnEnded):
+                return
 
     @staticmethod
     def _system_prompt(record: SessionRecord) -> str:
@@ -422,25 +428,10 @@ class SessionManager:
                 f"after_seq {after_seq} is beyond the last event of session {session_id} "
                 f"({live.log.assigned_seq})"
             )
-        subscription = live.log.subscribe()
-        try:
-            # Open questions asked before `after_seq` first, so a late client can answer.
-            if live.turn is not None:
-                for asked in live.turn.pending.events():
-                    if asked.seq <= after_seq:
-                        yield asked
-            await live.log.flush()  # everything recorded before subscribing is now stored
-            last = after_seq
-            while True:
-                page = await self.store.list_events(session_id, after_seq=last, limit=REPLAY_PAGE)
-                for event in page:
-                    yield event
-                    last = event.seq
-                if len(page) < REPLAY_PAGE:
-                    break
-            while (live_event := await subscription.get()) is not None:
-                if live_event.seq > last:
-                    last = live_event.seq
-                    yield live_event
-        finally:
-            subscription.close()
+        # Open questions asked before `after_seq` first, so a late client can answer.
+        if live.turn is not None:
+            for asked in live.turn.pending.events():
+                if asked.seq <= after_seq:
+                    yield asked
+        async for event in live.log.follow(self.store, after_seq):
+            yield event

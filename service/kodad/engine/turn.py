@@ -129,11 +129,12 @@ class Turn:
         self._partial_thinking: list[str] = []
         self._unanswered: list[ToolCall] = []
         self._cancel_requested = False
+        self.started_seq = 0
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Emits turn_started at once (the first event of every turn) and runs the turn."""
-        self._emit(TurnStarted(self.input.text, len(self.input.images)))
+        self.started_seq = self._emit(TurnStarted(self.input.text, len(self.input.images))).seq
         self.task = asyncio.create_task(self.run(), name=f"turn {self.id}")
 
     def cancel(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -99,11 +100,15 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+_LABELS_OBJECT = (
+    "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
+)
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
     " approval_timeout_ms, approval_rules"
 )
+_SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
 
 
 class SqliteStore:
@@ -215,13 +220,10 @@ class SqliteStore:
         await self._transaction(self._insert_session(record))
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        async with self._r.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
-            return None
-        return (await self._with_labels([self._session_from_row(row)]))[0]
+        rows = await self._r.execute_fetchall(
+            f"SELECT {_SELECT_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
+        )
+        return self._session_from_row(next(iter(rows))) if rows else None
 
     async def list_sessions(
         self, *, limit: int, before_id: str | None, labels: Mapping[str, str]
@@ -237,32 +239,18 @@ class SqliteStore:
                 " WHERE l.session_id = s.id AND l.key = ? AND l.value = ?)"
             )
             params += [key, value]
-        sql = f"SELECT {_SESSION_COLUMNS.replace('id,', 's.id,', 1)} FROM sessions s"
+        sql = f"SELECT {_SELECT_SESSION} FROM sessions s"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY s.id DESC LIMIT ?"
         params.append(limit)
-        async with self._r.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
-        return await self._with_labels([self._session_from_row(row) for row in rows])
-
-    async def _with_labels(self, records: list[SessionRecord]) -> list[SessionRecord]:
-        if not records:
-            return records
-        by_id = {r.id: r for r in records}
-        marks = ",".join("?" * len(by_id))
-        async with self._r.execute(
-            f"SELECT session_id, key, value FROM session_labels WHERE session_id IN ({marks})",
-            list(by_id),
-        ) as cursor:
-            async for session_id, key, value in cursor:
-                by_id[session_id].labels[key] = value
-        return records
+        rows = await self._r.execute_fetchall(sql, params)
+        return [self._session_from_row(row) for row in rows]
 
     @staticmethod
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active, timeout_ms, rules) = row  # fmt: skip
+         last_seq, message_count, active, timeout_ms, rules, labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -279,6 +267,7 @@ class SqliteStore:
             active_turn_id=str(active),
             approval_timeout_ms=int(timeout_ms),  # type: ignore[call-overload]
             approval_rules=codec.decode_rules(str(rules)),
+            labels=json.loads(str(labels)) if labels else {},
         )
 
     async def update_session(self, record: SessionRecord) -> None:
@@ -359,12 +348,11 @@ class SqliteStore:
     async def list_messages(
         self, session_id: str, *, after_index: int = 0, limit: int | None = None
     ) -> list[Message]:
-        async with self._r.execute(
+        rows = await self._r.execute_fetchall(
             "SELECT idx, turn_id, role, body, create_time FROM messages"
             " WHERE session_id = ? AND idx > ? ORDER BY idx LIMIT ?",
             (session_id, after_index, -1 if limit is None else limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             codec.decode_message(
                 index=int(idx),
@@ -412,12 +400,11 @@ class SqliteStore:
             await conn.execute("COMMIT")
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
-        async with self._r.execute(
+        rows = await self._r.execute_fetchall(
             "SELECT seq, turn_id, create_time, payload FROM events"
             " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (session_id, after_seq, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             Event(session_id, str(turn), int(seq), int(ctime), codec.decode_payload(str(p)))
             for seq, turn, ctime, p in rows
@@ -517,8 +504,7 @@ class SqliteStore:
             params.append(turn_id)
         sql += " ORDER BY rowid LIMIT ?"
         params.append(limit)
-        async with self._r.execute(sql, params) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._r.execute_fetchall(sql, params)
         return [
             (int(rowid), FileChange(str(path), FileChangeKind(change), str(turn), int(ctime)))
             for rowid, turn, path, change, ctime in rows

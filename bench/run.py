@@ -95,9 +95,9 @@ async def run_turn(
         count += 1
         if on_event is not None:
             on_event(response.event, time.time_ns())
-        if response.event.WhichOneof("payload") == "turn_ended":
-            if response.event.turn_ended.reason != epb.TURN_END_REASON_COMPLETED:
-                raise RuntimeError(f"turn ended {response.event.turn_ended}")
+        ended = response.event.turn_ended
+        if response.event.HasField("turn_ended") and ended.reason != epb.TURN_END_REASON_COMPLETED:
+            raise RuntimeError(f"turn ended {ended}")
     return count
 
 
@@ -498,14 +498,15 @@ def plot(points: list[tuple[int, float, float, float]], path: Path) -> None:
 def machine() -> str:
     model = ""
     if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
+            )
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{os.cpu_count()} cores ({model or platform.processor()}), {memory:.0f} GiB, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, grpcio {grpc.__version__}"
+        f"{platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}"
     )
 
 

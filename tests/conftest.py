@@ -8,11 +8,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from kodad.config import ServerConfig
 from kodad.engine.manager import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
-
 from tests.fakes.llm_server import FakeLLM
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb

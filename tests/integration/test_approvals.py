@@ -9,13 +9,13 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
+
 from kodad.config import ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
-
 from tests.conftest import restarted
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks, tool_call_chunks
 from tests.helpers import (

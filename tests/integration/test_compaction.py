@@ -8,7 +8,6 @@ from kodad.engine.compaction import SUMMARY_PROMPT
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
-
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks
 from tests.helpers import create_session, kind, messages, run_turn, text_of
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from kodad.config import ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
-
 from tests.conftest import restarted
 from tests.fakes.llm_server import (
     Failure,

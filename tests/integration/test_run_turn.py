@@ -7,11 +7,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
-
 from tests.helpers import (
     Turn,
     assert_history_valid,

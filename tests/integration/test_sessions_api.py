@@ -7,10 +7,10 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
-
 from tests.helpers import create_session, messages, run_turn, scripted, tool_call
 
 Stub = pb_grpc.SessionServiceStub

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     AnthropicProvider,
@@ -23,7 +24,6 @@ from kodad.providers import (
     UsageReport,
 )
 from kodad.providers.anthropic import to_anthropic_messages
-
 from tests.fakes.llm_server import Failure, FakeLLM, Raw, anthropic_stream, sse
 
 

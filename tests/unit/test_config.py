@@ -1,4 +1,5 @@
 import pytest
+
 from kodad.config import ConfigError, provider_from_env
 from kodad.engine.model import ProviderConfig, ProviderKind
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from kodad.engine.events import EventLog, EventWriter
 from kodad.engine.model import SessionRecord, TextDelta
 from kodad.store import SqliteStore

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     OpenAICompatProvider,
@@ -28,7 +29,6 @@ from kodad.providers import (
 from kodad.providers.http import RetryPolicy
 from kodad.providers.openai_compat import to_openai_messages
 from kodad.providers.sse import ServerSentEvent, iter_sse
-
 from tests.fakes.llm_server import (
     Failure,
     FakeLLM,

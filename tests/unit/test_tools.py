@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kodad.engine.model import FileChangeKind
 from kodad.tools import ToolContext, ToolError, ToolOutcome, Workspace, default_registry
 from kodad.tools.base import Args
 from kodad.tools.shell import command_env
-
 from tests.helpers import exits
 
 TOOLS = default_registry()

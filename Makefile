@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GEN := service/kodad/gen
 
-.PHONY: install serve test lint generate check-generated breaking pytest clean
+.PHONY: install serve test lint generate check-generated breaking pytest bench clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -43,6 +43,11 @@ lint: install
 BREAKING_AGAINST ?= .git\#branch=main
 breaking: install
 	$(BUF) breaking --against '$(BREAKING_AGAINST),subdir=proto'
+
+# Benchmarks: prints the table and writes bench/RESULTS.md and bench/latency.png.
+bench: install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m bench.run
 
 pytest: install
 	$(PY) -m pytest -q

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import sys
 from pathlib import Path
 
 from kodad import __version__
 from kodad.config import ConfigError, ServerConfig
+
+_HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         "--provider-read-timeout",
         type=float,
         help="seconds of silence after which a provider stream fails (default 300)",
+    )
+    serve.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop" if _HAS_UVLOOP else "asyncio",
+        help="the asyncio event loop (uvloop where installed: lower tail latency)",
     )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser
@@ -58,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     from kodad.server import serve
 
     try:
-        asyncio.run(serve(config))
+        if args.event_loop == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(config))
+        else:
+            asyncio.run(serve(config))
     except OSError as e:
         logging.getLogger("kodad").error("%s", e)
         return 1

@@ -56,15 +56,16 @@ def _unary(
 
 
 def _streaming(
-    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], AsyncIterator[Resp]],
-) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], AsyncIterator[Resp]]:
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], Awaitable[None]],
+) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], Awaitable[None]]:
+    """For streaming methods that send with `context.write` (no generator per message)."""
+
     @functools.wraps(method)
     async def wrapper(
         self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
-    ) -> AsyncIterator[Resp]:
+    ) -> None:
         try:
-            async for response in method(self, request, context):
-                yield response
+            await method(self, request, context)
         except KodaError as e:
             await context.abort(status_code(e), str(e))
 
@@ -186,18 +187,18 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         return pb.CancelTurnResponse(turn_id=turn.id)
 
     @_streaming
-    async def WatchSession(
+    async def WatchSession(  # type: ignore[override]
         self, request: pb.WatchSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[pb.WatchSessionResponse]:
+    ) -> None:
         async for event in self._manager.watch(request.session_id, request.after_seq):
-            yield pb.WatchSessionResponse(event=convert.event(event))
+            await context.write(pb.WatchSessionResponse(event=convert.event(event)))
 
     @_streaming
-    async def RunTurn(
+    async def RunTurn(  # type: ignore[override]
         self,
         request_iterator: AsyncIterator[pb.RunTurnRequest],
         context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[pb.RunTurnResponse]:
+    ) -> None:
         first = await anext(aiter(request_iterator), None)
         if first is None or first.command.WhichOneof("command") != "start_turn":
             raise InvalidArgument("the first command of RunTurn must be start_turn")
@@ -208,7 +209,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         ended = False
         try:
             async for event in self._manager.follow_turn(turn):
-                yield pb.RunTurnResponse(event=convert.event(event))
+                await context.write(pb.RunTurnResponse(event=convert.event(event)))
                 ended = isinstance(event.payload, TurnEnded)
         finally:
             reader.cancel()

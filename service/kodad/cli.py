@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -40,11 +41,48 @@ def _parser() -> argparse.ArgumentParser:
         help="the asyncio event loop (uvloop where installed: lower tail latency)",
     )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+
+    chat = commands.add_parser("chat", help="talk to a session in this terminal")
+    _client_flags(chat)
+    which = chat.add_mutually_exclusive_group()
+    which.add_argument("--session", help="resume this session (its history is shown)")
+    which.add_argument("--new", action="store_true", help="start a new session (the default)")
+    chat.add_argument("--workspace", default=".", help="workspace of a new session (default .)")
+    chat.add_argument(
+        "--mode", choices=("auto", "confirm", "read-only"), default="confirm",
+        help="approval mode of a new session (default confirm)",
+    )  # fmt: skip
+
+    sessions = commands.add_parser("sessions", help="list, show, delete or export sessions")
+    _client_flags(sessions)
+    sessions.add_argument("action", choices=("list", "show", "delete", "export"))
+    sessions.add_argument("session_id", nargs="?", help="the session (not for list)")
+    sessions.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _client_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connect", default=os.environ.get("KODAD_CONNECT", "127.0.0.1:50051"),
+        help="host:port of the service (env KODAD_CONNECT)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--token", default=os.environ.get("KODAD_TOKEN"), help="bearer token (env KODAD_TOKEN)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "chat":
+        from kodad.chat.app import chat
+
+        return asyncio.run(chat(args.connect, args.token, args.session, args.workspace, args.mode))
+    if args.command == "sessions":
+        from kodad.chat.sessions import sessions
+
+        return asyncio.run(
+            sessions(args.connect, args.token, args.action, args.session_id, args.json)
+        )
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

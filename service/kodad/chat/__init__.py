@@ -1,0 +1,1 @@
+"""`kodad chat` and `kodad sessions`: terminal clients of the gRPC API (kodad.client only)."""

@@ -1,0 +1,288 @@
+"""`kodad chat`: talk to a session in the terminal, answer its approvals with one key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import Application
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.layout import Layout, Window
+from prompt_toolkit.layout.controls import FormattedTextControl
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from kodad.chat import transcript
+from kodad.chat.render import TurnView, brief
+from kodad.client import Answer, Client, KodadError, LoopAnswer, Turn
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+
+MODES = {
+    "auto": spb.APPROVAL_MODE_AUTO,
+    "confirm": spb.APPROVAL_MODE_CONFIRM,
+    "read-only": spb.APPROVAL_MODE_READ_ONLY,
+}
+MODE_NAMES = {v: k for k, v in MODES.items()}
+HELP = """\
+/sessions            list sessions
+/new [DIR]           start a new session (in DIR, default: this one's workspace)
+/mode auto|confirm|read-only   how much the agent may do without asking
+/model [NAME]        show or change the model
+/fork                continue in a copy of this session
+/files               files the agent created, changed or deleted
+/export [FILE]       write the conversation as Markdown
+/thinking            show the last turn's thinking in full
+/help                this list
+/quit                leave (the session stays; resume with --session ID)
+Ctrl-C cancels a running turn; at the prompt, twice in a row, it exits."""
+
+
+class Chat:
+    def __init__(self, client: Client, session: spb.Session, console: Console) -> None:
+        self.client = client
+        self.session = session
+        self.console = console
+        self.prompt: PromptSession[str] = PromptSession()
+        self.last_thinking = ""
+
+    # Prompts
+
+    async def key(self, message: str, keys: str) -> str:
+        """Waits for one of `keys`; Ctrl-C raises KeyboardInterrupt."""
+        bindings = KeyBindings()
+
+        def choose(key: str) -> Callable[[KeyPressEvent], None]:
+            return lambda event: event.app.exit(result=key)
+
+        for key in keys:
+            bindings.add(key)(choose(key))
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            event.app.exit(exception=KeyboardInterrupt())
+
+        app: Application[str] = Application(
+            layout=Layout(Window(FormattedTextControl(message), height=1)),
+            key_bindings=bindings,
+            full_screen=False,
+        )
+        answer = await app.run_async()
+        self.console.print(Text(f"→ {answer}", style="dim"))
+        return answer
+
+    # The conversation
+
+    def header(self) -> None:
+        s = self.session
+        provider = spb.ProviderKind.Name(s.provider.kind).removeprefix("PROVIDER_KIND_").lower()
+        model = f"{provider}{':' + s.provider.model if s.provider.model else ''}"
+        self.console.print(
+            Text.assemble(
+                ("kodad chat", "bold"),
+                f"  session {s.id} · {s.workspace} · ",
+                f"mode {MODE_NAMES.get(s.approval_mode, '?')} · {model}",
+                ("  /help", "dim"),
+            )
+        )
+
+    async def history(self) -> None:
+        for m in await self.client.messages(self.session.id):
+            if m.role == spb.MESSAGE_ROLE_USER:
+                self.console.print(Text(f"> {m.text}", style="bold cyan"))
+            elif m.role == spb.MESSAGE_ROLE_ASSISTANT:
+                if m.text:
+                    self.console.print(Markdown(m.text))
+                for call in m.tool_calls:
+                    label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}"
+                    self.console.print(Text(f"· {label.strip()}", style="dim"))
+            elif m.role == spb.MESSAGE_ROLE_SUMMARY:
+                self.console.print(Text("(earlier messages summarised)", style="dim"))
+
+    async def run(self) -> None:
+        armed = False
+        while True:
+            try:
+                text = await self.prompt.prompt_async("> ")
+            except KeyboardInterrupt:
+                if armed:
+                    return
+                armed = True
+                self.console.print(Text("(Ctrl-C again to exit)", style="dim"))
+                continue
+            except EOFError:
+                return
+            armed = False
+            text = text.strip()
+            if not text:
+                continue
+            try:
+                if text.startswith("/"):
+                    if not await self.command(text):
+                        return
+                else:
+                    await self.turn(text)
+            except KodadError as e:
+                self.console.print(Text(f"error: {e}", style="red"))
+
+    async def turn(self, text: str) -> None:
+        view = TurnView(self.console)
+        turn: Turn | None = None
+
+        async def approve(request: epb.ApprovalRequested) -> Answer:
+            view.approval(request)
+            try:
+                choice = await self.key("[y] approve  [a] always  [n] reject > ", "yan")
+                if choice == "y":
+                    return Answer(epb.DECISION_APPROVE)
+                if choice == "a":
+                    return Answer(epb.DECISION_APPROVE_ALWAYS)
+                feedback = await self.prompt.prompt_async("feedback for the agent (Enter: none) > ")
+                return Answer(epb.DECISION_REJECT, feedback.strip())
+            except KeyboardInterrupt:
+                assert turn is not None
+                await turn.cancel()
+                return Answer(epb.DECISION_REJECT, "cancelled by the user")
+
+        async def loop_cap(question: epb.LoopCapReached) -> LoopAnswer:
+            view.pause()
+            self.console.print(
+                Text(
+                    f"the agent made {question.iterations} tool rounds (cap {question.cap})",
+                    style="yellow",
+                )
+            )
+            try:
+                choice = await self.key("[c] continue  [s] stop > ", "cs")
+            except KeyboardInterrupt:
+                choice = "s"
+            return LoopAnswer(epb.LOOP_ACTION_CONTINUE if choice == "c" else epb.LOOP_ACTION_STOP)
+
+        turn = self.client.run_turn(
+            self.session.id, text, on_approval=approve, on_loop_cap=loop_cap
+        )
+        loop = asyncio.get_running_loop()
+        cancelling: list[asyncio.Task[None]] = []
+
+        def interrupt() -> None:
+            if not cancelling and turn is not None:
+                view.pause()
+                self.console.print(Text("cancelling…", style="yellow"))
+                cancelling.append(asyncio.ensure_future(turn.cancel()))
+
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            async for event in turn:
+                view.handle(event)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            view.pause()
+        self.last_thinking = view.thinking
+
+    # Slash commands
+
+    async def command(self, line: str) -> bool:
+        """Runs a slash command; False means leave."""
+        name, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if name in ("/quit", "/exit"):
+            return False
+        if name == "/help":
+            self.console.print(HELP)
+        elif name == "/sessions":
+            await self.list_sessions()
+        elif name == "/new":
+            workspace = str(Path(rest).resolve()) if rest else self.session.workspace
+            self.session = await self.client.create_session(
+                workspace, approval_mode=self.session.approval_mode
+            )
+            self.header()
+        elif name == "/mode":
+            if rest not in MODES:
+                self.console.print("usage: /mode auto|confirm|read-only")
+            else:
+                change = spb.Session(id=self.session.id, approval_mode=MODES[rest])
+                self.session = await self.client.update_session(change, ["approval_mode"])
+                self.console.print(f"mode: {rest}")
+        elif name == "/model":
+            if rest:
+                provider = spb.ProviderConfig()
+                provider.CopyFrom(self.session.provider)
+                provider.model = rest
+                change = spb.Session(id=self.session.id, provider=provider)
+                self.session = await self.client.update_session(change, ["provider"])
+            kind = spb.ProviderKind.Name(self.session.provider.kind).removeprefix("PROVIDER_KIND_")
+            self.console.print(f"model: {self.session.provider.model or '-'} ({kind.lower()})")
+        elif name == "/fork":
+            self.session = await self.client.fork_session(self.session.id)
+            self.console.print(f"now in the fork {self.session.id}")
+        elif name == "/files":
+            changes = await self.client.file_changes(self.session.id)
+            if not changes:
+                self.console.print("no files changed yet")
+            for file_change in changes:
+                kind = epb.FileChangeKind.Name(file_change.change).removeprefix("FILE_CHANGE_KIND_")
+                self.console.print(f"  {kind.lower():<8} {file_change.path}")
+        elif name == "/export":
+            target = Path(rest or f"{self.session.id}.md")
+            messages = await self.client.messages(self.session.id)
+            target.write_text(transcript.markdown(self.session, messages))
+            self.console.print(f"wrote {target}")
+        elif name == "/thinking":
+            self.console.print(
+                Text(self.last_thinking or "no thinking in the last turn", style="dim")
+            )
+        else:
+            self.console.print(f"unknown command {name}; /help lists them")
+        return True
+
+    async def list_sessions(self) -> None:
+        table = Table("id", "title", "messages", "state", box=None)
+        count = 0
+        async for s in self.client.list_sessions(page_size=50):
+            state = "running" if s.state == spb.SESSION_STATE_RUNNING else ""
+            marker = " *" if s.id == self.session.id else ""
+            table.add_row(s.id + marker, s.title or "-", str(s.message_count), state)
+            count += 1
+            if count >= 50:
+                break
+        self.console.print(table)
+
+
+async def chat(
+    target: str, token: str | None, session_id: str | None, workspace: str, mode: str
+) -> int:
+    console = Console(highlight=False)
+    async with Client(target, token=token) as client:
+        try:
+            if session_id:
+                session = await client.get_session(session_id)
+            else:
+                session = await client.create_session(
+                    str(Path(workspace).resolve()), approval_mode=MODES[mode]
+                )
+        except KodadError as e:
+            console.print(Text(f"error: {e}", style="red"))
+            return 1
+        app = Chat(client, session, console)
+        app.header()
+        if session_id:
+            await app.history()
+        await app.run()
+        console.print(
+            Text(
+                f"session {app.session.id} kept; resume with --session {app.session.id}",
+                style="dim",
+            )
+        )
+    return 0
+
+
+def default_target() -> str:
+    return os.environ.get("KODAD_CONNECT", "127.0.0.1:50051")

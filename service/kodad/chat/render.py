@@ -1,0 +1,207 @@
+"""How a turn looks in the terminal: the answer streams live and each block is rendered
+as Markdown once complete; thinking is dimmed and collapsed; each tool call is a line with
+a spinner and its elapsed time, then a one-line result summary."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.syntax import Syntax
+from rich.text import Text
+
+from kodad.gen.koda.v1 import engine_pb2 as epb
+
+_CHANGES: dict[int, str] = {
+    epb.FILE_CHANGE_KIND_CREATED: "created",
+    epb.FILE_CHANGE_KIND_MODIFIED: "modified",
+    epb.FILE_CHANGE_KIND_DELETED: "deleted",
+}
+_REASONS: dict[int, str] = {
+    epb.TURN_END_REASON_COMPLETED: "",
+    epb.TURN_END_REASON_CANCELLED: "turn cancelled",
+    epb.TURN_END_REASON_FAILED: "turn failed",
+    epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP: "stopped at the loop cap",
+}
+
+
+def brief(tool: str, arguments_json: str) -> str:
+    """The argument a human recognises a call by: the command, the path or the pattern."""
+    try:
+        args = json.loads(arguments_json or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(args, dict):
+        return ""
+    for key in ("command", "path", "pattern"):
+        if isinstance(args.get(key), str):
+            value: str = args[key].strip().splitlines()[0] if args[key].strip() else ""
+            return value[:80]
+    return ""
+
+
+def summarize_output(tool: str, output: str, is_error: bool, truncated: bool) -> str:
+    lines = len(output.splitlines())
+    size = len(output.encode())
+    text = f"{lines} line{'s' if lines != 1 else ''}, {size:,} bytes"
+    if tool == "bash" and "[exit code " in output:
+        text += ", exit " + output.rsplit("[exit code ", 1)[1].split("]")[0]
+    elif tool == "bash" and not is_error:
+        text += ", exit 0"
+    if truncated:
+        text += ", truncated"
+    return text
+
+
+class TurnView:
+    """Consumes one turn's events and draws them; `pause()` before prompting the user."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.thinking = ""
+        self.changes: list[tuple[str, int]] = []
+        self._block = ""  # answer text of the block in progress
+        self._in_fence = False
+        self._tool: tuple[str, str, float] | None = None  # tool name, label, start time
+        self._live: Live | None = None
+
+    # Live area: the partial answer block or the running tool's spinner.
+
+    def _live_renderable(self) -> Group:
+        parts: list[Text | Spinner] = []
+        if self._block:
+            parts.append(Text(self._block))
+        if self._tool is not None:
+            _, label, started = self._tool
+            parts.append(Spinner("dots", Text(f" {label}  ({time.monotonic() - started:.1f} s)")))
+        return Group(*parts)
+
+    def _refresh(self) -> None:
+        if self._live is None:
+            self._live = Live(
+                self._live_renderable(), console=self.console, transient=True,
+                refresh_per_second=12, auto_refresh=True, get_renderable=self._live_renderable,
+            )  # fmt: skip
+            self._live.start()
+        else:
+            self._live.refresh()
+
+    def pause(self) -> None:
+        """Stops the live area (its content is shown again at the next refresh)."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _flush_block(self) -> None:
+        block, self._block = self._block, ""
+        self.pause()
+        if block.strip():
+            self.console.print(Markdown(block))
+
+    def _text(self, text: str) -> None:
+        for line in text.splitlines(keepends=True):
+            self._block += line
+            if line.endswith("\n"):
+                if line.lstrip().startswith("```"):
+                    self._in_fence = not self._in_fence
+                    if not self._in_fence:
+                        self._flush_block()
+                elif not self._in_fence and self._block.endswith("\n\n"):
+                    self._flush_block()
+        if self._block:
+            self._refresh()
+
+    def handle(self, event: epb.EngineEvent) -> None:
+        kind = event.WhichOneof("payload")
+        if kind == "text_delta":
+            self._text(event.text_delta.text)
+        elif kind == "thinking_delta":
+            if not self.thinking:
+                self.pause()
+                self.console.print(Text("thinking…", style="dim italic"))
+            self.thinking += event.thinking_delta.text
+        elif kind == "tool_call_started":
+            self._flush_block()
+            call = event.tool_call_started
+            self._show_thinking()
+            label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}".strip()
+            self._tool = (call.tool_name, label, time.monotonic())
+            self._refresh()
+        elif kind == "approval_resolved" and self._tool is not None:
+            name, label, _ = self._tool  # the clock runs from the decision, not the question
+            self._tool = (name, label, time.monotonic())
+            self._refresh()
+        elif kind == "tool_call_finished":
+            done = event.tool_call_finished
+            tool, label, elapsed = "", done.call_id, 0.0
+            if self._tool is not None:
+                tool, label, started = self._tool
+                elapsed = time.monotonic() - started
+            self._tool = None
+            self.pause()
+            mark, style = ("✗", "red") if done.is_error else ("✓", "green")
+            summary = summarize_output(tool, done.output, done.is_error, done.truncated)
+            line = Text(f"{mark} ", style=style)
+            line.append(label, style="bold")
+            line.append(f" — {summary} ({elapsed:.1f} s)", style="dim")
+            self.console.print(line)
+            if done.is_error and done.output:
+                self.console.print(
+                    Text("  " + done.output.strip().splitlines()[0][:200], style="red dim")
+                )
+        elif kind == "file_changed":
+            change = event.file_changed
+            self.changes.append((change.path, change.change))
+        elif kind == "notice":
+            self.pause()
+            style = {epb.NOTICE_LEVEL_WARNING: "yellow", epb.NOTICE_LEVEL_ERROR: "red"}.get(
+                event.notice.level, "cyan"
+            )
+            self.console.print(Text(f"• {event.notice.text}", style=style))
+        elif kind == "turn_ended":
+            self._flush_block()
+            self._show_thinking()
+            self._ended(event.turn_ended)
+
+    def _show_thinking(self) -> None:
+        if self.thinking and not getattr(self, "_thinking_shown", False):
+            first = self.thinking.strip().splitlines()[0][:100] if self.thinking.strip() else ""
+            lines = len(self.thinking.splitlines())
+            self.console.print(
+                Text(f"  {first} … ({lines} lines; /thinking to expand)", style="dim")
+            )
+            self._thinking_shown = True
+
+    def _ended(self, ended: epb.TurnEnded) -> None:
+        if self.changes:
+            self.console.print(Text("files changed:", style="bold"))
+            for path, change in self.changes:
+                self.console.print(f"  {_CHANGES.get(change, '?'):<8} {path}")
+        usage = ended.usage
+        tokens = f"tokens: {usage.input_tokens:,} in · {usage.output_tokens:,} out"
+        if usage.cache_read_tokens:
+            tokens += f" · {usage.cache_read_tokens:,} cached"
+        reason = _REASONS.get(ended.reason, "")
+        if ended.reason == epb.TURN_END_REASON_FAILED:
+            reason += f" ({ended.error_code}): {ended.error_message}"
+        if reason:
+            self.console.print(Text(reason, style="red" if ended.error_code else "yellow"))
+        self.console.print(Text(tokens, style="dim"))
+
+    def approval(self, request: epb.ApprovalRequested) -> None:
+        """Shows what the agent wants to do, before the one-key question."""
+        self.pause()
+        preview = request.preview
+        body: Syntax | Text
+        if preview.startswith("---") or preview.startswith("@@"):
+            body = Syntax(preview, "diff", theme="ansi_dark", word_wrap=True)
+        elif preview:
+            body = Syntax(preview, "bash", theme="ansi_dark", word_wrap=True)
+        else:
+            body = Text(request.arguments_json)
+        self.console.print(Panel(body, title=f"approve? {request.summary}", border_style="yellow"))

@@ -1,0 +1,172 @@
+"""`kodad chat` driven in a pseudo-terminal against a live service: approve, approve
+always, reject with feedback, cancel a turn with Ctrl-C, slash commands, resume, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from kodad.client import Client
+from kodad.gen.koda.v1 import session_pb2 as spb
+from tests.kodad_process import KodadProcess
+
+
+def screen(text: str) -> str:
+    """A pattern for `text` as it appears on the terminal: escape codes may stand between
+    its words (styles, cursor moves)."""
+    codes = r"(?:\x1b\[[0-9;?]*[a-zA-Z]|\s)+"
+    return codes.join(re.escape(word) for word in text.split())
+
+
+# prompt_toolkit switches bracketed paste on when a prompt is ready for input.
+PROMPT = "\x1b\\[\\?2004h"
+
+
+def write(path: str, content: str) -> dict[str, object]:
+    return {"tool_call": {"name": "write_file", "arguments": {"path": path, "content": content}}}
+
+
+SCRIPT = {
+    "rounds": [
+        [
+            {"thinking": "Plan: write the file."},
+            {"text": "Creating **notes.md**.\n\n"},
+            write("notes.md", "# Notes\n"),
+        ],
+        [write("more.md", "more\n")],
+        [{"tool_call": {"name": "bash", "arguments": {"command": "rm notes.md"}}}],
+        [
+            {"text": "Understood, I kept notes.md."},
+            {"usage": {"input_tokens": 321, "output_tokens": 12}},
+        ],
+        [{"text": "Thinking hard"}, {"delay_ms": 600000}],
+        [{"text": "Here again."}],
+    ]
+}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[KodadProcess]:
+    process = KodadProcess(tmp_path / "data")
+    yield process
+    process.close()
+
+
+def call(address: str, work: object) -> object:
+    async def run() -> object:
+        async with Client(address) as client:
+            return await work(client)  # type: ignore[operator]
+
+    return asyncio.run(run())
+
+
+def spawn(address: str, *args: str, cwd: Path) -> pexpect.spawn:
+    env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    return pexpect.spawn(
+        sys.executable, ["-m", "kodad", "chat", "--connect", address, *args],
+        cwd=str(cwd), env=env, encoding="utf-8", timeout=30, dimensions=(40, 120),
+    )  # fmt: skip
+
+
+def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(SCRIPT))
+    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
+    assert isinstance(session, spb.Session)
+
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(screen(f"session {session.id}"))
+    chat.expect(PROMPT)
+    chat.sendline("write some notes")
+    chat.expect(screen("approve? Create notes.md (1 line)"))
+    chat.expect(screen("+# Notes"))  # the diff preview
+    chat.expect(screen("[y] approve"))
+    chat.send("a")  # approve always: the second write_file runs without asking
+    chat.expect(screen("✓ write_file notes.md"))
+    chat.expect(screen("✓ write_file more.md"))
+    chat.expect(screen("approve? Run rm notes.md"))
+    chat.expect(screen("[y] approve"))
+    chat.send("n")
+    chat.expect(screen("feedback for the agent"))
+    chat.sendline("keep notes.md, it is needed")
+    chat.expect(screen("✗ bash rm notes.md"))
+    chat.expect(screen("Understood, I kept notes.md."))
+    chat.expect(screen("files changed:"))
+    chat.expect(screen("created  notes.md"))
+    chat.expect(screen("tokens: 321 in"))
+    chat.expect(PROMPT)
+
+    chat.sendline("think about it")
+    chat.expect(screen("Thinking hard"))
+    chat.sendcontrol("c")  # cancels the turn, not the program
+    chat.expect(screen("turn cancelled"))
+    chat.expect(PROMPT)
+    chat.sendline("/files")
+    chat.expect(screen("created  more.md"))
+    chat.sendline("/mode auto")
+    chat.expect(screen("mode: auto"))
+    chat.sendline("again")
+    chat.expect(screen("Here again."))
+    chat.expect(PROMPT)
+    chat.sendcontrol("c")
+    chat.expect(screen("Ctrl-C again to exit"))
+    chat.sendcontrol("c")
+    chat.expect(screen(f"resume with --session {session.id}"))
+    chat.expect(pexpect.EOF)
+    chat.close()
+    assert chat.exitstatus == 0
+
+    assert (workspace / "notes.md").read_text() == "# Notes\n"
+    history = call(service.address, lambda c: c.messages(session.id))
+    assert isinstance(history, list)
+    rejected = next(
+        m for m in history if m.role == spb.MESSAGE_ROLE_TOOL and m.tool_result.is_error
+    )
+    assert rejected.tool_result.output == "rejected by the user: keep notes.md, it is needed"
+    assert [m.text for m in history if m.role == spb.MESSAGE_ROLE_ASSISTANT][-2:] == [
+        "Thinking hard",
+        "Here again.",
+    ]
+    stored = call(service.address, lambda c: c.get_session(session.id))
+    assert isinstance(stored, spb.Session)
+    assert stored.approval_mode == spb.APPROVAL_MODE_AUTO
+    assert [(r.tool_name, r.command_prefix) for r in stored.approval_rules] == [("write_file", "")]
+
+    resumed = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    resumed.expect(screen("> write some notes"))  # the history is shown on resume
+    resumed.expect(screen("Here again."))
+    resumed.expect(PROMPT)
+    resumed.sendline("/export transcript.md")
+    resumed.expect(screen("wrote transcript.md"))
+    resumed.sendline("/quit")
+    resumed.expect(pexpect.EOF)
+    assert "## You\n\nwrite some notes" in (tmp_path / "transcript.md").read_text()
+
+
+def test_sessions_command_for_scripts(service: KodadProcess, tmp_path: Path) -> None:
+    session = call(service.address, lambda c: c.create_session(str(tmp_path), title="scripted"))
+    assert isinstance(session, spb.Session)
+    listed = pexpect.run(
+        f"{sys.executable} -m kodad sessions list --json --connect {service.address}",
+        encoding="utf-8",
+    )
+    assert json.loads(listed)[0]["id"] == session.id
+    output, status = pexpect.run(
+        f"{sys.executable} -m kodad sessions delete {session.id} --connect {service.address}",
+        encoding="utf-8", withexitstatus=True,
+    )  # fmt: skip
+    assert status == 0 and f"deleted {session.id}" in output
+    output, status = pexpect.run(
+        f"{sys.executable} -m kodad sessions show {session.id} --connect {service.address}",
+        encoding="utf-8", withexitstatus=True,
+    )  # fmt: skip
+    assert status == 1 and "NOT_FOUND" in output

@@ -1,0 +1,77 @@
+"""kodad.client against a real server: turns with callbacks, defaults, watch, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kodad.client import Answer, Client, KodadError, LoopAnswer
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.server import Server
+from tests.helpers import scripted, tool_call
+
+
+async def test_turn_with_callbacks_and_watch(server: Server, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("write_file", "w", path="a.txt", content="A")],
+        [tool_call("list_dir", "l")],
+        [{"text": "done"}],
+    )
+    asked: list[str] = []
+
+    async def approve(request: epb.ApprovalRequested) -> Answer:
+        asked.append(request.summary)
+        return Answer(epb.DECISION_APPROVE)
+
+    async with Client(server.address) as kodad:
+        session = await kodad.create_session(str(workspace), provider=provider, loop_cap=1)
+        turn = kodad.run_turn(
+            session.id, "go", on_approval=approve,
+            on_loop_cap=lambda q: LoopAnswer(epb.LOOP_ACTION_CONTINUE, 5),
+        )  # fmt: skip
+        events = [e async for e in turn]
+        assert asked == ["Create a.txt (1 line)"]
+        assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+        assert turn.turn_id == events[0].turn_id
+        assert (workspace / "a.txt").read_text() == "A"
+
+        watched = []
+        async for event in kodad.watch(session.id, after_seq=0):
+            watched.append(event)
+            if len(watched) == len(events):
+                break
+        assert watched == events
+        assert [c.path for c in await kodad.file_changes(session.id)] == ["a.txt"]
+        assert [s.id async for s in kodad.list_sessions()] == [session.id]
+
+
+async def test_unanswered_questions_default_to_reject_and_stop(
+    server: Server, workspace: Path
+) -> None:
+    provider = scripted(
+        [tool_call("bash", "b", command="touch x")], [tool_call("list_dir")], [{"text": "x"}]
+    )
+    async with Client(server.address) as kodad:
+        session = await kodad.create_session(str(workspace), provider=provider, loop_cap=1)
+        events = [e async for e in kodad.run_turn(session.id, "go")]
+    rejected = next(e.tool_call_finished for e in events if e.HasField("tool_call_finished"))
+    assert rejected.output == "rejected by the user"
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP
+    assert not (workspace / "x").exists()
+
+
+async def test_errors_carry_the_grpc_code(server: Server, workspace: Path) -> None:
+    async with Client(server.address) as kodad:
+        with pytest.raises(KodadError) as err:
+            await kodad.get_session("s_nope")
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(KodadError) as err:
+            [e async for e in kodad.run_turn("s_nope", "hi")]
+        assert err.value.code == grpc.StatusCode.NOT_FOUND
+        session = await kodad.create_session(str(workspace), approval_mode=spb.APPROVAL_MODE_AUTO)
+        with pytest.raises(KodadError) as err:
+            await kodad.cancel_turn(session.id)
+        assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION

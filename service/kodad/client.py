@@ -37,8 +37,9 @@ ProviderConfig = spb.ProviderConfig
 
 T = TypeVar("T")
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
-ApprovalHandler = Callable[[epb.ApprovalRequested], "Answer | Awaitable[Answer]"]
-LoopHandler = Callable[[epb.LoopCapReached], "LoopAnswer | Awaitable[LoopAnswer]"]
+# A handler returns the answer, or None to leave the question to another client.
+ApprovalHandler = Callable[[epb.ApprovalRequested], "Awaitable[Answer | None] | Answer | None"]
+LoopHandler = Callable[[epb.LoopCapReached], "Awaitable[LoopAnswer | None] | LoopAnswer | None"]
 
 
 class KodadError(Exception):
@@ -141,15 +142,18 @@ class Turn:
             event = response.event
             self.turn_id = self.turn_id or event.turn_id
             yield event
-            if event.HasField("approval_requested") and self._on_approval is not None:
-                answer = await _resolve(self._on_approval(event.approval_requested))
-                await self.approve(event.approval_requested.request_id, answer)
-            elif event.HasField("approval_requested"):
-                await self.approve(event.approval_requested.request_id, Answer())
+            if event.HasField("approval_requested"):
+                request = event.approval_requested
+                handler = self._on_approval
+                answer = await _resolve(handler(request)) if handler else Answer()
+                if answer is not None:
+                    await self.approve(request.request_id, answer)
             elif event.HasField("loop_cap_reached"):
-                handler = self._on_loop_cap
-                loop = await _resolve(handler(event.loop_cap_reached)) if handler else LoopAnswer()
-                await self.decide_loop(loop)
+                loop_handler = self._on_loop_cap
+                question = event.loop_cap_reached
+                loop = await _resolve(loop_handler(question)) if loop_handler else LoopAnswer()
+                if loop is not None:
+                    await self.decide_loop(loop)
             elif event.HasField("turn_ended"):
                 return
 

@@ -6,9 +6,18 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GEN := service/kodad/gen
 
-.PHONY: install serve test lint generate check-generated breaking pytest bench clean
+.PHONY: install serve test lint generate check-generated breaking pytest go-test bench clean
 
-install: $(VENV)/.installed node_modules/.installed
+GO_PLUGINS := tools/bin/protoc-gen-go tools/bin/protoc-gen-go-grpc
+
+install: $(VENV)/.installed node_modules/.installed $(GO_PLUGINS)
+
+# Code generators for Go, pinned, from the Go module proxy.
+tools/bin/protoc-gen-go:
+	GOBIN=$(CURDIR)/tools/bin go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+
+tools/bin/protoc-gen-go-grpc:
+	GOBIN=$(CURDIR)/tools/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +37,8 @@ generate: install
 
 # Fails when the committed generated code differs from what the proto generates.
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- $(GEN))" ]; then \
-	  git status --porcelain -- $(GEN); \
+	@if [ -n "$$(git status --porcelain -- $(GEN) clients)" ]; then \
+	  git status --porcelain -- $(GEN) clients; \
 	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 
 lint: install
@@ -38,6 +47,8 @@ lint: install
 	$(VENV)/bin/mypy
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	@test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "gofmt: files above need formatting"; exit 1; }
+	cd clients/go && go vet ./...
 
 # Compares the contract with main's (BREAKING_AGAINST overrides the git ref).
 BREAKING_AGAINST ?= .git\#branch=main
@@ -52,7 +63,11 @@ bench: install
 pytest: install
 	$(PY) -m pytest -q
 
-test: install lint check-generated pytest
+# The Go client: unit of the wrapper, README example and the shared conformance scenarios.
+go-test: install
+	cd clients/go && go test -count=1 ./...
+
+test: install lint check-generated pytest go-test
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

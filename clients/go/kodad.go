@@ -1,0 +1,358 @@
+// Package kodad is the Go client of kodad, a coding-agent engine served over gRPC.
+//
+//	client, err := kodad.Dial("127.0.0.1:50051")
+//	session, err := client.CreateSession(ctx, &kodav1.Session{Workspace: "/path/to/repo"})
+//	for event, err := range client.RunTurn(ctx, session.Id, "add a README", kodad.Handlers{}) { ... }
+//
+// Approval and loop-cap questions go to Handlers (default: reject / stop). RPC failures are
+// *Error values carrying the gRPC status code.
+package kodad
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+
+	kodav1 "github.com/kodad/kodad/clients/go/gen/koda/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+)
+
+// Error is a failed RPC: its gRPC status code and the service's message.
+type Error struct {
+	Code    codes.Code
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// wrap turns a gRPC status error into *Error; other errors pass through.
+func wrap(err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return err
+	}
+	if s, ok := status.FromError(err); ok {
+		return &Error{Code: s.Code(), Message: s.Message()}
+	}
+	return err
+}
+
+// Code is the gRPC code of err (codes.Unknown when it is not an RPC error).
+func Code(err error) codes.Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return codes.Unknown
+}
+
+// Option configures Dial.
+type Option func(*options)
+
+type options struct {
+	token string
+	tls   *tls.Config
+}
+
+// WithToken sends a bearer token with every call.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS connects with TLS (pass a config with certificates for mutual TLS).
+func WithTLS(config *tls.Config) Option { return func(o *options) { o.tls = config } }
+
+// Client is a connection to a kodad service. Close it when done.
+type Client struct {
+	conn  *grpc.ClientConn
+	token string
+	// Raw is the generated stub, for anything the wrapper does not cover.
+	Raw kodav1.SessionServiceClient
+}
+
+// Dial connects to a kodad service at target ("host:port").
+func Dial(target string, opts ...Option) (*Client, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	creds := insecure.NewCredentials()
+	if o.tls != nil {
+		creds = credentials.NewTLS(o.tls)
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, token: o.token, Raw: kodav1.NewSessionServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func (c *Client) ctx(ctx context.Context) context.Context {
+	if c.token == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
+}
+
+// ServerInfo describes the service.
+func (c *Client) ServerInfo(ctx context.Context) (*kodav1.GetServerInfoResponse, error) {
+	r, err := c.Raw.GetServerInfo(c.ctx(ctx), &kodav1.GetServerInfoRequest{})
+	return r, wrap(err)
+}
+
+// CreateSession creates a session; session.Workspace is required.
+func (c *Client) CreateSession(ctx context.Context, session *kodav1.Session) (*kodav1.Session, error) {
+	r, err := c.Raw.CreateSession(c.ctx(ctx), &kodav1.CreateSessionRequest{Session: session})
+	return r.GetSession(), wrap(err)
+}
+
+// GetSession returns one session.
+func (c *Client) GetSession(ctx context.Context, id string) (*kodav1.Session, error) {
+	r, err := c.Raw.GetSession(c.ctx(ctx), &kodav1.GetSessionRequest{SessionId: id})
+	return r.GetSession(), wrap(err)
+}
+
+// Sessions iterates over every session carrying labels (all when nil), newest first.
+func (c *Client) Sessions(ctx context.Context, labels map[string]string) iter.Seq2[*kodav1.Session, error] {
+	return func(yield func(*kodav1.Session, error) bool) {
+		token := ""
+		for {
+			page, err := c.Raw.ListSessions(c.ctx(ctx), &kodav1.ListSessionsRequest{PageToken: token, Labels: labels})
+			if err != nil {
+				yield(nil, wrap(err))
+				return
+			}
+			for _, s := range page.Sessions {
+				if !yield(s, nil) {
+					return
+				}
+			}
+			if token = page.NextPageToken; token == "" {
+				return
+			}
+		}
+	}
+}
+
+// UpdateSession changes the named fields of session (which carries its id).
+func (c *Client) UpdateSession(ctx context.Context, session *kodav1.Session, fields ...string) (*kodav1.Session, error) {
+	r, err := c.Raw.UpdateSession(c.ctx(ctx), &kodav1.UpdateSessionRequest{
+		Session: session, UpdateMask: &fieldmaskpb.FieldMask{Paths: fields},
+	})
+	return r.GetSession(), wrap(err)
+}
+
+// DeleteSession deletes a session and everything of it.
+func (c *Client) DeleteSession(ctx context.Context, id string) error {
+	_, err := c.Raw.DeleteSession(c.ctx(ctx), &kodav1.DeleteSessionRequest{SessionId: id})
+	return wrap(err)
+}
+
+// ForkSession copies a session with its history.
+func (c *Client) ForkSession(ctx context.Context, id, title string) (*kodav1.Session, error) {
+	r, err := c.Raw.ForkSession(c.ctx(ctx), &kodav1.ForkSessionRequest{SessionId: id, Title: title})
+	return r.GetSession(), wrap(err)
+}
+
+// Messages returns the whole history, oldest first.
+func (c *Client) Messages(ctx context.Context, id string) ([]*kodav1.Message, error) {
+	var out []*kodav1.Message
+	token := ""
+	for {
+		page, err := c.Raw.ListMessages(c.ctx(ctx), &kodav1.ListMessagesRequest{SessionId: id, PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, page.Messages...)
+		if token = page.NextPageToken; token == "" {
+			return out, nil
+		}
+	}
+}
+
+// Submit sends a command to the running turn of a session, from any client.
+func (c *Client) Submit(ctx context.Context, sessionID string, command *kodav1.EngineCommand) (string, error) {
+	r, err := c.Raw.SubmitCommand(c.ctx(ctx), &kodav1.SubmitCommandRequest{SessionId: sessionID, Command: command})
+	return r.GetTurnId(), wrap(err)
+}
+
+// CancelTurn cancels the running turn of a session.
+func (c *Client) CancelTurn(ctx context.Context, sessionID string) (string, error) {
+	r, err := c.Raw.CancelTurn(c.ctx(ctx), &kodav1.CancelTurnRequest{SessionId: sessionID})
+	return r.GetTurnId(), wrap(err)
+}
+
+// Watch yields the stored events of a session after afterSeq, then live ones, until ctx ends.
+func (c *Client) Watch(ctx context.Context, sessionID string, afterSeq int64) iter.Seq2[*kodav1.EngineEvent, error] {
+	return func(yield func(*kodav1.EngineEvent, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.Raw.WatchSession(c.ctx(ctx), &kodav1.WatchSessionRequest{SessionId: sessionID, AfterSeq: afterSeq})
+		if err != nil {
+			yield(nil, wrap(err))
+			return
+		}
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, wrap(err))
+				return
+			}
+			if !yield(r.Event, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Turn is a running turn, driven step by step: Recv events, answer questions, Cancel.
+type Turn struct {
+	stream grpc.BidiStreamingClient[kodav1.RunTurnRequest, kodav1.RunTurnResponse]
+	cancel context.CancelFunc
+	// ID is the turn's id, known after the first event.
+	ID string
+}
+
+// StartTurn starts a turn on a session. Breaking ctx breaks the stream (and, unless
+// continueOnDisconnect, cancels the turn).
+func (c *Client) StartTurn(ctx context.Context, sessionID, text string, continueOnDisconnect bool) (*Turn, error) {
+	ctx, cancel := context.WithCancel(c.ctx(ctx))
+	stream, err := c.Raw.RunTurn(ctx)
+	if err != nil {
+		cancel()
+		return nil, wrap(err)
+	}
+	policy := kodav1.DisconnectPolicy_DISCONNECT_POLICY_CANCEL
+	if continueOnDisconnect {
+		policy = kodav1.DisconnectPolicy_DISCONNECT_POLICY_CONTINUE
+	}
+	start := &kodav1.EngineCommand{Command: &kodav1.EngineCommand_StartTurn{StartTurn: &kodav1.StartTurn{
+		SessionId: sessionID, Text: text, OnDisconnect: policy,
+	}}}
+	if err := stream.Send(&kodav1.RunTurnRequest{Command: start}); err != nil {
+		cancel()
+		return nil, wrap(err)
+	}
+	return &Turn{stream: stream, cancel: cancel}, nil
+}
+
+// Recv returns the next event; io.EOF once the stream closed after turn_ended.
+func (t *Turn) Recv() (*kodav1.EngineEvent, error) {
+	r, err := t.stream.Recv()
+	if err != nil {
+		t.cancel()
+		return nil, wrap(err)
+	}
+	if t.ID == "" {
+		t.ID = r.Event.TurnId
+	}
+	return r.Event, nil
+}
+
+func (t *Turn) send(command *kodav1.EngineCommand) error {
+	return wrap(t.stream.Send(&kodav1.RunTurnRequest{Command: command}))
+}
+
+// Approve answers an approval request on the turn's stream.
+func (t *Turn) Approve(requestID string, decision kodav1.Decision, feedback string) error {
+	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_ApprovalDecision{
+		ApprovalDecision: &kodav1.ApprovalDecision{RequestId: requestID, Decision: decision, Feedback: feedback},
+	}})
+}
+
+// DecideLoop answers a loop-cap question on the turn's stream.
+func (t *Turn) DecideLoop(action kodav1.LoopAction, extraIterations int32) error {
+	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_LoopDecision{
+		LoopDecision: &kodav1.LoopDecision{Action: action, ExtraIterations: extraIterations},
+	}})
+}
+
+// Cancel asks the service to cancel the turn; the events end with turn_ended CANCELLED.
+func (t *Turn) Cancel() error {
+	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_Cancel{Cancel: &kodav1.Cancel{}}})
+}
+
+// Close abandons the stream (the turn is cancelled unless it continues on disconnect).
+func (t *Turn) Close() { t.cancel() }
+
+// ApprovalAnswer is a decision on an approval request; Skip leaves it to another client.
+type ApprovalAnswer struct {
+	Decision kodav1.Decision
+	Feedback string
+	Skip     bool
+}
+
+// LoopAnswer is a decision on a loop-cap question; Skip leaves it to another client.
+type LoopAnswer struct {
+	Action          kodav1.LoopAction
+	ExtraIterations int32
+	Skip            bool
+}
+
+// Handlers answer a turn's questions. Nil handlers reject approvals and stop at the cap.
+type Handlers struct {
+	OnApproval func(*kodav1.ApprovalRequested) ApprovalAnswer
+	OnLoopCap  func(*kodav1.LoopCapReached) LoopAnswer
+	// ContinueOnDisconnect keeps the turn running if the stream breaks.
+	ContinueOnDisconnect bool
+}
+
+// RunTurn runs a turn and yields its events until turn_ended, answering questions with h.
+// Stopping the loop early abandons the stream.
+func (c *Client) RunTurn(ctx context.Context, sessionID, text string, h Handlers) iter.Seq2[*kodav1.EngineEvent, error] {
+	return func(yield func(*kodav1.EngineEvent, error) bool) {
+		turn, err := c.StartTurn(ctx, sessionID, text, h.ContinueOnDisconnect)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer turn.Close()
+		for {
+			event, err := turn.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(event, nil) {
+				return
+			}
+			switch p := event.Payload.(type) {
+			case *kodav1.EngineEvent_ApprovalRequested:
+				answer := ApprovalAnswer{Decision: kodav1.Decision_DECISION_REJECT}
+				if h.OnApproval != nil {
+					answer = h.OnApproval(p.ApprovalRequested)
+				}
+				if !answer.Skip {
+					err = turn.Approve(p.ApprovalRequested.RequestId, answer.Decision, answer.Feedback)
+				}
+			case *kodav1.EngineEvent_LoopCapReached:
+				answer := LoopAnswer{Action: kodav1.LoopAction_LOOP_ACTION_STOP}
+				if h.OnLoopCap != nil {
+					answer = h.OnLoopCap(p.LoopCapReached)
+				}
+				if !answer.Skip {
+					err = turn.DecideLoop(answer.Action, answer.ExtraIterations)
+				}
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+		}
+	}
+}

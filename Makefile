@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GEN := service/kodad/gen
 
-.PHONY: install serve test lint generate check-generated breaking pytest go-test bench clean
+.PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test bench clean
 
 GO_PLUGINS := tools/bin/protoc-gen-go tools/bin/protoc-gen-go-grpc
 
@@ -67,7 +67,15 @@ pytest: install
 go-test: install
 	cd clients/go && go test -count=1 ./...
 
-test: install lint check-generated pytest go-test
+# The TypeScript client: type-checked build, wrapper tests, README example, shared scenarios.
+ts-test: install clients/typescript/node_modules/.installed
+	cd clients/typescript && npm test
+
+clients/typescript/node_modules/.installed: clients/typescript/package.json clients/typescript/package-lock.json
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install lint check-generated pytest go-test ts-test
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist

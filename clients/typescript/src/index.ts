@@ -1,0 +1,401 @@
+/**
+ * The TypeScript client of kodad, a coding-agent engine served over gRPC.
+ *
+ *   const client = KodadClient.connect("127.0.0.1:50051");
+ *   const session = await client.createSession({ workspace: "/path/to/repo" });
+ *   for await (const event of client.runTurn(session.id, "add a README")) { ... }
+ *
+ * Approval and loop-cap questions go to handlers (default: reject / stop). Failed calls throw
+ * KodadError carrying the gRPC status code name ("NOT_FOUND", ...).
+ */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  type CallOptions,
+  type Client,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  Decision,
+  DisconnectPolicy,
+  LoopAction,
+  type ApprovalRequested,
+  type EngineCommandSchema,
+  type EngineEvent,
+  type LoopCapReached,
+} from "./gen/koda/v1/engine_pb.js";
+import type { Message, Session, SessionSchema } from "./gen/koda/v1/session_pb.js";
+import {
+  SessionService,
+  type GetServerInfoResponse,
+  type RunTurnRequestSchema,
+} from "./gen/koda/v1/session_service_pb.js";
+
+export * from "./gen/koda/v1/engine_pb.js";
+export * from "./gen/koda/v1/session_pb.js";
+export * from "./gen/koda/v1/session_service_pb.js";
+
+/** A failed call: `code` is the gRPC status code name, `message` the service's message. */
+export class KodadError extends Error {
+  constructor(
+    /** The gRPC status code name, e.g. "NOT_FOUND" or "FAILED_PRECONDITION". */
+    readonly code: string,
+    message: string,
+    /** The numeric gRPC status code. */
+    readonly grpcCode: number,
+  ) {
+    super(message);
+    this.name = "KodadError";
+  }
+
+  /** Converts anything a call threw; RPC failures become KodadError. */
+  static from(error: unknown): unknown {
+    if (error instanceof KodadError) return error;
+    if (error instanceof ConnectError) {
+      // Connect's codes are gRPC's numbers, named in camel case ("NotFound").
+      const name = Code[error.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+      return new KodadError(name, error.rawMessage, error.code);
+    }
+    return error;
+  }
+}
+
+/** What a stream throws: the abort reason (an AbortError) once aborted, else a KodadError. */
+function aborted(signal: AbortSignal, error: unknown): unknown {
+  return signal.aborted ? signal.reason : KodadError.from(error);
+}
+
+async function call<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw KodadError.from(error);
+  }
+}
+
+/** How to reach the service. */
+export interface ConnectOptions {
+  /** A bearer token sent with every call. */
+  token?: string;
+  /** Connect with TLS: PEM root certificates, and a client certificate for mutual TLS. */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+}
+
+/** A decision on an approval request; `null` leaves it to another client. */
+export type ApprovalAnswer = { decision: Decision; feedback?: string } | null;
+/** A decision on a loop-cap question; `null` leaves it to another client. */
+export type LoopAnswer = { action: LoopAction; extraIterations?: number } | null;
+
+/** Answers a turn's questions. Without them approvals are rejected and the loop stops. */
+export interface TurnHandlers {
+  onApproval?: (request: ApprovalRequested) => ApprovalAnswer | Promise<ApprovalAnswer>;
+  onLoopCap?: (question: LoopCapReached) => LoopAnswer | Promise<LoopAnswer>;
+  /** Keep the turn running if the stream breaks (default: it is cancelled). */
+  continueOnDisconnect?: boolean;
+  /** Aborting breaks the stream (and cancels the turn unless it continues on disconnect). */
+  signal?: AbortSignal;
+}
+
+/** An async queue of outgoing messages for a client stream. */
+class Outbox<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  private closed = false;
+
+  push(item: T): void {
+    if (this.closed) throw new Error("the turn's stream is closed");
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting) waiting({ value: item, done: false });
+    else this.items.push(item);
+  }
+
+  close(): void {
+    this.closed = true;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.({ value: undefined, done: true });
+  }
+
+  private take(): Promise<IteratorResult<T>> {
+    const item = this.items.shift();
+    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  // An async generator, since the transport also calls throw() and return() on it.
+  async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+    for (let next = await this.take(); !next.done; next = await this.take()) yield next.value;
+  }
+}
+
+type CommandInit = MessageInitShape<typeof EngineCommandSchema>;
+
+/** A running turn, driven step by step: read events, answer questions, cancel. */
+export class Turn implements AsyncIterable<EngineEvent> {
+  /** The turn's id, known after the first event. */
+  id = "";
+  private readonly events: AsyncIterator<{ event?: EngineEvent }>;
+
+  constructor(
+    private readonly outbox: Outbox<MessageInitShape<typeof RunTurnRequestSchema>>,
+    responses: AsyncIterable<{ event?: EngineEvent }>,
+    private readonly abort: AbortController,
+    private readonly signal: AbortSignal,
+  ) {
+    this.events = responses[Symbol.asyncIterator]();
+  }
+
+  /** The next event, or undefined once the stream closed after turn_ended. */
+  async next(): Promise<EngineEvent | undefined> {
+    try {
+      const result = await this.events.next();
+      if (result.done) {
+        this.outbox.close();
+        return undefined;
+      }
+      const event = result.value.event!;
+      this.id ||= event.turnId;
+      return event;
+    } catch (error) {
+      const thrown = aborted(this.signal, error);
+      this.close();
+      throw thrown;
+    }
+  }
+
+  /** Sends a command on the turn's stream. */
+  send(command: CommandInit): void {
+    this.outbox.push({ command });
+  }
+
+  /** Answers an approval request on the turn's stream. */
+  approve(requestId: string, decision: Decision, feedback = ""): void {
+    this.send({ command: { case: "approvalDecision", value: { requestId, decision, feedback } } });
+  }
+
+  /** Answers a loop-cap question on the turn's stream. */
+  decideLoop(action: LoopAction, extraIterations = 0): void {
+    this.send({ command: { case: "loopDecision", value: { action, extraIterations } } });
+  }
+
+  /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
+  cancel(): void {
+    this.send({ command: { case: "cancel", value: {} } });
+  }
+
+  /** Abandons the stream (the turn is cancelled unless it continues on disconnect). */
+  close(): void {
+    this.outbox.close();
+    this.abort.abort();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<EngineEvent> {
+    try {
+      for (let event = await this.next(); event; event = await this.next()) yield event;
+    } finally {
+      this.close();
+    }
+  }
+}
+
+/** A connection to a kodad service. Close it when done. */
+export class KodadClient {
+  /** The generated stub, for anything the wrapper does not cover. */
+  readonly raw: Client<typeof SessionService>;
+  private readonly controller = new AbortController();
+
+  private constructor(raw: Client<typeof SessionService>) {
+    this.raw = raw;
+  }
+
+  /** Connects to a kodad service at target ("host:port"). */
+  static connect(target: string, options: ConnectOptions = {}): KodadClient {
+    const interceptors: Interceptor[] = [];
+    const token = options.token;
+    if (token) {
+      interceptors.push((next) => (request) => {
+        request.header.set("authorization", `Bearer ${token}`);
+        return next(request);
+      });
+    }
+    const transport = createGrpcTransport({
+      baseUrl: `${options.tls ? "https" : "http"}://${target}`,
+      interceptors,
+      nodeOptions: options.tls ?? {},
+    });
+    return new KodadClient(createClient(SessionService, transport));
+  }
+
+  private options(options?: CallOptions): CallOptions {
+    const signal = options?.signal
+      ? AbortSignal.any([options.signal, this.controller.signal])
+      : this.controller.signal;
+    return { ...options, signal };
+  }
+
+  /** Breaks every open call of this client. */
+  close(): void {
+    this.controller.abort();
+  }
+
+  /** Describes the service. */
+  serverInfo(options?: CallOptions): Promise<GetServerInfoResponse> {
+    return call(() => this.raw.getServerInfo({}, this.options(options)));
+  }
+
+  /** Creates a session; `workspace` is required. */
+  async createSession(
+    session: MessageInitShape<typeof SessionSchema>,
+    options?: CallOptions,
+  ): Promise<Session> {
+    const response = await call(() => this.raw.createSession({ session }, this.options(options)));
+    return response.session!;
+  }
+
+  /** Returns one session. */
+  async getSession(sessionId: string, options?: CallOptions): Promise<Session> {
+    const response = await call(() => this.raw.getSession({ sessionId }, this.options(options)));
+    return response.session!;
+  }
+
+  /** Every session carrying `labels` (all when empty), newest first, page by page. */
+  async *sessions(labels: Record<string, string> = {}, options?: CallOptions): AsyncGenerator<Session> {
+    let pageToken = "";
+    do {
+      const page = await call(() =>
+        this.raw.listSessions({ pageToken, labels }, this.options(options)),
+      );
+      yield* page.sessions;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** Changes the named fields (proto names, e.g. "approval_mode") of a session carrying its id. */
+  async updateSession(
+    session: MessageInitShape<typeof SessionSchema>,
+    fields: string[],
+    options?: CallOptions,
+  ): Promise<Session> {
+    const updateMask = create(FieldMaskSchema, { paths: fields });
+    const response = await call(() =>
+      this.raw.updateSession({ session, updateMask }, this.options(options)),
+    );
+    return response.session!;
+  }
+
+  /** Deletes a session and everything of it. */
+  async deleteSession(sessionId: string, options?: CallOptions): Promise<void> {
+    await call(() => this.raw.deleteSession({ sessionId }, this.options(options)));
+  }
+
+  /** Copies a session with its history. */
+  async forkSession(sessionId: string, title = "", options?: CallOptions): Promise<Session> {
+    const response = await call(() =>
+      this.raw.forkSession({ sessionId, title }, this.options(options)),
+    );
+    return response.session!;
+  }
+
+  /** The whole history of a session, oldest first. */
+  async messages(sessionId: string, options?: CallOptions): Promise<Message[]> {
+    const out: Message[] = [];
+    let pageToken = "";
+    do {
+      const page = await call(() =>
+        this.raw.listMessages({ sessionId, pageSize: 1000, pageToken }, this.options(options)),
+      );
+      out.push(...page.messages);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  /** Sends a command to the running turn of a session, from any client; returns the turn id. */
+  async submit(sessionId: string, command: CommandInit, options?: CallOptions): Promise<string> {
+    const response = await call(() =>
+      this.raw.submitCommand({ sessionId, command }, this.options(options)),
+    );
+    return response.turnId;
+  }
+
+  /** Cancels the running turn of a session; returns its id. */
+  async cancelTurn(sessionId: string, options?: CallOptions): Promise<string> {
+    const response = await call(() => this.raw.cancelTurn({ sessionId }, this.options(options)));
+    return response.turnId;
+  }
+
+  /** The stored events of a session after `afterSeq`, then live ones, until aborted. */
+  async *watch(
+    sessionId: string,
+    afterSeq: bigint | number = 0n,
+    options?: CallOptions,
+  ): AsyncGenerator<EngineEvent> {
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, this.options(options).signal!]);
+    try {
+      const stream = this.raw.watchSession(
+        { sessionId, afterSeq: BigInt(afterSeq) },
+        { ...options, signal },
+      );
+      for await (const response of stream) yield response.event!;
+    } catch (error) {
+      throw aborted(signal, error);
+    } finally {
+      abort.abort();
+    }
+  }
+
+  /** Starts a turn and returns it to be driven step by step. */
+  startTurn(
+    sessionId: string,
+    text: string,
+    options: { continueOnDisconnect?: boolean; signal?: AbortSignal } = {},
+  ): Turn {
+    const abort = new AbortController();
+    const signals = [abort.signal, this.controller.signal];
+    if (options.signal) signals.push(options.signal);
+    const outbox = new Outbox<MessageInitShape<typeof RunTurnRequestSchema>>();
+    const onDisconnect = options.continueOnDisconnect
+      ? DisconnectPolicy.CONTINUE
+      : DisconnectPolicy.CANCEL;
+    outbox.push({
+      command: { command: { case: "startTurn", value: { sessionId, text, onDisconnect } } },
+    });
+    const signal = AbortSignal.any(signals);
+    const responses = this.raw.runTurn(outbox, { signal });
+    return new Turn(outbox, responses, abort, signal);
+  }
+
+  /**
+   * Runs a turn and yields its events until turn_ended, answering questions with `handlers`.
+   * Leaving the loop early abandons the stream.
+   */
+  async *runTurn(
+    sessionId: string,
+    text: string,
+    handlers: TurnHandlers = {},
+  ): AsyncGenerator<EngineEvent> {
+    const turn = this.startTurn(sessionId, text, handlers);
+    for await (const event of turn) {
+      yield event;
+      const payload = event.payload;
+      if (payload.case === "approvalRequested") {
+        const answer = handlers.onApproval
+          ? await handlers.onApproval(payload.value)
+          : { decision: Decision.REJECT };
+        if (answer) turn.approve(payload.value.requestId, answer.decision, answer.feedback);
+      } else if (payload.case === "loopCapReached") {
+        const answer = handlers.onLoopCap
+          ? await handlers.onLoopCap(payload.value)
+          : { action: LoopAction.STOP };
+        if (answer) turn.decideLoop(answer.action, answer.extraIterations);
+      }
+    }
+  }
+}

@@ -6,11 +6,14 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GEN := service/kodad/gen
 
-.PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test bench clean
+.PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test java-test bench clean
 
 GO_PLUGINS := tools/bin/protoc-gen-go tools/bin/protoc-gen-go-grpc
+JAVA_GENERATORS := tools/bin/protoc tools/bin/protoc-gen-grpc-java
+MVN := mvn -B -q --no-transfer-progress
+MAVEN_COPY := $(MVN) org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -DoutputDirectory=tools/bin -Dmdep.stripVersion=true -Dmdep.stripClassifier=true
 
-install: $(VENV)/.installed node_modules/.installed $(GO_PLUGINS)
+install: $(VENV)/.installed node_modules/.installed $(GO_PLUGINS) $(JAVA_GENERATORS)
 
 # Code generators for Go, pinned, from the Go module proxy.
 tools/bin/protoc-gen-go:
@@ -18,6 +21,16 @@ tools/bin/protoc-gen-go:
 
 tools/bin/protoc-gen-go-grpc:
 	GOBIN=$(CURDIR)/tools/bin go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+# Code generators for Java, pinned, from Maven Central: protoc (its built-in java generator)
+# and grpc-java's plugin.
+tools/bin/protoc:
+	$(MAVEN_COPY) -Dartifact=com.google.protobuf:protoc:4.36.2:exe:linux-x86_64
+	mv tools/bin/protoc.exe $@ && chmod +x $@
+
+tools/bin/protoc-gen-grpc-java:
+	$(MAVEN_COPY) -Dartifact=io.grpc:protoc-gen-grpc-java:1.83.1:exe:linux-x86_64
+	mv tools/bin/protoc-gen-grpc-java.exe $@ && chmod +x $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,7 +88,11 @@ clients/typescript/node_modules/.installed: clients/typescript/package.json clie
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install lint check-generated pytest go-test ts-test
+# The Java client: wrapper tests, README example, shared scenarios (Maven fetches its deps).
+java-test: install
+	cd clients/java && $(MVN) test
+
+test: install lint check-generated pytest go-test ts-test java-test
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist clients/java/target

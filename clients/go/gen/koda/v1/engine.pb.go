@@ -1959,7 +1959,8 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x18NOTICE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NOTICE_LEVEL_INFO\x10\x01\x12\x18\n" +
 	"\x14NOTICE_LEVEL_WARNING\x10\x02\x12\x16\n" +
-	"\x12NOTICE_LEVEL_ERROR\x10\x03b\x06proto3"
+	"\x12NOTICE_LEVEL_ERROR\x10\x03B\"\n" +
+	"\x11dev.kodad.koda.v1B\vEngineProtoP\x01b\x06proto3"
 
 var (
 	file_koda_v1_engine_proto_rawDescOnce sync.Once

@@ -1132,7 +1132,8 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x11MESSAGE_ROLE_USER\x10\x01\x12\x1a\n" +
 	"\x16MESSAGE_ROLE_ASSISTANT\x10\x02\x12\x15\n" +
 	"\x11MESSAGE_ROLE_TOOL\x10\x03\x12\x18\n" +
-	"\x14MESSAGE_ROLE_SUMMARY\x10\x04b\x06proto3"
+	"\x14MESSAGE_ROLE_SUMMARY\x10\x04B#\n" +
+	"\x11dev.kodad.koda.v1B\fSessionProtoP\x01b\x06proto3"
 
 var (
 	file_koda_v1_session_proto_rawDescOnce sync.Once

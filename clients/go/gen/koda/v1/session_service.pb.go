@@ -1504,7 +1504,8 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\rSubmitCommand\x12\x1d.koda.v1.SubmitCommandRequest\x1a\x1e.koda.v1.SubmitCommandResponse\x12E\n" +
 	"\n" +
 	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12M\n" +
-	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01b\x06proto3"
+	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01B*\n" +
+	"\x11dev.kodad.koda.v1B\x13SessionServiceProtoP\x01b\x06proto3"
 
 var (
 	file_koda_v1_session_service_proto_rawDescOnce sync.Once

@@ -1,0 +1,88 @@
+package dev.kodad.client;
+
+import dev.kodad.koda.v1.ApprovalDecision;
+import dev.kodad.koda.v1.Cancel;
+import dev.kodad.koda.v1.Decision;
+import dev.kodad.koda.v1.EngineCommand;
+import dev.kodad.koda.v1.EngineEvent;
+import dev.kodad.koda.v1.LoopAction;
+import dev.kodad.koda.v1.LoopDecision;
+import dev.kodad.koda.v1.RunTurnRequest;
+import io.grpc.stub.ClientCallStreamObserver;
+
+/** The command side of a turn's stream, shared by the blocking and the observer styles. */
+public abstract class TurnStream implements AutoCloseable {
+  ClientCallStreamObserver<RunTurnRequest> requests;
+  boolean finished;
+  Handlers handlers;
+
+  TurnStream(Handlers handlers) {
+    this.handlers = handlers;
+  }
+
+  /** Sends a command on the turn's stream (null half-closes it). */
+  public synchronized void send(EngineCommand command) {
+    if (command == null) {
+      requests.onCompleted();
+      return;
+    }
+    requests.onNext(RunTurnRequest.newBuilder().setCommand(command).build());
+  }
+
+  /** Answers an approval request on the turn's stream. */
+  public void approve(String requestId, Decision decision, String feedback) {
+    send(
+        EngineCommand.newBuilder()
+            .setApprovalDecision(
+                ApprovalDecision.newBuilder()
+                    .setRequestId(requestId)
+                    .setDecision(decision)
+                    .setFeedback(feedback))
+            .build());
+  }
+
+  /** Answers a loop-cap question on the turn's stream. */
+  public void decideLoop(LoopAction action, int extraIterations) {
+    send(
+        EngineCommand.newBuilder()
+            .setLoopDecision(
+                LoopDecision.newBuilder().setAction(action).setExtraIterations(extraIterations))
+            .build());
+  }
+
+  /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
+  public void cancel() {
+    send(EngineCommand.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
+  }
+
+  /** Answers a question an event asks, with the handlers given to runTurn. */
+  void answer(EngineEvent event) {
+    if (handlers == null) {
+      return;
+    }
+    switch (event.getPayloadCase()) {
+      case APPROVAL_REQUESTED -> {
+        Handlers.ApprovalAnswer answer = handlers.onApproval.decide(event.getApprovalRequested());
+        if (answer != null) {
+          approve(event.getApprovalRequested().getRequestId(), answer.decision(), answer.feedback());
+        }
+      }
+      case LOOP_CAP_REACHED -> {
+        Handlers.LoopAnswer answer = handlers.onLoopCap.decide(event.getLoopCapReached());
+        if (answer != null) {
+          decideLoop(answer.action(), answer.extraIterations());
+        }
+      }
+      default -> {}
+    }
+  }
+
+  /** Abandons the stream (the turn is cancelled unless it continues on disconnect). */
+  @Override
+  public synchronized void close() {
+    if (!finished) {
+      finished = true;
+      requests.cancel("closed by the client", null);
+    }
+  }
+}

@@ -6,14 +6,16 @@ PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
 GEN := service/kodad/gen
 
-.PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test java-test bench clean
+.PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test java-test rust-test bench clean
 
 GO_PLUGINS := tools/bin/protoc-gen-go tools/bin/protoc-gen-go-grpc
 JAVA_GENERATORS := tools/bin/protoc tools/bin/protoc-gen-grpc-java
 MVN := mvn -B -q --no-transfer-progress
 MAVEN_COPY := $(MVN) org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy -DoutputDirectory=tools/bin -Dmdep.stripVersion=true -Dmdep.stripClassifier=true
 
-install: $(VENV)/.installed node_modules/.installed $(GO_PLUGINS) $(JAVA_GENERATORS)
+RUST_PLUGINS := tools/bin/protoc-gen-prost tools/bin/protoc-gen-tonic
+
+install: $(VENV)/.installed node_modules/.installed $(GO_PLUGINS) $(JAVA_GENERATORS) $(RUST_PLUGINS)
 
 # Code generators for Go, pinned, from the Go module proxy.
 tools/bin/protoc-gen-go:
@@ -31,6 +33,10 @@ tools/bin/protoc:
 tools/bin/protoc-gen-grpc-java:
 	$(MAVEN_COPY) -Dartifact=io.grpc:protoc-gen-grpc-java:1.83.1:exe:linux-x86_64
 	mv tools/bin/protoc-gen-grpc-java.exe $@ && chmod +x $@
+
+# Code generators for Rust, pinned, from crates.io (prost messages, tonic client).
+$(RUST_PLUGINS) &:
+	cargo install --quiet --locked --root tools protoc-gen-prost@0.5.0 protoc-gen-tonic@0.5.0
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +68,7 @@ lint: install
 	$(BUF) format --diff --exit-code
 	@test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "gofmt: files above need formatting"; exit 1; }
 	cd clients/go && go vet ./...
+	cd clients/rust && cargo fmt --check && cargo clippy --locked --tests --examples -- -D warnings
 
 # Compares the contract with main's (BREAKING_AGAINST overrides the git ref).
 BREAKING_AGAINST ?= .git\#branch=main
@@ -92,7 +99,11 @@ clients/typescript/node_modules/.installed: clients/typescript/package.json clie
 java-test: install
 	cd clients/java && $(MVN) test
 
-test: install lint check-generated pytest go-test ts-test java-test
+# The Rust client: wrapper tests, README example, shared scenarios (cargo fetches its crates).
+rust-test: install
+	cd clients/rust && cargo test --locked
+
+test: install lint check-generated pytest go-test ts-test java-test rust-test
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist clients/java/target
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist clients/java/target clients/rust/target

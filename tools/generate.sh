@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gen=service/kodad/gen
-rm -rf "$gen/koda" clients/go/gen clients/typescript/src/gen clients/java/src/main/java/dev/kodad/koda
+rm -rf "$gen/koda" clients/go/gen clients/typescript/src/gen clients/java/src/main/java/dev/kodad/koda clients/rust/src/gen
 node_modules/.bin/buf generate
 # protoc's Python generator imports siblings as top-level `koda.v1`; they live in kodad.gen.
 sed -i 's/^from koda\.v1 import/from kodad.gen.koda.v1 import/' "$gen"/koda/v1/*.py "$gen"/koda/v1/*.pyi

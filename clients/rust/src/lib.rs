@@ -1,0 +1,453 @@
+//! The Rust client of kodad, a coding-agent engine served over gRPC.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), kodad_client::Error> {
+//! use futures_util::StreamExt;
+//! use kodad_client::{pb, Client, Handlers};
+//!
+//! let client = Client::connect("127.0.0.1:50051").await?;
+//! let session = client
+//!     .create_session(pb::Session { workspace: "/path/to/repo".into(), ..Default::default() })
+//!     .await?;
+//! let mut events = client.run_turn(&session.id, "add a README", Handlers::default()).await?;
+//! while let Some(event) = events.next().await {
+//!     println!("{:?}", event?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Approval and loop-cap questions go to [`Handlers`] (default: reject / stop). Failed calls are
+//! [`Error`] values carrying the gRPC status code.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::stream::{self, Stream};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Request, Status, Streaming};
+
+/// The generated `koda.v1` messages and the gRPC client stub.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    // Includes koda.v1.tonic.rs, the client stub.
+    include!("gen/koda/v1/koda.v1.rs");
+}
+
+use pb::engine_command::Command;
+use pb::engine_event::Payload;
+use pb::session_service_client::SessionServiceClient;
+
+/// A failed call: its gRPC status code and the service's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The gRPC status code, e.g. `Code::NotFound`.
+    pub code: Code,
+    /// The service's message.
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error { code: status.code(), message: status.message().to_string() }
+    }
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(error: tonic::transport::Error) -> Self {
+        Error { code: Code::Unavailable, message: error.to_string() }
+    }
+}
+
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+pub struct Auth(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The generated stub as the client uses it.
+pub type RawClient = SessionServiceClient<InterceptedService<Channel, Auth>>;
+
+/// How to reach the service.
+#[derive(Default, Clone)]
+pub struct ConnectOptions {
+    /// A bearer token sent with every call.
+    pub token: Option<String>,
+    /// Connect with TLS (with a client identity for mutual TLS).
+    pub tls: Option<ClientTlsConfig>,
+}
+
+/// A decision on an approval request.
+#[derive(Debug, Clone)]
+pub struct ApprovalAnswer {
+    /// The decision.
+    pub decision: pb::Decision,
+    /// Feedback for the model (with a rejection).
+    pub feedback: String,
+}
+
+/// A decision on a loop-cap question.
+#[derive(Debug, Clone)]
+pub struct LoopAnswer {
+    /// Continue or stop.
+    pub action: pb::LoopAction,
+    /// Extra iterations granted when continuing (0: the session's cap again).
+    pub extra_iterations: i32,
+}
+
+type OnApproval = dyn Fn(&pb::ApprovalRequested) -> Option<ApprovalAnswer> + Send + Sync;
+type OnLoopCap = dyn Fn(&pb::LoopCapReached) -> Option<LoopAnswer> + Send + Sync;
+
+/// Answers a turn's questions. By default approvals are rejected and the loop stops; a handler
+/// returning `None` leaves the question to another client.
+#[derive(Clone)]
+pub struct Handlers {
+    on_approval: Arc<OnApproval>,
+    on_loop_cap: Arc<OnLoopCap>,
+    continue_on_disconnect: bool,
+}
+
+impl Default for Handlers {
+    fn default() -> Self {
+        Handlers {
+            on_approval: Arc::new(|_| {
+                Some(ApprovalAnswer { decision: pb::Decision::Reject, feedback: String::new() })
+            }),
+            on_loop_cap: Arc::new(|_| Some(LoopAnswer { action: pb::LoopAction::Stop, extra_iterations: 0 })),
+            continue_on_disconnect: false,
+        }
+    }
+}
+
+impl Handlers {
+    /// Decides approval requests.
+    pub fn on_approval(
+        mut self,
+        handler: impl Fn(&pb::ApprovalRequested) -> Option<ApprovalAnswer> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_approval = Arc::new(handler);
+        self
+    }
+
+    /// Decides loop-cap questions.
+    pub fn on_loop_cap(
+        mut self,
+        handler: impl Fn(&pb::LoopCapReached) -> Option<LoopAnswer> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_loop_cap = Arc::new(handler);
+        self
+    }
+
+    /// Keeps the turn running if the stream breaks (default: it is cancelled).
+    pub fn continue_on_disconnect(mut self, value: bool) -> Self {
+        self.continue_on_disconnect = value;
+        self
+    }
+}
+
+/// The proto name of an event's payload, e.g. `"text_delta"` (empty when unset).
+pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
+    match &event.payload {
+        None => "",
+        Some(Payload::TurnStarted(_)) => "turn_started",
+        Some(Payload::TextDelta(_)) => "text_delta",
+        Some(Payload::ThinkingDelta(_)) => "thinking_delta",
+        Some(Payload::ToolCallStarted(_)) => "tool_call_started",
+        Some(Payload::ToolCallOutput(_)) => "tool_call_output",
+        Some(Payload::ToolCallFinished(_)) => "tool_call_finished",
+        Some(Payload::ApprovalRequested(_)) => "approval_requested",
+        Some(Payload::ApprovalResolved(_)) => "approval_resolved",
+        Some(Payload::LoopCapReached(_)) => "loop_cap_reached",
+        Some(Payload::Usage(_)) => "usage",
+        Some(Payload::FileChanged(_)) => "file_changed",
+        Some(Payload::Notice(_)) => "notice",
+        Some(Payload::TurnEnded(_)) => "turn_ended",
+    }
+}
+
+/// A stream of events; dropping it abandons the underlying call.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::EngineEvent, Error>> + Send>>;
+
+/// A running turn, driven step by step: read events, answer questions, cancel. Dropping it
+/// abandons the stream (the turn is cancelled unless it continues on disconnect).
+pub struct Turn {
+    commands: Option<mpsc::UnboundedSender<pb::RunTurnRequest>>,
+    events: Streaming<pb::RunTurnResponse>,
+    id: String,
+}
+
+impl Turn {
+    /// The turn's id, known after the first event.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The next event; `None` once the stream closed after turn_ended.
+    pub async fn next(&mut self) -> Result<Option<pb::EngineEvent>, Error> {
+        match self.events.message().await? {
+            Some(response) => {
+                let event = response.event.unwrap_or_default();
+                if self.id.is_empty() {
+                    self.id = event.turn_id.clone();
+                }
+                Ok(Some(event))
+            }
+            None => {
+                self.commands = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends a command on the turn's stream.
+    pub fn send(&self, command: Command) -> Result<(), Error> {
+        let request = pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(command) }) };
+        self.commands.as_ref().and_then(|commands| commands.send(request).ok()).ok_or_else(|| Error {
+            code: Code::FailedPrecondition,
+            message: "the turn's stream is closed".into(),
+        })
+    }
+
+    /// Answers an approval request on the turn's stream.
+    pub fn approve(&self, request_id: &str, decision: pb::Decision, feedback: &str) -> Result<(), Error> {
+        self.send(Command::ApprovalDecision(pb::ApprovalDecision {
+            request_id: request_id.into(),
+            decision: decision.into(),
+            feedback: feedback.into(),
+        }))
+    }
+
+    /// Answers a loop-cap question on the turn's stream.
+    pub fn decide_loop(&self, action: pb::LoopAction, extra_iterations: i32) -> Result<(), Error> {
+        self.send(Command::LoopDecision(pb::LoopDecision { action: action.into(), extra_iterations }))
+    }
+
+    /// Asks the service to cancel the turn; the events end with turn_ended CANCELLED.
+    pub fn cancel(&self) -> Result<(), Error> {
+        self.send(Command::Cancel(pb::Cancel {}))
+    }
+
+    /// Answers the question an event asks with `handlers`.
+    fn answer(&self, event: &pb::EngineEvent, handlers: &Handlers) -> Result<(), Error> {
+        match &event.payload {
+            Some(Payload::ApprovalRequested(request)) => match (handlers.on_approval)(request) {
+                Some(answer) => self.approve(&request.request_id, answer.decision, &answer.feedback),
+                None => Ok(()),
+            },
+            Some(Payload::LoopCapReached(question)) => match (handlers.on_loop_cap)(question) {
+                Some(answer) => self.decide_loop(answer.action, answer.extra_iterations),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A connection to a kodad service; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    raw: RawClient,
+}
+
+impl Client {
+    /// Connects to a kodad service at `target` ("host:port").
+    pub async fn connect(target: &str) -> Result<Self, Error> {
+        Self::connect_with(target, ConnectOptions::default()).await
+    }
+
+    /// Connects with a bearer token and/or TLS.
+    pub async fn connect_with(target: &str, options: ConnectOptions) -> Result<Self, Error> {
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}"))?;
+        if let Some(tls) = options.tls {
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        let channel = endpoint.connect().await?;
+        let token = match options.token {
+            Some(token) => Some(format!("Bearer {token}").parse().map_err(|_| Error {
+                code: Code::InvalidArgument,
+                message: "the token is not valid header text".into(),
+            })?),
+            None => None,
+        };
+        let raw =
+            SessionServiceClient::with_interceptor(channel, Auth(token)).max_decoding_message_size(64 << 20);
+        Ok(Client { raw })
+    }
+
+    /// The generated stub, for anything the wrapper does not cover.
+    pub fn raw(&self) -> RawClient {
+        self.raw.clone()
+    }
+
+    /// Describes the service.
+    pub async fn server_info(&self) -> Result<pb::GetServerInfoResponse, Error> {
+        Ok(self.raw().get_server_info(pb::GetServerInfoRequest {}).await?.into_inner())
+    }
+
+    /// Creates a session; `workspace` is required.
+    pub async fn create_session(&self, session: pb::Session) -> Result<pb::Session, Error> {
+        let request = pb::CreateSessionRequest { session: Some(session) };
+        Ok(self.raw().create_session(request).await?.into_inner().session.unwrap_or_default())
+    }
+
+    /// Returns one session.
+    pub async fn get_session(&self, session_id: &str) -> Result<pb::Session, Error> {
+        let request = pb::GetSessionRequest { session_id: session_id.into() };
+        Ok(self.raw().get_session(request).await?.into_inner().session.unwrap_or_default())
+    }
+
+    /// Every session carrying `labels` (all when empty), newest first.
+    pub async fn sessions(&self, labels: HashMap<String, String>) -> Result<Vec<pb::Session>, Error> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request =
+                pb::ListSessionsRequest { page_token, labels: labels.clone(), ..Default::default() };
+            let page = self.raw().list_sessions(request).await?.into_inner();
+            out.extend(page.sessions);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Changes the named fields (proto names, e.g. "approval_mode") of `session` (with its id).
+    pub async fn update_session(&self, session: pb::Session, fields: &[&str]) -> Result<pb::Session, Error> {
+        let request = pb::UpdateSessionRequest {
+            session: Some(session),
+            update_mask: Some(prost_types::FieldMask {
+                paths: fields.iter().map(|f| f.to_string()).collect(),
+            }),
+        };
+        Ok(self.raw().update_session(request).await?.into_inner().session.unwrap_or_default())
+    }
+
+    /// Deletes a session and everything of it.
+    pub async fn delete_session(&self, session_id: &str) -> Result<(), Error> {
+        self.raw().delete_session(pb::DeleteSessionRequest { session_id: session_id.into() }).await?;
+        Ok(())
+    }
+
+    /// Copies a session with its history.
+    pub async fn fork_session(&self, session_id: &str, title: &str) -> Result<pb::Session, Error> {
+        let request = pb::ForkSessionRequest { session_id: session_id.into(), title: title.into() };
+        Ok(self.raw().fork_session(request).await?.into_inner().session.unwrap_or_default())
+    }
+
+    /// The whole history of a session, oldest first.
+    pub async fn messages(&self, session_id: &str) -> Result<Vec<pb::Message>, Error> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request =
+                pb::ListMessagesRequest { session_id: session_id.into(), page_size: 1000, page_token };
+            let page = self.raw().list_messages(request).await?.into_inner();
+            out.extend(page.messages);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Sends a command to the running turn of a session, from any client; returns the turn id.
+    pub async fn submit(&self, session_id: &str, command: Command) -> Result<String, Error> {
+        let request = pb::SubmitCommandRequest {
+            session_id: session_id.into(),
+            command: Some(pb::EngineCommand { command: Some(command) }),
+            ..Default::default()
+        };
+        Ok(self.raw().submit_command(request).await?.into_inner().turn_id)
+    }
+
+    /// Cancels the running turn of a session; returns its id.
+    pub async fn cancel_turn(&self, session_id: &str) -> Result<String, Error> {
+        let request = pb::CancelTurnRequest { session_id: session_id.into(), ..Default::default() };
+        Ok(self.raw().cancel_turn(request).await?.into_inner().turn_id)
+    }
+
+    /// The stored events of a session after `after_seq`, then live ones; drop the stream to stop.
+    pub async fn watch(&self, session_id: &str, after_seq: i64) -> Result<EventStream, Error> {
+        let request = pb::WatchSessionRequest { session_id: session_id.into(), after_seq };
+        let responses = self.raw().watch_session(request).await?.into_inner();
+        Ok(Box::pin(stream::unfold(responses, |mut responses| async move {
+            match responses.message().await {
+                Ok(Some(response)) => Some((Ok(response.event.unwrap_or_default()), responses)),
+                Ok(None) => None,
+                Err(status) => Some((Err(status.into()), responses)),
+            }
+        })))
+    }
+
+    /// Starts a turn to drive step by step with [`Turn::next`], [`Turn::approve`] and friends.
+    pub async fn start_turn(
+        &self,
+        session_id: &str,
+        text: &str,
+        continue_on_disconnect: bool,
+    ) -> Result<Turn, Error> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let on_disconnect = if continue_on_disconnect {
+            pb::DisconnectPolicy::Continue
+        } else {
+            pb::DisconnectPolicy::Cancel
+        };
+        let start = Command::StartTurn(pb::StartTurn {
+            session_id: session_id.into(),
+            text: text.into(),
+            on_disconnect: on_disconnect.into(),
+            ..Default::default()
+        });
+        let request = pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(start) }) };
+        commands.send(request).expect("the receiver is alive");
+        let requests = UnboundedReceiverStream::new(receiver);
+        let events = self.raw().run_turn(requests).await?.into_inner();
+        Ok(Turn { commands: Some(commands), events, id: String::new() })
+    }
+
+    /// Runs a turn as a stream of its events until turn_ended, answering questions with
+    /// `handlers`. Dropping the stream abandons the turn's stream.
+    pub async fn run_turn(
+        &self,
+        session_id: &str,
+        text: &str,
+        handlers: Handlers,
+    ) -> Result<EventStream, Error> {
+        let turn = self.start_turn(session_id, text, handlers.continue_on_disconnect).await?;
+        Ok(Box::pin(stream::unfold(Some((turn, handlers)), |state| async move {
+            let (mut turn, handlers) = state?;
+            let answered = match turn.next().await {
+                Ok(Some(event)) => turn.answer(&event, &handlers).map(|()| event),
+                Ok(None) => return None,
+                Err(error) => Err(error),
+            };
+            match answered {
+                Ok(event) => Some((Ok(event), Some((turn, handlers)))),
+                Err(error) => Some((Err(error), None)),
+            }
+        })))
+    }
+}

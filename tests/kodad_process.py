@@ -31,6 +31,7 @@ class KodadProcess:
         )
         assert self.process.stderr is not None
         self.log: list[str] = []
+        self._logged = threading.Condition()
         for line in self.process.stderr:
             self.log.append(line)
             if match := re.search(r"serving on (\S+)", line):
@@ -44,7 +45,22 @@ class KodadProcess:
     def _drain(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
-            self.log.append(line)
+            with self._logged:
+                self.log.append(line)
+                self._logged.notify_all()
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> str:
+        """Blocks until a log line containing `text` was written; returns it."""
+
+        def found() -> str | None:
+            return next((line for line in self.log if text in line), None)
+
+        with self._logged:
+            if not self._logged.wait_for(lambda: found() is not None, timeout):
+                raise AssertionError(f"no log line with {text!r}: {''.join(self.log)}")
+        line = found()
+        assert line is not None
+        return line
 
     def terminate(self) -> int:
         self.process.send_signal(signal.SIGTERM)

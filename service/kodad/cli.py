@@ -11,8 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from kodad import __version__
+from kodad import __version__, logs
 from kodad.config import ConfigError, ServerConfig
+from kodad.engine.access import Limits
 
 _HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -41,6 +42,49 @@ def _parser() -> argparse.ArgumentParser:
         help="the asyncio event loop (uvloop where installed: lower tail latency)",
     )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="log lines as text or one JSON object each (with session_id and turn_id)",
+    )  # fmt: skip
+    secure = serve.add_argument_group("security")
+    secure.add_argument(
+        "--tokens-file", type=Path,
+        help="bearer tokens (TOML: sha256 -> tenant, role); reloaded on SIGHUP "
+        "(env KODAD_TOKENS_FILE; `kodad token new` makes entries)",
+    )  # fmt: skip
+    secure.add_argument("--tls-cert", type=Path, help="serve TLS with this certificate (PEM)")
+    secure.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    secure.add_argument(
+        "--client-ca", type=Path,
+        help="require client certificates signed by this CA (mutual TLS; tenant = CN)",
+    )  # fmt: skip
+    secure.add_argument(
+        "--insecure-no-auth", action="store_true",
+        help="allow serving beyond loopback without authentication (dangerous)",
+    )  # fmt: skip
+    secure.add_argument(
+        "--workspace-root", type=Path, action="append", default=None,
+        help="sessions may only use directories under this one (repeatable; env "
+        "KODAD_WORKSPACE_ROOTS, separated by ':')",
+    )  # fmt: skip
+    limits = serve.add_argument_group("limits (0 disables one)")
+    for name, default, text in _LIMIT_FLAGS:
+        limits.add_argument(
+            f"--{name}", type=int, default=default, help=f"{text} (default {default})"
+        )
+    limits.add_argument(
+        "--idle-timeout", type=float, default=3600.0,
+        help="seconds after which an idle connection is closed (default 3600)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--metrics-listen", default="",
+        help="serve Prometheus metrics on host:port at /metrics (off by default)",
+    )  # fmt: skip
+
+    token = commands.add_parser("token", help="make a bearer token and its tokens-file entry")
+    token.add_argument("action", choices=("new",))
+    token.add_argument("--tenant", required=True, help="the tenant the token acts as")
+    token.add_argument("--admin", action="store_true", help="the token sees every tenant")
 
     chat = commands.add_parser("chat", help="talk to a session in this terminal")
     _client_flags(chat)
@@ -59,6 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     sessions.add_argument("session_id", nargs="?", help="the session (not for list)")
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+# Limit flags: name, default, help. Each maps to kodad.engine.access.Limits or ServerConfig.
+_LIMIT_FLAGS = (
+    ("max-sessions-per-tenant", 10_000, "sessions one tenant may keep"),
+    ("max-turns", 256, "turns running at once"),
+    ("max-turns-per-tenant", 64, "turns one tenant may run at once"),
+    ("max-input-bytes", 1024 * 1024, "size of a turn's text"),
+    ("max-watchers-per-session", 64, "WatchSession streams open on one session"),
+    ("max-message-bytes", 64 * 1024 * 1024, "size of one gRPC message"),
+    ("tool-output-limit", 256 * 1024, "characters of a tool's output the model sees"),
+)
 
 
 def _client_flags(parser: argparse.ArgumentParser) -> None:
@@ -83,38 +139,79 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             sessions(args.connect, args.token, args.action, args.session_id, args.json)
         )
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if args.command == "token":
+        return _token(args.tenant, args.admin)
+    logs.configure(args.log_level, args.log_format)
     try:
-        config = ServerConfig.from_env()
-    except ConfigError as e:
-        logging.getLogger("kodad").error("%s", e)
-        return 2
-    if args.listen:
-        config = dataclasses.replace(config, listen=args.listen)
-    if args.data_dir:
-        config = dataclasses.replace(config, data_dir=args.data_dir)
-    if args.provider_read_timeout:
-        config = dataclasses.replace(config, provider_read_timeout_s=args.provider_read_timeout)
-    if args.loop_cap:
-        engine = dataclasses.replace(config.engine, default_loop_cap=args.loop_cap)
-        config = dataclasses.replace(config, engine=engine)
-    from kodad.server import serve
+        config = _serve_config(args)
+        from kodad.server import serve
 
-    try:
         if args.event_loop == "uvloop":
             import uvloop
 
             uvloop.run(serve(config))
         else:
             asyncio.run(serve(config))
+    except ConfigError as e:
+        logging.getLogger("kodad").error("%s", e)
+        return 2
     except OSError as e:
         logging.getLogger("kodad").error("%s", e)
         return 1
     return 0
+
+
+def _token(tenant: str, admin: bool) -> int:
+    from kodad.api.auth import hash_token, new_token
+
+    token = new_token()
+    print(f"token: {token}")
+    print("# Give the token to the client (it is shown once); add this to the tokens file:")
+    print(f'[[tokens]]\nsha256 = "{hash_token(token)}"\ntenant = "{tenant}"')
+    if admin:
+        print('role = "admin"')
+    return 0
+
+
+def _serve_config(args: argparse.Namespace) -> ServerConfig:
+    config = ServerConfig.from_env()
+    if args.listen:
+        config = dataclasses.replace(config, listen=args.listen)
+    if args.data_dir:
+        config = dataclasses.replace(config, data_dir=args.data_dir)
+    if args.provider_read_timeout:
+        config = dataclasses.replace(config, provider_read_timeout_s=args.provider_read_timeout)
+    engine = dataclasses.replace(
+        config.engine,
+        default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
+        tool_output_limit=args.tool_output_limit,
+        limits=Limits(
+            sessions_per_tenant=args.max_sessions_per_tenant,
+            turns=args.max_turns,
+            turns_per_tenant=args.max_turns_per_tenant,
+            input_bytes=args.max_input_bytes,
+            watchers_per_session=args.max_watchers_per_session,
+        ),
+    )
+    security = config.security
+    roots = tuple(args.workspace_root) if args.workspace_root else security.workspace_roots
+    security = dataclasses.replace(
+        security,
+        tokens_file=args.tokens_file or security.tokens_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        client_ca=args.client_ca,
+        insecure_no_auth=args.insecure_no_auth,
+        workspace_roots=roots,
+    )
+    return dataclasses.replace(
+        config,
+        engine=engine,
+        security=security,
+        metrics_listen=args.metrics_listen,
+        max_message_bytes=args.max_message_bytes,
+        idle_timeout_s=args.idle_timeout,
+    )
 
 
 if __name__ == "__main__":

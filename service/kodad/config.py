@@ -61,13 +61,54 @@ def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
     )
 
 
+def is_loopback(listen: str) -> bool:
+    """Whether `listen` (host:port or unix:path) is reachable from this machine only."""
+    if listen.startswith("unix:"):
+        return True
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class Security:
+    """Who may call: bearer tokens (tokens file), client certificates, or (loopback or
+    `insecure_no_auth`) anyone; TLS; and where sessions may work."""
+
+    tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    insecure_no_auth: bool = False
+    workspace_roots: tuple[Path, ...] = ()
+
+    def check(self, listen: str) -> None:
+        """ConfigError when the combination is unsafe or incomplete."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ConfigError("--client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        authenticated = self.tokens_file is not None or self.client_ca is not None
+        if not authenticated and not is_loopback(listen) and not self.insecure_no_auth:
+            raise ConfigError(
+                f"refusing to serve on {listen} without authentication: anyone reaching it "
+                "could run commands on this host. Give --tokens-file (bearer tokens) or "
+                "--client-ca with --tls-cert/--tls-key (mutual TLS), or --insecure-no-auth."
+            )
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
     data_dir: Path = field(default_factory=default_data_dir)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    security: Security = field(default_factory=Security)
+    metrics_listen: str = ""
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024 * 1024
+    # Connections idle this long are closed; dead peers are found by keepalive pings.
+    idle_timeout_s: float = 3600.0
+    keepalive_s: float = 60.0
+    keepalive_timeout_s: float = 20.0
     provider_connect_timeout_s: float = 10.0
     provider_read_timeout_s: float = 300.0
     provider_retry_attempts: int = 4
@@ -87,4 +128,12 @@ class ServerConfig:
             if env.get("KODAD_DATA_DIR")
             else defaults.data_dir,
             engine=EngineSettings(default_provider=provider_from_env(env)),
+            security=Security(
+                tokens_file=Path(env["KODAD_TOKENS_FILE"])
+                if env.get("KODAD_TOKENS_FILE")
+                else None,
+                workspace_roots=tuple(
+                    Path(p) for p in env.get("KODAD_WORKSPACE_ROOTS", "").split(":") if p
+                ),
+            ),
         )

@@ -11,7 +11,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kodad import __version__
+from kodad import __version__, metrics
+from kodad.api.auth import Authenticator
 from kodad.api.servicer import SessionServicer
 from kodad.config import ServerConfig
 from kodad.engine.manager import SessionManager
@@ -29,7 +30,14 @@ class Server:
     """`async with Server(config) as server:` serves until the block ends, then drains."""
 
     def __init__(self, config: ServerConfig) -> None:
+        config.security.check(config.listen)
         self.config = config
+        security = config.security
+        self.auth = Authenticator(
+            tokens_file=security.tokens_file,
+            client_certificates=security.client_ca is not None,
+            workspace_roots=security.workspace_roots,
+        )
         self.store = SqliteStore(config.database)
         self.providers = ProviderRegistry(
             connect_timeout_s=config.provider_connect_timeout_s,
@@ -44,23 +52,27 @@ class Server:
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         )
         self.port = 0
+        self.metrics_port = 0
         self._grpc: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         await self.store.open()
         await self.manager.start()
+        config = self.config
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", self.config.max_message_bytes),
-                ("grpc.max_send_message_length", self.config.max_message_bytes),
-                ("grpc.keepalive_time_ms", 60_000),
-                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.keepalive_time_ms", int(config.keepalive_s * 1000)),
+                ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_s * 1000)),
+                ("grpc.max_connection_idle_ms", int(config.idle_timeout_s * 1000)),
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ]
         )
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(
-            SessionServicer(self.manager), server
+            SessionServicer(self.manager, self.auth), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -71,15 +83,39 @@ class Server:
             ),
             server,
         )
-        self.port = server.add_insecure_port(self.config.listen)
+        credentials = self._credentials()
+        if credentials is None:
+            self.port = server.add_insecure_port(config.listen)
+        else:
+            self.port = server.add_secure_port(config.listen, credentials)
         if self.port == 0:
-            raise OSError(f"cannot listen on {self.config.listen}")
+            raise OSError(f"cannot listen on {config.listen}")
         await server.start()
         self._grpc = server
+        if config.security.insecure_no_auth and not self.auth.enabled:
+            log.warning(
+                "SERVING WITHOUT AUTHENTICATION on %s (--insecure-no-auth): anyone who reaches "
+                "this address can run commands on this host",
+                config.listen,
+            )
+        if config.metrics_listen:
+            self.metrics_port = metrics.serve(config.metrics_listen)
+            log.info("metrics on http://%s:%d/metrics", config.metrics_listen.rpartition(":")[0],
+                     self.metrics_port)  # fmt: skip
         for name in ("", SERVICE_NAME):
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "kodad %s serving on %s (data in %s)", __version__, self.address, self.config.data_dir
+        )
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        security = self.config.security
+        if security.tls_cert is None or security.tls_key is None:
+            return None
+        key, cert = security.tls_key.read_bytes(), security.tls_cert.read_bytes()
+        ca = security.client_ca.read_bytes() if security.client_ca is not None else None
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
         )
 
     async def _set_health(self, name: str, status: int) -> None:
@@ -119,10 +155,11 @@ class Server:
 
 
 async def serve(config: ServerConfig) -> None:
-    """Serves until SIGINT or SIGTERM, then shuts down cleanly."""
+    """Serves until SIGINT or SIGTERM, then shuts down cleanly; SIGHUP reloads the tokens."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Server(config):
+    async with Server(config) as server:
+        loop.add_signal_handler(signal.SIGHUP, server.auth.reload)
         await stop.wait()

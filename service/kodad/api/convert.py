@@ -185,6 +185,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         update_time=timestamp(r.update_time),
         last_seq=r.last_seq,
         message_count=r.message_count,
+        tenant=r.tenant,
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),

@@ -10,7 +10,9 @@ from kodad.engine.errors import (
     KodaError,
     NotFound,
     OutOfRange,
+    PermissionDenied,
     ResourceExhausted,
+    Unauthenticated,
 )
 
 _CODES: tuple[tuple[type[KodaError], grpc.StatusCode], ...] = (
@@ -19,6 +21,8 @@ _CODES: tuple[tuple[type[KodaError], grpc.StatusCode], ...] = (
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
 )
 
 

@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 import grpc
 
-from kodad import __version__
+from kodad import __version__, metrics
 from kodad.api import convert
+from kodad.api.auth import Authenticator
 from kodad.api.errors import status_code
+from kodad.engine.access import Caller
 from kodad.engine.errors import InvalidArgument, KodaError
 from kodad.engine.manager import SessionManager, TurnCommand
 from kodad.engine.model import DisconnectPolicy, TurnEnded
@@ -40,45 +42,67 @@ CAPABILITIES = (
 
 
 def _unary(
-    method: Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp], Caller], Awaitable[Resp]],
 ) -> Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    """Authenticates the call, runs it as its caller, maps errors and counts the outcome."""
+    name = method.__name__
+
     @functools.wraps(method)
     async def wrapper(
-        self: Any, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+        self: SessionServicer, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
     ) -> Resp:
+        code = grpc.StatusCode.OK
         try:
-            return await method(self, request, context)
+            return await method(self, request, context, self._auth.caller(context))
         except KodaError as e:
-            await context.abort(status_code(e), str(e))
+            code = status_code(e)
+            await context.abort(code, str(e))
             raise  # unreachable: abort raises
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            metrics.RPCS.labels(name, code.name).inc()
 
     return wrapper
 
 
 def _streaming(
-    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], Awaitable[None]],
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp], Caller], Awaitable[None]],
 ) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], Awaitable[None]]:
-    """For streaming methods that send with `context.write` (no generator per message)."""
+    """As _unary, for streaming methods that send with `context.write`."""
+    name = method.__name__
 
     @functools.wraps(method)
     async def wrapper(
-        self: Any, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
+        self: SessionServicer, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
     ) -> None:
+        code = grpc.StatusCode.OK
         try:
-            await method(self, request, context)
+            await method(self, request, context, self._auth.caller(context))
         except KodaError as e:
-            await context.abort(status_code(e), str(e))
+            code = status_code(e)
+            await context.abort(code, str(e))
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            metrics.RPCS.labels(name, code.name).inc()
 
     return wrapper
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: SessionManager, auth: Authenticator | None = None) -> None:
         self._manager = manager
+        self._auth = auth or Authenticator()
 
     @_unary
     async def GetServerInfo(
-        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.GetServerInfoRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.GetServerInfoResponse:
         return pb.GetServerInfoResponse(
             version=__version__,
@@ -91,29 +115,42 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
 
     @_unary
     async def CreateSession(
-        self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.CreateSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.CreateSessionResponse:
         if not request.HasField("session"):
             raise InvalidArgument("session is required")
         record = await self._manager.create_session(
             convert.session_spec(request.session),
             default_provider=not request.session.HasField("provider"),
+            caller=caller,
         )
         return pb.CreateSessionResponse(session=convert.session(record))
 
     @_unary
     async def GetSession(
-        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.GetSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.GetSessionResponse:
-        record = await self._manager.get_session(request.session_id)
+        record = await self._manager.get_session(request.session_id, caller=caller)
         return pb.GetSessionResponse(session=convert.session(record))
 
     @_unary
     async def ListSessions(
-        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.ListSessionsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.ListSessionsResponse:
         records, token = await self._manager.list_sessions(
-            page_size=request.page_size, page_token=request.page_token, labels=dict(request.labels)
+            page_size=request.page_size,
+            page_token=request.page_token,
+            labels=dict(request.labels),
+            caller=caller,
         )
         return pb.ListSessionsResponse(
             sessions=[convert.session(r) for r in records], next_page_token=token
@@ -121,35 +158,50 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
 
     @_unary
     async def UpdateSession(
-        self, request: pb.UpdateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.UpdateSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.UpdateSessionResponse:
         if not request.session.id:
             raise InvalidArgument("session.id is required")
         record = await self._manager.update_session(
-            convert.session_spec(request.session), list(request.update_mask.paths)
+            convert.session_spec(request.session), list(request.update_mask.paths), caller=caller
         )
         return pb.UpdateSessionResponse(session=convert.session(record))
 
     @_unary
     async def DeleteSession(
-        self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.DeleteSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.DeleteSessionResponse:
-        await self._manager.delete_session(request.session_id)
+        await self._manager.delete_session(request.session_id, caller=caller)
         return pb.DeleteSessionResponse()
 
     @_unary
     async def ForkSession(
-        self, request: pb.ForkSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.ForkSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.ForkSessionResponse:
-        record = await self._manager.fork_session(request.session_id, request.title)
+        record = await self._manager.fork_session(request.session_id, request.title, caller=caller)
         return pb.ForkSessionResponse(session=convert.session(record))
 
     @_unary
     async def ListMessages(
-        self, request: pb.ListMessagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.ListMessagesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.ListMessagesResponse:
         messages, token = await self._manager.list_messages(
-            request.session_id, page_size=request.page_size, page_token=request.page_token
+            request.session_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            caller=caller,
         )
         return pb.ListMessagesResponse(
             messages=[convert.message(m) for m in messages], next_page_token=token
@@ -157,13 +209,17 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
 
     @_unary
     async def ListFileChanges(
-        self, request: pb.ListFileChangesRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.ListFileChangesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.ListFileChangesResponse:
         changes, token = await self._manager.list_file_changes(
             request.session_id,
             turn_id=request.turn_id,
             page_size=request.page_size,
             page_token=request.page_token,
+            caller=caller,
         )
         return pb.ListFileChangesResponse(
             changes=[convert.file_change(c) for c in changes], next_page_token=token
@@ -171,26 +227,37 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
 
     @_unary
     async def SubmitCommand(
-        self, request: pb.SubmitCommandRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.SubmitCommandRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.SubmitCommandResponse:
         command = convert.turn_command(request.command)
-        turn = await self._manager.running_turn(request.session_id, request.turn_id)
+        turn = await self._manager.running_turn(request.session_id, request.turn_id, caller=caller)
         self._manager.command(turn, command)
         return pb.SubmitCommandResponse(turn_id=turn.id)
 
     @_unary
     async def CancelTurn(
-        self, request: pb.CancelTurnRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.CancelTurnRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> pb.CancelTurnResponse:
-        turn = await self._manager.running_turn(request.session_id, request.turn_id)
+        turn = await self._manager.running_turn(request.session_id, request.turn_id, caller=caller)
         turn.cancel()
         return pb.CancelTurnResponse(turn_id=turn.id)
 
     @_streaming
     async def WatchSession(  # type: ignore[override]
-        self, request: pb.WatchSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: pb.WatchSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> None:
-        async for event in self._manager.watch(request.session_id, request.after_seq):
+        async for event in self._manager.watch(
+            request.session_id, request.after_seq, caller=caller
+        ):
             await context.write(pb.WatchSessionResponse(event=convert.event(event)))
 
     @_streaming
@@ -198,13 +265,14 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self,
         request_iterator: AsyncIterator[pb.RunTurnRequest],
         context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
     ) -> None:
         first = await anext(aiter(request_iterator), None)
         if first is None or first.command.WhichOneof("command") != "start_turn":
             raise InvalidArgument("the first command of RunTurn must be start_turn")
         start = first.command.start_turn
         turn_input = convert.turn_input(start)
-        turn = await self._manager.start_turn(start.session_id, turn_input)
+        turn = await self._manager.start_turn(start.session_id, turn_input, caller=caller)
         reader = asyncio.create_task(self._read_commands(request_iterator, turn))
         ended = False
         try:

@@ -25,6 +25,14 @@ class ResourceExhausted(KodaError):
     """A configured limit was hit; the message names it."""
 
 
+class Unauthenticated(KodaError):
+    """The call carries no valid credentials."""
+
+
+class PermissionDenied(KodaError):
+    """The caller is known but may not do this (e.g. a workspace outside its roots)."""
+
+
 class TurnAlreadyRunning(FailedPrecondition):
     """A session runs one turn at a time."""
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+from kodad import metrics
 from kodad.engine.model import Event, EventPayload, now_us
 from kodad.store.base import Store
 
@@ -162,6 +163,7 @@ class EventWriter:
                 raise
             for event_log, event in batch:
                 event_log.publish(event)
+            metrics.EVENTS.inc(len(batch))
 
     async def _run(self) -> None:
         while True:

@@ -8,13 +8,16 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
+from kodad import metrics
 from kodad.engine import validation
+from kodad.engine.access import LOCAL, Caller, Limits
 from kodad.engine.errors import (
     FailedPrecondition,
     InvalidArgument,
     KodaError,
     NotFound,
     OutOfRange,
+    ResourceExhausted,
     TurnAlreadyRunning,
 )
 from kodad.engine.events import EventLog, EventWriter
@@ -67,6 +70,7 @@ class EngineSettings:
     tool_output_limit: int = 256 * 1024
     default_provider: ProviderConfig = field(default_factory=ProviderConfig)
     default_context_window: int = 128_000
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,9 @@ class Page:
 @dataclass
 class _Live:
     log: EventLog
+    tenant: str
     turn: Turn | None = None
+    watchers: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class SessionManager:
         self.settings = settings
         self._writer = EventWriter(store)
         self._live: dict[str, _Live] = {}
+        metrics.track(self)
 
     async def start(self) -> None:
         self._writer.start()
@@ -165,17 +172,41 @@ class SessionManager:
         record = await self._record(session_id)
         live = self._live.get(session_id)  # another task may have loaded it meanwhile
         if live is None:
-            live = _Live(EventLog(session_id, record.last_seq, self._writer))
+            live = _Live(EventLog(session_id, record.last_seq, self._writer), record.tenant)
             self._live[session_id] = live
         return live
 
-    async def _record(self, session_id: str) -> SessionRecord:
+    async def _record(self, session_id: str, caller: Caller = LOCAL) -> SessionRecord:
+        """The stored session, if `caller` may see it (another tenant's is NOT_FOUND too)."""
         if not session_id:
             raise InvalidArgument("session_id is required")
         record = await self.store.get_session(session_id)
-        if record is None:
+        if record is None or not caller.sees(record.tenant):
             raise NotFound(f"session {session_id} not found")
         return record
+
+    async def _visible_live(self, session_id: str, caller: Caller) -> _Live:
+        """The live session, if `caller` may see it."""
+        live = await self._live_session(session_id)
+        if not caller.sees(live.tenant):
+            raise NotFound(f"session {session_id} not found")
+        return live
+
+    def live_sessions(self) -> int:
+        return len(self._live)
+
+    def approvals_waiting(self) -> int:
+        return sum(
+            len(live.turn.pending.events()) for live in self._live.values() if live.turn is not None
+        )
+
+    def running_turns(self, tenant: str | None = None) -> int:
+        """Turns running now, of `tenant` (all when None)."""
+        return sum(
+            1
+            for live in self._live.values()
+            if live.turn is not None and (tenant is None or live.tenant == tenant)
+        )
 
     def _view(self, record: SessionRecord) -> SessionRecord:
         live = self._live.get(record.id)
@@ -187,15 +218,18 @@ class SessionManager:
     # Sessions
 
     async def create_session(
-        self, spec: SessionRecord, *, default_provider: bool = False
+        self, spec: SessionRecord, *, default_provider: bool = False, caller: Caller = LOCAL
     ) -> SessionRecord:
-        """Creates a session from the client-settable fields of `spec`; with
-        `default_provider` it gets the server's provider instead of `spec.provider`."""
+        """Creates a session of `caller`'s tenant from the client-settable fields of `spec`;
+        with `default_provider` it gets the server's provider instead of `spec.provider`."""
+        workspace = validation.workspace(spec.workspace)
+        caller.check_workspace(workspace)
+        await self._check_session_limit(caller.tenant)
         created = now_us()
         provider = self.settings.default_provider if default_provider else spec.provider
         record = SessionRecord(
             id=new_id("s"),
-            workspace=validation.workspace(spec.workspace),
+            workspace=workspace,
             title=validation.title(spec.title),
             provider=validation.provider(provider),
             approval_mode=spec.approval_mode,
@@ -206,21 +240,37 @@ class SessionManager:
             approval_rules=validation.approval_rules(spec.approval_rules, self.tools.names),
             create_time=created,
             update_time=created,
+            tenant=caller.tenant,
         )
         await self.store.create_session(record)
         return record
 
-    async def get_session(self, session_id: str) -> SessionRecord:
-        return self._view(await self._record(session_id))
+    async def _check_session_limit(self, tenant: str) -> None:
+        limit = self.settings.limits.sessions_per_tenant
+        if limit and await self.store.count_sessions(tenant) >= limit:
+            raise ResourceExhausted(
+                f"the tenant has {limit} sessions, the sessions_per_tenant limit; delete some"
+            )
+
+    async def get_session(self, session_id: str, *, caller: Caller = LOCAL) -> SessionRecord:
+        return self._view(await self._record(session_id, caller))
 
     async def list_sessions(
-        self, *, page_size: int, page_token: str, labels: Mapping[str, str]
+        self,
+        *,
+        page_size: int,
+        page_token: str,
+        labels: Mapping[str, str],
+        caller: Caller = LOCAL,
     ) -> tuple[list[SessionRecord], str]:
         size = validation.page_size(page_size)
         scope = "sessions:" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         before = validation.decode_page_token(page_token, scope)
         records = await self.store.list_sessions(
-            limit=size + 1, before_id=None if before is None else str(before), labels=labels
+            limit=size + 1,
+            before_id=None if before is None else str(before),
+            labels=labels,
+            tenant=None if caller.admin else caller.tenant,
         )
         token = ""
         if len(records) > size:
@@ -228,7 +278,9 @@ class SessionManager:
             token = validation.encode_page_token(records[-1].id, scope)
         return [self._view(r) for r in records], token
 
-    async def update_session(self, changes: SessionRecord, paths: list[str]) -> SessionRecord:
+    async def update_session(
+        self, changes: SessionRecord, paths: list[str], *, caller: Caller = LOCAL
+    ) -> SessionRecord:
         if not paths:
             raise InvalidArgument("update_mask must name at least one field")
         unknown = sorted(set(paths) - UPDATABLE_FIELDS)
@@ -237,7 +289,7 @@ class SessionManager:
                 f"update_mask paths {unknown} cannot be updated; allowed: "
                 + ", ".join(sorted(UPDATABLE_FIELDS))
             )
-        record = await self._record(changes.id)
+        record = await self._record(changes.id, caller)
         if "title" in paths:
             record.title = validation.title(changes.title)
         if "labels" in paths:
@@ -260,13 +312,13 @@ class SessionManager:
         await self.store.update_session(record)
         return self._view(record)
 
-    async def delete_session(self, session_id: str) -> None:
+    async def delete_session(self, session_id: str, *, caller: Caller = LOCAL) -> None:
+        await self._record(session_id, caller)
         live = self._live.get(session_id)
         if live is not None and live.turn is not None:
             raise FailedPrecondition(
                 f"session {session_id} is running turn {live.turn.id}; cancel it first"
             )
-        await self._record(session_id)
         if live is not None:
             await live.log.flush()
         if not await self.store.delete_session(session_id):
@@ -275,8 +327,10 @@ class SessionManager:
         if live is not None:
             live.log.close()
 
-    async def fork_session(self, session_id: str, title: str) -> SessionRecord:
-        source = await self._record(session_id)
+    async def fork_session(
+        self, session_id: str, title: str, *, caller: Caller = LOCAL
+    ) -> SessionRecord:
+        source = await self._record(session_id, caller)
         live = self._live.get(session_id)
         if live is not None and live.turn is not None:
             raise FailedPrecondition(
@@ -292,14 +346,15 @@ class SessionManager:
             last_seq=0,
             active_turn_id="",
         )
+        await self._check_session_limit(record.tenant)
         await self.store.fork_session(session_id, record)
         return record
 
     async def list_messages(
-        self, session_id: str, *, page_size: int, page_token: str
+        self, session_id: str, *, page_size: int, page_token: str, caller: Caller = LOCAL
     ) -> tuple[list[Message], str]:
         size = validation.page_size(page_size)
-        await self._record(session_id)
+        await self._record(session_id, caller)
         scope = f"messages:{session_id}"
         after = validation.decode_page_token(page_token, scope)
         messages = await self.store.list_messages(
@@ -312,10 +367,16 @@ class SessionManager:
         return messages, token
 
     async def list_file_changes(
-        self, session_id: str, *, turn_id: str, page_size: int, page_token: str
+        self,
+        session_id: str,
+        *,
+        turn_id: str,
+        page_size: int,
+        page_token: str,
+        caller: Caller = LOCAL,
     ) -> tuple[list[FileChange], str]:
         size = validation.page_size(page_size)
-        await self._record(session_id)
+        await self._record(session_id, caller)
         scope = f"files:{session_id}:{turn_id}"
         after = validation.decode_page_token(page_token, scope)
         rows = await self.store.list_file_changes(
@@ -329,15 +390,33 @@ class SessionManager:
 
     # Turns
 
-    async def start_turn(self, session_id: str, turn_input: TurnInput) -> Turn:
+    async def start_turn(
+        self, session_id: str, turn_input: TurnInput, *, caller: Caller = LOCAL
+    ) -> Turn:
         """Starts a turn; its first event (turn_started) has seq `turn.started_seq`."""
         validation.turn_input(turn_input.text, turn_input.images)
-        record = await self._record(session_id)
+        limits = self.settings.limits
+        size = len(turn_input.text.encode())
+        if limits.input_bytes and size > limits.input_bytes:
+            raise ResourceExhausted(
+                f"start_turn.text is {size} bytes, over the input_bytes limit"
+                f" ({limits.input_bytes})"
+            )
+        record = await self._record(session_id, caller)
         live = await self._live_session(session_id)
         if live.turn is not None:
             raise TurnAlreadyRunning(session_id, live.turn.id)
+        if limits.turns and self.running_turns() >= limits.turns:
+            raise ResourceExhausted(
+                f"{limits.turns} turns are running, the turns limit; retry later"
+            )
+        if limits.turns_per_tenant and self.running_turns(live.tenant) >= limits.turns_per_tenant:
+            raise ResourceExhausted(
+                f"the tenant runs {limits.turns_per_tenant} turns, the turns_per_tenant limit;"
+                " retry later"
+            )
         # No await from the check above to `live.turn = turn`: a concurrent start sees it.
-        limits = TurnLimits(
+        turn_limits = TurnLimits(
             loop_cap=record.loop_cap or self.settings.default_loop_cap,
             tool_output_limit=self.settings.tool_output_limit,
             system_prompt=self._system_prompt(record),
@@ -356,7 +435,7 @@ class SessionManager:
             store=self.store,
             provider=self.providers.get(record.provider),
             tools=self.tools,
-            limits=limits,
+            limits=turn_limits,
             on_finished=finished,
         )
         live.turn = turn
@@ -378,10 +457,13 @@ class SessionManager:
             prompt += "\n\n" + record.system_prompt
         return prompt
 
-    async def running_turn(self, session_id: str, turn_id: str = "") -> Turn:
-        await self._record(session_id)
-        live = self._live.get(session_id)
-        turn = live.turn if live is not None else None
+    async def running_turn(
+        self, session_id: str, turn_id: str = "", *, caller: Caller = LOCAL
+    ) -> Turn:
+        if not session_id:
+            raise InvalidArgument("session_id is required")
+        live = await self._visible_live(session_id, caller)
+        turn = live.turn
         if turn is None:
             raise FailedPrecondition(f"session {session_id} has no running turn")
         if turn_id and turn.id != turn_id:
@@ -418,20 +500,33 @@ class SessionManager:
         else:
             raise InvalidArgument("command must set approval_decision, loop_decision or cancel")
 
-    async def watch(self, session_id: str, after_seq: int) -> AsyncIterator[Event]:
+    async def watch(
+        self, session_id: str, after_seq: int, *, caller: Caller = LOCAL
+    ) -> AsyncIterator[Event]:
         """Stored events after `after_seq`, then live ones, without gaps or repeats."""
         if after_seq < 0:
             raise InvalidArgument(f"after_seq must not be negative, got {after_seq}")
-        live = await self._live_session(session_id)
+        if not session_id:
+            raise InvalidArgument("session_id is required")
+        live = await self._visible_live(session_id, caller)
         if after_seq > live.log.assigned_seq:
             raise OutOfRange(
                 f"after_seq {after_seq} is beyond the last event of session {session_id} "
                 f"({live.log.assigned_seq})"
             )
-        # Open questions asked before `after_seq` first, so a late client can answer.
-        if live.turn is not None:
-            for asked in live.turn.pending.events():
-                if asked.seq <= after_seq:
-                    yield asked
-        async for event in live.log.follow(self.store, after_seq):
-            yield event
+        limit = self.settings.limits.watchers_per_session
+        if limit and live.watchers >= limit:
+            raise ResourceExhausted(
+                f"session {session_id} has {limit} watchers, the watchers_per_session limit"
+            )
+        live.watchers += 1
+        try:
+            # Open questions asked before `after_seq` first, so a late client can answer.
+            if live.turn is not None:
+                for asked in live.turn.pending.events():
+                    if asked.seq <= after_seq:
+                        yield asked
+            async for event in live.log.follow(self.store, after_seq):
+                yield event
+        finally:
+            live.watchers -= 1

@@ -126,6 +126,7 @@ class SessionRecord:
     last_seq: int = 0
     message_count: int = 0
     active_turn_id: str = ""
+    tenant: str = ""
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))

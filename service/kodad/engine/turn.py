@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from kodad import logs, metrics
 from kodad.engine import approvals, compaction
 from kodad.engine.events import EventLog
 from kodad.engine.ids import new_id
@@ -70,6 +71,15 @@ from kodad.tools.base import Args
 log = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def _count_errors(kind: str) -> Iterator[None]:
+    try:
+        yield
+    except ProviderError as e:
+        metrics.PROVIDER_ERRORS.labels(kind, e.code).inc()
+        raise
+
+
 @dataclass(frozen=True)
 class TurnInput:
     text: str
@@ -129,6 +139,8 @@ class Turn:
         self._partial_thinking: list[str] = []
         self._unanswered: list[ToolCall] = []
         self._cancel_requested = False
+        # "starting" until the task runs, "running", then "ending" while the end is stored.
+        self._phase = "starting"
         self.started_seq = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -138,17 +150,25 @@ class Turn:
         self.task = asyncio.create_task(self.run(), name=f"turn {self.id}")
 
     def cancel(self) -> None:
-        """Asks the turn to stop at its next await. Idempotent."""
-        if self.task is not None and not self.task.done() and not self._cancel_requested:
-            self._cancel_requested = True
+        """Asks the turn to stop at its next await. Idempotent. Before the turn's task runs
+        it stops at its first step; once the turn is storing its end, that finishes."""
+        if self.task is None or self.task.done() or self._cancel_requested:
+            return
+        self._cancel_requested = True
+        if self._phase == "running":
             self.task.cancel()
 
     def _emit(self, payload: EventPayload) -> Event:
         return self._log.emit(self.id, payload)
 
     async def run(self) -> None:
+        logs.bind(self.session.id, self.id)
+        log.info("turn started")
         reason, code, message = TurnEndReason.COMPLETED, "", ""
+        self._phase = "running"
         try:
+            if self._cancel_requested:  # cancelled before the task got to run
+                raise asyncio.CancelledError
             self._history = await self._store.list_messages(self.session.id)
             await self._store.begin_turn(TurnRecord(self.session.id, self.id, now_us()))
             await self._append(
@@ -164,9 +184,11 @@ class Turn:
         except Exception as e:
             log.exception("turn %s of session %s failed", self.id, self.session.id)
             reason, code, message = TurnEndReason.FAILED, "internal", f"{type(e).__name__}: {e}"
+        self._phase = "ending"
         try:
             await self._settle(reason)
             await self._end(reason, code, message)
+            log.info("turn ended: %s%s", reason.value, f" ({code}: {message})" if code else "")
         except Exception as e:
             log.exception("could not store the end of turn %s", self.id)
             self._on_finished(self)
@@ -214,6 +236,31 @@ class Turn:
         )
         text: list[str] = []
         self._partial_text, self._partial_thinking = text, []
+        kind = self.session.provider.kind.value
+        with metrics.timed(metrics.PROVIDER_SECONDS, kind), _count_errors(kind):
+            calls, usage, signature = await self._stream_round(request, text)
+        self._partial_text = None
+        await self._append(
+            Message(
+                Role.ASSISTANT,
+                self.id,
+                text="".join(text),
+                thinking="".join(self._partial_thinking),
+                thinking_signature=signature,
+                tool_calls=tuple(calls),
+                usage=usage,
+            )
+        )
+        self._unanswered = list(calls)
+        if usage is not None:
+            self._usage += usage
+            self._emit(UsageReported(usage))
+        return tuple(calls)
+
+    async def _stream_round(
+        self, request: ProviderRequest, text: list[str]
+    ) -> tuple[list[ToolCall], Usage | None, str]:
+        """Streams one provider call into events; returns its calls, usage and signature."""
         calls: list[ToolCall] = []
         usage: Usage | None = None
         signature = ""
@@ -236,23 +283,7 @@ class Turn:
                 elif isinstance(event, ProviderNotice):
                     level = NoticeLevel.WARNING if event.warning else NoticeLevel.INFO
                     self._emit(Notice(level, event.text))
-        self._partial_text = None
-        await self._append(
-            Message(
-                Role.ASSISTANT,
-                self.id,
-                text="".join(text),
-                thinking="".join(self._partial_thinking),
-                thinking_signature=signature,
-                tool_calls=tuple(calls),
-                usage=usage,
-            )
-        )
-        self._unanswered = list(calls)
-        if usage is not None:
-            self._usage += usage
-            self._emit(UsageReported(usage))
-        return tuple(calls)
+        return calls, usage, signature
 
     async def _compact(self, messages: list[Message], window: int) -> None:
         """Summarises the older part of `messages` with the session's provider and stores
@@ -332,7 +363,8 @@ class Turn:
                 outcome = await self._gate(tool, call, args, workspace)
                 if outcome is None:
                     try:
-                        outcome = await tool.run(args, ctx)
+                        with metrics.timed(metrics.TOOL_SECONDS, tool.name):
+                            outcome = await tool.run(args, ctx)
                     finally:
                         await self._record_changes(ctx)
         except ToolError as e:

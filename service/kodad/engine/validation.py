@@ -18,7 +18,6 @@ MAX_SYSTEM_PROMPT = 256 * 1024
 MAX_LOOP_CAP = 10_000
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 256
-MAX_INPUT_BYTES = 1024 * 1024
 MAX_IMAGES = 8
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -112,8 +111,6 @@ def provider(config: ProviderConfig) -> ProviderConfig:
 def turn_input(text: str, images: tuple[Image, ...]) -> None:
     if not text and not images:
         raise InvalidArgument("start_turn.text is required (or images)")
-    if len(text.encode()) > MAX_INPUT_BYTES:
-        raise InvalidArgument(f"start_turn.text is larger than {MAX_INPUT_BYTES} bytes")
     if len(images) > MAX_IMAGES:
         raise InvalidArgument(f"start_turn.images has more than {MAX_IMAGES} images")
     for i, image in enumerate(images):

@@ -47,9 +47,19 @@ class Store(Protocol):
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
     async def list_sessions(
-        self, *, limit: int, before_id: str | None, labels: Mapping[str, str]
+        self,
+        *,
+        limit: int,
+        before_id: str | None,
+        labels: Mapping[str, str],
+        tenant: str | None = None,
     ) -> list[SessionRecord]:
-        """Sessions with id < `before_id` (all if None) carrying every label, newest first."""
+        """Sessions with id < `before_id` (all if None) carrying every label, of `tenant`
+        (any if None), newest first."""
+        ...
+
+    async def count_sessions(self, tenant: str) -> int:
+        """How many sessions `tenant` owns."""
         ...
 
     async def update_session(self, record: SessionRecord) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
@@ -98,6 +100,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN approval_timeout_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sessions ADD COLUMN approval_rules TEXT NOT NULL DEFAULT '[]';
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    CREATE INDEX sessions_by_tenant ON sessions(tenant, id);
+    """,
 )
 
 _LABELS_OBJECT = (
@@ -106,13 +112,51 @@ _LABELS_OBJECT = (
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules"
+    " approval_timeout_ms, approval_rules, tenant"
 )
+_PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+async def _finish_then_cancel(write: Coroutine[Any, Any, T]) -> T:
+    """Runs a write to its end even when the caller is cancelled meanwhile (a write cut
+    between BEGIN and COMMIT would leave the connection in a transaction, and the caller
+    would not know what was stored). The cancellation then reaches the caller at its next
+    await, after it has seen the result."""
+    task = asyncio.ensure_future(write)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled and (current := asyncio.current_task()) is not None:
+        current.uncancel()
+        current.cancel()
+    return result
+
+
+def _uninterruptible(
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    @functools.wraps(method)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await _finish_then_cancel(method(self, *args, **kwargs))
+
+    return wrapper
+
+
 class SqliteStore:
-    """Store on a SQLite file (created with its directory if missing)."""
+    """Store on a SQLite file (created with its directory if missing). Writes are
+    uninterruptible: see _finish_then_cancel."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -169,6 +213,7 @@ class SqliteStore:
             raise RuntimeError("store is not open")
         return self._reader
 
+    @_uninterruptible
     async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
         async with self._lock:
             conn = self._w
@@ -186,7 +231,7 @@ class SqliteStore:
     def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                 (
                     r.id,
                     r.title,
@@ -203,6 +248,7 @@ class SqliteStore:
                     r.active_turn_id,
                     r.approval_timeout_ms,
                     codec.encode_rules(r.approval_rules),
+                    r.tenant,
                 ),
             )
         ]
@@ -226,10 +272,18 @@ class SqliteStore:
         return self._session_from_row(next(iter(rows))) if rows else None
 
     async def list_sessions(
-        self, *, limit: int, before_id: str | None, labels: Mapping[str, str]
+        self,
+        *,
+        limit: int,
+        before_id: str | None,
+        labels: Mapping[str, str],
+        tenant: str | None = None,
     ) -> list[SessionRecord]:
         where: list[str] = []
         params: list[object] = []
+        if tenant is not None:
+            where.append("s.tenant = ?")
+            params.append(tenant)
         if before_id is not None:
             where.append("s.id < ?")
             params.append(before_id)
@@ -250,7 +304,7 @@ class SqliteStore:
     @staticmethod
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active, timeout_ms, rules, labels) = row  # fmt: skip
+         last_seq, message_count, active, timeout_ms, rules, tenant, labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -268,6 +322,7 @@ class SqliteStore:
             approval_timeout_ms=int(timeout_ms),  # type: ignore[call-overload]
             approval_rules=codec.decode_rules(str(rules)),
             labels=json.loads(str(labels)) if labels else {},
+            tenant=str(tenant),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
@@ -293,6 +348,13 @@ class SqliteStore:
         statements += self._label_rows(record)
         await self._transaction(statements)
 
+    async def count_sessions(self, tenant: str) -> int:
+        rows = await self._r.execute_fetchall(
+            "SELECT count(*) FROM sessions WHERE tenant = ?", (tenant,)
+        )
+        return int(next(iter(rows))[0])
+
+    @_uninterruptible
     async def delete_session(self, session_id: str) -> bool:
         async with self._lock:
             cursor = await self._w.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
@@ -312,6 +374,7 @@ class SqliteStore:
 
     # History
 
+    @_uninterruptible
     async def append_message(self, session_id: str, message: Message) -> Message:
         created = now_us()
         async with self._lock:
@@ -366,6 +429,7 @@ class SqliteStore:
 
     # Events
 
+    @_uninterruptible
     async def append_events(self, events: Sequence[Event]) -> None:
         if not events:
             return
@@ -426,6 +490,7 @@ class SqliteStore:
             ]
         )
 
+    @_uninterruptible
     async def end_turn(self, turn: TurnRecord) -> None:
         if turn.reason is None:
             raise ValueError("end_turn needs a reason")
@@ -470,6 +535,7 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [TurnRecord(str(s), str(t), int(start)) for s, t, start in rows]
 
+    @_uninterruptible
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
         async with self._lock:
             conn = self._w

@@ -498,6 +498,9 @@ type Session struct {
 	// Calls that run without asking in APPROVAL_MODE_CONFIRM. Added by DECISION_APPROVE_ALWAYS;
 	// UpdateSession with the "approval_rules" path replaces them (e.g. to revoke one).
 	ApprovalRules []*ApprovalRule `protobuf:"bytes,17,rep,name=approval_rules,json=approvalRules,proto3" json:"approval_rules,omitempty"`
+	// The tenant that owns the session: the one its creator authenticated as (empty when the
+	// service runs without authentication). Other tenants cannot see it. Output only.
+	Tenant        string `protobuf:"bytes,18,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -649,6 +652,13 @@ func (x *Session) GetApprovalRules() []*ApprovalRule {
 		return x.ApprovalRules
 	}
 	return nil
+}
+
+func (x *Session) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 // Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -1056,7 +1066,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xa6\x06\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xbe\x06\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1077,7 +1087,8 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\blast_seq\x18\x0e \x01(\x03R\alastSeq\x12#\n" +
 	"\rmessage_count\x18\x0f \x01(\x03R\fmessageCount\x12D\n" +
 	"\x10approval_timeout\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\x0fapprovalTimeout\x12<\n" +
-	"\x0eapproval_rules\x18\x11 \x03(\v2\x15.koda.v1.ApprovalRuleR\rapprovalRules\x1a9\n" +
+	"\x0eapproval_rules\x18\x11 \x03(\v2\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n" +
+	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +

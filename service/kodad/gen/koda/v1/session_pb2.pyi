@@ -307,6 +307,7 @@ class Session(_message.Message):
     MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
     APPROVAL_TIMEOUT_FIELD_NUMBER: _builtins.int
     APPROVAL_RULES_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -331,6 +332,10 @@ class Session(_message.Message):
     """Seq of the newest stored event of the session; 0 when it has none. Output only."""
     message_count: _builtins.int
     """Number of messages in the history. Output only."""
+    tenant: _builtins.str
+    """The tenant that owns the session: the one its creator authenticated as (empty when the
+    service runs without authentication). Other tenants cannot see it. Output only.
+    """
     @_builtins.property
     def provider(self) -> Global___ProviderConfig:
         """The LLM behind the session. Unset at creation means the server's default
@@ -387,10 +392,11 @@ class Session(_message.Message):
         message_count: _builtins.int = ...,
         approval_timeout: _duration_pb2.Duration | None = ...,
         approval_rules: _abc.Iterable[Global___ApprovalRule] | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "title", b"title", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -119,6 +119,10 @@ pub struct Session {
     /// UpdateSession with the "approval_rules" path replaces them (e.g. to revoke one).
     #[prost(message, repeated, tag="17")]
     pub approval_rules: ::prost::alloc::vec::Vec<ApprovalRule>,
+    /// The tenant that owns the session: the one its creator authenticated as (empty when the
+    /// service runs without authentication). Other tenants cannot see it. Output only.
+    #[prost(string, tag="18")]
+    pub tenant: ::prost::alloc::string::String,
 }
 /// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

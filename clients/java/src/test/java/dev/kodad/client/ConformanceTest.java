@@ -308,7 +308,7 @@ class ConformanceTest {
         assertNotNull(got, "no result for call " + result.getKey());
         JsonNode want = result.getValue();
         if (want.has("is_error")) {
-          assertEquals(want.get("is_error").asBoolean(), got.getIsError(), "is_error");
+          assertEquals(want.get("is_error").asBoolean(), got.getIsError(), result.getKey() + " is_error: " + got.getOutput());
         }
         if (want.has("output")) {
           assertEquals(want.get("output").asText(), got.getOutput());

@@ -40,6 +40,7 @@ private static final long serialVersionUID = 0L;
     state_ = 0;
     activeTurnId_ = "";
     approvalRules_ = java.util.Collections.emptyList();
+    tenant_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -769,6 +770,55 @@ java.lang.String defaultValue) {
     return approvalRules_.get(index);
   }
 
+  public static final int TENANT_FIELD_NUMBER = 18;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object tenant_ = "";
+  /**
+   * <pre>
+   * The tenant that owns the session: the one its creator authenticated as (empty when the
+   * service runs without authentication). Other tenants cannot see it. Output only.
+   * </pre>
+   *
+   * <code>string tenant = 18 [json_name = "tenant"];</code>
+   * @return The tenant.
+   */
+  @java.lang.Override
+  public java.lang.String getTenant() {
+    java.lang.Object ref = tenant_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      tenant_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The tenant that owns the session: the one its creator authenticated as (empty when the
+   * service runs without authentication). Other tenants cannot see it. Output only.
+   * </pre>
+   *
+   * <code>string tenant = 18 [json_name = "tenant"];</code>
+   * @return The bytes for tenant.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getTenantBytes() {
+    java.lang.Object ref = tenant_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      tenant_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -836,6 +886,9 @@ java.lang.String defaultValue) {
     }
     for (int i = 0; i < approvalRules_.size(); i++) {
       output.writeMessage(17, approvalRules_.get(i));
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenant_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 18, tenant_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -915,6 +968,9 @@ java.lang.String defaultValue) {
           }
           size += 2 * count;
         }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenant_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(18, tenant_);
+    }
     return size;
   }
   @java.lang.Override
@@ -986,6 +1042,8 @@ java.lang.String defaultValue) {
     }
     if (!getApprovalRulesList()
         .equals(other.getApprovalRulesList())) return false;
+    if (!getTenant()
+        .equals(other.getTenant())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1047,6 +1105,8 @@ java.lang.String defaultValue) {
       hash = (37 * hash) + APPROVAL_RULES_FIELD_NUMBER;
       hash = (53 * hash) + getApprovalRulesList().hashCode();
     }
+    hash = (37 * hash) + TENANT_FIELD_NUMBER;
+    hash = (53 * hash) + getTenant().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1258,6 +1318,7 @@ java.lang.String defaultValue) {
         approvalRulesBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00010000);
+      tenant_ = "";
       return this;
     }
 
@@ -1369,6 +1430,9 @@ java.lang.String defaultValue) {
             : approvalTimeoutBuilder_.build();
         to_bitField0_ |= 0x00000010;
       }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.tenant_ = tenant_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1467,6 +1531,11 @@ java.lang.String defaultValue) {
             approvalRulesBuilder_.addAllMessages(other.approvalRules_);
           }
         }
+      }
+      if (!other.getTenant().isEmpty()) {
+        tenant_ = other.tenant_;
+        bitField0_ |= 0x00020000;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1599,6 +1668,11 @@ java.lang.String defaultValue) {
               }
               break;
             } // case 138
+            case 146: {
+              tenant_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 146
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3637,6 +3711,103 @@ java.lang.String defaultValue) {
         approvalRules_ = null;
       }
       return approvalRulesBuilder_;
+    }
+
+    private java.lang.Object tenant_ = "";
+    /**
+     * <pre>
+     * The tenant that owns the session: the one its creator authenticated as (empty when the
+     * service runs without authentication). Other tenants cannot see it. Output only.
+     * </pre>
+     *
+     * <code>string tenant = 18 [json_name = "tenant"];</code>
+     * @return The tenant.
+     */
+    public java.lang.String getTenant() {
+      java.lang.Object ref = tenant_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        tenant_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The tenant that owns the session: the one its creator authenticated as (empty when the
+     * service runs without authentication). Other tenants cannot see it. Output only.
+     * </pre>
+     *
+     * <code>string tenant = 18 [json_name = "tenant"];</code>
+     * @return The bytes for tenant.
+     */
+    public com.google.protobuf.ByteString
+        getTenantBytes() {
+      java.lang.Object ref = tenant_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        tenant_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The tenant that owns the session: the one its creator authenticated as (empty when the
+     * service runs without authentication). Other tenants cannot see it. Output only.
+     * </pre>
+     *
+     * <code>string tenant = 18 [json_name = "tenant"];</code>
+     * @param value The tenant to set.
+     * @return This builder for chaining.
+     */
+    public Builder setTenant(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      tenant_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The tenant that owns the session: the one its creator authenticated as (empty when the
+     * service runs without authentication). Other tenants cannot see it. Output only.
+     * </pre>
+     *
+     * <code>string tenant = 18 [json_name = "tenant"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearTenant() {
+      tenant_ = getDefaultInstance().getTenant();
+      bitField0_ = (bitField0_ & ~0x00020000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The tenant that owns the session: the one its creator authenticated as (empty when the
+     * service runs without authentication). Other tenants cannot see it. Output only.
+     * </pre>
+     *
+     * <code>string tenant = 18 [json_name = "tenant"];</code>
+     * @param value The bytes for tenant to set.
+     * @return This builder for chaining.
+     */
+    public Builder setTenantBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      tenant_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

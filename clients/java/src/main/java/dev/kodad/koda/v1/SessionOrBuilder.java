@@ -429,4 +429,26 @@ java.lang.String defaultValue);
    */
   dev.kodad.koda.v1.ApprovalRuleOrBuilder getApprovalRulesOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * The tenant that owns the session: the one its creator authenticated as (empty when the
+   * service runs without authentication). Other tenants cannot see it. Output only.
+   * </pre>
+   *
+   * <code>string tenant = 18 [json_name = "tenant"];</code>
+   * @return The tenant.
+   */
+  java.lang.String getTenant();
+  /**
+   * <pre>
+   * The tenant that owns the session: the one its creator authenticated as (empty when the
+   * service runs without authentication). Other tenants cannot see it. Output only.
+   * </pre>
+   *
+   * <code>string tenant = 18 [json_name = "tenant"];</code>
+   * @return The bytes for tenant.
+   */
+  com.google.protobuf.ByteString
+      getTenantBytes();
 }

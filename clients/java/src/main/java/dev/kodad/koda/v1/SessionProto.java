@@ -94,7 +94,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "ut_tokens\030\001 \001(\003R\013inputTokens\022#\n\routput_t" +
       "okens\030\002 \001(\003R\014outputTokens\022*\n\021cache_read_" +
       "tokens\030\003 \001(\003R\017cacheReadTokens\022,\n\022cache_w" +
-      "rite_tokens\030\004 \001(\003R\020cacheWriteTokens\"\246\006\n\007" +
+      "rite_tokens\030\004 \001(\003R\020cacheWriteTokens\"\276\006\n\007" +
       "Session\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005title\030\002 \001(\tR\005" +
       "title\022\034\n\tworkspace\030\003 \001(\tR\tworkspace\0223\n\010p" +
       "rovider\030\004 \001(\0132\027.koda.v1.ProviderConfigR\010" +
@@ -113,43 +113,43 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "\014messageCount\022D\n\020approval_timeout\030\020 \001(\0132" +
       "\031.google.protobuf.DurationR\017approvalTime" +
       "out\022<\n\016approval_rules\030\021 \003(\0132\025.koda.v1.Ap" +
-      "provalRuleR\rapprovalRules\0329\n\013LabelsEntry" +
-      "\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value" +
-      ":\0028\001\"R\n\014ApprovalRule\022\033\n\ttool_name\030\001 \001(\tR" +
-      "\010toolName\022%\n\016command_prefix\030\002 \001(\tR\rcomma" +
-      "ndPrefix\"8\n\005Image\022\033\n\tmime_type\030\001 \001(\tR\010mi" +
-      "meType\022\022\n\004data\030\002 \001(\014R\004data\"g\n\010ToolCall\022\027" +
-      "\n\007call_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001" +
-      "(\tR\010toolName\022%\n\016arguments_json\030\003 \001(\tR\rar" +
-      "gumentsJson\"v\n\nToolResult\022\027\n\007call_id\030\001 \001" +
-      "(\tR\006callId\022\026\n\006output\030\002 \001(\tR\006output\022\031\n\010is" +
-      "_error\030\003 \001(\010R\007isError\022\034\n\ttruncated\030\004 \001(\010" +
-      "R\ttruncated\"\264\003\n\007Message\022\024\n\005index\030\001 \001(\003R\005" +
-      "index\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022(\n\004role\030\003" +
-      " \001(\0162\024.koda.v1.MessageRoleR\004role\022\022\n\004text" +
-      "\030\004 \001(\tR\004text\022\032\n\010thinking\030\005 \001(\tR\010thinking" +
-      "\022&\n\006images\030\006 \003(\0132\016.koda.v1.ImageR\006images" +
-      "\0220\n\ntool_calls\030\007 \003(\0132\021.koda.v1.ToolCallR" +
-      "\ttoolCalls\0224\n\013tool_result\030\010 \001(\0132\023.koda.v" +
-      "1.ToolResultR\ntoolResult\022$\n\005usage\030\t \001(\0132" +
-      "\016.koda.v1.UsageR\005usage\022;\n\013create_time\030\n " +
-      "\001(\0132\032.google.protobuf.TimestampR\ncreateT" +
-      "ime\022-\n\022summarized_through\030\013 \001(\003R\021summari" +
-      "zedThrough*\213\001\n\014ProviderKind\022\035\n\031PROVIDER_" +
-      "KIND_UNSPECIFIED\020\000\022\032\n\026PROVIDER_KIND_SCRI" +
-      "PTED\020\001\022#\n\037PROVIDER_KIND_OPENAI_COMPATIBL" +
-      "E\020\002\022\033\n\027PROVIDER_KIND_ANTHROPIC\020\003*}\n\014Appr" +
-      "ovalMode\022\035\n\031APPROVAL_MODE_UNSPECIFIED\020\000\022" +
-      "\026\n\022APPROVAL_MODE_AUTO\020\001\022\031\n\025APPROVAL_MODE" +
-      "_CONFIRM\020\002\022\033\n\027APPROVAL_MODE_READ_ONLY\020\003*" +
-      "`\n\014SessionState\022\035\n\031SESSION_STATE_UNSPECI" +
-      "FIED\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SESSIO" +
-      "N_STATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030MES" +
-      "SAGE_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_ROLE_" +
-      "USER\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n\021ME" +
-      "SSAGE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUMMAR" +
-      "Y\020\004B#\n\021dev.kodad.koda.v1B\014SessionProtoP\001" +
-      "b\006proto3"
+      "provalRuleR\rapprovalRules\022\026\n\006tenant\030\022 \001(" +
+      "\tR\006tenant\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003k" +
+      "ey\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"R\n\014Approval" +
+      "Rule\022\033\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016com" +
+      "mand_prefix\030\002 \001(\tR\rcommandPrefix\"8\n\005Imag" +
+      "e\022\033\n\tmime_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002" +
+      " \001(\014R\004data\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR" +
+      "\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016" +
+      "arguments_json\030\003 \001(\tR\rargumentsJson\"v\n\nT" +
+      "oolResult\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006ou" +
+      "tput\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007is" +
+      "Error\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\264\003\n\007" +
+      "Message\022\024\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id" +
+      "\030\002 \001(\tR\006turnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.M" +
+      "essageRoleR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010" +
+      "thinking\030\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\013" +
+      "2\016.koda.v1.ImageR\006images\0220\n\ntool_calls\030\007" +
+      " \003(\0132\021.koda.v1.ToolCallR\ttoolCalls\0224\n\013to" +
+      "ol_result\030\010 \001(\0132\023.koda.v1.ToolResultR\nto" +
+      "olResult\022$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR" +
+      "\005usage\022;\n\013create_time\030\n \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\ncreateTime\022-\n\022summarize" +
+      "d_through\030\013 \001(\003R\021summarizedThrough*\213\001\n\014P" +
+      "roviderKind\022\035\n\031PROVIDER_KIND_UNSPECIFIED" +
+      "\020\000\022\032\n\026PROVIDER_KIND_SCRIPTED\020\001\022#\n\037PROVID" +
+      "ER_KIND_OPENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_" +
+      "KIND_ANTHROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPR" +
+      "OVAL_MODE_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE" +
+      "_AUTO\020\001\022\031\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027AP" +
+      "PROVAL_MODE_READ_ONLY\020\003*`\n\014SessionState\022" +
+      "\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022\026\n\022SESSIO" +
+      "N_STATE_IDLE\020\001\022\031\n\025SESSION_STATE_RUNNING\020" +
+      "\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_ROLE_UNSPEC" +
+      "IFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MESSAG" +
+      "E_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_ROLE_TOOL\020" +
+      "\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004B#\n\021dev.kodad" +
+      ".koda.v1B\014SessionProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -174,7 +174,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_Session_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_descriptor,
-        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", });
+        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", });
     internal_static_koda_v1_Session_LabelsEntry_descriptor =
       internal_static_koda_v1_Session_descriptor.getNestedType(0);
     internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable = new

@@ -79,6 +79,7 @@ breaking: install
 bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.run
+	$(PY) -m bench.sidecar
 
 pytest: install
 	$(PY) -m pytest -q

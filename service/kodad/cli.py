@@ -81,6 +81,26 @@ def _parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on host:port at /metrics (off by default)",
     )  # fmt: skip
 
+    sidecar = serve.add_argument_group("sidecar (an editor or tool launches kodad and owns it)")
+    sidecar.add_argument(
+        "--ready-json", action="store_true",
+        help="print one JSON line on stdout once serving (address, port, pid, version, token)",
+    )  # fmt: skip
+    launch = sidecar.add_mutually_exclusive_group()
+    launch.add_argument(
+        "--launch-token", action="store_true",
+        help="require a random per-launch bearer token on every call (printed by --ready-json)",
+    )  # fmt: skip
+    launch.add_argument(
+        "--launch-token-fd", type=int, metavar="FD",
+        help="like --launch-token, with the token read from this file descriptor",
+    )  # fmt: skip
+    sidecar.add_argument(
+        "--exit-with-parent", action="store_true",
+        help="stop (cancelling and storing running turns) when stdin closes or the parent dies",
+    )  # fmt: skip
+    serve.add_argument("--log-file", type=Path, help="log to this file instead of stderr")
+
     token = commands.add_parser("token", help="make a bearer token and its tokens-file entry")
     token.add_argument("action", choices=("new",))
     token.add_argument("--tenant", required=True, help="the tenant the token acts as")
@@ -141,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "token":
         return _token(args.tenant, args.admin)
-    logs.configure(args.log_level, args.log_format)
+    logs.configure(args.log_level, args.log_format, args.log_file)
     try:
         config = _serve_config(args)
         from kodad.server import serve
@@ -197,6 +217,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
     roots = tuple(args.workspace_root) if args.workspace_root else security.workspace_roots
     security = dataclasses.replace(
         security,
+        launch_token=_launch_token(args),
         tokens_file=args.tokens_file or security.tokens_file,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -211,7 +232,27 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         metrics_listen=args.metrics_listen,
         max_message_bytes=args.max_message_bytes,
         idle_timeout_s=args.idle_timeout,
+        ready_json=args.ready_json,
+        exit_with_parent=args.exit_with_parent,
     )
+
+
+def _launch_token(args: argparse.Namespace) -> str:
+    if args.launch_token_fd is not None:
+        try:
+            with os.fdopen(args.launch_token_fd, closefd=True) as f:
+                token = f.read().strip()
+        except OSError as e:
+            fd = args.launch_token_fd
+            raise ConfigError(f"cannot read the launch token from fd {fd}: {e}") from e
+        if not token:
+            raise ConfigError(f"fd {args.launch_token_fd} gave an empty launch token")
+        return token
+    if args.launch_token:
+        from kodad.api.auth import new_token
+
+        return new_token()
+    return ""
 
 
 if __name__ == "__main__":

@@ -12,8 +12,13 @@ failures raise KodadError carrying the gRPC status code.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import json
+import os
+import shutil
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -180,6 +185,7 @@ class Client:
             self._channel = grpc.aio.insecure_channel(target)
             self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.stub: pb_grpc.SessionServiceAsyncStub = pb_grpc.SessionServiceStub(self._channel)
+        self._sidecar: _Sidecar | None = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -194,6 +200,8 @@ class Client:
 
     async def close(self) -> None:
         await self._channel.close(None)
+        if self._sidecar is not None:
+            await self._sidecar.stop()
 
     async def server_info(self) -> pb.GetServerInfoResponse:
         return await _call(
@@ -356,3 +364,80 @@ __all__ = [
     "Session",
     "Turn",
 ]
+
+
+class SidecarError(Exception):
+    """The kodad binary is missing, failed to start, or was not ready in time; the message
+    ends with the tail of its stderr."""
+
+
+@dataclass
+class _Sidecar:
+    process: asyncio.subprocess.Process
+    stderr: deque[str]
+    reader: asyncio.Task[None]
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Closes the child's stdin (it drains and exits), then kills it if it lingers."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), grace_s)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        self.reader.cancel()
+
+    def tail(self) -> str:
+        return "".join(self.stderr).strip() or "(no output)"
+
+
+async def spawn_sidecar(
+    *,
+    command: Sequence[str] | None = None,
+    listen: str = "127.0.0.1:0",
+    args: Sequence[str] = (),
+    ready_within_s: float = 10.0,
+) -> Client:
+    """Starts `kodad serve` as a child process owned by the returned Client: on `listen`
+    (default a free loopback port; `unix:///path` for a socket), with a per-launch token, tied
+    to this process (it exits when the client closes, or when this process dies). `command`
+    is the kodad executable and leading arguments (default: `kodad` on PATH, or KODAD_BIN)."""
+    if command is None:
+        found = os.environ.get("KODAD_BIN") or shutil.which("kodad")
+        if found is None:
+            raise SidecarError("cannot find the kodad binary: not on PATH and KODAD_BIN unset")
+        command = [found]
+    argv = [*command, "serve", "--listen", listen, "--ready-json", "--launch-token",
+            "--exit-with-parent", *args]  # fmt: skip
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as e:
+        raise SidecarError(f"cannot start {argv[0]}: {e.strerror or e}") from e
+    assert process.stdout is not None and process.stderr is not None
+    stderr: deque[str] = deque(maxlen=20)
+
+    async def read_stderr(stream: asyncio.StreamReader) -> None:
+        async for line in stream:
+            stderr.append(line.decode(errors="replace"))
+
+    sidecar = _Sidecar(process, stderr, asyncio.create_task(read_stderr(process.stderr)))
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), ready_within_s)
+        ready = json.loads(line) if line else None
+    except (TimeoutError, ValueError) as e:
+        await sidecar.stop(grace_s=1.0)
+        why = "was not ready" if isinstance(e, TimeoutError) else "printed no ready line"
+        raise SidecarError(f"kodad {why} within {ready_within_s} s: {sidecar.tail()}") from e
+    if ready is None:
+        code = await process.wait()
+        await asyncio.wait_for(sidecar.reader, 5)
+        raise SidecarError(f"kodad exited with code {code} before it was ready: {sidecar.tail()}")
+    client = Client(str(ready["address"]), token=str(ready["token"]))
+    client._sidecar = sidecar
+    return client

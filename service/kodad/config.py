@@ -61,6 +61,14 @@ def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
     )
 
 
+def unix_socket_path(listen: str) -> Path | None:
+    """The socket file of a unix:PATH or unix:///PATH address, else None."""
+    if not listen.startswith("unix:"):
+        return None
+    rest = listen.removeprefix("unix:")
+    return Path("/" + rest.lstrip("/")) if rest.startswith("//") else Path(rest)
+
+
 def is_loopback(listen: str) -> bool:
     """Whether `listen` (host:port or unix:path) is reachable from this machine only."""
     if listen.startswith("unix:"):
@@ -80,6 +88,8 @@ class Security:
     client_ca: Path | None = None
     insecure_no_auth: bool = False
     workspace_roots: tuple[Path, ...] = ()
+    # A sidecar's per-launch bearer token (kodad serve --launch-token): the local admin.
+    launch_token: str = ""
 
     def check(self, listen: str) -> None:
         """ConfigError when the combination is unsafe or incomplete."""
@@ -87,7 +97,9 @@ class Security:
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.client_ca is not None and self.tls_cert is None:
             raise ConfigError("--client-ca (mutual TLS) needs --tls-cert and --tls-key")
-        authenticated = self.tokens_file is not None or self.client_ca is not None
+        authenticated = (
+            self.tokens_file is not None or self.client_ca is not None or bool(self.launch_token)
+        )
         if not authenticated and not is_loopback(listen) and not self.insecure_no_auth:
             raise ConfigError(
                 f"refusing to serve on {listen} without authentication: anyone reaching it "
@@ -103,6 +115,9 @@ class ServerConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     security: Security = field(default_factory=Security)
     metrics_listen: str = ""
+    # Sidecar mode: print one JSON line on stdout once serving; exit with the parent.
+    ready_json: bool = False
+    exit_with_parent: bool = False
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024 * 1024
     # Connections idle this long are closed; dead peers are found by keepalive pings.

@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 # (session_id, turn_id) of the code running now; a turn's task sets it.
 CONTEXT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
@@ -52,9 +53,11 @@ class _TextFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str, fmt: str) -> None:
-    """Logs to stderr at `level` as "text" or "json"."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str, fmt: str, file: Path | None = None) -> None:
+    """Logs to stderr (or `file`) at `level` as "text" or "json"."""
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stderr) if file is None else logging.FileHandler(file)
+    )
     handler.addFilter(_ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

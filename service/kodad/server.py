@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
+import sys
 from types import TracebackType
 
 import grpc
@@ -14,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from kodad import __version__, metrics
 from kodad.api.auth import Authenticator
 from kodad.api.servicer import SessionServicer
-from kodad.config import ServerConfig
+from kodad.config import ServerConfig, unix_socket_path
 from kodad.engine.manager import SessionManager
 from kodad.gen.koda.v1 import session_service_pb2, session_service_pb2_grpc
 from kodad.providers import ProviderRegistry, RetryPolicy
@@ -37,6 +40,7 @@ class Server:
             tokens_file=security.tokens_file,
             client_certificates=security.client_ca is not None,
             workspace_roots=security.workspace_roots,
+            launch_token=security.launch_token,
         )
         self.store = SqliteStore(config.database)
         self.providers = ProviderRegistry(
@@ -84,10 +88,19 @@ class Server:
             server,
         )
         credentials = self._credentials()
-        if credentials is None:
-            self.port = server.add_insecure_port(config.listen)
-        else:
-            self.port = server.add_secure_port(config.listen, credentials)
+        socket_path = unix_socket_path(config.listen)
+        if socket_path is not None:
+            socket_path.unlink(missing_ok=True)  # a stale socket of an earlier run
+        # A unix socket is created 0600: only this user may connect.
+        umask = os.umask(0o177) if socket_path is not None else None
+        try:
+            if credentials is None:
+                self.port = server.add_insecure_port(config.listen)
+            else:
+                self.port = server.add_secure_port(config.listen, credentials)
+        finally:
+            if umask is not None:
+                os.umask(umask)
         if self.port == 0:
             raise OSError(f"cannot listen on {config.listen}")
         await server.start()
@@ -118,6 +131,17 @@ class Server:
             [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
         )
 
+    def ready_line(self) -> dict[str, object]:
+        """What `--ready-json` prints: how to reach this server, once it serves."""
+        return {
+            "listen": self.config.listen,
+            "address": self.address,
+            "port": self.port if unix_socket_path(self.config.listen) is None else 0,
+            "pid": os.getpid(),
+            "version": __version__,
+            "token": self.config.security.launch_token,
+        }
+
     async def _set_health(self, name: str, status: int) -> None:
         result = self.health.set(name, status)
         if asyncio.iscoroutine(result):
@@ -125,6 +149,10 @@ class Server:
 
     @property
     def address(self) -> str:
+        """Where clients connect: host:port, or unix:///path for a unix socket."""
+        socket_path = unix_socket_path(self.config.listen)
+        if socket_path is not None:
+            return f"unix://{socket_path}"
         host = self.config.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
@@ -160,6 +188,38 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watcher = _exit_with_parent(loop, stop) if config.exit_with_parent else None
     async with Server(config) as server:
         loop.add_signal_handler(signal.SIGHUP, server.auth.reload)
+        if config.ready_json:
+            print(json.dumps(server.ready_line()), flush=True)
         await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
+
+
+def _exit_with_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Stops (draining like SIGTERM) when stdin closes or the parent process dies."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the line above
+        stop.set()
+    reader = asyncio.StreamReader()
+
+    async def watch_stdin() -> None:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
+        try:
+            while await reader.read(65536):
+                pass
+        finally:
+            transport.close()
+        log.info("stdin closed: stopping")
+        stop.set()
+
+    return loop.create_task(watch_stdin(), name="exit with parent")

@@ -1,10 +1,11 @@
 """Authentication: bearer tokens from a tokens file (reloaded on SIGHUP) or client
-certificates (mutual TLS), each mapped to a tenant. No credentials configured: every caller
-is the local admin."""
+certificates (mutual TLS), each mapped to a tenant, and a sidecar's per-launch token (the
+local admin). No credentials configured: every caller is the local admin."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import tomllib
@@ -107,8 +108,10 @@ class Authenticator:
         tokens_file: Path | None = None,
         client_certificates: bool = False,
         workspace_roots: tuple[Path, ...] = (),
+        launch_token: str = "",
     ) -> None:
         self.tokens_file = tokens_file
+        self.launch_token = launch_token
         self.client_certificates = client_certificates
         self.workspace_roots = workspace_roots
         self._tokens: Mapping[str, _Entry] = {}
@@ -117,7 +120,7 @@ class Authenticator:
 
     @property
     def enabled(self) -> bool:
-        return self.tokens_file is not None or self.client_certificates
+        return self.tokens_file is not None or self.client_certificates or bool(self.launch_token)
 
     def _read(self) -> dict[str, _Entry]:
         assert self.tokens_file is not None
@@ -153,7 +156,10 @@ class Authenticator:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("the authorization header must be 'Bearer <token>'")
-            entry = self._tokens.get(hash_token(token.strip()))
+            token = token.strip()
+            if self.launch_token and hmac.compare_digest(token, self.launch_token):
+                return Caller(admin=True, workspace_roots=self.workspace_roots)
+            entry = self._tokens.get(hash_token(token))
             if entry is None:
                 raise Unauthenticated("the bearer token is not valid")
             roots = self.workspace_roots if entry.workspace_roots is None else entry.workspace_roots

@@ -70,8 +70,9 @@ func WithTLS(config *tls.Config) Option { return func(o *options) { o.tls = conf
 
 // Client is a connection to a kodad service. Close it when done.
 type Client struct {
-	conn  *grpc.ClientConn
-	token string
+	conn    *grpc.ClientConn
+	token   string
+	sidecar *sidecar
 	// Raw is the generated stub, for anything the wrapper does not cover.
 	Raw kodav1.SessionServiceClient
 }
@@ -93,8 +94,14 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	return &Client{conn: conn, token: o.token, Raw: kodav1.NewSessionServiceClient(conn)}, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connection (and stops the kodad it spawned, if any).
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if c.sidecar != nil {
+		c.sidecar.stop()
+	}
+	return err
+}
 
 func (c *Client) ctx(ctx context.Context) context.Context {
 	if c.token == "" {

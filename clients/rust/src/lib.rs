@@ -33,6 +33,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status, Streaming};
 
+mod sidecar;
+pub use sidecar::{spawn_sidecar, ReadyLine, Sidecar, SidecarError, SidecarOptions};
+
 /// The generated `koda.v1` messages and the gRPC client stub.
 pub mod pb {
     #![allow(clippy::all, missing_docs)]
@@ -276,14 +279,28 @@ impl Client {
         Self::connect_with(target, ConnectOptions::default()).await
     }
 
-    /// Connects with a bearer token and/or TLS.
+    /// Connects with a bearer token and/or TLS; `target` is "host:port" or "unix:///path".
     pub async fn connect_with(target: &str, options: ConnectOptions) -> Result<Self, Error> {
         let scheme = if options.tls.is_some() { "https" } else { "http" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}"))?;
+        let socket = target.strip_prefix("unix:").map(|p| format!("/{}", p.trim_start_matches('/')));
+        let authority = if socket.is_some() { "localhost" } else { target };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{authority}"))?;
         if let Some(tls) = options.tls {
             endpoint = endpoint.tls_config(tls)?;
         }
-        let channel = endpoint.connect().await?;
+        let channel = match socket {
+            Some(path) => {
+                let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+                    let path = path.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(path).await?;
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                    }
+                });
+                endpoint.connect_with_connector(connector).await?
+            }
+            None => endpoint.connect().await?,
+        };
         let token = match options.token {
             Some(token) => Some(format!("Bearer {token}").parse().map_err(|_| Error {
                 code: Code::InvalidArgument,

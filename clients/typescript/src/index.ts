@@ -19,6 +19,8 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { connect as connectSocket } from "node:net";
+import type { Sidecar } from "./sidecar.js";
 import {
   Decision,
   DisconnectPolicy,
@@ -214,7 +216,7 @@ export class KodadClient {
     this.raw = raw;
   }
 
-  /** Connects to a kodad service at target ("host:port"). */
+  /** Connects to a kodad service at target ("host:port", or "unix:///path" for a socket). */
   static connect(target: string, options: ConnectOptions = {}): KodadClient {
     const interceptors: Interceptor[] = [];
     const token = options.token;
@@ -224,10 +226,11 @@ export class KodadClient {
         return next(request);
       });
     }
+    const socket = target.startsWith("unix:") ? target.replace(/^unix:(\/\/)?/, "") : null;
     const transport = createGrpcTransport({
-      baseUrl: `${options.tls ? "https" : "http"}://${target}`,
+      baseUrl: `${options.tls ? "https" : "http"}://${socket ? "localhost" : target}`,
       interceptors,
-      nodeOptions: options.tls ?? {},
+      nodeOptions: socket ? { createConnection: () => connectSocket(socket) } : (options.tls ?? {}),
     });
     return new KodadClient(createClient(SessionService, transport));
   }
@@ -239,10 +242,14 @@ export class KodadClient {
     return { ...options, signal };
   }
 
-  /** Breaks every open call of this client. */
-  close(): void {
+  /** Breaks every open call of this client (and stops the kodad it spawned, if any). */
+  async close(): Promise<void> {
     this.controller.abort();
+    await this.sidecar?.stop();
   }
+
+  /** The kodad this client spawned with spawnSidecar, if any. */
+  sidecar?: Sidecar;
 
   /** Describes the service. */
   serverInfo(options?: CallOptions): Promise<GetServerInfoResponse> {
@@ -399,3 +406,5 @@ export class KodadClient {
     }
   }
 }
+
+export { spawnSidecar, SidecarError, type ReadyLine, type SidecarOptions } from "./sidecar.js";

@@ -1,4 +1,5 @@
 //! `kodad serve` from the repository's virtualenv on a free port, for the tests.
+#![allow(dead_code)] // each test binary uses part of it
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

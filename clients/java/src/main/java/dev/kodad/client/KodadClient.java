@@ -110,6 +110,31 @@ public final class KodadClient implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    if (sidecar != null) {
+      sidecar.stop(java.time.Duration.ofSeconds(10));
+    }
+  }
+
+  private Sidecar sidecar;
+
+  /**
+   * Starts `kodad serve` as a child process owned by the returned client (see {@link
+   * Sidecar}): on a free port or a unix socket, with a per-launch token; closing the client stops
+   * it.
+   *
+   * @throws Sidecar.SidecarException when the binary is missing, fails or is not ready in time
+   */
+  public static KodadClient spawnSidecar(Sidecar.Options options) {
+    Sidecar sidecar = Sidecar.start(options);
+    KodadClient client =
+        connect(sidecar.address(), InsecureChannelCredentials.create(), sidecar.token());
+    client.sidecar = sidecar;
+    return client;
+  }
+
+  /** The kodad this client spawned, or null. */
+  public Sidecar sidecar() {
+    return sidecar;
   }
 
   private static <T> T call(Supplier<T> run) {

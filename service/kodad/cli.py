@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds after which an idle connection is closed (default 3600)",
     )  # fmt: skip
     serve.add_argument(
+        "--otel", action="store_true",
+        help="export OpenTelemetry spans (turn, provider call, tool call) over OTLP/HTTP "
+        "(OTEL_EXPORTER_OTLP_ENDPOINT; needs the otel extra)",
+    )  # fmt: skip
+    serve.add_argument(
         "--metrics-listen", default="",
         help="serve Prometheus metrics on host:port at /metrics (off by default)",
     )  # fmt: skip
@@ -164,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level, args.log_format, args.log_file)
     try:
         config = _serve_config(args)
+        if args.otel:
+            from kodad.metrics import export_spans
+
+            try:
+                export_spans()
+            except RuntimeError as e:
+                raise ConfigError(str(e)) from e
         from kodad.server import serve
 
         if args.event_loop == "uvloop":

@@ -8,11 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry()
+# Spans of turns, provider calls and tool calls; no-ops unless tracing is configured
+# (`kodad serve --otel`, or an application that installs an OpenTelemetry SDK).
+TRACER = trace.get_tracer("kodad")
 
 RPCS = Counter(
     "kodad_rpcs", "Finished RPCs by method and gRPC status code.", ["method", "code"],
@@ -88,3 +92,18 @@ def serve(address: str) -> int:
     host, _, port = address.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=REGISTRY)
     return int(server.server_address[1])
+
+
+def export_spans() -> None:
+    """Installs the OpenTelemetry SDK with an OTLP/HTTP exporter (configured by the standard
+    OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables). Needs `pip install kodad[otel]`."""
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError as e:
+        raise RuntimeError(f"--otel needs the otel extra (pip install 'kodad[otel]'): {e}") from e
+    provider = TracerProvider(resource=Resource.create({"service.name": "kodad"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)

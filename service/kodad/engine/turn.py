@@ -141,6 +141,7 @@ class Turn:
         self._cancel_requested = False
         # "starting" until the task runs, "running", then "ending" while the end is stored.
         self._phase = "starting"
+        self._end_reason = TurnEndReason.FAILED
         self.started_seq = 0
         self.task: asyncio.Task[None] | None = None
 
@@ -163,6 +164,12 @@ class Turn:
 
     async def run(self) -> None:
         logs.bind(self.session.id, self.id)
+        attributes = {"kodad.session_id": self.session.id, "kodad.turn_id": self.id}
+        with metrics.TRACER.start_as_current_span("kodad.turn", attributes=attributes) as span:
+            await self._run()
+            span.set_attribute("kodad.reason", self._end_reason.value)
+
+    async def _run(self) -> None:
         log.info("turn started")
         reason, code, message = TurnEndReason.COMPLETED, "", ""
         self._phase = "running"
@@ -186,6 +193,7 @@ class Turn:
             reason, code, message = TurnEndReason.FAILED, "internal", f"{type(e).__name__}: {e}"
         self._phase = "ending"
         try:
+            self._end_reason = reason
             await self._settle(reason)
             await self._end(reason, code, message)
             log.info("turn ended: %s%s", reason.value, f" ({code}: {message})" if code else "")
@@ -237,7 +245,14 @@ class Turn:
         text: list[str] = []
         self._partial_text, self._partial_thinking = text, []
         kind = self.session.provider.kind.value
-        with metrics.timed(metrics.PROVIDER_SECONDS, kind), _count_errors(kind):
+        with (
+            metrics.TRACER.start_as_current_span(
+                "kodad.provider_round",
+                attributes={"kodad.provider": kind, "kodad.model": request.model},
+            ),
+            metrics.timed(metrics.PROVIDER_SECONDS, kind),
+            _count_errors(kind),
+        ):
             calls, usage, signature = await self._stream_round(request, text)
         self._partial_text = None
         await self._append(
@@ -363,7 +378,13 @@ class Turn:
                 outcome = await self._gate(tool, call, args, workspace)
                 if outcome is None:
                     try:
-                        with metrics.timed(metrics.TOOL_SECONDS, tool.name):
+                        with (
+                            metrics.TRACER.start_as_current_span(
+                                "kodad.tool",
+                                attributes={"kodad.tool": tool.name, "kodad.call_id": call.call_id},
+                            ),
+                            metrics.timed(metrics.TOOL_SECONDS, tool.name),
+                        ):
                             outcome = await tool.run(args, ctx)
                     finally:
                         await self._record_changes(ctx)

@@ -157,14 +157,14 @@ async def test_reject_sends_feedback_to_model(
 async def test_approve_always_adds_a_rule_that_survives_restart(
     server_config: ServerConfig, workspace: Path
 ) -> None:
-    status = tool_call("bash", command="git status")
+    status = tool_call("bash", command="git add a.txt")
     provider = scripted(
         [status],
-        [tool_call("bash", command="git status --short")],
+        [tool_call("bash", command="git add b.txt")],
         [{"text": "checked"}],
         [status],
-        [tool_call("bash", command="git log")],
-        [tool_call("bash", command="git status; touch pwned")],
+        [tool_call("bash", command="git commit -m wip")],
+        [tool_call("bash", command="git add a.txt; touch pwned")],
         [{"text": "end"}],
     )
     async with Server(server_config) as server, grpc.aio.insecure_channel(server.address) as ch:
@@ -175,13 +175,11 @@ async def test_approve_always_adds_a_rule_that_survives_restart(
         asked = (await turn.until("approval_requested")).approval_requested
         await turn.send(decide(asked.request_id, epb.DECISION_APPROVE_ALWAYS))
         events = await turn.finish()
-        assert (
-            kinds(events).count("approval_requested") == 1
-        )  # "git status --short" matched the rule
+        assert kinds(events).count("approval_requested") == 1  # "git add b.txt" matched the rule
         assert len(finished_calls(events)) == 2
         got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
         assert [(r.tool_name, r.command_prefix) for r in got.approval_rules] == [
-            ("bash", "git status")
+            ("bash", "git add")
         ]
 
     async with (
@@ -192,10 +190,10 @@ async def test_approve_always_adds_a_rule_that_survives_restart(
         turn = Turn(stub)
         await turn.send(start(session.id, "again"))
         asked = (await turn.until("approval_requested")).approval_requested
-        assert asked.summary == "Run git log"  # git status ran without asking, git log asks
+        assert asked.summary == "Run git commit -m wip"  # git add ran without asking
         await turn.send(decide(asked.request_id, epb.DECISION_APPROVE))
         asked = (await turn.until("approval_requested")).approval_requested
-        assert asked.summary == "Run git status; touch pwned"  # a compound command always asks
+        assert asked.summary == "Run git add a.txt; touch pwned"  # a compound one always asks
         await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
         events = await turn.finish()
         assert not (workspace / "pwned").exists()
@@ -480,3 +478,38 @@ async def test_path_and_symlink_escapes_are_tool_errors(
     for call_id, result in finished_calls(events).items():
         assert result.is_error and "outside the workspace" in result.output, call_id
     assert list(outside.iterdir()) == []
+
+
+async def test_bash_commands_are_classified(stub: Stub, workspace: Path) -> None:
+    (workspace / "build").mkdir()
+    provider = scripted(
+        [tool_call("bash", "r", command="ls -la | grep build && git status 2>/dev/null")],
+        [tool_call("bash", "m", command="touch made.txt")],
+        [tool_call("bash", "d", command="ls; rm -rf build")],
+        [tool_call("bash", "d2", command="rm -rf build")],
+        [{"text": "ok"}],
+    )
+    session = await create_session(
+        stub,
+        workspace,
+        provider,
+        mode=CONFIRM,
+        approval_rules=[spb.ApprovalRule(tool_name="bash", command_prefix="rm -rf")],
+    )
+    turn = Turn(stub)
+    await turn.send(start(session.id, "go"))
+    # The read-only pipeline ran without asking; touching a file asks with normal risk.
+    asked = (await turn.until("approval_requested")).approval_requested
+    assert asked.call_id == "m" and asked.risk == epb.APPROVAL_RISK_NORMAL
+    await turn.send(decide(asked.request_id, epb.DECISION_APPROVE))
+    # A destructive part makes the whole command high risk.
+    asked = (await turn.until("approval_requested")).approval_requested
+    assert asked.call_id == "d" and asked.risk == epb.APPROVAL_RISK_HIGH
+    await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+    # Destructive commands ask even when a rule would allow them.
+    asked = (await turn.until("approval_requested")).approval_requested
+    assert asked.call_id == "d2" and asked.risk == epb.APPROVAL_RISK_HIGH
+    await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+    events = await turn.finish()
+    assert kinds(events).count("approval_requested") == 3
+    assert (workspace / "made.txt").exists() and (workspace / "build").is_dir()

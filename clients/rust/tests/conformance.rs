@@ -215,7 +215,12 @@ impl Runner {
             for (id, want) in results {
                 let got = finished.get(id).unwrap_or_else(|| panic!("no result for call {id}"));
                 if let Some(v) = want.get("is_error").and_then(Value::as_bool) {
-                    assert_eq!(got.is_error, v, "{id} is_error");
+                    assert_eq!(
+                        got.is_error,
+                        v,
+                        "{id} is_error: {}",
+                        &got.output[got.output.len().saturating_sub(300)..]
+                    );
                 }
                 if let Some(v) = want.get("output").and_then(Value::as_str) {
                     assert_eq!(got.output, v);

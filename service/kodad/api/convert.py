@@ -64,6 +64,12 @@ _LEVELS = {
     m.NoticeLevel.ERROR: epb.NOTICE_LEVEL_ERROR,
 }
 
+_RISKS_TO_PB = {
+    m.ApprovalRisk.UNSPECIFIED: epb.APPROVAL_RISK_UNSPECIFIED,
+    m.ApprovalRisk.NORMAL: epb.APPROVAL_RISK_NORMAL,
+    m.ApprovalRisk.HIGH: epb.APPROVAL_RISK_HIGH,
+}
+
 PROVIDER_KIND_TO_PB = {v: k for k, v in _PROVIDER_KINDS.items()}
 _APPROVAL_MODES_TO_PB = {v: k for k, v in _APPROVAL_MODES.items()}
 _DECISIONS_TO_PB = {v: k for k, v in _DECISIONS.items()}
@@ -267,6 +273,7 @@ def event(e: m.Event) -> epb.EngineEvent:
                     arguments_json=p.arguments_json,
                     summary=p.summary,
                     preview=p.preview,
+                    risk=_RISKS_TO_PB[p.risk],
                 )
             )
         case m.ApprovalResolved():

@@ -20,6 +20,12 @@ class ProviderKind(enum.Enum):
     ANTHROPIC = "anthropic"
 
 
+class ApprovalRisk(enum.Enum):
+    UNSPECIFIED = "unspecified"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
 class ApprovalMode(enum.Enum):
     AUTO = "auto"
     CONFIRM = "confirm"
@@ -236,6 +242,7 @@ class ApprovalRequested:
     arguments_json: str
     summary: str
     preview: str
+    risk: ApprovalRisk = ApprovalRisk.UNSPECIFIED
 
 
 @dataclass(frozen=True)

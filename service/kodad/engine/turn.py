@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from kodad import logs, metrics
-from kodad.engine import approvals, compaction
+from kodad.engine import approvals, commands, compaction
 from kodad.engine.events import EventLog
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
     ApprovalMode,
     ApprovalRequested,
     ApprovalResolved,
+    ApprovalRisk,
     Decision,
     DisconnectPolicy,
     Event,
@@ -399,8 +400,19 @@ class Turn:
     ) -> ToolOutcome | None:
         """Asks a human when the mode and rules say so. None: the call may run; otherwise
         the outcome the model gets instead."""
+        if not approvals.needs_approval(self.session.approval_mode, tool.kind):
+            return None
+        risk = ApprovalRisk.UNSPECIFIED
+        if tool.kind is ToolKind.SHELL:
+            match commands.classify(args.string("command", "")):
+                case commands.CommandClass.READ_ONLY:
+                    return None
+                case commands.CommandClass.DESTRUCTIVE:
+                    risk = ApprovalRisk.HIGH
+                case _:
+                    risk = ApprovalRisk.NORMAL
         rules = self.session.approval_rules
-        if not approvals.needs_approval(self.session.approval_mode, tool.kind) or approvals.allowed(
+        if risk is not ApprovalRisk.HIGH and approvals.allowed(
             rules, tool.name, tool.kind, call.arguments_json
         ):
             return None
@@ -414,6 +426,7 @@ class Turn:
                 call.arguments_json,
                 description.summary,
                 description.preview,
+                risk,
             )
         )
         request = self.pending.open(request_id, "approval", event)

@@ -360,6 +360,59 @@ func (NoticeLevel) EnumDescriptor() ([]byte, []int) {
 	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
+// How risky a call waiting for approval is.
+type ApprovalRisk int32
+
+const (
+	// Not classified: calls of tools other than bash.
+	ApprovalRisk_APPROVAL_RISK_UNSPECIFIED ApprovalRisk = 0
+	// The call changes files or state, as most calls do.
+	ApprovalRisk_APPROVAL_RISK_NORMAL ApprovalRisk = 1
+	// The call can destroy work or reach beyond the workspace.
+	ApprovalRisk_APPROVAL_RISK_HIGH ApprovalRisk = 2
+)
+
+// Enum value maps for ApprovalRisk.
+var (
+	ApprovalRisk_name = map[int32]string{
+		0: "APPROVAL_RISK_UNSPECIFIED",
+		1: "APPROVAL_RISK_NORMAL",
+		2: "APPROVAL_RISK_HIGH",
+	}
+	ApprovalRisk_value = map[string]int32{
+		"APPROVAL_RISK_UNSPECIFIED": 0,
+		"APPROVAL_RISK_NORMAL":      1,
+		"APPROVAL_RISK_HIGH":        2,
+	}
+)
+
+func (x ApprovalRisk) Enum() *ApprovalRisk {
+	p := new(ApprovalRisk)
+	*p = x
+	return p
+}
+
+func (x ApprovalRisk) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApprovalRisk) Descriptor() protoreflect.EnumDescriptor {
+	return file_koda_v1_engine_proto_enumTypes[6].Descriptor()
+}
+
+func (ApprovalRisk) Type() protoreflect.EnumType {
+	return &file_koda_v1_engine_proto_enumTypes[6]
+}
+
+func (x ApprovalRisk) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApprovalRisk.Descriptor instead.
+func (ApprovalRisk) EnumDescriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
+}
+
 // Starts a turn. Must be the first command of a RunTurn stream, and only there.
 type StartTurn struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1064,7 +1117,12 @@ type ApprovalRequested struct {
 	// One line a human can read, e.g. "Write 12 lines to src/main.py".
 	Summary string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	// What will happen: a unified diff for file edits, the command and cwd for bash.
-	Preview       string `protobuf:"bytes,6,opt,name=preview,proto3" json:"preview,omitempty"`
+	Preview string `protobuf:"bytes,6,opt,name=preview,proto3" json:"preview,omitempty"`
+	// How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+	// git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+	// destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+	// APPROVAL_RISK_HIGH and are never allowed by approval rules.
+	Risk          ApprovalRisk `protobuf:"varint,7,opt,name=risk,proto3,enum=koda.v1.ApprovalRisk" json:"risk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1139,6 +1197,13 @@ func (x *ApprovalRequested) GetPreview() string {
 		return x.Preview
 	}
 	return ""
+}
+
+func (x *ApprovalRequested) GetRisk() ApprovalRisk {
+	if x != nil {
+		return x.Risk
+	}
+	return ApprovalRisk_APPROVAL_RISK_UNSPECIFIED
 }
 
 // An approval request was answered.
@@ -1869,7 +1934,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\tR\x06output\x12\x19\n" +
 	"\bis_error\x18\x03 \x01(\bR\aisError\x12\x1c\n" +
-	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\xc3\x01\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\xee\x01\n" +
 	"\x11ApprovalRequested\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -1877,7 +1942,8 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\ttool_name\x18\x03 \x01(\tR\btoolName\x12%\n" +
 	"\x0earguments_json\x18\x04 \x01(\tR\rargumentsJson\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x12\x18\n" +
-	"\apreview\x18\x06 \x01(\tR\apreview\"`\n" +
+	"\apreview\x18\x06 \x01(\tR\apreview\x12)\n" +
+	"\x04risk\x18\a \x01(\x0e2\x15.koda.v1.ApprovalRiskR\x04risk\"`\n" +
 	"\x10ApprovalResolved\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12-\n" +
@@ -1959,7 +2025,11 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x18NOTICE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NOTICE_LEVEL_INFO\x10\x01\x12\x18\n" +
 	"\x14NOTICE_LEVEL_WARNING\x10\x02\x12\x16\n" +
-	"\x12NOTICE_LEVEL_ERROR\x10\x03B\"\n" +
+	"\x12NOTICE_LEVEL_ERROR\x10\x03*_\n" +
+	"\fApprovalRisk\x12\x1d\n" +
+	"\x19APPROVAL_RISK_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14APPROVAL_RISK_NORMAL\x10\x01\x12\x16\n" +
+	"\x12APPROVAL_RISK_HIGH\x10\x02B\"\n" +
 	"\x11dev.kodad.koda.v1B\vEngineProtoP\x01b\x06proto3"
 
 var (
@@ -1974,7 +2044,7 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 	return file_koda_v1_engine_proto_rawDescData
 }
 
-var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
@@ -1983,64 +2053,66 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(TurnEndReason)(0),            // 3: koda.v1.TurnEndReason
 	(FileChangeKind)(0),           // 4: koda.v1.FileChangeKind
 	(NoticeLevel)(0),              // 5: koda.v1.NoticeLevel
-	(*StartTurn)(nil),             // 6: koda.v1.StartTurn
-	(*ApprovalDecision)(nil),      // 7: koda.v1.ApprovalDecision
-	(*LoopDecision)(nil),          // 8: koda.v1.LoopDecision
-	(*Cancel)(nil),                // 9: koda.v1.Cancel
-	(*EngineCommand)(nil),         // 10: koda.v1.EngineCommand
-	(*TurnStarted)(nil),           // 11: koda.v1.TurnStarted
-	(*TextDelta)(nil),             // 12: koda.v1.TextDelta
-	(*ThinkingDelta)(nil),         // 13: koda.v1.ThinkingDelta
-	(*ToolCallStarted)(nil),       // 14: koda.v1.ToolCallStarted
-	(*ToolCallOutput)(nil),        // 15: koda.v1.ToolCallOutput
-	(*ToolCallFinished)(nil),      // 16: koda.v1.ToolCallFinished
-	(*ApprovalRequested)(nil),     // 17: koda.v1.ApprovalRequested
-	(*ApprovalResolved)(nil),      // 18: koda.v1.ApprovalResolved
-	(*LoopCapReached)(nil),        // 19: koda.v1.LoopCapReached
-	(*FileChanged)(nil),           // 20: koda.v1.FileChanged
-	(*FileChange)(nil),            // 21: koda.v1.FileChange
-	(*Notice)(nil),                // 22: koda.v1.Notice
-	(*TurnEnded)(nil),             // 23: koda.v1.TurnEnded
-	(*EngineEvent)(nil),           // 24: koda.v1.EngineEvent
-	(*Image)(nil),                 // 25: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 27: koda.v1.Usage
+	(ApprovalRisk)(0),             // 6: koda.v1.ApprovalRisk
+	(*StartTurn)(nil),             // 7: koda.v1.StartTurn
+	(*ApprovalDecision)(nil),      // 8: koda.v1.ApprovalDecision
+	(*LoopDecision)(nil),          // 9: koda.v1.LoopDecision
+	(*Cancel)(nil),                // 10: koda.v1.Cancel
+	(*EngineCommand)(nil),         // 11: koda.v1.EngineCommand
+	(*TurnStarted)(nil),           // 12: koda.v1.TurnStarted
+	(*TextDelta)(nil),             // 13: koda.v1.TextDelta
+	(*ThinkingDelta)(nil),         // 14: koda.v1.ThinkingDelta
+	(*ToolCallStarted)(nil),       // 15: koda.v1.ToolCallStarted
+	(*ToolCallOutput)(nil),        // 16: koda.v1.ToolCallOutput
+	(*ToolCallFinished)(nil),      // 17: koda.v1.ToolCallFinished
+	(*ApprovalRequested)(nil),     // 18: koda.v1.ApprovalRequested
+	(*ApprovalResolved)(nil),      // 19: koda.v1.ApprovalResolved
+	(*LoopCapReached)(nil),        // 20: koda.v1.LoopCapReached
+	(*FileChanged)(nil),           // 21: koda.v1.FileChanged
+	(*FileChange)(nil),            // 22: koda.v1.FileChange
+	(*Notice)(nil),                // 23: koda.v1.Notice
+	(*TurnEnded)(nil),             // 24: koda.v1.TurnEnded
+	(*EngineEvent)(nil),           // 25: koda.v1.EngineEvent
+	(*Image)(nil),                 // 26: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 28: koda.v1.Usage
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	25, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	26, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
 	0,  // 2: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
 	1,  // 3: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
-	6,  // 4: koda.v1.EngineCommand.start_turn:type_name -> koda.v1.StartTurn
-	7,  // 5: koda.v1.EngineCommand.approval_decision:type_name -> koda.v1.ApprovalDecision
-	8,  // 6: koda.v1.EngineCommand.loop_decision:type_name -> koda.v1.LoopDecision
-	9,  // 7: koda.v1.EngineCommand.cancel:type_name -> koda.v1.Cancel
-	0,  // 8: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
-	4,  // 9: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
-	4,  // 10: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	26, // 11: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 12: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
-	3,  // 13: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	27, // 14: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	26, // 15: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
-	11, // 16: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
-	12, // 17: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
-	13, // 18: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
-	14, // 19: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
-	15, // 20: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
-	16, // 21: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
-	17, // 22: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
-	18, // 23: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
-	19, // 24: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	27, // 25: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
-	20, // 26: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
-	22, // 27: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
-	23, // 28: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	7,  // 4: koda.v1.EngineCommand.start_turn:type_name -> koda.v1.StartTurn
+	8,  // 5: koda.v1.EngineCommand.approval_decision:type_name -> koda.v1.ApprovalDecision
+	9,  // 6: koda.v1.EngineCommand.loop_decision:type_name -> koda.v1.LoopDecision
+	10, // 7: koda.v1.EngineCommand.cancel:type_name -> koda.v1.Cancel
+	6,  // 8: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
+	0,  // 9: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
+	4,  // 10: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
+	4,  // 11: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
+	27, // 12: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 13: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
+	3,  // 14: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
+	28, // 15: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	27, // 16: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	12, // 17: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
+	13, // 18: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
+	14, // 19: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
+	15, // 20: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
+	16, // 21: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
+	17, // 22: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
+	18, // 23: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
+	19, // 24: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
+	20, // 25: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
+	28, // 26: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	21, // 27: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
+	23, // 28: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
+	24, // 29: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -2075,7 +2147,7 @@ func file_koda_v1_engine_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,

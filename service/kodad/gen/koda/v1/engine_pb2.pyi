@@ -185,6 +185,30 @@ NOTICE_LEVEL_ERROR: NoticeLevel.ValueType  # 3
 """Something failed; the turn usually ends FAILED right after."""
 Global___NoticeLevel: _TypeAlias = NoticeLevel  # noqa: Y015
 
+class _ApprovalRisk:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ApprovalRiskEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ApprovalRisk.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPROVAL_RISK_UNSPECIFIED: _ApprovalRisk.ValueType  # 0
+    """Not classified: calls of tools other than bash."""
+    APPROVAL_RISK_NORMAL: _ApprovalRisk.ValueType  # 1
+    """The call changes files or state, as most calls do."""
+    APPROVAL_RISK_HIGH: _ApprovalRisk.ValueType  # 2
+    """The call can destroy work or reach beyond the workspace."""
+
+class ApprovalRisk(_ApprovalRisk, metaclass=_ApprovalRiskEnumTypeWrapper):
+    """How risky a call waiting for approval is."""
+
+APPROVAL_RISK_UNSPECIFIED: ApprovalRisk.ValueType  # 0
+"""Not classified: calls of tools other than bash."""
+APPROVAL_RISK_NORMAL: ApprovalRisk.ValueType  # 1
+"""The call changes files or state, as most calls do."""
+APPROVAL_RISK_HIGH: ApprovalRisk.ValueType  # 2
+"""The call can destroy work or reach beyond the workspace."""
+Global___ApprovalRisk: _TypeAlias = ApprovalRisk  # noqa: Y015
+
 @_typing.final
 class StartTurn(_message.Message):
     """Starts a turn. Must be the first command of a RunTurn stream, and only there."""
@@ -512,6 +536,7 @@ class ApprovalRequested(_message.Message):
     ARGUMENTS_JSON_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     PREVIEW_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Identifier to answer with `ApprovalDecision.request_id`."""
     call_id: _builtins.str
@@ -524,6 +549,12 @@ class ApprovalRequested(_message.Message):
     """One line a human can read, e.g. "Write 12 lines to src/main.py"."""
     preview: _builtins.str
     """What will happen: a unified diff for file edits, the command and cwd for bash."""
+    risk: Global___ApprovalRisk.ValueType
+    """How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+    git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+    destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+    APPROVAL_RISK_HIGH and are never allowed by approval rules.
+    """
     def __init__(
         self,
         *,
@@ -533,10 +564,11 @@ class ApprovalRequested(_message.Message):
         arguments_json: _builtins.str = ...,
         summary: _builtins.str = ...,
         preview: _builtins.str = ...,
+        risk: Global___ApprovalRisk.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "call_id", b"call_id", "preview", b"preview", "request_id", b"request_id", "summary", b"summary", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "call_id", b"call_id", "preview", b"preview", "request_id", b"request_id", "risk", b"risk", "summary", b"summary", "tool_name", b"tool_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

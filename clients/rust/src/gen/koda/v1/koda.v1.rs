@@ -522,6 +522,12 @@ pub struct ApprovalRequested {
     /// What will happen: a unified diff for file edits, the command and cwd for bash.
     #[prost(string, tag="6")]
     pub preview: ::prost::alloc::string::String,
+    /// How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+    /// git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+    /// destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+    /// APPROVAL_RISK_HIGH and are never allowed by approval rules.
+    #[prost(enumeration="ApprovalRisk", tag="7")]
+    pub risk: i32,
 }
 /// An approval request was answered.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -880,6 +886,39 @@ impl NoticeLevel {
             "NOTICE_LEVEL_INFO" => Some(Self::Info),
             "NOTICE_LEVEL_WARNING" => Some(Self::Warning),
             "NOTICE_LEVEL_ERROR" => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
+/// How risky a call waiting for approval is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ApprovalRisk {
+    /// Not classified: calls of tools other than bash.
+    Unspecified = 0,
+    /// The call changes files or state, as most calls do.
+    Normal = 1,
+    /// The call can destroy work or reach beyond the workspace.
+    High = 2,
+}
+impl ApprovalRisk {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "APPROVAL_RISK_UNSPECIFIED",
+            Self::Normal => "APPROVAL_RISK_NORMAL",
+            Self::High => "APPROVAL_RISK_HIGH",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "APPROVAL_RISK_UNSPECIFIED" => Some(Self::Unspecified),
+            "APPROVAL_RISK_NORMAL" => Some(Self::Normal),
+            "APPROVAL_RISK_HIGH" => Some(Self::High),
             _ => None,
         }
     }

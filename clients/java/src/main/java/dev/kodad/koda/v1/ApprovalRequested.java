@@ -38,6 +38,7 @@ private static final long serialVersionUID = 0L;
     argumentsJson_ = "";
     summary_ = "";
     preview_ = "";
+    risk_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -340,6 +341,38 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int RISK_FIELD_NUMBER = 7;
+  private int risk_ = 0;
+  /**
+   * <pre>
+   * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+   * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+   * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+   * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+   * @return The enum numeric value on the wire for risk.
+   */
+  @java.lang.Override public int getRiskValue() {
+    return risk_;
+  }
+  /**
+   * <pre>
+   * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+   * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+   * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+   * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+   * @return The risk.
+   */
+  @java.lang.Override public dev.kodad.koda.v1.ApprovalRisk getRisk() {
+    dev.kodad.koda.v1.ApprovalRisk result = dev.kodad.koda.v1.ApprovalRisk.forNumber(risk_);
+    return result == null ? dev.kodad.koda.v1.ApprovalRisk.UNRECOGNIZED : result;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -372,6 +405,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(preview_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 6, preview_);
     }
+    if (risk_ != dev.kodad.koda.v1.ApprovalRisk.APPROVAL_RISK_UNSPECIFIED.getNumber()) {
+      output.writeEnum(7, risk_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -393,6 +429,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(preview_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(6, preview_);
+    }
+    if (risk_ != dev.kodad.koda.v1.ApprovalRisk.APPROVAL_RISK_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(7, risk_);
     }
     return size;
   }
@@ -430,6 +470,7 @@ private static final long serialVersionUID = 0L;
         .equals(other.getSummary())) return false;
     if (!getPreview()
         .equals(other.getPreview())) return false;
+    if (risk_ != other.risk_) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -453,6 +494,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSummary().hashCode();
     hash = (37 * hash) + PREVIEW_FIELD_NUMBER;
     hash = (53 * hash) + getPreview().hashCode();
+    hash = (37 * hash) + RISK_FIELD_NUMBER;
+    hash = (53 * hash) + risk_;
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -594,6 +637,7 @@ private static final long serialVersionUID = 0L;
       argumentsJson_ = "";
       summary_ = "";
       preview_ = "";
+      risk_ = 0;
       return this;
     }
 
@@ -645,6 +689,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.preview_ = preview_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.risk_ = risk_;
+      }
     }
 
     @java.lang.Override
@@ -688,6 +735,9 @@ private static final long serialVersionUID = 0L;
         preview_ = other.preview_;
         bitField0_ |= 0x00000020;
         onChanged();
+      }
+      if (other.risk_ != 0) {
+        setRiskValue(other.getRiskValue());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -743,6 +793,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 56: {
+              risk_ = input.readEnum();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1308,6 +1363,93 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       preview_ = value;
       bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+
+    private int risk_ = 0;
+    /**
+     * <pre>
+     * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+     * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+     * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+     * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+     * @return The enum numeric value on the wire for risk.
+     */
+    @java.lang.Override public int getRiskValue() {
+      return risk_;
+    }
+    /**
+     * <pre>
+     * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+     * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+     * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+     * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+     * @param value The enum numeric value on the wire for risk to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRiskValue(int value) {
+      risk_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+     * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+     * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+     * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+     * @return The risk.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.ApprovalRisk getRisk() {
+      dev.kodad.koda.v1.ApprovalRisk result = dev.kodad.koda.v1.ApprovalRisk.forNumber(risk_);
+      return result == null ? dev.kodad.koda.v1.ApprovalRisk.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+     * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+     * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+     * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+     * @param value The risk to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setRisk(dev.kodad.koda.v1.ApprovalRisk value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00000040;
+      risk_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+     * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+     * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+     * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRisk() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      risk_ = 0;
       onChanged();
       return this;
     }

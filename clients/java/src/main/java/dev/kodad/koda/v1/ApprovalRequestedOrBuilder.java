@@ -129,4 +129,29 @@ public interface ApprovalRequestedOrBuilder extends
    */
   com.google.protobuf.ByteString
       getPreviewBytes();
+
+  /**
+   * <pre>
+   * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+   * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+   * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+   * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+   * @return The enum numeric value on the wire for risk.
+   */
+  int getRiskValue();
+  /**
+   * <pre>
+   * How risky the call is. In APPROVAL_MODE_CONFIRM, bash commands that only read (ls, cat,
+   * git status/log/diff, grep, test runners such as pytest or go test) run without asking;
+   * destructive ones (rm -r, sudo, git push --force, curl | sh, ...) ask with
+   * APPROVAL_RISK_HIGH and are never allowed by approval rules.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRisk risk = 7 [json_name = "risk"];</code>
+   * @return The risk.
+   */
+  dev.kodad.koda.v1.ApprovalRisk getRisk();
 }

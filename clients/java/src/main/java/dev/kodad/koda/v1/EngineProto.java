@@ -159,73 +159,77 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "(\tR\006callId\022\024\n\005chunk\030\002 \001(\tR\005chunk\"|\n\020Tool" +
       "CallFinished\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n" +
       "\006output\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R" +
-      "\007isError\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\303" +
+      "\007isError\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\356" +
       "\001\n\021ApprovalRequested\022\035\n\nrequest_id\030\001 \001(\t" +
       "R\trequestId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\t" +
       "tool_name\030\003 \001(\tR\010toolName\022%\n\016arguments_j" +
       "son\030\004 \001(\tR\rargumentsJson\022\030\n\007summary\030\005 \001(" +
-      "\tR\007summary\022\030\n\007preview\030\006 \001(\tR\007preview\"`\n\020" +
-      "ApprovalResolved\022\035\n\nrequest_id\030\001 \001(\tR\tre" +
-      "questId\022-\n\010decision\030\002 \001(\0162\021.koda.v1.Deci" +
-      "sionR\010decision\"B\n\016LoopCapReached\022\036\n\niter" +
-      "ations\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003c" +
-      "ap\"R\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n" +
-      "\006change\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006" +
-      "change\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004pat" +
-      "h\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChangeKi" +
-      "ndR\006change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013c" +
-      "reate_time\030\004 \001(\0132\032.google.protobuf.Times" +
-      "tampR\ncreateTime\"H\n\006Notice\022*\n\005level\030\001 \001(" +
-      "\0162\024.koda.v1.NoticeLevelR\005level\022\022\n\004text\030\002" +
-      " \001(\tR\004text\"\245\001\n\tTurnEnded\022.\n\006reason\030\001 \001(\016" +
-      "2\026.koda.v1.TurnEndReasonR\006reason\022\035\n\nerro" +
-      "r_code\030\002 \001(\tR\terrorCode\022#\n\rerror_message" +
-      "\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132\016.ko" +
-      "da.v1.UsageR\005usage\"\307\007\n\013EngineEvent\022\035\n\nse" +
-      "ssion_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001" +
-      "(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013create_t" +
-      "ime\030\004 \001(\0132\032.google.protobuf.TimestampR\nc" +
-      "reateTime\0229\n\014turn_started\030\n \001(\0132\024.koda.v" +
-      "1.TurnStartedH\000R\013turnStarted\0223\n\ntext_del" +
-      "ta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttextDelt" +
-      "a\022?\n\016thinking_delta\030\014 \001(\0132\026.koda.v1.Thin" +
-      "kingDeltaH\000R\rthinkingDelta\022F\n\021tool_call_" +
-      "started\030\r \001(\0132\030.koda.v1.ToolCallStartedH" +
-      "\000R\017toolCallStarted\022C\n\020tool_call_output\030\016" +
-      " \001(\0132\027.koda.v1.ToolCallOutputH\000R\016toolCal" +
-      "lOutput\022I\n\022tool_call_finished\030\017 \001(\0132\031.ko" +
-      "da.v1.ToolCallFinishedH\000R\020toolCallFinish" +
-      "ed\022K\n\022approval_requested\030\020 \001(\0132\032.koda.v1" +
-      ".ApprovalRequestedH\000R\021approvalRequested\022" +
-      "H\n\021approval_resolved\030\021 \001(\0132\031.koda.v1.App" +
-      "rovalResolvedH\000R\020approvalResolved\022C\n\020loo" +
-      "p_cap_reached\030\022 \001(\0132\027.koda.v1.LoopCapRea" +
-      "chedH\000R\016loopCapReached\022&\n\005usage\030\023 \001(\0132\016." +
-      "koda.v1.UsageH\000R\005usage\0229\n\014file_changed\030\024" +
-      " \001(\0132\024.koda.v1.FileChangedH\000R\013fileChange" +
-      "d\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006no" +
-      "tice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.TurnE" +
-      "ndedH\000R\tturnEndedB\t\n\007payload*l\n\010Decision" +
-      "\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECISION_A" +
-      "PPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002\022\023\n" +
-      "\017DECISION_REJECT\020\003*Y\n\nLoopAction\022\033\n\027LOOP" +
-      "_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_CON" +
-      "TINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Disconn" +
-      "ectPolicy\022!\n\035DISCONNECT_POLICY_UNSPECIFI" +
-      "ED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n\032DI" +
-      "SCONNECT_POLICY_CONTINUE\020\002*\263\001\n\rTurnEndRe" +
-      "ason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020\000\022\035\n" +
-      "\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN_END" +
-      "_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REASON_F" +
-      "AILED\020\003\022\'\n#TURN_END_REASON_STOPPED_AT_LO" +
-      "OP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034FILE_CHAN" +
-      "GE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_KIN" +
-      "D_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIFIED" +
-      "\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013Noti" +
-      "ceLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000\022\025\n" +
-      "\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_WAR" +
-      "NING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003B\"\n\021dev.ko" +
-      "dad.koda.v1B\013EngineProtoP\001b\006proto3"
+      "\tR\007summary\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004" +
+      "risk\030\007 \001(\0162\025.koda.v1.ApprovalRiskR\004risk\"" +
+      "`\n\020ApprovalResolved\022\035\n\nrequest_id\030\001 \001(\tR" +
+      "\trequestId\022-\n\010decision\030\002 \001(\0162\021.koda.v1.D" +
+      "ecisionR\010decision\"B\n\016LoopCapReached\022\036\n\ni" +
+      "terations\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005" +
+      "R\003cap\"R\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004path" +
+      "\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChangeKin" +
+      "dR\006change\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004" +
+      "path\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChang" +
+      "eKindR\006change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;" +
+      "\n\013create_time\030\004 \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\ncreateTime\"H\n\006Notice\022*\n\005level\030\001" +
+      " \001(\0162\024.koda.v1.NoticeLevelR\005level\022\022\n\004tex" +
+      "t\030\002 \001(\tR\004text\"\245\001\n\tTurnEnded\022.\n\006reason\030\001 " +
+      "\001(\0162\026.koda.v1.TurnEndReasonR\006reason\022\035\n\ne" +
+      "rror_code\030\002 \001(\tR\terrorCode\022#\n\rerror_mess" +
+      "age\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132\016" +
+      ".koda.v1.UsageR\005usage\"\307\007\n\013EngineEvent\022\035\n" +
+      "\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030" +
+      "\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013creat" +
+      "e_time\030\004 \001(\0132\032.google.protobuf.Timestamp" +
+      "R\ncreateTime\0229\n\014turn_started\030\n \001(\0132\024.kod" +
+      "a.v1.TurnStartedH\000R\013turnStarted\0223\n\ntext_" +
+      "delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttextD" +
+      "elta\022?\n\016thinking_delta\030\014 \001(\0132\026.koda.v1.T" +
+      "hinkingDeltaH\000R\rthinkingDelta\022F\n\021tool_ca" +
+      "ll_started\030\r \001(\0132\030.koda.v1.ToolCallStart" +
+      "edH\000R\017toolCallStarted\022C\n\020tool_call_outpu" +
+      "t\030\016 \001(\0132\027.koda.v1.ToolCallOutputH\000R\016tool" +
+      "CallOutput\022I\n\022tool_call_finished\030\017 \001(\0132\031" +
+      ".koda.v1.ToolCallFinishedH\000R\020toolCallFin" +
+      "ished\022K\n\022approval_requested\030\020 \001(\0132\032.koda" +
+      ".v1.ApprovalRequestedH\000R\021approvalRequest" +
+      "ed\022H\n\021approval_resolved\030\021 \001(\0132\031.koda.v1." +
+      "ApprovalResolvedH\000R\020approvalResolved\022C\n\020" +
+      "loop_cap_reached\030\022 \001(\0132\027.koda.v1.LoopCap" +
+      "ReachedH\000R\016loopCapReached\022&\n\005usage\030\023 \001(\013" +
+      "2\016.koda.v1.UsageH\000R\005usage\0229\n\014file_change" +
+      "d\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013fileCha" +
+      "nged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000R" +
+      "\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.Tu" +
+      "rnEndedH\000R\tturnEndedB\t\n\007payload*l\n\010Decis" +
+      "ion\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECISIO" +
+      "N_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002" +
+      "\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoopAction\022\033\n\027L" +
+      "OOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_" +
+      "CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Disc" +
+      "onnectPolicy\022!\n\035DISCONNECT_POLICY_UNSPEC" +
+      "IFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n" +
+      "\032DISCONNECT_POLICY_CONTINUE\020\002*\263\001\n\rTurnEn" +
+      "dReason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020\000" +
+      "\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN_" +
+      "END_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REASO" +
+      "N_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_AT" +
+      "_LOOP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034FILE_C" +
+      "HANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_" +
+      "KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIF" +
+      "IED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013N" +
+      "oticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000" +
+      "\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_" +
+      "WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014App" +
+      "rovalRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000" +
+      "\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_R" +
+      "ISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineP" +
+      "rotoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -304,7 +308,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_ApprovalRequested_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRequested_descriptor,
-        new java.lang.String[] { "RequestId", "CallId", "ToolName", "ArgumentsJson", "Summary", "Preview", });
+        new java.lang.String[] { "RequestId", "CallId", "ToolName", "ArgumentsJson", "Summary", "Preview", "Risk", });
     internal_static_koda_v1_ApprovalResolved_descriptor =
       getDescriptor().getMessageType(12);
     internal_static_koda_v1_ApprovalResolved_fieldAccessorTable = new

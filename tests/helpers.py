@@ -62,7 +62,8 @@ def kind(event: epb.EngineEvent) -> str:
 
 
 def kinds(events: list[epb.EngineEvent]) -> list[str]:
-    return [kind(e) for e in events]
+    """The payload kinds, without the context_usage report that precedes every round."""
+    return [k for k in map(kind, events) if k != "context_usage"]
 
 
 class Turn:

@@ -331,8 +331,10 @@ async def test_unanswered_approval_times_out_as_a_rejection(stub: Stub, workspac
         "approval_resolved",
         "tool_call_finished",
     ]
-    assert "was not answered within 0.2 s" in events[3].notice.text
-    assert events[4].approval_resolved.decision == epb.DECISION_REJECT
+    notice = next(e.notice for e in events if e.HasField("notice"))
+    resolved = next(e.approval_resolved for e in events if e.HasField("approval_resolved"))
+    assert "was not answered within 0.2 s" in notice.text
+    assert resolved.decision == epb.DECISION_REJECT
     assert finished_calls(events)["b"].output == "rejected by the user: no answer within 0.2 s"
     assert not (workspace / "t").exists()
 

@@ -112,7 +112,7 @@ def test_reflection_alone_drives_a_turn_and_sigterm_exits_cleanly(
         next(k for k in e["event"] if k not in ("sessionId", "turnId", "seq", "createTime"))
         for e in events
     ]
-    assert payloads == [
+    assert [p for p in payloads if p != "contextUsage"] == [
         "turnStarted",
         "toolCallStarted",
         "fileChanged",

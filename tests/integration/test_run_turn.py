@@ -18,6 +18,7 @@ from tests.helpers import (
     cancel,
     create_session,
     exits,
+    finished_calls,
     kind,
     kinds,
     messages,
@@ -41,7 +42,9 @@ async def test_plain_answer_streams_deltas_and_is_stored(stub: Stub, workspace: 
     events = await run_turn(stub, session.id, "hi")
 
     assert kinds(events) == ["turn_started", "text_delta", "text_delta", "usage", "turn_ended"]
-    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]  # with context_usage
+    usage = events[1].context_usage
+    assert 0 < usage.used_tokens < usage.max_tokens == 128_000
     assert {e.session_id for e in events} == {session.id}
     assert len({e.turn_id for e in events}) == 1
     assert events[0].turn_started.text == "hi"
@@ -54,7 +57,7 @@ async def test_plain_answer_streams_deltas_and_is_stored(stub: Stub, workspace: 
     assert history[1].text == "Hello, world"
     got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
     assert got.state == spb.SESSION_STATE_IDLE
-    assert got.last_seq == 5
+    assert got.last_seq == 6
     assert got.message_count == 2
     assert got.usage.input_tokens == 7
 
@@ -452,7 +455,7 @@ async def test_many_sessions_run_turns_concurrently(stub: Stub, workspace: Path)
     results = await asyncio.gather(*(run_turn(stub, s.id, "go") for s in sessions))
     for events in results:
         assert text_of(events) == "x" * 200
-        assert [e.seq for e in events] == list(range(1, 203))
+        assert [e.seq for e in events] == list(range(1, 204))  # with context_usage
 
 
 async def test_a_watcher_that_does_not_read_never_stalls_the_turn(
@@ -469,4 +472,31 @@ async def test_a_watcher_that_does_not_read_never_stalls_the_turn(
         if kind(event) == "turn_ended":
             break
     watch.cancel()
-    assert seen == list(range(1, 20_003))
+    assert seen == list(range(1, 20_004))  # turn_started, context_usage, deltas, turn_ended
+
+
+async def test_todos_are_kept_emitted_and_readable(stub: Stub, workspace: Path) -> None:
+    plan = [
+        {"content": "read the code", "status": "completed"},
+        {"content": "write the fix ✓", "status": "in_progress"},
+    ]
+    provider = scripted(
+        [tool_call("todo_write", "w", todos=plan)],
+        [tool_call("todo_read", "r")],
+        [tool_call("todo_write", "bad", todos=[{"content": "x", "status": "someday"}])],
+        [{"text": "planned"}],
+    )
+    # Read-only mode: planning is not a change to the workspace, so it is allowed.
+    session = await create_session(stub, workspace, provider, mode=spb.APPROVAL_MODE_READ_ONLY)
+    events = await run_turn(stub, session.id, "plan")
+    updates = [e.todos_updated for e in events if e.HasField("todos_updated")]
+    assert len(updates) == 1
+    assert [(t.content, t.status) for t in updates[0].todos] == [
+        ("read the code", spb.TODO_STATUS_COMPLETED),
+        ("write the fix ✓", spb.TODO_STATUS_IN_PROGRESS),
+    ]
+    results = finished_calls(events)
+    assert results["r"].output == "[x] read the code\n[>] write the fix ✓"
+    assert results["bad"].is_error and "status must be one of" in results["bad"].output
+    got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
+    assert [t.content for t in got.todos] == ["read the code", "write the fix ✓"]

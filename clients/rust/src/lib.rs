@@ -186,6 +186,8 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
         Some(Payload::FileChanged(_)) => "file_changed",
         Some(Payload::Notice(_)) => "notice",
         Some(Payload::TurnEnded(_)) => "turn_ended",
+        Some(Payload::ContextUsage(_)) => "context_usage",
+        Some(Payload::TodosUpdated(_)) => "todos_updated",
     }
 }
 

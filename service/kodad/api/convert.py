@@ -192,6 +192,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         last_seq=r.last_seq,
         message_count=r.message_count,
         tenant=r.tenant,
+        todos=todos(r.todos),
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),
@@ -288,6 +289,12 @@ def event(e: m.Event) -> epb.EngineEvent:
             pb.file_changed.CopyFrom(epb.FileChanged(path=p.path, change=_CHANGES[p.change]))
         case m.Notice():
             pb.notice.CopyFrom(epb.Notice(level=_LEVELS[p.level], text=p.text))
+        case m.ContextUsage():
+            pb.context_usage.CopyFrom(
+                epb.ContextUsage(used_tokens=p.used_tokens, max_tokens=p.max_tokens)
+            )
+        case m.TodosUpdated():
+            pb.todos_updated.CopyFrom(epb.TodosUpdated(todos=todos(p.todos)))
         case m.TurnEnded():
             pb.turn_ended.CopyFrom(
                 epb.TurnEnded(
@@ -324,3 +331,14 @@ def turn_command(pb: epb.EngineCommand) -> TurnCommand:
 
 def turn_input(pb: epb.StartTurn) -> TurnInput:
     return TurnInput(pb.text, images(list(pb.images)), disconnect_policy(pb.on_disconnect))
+
+
+_TODO_STATUSES = {
+    m.TodoStatus.PENDING: spb.TODO_STATUS_PENDING,
+    m.TodoStatus.IN_PROGRESS: spb.TODO_STATUS_IN_PROGRESS,
+    m.TodoStatus.COMPLETED: spb.TODO_STATUS_COMPLETED,
+}
+
+
+def todos(items: tuple[m.Todo, ...]) -> list[spb.Todo]:
+    return [spb.Todo(content=t.content, status=_TODO_STATUSES[t.status]) for t in items]

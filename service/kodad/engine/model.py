@@ -133,6 +133,7 @@ class SessionRecord:
     message_count: int = 0
     active_turn_id: str = ""
     tenant: str = ""
+    todos: tuple[Todo, ...] = ()
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))
@@ -272,6 +273,33 @@ class FileChanged:
     change: FileChangeKind
 
 
+class TodoStatus(enum.Enum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class Todo:
+    """One item of a session's task list, kept by the model with todo_write."""
+
+    content: str
+    status: TodoStatus = TodoStatus.PENDING
+
+
+@dataclass(frozen=True)
+class ContextUsage:
+    kind: ClassVar[str] = "context_usage"
+    used_tokens: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class TodosUpdated:
+    kind: ClassVar[str] = "todos_updated"
+    todos: tuple[Todo, ...]
+
+
 @dataclass(frozen=True)
 class Notice:
     kind: ClassVar[str] = "notice"
@@ -302,6 +330,8 @@ EventPayload = (
     | FileChanged
     | Notice
     | TurnEnded
+    | ContextUsage
+    | TodosUpdated
 )
 
 PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
@@ -320,6 +350,8 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         FileChanged,
         Notice,
         TurnEnded,
+        ContextUsage,
+        TodosUpdated,
     )
 }
 

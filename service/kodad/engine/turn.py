@@ -17,6 +17,7 @@ from kodad.engine.model import (
     ApprovalRequested,
     ApprovalResolved,
     ApprovalRisk,
+    ContextUsage,
     Decision,
     DisconnectPolicy,
     Event,
@@ -32,6 +33,8 @@ from kodad.engine.model import (
     SessionRecord,
     TextDelta,
     ThinkingDelta,
+    Todo,
+    TodosUpdated,
     ToolCall,
     ToolCallFinished,
     ToolCallOutput,
@@ -234,6 +237,8 @@ class Turn:
         if compaction.needs_compaction(overhead, messages, window):
             await self._compact(messages, window)
             messages = compaction.context(self._history)
+        used = overhead + sum(compaction.message_tokens(m) for m in messages)
+        self._emit(ContextUsage(used, window))
         request = ProviderRequest(
             model=self.session.provider.model,
             system_prompt=self._limits.system_prompt,
@@ -348,6 +353,16 @@ class Turn:
             )
         )
 
+    # The session's task list, for todo_read / todo_write (kodad.tools.base.TodoBoard).
+
+    def current(self) -> tuple[Todo, ...]:
+        return self.session.todos
+
+    async def replace(self, todos: tuple[Todo, ...]) -> None:
+        await self._store.set_todos(self.session.id, todos)
+        self.session.todos = todos
+        self._emit(TodosUpdated(todos))
+
     async def _run_tool(self, call: ToolCall) -> None:
         self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
         tool = self._tools.get(call.tool_name)
@@ -361,6 +376,7 @@ class Turn:
             output_limit=self._limits.tool_output_limit,
             turn_id=self.id,
             emit_output=emit_output,
+            todos=self,
         )
         outcome: ToolOutcome | None
         try:

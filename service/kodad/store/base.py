@@ -13,6 +13,7 @@ from kodad.engine.model import (
     FileChangeKind,
     Message,
     SessionRecord,
+    Todo,
     TurnEndReason,
     Usage,
 )
@@ -56,6 +57,10 @@ class Store(Protocol):
     ) -> list[SessionRecord]:
         """Sessions with id < `before_id` (all if None) carrying every label, of `tenant`
         (any if None), newest first."""
+        ...
+
+    async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
+        """Replaces the session's task list."""
         ...
 
     async def count_sessions(self, tenant: str) -> int:

@@ -18,6 +18,8 @@ from kodad.engine.model import (
     ProviderConfig,
     ProviderKind,
     Role,
+    Todo,
+    TodoStatus,
     ToolCall,
     ToolResult,
     Usage,
@@ -31,7 +33,22 @@ def _plain(value: Any) -> Any:
         return value.value
     if isinstance(value, Usage):
         return dataclasses.asdict(value)
+    if isinstance(value, tuple) and all(isinstance(t, Todo) for t in value):
+        return _todo_list(value)
     return value
+
+
+def _todo_list(todos: tuple[Todo, ...]) -> list[dict[str, str]]:
+    return [{"content": t.content, "status": t.status.value} for t in todos]
+
+
+def encode_todos(todos: tuple[Todo, ...]) -> str:
+    return _dumps(_todo_list(todos))
+
+
+def decode_todos(value: str | list[dict[str, str]]) -> tuple[Todo, ...]:
+    items = json.loads(value) if isinstance(value, str) else value
+    return tuple(Todo(t["content"], TodoStatus(t["status"])) for t in items)
 
 
 _DECODERS: dict[type, dict[str, Any]] = {}
@@ -48,6 +65,8 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = hint
         elif hint is Usage:
             decoders[f.name] = lambda d: Usage(**d)
+        elif f.name == "todos":
+            decoders[f.name] = decode_todos
     _DECODERS[cls] = decoders
     return decoders
 

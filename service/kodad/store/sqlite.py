@@ -25,6 +25,7 @@ from kodad.engine.model import (
     FileChangeKind,
     Message,
     SessionRecord,
+    Todo,
     Usage,
     now_us,
 )
@@ -104,6 +105,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     CREATE INDEX sessions_by_tenant ON sessions(tenant, id);
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN todos TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 _LABELS_OBJECT = (
@@ -112,7 +116,7 @@ _LABELS_OBJECT = (
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant"
+    " approval_timeout_ms, approval_rules, tenant, todos"
 )
 _PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
@@ -249,6 +253,7 @@ class SqliteStore:
                     r.approval_timeout_ms,
                     codec.encode_rules(r.approval_rules),
                     r.tenant,
+                    codec.encode_todos(r.todos),
                 ),
             )
         ]
@@ -304,7 +309,8 @@ class SqliteStore:
     @staticmethod
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active, timeout_ms, rules, tenant, labels) = row  # fmt: skip
+         last_seq, message_count, active, timeout_ms, rules, tenant, todos,
+         labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -323,6 +329,7 @@ class SqliteStore:
             approval_rules=codec.decode_rules(str(rules)),
             labels=json.loads(str(labels)) if labels else {},
             tenant=str(tenant),
+            todos=codec.decode_todos(str(todos)),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
@@ -353,6 +360,14 @@ class SqliteStore:
             "SELECT count(*) FROM sessions WHERE tenant = ?", (tenant,)
         )
         return int(next(iter(rows))[0])
+
+    @_uninterruptible
+    async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
+        async with self._lock:
+            await self._w.execute(
+                "UPDATE sessions SET todos = ? WHERE id = ?",
+                (codec.encode_todos(todos), session_id),
+            )
 
     @_uninterruptible
     async def delete_session(self, session_id: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from kodad.engine.model import FileChangeKind
+from kodad.engine.model import FileChangeKind, Todo
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -36,6 +36,14 @@ class ToolOutcome:
     truncated: bool = False
 
 
+class TodoBoard(Protocol):
+    """The session's task list as a turn exposes it to tools."""
+
+    def current(self) -> tuple[Todo, ...]: ...
+
+    async def replace(self, todos: tuple[Todo, ...]) -> None: ...
+
+
 @dataclass
 class ToolContext:
     """What a running tool may use: the workspace, an output stream, a change log."""
@@ -45,6 +53,8 @@ class ToolContext:
     turn_id: str = ""
     emit_output: Callable[[str], None] = lambda chunk: None
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
+    # The session's task list (todo_read / todo_write); None outside a turn.
+    todos: TodoBoard | None = None
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))
@@ -81,6 +91,10 @@ class Args:
         if not isinstance(value, dict):
             raise ToolError("arguments must be a JSON object")
         self._values: dict[str, Any] = value
+
+    def raw_value(self, name: str) -> Any:
+        """The argument as the model sent it (None when absent)."""
+        return self._values.get(name)
 
     def string(self, name: str, default: str | None = None) -> str:
         value = self._values.get(name, default)
@@ -122,7 +136,7 @@ class ToolRegistry:
 
 def default_registry() -> ToolRegistry:
     """Every built-in tool."""
-    from kodad.tools import fs, search, shell
+    from kodad.tools import fs, search, shell, todo
 
     return ToolRegistry(
         [
@@ -134,5 +148,7 @@ def default_registry() -> ToolRegistry:
             search.Glob(),
             search.Grep(),
             shell.Bash(),
+            todo.TodoRead(),
+            todo.TodoWrite(),
         ]
     )

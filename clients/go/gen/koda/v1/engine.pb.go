@@ -1606,6 +1606,8 @@ type EngineEvent struct {
 	//	*EngineEvent_FileChanged
 	//	*EngineEvent_Notice
 	//	*EngineEvent_TurnEnded
+	//	*EngineEvent_ContextUsage
+	//	*EngineEvent_TodosUpdated
 	Payload       isEngineEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1793,6 +1795,24 @@ func (x *EngineEvent) GetTurnEnded() *TurnEnded {
 	return nil
 }
 
+func (x *EngineEvent) GetContextUsage() *ContextUsage {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_ContextUsage); ok {
+			return x.ContextUsage
+		}
+	}
+	return nil
+}
+
+func (x *EngineEvent) GetTodosUpdated() *TodosUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_TodosUpdated); ok {
+			return x.TodosUpdated
+		}
+	}
+	return nil
+}
+
 type isEngineEvent_Payload interface {
 	isEngineEvent_Payload()
 }
@@ -1862,6 +1882,16 @@ type EngineEvent_TurnEnded struct {
 	TurnEnded *TurnEnded `protobuf:"bytes,22,opt,name=turn_ended,json=turnEnded,proto3,oneof"`
 }
 
+type EngineEvent_ContextUsage struct {
+	// How full the model's context window is; sent before each provider round.
+	ContextUsage *ContextUsage `protobuf:"bytes,23,opt,name=context_usage,json=contextUsage,proto3,oneof"`
+}
+
+type EngineEvent_TodosUpdated struct {
+	// The session's task list changed (the model called todo_write).
+	TodosUpdated *TodosUpdated `protobuf:"bytes,24,opt,name=todos_updated,json=todosUpdated,proto3,oneof"`
+}
+
 func (*EngineEvent_TurnStarted) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TextDelta) isEngineEvent_Payload() {}
@@ -1887,6 +1917,111 @@ func (*EngineEvent_FileChanged) isEngineEvent_Payload() {}
 func (*EngineEvent_Notice) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TurnEnded) isEngineEvent_Payload() {}
+
+func (*EngineEvent_ContextUsage) isEngineEvent_Payload() {}
+
+func (*EngineEvent_TodosUpdated) isEngineEvent_Payload() {}
+
+// How much of the model's context window the next provider call uses (estimated).
+type ContextUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tokens of the system prompt, tool definitions and history sent (estimated, ~4 chars each).
+	UsedTokens int64 `protobuf:"varint,1,opt,name=used_tokens,json=usedTokens,proto3" json:"used_tokens,omitempty"`
+	// The window: `ProviderConfig.context_window_tokens` or the server's default.
+	MaxTokens     int64 `protobuf:"varint,2,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContextUsage) Reset() {
+	*x = ContextUsage{}
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContextUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContextUsage) ProtoMessage() {}
+
+func (x *ContextUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContextUsage.ProtoReflect.Descriptor instead.
+func (*ContextUsage) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ContextUsage) GetUsedTokens() int64 {
+	if x != nil {
+		return x.UsedTokens
+	}
+	return 0
+}
+
+func (x *ContextUsage) GetMaxTokens() int64 {
+	if x != nil {
+		return x.MaxTokens
+	}
+	return 0
+}
+
+// The session's task list after a todo_write; also readable as `Session.todos`.
+type TodosUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole list, in the model's order.
+	Todos         []*Todo `protobuf:"bytes,1,rep,name=todos,proto3" json:"todos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TodosUpdated) Reset() {
+	*x = TodosUpdated{}
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TodosUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TodosUpdated) ProtoMessage() {}
+
+func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TodosUpdated.ProtoReflect.Descriptor instead.
+func (*TodosUpdated) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TodosUpdated) GetTodos() []*Todo {
+	if x != nil {
+		return x.Todos
+	}
+	return nil
+}
 
 var File_koda_v1_engine_proto protoreflect.FileDescriptor
 
@@ -1971,7 +2106,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xc7\a\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xc3\b\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -1994,8 +2129,17 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\ffile_changed\x18\x14 \x01(\v2\x14.koda.v1.FileChangedH\x00R\vfileChanged\x12)\n" +
 	"\x06notice\x18\x15 \x01(\v2\x0f.koda.v1.NoticeH\x00R\x06notice\x123\n" +
 	"\n" +
-	"turn_ended\x18\x16 \x01(\v2\x12.koda.v1.TurnEndedH\x00R\tturnEndedB\t\n" +
-	"\apayload*l\n" +
+	"turn_ended\x18\x16 \x01(\v2\x12.koda.v1.TurnEndedH\x00R\tturnEnded\x12<\n" +
+	"\rcontext_usage\x18\x17 \x01(\v2\x15.koda.v1.ContextUsageH\x00R\fcontextUsage\x12<\n" +
+	"\rtodos_updated\x18\x18 \x01(\v2\x15.koda.v1.TodosUpdatedH\x00R\ftodosUpdatedB\t\n" +
+	"\apayload\"N\n" +
+	"\fContextUsage\x12\x1f\n" +
+	"\vused_tokens\x18\x01 \x01(\x03R\n" +
+	"usedTokens\x12\x1d\n" +
+	"\n" +
+	"max_tokens\x18\x02 \x01(\x03R\tmaxTokens\"3\n" +
+	"\fTodosUpdated\x12#\n" +
+	"\x05todos\x18\x01 \x03(\v2\r.koda.v1.TodoR\x05todos*l\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DECISION_APPROVE\x10\x01\x12\x1b\n" +
@@ -2045,7 +2189,7 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
 	(LoopAction)(0),               // 1: koda.v1.LoopAction
@@ -2073,12 +2217,15 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(*Notice)(nil),                // 23: koda.v1.Notice
 	(*TurnEnded)(nil),             // 24: koda.v1.TurnEnded
 	(*EngineEvent)(nil),           // 25: koda.v1.EngineEvent
-	(*Image)(nil),                 // 26: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 28: koda.v1.Usage
+	(*ContextUsage)(nil),          // 26: koda.v1.ContextUsage
+	(*TodosUpdated)(nil),          // 27: koda.v1.TodosUpdated
+	(*Image)(nil),                 // 28: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 30: koda.v1.Usage
+	(*Todo)(nil),                  // 31: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	26, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	28, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
 	0,  // 2: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
 	1,  // 3: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
@@ -2090,11 +2237,11 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	0,  // 9: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
 	4,  // 10: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
 	4,  // 11: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	27, // 12: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	29, // 12: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 13: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
 	3,  // 14: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	28, // 15: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	27, // 16: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	30, // 15: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	29, // 16: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
 	12, // 17: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
 	13, // 18: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
 	14, // 19: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
@@ -2104,15 +2251,18 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	18, // 23: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
 	19, // 24: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
 	20, // 25: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	28, // 26: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	30, // 26: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
 	21, // 27: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
 	23, // 28: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
 	24, // 29: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	26, // 30: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	27, // 31: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	31, // 32: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -2141,6 +2291,8 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineEvent_FileChanged)(nil),
 		(*EngineEvent_Notice)(nil),
 		(*EngineEvent_TurnEnded)(nil),
+		(*EngineEvent_ContextUsage)(nil),
+		(*EngineEvent_TodosUpdated)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2148,7 +2300,7 @@ func file_koda_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

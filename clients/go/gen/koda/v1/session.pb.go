@@ -258,6 +258,63 @@ func (MessageRole) EnumDescriptor() ([]byte, []int) {
 	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
 }
 
+// Where a task stands.
+type TodoStatus int32
+
+const (
+	// Not set; todo_write refuses it.
+	TodoStatus_TODO_STATUS_UNSPECIFIED TodoStatus = 0
+	// Not started.
+	TodoStatus_TODO_STATUS_PENDING TodoStatus = 1
+	// Being worked on.
+	TodoStatus_TODO_STATUS_IN_PROGRESS TodoStatus = 2
+	// Done.
+	TodoStatus_TODO_STATUS_COMPLETED TodoStatus = 3
+)
+
+// Enum value maps for TodoStatus.
+var (
+	TodoStatus_name = map[int32]string{
+		0: "TODO_STATUS_UNSPECIFIED",
+		1: "TODO_STATUS_PENDING",
+		2: "TODO_STATUS_IN_PROGRESS",
+		3: "TODO_STATUS_COMPLETED",
+	}
+	TodoStatus_value = map[string]int32{
+		"TODO_STATUS_UNSPECIFIED": 0,
+		"TODO_STATUS_PENDING":     1,
+		"TODO_STATUS_IN_PROGRESS": 2,
+		"TODO_STATUS_COMPLETED":   3,
+	}
+)
+
+func (x TodoStatus) Enum() *TodoStatus {
+	p := new(TodoStatus)
+	*p = x
+	return p
+}
+
+func (x TodoStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TodoStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_koda_v1_session_proto_enumTypes[4].Descriptor()
+}
+
+func (TodoStatus) Type() protoreflect.EnumType {
+	return &file_koda_v1_session_proto_enumTypes[4]
+}
+
+func (x TodoStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TodoStatus.Descriptor instead.
+func (TodoStatus) EnumDescriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+}
+
 // Where a session's model lives and how to reach it. Secrets are never part of it: the key
 // is read by the service from the environment variable named by `api_key_env`.
 type ProviderConfig struct {
@@ -500,7 +557,9 @@ type Session struct {
 	ApprovalRules []*ApprovalRule `protobuf:"bytes,17,rep,name=approval_rules,json=approvalRules,proto3" json:"approval_rules,omitempty"`
 	// The tenant that owns the session: the one its creator authenticated as (empty when the
 	// service runs without authentication). Other tenants cannot see it. Output only.
-	Tenant        string `protobuf:"bytes,18,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,18,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+	Todos         []*Todo `protobuf:"bytes,19,rep,name=todos,proto3" json:"todos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,6 +720,68 @@ func (x *Session) GetTenant() string {
 	return ""
 }
 
+func (x *Session) GetTodos() []*Todo {
+	if x != nil {
+		return x.Todos
+	}
+	return nil
+}
+
+// One item of a session's task list.
+type Todo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What is to be done.
+	Content string `protobuf:"bytes,1,opt,name=content,proto3" json:"content,omitempty"`
+	// Where it stands.
+	Status        TodoStatus `protobuf:"varint,2,opt,name=status,proto3,enum=koda.v1.TodoStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Todo) Reset() {
+	*x = Todo{}
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Todo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Todo) ProtoMessage() {}
+
+func (x *Todo) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Todo.ProtoReflect.Descriptor instead.
+func (*Todo) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Todo) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+func (x *Todo) GetStatus() TodoStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TodoStatus_TODO_STATUS_UNSPECIFIED
+}
+
 // Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
 type ApprovalRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -676,7 +797,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +809,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +822,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -731,7 +852,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +864,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +877,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Image) GetMimeType() string {
@@ -788,7 +909,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +921,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +934,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -854,7 +975,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +987,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1000,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -942,7 +1063,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1075,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1088,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1066,7 +1187,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xbe\x06\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xe3\x06\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1088,10 +1209,14 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\rmessage_count\x18\x0f \x01(\x03R\fmessageCount\x12D\n" +
 	"\x10approval_timeout\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\x0fapprovalTimeout\x12<\n" +
 	"\x0eapproval_rules\x18\x11 \x03(\v2\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n" +
-	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x1a9\n" +
+	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n" +
+	"\x05todos\x18\x13 \x03(\v2\r.koda.v1.TodoR\x05todos\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"M\n" +
+	"\x04Todo\x12\x18\n" +
+	"\acontent\x18\x01 \x01(\tR\acontent\x12+\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.koda.v1.TodoStatusR\x06status\"R\n" +
 	"\fApprovalRule\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x12%\n" +
 	"\x0ecommand_prefix\x18\x02 \x01(\tR\rcommandPrefix\"8\n" +
@@ -1143,7 +1268,13 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x11MESSAGE_ROLE_USER\x10\x01\x12\x1a\n" +
 	"\x16MESSAGE_ROLE_ASSISTANT\x10\x02\x12\x15\n" +
 	"\x11MESSAGE_ROLE_TOOL\x10\x03\x12\x18\n" +
-	"\x14MESSAGE_ROLE_SUMMARY\x10\x04B#\n" +
+	"\x14MESSAGE_ROLE_SUMMARY\x10\x04*z\n" +
+	"\n" +
+	"TodoStatus\x12\x1b\n" +
+	"\x17TODO_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13TODO_STATUS_PENDING\x10\x01\x12\x1b\n" +
+	"\x17TODO_STATUS_IN_PROGRESS\x10\x02\x12\x19\n" +
+	"\x15TODO_STATUS_COMPLETED\x10\x03B#\n" +
 	"\x11dev.kodad.koda.v1B\fSessionProtoP\x01b\x06proto3"
 
 var (
@@ -1158,47 +1289,51 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_proto_rawDescData
 }
 
-var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
 	(SessionState)(0),             // 2: koda.v1.SessionState
 	(MessageRole)(0),              // 3: koda.v1.MessageRole
-	(*ProviderConfig)(nil),        // 4: koda.v1.ProviderConfig
-	(*Usage)(nil),                 // 5: koda.v1.Usage
-	(*Session)(nil),               // 6: koda.v1.Session
-	(*ApprovalRule)(nil),          // 7: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 8: koda.v1.Image
-	(*ToolCall)(nil),              // 9: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 10: koda.v1.ToolResult
-	(*Message)(nil),               // 11: koda.v1.Message
-	nil,                           // 12: koda.v1.Session.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(TodoStatus)(0),               // 4: koda.v1.TodoStatus
+	(*ProviderConfig)(nil),        // 5: koda.v1.ProviderConfig
+	(*Usage)(nil),                 // 6: koda.v1.Usage
+	(*Session)(nil),               // 7: koda.v1.Session
+	(*Todo)(nil),                  // 8: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 9: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 10: koda.v1.Image
+	(*ToolCall)(nil),              // 11: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 12: koda.v1.ToolResult
+	(*Message)(nil),               // 13: koda.v1.Message
+	nil,                           // 14: koda.v1.Session.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	0,  // 0: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
-	4,  // 1: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
+	5,  // 1: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
 	1,  // 2: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	12, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	14, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	2,  // 4: koda.v1.Session.state:type_name -> koda.v1.SessionState
-	5,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	13, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	13, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	14, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	7,  // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	3,  // 10: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	8,  // 11: koda.v1.Message.images:type_name -> koda.v1.Image
-	9,  // 12: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	10, // 13: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	5,  // 14: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	13, // 15: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	6,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
+	15, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	15, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	16, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	9,  // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	8,  // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	4,  // 11: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
+	3,  // 12: koda.v1.Message.role:type_name -> koda.v1.MessageRole
+	10, // 13: koda.v1.Message.images:type_name -> koda.v1.Image
+	11, // 14: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	12, // 15: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	6,  // 16: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	15, // 17: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_proto_init() }
@@ -1211,8 +1346,8 @@ func file_koda_v1_session_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   9,
+			NumEnums:      5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

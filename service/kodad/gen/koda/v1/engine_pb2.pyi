@@ -780,6 +780,8 @@ class EngineEvent(_message.Message):
     FILE_CHANGED_FIELD_NUMBER: _builtins.int
     NOTICE_FIELD_NUMBER: _builtins.int
     TURN_ENDED_FIELD_NUMBER: _builtins.int
+    CONTEXT_USAGE_FIELD_NUMBER: _builtins.int
+    TODOS_UPDATED_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session the event belongs to."""
     turn_id: _builtins.str
@@ -844,6 +846,14 @@ class EngineEvent(_message.Message):
     def turn_ended(self) -> Global___TurnEnded:
         """The turn ended."""
 
+    @_builtins.property
+    def context_usage(self) -> Global___ContextUsage:
+        """How full the model's context window is; sent before each provider round."""
+
+    @_builtins.property
+    def todos_updated(self) -> Global___TodosUpdated:
+        """The session's task list changed (the model called todo_write)."""
+
     def __init__(
         self,
         *,
@@ -864,13 +874,65 @@ class EngineEvent(_message.Message):
         file_changed: Global___FileChanged | None = ...,
         notice: Global___Notice | None = ...,
         turn_ended: Global___TurnEnded | None = ...,
+        context_usage: Global___ContextUsage | None = ...,
+        todos_updated: Global___TodosUpdated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___EngineEvent: _TypeAlias = EngineEvent  # noqa: Y015
+
+@_typing.final
+class ContextUsage(_message.Message):
+    """How much of the model's context window the next provider call uses (estimated)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USED_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_NUMBER: _builtins.int
+    used_tokens: _builtins.int
+    """Tokens of the system prompt, tool definitions and history sent (estimated, ~4 chars each)."""
+    max_tokens: _builtins.int
+    """The window: `ProviderConfig.context_window_tokens` or the server's default."""
+    def __init__(
+        self,
+        *,
+        used_tokens: _builtins.int = ...,
+        max_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "used_tokens", b"used_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContextUsage: _TypeAlias = ContextUsage  # noqa: Y015
+
+@_typing.final
+class TodosUpdated(_message.Message):
+    """The session's task list after a todo_write; also readable as `Session.todos`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TODOS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def todos(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Todo]:
+        """The whole list, in the model's order."""
+
+    def __init__(
+        self,
+        *,
+        todos: _abc.Iterable[_session_pb2.Todo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["todos", b"todos"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TodosUpdated: _TypeAlias = TodosUpdated  # noqa: Y015

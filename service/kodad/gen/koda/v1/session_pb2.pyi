@@ -157,6 +157,34 @@ messages themselves stay stored.
 """
 Global___MessageRole: _TypeAlias = MessageRole  # noqa: Y015
 
+class _TodoStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TodoStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TodoStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TODO_STATUS_UNSPECIFIED: _TodoStatus.ValueType  # 0
+    """Not set; todo_write refuses it."""
+    TODO_STATUS_PENDING: _TodoStatus.ValueType  # 1
+    """Not started."""
+    TODO_STATUS_IN_PROGRESS: _TodoStatus.ValueType  # 2
+    """Being worked on."""
+    TODO_STATUS_COMPLETED: _TodoStatus.ValueType  # 3
+    """Done."""
+
+class TodoStatus(_TodoStatus, metaclass=_TodoStatusEnumTypeWrapper):
+    """Where a task stands."""
+
+TODO_STATUS_UNSPECIFIED: TodoStatus.ValueType  # 0
+"""Not set; todo_write refuses it."""
+TODO_STATUS_PENDING: TodoStatus.ValueType  # 1
+"""Not started."""
+TODO_STATUS_IN_PROGRESS: TodoStatus.ValueType  # 2
+"""Being worked on."""
+TODO_STATUS_COMPLETED: TodoStatus.ValueType  # 3
+"""Done."""
+Global___TodoStatus: _TypeAlias = TodoStatus  # noqa: Y015
+
 @_typing.final
 class ProviderConfig(_message.Message):
     """Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -308,6 +336,7 @@ class Session(_message.Message):
     APPROVAL_TIMEOUT_FIELD_NUMBER: _builtins.int
     APPROVAL_RULES_FIELD_NUMBER: _builtins.int
     TENANT_FIELD_NUMBER: _builtins.int
+    TODOS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -372,6 +401,10 @@ class Session(_message.Message):
         UpdateSession with the "approval_rules" path replaces them (e.g. to revoke one).
         """
 
+    @_builtins.property
+    def todos(self) -> _containers.RepeatedCompositeFieldContainer[Global___Todo]:
+        """The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only."""
+
     def __init__(
         self,
         *,
@@ -393,14 +426,41 @@ class Session(_message.Message):
         approval_timeout: _duration_pb2.Duration | None = ...,
         approval_rules: _abc.Iterable[Global___ApprovalRule] | None = ...,
         tenant: _builtins.str = ...,
+        todos: _abc.Iterable[Global___Todo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class Todo(_message.Message):
+    """One item of a session's task list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    content: _builtins.str
+    """What is to be done."""
+    status: Global___TodoStatus.ValueType
+    """Where it stands."""
+    def __init__(
+        self,
+        *,
+        content: _builtins.str = ...,
+        status: Global___TodoStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Todo: _TypeAlias = Todo  # noqa: Y015
 
 @_typing.final
 class ApprovalRule(_message.Message):

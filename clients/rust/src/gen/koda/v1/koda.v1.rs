@@ -123,6 +123,19 @@ pub struct Session {
     /// service runs without authentication). Other tenants cannot see it. Output only.
     #[prost(string, tag="18")]
     pub tenant: ::prost::alloc::string::String,
+    /// The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+    #[prost(message, repeated, tag="19")]
+    pub todos: ::prost::alloc::vec::Vec<Todo>,
+}
+/// One item of a session's task list.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Todo {
+    /// What is to be done.
+    #[prost(string, tag="1")]
+    pub content: ::prost::alloc::string::String,
+    /// Where it stands.
+    #[prost(enumeration="TodoStatus", tag="2")]
+    pub status: i32,
 }
 /// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -368,6 +381,43 @@ impl MessageRole {
         }
     }
 }
+/// Where a task stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum TodoStatus {
+    /// Not set; todo_write refuses it.
+    Unspecified = 0,
+    /// Not started.
+    Pending = 1,
+    /// Being worked on.
+    InProgress = 2,
+    /// Done.
+    Completed = 3,
+}
+impl TodoStatus {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "TODO_STATUS_UNSPECIFIED",
+            Self::Pending => "TODO_STATUS_PENDING",
+            Self::InProgress => "TODO_STATUS_IN_PROGRESS",
+            Self::Completed => "TODO_STATUS_COMPLETED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "TODO_STATUS_UNSPECIFIED" => Some(Self::Unspecified),
+            "TODO_STATUS_PENDING" => Some(Self::Pending),
+            "TODO_STATUS_IN_PROGRESS" => Some(Self::InProgress),
+            "TODO_STATUS_COMPLETED" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+}
 /// Starts a turn. Must be the first command of a RunTurn stream, and only there.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StartTurn {
@@ -607,7 +657,7 @@ pub struct TurnEnded {
     pub usage: ::core::option::Option<Usage>,
 }
 /// Something that happened in a session, streamed by RunTurn and WatchSession and stored.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct EngineEvent {
     /// The session the event belongs to.
     #[prost(string, tag="1")]
@@ -623,13 +673,13 @@ pub struct EngineEvent {
     #[prost(message, optional, tag="4")]
     pub create_time: ::core::option::Option<::prost_types::Timestamp>,
     /// What happened. Clients should ignore variants they do not know.
-    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22")]
+    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24")]
     pub payload: ::core::option::Option<engine_event::Payload>,
 }
 /// Nested message and enum types in `EngineEvent`.
 pub mod engine_event {
     /// What happened. Clients should ignore variants they do not know.
-    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Payload {
         /// The turn began.
         #[prost(message, tag="10")]
@@ -670,7 +720,30 @@ pub mod engine_event {
         /// The turn ended.
         #[prost(message, tag="22")]
         TurnEnded(super::TurnEnded),
+        /// How full the model's context window is; sent before each provider round.
+        #[prost(message, tag="23")]
+        ContextUsage(super::ContextUsage),
+        /// The session's task list changed (the model called todo_write).
+        #[prost(message, tag="24")]
+        TodosUpdated(super::TodosUpdated),
     }
+}
+/// How much of the model's context window the next provider call uses (estimated).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ContextUsage {
+    /// Tokens of the system prompt, tool definitions and history sent (estimated, ~4 chars each).
+    #[prost(int64, tag="1")]
+    pub used_tokens: i64,
+    /// The window: `ProviderConfig.context_window_tokens` or the server's default.
+    #[prost(int64, tag="2")]
+    pub max_tokens: i64,
+}
+/// The session's task list after a todo_write; also readable as `Session.todos`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TodosUpdated {
+    /// The whole list, in the model's order.
+    #[prost(message, repeated, tag="1")]
+    pub todos: ::prost::alloc::vec::Vec<Todo>,
 }
 /// A human's answer to an `ApprovalRequested` event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -1107,7 +1180,7 @@ pub struct RunTurnRequest {
     pub command: ::core::option::Option<EngineCommand>,
 }
 /// One message of the RunTurn server stream.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RunTurnResponse {
     /// The next event of the turn.
     #[prost(message, optional, tag="1")]
@@ -1164,7 +1237,7 @@ pub struct WatchSessionRequest {
     pub after_seq: i64,
 }
 /// One message of the WatchSession stream.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WatchSessionResponse {
     /// The next event of the session.
     #[prost(message, optional, tag="1")]

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMi8gQKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI5CgxBcHByb3ZhbFJ1bGUSEQoJdG9vbF9uYW1lGAEgASgJEhYKDmNvbW1hbmRfcHJlZml4GAIgASgJIigKBUltYWdlEhEKCW1pbWVfdHlwZRgBIAEoCRIMCgRkYXRhGAIgASgMIkYKCFRvb2xDYWxsEg8KB2NhbGxfaWQYASABKAkSEQoJdG9vbF9uYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIlIKClRvb2xSZXN1bHQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIsoCCgdNZXNzYWdlEg0KBWluZGV4GAEgASgDEg8KB3R1cm5faWQYAiABKAkSIgoEcm9sZRgDIAEoDjIULmtvZGEudjEuTWVzc2FnZVJvbGUSDAoEdGV4dBgEIAEoCRIQCgh0aGlua2luZxgFIAEoCRIeCgZpbWFnZXMYBiADKAsyDi5rb2RhLnYxLkltYWdlEiUKCnRvb2xfY2FsbHMYByADKAsyES5rb2RhLnYxLlRvb2xDYWxsEigKC3Rvb2xfcmVzdWx0GAggASgLMhMua29kYS52MS5Ub29sUmVzdWx0Eh0KBXVzYWdlGAkgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSc3VtbWFyaXplZF90aHJvdWdoGAsgASgDKosBCgxQcm92aWRlcktpbmQSHQoZUFJPVklERVJfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBST1ZJREVSX0tJTkRfU0NSSVBURUQQARIjCh9QUk9WSURFUl9LSU5EX09QRU5BSV9DT01QQVRJQkxFEAISGwoXUFJPVklERVJfS0lORF9BTlRIUk9QSUMQAyp9CgxBcHByb3ZhbE1vZGUSHQoZQVBQUk9WQUxfTU9ERV9VTlNQRUNJRklFRBAAEhYKEkFQUFJPVkFMX01PREVfQVVUTxABEhkKFUFQUFJPVkFMX01PREVfQ09ORklSTRACEhsKF0FQUFJPVkFMX01PREVfUkVBRF9PTkxZEAMqYAoMU2Vzc2lvblN0YXRlEh0KGVNFU1NJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIWChJTRVNTSU9OX1NUQVRFX0lETEUQARIZChVTRVNTSU9OX1NUQVRFX1JVTk5JTkcQAiqPAQoLTWVzc2FnZVJvbGUSHAoYTUVTU0FHRV9ST0xFX1VOU1BFQ0lGSUVEEAASFQoRTUVTU0FHRV9ST0xFX1VTRVIQARIaChZNRVNTQUdFX1JPTEVfQVNTSVNUQU5UEAISFQoRTUVTU0FHRV9ST0xFX1RPT0wQAxIYChRNRVNTQUdFX1JPTEVfU1VNTUFSWRAEQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMikAUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI8CgRUb2RvEg8KB2NvbnRlbnQYASABKAkSIwoGc3RhdHVzGAIgASgOMhMua29kYS52MS5Ub2RvU3RhdHVzIjkKDEFwcHJvdmFsUnVsZRIRCgl0b29sX25hbWUYASABKAkSFgoOY29tbWFuZF9wcmVmaXgYAiABKAkiKAoFSW1hZ2USEQoJbWltZV90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwiRgoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiUgoKVG9vbFJlc3VsdBIPCgdjYWxsX2lkGAEgASgJEg4KBm91dHB1dBgCIAEoCRIQCghpc19lcnJvchgDIAEoCBIRCgl0cnVuY2F0ZWQYBCABKAgiygIKB01lc3NhZ2USDQoFaW5kZXgYASABKAMSDwoHdHVybl9pZBgCIAEoCRIiCgRyb2xlGAMgASgOMhQua29kYS52MS5NZXNzYWdlUm9sZRIMCgR0ZXh0GAQgASgJEhAKCHRoaW5raW5nGAUgASgJEh4KBmltYWdlcxgGIAMoCzIOLmtvZGEudjEuSW1hZ2USJQoKdG9vbF9jYWxscxgHIAMoCzIRLmtvZGEudjEuVG9vbENhbGwSKAoLdG9vbF9yZXN1bHQYCCABKAsyEy5rb2RhLnYxLlRvb2xSZXN1bHQSHQoFdXNhZ2UYCSABKAsyDi5rb2RhLnYxLlVzYWdlEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJzdW1tYXJpemVkX3Rocm91Z2gYCyABKAMqiwEKDFByb3ZpZGVyS2luZBIdChlQUk9WSURFUl9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUFJPVklERVJfS0lORF9TQ1JJUFRFRBABEiMKH1BST1ZJREVSX0tJTkRfT1BFTkFJX0NPTVBBVElCTEUQAhIbChdQUk9WSURFUl9LSU5EX0FOVEhST1BJQxADKn0KDEFwcHJvdmFsTW9kZRIdChlBUFBST1ZBTF9NT0RFX1VOU1BFQ0lGSUVEEAASFgoSQVBQUk9WQUxfTU9ERV9BVVRPEAESGQoVQVBQUk9WQUxfTU9ERV9DT05GSVJNEAISGwoXQVBQUk9WQUxfTU9ERV9SRUFEX09OTFkQAypgCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfSURMRRABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACKo8BCgtNZXNzYWdlUm9sZRIcChhNRVNTQUdFX1JPTEVfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX1JPTEVfVVNFUhABEhoKFk1FU1NBR0VfUk9MRV9BU1NJU1RBTlQQAhIVChFNRVNTQUdFX1JPTEVfVE9PTBADEhgKFE1FU1NBR0VfUk9MRV9TVU1NQVJZEAQqegoKVG9kb1N0YXR1cxIbChdUT0RPX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RPRE9fU1RBVFVTX1BFTkRJTkcQARIbChdUT0RPX1NUQVRVU19JTl9QUk9HUkVTUxACEhkKFVRPRE9fU1RBVFVTX0NPTVBMRVRFRBADQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -279,6 +279,13 @@ export type Session = Message$1<"koda.v1.Session"> & {
    * @generated from field: string tenant = 18;
    */
   tenant: string;
+
+  /**
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   *
+   * @generated from field: repeated koda.v1.Todo todos = 19;
+   */
+  todos: Todo[];
 };
 
 /**
@@ -287,6 +294,34 @@ export type Session = Message$1<"koda.v1.Session"> & {
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_koda_v1_session, 2);
+
+/**
+ * One item of a session's task list.
+ *
+ * @generated from message koda.v1.Todo
+ */
+export type Todo = Message$1<"koda.v1.Todo"> & {
+  /**
+   * What is to be done.
+   *
+   * @generated from field: string content = 1;
+   */
+  content: string;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: koda.v1.TodoStatus status = 2;
+   */
+  status: TodoStatus;
+};
+
+/**
+ * Describes the message koda.v1.Todo.
+ * Use `create(TodoSchema)` to create a new message.
+ */
+export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 3);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -316,7 +351,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 3);
+  messageDesc(file_koda_v1_session, 4);
 
 /**
  * An image attached to a user's input.
@@ -344,7 +379,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 4);
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * A tool call the model made.
@@ -379,7 +414,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -421,7 +456,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -513,7 +548,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * Which LLM API a session's provider speaks.
@@ -685,4 +720,45 @@ export enum MessageRole {
  */
 export const MessageRoleSchema: GenEnum<MessageRole> = /*@__PURE__*/
   enumDesc(file_koda_v1_session, 3);
+
+/**
+ * Where a task stands.
+ *
+ * @generated from enum koda.v1.TodoStatus
+ */
+export enum TodoStatus {
+  /**
+   * Not set; todo_write refuses it.
+   *
+   * @generated from enum value: TODO_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not started.
+   *
+   * @generated from enum value: TODO_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Being worked on.
+   *
+   * @generated from enum value: TODO_STATUS_IN_PROGRESS = 2;
+   */
+  IN_PROGRESS = 2,
+
+  /**
+   * Done.
+   *
+   * @generated from enum value: TODO_STATUS_COMPLETED = 3;
+   */
+  COMPLETED = 3,
+}
+
+/**
+ * Describes the enum koda.v1.TodoStatus.
+ */
+export const TodoStatusSchema: GenEnum<TodoStatus> = /*@__PURE__*/
+  enumDesc(file_koda_v1_session, 4);
 

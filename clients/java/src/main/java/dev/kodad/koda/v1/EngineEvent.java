@@ -74,6 +74,8 @@ private static final long serialVersionUID = 0L;
     FILE_CHANGED(20),
     NOTICE(21),
     TURN_ENDED(22),
+    CONTEXT_USAGE(23),
+    TODOS_UPDATED(24),
     PAYLOAD_NOT_SET(0);
     private final int value;
     private PayloadCase(int value) {
@@ -104,6 +106,8 @@ private static final long serialVersionUID = 0L;
         case 20: return FILE_CHANGED;
         case 21: return NOTICE;
         case 22: return TURN_ENDED;
+        case 23: return CONTEXT_USAGE;
+        case 24: return TODOS_UPDATED;
         case 0: return PAYLOAD_NOT_SET;
         default: return null;
       }
@@ -826,6 +830,92 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.TurnEnded.getDefaultInstance();
   }
 
+  public static final int CONTEXT_USAGE_FIELD_NUMBER = 23;
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   * @return Whether the contextUsage field is set.
+   */
+  @java.lang.Override
+  public boolean hasContextUsage() {
+    return payloadCase_ == 23;
+  }
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   * @return The contextUsage.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.ContextUsage getContextUsage() {
+    if (payloadCase_ == 23) {
+       return (dev.kodad.koda.v1.ContextUsage) payload_;
+    }
+    return dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.ContextUsageOrBuilder getContextUsageOrBuilder() {
+    if (payloadCase_ == 23) {
+       return (dev.kodad.koda.v1.ContextUsage) payload_;
+    }
+    return dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+  }
+
+  public static final int TODOS_UPDATED_FIELD_NUMBER = 24;
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   * @return Whether the todosUpdated field is set.
+   */
+  @java.lang.Override
+  public boolean hasTodosUpdated() {
+    return payloadCase_ == 24;
+  }
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   * @return The todosUpdated.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TodosUpdated getTodosUpdated() {
+    if (payloadCase_ == 24) {
+       return (dev.kodad.koda.v1.TodosUpdated) payload_;
+    }
+    return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TodosUpdatedOrBuilder getTodosUpdatedOrBuilder() {
+    if (payloadCase_ == 24) {
+       return (dev.kodad.koda.v1.TodosUpdated) payload_;
+    }
+    return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -890,6 +980,12 @@ private static final long serialVersionUID = 0L;
     }
     if (payloadCase_ == 22) {
       output.writeMessage(22, (dev.kodad.koda.v1.TurnEnded) payload_);
+    }
+    if (payloadCase_ == 23) {
+      output.writeMessage(23, (dev.kodad.koda.v1.ContextUsage) payload_);
+    }
+    if (payloadCase_ == 24) {
+      output.writeMessage(24, (dev.kodad.koda.v1.TodosUpdated) payload_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -960,6 +1056,14 @@ private static final long serialVersionUID = 0L;
     if (payloadCase_ == 22) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(22, (dev.kodad.koda.v1.TurnEnded) payload_);
+    }
+    if (payloadCase_ == 23) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(23, (dev.kodad.koda.v1.ContextUsage) payload_);
+    }
+    if (payloadCase_ == 24) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(24, (dev.kodad.koda.v1.TodosUpdated) payload_);
     }
     return size;
   }
@@ -1050,6 +1154,14 @@ private static final long serialVersionUID = 0L;
         if (!getTurnEnded()
             .equals(other.getTurnEnded())) return false;
         break;
+      case 23:
+        if (!getContextUsage()
+            .equals(other.getContextUsage())) return false;
+        break;
+      case 24:
+        if (!getTodosUpdated()
+            .equals(other.getTodosUpdated())) return false;
+        break;
       case 0:
       default:
     }
@@ -1127,6 +1239,14 @@ private static final long serialVersionUID = 0L;
       case 22:
         hash = (37 * hash) + TURN_ENDED_FIELD_NUMBER;
         hash = (53 * hash) + getTurnEnded().hashCode();
+        break;
+      case 23:
+        hash = (37 * hash) + CONTEXT_USAGE_FIELD_NUMBER;
+        hash = (53 * hash) + getContextUsage().hashCode();
+        break;
+      case 24:
+        hash = (37 * hash) + TODOS_UPDATED_FIELD_NUMBER;
+        hash = (53 * hash) + getTodosUpdated().hashCode();
         break;
       case 0:
       default:
@@ -1319,6 +1439,12 @@ private static final long serialVersionUID = 0L;
       if (turnEndedBuilder_ != null) {
         turnEndedBuilder_.clear();
       }
+      if (contextUsageBuilder_ != null) {
+        contextUsageBuilder_.clear();
+      }
+      if (todosUpdatedBuilder_ != null) {
+        todosUpdatedBuilder_.clear();
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -1429,6 +1555,14 @@ private static final long serialVersionUID = 0L;
           turnEndedBuilder_ != null) {
         result.payload_ = turnEndedBuilder_.build();
       }
+      if (payloadCase_ == 23 &&
+          contextUsageBuilder_ != null) {
+        result.payload_ = contextUsageBuilder_.build();
+      }
+      if (payloadCase_ == 24 &&
+          todosUpdatedBuilder_ != null) {
+        result.payload_ = todosUpdatedBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -1510,6 +1644,14 @@ private static final long serialVersionUID = 0L;
         }
         case TURN_ENDED: {
           mergeTurnEnded(other.getTurnEnded());
+          break;
+        }
+        case CONTEXT_USAGE: {
+          mergeContextUsage(other.getContextUsage());
+          break;
+        }
+        case TODOS_UPDATED: {
+          mergeTodosUpdated(other.getTodosUpdated());
           break;
         }
         case PAYLOAD_NOT_SET: {
@@ -1653,6 +1795,20 @@ private static final long serialVersionUID = 0L;
               payloadCase_ = 22;
               break;
             } // case 178
+            case 186: {
+              input.readMessage(
+                  internalGetContextUsageFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 23;
+              break;
+            } // case 186
+            case 194: {
+              input.readMessage(
+                  internalGetTodosUpdatedFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 24;
+              break;
+            } // case 194
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4357,6 +4513,358 @@ private static final long serialVersionUID = 0L;
       payloadCase_ = 22;
       onChanged();
       return turnEndedBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.ContextUsage, dev.kodad.koda.v1.ContextUsage.Builder, dev.kodad.koda.v1.ContextUsageOrBuilder> contextUsageBuilder_;
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     * @return Whether the contextUsage field is set.
+     */
+    @java.lang.Override
+    public boolean hasContextUsage() {
+      return payloadCase_ == 23;
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     * @return The contextUsage.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.ContextUsage getContextUsage() {
+      if (contextUsageBuilder_ == null) {
+        if (payloadCase_ == 23) {
+          return (dev.kodad.koda.v1.ContextUsage) payload_;
+        }
+        return dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 23) {
+          return contextUsageBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    public Builder setContextUsage(dev.kodad.koda.v1.ContextUsage value) {
+      if (contextUsageBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        contextUsageBuilder_.setMessage(value);
+      }
+      payloadCase_ = 23;
+      return this;
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    public Builder setContextUsage(
+        dev.kodad.koda.v1.ContextUsage.Builder builderForValue) {
+      if (contextUsageBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        contextUsageBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 23;
+      return this;
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    public Builder mergeContextUsage(dev.kodad.koda.v1.ContextUsage value) {
+      if (contextUsageBuilder_ == null) {
+        if (payloadCase_ == 23 &&
+            payload_ != dev.kodad.koda.v1.ContextUsage.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.ContextUsage.newBuilder((dev.kodad.koda.v1.ContextUsage) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 23) {
+          contextUsageBuilder_.mergeFrom(value);
+        } else {
+          contextUsageBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 23;
+      return this;
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    public Builder clearContextUsage() {
+      if (contextUsageBuilder_ == null) {
+        if (payloadCase_ == 23) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 23) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        contextUsageBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    public dev.kodad.koda.v1.ContextUsage.Builder getContextUsageBuilder() {
+      return internalGetContextUsageFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.ContextUsageOrBuilder getContextUsageOrBuilder() {
+      if ((payloadCase_ == 23) && (contextUsageBuilder_ != null)) {
+        return contextUsageBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 23) {
+          return (dev.kodad.koda.v1.ContextUsage) payload_;
+        }
+        return dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * How full the model's context window is; sent before each provider round.
+     * </pre>
+     *
+     * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.ContextUsage, dev.kodad.koda.v1.ContextUsage.Builder, dev.kodad.koda.v1.ContextUsageOrBuilder> 
+        internalGetContextUsageFieldBuilder() {
+      if (contextUsageBuilder_ == null) {
+        if (!(payloadCase_ == 23)) {
+          payload_ = dev.kodad.koda.v1.ContextUsage.getDefaultInstance();
+        }
+        contextUsageBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.ContextUsage, dev.kodad.koda.v1.ContextUsage.Builder, dev.kodad.koda.v1.ContextUsageOrBuilder>(
+                (dev.kodad.koda.v1.ContextUsage) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 23;
+      onChanged();
+      return contextUsageBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TodosUpdated, dev.kodad.koda.v1.TodosUpdated.Builder, dev.kodad.koda.v1.TodosUpdatedOrBuilder> todosUpdatedBuilder_;
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     * @return Whether the todosUpdated field is set.
+     */
+    @java.lang.Override
+    public boolean hasTodosUpdated() {
+      return payloadCase_ == 24;
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     * @return The todosUpdated.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TodosUpdated getTodosUpdated() {
+      if (todosUpdatedBuilder_ == null) {
+        if (payloadCase_ == 24) {
+          return (dev.kodad.koda.v1.TodosUpdated) payload_;
+        }
+        return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 24) {
+          return todosUpdatedBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    public Builder setTodosUpdated(dev.kodad.koda.v1.TodosUpdated value) {
+      if (todosUpdatedBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        todosUpdatedBuilder_.setMessage(value);
+      }
+      payloadCase_ = 24;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    public Builder setTodosUpdated(
+        dev.kodad.koda.v1.TodosUpdated.Builder builderForValue) {
+      if (todosUpdatedBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        todosUpdatedBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 24;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    public Builder mergeTodosUpdated(dev.kodad.koda.v1.TodosUpdated value) {
+      if (todosUpdatedBuilder_ == null) {
+        if (payloadCase_ == 24 &&
+            payload_ != dev.kodad.koda.v1.TodosUpdated.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.TodosUpdated.newBuilder((dev.kodad.koda.v1.TodosUpdated) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 24) {
+          todosUpdatedBuilder_.mergeFrom(value);
+        } else {
+          todosUpdatedBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 24;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    public Builder clearTodosUpdated() {
+      if (todosUpdatedBuilder_ == null) {
+        if (payloadCase_ == 24) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 24) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        todosUpdatedBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    public dev.kodad.koda.v1.TodosUpdated.Builder getTodosUpdatedBuilder() {
+      return internalGetTodosUpdatedFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TodosUpdatedOrBuilder getTodosUpdatedOrBuilder() {
+      if ((payloadCase_ == 24) && (todosUpdatedBuilder_ != null)) {
+        return todosUpdatedBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 24) {
+          return (dev.kodad.koda.v1.TodosUpdated) payload_;
+        }
+        return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The session's task list changed (the model called todo_write).
+     * </pre>
+     *
+     * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TodosUpdated, dev.kodad.koda.v1.TodosUpdated.Builder, dev.kodad.koda.v1.TodosUpdatedOrBuilder> 
+        internalGetTodosUpdatedFieldBuilder() {
+      if (todosUpdatedBuilder_ == null) {
+        if (!(payloadCase_ == 24)) {
+          payload_ = dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
+        }
+        todosUpdatedBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.TodosUpdated, dev.kodad.koda.v1.TodosUpdated.Builder, dev.kodad.koda.v1.TodosUpdatedOrBuilder>(
+                (dev.kodad.koda.v1.TodosUpdated) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 24;
+      onChanged();
+      return todosUpdatedBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineEvent)

@@ -439,5 +439,59 @@ public interface EngineEventOrBuilder extends
    */
   dev.kodad.koda.v1.TurnEndedOrBuilder getTurnEndedOrBuilder();
 
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   * @return Whether the contextUsage field is set.
+   */
+  boolean hasContextUsage();
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   * @return The contextUsage.
+   */
+  dev.kodad.koda.v1.ContextUsage getContextUsage();
+  /**
+   * <pre>
+   * How full the model's context window is; sent before each provider round.
+   * </pre>
+   *
+   * <code>.koda.v1.ContextUsage context_usage = 23 [json_name = "contextUsage"];</code>
+   */
+  dev.kodad.koda.v1.ContextUsageOrBuilder getContextUsageOrBuilder();
+
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   * @return Whether the todosUpdated field is set.
+   */
+  boolean hasTodosUpdated();
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   * @return The todosUpdated.
+   */
+  dev.kodad.koda.v1.TodosUpdated getTodosUpdated();
+  /**
+   * <pre>
+   * The session's task list changed (the model called todo_write).
+   * </pre>
+   *
+   * <code>.koda.v1.TodosUpdated todos_updated = 24 [json_name = "todosUpdated"];</code>
+   */
+  dev.kodad.koda.v1.TodosUpdatedOrBuilder getTodosUpdatedOrBuilder();
+
   dev.kodad.koda.v1.EngineEvent.PayloadCase getPayloadCase();
 }

@@ -121,6 +121,16 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_EngineEvent_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_ContextUsage_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_ContextUsage_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_TodosUpdated_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_TodosUpdated_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -182,7 +192,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "\001(\0162\026.koda.v1.TurnEndReasonR\006reason\022\035\n\ne" +
       "rror_code\030\002 \001(\tR\terrorCode\022#\n\rerror_mess" +
       "age\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132\016" +
-      ".koda.v1.UsageR\005usage\"\307\007\n\013EngineEvent\022\035\n" +
+      ".koda.v1.UsageR\005usage\"\303\010\n\013EngineEvent\022\035\n" +
       "\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030" +
       "\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013creat" +
       "e_time\030\004 \001(\0132\032.google.protobuf.Timestamp" +
@@ -206,30 +216,36 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "d\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013fileCha" +
       "nged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000R" +
       "\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.Tu" +
-      "rnEndedH\000R\tturnEndedB\t\n\007payload*l\n\010Decis" +
-      "ion\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECISIO" +
-      "N_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002" +
-      "\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoopAction\022\033\n\027L" +
-      "OOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_" +
-      "CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Disc" +
-      "onnectPolicy\022!\n\035DISCONNECT_POLICY_UNSPEC" +
-      "IFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n" +
-      "\032DISCONNECT_POLICY_CONTINUE\020\002*\263\001\n\rTurnEn" +
-      "dReason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020\000" +
-      "\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN_" +
-      "END_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REASO" +
-      "N_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_AT" +
-      "_LOOP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034FILE_C" +
-      "HANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_" +
-      "KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIF" +
-      "IED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013N" +
-      "oticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000" +
-      "\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_" +
-      "WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014App" +
-      "rovalRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000" +
-      "\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_R" +
-      "ISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineP" +
-      "rotoP\001b\006proto3"
+      "rnEndedH\000R\tturnEnded\022<\n\rcontext_usage\030\027 " +
+      "\001(\0132\025.koda.v1.ContextUsageH\000R\014contextUsa" +
+      "ge\022<\n\rtodos_updated\030\030 \001(\0132\025.koda.v1.Todo" +
+      "sUpdatedH\000R\014todosUpdatedB\t\n\007payload\"N\n\014C" +
+      "ontextUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTo" +
+      "kens\022\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014T" +
+      "odosUpdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.Tod" +
+      "oR\005todos*l\n\010Decision\022\030\n\024DECISION_UNSPECI" +
+      "FIED\020\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION" +
+      "_APPROVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y" +
+      "\n\nLoopAction\022\033\n\027LOOP_ACTION_UNSPECIFIED\020" +
+      "\000\022\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_ACTI" +
+      "ON_STOP\020\002*s\n\020DisconnectPolicy\022!\n\035DISCONN" +
+      "ECT_POLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNECT_P" +
+      "OLICY_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_CONT" +
+      "INUE\020\002*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REA" +
+      "SON_UNSPECIFIED\020\000\022\035\n\031TURN_END_REASON_COM" +
+      "PLETED\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022" +
+      "\032\n\026TURN_END_REASON_FAILED\020\003\022\'\n#TURN_END_" +
+      "REASON_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileCha" +
+      "ngeKind\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020" +
+      "\000\022\034\n\030FILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_" +
+      "CHANGE_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KI" +
+      "ND_DELETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LE" +
+      "VEL_UNSPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001" +
+      "\022\030\n\024NOTICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEV" +
+      "EL_ERROR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_R" +
+      "ISK_UNSPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMA" +
+      "L\020\001\022\026\n\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad" +
+      ".koda.v1B\013EngineProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -350,7 +366,19 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_EngineEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineEvent_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "Payload", });
+        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "Payload", });
+    internal_static_koda_v1_ContextUsage_descriptor =
+      getDescriptor().getMessageType(19);
+    internal_static_koda_v1_ContextUsage_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_ContextUsage_descriptor,
+        new java.lang.String[] { "UsedTokens", "MaxTokens", });
+    internal_static_koda_v1_TodosUpdated_descriptor =
+      getDescriptor().getMessageType(20);
+    internal_static_koda_v1_TodosUpdated_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_TodosUpdated_descriptor,
+        new java.lang.String[] { "Todos", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.protobuf.TimestampProto.getDescriptor();
     dev.kodad.koda.v1.SessionProto.getDescriptor();

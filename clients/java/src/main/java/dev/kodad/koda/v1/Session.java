@@ -41,6 +41,7 @@ private static final long serialVersionUID = 0L;
     activeTurnId_ = "";
     approvalRules_ = java.util.Collections.emptyList();
     tenant_ = "";
+    todos_ = java.util.Collections.emptyList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -819,6 +820,67 @@ java.lang.String defaultValue) {
     }
   }
 
+  public static final int TODOS_FIELD_NUMBER = 19;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.kodad.koda.v1.Todo> todos_;
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.kodad.koda.v1.Todo> getTodosList() {
+    return todos_;
+  }
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.kodad.koda.v1.TodoOrBuilder> 
+      getTodosOrBuilderList() {
+    return todos_;
+  }
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  @java.lang.Override
+  public int getTodosCount() {
+    return todos_.size();
+  }
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.Todo getTodos(int index) {
+    return todos_.get(index);
+  }
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TodoOrBuilder getTodosOrBuilder(
+      int index) {
+    return todos_.get(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -889,6 +951,9 @@ java.lang.String defaultValue) {
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenant_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 18, tenant_);
+    }
+    for (int i = 0; i < todos_.size(); i++) {
+      output.writeMessage(19, todos_.get(i));
     }
     getUnknownFields().writeTo(output);
   }
@@ -971,6 +1036,15 @@ java.lang.String defaultValue) {
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(tenant_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(18, tenant_);
     }
+
+        {
+          final int count = todos_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(todos_.get(i));
+          }
+          size += 2 * count;
+        }
     return size;
   }
   @java.lang.Override
@@ -1044,6 +1118,8 @@ java.lang.String defaultValue) {
         .equals(other.getApprovalRulesList())) return false;
     if (!getTenant()
         .equals(other.getTenant())) return false;
+    if (!getTodosList()
+        .equals(other.getTodosList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1107,6 +1183,10 @@ java.lang.String defaultValue) {
     }
     hash = (37 * hash) + TENANT_FIELD_NUMBER;
     hash = (53 * hash) + getTenant().hashCode();
+    if (getTodosCount() > 0) {
+      hash = (37 * hash) + TODOS_FIELD_NUMBER;
+      hash = (53 * hash) + getTodosList().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1269,6 +1349,7 @@ java.lang.String defaultValue) {
         internalGetUpdateTimeFieldBuilder();
         internalGetApprovalTimeoutFieldBuilder();
         internalGetApprovalRulesFieldBuilder();
+        internalGetTodosFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1319,6 +1400,13 @@ java.lang.String defaultValue) {
       }
       bitField0_ = (bitField0_ & ~0x00010000);
       tenant_ = "";
+      if (todosBuilder_ == null) {
+        todos_ = java.util.Collections.emptyList();
+      } else {
+        todos_ = null;
+        todosBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00040000);
       return this;
     }
 
@@ -1360,6 +1448,15 @@ java.lang.String defaultValue) {
         result.approvalRules_ = approvalRules_;
       } else {
         result.approvalRules_ = approvalRulesBuilder_.build();
+      }
+      if (todosBuilder_ == null) {
+        if (((bitField0_ & 0x00040000) != 0)) {
+          todos_ = java.util.Collections.unmodifiableList(todos_);
+          bitField0_ = (bitField0_ & ~0x00040000);
+        }
+        result.todos_ = todos_;
+      } else {
+        result.todos_ = todosBuilder_.build();
       }
     }
 
@@ -1537,6 +1634,32 @@ java.lang.String defaultValue) {
         bitField0_ |= 0x00020000;
         onChanged();
       }
+      if (todosBuilder_ == null) {
+        if (!other.todos_.isEmpty()) {
+          if (todos_.isEmpty()) {
+            todos_ = other.todos_;
+            bitField0_ = (bitField0_ & ~0x00040000);
+          } else {
+            ensureTodosIsMutable();
+            todos_.addAll(other.todos_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.todos_.isEmpty()) {
+          if (todosBuilder_.isEmpty()) {
+            todosBuilder_.dispose();
+            todosBuilder_ = null;
+            todos_ = other.todos_;
+            bitField0_ = (bitField0_ & ~0x00040000);
+            todosBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetTodosFieldBuilder() : null;
+          } else {
+            todosBuilder_.addAllMessages(other.todos_);
+          }
+        }
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1673,6 +1796,19 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00020000;
               break;
             } // case 146
+            case 154: {
+              dev.kodad.koda.v1.Todo m =
+                  input.readMessage(
+                      dev.kodad.koda.v1.Todo.parser(),
+                      extensionRegistry);
+              if (todosBuilder_ == null) {
+                ensureTodosIsMutable();
+                todos_.add(m);
+              } else {
+                todosBuilder_.addMessage(m);
+              }
+              break;
+            } // case 154
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3808,6 +3944,312 @@ java.lang.String defaultValue) {
       bitField0_ |= 0x00020000;
       onChanged();
       return this;
+    }
+
+    private java.util.List<dev.kodad.koda.v1.Todo> todos_ =
+      java.util.Collections.emptyList();
+    private void ensureTodosIsMutable() {
+      if (!((bitField0_ & 0x00040000) != 0)) {
+        todos_ = new java.util.ArrayList<dev.kodad.koda.v1.Todo>(todos_);
+        bitField0_ |= 0x00040000;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.Todo, dev.kodad.koda.v1.Todo.Builder, dev.kodad.koda.v1.TodoOrBuilder> todosBuilder_;
+
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.Todo> getTodosList() {
+      if (todosBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(todos_);
+      } else {
+        return todosBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public int getTodosCount() {
+      if (todosBuilder_ == null) {
+        return todos_.size();
+      } else {
+        return todosBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public dev.kodad.koda.v1.Todo getTodos(int index) {
+      if (todosBuilder_ == null) {
+        return todos_.get(index);
+      } else {
+        return todosBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder setTodos(
+        int index, dev.kodad.koda.v1.Todo value) {
+      if (todosBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureTodosIsMutable();
+        todos_.set(index, value);
+        onChanged();
+      } else {
+        todosBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder setTodos(
+        int index, dev.kodad.koda.v1.Todo.Builder builderForValue) {
+      if (todosBuilder_ == null) {
+        ensureTodosIsMutable();
+        todos_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        todosBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder addTodos(dev.kodad.koda.v1.Todo value) {
+      if (todosBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureTodosIsMutable();
+        todos_.add(value);
+        onChanged();
+      } else {
+        todosBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder addTodos(
+        int index, dev.kodad.koda.v1.Todo value) {
+      if (todosBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureTodosIsMutable();
+        todos_.add(index, value);
+        onChanged();
+      } else {
+        todosBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder addTodos(
+        dev.kodad.koda.v1.Todo.Builder builderForValue) {
+      if (todosBuilder_ == null) {
+        ensureTodosIsMutable();
+        todos_.add(builderForValue.build());
+        onChanged();
+      } else {
+        todosBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder addTodos(
+        int index, dev.kodad.koda.v1.Todo.Builder builderForValue) {
+      if (todosBuilder_ == null) {
+        ensureTodosIsMutable();
+        todos_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        todosBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder addAllTodos(
+        java.lang.Iterable<? extends dev.kodad.koda.v1.Todo> values) {
+      if (todosBuilder_ == null) {
+        ensureTodosIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, todos_);
+        onChanged();
+      } else {
+        todosBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder clearTodos() {
+      if (todosBuilder_ == null) {
+        todos_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00040000);
+        onChanged();
+      } else {
+        todosBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public Builder removeTodos(int index) {
+      if (todosBuilder_ == null) {
+        ensureTodosIsMutable();
+        todos_.remove(index);
+        onChanged();
+      } else {
+        todosBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public dev.kodad.koda.v1.Todo.Builder getTodosBuilder(
+        int index) {
+      return internalGetTodosFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public dev.kodad.koda.v1.TodoOrBuilder getTodosOrBuilder(
+        int index) {
+      if (todosBuilder_ == null) {
+        return todos_.get(index);  } else {
+        return todosBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public java.util.List<? extends dev.kodad.koda.v1.TodoOrBuilder> 
+         getTodosOrBuilderList() {
+      if (todosBuilder_ != null) {
+        return todosBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(todos_);
+      }
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public dev.kodad.koda.v1.Todo.Builder addTodosBuilder() {
+      return internalGetTodosFieldBuilder().addBuilder(
+          dev.kodad.koda.v1.Todo.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public dev.kodad.koda.v1.Todo.Builder addTodosBuilder(
+        int index) {
+      return internalGetTodosFieldBuilder().addBuilder(
+          index, dev.kodad.koda.v1.Todo.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.Todo.Builder> 
+         getTodosBuilderList() {
+      return internalGetTodosFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.Todo, dev.kodad.koda.v1.Todo.Builder, dev.kodad.koda.v1.TodoOrBuilder> 
+        internalGetTodosFieldBuilder() {
+      if (todosBuilder_ == null) {
+        todosBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.kodad.koda.v1.Todo, dev.kodad.koda.v1.Todo.Builder, dev.kodad.koda.v1.TodoOrBuilder>(
+                todos_,
+                ((bitField0_ & 0x00040000) != 0),
+                getParentForChildren(),
+                isClean());
+        todos_ = null;
+      }
+      return todosBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

@@ -451,4 +451,48 @@ java.lang.String defaultValue);
    */
   com.google.protobuf.ByteString
       getTenantBytes();
+
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  java.util.List<dev.kodad.koda.v1.Todo> 
+      getTodosList();
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  dev.kodad.koda.v1.Todo getTodos(int index);
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  int getTodosCount();
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  java.util.List<? extends dev.kodad.koda.v1.TodoOrBuilder> 
+      getTodosOrBuilderList();
+  /**
+   * <pre>
+   * The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.Todo todos = 19 [json_name = "todos"];</code>
+   */
+  dev.kodad.koda.v1.TodoOrBuilder getTodosOrBuilder(
+      int index);
 }

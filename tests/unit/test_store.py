@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kodad.engine.model import (
+    PAYLOAD_TYPES,
     ApprovalMode,
     ApprovalRequested,
     ApprovalResolved,
@@ -17,14 +18,13 @@ from kodad.engine.model import (
     Decision,
     Event,
     EventPayload,
-    FileChangeKind,
     FileChanged,
+    FileChangeKind,
     Image,
     LoopCapReached,
     Message,
     Notice,
     NoticeLevel,
-    PAYLOAD_TYPES,
     ProviderConfig,
     ProviderKind,
     Role,
@@ -39,8 +39,8 @@ from kodad.engine.model import (
     ToolCallOutput,
     ToolCallStarted,
     ToolResult,
-    TurnEndReason,
     TurnEnded,
+    TurnEndReason,
     TurnStarted,
     Usage,
     UsageReported,

@@ -515,3 +515,40 @@ async def test_bash_commands_are_classified(stub: Stub, workspace: Path) -> None
     events = await turn.finish()
     assert kinds(events).count("approval_requested") == 3
     assert (workspace / "made.txt").exists() and (workspace / "build").is_dir()
+
+
+async def test_deleting_a_file_the_session_created_needs_no_approval(
+    server_config: ServerConfig, workspace: Path
+) -> None:
+    (workspace / "theirs.txt").write_text("not mine\n")
+    provider = scripted(
+        [tool_call("write_file", "w", path="mine.txt", content="scratch\n")],
+        [tool_call("edit_file", "e", path="theirs.txt", old_string="not mine", new_string="edited")],
+        [{"text": "made"}],
+        [tool_call("delete_file", "d1", path="mine.txt")],
+        [tool_call("delete_file", "d2", path="theirs.txt")],
+        [{"text": "cleaned"}],
+    )
+    async with Server(server_config) as server, grpc.aio.insecure_channel(server.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        session = await create_session(stub, workspace, provider, mode=CONFIRM)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "make"))
+        for _ in range(2):  # creating and editing ask
+            asked = (await turn.until("approval_requested")).approval_requested
+            await turn.send(decide(asked.request_id, epb.DECISION_APPROVE))
+        await turn.finish()
+    # Ownership is stored: it survives a restart.
+    async with (
+        Server(restarted(server_config)) as server,
+        grpc.aio.insecure_channel(server.address) as ch,
+    ):
+        stub = pb_grpc.SessionServiceStub(ch)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "clean"))
+        asked = (await turn.until("approval_requested")).approval_requested
+        assert asked.call_id == "d2"  # mine.txt went without asking; editing gave no ownership
+        await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+        await turn.finish()
+    assert not (workspace / "mine.txt").exists()
+    assert (workspace / "theirs.txt").read_text() == "edited\n"

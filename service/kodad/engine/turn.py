@@ -432,6 +432,11 @@ class Turn:
             rules, tool.name, tool.kind, call.arguments_json
         ):
             return None
+        if tool.name == "delete_file":
+            # Deleting a file this session created (and still owns) undoes its own work.
+            path = workspace.relative(workspace.resolve(args.string("path")))
+            if await self._store.owns_file(self.session.id, path):
+                return None
         description = tool.describe(args, workspace)
         request_id = new_id("r")
         event = self._emit(

@@ -59,6 +59,11 @@ class Store(Protocol):
         (any if None), newest first."""
         ...
 
+    async def owns_file(self, session_id: str, path: str) -> bool:
+        """Whether the session created `path` (workspace-relative) and has not deleted it
+        since: the session owns it. Edits confer no ownership."""
+        ...
+
     async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
         """Replaces the session's task list."""
         ...

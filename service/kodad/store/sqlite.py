@@ -591,6 +591,14 @@ class SqliteStore:
             for rowid, turn, path, change, ctime in rows
         ]
 
+    async def owns_file(self, session_id: str, path: str) -> bool:
+        rows = await self._r.execute_fetchall(
+            "SELECT change FROM file_changes WHERE session_id = ? AND path = ?"
+            " AND change != ? ORDER BY rowid DESC LIMIT 1",
+            (session_id, path, FileChangeKind.MODIFIED.value),
+        )
+        return bool(rows) and next(iter(rows))[0] == FileChangeKind.CREATED.value
+
     async def record_file_change(
         self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int
     ) -> None:

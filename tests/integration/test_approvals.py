@@ -523,7 +523,7 @@ async def test_deleting_a_file_the_session_created_needs_no_approval(
     (workspace / "theirs.txt").write_text("not mine\n")
     provider = scripted(
         [tool_call("write_file", "w", path="mine.txt", content="scratch\n")],
-        [tool_call("edit_file", "e", path="theirs.txt", old_string="not mine", new_string="edited")],
+        [tool_call("edit_file", "e", path="theirs.txt", old_string="not mine", new_string="ed")],
         [{"text": "made"}],
         [tool_call("delete_file", "d1", path="mine.txt")],
         [tool_call("delete_file", "d2", path="theirs.txt")],
@@ -551,4 +551,4 @@ async def test_deleting_a_file_the_session_created_needs_no_approval(
         await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
         await turn.finish()
     assert not (workspace / "mine.txt").exists()
-    assert (workspace / "theirs.txt").read_text() == "edited\n"
+    assert (workspace / "theirs.txt").read_text() == "ed\n"

@@ -201,10 +201,11 @@ async def test_approve_always_adds_a_rule_that_survives_restart(
 
 
 async def test_approve_always_for_file_tools_covers_the_tool(stub: Stub, workspace: Path) -> None:
+    (workspace / "old").write_text("0")  # not the session's: deleting it asks
     provider = scripted(
         [tool_call("write_file", path="a", content="1")],
         [tool_call("write_file", path="b", content="2")],
-        [tool_call("delete_file", path="a")],
+        [tool_call("delete_file", path="old")],
         [{"text": "ok"}],
     )
     session = await create_session(stub, workspace, provider, mode=CONFIRM)
@@ -217,7 +218,7 @@ async def test_approve_always_for_file_tools_covers_the_tool(stub: Stub, workspa
     await turn.send(decide(second.request_id, epb.DECISION_APPROVE))
     await turn.finish()
     assert (workspace / "b").read_text() == "2"
-    assert not (workspace / "a").exists()
+    assert not (workspace / "old").exists()
 
 
 async def test_decision_from_a_second_client_first_answer_wins(
@@ -552,3 +553,48 @@ async def test_deleting_a_file_the_session_created_needs_no_approval(
         await turn.finish()
     assert not (workspace / "mine.txt").exists()
     assert (workspace / "theirs.txt").read_text() == "ed\n"
+
+
+async def test_ask_user_is_answered_by_a_second_client(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("ask_user", "q1", question="Which database?", choices=["sqlite", "postgres"])],
+        [tool_call("ask_user", "q2", question="Anything else?")],
+        [{"text": "noted"}],
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(start(session.id, "set it up"))
+    asked_event = await turn.until("user_question")
+    asked = asked_event.user_question
+    assert (asked.call_id, asked.question, list(asked.choices)) == (
+        "q1",
+        "Which database?",
+        ["sqlite", "postgres"],
+    )
+    # A client attaching late gets the open question first, and answers it.
+    late = pb.WatchSessionRequest(session_id=session.id, after_seq=asked_event.seq)
+    watch = stub.WatchSession(late)
+    seen = (await watch.read()).event
+    assert seen.user_question.request_id == asked.request_id
+    watch.cancel()
+    answer = epb.EngineCommand(
+        user_answer=epb.UserAnswer(request_id=asked.request_id, text="sqlite")
+    )
+    await stub.SubmitCommand(pb.SubmitCommandRequest(session_id=session.id, command=answer))
+    with pytest.raises(grpc.aio.AioRpcError) as e:  # the first answer wins
+        await stub.SubmitCommand(pb.SubmitCommandRequest(session_id=session.id, command=answer))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # The second question is answered on the turn's own stream.
+    second = (await turn.until("user_question")).user_question
+    await turn.send(
+        pb.RunTurnRequest(
+            command=epb.EngineCommand(
+                user_answer=epb.UserAnswer(request_id=second.request_id, text="no, thanks")
+            )
+        )
+    )
+    events = await turn.finish()
+    results = finished_calls(events)
+    assert results["q1"].output == "sqlite" and not results["q1"].is_error
+    assert results["q2"].output == "no, thanks"
+    assert kinds(events).count("approval_requested") == 0  # asking needs no approval

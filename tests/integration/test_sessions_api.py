@@ -39,6 +39,7 @@ async def test_server_info_lists_tools_and_providers(stub: Stub) -> None:
         "bash",
         "todo_read",
         "todo_write",
+        "ask_user",
     ]
     assert spb.PROVIDER_KIND_OPENAI_COMPATIBLE in info.provider_kinds
     assert spb.PROVIDER_KIND_SCRIPTED in info.provider_kinds

@@ -44,6 +44,7 @@ from kodad.engine.model import (
     TurnStarted,
     Usage,
     UsageReported,
+    UserQuestion,
 )
 from kodad.store import SqliteStore, TurnRecord, codec
 from kodad.store.sqlite import MIGRATIONS
@@ -76,6 +77,7 @@ EVERY_PAYLOAD: list[EventPayload] = [
     Notice(NoticeLevel.WARNING, "careful"),
     TurnEnded(TurnEndReason.FAILED, "auth", "bad key", Usage(5, 6)),
     ContextUsage(1200, 128_000),
+    UserQuestion("q", "c", "Which one?", ("a", "b ✓")),
     TodosUpdated((Todo("plan ✓", TodoStatus.COMPLETED), Todo("build", TodoStatus.IN_PROGRESS))),
 ]
 

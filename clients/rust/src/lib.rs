@@ -188,6 +188,7 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
         Some(Payload::TurnEnded(_)) => "turn_ended",
         Some(Payload::ContextUsage(_)) => "context_usage",
         Some(Payload::TodosUpdated(_)) => "todos_updated",
+        Some(Payload::UserQuestion(_)) => "user_question",
     }
 }
 

@@ -293,6 +293,15 @@ def event(e: m.Event) -> epb.EngineEvent:
             pb.context_usage.CopyFrom(
                 epb.ContextUsage(used_tokens=p.used_tokens, max_tokens=p.max_tokens)
             )
+        case m.UserQuestion():
+            pb.user_question.CopyFrom(
+                epb.UserQuestion(
+                    request_id=p.request_id,
+                    call_id=p.call_id,
+                    question=p.question,
+                    choices=list(p.choices),
+                )
+            )
         case m.TodosUpdated():
             pb.todos_updated.CopyFrom(epb.TodosUpdated(todos=todos(p.todos)))
         case m.TurnEnded():
@@ -324,9 +333,18 @@ def turn_command(pb: epb.EngineCommand) -> TurnCommand:
         return TurnCommand(loop=LoopAnswer(loop_action(ld.action), ld.extra_iterations))
     if which == "cancel":
         return TurnCommand(cancel=True)
+    if which == "user_answer":
+        ua = pb.user_answer
+        if not ua.request_id:
+            raise InvalidArgument("user_answer.request_id is required")
+        if not ua.text.strip():
+            raise InvalidArgument("user_answer.text must not be empty")
+        return TurnCommand(answer=(ua.request_id, ua.text))
     if which == "start_turn":
         raise InvalidArgument("start_turn is only valid as the first command of RunTurn")
-    raise InvalidArgument("command must set one of approval_decision, loop_decision, cancel")
+    raise InvalidArgument(
+        "command must set one of approval_decision, loop_decision, user_answer, cancel"
+    )
 
 
 def turn_input(pb: epb.StartTurn) -> TurnInput:

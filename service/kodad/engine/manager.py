@@ -94,6 +94,7 @@ class TurnCommand:
     approval: tuple[str, ApprovalAnswer] | None = None
     loop: LoopAnswer | None = None
     cancel: bool = False
+    answer: tuple[str, str] | None = None  # (request_id, text) of a user_question
 
 
 class SessionManager:
@@ -497,8 +498,13 @@ class SessionManager:
         elif command.approval is not None:
             request_id, answer = command.approval
             turn.pending.answer(request_id, "approval", answer)
+        elif command.answer is not None:
+            request_id, text = command.answer
+            turn.pending.answer(request_id, "question", text)
         else:
-            raise InvalidArgument("command must set approval_decision, loop_decision or cancel")
+            raise InvalidArgument(
+                "command must set approval_decision, loop_decision, user_answer or cancel"
+            )
 
     async def watch(
         self, session_id: str, after_seq: int, *, caller: Caller = LOCAL

@@ -295,6 +295,15 @@ class ContextUsage:
 
 
 @dataclass(frozen=True)
+class UserQuestion:
+    kind: ClassVar[str] = "user_question"
+    request_id: str
+    call_id: str
+    question: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TodosUpdated:
     kind: ClassVar[str] = "todos_updated"
     todos: tuple[Todo, ...]
@@ -332,6 +341,7 @@ EventPayload = (
     | TurnEnded
     | ContextUsage
     | TodosUpdated
+    | UserQuestion
 )
 
 PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
@@ -352,6 +362,7 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         TurnEnded,
         ContextUsage,
         TodosUpdated,
+        UserQuestion,
     )
 }
 

@@ -22,7 +22,7 @@ class PendingRequest:
 
 
 class PendingRequests:
-    """The questions of one turn, by id. Kinds: "approval" and "loop"."""
+    """The questions of one turn, by id. Kinds: "approval", "loop" and "question"."""
 
     def __init__(self) -> None:
         self._open: dict[str, PendingRequest] = {}

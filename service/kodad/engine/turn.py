@@ -45,6 +45,7 @@ from kodad.engine.model import (
     TurnStarted,
     Usage,
     UsageReported,
+    UserQuestion,
     now_us,
 )
 from kodad.engine.pending import PendingRequests
@@ -363,6 +364,17 @@ class Turn:
         self.session.todos = todos
         self._emit(TodosUpdated(todos))
 
+    async def _ask_user(self, call_id: str, question: str, choices: tuple[str, ...]) -> str:
+        """Emits user_question and waits for the user's answer (the first one wins)."""
+        request_id = new_id("q")
+        event = self._emit(UserQuestion(request_id, call_id, question, choices))
+        request = self.pending.open(request_id, "question", event)
+        try:
+            answer = await request.future
+        finally:
+            self.pending.close(request)
+        return str(answer)
+
     async def _run_tool(self, call: ToolCall) -> None:
         self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
         tool = self._tools.get(call.tool_name)
@@ -377,6 +389,7 @@ class Turn:
             turn_id=self.id,
             emit_output=emit_output,
             todos=self,
+            ask=lambda question, choices: self._ask_user(call.call_id, question, choices),
         )
         outcome: ToolOutcome | None
         try:

@@ -67,6 +67,8 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = lambda d: Usage(**d)
         elif f.name == "todos":
             decoders[f.name] = decode_todos
+        elif f.name == "choices":
+            decoders[f.name] = tuple
     _DECODERS[cls] = decoders
     return decoders
 

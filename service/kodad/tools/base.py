@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -55,6 +55,8 @@ class ToolContext:
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
     # The session's task list (todo_read / todo_write); None outside a turn.
     todos: TodoBoard | None = None
+    # Asks the user a question and waits for the answer (ask_user); None outside a turn.
+    ask: Callable[[str, tuple[str, ...]], Awaitable[str]] | None = None
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))
@@ -136,7 +138,7 @@ class ToolRegistry:
 
 def default_registry() -> ToolRegistry:
     """Every built-in tool."""
-    from kodad.tools import fs, search, shell, todo
+    from kodad.tools import ask, fs, search, shell, todo
 
     return ToolRegistry(
         [
@@ -150,5 +152,6 @@ def default_registry() -> ToolRegistry:
             shell.Bash(),
             todo.TodoRead(),
             todo.TodoWrite(),
+            ask.AskUser(),
         ]
     )

@@ -653,6 +653,7 @@ type EngineCommand struct {
 	//	*EngineCommand_ApprovalDecision
 	//	*EngineCommand_LoopDecision
 	//	*EngineCommand_Cancel
+	//	*EngineCommand_UserAnswer
 	Command       isEngineCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -731,6 +732,15 @@ func (x *EngineCommand) GetCancel() *Cancel {
 	return nil
 }
 
+func (x *EngineCommand) GetUserAnswer() *UserAnswer {
+	if x != nil {
+		if x, ok := x.Command.(*EngineCommand_UserAnswer); ok {
+			return x.UserAnswer
+		}
+	}
+	return nil
+}
+
 type isEngineCommand_Command interface {
 	isEngineCommand_Command()
 }
@@ -755,6 +765,11 @@ type EngineCommand_Cancel struct {
 	Cancel *Cancel `protobuf:"bytes,4,opt,name=cancel,proto3,oneof"`
 }
 
+type EngineCommand_UserAnswer struct {
+	// Answers a pending `user_question`.
+	UserAnswer *UserAnswer `protobuf:"bytes,5,opt,name=user_answer,json=userAnswer,proto3,oneof"`
+}
+
 func (*EngineCommand_StartTurn) isEngineCommand_Command() {}
 
 func (*EngineCommand_ApprovalDecision) isEngineCommand_Command() {}
@@ -762,6 +777,63 @@ func (*EngineCommand_ApprovalDecision) isEngineCommand_Command() {}
 func (*EngineCommand_LoopDecision) isEngineCommand_Command() {}
 
 func (*EngineCommand_Cancel) isEngineCommand_Command() {}
+
+func (*EngineCommand_UserAnswer) isEngineCommand_Command() {}
+
+// The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
+type UserAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `UserQuestion.request_id` of the question answered.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The answer: free text, or one of the offered choices. Must not be empty.
+	Text          string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserAnswer) Reset() {
+	*x = UserAnswer{}
+	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserAnswer) ProtoMessage() {}
+
+func (x *UserAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserAnswer.ProtoReflect.Descriptor instead.
+func (*UserAnswer) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UserAnswer) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *UserAnswer) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
 
 // The turn began; always the first event of a turn.
 type TurnStarted struct {
@@ -776,7 +848,7 @@ type TurnStarted struct {
 
 func (x *TurnStarted) Reset() {
 	*x = TurnStarted{}
-	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	mi := &file_koda_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +860,7 @@ func (x *TurnStarted) String() string {
 func (*TurnStarted) ProtoMessage() {}
 
 func (x *TurnStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	mi := &file_koda_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +873,7 @@ func (x *TurnStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnStarted.ProtoReflect.Descriptor instead.
 func (*TurnStarted) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TurnStarted) GetText() string {
@@ -830,7 +902,7 @@ type TextDelta struct {
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_koda_v1_engine_proto_msgTypes[6]
+	mi := &file_koda_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +914,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[6]
+	mi := &file_koda_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +927,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TextDelta) GetText() string {
@@ -876,7 +948,7 @@ type ThinkingDelta struct {
 
 func (x *ThinkingDelta) Reset() {
 	*x = ThinkingDelta{}
-	mi := &file_koda_v1_engine_proto_msgTypes[7]
+	mi := &file_koda_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +960,7 @@ func (x *ThinkingDelta) String() string {
 func (*ThinkingDelta) ProtoMessage() {}
 
 func (x *ThinkingDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[7]
+	mi := &file_koda_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +973,7 @@ func (x *ThinkingDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThinkingDelta.ProtoReflect.Descriptor instead.
 func (*ThinkingDelta) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ThinkingDelta) GetText() string {
@@ -926,7 +998,7 @@ type ToolCallStarted struct {
 
 func (x *ToolCallStarted) Reset() {
 	*x = ToolCallStarted{}
-	mi := &file_koda_v1_engine_proto_msgTypes[8]
+	mi := &file_koda_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1010,7 @@ func (x *ToolCallStarted) String() string {
 func (*ToolCallStarted) ProtoMessage() {}
 
 func (x *ToolCallStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[8]
+	mi := &file_koda_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1023,7 @@ func (x *ToolCallStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallStarted.ProtoReflect.Descriptor instead.
 func (*ToolCallStarted) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ToolCallStarted) GetCallId() string {
@@ -988,7 +1060,7 @@ type ToolCallOutput struct {
 
 func (x *ToolCallOutput) Reset() {
 	*x = ToolCallOutput{}
-	mi := &file_koda_v1_engine_proto_msgTypes[9]
+	mi := &file_koda_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1072,7 @@ func (x *ToolCallOutput) String() string {
 func (*ToolCallOutput) ProtoMessage() {}
 
 func (x *ToolCallOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[9]
+	mi := &file_koda_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1085,7 @@ func (x *ToolCallOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallOutput.ProtoReflect.Descriptor instead.
 func (*ToolCallOutput) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ToolCallOutput) GetCallId() string {
@@ -1047,7 +1119,7 @@ type ToolCallFinished struct {
 
 func (x *ToolCallFinished) Reset() {
 	*x = ToolCallFinished{}
-	mi := &file_koda_v1_engine_proto_msgTypes[10]
+	mi := &file_koda_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1131,7 @@ func (x *ToolCallFinished) String() string {
 func (*ToolCallFinished) ProtoMessage() {}
 
 func (x *ToolCallFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[10]
+	mi := &file_koda_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1144,7 @@ func (x *ToolCallFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallFinished.ProtoReflect.Descriptor instead.
 func (*ToolCallFinished) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ToolCallFinished) GetCallId() string {
@@ -1129,7 +1201,7 @@ type ApprovalRequested struct {
 
 func (x *ApprovalRequested) Reset() {
 	*x = ApprovalRequested{}
-	mi := &file_koda_v1_engine_proto_msgTypes[11]
+	mi := &file_koda_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1213,7 @@ func (x *ApprovalRequested) String() string {
 func (*ApprovalRequested) ProtoMessage() {}
 
 func (x *ApprovalRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[11]
+	mi := &file_koda_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1226,7 @@ func (x *ApprovalRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRequested.ProtoReflect.Descriptor instead.
 func (*ApprovalRequested) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApprovalRequested) GetRequestId() string {
@@ -1219,7 +1291,7 @@ type ApprovalResolved struct {
 
 func (x *ApprovalResolved) Reset() {
 	*x = ApprovalResolved{}
-	mi := &file_koda_v1_engine_proto_msgTypes[12]
+	mi := &file_koda_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1303,7 @@ func (x *ApprovalResolved) String() string {
 func (*ApprovalResolved) ProtoMessage() {}
 
 func (x *ApprovalResolved) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[12]
+	mi := &file_koda_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1316,7 @@ func (x *ApprovalResolved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalResolved.ProtoReflect.Descriptor instead.
 func (*ApprovalResolved) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApprovalResolved) GetRequestId() string {
@@ -1274,7 +1346,7 @@ type LoopCapReached struct {
 
 func (x *LoopCapReached) Reset() {
 	*x = LoopCapReached{}
-	mi := &file_koda_v1_engine_proto_msgTypes[13]
+	mi := &file_koda_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1358,7 @@ func (x *LoopCapReached) String() string {
 func (*LoopCapReached) ProtoMessage() {}
 
 func (x *LoopCapReached) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[13]
+	mi := &file_koda_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1371,7 @@ func (x *LoopCapReached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoopCapReached.ProtoReflect.Descriptor instead.
 func (*LoopCapReached) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoopCapReached) GetIterations() int32 {
@@ -1329,7 +1401,7 @@ type FileChanged struct {
 
 func (x *FileChanged) Reset() {
 	*x = FileChanged{}
-	mi := &file_koda_v1_engine_proto_msgTypes[14]
+	mi := &file_koda_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1413,7 @@ func (x *FileChanged) String() string {
 func (*FileChanged) ProtoMessage() {}
 
 func (x *FileChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[14]
+	mi := &file_koda_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1426,7 @@ func (x *FileChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChanged.ProtoReflect.Descriptor instead.
 func (*FileChanged) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FileChanged) GetPath() string {
@@ -1388,7 +1460,7 @@ type FileChange struct {
 
 func (x *FileChange) Reset() {
 	*x = FileChange{}
-	mi := &file_koda_v1_engine_proto_msgTypes[15]
+	mi := &file_koda_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1472,7 @@ func (x *FileChange) String() string {
 func (*FileChange) ProtoMessage() {}
 
 func (x *FileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[15]
+	mi := &file_koda_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1485,7 @@ func (x *FileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
 func (*FileChange) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileChange) GetPath() string {
@@ -1457,7 +1529,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_koda_v1_engine_proto_msgTypes[16]
+	mi := &file_koda_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1541,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[16]
+	mi := &file_koda_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1554,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Notice) GetLevel() NoticeLevel {
@@ -1521,7 +1593,7 @@ type TurnEnded struct {
 
 func (x *TurnEnded) Reset() {
 	*x = TurnEnded{}
-	mi := &file_koda_v1_engine_proto_msgTypes[17]
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1605,7 @@ func (x *TurnEnded) String() string {
 func (*TurnEnded) ProtoMessage() {}
 
 func (x *TurnEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[17]
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1618,7 @@ func (x *TurnEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnEnded.ProtoReflect.Descriptor instead.
 func (*TurnEnded) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TurnEnded) GetReason() TurnEndReason {
@@ -1608,6 +1680,7 @@ type EngineEvent struct {
 	//	*EngineEvent_TurnEnded
 	//	*EngineEvent_ContextUsage
 	//	*EngineEvent_TodosUpdated
+	//	*EngineEvent_UserQuestion
 	Payload       isEngineEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1615,7 +1688,7 @@ type EngineEvent struct {
 
 func (x *EngineEvent) Reset() {
 	*x = EngineEvent{}
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1700,7 @@ func (x *EngineEvent) String() string {
 func (*EngineEvent) ProtoMessage() {}
 
 func (x *EngineEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1713,7 @@ func (x *EngineEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EngineEvent.ProtoReflect.Descriptor instead.
 func (*EngineEvent) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EngineEvent) GetSessionId() string {
@@ -1813,6 +1886,15 @@ func (x *EngineEvent) GetTodosUpdated() *TodosUpdated {
 	return nil
 }
 
+func (x *EngineEvent) GetUserQuestion() *UserQuestion {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_UserQuestion); ok {
+			return x.UserQuestion
+		}
+	}
+	return nil
+}
+
 type isEngineEvent_Payload interface {
 	isEngineEvent_Payload()
 }
@@ -1892,6 +1974,11 @@ type EngineEvent_TodosUpdated struct {
 	TodosUpdated *TodosUpdated `protobuf:"bytes,24,opt,name=todos_updated,json=todosUpdated,proto3,oneof"`
 }
 
+type EngineEvent_UserQuestion struct {
+	// The model asks the user something (ask_user); waiting for a `UserAnswer`.
+	UserQuestion *UserQuestion `protobuf:"bytes,25,opt,name=user_question,json=userQuestion,proto3,oneof"`
+}
+
 func (*EngineEvent_TurnStarted) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TextDelta) isEngineEvent_Payload() {}
@@ -1922,6 +2009,83 @@ func (*EngineEvent_ContextUsage) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TodosUpdated) isEngineEvent_Payload() {}
 
+func (*EngineEvent_UserQuestion) isEngineEvent_Payload() {}
+
+// The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
+// stream or through SubmitCommand). Like an approval request it is re-sent to clients that
+// attach with WatchSession while it is open, and the first answer wins.
+type UserQuestion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier to answer with `UserAnswer.request_id`.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The ask_user tool call waiting.
+	CallId string `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// The question.
+	Question string `protobuf:"bytes,3,opt,name=question,proto3" json:"question,omitempty"`
+	// Answers to offer (may be empty: answer freely).
+	Choices       []string `protobuf:"bytes,4,rep,name=choices,proto3" json:"choices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserQuestion) Reset() {
+	*x = UserQuestion{}
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserQuestion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserQuestion) ProtoMessage() {}
+
+func (x *UserQuestion) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserQuestion.ProtoReflect.Descriptor instead.
+func (*UserQuestion) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UserQuestion) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *UserQuestion) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *UserQuestion) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *UserQuestion) GetChoices() []string {
+	if x != nil {
+		return x.Choices
+	}
+	return nil
+}
+
 // How much of the model's context window the next provider call uses (estimated).
 type ContextUsage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1935,7 +2099,7 @@ type ContextUsage struct {
 
 func (x *ContextUsage) Reset() {
 	*x = ContextUsage{}
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2111,7 @@ func (x *ContextUsage) String() string {
 func (*ContextUsage) ProtoMessage() {}
 
 func (x *ContextUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2124,7 @@ func (x *ContextUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextUsage.ProtoReflect.Descriptor instead.
 func (*ContextUsage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ContextUsage) GetUsedTokens() int64 {
@@ -1988,7 +2152,7 @@ type TodosUpdated struct {
 
 func (x *TodosUpdated) Reset() {
 	*x = TodosUpdated{}
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2164,7 @@ func (x *TodosUpdated) String() string {
 func (*TodosUpdated) ProtoMessage() {}
 
 func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2177,7 @@ func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TodosUpdated.ProtoReflect.Descriptor instead.
 func (*TodosUpdated) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TodosUpdated) GetTodos() []*Todo {
@@ -2042,14 +2206,21 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\fLoopDecision\x12+\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x13.koda.v1.LoopActionR\x06action\x12)\n" +
 	"\x10extra_iterations\x18\x02 \x01(\x05R\x0fextraIterations\"\b\n" +
-	"\x06Cancel\"\x82\x02\n" +
+	"\x06Cancel\"\xba\x02\n" +
 	"\rEngineCommand\x123\n" +
 	"\n" +
 	"start_turn\x18\x01 \x01(\v2\x12.koda.v1.StartTurnH\x00R\tstartTurn\x12H\n" +
 	"\x11approval_decision\x18\x02 \x01(\v2\x19.koda.v1.ApprovalDecisionH\x00R\x10approvalDecision\x12<\n" +
 	"\rloop_decision\x18\x03 \x01(\v2\x15.koda.v1.LoopDecisionH\x00R\floopDecision\x12)\n" +
-	"\x06cancel\x18\x04 \x01(\v2\x0f.koda.v1.CancelH\x00R\x06cancelB\t\n" +
-	"\acommand\"B\n" +
+	"\x06cancel\x18\x04 \x01(\v2\x0f.koda.v1.CancelH\x00R\x06cancel\x126\n" +
+	"\vuser_answer\x18\x05 \x01(\v2\x13.koda.v1.UserAnswerH\x00R\n" +
+	"userAnswerB\t\n" +
+	"\acommand\"?\n" +
+	"\n" +
+	"UserAnswer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"B\n" +
 	"\vTurnStarted\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1f\n" +
 	"\vimage_count\x18\x02 \x01(\x05R\n" +
@@ -2106,7 +2277,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xc3\b\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\x81\t\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -2131,8 +2302,15 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"turn_ended\x18\x16 \x01(\v2\x12.koda.v1.TurnEndedH\x00R\tturnEnded\x12<\n" +
 	"\rcontext_usage\x18\x17 \x01(\v2\x15.koda.v1.ContextUsageH\x00R\fcontextUsage\x12<\n" +
-	"\rtodos_updated\x18\x18 \x01(\v2\x15.koda.v1.TodosUpdatedH\x00R\ftodosUpdatedB\t\n" +
-	"\apayload\"N\n" +
+	"\rtodos_updated\x18\x18 \x01(\v2\x15.koda.v1.TodosUpdatedH\x00R\ftodosUpdated\x12<\n" +
+	"\ruser_question\x18\x19 \x01(\v2\x15.koda.v1.UserQuestionH\x00R\fuserQuestionB\t\n" +
+	"\apayload\"|\n" +
+	"\fUserQuestion\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x1a\n" +
+	"\bquestion\x18\x03 \x01(\tR\bquestion\x12\x18\n" +
+	"\achoices\x18\x04 \x03(\tR\achoices\"N\n" +
 	"\fContextUsage\x12\x1f\n" +
 	"\vused_tokens\x18\x01 \x01(\x03R\n" +
 	"usedTokens\x12\x1d\n" +
@@ -2189,7 +2367,7 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
 	(LoopAction)(0),               // 1: koda.v1.LoopAction
@@ -2203,29 +2381,31 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(*LoopDecision)(nil),          // 9: koda.v1.LoopDecision
 	(*Cancel)(nil),                // 10: koda.v1.Cancel
 	(*EngineCommand)(nil),         // 11: koda.v1.EngineCommand
-	(*TurnStarted)(nil),           // 12: koda.v1.TurnStarted
-	(*TextDelta)(nil),             // 13: koda.v1.TextDelta
-	(*ThinkingDelta)(nil),         // 14: koda.v1.ThinkingDelta
-	(*ToolCallStarted)(nil),       // 15: koda.v1.ToolCallStarted
-	(*ToolCallOutput)(nil),        // 16: koda.v1.ToolCallOutput
-	(*ToolCallFinished)(nil),      // 17: koda.v1.ToolCallFinished
-	(*ApprovalRequested)(nil),     // 18: koda.v1.ApprovalRequested
-	(*ApprovalResolved)(nil),      // 19: koda.v1.ApprovalResolved
-	(*LoopCapReached)(nil),        // 20: koda.v1.LoopCapReached
-	(*FileChanged)(nil),           // 21: koda.v1.FileChanged
-	(*FileChange)(nil),            // 22: koda.v1.FileChange
-	(*Notice)(nil),                // 23: koda.v1.Notice
-	(*TurnEnded)(nil),             // 24: koda.v1.TurnEnded
-	(*EngineEvent)(nil),           // 25: koda.v1.EngineEvent
-	(*ContextUsage)(nil),          // 26: koda.v1.ContextUsage
-	(*TodosUpdated)(nil),          // 27: koda.v1.TodosUpdated
-	(*Image)(nil),                 // 28: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 30: koda.v1.Usage
-	(*Todo)(nil),                  // 31: koda.v1.Todo
+	(*UserAnswer)(nil),            // 12: koda.v1.UserAnswer
+	(*TurnStarted)(nil),           // 13: koda.v1.TurnStarted
+	(*TextDelta)(nil),             // 14: koda.v1.TextDelta
+	(*ThinkingDelta)(nil),         // 15: koda.v1.ThinkingDelta
+	(*ToolCallStarted)(nil),       // 16: koda.v1.ToolCallStarted
+	(*ToolCallOutput)(nil),        // 17: koda.v1.ToolCallOutput
+	(*ToolCallFinished)(nil),      // 18: koda.v1.ToolCallFinished
+	(*ApprovalRequested)(nil),     // 19: koda.v1.ApprovalRequested
+	(*ApprovalResolved)(nil),      // 20: koda.v1.ApprovalResolved
+	(*LoopCapReached)(nil),        // 21: koda.v1.LoopCapReached
+	(*FileChanged)(nil),           // 22: koda.v1.FileChanged
+	(*FileChange)(nil),            // 23: koda.v1.FileChange
+	(*Notice)(nil),                // 24: koda.v1.Notice
+	(*TurnEnded)(nil),             // 25: koda.v1.TurnEnded
+	(*EngineEvent)(nil),           // 26: koda.v1.EngineEvent
+	(*UserQuestion)(nil),          // 27: koda.v1.UserQuestion
+	(*ContextUsage)(nil),          // 28: koda.v1.ContextUsage
+	(*TodosUpdated)(nil),          // 29: koda.v1.TodosUpdated
+	(*Image)(nil),                 // 30: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 32: koda.v1.Usage
+	(*Todo)(nil),                  // 33: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	28, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	30, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
 	0,  // 2: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
 	1,  // 3: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
@@ -2233,36 +2413,38 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	8,  // 5: koda.v1.EngineCommand.approval_decision:type_name -> koda.v1.ApprovalDecision
 	9,  // 6: koda.v1.EngineCommand.loop_decision:type_name -> koda.v1.LoopDecision
 	10, // 7: koda.v1.EngineCommand.cancel:type_name -> koda.v1.Cancel
-	6,  // 8: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
-	0,  // 9: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
-	4,  // 10: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
-	4,  // 11: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	29, // 12: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 13: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
-	3,  // 14: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	30, // 15: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	29, // 16: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
-	12, // 17: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
-	13, // 18: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
-	14, // 19: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
-	15, // 20: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
-	16, // 21: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
-	17, // 22: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
-	18, // 23: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
-	19, // 24: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
-	20, // 25: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	30, // 26: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
-	21, // 27: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
-	23, // 28: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
-	24, // 29: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	26, // 30: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
-	27, // 31: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
-	31, // 32: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	12, // 8: koda.v1.EngineCommand.user_answer:type_name -> koda.v1.UserAnswer
+	6,  // 9: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
+	0,  // 10: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
+	4,  // 11: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
+	4,  // 12: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
+	31, // 13: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 14: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
+	3,  // 15: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
+	32, // 16: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	31, // 17: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	13, // 18: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
+	14, // 19: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
+	15, // 20: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
+	16, // 21: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
+	17, // 22: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
+	18, // 23: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
+	19, // 24: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
+	20, // 25: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
+	21, // 26: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
+	32, // 27: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	22, // 28: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
+	24, // 29: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
+	25, // 30: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
+	28, // 31: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	29, // 32: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	27, // 33: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
+	33, // 34: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -2276,8 +2458,9 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineCommand_ApprovalDecision)(nil),
 		(*EngineCommand_LoopDecision)(nil),
 		(*EngineCommand_Cancel)(nil),
+		(*EngineCommand_UserAnswer)(nil),
 	}
-	file_koda_v1_engine_proto_msgTypes[18].OneofWrappers = []any{
+	file_koda_v1_engine_proto_msgTypes[19].OneofWrappers = []any{
 		(*EngineEvent_TurnStarted)(nil),
 		(*EngineEvent_TextDelta)(nil),
 		(*EngineEvent_ThinkingDelta)(nil),
@@ -2293,6 +2476,7 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineEvent_TurnEnded)(nil),
 		(*EngineEvent_ContextUsage)(nil),
 		(*EngineEvent_TodosUpdated)(nil),
+		(*EngineEvent_UserQuestion)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2300,7 +2484,7 @@ func file_koda_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -328,6 +328,7 @@ class EngineCommand(_message.Message):
     APPROVAL_DECISION_FIELD_NUMBER: _builtins.int
     LOOP_DECISION_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
+    USER_ANSWER_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def start_turn(self) -> Global___StartTurn:
         """Starts the turn (first command of RunTurn only)."""
@@ -344,6 +345,10 @@ class EngineCommand(_message.Message):
     def cancel(self) -> Global___Cancel:
         """Cancels the turn."""
 
+    @_builtins.property
+    def user_answer(self) -> Global___UserAnswer:
+        """Answers a pending `user_question`."""
+
     def __init__(
         self,
         *,
@@ -351,16 +356,43 @@ class EngineCommand(_message.Message):
         approval_decision: Global___ApprovalDecision | None = ...,
         loop_decision: Global___LoopDecision | None = ...,
         cancel: Global___Cancel | None = ...,
+        user_answer: Global___UserAnswer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "user_answer", b"user_answer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "user_answer", b"user_answer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["start_turn", "approval_decision", "loop_decision", "cancel"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["start_turn", "approval_decision", "loop_decision", "cancel", "user_answer"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 
 Global___EngineCommand: _TypeAlias = EngineCommand  # noqa: Y015
+
+@_typing.final
+class UserAnswer(_message.Message):
+    """The user's answer to a `UserQuestion`; it becomes the ask_user tool's result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """`UserQuestion.request_id` of the question answered."""
+    text: _builtins.str
+    """The answer: free text, or one of the offered choices. Must not be empty."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserAnswer: _TypeAlias = UserAnswer  # noqa: Y015
 
 @_typing.final
 class TurnStarted(_message.Message):
@@ -782,6 +814,7 @@ class EngineEvent(_message.Message):
     TURN_ENDED_FIELD_NUMBER: _builtins.int
     CONTEXT_USAGE_FIELD_NUMBER: _builtins.int
     TODOS_UPDATED_FIELD_NUMBER: _builtins.int
+    USER_QUESTION_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session the event belongs to."""
     turn_id: _builtins.str
@@ -854,6 +887,10 @@ class EngineEvent(_message.Message):
     def todos_updated(self) -> Global___TodosUpdated:
         """The session's task list changed (the model called todo_write)."""
 
+    @_builtins.property
+    def user_question(self) -> Global___UserQuestion:
+        """The model asks the user something (ask_user); waiting for a `UserAnswer`."""
+
     def __init__(
         self,
         *,
@@ -876,16 +913,56 @@ class EngineEvent(_message.Message):
         turn_ended: Global___TurnEnded | None = ...,
         context_usage: Global___ContextUsage | None = ...,
         todos_updated: Global___TodosUpdated | None = ...,
+        user_question: Global___UserQuestion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___EngineEvent: _TypeAlias = EngineEvent  # noqa: Y015
+
+@_typing.final
+class UserQuestion(_message.Message):
+    """The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
+    stream or through SubmitCommand). Like an approval request it is re-sent to clients that
+    attach with WatchSession while it is open, and the first answer wins.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    QUESTION_FIELD_NUMBER: _builtins.int
+    CHOICES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Identifier to answer with `UserAnswer.request_id`."""
+    call_id: _builtins.str
+    """The ask_user tool call waiting."""
+    question: _builtins.str
+    """The question."""
+    @_builtins.property
+    def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Answers to offer (may be empty: answer freely)."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        question: _builtins.str = ...,
+        choices: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "choices", b"choices", "question", b"question", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserQuestion: _TypeAlias = UserQuestion  # noqa: Y015
 
 @_typing.final
 class ContextUsage(_message.Message):

@@ -465,7 +465,7 @@ pub struct Cancel {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct EngineCommand {
     /// The command. Exactly one must be set.
-    #[prost(oneof="engine_command::Command", tags="1, 2, 3, 4")]
+    #[prost(oneof="engine_command::Command", tags="1, 2, 3, 4, 5")]
     pub command: ::core::option::Option<engine_command::Command>,
 }
 /// Nested message and enum types in `EngineCommand`.
@@ -485,7 +485,20 @@ pub mod engine_command {
         /// Cancels the turn.
         #[prost(message, tag="4")]
         Cancel(super::Cancel),
+        /// Answers a pending `user_question`.
+        #[prost(message, tag="5")]
+        UserAnswer(super::UserAnswer),
     }
+}
+/// The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UserAnswer {
+    /// `UserQuestion.request_id` of the question answered.
+    #[prost(string, tag="1")]
+    pub request_id: ::prost::alloc::string::String,
+    /// The answer: free text, or one of the offered choices. Must not be empty.
+    #[prost(string, tag="2")]
+    pub text: ::prost::alloc::string::String,
 }
 /// The turn began; always the first event of a turn.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -673,7 +686,7 @@ pub struct EngineEvent {
     #[prost(message, optional, tag="4")]
     pub create_time: ::core::option::Option<::prost_types::Timestamp>,
     /// What happened. Clients should ignore variants they do not know.
-    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24")]
+    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25")]
     pub payload: ::core::option::Option<engine_event::Payload>,
 }
 /// Nested message and enum types in `EngineEvent`.
@@ -726,7 +739,28 @@ pub mod engine_event {
         /// The session's task list changed (the model called todo_write).
         #[prost(message, tag="24")]
         TodosUpdated(super::TodosUpdated),
+        /// The model asks the user something (ask_user); waiting for a `UserAnswer`.
+        #[prost(message, tag="25")]
+        UserQuestion(super::UserQuestion),
     }
+}
+/// The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
+/// stream or through SubmitCommand). Like an approval request it is re-sent to clients that
+/// attach with WatchSession while it is open, and the first answer wins.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UserQuestion {
+    /// Identifier to answer with `UserAnswer.request_id`.
+    #[prost(string, tag="1")]
+    pub request_id: ::prost::alloc::string::String,
+    /// The ask_user tool call waiting.
+    #[prost(string, tag="2")]
+    pub call_id: ::prost::alloc::string::String,
+    /// The question.
+    #[prost(string, tag="3")]
+    pub question: ::prost::alloc::string::String,
+    /// Answers to offer (may be empty: answer freely).
+    #[prost(string, repeated, tag="4")]
+    pub choices: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 /// How much of the model's context window the next provider call uses (estimated).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/engine.proto.
  */
 export const file_koda_v1_engine: GenFile = /*@__PURE__*/
-  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSJ/CglTdGFydFR1cm4SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEh4KBmltYWdlcxgDIAMoCzIOLmtvZGEudjEuSW1hZ2USMAoNb25fZGlzY29ubmVjdBgEIAEoDjIZLmtvZGEudjEuRGlzY29ubmVjdFBvbGljeSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwizwEKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAQgkKB2NvbW1hbmQiMAoLVHVyblN0YXJ0ZWQSDAoEdGV4dBgBIAEoCRITCgtpbWFnZV9jb3VudBgCIAEoBSIZCglUZXh0RGVsdGESDAoEdGV4dBgBIAEoCSIdCg1UaGlua2luZ0RlbHRhEgwKBHRleHQYASABKAkiTQoPVG9vbENhbGxTdGFydGVkEg8KB2NhbGxfaWQYASABKAkSEQoJdG9vbF9uYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIjAKDlRvb2xDYWxsT3V0cHV0Eg8KB2NhbGxfaWQYASABKAkSDQoFY2h1bmsYAiABKAkiWAoQVG9vbENhbGxGaW5pc2hlZBIPCgdjYWxsX2lkGAEgASgJEg4KBm91dHB1dBgCIAEoCRIQCghpc19lcnJvchgDIAEoCBIRCgl0cnVuY2F0ZWQYBCABKAgiqgEKEUFwcHJvdmFsUmVxdWVzdGVkEhIKCnJlcXVlc3RfaWQYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIRCgl0b29sX25hbWUYAyABKAkSFgoOYXJndW1lbnRzX2pzb24YBCABKAkSDwoHc3VtbWFyeRgFIAEoCRIPCgdwcmV2aWV3GAYgASgJEiMKBHJpc2sYByABKA4yFS5rb2RhLnYxLkFwcHJvdmFsUmlzayJLChBBcHByb3ZhbFJlc29sdmVkEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uIjEKDkxvb3BDYXBSZWFjaGVkEhIKCml0ZXJhdGlvbnMYASABKAUSCwoDY2FwGAIgASgFIkQKC0ZpbGVDaGFuZ2VkEgwKBHBhdGgYASABKAkSJwoGY2hhbmdlGAIgASgOMhcua29kYS52MS5GaWxlQ2hhbmdlS2luZCKFAQoKRmlsZUNoYW5nZRIMCgRwYXRoGAEgASgJEicKBmNoYW5nZRgCIAEoDjIXLmtvZGEudjEuRmlsZUNoYW5nZUtpbmQSDwoHdHVybl9pZBgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOwoGTm90aWNlEiMKBWxldmVsGAEgASgOMhQua29kYS52MS5Ob3RpY2VMZXZlbBIMCgR0ZXh0GAIgASgJIn0KCVR1cm5FbmRlZBImCgZyZWFzb24YASABKA4yFi5rb2RhLnYxLlR1cm5FbmRSZWFzb24SEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEh0KBXVzYWdlGAQgASgLMg4ua29kYS52MS5Vc2FnZSLNBgoLRW5naW5lRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEgsKA3NlcRgDIAEoAxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMdHVybl9zdGFydGVkGAogASgLMhQua29kYS52MS5UdXJuU3RhcnRlZEgAEigKCnRleHRfZGVsdGEYCyABKAsyEi5rb2RhLnYxLlRleHREZWx0YUgAEjAKDnRoaW5raW5nX2RlbHRhGAwgASgLMhYua29kYS52MS5UaGlua2luZ0RlbHRhSAASNQoRdG9vbF9jYWxsX3N0YXJ0ZWQYDSABKAsyGC5rb2RhLnYxLlRvb2xDYWxsU3RhcnRlZEgAEjMKEHRvb2xfY2FsbF9vdXRwdXQYDiABKAsyFy5rb2RhLnYxLlRvb2xDYWxsT3V0cHV0SAASNwoSdG9vbF9jYWxsX2ZpbmlzaGVkGA8gASgLMhkua29kYS52MS5Ub29sQ2FsbEZpbmlzaGVkSAASOAoSYXBwcm92YWxfcmVxdWVzdGVkGBAgASgLMhoua29kYS52MS5BcHByb3ZhbFJlcXVlc3RlZEgAEjYKEWFwcHJvdmFsX3Jlc29sdmVkGBEgASgLMhkua29kYS52MS5BcHByb3ZhbFJlc29sdmVkSAASMwoQbG9vcF9jYXBfcmVhY2hlZBgSIAEoCzIXLmtvZGEudjEuTG9vcENhcFJlYWNoZWRIABIfCgV1c2FnZRgTIAEoCzIOLmtvZGEudjEuVXNhZ2VIABIsCgxmaWxlX2NoYW5nZWQYFCABKAsyFC5rb2RhLnYxLkZpbGVDaGFuZ2VkSAASIQoGbm90aWNlGBUgASgLMg8ua29kYS52MS5Ob3RpY2VIABIoCgp0dXJuX2VuZGVkGBYgASgLMhIua29kYS52MS5UdXJuRW5kZWRIABIuCg1jb250ZXh0X3VzYWdlGBcgASgLMhUua29kYS52MS5Db250ZXh0VXNhZ2VIABIuCg10b2Rvc191cGRhdGVkGBggASgLMhUua29kYS52MS5Ub2Rvc1VwZGF0ZWRIAEIJCgdwYXlsb2FkIjcKDENvbnRleHRVc2FnZRITCgt1c2VkX3Rva2VucxgBIAEoAxISCgptYXhfdG9rZW5zGAIgASgDIiwKDFRvZG9zVXBkYXRlZBIcCgV0b2RvcxgBIAMoCzINLmtvZGEudjEuVG9kbypsCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhQKEERFQ0lTSU9OX0FQUFJPVkUQARIbChdERUNJU0lPTl9BUFBST1ZFX0FMV0FZUxACEhMKD0RFQ0lTSU9OX1JFSkVDVBADKlkKCkxvb3BBY3Rpb24SGwoXTE9PUF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRMT09QX0FDVElPTl9DT05USU5VRRABEhQKEExPT1BfQUNUSU9OX1NUT1AQAipzChBEaXNjb25uZWN0UG9saWN5EiEKHURJU0NPTk5FQ1RfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRElTQ09OTkVDVF9QT0xJQ1lfQ0FOQ0VMEAESHgoaRElTQ09OTkVDVF9QT0xJQ1lfQ09OVElOVUUQAiqzAQoNVHVybkVuZFJlYXNvbhIfChtUVVJOX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlUVVJOX0VORF9SRUFTT05fQ09NUExFVEVEEAESHQoZVFVSTl9FTkRfUkVBU09OX0NBTkNFTExFRBACEhoKFlRVUk5fRU5EX1JFQVNPTl9GQUlMRUQQAxInCiNUVVJOX0VORF9SRUFTT05fU1RPUFBFRF9BVF9MT09QX0NBUBAEKo0BCg5GaWxlQ2hhbmdlS2luZBIgChxGSUxFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYRklMRV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHQoZRklMRV9DSEFOR0VfS0lORF9NT0RJRklFRBACEhwKGEZJTEVfQ0hBTkdFX0tJTkRfREVMRVRFRBADKnQKC05vdGljZUxldmVsEhwKGE5PVElDRV9MRVZFTF9VTlNQRUNJRklFRBAAEhUKEU5PVElDRV9MRVZFTF9JTkZPEAESGAoUTk9USUNFX0xFVkVMX1dBUk5JTkcQAhIWChJOT1RJQ0VfTEVWRUxfRVJST1IQAypfCgxBcHByb3ZhbFJpc2sSHQoZQVBQUk9WQUxfUklTS19VTlNQRUNJRklFRBAAEhgKFEFQUFJPVkFMX1JJU0tfTk9STUFMEAESFgoSQVBQUk9WQUxfUklTS19ISUdIEAJCIgoRZGV2LmtvZGFkLmtvZGEudjFCC0VuZ2luZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_koda_v1_session]);
+  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSJ/CglTdGFydFR1cm4SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEh4KBmltYWdlcxgDIAMoCzIOLmtvZGEudjEuSW1hZ2USMAoNb25fZGlzY29ubmVjdBgEIAEoDjIZLmtvZGEudjEuRGlzY29ubmVjdFBvbGljeSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwi+wEKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiMAoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCSJYChBUb29sQ2FsbEZpbmlzaGVkEg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCKqAQoRQXBwcm92YWxSZXF1ZXN0ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCXRvb2xfbmFtZRgDIAEoCRIWCg5hcmd1bWVudHNfanNvbhgEIAEoCRIPCgdzdW1tYXJ5GAUgASgJEg8KB3ByZXZpZXcYBiABKAkSIwoEcmlzaxgHIAEoDjIVLmtvZGEudjEuQXBwcm92YWxSaXNrIksKEEFwcHJvdmFsUmVzb2x2ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIjCghkZWNpc2lvbhgCIAEoDjIRLmtvZGEudjEuRGVjaXNpb24iMQoOTG9vcENhcFJlYWNoZWQSEgoKaXRlcmF0aW9ucxgBIAEoBRILCgNjYXAYAiABKAUiRAoLRmlsZUNoYW5nZWQSDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kIoUBCgpGaWxlQ2hhbmdlEgwKBHBhdGgYASABKAkSJwoGY2hhbmdlGAIgASgOMhcua29kYS52MS5GaWxlQ2hhbmdlS2luZBIPCgd0dXJuX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7CgZOb3RpY2USIwoFbGV2ZWwYASABKA4yFC5rb2RhLnYxLk5vdGljZUxldmVsEgwKBHRleHQYAiABKAkifQoJVHVybkVuZGVkEiYKBnJlYXNvbhgBIAEoDjIWLmtvZGEudjEuVHVybkVuZFJlYXNvbhISCgplcnJvcl9jb2RlGAIgASgJEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSHQoFdXNhZ2UYBCABKAsyDi5rb2RhLnYxLlVzYWdlIv0GCgtFbmdpbmVFdmVudBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSCwoDc2VxGAMgASgDEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgx0dXJuX3N0YXJ0ZWQYCiABKAsyFC5rb2RhLnYxLlR1cm5TdGFydGVkSAASKAoKdGV4dF9kZWx0YRgLIAEoCzISLmtvZGEudjEuVGV4dERlbHRhSAASMAoOdGhpbmtpbmdfZGVsdGEYDCABKAsyFi5rb2RhLnYxLlRoaW5raW5nRGVsdGFIABI1ChF0b29sX2NhbGxfc3RhcnRlZBgNIAEoCzIYLmtvZGEudjEuVG9vbENhbGxTdGFydGVkSAASMwoQdG9vbF9jYWxsX291dHB1dBgOIAEoCzIXLmtvZGEudjEuVG9vbENhbGxPdXRwdXRIABI3ChJ0b29sX2NhbGxfZmluaXNoZWQYDyABKAsyGS5rb2RhLnYxLlRvb2xDYWxsRmluaXNoZWRIABI4ChJhcHByb3ZhbF9yZXF1ZXN0ZWQYECABKAsyGi5rb2RhLnYxLkFwcHJvdmFsUmVxdWVzdGVkSAASNgoRYXBwcm92YWxfcmVzb2x2ZWQYESABKAsyGS5rb2RhLnYxLkFwcHJvdmFsUmVzb2x2ZWRIABIzChBsb29wX2NhcF9yZWFjaGVkGBIgASgLMhcua29kYS52MS5Mb29wQ2FwUmVhY2hlZEgAEh8KBXVzYWdlGBMgASgLMg4ua29kYS52MS5Vc2FnZUgAEiwKDGZpbGVfY2hhbmdlZBgUIAEoCzIULmtvZGEudjEuRmlsZUNoYW5nZWRIABIhCgZub3RpY2UYFSABKAsyDy5rb2RhLnYxLk5vdGljZUgAEigKCnR1cm5fZW5kZWQYFiABKAsyEi5rb2RhLnYxLlR1cm5FbmRlZEgAEi4KDWNvbnRleHRfdXNhZ2UYFyABKAsyFS5rb2RhLnYxLkNvbnRleHRVc2FnZUgAEi4KDXRvZG9zX3VwZGF0ZWQYGCABKAsyFS5rb2RhLnYxLlRvZG9zVXBkYXRlZEgAEi4KDXVzZXJfcXVlc3Rpb24YGSABKAsyFS5rb2RhLnYxLlVzZXJRdWVzdGlvbkgAQgkKB3BheWxvYWQiVgoMVXNlclF1ZXN0aW9uEhIKCnJlcXVlc3RfaWQYASABKAkSDwoHY2FsbF9pZBgCIAEoCRIQCghxdWVzdGlvbhgDIAEoCRIPCgdjaG9pY2VzGAQgAygJIjcKDENvbnRleHRVc2FnZRITCgt1c2VkX3Rva2VucxgBIAEoAxISCgptYXhfdG9rZW5zGAIgASgDIiwKDFRvZG9zVXBkYXRlZBIcCgV0b2RvcxgBIAMoCzINLmtvZGEudjEuVG9kbypsCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhQKEERFQ0lTSU9OX0FQUFJPVkUQARIbChdERUNJU0lPTl9BUFBST1ZFX0FMV0FZUxACEhMKD0RFQ0lTSU9OX1JFSkVDVBADKlkKCkxvb3BBY3Rpb24SGwoXTE9PUF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRMT09QX0FDVElPTl9DT05USU5VRRABEhQKEExPT1BfQUNUSU9OX1NUT1AQAipzChBEaXNjb25uZWN0UG9saWN5EiEKHURJU0NPTk5FQ1RfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRElTQ09OTkVDVF9QT0xJQ1lfQ0FOQ0VMEAESHgoaRElTQ09OTkVDVF9QT0xJQ1lfQ09OVElOVUUQAiqzAQoNVHVybkVuZFJlYXNvbhIfChtUVVJOX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlUVVJOX0VORF9SRUFTT05fQ09NUExFVEVEEAESHQoZVFVSTl9FTkRfUkVBU09OX0NBTkNFTExFRBACEhoKFlRVUk5fRU5EX1JFQVNPTl9GQUlMRUQQAxInCiNUVVJOX0VORF9SRUFTT05fU1RPUFBFRF9BVF9MT09QX0NBUBAEKo0BCg5GaWxlQ2hhbmdlS2luZBIgChxGSUxFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYRklMRV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHQoZRklMRV9DSEFOR0VfS0lORF9NT0RJRklFRBACEhwKGEZJTEVfQ0hBTkdFX0tJTkRfREVMRVRFRBADKnQKC05vdGljZUxldmVsEhwKGE5PVElDRV9MRVZFTF9VTlNQRUNJRklFRBAAEhUKEU5PVElDRV9MRVZFTF9JTkZPEAESGAoUTk9USUNFX0xFVkVMX1dBUk5JTkcQAhIWChJOT1RJQ0VfTEVWRUxfRVJST1IQAypfCgxBcHByb3ZhbFJpc2sSHQoZQVBQUk9WQUxfUklTS19VTlNQRUNJRklFRBAAEhgKFEFQUFJPVkFMX1JJU0tfTk9STUFMEAESFgoSQVBQUk9WQUxfUklTS19ISUdIEAJCIgoRZGV2LmtvZGFkLmtvZGEudjFCC0VuZ2luZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_koda_v1_session]);
 
 /**
  * Starts a turn. Must be the first command of a RunTurn stream, and only there.
@@ -179,6 +179,14 @@ export type EngineCommand = Message<"koda.v1.EngineCommand"> & {
      */
     value: Cancel;
     case: "cancel";
+  } | {
+    /**
+     * Answers a pending `user_question`.
+     *
+     * @generated from field: koda.v1.UserAnswer user_answer = 5;
+     */
+    value: UserAnswer;
+    case: "userAnswer";
   } | { case: undefined; value?: undefined };
 };
 
@@ -188,6 +196,34 @@ export type EngineCommand = Message<"koda.v1.EngineCommand"> & {
  */
 export const EngineCommandSchema: GenMessage<EngineCommand> = /*@__PURE__*/
   messageDesc(file_koda_v1_engine, 4);
+
+/**
+ * The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
+ *
+ * @generated from message koda.v1.UserAnswer
+ */
+export type UserAnswer = Message<"koda.v1.UserAnswer"> & {
+  /**
+   * `UserQuestion.request_id` of the question answered.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The answer: free text, or one of the offered choices. Must not be empty.
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message koda.v1.UserAnswer.
+ * Use `create(UserAnswerSchema)` to create a new message.
+ */
+export const UserAnswerSchema: GenMessage<UserAnswer> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 5);
 
 /**
  * The turn began; always the first event of a turn.
@@ -215,7 +251,7 @@ export type TurnStarted = Message<"koda.v1.TurnStarted"> & {
  * Use `create(TurnStartedSchema)` to create a new message.
  */
 export const TurnStartedSchema: GenMessage<TurnStarted> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 5);
+  messageDesc(file_koda_v1_engine, 6);
 
 /**
  * A piece of the assistant's answer, in order. Concatenated, the deltas of one provider
@@ -237,7 +273,7 @@ export type TextDelta = Message<"koda.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 6);
+  messageDesc(file_koda_v1_engine, 7);
 
 /**
  * A piece of the model's reasoning, for providers that stream it.
@@ -258,7 +294,7 @@ export type ThinkingDelta = Message<"koda.v1.ThinkingDelta"> & {
  * Use `create(ThinkingDeltaSchema)` to create a new message.
  */
 export const ThinkingDeltaSchema: GenMessage<ThinkingDelta> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 7);
+  messageDesc(file_koda_v1_engine, 8);
 
 /**
  * A tool call is about to run (or to be refused).
@@ -293,7 +329,7 @@ export type ToolCallStarted = Message<"koda.v1.ToolCallStarted"> & {
  * Use `create(ToolCallStartedSchema)` to create a new message.
  */
 export const ToolCallStartedSchema: GenMessage<ToolCallStarted> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 8);
+  messageDesc(file_koda_v1_engine, 9);
 
 /**
  * Output a running tool streamed (e.g. a chunk of bash stdout and stderr, merged).
@@ -321,7 +357,7 @@ export type ToolCallOutput = Message<"koda.v1.ToolCallOutput"> & {
  * Use `create(ToolCallOutputSchema)` to create a new message.
  */
 export const ToolCallOutputSchema: GenMessage<ToolCallOutput> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 9);
+  messageDesc(file_koda_v1_engine, 10);
 
 /**
  * A tool call finished. Its result is stored in the history before this event is sent.
@@ -363,7 +399,7 @@ export type ToolCallFinished = Message<"koda.v1.ToolCallFinished"> & {
  * Use `create(ToolCallFinishedSchema)` to create a new message.
  */
 export const ToolCallFinishedSchema: GenMessage<ToolCallFinished> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 10);
+  messageDesc(file_koda_v1_engine, 11);
 
 /**
  * The turn waits for a human to approve a tool call (`ApprovalDecision`).
@@ -429,7 +465,7 @@ export type ApprovalRequested = Message<"koda.v1.ApprovalRequested"> & {
  * Use `create(ApprovalRequestedSchema)` to create a new message.
  */
 export const ApprovalRequestedSchema: GenMessage<ApprovalRequested> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 11);
+  messageDesc(file_koda_v1_engine, 12);
 
 /**
  * An approval request was answered.
@@ -457,7 +493,7 @@ export type ApprovalResolved = Message<"koda.v1.ApprovalResolved"> & {
  * Use `create(ApprovalResolvedSchema)` to create a new message.
  */
 export const ApprovalResolvedSchema: GenMessage<ApprovalResolved> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 12);
+  messageDesc(file_koda_v1_engine, 13);
 
 /**
  * The turn made `cap` tool-calling rounds and waits for a `LoopDecision`.
@@ -485,7 +521,7 @@ export type LoopCapReached = Message<"koda.v1.LoopCapReached"> & {
  * Use `create(LoopCapReachedSchema)` to create a new message.
  */
 export const LoopCapReachedSchema: GenMessage<LoopCapReached> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 13);
+  messageDesc(file_koda_v1_engine, 14);
 
 /**
  * A file in the workspace was created, modified or deleted by a tool.
@@ -513,7 +549,7 @@ export type FileChanged = Message<"koda.v1.FileChanged"> & {
  * Use `create(FileChangedSchema)` to create a new message.
  */
 export const FileChangedSchema: GenMessage<FileChanged> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 14);
+  messageDesc(file_koda_v1_engine, 15);
 
 /**
  * A file of the workspace that a tool of the session created, modified or deleted.
@@ -555,7 +591,7 @@ export type FileChange = Message<"koda.v1.FileChange"> & {
  * Use `create(FileChangeSchema)` to create a new message.
  */
 export const FileChangeSchema: GenMessage<FileChange> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 15);
+  messageDesc(file_koda_v1_engine, 16);
 
 /**
  * Something the user should know that is not part of the answer.
@@ -583,7 +619,7 @@ export type Notice = Message<"koda.v1.Notice"> & {
  * Use `create(NoticeSchema)` to create a new message.
  */
 export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 16);
+  messageDesc(file_koda_v1_engine, 17);
 
 /**
  * The turn is over; always the last event of a turn. Everything of the turn is stored
@@ -630,7 +666,7 @@ export type TurnEnded = Message<"koda.v1.TurnEnded"> & {
  * Use `create(TurnEndedSchema)` to create a new message.
  */
 export const TurnEndedSchema: GenMessage<TurnEnded> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 17);
+  messageDesc(file_koda_v1_engine, 18);
 
 /**
  * Something that happened in a session, streamed by RunTurn and WatchSession and stored.
@@ -792,6 +828,14 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
      */
     value: TodosUpdated;
     case: "todosUpdated";
+  } | {
+    /**
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     *
+     * @generated from field: koda.v1.UserQuestion user_question = 25;
+     */
+    value: UserQuestion;
+    case: "userQuestion";
   } | { case: undefined; value?: undefined };
 };
 
@@ -800,7 +844,51 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
  * Use `create(EngineEventSchema)` to create a new message.
  */
 export const EngineEventSchema: GenMessage<EngineEvent> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 18);
+  messageDesc(file_koda_v1_engine, 19);
+
+/**
+ * The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
+ * stream or through SubmitCommand). Like an approval request it is re-sent to clients that
+ * attach with WatchSession while it is open, and the first answer wins.
+ *
+ * @generated from message koda.v1.UserQuestion
+ */
+export type UserQuestion = Message<"koda.v1.UserQuestion"> & {
+  /**
+   * Identifier to answer with `UserAnswer.request_id`.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The ask_user tool call waiting.
+   *
+   * @generated from field: string call_id = 2;
+   */
+  callId: string;
+
+  /**
+   * The question.
+   *
+   * @generated from field: string question = 3;
+   */
+  question: string;
+
+  /**
+   * Answers to offer (may be empty: answer freely).
+   *
+   * @generated from field: repeated string choices = 4;
+   */
+  choices: string[];
+};
+
+/**
+ * Describes the message koda.v1.UserQuestion.
+ * Use `create(UserQuestionSchema)` to create a new message.
+ */
+export const UserQuestionSchema: GenMessage<UserQuestion> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 20);
 
 /**
  * How much of the model's context window the next provider call uses (estimated).
@@ -828,7 +916,7 @@ export type ContextUsage = Message<"koda.v1.ContextUsage"> & {
  * Use `create(ContextUsageSchema)` to create a new message.
  */
 export const ContextUsageSchema: GenMessage<ContextUsage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 19);
+  messageDesc(file_koda_v1_engine, 21);
 
 /**
  * The session's task list after a todo_write; also readable as `Session.todos`.
@@ -849,7 +937,7 @@ export type TodosUpdated = Message<"koda.v1.TodosUpdated"> & {
  * Use `create(TodosUpdatedSchema)` to create a new message.
  */
 export const TodosUpdatedSchema: GenMessage<TodosUpdated> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 20);
+  messageDesc(file_koda_v1_engine, 22);
 
 /**
  * A human's answer to an `ApprovalRequested` event.

@@ -62,6 +62,7 @@ private static final long serialVersionUID = 0L;
     APPROVAL_DECISION(2),
     LOOP_DECISION(3),
     CANCEL(4),
+    USER_ANSWER(5),
     COMMAND_NOT_SET(0);
     private final int value;
     private CommandCase(int value) {
@@ -83,6 +84,7 @@ private static final long serialVersionUID = 0L;
         case 2: return APPROVAL_DECISION;
         case 3: return LOOP_DECISION;
         case 4: return CANCEL;
+        case 5: return USER_ANSWER;
         case 0: return COMMAND_NOT_SET;
         default: return null;
       }
@@ -270,6 +272,49 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.Cancel.getDefaultInstance();
   }
 
+  public static final int USER_ANSWER_FIELD_NUMBER = 5;
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   * @return Whether the userAnswer field is set.
+   */
+  @java.lang.Override
+  public boolean hasUserAnswer() {
+    return commandCase_ == 5;
+  }
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   * @return The userAnswer.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserAnswer getUserAnswer() {
+    if (commandCase_ == 5) {
+       return (dev.kodad.koda.v1.UserAnswer) command_;
+    }
+    return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserAnswerOrBuilder getUserAnswerOrBuilder() {
+    if (commandCase_ == 5) {
+       return (dev.kodad.koda.v1.UserAnswer) command_;
+    }
+    return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -296,6 +341,9 @@ private static final long serialVersionUID = 0L;
     if (commandCase_ == 4) {
       output.writeMessage(4, (dev.kodad.koda.v1.Cancel) command_);
     }
+    if (commandCase_ == 5) {
+      output.writeMessage(5, (dev.kodad.koda.v1.UserAnswer) command_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -315,6 +363,10 @@ private static final long serialVersionUID = 0L;
     if (commandCase_ == 4) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(4, (dev.kodad.koda.v1.Cancel) command_);
+    }
+    if (commandCase_ == 5) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(5, (dev.kodad.koda.v1.UserAnswer) command_);
     }
     return size;
   }
@@ -358,6 +410,10 @@ private static final long serialVersionUID = 0L;
         if (!getCancel()
             .equals(other.getCancel())) return false;
         break;
+      case 5:
+        if (!getUserAnswer()
+            .equals(other.getUserAnswer())) return false;
+        break;
       case 0:
       default:
     }
@@ -388,6 +444,10 @@ private static final long serialVersionUID = 0L;
       case 4:
         hash = (37 * hash) + CANCEL_FIELD_NUMBER;
         hash = (53 * hash) + getCancel().hashCode();
+        break;
+      case 5:
+        hash = (37 * hash) + USER_ANSWER_FIELD_NUMBER;
+        hash = (53 * hash) + getUserAnswer().hashCode();
         break;
       case 0:
       default:
@@ -539,6 +599,9 @@ private static final long serialVersionUID = 0L;
       if (cancelBuilder_ != null) {
         cancelBuilder_.clear();
       }
+      if (userAnswerBuilder_ != null) {
+        userAnswerBuilder_.clear();
+      }
       commandCase_ = 0;
       command_ = null;
       return this;
@@ -596,6 +659,10 @@ private static final long serialVersionUID = 0L;
           cancelBuilder_ != null) {
         result.command_ = cancelBuilder_.build();
       }
+      if (commandCase_ == 5 &&
+          userAnswerBuilder_ != null) {
+        result.command_ = userAnswerBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -625,6 +692,10 @@ private static final long serialVersionUID = 0L;
         }
         case CANCEL: {
           mergeCancel(other.getCancel());
+          break;
+        }
+        case USER_ANSWER: {
+          mergeUserAnswer(other.getUserAnswer());
           break;
         }
         case COMMAND_NOT_SET: {
@@ -683,6 +754,13 @@ private static final long serialVersionUID = 0L;
               commandCase_ = 4;
               break;
             } // case 34
+            case 42: {
+              input.readMessage(
+                  internalGetUserAnswerFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              commandCase_ = 5;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1417,6 +1495,182 @@ private static final long serialVersionUID = 0L;
       commandCase_ = 4;
       onChanged();
       return cancelBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserAnswer, dev.kodad.koda.v1.UserAnswer.Builder, dev.kodad.koda.v1.UserAnswerOrBuilder> userAnswerBuilder_;
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     * @return Whether the userAnswer field is set.
+     */
+    @java.lang.Override
+    public boolean hasUserAnswer() {
+      return commandCase_ == 5;
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     * @return The userAnswer.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserAnswer getUserAnswer() {
+      if (userAnswerBuilder_ == null) {
+        if (commandCase_ == 5) {
+          return (dev.kodad.koda.v1.UserAnswer) command_;
+        }
+        return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+      } else {
+        if (commandCase_ == 5) {
+          return userAnswerBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    public Builder setUserAnswer(dev.kodad.koda.v1.UserAnswer value) {
+      if (userAnswerBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        command_ = value;
+        onChanged();
+      } else {
+        userAnswerBuilder_.setMessage(value);
+      }
+      commandCase_ = 5;
+      return this;
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    public Builder setUserAnswer(
+        dev.kodad.koda.v1.UserAnswer.Builder builderForValue) {
+      if (userAnswerBuilder_ == null) {
+        command_ = builderForValue.build();
+        onChanged();
+      } else {
+        userAnswerBuilder_.setMessage(builderForValue.build());
+      }
+      commandCase_ = 5;
+      return this;
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    public Builder mergeUserAnswer(dev.kodad.koda.v1.UserAnswer value) {
+      if (userAnswerBuilder_ == null) {
+        if (commandCase_ == 5 &&
+            command_ != dev.kodad.koda.v1.UserAnswer.getDefaultInstance()) {
+          command_ = dev.kodad.koda.v1.UserAnswer.newBuilder((dev.kodad.koda.v1.UserAnswer) command_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          command_ = value;
+        }
+        onChanged();
+      } else {
+        if (commandCase_ == 5) {
+          userAnswerBuilder_.mergeFrom(value);
+        } else {
+          userAnswerBuilder_.setMessage(value);
+        }
+      }
+      commandCase_ = 5;
+      return this;
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    public Builder clearUserAnswer() {
+      if (userAnswerBuilder_ == null) {
+        if (commandCase_ == 5) {
+          commandCase_ = 0;
+          command_ = null;
+          onChanged();
+        }
+      } else {
+        if (commandCase_ == 5) {
+          commandCase_ = 0;
+          command_ = null;
+        }
+        userAnswerBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    public dev.kodad.koda.v1.UserAnswer.Builder getUserAnswerBuilder() {
+      return internalGetUserAnswerFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserAnswerOrBuilder getUserAnswerOrBuilder() {
+      if ((commandCase_ == 5) && (userAnswerBuilder_ != null)) {
+        return userAnswerBuilder_.getMessageOrBuilder();
+      } else {
+        if (commandCase_ == 5) {
+          return (dev.kodad.koda.v1.UserAnswer) command_;
+        }
+        return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Answers a pending `user_question`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserAnswer, dev.kodad.koda.v1.UserAnswer.Builder, dev.kodad.koda.v1.UserAnswerOrBuilder> 
+        internalGetUserAnswerFieldBuilder() {
+      if (userAnswerBuilder_ == null) {
+        if (!(commandCase_ == 5)) {
+          command_ = dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
+        }
+        userAnswerBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.UserAnswer, dev.kodad.koda.v1.UserAnswer.Builder, dev.kodad.koda.v1.UserAnswerOrBuilder>(
+                (dev.kodad.koda.v1.UserAnswer) command_,
+                getParentForChildren(),
+                isClean());
+        command_ = null;
+      }
+      commandCase_ = 5;
+      onChanged();
+      return userAnswerBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineCommand)

@@ -118,5 +118,32 @@ public interface EngineCommandOrBuilder extends
    */
   dev.kodad.koda.v1.CancelOrBuilder getCancelOrBuilder();
 
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   * @return Whether the userAnswer field is set.
+   */
+  boolean hasUserAnswer();
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   * @return The userAnswer.
+   */
+  dev.kodad.koda.v1.UserAnswer getUserAnswer();
+  /**
+   * <pre>
+   * Answers a pending `user_question`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserAnswer user_answer = 5 [json_name = "userAnswer"];</code>
+   */
+  dev.kodad.koda.v1.UserAnswerOrBuilder getUserAnswerOrBuilder();
+
   dev.kodad.koda.v1.EngineCommand.CommandCase getCommandCase();
 }

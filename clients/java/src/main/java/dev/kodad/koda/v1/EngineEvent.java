@@ -76,6 +76,7 @@ private static final long serialVersionUID = 0L;
     TURN_ENDED(22),
     CONTEXT_USAGE(23),
     TODOS_UPDATED(24),
+    USER_QUESTION(25),
     PAYLOAD_NOT_SET(0);
     private final int value;
     private PayloadCase(int value) {
@@ -108,6 +109,7 @@ private static final long serialVersionUID = 0L;
         case 22: return TURN_ENDED;
         case 23: return CONTEXT_USAGE;
         case 24: return TODOS_UPDATED;
+        case 25: return USER_QUESTION;
         case 0: return PAYLOAD_NOT_SET;
         default: return null;
       }
@@ -916,6 +918,49 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.TodosUpdated.getDefaultInstance();
   }
 
+  public static final int USER_QUESTION_FIELD_NUMBER = 25;
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   * @return Whether the userQuestion field is set.
+   */
+  @java.lang.Override
+  public boolean hasUserQuestion() {
+    return payloadCase_ == 25;
+  }
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   * @return The userQuestion.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserQuestion getUserQuestion() {
+    if (payloadCase_ == 25) {
+       return (dev.kodad.koda.v1.UserQuestion) payload_;
+    }
+    return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserQuestionOrBuilder getUserQuestionOrBuilder() {
+    if (payloadCase_ == 25) {
+       return (dev.kodad.koda.v1.UserQuestion) payload_;
+    }
+    return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -986,6 +1031,9 @@ private static final long serialVersionUID = 0L;
     }
     if (payloadCase_ == 24) {
       output.writeMessage(24, (dev.kodad.koda.v1.TodosUpdated) payload_);
+    }
+    if (payloadCase_ == 25) {
+      output.writeMessage(25, (dev.kodad.koda.v1.UserQuestion) payload_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1064,6 +1112,10 @@ private static final long serialVersionUID = 0L;
     if (payloadCase_ == 24) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(24, (dev.kodad.koda.v1.TodosUpdated) payload_);
+    }
+    if (payloadCase_ == 25) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(25, (dev.kodad.koda.v1.UserQuestion) payload_);
     }
     return size;
   }
@@ -1162,6 +1214,10 @@ private static final long serialVersionUID = 0L;
         if (!getTodosUpdated()
             .equals(other.getTodosUpdated())) return false;
         break;
+      case 25:
+        if (!getUserQuestion()
+            .equals(other.getUserQuestion())) return false;
+        break;
       case 0:
       default:
     }
@@ -1247,6 +1303,10 @@ private static final long serialVersionUID = 0L;
       case 24:
         hash = (37 * hash) + TODOS_UPDATED_FIELD_NUMBER;
         hash = (53 * hash) + getTodosUpdated().hashCode();
+        break;
+      case 25:
+        hash = (37 * hash) + USER_QUESTION_FIELD_NUMBER;
+        hash = (53 * hash) + getUserQuestion().hashCode();
         break;
       case 0:
       default:
@@ -1445,6 +1505,9 @@ private static final long serialVersionUID = 0L;
       if (todosUpdatedBuilder_ != null) {
         todosUpdatedBuilder_.clear();
       }
+      if (userQuestionBuilder_ != null) {
+        userQuestionBuilder_.clear();
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -1563,6 +1626,10 @@ private static final long serialVersionUID = 0L;
           todosUpdatedBuilder_ != null) {
         result.payload_ = todosUpdatedBuilder_.build();
       }
+      if (payloadCase_ == 25 &&
+          userQuestionBuilder_ != null) {
+        result.payload_ = userQuestionBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -1652,6 +1719,10 @@ private static final long serialVersionUID = 0L;
         }
         case TODOS_UPDATED: {
           mergeTodosUpdated(other.getTodosUpdated());
+          break;
+        }
+        case USER_QUESTION: {
+          mergeUserQuestion(other.getUserQuestion());
           break;
         }
         case PAYLOAD_NOT_SET: {
@@ -1809,6 +1880,13 @@ private static final long serialVersionUID = 0L;
               payloadCase_ = 24;
               break;
             } // case 194
+            case 202: {
+              input.readMessage(
+                  internalGetUserQuestionFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 25;
+              break;
+            } // case 202
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4865,6 +4943,182 @@ private static final long serialVersionUID = 0L;
       payloadCase_ = 24;
       onChanged();
       return todosUpdatedBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserQuestion, dev.kodad.koda.v1.UserQuestion.Builder, dev.kodad.koda.v1.UserQuestionOrBuilder> userQuestionBuilder_;
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     * @return Whether the userQuestion field is set.
+     */
+    @java.lang.Override
+    public boolean hasUserQuestion() {
+      return payloadCase_ == 25;
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     * @return The userQuestion.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserQuestion getUserQuestion() {
+      if (userQuestionBuilder_ == null) {
+        if (payloadCase_ == 25) {
+          return (dev.kodad.koda.v1.UserQuestion) payload_;
+        }
+        return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 25) {
+          return userQuestionBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    public Builder setUserQuestion(dev.kodad.koda.v1.UserQuestion value) {
+      if (userQuestionBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        userQuestionBuilder_.setMessage(value);
+      }
+      payloadCase_ = 25;
+      return this;
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    public Builder setUserQuestion(
+        dev.kodad.koda.v1.UserQuestion.Builder builderForValue) {
+      if (userQuestionBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        userQuestionBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 25;
+      return this;
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    public Builder mergeUserQuestion(dev.kodad.koda.v1.UserQuestion value) {
+      if (userQuestionBuilder_ == null) {
+        if (payloadCase_ == 25 &&
+            payload_ != dev.kodad.koda.v1.UserQuestion.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.UserQuestion.newBuilder((dev.kodad.koda.v1.UserQuestion) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 25) {
+          userQuestionBuilder_.mergeFrom(value);
+        } else {
+          userQuestionBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 25;
+      return this;
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    public Builder clearUserQuestion() {
+      if (userQuestionBuilder_ == null) {
+        if (payloadCase_ == 25) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 25) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        userQuestionBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    public dev.kodad.koda.v1.UserQuestion.Builder getUserQuestionBuilder() {
+      return internalGetUserQuestionFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserQuestionOrBuilder getUserQuestionOrBuilder() {
+      if ((payloadCase_ == 25) && (userQuestionBuilder_ != null)) {
+        return userQuestionBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 25) {
+          return (dev.kodad.koda.v1.UserQuestion) payload_;
+        }
+        return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+     * </pre>
+     *
+     * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserQuestion, dev.kodad.koda.v1.UserQuestion.Builder, dev.kodad.koda.v1.UserQuestionOrBuilder> 
+        internalGetUserQuestionFieldBuilder() {
+      if (userQuestionBuilder_ == null) {
+        if (!(payloadCase_ == 25)) {
+          payload_ = dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
+        }
+        userQuestionBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.UserQuestion, dev.kodad.koda.v1.UserQuestion.Builder, dev.kodad.koda.v1.UserQuestionOrBuilder>(
+                (dev.kodad.koda.v1.UserQuestion) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 25;
+      onChanged();
+      return userQuestionBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineEvent)

@@ -493,5 +493,32 @@ public interface EngineEventOrBuilder extends
    */
   dev.kodad.koda.v1.TodosUpdatedOrBuilder getTodosUpdatedOrBuilder();
 
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   * @return Whether the userQuestion field is set.
+   */
+  boolean hasUserQuestion();
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   * @return The userQuestion.
+   */
+  dev.kodad.koda.v1.UserQuestion getUserQuestion();
+  /**
+   * <pre>
+   * The model asks the user something (ask_user); waiting for a `UserAnswer`.
+   * </pre>
+   *
+   * <code>.koda.v1.UserQuestion user_question = 25 [json_name = "userQuestion"];</code>
+   */
+  dev.kodad.koda.v1.UserQuestionOrBuilder getUserQuestionOrBuilder();
+
   dev.kodad.koda.v1.EngineEvent.PayloadCase getPayloadCase();
 }

@@ -52,6 +52,11 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_EngineCommand_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_UserAnswer_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_UserAnswer_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_TurnStarted_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -122,6 +127,11 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_EngineEvent_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_UserQuestion_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_UserQuestion_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_ContextUsage_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -152,100 +162,108 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "edback\030\003 \001(\tR\010feedback\"f\n\014LoopDecision\022+" +
       "\n\006action\030\001 \001(\0162\023.koda.v1.LoopActionR\006act" +
       "ion\022)\n\020extra_iterations\030\002 \001(\005R\017extraIter" +
-      "ations\"\010\n\006Cancel\"\202\002\n\rEngineCommand\0223\n\nst" +
+      "ations\"\010\n\006Cancel\"\272\002\n\rEngineCommand\0223\n\nst" +
       "art_turn\030\001 \001(\0132\022.koda.v1.StartTurnH\000R\tst" +
       "artTurn\022H\n\021approval_decision\030\002 \001(\0132\031.kod" +
       "a.v1.ApprovalDecisionH\000R\020approvalDecisio" +
       "n\022<\n\rloop_decision\030\003 \001(\0132\025.koda.v1.LoopD" +
       "ecisionH\000R\014loopDecision\022)\n\006cancel\030\004 \001(\0132" +
-      "\017.koda.v1.CancelH\000R\006cancelB\t\n\007command\"B\n" +
-      "\013TurnStarted\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013imag" +
-      "e_count\030\002 \001(\005R\nimageCount\"\037\n\tTextDelta\022\022" +
-      "\n\004text\030\001 \001(\tR\004text\"#\n\rThinkingDelta\022\022\n\004t" +
-      "ext\030\001 \001(\tR\004text\"n\n\017ToolCallStarted\022\027\n\007ca" +
-      "ll_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010" +
-      "toolName\022%\n\016arguments_json\030\003 \001(\tR\rargume" +
-      "ntsJson\"?\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001" +
-      "(\tR\006callId\022\024\n\005chunk\030\002 \001(\tR\005chunk\"|\n\020Tool" +
-      "CallFinished\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n" +
-      "\006output\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R" +
-      "\007isError\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\356" +
-      "\001\n\021ApprovalRequested\022\035\n\nrequest_id\030\001 \001(\t" +
-      "R\trequestId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\t" +
-      "tool_name\030\003 \001(\tR\010toolName\022%\n\016arguments_j" +
-      "son\030\004 \001(\tR\rargumentsJson\022\030\n\007summary\030\005 \001(" +
-      "\tR\007summary\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004" +
-      "risk\030\007 \001(\0162\025.koda.v1.ApprovalRiskR\004risk\"" +
-      "`\n\020ApprovalResolved\022\035\n\nrequest_id\030\001 \001(\tR" +
-      "\trequestId\022-\n\010decision\030\002 \001(\0162\021.koda.v1.D" +
-      "ecisionR\010decision\"B\n\016LoopCapReached\022\036\n\ni" +
-      "terations\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005" +
-      "R\003cap\"R\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004path" +
-      "\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChangeKin" +
-      "dR\006change\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004" +
-      "path\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChang" +
-      "eKindR\006change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;" +
-      "\n\013create_time\030\004 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\ncreateTime\"H\n\006Notice\022*\n\005level\030\001" +
-      " \001(\0162\024.koda.v1.NoticeLevelR\005level\022\022\n\004tex" +
-      "t\030\002 \001(\tR\004text\"\245\001\n\tTurnEnded\022.\n\006reason\030\001 " +
-      "\001(\0162\026.koda.v1.TurnEndReasonR\006reason\022\035\n\ne" +
-      "rror_code\030\002 \001(\tR\terrorCode\022#\n\rerror_mess" +
-      "age\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132\016" +
-      ".koda.v1.UsageR\005usage\"\303\010\n\013EngineEvent\022\035\n" +
-      "\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030" +
-      "\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013creat" +
-      "e_time\030\004 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\ncreateTime\0229\n\014turn_started\030\n \001(\0132\024.kod" +
-      "a.v1.TurnStartedH\000R\013turnStarted\0223\n\ntext_" +
-      "delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttextD" +
-      "elta\022?\n\016thinking_delta\030\014 \001(\0132\026.koda.v1.T" +
-      "hinkingDeltaH\000R\rthinkingDelta\022F\n\021tool_ca" +
-      "ll_started\030\r \001(\0132\030.koda.v1.ToolCallStart" +
-      "edH\000R\017toolCallStarted\022C\n\020tool_call_outpu" +
-      "t\030\016 \001(\0132\027.koda.v1.ToolCallOutputH\000R\016tool" +
-      "CallOutput\022I\n\022tool_call_finished\030\017 \001(\0132\031" +
-      ".koda.v1.ToolCallFinishedH\000R\020toolCallFin" +
-      "ished\022K\n\022approval_requested\030\020 \001(\0132\032.koda" +
-      ".v1.ApprovalRequestedH\000R\021approvalRequest" +
-      "ed\022H\n\021approval_resolved\030\021 \001(\0132\031.koda.v1." +
-      "ApprovalResolvedH\000R\020approvalResolved\022C\n\020" +
-      "loop_cap_reached\030\022 \001(\0132\027.koda.v1.LoopCap" +
-      "ReachedH\000R\016loopCapReached\022&\n\005usage\030\023 \001(\013" +
-      "2\016.koda.v1.UsageH\000R\005usage\0229\n\014file_change" +
-      "d\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013fileCha" +
-      "nged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000R" +
-      "\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.Tu" +
-      "rnEndedH\000R\tturnEnded\022<\n\rcontext_usage\030\027 " +
-      "\001(\0132\025.koda.v1.ContextUsageH\000R\014contextUsa" +
-      "ge\022<\n\rtodos_updated\030\030 \001(\0132\025.koda.v1.Todo" +
-      "sUpdatedH\000R\014todosUpdatedB\t\n\007payload\"N\n\014C" +
-      "ontextUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTo" +
-      "kens\022\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014T" +
-      "odosUpdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.Tod" +
-      "oR\005todos*l\n\010Decision\022\030\n\024DECISION_UNSPECI" +
-      "FIED\020\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION" +
-      "_APPROVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y" +
-      "\n\nLoopAction\022\033\n\027LOOP_ACTION_UNSPECIFIED\020" +
-      "\000\022\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_ACTI" +
-      "ON_STOP\020\002*s\n\020DisconnectPolicy\022!\n\035DISCONN" +
-      "ECT_POLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNECT_P" +
-      "OLICY_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_CONT" +
-      "INUE\020\002*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REA" +
-      "SON_UNSPECIFIED\020\000\022\035\n\031TURN_END_REASON_COM" +
-      "PLETED\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022" +
-      "\032\n\026TURN_END_REASON_FAILED\020\003\022\'\n#TURN_END_" +
-      "REASON_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileCha" +
-      "ngeKind\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020" +
-      "\000\022\034\n\030FILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_" +
-      "CHANGE_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KI" +
-      "ND_DELETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LE" +
-      "VEL_UNSPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001" +
-      "\022\030\n\024NOTICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEV" +
-      "EL_ERROR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_R" +
-      "ISK_UNSPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMA" +
-      "L\020\001\022\026\n\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad" +
-      ".koda.v1B\013EngineProtoP\001b\006proto3"
+      "\017.koda.v1.CancelH\000R\006cancel\0226\n\013user_answe" +
+      "r\030\005 \001(\0132\023.koda.v1.UserAnswerH\000R\nuserAnsw" +
+      "erB\t\n\007command\"?\n\nUserAnswer\022\035\n\nrequest_i" +
+      "d\030\001 \001(\tR\trequestId\022\022\n\004text\030\002 \001(\tR\004text\"B" +
+      "\n\013TurnStarted\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013ima" +
+      "ge_count\030\002 \001(\005R\nimageCount\"\037\n\tTextDelta\022" +
+      "\022\n\004text\030\001 \001(\tR\004text\"#\n\rThinkingDelta\022\022\n\004" +
+      "text\030\001 \001(\tR\004text\"n\n\017ToolCallStarted\022\027\n\007c" +
+      "all_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR" +
+      "\010toolName\022%\n\016arguments_json\030\003 \001(\tR\rargum" +
+      "entsJson\"?\n\016ToolCallOutput\022\027\n\007call_id\030\001 " +
+      "\001(\tR\006callId\022\024\n\005chunk\030\002 \001(\tR\005chunk\"|\n\020Too" +
+      "lCallFinished\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026" +
+      "\n\006output\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010" +
+      "R\007isError\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"" +
+      "\356\001\n\021ApprovalRequested\022\035\n\nrequest_id\030\001 \001(" +
+      "\tR\trequestId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n" +
+      "\ttool_name\030\003 \001(\tR\010toolName\022%\n\016arguments_" +
+      "json\030\004 \001(\tR\rargumentsJson\022\030\n\007summary\030\005 \001" +
+      "(\tR\007summary\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n" +
+      "\004risk\030\007 \001(\0162\025.koda.v1.ApprovalRiskR\004risk" +
+      "\"`\n\020ApprovalResolved\022\035\n\nrequest_id\030\001 \001(\t" +
+      "R\trequestId\022-\n\010decision\030\002 \001(\0162\021.koda.v1." +
+      "DecisionR\010decision\"B\n\016LoopCapReached\022\036\n\n" +
+      "iterations\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(" +
+      "\005R\003cap\"R\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004pat" +
+      "h\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChangeKi" +
+      "ndR\006change\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR" +
+      "\004path\022/\n\006change\030\002 \001(\0162\027.koda.v1.FileChan" +
+      "geKindR\006change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022" +
+      ";\n\013create_time\030\004 \001(\0132\032.google.protobuf.T" +
+      "imestampR\ncreateTime\"H\n\006Notice\022*\n\005level\030" +
+      "\001 \001(\0162\024.koda.v1.NoticeLevelR\005level\022\022\n\004te" +
+      "xt\030\002 \001(\tR\004text\"\245\001\n\tTurnEnded\022.\n\006reason\030\001" +
+      " \001(\0162\026.koda.v1.TurnEndReasonR\006reason\022\035\n\n" +
+      "error_code\030\002 \001(\tR\terrorCode\022#\n\rerror_mes" +
+      "sage\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132" +
+      "\016.koda.v1.UsageR\005usage\"\201\t\n\013EngineEvent\022\035" +
+      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id" +
+      "\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013crea" +
+      "te_time\030\004 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\ncreateTime\0229\n\014turn_started\030\n \001(\0132\024.ko" +
+      "da.v1.TurnStartedH\000R\013turnStarted\0223\n\ntext" +
+      "_delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttext" +
+      "Delta\022?\n\016thinking_delta\030\014 \001(\0132\026.koda.v1." +
+      "ThinkingDeltaH\000R\rthinkingDelta\022F\n\021tool_c" +
+      "all_started\030\r \001(\0132\030.koda.v1.ToolCallStar" +
+      "tedH\000R\017toolCallStarted\022C\n\020tool_call_outp" +
+      "ut\030\016 \001(\0132\027.koda.v1.ToolCallOutputH\000R\016too" +
+      "lCallOutput\022I\n\022tool_call_finished\030\017 \001(\0132" +
+      "\031.koda.v1.ToolCallFinishedH\000R\020toolCallFi" +
+      "nished\022K\n\022approval_requested\030\020 \001(\0132\032.kod" +
+      "a.v1.ApprovalRequestedH\000R\021approvalReques" +
+      "ted\022H\n\021approval_resolved\030\021 \001(\0132\031.koda.v1" +
+      ".ApprovalResolvedH\000R\020approvalResolved\022C\n" +
+      "\020loop_cap_reached\030\022 \001(\0132\027.koda.v1.LoopCa" +
+      "pReachedH\000R\016loopCapReached\022&\n\005usage\030\023 \001(" +
+      "\0132\016.koda.v1.UsageH\000R\005usage\0229\n\014file_chang" +
+      "ed\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013fileCh" +
+      "anged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000" +
+      "R\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.T" +
+      "urnEndedH\000R\tturnEnded\022<\n\rcontext_usage\030\027" +
+      " \001(\0132\025.koda.v1.ContextUsageH\000R\014contextUs" +
+      "age\022<\n\rtodos_updated\030\030 \001(\0132\025.koda.v1.Tod" +
+      "osUpdatedH\000R\014todosUpdated\022<\n\ruser_questi" +
+      "on\030\031 \001(\0132\025.koda.v1.UserQuestionH\000R\014userQ" +
+      "uestionB\t\n\007payload\"|\n\014UserQuestion\022\035\n\nre" +
+      "quest_id\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001" +
+      "(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010question\022\030" +
+      "\n\007choices\030\004 \003(\tR\007choices\"N\n\014ContextUsage" +
+      "\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax" +
+      "_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated" +
+      "\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005todos*l\n" +
+      "\010Decision\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020D" +
+      "ECISION_APPROVE\020\001\022\033\n\027DECISION_APPROVE_AL" +
+      "WAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoopActio" +
+      "n\022\033\n\027LOOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_A" +
+      "CTION_CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s" +
+      "\n\020DisconnectPolicy\022!\n\035DISCONNECT_POLICY_" +
+      "UNSPECIFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCE" +
+      "L\020\001\022\036\n\032DISCONNECT_POLICY_CONTINUE\020\002*\263\001\n\r" +
+      "TurnEndReason\022\037\n\033TURN_END_REASON_UNSPECI" +
+      "FIED\020\000\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n" +
+      "\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TURN_END" +
+      "_REASON_FAILED\020\003\022\'\n#TURN_END_REASON_STOP" +
+      "PED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034" +
+      "FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_C" +
+      "HANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND" +
+      "_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020" +
+      "\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECI" +
+      "FIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_" +
+      "LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*" +
+      "_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_UNSPECI" +
+      "FIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPR" +
+      "OVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013E" +
+      "ngineProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -282,99 +300,111 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_EngineCommand_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineCommand_descriptor,
-        new java.lang.String[] { "StartTurn", "ApprovalDecision", "LoopDecision", "Cancel", "Command", });
-    internal_static_koda_v1_TurnStarted_descriptor =
+        new java.lang.String[] { "StartTurn", "ApprovalDecision", "LoopDecision", "Cancel", "UserAnswer", "Command", });
+    internal_static_koda_v1_UserAnswer_descriptor =
       getDescriptor().getMessageType(5);
+    internal_static_koda_v1_UserAnswer_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_UserAnswer_descriptor,
+        new java.lang.String[] { "RequestId", "Text", });
+    internal_static_koda_v1_TurnStarted_descriptor =
+      getDescriptor().getMessageType(6);
     internal_static_koda_v1_TurnStarted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TurnStarted_descriptor,
         new java.lang.String[] { "Text", "ImageCount", });
     internal_static_koda_v1_TextDelta_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_koda_v1_TextDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TextDelta_descriptor,
         new java.lang.String[] { "Text", });
     internal_static_koda_v1_ThinkingDelta_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_koda_v1_ThinkingDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ThinkingDelta_descriptor,
         new java.lang.String[] { "Text", });
     internal_static_koda_v1_ToolCallStarted_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_koda_v1_ToolCallStarted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallStarted_descriptor,
         new java.lang.String[] { "CallId", "ToolName", "ArgumentsJson", });
     internal_static_koda_v1_ToolCallOutput_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_koda_v1_ToolCallOutput_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallOutput_descriptor,
         new java.lang.String[] { "CallId", "Chunk", });
     internal_static_koda_v1_ToolCallFinished_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_koda_v1_ToolCallFinished_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallFinished_descriptor,
         new java.lang.String[] { "CallId", "Output", "IsError", "Truncated", });
     internal_static_koda_v1_ApprovalRequested_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_koda_v1_ApprovalRequested_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRequested_descriptor,
         new java.lang.String[] { "RequestId", "CallId", "ToolName", "ArgumentsJson", "Summary", "Preview", "Risk", });
     internal_static_koda_v1_ApprovalResolved_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_koda_v1_ApprovalResolved_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalResolved_descriptor,
         new java.lang.String[] { "RequestId", "Decision", });
     internal_static_koda_v1_LoopCapReached_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_koda_v1_LoopCapReached_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_LoopCapReached_descriptor,
         new java.lang.String[] { "Iterations", "Cap", });
     internal_static_koda_v1_FileChanged_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_koda_v1_FileChanged_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_FileChanged_descriptor,
         new java.lang.String[] { "Path", "Change", });
     internal_static_koda_v1_FileChange_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_koda_v1_FileChange_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_FileChange_descriptor,
         new java.lang.String[] { "Path", "Change", "TurnId", "CreateTime", });
     internal_static_koda_v1_Notice_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(17);
     internal_static_koda_v1_Notice_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Notice_descriptor,
         new java.lang.String[] { "Level", "Text", });
     internal_static_koda_v1_TurnEnded_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(18);
     internal_static_koda_v1_TurnEnded_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TurnEnded_descriptor,
         new java.lang.String[] { "Reason", "ErrorCode", "ErrorMessage", "Usage", });
     internal_static_koda_v1_EngineEvent_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(19);
     internal_static_koda_v1_EngineEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineEvent_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "Payload", });
+        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "Payload", });
+    internal_static_koda_v1_UserQuestion_descriptor =
+      getDescriptor().getMessageType(20);
+    internal_static_koda_v1_UserQuestion_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_UserQuestion_descriptor,
+        new java.lang.String[] { "RequestId", "CallId", "Question", "Choices", });
     internal_static_koda_v1_ContextUsage_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(21);
     internal_static_koda_v1_ContextUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ContextUsage_descriptor,
         new java.lang.String[] { "UsedTokens", "MaxTokens", });
     internal_static_koda_v1_TodosUpdated_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(22);
     internal_static_koda_v1_TodosUpdated_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TodosUpdated_descriptor,

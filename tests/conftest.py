@@ -61,3 +61,11 @@ def fake_llm() -> Iterator[FakeLLM]:
 def restarted(config: ServerConfig) -> ServerConfig:
     """The same data dir on a new port."""
     return dataclasses.replace(config, listen="127.0.0.1:0")
+
+
+@pytest.fixture(autouse=True)
+def global_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own global memory file (never the user's)."""
+    path = tmp_path / "global-memory.md"
+    monkeypatch.setenv("KODAD_GLOBAL_MEMORY", str(path))
+    return path

@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         help="stop (cancelling and storing running turns) when stdin closes or the parent dies",
     )  # fmt: skip
     serve.add_argument("--log-file", type=Path, help="log to this file instead of stderr")
+    serve.add_argument(
+        "--allow-private-fetch", action="store_true",
+        help="let web_fetch reach loopback, private and link-local addresses (off by default)",
+    )  # fmt: skip
 
     token = commands.add_parser("token", help="make a bearer token and its tokens-file entry")
     token.add_argument("action", choices=("new",))
@@ -246,6 +250,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         idle_timeout_s=args.idle_timeout,
         ready_json=args.ready_json,
         exit_with_parent=args.exit_with_parent,
+        allow_private_fetch=args.allow_private_fetch,
     )
 
 

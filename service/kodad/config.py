@@ -118,6 +118,8 @@ class ServerConfig:
     # Sidecar mode: print one JSON line on stdout once serving; exit with the parent.
     ready_json: bool = False
     exit_with_parent: bool = False
+    # web_fetch may reach loopback, private and link-local addresses.
+    allow_private_fetch: bool = False
     shutdown_grace_s: float = 5.0
     max_message_bytes: int = 64 * 1024 * 1024
     # Connections idle this long are closed; dead peers are found by keepalive pings.

@@ -51,7 +51,12 @@ class Server:
                 base_delay_s=config.provider_retry_base_delay_s,
             ),
         )
-        self.manager = SessionManager(self.store, self.providers, default_registry(), config.engine)
+        self.manager = SessionManager(
+            self.store,
+            self.providers,
+            default_registry(allow_private_fetch=config.allow_private_fetch),
+            config.engine,
+        )
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         )

@@ -40,6 +40,10 @@ async def test_server_info_lists_tools_and_providers(stub: Stub) -> None:
         "todo_read",
         "todo_write",
         "ask_user",
+        "memory_read",
+        "memory_write",
+        "recall_context",
+        "web_fetch",
     ]
     assert spb.PROVIDER_KIND_OPENAI_COMPATIBLE in info.provider_kinds
     assert spb.PROVIDER_KIND_SCRIPTED in info.provider_kinds

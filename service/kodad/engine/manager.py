@@ -41,6 +41,7 @@ from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Turn, TurnInput, TurnL
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
 from kodad.tools import ToolRegistry
+from kodad.tools.memory import memory_prompt
 from kodad.tools.shell import kill_orphans
 
 log = logging.getLogger(__name__)
@@ -456,6 +457,8 @@ class SessionManager:
         prompt = BASE_SYSTEM_PROMPT.format(workspace=record.workspace)
         if record.system_prompt:
             prompt += "\n\n" + record.system_prompt
+        if memory := memory_prompt(record.workspace):
+            prompt += "\n\n" + memory
         return prompt
 
     async def running_turn(

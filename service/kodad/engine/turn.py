@@ -390,6 +390,7 @@ class Turn:
             emit_output=emit_output,
             todos=self,
             ask=lambda question, choices: self._ask_user(call.call_id, question, choices),
+            history=lambda: self._store.list_messages(self.session.id),
         )
         outcome: ToolOutcome | None
         try:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from kodad.engine.model import FileChangeKind, Todo
+from kodad.engine.model import FileChangeKind, Message, Todo
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -57,6 +57,8 @@ class ToolContext:
     todos: TodoBoard | None = None
     # Asks the user a question and waits for the answer (ask_user); None outside a turn.
     ask: Callable[[str, tuple[str, ...]], Awaitable[str]] | None = None
+    # The session's stored history (recall_context); None outside a turn.
+    history: Callable[[], Awaitable[list[Message]]] | None = None
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))
@@ -136,9 +138,9 @@ class ToolRegistry:
         return iter(self._tools.values())
 
 
-def default_registry() -> ToolRegistry:
-    """Every built-in tool."""
-    from kodad.tools import ask, fs, search, shell, todo
+def default_registry(*, allow_private_fetch: bool = False) -> ToolRegistry:
+    """Every built-in tool; web_fetch may reach private addresses only when allowed."""
+    from kodad.tools import ask, fs, memory, recall, search, shell, todo, web
 
     return ToolRegistry(
         [
@@ -153,5 +155,9 @@ def default_registry() -> ToolRegistry:
             todo.TodoRead(),
             todo.TodoWrite(),
             ask.AskUser(),
+            memory.MemoryRead(),
+            memory.MemoryWrite(),
+            recall.RecallContext(),
+            web.WebFetch(allow_private=allow_private_fetch),
         ]
     )

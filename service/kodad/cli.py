@@ -106,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--log-file", type=Path, help="log to this file instead of stderr")
     serve.add_argument(
+        "--profiles-dir", type=Path,
+        help="agent profiles (*.json, *.toml) every session may use (env KODAD_PROFILES_DIR; "
+        "default $XDG_CONFIG_HOME/kodad/agents)",
+    )  # fmt: skip
+    serve.add_argument(
         "--allow-private-fetch", action="store_true",
         help="let web_fetch reach loopback, private and link-local addresses (off by default)",
     )  # fmt: skip
@@ -221,6 +226,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         config.engine,
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
+        profiles_dir=args.profiles_dir or config.engine.profiles_dir,
         limits=Limits(
             sessions_per_tenant=args.max_sessions_per_tenant,
             turns=args.max_turns,

@@ -144,7 +144,14 @@ class ServerConfig:
             data_dir=Path(env["KODAD_DATA_DIR"])
             if env.get("KODAD_DATA_DIR")
             else defaults.data_dir,
-            engine=EngineSettings(default_provider=provider_from_env(env)),
+            engine=EngineSettings(
+                default_provider=provider_from_env(env),
+                profiles_dir=Path(env["KODAD_PROFILES_DIR"])
+                if env.get("KODAD_PROFILES_DIR")
+                else Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+                / "kodad"
+                / "agents",
+            ),
             security=Security(
                 tokens_file=Path(env["KODAD_TOKENS_FILE"])
                 if env.get("KODAD_TOKENS_FILE")

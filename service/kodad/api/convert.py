@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kodad.engine import model as m
 from kodad.engine.errors import InvalidArgument
 from kodad.engine.manager import TurnCommand
+from kodad.engine.profiles import AgentProfile
 from kodad.engine.turn import ApprovalAnswer, LoopAnswer, TurnInput
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
@@ -126,6 +127,21 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
         labels=dict(pb.labels),
         approval_timeout_ms=pb.approval_timeout.ToMilliseconds(),
         approval_rules=approval_rules(list(pb.approval_rules)),
+        profile=pb.profile or "default",
+    )
+
+
+def agent_profile(p: AgentProfile) -> spb.AgentProfile:
+    return spb.AgentProfile(
+        name=p.name,
+        description=p.description,
+        system_prompt=p.system_prompt,
+        model=p.model,
+        allowed_tools=list(p.allowed_tools),
+        disallowed_tools=list(p.disallowed_tools),
+        loop_cap=p.loop_cap,
+        memory=p.memory,
+        source=p.source,
     )
 
 
@@ -193,6 +209,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         message_count=r.message_count,
         tenant=r.tenant,
         todos=todos(r.todos),
+        profile=r.profile,
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),

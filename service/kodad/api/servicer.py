@@ -38,6 +38,10 @@ CAPABILITIES = (
     "fork_session",
     "loop_cap",
     "tool_output_streaming",
+    "agent_profiles",
+    "ask_user",
+    "todos",
+    "context_usage",
 )
 
 
@@ -247,6 +251,32 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         turn = await self._manager.running_turn(request.session_id, request.turn_id, caller=caller)
         turn.cancel()
         return pb.CancelTurnResponse(turn_id=turn.id)
+
+    @_unary
+    async def ListAgentProfiles(
+        self,
+        request: pb.ListAgentProfilesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.ListAgentProfilesResponse:
+        if request.workspace:
+            caller.check_workspace(request.workspace)
+        profiles = self._manager.profiles.all(request.workspace or None)
+        return pb.ListAgentProfilesResponse(profiles=[convert.agent_profile(p) for p in profiles])
+
+    @_unary
+    async def GetAgentProfile(
+        self,
+        request: pb.GetAgentProfileRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.GetAgentProfileResponse:
+        if not request.name:
+            raise InvalidArgument("name is required")
+        if request.workspace:
+            caller.check_workspace(request.workspace)
+        profile = self._manager.profiles.get(request.name, request.workspace or None)
+        return pb.GetAgentProfileResponse(profile=convert.agent_profile(profile))
 
     @_streaming
     async def WatchSession(  # type: ignore[override]

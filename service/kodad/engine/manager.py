@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kodad import metrics
 from kodad.engine import validation
@@ -37,6 +38,8 @@ from kodad.engine.model import (
     TurnEndReason,
     now_us,
 )
+from kodad.engine.profiles import DEFAULT as DEFAULT_PROFILE
+from kodad.engine.profiles import AgentProfile, ProfileCatalog
 from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
@@ -61,6 +64,7 @@ UPDATABLE_FIELDS = frozenset(
         "system_prompt",
         "approval_timeout",
         "approval_rules",
+        "profile",
     }
 )
 
@@ -72,6 +76,7 @@ class EngineSettings:
     default_provider: ProviderConfig = field(default_factory=ProviderConfig)
     default_context_window: int = 128_000
     limits: Limits = field(default_factory=Limits)
+    profiles_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class SessionManager:
         self.settings = settings
         self._writer = EventWriter(store)
         self._live: dict[str, _Live] = {}
+        self.profiles = ProfileCatalog(settings.profiles_dir)
         metrics.track(self)
 
     async def start(self) -> None:
@@ -226,6 +232,7 @@ class SessionManager:
         with `default_provider` it gets the server's provider instead of `spec.provider`."""
         workspace = validation.workspace(spec.workspace)
         caller.check_workspace(workspace)
+        profile = self.profiles.get(spec.profile, workspace).name
         await self._check_session_limit(caller.tenant)
         created = now_us()
         provider = self.settings.default_provider if default_provider else spec.provider
@@ -243,6 +250,7 @@ class SessionManager:
             create_time=created,
             update_time=created,
             tenant=caller.tenant,
+            profile=profile,
         )
         await self.store.create_session(record)
         return record
@@ -310,6 +318,8 @@ class SessionManager:
             record.approval_rules = validation.approval_rules(
                 changes.approval_rules, self.tools.names
             )
+        if "profile" in paths:
+            record.profile = self.profiles.get(changes.profile, record.workspace).name
         record.update_time = now_us()
         await self.store.update_session(record)
         return self._view(record)
@@ -405,6 +415,7 @@ class SessionManager:
                 f" ({limits.input_bytes})"
             )
         record = await self._record(session_id, caller)
+        profile = self.profiles.get(record.profile, record.workspace)
         live = await self._live_session(session_id)
         if live.turn is not None:
             raise TurnAlreadyRunning(session_id, live.turn.id)
@@ -419,11 +430,13 @@ class SessionManager:
             )
         # No await from the check above to `live.turn = turn`: a concurrent start sees it.
         turn_limits = TurnLimits(
-            loop_cap=record.loop_cap or self.settings.default_loop_cap,
+            loop_cap=record.loop_cap or profile.loop_cap or self.settings.default_loop_cap,
             tool_output_limit=self.settings.tool_output_limit,
-            system_prompt=self._system_prompt(record),
+            system_prompt=self._system_prompt(record, profile),
             context_window=self.settings.default_context_window,
         )
+        if profile.model:
+            record.provider = dataclasses.replace(record.provider, model=profile.model)
 
         def finished(turn: Turn) -> None:
             if live.turn is turn:
@@ -436,7 +449,7 @@ class SessionManager:
             log=live.log,
             store=self.store,
             provider=self.providers.get(record.provider),
-            tools=self.tools,
+            tools=self.tools.restricted(profile.allows, f"the agent profile {profile.name!r}"),
             limits=turn_limits,
             on_finished=finished,
         )
@@ -453,11 +466,12 @@ class SessionManager:
                 return
 
     @staticmethod
-    def _system_prompt(record: SessionRecord) -> str:
+    def _system_prompt(record: SessionRecord, profile: AgentProfile = DEFAULT_PROFILE) -> str:
         prompt = BASE_SYSTEM_PROMPT.format(workspace=record.workspace)
-        if record.system_prompt:
-            prompt += "\n\n" + record.system_prompt
-        if memory := memory_prompt(record.workspace):
+        for extra in (profile.system_prompt, record.system_prompt):
+            if extra:
+                prompt += "\n\n" + extra
+        if profile.memory and (memory := memory_prompt(record.workspace)):
             prompt += "\n\n" + memory
         return prompt
 

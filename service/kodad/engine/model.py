@@ -134,6 +134,7 @@ class SessionRecord:
     active_turn_id: str = ""
     tenant: str = ""
     todos: tuple[Todo, ...] = ()
+    profile: str = "default"
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))

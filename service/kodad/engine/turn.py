@@ -396,7 +396,9 @@ class Turn:
         try:
             if tool is None:
                 known = ", ".join(self._tools.names)
-                outcome = ToolOutcome(f"unknown tool {call.tool_name!r}; tools: {known}", True)
+                refusal = self._tools.refusal(call.tool_name)
+                text = refusal or f"unknown tool {call.tool_name!r}"
+                outcome = ToolOutcome(f"{text}; tools: {known}", True)
             elif (
                 self.session.approval_mode is ApprovalMode.READ_ONLY
                 and tool.kind is not ToolKind.READ_ONLY

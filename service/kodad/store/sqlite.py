@@ -108,6 +108,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN todos TEXT NOT NULL DEFAULT '[]';
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN profile TEXT NOT NULL DEFAULT 'default';
+    """,
 )
 
 _LABELS_OBJECT = (
@@ -116,7 +119,7 @@ _LABELS_OBJECT = (
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant, todos"
+    " approval_timeout_ms, approval_rules, tenant, todos, profile"
 )
 _PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
@@ -254,6 +257,7 @@ class SqliteStore:
                     codec.encode_rules(r.approval_rules),
                     r.tenant,
                     codec.encode_todos(r.todos),
+                    r.profile,
                 ),
             )
         ]
@@ -309,7 +313,7 @@ class SqliteStore:
     @staticmethod
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active, timeout_ms, rules, tenant, todos,
+         last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
          labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
@@ -330,14 +334,15 @@ class SqliteStore:
             labels=json.loads(str(labels)) if labels else {},
             tenant=str(tenant),
             todos=codec.decode_todos(str(todos)),
+            profile=str(profile),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
             (
                 "UPDATE sessions SET title=?, provider=?, approval_mode=?, loop_cap=?,"
-                " system_prompt=?, approval_timeout_ms=?, approval_rules=?, update_time=?"
-                " WHERE id=?",
+                " system_prompt=?, approval_timeout_ms=?, approval_rules=?, update_time=?,"
+                " profile=? WHERE id=?",
                 (
                     record.title,
                     codec.encode_provider(record.provider),
@@ -347,6 +352,7 @@ class SqliteStore:
                     record.approval_timeout_ms,
                     codec.encode_rules(record.approval_rules),
                     record.update_time,
+                    record.profile,
                     record.id,
                 ),
             ),

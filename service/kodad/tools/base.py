@@ -124,8 +124,19 @@ class Args:
 class ToolRegistry:
     """The tools of a session, by name, in the order offered to the model."""
 
-    def __init__(self, tools: Sequence[Tool]) -> None:
+    def __init__(self, tools: Sequence[Tool], refusals: dict[str, str] | None = None) -> None:
         self._tools = {t.name: t for t in tools}
+        self._refusals = refusals or {}
+
+    def restricted(self, allows: Callable[[str], bool], by: str) -> ToolRegistry:
+        """The tools `allows` keeps; the others are refused with a message naming `by`."""
+        kept = [t for t in self._tools.values() if allows(t.name)]
+        refused = {n: f"{by} does not allow the tool {n!r}" for n in self._tools if not allows(n)}
+        return ToolRegistry(kept, refused) if refused else self
+
+    def refusal(self, name: str) -> str | None:
+        """Why a known tool is not offered here (None when it is, or is unknown)."""
+        return self._refusals.get(name)
 
     @property
     def names(self) -> list[str]:

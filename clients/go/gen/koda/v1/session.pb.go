@@ -559,7 +559,10 @@ type Session struct {
 	// service runs without authentication). Other tenants cannot see it. Output only.
 	Tenant string `protobuf:"bytes,18,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
-	Todos         []*Todo `protobuf:"bytes,19,rep,name=todos,proto3" json:"todos,omitempty"`
+	Todos []*Todo `protobuf:"bytes,19,rep,name=todos,proto3" json:"todos,omitempty"`
+	// The agent profile the session runs as (see `AgentProfile`); empty means "default".
+	// Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+	Profile       string `protobuf:"bytes,20,opt,name=profile,proto3" json:"profile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -727,6 +730,133 @@ func (x *Session) GetTodos() []*Todo {
 	return nil
 }
 
+func (x *Session) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+// A named agent: instructions, model and tools. Many sessions share one profile. Profiles
+// are files (JSON or TOML with these fields) in the server's profile directory or in a
+// workspace's `.kodad/agents/`; `default` is built in.
+type AgentProfile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its name, e.g. "reviewer" (the file name without extension when the file names none).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it is for.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// Instructions added to the system prompt of its sessions.
+	SystemPrompt string `protobuf:"bytes,3,opt,name=system_prompt,json=systemPrompt,proto3" json:"system_prompt,omitempty"`
+	// The model to use instead of the session provider's (empty: the provider's).
+	Model string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	// The only tools offered (empty: every tool).
+	AllowedTools []string `protobuf:"bytes,5,rep,name=allowed_tools,json=allowedTools,proto3" json:"allowed_tools,omitempty"`
+	// Tools never offered; a call to one is a tool error.
+	DisallowedTools []string `protobuf:"bytes,6,rep,name=disallowed_tools,json=disallowedTools,proto3" json:"disallowed_tools,omitempty"`
+	// Tool-calling rounds before the loop cap question (0: the session's, else the server's).
+	LoopCap int32 `protobuf:"varint,7,opt,name=loop_cap,json=loopCap,proto3" json:"loop_cap,omitempty"`
+	// Whether the memory files go into the system prompt.
+	Memory bool `protobuf:"varint,8,opt,name=memory,proto3" json:"memory,omitempty"`
+	// Where it comes from: "builtin" or the file's path. Output only.
+	Source        string `protobuf:"bytes,9,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentProfile) Reset() {
+	*x = AgentProfile{}
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentProfile) ProtoMessage() {}
+
+func (x *AgentProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentProfile.ProtoReflect.Descriptor instead.
+func (*AgentProfile) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AgentProfile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AgentProfile) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *AgentProfile) GetSystemPrompt() string {
+	if x != nil {
+		return x.SystemPrompt
+	}
+	return ""
+}
+
+func (x *AgentProfile) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *AgentProfile) GetAllowedTools() []string {
+	if x != nil {
+		return x.AllowedTools
+	}
+	return nil
+}
+
+func (x *AgentProfile) GetDisallowedTools() []string {
+	if x != nil {
+		return x.DisallowedTools
+	}
+	return nil
+}
+
+func (x *AgentProfile) GetLoopCap() int32 {
+	if x != nil {
+		return x.LoopCap
+	}
+	return 0
+}
+
+func (x *AgentProfile) GetMemory() bool {
+	if x != nil {
+		return x.Memory
+	}
+	return false
+}
+
+func (x *AgentProfile) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
 // One item of a session's task list.
 type Todo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -740,7 +870,7 @@ type Todo struct {
 
 func (x *Todo) Reset() {
 	*x = Todo{}
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +882,7 @@ func (x *Todo) String() string {
 func (*Todo) ProtoMessage() {}
 
 func (x *Todo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +895,7 @@ func (x *Todo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Todo.ProtoReflect.Descriptor instead.
 func (*Todo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Todo) GetContent() string {
@@ -797,7 +927,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +939,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +952,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -852,7 +982,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +994,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1007,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Image) GetMimeType() string {
@@ -909,7 +1039,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1051,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1064,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -975,7 +1105,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1117,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1130,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -1063,7 +1193,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1205,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1218,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1187,7 +1317,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xe3\x06\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xfd\x06\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1210,10 +1340,21 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x10approval_timeout\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\x0fapprovalTimeout\x12<\n" +
 	"\x0eapproval_rules\x18\x11 \x03(\v2\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n" +
 	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n" +
-	"\x05todos\x18\x13 \x03(\v2\r.koda.v1.TodoR\x05todos\x1a9\n" +
+	"\x05todos\x18\x13 \x03(\v2\r.koda.v1.TodoR\x05todos\x12\x18\n" +
+	"\aprofile\x18\x14 \x01(\tR\aprofile\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"M\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x02\n" +
+	"\fAgentProfile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
+	"\rsystem_prompt\x18\x03 \x01(\tR\fsystemPrompt\x12\x14\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12#\n" +
+	"\rallowed_tools\x18\x05 \x03(\tR\fallowedTools\x12)\n" +
+	"\x10disallowed_tools\x18\x06 \x03(\tR\x0fdisallowedTools\x12\x19\n" +
+	"\bloop_cap\x18\a \x01(\x05R\aloopCap\x12\x16\n" +
+	"\x06memory\x18\b \x01(\bR\x06memory\x12\x16\n" +
+	"\x06source\x18\t \x01(\tR\x06source\"M\n" +
 	"\x04Todo\x12\x18\n" +
 	"\acontent\x18\x01 \x01(\tR\acontent\x12+\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.koda.v1.TodoStatusR\x06status\"R\n" +
@@ -1290,7 +1431,7 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
@@ -1300,35 +1441,36 @@ var file_koda_v1_session_proto_goTypes = []any{
 	(*ProviderConfig)(nil),        // 5: koda.v1.ProviderConfig
 	(*Usage)(nil),                 // 6: koda.v1.Usage
 	(*Session)(nil),               // 7: koda.v1.Session
-	(*Todo)(nil),                  // 8: koda.v1.Todo
-	(*ApprovalRule)(nil),          // 9: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 10: koda.v1.Image
-	(*ToolCall)(nil),              // 11: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 12: koda.v1.ToolResult
-	(*Message)(nil),               // 13: koda.v1.Message
-	nil,                           // 14: koda.v1.Session.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*AgentProfile)(nil),          // 8: koda.v1.AgentProfile
+	(*Todo)(nil),                  // 9: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 10: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 11: koda.v1.Image
+	(*ToolCall)(nil),              // 12: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 13: koda.v1.ToolResult
+	(*Message)(nil),               // 14: koda.v1.Message
+	nil,                           // 15: koda.v1.Session.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	0,  // 0: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
 	5,  // 1: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
 	1,  // 2: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	14, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	15, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	2,  // 4: koda.v1.Session.state:type_name -> koda.v1.SessionState
 	6,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	15, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	15, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	16, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	9,  // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	8,  // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	16, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	16, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	17, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	10, // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	9,  // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
 	4,  // 11: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
 	3,  // 12: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	10, // 13: koda.v1.Message.images:type_name -> koda.v1.Image
-	11, // 14: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	12, // 15: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	11, // 13: koda.v1.Message.images:type_name -> koda.v1.Image
+	12, // 14: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	13, // 15: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
 	6,  // 16: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	15, // 17: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	16, // 17: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
 	18, // [18:18] is the sub-list for method output_type
 	18, // [18:18] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
@@ -1347,7 +1489,7 @@ func file_koda_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,6 +22,199 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request of ListAgentProfiles.
+type ListAgentProfilesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Include the profiles of this workspace's `.kodad/agents/` (optional).
+	Workspace     string `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentProfilesRequest) Reset() {
+	*x = ListAgentProfilesRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentProfilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentProfilesRequest) ProtoMessage() {}
+
+func (x *ListAgentProfilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentProfilesRequest.ProtoReflect.Descriptor instead.
+func (*ListAgentProfilesRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListAgentProfilesRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+// Response of ListAgentProfiles.
+type ListAgentProfilesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profiles, `default` first, then by name.
+	Profiles      []*AgentProfile `protobuf:"bytes,1,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentProfilesResponse) Reset() {
+	*x = ListAgentProfilesResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentProfilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentProfilesResponse) ProtoMessage() {}
+
+func (x *ListAgentProfilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentProfilesResponse.ProtoReflect.Descriptor instead.
+func (*ListAgentProfilesResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAgentProfilesResponse) GetProfiles() []*AgentProfile {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+// Request of GetAgentProfile.
+type GetAgentProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Also look in this workspace's `.kodad/agents/` (optional).
+	Workspace     string `protobuf:"bytes,2,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentProfileRequest) Reset() {
+	*x = GetAgentProfileRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentProfileRequest) ProtoMessage() {}
+
+func (x *GetAgentProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentProfileRequest.ProtoReflect.Descriptor instead.
+func (*GetAgentProfileRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetAgentProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetAgentProfileRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+// Response of GetAgentProfile.
+type GetAgentProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile.
+	Profile       *AgentProfile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentProfileResponse) Reset() {
+	*x = GetAgentProfileResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentProfileResponse) ProtoMessage() {}
+
+func (x *GetAgentProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentProfileResponse.ProtoReflect.Descriptor instead.
+func (*GetAgentProfileResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetAgentProfileResponse) GetProfile() *AgentProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 // Request of GetServerInfo.
 type GetServerInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -31,7 +224,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	mi := &file_koda_v1_session_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +236,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	mi := &file_koda_v1_session_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +249,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{0}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{4}
 }
 
 // Response of GetServerInfo.
@@ -81,7 +274,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	mi := &file_koda_v1_session_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +286,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	mi := &file_koda_v1_session_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +299,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{1}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -162,7 +355,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	mi := &file_koda_v1_session_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +367,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	mi := &file_koda_v1_session_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +380,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -208,7 +401,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	mi := &file_koda_v1_session_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +413,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	mi := &file_koda_v1_session_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +426,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -254,7 +447,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[4]
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +459,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[4]
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +472,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -300,7 +493,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[5]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +505,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[5]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +518,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -351,7 +544,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[6]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +556,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[6]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +569,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -413,7 +606,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[7]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +618,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[7]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +631,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -470,7 +663,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +675,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +688,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateSessionRequest) GetSession() *Session {
@@ -523,7 +716,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +728,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +741,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -569,7 +762,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +774,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +787,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -613,7 +806,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +818,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +831,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
 }
 
 // Request of ForkSession.
@@ -654,7 +847,7 @@ type ForkSessionRequest struct {
 
 func (x *ForkSessionRequest) Reset() {
 	*x = ForkSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +859,7 @@ func (x *ForkSessionRequest) String() string {
 func (*ForkSessionRequest) ProtoMessage() {}
 
 func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +872,7 @@ func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionRequest.ProtoReflect.Descriptor instead.
 func (*ForkSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ForkSessionRequest) GetSessionId() string {
@@ -708,7 +901,7 @@ type ForkSessionResponse struct {
 
 func (x *ForkSessionResponse) Reset() {
 	*x = ForkSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +913,7 @@ func (x *ForkSessionResponse) String() string {
 func (*ForkSessionResponse) ProtoMessage() {}
 
 func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +926,7 @@ func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionResponse.ProtoReflect.Descriptor instead.
 func (*ForkSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ForkSessionResponse) GetSession() *Session {
@@ -760,7 +953,7 @@ type ListFileChangesRequest struct {
 
 func (x *ListFileChangesRequest) Reset() {
 	*x = ListFileChangesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +965,7 @@ func (x *ListFileChangesRequest) String() string {
 func (*ListFileChangesRequest) ProtoMessage() {}
 
 func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +978,7 @@ func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListFileChangesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListFileChangesRequest) GetSessionId() string {
@@ -829,7 +1022,7 @@ type ListFileChangesResponse struct {
 
 func (x *ListFileChangesResponse) Reset() {
 	*x = ListFileChangesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1034,7 @@ func (x *ListFileChangesResponse) String() string {
 func (*ListFileChangesResponse) ProtoMessage() {}
 
 func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1047,7 @@ func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListFileChangesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListFileChangesResponse) GetChanges() []*FileChange {
@@ -886,7 +1079,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1091,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1104,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListMessagesRequest) GetSessionId() string {
@@ -948,7 +1141,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1153,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1166,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1001,7 +1194,7 @@ type RunTurnRequest struct {
 
 func (x *RunTurnRequest) Reset() {
 	*x = RunTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1206,7 @@ func (x *RunTurnRequest) String() string {
 func (*RunTurnRequest) ProtoMessage() {}
 
 func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1219,7 @@ func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnRequest.ProtoReflect.Descriptor instead.
 func (*RunTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RunTurnRequest) GetCommand() *EngineCommand {
@@ -1047,7 +1240,7 @@ type RunTurnResponse struct {
 
 func (x *RunTurnResponse) Reset() {
 	*x = RunTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1252,7 @@ func (x *RunTurnResponse) String() string {
 func (*RunTurnResponse) ProtoMessage() {}
 
 func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1265,7 @@ func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnResponse.ProtoReflect.Descriptor instead.
 func (*RunTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RunTurnResponse) GetEvent() *EngineEvent {
@@ -1098,7 +1291,7 @@ type SubmitCommandRequest struct {
 
 func (x *SubmitCommandRequest) Reset() {
 	*x = SubmitCommandRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1303,7 @@ func (x *SubmitCommandRequest) String() string {
 func (*SubmitCommandRequest) ProtoMessage() {}
 
 func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1316,7 @@ func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandRequest.ProtoReflect.Descriptor instead.
 func (*SubmitCommandRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubmitCommandRequest) GetSessionId() string {
@@ -1158,7 +1351,7 @@ type SubmitCommandResponse struct {
 
 func (x *SubmitCommandResponse) Reset() {
 	*x = SubmitCommandResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1363,7 @@ func (x *SubmitCommandResponse) String() string {
 func (*SubmitCommandResponse) ProtoMessage() {}
 
 func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1376,7 @@ func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandResponse.ProtoReflect.Descriptor instead.
 func (*SubmitCommandResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubmitCommandResponse) GetTurnId() string {
@@ -1206,7 +1399,7 @@ type CancelTurnRequest struct {
 
 func (x *CancelTurnRequest) Reset() {
 	*x = CancelTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1411,7 @@ func (x *CancelTurnRequest) String() string {
 func (*CancelTurnRequest) ProtoMessage() {}
 
 func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1424,7 @@ func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnRequest.ProtoReflect.Descriptor instead.
 func (*CancelTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelTurnRequest) GetSessionId() string {
@@ -1259,7 +1452,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1464,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1477,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1309,7 +1502,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1514,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1527,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1362,7 +1555,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1567,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1580,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -1401,7 +1594,16 @@ var File_koda_v1_session_service_proto protoreflect.FileDescriptor
 
 const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkoda/v1/session_service.proto\x12\akoda.v1\x1a google/protobuf/field_mask.proto\x1a\x14koda/v1/engine.proto\x1a\x15koda/v1/session.proto\"\x16\n" +
+	"\x1dkoda/v1/session_service.proto\x12\akoda.v1\x1a google/protobuf/field_mask.proto\x1a\x14koda/v1/engine.proto\x1a\x15koda/v1/session.proto\"8\n" +
+	"\x18ListAgentProfilesRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"N\n" +
+	"\x19ListAgentProfilesResponse\x121\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x15.koda.v1.AgentProfileR\bprofiles\"J\n" +
+	"\x16GetAgentProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tworkspace\x18\x02 \x01(\tR\tworkspace\"J\n" +
+	"\x17GetAgentProfileResponse\x12/\n" +
+	"\aprofile\x18\x01 \x01(\v2\x15.koda.v1.AgentProfileR\aprofile\"\x16\n" +
 	"\x14GetServerInfoRequest\"\xa0\x02\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\"\n" +
@@ -1488,7 +1690,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
 	"\x14WatchSessionResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xf9\a\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xab\t\n" +
 	"\x0eSessionService\x12N\n" +
 	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12N\n" +
 	"\rCreateSession\x12\x1d.koda.v1.CreateSessionRequest\x1a\x1e.koda.v1.CreateSessionResponse\x12E\n" +
@@ -1504,7 +1706,9 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\rSubmitCommand\x12\x1d.koda.v1.SubmitCommandRequest\x1a\x1e.koda.v1.SubmitCommandResponse\x12E\n" +
 	"\n" +
 	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12M\n" +
-	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01B*\n" +
+	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01\x12Z\n" +
+	"\x11ListAgentProfiles\x12!.koda.v1.ListAgentProfilesRequest\x1a\".koda.v1.ListAgentProfilesResponse\x12T\n" +
+	"\x0fGetAgentProfile\x12\x1f.koda.v1.GetAgentProfileRequest\x1a .koda.v1.GetAgentProfileResponseB*\n" +
 	"\x11dev.kodad.koda.v1B\x13SessionServiceProtoP\x01b\x06proto3"
 
 var (
@@ -1519,93 +1723,104 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_koda_v1_session_service_proto_goTypes = []any{
-	(*GetServerInfoRequest)(nil),    // 0: koda.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),   // 1: koda.v1.GetServerInfoResponse
-	(*CreateSessionRequest)(nil),    // 2: koda.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),   // 3: koda.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),       // 4: koda.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),      // 5: koda.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),     // 6: koda.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 7: koda.v1.ListSessionsResponse
-	(*UpdateSessionRequest)(nil),    // 8: koda.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),   // 9: koda.v1.UpdateSessionResponse
-	(*DeleteSessionRequest)(nil),    // 10: koda.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),   // 11: koda.v1.DeleteSessionResponse
-	(*ForkSessionRequest)(nil),      // 12: koda.v1.ForkSessionRequest
-	(*ForkSessionResponse)(nil),     // 13: koda.v1.ForkSessionResponse
-	(*ListFileChangesRequest)(nil),  // 14: koda.v1.ListFileChangesRequest
-	(*ListFileChangesResponse)(nil), // 15: koda.v1.ListFileChangesResponse
-	(*ListMessagesRequest)(nil),     // 16: koda.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),    // 17: koda.v1.ListMessagesResponse
-	(*RunTurnRequest)(nil),          // 18: koda.v1.RunTurnRequest
-	(*RunTurnResponse)(nil),         // 19: koda.v1.RunTurnResponse
-	(*SubmitCommandRequest)(nil),    // 20: koda.v1.SubmitCommandRequest
-	(*SubmitCommandResponse)(nil),   // 21: koda.v1.SubmitCommandResponse
-	(*CancelTurnRequest)(nil),       // 22: koda.v1.CancelTurnRequest
-	(*CancelTurnResponse)(nil),      // 23: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),     // 24: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),    // 25: koda.v1.WatchSessionResponse
-	nil,                             // 26: koda.v1.ListSessionsRequest.LabelsEntry
-	(ProviderKind)(0),               // 27: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),          // 28: koda.v1.ProviderConfig
-	(*Session)(nil),                 // 29: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),   // 30: google.protobuf.FieldMask
-	(*FileChange)(nil),              // 31: koda.v1.FileChange
-	(*Message)(nil),                 // 32: koda.v1.Message
-	(*EngineCommand)(nil),           // 33: koda.v1.EngineCommand
-	(*EngineEvent)(nil),             // 34: koda.v1.EngineEvent
+	(*ListAgentProfilesRequest)(nil),  // 0: koda.v1.ListAgentProfilesRequest
+	(*ListAgentProfilesResponse)(nil), // 1: koda.v1.ListAgentProfilesResponse
+	(*GetAgentProfileRequest)(nil),    // 2: koda.v1.GetAgentProfileRequest
+	(*GetAgentProfileResponse)(nil),   // 3: koda.v1.GetAgentProfileResponse
+	(*GetServerInfoRequest)(nil),      // 4: koda.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),     // 5: koda.v1.GetServerInfoResponse
+	(*CreateSessionRequest)(nil),      // 6: koda.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),     // 7: koda.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),         // 8: koda.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),        // 9: koda.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),       // 10: koda.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 11: koda.v1.ListSessionsResponse
+	(*UpdateSessionRequest)(nil),      // 12: koda.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),     // 13: koda.v1.UpdateSessionResponse
+	(*DeleteSessionRequest)(nil),      // 14: koda.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),     // 15: koda.v1.DeleteSessionResponse
+	(*ForkSessionRequest)(nil),        // 16: koda.v1.ForkSessionRequest
+	(*ForkSessionResponse)(nil),       // 17: koda.v1.ForkSessionResponse
+	(*ListFileChangesRequest)(nil),    // 18: koda.v1.ListFileChangesRequest
+	(*ListFileChangesResponse)(nil),   // 19: koda.v1.ListFileChangesResponse
+	(*ListMessagesRequest)(nil),       // 20: koda.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 21: koda.v1.ListMessagesResponse
+	(*RunTurnRequest)(nil),            // 22: koda.v1.RunTurnRequest
+	(*RunTurnResponse)(nil),           // 23: koda.v1.RunTurnResponse
+	(*SubmitCommandRequest)(nil),      // 24: koda.v1.SubmitCommandRequest
+	(*SubmitCommandResponse)(nil),     // 25: koda.v1.SubmitCommandResponse
+	(*CancelTurnRequest)(nil),         // 26: koda.v1.CancelTurnRequest
+	(*CancelTurnResponse)(nil),        // 27: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 28: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 29: koda.v1.WatchSessionResponse
+	nil,                               // 30: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 31: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 32: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 33: koda.v1.ProviderConfig
+	(*Session)(nil),                   // 34: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 35: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 36: koda.v1.FileChange
+	(*Message)(nil),                   // 37: koda.v1.Message
+	(*EngineCommand)(nil),             // 38: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 39: koda.v1.EngineEvent
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	27, // 0: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	28, // 1: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
-	29, // 2: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	29, // 3: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	29, // 4: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	26, // 5: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	29, // 6: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	29, // 7: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	30, // 8: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 9: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	29, // 10: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	31, // 11: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	32, // 12: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	33, // 13: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	34, // 14: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	33, // 15: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	34, // 16: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
-	0,  // 17: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
-	2,  // 18: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
-	4,  // 19: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
-	6,  // 20: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
-	8,  // 21: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
-	10, // 22: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
-	12, // 23: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
-	16, // 24: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
-	14, // 25: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
-	18, // 26: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
-	20, // 27: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
-	22, // 28: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	24, // 29: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	1,  // 30: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	3,  // 31: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	5,  // 32: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	7,  // 33: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	9,  // 34: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	11, // 35: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	13, // 36: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	17, // 37: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	15, // 38: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	19, // 39: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	21, // 40: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	23, // 41: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	25, // 42: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	30, // [30:43] is the sub-list for method output_type
-	17, // [17:30] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	31, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	31, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	32, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	33, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	34, // 4: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	34, // 5: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	34, // 6: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	30, // 7: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	34, // 8: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	34, // 9: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	35, // 10: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	34, // 11: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	34, // 12: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	36, // 13: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	37, // 14: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	38, // 15: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	39, // 16: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	38, // 17: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	39, // 18: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	4,  // 19: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
+	6,  // 20: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
+	8,  // 21: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
+	10, // 22: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
+	12, // 23: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
+	14, // 24: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
+	16, // 25: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
+	20, // 26: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
+	18, // 27: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
+	22, // 28: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
+	24, // 29: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
+	26, // 30: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
+	28, // 31: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	0,  // 32: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	2,  // 33: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	5,  // 34: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	7,  // 35: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	9,  // 36: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	11, // 37: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	13, // 38: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	15, // 39: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	17, // 40: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	21, // 41: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	19, // 42: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	23, // 43: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	25, // 44: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	27, // 45: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	29, // 46: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	1,  // 47: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	3,  // 48: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	34, // [34:49] is the sub-list for method output_type
+	19, // [19:34] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_service_proto_init() }
@@ -1621,7 +1836,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,19 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionService_GetServerInfo_FullMethodName   = "/koda.v1.SessionService/GetServerInfo"
-	SessionService_CreateSession_FullMethodName   = "/koda.v1.SessionService/CreateSession"
-	SessionService_GetSession_FullMethodName      = "/koda.v1.SessionService/GetSession"
-	SessionService_ListSessions_FullMethodName    = "/koda.v1.SessionService/ListSessions"
-	SessionService_UpdateSession_FullMethodName   = "/koda.v1.SessionService/UpdateSession"
-	SessionService_DeleteSession_FullMethodName   = "/koda.v1.SessionService/DeleteSession"
-	SessionService_ForkSession_FullMethodName     = "/koda.v1.SessionService/ForkSession"
-	SessionService_ListMessages_FullMethodName    = "/koda.v1.SessionService/ListMessages"
-	SessionService_ListFileChanges_FullMethodName = "/koda.v1.SessionService/ListFileChanges"
-	SessionService_RunTurn_FullMethodName         = "/koda.v1.SessionService/RunTurn"
-	SessionService_SubmitCommand_FullMethodName   = "/koda.v1.SessionService/SubmitCommand"
-	SessionService_CancelTurn_FullMethodName      = "/koda.v1.SessionService/CancelTurn"
-	SessionService_WatchSession_FullMethodName    = "/koda.v1.SessionService/WatchSession"
+	SessionService_GetServerInfo_FullMethodName     = "/koda.v1.SessionService/GetServerInfo"
+	SessionService_CreateSession_FullMethodName     = "/koda.v1.SessionService/CreateSession"
+	SessionService_GetSession_FullMethodName        = "/koda.v1.SessionService/GetSession"
+	SessionService_ListSessions_FullMethodName      = "/koda.v1.SessionService/ListSessions"
+	SessionService_UpdateSession_FullMethodName     = "/koda.v1.SessionService/UpdateSession"
+	SessionService_DeleteSession_FullMethodName     = "/koda.v1.SessionService/DeleteSession"
+	SessionService_ForkSession_FullMethodName       = "/koda.v1.SessionService/ForkSession"
+	SessionService_ListMessages_FullMethodName      = "/koda.v1.SessionService/ListMessages"
+	SessionService_ListFileChanges_FullMethodName   = "/koda.v1.SessionService/ListFileChanges"
+	SessionService_RunTurn_FullMethodName           = "/koda.v1.SessionService/RunTurn"
+	SessionService_SubmitCommand_FullMethodName     = "/koda.v1.SessionService/SubmitCommand"
+	SessionService_CancelTurn_FullMethodName        = "/koda.v1.SessionService/CancelTurn"
+	SessionService_WatchSession_FullMethodName      = "/koda.v1.SessionService/WatchSession"
+	SessionService_ListAgentProfiles_FullMethodName = "/koda.v1.SessionService/ListAgentProfiles"
+	SessionService_GetAgentProfile_FullMethodName   = "/koda.v1.SessionService/GetAgentProfile"
 )
 
 // SessionServiceClient is the client API for SessionService service.
@@ -87,6 +89,12 @@ type SessionServiceClient interface {
 	// above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
 	// the stream still only increase.
 	WatchSession(ctx context.Context, in *WatchSessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionResponse], error)
+	// Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+	// server's profile directory, and the workspace's `.kodad/agents/`.
+	ListAgentProfiles(ctx context.Context, in *ListAgentProfilesRequest, opts ...grpc.CallOption) (*ListAgentProfilesResponse, error)
+	// Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+	// when its file cannot be read.
+	GetAgentProfile(ctx context.Context, in *GetAgentProfileRequest, opts ...grpc.CallOption) (*GetAgentProfileResponse, error)
 }
 
 type sessionServiceClient struct {
@@ -239,6 +247,26 @@ func (c *sessionServiceClient) WatchSession(ctx context.Context, in *WatchSessio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_WatchSessionClient = grpc.ServerStreamingClient[WatchSessionResponse]
 
+func (c *sessionServiceClient) ListAgentProfiles(ctx context.Context, in *ListAgentProfilesRequest, opts ...grpc.CallOption) (*ListAgentProfilesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAgentProfilesResponse)
+	err := c.cc.Invoke(ctx, SessionService_ListAgentProfiles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) GetAgentProfile(ctx context.Context, in *GetAgentProfileRequest, opts ...grpc.CallOption) (*GetAgentProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAgentProfileResponse)
+	err := c.cc.Invoke(ctx, SessionService_GetAgentProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServiceServer is the server API for SessionService service.
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
@@ -292,6 +320,12 @@ type SessionServiceServer interface {
 	// above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
 	// the stream still only increase.
 	WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error
+	// Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+	// server's profile directory, and the workspace's `.kodad/agents/`.
+	ListAgentProfiles(context.Context, *ListAgentProfilesRequest) (*ListAgentProfilesResponse, error)
+	// Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+	// when its file cannot be read.
+	GetAgentProfile(context.Context, *GetAgentProfileRequest) (*GetAgentProfileResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }
 
@@ -340,6 +374,12 @@ func (UnimplementedSessionServiceServer) CancelTurn(context.Context, *CancelTurn
 }
 func (UnimplementedSessionServiceServer) WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchSession not implemented")
+}
+func (UnimplementedSessionServiceServer) ListAgentProfiles(context.Context, *ListAgentProfilesRequest) (*ListAgentProfilesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAgentProfiles not implemented")
+}
+func (UnimplementedSessionServiceServer) GetAgentProfile(context.Context, *GetAgentProfileRequest) (*GetAgentProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgentProfile not implemented")
 }
 func (UnimplementedSessionServiceServer) mustEmbedUnimplementedSessionServiceServer() {}
 func (UnimplementedSessionServiceServer) testEmbeddedByValue()                        {}
@@ -578,6 +618,42 @@ func _SessionService_WatchSession_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_WatchSessionServer = grpc.ServerStreamingServer[WatchSessionResponse]
 
+func _SessionService_ListAgentProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAgentProfilesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).ListAgentProfiles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_ListAgentProfiles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).ListAgentProfiles(ctx, req.(*ListAgentProfilesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_GetAgentProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAgentProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).GetAgentProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_GetAgentProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).GetAgentProfile(ctx, req.(*GetAgentProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionService_ServiceDesc is the grpc.ServiceDesc for SessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -628,6 +704,14 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTurn",
 			Handler:    _SessionService_CancelTurn_Handler,
+		},
+		{
+			MethodName: "ListAgentProfiles",
+			Handler:    _SessionService_ListAgentProfiles_Handler,
+		},
+		{
+			MethodName: "GetAgentProfile",
+			Handler:    _SessionService_GetAgentProfile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

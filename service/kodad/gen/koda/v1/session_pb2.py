@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15koda/v1/session.proto\x12\x07koda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\x0eProviderConfig\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x15.koda.v1.ProviderKindR\x04kind\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n\x08\x62\x61se_url\x18\x03 \x01(\tR\x07\x62\x61seUrl\x12\x1e\n\x0b\x61pi_key_env\x18\x04 \x01(\tR\tapiKeyEnv\x12\x1f\n\x0bscript_json\x18\x05 \x01(\tR\nscriptJson\x12*\n\x11max_output_tokens\x18\x06 \x01(\x05R\x0fmaxOutputTokens\x12\x34\n\x16thinking_budget_tokens\x18\x07 \x01(\x05R\x14thinkingBudgetTokens\x12\x32\n\x15\x63ontext_window_tokens\x18\x08 \x01(\x03R\x13\x63ontextWindowTokens\"\xa9\x01\n\x05Usage\x12!\n\x0cinput_tokens\x18\x01 \x01(\x03R\x0binputTokens\x12#\n\routput_tokens\x18\x02 \x01(\x03R\x0coutputTokens\x12*\n\x11\x63\x61\x63he_read_tokens\x18\x03 \x01(\x03R\x0f\x63\x61\x63heReadTokens\x12,\n\x12\x63\x61\x63he_write_tokens\x18\x04 \x01(\x03R\x10\x63\x61\x63heWriteTokens\"\xe3\x06\n\x07Session\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n\tworkspace\x18\x03 \x01(\tR\tworkspace\x12\x33\n\x08provider\x18\x04 \x01(\x0b\x32\x17.koda.v1.ProviderConfigR\x08provider\x12:\n\rapproval_mode\x18\x05 \x01(\x0e\x32\x15.koda.v1.ApprovalModeR\x0c\x61pprovalMode\x12\x19\n\x08loop_cap\x18\x06 \x01(\x05R\x07loopCap\x12#\n\rsystem_prompt\x18\x07 \x01(\tR\x0csystemPrompt\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.koda.v1.Session.LabelsEntryR\x06labels\x12+\n\x05state\x18\t \x01(\x0e\x32\x15.koda.v1.SessionStateR\x05state\x12$\n\x0e\x61\x63tive_turn_id\x18\n \x01(\tR\x0c\x61\x63tiveTurnId\x12$\n\x05usage\x18\x0b \x01(\x0b\x32\x0e.koda.v1.UsageR\x05usage\x12;\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x19\n\x08last_seq\x18\x0e \x01(\x03R\x07lastSeq\x12#\n\rmessage_count\x18\x0f \x01(\x03R\x0cmessageCount\x12\x44\n\x10\x61pproval_timeout\x18\x10 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0f\x61pprovalTimeout\x12<\n\x0e\x61pproval_rules\x18\x11 \x03(\x0b\x32\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n\x05todos\x18\x13 \x03(\x0b\x32\r.koda.v1.TodoR\x05todos\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"M\n\x04Todo\x12\x18\n\x07\x63ontent\x18\x01 \x01(\tR\x07\x63ontent\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x13.koda.v1.TodoStatusR\x06status\"R\n\x0c\x41pprovalRule\x12\x1b\n\ttool_name\x18\x01 \x01(\tR\x08toolName\x12%\n\x0e\x63ommand_prefix\x18\x02 \x01(\tR\rcommandPrefix\"8\n\x05Image\x12\x1b\n\tmime_type\x18\x01 \x01(\tR\x08mimeType\x12\x12\n\x04\x64\x61ta\x18\x02 \x01(\x0cR\x04\x64\x61ta\"g\n\x08ToolCall\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12%\n\x0e\x61rguments_json\x18\x03 \x01(\tR\rargumentsJson\"v\n\nToolResult\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x16\n\x06output\x18\x02 \x01(\tR\x06output\x12\x19\n\x08is_error\x18\x03 \x01(\x08R\x07isError\x12\x1c\n\ttruncated\x18\x04 \x01(\x08R\ttruncated\"\xb4\x03\n\x07Message\x12\x14\n\x05index\x18\x01 \x01(\x03R\x05index\x12\x17\n\x07turn_id\x18\x02 \x01(\tR\x06turnId\x12(\n\x04role\x18\x03 \x01(\x0e\x32\x14.koda.v1.MessageRoleR\x04role\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12\x1a\n\x08thinking\x18\x05 \x01(\tR\x08thinking\x12&\n\x06images\x18\x06 \x03(\x0b\x32\x0e.koda.v1.ImageR\x06images\x12\x30\n\ntool_calls\x18\x07 \x03(\x0b\x32\x11.koda.v1.ToolCallR\ttoolCalls\x12\x34\n\x0btool_result\x18\x08 \x01(\x0b\x32\x13.koda.v1.ToolResultR\ntoolResult\x12$\n\x05usage\x18\t \x01(\x0b\x32\x0e.koda.v1.UsageR\x05usage\x12;\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x12summarized_through\x18\x0b \x01(\x03R\x11summarizedThrough*\x8b\x01\n\x0cProviderKind\x12\x1d\n\x19PROVIDER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROVIDER_KIND_SCRIPTED\x10\x01\x12#\n\x1fPROVIDER_KIND_OPENAI_COMPATIBLE\x10\x02\x12\x1b\n\x17PROVIDER_KIND_ANTHROPIC\x10\x03*}\n\x0c\x41pprovalMode\x12\x1d\n\x19\x41PPROVAL_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41PPROVAL_MODE_AUTO\x10\x01\x12\x19\n\x15\x41PPROVAL_MODE_CONFIRM\x10\x02\x12\x1b\n\x17\x41PPROVAL_MODE_READ_ONLY\x10\x03*`\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SESSION_STATE_IDLE\x10\x01\x12\x19\n\x15SESSION_STATE_RUNNING\x10\x02*\x8f\x01\n\x0bMessageRole\x12\x1c\n\x18MESSAGE_ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_ROLE_USER\x10\x01\x12\x1a\n\x16MESSAGE_ROLE_ASSISTANT\x10\x02\x12\x15\n\x11MESSAGE_ROLE_TOOL\x10\x03\x12\x18\n\x14MESSAGE_ROLE_SUMMARY\x10\x04*z\n\nTodoStatus\x12\x1b\n\x17TODO_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TODO_STATUS_PENDING\x10\x01\x12\x1b\n\x17TODO_STATUS_IN_PROGRESS\x10\x02\x12\x19\n\x15TODO_STATUS_COMPLETED\x10\x03\x42#\n\x11\x64\x65v.kodad.koda.v1B\x0cSessionProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15koda/v1/session.proto\x12\x07koda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\x0eProviderConfig\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x15.koda.v1.ProviderKindR\x04kind\x12\x14\n\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n\x08\x62\x61se_url\x18\x03 \x01(\tR\x07\x62\x61seUrl\x12\x1e\n\x0b\x61pi_key_env\x18\x04 \x01(\tR\tapiKeyEnv\x12\x1f\n\x0bscript_json\x18\x05 \x01(\tR\nscriptJson\x12*\n\x11max_output_tokens\x18\x06 \x01(\x05R\x0fmaxOutputTokens\x12\x34\n\x16thinking_budget_tokens\x18\x07 \x01(\x05R\x14thinkingBudgetTokens\x12\x32\n\x15\x63ontext_window_tokens\x18\x08 \x01(\x03R\x13\x63ontextWindowTokens\"\xa9\x01\n\x05Usage\x12!\n\x0cinput_tokens\x18\x01 \x01(\x03R\x0binputTokens\x12#\n\routput_tokens\x18\x02 \x01(\x03R\x0coutputTokens\x12*\n\x11\x63\x61\x63he_read_tokens\x18\x03 \x01(\x03R\x0f\x63\x61\x63heReadTokens\x12,\n\x12\x63\x61\x63he_write_tokens\x18\x04 \x01(\x03R\x10\x63\x61\x63heWriteTokens\"\xfd\x06\n\x07Session\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n\tworkspace\x18\x03 \x01(\tR\tworkspace\x12\x33\n\x08provider\x18\x04 \x01(\x0b\x32\x17.koda.v1.ProviderConfigR\x08provider\x12:\n\rapproval_mode\x18\x05 \x01(\x0e\x32\x15.koda.v1.ApprovalModeR\x0c\x61pprovalMode\x12\x19\n\x08loop_cap\x18\x06 \x01(\x05R\x07loopCap\x12#\n\rsystem_prompt\x18\x07 \x01(\tR\x0csystemPrompt\x12\x34\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.koda.v1.Session.LabelsEntryR\x06labels\x12+\n\x05state\x18\t \x01(\x0e\x32\x15.koda.v1.SessionStateR\x05state\x12$\n\x0e\x61\x63tive_turn_id\x18\n \x01(\tR\x0c\x61\x63tiveTurnId\x12$\n\x05usage\x18\x0b \x01(\x0b\x32\x0e.koda.v1.UsageR\x05usage\x12;\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x19\n\x08last_seq\x18\x0e \x01(\x03R\x07lastSeq\x12#\n\rmessage_count\x18\x0f \x01(\x03R\x0cmessageCount\x12\x44\n\x10\x61pproval_timeout\x18\x10 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0f\x61pprovalTimeout\x12<\n\x0e\x61pproval_rules\x18\x11 \x03(\x0b\x32\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n\x05todos\x18\x13 \x03(\x0b\x32\r.koda.v1.TodoR\x05todos\x12\x18\n\x07profile\x18\x14 \x01(\tR\x07profile\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x9a\x02\n\x0c\x41gentProfile\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\x12#\n\rsystem_prompt\x18\x03 \x01(\tR\x0csystemPrompt\x12\x14\n\x05model\x18\x04 \x01(\tR\x05model\x12#\n\rallowed_tools\x18\x05 \x03(\tR\x0c\x61llowedTools\x12)\n\x10\x64isallowed_tools\x18\x06 \x03(\tR\x0f\x64isallowedTools\x12\x19\n\x08loop_cap\x18\x07 \x01(\x05R\x07loopCap\x12\x16\n\x06memory\x18\x08 \x01(\x08R\x06memory\x12\x16\n\x06source\x18\t \x01(\tR\x06source\"M\n\x04Todo\x12\x18\n\x07\x63ontent\x18\x01 \x01(\tR\x07\x63ontent\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x13.koda.v1.TodoStatusR\x06status\"R\n\x0c\x41pprovalRule\x12\x1b\n\ttool_name\x18\x01 \x01(\tR\x08toolName\x12%\n\x0e\x63ommand_prefix\x18\x02 \x01(\tR\rcommandPrefix\"8\n\x05Image\x12\x1b\n\tmime_type\x18\x01 \x01(\tR\x08mimeType\x12\x12\n\x04\x64\x61ta\x18\x02 \x01(\x0cR\x04\x64\x61ta\"g\n\x08ToolCall\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x1b\n\ttool_name\x18\x02 \x01(\tR\x08toolName\x12%\n\x0e\x61rguments_json\x18\x03 \x01(\tR\rargumentsJson\"v\n\nToolResult\x12\x17\n\x07\x63\x61ll_id\x18\x01 \x01(\tR\x06\x63\x61llId\x12\x16\n\x06output\x18\x02 \x01(\tR\x06output\x12\x19\n\x08is_error\x18\x03 \x01(\x08R\x07isError\x12\x1c\n\ttruncated\x18\x04 \x01(\x08R\ttruncated\"\xb4\x03\n\x07Message\x12\x14\n\x05index\x18\x01 \x01(\x03R\x05index\x12\x17\n\x07turn_id\x18\x02 \x01(\tR\x06turnId\x12(\n\x04role\x18\x03 \x01(\x0e\x32\x14.koda.v1.MessageRoleR\x04role\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12\x1a\n\x08thinking\x18\x05 \x01(\tR\x08thinking\x12&\n\x06images\x18\x06 \x03(\x0b\x32\x0e.koda.v1.ImageR\x06images\x12\x30\n\ntool_calls\x18\x07 \x03(\x0b\x32\x11.koda.v1.ToolCallR\ttoolCalls\x12\x34\n\x0btool_result\x18\x08 \x01(\x0b\x32\x13.koda.v1.ToolResultR\ntoolResult\x12$\n\x05usage\x18\t \x01(\x0b\x32\x0e.koda.v1.UsageR\x05usage\x12;\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x12summarized_through\x18\x0b \x01(\x03R\x11summarizedThrough*\x8b\x01\n\x0cProviderKind\x12\x1d\n\x19PROVIDER_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROVIDER_KIND_SCRIPTED\x10\x01\x12#\n\x1fPROVIDER_KIND_OPENAI_COMPATIBLE\x10\x02\x12\x1b\n\x17PROVIDER_KIND_ANTHROPIC\x10\x03*}\n\x0c\x41pprovalMode\x12\x1d\n\x19\x41PPROVAL_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41PPROVAL_MODE_AUTO\x10\x01\x12\x19\n\x15\x41PPROVAL_MODE_CONFIRM\x10\x02\x12\x1b\n\x17\x41PPROVAL_MODE_READ_ONLY\x10\x03*`\n\x0cSessionState\x12\x1d\n\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12SESSION_STATE_IDLE\x10\x01\x12\x19\n\x15SESSION_STATE_RUNNING\x10\x02*\x8f\x01\n\x0bMessageRole\x12\x1c\n\x18MESSAGE_ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_ROLE_USER\x10\x01\x12\x1a\n\x16MESSAGE_ROLE_ASSISTANT\x10\x02\x12\x15\n\x11MESSAGE_ROLE_TOOL\x10\x03\x12\x18\n\x14MESSAGE_ROLE_SUMMARY\x10\x04*z\n\nTodoStatus\x12\x1b\n\x17TODO_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TODO_STATUS_PENDING\x10\x01\x12\x1b\n\x17TODO_STATUS_IN_PROGRESS\x10\x02\x12\x19\n\x15TODO_STATUS_COMPLETED\x10\x03\x42#\n\x11\x64\x65v.kodad.koda.v1B\x0cSessionProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,34 +36,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\021dev.kodad.koda.v1B\014SessionProtoP\001'
   _globals['_SESSION_LABELSENTRY']._loaded_options = None
   _globals['_SESSION_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PROVIDERKIND']._serialized_start=2353
-  _globals['_PROVIDERKIND']._serialized_end=2492
-  _globals['_APPROVALMODE']._serialized_start=2494
-  _globals['_APPROVALMODE']._serialized_end=2619
-  _globals['_SESSIONSTATE']._serialized_start=2621
-  _globals['_SESSIONSTATE']._serialized_end=2717
-  _globals['_MESSAGEROLE']._serialized_start=2720
-  _globals['_MESSAGEROLE']._serialized_end=2863
-  _globals['_TODOSTATUS']._serialized_start=2865
-  _globals['_TODOSTATUS']._serialized_end=2987
+  _globals['_PROVIDERKIND']._serialized_start=2664
+  _globals['_PROVIDERKIND']._serialized_end=2803
+  _globals['_APPROVALMODE']._serialized_start=2805
+  _globals['_APPROVALMODE']._serialized_end=2930
+  _globals['_SESSIONSTATE']._serialized_start=2932
+  _globals['_SESSIONSTATE']._serialized_end=3028
+  _globals['_MESSAGEROLE']._serialized_start=3031
+  _globals['_MESSAGEROLE']._serialized_end=3174
+  _globals['_TODOSTATUS']._serialized_start=3176
+  _globals['_TODOSTATUS']._serialized_end=3298
   _globals['_PROVIDERCONFIG']._serialized_start=100
   _globals['_PROVIDERCONFIG']._serialized_end=423
   _globals['_USAGE']._serialized_start=426
   _globals['_USAGE']._serialized_end=595
   _globals['_SESSION']._serialized_start=598
-  _globals['_SESSION']._serialized_end=1465
-  _globals['_SESSION_LABELSENTRY']._serialized_start=1408
-  _globals['_SESSION_LABELSENTRY']._serialized_end=1465
-  _globals['_TODO']._serialized_start=1467
-  _globals['_TODO']._serialized_end=1544
-  _globals['_APPROVALRULE']._serialized_start=1546
-  _globals['_APPROVALRULE']._serialized_end=1628
-  _globals['_IMAGE']._serialized_start=1630
-  _globals['_IMAGE']._serialized_end=1686
-  _globals['_TOOLCALL']._serialized_start=1688
-  _globals['_TOOLCALL']._serialized_end=1791
-  _globals['_TOOLRESULT']._serialized_start=1793
-  _globals['_TOOLRESULT']._serialized_end=1911
-  _globals['_MESSAGE']._serialized_start=1914
-  _globals['_MESSAGE']._serialized_end=2350
+  _globals['_SESSION']._serialized_end=1491
+  _globals['_SESSION_LABELSENTRY']._serialized_start=1434
+  _globals['_SESSION_LABELSENTRY']._serialized_end=1491
+  _globals['_AGENTPROFILE']._serialized_start=1494
+  _globals['_AGENTPROFILE']._serialized_end=1776
+  _globals['_TODO']._serialized_start=1778
+  _globals['_TODO']._serialized_end=1855
+  _globals['_APPROVALRULE']._serialized_start=1857
+  _globals['_APPROVALRULE']._serialized_end=1939
+  _globals['_IMAGE']._serialized_start=1941
+  _globals['_IMAGE']._serialized_end=1997
+  _globals['_TOOLCALL']._serialized_start=1999
+  _globals['_TOOLCALL']._serialized_end=2102
+  _globals['_TOOLRESULT']._serialized_start=2104
+  _globals['_TOOLRESULT']._serialized_end=2222
+  _globals['_MESSAGE']._serialized_start=2225
+  _globals['_MESSAGE']._serialized_end=2661
 # @@protoc_insertion_point(module_scope)

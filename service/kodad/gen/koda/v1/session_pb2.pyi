@@ -337,6 +337,7 @@ class Session(_message.Message):
     APPROVAL_RULES_FIELD_NUMBER: _builtins.int
     TENANT_FIELD_NUMBER: _builtins.int
     TODOS_FIELD_NUMBER: _builtins.int
+    PROFILE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -364,6 +365,10 @@ class Session(_message.Message):
     tenant: _builtins.str
     """The tenant that owns the session: the one its creator authenticated as (empty when the
     service runs without authentication). Other tenants cannot see it. Output only.
+    """
+    profile: _builtins.str
+    """The agent profile the session runs as (see `AgentProfile`); empty means "default".
+    Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
     """
     @_builtins.property
     def provider(self) -> Global___ProviderConfig:
@@ -427,14 +432,76 @@ class Session(_message.Message):
         approval_rules: _abc.Iterable[Global___ApprovalRule] | None = ...,
         tenant: _builtins.str = ...,
         todos: _abc.Iterable[Global___Todo] | None = ...,
+        profile: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class AgentProfile(_message.Message):
+    """A named agent: instructions, model and tools. Many sessions share one profile. Profiles
+    are files (JSON or TOML with these fields) in the server's profile directory or in a
+    workspace's `.kodad/agents/`; `default` is built in.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    ALLOWED_TOOLS_FIELD_NUMBER: _builtins.int
+    DISALLOWED_TOOLS_FIELD_NUMBER: _builtins.int
+    LOOP_CAP_FIELD_NUMBER: _builtins.int
+    MEMORY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name, e.g. "reviewer" (the file name without extension when the file names none)."""
+    description: _builtins.str
+    """What it is for."""
+    system_prompt: _builtins.str
+    """Instructions added to the system prompt of its sessions."""
+    model: _builtins.str
+    """The model to use instead of the session provider's (empty: the provider's)."""
+    loop_cap: _builtins.int
+    """Tool-calling rounds before the loop cap question (0: the session's, else the server's)."""
+    memory: _builtins.bool
+    """Whether the memory files go into the system prompt."""
+    source: _builtins.str
+    """Where it comes from: "builtin" or the file's path. Output only."""
+    @_builtins.property
+    def allowed_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The only tools offered (empty: every tool)."""
+
+    @_builtins.property
+    def disallowed_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tools never offered; a call to one is a tool error."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        system_prompt: _builtins.str = ...,
+        model: _builtins.str = ...,
+        allowed_tools: _abc.Iterable[_builtins.str] | None = ...,
+        disallowed_tools: _abc.Iterable[_builtins.str] | None = ...,
+        loop_cap: _builtins.int = ...,
+        memory: _builtins.bool = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_tools", b"allowed_tools", "description", b"description", "disallowed_tools", b"disallowed_tools", "loop_cap", b"loop_cap", "memory", b"memory", "model", b"model", "name", b"name", "source", b"source", "system_prompt", b"system_prompt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentProfile: _TypeAlias = AgentProfile  # noqa: Y015
 
 @_typing.final
 class Todo(_message.Message):

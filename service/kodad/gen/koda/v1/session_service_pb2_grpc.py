@@ -105,6 +105,16 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.WatchSessionRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.WatchSessionResponse.FromString,
                 _registered_method=True)
+        self.ListAgentProfiles = channel.unary_unary(
+                '/koda.v1.SessionService/ListAgentProfiles',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.ListAgentProfilesRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.ListAgentProfilesResponse.FromString,
+                _registered_method=True)
+        self.GetAgentProfile = channel.unary_unary(
+                '/koda.v1.SessionService/GetAgentProfile',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -223,6 +233,22 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgentProfiles(self, request, context):
+        """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+        server's profile directory, and the workspace's `.kodad/agents/`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgentProfile(self, request, context):
+        """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+        when its file cannot be read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +316,16 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.WatchSession,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.WatchSessionRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.WatchSessionResponse.SerializeToString,
+            ),
+            'ListAgentProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgentProfiles,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.ListAgentProfilesRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.ListAgentProfilesResponse.SerializeToString,
+            ),
+            'GetAgentProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgentProfile,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -649,6 +685,60 @@ class SessionService:
             '/koda.v1.SessionService/WatchSession',
             koda_dot_v1_dot_session__service__pb2.WatchSessionRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.WatchSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgentProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/ListAgentProfiles',
+            koda_dot_v1_dot_session__service__pb2.ListAgentProfilesRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.ListAgentProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgentProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/GetAgentProfile',
+            koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,14 @@ class SessionServiceStub:
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
     the stream still only increase.
     """
+    ListAgentProfiles: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]
+    """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+    server's profile directory, and the workspace's `.kodad/agents/`.
+    """
+    GetAgentProfile: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.GetAgentProfileRequest, _session_service_pb2.GetAgentProfileResponse]
+    """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+    when its file cannot be read.
+    """
 
 @_typing.type_check_only
 class SessionServiceAsyncStub(SessionServiceStub):
@@ -148,6 +156,14 @@ class SessionServiceAsyncStub(SessionServiceStub):
     still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
     the stream still only increase.
+    """
+    ListAgentProfiles: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]  # type: ignore[assignment]
+    """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+    server's profile directory, and the workspace's `.kodad/agents/`.
+    """
+    GetAgentProfile: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetAgentProfileRequest, _session_service_pb2.GetAgentProfileResponse]  # type: ignore[assignment]
+    """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+    when its file cannot be read.
     """
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -284,6 +300,26 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
         above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
         the stream still only increase.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAgentProfiles(
+        self,
+        request: _session_service_pb2.ListAgentProfilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.ListAgentProfilesResponse, _abc.Awaitable[_session_service_pb2.ListAgentProfilesResponse]]:
+        """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+        server's profile directory, and the workspace's `.kodad/agents/`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAgentProfile(
+        self,
+        request: _session_service_pb2.GetAgentProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.GetAgentProfileResponse, _abc.Awaitable[_session_service_pb2.GetAgentProfileResponse]]:
+        """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+        when its file cannot be read.
         """
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -126,6 +126,43 @@ pub struct Session {
     /// The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only.
     #[prost(message, repeated, tag="19")]
     pub todos: ::prost::alloc::vec::Vec<Todo>,
+    /// The agent profile the session runs as (see `AgentProfile`); empty means "default".
+    /// Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+    #[prost(string, tag="20")]
+    pub profile: ::prost::alloc::string::String,
+}
+/// A named agent: instructions, model and tools. Many sessions share one profile. Profiles
+/// are files (JSON or TOML with these fields) in the server's profile directory or in a
+/// workspace's `.kodad/agents/`; `default` is built in.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgentProfile {
+    /// Its name, e.g. "reviewer" (the file name without extension when the file names none).
+    #[prost(string, tag="1")]
+    pub name: ::prost::alloc::string::String,
+    /// What it is for.
+    #[prost(string, tag="2")]
+    pub description: ::prost::alloc::string::String,
+    /// Instructions added to the system prompt of its sessions.
+    #[prost(string, tag="3")]
+    pub system_prompt: ::prost::alloc::string::String,
+    /// The model to use instead of the session provider's (empty: the provider's).
+    #[prost(string, tag="4")]
+    pub model: ::prost::alloc::string::String,
+    /// The only tools offered (empty: every tool).
+    #[prost(string, repeated, tag="5")]
+    pub allowed_tools: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Tools never offered; a call to one is a tool error.
+    #[prost(string, repeated, tag="6")]
+    pub disallowed_tools: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Tool-calling rounds before the loop cap question (0: the session's, else the server's).
+    #[prost(int32, tag="7")]
+    pub loop_cap: i32,
+    /// Whether the memory files go into the system prompt.
+    #[prost(bool, tag="8")]
+    pub memory: bool,
+    /// Where it comes from: "builtin" or the file's path. Output only.
+    #[prost(string, tag="9")]
+    pub source: ::prost::alloc::string::String,
 }
 /// One item of a session's task list.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1029,6 +1066,37 @@ impl ApprovalRisk {
             _ => None,
         }
     }
+}
+/// Request of ListAgentProfiles.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAgentProfilesRequest {
+    /// Include the profiles of this workspace's `.kodad/agents/` (optional).
+    #[prost(string, tag="1")]
+    pub workspace: ::prost::alloc::string::String,
+}
+/// Response of ListAgentProfiles.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListAgentProfilesResponse {
+    /// The profiles, `default` first, then by name.
+    #[prost(message, repeated, tag="1")]
+    pub profiles: ::prost::alloc::vec::Vec<AgentProfile>,
+}
+/// Request of GetAgentProfile.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetAgentProfileRequest {
+    /// The profile's name.
+    #[prost(string, tag="1")]
+    pub name: ::prost::alloc::string::String,
+    /// Also look in this workspace's `.kodad/agents/` (optional).
+    #[prost(string, tag="2")]
+    pub workspace: ::prost::alloc::string::String,
+}
+/// Response of GetAgentProfile.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetAgentProfileResponse {
+    /// The profile.
+    #[prost(message, optional, tag="1")]
+    pub profile: ::core::option::Option<AgentProfile>,
 }
 /// Request of GetServerInfo.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -402,5 +402,53 @@ pub mod session_service_client {
                 .insert(GrpcMethod::new("koda.v1.SessionService", "WatchSession"));
             self.inner.server_streaming(req, path, codec).await
         }
+        pub async fn list_agent_profiles(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListAgentProfilesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAgentProfilesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/ListAgentProfiles",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "ListAgentProfiles"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn get_agent_profile(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetAgentProfileRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetAgentProfileResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/GetAgentProfile",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "GetAgentProfile"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }

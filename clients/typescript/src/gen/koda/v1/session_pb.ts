@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMikAUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI8CgRUb2RvEg8KB2NvbnRlbnQYASABKAkSIwoGc3RhdHVzGAIgASgOMhMua29kYS52MS5Ub2RvU3RhdHVzIjkKDEFwcHJvdmFsUnVsZRIRCgl0b29sX25hbWUYASABKAkSFgoOY29tbWFuZF9wcmVmaXgYAiABKAkiKAoFSW1hZ2USEQoJbWltZV90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwiRgoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiUgoKVG9vbFJlc3VsdBIPCgdjYWxsX2lkGAEgASgJEg4KBm91dHB1dBgCIAEoCRIQCghpc19lcnJvchgDIAEoCBIRCgl0cnVuY2F0ZWQYBCABKAgiygIKB01lc3NhZ2USDQoFaW5kZXgYASABKAMSDwoHdHVybl9pZBgCIAEoCRIiCgRyb2xlGAMgASgOMhQua29kYS52MS5NZXNzYWdlUm9sZRIMCgR0ZXh0GAQgASgJEhAKCHRoaW5raW5nGAUgASgJEh4KBmltYWdlcxgGIAMoCzIOLmtvZGEudjEuSW1hZ2USJQoKdG9vbF9jYWxscxgHIAMoCzIRLmtvZGEudjEuVG9vbENhbGwSKAoLdG9vbF9yZXN1bHQYCCABKAsyEy5rb2RhLnYxLlRvb2xSZXN1bHQSHQoFdXNhZ2UYCSABKAsyDi5rb2RhLnYxLlVzYWdlEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJzdW1tYXJpemVkX3Rocm91Z2gYCyABKAMqiwEKDFByb3ZpZGVyS2luZBIdChlQUk9WSURFUl9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUFJPVklERVJfS0lORF9TQ1JJUFRFRBABEiMKH1BST1ZJREVSX0tJTkRfT1BFTkFJX0NPTVBBVElCTEUQAhIbChdQUk9WSURFUl9LSU5EX0FOVEhST1BJQxADKn0KDEFwcHJvdmFsTW9kZRIdChlBUFBST1ZBTF9NT0RFX1VOU1BFQ0lGSUVEEAASFgoSQVBQUk9WQUxfTU9ERV9BVVRPEAESGQoVQVBQUk9WQUxfTU9ERV9DT05GSVJNEAISGwoXQVBQUk9WQUxfTU9ERV9SRUFEX09OTFkQAypgCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfSURMRRABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACKo8BCgtNZXNzYWdlUm9sZRIcChhNRVNTQUdFX1JPTEVfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX1JPTEVfVVNFUhABEhoKFk1FU1NBR0VfUk9MRV9BU1NJU1RBTlQQAhIVChFNRVNTQUdFX1JPTEVfVE9PTBADEhgKFE1FU1NBR0VfUk9MRV9TVU1NQVJZEAQqegoKVG9kb1N0YXR1cxIbChdUT0RPX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RPRE9fU1RBVFVTX1BFTkRJTkcQARIbChdUT0RPX1NUQVRVU19JTl9QUk9HUkVTUxACEhkKFVRPRE9fU1RBVFVTX0NPTVBMRVRFRBADQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMioQUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8SDwoHcHJvZmlsZRgUIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIroBCgxBZ2VudFByb2ZpbGUSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAMgASgJEg0KBW1vZGVsGAQgASgJEhUKDWFsbG93ZWRfdG9vbHMYBSADKAkSGAoQZGlzYWxsb3dlZF90b29scxgGIAMoCRIQCghsb29wX2NhcBgHIAEoBRIOCgZtZW1vcnkYCCABKAgSDgoGc291cmNlGAkgASgJIjwKBFRvZG8SDwoHY29udGVudBgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5rb2RhLnYxLlRvZG9TdGF0dXMiOQoMQXBwcm92YWxSdWxlEhEKCXRvb2xfbmFtZRgBIAEoCRIWCg5jb21tYW5kX3ByZWZpeBgCIAEoCSIoCgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDCJGCghUb29sQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhEKCXRvb2xfbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJSCgpUb29sUmVzdWx0Eg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCLKAgoHTWVzc2FnZRINCgVpbmRleBgBIAEoAxIPCgd0dXJuX2lkGAIgASgJEiIKBHJvbGUYAyABKA4yFC5rb2RhLnYxLk1lc3NhZ2VSb2xlEgwKBHRleHQYBCABKAkSEAoIdGhpbmtpbmcYBSABKAkSHgoGaW1hZ2VzGAYgAygLMg4ua29kYS52MS5JbWFnZRIlCgp0b29sX2NhbGxzGAcgAygLMhEua29kYS52MS5Ub29sQ2FsbBIoCgt0b29sX3Jlc3VsdBgIIAEoCzITLmtvZGEudjEuVG9vbFJlc3VsdBIdCgV1c2FnZRgJIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnN1bW1hcml6ZWRfdGhyb3VnaBgLIAEoAyqLAQoMUHJvdmlkZXJLaW5kEh0KGVBST1ZJREVSX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQUk9WSURFUl9LSU5EX1NDUklQVEVEEAESIwofUFJPVklERVJfS0lORF9PUEVOQUlfQ09NUEFUSUJMRRACEhsKF1BST1ZJREVSX0tJTkRfQU5USFJPUElDEAMqfQoMQXBwcm92YWxNb2RlEh0KGUFQUFJPVkFMX01PREVfVU5TUEVDSUZJRUQQABIWChJBUFBST1ZBTF9NT0RFX0FVVE8QARIZChVBUFBST1ZBTF9NT0RFX0NPTkZJUk0QAhIbChdBUFBST1ZBTF9NT0RFX1JFQURfT05MWRADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -286,6 +286,14 @@ export type Session = Message$1<"koda.v1.Session"> & {
    * @generated from field: repeated koda.v1.Todo todos = 19;
    */
   todos: Todo[];
+
+  /**
+   * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+   * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+   *
+   * @generated from field: string profile = 20;
+   */
+  profile: string;
 };
 
 /**
@@ -294,6 +302,85 @@ export type Session = Message$1<"koda.v1.Session"> & {
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_koda_v1_session, 2);
+
+/**
+ * A named agent: instructions, model and tools. Many sessions share one profile. Profiles
+ * are files (JSON or TOML with these fields) in the server's profile directory or in a
+ * workspace's `.kodad/agents/`; `default` is built in.
+ *
+ * @generated from message koda.v1.AgentProfile
+ */
+export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
+  /**
+   * Its name, e.g. "reviewer" (the file name without extension when the file names none).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What it is for.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * Instructions added to the system prompt of its sessions.
+   *
+   * @generated from field: string system_prompt = 3;
+   */
+  systemPrompt: string;
+
+  /**
+   * The model to use instead of the session provider's (empty: the provider's).
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+
+  /**
+   * The only tools offered (empty: every tool).
+   *
+   * @generated from field: repeated string allowed_tools = 5;
+   */
+  allowedTools: string[];
+
+  /**
+   * Tools never offered; a call to one is a tool error.
+   *
+   * @generated from field: repeated string disallowed_tools = 6;
+   */
+  disallowedTools: string[];
+
+  /**
+   * Tool-calling rounds before the loop cap question (0: the session's, else the server's).
+   *
+   * @generated from field: int32 loop_cap = 7;
+   */
+  loopCap: number;
+
+  /**
+   * Whether the memory files go into the system prompt.
+   *
+   * @generated from field: bool memory = 8;
+   */
+  memory: boolean;
+
+  /**
+   * Where it comes from: "builtin" or the file's path. Output only.
+   *
+   * @generated from field: string source = 9;
+   */
+  source: string;
+};
+
+/**
+ * Describes the message koda.v1.AgentProfile.
+ * Use `create(AgentProfileSchema)` to create a new message.
+ */
+export const AgentProfileSchema: GenMessage<AgentProfile> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 3);
 
 /**
  * One item of a session's task list.
@@ -321,7 +408,7 @@ export type Todo = Message$1<"koda.v1.Todo"> & {
  * Use `create(TodoSchema)` to create a new message.
  */
 export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 3);
+  messageDesc(file_koda_v1_session, 4);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -351,7 +438,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 4);
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * An image attached to a user's input.
@@ -379,7 +466,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * A tool call the model made.
@@ -414,7 +501,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -456,7 +543,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -548,7 +635,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 8);
+  messageDesc(file_koda_v1_session, 9);
 
 /**
  * Which LLM API a session's provider speaks.

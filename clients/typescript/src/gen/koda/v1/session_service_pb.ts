@@ -8,7 +8,7 @@ import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { EngineCommand, EngineEvent, FileChange } from "./engine_pb.js";
 import { file_koda_v1_engine } from "./engine_pb.js";
-import type { Message as Message$1, ProviderConfig, ProviderKind, Session } from "./session_pb.js";
+import type { AgentProfile, Message as Message$1, ProviderConfig, ProviderKind, Session } from "./session_pb.js";
 import { file_koda_v1_session } from "./session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,98 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session_service.proto.
  */
 export const file_koda_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLOAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEi0KDnByb3ZpZGVyX2tpbmRzGAMgAygOMhUua29kYS52MS5Qcm92aWRlcktpbmQSEgoKdG9vbF9uYW1lcxgEIAMoCRIYChBkZWZhdWx0X2xvb3BfY2FwGAUgASgFEjEKEGRlZmF1bHRfcHJvdmlkZXIYBiABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnIjkKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iOgoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI3ChJHZXRTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiKlAQoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRI4CgZsYWJlbHMYAyADKAsyKC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmtvZGEudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiagoUVXBkYXRlU2Vzc2lvblJlcXVlc3QSIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoVVXBkYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iKgoURGVsZXRlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UiNwoSRm9ya1Nlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFdGl0bGUYAiABKAkiOAoTRm9ya1Nlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uImQKFkxpc3RGaWxlQ2hhbmdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlgKF0xpc3RGaWxlQ2hhbmdlc1Jlc3BvbnNlEiQKB2NoYW5nZXMYASADKAsyEy5rb2RhLnYxLkZpbGVDaGFuZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlAKE0xpc3RNZXNzYWdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJTChRMaXN0TWVzc2FnZXNSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmtvZGEudjEuTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOQoOUnVuVHVyblJlcXVlc3QSJwoHY29tbWFuZBgBIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZCI2Cg9SdW5UdXJuUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5rb2RhLnYxLkVuZ2luZUV2ZW50ImQKFFN1Ym1pdENvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJwoHY29tbWFuZBgCIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZBIPCgd0dXJuX2lkGAMgASgJIigKFVN1Ym1pdENvbW1hbmRSZXNwb25zZRIPCgd0dXJuX2lkGAEgASgJIjgKEUNhbmNlbFR1cm5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCSIlChJDYW5jZWxUdXJuUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI8ChNXYXRjaFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjsKFFdhdGNoU2Vzc2lvblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudDL5BwoOU2Vzc2lvblNlcnZpY2USTgoNR2V0U2VydmVySW5mbxIdLmtvZGEudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaHi5rb2RhLnYxLkdldFNlcnZlckluZm9SZXNwb25zZRJOCg1DcmVhdGVTZXNzaW9uEh0ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkUKCkdldFNlc3Npb24SGi5rb2RhLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghsua29kYS52MS5HZXRTZXNzaW9uUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJOCg1VcGRhdGVTZXNzaW9uEh0ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk4KDURlbGV0ZVNlc3Npb24SHS5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USSAoLRm9ya1Nlc3Npb24SGy5rb2RhLnYxLkZvcmtTZXNzaW9uUmVxdWVzdBocLmtvZGEudjEuRm9ya1Nlc3Npb25SZXNwb25zZRJLCgxMaXN0TWVzc2FnZXMSHC5rb2RhLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElQKD0xpc3RGaWxlQ2hhbmdlcxIfLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBogLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USQAoHUnVuVHVybhIXLmtvZGEudjEuUnVuVHVyblJlcXVlc3QaGC5rb2RhLnYxLlJ1blR1cm5SZXNwb25zZSgBMAESTgoNU3VibWl0Q29tbWFuZBIdLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlcXVlc3QaHi5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXNwb25zZRJFCgpDYW5jZWxUdXJuEhoua29kYS52MS5DYW5jZWxUdXJuUmVxdWVzdBobLmtvZGEudjEuQ2FuY2VsVHVyblJlc3BvbnNlEk0KDFdhdGNoU2Vzc2lvbhIcLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBodLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVzcG9uc2UwAUIqChFkZXYua29kYWQua29kYS52MUITU2Vzc2lvblNlcnZpY2VQcm90b1ABYgZwcm90bzM", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSItChhMaXN0QWdlbnRQcm9maWxlc1JlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJIkQKGUxpc3RBZ2VudFByb2ZpbGVzUmVzcG9uc2USJwoIcHJvZmlsZXMYASADKAsyFS5rb2RhLnYxLkFnZW50UHJvZmlsZSI5ChZHZXRBZ2VudFByb2ZpbGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJd29ya3NwYWNlGAIgASgJIkEKF0dldEFnZW50UHJvZmlsZVJlc3BvbnNlEiYKB3Byb2ZpbGUYASABKAsyFS5rb2RhLnYxLkFnZW50UHJvZmlsZSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLOAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEi0KDnByb3ZpZGVyX2tpbmRzGAMgAygOMhUua29kYS52MS5Qcm92aWRlcktpbmQSEgoKdG9vbF9uYW1lcxgEIAMoCRIYChBkZWZhdWx0X2xvb3BfY2FwGAUgASgFEjEKEGRlZmF1bHRfcHJvdmlkZXIYBiABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnIjkKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iOgoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI3ChJHZXRTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiKlAQoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRI4CgZsYWJlbHMYAyADKAsyKC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmtvZGEudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiagoUVXBkYXRlU2Vzc2lvblJlcXVlc3QSIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoVVXBkYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iKgoURGVsZXRlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UiNwoSRm9ya1Nlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFdGl0bGUYAiABKAkiOAoTRm9ya1Nlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uImQKFkxpc3RGaWxlQ2hhbmdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlgKF0xpc3RGaWxlQ2hhbmdlc1Jlc3BvbnNlEiQKB2NoYW5nZXMYASADKAsyEy5rb2RhLnYxLkZpbGVDaGFuZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlAKE0xpc3RNZXNzYWdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJTChRMaXN0TWVzc2FnZXNSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmtvZGEudjEuTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOQoOUnVuVHVyblJlcXVlc3QSJwoHY29tbWFuZBgBIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZCI2Cg9SdW5UdXJuUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5rb2RhLnYxLkVuZ2luZUV2ZW50ImQKFFN1Ym1pdENvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJwoHY29tbWFuZBgCIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZBIPCgd0dXJuX2lkGAMgASgJIigKFVN1Ym1pdENvbW1hbmRSZXNwb25zZRIPCgd0dXJuX2lkGAEgASgJIjgKEUNhbmNlbFR1cm5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCSIlChJDYW5jZWxUdXJuUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI8ChNXYXRjaFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjsKFFdhdGNoU2Vzc2lvblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudDKrCQoOU2Vzc2lvblNlcnZpY2USTgoNR2V0U2VydmVySW5mbxIdLmtvZGEudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaHi5rb2RhLnYxLkdldFNlcnZlckluZm9SZXNwb25zZRJOCg1DcmVhdGVTZXNzaW9uEh0ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkUKCkdldFNlc3Npb24SGi5rb2RhLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghsua29kYS52MS5HZXRTZXNzaW9uUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJOCg1VcGRhdGVTZXNzaW9uEh0ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk4KDURlbGV0ZVNlc3Npb24SHS5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USSAoLRm9ya1Nlc3Npb24SGy5rb2RhLnYxLkZvcmtTZXNzaW9uUmVxdWVzdBocLmtvZGEudjEuRm9ya1Nlc3Npb25SZXNwb25zZRJLCgxMaXN0TWVzc2FnZXMSHC5rb2RhLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElQKD0xpc3RGaWxlQ2hhbmdlcxIfLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBogLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USQAoHUnVuVHVybhIXLmtvZGEudjEuUnVuVHVyblJlcXVlc3QaGC5rb2RhLnYxLlJ1blR1cm5SZXNwb25zZSgBMAESTgoNU3VibWl0Q29tbWFuZBIdLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlcXVlc3QaHi5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXNwb25zZRJFCgpDYW5jZWxUdXJuEhoua29kYS52MS5DYW5jZWxUdXJuUmVxdWVzdBobLmtvZGEudjEuQ2FuY2VsVHVyblJlc3BvbnNlEk0KDFdhdGNoU2Vzc2lvbhIcLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBodLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVzcG9uc2UwARJaChFMaXN0QWdlbnRQcm9maWxlcxIhLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXF1ZXN0GiIua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1Jlc3BvbnNlElQKD0dldEFnZW50UHJvZmlsZRIfLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVxdWVzdBogLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVzcG9uc2VCKgoRZGV2LmtvZGFkLmtvZGEudjFCE1Nlc3Npb25TZXJ2aWNlUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+
+/**
+ * Request of ListAgentProfiles.
+ *
+ * @generated from message koda.v1.ListAgentProfilesRequest
+ */
+export type ListAgentProfilesRequest = Message<"koda.v1.ListAgentProfilesRequest"> & {
+  /**
+   * Include the profiles of this workspace's `.kodad/agents/` (optional).
+   *
+   * @generated from field: string workspace = 1;
+   */
+  workspace: string;
+};
+
+/**
+ * Describes the message koda.v1.ListAgentProfilesRequest.
+ * Use `create(ListAgentProfilesRequestSchema)` to create a new message.
+ */
+export const ListAgentProfilesRequestSchema: GenMessage<ListAgentProfilesRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 0);
+
+/**
+ * Response of ListAgentProfiles.
+ *
+ * @generated from message koda.v1.ListAgentProfilesResponse
+ */
+export type ListAgentProfilesResponse = Message<"koda.v1.ListAgentProfilesResponse"> & {
+  /**
+   * The profiles, `default` first, then by name.
+   *
+   * @generated from field: repeated koda.v1.AgentProfile profiles = 1;
+   */
+  profiles: AgentProfile[];
+};
+
+/**
+ * Describes the message koda.v1.ListAgentProfilesResponse.
+ * Use `create(ListAgentProfilesResponseSchema)` to create a new message.
+ */
+export const ListAgentProfilesResponseSchema: GenMessage<ListAgentProfilesResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 1);
+
+/**
+ * Request of GetAgentProfile.
+ *
+ * @generated from message koda.v1.GetAgentProfileRequest
+ */
+export type GetAgentProfileRequest = Message<"koda.v1.GetAgentProfileRequest"> & {
+  /**
+   * The profile's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Also look in this workspace's `.kodad/agents/` (optional).
+   *
+   * @generated from field: string workspace = 2;
+   */
+  workspace: string;
+};
+
+/**
+ * Describes the message koda.v1.GetAgentProfileRequest.
+ * Use `create(GetAgentProfileRequestSchema)` to create a new message.
+ */
+export const GetAgentProfileRequestSchema: GenMessage<GetAgentProfileRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 2);
+
+/**
+ * Response of GetAgentProfile.
+ *
+ * @generated from message koda.v1.GetAgentProfileResponse
+ */
+export type GetAgentProfileResponse = Message<"koda.v1.GetAgentProfileResponse"> & {
+  /**
+   * The profile.
+   *
+   * @generated from field: koda.v1.AgentProfile profile = 1;
+   */
+  profile?: AgentProfile | undefined;
+};
+
+/**
+ * Describes the message koda.v1.GetAgentProfileResponse.
+ * Use `create(GetAgentProfileResponseSchema)` to create a new message.
+ */
+export const GetAgentProfileResponseSchema: GenMessage<GetAgentProfileResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 3);
 
 /**
  * Request of GetServerInfo.
@@ -31,7 +122,7 @@ export type GetServerInfoRequest = Message<"koda.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 0);
+  messageDesc(file_koda_v1_session_service, 4);
 
 /**
  * Response of GetServerInfo.
@@ -88,7 +179,7 @@ export type GetServerInfoResponse = Message<"koda.v1.GetServerInfoResponse"> & {
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 1);
+  messageDesc(file_koda_v1_session_service, 5);
 
 /**
  * Request of CreateSession.
@@ -109,7 +200,7 @@ export type CreateSessionRequest = Message<"koda.v1.CreateSessionRequest"> & {
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 2);
+  messageDesc(file_koda_v1_session_service, 6);
 
 /**
  * Response of CreateSession.
@@ -130,7 +221,7 @@ export type CreateSessionResponse = Message<"koda.v1.CreateSessionResponse"> & {
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 3);
+  messageDesc(file_koda_v1_session_service, 7);
 
 /**
  * Request of GetSession.
@@ -151,7 +242,7 @@ export type GetSessionRequest = Message<"koda.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 4);
+  messageDesc(file_koda_v1_session_service, 8);
 
 /**
  * Response of GetSession.
@@ -172,7 +263,7 @@ export type GetSessionResponse = Message<"koda.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 5);
+  messageDesc(file_koda_v1_session_service, 9);
 
 /**
  * Request of ListSessions.
@@ -208,7 +299,7 @@ export type ListSessionsRequest = Message<"koda.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 6);
+  messageDesc(file_koda_v1_session_service, 10);
 
 /**
  * Response of ListSessions.
@@ -236,7 +327,7 @@ export type ListSessionsResponse = Message<"koda.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 7);
+  messageDesc(file_koda_v1_session_service, 11);
 
 /**
  * Request of UpdateSession.
@@ -266,7 +357,7 @@ export type UpdateSessionRequest = Message<"koda.v1.UpdateSessionRequest"> & {
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 8);
+  messageDesc(file_koda_v1_session_service, 12);
 
 /**
  * Response of UpdateSession.
@@ -287,7 +378,7 @@ export type UpdateSessionResponse = Message<"koda.v1.UpdateSessionResponse"> & {
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 9);
+  messageDesc(file_koda_v1_session_service, 13);
 
 /**
  * Request of DeleteSession.
@@ -308,7 +399,7 @@ export type DeleteSessionRequest = Message<"koda.v1.DeleteSessionRequest"> & {
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 10);
+  messageDesc(file_koda_v1_session_service, 14);
 
 /**
  * Response of DeleteSession.
@@ -323,7 +414,7 @@ export type DeleteSessionResponse = Message<"koda.v1.DeleteSessionResponse"> & {
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 11);
+  messageDesc(file_koda_v1_session_service, 15);
 
 /**
  * Request of ForkSession.
@@ -351,7 +442,7 @@ export type ForkSessionRequest = Message<"koda.v1.ForkSessionRequest"> & {
  * Use `create(ForkSessionRequestSchema)` to create a new message.
  */
 export const ForkSessionRequestSchema: GenMessage<ForkSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 12);
+  messageDesc(file_koda_v1_session_service, 16);
 
 /**
  * Response of ForkSession.
@@ -373,7 +464,7 @@ export type ForkSessionResponse = Message<"koda.v1.ForkSessionResponse"> & {
  * Use `create(ForkSessionResponseSchema)` to create a new message.
  */
 export const ForkSessionResponseSchema: GenMessage<ForkSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 13);
+  messageDesc(file_koda_v1_session_service, 17);
 
 /**
  * Request of ListFileChanges.
@@ -415,7 +506,7 @@ export type ListFileChangesRequest = Message<"koda.v1.ListFileChangesRequest"> &
  * Use `create(ListFileChangesRequestSchema)` to create a new message.
  */
 export const ListFileChangesRequestSchema: GenMessage<ListFileChangesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 14);
+  messageDesc(file_koda_v1_session_service, 18);
 
 /**
  * Response of ListFileChanges.
@@ -443,7 +534,7 @@ export type ListFileChangesResponse = Message<"koda.v1.ListFileChangesResponse">
  * Use `create(ListFileChangesResponseSchema)` to create a new message.
  */
 export const ListFileChangesResponseSchema: GenMessage<ListFileChangesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 15);
+  messageDesc(file_koda_v1_session_service, 19);
 
 /**
  * Request of ListMessages.
@@ -478,7 +569,7 @@ export type ListMessagesRequest = Message<"koda.v1.ListMessagesRequest"> & {
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 16);
+  messageDesc(file_koda_v1_session_service, 20);
 
 /**
  * Response of ListMessages.
@@ -506,7 +597,7 @@ export type ListMessagesResponse = Message<"koda.v1.ListMessagesResponse"> & {
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 17);
+  messageDesc(file_koda_v1_session_service, 21);
 
 /**
  * One message of the RunTurn client stream.
@@ -527,7 +618,7 @@ export type RunTurnRequest = Message<"koda.v1.RunTurnRequest"> & {
  * Use `create(RunTurnRequestSchema)` to create a new message.
  */
 export const RunTurnRequestSchema: GenMessage<RunTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 18);
+  messageDesc(file_koda_v1_session_service, 22);
 
 /**
  * One message of the RunTurn server stream.
@@ -548,7 +639,7 @@ export type RunTurnResponse = Message<"koda.v1.RunTurnResponse"> & {
  * Use `create(RunTurnResponseSchema)` to create a new message.
  */
 export const RunTurnResponseSchema: GenMessage<RunTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 19);
+  messageDesc(file_koda_v1_session_service, 23);
 
 /**
  * Request of SubmitCommand.
@@ -584,7 +675,7 @@ export type SubmitCommandRequest = Message<"koda.v1.SubmitCommandRequest"> & {
  * Use `create(SubmitCommandRequestSchema)` to create a new message.
  */
 export const SubmitCommandRequestSchema: GenMessage<SubmitCommandRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 20);
+  messageDesc(file_koda_v1_session_service, 24);
 
 /**
  * Response of SubmitCommand.
@@ -605,7 +696,7 @@ export type SubmitCommandResponse = Message<"koda.v1.SubmitCommandResponse"> & {
  * Use `create(SubmitCommandResponseSchema)` to create a new message.
  */
 export const SubmitCommandResponseSchema: GenMessage<SubmitCommandResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 21);
+  messageDesc(file_koda_v1_session_service, 25);
 
 /**
  * Request of CancelTurn.
@@ -633,7 +724,7 @@ export type CancelTurnRequest = Message<"koda.v1.CancelTurnRequest"> & {
  * Use `create(CancelTurnRequestSchema)` to create a new message.
  */
 export const CancelTurnRequestSchema: GenMessage<CancelTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 22);
+  messageDesc(file_koda_v1_session_service, 26);
 
 /**
  * Response of CancelTurn.
@@ -654,7 +745,7 @@ export type CancelTurnResponse = Message<"koda.v1.CancelTurnResponse"> & {
  * Use `create(CancelTurnResponseSchema)` to create a new message.
  */
 export const CancelTurnResponseSchema: GenMessage<CancelTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 23);
+  messageDesc(file_koda_v1_session_service, 27);
 
 /**
  * Request of WatchSession.
@@ -684,7 +775,7 @@ export type WatchSessionRequest = Message<"koda.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 24);
+  messageDesc(file_koda_v1_session_service, 28);
 
 /**
  * One message of the WatchSession stream.
@@ -705,7 +796,7 @@ export type WatchSessionResponse = Message<"koda.v1.WatchSessionResponse"> & {
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 25);
+  messageDesc(file_koda_v1_session_service, 29);
 
 /**
  * Keeps coding-agent sessions and runs their turns.
@@ -863,6 +954,28 @@ export const SessionService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSessionRequestSchema;
     output: typeof WatchSessionResponseSchema;
+  },
+  /**
+   * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+   * server's profile directory, and the workspace's `.kodad/agents/`.
+   *
+   * @generated from rpc koda.v1.SessionService.ListAgentProfiles
+   */
+  listAgentProfiles: {
+    methodKind: "unary";
+    input: typeof ListAgentProfilesRequestSchema;
+    output: typeof ListAgentProfilesResponseSchema;
+  },
+  /**
+   * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+   * when its file cannot be read.
+   *
+   * @generated from rpc koda.v1.SessionService.GetAgentProfile
+   */
+  getAgentProfile: {
+    methodKind: "unary";
+    input: typeof GetAgentProfileRequestSchema;
+    output: typeof GetAgentProfileResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_koda_v1_session_service, 0);

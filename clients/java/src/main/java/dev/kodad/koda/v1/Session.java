@@ -42,6 +42,7 @@ private static final long serialVersionUID = 0L;
     approvalRules_ = java.util.Collections.emptyList();
     tenant_ = "";
     todos_ = java.util.Collections.emptyList();
+    profile_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -881,6 +882,55 @@ java.lang.String defaultValue) {
     return todos_.get(index);
   }
 
+  public static final int PROFILE_FIELD_NUMBER = 20;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object profile_ = "";
+  /**
+   * <pre>
+   * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+   * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+   * </pre>
+   *
+   * <code>string profile = 20 [json_name = "profile"];</code>
+   * @return The profile.
+   */
+  @java.lang.Override
+  public java.lang.String getProfile() {
+    java.lang.Object ref = profile_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      profile_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+   * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+   * </pre>
+   *
+   * <code>string profile = 20 [json_name = "profile"];</code>
+   * @return The bytes for profile.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getProfileBytes() {
+    java.lang.Object ref = profile_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      profile_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -954,6 +1004,9 @@ java.lang.String defaultValue) {
     }
     for (int i = 0; i < todos_.size(); i++) {
       output.writeMessage(19, todos_.get(i));
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 20, profile_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1045,6 +1098,9 @@ java.lang.String defaultValue) {
           }
           size += 2 * count;
         }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(20, profile_);
+    }
     return size;
   }
   @java.lang.Override
@@ -1120,6 +1176,8 @@ java.lang.String defaultValue) {
         .equals(other.getTenant())) return false;
     if (!getTodosList()
         .equals(other.getTodosList())) return false;
+    if (!getProfile()
+        .equals(other.getProfile())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1187,6 +1245,8 @@ java.lang.String defaultValue) {
       hash = (37 * hash) + TODOS_FIELD_NUMBER;
       hash = (53 * hash) + getTodosList().hashCode();
     }
+    hash = (37 * hash) + PROFILE_FIELD_NUMBER;
+    hash = (53 * hash) + getProfile().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1407,6 +1467,7 @@ java.lang.String defaultValue) {
         todosBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00040000);
+      profile_ = "";
       return this;
     }
 
@@ -1529,6 +1590,9 @@ java.lang.String defaultValue) {
       }
       if (((from_bitField0_ & 0x00020000) != 0)) {
         result.tenant_ = tenant_;
+      }
+      if (((from_bitField0_ & 0x00080000) != 0)) {
+        result.profile_ = profile_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1659,6 +1723,11 @@ java.lang.String defaultValue) {
             todosBuilder_.addAllMessages(other.todos_);
           }
         }
+      }
+      if (!other.getProfile().isEmpty()) {
+        profile_ = other.profile_;
+        bitField0_ |= 0x00080000;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1809,6 +1878,11 @@ java.lang.String defaultValue) {
               }
               break;
             } // case 154
+            case 162: {
+              profile_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00080000;
+              break;
+            } // case 162
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4250,6 +4324,103 @@ java.lang.String defaultValue) {
         todos_ = null;
       }
       return todosBuilder_;
+    }
+
+    private java.lang.Object profile_ = "";
+    /**
+     * <pre>
+     * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+     * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+     * </pre>
+     *
+     * <code>string profile = 20 [json_name = "profile"];</code>
+     * @return The profile.
+     */
+    public java.lang.String getProfile() {
+      java.lang.Object ref = profile_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        profile_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+     * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+     * </pre>
+     *
+     * <code>string profile = 20 [json_name = "profile"];</code>
+     * @return The bytes for profile.
+     */
+    public com.google.protobuf.ByteString
+        getProfileBytes() {
+      java.lang.Object ref = profile_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        profile_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+     * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+     * </pre>
+     *
+     * <code>string profile = 20 [json_name = "profile"];</code>
+     * @param value The profile to set.
+     * @return This builder for chaining.
+     */
+    public Builder setProfile(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      profile_ = value;
+      bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+     * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+     * </pre>
+     *
+     * <code>string profile = 20 [json_name = "profile"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearProfile() {
+      profile_ = getDefaultInstance().getProfile();
+      bitField0_ = (bitField0_ & ~0x00080000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+     * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+     * </pre>
+     *
+     * <code>string profile = 20 [json_name = "profile"];</code>
+     * @param value The bytes for profile to set.
+     * @return This builder for chaining.
+     */
+    public Builder setProfileBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      profile_ = value;
+      bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

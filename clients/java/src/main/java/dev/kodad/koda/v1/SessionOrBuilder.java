@@ -495,4 +495,26 @@ java.lang.String defaultValue);
    */
   dev.kodad.koda.v1.TodoOrBuilder getTodosOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+   * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+   * </pre>
+   *
+   * <code>string profile = 20 [json_name = "profile"];</code>
+   * @return The profile.
+   */
+  java.lang.String getProfile();
+  /**
+   * <pre>
+   * The agent profile the session runs as (see `AgentProfile`); empty means "default".
+   * Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+   * </pre>
+   *
+   * <code>string profile = 20 [json_name = "profile"];</code>
+   * @return The bytes for profile.
+   */
+  com.google.protobuf.ByteString
+      getProfileBytes();
 }

@@ -422,6 +422,68 @@ public final class SessionServiceGrpc {
     return getWatchSessionMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListAgentProfilesRequest,
+      dev.kodad.koda.v1.ListAgentProfilesResponse> getListAgentProfilesMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ListAgentProfiles",
+      requestType = dev.kodad.koda.v1.ListAgentProfilesRequest.class,
+      responseType = dev.kodad.koda.v1.ListAgentProfilesResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListAgentProfilesRequest,
+      dev.kodad.koda.v1.ListAgentProfilesResponse> getListAgentProfilesMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListAgentProfilesRequest, dev.kodad.koda.v1.ListAgentProfilesResponse> getListAgentProfilesMethod;
+    if ((getListAgentProfilesMethod = SessionServiceGrpc.getListAgentProfilesMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getListAgentProfilesMethod = SessionServiceGrpc.getListAgentProfilesMethod) == null) {
+          SessionServiceGrpc.getListAgentProfilesMethod = getListAgentProfilesMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.ListAgentProfilesRequest, dev.kodad.koda.v1.ListAgentProfilesResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ListAgentProfiles"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.ListAgentProfilesRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.ListAgentProfilesResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("ListAgentProfiles"))
+              .build();
+        }
+      }
+    }
+    return getListAgentProfilesMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetAgentProfileRequest,
+      dev.kodad.koda.v1.GetAgentProfileResponse> getGetAgentProfileMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "GetAgentProfile",
+      requestType = dev.kodad.koda.v1.GetAgentProfileRequest.class,
+      responseType = dev.kodad.koda.v1.GetAgentProfileResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetAgentProfileRequest,
+      dev.kodad.koda.v1.GetAgentProfileResponse> getGetAgentProfileMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetAgentProfileRequest, dev.kodad.koda.v1.GetAgentProfileResponse> getGetAgentProfileMethod;
+    if ((getGetAgentProfileMethod = SessionServiceGrpc.getGetAgentProfileMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getGetAgentProfileMethod = SessionServiceGrpc.getGetAgentProfileMethod) == null) {
+          SessionServiceGrpc.getGetAgentProfileMethod = getGetAgentProfileMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.GetAgentProfileRequest, dev.kodad.koda.v1.GetAgentProfileResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "GetAgentProfile"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.GetAgentProfileRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.GetAgentProfileResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("GetAgentProfile"))
+              .build();
+        }
+      }
+    }
+    return getGetAgentProfileMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -637,6 +699,28 @@ public final class SessionServiceGrpc {
         io.grpc.stub.StreamObserver<dev.kodad.koda.v1.WatchSessionResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getWatchSessionMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+     * server's profile directory, and the workspace's `.kodad/agents/`.
+     * </pre>
+     */
+    default void listAgentProfiles(dev.kodad.koda.v1.ListAgentProfilesRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListAgentProfilesResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListAgentProfilesMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+     * when its file cannot be read.
+     * </pre>
+     */
+    default void getAgentProfile(dev.kodad.koda.v1.GetAgentProfileRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetAgentProfileResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getGetAgentProfileMethod(), responseObserver);
+    }
   }
 
   /**
@@ -838,6 +922,30 @@ public final class SessionServiceGrpc {
       io.grpc.stub.ClientCalls.asyncServerStreamingCall(
           getChannel().newCall(getWatchSessionMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+     * server's profile directory, and the workspace's `.kodad/agents/`.
+     * </pre>
+     */
+    public void listAgentProfiles(dev.kodad.koda.v1.ListAgentProfilesRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListAgentProfilesResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getListAgentProfilesMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+     * when its file cannot be read.
+     * </pre>
+     */
+    public void getAgentProfile(dev.kodad.koda.v1.GetAgentProfileRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetAgentProfileResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getGetAgentProfileMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -1012,6 +1120,28 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingV2ServerStreamingCall(
           getChannel(), getWatchSessionMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+     * server's profile directory, and the workspace's `.kodad/agents/`.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.ListAgentProfilesResponse listAgentProfiles(dev.kodad.koda.v1.ListAgentProfilesRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getListAgentProfilesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+     * when its file cannot be read.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.GetAgentProfileResponse getAgentProfile(dev.kodad.koda.v1.GetAgentProfileRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getGetAgentProfileMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1168,6 +1298,28 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingServerStreamingCall(
           getChannel(), getWatchSessionMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+     * server's profile directory, and the workspace's `.kodad/agents/`.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.ListAgentProfilesResponse listAgentProfiles(dev.kodad.koda.v1.ListAgentProfilesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getListAgentProfilesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+     * when its file cannot be read.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.GetAgentProfileResponse getAgentProfile(dev.kodad.koda.v1.GetAgentProfileRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getGetAgentProfileMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1320,6 +1472,30 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getCancelTurnMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
+     * server's profile directory, and the workspace's `.kodad/agents/`.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.ListAgentProfilesResponse> listAgentProfiles(
+        dev.kodad.koda.v1.ListAgentProfilesRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getListAgentProfilesMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
+     * when its file cannot be read.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.GetAgentProfileResponse> getAgentProfile(
+        dev.kodad.koda.v1.GetAgentProfileRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getGetAgentProfileMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_GET_SERVER_INFO = 0;
@@ -1334,7 +1510,9 @@ public final class SessionServiceGrpc {
   private static final int METHODID_SUBMIT_COMMAND = 9;
   private static final int METHODID_CANCEL_TURN = 10;
   private static final int METHODID_WATCH_SESSION = 11;
-  private static final int METHODID_RUN_TURN = 12;
+  private static final int METHODID_LIST_AGENT_PROFILES = 12;
+  private static final int METHODID_GET_AGENT_PROFILE = 13;
+  private static final int METHODID_RUN_TURN = 14;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1400,6 +1578,14 @@ public final class SessionServiceGrpc {
         case METHODID_WATCH_SESSION:
           serviceImpl.watchSession((dev.kodad.koda.v1.WatchSessionRequest) request,
               (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.WatchSessionResponse>) responseObserver);
+          break;
+        case METHODID_LIST_AGENT_PROFILES:
+          serviceImpl.listAgentProfiles((dev.kodad.koda.v1.ListAgentProfilesRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListAgentProfilesResponse>) responseObserver);
+          break;
+        case METHODID_GET_AGENT_PROFILE:
+          serviceImpl.getAgentProfile((dev.kodad.koda.v1.GetAgentProfileRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetAgentProfileResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -1513,6 +1699,20 @@ public final class SessionServiceGrpc {
               dev.kodad.koda.v1.WatchSessionRequest,
               dev.kodad.koda.v1.WatchSessionResponse>(
                 service, METHODID_WATCH_SESSION)))
+        .addMethod(
+          getListAgentProfilesMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.ListAgentProfilesRequest,
+              dev.kodad.koda.v1.ListAgentProfilesResponse>(
+                service, METHODID_LIST_AGENT_PROFILES)))
+        .addMethod(
+          getGetAgentProfileMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.GetAgentProfileRequest,
+              dev.kodad.koda.v1.GetAgentProfileResponse>(
+                service, METHODID_GET_AGENT_PROFILE)))
         .build();
   }
 
@@ -1574,6 +1774,8 @@ public final class SessionServiceGrpc {
               .addMethod(getSubmitCommandMethod())
               .addMethod(getCancelTurnMethod())
               .addMethod(getWatchSessionMethod())
+              .addMethod(getListAgentProfilesMethod())
+              .addMethod(getGetAgentProfileMethod())
               .build();
         }
       }

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+import pytest
+
 from kodad.engine.compaction import SUMMARY_PROMPT
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks
-from tests.helpers import create_session, kind, messages, run_turn, text_of
+from tests.helpers import create_session, kind, messages, run_turn, scripted, text_of
 
 
 async def test_old_turns_are_summarised_and_recent_ones_kept(
@@ -79,3 +83,26 @@ async def test_compaction_with_the_scripted_provider_keeps_rounds_in_step(
     history = await messages(stub, session.id)
     assert history[7].role == spb.MESSAGE_ROLE_SUMMARY
     assert "words of earlier conversation" in history[7].text
+
+
+async def test_compact_session_on_demand(stub: pb_grpc.SessionServiceStub, workspace: Path) -> None:
+    session = await create_session(
+        stub,
+        workspace,
+        scripted([{"text": "first answer"}], [{"text": "second answer"}]),
+    )
+    request = pb.CompactSessionRequest(session_id=session.id)
+    await run_turn(stub, session.id, "first question")
+    nothing = await stub.CompactSession(request)  # one turn: nothing before it to summarise
+    assert nothing.summarized_through == 0
+    await run_turn(stub, session.id, "second question")
+    done = await stub.CompactSession(request)
+    assert done.summarized_through == 2  # the first question and its answer
+    history = (await stub.ListMessages(pb.ListMessagesRequest(session_id=session.id))).messages
+    summary = history[-1]
+    assert summary.role == spb.MESSAGE_ROLE_SUMMARY and summary.turn_id == done.turn_id
+    # The scripted provider summarises by counting words; a real one writes a summary.
+    assert summary.text.startswith("Summary of the conversation up to message 2:")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.CompactSession(pb.CompactSessionRequest(session_id="s_missing"))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND

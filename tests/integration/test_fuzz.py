@@ -306,8 +306,28 @@ def test_fuzz_unary_session_rpcs(
     def info(_: None) -> None:
         assert stub.GetServerInfo(pb.GetServerInfoRequest()).version
 
+    workspaces = st.one_of(texts, st.just(str(workspace)), st.just("/\x00x"), st.just("/tmp"))
+
+    @FUZZ
+    @given(where=workspaces)
+    def list_profiles(where: str) -> None:
+        request = pb.ListAgentProfilesRequest(workspace=where)
+        expect_documented(lambda: stub.ListAgentProfiles(request))
+
+    @FUZZ
+    @given(name=texts, where=workspaces)
+    def get_profile(name: str, where: str) -> None:
+        request = pb.GetAgentProfileRequest(name=name, workspace=where)
+        expect_documented(lambda: stub.GetAgentProfile(request))
+
+    @FUZZ
+    @given(sid=session_ids(sessions + created))
+    def compact(sid: str) -> None:
+        request = pb.CompactSessionRequest(session_id=sid)
+        expect_documented(lambda: stub.CompactSession(request))
+
     for prop in (create, update, fork, get, list_sessions, list_messages, list_file_changes,
-                 submit, cancel, delete, info):  # fmt: skip
+                 submit, cancel, delete, info, list_profiles, get_profile, compact):  # fmt: skip
         prop()
     # Delete what creating made, through the fuzzer's own RPC.
     for sid in created:

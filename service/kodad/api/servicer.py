@@ -14,6 +14,7 @@ from kodad import __version__, metrics
 from kodad.api import convert
 from kodad.api.auth import Authenticator
 from kodad.api.errors import status_code
+from kodad.engine import validation
 from kodad.engine.access import Caller
 from kodad.engine.errors import InvalidArgument, KodaError
 from kodad.engine.manager import SessionManager, TurnCommand
@@ -42,6 +43,7 @@ CAPABILITIES = (
     "ask_user",
     "todos",
     "context_usage",
+    "compact_session",
 )
 
 
@@ -259,9 +261,10 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.ListAgentProfilesResponse:
-        if request.workspace:
-            caller.check_workspace(request.workspace)
-        profiles = self._manager.profiles.all(request.workspace or None)
+        workspace = validation.workspace(request.workspace) if request.workspace else None
+        if workspace:
+            caller.check_workspace(workspace)
+        profiles = self._manager.profiles.all(workspace)
         return pb.ListAgentProfilesResponse(profiles=[convert.agent_profile(p) for p in profiles])
 
     @_unary
@@ -273,10 +276,21 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     ) -> pb.GetAgentProfileResponse:
         if not request.name:
             raise InvalidArgument("name is required")
-        if request.workspace:
-            caller.check_workspace(request.workspace)
-        profile = self._manager.profiles.get(request.name, request.workspace or None)
+        workspace = validation.workspace(request.workspace) if request.workspace else None
+        if workspace:
+            caller.check_workspace(workspace)
+        profile = self._manager.profiles.get(request.name, workspace)
         return pb.GetAgentProfileResponse(profile=convert.agent_profile(profile))
+
+    @_unary
+    async def CompactSession(
+        self,
+        request: pb.CompactSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.CompactSessionResponse:
+        turn_id, through = await self._manager.compact_session(request.session_id, caller=caller)
+        return pb.CompactSessionResponse(turn_id=turn_id, summarized_through=through)
 
     @_streaming
     async def WatchSession(  # type: ignore[override]

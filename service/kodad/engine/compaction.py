@@ -54,7 +54,9 @@ def needs_compaction(system_tokens: int, messages: Sequence[Message], window: in
     return system_tokens + sum(message_tokens(m) for m in messages) > window * TRIGGER_SHARE
 
 
-def plan_cut(messages: Sequence[Message], window: int) -> int | None:
+def plan_cut(
+    messages: Sequence[Message], window: int, keep_share: float = KEEP_SHARE
+) -> int | None:
     """Index of the first message to keep verbatim — a user message, so no tool call is
     separated from its result — or None when nothing before it could be summarised.
 
@@ -62,7 +64,7 @@ def plan_cut(messages: Sequence[Message], window: int) -> int | None:
     starts = [i for i, m in enumerate(messages) if m.role is Role.USER]
     if not starts:
         return None
-    budget = window * KEEP_SHARE
+    budget = window * keep_share
     chosen = starts[-1]  # the current turn is always kept
     for position in reversed(starts[:-1]):
         if sum(message_tokens(m) for m in messages[position:]) > budget:

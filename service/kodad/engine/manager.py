@@ -406,7 +406,8 @@ class SessionManager:
         self, session_id: str, turn_input: TurnInput, *, caller: Caller = LOCAL
     ) -> Turn:
         """Starts a turn; its first event (turn_started) has seq `turn.started_seq`."""
-        validation.turn_input(turn_input.text, turn_input.images)
+        if not turn_input.compact:
+            validation.turn_input(turn_input.text, turn_input.images)
         limits = self.settings.limits
         size = len(turn_input.text.encode())
         if limits.input_bytes and size > limits.input_bytes:
@@ -456,6 +457,16 @@ class SessionManager:
         live.turn = turn
         turn.start()
         return turn
+
+    async def compact_session(self, session_id: str, *, caller: Caller = LOCAL) -> tuple[str, int]:
+        """Summarises all but the session's last turn now, as a turn of its own (its events
+        show it). Returns the turn id and the last message index summarised (0: none)."""
+        turn = await self.start_turn(session_id, TurnInput("", compact=True), caller=caller)
+        if turn.task is not None:
+            await asyncio.shield(turn.task)
+        messages = await self.store.list_messages(session_id)
+        summaries = [m for m in messages if m.role is Role.SUMMARY and m.turn_id == turn.id]
+        return turn.id, summaries[-1].summarized_through if summaries else 0
 
     async def follow_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Every event of `turn`, from turn_started to turn_ended."""

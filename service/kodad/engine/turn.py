@@ -90,6 +90,8 @@ class TurnInput:
     text: str
     images: tuple[Image, ...] = ()
     on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+    # A compaction turn (CompactSession): summarise all but the last turn, ask nothing.
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,10 +185,15 @@ class Turn:
                 raise asyncio.CancelledError
             self._history = await self._store.list_messages(self.session.id)
             await self._store.begin_turn(TurnRecord(self.session.id, self.id, now_us()))
-            await self._append(
-                Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
-            )
-            reason = await self._loop()
+            if self.input.compact:
+                window = self.session.provider.context_window_tokens or self._limits.context_window
+                await self._compact(compaction.context(self._history), window, keep_share=0.0)
+                reason = TurnEndReason.COMPLETED
+            else:
+                await self._append(
+                    Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
+                )
+                reason = await self._loop()
         except asyncio.CancelledError:
             if self.task is not None:
                 self.task.uncancel()
@@ -307,18 +314,20 @@ class Turn:
                     self._emit(Notice(level, event.text))
         return calls, usage, signature
 
-    async def _compact(self, messages: list[Message], window: int) -> None:
+    async def _compact(
+        self, messages: list[Message], window: int, keep_share: float = compaction.KEEP_SHARE
+    ) -> None:
         """Summarises the older part of `messages` with the session's provider and stores
         the summary; the turns after the cut stay verbatim."""
-        cut = compaction.plan_cut(messages, window)
+        cut = compaction.plan_cut(messages, window, keep_share)
         if cut is None:
-            self._emit(
-                Notice(
-                    NoticeLevel.WARNING,
-                    f"the history is near the context window of {window} tokens and the "
-                    "current turn cannot be compacted further",
-                )
+            text = (
+                "there is nothing before the last turn to compact"
+                if self.input.compact
+                else f"the history is near the context window of {window} tokens and the "
+                "current turn cannot be compacted further"
             )
+            self._emit(Notice(NoticeLevel.WARNING, text))
             return
         older = [m for m in messages if m.index < cut or m.role is Role.SUMMARY]
         request = ProviderRequest(

@@ -32,6 +32,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def workspace(path: str) -> str:
     if not path:
         raise InvalidArgument("session.workspace is required")
+    if "\x00" in path:
+        raise InvalidArgument("session.workspace must not contain a NUL character")
     p = Path(path)
     if not p.is_absolute():
         raise InvalidArgument(f"session.workspace must be an absolute path, got {path!r}")

@@ -22,6 +22,107 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request of CompactSession.
+type CompactSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session to compact.
+	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactSessionRequest) Reset() {
+	*x = CompactSessionRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactSessionRequest) ProtoMessage() {}
+
+func (x *CompactSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactSessionRequest.ProtoReflect.Descriptor instead.
+func (*CompactSessionRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CompactSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// Response of CompactSession.
+type CompactSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The compaction turn.
+	TurnId string `protobuf:"bytes,1,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	// The last message index the summary covers; 0 when there was nothing to compact.
+	SummarizedThrough int64 `protobuf:"varint,2,opt,name=summarized_through,json=summarizedThrough,proto3" json:"summarized_through,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CompactSessionResponse) Reset() {
+	*x = CompactSessionResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactSessionResponse) ProtoMessage() {}
+
+func (x *CompactSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactSessionResponse.ProtoReflect.Descriptor instead.
+func (*CompactSessionResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CompactSessionResponse) GetTurnId() string {
+	if x != nil {
+		return x.TurnId
+	}
+	return ""
+}
+
+func (x *CompactSessionResponse) GetSummarizedThrough() int64 {
+	if x != nil {
+		return x.SummarizedThrough
+	}
+	return 0
+}
+
 // Request of ListAgentProfiles.
 type ListAgentProfilesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +134,7 @@ type ListAgentProfilesRequest struct {
 
 func (x *ListAgentProfilesRequest) Reset() {
 	*x = ListAgentProfilesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	mi := &file_koda_v1_session_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +146,7 @@ func (x *ListAgentProfilesRequest) String() string {
 func (*ListAgentProfilesRequest) ProtoMessage() {}
 
 func (x *ListAgentProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[0]
+	mi := &file_koda_v1_session_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +159,7 @@ func (x *ListAgentProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{0}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListAgentProfilesRequest) GetWorkspace() string {
@@ -79,7 +180,7 @@ type ListAgentProfilesResponse struct {
 
 func (x *ListAgentProfilesResponse) Reset() {
 	*x = ListAgentProfilesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	mi := &file_koda_v1_session_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -91,7 +192,7 @@ func (x *ListAgentProfilesResponse) String() string {
 func (*ListAgentProfilesResponse) ProtoMessage() {}
 
 func (x *ListAgentProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[1]
+	mi := &file_koda_v1_session_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -104,7 +205,7 @@ func (x *ListAgentProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{1}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListAgentProfilesResponse) GetProfiles() []*AgentProfile {
@@ -127,7 +228,7 @@ type GetAgentProfileRequest struct {
 
 func (x *GetAgentProfileRequest) Reset() {
 	*x = GetAgentProfileRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	mi := &file_koda_v1_session_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -139,7 +240,7 @@ func (x *GetAgentProfileRequest) String() string {
 func (*GetAgentProfileRequest) ProtoMessage() {}
 
 func (x *GetAgentProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[2]
+	mi := &file_koda_v1_session_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -152,7 +253,7 @@ func (x *GetAgentProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentProfileRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetAgentProfileRequest) GetName() string {
@@ -180,7 +281,7 @@ type GetAgentProfileResponse struct {
 
 func (x *GetAgentProfileResponse) Reset() {
 	*x = GetAgentProfileResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	mi := &file_koda_v1_session_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +293,7 @@ func (x *GetAgentProfileResponse) String() string {
 func (*GetAgentProfileResponse) ProtoMessage() {}
 
 func (x *GetAgentProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[3]
+	mi := &file_koda_v1_session_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +306,7 @@ func (x *GetAgentProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentProfileResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetAgentProfileResponse) GetProfile() *AgentProfile {
@@ -224,7 +325,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[4]
+	mi := &file_koda_v1_session_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +337,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[4]
+	mi := &file_koda_v1_session_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +350,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{6}
 }
 
 // Response of GetServerInfo.
@@ -274,7 +375,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[5]
+	mi := &file_koda_v1_session_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +387,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[5]
+	mi := &file_koda_v1_session_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +400,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetServerInfoResponse) GetVersion() string {
@@ -355,7 +456,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[6]
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +468,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[6]
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +481,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -401,7 +502,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[7]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +514,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[7]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +527,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -447,7 +548,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +560,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +573,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -493,7 +594,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +606,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +619,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -544,7 +645,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +657,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +670,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -606,7 +707,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +719,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +732,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -663,7 +764,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +776,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +789,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateSessionRequest) GetSession() *Session {
@@ -716,7 +817,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +829,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +842,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -762,7 +863,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +875,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +888,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -806,7 +907,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +919,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +932,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
 }
 
 // Request of ForkSession.
@@ -847,7 +948,7 @@ type ForkSessionRequest struct {
 
 func (x *ForkSessionRequest) Reset() {
 	*x = ForkSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +960,7 @@ func (x *ForkSessionRequest) String() string {
 func (*ForkSessionRequest) ProtoMessage() {}
 
 func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +973,7 @@ func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionRequest.ProtoReflect.Descriptor instead.
 func (*ForkSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ForkSessionRequest) GetSessionId() string {
@@ -901,7 +1002,7 @@ type ForkSessionResponse struct {
 
 func (x *ForkSessionResponse) Reset() {
 	*x = ForkSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1014,7 @@ func (x *ForkSessionResponse) String() string {
 func (*ForkSessionResponse) ProtoMessage() {}
 
 func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1027,7 @@ func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionResponse.ProtoReflect.Descriptor instead.
 func (*ForkSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForkSessionResponse) GetSession() *Session {
@@ -953,7 +1054,7 @@ type ListFileChangesRequest struct {
 
 func (x *ListFileChangesRequest) Reset() {
 	*x = ListFileChangesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1066,7 @@ func (x *ListFileChangesRequest) String() string {
 func (*ListFileChangesRequest) ProtoMessage() {}
 
 func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1079,7 @@ func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListFileChangesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListFileChangesRequest) GetSessionId() string {
@@ -1022,7 +1123,7 @@ type ListFileChangesResponse struct {
 
 func (x *ListFileChangesResponse) Reset() {
 	*x = ListFileChangesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1135,7 @@ func (x *ListFileChangesResponse) String() string {
 func (*ListFileChangesResponse) ProtoMessage() {}
 
 func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1148,7 @@ func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListFileChangesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListFileChangesResponse) GetChanges() []*FileChange {
@@ -1079,7 +1180,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1192,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1205,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMessagesRequest) GetSessionId() string {
@@ -1141,7 +1242,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1254,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1267,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1194,7 +1295,7 @@ type RunTurnRequest struct {
 
 func (x *RunTurnRequest) Reset() {
 	*x = RunTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1307,7 @@ func (x *RunTurnRequest) String() string {
 func (*RunTurnRequest) ProtoMessage() {}
 
 func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1320,7 @@ func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnRequest.ProtoReflect.Descriptor instead.
 func (*RunTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RunTurnRequest) GetCommand() *EngineCommand {
@@ -1240,7 +1341,7 @@ type RunTurnResponse struct {
 
 func (x *RunTurnResponse) Reset() {
 	*x = RunTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1353,7 @@ func (x *RunTurnResponse) String() string {
 func (*RunTurnResponse) ProtoMessage() {}
 
 func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1366,7 @@ func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnResponse.ProtoReflect.Descriptor instead.
 func (*RunTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RunTurnResponse) GetEvent() *EngineEvent {
@@ -1291,7 +1392,7 @@ type SubmitCommandRequest struct {
 
 func (x *SubmitCommandRequest) Reset() {
 	*x = SubmitCommandRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1404,7 @@ func (x *SubmitCommandRequest) String() string {
 func (*SubmitCommandRequest) ProtoMessage() {}
 
 func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1417,7 @@ func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandRequest.ProtoReflect.Descriptor instead.
 func (*SubmitCommandRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubmitCommandRequest) GetSessionId() string {
@@ -1351,7 +1452,7 @@ type SubmitCommandResponse struct {
 
 func (x *SubmitCommandResponse) Reset() {
 	*x = SubmitCommandResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1464,7 @@ func (x *SubmitCommandResponse) String() string {
 func (*SubmitCommandResponse) ProtoMessage() {}
 
 func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1477,7 @@ func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandResponse.ProtoReflect.Descriptor instead.
 func (*SubmitCommandResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubmitCommandResponse) GetTurnId() string {
@@ -1399,7 +1500,7 @@ type CancelTurnRequest struct {
 
 func (x *CancelTurnRequest) Reset() {
 	*x = CancelTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1512,7 @@ func (x *CancelTurnRequest) String() string {
 func (*CancelTurnRequest) ProtoMessage() {}
 
 func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1525,7 @@ func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnRequest.ProtoReflect.Descriptor instead.
 func (*CancelTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelTurnRequest) GetSessionId() string {
@@ -1452,7 +1553,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1565,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1578,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1502,7 +1603,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1615,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1628,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1555,7 +1656,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1668,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1681,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -1594,7 +1695,13 @@ var File_koda_v1_session_service_proto protoreflect.FileDescriptor
 
 const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkoda/v1/session_service.proto\x12\akoda.v1\x1a google/protobuf/field_mask.proto\x1a\x14koda/v1/engine.proto\x1a\x15koda/v1/session.proto\"8\n" +
+	"\x1dkoda/v1/session_service.proto\x12\akoda.v1\x1a google/protobuf/field_mask.proto\x1a\x14koda/v1/engine.proto\x1a\x15koda/v1/session.proto\"6\n" +
+	"\x15CompactSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"`\n" +
+	"\x16CompactSessionResponse\x12\x17\n" +
+	"\aturn_id\x18\x01 \x01(\tR\x06turnId\x12-\n" +
+	"\x12summarized_through\x18\x02 \x01(\x03R\x11summarizedThrough\"8\n" +
 	"\x18ListAgentProfilesRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"N\n" +
 	"\x19ListAgentProfilesResponse\x121\n" +
@@ -1690,7 +1797,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
 	"\x14WatchSessionResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xab\t\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xfe\t\n" +
 	"\x0eSessionService\x12N\n" +
 	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12N\n" +
 	"\rCreateSession\x12\x1d.koda.v1.CreateSessionRequest\x1a\x1e.koda.v1.CreateSessionResponse\x12E\n" +
@@ -1708,7 +1815,8 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12M\n" +
 	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01\x12Z\n" +
 	"\x11ListAgentProfiles\x12!.koda.v1.ListAgentProfilesRequest\x1a\".koda.v1.ListAgentProfilesResponse\x12T\n" +
-	"\x0fGetAgentProfile\x12\x1f.koda.v1.GetAgentProfileRequest\x1a .koda.v1.GetAgentProfileResponseB*\n" +
+	"\x0fGetAgentProfile\x12\x1f.koda.v1.GetAgentProfileRequest\x1a .koda.v1.GetAgentProfileResponse\x12Q\n" +
+	"\x0eCompactSession\x12\x1e.koda.v1.CompactSessionRequest\x1a\x1f.koda.v1.CompactSessionResponseB*\n" +
 	"\x11dev.kodad.koda.v1B\x13SessionServiceProtoP\x01b\x06proto3"
 
 var (
@@ -1723,101 +1831,105 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_koda_v1_session_service_proto_goTypes = []any{
-	(*ListAgentProfilesRequest)(nil),  // 0: koda.v1.ListAgentProfilesRequest
-	(*ListAgentProfilesResponse)(nil), // 1: koda.v1.ListAgentProfilesResponse
-	(*GetAgentProfileRequest)(nil),    // 2: koda.v1.GetAgentProfileRequest
-	(*GetAgentProfileResponse)(nil),   // 3: koda.v1.GetAgentProfileResponse
-	(*GetServerInfoRequest)(nil),      // 4: koda.v1.GetServerInfoRequest
-	(*GetServerInfoResponse)(nil),     // 5: koda.v1.GetServerInfoResponse
-	(*CreateSessionRequest)(nil),      // 6: koda.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),     // 7: koda.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),         // 8: koda.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),        // 9: koda.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),       // 10: koda.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 11: koda.v1.ListSessionsResponse
-	(*UpdateSessionRequest)(nil),      // 12: koda.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),     // 13: koda.v1.UpdateSessionResponse
-	(*DeleteSessionRequest)(nil),      // 14: koda.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),     // 15: koda.v1.DeleteSessionResponse
-	(*ForkSessionRequest)(nil),        // 16: koda.v1.ForkSessionRequest
-	(*ForkSessionResponse)(nil),       // 17: koda.v1.ForkSessionResponse
-	(*ListFileChangesRequest)(nil),    // 18: koda.v1.ListFileChangesRequest
-	(*ListFileChangesResponse)(nil),   // 19: koda.v1.ListFileChangesResponse
-	(*ListMessagesRequest)(nil),       // 20: koda.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 21: koda.v1.ListMessagesResponse
-	(*RunTurnRequest)(nil),            // 22: koda.v1.RunTurnRequest
-	(*RunTurnResponse)(nil),           // 23: koda.v1.RunTurnResponse
-	(*SubmitCommandRequest)(nil),      // 24: koda.v1.SubmitCommandRequest
-	(*SubmitCommandResponse)(nil),     // 25: koda.v1.SubmitCommandResponse
-	(*CancelTurnRequest)(nil),         // 26: koda.v1.CancelTurnRequest
-	(*CancelTurnResponse)(nil),        // 27: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),       // 28: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),      // 29: koda.v1.WatchSessionResponse
-	nil,                               // 30: koda.v1.ListSessionsRequest.LabelsEntry
-	(*AgentProfile)(nil),              // 31: koda.v1.AgentProfile
-	(ProviderKind)(0),                 // 32: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),            // 33: koda.v1.ProviderConfig
-	(*Session)(nil),                   // 34: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),     // 35: google.protobuf.FieldMask
-	(*FileChange)(nil),                // 36: koda.v1.FileChange
-	(*Message)(nil),                   // 37: koda.v1.Message
-	(*EngineCommand)(nil),             // 38: koda.v1.EngineCommand
-	(*EngineEvent)(nil),               // 39: koda.v1.EngineEvent
+	(*CompactSessionRequest)(nil),     // 0: koda.v1.CompactSessionRequest
+	(*CompactSessionResponse)(nil),    // 1: koda.v1.CompactSessionResponse
+	(*ListAgentProfilesRequest)(nil),  // 2: koda.v1.ListAgentProfilesRequest
+	(*ListAgentProfilesResponse)(nil), // 3: koda.v1.ListAgentProfilesResponse
+	(*GetAgentProfileRequest)(nil),    // 4: koda.v1.GetAgentProfileRequest
+	(*GetAgentProfileResponse)(nil),   // 5: koda.v1.GetAgentProfileResponse
+	(*GetServerInfoRequest)(nil),      // 6: koda.v1.GetServerInfoRequest
+	(*GetServerInfoResponse)(nil),     // 7: koda.v1.GetServerInfoResponse
+	(*CreateSessionRequest)(nil),      // 8: koda.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),     // 9: koda.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),         // 10: koda.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),        // 11: koda.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),       // 12: koda.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 13: koda.v1.ListSessionsResponse
+	(*UpdateSessionRequest)(nil),      // 14: koda.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),     // 15: koda.v1.UpdateSessionResponse
+	(*DeleteSessionRequest)(nil),      // 16: koda.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),     // 17: koda.v1.DeleteSessionResponse
+	(*ForkSessionRequest)(nil),        // 18: koda.v1.ForkSessionRequest
+	(*ForkSessionResponse)(nil),       // 19: koda.v1.ForkSessionResponse
+	(*ListFileChangesRequest)(nil),    // 20: koda.v1.ListFileChangesRequest
+	(*ListFileChangesResponse)(nil),   // 21: koda.v1.ListFileChangesResponse
+	(*ListMessagesRequest)(nil),       // 22: koda.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 23: koda.v1.ListMessagesResponse
+	(*RunTurnRequest)(nil),            // 24: koda.v1.RunTurnRequest
+	(*RunTurnResponse)(nil),           // 25: koda.v1.RunTurnResponse
+	(*SubmitCommandRequest)(nil),      // 26: koda.v1.SubmitCommandRequest
+	(*SubmitCommandResponse)(nil),     // 27: koda.v1.SubmitCommandResponse
+	(*CancelTurnRequest)(nil),         // 28: koda.v1.CancelTurnRequest
+	(*CancelTurnResponse)(nil),        // 29: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 30: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 31: koda.v1.WatchSessionResponse
+	nil,                               // 32: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 33: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 34: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 35: koda.v1.ProviderConfig
+	(*Session)(nil),                   // 36: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 37: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 38: koda.v1.FileChange
+	(*Message)(nil),                   // 39: koda.v1.Message
+	(*EngineCommand)(nil),             // 40: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 41: koda.v1.EngineEvent
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	31, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
-	31, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
-	32, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	33, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
-	34, // 4: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	34, // 5: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	34, // 6: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	30, // 7: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	34, // 8: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	34, // 9: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	35, // 10: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	34, // 11: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	34, // 12: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	36, // 13: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	37, // 14: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	38, // 15: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	39, // 16: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	38, // 17: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	39, // 18: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
-	4,  // 19: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
-	6,  // 20: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
-	8,  // 21: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
-	10, // 22: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
-	12, // 23: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
-	14, // 24: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
-	16, // 25: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
-	20, // 26: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
-	18, // 27: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
-	22, // 28: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
-	24, // 29: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
-	26, // 30: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	28, // 31: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	0,  // 32: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
-	2,  // 33: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
-	5,  // 34: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	7,  // 35: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	9,  // 36: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	11, // 37: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	13, // 38: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	15, // 39: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	17, // 40: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	21, // 41: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	19, // 42: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	23, // 43: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	25, // 44: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	27, // 45: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	29, // 46: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	1,  // 47: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
-	3,  // 48: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
-	34, // [34:49] is the sub-list for method output_type
-	19, // [19:34] is the sub-list for method input_type
+	33, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	33, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	34, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	35, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	36, // 4: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	36, // 5: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	36, // 6: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	32, // 7: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	36, // 8: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	36, // 9: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	37, // 10: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 11: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	36, // 12: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	38, // 13: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	39, // 14: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	40, // 15: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	41, // 16: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	40, // 17: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	41, // 18: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	6,  // 19: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
+	8,  // 20: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
+	10, // 21: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
+	12, // 22: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
+	14, // 23: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
+	16, // 24: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
+	18, // 25: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
+	22, // 26: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
+	20, // 27: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
+	24, // 28: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
+	26, // 29: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
+	28, // 30: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
+	30, // 31: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	2,  // 32: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	4,  // 33: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	0,  // 34: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
+	7,  // 35: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	9,  // 36: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	11, // 37: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	13, // 38: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	15, // 39: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	17, // 40: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	19, // 41: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	23, // 42: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	21, // 43: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	25, // 44: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	27, // 45: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	29, // 46: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	31, // 47: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	3,  // 48: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	5,  // 49: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	1,  // 50: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1836,7 +1948,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

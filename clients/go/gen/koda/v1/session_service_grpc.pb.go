@@ -34,6 +34,7 @@ const (
 	SessionService_WatchSession_FullMethodName      = "/koda.v1.SessionService/WatchSession"
 	SessionService_ListAgentProfiles_FullMethodName = "/koda.v1.SessionService/ListAgentProfiles"
 	SessionService_GetAgentProfile_FullMethodName   = "/koda.v1.SessionService/GetAgentProfile"
+	SessionService_CompactSession_FullMethodName    = "/koda.v1.SessionService/CompactSession"
 )
 
 // SessionServiceClient is the client API for SessionService service.
@@ -95,6 +96,11 @@ type SessionServiceClient interface {
 	// Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
 	// when its file cannot be read.
 	GetAgentProfile(ctx context.Context, in *GetAgentProfileRequest, opts ...grpc.CallOption) (*GetAgentProfileResponse, error)
+	// Compacts a session's history now: all turns but the last are summarised by the session's
+	// provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+	// of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+	// while a turn runs.
+	CompactSession(ctx context.Context, in *CompactSessionRequest, opts ...grpc.CallOption) (*CompactSessionResponse, error)
 }
 
 type sessionServiceClient struct {
@@ -267,6 +273,16 @@ func (c *sessionServiceClient) GetAgentProfile(ctx context.Context, in *GetAgent
 	return out, nil
 }
 
+func (c *sessionServiceClient) CompactSession(ctx context.Context, in *CompactSessionRequest, opts ...grpc.CallOption) (*CompactSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompactSessionResponse)
+	err := c.cc.Invoke(ctx, SessionService_CompactSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServiceServer is the server API for SessionService service.
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
@@ -326,6 +342,11 @@ type SessionServiceServer interface {
 	// Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
 	// when its file cannot be read.
 	GetAgentProfile(context.Context, *GetAgentProfileRequest) (*GetAgentProfileResponse, error)
+	// Compacts a session's history now: all turns but the last are summarised by the session's
+	// provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+	// of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+	// while a turn runs.
+	CompactSession(context.Context, *CompactSessionRequest) (*CompactSessionResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }
 
@@ -380,6 +401,9 @@ func (UnimplementedSessionServiceServer) ListAgentProfiles(context.Context, *Lis
 }
 func (UnimplementedSessionServiceServer) GetAgentProfile(context.Context, *GetAgentProfileRequest) (*GetAgentProfileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAgentProfile not implemented")
+}
+func (UnimplementedSessionServiceServer) CompactSession(context.Context, *CompactSessionRequest) (*CompactSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompactSession not implemented")
 }
 func (UnimplementedSessionServiceServer) mustEmbedUnimplementedSessionServiceServer() {}
 func (UnimplementedSessionServiceServer) testEmbeddedByValue()                        {}
@@ -654,6 +678,24 @@ func _SessionService_GetAgentProfile_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionService_CompactSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompactSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).CompactSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_CompactSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).CompactSession(ctx, req.(*CompactSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionService_ServiceDesc is the grpc.ServiceDesc for SessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -712,6 +754,10 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAgentProfile",
 			Handler:    _SessionService_GetAgentProfile_Handler,
+		},
+		{
+			MethodName: "CompactSession",
+			Handler:    _SessionService_CompactSession_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

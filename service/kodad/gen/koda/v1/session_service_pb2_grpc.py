@@ -115,6 +115,11 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.FromString,
                 _registered_method=True)
+        self.CompactSession = channel.unary_unary(
+                '/koda.v1.SessionService/CompactSession',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.CompactSessionRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.CompactSessionResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -249,6 +254,16 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompactSession(self, request, context):
+        """Compacts a session's history now: all turns but the last are summarised by the session's
+        provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+        of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+        while a turn runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -326,6 +341,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.GetAgentProfile,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.SerializeToString,
+            ),
+            'CompactSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompactSession,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.CompactSessionRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.CompactSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -739,6 +759,33 @@ class SessionService:
             '/koda.v1.SessionService/GetAgentProfile',
             koda_dot_v1_dot_session__service__pb2.GetAgentProfileRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.GetAgentProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompactSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/CompactSession',
+            koda_dot_v1_dot_session__service__pb2.CompactSessionRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.CompactSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

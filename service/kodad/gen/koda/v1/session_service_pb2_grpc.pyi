@@ -96,6 +96,12 @@ class SessionServiceStub:
     """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
     when its file cannot be read.
     """
+    CompactSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]
+    """Compacts a session's history now: all turns but the last are summarised by the session's
+    provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+    of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+    while a turn runs.
+    """
 
 @_typing.type_check_only
 class SessionServiceAsyncStub(SessionServiceStub):
@@ -164,6 +170,12 @@ class SessionServiceAsyncStub(SessionServiceStub):
     GetAgentProfile: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetAgentProfileRequest, _session_service_pb2.GetAgentProfileResponse]  # type: ignore[assignment]
     """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
     when its file cannot be read.
+    """
+    CompactSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CompactSessionRequest, _session_service_pb2.CompactSessionResponse]  # type: ignore[assignment]
+    """Compacts a session's history now: all turns but the last are summarised by the session's
+    provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+    of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+    while a turn runs.
     """
 
 class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -320,6 +332,18 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_session_service_pb2.GetAgentProfileResponse, _abc.Awaitable[_session_service_pb2.GetAgentProfileResponse]]:
         """Returns one agent profile. NOT_FOUND when there is none of that name; FAILED_PRECONDITION
         when its file cannot be read.
+        """
+
+    @_abc_1.abstractmethod
+    def CompactSession(
+        self,
+        request: _session_service_pb2.CompactSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.CompactSessionResponse, _abc.Awaitable[_session_service_pb2.CompactSessionResponse]]:
+        """Compacts a session's history now: all turns but the last are summarised by the session's
+        provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+        of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+        while a turn runs.
         """
 
 def add_SessionServiceServicer_to_server(servicer: SessionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

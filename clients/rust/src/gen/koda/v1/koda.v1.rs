@@ -1067,6 +1067,23 @@ impl ApprovalRisk {
         }
     }
 }
+/// Request of CompactSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CompactSessionRequest {
+    /// The session to compact.
+    #[prost(string, tag="1")]
+    pub session_id: ::prost::alloc::string::String,
+}
+/// Response of CompactSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CompactSessionResponse {
+    /// The compaction turn.
+    #[prost(string, tag="1")]
+    pub turn_id: ::prost::alloc::string::String,
+    /// The last message index the summary covers; 0 when there was nothing to compact.
+    #[prost(int64, tag="2")]
+    pub summarized_through: i64,
+}
 /// Request of ListAgentProfiles.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListAgentProfilesRequest {

@@ -450,5 +450,29 @@ pub mod session_service_client {
                 .insert(GrpcMethod::new("koda.v1.SessionService", "GetAgentProfile"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn compact_session(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CompactSessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CompactSessionResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/CompactSession",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "CompactSession"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }

@@ -16,7 +16,56 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session_service.proto.
  */
 export const file_koda_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSItChhMaXN0QWdlbnRQcm9maWxlc1JlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJIkQKGUxpc3RBZ2VudFByb2ZpbGVzUmVzcG9uc2USJwoIcHJvZmlsZXMYASADKAsyFS5rb2RhLnYxLkFnZW50UHJvZmlsZSI5ChZHZXRBZ2VudFByb2ZpbGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJd29ya3NwYWNlGAIgASgJIkEKF0dldEFnZW50UHJvZmlsZVJlc3BvbnNlEiYKB3Byb2ZpbGUYASABKAsyFS5rb2RhLnYxLkFnZW50UHJvZmlsZSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCLOAQoVR2V0U2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSFAoMY2FwYWJpbGl0aWVzGAIgAygJEi0KDnByb3ZpZGVyX2tpbmRzGAMgAygOMhUua29kYS52MS5Qcm92aWRlcktpbmQSEgoKdG9vbF9uYW1lcxgEIAMoCRIYChBkZWZhdWx0X2xvb3BfY2FwGAUgASgFEjEKEGRlZmF1bHRfcHJvdmlkZXIYBiABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnIjkKFENyZWF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iOgoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI3ChJHZXRTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiKlAQoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRI4CgZsYWJlbHMYAyADKAsyKC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmtvZGEudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiagoUVXBkYXRlU2Vzc2lvblJlcXVlc3QSIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbhIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoVVXBkYXRlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iKgoURGVsZXRlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVEZWxldGVTZXNzaW9uUmVzcG9uc2UiNwoSRm9ya1Nlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFdGl0bGUYAiABKAkiOAoTRm9ya1Nlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uImQKFkxpc3RGaWxlQ2hhbmdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlgKF0xpc3RGaWxlQ2hhbmdlc1Jlc3BvbnNlEiQKB2NoYW5nZXMYASADKAsyEy5rb2RhLnYxLkZpbGVDaGFuZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlAKE0xpc3RNZXNzYWdlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJTChRMaXN0TWVzc2FnZXNSZXNwb25zZRIiCghtZXNzYWdlcxgBIAMoCzIQLmtvZGEudjEuTWVzc2FnZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOQoOUnVuVHVyblJlcXVlc3QSJwoHY29tbWFuZBgBIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZCI2Cg9SdW5UdXJuUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5rb2RhLnYxLkVuZ2luZUV2ZW50ImQKFFN1Ym1pdENvbW1hbmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSJwoHY29tbWFuZBgCIAEoCzIWLmtvZGEudjEuRW5naW5lQ29tbWFuZBIPCgd0dXJuX2lkGAMgASgJIigKFVN1Ym1pdENvbW1hbmRSZXNwb25zZRIPCgd0dXJuX2lkGAEgASgJIjgKEUNhbmNlbFR1cm5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCSIlChJDYW5jZWxUdXJuUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI8ChNXYXRjaFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjsKFFdhdGNoU2Vzc2lvblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudDKrCQoOU2Vzc2lvblNlcnZpY2USTgoNR2V0U2VydmVySW5mbxIdLmtvZGEudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaHi5rb2RhLnYxLkdldFNlcnZlckluZm9SZXNwb25zZRJOCg1DcmVhdGVTZXNzaW9uEh0ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkUKCkdldFNlc3Npb24SGi5rb2RhLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghsua29kYS52MS5HZXRTZXNzaW9uUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJOCg1VcGRhdGVTZXNzaW9uEh0ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk4KDURlbGV0ZVNlc3Npb24SHS5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USSAoLRm9ya1Nlc3Npb24SGy5rb2RhLnYxLkZvcmtTZXNzaW9uUmVxdWVzdBocLmtvZGEudjEuRm9ya1Nlc3Npb25SZXNwb25zZRJLCgxMaXN0TWVzc2FnZXMSHC5rb2RhLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElQKD0xpc3RGaWxlQ2hhbmdlcxIfLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBogLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USQAoHUnVuVHVybhIXLmtvZGEudjEuUnVuVHVyblJlcXVlc3QaGC5rb2RhLnYxLlJ1blR1cm5SZXNwb25zZSgBMAESTgoNU3VibWl0Q29tbWFuZBIdLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlcXVlc3QaHi5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXNwb25zZRJFCgpDYW5jZWxUdXJuEhoua29kYS52MS5DYW5jZWxUdXJuUmVxdWVzdBobLmtvZGEudjEuQ2FuY2VsVHVyblJlc3BvbnNlEk0KDFdhdGNoU2Vzc2lvbhIcLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBodLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVzcG9uc2UwARJaChFMaXN0QWdlbnRQcm9maWxlcxIhLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXF1ZXN0GiIua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1Jlc3BvbnNlElQKD0dldEFnZW50UHJvZmlsZRIfLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVxdWVzdBogLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVzcG9uc2VCKgoRZGV2LmtvZGFkLmtvZGEudjFCE1Nlc3Npb25TZXJ2aWNlUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0Is4BChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWciOQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiI6ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjcKEkdldFNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIqUBChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjgKBmxhYmVscxgDIAMoCzIoLmtvZGEudjEuTGlzdFNlc3Npb25zUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAua29kYS52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJqChRVcGRhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChVVcGRhdGVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiIqChREZWxldGVTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSI3ChJGb3JrU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCSI4ChNGb3JrU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iZAoWTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiWAoXTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USJAoHY2hhbmdlcxgBIAMoCzITLmtvZGEudjEuRmlsZUNoYW5nZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUAoTTGlzdE1lc3NhZ2VzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAua29kYS52MS5NZXNzYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5Cg5SdW5UdXJuUmVxdWVzdBInCgdjb21tYW5kGAEgASgLMhYua29kYS52MS5FbmdpbmVDb21tYW5kIjYKD1J1blR1cm5SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQiZAoUU3VibWl0Q29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRInCgdjb21tYW5kGAIgASgLMhYua29kYS52MS5FbmdpbmVDb21tYW5kEg8KB3R1cm5faWQYAyABKAkiKAoVU3VibWl0Q29tbWFuZFJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiOAoRQ2FuY2VsVHVyblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJIiUKEkNhbmNlbFR1cm5SZXNwb25zZRIPCgd0dXJuX2lkGAEgASgJIjwKE1dhdGNoU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiOwoUV2F0Y2hTZXNzaW9uUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5rb2RhLnYxLkVuZ2luZUV2ZW50Mv4JCg5TZXNzaW9uU2VydmljZRJOCg1HZXRTZXJ2ZXJJbmZvEh0ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBoeLmtvZGEudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlEk4KDUNyZWF0ZVNlc3Npb24SHS5rb2RhLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USRQoKR2V0U2Vzc2lvbhIaLmtvZGEudjEuR2V0U2Vzc2lvblJlcXVlc3QaGy5rb2RhLnYxLkdldFNlc3Npb25SZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEk4KDVVwZGF0ZVNlc3Npb24SHS5rb2RhLnYxLlVwZGF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVzcG9uc2USTgoNRGVsZXRlU2Vzc2lvbhIdLmtvZGEudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJICgtGb3JrU2Vzc2lvbhIbLmtvZGEudjEuRm9ya1Nlc3Npb25SZXF1ZXN0Ghwua29kYS52MS5Gb3JrU2Vzc2lvblJlc3BvbnNlEksKDExpc3RNZXNzYWdlcxIcLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVxdWVzdBodLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVzcG9uc2USVAoPTGlzdEZpbGVDaGFuZ2VzEh8ua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXF1ZXN0GiAua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXNwb25zZRJACgdSdW5UdXJuEhcua29kYS52MS5SdW5UdXJuUmVxdWVzdBoYLmtvZGEudjEuUnVuVHVyblJlc3BvbnNlKAEwARJOCg1TdWJtaXRDb21tYW5kEh0ua29kYS52MS5TdWJtaXRDb21tYW5kUmVxdWVzdBoeLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlc3BvbnNlEkUKCkNhbmNlbFR1cm4SGi5rb2RhLnYxLkNhbmNlbFR1cm5SZXF1ZXN0Ghsua29kYS52MS5DYW5jZWxUdXJuUmVzcG9uc2USTQoMV2F0Y2hTZXNzaW9uEhwua29kYS52MS5XYXRjaFNlc3Npb25SZXF1ZXN0Gh0ua29kYS52MS5XYXRjaFNlc3Npb25SZXNwb25zZTABEloKEUxpc3RBZ2VudFByb2ZpbGVzEiEua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1JlcXVlc3QaIi5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVzcG9uc2USVAoPR2V0QWdlbnRQcm9maWxlEh8ua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXF1ZXN0GiAua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXNwb25zZRJRCg5Db21wYWN0U2Vzc2lvbhIeLmtvZGEudjEuQ29tcGFjdFNlc3Npb25SZXF1ZXN0Gh8ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlc3BvbnNlQioKEWRldi5rb2RhZC5rb2RhLnYxQhNTZXNzaW9uU2VydmljZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+
+/**
+ * Request of CompactSession.
+ *
+ * @generated from message koda.v1.CompactSessionRequest
+ */
+export type CompactSessionRequest = Message<"koda.v1.CompactSessionRequest"> & {
+  /**
+   * The session to compact.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message koda.v1.CompactSessionRequest.
+ * Use `create(CompactSessionRequestSchema)` to create a new message.
+ */
+export const CompactSessionRequestSchema: GenMessage<CompactSessionRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 0);
+
+/**
+ * Response of CompactSession.
+ *
+ * @generated from message koda.v1.CompactSessionResponse
+ */
+export type CompactSessionResponse = Message<"koda.v1.CompactSessionResponse"> & {
+  /**
+   * The compaction turn.
+   *
+   * @generated from field: string turn_id = 1;
+   */
+  turnId: string;
+
+  /**
+   * The last message index the summary covers; 0 when there was nothing to compact.
+   *
+   * @generated from field: int64 summarized_through = 2;
+   */
+  summarizedThrough: bigint;
+};
+
+/**
+ * Describes the message koda.v1.CompactSessionResponse.
+ * Use `create(CompactSessionResponseSchema)` to create a new message.
+ */
+export const CompactSessionResponseSchema: GenMessage<CompactSessionResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 1);
 
 /**
  * Request of ListAgentProfiles.
@@ -37,7 +86,7 @@ export type ListAgentProfilesRequest = Message<"koda.v1.ListAgentProfilesRequest
  * Use `create(ListAgentProfilesRequestSchema)` to create a new message.
  */
 export const ListAgentProfilesRequestSchema: GenMessage<ListAgentProfilesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 0);
+  messageDesc(file_koda_v1_session_service, 2);
 
 /**
  * Response of ListAgentProfiles.
@@ -58,7 +107,7 @@ export type ListAgentProfilesResponse = Message<"koda.v1.ListAgentProfilesRespon
  * Use `create(ListAgentProfilesResponseSchema)` to create a new message.
  */
 export const ListAgentProfilesResponseSchema: GenMessage<ListAgentProfilesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 1);
+  messageDesc(file_koda_v1_session_service, 3);
 
 /**
  * Request of GetAgentProfile.
@@ -86,7 +135,7 @@ export type GetAgentProfileRequest = Message<"koda.v1.GetAgentProfileRequest"> &
  * Use `create(GetAgentProfileRequestSchema)` to create a new message.
  */
 export const GetAgentProfileRequestSchema: GenMessage<GetAgentProfileRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 2);
+  messageDesc(file_koda_v1_session_service, 4);
 
 /**
  * Response of GetAgentProfile.
@@ -107,7 +156,7 @@ export type GetAgentProfileResponse = Message<"koda.v1.GetAgentProfileResponse">
  * Use `create(GetAgentProfileResponseSchema)` to create a new message.
  */
 export const GetAgentProfileResponseSchema: GenMessage<GetAgentProfileResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 3);
+  messageDesc(file_koda_v1_session_service, 5);
 
 /**
  * Request of GetServerInfo.
@@ -122,7 +171,7 @@ export type GetServerInfoRequest = Message<"koda.v1.GetServerInfoRequest"> & {
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 4);
+  messageDesc(file_koda_v1_session_service, 6);
 
 /**
  * Response of GetServerInfo.
@@ -179,7 +228,7 @@ export type GetServerInfoResponse = Message<"koda.v1.GetServerInfoResponse"> & {
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 5);
+  messageDesc(file_koda_v1_session_service, 7);
 
 /**
  * Request of CreateSession.
@@ -200,7 +249,7 @@ export type CreateSessionRequest = Message<"koda.v1.CreateSessionRequest"> & {
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 6);
+  messageDesc(file_koda_v1_session_service, 8);
 
 /**
  * Response of CreateSession.
@@ -221,7 +270,7 @@ export type CreateSessionResponse = Message<"koda.v1.CreateSessionResponse"> & {
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 7);
+  messageDesc(file_koda_v1_session_service, 9);
 
 /**
  * Request of GetSession.
@@ -242,7 +291,7 @@ export type GetSessionRequest = Message<"koda.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 8);
+  messageDesc(file_koda_v1_session_service, 10);
 
 /**
  * Response of GetSession.
@@ -263,7 +312,7 @@ export type GetSessionResponse = Message<"koda.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 9);
+  messageDesc(file_koda_v1_session_service, 11);
 
 /**
  * Request of ListSessions.
@@ -299,7 +348,7 @@ export type ListSessionsRequest = Message<"koda.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 10);
+  messageDesc(file_koda_v1_session_service, 12);
 
 /**
  * Response of ListSessions.
@@ -327,7 +376,7 @@ export type ListSessionsResponse = Message<"koda.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 11);
+  messageDesc(file_koda_v1_session_service, 13);
 
 /**
  * Request of UpdateSession.
@@ -357,7 +406,7 @@ export type UpdateSessionRequest = Message<"koda.v1.UpdateSessionRequest"> & {
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 12);
+  messageDesc(file_koda_v1_session_service, 14);
 
 /**
  * Response of UpdateSession.
@@ -378,7 +427,7 @@ export type UpdateSessionResponse = Message<"koda.v1.UpdateSessionResponse"> & {
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 13);
+  messageDesc(file_koda_v1_session_service, 15);
 
 /**
  * Request of DeleteSession.
@@ -399,7 +448,7 @@ export type DeleteSessionRequest = Message<"koda.v1.DeleteSessionRequest"> & {
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 14);
+  messageDesc(file_koda_v1_session_service, 16);
 
 /**
  * Response of DeleteSession.
@@ -414,7 +463,7 @@ export type DeleteSessionResponse = Message<"koda.v1.DeleteSessionResponse"> & {
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 15);
+  messageDesc(file_koda_v1_session_service, 17);
 
 /**
  * Request of ForkSession.
@@ -442,7 +491,7 @@ export type ForkSessionRequest = Message<"koda.v1.ForkSessionRequest"> & {
  * Use `create(ForkSessionRequestSchema)` to create a new message.
  */
 export const ForkSessionRequestSchema: GenMessage<ForkSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 16);
+  messageDesc(file_koda_v1_session_service, 18);
 
 /**
  * Response of ForkSession.
@@ -464,7 +513,7 @@ export type ForkSessionResponse = Message<"koda.v1.ForkSessionResponse"> & {
  * Use `create(ForkSessionResponseSchema)` to create a new message.
  */
 export const ForkSessionResponseSchema: GenMessage<ForkSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 17);
+  messageDesc(file_koda_v1_session_service, 19);
 
 /**
  * Request of ListFileChanges.
@@ -506,7 +555,7 @@ export type ListFileChangesRequest = Message<"koda.v1.ListFileChangesRequest"> &
  * Use `create(ListFileChangesRequestSchema)` to create a new message.
  */
 export const ListFileChangesRequestSchema: GenMessage<ListFileChangesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 18);
+  messageDesc(file_koda_v1_session_service, 20);
 
 /**
  * Response of ListFileChanges.
@@ -534,7 +583,7 @@ export type ListFileChangesResponse = Message<"koda.v1.ListFileChangesResponse">
  * Use `create(ListFileChangesResponseSchema)` to create a new message.
  */
 export const ListFileChangesResponseSchema: GenMessage<ListFileChangesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 19);
+  messageDesc(file_koda_v1_session_service, 21);
 
 /**
  * Request of ListMessages.
@@ -569,7 +618,7 @@ export type ListMessagesRequest = Message<"koda.v1.ListMessagesRequest"> & {
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 20);
+  messageDesc(file_koda_v1_session_service, 22);
 
 /**
  * Response of ListMessages.
@@ -597,7 +646,7 @@ export type ListMessagesResponse = Message<"koda.v1.ListMessagesResponse"> & {
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 21);
+  messageDesc(file_koda_v1_session_service, 23);
 
 /**
  * One message of the RunTurn client stream.
@@ -618,7 +667,7 @@ export type RunTurnRequest = Message<"koda.v1.RunTurnRequest"> & {
  * Use `create(RunTurnRequestSchema)` to create a new message.
  */
 export const RunTurnRequestSchema: GenMessage<RunTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 22);
+  messageDesc(file_koda_v1_session_service, 24);
 
 /**
  * One message of the RunTurn server stream.
@@ -639,7 +688,7 @@ export type RunTurnResponse = Message<"koda.v1.RunTurnResponse"> & {
  * Use `create(RunTurnResponseSchema)` to create a new message.
  */
 export const RunTurnResponseSchema: GenMessage<RunTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 23);
+  messageDesc(file_koda_v1_session_service, 25);
 
 /**
  * Request of SubmitCommand.
@@ -675,7 +724,7 @@ export type SubmitCommandRequest = Message<"koda.v1.SubmitCommandRequest"> & {
  * Use `create(SubmitCommandRequestSchema)` to create a new message.
  */
 export const SubmitCommandRequestSchema: GenMessage<SubmitCommandRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 24);
+  messageDesc(file_koda_v1_session_service, 26);
 
 /**
  * Response of SubmitCommand.
@@ -696,7 +745,7 @@ export type SubmitCommandResponse = Message<"koda.v1.SubmitCommandResponse"> & {
  * Use `create(SubmitCommandResponseSchema)` to create a new message.
  */
 export const SubmitCommandResponseSchema: GenMessage<SubmitCommandResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 25);
+  messageDesc(file_koda_v1_session_service, 27);
 
 /**
  * Request of CancelTurn.
@@ -724,7 +773,7 @@ export type CancelTurnRequest = Message<"koda.v1.CancelTurnRequest"> & {
  * Use `create(CancelTurnRequestSchema)` to create a new message.
  */
 export const CancelTurnRequestSchema: GenMessage<CancelTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 26);
+  messageDesc(file_koda_v1_session_service, 28);
 
 /**
  * Response of CancelTurn.
@@ -745,7 +794,7 @@ export type CancelTurnResponse = Message<"koda.v1.CancelTurnResponse"> & {
  * Use `create(CancelTurnResponseSchema)` to create a new message.
  */
 export const CancelTurnResponseSchema: GenMessage<CancelTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 27);
+  messageDesc(file_koda_v1_session_service, 29);
 
 /**
  * Request of WatchSession.
@@ -775,7 +824,7 @@ export type WatchSessionRequest = Message<"koda.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 28);
+  messageDesc(file_koda_v1_session_service, 30);
 
 /**
  * One message of the WatchSession stream.
@@ -796,7 +845,7 @@ export type WatchSessionResponse = Message<"koda.v1.WatchSessionResponse"> & {
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 29);
+  messageDesc(file_koda_v1_session_service, 31);
 
 /**
  * Keeps coding-agent sessions and runs their turns.
@@ -976,6 +1025,19 @@ export const SessionService: GenService<{
     methodKind: "unary";
     input: typeof GetAgentProfileRequestSchema;
     output: typeof GetAgentProfileResponseSchema;
+  },
+  /**
+   * Compacts a session's history now: all turns but the last are summarised by the session's
+   * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+   * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+   * while a turn runs.
+   *
+   * @generated from rpc koda.v1.SessionService.CompactSession
+   */
+  compactSession: {
+    methodKind: "unary";
+    input: typeof CompactSessionRequestSchema;
+    output: typeof CompactSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_koda_v1_session_service, 0);

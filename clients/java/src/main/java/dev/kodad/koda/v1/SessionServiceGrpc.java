@@ -484,6 +484,37 @@ public final class SessionServiceGrpc {
     return getGetAgentProfileMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.CompactSessionRequest,
+      dev.kodad.koda.v1.CompactSessionResponse> getCompactSessionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "CompactSession",
+      requestType = dev.kodad.koda.v1.CompactSessionRequest.class,
+      responseType = dev.kodad.koda.v1.CompactSessionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.CompactSessionRequest,
+      dev.kodad.koda.v1.CompactSessionResponse> getCompactSessionMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.CompactSessionRequest, dev.kodad.koda.v1.CompactSessionResponse> getCompactSessionMethod;
+    if ((getCompactSessionMethod = SessionServiceGrpc.getCompactSessionMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getCompactSessionMethod = SessionServiceGrpc.getCompactSessionMethod) == null) {
+          SessionServiceGrpc.getCompactSessionMethod = getCompactSessionMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.CompactSessionRequest, dev.kodad.koda.v1.CompactSessionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "CompactSession"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.CompactSessionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.CompactSessionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("CompactSession"))
+              .build();
+        }
+      }
+    }
+    return getCompactSessionMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -721,6 +752,19 @@ public final class SessionServiceGrpc {
         io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetAgentProfileResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getGetAgentProfileMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Compacts a session's history now: all turns but the last are summarised by the session's
+     * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+     * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+     * while a turn runs.
+     * </pre>
+     */
+    default void compactSession(dev.kodad.koda.v1.CompactSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.CompactSessionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getCompactSessionMethod(), responseObserver);
+    }
   }
 
   /**
@@ -946,6 +990,20 @@ public final class SessionServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getGetAgentProfileMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Compacts a session's history now: all turns but the last are summarised by the session's
+     * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+     * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+     * while a turn runs.
+     * </pre>
+     */
+    public void compactSession(dev.kodad.koda.v1.CompactSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.CompactSessionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getCompactSessionMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -1142,6 +1200,19 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
           getChannel(), getGetAgentProfileMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Compacts a session's history now: all turns but the last are summarised by the session's
+     * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+     * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+     * while a turn runs.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.CompactSessionResponse compactSession(dev.kodad.koda.v1.CompactSessionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getCompactSessionMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1320,6 +1391,19 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getGetAgentProfileMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Compacts a session's history now: all turns but the last are summarised by the session's
+     * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+     * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+     * while a turn runs.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.CompactSessionResponse compactSession(dev.kodad.koda.v1.CompactSessionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getCompactSessionMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -1496,6 +1580,20 @@ public final class SessionServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getGetAgentProfileMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Compacts a session's history now: all turns but the last are summarised by the session's
+     * provider into a MESSAGE_ROLE_SUMMARY message (every message stays stored). Runs as a turn
+     * of its own, whose events WatchSession shows; returns when it ended. FAILED_PRECONDITION
+     * while a turn runs.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.CompactSessionResponse> compactSession(
+        dev.kodad.koda.v1.CompactSessionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getCompactSessionMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_GET_SERVER_INFO = 0;
@@ -1512,7 +1610,8 @@ public final class SessionServiceGrpc {
   private static final int METHODID_WATCH_SESSION = 11;
   private static final int METHODID_LIST_AGENT_PROFILES = 12;
   private static final int METHODID_GET_AGENT_PROFILE = 13;
-  private static final int METHODID_RUN_TURN = 14;
+  private static final int METHODID_COMPACT_SESSION = 14;
+  private static final int METHODID_RUN_TURN = 15;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1586,6 +1685,10 @@ public final class SessionServiceGrpc {
         case METHODID_GET_AGENT_PROFILE:
           serviceImpl.getAgentProfile((dev.kodad.koda.v1.GetAgentProfileRequest) request,
               (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetAgentProfileResponse>) responseObserver);
+          break;
+        case METHODID_COMPACT_SESSION:
+          serviceImpl.compactSession((dev.kodad.koda.v1.CompactSessionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.CompactSessionResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -1713,6 +1816,13 @@ public final class SessionServiceGrpc {
               dev.kodad.koda.v1.GetAgentProfileRequest,
               dev.kodad.koda.v1.GetAgentProfileResponse>(
                 service, METHODID_GET_AGENT_PROFILE)))
+        .addMethod(
+          getCompactSessionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.CompactSessionRequest,
+              dev.kodad.koda.v1.CompactSessionResponse>(
+                service, METHODID_COMPACT_SESSION)))
         .build();
   }
 
@@ -1776,6 +1886,7 @@ public final class SessionServiceGrpc {
               .addMethod(getWatchSessionMethod())
               .addMethod(getListAgentProfilesMethod())
               .addMethod(getGetAgentProfileMethod())
+              .addMethod(getCompactSessionMethod())
               .build();
         }
       }

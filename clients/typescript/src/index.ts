@@ -142,6 +142,7 @@ type CommandInit = MessageInitShape<typeof EngineCommandSchema>;
 export class Turn implements AsyncIterable<EngineEvent> {
   /** The turn's id, known after the first event. */
   id = "";
+  private ended = false;
   private readonly events: AsyncIterator<{ event?: EngineEvent }>;
 
   constructor(
@@ -163,8 +164,19 @@ export class Turn implements AsyncIterable<EngineEvent> {
       }
       const event = result.value.event!;
       this.id ||= event.turnId;
+      if (event.payload.case === "turnEnded") {
+        // Nothing more to send: half-close now, before the service closes the stream.
+        this.ended = true;
+        this.outbox.close();
+      }
       return event;
     } catch (error) {
+      if (this.ended && !this.signal.aborted) {
+        // The turn is over and every event arrived; the transport reporting the close of
+        // an already finished stream (e.g. "Premature close") changes nothing.
+        this.close();
+        return undefined;
+      }
       const thrown = aborted(this.signal, error);
       this.close();
       throw thrown;

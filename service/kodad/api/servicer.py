@@ -47,15 +47,16 @@ CAPABILITIES = (
 )
 
 
-def _unary(
-    method: Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp], Caller], Awaitable[Resp]],
-) -> Callable[[Any, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
-    """Authenticates the call, runs it as its caller, maps errors and counts the outcome."""
+def _rpc(
+    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any], Caller], Awaitable[Resp]],
+) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Any]], Awaitable[Resp]]:
+    """Authenticates the call, runs it as its caller, maps errors and counts the outcome.
+    Streaming methods send with `context.write` (no generator per message) and return None."""
     name = method.__name__
 
     @functools.wraps(method)
     async def wrapper(
-        self: SessionServicer, request: Req, context: grpc.aio.ServicerContext[Req, Resp]
+        self: SessionServicer, request: Req, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Resp:
         code = grpc.StatusCode.OK
         try:
@@ -73,29 +74,13 @@ def _unary(
     return wrapper
 
 
-def _streaming(
-    method: Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp], Caller], Awaitable[None]],
-) -> Callable[[Any, Req, grpc.aio.ServicerContext[Any, Resp]], Awaitable[None]]:
-    """As _unary, for streaming methods that send with `context.write`."""
-    name = method.__name__
-
-    @functools.wraps(method)
-    async def wrapper(
-        self: SessionServicer, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
-    ) -> None:
-        code = grpc.StatusCode.OK
-        try:
-            await method(self, request, context, self._auth.caller(context))
-        except KodaError as e:
-            code = status_code(e)
-            await context.abort(code, str(e))
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        finally:
-            metrics.RPCS.labels(name, code.name).inc()
-
-    return wrapper
+def _profile_workspace(workspace: str, caller: Caller) -> str | None:
+    """The workspace whose `.kodad/agents/` a profile request names, if it may."""
+    if not workspace:
+        return None
+    checked = validation.workspace(workspace)
+    caller.check_workspace(checked)
+    return checked
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
@@ -103,7 +88,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self._manager = manager
         self._auth = auth or Authenticator()
 
-    @_unary
+    @_rpc
     async def GetServerInfo(
         self,
         request: pb.GetServerInfoRequest,
@@ -119,7 +104,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             default_provider=convert.provider(self._manager.settings.default_provider),
         )
 
-    @_unary
+    @_rpc
     async def CreateSession(
         self,
         request: pb.CreateSessionRequest,
@@ -135,7 +120,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         )
         return pb.CreateSessionResponse(session=convert.session(record))
 
-    @_unary
+    @_rpc
     async def GetSession(
         self,
         request: pb.GetSessionRequest,
@@ -145,7 +130,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         record = await self._manager.get_session(request.session_id, caller=caller)
         return pb.GetSessionResponse(session=convert.session(record))
 
-    @_unary
+    @_rpc
     async def ListSessions(
         self,
         request: pb.ListSessionsRequest,
@@ -162,7 +147,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             sessions=[convert.session(r) for r in records], next_page_token=token
         )
 
-    @_unary
+    @_rpc
     async def UpdateSession(
         self,
         request: pb.UpdateSessionRequest,
@@ -176,7 +161,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         )
         return pb.UpdateSessionResponse(session=convert.session(record))
 
-    @_unary
+    @_rpc
     async def DeleteSession(
         self,
         request: pb.DeleteSessionRequest,
@@ -186,7 +171,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         await self._manager.delete_session(request.session_id, caller=caller)
         return pb.DeleteSessionResponse()
 
-    @_unary
+    @_rpc
     async def ForkSession(
         self,
         request: pb.ForkSessionRequest,
@@ -196,7 +181,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         record = await self._manager.fork_session(request.session_id, request.title, caller=caller)
         return pb.ForkSessionResponse(session=convert.session(record))
 
-    @_unary
+    @_rpc
     async def ListMessages(
         self,
         request: pb.ListMessagesRequest,
@@ -213,7 +198,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             messages=[convert.message(m) for m in messages], next_page_token=token
         )
 
-    @_unary
+    @_rpc
     async def ListFileChanges(
         self,
         request: pb.ListFileChangesRequest,
@@ -231,7 +216,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             changes=[convert.file_change(c) for c in changes], next_page_token=token
         )
 
-    @_unary
+    @_rpc
     async def SubmitCommand(
         self,
         request: pb.SubmitCommandRequest,
@@ -243,7 +228,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self._manager.command(turn, command)
         return pb.SubmitCommandResponse(turn_id=turn.id)
 
-    @_unary
+    @_rpc
     async def CancelTurn(
         self,
         request: pb.CancelTurnRequest,
@@ -254,20 +239,18 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         turn.cancel()
         return pb.CancelTurnResponse(turn_id=turn.id)
 
-    @_unary
+    @_rpc
     async def ListAgentProfiles(
         self,
         request: pb.ListAgentProfilesRequest,
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.ListAgentProfilesResponse:
-        workspace = validation.workspace(request.workspace) if request.workspace else None
-        if workspace:
-            caller.check_workspace(workspace)
+        workspace = _profile_workspace(request.workspace, caller)
         profiles = self._manager.profiles.all(workspace)
         return pb.ListAgentProfilesResponse(profiles=[convert.agent_profile(p) for p in profiles])
 
-    @_unary
+    @_rpc
     async def GetAgentProfile(
         self,
         request: pb.GetAgentProfileRequest,
@@ -276,13 +259,11 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     ) -> pb.GetAgentProfileResponse:
         if not request.name:
             raise InvalidArgument("name is required")
-        workspace = validation.workspace(request.workspace) if request.workspace else None
-        if workspace:
-            caller.check_workspace(workspace)
+        workspace = _profile_workspace(request.workspace, caller)
         profile = self._manager.profiles.get(request.name, workspace)
         return pb.GetAgentProfileResponse(profile=convert.agent_profile(profile))
 
-    @_unary
+    @_rpc
     async def CompactSession(
         self,
         request: pb.CompactSessionRequest,
@@ -292,7 +273,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         turn_id, through = await self._manager.compact_session(request.session_id, caller=caller)
         return pb.CompactSessionResponse(turn_id=turn_id, summarized_through=through)
 
-    @_streaming
+    @_rpc
     async def WatchSession(  # type: ignore[override]
         self,
         request: pb.WatchSessionRequest,
@@ -304,7 +285,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         ):
             await context.write(pb.WatchSessionResponse(event=convert.event(event)))
 
-    @_streaming
+    @_rpc
     async def RunTurn(  # type: ignore[override]
         self,
         request_iterator: AsyncIterator[pb.RunTurnRequest],

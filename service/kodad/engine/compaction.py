@@ -50,8 +50,13 @@ def context(history: Sequence[Message]) -> list[Message]:
     ]
 
 
-def needs_compaction(system_tokens: int, messages: Sequence[Message], window: int) -> bool:
-    return system_tokens + sum(message_tokens(m) for m in messages) > window * TRIGGER_SHARE
+def context_tokens(system_tokens: int, messages: Sequence[Message]) -> int:
+    """What a provider call would use: the system prompt and tools, and the messages."""
+    return system_tokens + sum(message_tokens(m) for m in messages)
+
+
+def needs_compaction(used_tokens: int, window: int) -> bool:
+    return used_tokens > window * TRIGGER_SHARE
 
 
 def plan_cut(

@@ -242,10 +242,11 @@ class Turn:
         overhead += compaction.tools_tokens([t.parameters for t in tools])
         messages = compaction.context(self._history)
         window = self.session.provider.context_window_tokens or self._limits.context_window
-        if compaction.needs_compaction(overhead, messages, window):
+        used = compaction.context_tokens(overhead, messages)
+        if compaction.needs_compaction(used, window):
             await self._compact(messages, window)
             messages = compaction.context(self._history)
-        used = overhead + sum(compaction.message_tokens(m) for m in messages)
+            used = compaction.context_tokens(overhead, messages)
         self._emit(ContextUsage(used, window))
         request = ProviderRequest(
             model=self.session.provider.model,

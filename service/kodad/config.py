@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kodad.engine.manager import EngineSettings
 from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.paths import user_dir
 
 _KINDS = {
     "scripted": ProviderKind.SCRIPTED,
@@ -31,8 +32,7 @@ class ConfigError(ValueError):
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "kodad"
+    return user_dir("data")
 
 
 def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
@@ -148,9 +148,7 @@ class ServerConfig:
                 default_provider=provider_from_env(env),
                 profiles_dir=Path(env["KODAD_PROFILES_DIR"])
                 if env.get("KODAD_PROFILES_DIR")
-                else Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-                / "kodad"
-                / "agents",
+                else user_dir("config", env) / "agents",
             ),
             security=Security(
                 tokens_file=Path(env["KODAD_TOKENS_FILE"])

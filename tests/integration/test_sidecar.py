@@ -22,6 +22,7 @@ from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.tools.shell import processes_of
 from tests.helpers import scripted, tool_call
 
 KODAD = [sys.executable, "-m", "kodad"]
@@ -136,7 +137,7 @@ def test_kodad_dies_with_its_parent_and_stores_the_turn(tmp_path: Path, workspac
             if response.event.WhichOneof("payload") == "tool_call_started":
                 break
         turn_id = response.event.turn_id
-        sleepers = commands_of(turn_id)
+        sleepers = processes_of({turn_id})
         assert sleepers, "the command should be running"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
@@ -145,23 +146,8 @@ def test_kodad_dies_with_its_parent_and_stores_the_turn(tmp_path: Path, workspac
         assert readable, "kodad outlived its parent"
         turn.cancel()
     os.close(kodad)
-    assert commands_of(turn_id) == [], "a command of the turn was left running"
+    assert processes_of({turn_id}) == [], "a command of the turn was left running"
     db = sqlite3.connect(data / "kodad.db")
     ended = db.execute("SELECT reason FROM turns WHERE turn_id = ?", (turn_id,)).fetchone()
     db.close()
     assert ended == ("cancelled",)
-
-
-def commands_of(turn_id: str) -> list[int]:
-    """Processes carrying the turn's KODAD_TURN_ID."""
-    mark = f"KODAD_TURN_ID={turn_id}".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/environ", "rb") as f:
-                    if mark in f.read().split(b"\0"):
-                        found.append(int(entry.name))
-            except OSError:
-                continue
-    return found

@@ -204,9 +204,7 @@ class SessionManager:
         return len(self._live)
 
     def approvals_waiting(self) -> int:
-        return sum(
-            len(live.turn.pending.events()) for live in self._live.values() if live.turn is not None
-        )
+        return sum(len(live.turn.pending) for live in self._live.values() if live.turn is not None)
 
     def running_turns(self, tenant: str | None = None) -> int:
         """Turns running now, of `tenant` (all when None)."""

@@ -40,6 +40,10 @@ class PendingRequests:
     def of_kind(self, kind: str) -> PendingRequest | None:
         return next((r for r in self._open.values() if r.kind == kind), None)
 
+    def __len__(self) -> int:
+        """How many questions are open."""
+        return len(self._open)
+
     def events(self) -> list[Event]:
         """The events that asked the questions still open, by seq."""
         return sorted((r.event for r in self._open.values()), key=lambda e: e.seq)

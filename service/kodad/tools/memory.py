@@ -1,6 +1,7 @@
 """memory_read / memory_write: notes that outlive sessions — the project's, in the workspace's
-`.kodad/MEMORY.md`, and the user's global one (under the server's data directory). Both are
-put into every turn's system prompt (see memory_prompt)."""
+`.kodad/MEMORY.md`, and the user's global one ($KODAD_GLOBAL_MEMORY, else MEMORY.md in the
+user's kodad data directory). Both are put into every turn's system prompt (see
+memory_prompt)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kodad.engine.model import FileChangeKind
+from kodad.paths import user_dir
 from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
@@ -20,8 +22,7 @@ SCOPES = ("project", "global")
 
 
 def global_memory_file() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(os.environ.get("KODAD_GLOBAL_MEMORY") or Path(base) / "kodad" / "MEMORY.md")
+    return Path(os.environ.get("KODAD_GLOBAL_MEMORY") or user_dir("data") / "MEMORY.md")
 
 
 def _file(scope: str, workspace: Workspace) -> Path:

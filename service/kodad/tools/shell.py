@@ -33,25 +33,35 @@ def command_env(turn_id: str = "") -> dict[str, str]:
     return env
 
 
-def kill_orphans(turn_ids: set[str]) -> int:
-    """Kills the process groups of commands that interrupted turns left running (after the
-    service was killed). Finds them by their KODAD_TURN_ID; returns how many it killed."""
-    if not turn_ids:
-        return 0
+def processes_of(turn_ids: set[str]) -> list[int]:
+    """The processes started for these turns, found by their KODAD_TURN_ID."""
     marks = {f"{TURN_VARIABLE}={t}".encode() for t in turn_ids}
-    killed = 0
+    found = []
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:
                 variables = f.read().split(b"\0")
-            if marks.isdisjoint(variables):
-                continue
-            os.killpg(os.getpgid(int(entry.name)), signal.SIGKILL)
-            killed += 1
+        except OSError:
+            continue
+        if not marks.isdisjoint(variables):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_orphans(turn_ids: set[str]) -> int:
+    """Kills the process groups of commands that interrupted turns left running (after the
+    service was killed). Finds them by their KODAD_TURN_ID; returns how many it killed."""
+    if not turn_ids:
+        return 0
+    killed = 0
+    for pid in processes_of(turn_ids):
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
         except (OSError, ProcessLookupError):
             continue
+        killed += 1
     return killed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from kodad.engine.model import Todo, TodoStatus
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, Description, TodoBoard, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -20,7 +20,7 @@ def render(todos: tuple[Todo, ...]) -> str:
     return "\n".join(f"{_MARKS[t.status]} {t.content}" for t in todos)
 
 
-def _board(ctx: ToolContext) -> Any:
+def _board(ctx: ToolContext) -> TodoBoard:
     if ctx.todos is None:
         raise ToolError("this session has no task list")
     return ctx.todos

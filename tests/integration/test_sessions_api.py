@@ -44,6 +44,7 @@ async def test_server_info_lists_tools_and_providers(stub: Stub) -> None:
         "memory_write",
         "recall_context",
         "web_fetch",
+        "invoke_agent",
     ]
     assert spb.PROVIDER_KIND_OPENAI_COMPATIBLE in info.provider_kinds
     assert spb.PROVIDER_KIND_SCRIPTED in info.provider_kinds

@@ -210,6 +210,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         tenant=r.tenant,
         todos=todos(r.todos),
         profile=r.profile,
+        parent_session_id=r.parent_session_id,
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),
@@ -258,7 +259,12 @@ def message(msg: m.Message) -> spb.Message:
 
 def event(e: m.Event) -> epb.EngineEvent:
     pb = epb.EngineEvent(
-        session_id=e.session_id, turn_id=e.turn_id, seq=e.seq, create_time=timestamp(e.create_time)
+        session_id=e.session_id,
+        turn_id=e.turn_id,
+        seq=e.seq,
+        create_time=timestamp(e.create_time),
+        subagent_session_id=e.subagent_session_id,
+        parent_call_id=e.parent_call_id,
     )
     p = e.payload
     match p:

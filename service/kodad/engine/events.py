@@ -72,10 +72,25 @@ class EventLog:
         self._writer = writer
         self._subscribers: set[Subscription] = set()
 
-    def emit(self, turn_id: str, payload: EventPayload) -> Event:
+    def emit(
+        self,
+        turn_id: str,
+        payload: EventPayload,
+        *,
+        subagent_session_id: str = "",
+        parent_call_id: str = "",
+    ) -> Event:
         """Assigns the next seq and queues the event; subscribers get it once it is stored."""
         self.assigned_seq += 1
-        event = Event(self.session_id, turn_id, self.assigned_seq, now_us(), payload)
+        event = Event(
+            self.session_id,
+            turn_id,
+            self.assigned_seq,
+            now_us(),
+            payload,
+            subagent_session_id,
+            parent_call_id,
+        )
         self._writer.append(self, event)
         return event
 

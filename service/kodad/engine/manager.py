@@ -25,6 +25,7 @@ from kodad.engine.events import EventLog, EventWriter
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
     Event,
+    EventPayload,
     FileChange,
     Message,
     Notice,
@@ -38,12 +39,12 @@ from kodad.engine.model import (
     TurnEndReason,
     now_us,
 )
-from kodad.engine.profiles import DEFAULT as DEFAULT_PROFILE
+from kodad.engine.pending import PendingRequests
 from kodad.engine.profiles import AgentProfile, ProfileCatalog
-from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Turn, TurnInput, TurnLimits
+from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Relay, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
-from kodad.tools import ToolRegistry
+from kodad.tools import ToolError, ToolOutcome, ToolRegistry
 from kodad.tools.memory import memory_prompt
 from kodad.tools.shell import kill_orphans
 
@@ -53,6 +54,15 @@ BASE_SYSTEM_PROMPT = """\
 You are kodad, a coding agent. You work in the workspace directory {workspace} through \
 your tools: read and search before you change, make focused edits, run the project's \
 checks with bash when useful, and answer briefly with what you did."""
+
+SUBAGENT_PROMPT = """\
+You are a sub-agent: another agent gave you the task below. Work on it alone (nobody \
+answers follow-up questions in this conversation) and end with a final answer that stands \
+on its own: it is all the other agent gets back."""
+
+# A sub-agent's tool rounds unless its profile says otherwise; then one round without tools.
+SUBAGENT_LOOP_CAP = 30
+TITLE_CHARS = 120
 
 UPDATABLE_FIELDS = frozenset(
     {
@@ -204,7 +214,9 @@ class SessionManager:
         return len(self._live)
 
     def approvals_waiting(self) -> int:
-        return sum(len(live.turn.pending) for live in self._live.values() if live.turn is not None)
+        # A sub-agent's turn shares its parent's requests: count each set once.
+        turns = [live.turn for live in self._live.values() if live.turn is not None]
+        return sum(len(p) for p in {id(t.pending): t.pending for t in turns}.values())
 
     def running_turns(self, tenant: str | None = None) -> int:
         """Turns running now, of `tenant` (all when None)."""
@@ -355,6 +367,7 @@ class SessionManager:
             update_time=created,
             last_seq=0,
             active_turn_id="",
+            parent_session_id="",
         )
         await self._check_session_limit(record.tenant)
         await self.store.fork_session(session_id, record)
@@ -428,11 +441,30 @@ class SessionManager:
                 " retry later"
             )
         # No await from the check above to `live.turn = turn`: a concurrent start sees it.
-        turn_limits = TurnLimits(
-            loop_cap=record.loop_cap or profile.loop_cap or self.settings.default_loop_cap,
+        loop_cap = record.loop_cap or profile.loop_cap or self.settings.default_loop_cap
+        return self._launch(live, record, profile, turn_input, loop_cap, self.tools)
+
+    def _launch(
+        self,
+        live: _Live,
+        record: SessionRecord,
+        profile: AgentProfile,
+        turn_input: TurnInput,
+        loop_cap: int,
+        tools: ToolRegistry,
+        *,
+        relay: Relay | None = None,
+        pending: PendingRequests | None = None,
+    ) -> Turn:
+        """Starts a turn of `record` as `profile` (a sub-agent's with `relay` and `pending`)."""
+        tools = tools.restricted(profile.allows, f"the agent profile {profile.name!r}")
+        agents = self.profiles.all(record.workspace) if tools.get("invoke_agent") else []
+        limits = TurnLimits(
+            loop_cap=loop_cap,
             tool_output_limit=self.settings.tool_output_limit,
-            system_prompt=self._system_prompt(record, profile),
+            system_prompt=self._system_prompt(record, profile, agents),
             context_window=self.settings.default_context_window,
+            final_round=relay is not None,
         )
         if profile.model:
             record.provider = dataclasses.replace(record.provider, model=profile.model)
@@ -448,13 +480,81 @@ class SessionManager:
             log=live.log,
             store=self.store,
             provider=self.providers.get(record.provider),
-            tools=self.tools.restricted(profile.allows, f"the agent profile {profile.name!r}"),
-            limits=turn_limits,
+            tools=tools,
+            limits=limits,
             on_finished=finished,
+            subagents=self._run_subagent if relay is None else None,
+            relay=relay,
+            pending=pending,
         )
         live.turn = turn
         turn.start()
         return turn
+
+    async def _run_subagent(self, parent: Turn, call_id: str, agent: str, task: str) -> ToolOutcome:
+        """Runs `task` as a child session of `parent`'s with the profile `agent`, to its end;
+        its events reach the parent's log tagged with the child session and `call_id`, its
+        questions are answered through the parent. Cancelling the parent cancels it."""
+        source = parent.session
+        try:
+            profile = self.profiles.get(agent, source.workspace)
+        except KodaError as e:
+            names = ", ".join(p.name for p in self.profiles.all(source.workspace))
+            raise ToolError(f"{e}; agents: {names}") from None
+        created = now_us()
+        first_line = task.splitlines()[0] if task else ""
+        record = SessionRecord(
+            id=new_id("s"),
+            workspace=source.workspace,
+            title=validation.title(f"{profile.name}: {first_line}"[:TITLE_CHARS]),
+            provider=source.provider,
+            approval_mode=source.approval_mode,
+            approval_timeout_ms=source.approval_timeout_ms,
+            approval_rules=source.approval_rules,
+            create_time=created,
+            update_time=created,
+            tenant=source.tenant,
+            profile=profile.name,
+            parent_session_id=source.id,
+        )
+        await self.store.create_session(record)
+        live = await self._live_session(record.id)
+        parent_log = (await self._live_session(source.id)).log
+
+        def relay(payload: EventPayload) -> Event:
+            return parent_log.emit(
+                parent.id, payload, subagent_session_id=record.id, parent_call_id=call_id
+            )
+
+        child = self._launch(
+            live,
+            record,
+            profile,
+            TurnInput(task),
+            profile.loop_cap or SUBAGENT_LOOP_CAP,
+            self.tools.restricted(lambda name: name != "invoke_agent", "a sub-agent"),
+            relay=relay,
+            pending=parent.pending,
+        )
+        assert child.task is not None
+        try:
+            await asyncio.shield(child.task)
+        except asyncio.CancelledError:
+            child.cancel()
+            await asyncio.wait({child.task})
+            raise
+        code, message = child.error
+        match child.end_reason:
+            case TurnEndReason.COMPLETED:
+                return ToolOutcome(child.answer or "(the sub-agent ended without an answer)")
+            case TurnEndReason.STOPPED_AT_LOOP_CAP:
+                return ToolOutcome(
+                    f"(the sub-agent used up its tool budget) {child.answer}".rstrip(), True
+                )
+            case TurnEndReason.CANCELLED:
+                return ToolOutcome("the sub-agent's turn was cancelled", True)
+            case _:
+                return ToolOutcome(f"the sub-agent failed: {code}: {message}", True)
 
     async def compact_session(self, session_id: str, *, caller: Caller = LOCAL) -> tuple[str, int]:
         """Summarises all but the session's last turn now, as a turn of its own (its events
@@ -475,11 +575,21 @@ class SessionManager:
                 return
 
     @staticmethod
-    def _system_prompt(record: SessionRecord, profile: AgentProfile = DEFAULT_PROFILE) -> str:
+    def _system_prompt(
+        record: SessionRecord, profile: AgentProfile, agents: list[AgentProfile]
+    ) -> str:
+        """The base prompt, the profile's and session's, the `agents` invoke_agent may run
+        (none: it is not offered) and the memory files."""
         prompt = BASE_SYSTEM_PROMPT.format(workspace=record.workspace)
+        if record.parent_session_id:
+            prompt += "\n\n" + SUBAGENT_PROMPT
         for extra in (profile.system_prompt, record.system_prompt):
             if extra:
                 prompt += "\n\n" + extra
+        if agents:
+            prompt += "\n\nAgents you can delegate to with invoke_agent:\n" + "\n".join(
+                f"- {a.name}: {a.description or 'no description'}" for a in agents
+            )
         if profile.memory and (memory := memory_prompt(record.workspace)):
             prompt += "\n\n" + memory
         return prompt
@@ -555,7 +665,7 @@ class SessionManager:
         try:
             # Open questions asked before `after_seq` first, so a late client can answer.
             if live.turn is not None:
-                for asked in live.turn.pending.events():
+                for asked in live.turn.pending.events(session_id):
                     if asked.seq <= after_seq:
                         yield asked
             async for event in live.log.follow(self.store, after_seq):

@@ -135,6 +135,8 @@ class SessionRecord:
     tenant: str = ""
     todos: tuple[Todo, ...] = ()
     profile: str = "default"
+    # A sub-agent's session: the session whose invoke_agent call created it.
+    parent_session_id: str = ""
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))
@@ -377,3 +379,7 @@ class Event:
     seq: int
     create_time: int
     payload: EventPayload
+    # Set on an event a sub-agent emitted, as relayed into its parent's log: the child
+    # session that emitted it and the parent's invoke_agent call running that child.
+    subagent_session_id: str = ""
+    parent_call_id: str = ""

@@ -11,31 +11,33 @@ from kodad.engine.model import Event
 
 @dataclass
 class PendingRequest:
-    """One open question of a turn and the event that asked it; the first answer wins."""
+    """One open question of a turn and the events that asked it (a sub-agent's question is
+    in its own log and in its parent's); the first answer wins."""
 
     request_id: str
     kind: str
-    event: Event
+    asked: tuple[Event, ...]
     future: asyncio.Future[object] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
 class PendingRequests:
-    """The questions of one turn, by id. Kinds: "approval", "loop" and "question"."""
+    """The questions of one turn (and of its sub-agents), by id. Kinds: "approval", "loop"
+    and "question"."""
 
     def __init__(self) -> None:
         self._open: dict[str, PendingRequest] = {}
         self._closed: set[str] = set()
 
-    def open(self, request_id: str, kind: str, event: Event) -> PendingRequest:
-        request = PendingRequest(request_id, kind, event)
+    def open(self, request_id: str, kind: str, *asked: Event) -> PendingRequest:
+        request = PendingRequest(request_id, kind, asked)
         self._open[request_id] = request
         return request
 
-    def close(self, request: PendingRequest) -> None:
-        self._open.pop(request.request_id, None)
-        self._closed.add(request.request_id)
+    def close(self, request_id: str) -> None:
+        self._open.pop(request_id, None)
+        self._closed.add(request_id)
 
     def of_kind(self, kind: str) -> PendingRequest | None:
         return next((r for r in self._open.values() if r.kind == kind), None)
@@ -44,9 +46,10 @@ class PendingRequests:
         """How many questions are open."""
         return len(self._open)
 
-    def events(self) -> list[Event]:
-        """The events that asked the questions still open, by seq."""
-        return sorted((r.event for r in self._open.values()), key=lambda e: e.seq)
+    def events(self, session_id: str) -> list[Event]:
+        """The events of `session_id`'s log that asked the questions still open, by seq."""
+        asked = (e for r in self._open.values() for e in r.asked if e.session_id == session_id)
+        return sorted(asked, key=lambda e: e.seq)
 
     def answer(self, request_id: str, kind: str, value: object) -> None:
         request = self._open.get(request_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from kodad import logs, metrics
@@ -112,6 +112,23 @@ class TurnLimits:
     tool_output_limit: int
     system_prompt: str
     context_window: int = 128_000
+    # At the loop cap, one last round without tools asks for the answer (sub-agents)
+    # instead of asking a human whether to go on.
+    final_round: bool = False
+
+
+FINAL_ROUND_PROMPT = (
+    "You have used your budget of {cap} tool rounds. Do not call tools any more: give your "
+    "final answer now, with what you did, what you found and what is left to do."
+)
+
+# Tools whose calls in one response run at the same time (each a sub-agent of its own).
+PARALLEL_TOOLS = frozenset({"invoke_agent"})
+
+# Runs a sub-agent for a turn: (parent turn, invoke_agent call id, agent profile, task).
+SubagentRunner = Callable[["Turn", str, str, str], Awaitable[ToolOutcome]]
+# Relays an event of a sub-agent's turn into its parent's log; returns the parent's event.
+Relay = Callable[[EventPayload], Event]
 
 
 class Turn:
@@ -129,11 +146,17 @@ class Turn:
         tools: ToolRegistry,
         limits: TurnLimits,
         on_finished: Callable[[Turn], None],
+        subagents: SubagentRunner | None = None,
+        relay: Relay | None = None,
+        pending: PendingRequests | None = None,
     ) -> None:
         self.id = turn_id
         self.session = session
         self.input = turn_input
-        self.pending = PendingRequests()
+        # A sub-agent shares its parent's open questions, so the parent's stream answers them.
+        self.pending = pending if pending is not None else PendingRequests()
+        self._subagents = subagents
+        self._relay = relay
         self._history: list[Message] = []
         self._log = log
         self._store = store
@@ -149,8 +172,16 @@ class Turn:
         # "starting" until the task runs, "running", then "ending" while the end is stored.
         self._phase = "starting"
         self._end_reason = TurnEndReason.FAILED
+        self.error = ("", "")  # (code, message) of a failed turn
+        # The text of the last round that had any: the turn's answer.
+        self.answer = ""
         self.started_seq = 0
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def end_reason(self) -> TurnEndReason:
+        """Why the turn ended (meaningful once its task is done)."""
+        return self._end_reason
 
     def start(self) -> None:
         """Emits turn_started at once (the first event of every turn) and runs the turn."""
@@ -167,7 +198,19 @@ class Turn:
             self.task.cancel()
 
     def _emit(self, payload: EventPayload) -> Event:
-        return self._log.emit(self.id, payload)
+        """Emits into the session's log and, for a sub-agent, relays to the parent's (its
+        turn_started and turn_ended stay in its own log)."""
+        event = self._log.emit(self.id, payload)
+        if self._relay is not None and not isinstance(payload, TurnStarted | TurnEnded):
+            self._relay(payload)
+        return event
+
+    def _ask(self, request_id: str, kind: str, payload: EventPayload) -> asyncio.Future[object]:
+        """Emits a question and opens it; a sub-agent's is open under the parent's event too
+        (re-sent to clients watching either session)."""
+        event = self._log.emit(self.id, payload)
+        events = (event,) if self._relay is None else (event, self._relay(payload))
+        return self.pending.open(request_id, kind, *events).future
 
     async def run(self) -> None:
         logs.bind(self.session.id, self.id)
@@ -205,7 +248,7 @@ class Turn:
             reason, code, message = TurnEndReason.FAILED, "internal", f"{type(e).__name__}: {e}"
         self._phase = "ending"
         try:
-            self._end_reason = reason
+            self._end_reason, self.error = reason, (code, message)
             await self._settle(reason)
             await self._end(reason, code, message)
             log.info("turn ended: %s%s", reason.value, f" ({code}: {message})" if code else "")
@@ -222,22 +265,49 @@ class Turn:
             calls = await self._provider_round()
             if not calls:
                 return TurnEndReason.COMPLETED
-            for call in calls:
-                await self._run_tool(call)
+            await self._run_tools(calls)
             rounds += 1
             if rounds >= cap:
+                if self._limits.final_round:
+                    return await self._final_round(cap)
                 answer = await self._ask_loop(rounds, cap)
                 if answer.action is LoopAction.STOP:
                     return TurnEndReason.STOPPED_AT_LOOP_CAP
                 cap = rounds + (answer.extra_iterations or self._limits.loop_cap)
+
+    async def _run_tools(self, calls: tuple[ToolCall, ...]) -> None:
+        """Runs a response's calls in order; consecutive calls of a parallel tool together."""
+        i = 0
+        while i < len(calls):
+            j = i + 1
+            if calls[i].tool_name in PARALLEL_TOOLS:
+                while j < len(calls) and calls[j].tool_name in PARALLEL_TOOLS:
+                    j += 1
+            if j - i == 1:
+                await self._finish_call(calls[i], await self._run_tool(calls[i]))
+            else:
+                async with asyncio.TaskGroup() as group:
+                    runs = [group.create_task(self._run_tool(call)) for call in calls[i:j]]
+                for call, run in zip(calls[i:j], runs, strict=True):  # stored in call order
+                    await self._finish_call(call, run.result())
+            i = j
+
+    async def _final_round(self, cap: int) -> TurnEndReason:
+        """The grace round of a sub-agent at its loop cap: the answer, without tools."""
+        await self._append(Message(Role.USER, self.id, text=FINAL_ROUND_PROMPT.format(cap=cap)))
+        calls = await self._provider_round(offer_tools=False)
+        for call in calls:
+            await self._finish_call(call, ToolOutcome("not run: the tool budget is spent", True))
+        return TurnEndReason.STOPPED_AT_LOOP_CAP if calls else TurnEndReason.COMPLETED
 
     async def _append(self, message: Message) -> Message:
         stored = await self._store.append_message(self.session.id, message)
         self._history.append(stored)
         return stored
 
-    async def _provider_round(self) -> tuple[ToolCall, ...]:
+    async def _provider_round(self, *, offer_tools: bool = True) -> tuple[ToolCall, ...]:
         tools = [ToolSpec(t.name, t.description, t.parameters) for t in self._tools]
+        tools = tools if offer_tools else []
         overhead = compaction.estimate_tokens(self._limits.system_prompt)
         overhead += compaction.tools_tokens([t.parameters for t in tools])
         messages = compaction.context(self._history)
@@ -256,6 +326,7 @@ class Turn:
             max_output_tokens=self.session.provider.max_output_tokens,
             thinking_budget_tokens=self.session.provider.thinking_budget_tokens,
             prior_rounds=sum(1 for m in self._history if m.role is Role.ASSISTANT),
+            subagent=self.session.profile if self.session.parent_session_id else "",
         )
         text: list[str] = []
         self._partial_text, self._partial_thinking = text, []
@@ -270,6 +341,8 @@ class Turn:
         ):
             calls, usage, signature = await self._stream_round(request, text)
         self._partial_text = None
+        if text:
+            self.answer = "".join(text)
         await self._append(
             Message(
                 Role.ASSISTANT,
@@ -377,15 +450,16 @@ class Turn:
     async def _ask_user(self, call_id: str, question: str, choices: tuple[str, ...]) -> str:
         """Emits user_question and waits for the user's answer (the first one wins)."""
         request_id = new_id("q")
-        event = self._emit(UserQuestion(request_id, call_id, question, choices))
-        request = self.pending.open(request_id, "question", event)
+        question_event = UserQuestion(request_id, call_id, question, choices)
+        future = self._ask(request_id, "question", question_event)
         try:
-            answer = await request.future
+            answer = await future
         finally:
-            self.pending.close(request)
+            self.pending.close(request_id)
         return str(answer)
 
-    async def _run_tool(self, call: ToolCall) -> None:
+    async def _run_tool(self, call: ToolCall) -> ToolOutcome:
+        """Runs one call (asking first where the rules say so); returns what the model gets."""
         self._emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
         tool = self._tools.get(call.tool_name)
         workspace = Workspace(self.session.workspace)
@@ -401,6 +475,9 @@ class Turn:
             todos=self,
             ask=lambda question, choices: self._ask_user(call.call_id, question, choices),
             history=lambda: self._store.list_messages(self.session.id),
+            subagent=None
+            if self._subagents is None
+            else lambda agent, task: self._run_subagent(call.call_id, agent, task),
         )
         outcome: ToolOutcome | None
         try:
@@ -435,7 +512,11 @@ class Turn:
             outcome = ToolOutcome(str(e), is_error=True)
         except OSError as e:
             outcome = ToolOutcome(f"{type(e).__name__}: {e}", is_error=True)
-        await self._finish_call(call, outcome)
+        return outcome
+
+    async def _run_subagent(self, call_id: str, agent: str, task: str) -> ToolOutcome:
+        assert self._subagents is not None
+        return await self._subagents(self, call_id, agent, task)
 
     async def _gate(
         self, tool: Tool, call: ToolCall, args: Args, workspace: Workspace
@@ -465,7 +546,9 @@ class Turn:
                 return None
         description = tool.describe(args, workspace)
         request_id = new_id("r")
-        event = self._emit(
+        future = self._ask(
+            request_id,
+            "approval",
             ApprovalRequested(
                 request_id,
                 call.call_id,
@@ -474,12 +557,11 @@ class Turn:
                 description.summary,
                 description.preview,
                 risk,
-            )
+            ),
         )
-        request = self.pending.open(request_id, "approval", event)
         timeout_s = self.session.approval_timeout_ms / 1000
         try:
-            answer = await asyncio.wait_for(request.future, timeout_s or None)
+            answer = await asyncio.wait_for(future, timeout_s or None)
         except TimeoutError:
             answer = ApprovalAnswer(Decision.REJECT, f"no answer within {timeout_s:g} s")
             self._emit(
@@ -490,7 +572,7 @@ class Turn:
                 )
             )
         finally:
-            self.pending.close(request)
+            self.pending.close(request_id)
         assert isinstance(answer, ApprovalAnswer)
         decision, feedback = answer.decision, answer.feedback
         self._emit(ApprovalResolved(request_id, decision))
@@ -517,12 +599,12 @@ class Turn:
         self._emit(ToolCallFinished(call.call_id, result.output, result.is_error, result.truncated))
 
     async def _ask_loop(self, iterations: int, cap: int) -> LoopAnswer:
-        event = self._emit(LoopCapReached(iterations, cap))
-        request = self.pending.open(f"loop-{iterations}", "loop", event)
+        request_id = f"loop-{iterations}"
+        future = self._ask(request_id, "loop", LoopCapReached(iterations, cap))
         try:
-            answer = await request.future
+            answer = await future
         finally:
-            self.pending.close(request)
+            self.pending.close(request_id)
         assert isinstance(answer, LoopAnswer)
         return answer
 

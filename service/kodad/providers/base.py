@@ -30,6 +30,8 @@ class ProviderRequest:
     # the history `messages` holds; "summary" marks a call that summarises the history.
     prior_rounds: int = 0
     purpose: str = "turn"
+    # The agent profile of a sub-agent's session ("" for a session a client created).
+    subagent: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The scripted provider: plays a JSON script, offline and deterministic.
 
-Script: {"rounds": [[step, ...], ...]}. The Nth call of a session (N = assistant messages
-already in its history) plays round N; a call that summarises the history gets a fixed
-one-line summary. Steps: {"text": s}, {"thinking": s},
+Script: {"rounds": [[step, ...], ...], "agents": {name: {"rounds": [...]}}}. The Nth call of
+a session (N = assistant messages already in its history) plays round N; a sub-agent's
+session plays the rounds under its profile's name in "agents". A call that summarises the
+history gets a fixed one-line summary. Steps: {"text": s}, {"thinking": s},
 {"tool_call": {"name": s, "arguments": {...} | s, "id": s}}, {"usage": {...}},
 {"error": {"code": s, "message": s}}, {"delay_ms": n}, {"repeat": n, "text": s}.
 With no script it echoes the user's last input.
@@ -35,22 +36,33 @@ class ScriptError(ValueError):
     """The script is malformed; the message says where."""
 
 
-def parse_script(text: str) -> list[list[dict[str, Any]]]:
-    """Validates a script and returns its rounds."""
+Rounds = list[list[dict[str, Any]]]
+
+
+def parse_script(text: str) -> tuple[Rounds, dict[str, Rounds]]:
+    """Validates a script and returns its rounds and those of each sub-agent."""
     if len(text.encode()) > MAX_SCRIPT_BYTES:
         raise ScriptError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
     try:
         body = json.loads(text)
     except json.JSONDecodeError as e:
         raise ScriptError(f"script is not valid JSON: {e}") from None
+    rounds = _rounds(body, "script")
+    agents = body.get("agents", {})
+    if not isinstance(agents, dict):
+        raise ScriptError('"agents" must map agent names to scripts')
+    return rounds, {name: _rounds(a, f"agent {name!r}") for name, a in agents.items()}
+
+
+def _rounds(body: Any, where: str) -> Rounds:
     if not isinstance(body, dict) or not isinstance(body.get("rounds"), list):
-        raise ScriptError('script must be an object with a "rounds" list')
-    rounds: list[list[dict[str, Any]]] = body["rounds"]
+        raise ScriptError(f'{where} must be an object with a "rounds" list')
+    rounds: Rounds = body["rounds"]
     for r, steps in enumerate(rounds):
         if not isinstance(steps, list):
-            raise ScriptError(f"round {r} must be a list of steps")
+            raise ScriptError(f"{where}: round {r} must be a list of steps")
         for s, step in enumerate(steps):
-            _check_step(step, f"round {r} step {s}")
+            _check_step(step, f"{where}: round {r} step {s}")
     return rounds
 
 
@@ -85,7 +97,10 @@ class ScriptedProvider:
     """Plays `script_json` (validated with parse_script) or echoes input when empty."""
 
     def __init__(self, script_json: str) -> None:
-        self._rounds = parse_script(script_json) if script_json else None
+        self._rounds: Rounds | None = None
+        self._agents: dict[str, Rounds] = {}
+        if script_json:
+            self._rounds, self._agents = parse_script(script_json)
 
     async def aclose(self) -> None:
         return None
@@ -100,13 +115,20 @@ class ScriptedProvider:
             async for event in self._echo(request):
                 yield event
             return
+        rounds = self._rounds
+        if request.subagent:
+            if request.subagent not in self._agents:
+                raise ProviderError(
+                    "script_exhausted", f'the script has no "agents" entry {request.subagent!r}'
+                )
+            rounds = self._agents[request.subagent]
         number = request.prior_rounds
-        if number >= len(self._rounds):
+        if number >= len(rounds):
             raise ProviderError(
                 "script_exhausted",
-                f"the script has {len(self._rounds)} rounds and round {number + 1} was asked for",
+                f"the script has {len(rounds)} rounds and round {number + 1} was asked for",
             )
-        for i, step in enumerate(self._rounds[number]):
+        for i, step in enumerate(rounds[number]):
             if "repeat" in step:
                 for n in range(step["repeat"]):
                     yield TextChunk(step["text"])

@@ -111,6 +111,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN profile TEXT NOT NULL DEFAULT 'default';
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN parent_session_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN subagent_session_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN parent_call_id TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 _LABELS_OBJECT = (
@@ -119,7 +124,7 @@ _LABELS_OBJECT = (
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant, todos, profile"
+    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id"
 )
 _PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
@@ -258,6 +263,7 @@ class SqliteStore:
                     r.tenant,
                     codec.encode_todos(r.todos),
                     r.profile,
+                    r.parent_session_id,
                 ),
             )
         ]
@@ -314,7 +320,7 @@ class SqliteStore:
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
          last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
-         labels) = row  # fmt: skip
+         parent, labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -335,6 +341,7 @@ class SqliteStore:
             tenant=str(tenant),
             todos=codec.decode_todos(str(todos)),
             profile=str(profile),
+            parent_session_id=str(parent),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
@@ -462,8 +469,8 @@ class SqliteStore:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 await conn.executemany(
-                    "INSERT INTO events (session_id, seq, turn_id, create_time, payload)"
-                    " VALUES (?,?,?,?,?)",
+                    "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
+                    " subagent_session_id, parent_call_id) VALUES (?,?,?,?,?,?,?)",
                     [
                         (
                             e.session_id,
@@ -471,6 +478,8 @@ class SqliteStore:
                             e.turn_id,
                             e.create_time,
                             codec.encode_payload(e.payload),
+                            e.subagent_session_id,
+                            e.parent_call_id,
                         )
                         for e in events
                     ],
@@ -486,13 +495,21 @@ class SqliteStore:
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self._r.execute_fetchall(
-            "SELECT seq, turn_id, create_time, payload FROM events"
-            " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
+            " FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (session_id, after_seq, limit),
         )
         return [
-            Event(session_id, str(turn), int(seq), int(ctime), codec.decode_payload(str(p)))
-            for seq, turn, ctime, p in rows
+            Event(
+                session_id,
+                str(turn),
+                int(seq),
+                int(ctime),
+                codec.decode_payload(str(p)),
+                str(child),
+                str(call),
+            )
+            for seq, turn, ctime, p, child, call in rows
         ]
 
     # Turns

@@ -59,6 +59,9 @@ class ToolContext:
     ask: Callable[[str, tuple[str, ...]], Awaitable[str]] | None = None
     # The session's stored history (recall_context); None outside a turn.
     history: Callable[[], Awaitable[list[Message]]] | None = None
+    # Runs a sub-agent (agent profile, task) to its end (invoke_agent); None where a
+    # sub-agent may not start one.
+    subagent: Callable[[str, str], Awaitable[ToolOutcome]] | None = None
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))
@@ -132,7 +135,7 @@ class ToolRegistry:
         """The tools `allows` keeps; the others are refused with a message naming `by`."""
         kept = [t for t in self._tools.values() if allows(t.name)]
         refused = {n: f"{by} does not allow the tool {n!r}" for n in self._tools if not allows(n)}
-        return ToolRegistry(kept, refused) if refused else self
+        return ToolRegistry(kept, {**self._refusals, **refused}) if refused else self
 
     def refusal(self, name: str) -> str | None:
         """Why a known tool is not offered here (None when it is, or is unknown)."""
@@ -151,7 +154,7 @@ class ToolRegistry:
 
 def default_registry(*, allow_private_fetch: bool = False) -> ToolRegistry:
     """Every built-in tool; web_fetch may reach private addresses only when allowed."""
-    from kodad.tools import ask, fs, memory, recall, search, shell, todo, web
+    from kodad.tools import agents, ask, fs, memory, recall, search, shell, todo, web
 
     return ToolRegistry(
         [
@@ -170,5 +173,6 @@ def default_registry(*, allow_private_fetch: bool = False) -> ToolRegistry:
             memory.MemoryWrite(),
             recall.RecallContext(),
             web.WebFetch(allow_private=allow_private_fetch),
+            agents.InvokeAgent(),
         ]
     )

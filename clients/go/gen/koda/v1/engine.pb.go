@@ -1661,6 +1661,17 @@ type EngineEvent struct {
 	Seq int64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	// When the event happened.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+	// tool call of this turn) whose own log holds it too, under its own seq. Events of a
+	// sub-agent reach the parent's stream with this tag, approval requests and questions
+	// included, so one client sees and answers everything; answer them on the parent's stream
+	// (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+	// are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+	// bracket it. Empty for the session's own events.
+	SubagentSessionId string `protobuf:"bytes,5,opt,name=subagent_session_id,json=subagentSessionId,proto3" json:"subagent_session_id,omitempty"`
+	// With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+	// sub-agent (several may run at once).
+	ParentCallId string `protobuf:"bytes,6,opt,name=parent_call_id,json=parentCallId,proto3" json:"parent_call_id,omitempty"`
 	// What happened. Clients should ignore variants they do not know.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -1742,6 +1753,20 @@ func (x *EngineEvent) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *EngineEvent) GetSubagentSessionId() string {
+	if x != nil {
+		return x.SubagentSessionId
+	}
+	return ""
+}
+
+func (x *EngineEvent) GetParentCallId() string {
+	if x != nil {
+		return x.ParentCallId
+	}
+	return ""
 }
 
 func (x *EngineEvent) GetPayload() isEngineEvent_Payload {
@@ -2277,14 +2302,16 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\x81\t\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xd7\t\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\aturn_id\x18\x02 \x01(\tR\x06turnId\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x129\n" +
+	"createTime\x12.\n" +
+	"\x13subagent_session_id\x18\x05 \x01(\tR\x11subagentSessionId\x12$\n" +
+	"\x0eparent_call_id\x18\x06 \x01(\tR\fparentCallId\x129\n" +
 	"\fturn_started\x18\n" +
 	" \x01(\v2\x14.koda.v1.TurnStartedH\x00R\vturnStarted\x123\n" +
 	"\n" +

@@ -562,9 +562,13 @@ type Session struct {
 	Todos []*Todo `protobuf:"bytes,19,rep,name=todos,proto3" json:"todos,omitempty"`
 	// The agent profile the session runs as (see `AgentProfile`); empty means "default".
 	// Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
-	Profile       string `protobuf:"bytes,20,opt,name=profile,proto3" json:"profile,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Profile string `protobuf:"bytes,20,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+	// run one task (its events also reached that session's stream, see
+	// `EngineEvent.subagent_session_id`). Output only.
+	ParentSessionId string `protobuf:"bytes,21,opt,name=parent_session_id,json=parentSessionId,proto3" json:"parent_session_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -733,6 +737,13 @@ func (x *Session) GetTodos() []*Todo {
 func (x *Session) GetProfile() string {
 	if x != nil {
 		return x.Profile
+	}
+	return ""
+}
+
+func (x *Session) GetParentSessionId() string {
+	if x != nil {
+		return x.ParentSessionId
 	}
 	return ""
 }
@@ -1317,7 +1328,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xfd\x06\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xa9\a\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1341,7 +1352,8 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x0eapproval_rules\x18\x11 \x03(\v2\x15.koda.v1.ApprovalRuleR\rapprovalRules\x12\x16\n" +
 	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n" +
 	"\x05todos\x18\x13 \x03(\v2\r.koda.v1.TodoR\x05todos\x12\x18\n" +
-	"\aprofile\x18\x14 \x01(\tR\aprofile\x1a9\n" +
+	"\aprofile\x18\x14 \x01(\tR\aprofile\x12*\n" +
+	"\x11parent_session_id\x18\x15 \x01(\tR\x0fparentSessionId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x02\n" +

@@ -799,6 +799,8 @@ class EngineEvent(_message.Message):
     TURN_ID_FIELD_NUMBER: _builtins.int
     SEQ_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SUBAGENT_SESSION_ID_FIELD_NUMBER: _builtins.int
+    PARENT_CALL_ID_FIELD_NUMBER: _builtins.int
     TURN_STARTED_FIELD_NUMBER: _builtins.int
     TEXT_DELTA_FIELD_NUMBER: _builtins.int
     THINKING_DELTA_FIELD_NUMBER: _builtins.int
@@ -822,6 +824,19 @@ class EngineEvent(_message.Message):
     seq: _builtins.int
     """Position in the session's event log: starts at 1, strictly increasing, no gaps, durable
     (WatchSession with `after_seq` replays the same events with the same seqs).
+    """
+    subagent_session_id: _builtins.str
+    """Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+    tool call of this turn) whose own log holds it too, under its own seq. Events of a
+    sub-agent reach the parent's stream with this tag, approval requests and questions
+    included, so one client sees and answers everything; answer them on the parent's stream
+    (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+    are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+    bracket it. Empty for the session's own events.
+    """
+    parent_call_id: _builtins.str
+    """With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+    sub-agent (several may run at once).
     """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -898,6 +913,8 @@ class EngineEvent(_message.Message):
         turn_id: _builtins.str = ...,
         seq: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        subagent_session_id: _builtins.str = ...,
+        parent_call_id: _builtins.str = ...,
         turn_started: Global___TurnStarted | None = ...,
         text_delta: Global___TextDelta | None = ...,
         thinking_delta: Global___ThinkingDelta | None = ...,
@@ -917,7 +934,7 @@ class EngineEvent(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "parent_call_id", b"parent_call_id", "payload", b"payload", "seq", b"seq", "session_id", b"session_id", "subagent_session_id", b"subagent_session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015

@@ -338,6 +338,7 @@ class Session(_message.Message):
     TENANT_FIELD_NUMBER: _builtins.int
     TODOS_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
+    PARENT_SESSION_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -369,6 +370,11 @@ class Session(_message.Message):
     profile: _builtins.str
     """The agent profile the session runs as (see `AgentProfile`); empty means "default".
     Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
+    """
+    parent_session_id: _builtins.str
+    """Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+    run one task (its events also reached that session's stream, see
+    `EngineEvent.subagent_session_id`). Output only.
     """
     @_builtins.property
     def provider(self) -> Global___ProviderConfig:
@@ -433,10 +439,11 @@ class Session(_message.Message):
         tenant: _builtins.str = ...,
         todos: _abc.Iterable[Global___Todo] | None = ...,
         profile: _builtins.str = ...,
+        parent_session_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

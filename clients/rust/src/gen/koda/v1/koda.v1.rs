@@ -130,6 +130,11 @@ pub struct Session {
     /// Settable by CreateSession and UpdateSession; NOT_FOUND names an unknown profile.
     #[prost(string, tag="20")]
     pub profile: ::prost::alloc::string::String,
+    /// Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+    /// run one task (its events also reached that session's stream, see
+    /// `EngineEvent.subagent_session_id`). Output only.
+    #[prost(string, tag="21")]
+    pub parent_session_id: ::prost::alloc::string::String,
 }
 /// A named agent: instructions, model and tools. Many sessions share one profile. Profiles
 /// are files (JSON or TOML with these fields) in the server's profile directory or in a
@@ -722,6 +727,19 @@ pub struct EngineEvent {
     /// When the event happened.
     #[prost(message, optional, tag="4")]
     pub create_time: ::core::option::Option<::prost_types::Timestamp>,
+    /// Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+    /// tool call of this turn) whose own log holds it too, under its own seq. Events of a
+    /// sub-agent reach the parent's stream with this tag, approval requests and questions
+    /// included, so one client sees and answers everything; answer them on the parent's stream
+    /// (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+    /// are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+    /// bracket it. Empty for the session's own events.
+    #[prost(string, tag="5")]
+    pub subagent_session_id: ::prost::alloc::string::String,
+    /// With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+    /// sub-agent (several may run at once).
+    #[prost(string, tag="6")]
+    pub parent_call_id: ::prost::alloc::string::String,
     /// What happened. Clients should ignore variants they do not know.
     #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25")]
     pub payload: ::core::option::Option<engine_event::Payload>,

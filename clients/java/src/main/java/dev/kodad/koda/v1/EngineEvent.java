@@ -34,6 +34,8 @@ private static final long serialVersionUID = 0L;
   private EngineEvent() {
     sessionId_ = "";
     turnId_ = "";
+    subagentSessionId_ = "";
+    parentCallId_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -271,6 +273,114 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override
   public com.google.protobuf.TimestampOrBuilder getCreateTimeOrBuilder() {
     return createTime_ == null ? com.google.protobuf.Timestamp.getDefaultInstance() : createTime_;
+  }
+
+  public static final int SUBAGENT_SESSION_ID_FIELD_NUMBER = 5;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object subagentSessionId_ = "";
+  /**
+   * <pre>
+   * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+   * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+   * sub-agent reach the parent's stream with this tag, approval requests and questions
+   * included, so one client sees and answers everything; answer them on the parent's stream
+   * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+   * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+   * bracket it. Empty for the session's own events.
+   * </pre>
+   *
+   * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+   * @return The subagentSessionId.
+   */
+  @java.lang.Override
+  public java.lang.String getSubagentSessionId() {
+    java.lang.Object ref = subagentSessionId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      subagentSessionId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+   * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+   * sub-agent reach the parent's stream with this tag, approval requests and questions
+   * included, so one client sees and answers everything; answer them on the parent's stream
+   * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+   * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+   * bracket it. Empty for the session's own events.
+   * </pre>
+   *
+   * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+   * @return The bytes for subagentSessionId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSubagentSessionIdBytes() {
+    java.lang.Object ref = subagentSessionId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      subagentSessionId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int PARENT_CALL_ID_FIELD_NUMBER = 6;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object parentCallId_ = "";
+  /**
+   * <pre>
+   * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+   * sub-agent (several may run at once).
+   * </pre>
+   *
+   * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+   * @return The parentCallId.
+   */
+  @java.lang.Override
+  public java.lang.String getParentCallId() {
+    java.lang.Object ref = parentCallId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      parentCallId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+   * sub-agent (several may run at once).
+   * </pre>
+   *
+   * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+   * @return The bytes for parentCallId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getParentCallIdBytes() {
+    java.lang.Object ref = parentCallId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      parentCallId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
   }
 
   public static final int TURN_STARTED_FIELD_NUMBER = 10;
@@ -987,6 +1097,12 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       output.writeMessage(4, getCreateTime());
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(subagentSessionId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 5, subagentSessionId_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentCallId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 6, parentCallId_);
+    }
     if (payloadCase_ == 10) {
       output.writeMessage(10, (dev.kodad.koda.v1.TurnStarted) payload_);
     }
@@ -1052,6 +1168,12 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(4, getCreateTime());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(subagentSessionId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(5, subagentSessionId_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentCallId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(6, parentCallId_);
     }
     if (payloadCase_ == 10) {
       size += com.google.protobuf.CodedOutputStream
@@ -1152,6 +1274,10 @@ private static final long serialVersionUID = 0L;
       if (!getCreateTime()
           .equals(other.getCreateTime())) return false;
     }
+    if (!getSubagentSessionId()
+        .equals(other.getSubagentSessionId())) return false;
+    if (!getParentCallId()
+        .equals(other.getParentCallId())) return false;
     if (!getPayloadCase().equals(other.getPayloadCase())) return false;
     switch (payloadCase_) {
       case 10:
@@ -1243,6 +1369,10 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + CREATE_TIME_FIELD_NUMBER;
       hash = (53 * hash) + getCreateTime().hashCode();
     }
+    hash = (37 * hash) + SUBAGENT_SESSION_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getSubagentSessionId().hashCode();
+    hash = (37 * hash) + PARENT_CALL_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getParentCallId().hashCode();
     switch (payloadCase_) {
       case 10:
         hash = (37 * hash) + TURN_STARTED_FIELD_NUMBER;
@@ -1460,6 +1590,8 @@ private static final long serialVersionUID = 0L;
         createTimeBuilder_.dispose();
         createTimeBuilder_ = null;
       }
+      subagentSessionId_ = "";
+      parentCallId_ = "";
       if (turnStartedBuilder_ != null) {
         turnStartedBuilder_.clear();
       }
@@ -1560,6 +1692,12 @@ private static final long serialVersionUID = 0L;
             : createTimeBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.subagentSessionId_ = subagentSessionId_;
+      }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.parentCallId_ = parentCallId_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1659,6 +1797,16 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasCreateTime()) {
         mergeCreateTime(other.getCreateTime());
+      }
+      if (!other.getSubagentSessionId().isEmpty()) {
+        subagentSessionId_ = other.subagentSessionId_;
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
+      if (!other.getParentCallId().isEmpty()) {
+        parentCallId_ = other.parentCallId_;
+        bitField0_ |= 0x00000020;
+        onChanged();
       }
       switch (other.getPayloadCase()) {
         case TURN_STARTED: {
@@ -1775,6 +1923,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 34
+            case 42: {
+              subagentSessionId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
+            case 50: {
+              parentCallId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
             case 82: {
               input.readMessage(
                   internalGetTurnStartedFieldBuilder().getBuilder(),
@@ -2303,6 +2461,225 @@ private static final long serialVersionUID = 0L;
         createTime_ = null;
       }
       return createTimeBuilder_;
+    }
+
+    private java.lang.Object subagentSessionId_ = "";
+    /**
+     * <pre>
+     * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+     * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+     * sub-agent reach the parent's stream with this tag, approval requests and questions
+     * included, so one client sees and answers everything; answer them on the parent's stream
+     * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+     * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+     * bracket it. Empty for the session's own events.
+     * </pre>
+     *
+     * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+     * @return The subagentSessionId.
+     */
+    public java.lang.String getSubagentSessionId() {
+      java.lang.Object ref = subagentSessionId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        subagentSessionId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+     * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+     * sub-agent reach the parent's stream with this tag, approval requests and questions
+     * included, so one client sees and answers everything; answer them on the parent's stream
+     * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+     * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+     * bracket it. Empty for the session's own events.
+     * </pre>
+     *
+     * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+     * @return The bytes for subagentSessionId.
+     */
+    public com.google.protobuf.ByteString
+        getSubagentSessionIdBytes() {
+      java.lang.Object ref = subagentSessionId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        subagentSessionId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+     * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+     * sub-agent reach the parent's stream with this tag, approval requests and questions
+     * included, so one client sees and answers everything; answer them on the parent's stream
+     * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+     * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+     * bracket it. Empty for the session's own events.
+     * </pre>
+     *
+     * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+     * @param value The subagentSessionId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSubagentSessionId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      subagentSessionId_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+     * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+     * sub-agent reach the parent's stream with this tag, approval requests and questions
+     * included, so one client sees and answers everything; answer them on the parent's stream
+     * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+     * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+     * bracket it. Empty for the session's own events.
+     * </pre>
+     *
+     * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSubagentSessionId() {
+      subagentSessionId_ = getDefaultInstance().getSubagentSessionId();
+      bitField0_ = (bitField0_ & ~0x00000010);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+     * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+     * sub-agent reach the parent's stream with this tag, approval requests and questions
+     * included, so one client sees and answers everything; answer them on the parent's stream
+     * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+     * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+     * bracket it. Empty for the session's own events.
+     * </pre>
+     *
+     * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+     * @param value The bytes for subagentSessionId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSubagentSessionIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      subagentSessionId_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object parentCallId_ = "";
+    /**
+     * <pre>
+     * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+     * sub-agent (several may run at once).
+     * </pre>
+     *
+     * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+     * @return The parentCallId.
+     */
+    public java.lang.String getParentCallId() {
+      java.lang.Object ref = parentCallId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        parentCallId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+     * sub-agent (several may run at once).
+     * </pre>
+     *
+     * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+     * @return The bytes for parentCallId.
+     */
+    public com.google.protobuf.ByteString
+        getParentCallIdBytes() {
+      java.lang.Object ref = parentCallId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        parentCallId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+     * sub-agent (several may run at once).
+     * </pre>
+     *
+     * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+     * @param value The parentCallId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setParentCallId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      parentCallId_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+     * sub-agent (several may run at once).
+     * </pre>
+     *
+     * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearParentCallId() {
+      parentCallId_ = getDefaultInstance().getParentCallId();
+      bitField0_ = (bitField0_ & ~0x00000020);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+     * sub-agent (several may run at once).
+     * </pre>
+     *
+     * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+     * @param value The bytes for parentCallId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setParentCallIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      parentCallId_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
     }
 
     private com.google.protobuf.SingleFieldBuilder<

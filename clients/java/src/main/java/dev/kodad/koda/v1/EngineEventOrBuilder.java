@@ -90,6 +90,60 @@ public interface EngineEventOrBuilder extends
 
   /**
    * <pre>
+   * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+   * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+   * sub-agent reach the parent's stream with this tag, approval requests and questions
+   * included, so one client sees and answers everything; answer them on the parent's stream
+   * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+   * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+   * bracket it. Empty for the session's own events.
+   * </pre>
+   *
+   * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+   * @return The subagentSessionId.
+   */
+  java.lang.String getSubagentSessionId();
+  /**
+   * <pre>
+   * Set when a sub-agent emitted the event: the child session (created by an `invoke_agent`
+   * tool call of this turn) whose own log holds it too, under its own seq. Events of a
+   * sub-agent reach the parent's stream with this tag, approval requests and questions
+   * included, so one client sees and answers everything; answer them on the parent's stream
+   * (or with SubmitCommand on the parent session). A sub-agent's turn_started and turn_ended
+   * are not relayed: the parent's `invoke_agent` tool_call_started / tool_call_finished
+   * bracket it. Empty for the session's own events.
+   * </pre>
+   *
+   * <code>string subagent_session_id = 5 [json_name = "subagentSessionId"];</code>
+   * @return The bytes for subagentSessionId.
+   */
+  com.google.protobuf.ByteString
+      getSubagentSessionIdBytes();
+
+  /**
+   * <pre>
+   * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+   * sub-agent (several may run at once).
+   * </pre>
+   *
+   * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+   * @return The parentCallId.
+   */
+  java.lang.String getParentCallId();
+  /**
+   * <pre>
+   * With `subagent_session_id`: the `invoke_agent` tool call of this turn that runs the
+   * sub-agent (several may run at once).
+   * </pre>
+   *
+   * <code>string parent_call_id = 6 [json_name = "parentCallId"];</code>
+   * @return The bytes for parentCallId.
+   */
+  com.google.protobuf.ByteString
+      getParentCallIdBytes();
+
+  /**
+   * <pre>
    * The turn began.
    * </pre>
    *

@@ -205,65 +205,67 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       " \001(\0162\026.koda.v1.TurnEndReasonR\006reason\022\035\n\n" +
       "error_code\030\002 \001(\tR\terrorCode\022#\n\rerror_mes" +
       "sage\030\003 \001(\tR\014errorMessage\022$\n\005usage\030\004 \001(\0132" +
-      "\016.koda.v1.UsageR\005usage\"\201\t\n\013EngineEvent\022\035" +
+      "\016.koda.v1.UsageR\005usage\"\327\t\n\013EngineEvent\022\035" +
       "\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id" +
       "\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013crea" +
       "te_time\030\004 \001(\0132\032.google.protobuf.Timestam" +
-      "pR\ncreateTime\0229\n\014turn_started\030\n \001(\0132\024.ko" +
-      "da.v1.TurnStartedH\000R\013turnStarted\0223\n\ntext" +
-      "_delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttext" +
-      "Delta\022?\n\016thinking_delta\030\014 \001(\0132\026.koda.v1." +
-      "ThinkingDeltaH\000R\rthinkingDelta\022F\n\021tool_c" +
-      "all_started\030\r \001(\0132\030.koda.v1.ToolCallStar" +
-      "tedH\000R\017toolCallStarted\022C\n\020tool_call_outp" +
-      "ut\030\016 \001(\0132\027.koda.v1.ToolCallOutputH\000R\016too" +
-      "lCallOutput\022I\n\022tool_call_finished\030\017 \001(\0132" +
-      "\031.koda.v1.ToolCallFinishedH\000R\020toolCallFi" +
-      "nished\022K\n\022approval_requested\030\020 \001(\0132\032.kod" +
-      "a.v1.ApprovalRequestedH\000R\021approvalReques" +
-      "ted\022H\n\021approval_resolved\030\021 \001(\0132\031.koda.v1" +
-      ".ApprovalResolvedH\000R\020approvalResolved\022C\n" +
-      "\020loop_cap_reached\030\022 \001(\0132\027.koda.v1.LoopCa" +
-      "pReachedH\000R\016loopCapReached\022&\n\005usage\030\023 \001(" +
-      "\0132\016.koda.v1.UsageH\000R\005usage\0229\n\014file_chang" +
-      "ed\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013fileCh" +
-      "anged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000" +
-      "R\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.T" +
-      "urnEndedH\000R\tturnEnded\022<\n\rcontext_usage\030\027" +
-      " \001(\0132\025.koda.v1.ContextUsageH\000R\014contextUs" +
-      "age\022<\n\rtodos_updated\030\030 \001(\0132\025.koda.v1.Tod" +
-      "osUpdatedH\000R\014todosUpdated\022<\n\ruser_questi" +
-      "on\030\031 \001(\0132\025.koda.v1.UserQuestionH\000R\014userQ" +
-      "uestionB\t\n\007payload\"|\n\014UserQuestion\022\035\n\nre" +
-      "quest_id\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001" +
-      "(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010question\022\030" +
-      "\n\007choices\030\004 \003(\tR\007choices\"N\n\014ContextUsage" +
-      "\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax" +
-      "_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated" +
-      "\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005todos*l\n" +
-      "\010Decision\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020D" +
-      "ECISION_APPROVE\020\001\022\033\n\027DECISION_APPROVE_AL" +
-      "WAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoopActio" +
-      "n\022\033\n\027LOOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_A" +
-      "CTION_CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s" +
-      "\n\020DisconnectPolicy\022!\n\035DISCONNECT_POLICY_" +
-      "UNSPECIFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCE" +
-      "L\020\001\022\036\n\032DISCONNECT_POLICY_CONTINUE\020\002*\263\001\n\r" +
-      "TurnEndReason\022\037\n\033TURN_END_REASON_UNSPECI" +
-      "FIED\020\000\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n" +
-      "\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TURN_END" +
-      "_REASON_FAILED\020\003\022\'\n#TURN_END_REASON_STOP" +
-      "PED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034" +
-      "FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_C" +
-      "HANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND" +
-      "_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020" +
-      "\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECI" +
-      "FIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_" +
-      "LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*" +
-      "_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_UNSPECI" +
-      "FIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPR" +
-      "OVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013E" +
-      "ngineProtoP\001b\006proto3"
+      "pR\ncreateTime\022.\n\023subagent_session_id\030\005 \001" +
+      "(\tR\021subagentSessionId\022$\n\016parent_call_id\030" +
+      "\006 \001(\tR\014parentCallId\0229\n\014turn_started\030\n \001(" +
+      "\0132\024.koda.v1.TurnStartedH\000R\013turnStarted\0223" +
+      "\n\ntext_delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000" +
+      "R\ttextDelta\022?\n\016thinking_delta\030\014 \001(\0132\026.ko" +
+      "da.v1.ThinkingDeltaH\000R\rthinkingDelta\022F\n\021" +
+      "tool_call_started\030\r \001(\0132\030.koda.v1.ToolCa" +
+      "llStartedH\000R\017toolCallStarted\022C\n\020tool_cal" +
+      "l_output\030\016 \001(\0132\027.koda.v1.ToolCallOutputH" +
+      "\000R\016toolCallOutput\022I\n\022tool_call_finished\030" +
+      "\017 \001(\0132\031.koda.v1.ToolCallFinishedH\000R\020tool" +
+      "CallFinished\022K\n\022approval_requested\030\020 \001(\013" +
+      "2\032.koda.v1.ApprovalRequestedH\000R\021approval" +
+      "Requested\022H\n\021approval_resolved\030\021 \001(\0132\031.k" +
+      "oda.v1.ApprovalResolvedH\000R\020approvalResol" +
+      "ved\022C\n\020loop_cap_reached\030\022 \001(\0132\027.koda.v1." +
+      "LoopCapReachedH\000R\016loopCapReached\022&\n\005usag" +
+      "e\030\023 \001(\0132\016.koda.v1.UsageH\000R\005usage\0229\n\014file" +
+      "_changed\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013" +
+      "fileChanged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.No" +
+      "ticeH\000R\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.kod" +
+      "a.v1.TurnEndedH\000R\tturnEnded\022<\n\rcontext_u" +
+      "sage\030\027 \001(\0132\025.koda.v1.ContextUsageH\000R\014con" +
+      "textUsage\022<\n\rtodos_updated\030\030 \001(\0132\025.koda." +
+      "v1.TodosUpdatedH\000R\014todosUpdated\022<\n\ruser_" +
+      "question\030\031 \001(\0132\025.koda.v1.UserQuestionH\000R" +
+      "\014userQuestionB\t\n\007payload\"|\n\014UserQuestion" +
+      "\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007call_" +
+      "id\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010ques" +
+      "tion\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014Contex" +
+      "tUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022" +
+      "\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosU" +
+      "pdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005to" +
+      "dos*l\n\010Decision\022\030\n\024DECISION_UNSPECIFIED\020" +
+      "\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_APPR" +
+      "OVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoo" +
+      "pAction\022\033\n\027LOOP_ACTION_UNSPECIFIED\020\000\022\030\n\024" +
+      "LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_ACTION_ST" +
+      "OP\020\002*s\n\020DisconnectPolicy\022!\n\035DISCONNECT_P" +
+      "OLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNECT_POLICY" +
+      "_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_CONTINUE\020" +
+      "\002*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REASON_U" +
+      "NSPECIFIED\020\000\022\035\n\031TURN_END_REASON_COMPLETE" +
+      "D\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TU" +
+      "RN_END_REASON_FAILED\020\003\022\'\n#TURN_END_REASO" +
+      "N_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKi" +
+      "nd\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030" +
+      "FILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANG" +
+      "E_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DE" +
+      "LETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_U" +
+      "NSPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024N" +
+      "OTICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ER" +
+      "ROR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_U" +
+      "NSPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026" +
+      "\n\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda" +
+      ".v1B\013EngineProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -390,7 +392,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_EngineEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineEvent_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "Payload", });
+        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "SubagentSessionId", "ParentCallId", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "Payload", });
     internal_static_koda_v1_UserQuestion_descriptor =
       getDescriptor().getMessageType(20);
     internal_static_koda_v1_UserQuestion_fieldAccessorTable = new

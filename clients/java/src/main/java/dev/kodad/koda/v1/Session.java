@@ -43,6 +43,7 @@ private static final long serialVersionUID = 0L;
     tenant_ = "";
     todos_ = java.util.Collections.emptyList();
     profile_ = "";
+    parentSessionId_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -931,6 +932,57 @@ java.lang.String defaultValue) {
     }
   }
 
+  public static final int PARENT_SESSION_ID_FIELD_NUMBER = 21;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object parentSessionId_ = "";
+  /**
+   * <pre>
+   * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+   * run one task (its events also reached that session's stream, see
+   * `EngineEvent.subagent_session_id`). Output only.
+   * </pre>
+   *
+   * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+   * @return The parentSessionId.
+   */
+  @java.lang.Override
+  public java.lang.String getParentSessionId() {
+    java.lang.Object ref = parentSessionId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      parentSessionId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+   * run one task (its events also reached that session's stream, see
+   * `EngineEvent.subagent_session_id`). Output only.
+   * </pre>
+   *
+   * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+   * @return The bytes for parentSessionId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getParentSessionIdBytes() {
+    java.lang.Object ref = parentSessionId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      parentSessionId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1007,6 +1059,9 @@ java.lang.String defaultValue) {
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 20, profile_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentSessionId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 21, parentSessionId_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1101,6 +1156,9 @@ java.lang.String defaultValue) {
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(profile_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(20, profile_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentSessionId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(21, parentSessionId_);
+    }
     return size;
   }
   @java.lang.Override
@@ -1178,6 +1236,8 @@ java.lang.String defaultValue) {
         .equals(other.getTodosList())) return false;
     if (!getProfile()
         .equals(other.getProfile())) return false;
+    if (!getParentSessionId()
+        .equals(other.getParentSessionId())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1247,6 +1307,8 @@ java.lang.String defaultValue) {
     }
     hash = (37 * hash) + PROFILE_FIELD_NUMBER;
     hash = (53 * hash) + getProfile().hashCode();
+    hash = (37 * hash) + PARENT_SESSION_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getParentSessionId().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1468,6 +1530,7 @@ java.lang.String defaultValue) {
       }
       bitField0_ = (bitField0_ & ~0x00040000);
       profile_ = "";
+      parentSessionId_ = "";
       return this;
     }
 
@@ -1593,6 +1656,9 @@ java.lang.String defaultValue) {
       }
       if (((from_bitField0_ & 0x00080000) != 0)) {
         result.profile_ = profile_;
+      }
+      if (((from_bitField0_ & 0x00100000) != 0)) {
+        result.parentSessionId_ = parentSessionId_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1727,6 +1793,11 @@ java.lang.String defaultValue) {
       if (!other.getProfile().isEmpty()) {
         profile_ = other.profile_;
         bitField0_ |= 0x00080000;
+        onChanged();
+      }
+      if (!other.getParentSessionId().isEmpty()) {
+        parentSessionId_ = other.parentSessionId_;
+        bitField0_ |= 0x00100000;
         onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
@@ -1883,6 +1954,11 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00080000;
               break;
             } // case 162
+            case 170: {
+              parentSessionId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00100000;
+              break;
+            } // case 170
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4419,6 +4495,108 @@ java.lang.String defaultValue) {
       checkByteStringIsUtf8(value);
       profile_ = value;
       bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object parentSessionId_ = "";
+    /**
+     * <pre>
+     * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+     * run one task (its events also reached that session's stream, see
+     * `EngineEvent.subagent_session_id`). Output only.
+     * </pre>
+     *
+     * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+     * @return The parentSessionId.
+     */
+    public java.lang.String getParentSessionId() {
+      java.lang.Object ref = parentSessionId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        parentSessionId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+     * run one task (its events also reached that session's stream, see
+     * `EngineEvent.subagent_session_id`). Output only.
+     * </pre>
+     *
+     * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+     * @return The bytes for parentSessionId.
+     */
+    public com.google.protobuf.ByteString
+        getParentSessionIdBytes() {
+      java.lang.Object ref = parentSessionId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        parentSessionId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+     * run one task (its events also reached that session's stream, see
+     * `EngineEvent.subagent_session_id`). Output only.
+     * </pre>
+     *
+     * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+     * @param value The parentSessionId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setParentSessionId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      parentSessionId_ = value;
+      bitField0_ |= 0x00100000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+     * run one task (its events also reached that session's stream, see
+     * `EngineEvent.subagent_session_id`). Output only.
+     * </pre>
+     *
+     * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearParentSessionId() {
+      parentSessionId_ = getDefaultInstance().getParentSessionId();
+      bitField0_ = (bitField0_ & ~0x00100000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+     * run one task (its events also reached that session's stream, see
+     * `EngineEvent.subagent_session_id`). Output only.
+     * </pre>
+     *
+     * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+     * @param value The bytes for parentSessionId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setParentSessionIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      parentSessionId_ = value;
+      bitField0_ |= 0x00100000;
       onChanged();
       return this;
     }

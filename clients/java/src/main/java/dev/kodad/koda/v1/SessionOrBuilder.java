@@ -517,4 +517,28 @@ java.lang.String defaultValue);
    */
   com.google.protobuf.ByteString
       getProfileBytes();
+
+  /**
+   * <pre>
+   * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+   * run one task (its events also reached that session's stream, see
+   * `EngineEvent.subagent_session_id`). Output only.
+   * </pre>
+   *
+   * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+   * @return The parentSessionId.
+   */
+  java.lang.String getParentSessionId();
+  /**
+   * <pre>
+   * Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
+   * run one task (its events also reached that session's stream, see
+   * `EngineEvent.subagent_session_id`). Output only.
+   * </pre>
+   *
+   * <code>string parent_session_id = 21 [json_name = "parentSessionId"];</code>
+   * @return The bytes for parentSessionId.
+   */
+  com.google.protobuf.ByteString
+      getParentSessionIdBytes();
 }

@@ -128,6 +128,17 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
         approval_timeout_ms=pb.approval_timeout.ToMilliseconds(),
         approval_rules=approval_rules(list(pb.approval_rules)),
         profile=pb.profile or "default",
+        mcp_servers=tuple(mcp_server_spec(s) for s in pb.mcp_servers),
+    )
+
+
+def mcp_server_spec(pb: spb.McpServer) -> m.McpServerSpec:
+    return m.McpServerSpec(pb.name, tuple(pb.command), pb.url, pb.trusted)
+
+
+def mcp_server(spec: m.McpServerSpec) -> spb.McpServer:
+    return spb.McpServer(
+        name=spec.name, command=list(spec.command), url=spec.url, trusted=spec.trusted
     )
 
 
@@ -142,6 +153,7 @@ def agent_profile(p: AgentProfile) -> spb.AgentProfile:
         loop_cap=p.loop_cap,
         memory=p.memory,
         source=p.source,
+        mcp_servers=[mcp_server(s) for s in p.mcp_servers],
     )
 
 
@@ -211,6 +223,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         todos=todos(r.todos),
         profile=r.profile,
         parent_session_id=r.parent_session_id,
+        mcp_servers=[mcp_server(s) for s in r.mcp_servers],
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),

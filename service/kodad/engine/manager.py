@@ -44,7 +44,8 @@ from kodad.engine.profiles import AgentProfile, ProfileCatalog
 from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Relay, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Store
-from kodad.tools import ToolError, ToolOutcome, ToolRegistry
+from kodad.tools import Tool, ToolError, ToolOutcome, ToolRegistry
+from kodad.tools.mcp import McpHub
 from kodad.tools.memory import memory_prompt
 from kodad.tools.shell import kill_orphans
 
@@ -75,6 +76,7 @@ UPDATABLE_FIELDS = frozenset(
         "approval_timeout",
         "approval_rules",
         "profile",
+        "mcp_servers",
     }
 )
 
@@ -101,6 +103,7 @@ class _Live:
     tenant: str
     turn: Turn | None = None
     watchers: int = 0
+    mcp: McpHub | None = None  # the session's MCP servers, once a turn needed them
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class SessionManager:
         await asyncio.gather(*(t.task for t in turns if t.task is not None), return_exceptions=True)
         for live in self._live.values():
             live.log.close()
+        await asyncio.gather(*(live.mcp.aclose() for live in self._live.values() if live.mcp))
         await self._writer.aclose()
 
     async def _recover(self) -> None:
@@ -261,6 +265,7 @@ class SessionManager:
             update_time=created,
             tenant=caller.tenant,
             profile=profile,
+            mcp_servers=validation.mcp_servers(spec.mcp_servers),
         )
         await self.store.create_session(record)
         return record
@@ -330,6 +335,8 @@ class SessionManager:
             )
         if "profile" in paths:
             record.profile = self.profiles.get(changes.profile, record.workspace).name
+        if "mcp_servers" in paths:
+            record.mcp_servers = validation.mcp_servers(changes.mcp_servers)
         record.update_time = now_us()
         await self.store.update_session(record)
         return self._view(record)
@@ -348,6 +355,8 @@ class SessionManager:
         live = self._live.pop(session_id, None)
         if live is not None:
             live.log.close()
+            if live.mcp is not None:
+                await live.mcp.aclose()
 
     async def fork_session(
         self, session_id: str, title: str, *, caller: Caller = LOCAL
@@ -429,8 +438,22 @@ class SessionManager:
         record = await self._record(session_id, caller)
         profile = self.profiles.get(record.profile, record.workspace)
         live = await self._live_session(session_id)
+        self._check_can_start(live)
+        mcp_tools: list[Tool] = []
+        notices: list[str] = []
+        if not turn_input.compact:
+            mcp_tools, notices = await self._mcp_tools(live, record, profile)
+        self._check_can_start(live)
+        # No await from the check above to `live.turn = turn`: a concurrent start sees it.
+        loop_cap = record.loop_cap or profile.loop_cap or self.settings.default_loop_cap
+        tools = self.tools.with_tools(mcp_tools)
+        return self._launch(live, record, profile, turn_input, loop_cap, tools, notices=notices)
+
+    def _check_can_start(self, live: _Live) -> None:
+        """Raises unless a turn may start on the session now."""
+        limits = self.settings.limits
         if live.turn is not None:
-            raise TurnAlreadyRunning(session_id, live.turn.id)
+            raise TurnAlreadyRunning(live.log.session_id, live.turn.id)
         if limits.turns and self.running_turns() >= limits.turns:
             raise ResourceExhausted(
                 f"{limits.turns} turns are running, the turns limit; retry later"
@@ -440,9 +463,19 @@ class SessionManager:
                 f"the tenant runs {limits.turns_per_tenant} turns, the turns_per_tenant limit;"
                 " retry later"
             )
-        # No await from the check above to `live.turn = turn`: a concurrent start sees it.
-        loop_cap = record.loop_cap or profile.loop_cap or self.settings.default_loop_cap
-        return self._launch(live, record, profile, turn_input, loop_cap, self.tools)
+
+    async def _mcp_tools(
+        self, live: _Live, record: SessionRecord, profile: AgentProfile
+    ) -> tuple[list[Tool], list[str]]:
+        """The tools of the MCP servers of `record` and `profile` (the session's win on a
+        name), started as needed in the session's hub; and warnings for those that failed."""
+        specs = {s.name: s for s in (*profile.mcp_servers, *record.mcp_servers)}
+        if not specs:
+            return [], []
+        if live.mcp is None:
+            live.mcp = McpHub(record.workspace)
+        tools, problems = await live.mcp.tools(list(specs.values()))
+        return list(tools), problems
 
     def _launch(
         self,
@@ -455,6 +488,7 @@ class SessionManager:
         *,
         relay: Relay | None = None,
         pending: PendingRequests | None = None,
+        notices: list[str] | None = None,
     ) -> Turn:
         """Starts a turn of `record` as `profile` (a sub-agent's with `relay` and `pending`)."""
         tools = tools.restricted(profile.allows, f"the agent profile {profile.name!r}")
@@ -486,6 +520,7 @@ class SessionManager:
             subagents=self._run_subagent if relay is None else None,
             relay=relay,
             pending=pending,
+            notices=notices or [],
         )
         live.turn = turn
         turn.start()
@@ -519,7 +554,10 @@ class SessionManager:
         )
         await self.store.create_session(record)
         live = await self._live_session(record.id)
-        parent_log = (await self._live_session(source.id)).log
+        parent_live = await self._live_session(source.id)
+        parent_log = parent_live.log
+        # The parent's MCP servers (its session's and the sub-agent profile's), in its hub.
+        mcp_tools, notices = await self._mcp_tools(parent_live, source, profile)
 
         def relay(payload: EventPayload) -> Event:
             return parent_log.emit(
@@ -532,9 +570,12 @@ class SessionManager:
             profile,
             TurnInput(task),
             profile.loop_cap or SUBAGENT_LOOP_CAP,
-            self.tools.restricted(lambda name: name != "invoke_agent", "a sub-agent"),
+            self.tools.with_tools(mcp_tools).restricted(
+                lambda name: name != "invoke_agent", "a sub-agent"
+            ),
             relay=relay,
             pending=parent.pending,
+            notices=notices,
         )
         assert child.task is not None
         try:

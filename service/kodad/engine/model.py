@@ -75,6 +75,16 @@ class NoticeLevel(enum.Enum):
 
 
 @dataclass(frozen=True)
+class McpServerSpec:
+    """An MCP server a session's model may use: a stdio command or a streamable-HTTP URL."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    url: str = ""
+    trusted: bool = False
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """Where a session's model lives. `api_key_env` names an env var; keys are never stored."""
 
@@ -137,6 +147,7 @@ class SessionRecord:
     profile: str = "default"
     # A sub-agent's session: the session whose invoke_agent call created it.
     parent_session_id: str = ""
+    mcp_servers: tuple[McpServerSpec, ...] = ()
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))

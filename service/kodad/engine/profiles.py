@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kodad.engine.errors import FailedPrecondition, NotFound
+from kodad.engine import validation
+from kodad.engine.errors import FailedPrecondition, InvalidArgument, NotFound
+from kodad.engine.model import McpServerSpec
 
 log = logging.getLogger(__name__)
 
 WORKSPACE_DIR = ".kodad/agents"
 _FIELDS = {
     "name", "description", "system_prompt", "model", "allowed_tools", "disallowed_tools",
-    "loop_cap", "memory",
+    "loop_cap", "memory", "mcp_servers",
 }  # fmt: skip
 
 
@@ -33,6 +35,7 @@ class AgentProfile:
     disallowed_tools: tuple[str, ...] = ()
     loop_cap: int = 0  # 0: the session's (else the server's)
     memory: bool = True
+    mcp_servers: tuple[McpServerSpec, ...] = ()
     source: str = "builtin"
 
     def allows(self, tool: str) -> bool:
@@ -80,8 +83,35 @@ def parse(path: Path) -> AgentProfile:
         disallowed_tools=strings("disallowed_tools"),
         loop_cap=loop_cap,
         memory=memory,
+        mcp_servers=_mcp_servers(path, data.get("mcp_servers", [])),
         source=str(path),
     )
+
+
+def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{path}: mcp_servers must be a list of objects")
+    servers = []
+    for i, v in enumerate(value):
+        unknown = sorted(set(v) - {"name", "command", "url", "trusted"})
+        command, url, name = v.get("command", []), v.get("url", ""), v.get("name", "")
+        if (
+            unknown
+            or not isinstance(name, str)
+            or not isinstance(url, str)
+            or not isinstance(v.get("trusted", False), bool)
+            or not isinstance(command, list)
+            or not all(isinstance(a, str) for a in command)
+        ):
+            raise ValueError(
+                f"{path}: mcp_servers[{i}] takes name (string), command (list of strings),"
+                " url (string) and trusted (boolean)"
+            )
+        servers.append(McpServerSpec(name, tuple(command), url, v.get("trusted", False)))
+    try:
+        return validation.mcp_servers(tuple(servers), "mcp_servers")
+    except InvalidArgument as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 class ProfileCatalog:

@@ -72,6 +72,7 @@ from kodad.tools import (
     Workspace,
 )
 from kodad.tools.base import Args
+from kodad.tools.mcp import McpTool
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class Turn:
         subagents: SubagentRunner | None = None,
         relay: Relay | None = None,
         pending: PendingRequests | None = None,
+        notices: list[str] | None = None,
     ) -> None:
         self.id = turn_id
         self.session = session
@@ -157,6 +159,7 @@ class Turn:
         self.pending = pending if pending is not None else PendingRequests()
         self._subagents = subagents
         self._relay = relay
+        self._notices = notices or []  # warnings to emit after turn_started
         self._history: list[Message] = []
         self._log = log
         self._store = store
@@ -186,6 +189,8 @@ class Turn:
     def start(self) -> None:
         """Emits turn_started at once (the first event of every turn) and runs the turn."""
         self.started_seq = self._emit(TurnStarted(self.input.text, len(self.input.images))).seq
+        for text in self._notices:
+            self._emit(Notice(NoticeLevel.WARNING, text))
         self.task = asyncio.create_task(self.run(), name=f"turn {self.id}")
 
     def cancel(self) -> None:
@@ -524,6 +529,8 @@ class Turn:
         """Asks a human when the mode and rules say so. None: the call may run; otherwise
         the outcome the model gets instead."""
         if not approvals.needs_approval(self.session.approval_mode, tool.kind):
+            return None
+        if isinstance(tool, McpTool) and tool.trusted:
             return None
         risk = ApprovalRisk.UNSPECIFIED
         if tool.kind is ToolKind.SHELL:

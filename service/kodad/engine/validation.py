@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kodad.engine.errors import InvalidArgument
-from kodad.engine.model import ApprovalRule, Image, ProviderConfig, ProviderKind
+from kodad.engine.model import ApprovalRule, Image, McpServerSpec, ProviderConfig, ProviderKind
 from kodad.providers import SERVED_KINDS, ScriptError, parse_script
 
 MAX_TITLE = 512
@@ -27,6 +27,35 @@ DEFAULT_PAGE_SIZE = 100
 
 _LABEL_KEY = re.compile(r"[a-z0-9_.-]{1,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+MAX_MCP_SERVERS = 16
+
+
+def mcp_servers(
+    servers: tuple[McpServerSpec, ...], where: str = "session.mcp_servers"
+) -> tuple[McpServerSpec, ...]:
+    if len(servers) > MAX_MCP_SERVERS:
+        raise InvalidArgument(f"{where} has {len(servers)} servers, at most {MAX_MCP_SERVERS}")
+    seen: set[str] = set()
+    for i, s in enumerate(servers):
+        at = f"{where}[{i}]"
+        if not _MCP_NAME.fullmatch(s.name):
+            raise InvalidArgument(
+                f"{at}.name {s.name!r} must be 1-32 characters of [A-Za-z0-9-], not starting"
+                " with '-'"
+            )
+        if s.name in seen:
+            raise InvalidArgument(f"{at}.name {s.name!r} is used twice")
+        seen.add(s.name)
+        if bool(s.command) == bool(s.url):
+            raise InvalidArgument(f"{at} must set exactly one of command and url")
+        if s.command and (not s.command[0] or any("\x00" in a for a in s.command)):
+            raise InvalidArgument(f"{at}.command needs a program and no NUL characters")
+        if s.url:
+            parsed = urlparse(s.url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise InvalidArgument(f"{at}.url must be an http or https URL, got {s.url!r}")
+    return servers
 
 
 def workspace(path: str) -> str:
@@ -135,7 +164,7 @@ def approval_rules(
     rules: tuple[ApprovalRule, ...], tool_names: Collection[str]
 ) -> tuple[ApprovalRule, ...]:
     for i, rule in enumerate(rules):
-        if rule.tool_name not in tool_names:
+        if rule.tool_name not in tool_names and "__" not in rule.tool_name:  # "__": MCP tools
             raise InvalidArgument(
                 f"session.approval_rules[{i}].tool_name {rule.tool_name!r} is not a tool"
             )

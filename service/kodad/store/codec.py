@@ -14,6 +14,7 @@ from kodad.engine.model import (
     ApprovalRule,
     EventPayload,
     Image,
+    McpServerSpec,
     Message,
     ProviderConfig,
     ProviderKind,
@@ -49,6 +50,17 @@ def encode_todos(todos: tuple[Todo, ...]) -> str:
 def decode_todos(value: str | list[dict[str, str]]) -> tuple[Todo, ...]:
     items = json.loads(value) if isinstance(value, str) else value
     return tuple(Todo(t["content"], TodoStatus(t["status"])) for t in items)
+
+
+def encode_mcp_servers(servers: tuple[McpServerSpec, ...]) -> str:
+    return _dumps([dataclasses.asdict(s) for s in servers])
+
+
+def decode_mcp_servers(value: str) -> tuple[McpServerSpec, ...]:
+    return tuple(
+        McpServerSpec(s["name"], tuple(s["command"]), s["url"], s["trusted"])
+        for s in json.loads(value)
+    )
 
 
 _DECODERS: dict[type, dict[str, Any]] = {}

@@ -115,6 +115,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN parent_session_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE events ADD COLUMN subagent_session_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE events ADD COLUMN parent_call_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
     """,
 )
 
@@ -124,7 +125,7 @@ _LABELS_OBJECT = (
 _SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id"
+    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers"
 )
 _PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
@@ -264,6 +265,7 @@ class SqliteStore:
                     codec.encode_todos(r.todos),
                     r.profile,
                     r.parent_session_id,
+                    codec.encode_mcp_servers(r.mcp_servers),
                 ),
             )
         ]
@@ -320,7 +322,7 @@ class SqliteStore:
     def _session_from_row(row: Sequence[object]) -> SessionRecord:
         (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
          last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
-         parent, labels) = row  # fmt: skip
+         parent, mcp_servers, labels) = row  # fmt: skip
         return SessionRecord(
             id=str(sid),
             title=str(title),
@@ -342,6 +344,7 @@ class SqliteStore:
             todos=codec.decode_todos(str(todos)),
             profile=str(profile),
             parent_session_id=str(parent),
+            mcp_servers=codec.decode_mcp_servers(str(mcp_servers)),
         )
 
     async def update_session(self, record: SessionRecord) -> None:
@@ -349,7 +352,7 @@ class SqliteStore:
             (
                 "UPDATE sessions SET title=?, provider=?, approval_mode=?, loop_cap=?,"
                 " system_prompt=?, approval_timeout_ms=?, approval_rules=?, update_time=?,"
-                " profile=? WHERE id=?",
+                " profile=?, mcp_servers=? WHERE id=?",
                 (
                     record.title,
                     codec.encode_provider(record.provider),
@@ -360,6 +363,7 @@ class SqliteStore:
                     codec.encode_rules(record.approval_rules),
                     record.update_time,
                     record.profile,
+                    codec.encode_mcp_servers(record.mcp_servers),
                     record.id,
                 ),
             ),

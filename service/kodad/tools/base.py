@@ -6,7 +6,7 @@ import enum
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from kodad.engine.model import FileChangeKind, Message, Todo
 from kodad.tools.errors import ToolError
@@ -74,10 +74,17 @@ class ToolContext:
 
 
 class Tool(Protocol):
-    name: ClassVar[str]
-    description: ClassVar[str]
-    kind: ClassVar[ToolKind]
-    parameters: ClassVar[dict[str, Any]]
+    """A tool the model may call. Built-in tools set these as class variables; tools found
+    at run time (an MCP server's) per instance."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def kind(self) -> ToolKind: ...
+    @property
+    def parameters(self) -> dict[str, Any]: ...
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome: ...
 
@@ -98,6 +105,10 @@ class Args:
         if not isinstance(value, dict):
             raise ToolError("arguments must be a JSON object")
         self._values: dict[str, Any] = value
+
+    def values(self) -> dict[str, Any]:
+        """Every argument, as the model sent them."""
+        return dict(self._values)
 
     def raw_value(self, name: str) -> Any:
         """The argument as the model sent it (None when absent)."""
@@ -136,6 +147,12 @@ class ToolRegistry:
         kept = [t for t in self._tools.values() if allows(t.name)]
         refused = {n: f"{by} does not allow the tool {n!r}" for n in self._tools if not allows(n)}
         return ToolRegistry(kept, {**self._refusals, **refused}) if refused else self
+
+    def with_tools(self, extra: Sequence[Tool]) -> ToolRegistry:
+        """These tools and `extra` (offered after them)."""
+        if not extra:
+            return self
+        return ToolRegistry([*self._tools.values(), *extra], dict(self._refusals))
 
     def refusal(self, name: str) -> str | None:
         """Why a known tool is not offered here (None when it is, or is unknown)."""

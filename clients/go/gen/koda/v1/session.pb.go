@@ -567,8 +567,12 @@ type Session struct {
 	// run one task (its events also reached that session's stream, see
 	// `EngineEvent.subagent_session_id`). Output only.
 	ParentSessionId string `protobuf:"bytes,21,opt,name=parent_session_id,json=parentSessionId,proto3" json:"parent_session_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// MCP servers whose tools the model may call (with those of the session's profile; on a
+	// name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+	// 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+	McpServers    []*McpServer `protobuf:"bytes,22,rep,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -748,6 +752,97 @@ func (x *Session) GetParentSessionId() string {
 	return ""
 }
 
+func (x *Session) GetMcpServers() []*McpServer {
+	if x != nil {
+		return x.McpServers
+	}
+	return nil
+}
+
+// An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
+// with their JSON schemas. It is started when a turn first needs it, shared by the
+// session's turns, started again after it stopped or crashed (the call it was running
+// fails as a tool error) and closed with the session or the service. A server that cannot
+// start leaves its tools out of the turn, with a warning notice. Its tools' failures are
+// tool errors.
+type McpServer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the server and prefixes its tools: 1 to 32 characters of [A-Za-z0-9-], starting
+	// with a letter or digit.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A server spoken to over stdio: its command line (argv; command[0] is looked up in
+	// PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
+	// SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+	Command []string `protobuf:"bytes,2,rep,name=command,proto3" json:"command,omitempty"`
+	// A server spoken to over streamable HTTP: its endpoint URL (http or https).
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Whether its tools run without asking in APPROVAL_MODE_CONFIRM. An untrusted server's
+	// tools ask (approval rules apply as to any tool) and are refused in
+	// APPROVAL_MODE_READ_ONLY; a trusted server's tools marked read-only by the server
+	// (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
+	Trusted       bool `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *McpServer) Reset() {
+	*x = McpServer{}
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *McpServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*McpServer) ProtoMessage() {}
+
+func (x *McpServer) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use McpServer.ProtoReflect.Descriptor instead.
+func (*McpServer) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *McpServer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *McpServer) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *McpServer) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *McpServer) GetTrusted() bool {
+	if x != nil {
+		return x.Trusted
+	}
+	return false
+}
+
 // A named agent: instructions, model and tools. Many sessions share one profile. Profiles
 // are files (JSON or TOML with these fields) in the server's profile directory or in a
 // workspace's `.kodad/agents/`; `default` is built in.
@@ -770,14 +865,17 @@ type AgentProfile struct {
 	// Whether the memory files go into the system prompt.
 	Memory bool `protobuf:"varint,8,opt,name=memory,proto3" json:"memory,omitempty"`
 	// Where it comes from: "builtin" or the file's path. Output only.
-	Source        string `protobuf:"bytes,9,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,9,opt,name=source,proto3" json:"source,omitempty"`
+	// MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+	// and trusted).
+	McpServers    []*McpServer `protobuf:"bytes,10,rep,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentProfile) Reset() {
 	*x = AgentProfile{}
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +887,7 @@ func (x *AgentProfile) String() string {
 func (*AgentProfile) ProtoMessage() {}
 
 func (x *AgentProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +900,7 @@ func (x *AgentProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentProfile.ProtoReflect.Descriptor instead.
 func (*AgentProfile) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AgentProfile) GetName() string {
@@ -868,6 +966,13 @@ func (x *AgentProfile) GetSource() string {
 	return ""
 }
 
+func (x *AgentProfile) GetMcpServers() []*McpServer {
+	if x != nil {
+		return x.McpServers
+	}
+	return nil
+}
+
 // One item of a session's task list.
 type Todo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -881,7 +986,7 @@ type Todo struct {
 
 func (x *Todo) Reset() {
 	*x = Todo{}
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +998,7 @@ func (x *Todo) String() string {
 func (*Todo) ProtoMessage() {}
 
 func (x *Todo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1011,7 @@ func (x *Todo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Todo.ProtoReflect.Descriptor instead.
 func (*Todo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Todo) GetContent() string {
@@ -938,7 +1043,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1055,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1068,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -993,7 +1098,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1110,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1123,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Image) GetMimeType() string {
@@ -1050,7 +1155,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1167,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1180,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -1116,7 +1221,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1233,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1246,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -1204,7 +1309,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1321,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1334,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1328,7 +1433,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xa9\a\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xde\a\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1353,10 +1458,17 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x06tenant\x18\x12 \x01(\tR\x06tenant\x12#\n" +
 	"\x05todos\x18\x13 \x03(\v2\r.koda.v1.TodoR\x05todos\x12\x18\n" +
 	"\aprofile\x18\x14 \x01(\tR\aprofile\x12*\n" +
-	"\x11parent_session_id\x18\x15 \x01(\tR\x0fparentSessionId\x1a9\n" +
+	"\x11parent_session_id\x18\x15 \x01(\tR\x0fparentSessionId\x123\n" +
+	"\vmcp_servers\x18\x16 \x03(\v2\x12.koda.v1.McpServerR\n" +
+	"mcpServers\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"e\n" +
+	"\tMcpServer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acommand\x18\x02 \x03(\tR\acommand\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x18\n" +
+	"\atrusted\x18\x04 \x01(\bR\atrusted\"\xcf\x02\n" +
 	"\fAgentProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
@@ -1366,7 +1478,10 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x10disallowed_tools\x18\x06 \x03(\tR\x0fdisallowedTools\x12\x19\n" +
 	"\bloop_cap\x18\a \x01(\x05R\aloopCap\x12\x16\n" +
 	"\x06memory\x18\b \x01(\bR\x06memory\x12\x16\n" +
-	"\x06source\x18\t \x01(\tR\x06source\"M\n" +
+	"\x06source\x18\t \x01(\tR\x06source\x123\n" +
+	"\vmcp_servers\x18\n" +
+	" \x03(\v2\x12.koda.v1.McpServerR\n" +
+	"mcpServers\"M\n" +
 	"\x04Todo\x12\x18\n" +
 	"\acontent\x18\x01 \x01(\tR\acontent\x12+\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x13.koda.v1.TodoStatusR\x06status\"R\n" +
@@ -1443,7 +1558,7 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
@@ -1453,41 +1568,44 @@ var file_koda_v1_session_proto_goTypes = []any{
 	(*ProviderConfig)(nil),        // 5: koda.v1.ProviderConfig
 	(*Usage)(nil),                 // 6: koda.v1.Usage
 	(*Session)(nil),               // 7: koda.v1.Session
-	(*AgentProfile)(nil),          // 8: koda.v1.AgentProfile
-	(*Todo)(nil),                  // 9: koda.v1.Todo
-	(*ApprovalRule)(nil),          // 10: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 11: koda.v1.Image
-	(*ToolCall)(nil),              // 12: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 13: koda.v1.ToolResult
-	(*Message)(nil),               // 14: koda.v1.Message
-	nil,                           // 15: koda.v1.Session.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*McpServer)(nil),             // 8: koda.v1.McpServer
+	(*AgentProfile)(nil),          // 9: koda.v1.AgentProfile
+	(*Todo)(nil),                  // 10: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 11: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 12: koda.v1.Image
+	(*ToolCall)(nil),              // 13: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 14: koda.v1.ToolResult
+	(*Message)(nil),               // 15: koda.v1.Message
+	nil,                           // 16: koda.v1.Session.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	0,  // 0: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
 	5,  // 1: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
 	1,  // 2: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	15, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	16, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	2,  // 4: koda.v1.Session.state:type_name -> koda.v1.SessionState
 	6,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	16, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	16, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	17, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	10, // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	9,  // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
-	4,  // 11: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
-	3,  // 12: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	11, // 13: koda.v1.Message.images:type_name -> koda.v1.Image
-	12, // 14: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	13, // 15: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	6,  // 16: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	16, // 17: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	17, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	17, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	18, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	11, // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	10, // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	8,  // 11: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
+	8,  // 12: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
+	4,  // 13: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
+	3,  // 14: koda.v1.Message.role:type_name -> koda.v1.MessageRole
+	12, // 15: koda.v1.Message.images:type_name -> koda.v1.Image
+	13, // 16: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	14, // 17: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	6,  // 18: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	17, // 19: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_proto_init() }
@@ -1501,7 +1619,7 @@ func file_koda_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

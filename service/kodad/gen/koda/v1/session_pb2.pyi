@@ -339,6 +339,7 @@ class Session(_message.Message):
     TODOS_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
     PARENT_SESSION_ID_FIELD_NUMBER: _builtins.int
+    MCP_SERVERS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -416,6 +417,13 @@ class Session(_message.Message):
     def todos(self) -> _containers.RepeatedCompositeFieldContainer[Global___Todo]:
         """The task list the model keeps with the todo_write tool (see `TodosUpdated`). Output only."""
 
+    @_builtins.property
+    def mcp_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___McpServer]:
+        """MCP servers whose tools the model may call (with those of the session's profile; on a
+        name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+        16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+        """
+
     def __init__(
         self,
         *,
@@ -440,14 +448,66 @@ class Session(_message.Message):
         todos: _abc.Iterable[Global___Todo] | None = ...,
         profile: _builtins.str = ...,
         parent_session_id: _builtins.str = ...,
+        mcp_servers: _abc.Iterable[Global___McpServer] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class McpServer(_message.Message):
+    """An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
+    with their JSON schemas. It is started when a turn first needs it, shared by the
+    session's turns, started again after it stopped or crashed (the call it was running
+    fails as a tool error) and closed with the session or the service. A server that cannot
+    start leaves its tools out of the turn, with a warning notice. Its tools' failures are
+    tool errors.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    TRUSTED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Names the server and prefixes its tools: 1 to 32 characters of [A-Za-z0-9-], starting
+    with a letter or digit.
+    """
+    url: _builtins.str
+    """A server spoken to over streamable HTTP: its endpoint URL (http or https)."""
+    trusted: _builtins.bool
+    """Whether its tools run without asking in APPROVAL_MODE_CONFIRM. An untrusted server's
+    tools ask (approval rules apply as to any tool) and are refused in
+    APPROVAL_MODE_READ_ONLY; a trusted server's tools marked read-only by the server
+    (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
+    """
+    @_builtins.property
+    def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A server spoken to over stdio: its command line (argv; command[0] is looked up in
+        PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
+        SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        command: _abc.Iterable[_builtins.str] | None = ...,
+        url: _builtins.str = ...,
+        trusted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "name", b"name", "trusted", b"trusted", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___McpServer: _TypeAlias = McpServer  # noqa: Y015
 
 @_typing.final
 class AgentProfile(_message.Message):
@@ -467,6 +527,7 @@ class AgentProfile(_message.Message):
     LOOP_CAP_FIELD_NUMBER: _builtins.int
     MEMORY_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
+    MCP_SERVERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Its name, e.g. "reviewer" (the file name without extension when the file names none)."""
     description: _builtins.str
@@ -489,6 +550,12 @@ class AgentProfile(_message.Message):
     def disallowed_tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tools never offered; a call to one is a tool error."""
 
+    @_builtins.property
+    def mcp_servers(self) -> _containers.RepeatedCompositeFieldContainer[Global___McpServer]:
+        """MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+        and trusted).
+        """
+
     def __init__(
         self,
         *,
@@ -501,10 +568,11 @@ class AgentProfile(_message.Message):
         loop_cap: _builtins.int = ...,
         memory: _builtins.bool = ...,
         source: _builtins.str = ...,
+        mcp_servers: _abc.Iterable[Global___McpServer] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_tools", b"allowed_tools", "description", b"description", "disallowed_tools", b"disallowed_tools", "loop_cap", b"loop_cap", "memory", b"memory", "model", b"model", "name", b"name", "source", b"source", "system_prompt", b"system_prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_tools", b"allowed_tools", "description", b"description", "disallowed_tools", b"disallowed_tools", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "memory", b"memory", "model", b"model", "name", b"name", "source", b"source", "system_prompt", b"system_prompt"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -135,11 +135,43 @@ pub struct Session {
     /// `EngineEvent.subagent_session_id`). Output only.
     #[prost(string, tag="21")]
     pub parent_session_id: ::prost::alloc::string::String,
+    /// MCP servers whose tools the model may call (with those of the session's profile; on a
+    /// name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+    /// 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+    #[prost(message, repeated, tag="22")]
+    pub mcp_servers: ::prost::alloc::vec::Vec<McpServer>,
+}
+/// An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
+/// with their JSON schemas. It is started when a turn first needs it, shared by the
+/// session's turns, started again after it stopped or crashed (the call it was running
+/// fails as a tool error) and closed with the session or the service. A server that cannot
+/// start leaves its tools out of the turn, with a warning notice. Its tools' failures are
+/// tool errors.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct McpServer {
+    /// Names the server and prefixes its tools: 1 to 32 characters of \[A-Za-z0-9-\], starting
+    /// with a letter or digit.
+    #[prost(string, tag="1")]
+    pub name: ::prost::alloc::string::String,
+    /// A server spoken to over stdio: its command line (argv; command\[0\] is looked up in
+    /// PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
+    /// SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+    #[prost(string, repeated, tag="2")]
+    pub command: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// A server spoken to over streamable HTTP: its endpoint URL (http or https).
+    #[prost(string, tag="3")]
+    pub url: ::prost::alloc::string::String,
+    /// Whether its tools run without asking in APPROVAL_MODE_CONFIRM. An untrusted server's
+    /// tools ask (approval rules apply as to any tool) and are refused in
+    /// APPROVAL_MODE_READ_ONLY; a trusted server's tools marked read-only by the server
+    /// (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
+    #[prost(bool, tag="4")]
+    pub trusted: bool,
 }
 /// A named agent: instructions, model and tools. Many sessions share one profile. Profiles
 /// are files (JSON or TOML with these fields) in the server's profile directory or in a
 /// workspace's `.kodad/agents/`; `default` is built in.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct AgentProfile {
     /// Its name, e.g. "reviewer" (the file name without extension when the file names none).
     #[prost(string, tag="1")]
@@ -168,6 +200,10 @@ pub struct AgentProfile {
     /// Where it comes from: "builtin" or the file's path. Output only.
     #[prost(string, tag="9")]
     pub source: ::prost::alloc::string::String,
+    /// MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+    /// and trusted).
+    #[prost(message, repeated, tag="10")]
+    pub mcp_servers: ::prost::alloc::vec::Vec<McpServer>,
 }
 /// One item of a session's task list.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1127,7 +1163,7 @@ pub struct GetAgentProfileRequest {
     pub workspace: ::prost::alloc::string::String,
 }
 /// Response of GetAgentProfile.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetAgentProfileResponse {
     /// The profile.
     #[prost(message, optional, tag="1")]

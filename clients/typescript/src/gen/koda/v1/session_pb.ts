@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMivAUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8SDwoHcHJvZmlsZRgUIAEoCRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgVIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIroBCgxBZ2VudFByb2ZpbGUSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAMgASgJEg0KBW1vZGVsGAQgASgJEhUKDWFsbG93ZWRfdG9vbHMYBSADKAkSGAoQZGlzYWxsb3dlZF90b29scxgGIAMoCRIQCghsb29wX2NhcBgHIAEoBRIOCgZtZW1vcnkYCCABKAgSDgoGc291cmNlGAkgASgJIjwKBFRvZG8SDwoHY29udGVudBgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5rb2RhLnYxLlRvZG9TdGF0dXMiOQoMQXBwcm92YWxSdWxlEhEKCXRvb2xfbmFtZRgBIAEoCRIWCg5jb21tYW5kX3ByZWZpeBgCIAEoCSIoCgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDCJGCghUb29sQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhEKCXRvb2xfbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJSCgpUb29sUmVzdWx0Eg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCLKAgoHTWVzc2FnZRINCgVpbmRleBgBIAEoAxIPCgd0dXJuX2lkGAIgASgJEiIKBHJvbGUYAyABKA4yFC5rb2RhLnYxLk1lc3NhZ2VSb2xlEgwKBHRleHQYBCABKAkSEAoIdGhpbmtpbmcYBSABKAkSHgoGaW1hZ2VzGAYgAygLMg4ua29kYS52MS5JbWFnZRIlCgp0b29sX2NhbGxzGAcgAygLMhEua29kYS52MS5Ub29sQ2FsbBIoCgt0b29sX3Jlc3VsdBgIIAEoCzITLmtvZGEudjEuVG9vbFJlc3VsdBIdCgV1c2FnZRgJIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnN1bW1hcml6ZWRfdGhyb3VnaBgLIAEoAyqLAQoMUHJvdmlkZXJLaW5kEh0KGVBST1ZJREVSX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQUk9WSURFUl9LSU5EX1NDUklQVEVEEAESIwofUFJPVklERVJfS0lORF9PUEVOQUlfQ09NUEFUSUJMRRACEhsKF1BST1ZJREVSX0tJTkRfQU5USFJPUElDEAMqfQoMQXBwcm92YWxNb2RlEh0KGUFQUFJPVkFMX01PREVfVU5TUEVDSUZJRUQQABIWChJBUFBST1ZBTF9NT0RFX0FVVE8QARIZChVBUFBST1ZBTF9NT0RFX0NPTkZJUk0QAhIbChdBUFBST1ZBTF9NT0RFX1JFQURfT05MWRADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMi5QUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8SDwoHcHJvZmlsZRgUIAEoCRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgVIAEoCRInCgttY3Bfc2VydmVycxgWIAMoCzISLmtvZGEudjEuTWNwU2VydmVyGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoJTWNwU2VydmVyEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAMoCRILCgN1cmwYAyABKAkSDwoHdHJ1c3RlZBgEIAEoCCLjAQoMQWdlbnRQcm9maWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFQoNc3lzdGVtX3Byb21wdBgDIAEoCRINCgVtb2RlbBgEIAEoCRIVCg1hbGxvd2VkX3Rvb2xzGAUgAygJEhgKEGRpc2FsbG93ZWRfdG9vbHMYBiADKAkSEAoIbG9vcF9jYXAYByABKAUSDgoGbWVtb3J5GAggASgIEg4KBnNvdXJjZRgJIAEoCRInCgttY3Bfc2VydmVycxgKIAMoCzISLmtvZGEudjEuTWNwU2VydmVyIjwKBFRvZG8SDwoHY29udGVudBgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5rb2RhLnYxLlRvZG9TdGF0dXMiOQoMQXBwcm92YWxSdWxlEhEKCXRvb2xfbmFtZRgBIAEoCRIWCg5jb21tYW5kX3ByZWZpeBgCIAEoCSIoCgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDCJGCghUb29sQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhEKCXRvb2xfbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJSCgpUb29sUmVzdWx0Eg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCLKAgoHTWVzc2FnZRINCgVpbmRleBgBIAEoAxIPCgd0dXJuX2lkGAIgASgJEiIKBHJvbGUYAyABKA4yFC5rb2RhLnYxLk1lc3NhZ2VSb2xlEgwKBHRleHQYBCABKAkSEAoIdGhpbmtpbmcYBSABKAkSHgoGaW1hZ2VzGAYgAygLMg4ua29kYS52MS5JbWFnZRIlCgp0b29sX2NhbGxzGAcgAygLMhEua29kYS52MS5Ub29sQ2FsbBIoCgt0b29sX3Jlc3VsdBgIIAEoCzITLmtvZGEudjEuVG9vbFJlc3VsdBIdCgV1c2FnZRgJIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnN1bW1hcml6ZWRfdGhyb3VnaBgLIAEoAyqLAQoMUHJvdmlkZXJLaW5kEh0KGVBST1ZJREVSX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQUk9WSURFUl9LSU5EX1NDUklQVEVEEAESIwofUFJPVklERVJfS0lORF9PUEVOQUlfQ09NUEFUSUJMRRACEhsKF1BST1ZJREVSX0tJTkRfQU5USFJPUElDEAMqfQoMQXBwcm92YWxNb2RlEh0KGUFQUFJPVkFMX01PREVfVU5TUEVDSUZJRUQQABIWChJBUFBST1ZBTF9NT0RFX0FVVE8QARIZChVBUFBST1ZBTF9NT0RFX0NPTkZJUk0QAhIbChdBUFBST1ZBTF9NT0RFX1JFQURfT05MWRADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -303,6 +303,15 @@ export type Session = Message$1<"koda.v1.Session"> & {
    * @generated from field: string parent_session_id = 21;
    */
   parentSessionId: string;
+
+  /**
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   *
+   * @generated from field: repeated koda.v1.McpServer mcp_servers = 22;
+   */
+  mcpServers: McpServer[];
 };
 
 /**
@@ -311,6 +320,59 @@ export type Session = Message$1<"koda.v1.Session"> & {
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_koda_v1_session, 2);
+
+/**
+ * An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
+ * with their JSON schemas. It is started when a turn first needs it, shared by the
+ * session's turns, started again after it stopped or crashed (the call it was running
+ * fails as a tool error) and closed with the session or the service. A server that cannot
+ * start leaves its tools out of the turn, with a warning notice. Its tools' failures are
+ * tool errors.
+ *
+ * @generated from message koda.v1.McpServer
+ */
+export type McpServer = Message$1<"koda.v1.McpServer"> & {
+  /**
+   * Names the server and prefixes its tools: 1 to 32 characters of [A-Za-z0-9-], starting
+   * with a letter or digit.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * A server spoken to over stdio: its command line (argv; command[0] is looked up in
+   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
+   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   *
+   * @generated from field: repeated string command = 2;
+   */
+  command: string[];
+
+  /**
+   * A server spoken to over streamable HTTP: its endpoint URL (http or https).
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * Whether its tools run without asking in APPROVAL_MODE_CONFIRM. An untrusted server's
+   * tools ask (approval rules apply as to any tool) and are refused in
+   * APPROVAL_MODE_READ_ONLY; a trusted server's tools marked read-only by the server
+   * (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
+   *
+   * @generated from field: bool trusted = 4;
+   */
+  trusted: boolean;
+};
+
+/**
+ * Describes the message koda.v1.McpServer.
+ * Use `create(McpServerSchema)` to create a new message.
+ */
+export const McpServerSchema: GenMessage<McpServer> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 3);
 
 /**
  * A named agent: instructions, model and tools. Many sessions share one profile. Profiles
@@ -382,6 +444,14 @@ export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
    * @generated from field: string source = 9;
    */
   source: string;
+
+  /**
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   *
+   * @generated from field: repeated koda.v1.McpServer mcp_servers = 10;
+   */
+  mcpServers: McpServer[];
 };
 
 /**
@@ -389,7 +459,7 @@ export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
  * Use `create(AgentProfileSchema)` to create a new message.
  */
 export const AgentProfileSchema: GenMessage<AgentProfile> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 3);
+  messageDesc(file_koda_v1_session, 4);
 
 /**
  * One item of a session's task list.
@@ -417,7 +487,7 @@ export type Todo = Message$1<"koda.v1.Todo"> & {
  * Use `create(TodoSchema)` to create a new message.
  */
 export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 4);
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -447,7 +517,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * An image attached to a user's input.
@@ -475,7 +545,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * A tool call the model made.
@@ -510,7 +580,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -552,7 +622,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 8);
+  messageDesc(file_koda_v1_session, 9);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -644,7 +714,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 9);
+  messageDesc(file_koda_v1_session, 10);
 
 /**
  * Which LLM API a session's provider speaks.

@@ -43,6 +43,7 @@ private static final long serialVersionUID = 0L;
     disallowedTools_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
     source_ = "";
+    mcpServers_ = java.util.Collections.emptyList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -434,6 +435,72 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int MCP_SERVERS_FIELD_NUMBER = 10;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.kodad.koda.v1.McpServer> mcpServers_;
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.kodad.koda.v1.McpServer> getMcpServersList() {
+    return mcpServers_;
+  }
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+      getMcpServersOrBuilderList() {
+    return mcpServers_;
+  }
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public int getMcpServersCount() {
+    return mcpServers_.size();
+  }
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.McpServer getMcpServers(int index) {
+    return mcpServers_.get(index);
+  }
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+      int index) {
+    return mcpServers_.get(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -474,6 +541,9 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(source_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 9, source_);
+    }
+    for (int i = 0; i < mcpServers_.size(); i++) {
+      output.writeMessage(10, mcpServers_.get(i));
     }
     getUnknownFields().writeTo(output);
   }
@@ -518,6 +588,15 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(source_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(9, source_);
     }
+
+        {
+          final int count = mcpServers_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(mcpServers_.get(i));
+          }
+          size += 1 * count;
+        }
     return size;
   }
   @java.lang.Override
@@ -560,6 +639,8 @@ private static final long serialVersionUID = 0L;
         != other.getMemory()) return false;
     if (!getSource()
         .equals(other.getSource())) return false;
+    if (!getMcpServersList()
+        .equals(other.getMcpServersList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -594,6 +675,10 @@ private static final long serialVersionUID = 0L;
         getMemory());
     hash = (37 * hash) + SOURCE_FIELD_NUMBER;
     hash = (53 * hash) + getSource().hashCode();
+    if (getMcpServersCount() > 0) {
+      hash = (37 * hash) + MCP_SERVERS_FIELD_NUMBER;
+      hash = (53 * hash) + getMcpServersList().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -742,6 +827,13 @@ private static final long serialVersionUID = 0L;
       loopCap_ = 0;
       memory_ = false;
       source_ = "";
+      if (mcpServersBuilder_ == null) {
+        mcpServers_ = java.util.Collections.emptyList();
+      } else {
+        mcpServers_ = null;
+        mcpServersBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00000200);
       return this;
     }
 
@@ -768,9 +860,22 @@ private static final long serialVersionUID = 0L;
     @java.lang.Override
     public dev.kodad.koda.v1.AgentProfile buildPartial() {
       dev.kodad.koda.v1.AgentProfile result = new dev.kodad.koda.v1.AgentProfile(this);
+      buildPartialRepeatedFields(result);
       if (bitField0_ != 0) { buildPartial0(result); }
       onBuilt();
       return result;
+    }
+
+    private void buildPartialRepeatedFields(dev.kodad.koda.v1.AgentProfile result) {
+      if (mcpServersBuilder_ == null) {
+        if (((bitField0_ & 0x00000200) != 0)) {
+          mcpServers_ = java.util.Collections.unmodifiableList(mcpServers_);
+          bitField0_ = (bitField0_ & ~0x00000200);
+        }
+        result.mcpServers_ = mcpServers_;
+      } else {
+        result.mcpServers_ = mcpServersBuilder_.build();
+      }
     }
 
     private void buildPartial0(dev.kodad.koda.v1.AgentProfile result) {
@@ -869,6 +974,32 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000100;
         onChanged();
       }
+      if (mcpServersBuilder_ == null) {
+        if (!other.mcpServers_.isEmpty()) {
+          if (mcpServers_.isEmpty()) {
+            mcpServers_ = other.mcpServers_;
+            bitField0_ = (bitField0_ & ~0x00000200);
+          } else {
+            ensureMcpServersIsMutable();
+            mcpServers_.addAll(other.mcpServers_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.mcpServers_.isEmpty()) {
+          if (mcpServersBuilder_.isEmpty()) {
+            mcpServersBuilder_.dispose();
+            mcpServersBuilder_ = null;
+            mcpServers_ = other.mcpServers_;
+            bitField0_ = (bitField0_ & ~0x00000200);
+            mcpServersBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetMcpServersFieldBuilder() : null;
+          } else {
+            mcpServersBuilder_.addAllMessages(other.mcpServers_);
+          }
+        }
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -938,6 +1069,19 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000100;
               break;
             } // case 74
+            case 82: {
+              dev.kodad.koda.v1.McpServer m =
+                  input.readMessage(
+                      dev.kodad.koda.v1.McpServer.parser(),
+                      extensionRegistry);
+              if (mcpServersBuilder_ == null) {
+                ensureMcpServersIsMutable();
+                mcpServers_.add(m);
+              } else {
+                mcpServersBuilder_.addMessage(m);
+              }
+              break;
+            } // case 82
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1795,6 +1939,330 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000100;
       onChanged();
       return this;
+    }
+
+    private java.util.List<dev.kodad.koda.v1.McpServer> mcpServers_ =
+      java.util.Collections.emptyList();
+    private void ensureMcpServersIsMutable() {
+      if (!((bitField0_ & 0x00000200) != 0)) {
+        mcpServers_ = new java.util.ArrayList<dev.kodad.koda.v1.McpServer>(mcpServers_);
+        bitField0_ |= 0x00000200;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder> mcpServersBuilder_;
+
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.McpServer> getMcpServersList() {
+      if (mcpServersBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(mcpServers_);
+      } else {
+        return mcpServersBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public int getMcpServersCount() {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.size();
+      } else {
+        return mcpServersBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer getMcpServers(int index) {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.get(index);
+      } else {
+        return mcpServersBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder setMcpServers(
+        int index, dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.set(index, value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder setMcpServers(
+        int index, dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.add(value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        int index, dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.add(index, value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.add(builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        int index, dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder addAllMcpServers(
+        java.lang.Iterable<? extends dev.kodad.koda.v1.McpServer> values) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, mcpServers_);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder clearMcpServers() {
+      if (mcpServersBuilder_ == null) {
+        mcpServers_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00000200);
+        onChanged();
+      } else {
+        mcpServersBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public Builder removeMcpServers(int index) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.remove(index);
+        onChanged();
+      } else {
+        mcpServersBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder getMcpServersBuilder(
+        int index) {
+      return internalGetMcpServersFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+        int index) {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.get(index);  } else {
+        return mcpServersBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+         getMcpServersOrBuilderList() {
+      if (mcpServersBuilder_ != null) {
+        return mcpServersBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(mcpServers_);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder addMcpServersBuilder() {
+      return internalGetMcpServersFieldBuilder().addBuilder(
+          dev.kodad.koda.v1.McpServer.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder addMcpServersBuilder(
+        int index) {
+      return internalGetMcpServersFieldBuilder().addBuilder(
+          index, dev.kodad.koda.v1.McpServer.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+     * and trusted).
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.McpServer.Builder> 
+         getMcpServersBuilderList() {
+      return internalGetMcpServersFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder> 
+        internalGetMcpServersFieldBuilder() {
+      if (mcpServersBuilder_ == null) {
+        mcpServersBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder>(
+                mcpServers_,
+                ((bitField0_ & 0x00000200) != 0),
+                getParentForChildren(),
+                isClean());
+        mcpServers_ = null;
+      }
+      return mcpServersBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.AgentProfile)

@@ -211,4 +211,53 @@ public interface AgentProfileOrBuilder extends
    */
   com.google.protobuf.ByteString
       getSourceBytes();
+
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  java.util.List<dev.kodad.koda.v1.McpServer> 
+      getMcpServersList();
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  dev.kodad.koda.v1.McpServer getMcpServers(int index);
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  int getMcpServersCount();
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+      getMcpServersOrBuilderList();
+  /**
+   * <pre>
+   * MCP servers its sessions use (file key `mcp_servers`: objects with name, command, url
+   * and trusted).
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 10 [json_name = "mcpServers"];</code>
+   */
+  dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+      int index);
 }

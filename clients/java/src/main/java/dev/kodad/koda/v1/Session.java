@@ -44,6 +44,7 @@ private static final long serialVersionUID = 0L;
     todos_ = java.util.Collections.emptyList();
     profile_ = "";
     parentSessionId_ = "";
+    mcpServers_ = java.util.Collections.emptyList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -983,6 +984,77 @@ java.lang.String defaultValue) {
     }
   }
 
+  public static final int MCP_SERVERS_FIELD_NUMBER = 22;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.kodad.koda.v1.McpServer> mcpServers_;
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.kodad.koda.v1.McpServer> getMcpServersList() {
+    return mcpServers_;
+  }
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+      getMcpServersOrBuilderList() {
+    return mcpServers_;
+  }
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public int getMcpServersCount() {
+    return mcpServers_.size();
+  }
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.McpServer getMcpServers(int index) {
+    return mcpServers_.get(index);
+  }
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+      int index) {
+    return mcpServers_.get(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1062,6 +1134,9 @@ java.lang.String defaultValue) {
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentSessionId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 21, parentSessionId_);
+    }
+    for (int i = 0; i < mcpServers_.size(); i++) {
+      output.writeMessage(22, mcpServers_.get(i));
     }
     getUnknownFields().writeTo(output);
   }
@@ -1159,6 +1234,15 @@ java.lang.String defaultValue) {
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(parentSessionId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(21, parentSessionId_);
     }
+
+        {
+          final int count = mcpServers_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(mcpServers_.get(i));
+          }
+          size += 2 * count;
+        }
     return size;
   }
   @java.lang.Override
@@ -1238,6 +1322,8 @@ java.lang.String defaultValue) {
         .equals(other.getProfile())) return false;
     if (!getParentSessionId()
         .equals(other.getParentSessionId())) return false;
+    if (!getMcpServersList()
+        .equals(other.getMcpServersList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1309,6 +1395,10 @@ java.lang.String defaultValue) {
     hash = (53 * hash) + getProfile().hashCode();
     hash = (37 * hash) + PARENT_SESSION_ID_FIELD_NUMBER;
     hash = (53 * hash) + getParentSessionId().hashCode();
+    if (getMcpServersCount() > 0) {
+      hash = (37 * hash) + MCP_SERVERS_FIELD_NUMBER;
+      hash = (53 * hash) + getMcpServersList().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1472,6 +1562,7 @@ java.lang.String defaultValue) {
         internalGetApprovalTimeoutFieldBuilder();
         internalGetApprovalRulesFieldBuilder();
         internalGetTodosFieldBuilder();
+        internalGetMcpServersFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1531,6 +1622,13 @@ java.lang.String defaultValue) {
       bitField0_ = (bitField0_ & ~0x00040000);
       profile_ = "";
       parentSessionId_ = "";
+      if (mcpServersBuilder_ == null) {
+        mcpServers_ = java.util.Collections.emptyList();
+      } else {
+        mcpServers_ = null;
+        mcpServersBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00200000);
       return this;
     }
 
@@ -1581,6 +1679,15 @@ java.lang.String defaultValue) {
         result.todos_ = todos_;
       } else {
         result.todos_ = todosBuilder_.build();
+      }
+      if (mcpServersBuilder_ == null) {
+        if (((bitField0_ & 0x00200000) != 0)) {
+          mcpServers_ = java.util.Collections.unmodifiableList(mcpServers_);
+          bitField0_ = (bitField0_ & ~0x00200000);
+        }
+        result.mcpServers_ = mcpServers_;
+      } else {
+        result.mcpServers_ = mcpServersBuilder_.build();
       }
     }
 
@@ -1800,6 +1907,32 @@ java.lang.String defaultValue) {
         bitField0_ |= 0x00100000;
         onChanged();
       }
+      if (mcpServersBuilder_ == null) {
+        if (!other.mcpServers_.isEmpty()) {
+          if (mcpServers_.isEmpty()) {
+            mcpServers_ = other.mcpServers_;
+            bitField0_ = (bitField0_ & ~0x00200000);
+          } else {
+            ensureMcpServersIsMutable();
+            mcpServers_.addAll(other.mcpServers_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.mcpServers_.isEmpty()) {
+          if (mcpServersBuilder_.isEmpty()) {
+            mcpServersBuilder_.dispose();
+            mcpServersBuilder_ = null;
+            mcpServers_ = other.mcpServers_;
+            bitField0_ = (bitField0_ & ~0x00200000);
+            mcpServersBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetMcpServersFieldBuilder() : null;
+          } else {
+            mcpServersBuilder_.addAllMessages(other.mcpServers_);
+          }
+        }
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1959,6 +2092,19 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00100000;
               break;
             } // case 170
+            case 178: {
+              dev.kodad.koda.v1.McpServer m =
+                  input.readMessage(
+                      dev.kodad.koda.v1.McpServer.parser(),
+                      extensionRegistry);
+              if (mcpServersBuilder_ == null) {
+                ensureMcpServersIsMutable();
+                mcpServers_.add(m);
+              } else {
+                mcpServersBuilder_.addMessage(m);
+              }
+              break;
+            } // case 178
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -4599,6 +4745,348 @@ java.lang.String defaultValue) {
       bitField0_ |= 0x00100000;
       onChanged();
       return this;
+    }
+
+    private java.util.List<dev.kodad.koda.v1.McpServer> mcpServers_ =
+      java.util.Collections.emptyList();
+    private void ensureMcpServersIsMutable() {
+      if (!((bitField0_ & 0x00200000) != 0)) {
+        mcpServers_ = new java.util.ArrayList<dev.kodad.koda.v1.McpServer>(mcpServers_);
+        bitField0_ |= 0x00200000;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder> mcpServersBuilder_;
+
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.McpServer> getMcpServersList() {
+      if (mcpServersBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(mcpServers_);
+      } else {
+        return mcpServersBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public int getMcpServersCount() {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.size();
+      } else {
+        return mcpServersBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer getMcpServers(int index) {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.get(index);
+      } else {
+        return mcpServersBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder setMcpServers(
+        int index, dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.set(index, value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder setMcpServers(
+        int index, dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.add(value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        int index, dev.kodad.koda.v1.McpServer value) {
+      if (mcpServersBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureMcpServersIsMutable();
+        mcpServers_.add(index, value);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.add(builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder addMcpServers(
+        int index, dev.kodad.koda.v1.McpServer.Builder builderForValue) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        mcpServersBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder addAllMcpServers(
+        java.lang.Iterable<? extends dev.kodad.koda.v1.McpServer> values) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, mcpServers_);
+        onChanged();
+      } else {
+        mcpServersBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder clearMcpServers() {
+      if (mcpServersBuilder_ == null) {
+        mcpServers_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00200000);
+        onChanged();
+      } else {
+        mcpServersBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public Builder removeMcpServers(int index) {
+      if (mcpServersBuilder_ == null) {
+        ensureMcpServersIsMutable();
+        mcpServers_.remove(index);
+        onChanged();
+      } else {
+        mcpServersBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder getMcpServersBuilder(
+        int index) {
+      return internalGetMcpServersFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+        int index) {
+      if (mcpServersBuilder_ == null) {
+        return mcpServers_.get(index);  } else {
+        return mcpServersBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+         getMcpServersOrBuilderList() {
+      if (mcpServersBuilder_ != null) {
+        return mcpServersBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(mcpServers_);
+      }
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder addMcpServersBuilder() {
+      return internalGetMcpServersFieldBuilder().addBuilder(
+          dev.kodad.koda.v1.McpServer.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public dev.kodad.koda.v1.McpServer.Builder addMcpServersBuilder(
+        int index) {
+      return internalGetMcpServersFieldBuilder().addBuilder(
+          index, dev.kodad.koda.v1.McpServer.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * MCP servers whose tools the model may call (with those of the session's profile; on a
+     * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+     * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.McpServer.Builder> 
+         getMcpServersBuilderList() {
+      return internalGetMcpServersFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder> 
+        internalGetMcpServersFieldBuilder() {
+      if (mcpServersBuilder_ == null) {
+        mcpServersBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.kodad.koda.v1.McpServer, dev.kodad.koda.v1.McpServer.Builder, dev.kodad.koda.v1.McpServerOrBuilder>(
+                mcpServers_,
+                ((bitField0_ & 0x00200000) != 0),
+                getParentForChildren(),
+                isClean());
+        mcpServers_ = null;
+      }
+      return mcpServersBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

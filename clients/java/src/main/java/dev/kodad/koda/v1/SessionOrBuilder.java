@@ -541,4 +541,58 @@ java.lang.String defaultValue);
    */
   com.google.protobuf.ByteString
       getParentSessionIdBytes();
+
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  java.util.List<dev.kodad.koda.v1.McpServer> 
+      getMcpServersList();
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  dev.kodad.koda.v1.McpServer getMcpServers(int index);
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  int getMcpServersCount();
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  java.util.List<? extends dev.kodad.koda.v1.McpServerOrBuilder> 
+      getMcpServersOrBuilderList();
+  /**
+   * <pre>
+   * MCP servers whose tools the model may call (with those of the session's profile; on a
+   * name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
+   * 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.McpServer mcp_servers = 22 [json_name = "mcpServers"];</code>
+   */
+  dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
+      int index);
 }

@@ -47,6 +47,11 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_McpServer_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_McpServer_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_AgentProfile_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -104,7 +109,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "ut_tokens\030\001 \001(\003R\013inputTokens\022#\n\routput_t" +
       "okens\030\002 \001(\003R\014outputTokens\022*\n\021cache_read_" +
       "tokens\030\003 \001(\003R\017cacheReadTokens\022,\n\022cache_w" +
-      "rite_tokens\030\004 \001(\003R\020cacheWriteTokens\"\251\007\n\007" +
+      "rite_tokens\030\004 \001(\003R\020cacheWriteTokens\"\336\007\n\007" +
       "Session\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005title\030\002 \001(\tR\005" +
       "title\022\034\n\tworkspace\030\003 \001(\tR\tworkspace\0223\n\010p" +
       "rovider\030\004 \001(\0132\027.koda.v1.ProviderConfigR\010" +
@@ -126,55 +131,60 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "provalRuleR\rapprovalRules\022\026\n\006tenant\030\022 \001(" +
       "\tR\006tenant\022#\n\005todos\030\023 \003(\0132\r.koda.v1.TodoR" +
       "\005todos\022\030\n\007profile\030\024 \001(\tR\007profile\022*\n\021pare" +
-      "nt_session_id\030\025 \001(\tR\017parentSessionId\0329\n\013" +
-      "LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002" +
-      " \001(\tR\005value:\0028\001\"\232\002\n\014AgentProfile\022\022\n\004name" +
-      "\030\001 \001(\tR\004name\022 \n\013description\030\002 \001(\tR\013descr" +
-      "iption\022#\n\rsystem_prompt\030\003 \001(\tR\014systemPro" +
-      "mpt\022\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowed_too" +
-      "ls\030\005 \003(\tR\014allowedTools\022)\n\020disallowed_too" +
-      "ls\030\006 \003(\tR\017disallowedTools\022\031\n\010loop_cap\030\007 " +
-      "\001(\005R\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006" +
-      "source\030\t \001(\tR\006source\"M\n\004Todo\022\030\n\007content\030" +
-      "\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162\023.koda.v1" +
-      ".TodoStatusR\006status\"R\n\014ApprovalRule\022\033\n\tt" +
-      "ool_name\030\001 \001(\tR\010toolName\022%\n\016command_pref" +
-      "ix\030\002 \001(\tR\rcommandPrefix\"8\n\005Image\022\033\n\tmime" +
-      "_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004dat" +
-      "a\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR\006callId\022\033" +
-      "\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016arguments" +
-      "_json\030\003 \001(\tR\rargumentsJson\"v\n\nToolResult" +
-      "\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(" +
-      "\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\t" +
-      "truncated\030\004 \001(\010R\ttruncated\"\264\003\n\007Message\022\024" +
-      "\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR\006t" +
-      "urnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.MessageRol" +
-      "eR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinking\030" +
-      "\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\0132\016.koda.v" +
-      "1.ImageR\006images\0220\n\ntool_calls\030\007 \003(\0132\021.ko" +
-      "da.v1.ToolCallR\ttoolCalls\0224\n\013tool_result" +
-      "\030\010 \001(\0132\023.koda.v1.ToolResultR\ntoolResult\022" +
-      "$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR\005usage\022;\n" +
-      "\013create_time\030\n \001(\0132\032.google.protobuf.Tim" +
-      "estampR\ncreateTime\022-\n\022summarized_through" +
-      "\030\013 \001(\003R\021summarizedThrough*\213\001\n\014ProviderKi" +
-      "nd\022\035\n\031PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026PRO" +
-      "VIDER_KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND_O" +
-      "PENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_ANTH" +
-      "ROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MODE" +
-      "_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001\022\031" +
-      "\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_MO" +
-      "DE_READ_ONLY\020\003*`\n\014SessionState\022\035\n\031SESSIO" +
-      "N_STATE_UNSPECIFIED\020\000\022\026\n\022SESSION_STATE_I" +
-      "DLE\020\001\022\031\n\025SESSION_STATE_RUNNING\020\002*\217\001\n\013Mes" +
-      "sageRole\022\034\n\030MESSAGE_ROLE_UNSPECIFIED\020\000\022\025" +
-      "\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MESSAGE_ROLE_AS" +
-      "SISTANT\020\002\022\025\n\021MESSAGE_ROLE_TOOL\020\003\022\030\n\024MESS" +
-      "AGE_ROLE_SUMMARY\020\004*z\n\nTodoStatus\022\033\n\027TODO" +
-      "_STATUS_UNSPECIFIED\020\000\022\027\n\023TODO_STATUS_PEN" +
-      "DING\020\001\022\033\n\027TODO_STATUS_IN_PROGRESS\020\002\022\031\n\025T" +
-      "ODO_STATUS_COMPLETED\020\003B#\n\021dev.kodad.koda" +
-      ".v1B\014SessionProtoP\001b\006proto3"
+      "nt_session_id\030\025 \001(\tR\017parentSessionId\0223\n\013" +
+      "mcp_servers\030\026 \003(\0132\022.koda.v1.McpServerR\nm" +
+      "cpServers\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003k" +
+      "ey\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"e\n\tMcpServe" +
+      "r\022\022\n\004name\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR\007" +
+      "command\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 \001" +
+      "(\010R\007trusted\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 \001" +
+      "(\tR\004name\022 \n\013description\030\002 \001(\tR\013descripti" +
+      "on\022#\n\rsystem_prompt\030\003 \001(\tR\014systemPrompt\022" +
+      "\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowed_tools\030\005" +
+      " \003(\tR\014allowedTools\022)\n\020disallowed_tools\030\006" +
+      " \003(\tR\017disallowedTools\022\031\n\010loop_cap\030\007 \001(\005R" +
+      "\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006sour" +
+      "ce\030\t \001(\tR\006source\0223\n\013mcp_servers\030\n \003(\0132\022." +
+      "koda.v1.McpServerR\nmcpServers\"M\n\004Todo\022\030\n" +
+      "\007content\030\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162" +
+      "\023.koda.v1.TodoStatusR\006status\"R\n\014Approval" +
+      "Rule\022\033\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016com" +
+      "mand_prefix\030\002 \001(\tR\rcommandPrefix\"8\n\005Imag" +
+      "e\022\033\n\tmime_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002" +
+      " \001(\014R\004data\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR" +
+      "\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016" +
+      "arguments_json\030\003 \001(\tR\rargumentsJson\"v\n\nT" +
+      "oolResult\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006ou" +
+      "tput\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007is" +
+      "Error\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\264\003\n\007" +
+      "Message\022\024\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id" +
+      "\030\002 \001(\tR\006turnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.M" +
+      "essageRoleR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010" +
+      "thinking\030\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\013" +
+      "2\016.koda.v1.ImageR\006images\0220\n\ntool_calls\030\007" +
+      " \003(\0132\021.koda.v1.ToolCallR\ttoolCalls\0224\n\013to" +
+      "ol_result\030\010 \001(\0132\023.koda.v1.ToolResultR\nto" +
+      "olResult\022$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR" +
+      "\005usage\022;\n\013create_time\030\n \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\ncreateTime\022-\n\022summarize" +
+      "d_through\030\013 \001(\003R\021summarizedThrough*\213\001\n\014P" +
+      "roviderKind\022\035\n\031PROVIDER_KIND_UNSPECIFIED" +
+      "\020\000\022\032\n\026PROVIDER_KIND_SCRIPTED\020\001\022#\n\037PROVID" +
+      "ER_KIND_OPENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_" +
+      "KIND_ANTHROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPR" +
+      "OVAL_MODE_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE" +
+      "_AUTO\020\001\022\031\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027AP" +
+      "PROVAL_MODE_READ_ONLY\020\003*`\n\014SessionState\022" +
+      "\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022\026\n\022SESSIO" +
+      "N_STATE_IDLE\020\001\022\031\n\025SESSION_STATE_RUNNING\020" +
+      "\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_ROLE_UNSPEC" +
+      "IFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MESSAG" +
+      "E_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_ROLE_TOOL\020" +
+      "\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004*z\n\nTodoStatu" +
+      "s\022\033\n\027TODO_STATUS_UNSPECIFIED\020\000\022\027\n\023TODO_S" +
+      "TATUS_PENDING\020\001\022\033\n\027TODO_STATUS_IN_PROGRE" +
+      "SS\020\002\022\031\n\025TODO_STATUS_COMPLETED\020\003B#\n\021dev.k" +
+      "odad.koda.v1B\014SessionProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -199,51 +209,57 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_Session_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_descriptor,
-        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", });
+        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", "McpServers", });
     internal_static_koda_v1_Session_LabelsEntry_descriptor =
       internal_static_koda_v1_Session_descriptor.getNestedType(0);
     internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_LabelsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
-    internal_static_koda_v1_AgentProfile_descriptor =
+    internal_static_koda_v1_McpServer_descriptor =
       getDescriptor().getMessageType(3);
+    internal_static_koda_v1_McpServer_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_McpServer_descriptor,
+        new java.lang.String[] { "Name", "Command", "Url", "Trusted", });
+    internal_static_koda_v1_AgentProfile_descriptor =
+      getDescriptor().getMessageType(4);
     internal_static_koda_v1_AgentProfile_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_AgentProfile_descriptor,
-        new java.lang.String[] { "Name", "Description", "SystemPrompt", "Model", "AllowedTools", "DisallowedTools", "LoopCap", "Memory", "Source", });
+        new java.lang.String[] { "Name", "Description", "SystemPrompt", "Model", "AllowedTools", "DisallowedTools", "LoopCap", "Memory", "Source", "McpServers", });
     internal_static_koda_v1_Todo_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_koda_v1_Todo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Todo_descriptor,
         new java.lang.String[] { "Content", "Status", });
     internal_static_koda_v1_ApprovalRule_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_koda_v1_ApprovalRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRule_descriptor,
         new java.lang.String[] { "ToolName", "CommandPrefix", });
     internal_static_koda_v1_Image_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_koda_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Image_descriptor,
         new java.lang.String[] { "MimeType", "Data", });
     internal_static_koda_v1_ToolCall_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_koda_v1_ToolCall_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCall_descriptor,
         new java.lang.String[] { "CallId", "ToolName", "ArgumentsJson", });
     internal_static_koda_v1_ToolResult_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_koda_v1_ToolResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolResult_descriptor,
         new java.lang.String[] { "CallId", "Output", "IsError", "Truncated", });
     internal_static_koda_v1_Message_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_koda_v1_Message_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Message_descriptor,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from kodad.engine.model import (
     ApprovalRule,
@@ -124,3 +126,39 @@ class Store(Protocol):
     async def record_file_change(
         self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int
     ) -> None: ...
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+async def finish_then_cancel(write: Coroutine[Any, Any, T]) -> T:
+    """Runs a write to its end even when the caller is cancelled meanwhile (a write cut
+    between BEGIN and COMMIT would leave the connection in a transaction, and the caller
+    would not know what was stored). The cancellation then reaches the caller at its next
+    await, after it has seen the result."""
+    task = asyncio.ensure_future(write)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled and (current := asyncio.current_task()) is not None:
+        current.uncancel()
+        current.cancel()
+    return result
+
+
+def uninterruptible(
+    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    @functools.wraps(method)
+    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await finish_then_cancel(method(self, *args, **kwargs))
+
+    return wrapper

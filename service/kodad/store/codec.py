@@ -7,10 +7,12 @@ import dataclasses
 import enum
 import json
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 from kodad.engine.model import (
     PAYLOAD_TYPES,
+    ApprovalMode,
     ApprovalRule,
     EventPayload,
     Image,
@@ -19,6 +21,7 @@ from kodad.engine.model import (
     ProviderConfig,
     ProviderKind,
     Role,
+    SessionRecord,
     Todo,
     TodoStatus,
     ToolCall,
@@ -169,4 +172,40 @@ def decode_message(*, index: int, turn_id: str, role: str, body: str, create_tim
         usage=Usage(**usage) if usage is not None else None,
         index=index,
         create_time=create_time,
+    )
+
+
+SESSION_COLUMNS = (
+    "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
+    " create_time, update_time, last_seq, message_count, active_turn_id,"
+    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers"
+)
+
+
+def session_from_row(row: Sequence[object]) -> SessionRecord:
+    (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
+     last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
+     parent, mcp_servers, labels) = row  # fmt: skip
+    return SessionRecord(
+        id=str(sid),
+        title=str(title),
+        workspace=str(workspace),
+        provider=decode_provider(str(provider)),
+        approval_mode=ApprovalMode(mode),
+        loop_cap=int(loop_cap),  # type: ignore[call-overload]
+        system_prompt=str(prompt),
+        usage=decode_usage(str(usage)),
+        create_time=int(ctime),  # type: ignore[call-overload]
+        update_time=int(utime),  # type: ignore[call-overload]
+        last_seq=int(last_seq),  # type: ignore[call-overload]
+        message_count=int(message_count),  # type: ignore[call-overload]
+        active_turn_id=str(active),
+        approval_timeout_ms=int(timeout_ms),  # type: ignore[call-overload]
+        approval_rules=decode_rules(str(rules)),
+        labels=json.loads(str(labels)) if labels else {},
+        tenant=str(tenant),
+        todos=decode_todos(str(todos)),
+        profile=str(profile),
+        parent_session_id=str(parent),
+        mcp_servers=decode_mcp_servers(str(mcp_servers)),
     )

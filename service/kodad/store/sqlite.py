@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-import json
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
 from kodad.engine.model import (
-    ApprovalMode,
     ApprovalRule,
     Event,
     FileChange,
@@ -30,7 +26,7 @@ from kodad.engine.model import (
     now_us,
 )
 from kodad.store import codec
-from kodad.store.base import TurnRecord
+from kodad.store.base import TurnRecord, uninterruptible
 
 log = logging.getLogger(__name__)
 
@@ -122,49 +118,8 @@ MIGRATIONS: tuple[str, ...] = (
 _LABELS_OBJECT = (
     "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
 )
-_SESSION_COLUMNS = (
-    "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
-    " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers"
-)
-_PLACEHOLDERS = ", ".join("?" * (_SESSION_COLUMNS.count(",") + 1))
-_SELECT_SESSION = "s." + _SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-S = TypeVar("S")
-
-
-async def _finish_then_cancel(write: Coroutine[Any, Any, T]) -> T:
-    """Runs a write to its end even when the caller is cancelled meanwhile (a write cut
-    between BEGIN and COMMIT would leave the connection in a transaction, and the caller
-    would not know what was stored). The cancellation then reaches the caller at its next
-    await, after it has seen the result."""
-    task = asyncio.ensure_future(write)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    if cancelled and (current := asyncio.current_task()) is not None:
-        current.uncancel()
-        current.cancel()
-    return result
-
-
-def _uninterruptible(
-    method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
-) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
-    @functools.wraps(method)
-    async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await _finish_then_cancel(method(self, *args, **kwargs))
-
-    return wrapper
+_PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
+_SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
 
 
 class SqliteStore:
@@ -226,7 +181,7 @@ class SqliteStore:
             raise RuntimeError("store is not open")
         return self._reader
 
-    @_uninterruptible
+    @uninterruptible
     async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
         async with self._lock:
             conn = self._w
@@ -244,7 +199,7 @@ class SqliteStore:
     def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                 (
                     r.id,
                     r.title,
@@ -286,7 +241,7 @@ class SqliteStore:
         rows = await self._r.execute_fetchall(
             f"SELECT {_SELECT_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
         )
-        return self._session_from_row(next(iter(rows))) if rows else None
+        return codec.session_from_row(next(iter(rows))) if rows else None
 
     async def list_sessions(
         self,
@@ -316,36 +271,7 @@ class SqliteStore:
         sql += " ORDER BY s.id DESC LIMIT ?"
         params.append(limit)
         rows = await self._r.execute_fetchall(sql, params)
-        return [self._session_from_row(row) for row in rows]
-
-    @staticmethod
-    def _session_from_row(row: Sequence[object]) -> SessionRecord:
-        (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
-         last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
-         parent, mcp_servers, labels) = row  # fmt: skip
-        return SessionRecord(
-            id=str(sid),
-            title=str(title),
-            workspace=str(workspace),
-            provider=codec.decode_provider(str(provider)),
-            approval_mode=ApprovalMode(mode),
-            loop_cap=int(loop_cap),  # type: ignore[call-overload]
-            system_prompt=str(prompt),
-            usage=codec.decode_usage(str(usage)),
-            create_time=int(ctime),  # type: ignore[call-overload]
-            update_time=int(utime),  # type: ignore[call-overload]
-            last_seq=int(last_seq),  # type: ignore[call-overload]
-            message_count=int(message_count),  # type: ignore[call-overload]
-            active_turn_id=str(active),
-            approval_timeout_ms=int(timeout_ms),  # type: ignore[call-overload]
-            approval_rules=codec.decode_rules(str(rules)),
-            labels=json.loads(str(labels)) if labels else {},
-            tenant=str(tenant),
-            todos=codec.decode_todos(str(todos)),
-            profile=str(profile),
-            parent_session_id=str(parent),
-            mcp_servers=codec.decode_mcp_servers(str(mcp_servers)),
-        )
+        return [codec.session_from_row(row) for row in rows]
 
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
@@ -378,7 +304,7 @@ class SqliteStore:
         )
         return int(next(iter(rows))[0])
 
-    @_uninterruptible
+    @uninterruptible
     async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
         async with self._lock:
             await self._w.execute(
@@ -386,7 +312,7 @@ class SqliteStore:
                 (codec.encode_todos(todos), session_id),
             )
 
-    @_uninterruptible
+    @uninterruptible
     async def delete_session(self, session_id: str) -> bool:
         async with self._lock:
             cursor = await self._w.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
@@ -406,7 +332,7 @@ class SqliteStore:
 
     # History
 
-    @_uninterruptible
+    @uninterruptible
     async def append_message(self, session_id: str, message: Message) -> Message:
         created = now_us()
         async with self._lock:
@@ -461,7 +387,7 @@ class SqliteStore:
 
     # Events
 
-    @_uninterruptible
+    @uninterruptible
     async def append_events(self, events: Sequence[Event]) -> None:
         if not events:
             return
@@ -532,7 +458,7 @@ class SqliteStore:
             ]
         )
 
-    @_uninterruptible
+    @uninterruptible
     async def end_turn(self, turn: TurnRecord) -> None:
         if turn.reason is None:
             raise ValueError("end_turn needs a reason")
@@ -577,7 +503,7 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [TurnRecord(str(s), str(t), int(start)) for s, t, start in rows]
 
-    @_uninterruptible
+    @uninterruptible
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
         async with self._lock:
             conn = self._w

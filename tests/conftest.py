@@ -14,6 +14,7 @@ from kodad.engine.manager import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import FakeLLM
+from tests.pg import PostgresCluster
 
 
 @pytest.fixture
@@ -50,6 +51,15 @@ async def channel(server: Server) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> pb_grpc.SessionServiceStub:
     return pb_grpc.SessionServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the test run; each test takes a fresh database of it."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""SqliteStore against real database files."""
+"""Both stores (SQLite files and a real PostgreSQL server) through the Store protocol."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from kodad.engine.model import (
@@ -46,16 +47,25 @@ from kodad.engine.model import (
     UsageReported,
     UserQuestion,
 )
-from kodad.store import SqliteStore, TurnRecord, codec
+from kodad.store import SqliteStore, Store, TurnRecord, codec
+from kodad.store.postgres import PostgresStore
 from kodad.store.sqlite import MIGRATIONS
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "db" / "kodad.db")
     await s.open()
     yield s
     await s.close()
+
+
+async def count_rows(store: Store, table: str) -> int:
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    assert isinstance(store, PostgresStore)
+    return int(await store.pool.fetchval(f"SELECT count(*) FROM {table}"))
 
 
 def session(sid: str, **kw: object) -> SessionRecord:
@@ -88,7 +98,8 @@ def test_codec_round_trips_every_payload_kind() -> None:
         assert codec.decode_payload(codec.encode_payload(payload)) == payload
 
 
-async def test_schema_is_versioned_and_reopens(tmp_path: Path, store: SqliteStore) -> None:
+async def test_schema_is_versioned_and_reopens(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     await store.create_session(session("s_1", labels={"a": "b"}))
     await store.close()
     with sqlite3.connect(store.path) as db:
@@ -107,7 +118,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
         await SqliteStore(path).open()
 
 
-async def test_session_round_trip_and_update(store: SqliteStore) -> None:
+async def test_session_round_trip_and_update(store: Store) -> None:
     record = session(
         "s_1",
         title="t",
@@ -129,7 +140,7 @@ async def test_session_round_trip_and_update(store: SqliteStore) -> None:
     assert await store.get_session("s_2") is None
 
 
-async def test_list_with_cursor_and_labels(store: SqliteStore) -> None:
+async def test_list_with_cursor_and_labels(store: Store) -> None:
     for i in range(5):
         await store.create_session(session(f"s_{i}", labels={"even": str(i % 2 == 0).lower()}))
     page = await store.list_sessions(limit=2, before_id=None, labels={})
@@ -139,7 +150,7 @@ async def test_list_with_cursor_and_labels(store: SqliteStore) -> None:
     assert page[0].labels == {"even": "true"}
 
 
-async def test_messages_are_indexed_and_forked(store: SqliteStore) -> None:
+async def test_messages_are_indexed_and_forked(store: Store) -> None:
     await store.create_session(session("s_1"))
     user = await store.append_message(
         "s_1", Message(Role.USER, "t1", text="hi", images=(Image("image/png", b"\x00\xff"),))
@@ -169,7 +180,7 @@ async def test_messages_are_indexed_and_forked(store: SqliteStore) -> None:
         await store.append_message("s_missing", Message(Role.USER, "t", text="x"))
 
 
-async def test_events_turns_and_delete_cascade(store: SqliteStore) -> None:
+async def test_events_turns_and_delete_cascade(store: Store) -> None:
     await store.create_session(session("s_1"))
     events = [Event("s_1", "t1", i + 1, 100 + i, p) for i, p in enumerate(EVERY_PAYLOAD)]
     await store.append_events(events[:5])
@@ -177,7 +188,7 @@ async def test_events_turns_and_delete_cascade(store: SqliteStore) -> None:
     assert await store.list_events("s_1", after_seq=0, limit=100) == events
     assert await store.list_events("s_1", after_seq=10, limit=2) == events[10:12]
     assert (await store.get_session("s_1")).last_seq == len(events)  # type: ignore[union-attr]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
         await store.append_events([events[0]])  # a seq is written once
 
     await store.begin_turn(TurnRecord("s_1", "t1", 5))
@@ -195,6 +206,5 @@ async def test_events_turns_and_delete_cascade(store: SqliteStore) -> None:
 
     assert await store.delete_session("s_1") is True
     assert await store.delete_session("s_1") is False
-    with sqlite3.connect(store.path) as db:
-        for table in ("messages", "events", "turns", "file_changes", "session_labels"):
-            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    for table in ("messages", "events", "turns", "file_changes", "session_labels"):
+        assert await count_rows(store, table) == 0, table

@@ -35,6 +35,56 @@ class TurnRecord:
     usage: Usage = field(default_factory=Usage)
 
 
+class LeaseHeld(Exception):
+    """Another replica runs a turn on the session."""
+
+    def __init__(self, session_id: str, owner: str, turn_id: str) -> None:
+        super().__init__(f"session {session_id} is running turn {turn_id} on replica {owner}")
+        self.owner = owner
+        self.turn_id = turn_id
+
+
+class StaleLease(Exception):
+    """A write of a turn whose lease another replica has taken since (fencing)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"this replica lost the lease of session {session_id}")
+        self.session_id = session_id
+
+
+class Cluster(Protocol):
+    """How replicas sharing one database coordinate (the PostgreSQL store is one)."""
+
+    replica_id: str
+    lease_ttl_s: float
+
+    async def acquire_lease(self, session_id: str, turn_id: str) -> None:
+        """Takes the session's lease for a turn; LeaseHeld when another replica has it."""
+        ...
+
+    async def release_lease(self, session_id: str) -> None: ...
+
+    async def listen(
+        self,
+        on_events: Callable[[str, int], None],
+        on_commands: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Starts delivering other replicas' event commits and commands."""
+        ...
+
+    async def send_command(
+        self, session_id: str, turn_id: str, body: str, timeout_s: float
+    ) -> tuple[str, str]:
+        """Sends a command to the replica owning the turn: ("", "") or (kind, message)."""
+        ...
+
+    async def take_commands(self, session_id: str) -> list[tuple[int, str, str]]: ...
+
+    async def reply_command(self, command_id: int, code: str, message: str) -> None: ...
+
+    async def unfinished_turns(self) -> list[TurnRecord]: ...
+
+
 class Store(Protocol):
     """Persistence for sessions. Implementations are safe for concurrent use by one process.
 

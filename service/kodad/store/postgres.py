@@ -1,0 +1,735 @@
+"""The PostgreSQL store (asyncpg), shared by several kodad replicas.
+
+Besides the Store protocol it is the replicas' Cluster: a running turn is owned by one replica
+through a lease row (owner, expiry, fencing token) renewed while it runs; every write of a
+turn checks the token in its transaction, so a replica that lost the lease cannot write.
+Committed events are announced with NOTIFY (other replicas' watchers follow them), and
+commands for a turn another replica owns travel through the `commands` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Union
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from kodad.engine.model import (
+    ApprovalRule,
+    Event,
+    FileChange,
+    FileChangeKind,
+    Message,
+    SessionRecord,
+    Todo,
+    Usage,
+    now_us,
+)
+from kodad.store import codec
+from kodad.store.base import LeaseHeld, StaleLease, TurnRecord, uninterruptible
+
+log = logging.getLogger(__name__)
+
+Connection = Union["asyncpg.Connection[Any]", "PoolConnectionProxy[Any]"]
+
+# Each entry migrates the schema from version i to i + 1. Append only.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        approval_mode TEXT NOT NULL,
+        loop_cap INTEGER NOT NULL,
+        system_prompt TEXT NOT NULL,
+        usage TEXT NOT NULL,
+        create_time BIGINT NOT NULL,
+        update_time BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL DEFAULT 0,
+        message_count BIGINT NOT NULL DEFAULT 0,
+        active_turn_id TEXT NOT NULL DEFAULT '',
+        approval_timeout_ms BIGINT NOT NULL DEFAULT 0,
+        approval_rules TEXT NOT NULL DEFAULT '[]',
+        tenant TEXT NOT NULL DEFAULT '',
+        todos TEXT NOT NULL DEFAULT '[]',
+        profile TEXT NOT NULL DEFAULT 'default',
+        parent_session_id TEXT NOT NULL DEFAULT '',
+        mcp_servers TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX sessions_by_tenant ON sessions(tenant, id);
+    CREATE TABLE session_labels (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (session_id, key)
+    );
+    CREATE INDEX session_labels_by_value ON session_labels(key, value, session_id);
+    CREATE TABLE messages (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        idx BIGINT NOT NULL,
+        turn_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        body TEXT NOT NULL,
+        create_time BIGINT NOT NULL,
+        PRIMARY KEY (session_id, idx)
+    );
+    CREATE TABLE events (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        turn_id TEXT NOT NULL,
+        create_time BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        subagent_session_id TEXT NOT NULL DEFAULT '',
+        parent_call_id TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE turns (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        start_time BIGINT NOT NULL,
+        end_time BIGINT NOT NULL DEFAULT 0,
+        reason TEXT,
+        error_code TEXT NOT NULL DEFAULT '',
+        error_message TEXT NOT NULL DEFAULT '',
+        usage TEXT NOT NULL,
+        PRIMARY KEY (session_id, turn_id)
+    );
+    CREATE TABLE file_changes (
+        id BIGSERIAL PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        change TEXT NOT NULL,
+        create_time BIGINT NOT NULL
+    );
+    CREATE INDEX file_changes_by_session ON file_changes(session_id, turn_id);
+    -- Who runs the session's turn. A released lease keeps its row (expired), so tokens only
+    -- grow.
+    CREATE TABLE leases (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        owner TEXT NOT NULL,
+        turn_id TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    -- Commands sent by one replica to the turn another owns; the owner deletes what it takes.
+    CREATE TABLE commands (
+        id BIGSERIAL PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        turn_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    """,
+)
+
+EVENTS_CHANNEL = "kodad_events"
+COMMANDS_CHANNEL = "kodad_commands"
+REPLIES_CHANNEL = "kodad_replies"
+# Serialises migrations of replicas starting together.
+MIGRATION_LOCK = 0x6B6F646164
+
+_LABELS_OBJECT = (
+    "(SELECT COALESCE(json_object_agg(l.key, l.value), '{}')::text FROM session_labels l"
+    " WHERE l.session_id = s.id)"
+)
+_SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
+_PLACEHOLDERS = ", ".join(f"${i + 1}" for i in range(codec.SESSION_COLUMNS.count(",") + 1))
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class PostgresStore:
+    """Store and Cluster on a PostgreSQL database (`dsn`: postgres://user@host:port/db)."""
+
+    def __init__(
+        self, dsn: str, *, replica_id: str = "", lease_ttl_s: float = 15.0, pool_size: int = 10
+    ) -> None:
+        self.dsn = dsn
+        self.replica_id = replica_id or default_replica_id()
+        self.lease_ttl_s = lease_ttl_s
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        # Fencing tokens of the leases this replica holds, by session.
+        self._tokens: dict[str, int] = {}
+        self._renewer: asyncio.Task[None] | None = None
+        self._replies: dict[int, asyncio.Future[tuple[str, str]]] = {}
+
+    # Life cycle
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self._pool_size, command_timeout=60
+        )
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+        self._renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute("CREATE TABLE IF NOT EXISTS kodad_schema (version INTEGER NOT NULL)")
+            version = await conn.fetchval("SELECT max(version) FROM kodad_schema") or 0
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the database has schema version {version}, newer than this kodad "
+                    f"({len(MIGRATIONS)}); upgrade kodad"
+                )
+            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                log.info("migrating the database to schema version %d", target)
+                await conn.execute(script)
+                await conn.execute("INSERT INTO kodad_schema (version) VALUES ($1)", target)
+
+    async def _fence(self, conn: Connection, session_id: str) -> None:
+        """Inside a transaction: fails unless this replica still holds the session's lease
+        (when it took one). The row lock makes a takeover wait for this transaction."""
+        token = self._tokens.get(session_id)
+        if token is None:
+            return
+        current = await conn.fetchval(
+            "SELECT token FROM leases WHERE session_id = $1 FOR SHARE", session_id
+        )
+        if current != token:
+            raise StaleLease(session_id)
+
+    # Sessions
+
+    def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
+        statements: list[tuple[str, Sequence[object]]] = [
+            (
+                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                (
+                    r.id,
+                    r.title,
+                    r.workspace,
+                    codec.encode_provider(r.provider),
+                    r.approval_mode.value,
+                    r.loop_cap,
+                    r.system_prompt,
+                    codec.encode_usage(r.usage),
+                    r.create_time,
+                    r.update_time,
+                    r.last_seq,
+                    r.message_count,
+                    r.active_turn_id,
+                    r.approval_timeout_ms,
+                    codec.encode_rules(r.approval_rules),
+                    r.tenant,
+                    codec.encode_todos(r.todos),
+                    r.profile,
+                    r.parent_session_id,
+                    codec.encode_mcp_servers(r.mcp_servers),
+                ),
+            )
+        ]
+        statements += [
+            (
+                "INSERT INTO session_labels (session_id, key, value) VALUES ($1, $2, $3)",
+                (r.id, k, v),
+            )
+            for k, v in sorted(r.labels.items())
+        ]
+        return statements
+
+    @uninterruptible
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql, params in statements:
+                await conn.execute(sql, *params)
+
+    async def create_session(self, record: SessionRecord) -> None:
+        await self._transaction(self._insert_session(record))
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_SELECT_SESSION} FROM sessions s WHERE s.id = $1", session_id
+        )
+        return codec.session_from_row(tuple(row)) if row is not None else None
+
+    async def list_sessions(
+        self,
+        *,
+        limit: int,
+        before_id: str | None,
+        labels: Mapping[str, str],
+        tenant: str | None = None,
+    ) -> list[SessionRecord]:
+        where: list[str] = []
+        params: list[object] = []
+
+        def param(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if tenant is not None:
+            where.append(f"s.tenant = {param(tenant)}")
+        if before_id is not None:
+            where.append(f"s.id < {param(before_id)}")
+        for key, value in sorted(labels.items()):
+            where.append(
+                "EXISTS (SELECT 1 FROM session_labels l WHERE l.session_id = s.id"
+                f" AND l.key = {param(key)} AND l.value = {param(value)})"
+            )
+        sql = f"SELECT {_SELECT_SESSION} FROM sessions s"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY s.id DESC LIMIT {param(limit)}"
+        rows = await self.pool.fetch(sql, *params)
+        return [codec.session_from_row(tuple(row)) for row in rows]
+
+    async def update_session(self, record: SessionRecord) -> None:
+        statements: list[tuple[str, Sequence[object]]] = [
+            (
+                "UPDATE sessions SET title=$1, provider=$2, approval_mode=$3, loop_cap=$4,"
+                " system_prompt=$5, approval_timeout_ms=$6, approval_rules=$7, update_time=$8,"
+                " profile=$9, mcp_servers=$10 WHERE id=$11",
+                (
+                    record.title,
+                    codec.encode_provider(record.provider),
+                    record.approval_mode.value,
+                    record.loop_cap,
+                    record.system_prompt,
+                    record.approval_timeout_ms,
+                    codec.encode_rules(record.approval_rules),
+                    record.update_time,
+                    record.profile,
+                    codec.encode_mcp_servers(record.mcp_servers),
+                    record.id,
+                ),
+            ),
+            ("DELETE FROM session_labels WHERE session_id = $1", (record.id,)),
+        ]
+        statements += [
+            (
+                "INSERT INTO session_labels (session_id, key, value) VALUES ($1, $2, $3)",
+                (record.id, k, v),
+            )
+            for k, v in sorted(record.labels.items())
+        ]
+        await self._transaction(statements)
+
+    async def count_sessions(self, tenant: str) -> int:
+        return int(
+            await self.pool.fetchval("SELECT count(*) FROM sessions WHERE tenant = $1", tenant)
+        )
+
+    @uninterruptible
+    async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, session_id)
+            await conn.execute(
+                "UPDATE sessions SET todos = $1 WHERE id = $2",
+                codec.encode_todos(todos),
+                session_id,
+            )
+
+    @uninterruptible
+    async def delete_session(self, session_id: str) -> bool:
+        status = await self.pool.execute("DELETE FROM sessions WHERE id = $1", session_id)
+        return bool(status.endswith(" 1"))
+
+    async def fork_session(self, source_id: str, record: SessionRecord) -> None:
+        statements = self._insert_session(record)
+        statements.append(
+            (
+                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+                " SELECT $1, idx, turn_id, role, body, create_time FROM messages"
+                " WHERE session_id = $2",
+                (record.id, source_id),
+            )
+        )
+        await self._transaction(statements)
+
+    # History
+
+    @uninterruptible
+    async def append_message(self, session_id: str, message: Message) -> Message:
+        created = now_us()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, session_id)
+            index = await conn.fetchval(
+                "UPDATE sessions SET message_count = message_count + 1, update_time = $1"
+                " WHERE id = $2 RETURNING message_count",
+                created,
+                session_id,
+            )
+            if index is None:
+                raise LookupError(f"session {session_id} does not exist")
+            await conn.execute(
+                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                session_id,
+                index,
+                message.turn_id,
+                message.role.value,
+                codec.encode_message_body(message),
+                created,
+            )
+        return dataclasses.replace(message, index=int(index), create_time=created)
+
+    async def list_messages(
+        self, session_id: str, *, after_index: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        rows = await self.pool.fetch(
+            "SELECT idx, turn_id, role, body, create_time FROM messages"
+            " WHERE session_id = $1 AND idx > $2 ORDER BY idx LIMIT $3",
+            session_id,
+            after_index,
+            limit,
+        )
+        return [
+            codec.decode_message(
+                index=int(r["idx"]),
+                turn_id=r["turn_id"],
+                role=r["role"],
+                body=r["body"],
+                create_time=int(r["create_time"]),
+            )
+            for r in rows
+        ]
+
+    # Events
+
+    @uninterruptible
+    async def append_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        last: dict[str, int] = {}
+        for e in events:
+            last[e.session_id] = e.seq
+        async with self.pool.acquire() as conn, conn.transaction():
+            for session_id in last:
+                await self._fence(conn, session_id)
+            await conn.executemany(
+                "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
+                " subagent_session_id, parent_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [
+                    (
+                        e.session_id,
+                        e.seq,
+                        e.turn_id,
+                        e.create_time,
+                        codec.encode_payload(e.payload),
+                        e.subagent_session_id,
+                        e.parent_call_id,
+                    )
+                    for e in events
+                ],
+            )
+            await conn.executemany(
+                "UPDATE sessions SET last_seq = $1 WHERE id = $2",
+                [(seq, sid) for sid, seq in last.items()],
+            )
+            for sid, seq in last.items():  # delivered on commit
+                await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")
+
+    async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
+        rows = await self.pool.fetch(
+            "SELECT seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
+            " FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            session_id,
+            after_seq,
+            limit,
+        )
+        return [
+            Event(
+                session_id,
+                r["turn_id"],
+                int(r["seq"]),
+                int(r["create_time"]),
+                codec.decode_payload(r["payload"]),
+                r["subagent_session_id"],
+                r["parent_call_id"],
+            )
+            for r in rows
+        ]
+
+    # Turns
+
+    @uninterruptible
+    async def begin_turn(self, turn: TurnRecord) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, turn.session_id)
+            await conn.execute(
+                "INSERT INTO turns (session_id, turn_id, start_time, usage)"
+                " VALUES ($1, $2, $3, $4)",
+                turn.session_id,
+                turn.turn_id,
+                turn.start_time,
+                codec.encode_usage(Usage()),
+            )
+            await conn.execute(
+                "UPDATE sessions SET active_turn_id = $1, update_time = $2 WHERE id = $3",
+                turn.turn_id,
+                turn.start_time,
+                turn.session_id,
+            )
+
+    @uninterruptible
+    async def end_turn(self, turn: TurnRecord) -> None:
+        if turn.reason is None:
+            raise ValueError("end_turn needs a reason")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, turn.session_id)
+            await conn.execute(
+                "UPDATE turns SET end_time=$1, reason=$2, error_code=$3, error_message=$4,"
+                " usage=$5 WHERE session_id=$6 AND turn_id=$7",
+                turn.end_time,
+                turn.reason.value,
+                turn.error_code,
+                turn.error_message,
+                codec.encode_usage(turn.usage),
+                turn.session_id,
+                turn.turn_id,
+            )
+            usage = await conn.fetchval(
+                "SELECT usage FROM sessions WHERE id = $1 FOR UPDATE", turn.session_id
+            )
+            if usage is not None:
+                total = codec.decode_usage(usage) + turn.usage
+                await conn.execute(
+                    "UPDATE sessions SET usage=$1, active_turn_id='', update_time=$2 WHERE id=$3",
+                    codec.encode_usage(total),
+                    turn.end_time,
+                    turn.session_id,
+                )
+
+    async def unfinished_turns(self) -> list[TurnRecord]:
+        """Running turns whose owner is gone: no lease, or one that expired."""
+        rows = await self.pool.fetch(
+            "SELECT t.session_id, t.turn_id, t.start_time FROM turns t"
+            " JOIN sessions s ON s.id = t.session_id AND s.active_turn_id = t.turn_id"
+            " LEFT JOIN leases l ON l.session_id = t.session_id"
+            " WHERE t.reason IS NULL AND (l.session_id IS NULL OR l.expires_at < now())"
+        )
+        return [TurnRecord(r["session_id"], r["turn_id"], int(r["start_time"])) for r in rows]
+
+    @uninterruptible
+    async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, session_id)
+            value = await conn.fetchval(
+                "SELECT approval_rules FROM sessions WHERE id = $1 FOR UPDATE", session_id
+            )
+            if value is not None:
+                rules = codec.decode_rules(value)
+                if rule not in rules:
+                    await conn.execute(
+                        "UPDATE sessions SET approval_rules = $1 WHERE id = $2",
+                        codec.encode_rules((*rules, rule)),
+                        session_id,
+                    )
+
+    async def list_file_changes(
+        self, session_id: str, *, turn_id: str, after: int, limit: int
+    ) -> list[tuple[int, FileChange]]:
+        sql = (
+            "SELECT id, turn_id, path, change, create_time FROM file_changes"
+            " WHERE session_id = $1 AND id > $2"
+        )
+        params: list[object] = [session_id, after]
+        if turn_id:
+            sql += " AND turn_id = $3"
+            params.append(turn_id)
+        sql += f" ORDER BY id LIMIT ${len(params) + 1}"
+        params.append(limit)
+        rows = await self.pool.fetch(sql, *params)
+        return [
+            (
+                int(r["id"]),
+                FileChange(
+                    r["path"], FileChangeKind(r["change"]), r["turn_id"], int(r["create_time"])
+                ),
+            )
+            for r in rows
+        ]
+
+    async def owns_file(self, session_id: str, path: str) -> bool:
+        change = await self.pool.fetchval(
+            "SELECT change FROM file_changes WHERE session_id = $1 AND path = $2"
+            " AND change != $3 ORDER BY id DESC LIMIT 1",
+            session_id,
+            path,
+            FileChangeKind.MODIFIED.value,
+        )
+        return bool(change == FileChangeKind.CREATED.value)
+
+    @uninterruptible
+    async def record_file_change(
+        self, session_id: str, turn_id: str, path: str, change: FileChangeKind, time: int
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._fence(conn, session_id)
+            await conn.execute(
+                "INSERT INTO file_changes (session_id, turn_id, path, change, create_time)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                session_id,
+                turn_id,
+                path,
+                change.value,
+                time,
+            )
+
+    # Cluster: leases
+
+    @uninterruptible
+    async def acquire_lease(self, session_id: str, turn_id: str) -> None:
+        """Takes the session's lease for `turn_id`: when it is free, expired or already this
+        replica's. Raises LeaseHeld naming the replica that holds it."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            token = await conn.fetchval(
+                "INSERT INTO leases (session_id, owner, turn_id, token, expires_at)"
+                " VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))"
+                " ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner,"
+                " turn_id = EXCLUDED.turn_id, token = leases.token + 1,"
+                " expires_at = EXCLUDED.expires_at"
+                " WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner"
+                " RETURNING token",
+                session_id,
+                self.replica_id,
+                turn_id,
+                self.lease_ttl_s,
+            )
+            if token is None:
+                row = await conn.fetchrow(
+                    "SELECT owner, turn_id FROM leases WHERE session_id = $1", session_id
+                )
+                owner, held_for = (row["owner"], row["turn_id"]) if row else ("?", "?")
+                raise LeaseHeld(session_id, owner, held_for)
+        self._tokens[session_id] = int(token)
+
+    @uninterruptible
+    async def release_lease(self, session_id: str) -> None:
+        """Gives the lease up (if this replica still holds it)."""
+        token = self._tokens.pop(session_id, None)
+        if token is not None:
+            await self.pool.execute(
+                "UPDATE leases SET expires_at = '-infinity' WHERE session_id = $1 AND token = $2",
+                session_id,
+                token,
+            )
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / 3)
+            if not self._tokens:
+                continue
+            held = dict(self._tokens)
+            try:
+                renewed = await self.pool.fetch(
+                    "UPDATE leases l SET expires_at = now() + make_interval(secs => $3)"
+                    " FROM unnest($1::text[], $2::bigint[]) AS t(sid, token)"
+                    " WHERE l.session_id = t.sid AND l.token = t.token RETURNING l.session_id",
+                    list(held),
+                    list(held.values()),
+                    self.lease_ttl_s,
+                )
+            except Exception:
+                log.exception("renewing leases failed; retrying")
+                continue
+            lost = set(held) - {r["session_id"] for r in renewed}
+            for session_id in lost:
+                log.error("lost the lease of session %s to another replica", session_id)
+
+    # Cluster: notifications and commands
+
+    async def listen(
+        self,
+        on_events: Callable[[str, int], None],
+        on_commands: Callable[[str], Coroutine[Any, Any, None]],
+    ) -> None:
+        """Calls `on_events(session, last_seq)` after any replica committed events and
+        `on_commands(session)` when commands for a session wait."""
+        conn = await asyncpg.connect(self.dsn)
+        self._listener = conn
+
+        def events(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
+            session_id, seq = str(payload).rsplit(" ", 1)
+            on_events(session_id, int(seq))
+
+        def commands(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
+            asyncio.get_running_loop().create_task(on_commands(str(payload)))
+
+        def replies(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
+            reply = json.loads(str(payload))
+            future = self._replies.pop(int(reply["id"]), None)
+            if future is not None and not future.done():
+                future.set_result((reply["code"], reply["message"]))
+
+        await conn.add_listener(EVENTS_CHANNEL, events)
+        await conn.add_listener(COMMANDS_CHANNEL, commands)
+        await conn.add_listener(REPLIES_CHANNEL, replies)
+
+    async def send_command(
+        self, session_id: str, turn_id: str, body: str, timeout_s: float
+    ) -> tuple[str, str]:
+        """Queues a command for the replica that owns the turn and waits for its answer:
+        ("", "") when applied, else (error kind, message)."""
+        loop = asyncio.get_running_loop()
+        async with self.pool.acquire() as conn, conn.transaction():
+            command_id = int(
+                await conn.fetchval(
+                    "INSERT INTO commands (session_id, turn_id, sender, body)"
+                    " VALUES ($1, $2, $3, $4) RETURNING id",
+                    session_id,
+                    turn_id,
+                    self.replica_id,
+                    body,
+                )
+            )
+            future: asyncio.Future[tuple[str, str]] = loop.create_future()
+            self._replies[command_id] = future
+            await conn.execute("SELECT pg_notify($1, $2)", COMMANDS_CHANNEL, session_id)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            await self.pool.execute("DELETE FROM commands WHERE id = $1", command_id)
+            return "unavailable", f"the replica running turn {turn_id} did not answer"
+        finally:
+            self._replies.pop(command_id, None)
+
+    async def take_commands(self, session_id: str) -> list[tuple[int, str, str]]:
+        """The commands waiting for the session's turn, removed: (id, turn_id, body)."""
+        rows = await self.pool.fetch(
+            "DELETE FROM commands WHERE session_id = $1 RETURNING id, turn_id, body", session_id
+        )
+        return sorted((int(r["id"]), r["turn_id"], r["body"]) for r in rows)
+
+    async def reply_command(self, command_id: int, code: str, message: str) -> None:
+        payload = json.dumps({"id": command_id, "code": code, "message": message[:4000]})
+        await self.pool.execute("SELECT pg_notify($1, $2)", REPLIES_CHANNEL, payload)

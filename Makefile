@@ -81,7 +81,9 @@ bench: install
 	$(PY) -m bench.run
 	$(PY) -m bench.sidecar
 
+# The store and replica tests start their own PostgreSQL (Debian's packages, installed here).
 pytest: install
+	tools/postgres.sh
 	$(PY) -m pytest -q
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.

@@ -29,6 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--data-dir", type=Path, help="where the database lives (env KODAD_DATA_DIR)"
     )
+    serve.add_argument(
+        "--store",
+        help="postgres://user@host:port/db to share one PostgreSQL database between replicas "
+        "(env KODAD_STORE; default: the SQLite file in the data dir)",
+    )
+    serve.add_argument("--replica-id", help="this replica's name in lease rows (default host:pid)")
+    serve.add_argument(
+        "--lease-ttl", type=float,
+        help="seconds a replica's turn lease lasts unrenewed before another replica takes the "
+        "turn over (PostgreSQL store; default 15)",
+    )  # fmt: skip
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
     serve.add_argument(
         "--provider-read-timeout",
@@ -220,6 +231,12 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         config = dataclasses.replace(config, listen=args.listen)
     if args.data_dir:
         config = dataclasses.replace(config, data_dir=args.data_dir)
+    if args.store:
+        config = dataclasses.replace(config, store=args.store)
+    if args.replica_id:
+        config = dataclasses.replace(config, replica_id=args.replica_id)
+    if args.lease_ttl:
+        config = dataclasses.replace(config, lease_ttl_s=args.lease_ttl)
     if args.provider_read_timeout:
         config = dataclasses.replace(config, provider_read_timeout_s=args.provider_read_timeout)
     engine = dataclasses.replace(

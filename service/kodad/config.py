@@ -112,6 +112,10 @@ class Security:
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
     data_dir: Path = field(default_factory=default_data_dir)
+    # "" for the SQLite file in data_dir; postgres://… for a database replicas share.
+    store: str = ""
+    replica_id: str = ""
+    lease_ttl_s: float = 15.0
     engine: EngineSettings = field(default_factory=EngineSettings)
     security: Security = field(default_factory=Security)
     metrics_listen: str = ""
@@ -141,6 +145,7 @@ class ServerConfig:
         defaults = cls()
         return cls(
             listen=env.get("KODAD_LISTEN") or defaults.listen,
+            store=env.get("KODAD_STORE", ""),
             data_dir=Path(env["KODAD_DATA_DIR"])
             if env.get("KODAD_DATA_DIR")
             else defaults.data_dir,

@@ -17,11 +17,12 @@ from grpc_reflection.v1alpha import reflection
 from kodad import __version__, metrics
 from kodad.api.auth import Authenticator
 from kodad.api.servicer import SessionServicer
-from kodad.config import ServerConfig, unix_socket_path
+from kodad.config import ConfigError, ServerConfig, unix_socket_path
 from kodad.engine.manager import SessionManager
 from kodad.gen.koda.v1 import session_service_pb2, session_service_pb2_grpc
 from kodad.providers import ProviderRegistry, RetryPolicy
-from kodad.store import SqliteStore
+from kodad.store import SqliteStore, Store
+from kodad.store.base import Cluster
 from kodad.tools import default_registry
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,21 @@ class Server:
             workspace_roots=security.workspace_roots,
             launch_token=security.launch_token,
         )
-        self.store = SqliteStore(config.database)
+        self.store: Store
+        cluster: Cluster | None = None
+        if config.store.startswith(("postgres://", "postgresql://")):
+            from kodad.store.postgres import PostgresStore
+
+            cluster = self.store = PostgresStore(
+                config.store, replica_id=config.replica_id, lease_ttl_s=config.lease_ttl_s
+            )
+        elif config.store:
+            raise ConfigError(
+                f"unsupported store {config.store!r}: give a postgres:// URL, or nothing for "
+                "the SQLite file in the data dir"
+            )
+        else:
+            self.store = SqliteStore(config.database)
         self.providers = ProviderRegistry(
             connect_timeout_s=config.provider_connect_timeout_s,
             read_timeout_s=config.provider_read_timeout_s,
@@ -56,6 +71,7 @@ class Server:
             self.providers,
             default_registry(allow_private_fetch=config.allow_private_fetch),
             config.engine,
+            cluster,
         )
         self.health = (
             health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
@@ -122,9 +138,12 @@ class Server:
                      self.metrics_port)  # fmt: skip
         for name in ("", SERVICE_NAME):
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info(
-            "kodad %s serving on %s (data in %s)", __version__, self.address, self.config.data_dir
+        where = (
+            f"replica {self.manager.cluster.replica_id} on PostgreSQL"
+            if self.manager.cluster is not None
+            else f"data in {self.config.data_dir}"
         )
+        log.info("kodad %s serving on %s (%s)", __version__, self.address, where)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         security = self.config.security

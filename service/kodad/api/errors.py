@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from kodad.engine.errors import (
+    Aborted,
     FailedPrecondition,
     InvalidArgument,
     KodaError,
@@ -13,6 +14,7 @@ from kodad.engine.errors import (
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
 
 _CODES: tuple[tuple[type[KodaError], grpc.StatusCode], ...] = (
@@ -23,6 +25,8 @@ _CODES: tuple[tuple[type[KodaError], grpc.StatusCode], ...] = (
     (OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (Aborted, grpc.StatusCode.ABORTED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 

@@ -224,9 +224,10 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         caller: Caller,
     ) -> pb.SubmitCommandResponse:
         command = convert.turn_command(request.command)
-        turn = await self._manager.running_turn(request.session_id, request.turn_id, caller=caller)
-        self._manager.command(turn, command)
-        return pb.SubmitCommandResponse(turn_id=turn.id)
+        turn_id = await self._manager.submit_command(
+            request.session_id, request.turn_id, command, caller=caller
+        )
+        return pb.SubmitCommandResponse(turn_id=turn_id)
 
     @_rpc
     async def CancelTurn(
@@ -235,9 +236,10 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.CancelTurnResponse:
-        turn = await self._manager.running_turn(request.session_id, request.turn_id, caller=caller)
-        turn.cancel()
-        return pb.CancelTurnResponse(turn_id=turn.id)
+        turn_id = await self._manager.submit_command(
+            request.session_id, request.turn_id, TurnCommand(cancel=True), caller=caller
+        )
+        return pb.CancelTurnResponse(turn_id=turn_id)
 
     @_rpc
     async def ListAgentProfiles(

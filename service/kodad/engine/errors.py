@@ -33,6 +33,14 @@ class PermissionDenied(KodaError):
     """The caller is known but may not do this (e.g. a workspace outside its roots)."""
 
 
+class Aborted(KodaError):
+    """The call was cut off by a conflict, e.g. another replica took the session over."""
+
+
+class Unavailable(KodaError):
+    """A part of the service needed for the call did not answer; retry."""
+
+
 class TurnAlreadyRunning(FailedPrecondition):
     """A session runs one turn at a time."""
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 from kodad import metrics
 from kodad.engine.model import Event, EventPayload, now_us
-from kodad.store.base import Store
+from kodad.store.base import StaleLease, Store
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ class EventLog:
         self.stored_seq = last_seq
         self._writer = writer
         self._subscribers: set[Subscription] = set()
+        self._catching_up = asyncio.Lock()
+        # Set when another replica took the session over: nothing more is stored here.
+        self.fenced = False
 
     def emit(
         self,
@@ -93,6 +96,29 @@ class EventLog:
         )
         self._writer.append(self, event)
         return event
+
+    async def catch_up(self, store: Store) -> None:
+        """Publishes the events other replicas stored after this log's last one, and
+        continues the seqs after them. Does nothing while this replica has events of the
+        session in flight (then it owns the session's turn and the log)."""
+        async with self._catching_up:
+            while self.assigned_seq == self.stored_seq:
+                page = await store.list_events(
+                    self.session_id, after_seq=self.stored_seq, limit=REPLAY_PAGE
+                )
+                if self.assigned_seq != self.stored_seq:
+                    return
+                for event in page:
+                    self.assigned_seq = event.seq
+                    self.publish(event)
+                if len(page) < REPLAY_PAGE:
+                    return
+
+    def fence(self) -> None:
+        """Another replica took the session over: its events stop here and every reader's
+        feed ends (they can follow it on any replica)."""
+        self.fenced = True
+        self.close()
 
     def publish(self, event: Event) -> None:
         self.stored_seq = event.seq
@@ -169,13 +195,19 @@ class EventWriter:
         """Stores and publishes everything appended before the call."""
         async with self._lock:
             batch, self._buffer = self._buffer, []
-            if not batch:
-                return
-            try:
-                await self._store.append_events([event for _, event in batch])
-            except BaseException:
-                self._buffer[:0] = batch  # keep them, in order, for the next attempt
-                raise
+            while batch:
+                try:
+                    await self._store.append_events([event for _, event in batch])
+                    break
+                except StaleLease as e:  # drop that session's events: it has a new owner
+                    log.error("%s; its unstored events are dropped", e)
+                    for event_log, _ in batch:
+                        if event_log.session_id == e.session_id:
+                            event_log.fence()
+                    batch = [(lg, ev) for lg, ev in batch if lg.session_id != e.session_id]
+                except BaseException:
+                    self._buffer[:0] = batch  # keep them, in order, for the next attempt
+                    raise
             for event_log, event in batch:
                 event_log.publish(event)
             metrics.EVENTS.inc(len(batch))

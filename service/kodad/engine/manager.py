@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kodad import metrics
 from kodad.engine import validation
 from kodad.engine.access import LOCAL, Caller, Limits
 from kodad.engine.errors import (
+    Aborted,
     FailedPrecondition,
     InvalidArgument,
     KodaError,
@@ -20,13 +23,16 @@ from kodad.engine.errors import (
     OutOfRange,
     ResourceExhausted,
     TurnAlreadyRunning,
+    Unavailable,
 )
 from kodad.engine.events import EventLog, EventWriter
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
+    Decision,
     Event,
     EventPayload,
     FileChange,
+    LoopAction,
     Message,
     Notice,
     NoticeLevel,
@@ -43,7 +49,7 @@ from kodad.engine.pending import PendingRequests
 from kodad.engine.profiles import AgentProfile, ProfileCatalog
 from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Relay, Turn, TurnInput, TurnLimits
 from kodad.providers import ProviderRegistry
-from kodad.store.base import Store
+from kodad.store.base import Cluster, LeaseHeld, Store, TurnRecord
 from kodad.tools import Tool, ToolError, ToolOutcome, ToolRegistry
 from kodad.tools.mcp import McpHub
 from kodad.tools.memory import memory_prompt
@@ -116,6 +122,43 @@ class TurnCommand:
     answer: tuple[str, str] | None = None  # (request_id, text) of a user_question
 
 
+def encode_command(command: TurnCommand) -> str:
+    """A command as JSON, for the replica that runs the turn."""
+    if command.cancel:
+        return json.dumps({"cancel": True})
+    if command.loop is not None:
+        return json.dumps({"loop": [command.loop.action.value, command.loop.extra_iterations]})
+    if command.approval is not None:
+        request_id, answer = command.approval
+        return json.dumps({"approval": [request_id, answer.decision.value, answer.feedback]})
+    if command.answer is not None:
+        return json.dumps({"answer": list(command.answer)})
+    raise InvalidArgument(
+        "command must set approval_decision, loop_decision, user_answer or cancel"
+    )
+
+
+def decode_command(body: str) -> TurnCommand:
+    value = json.loads(body)
+    if "loop" in value:
+        action, extra = value["loop"]
+        return TurnCommand(loop=LoopAnswer(LoopAction(action), extra))
+    if "approval" in value:
+        request_id, decision, feedback = value["approval"]
+        return TurnCommand(approval=(request_id, ApprovalAnswer(Decision(decision), feedback)))
+    if "answer" in value:
+        request_id, text = value["answer"]
+        return TurnCommand(answer=(request_id, text))
+    return TurnCommand(cancel=True)
+
+
+# How long a command for a turn on another replica waits for that replica's answer.
+COMMAND_TIMEOUT_S = 10.0
+_REMOTE_ERRORS: dict[str, type[KodaError]] = {
+    cls.__name__: cls for cls in (NotFound, FailedPrecondition, InvalidArgument)
+}
+
+
 class SessionManager:
     """Owns turns (as tasks), event logs and their fan-out; the store owns the data."""
 
@@ -125,8 +168,13 @@ class SessionManager:
         providers: ProviderRegistry,
         tools: ToolRegistry,
         settings: EngineSettings = EngineSettings(),
+        cluster: Cluster | None = None,
     ) -> None:
         self.store = store
+        # Set when replicas share the database: leases, remote events and commands.
+        self.cluster = cluster
+        self._reaper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self.providers = providers
         self.tools = tools
         self.settings = settings
@@ -138,9 +186,57 @@ class SessionManager:
     async def start(self) -> None:
         self._writer.start()
         await self._recover()
+        if self.cluster is not None:
+            await self.cluster.listen(self._remote_events, self._remote_commands)
+            self._reaper = asyncio.create_task(self._reap(), name="reaper")
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reap(self) -> None:
+        """Ends, every half lease period, the turns of replicas that stopped renewing."""
+        assert self.cluster is not None
+        while True:
+            await asyncio.sleep(self.cluster.lease_ttl_s / 2)
+            try:
+                await self._recover()
+            except Exception:
+                log.exception("taking over turns of lost replicas failed; retrying")
+
+    def _remote_events(self, session_id: str, last_seq: int) -> None:
+        """Another replica (or this one) stored events of a session up to `last_seq`."""
+        live = self._live.get(session_id)
+        if live is not None and live.turn is None and last_seq > live.log.stored_seq:
+            self._spawn(live.log.catch_up(self.store))
+
+    async def _remote_commands(self, session_id: str) -> None:
+        """Applies the commands other replicas queued for a turn running here."""
+        assert self.cluster is not None
+        live = self._live.get(session_id)
+        turn = live.turn if live is not None else None
+        if turn is None:
+            return  # not running here: the owner takes them
+        for command_id, turn_id, body in await self.cluster.take_commands(session_id):
+            code, message = "", ""
+            try:
+                if turn_id != turn.id:
+                    raise FailedPrecondition(
+                        f"turn {turn_id} is not running on session {session_id}"
+                        f" (running: {turn.id})"
+                    )
+                self.command(turn, decode_command(body))
+            except KodaError as e:
+                code = next((n for n, c in _REMOTE_ERRORS.items() if isinstance(e, c)), "")
+                code, message = code or "Unavailable", str(e)
+            await self.cluster.reply_command(command_id, code, message)
 
     async def close(self) -> None:
         """Cancels running turns, waits until they are stored, then flushes the event log."""
+        for task in (self._reaper, *self._background):
+            if task is not None:
+                task.cancel()
         turns = [live.turn for live in self._live.values() if live.turn is not None]
         for turn in turns:
             turn.cancel()
@@ -151,7 +247,9 @@ class SessionManager:
         await self._writer.aclose()
 
     async def _recover(self) -> None:
-        """Ends turns a killed process left running, keeping every history valid."""
+        """Ends turns a killed process left running, keeping every history valid. With
+        replicas: the turns whose owner stopped renewing its lease, each taken over first
+        (one replica wins), ended FAILED with error_code owner_lost."""
         unfinished = await self.store.unfinished_turns()
         if killed := kill_orphans({t.turn_id for t in unfinished}):
             log.warning("killed %d command(s) left running by interrupted turns", killed)
@@ -160,32 +258,51 @@ class SessionManager:
             if record is None:
                 continue
             live = await self._live_session(turn.session_id)
-            messages = await self.store.list_messages(turn.session_id)
-            answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
-            for message in messages:
-                for call in message.tool_calls:
-                    if call.call_id not in answered:
-                        result = ToolResult(call.call_id, "interrupted: the service stopped", True)
-                        await self.store.append_message(
-                            turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
-                        )
-                        live.log.emit(
-                            turn.turn_id,
-                            ToolCallFinished(call.call_id, result.output, is_error=True),
-                        )
-            text = "the service stopped while the turn was running"
-            await self.store.end_turn(
-                dataclasses.replace(
-                    turn,
-                    end_time=now_us(),
-                    reason=TurnEndReason.FAILED,
-                    error_code="interrupted",
-                    error_message=text,
-                )
+            if live.turn is not None:
+                continue
+            token = 0
+            code, why = "interrupted", "the service stopped"
+            if self.cluster is not None:
+                try:
+                    token = await self.cluster.acquire_lease(turn.session_id, turn.turn_id)
+                except LeaseHeld:
+                    continue  # its owner is back, or another replica took it over
+                await live.log.catch_up(self.store)
+                code, why = "owner_lost", "the replica running the turn stopped"
+            try:
+                await self._end_interrupted(live, turn, code, why)
+            finally:
+                if self.cluster is not None:
+                    await self.cluster.release_lease(turn.session_id, token)
+
+    async def _end_interrupted(self, live: _Live, turn: TurnRecord, code: str, why: str) -> None:
+        """Answers the turn's open tool calls and ends it FAILED with `code`."""
+        text = f"{why} while the turn was running"
+        messages = await self.store.list_messages(turn.session_id)
+        answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
+        for message in messages:
+            for call in message.tool_calls:
+                if call.call_id not in answered:
+                    result = ToolResult(call.call_id, f"interrupted: {why}", True)
+                    await self.store.append_message(
+                        turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
+                    )
+                    live.log.emit(
+                        turn.turn_id,
+                        ToolCallFinished(call.call_id, result.output, is_error=True),
+                    )
+        await self.store.end_turn(
+            dataclasses.replace(
+                turn,
+                end_time=now_us(),
+                reason=TurnEndReason.FAILED,
+                error_code=code,
+                error_message=text,
             )
-            live.log.emit(turn.turn_id, TurnEnded(TurnEndReason.FAILED, "interrupted", text))
-            await live.log.flush()
-            log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
+        )
+        live.log.emit(turn.turn_id, TurnEnded(TurnEndReason.FAILED, code, text))
+        await live.log.flush()
+        log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
 
     async def _live_session(self, session_id: str) -> _Live:
         live = self._live.get(session_id)
@@ -232,9 +349,9 @@ class SessionManager:
 
     def _view(self, record: SessionRecord) -> SessionRecord:
         live = self._live.get(record.id)
-        if live is not None:
-            record.last_seq = live.log.stored_seq
-            record.active_turn_id = live.turn.id if live.turn is not None else ""
+        if live is not None and live.turn is not None:  # else the stored record is current
+            record.last_seq = max(record.last_seq, live.log.stored_seq)
+            record.active_turn_id = live.turn.id
         return record
 
     # Sessions
@@ -443,11 +560,34 @@ class SessionManager:
         notices: list[str] = []
         if not turn_input.compact:
             mcp_tools, notices = await self._mcp_tools(live, record, profile)
+        turn_id = new_id("t")
+        token = await self._lease(live, turn_id)
         self._check_can_start(live)
         # No await from the check above to `live.turn = turn`: a concurrent start sees it.
         loop_cap = record.loop_cap or profile.loop_cap or self.settings.default_loop_cap
         tools = self.tools.with_tools(mcp_tools)
-        return self._launch(live, record, profile, turn_input, loop_cap, tools, notices=notices)
+        return self._launch(
+            live, record, profile, turn_input, loop_cap, tools, turn_id, token, notices=notices
+        )
+
+    async def _lease(self, live: _Live, turn_id: str) -> int:
+        """With replicas: takes the session's lease for `turn_id` (FAILED_PRECONDITION
+        naming the replica that runs a turn there) and continues its event log where the
+        other replicas left it. Returns the fencing token (0 without replicas)."""
+        if self.cluster is None:
+            return 0
+        try:
+            token = await self.cluster.acquire_lease(live.log.session_id, turn_id)
+        except LeaseHeld as e:
+            raise FailedPrecondition(str(e)) from None
+        await live.log.catch_up(self.store)
+        return token
+
+    async def _release_after(self, turn: Turn, token: int) -> None:
+        """Gives the session's lease up once the turn's end is stored."""
+        assert self.cluster is not None and turn.task is not None
+        await asyncio.wait({turn.task})
+        await self.cluster.release_lease(turn.session.id, token)
 
     def _check_can_start(self, live: _Live) -> None:
         """Raises unless a turn may start on the session now."""
@@ -485,6 +625,8 @@ class SessionManager:
         turn_input: TurnInput,
         loop_cap: int,
         tools: ToolRegistry,
+        turn_id: str,
+        token: int,
         *,
         relay: Relay | None = None,
         pending: PendingRequests | None = None,
@@ -508,7 +650,7 @@ class SessionManager:
                 live.turn = None
 
         turn = Turn(
-            turn_id=new_id("t"),
+            turn_id=turn_id,
             session=record,
             turn_input=turn_input,
             log=live.log,
@@ -524,6 +666,8 @@ class SessionManager:
         )
         live.turn = turn
         turn.start()
+        if self.cluster is not None:
+            self._spawn(self._release_after(turn, token))
         return turn
 
     async def _run_subagent(self, parent: Turn, call_id: str, agent: str, task: str) -> ToolOutcome:
@@ -558,6 +702,8 @@ class SessionManager:
         parent_log = parent_live.log
         # The parent's MCP servers (its session's and the sub-agent profile's), in its hub.
         mcp_tools, notices = await self._mcp_tools(parent_live, source, profile)
+        turn_id = new_id("t")
+        token = await self._lease(live, turn_id)
 
         def relay(payload: EventPayload) -> Event:
             return parent_log.emit(
@@ -573,6 +719,8 @@ class SessionManager:
             self.tools.with_tools(mcp_tools).restricted(
                 lambda name: name != "invoke_agent", "a sub-agent"
             ),
+            turn_id,
+            token,
             relay=relay,
             pending=parent.pending,
             notices=notices,
@@ -614,6 +762,11 @@ class SessionManager:
             yield event
             if event.turn_id == turn.id and isinstance(event.payload, TurnEnded):
                 return
+        if live.log.fenced:
+            raise Aborted(
+                f"another replica took session {turn.session.id} over (this one stopped renewing"
+                " its lease); WatchSession on any replica shows how the turn ended"
+            )
 
     @staticmethod
     def _system_prompt(
@@ -634,6 +787,31 @@ class SessionManager:
         if profile.memory and (memory := memory_prompt(record.workspace)):
             prompt += "\n\n" + memory
         return prompt
+
+    async def submit_command(
+        self, session_id: str, turn_id: str, command: TurnCommand, *, caller: Caller = LOCAL
+    ) -> str:
+        """Delivers a command to the session's running turn, on whichever replica runs it;
+        returns the turn's id."""
+        live = await self._visible_live(session_id, caller)
+        if live.turn is not None or self.cluster is None:
+            turn = await self.running_turn(session_id, turn_id, caller=caller)
+            self.command(turn, command)
+            return turn.id
+        record = await self._record(session_id, caller)
+        running = record.active_turn_id
+        if not running:
+            raise FailedPrecondition(f"session {session_id} has no running turn")
+        if turn_id and turn_id != running:
+            raise FailedPrecondition(
+                f"turn {turn_id} is not running on session {session_id} (running: {running})"
+            )
+        code, message = await self.cluster.send_command(
+            session_id, running, encode_command(command), COMMAND_TIMEOUT_S
+        )
+        if code:
+            raise _REMOTE_ERRORS.get(code, Unavailable)(message)
+        return running
 
     async def running_turn(
         self, session_id: str, turn_id: str = "", *, caller: Caller = LOCAL
@@ -692,6 +870,8 @@ class SessionManager:
         if not session_id:
             raise InvalidArgument("session_id is required")
         live = await self._visible_live(session_id, caller)
+        if self.cluster is not None and live.turn is None:
+            await live.log.catch_up(self.store)  # what other replicas stored since
         if after_seq > live.log.assigned_seq:
             raise OutOfRange(
                 f"after_seq {after_seq} is beyond the last event of session {session_id} "

@@ -58,11 +58,12 @@ class Cluster(Protocol):
     replica_id: str
     lease_ttl_s: float
 
-    async def acquire_lease(self, session_id: str, turn_id: str) -> None:
-        """Takes the session's lease for a turn; LeaseHeld when another replica has it."""
+    async def acquire_lease(self, session_id: str, turn_id: str) -> int:
+        """Takes the session's lease for a turn and returns its fencing token; LeaseHeld
+        when another replica has it."""
         ...
 
-    async def release_lease(self, session_id: str) -> None: ...
+    async def release_lease(self, session_id: str, token: int) -> None: ...
 
     async def listen(
         self,

@@ -608,9 +608,10 @@ class PostgresStore:
     # Cluster: leases
 
     @uninterruptible
-    async def acquire_lease(self, session_id: str, turn_id: str) -> None:
+    async def acquire_lease(self, session_id: str, turn_id: str) -> int:
         """Takes the session's lease for `turn_id`: when it is free, expired or already this
-        replica's. Raises LeaseHeld naming the replica that holds it."""
+        replica's. Returns its fencing token; raises LeaseHeld naming the replica that holds
+        it."""
         async with self.pool.acquire() as conn, conn.transaction():
             token = await conn.fetchval(
                 "INSERT INTO leases (session_id, owner, turn_id, token, expires_at)"
@@ -632,12 +633,14 @@ class PostgresStore:
                 owner, held_for = (row["owner"], row["turn_id"]) if row else ("?", "?")
                 raise LeaseHeld(session_id, owner, held_for)
         self._tokens[session_id] = int(token)
+        return int(token)
 
     @uninterruptible
-    async def release_lease(self, session_id: str) -> None:
-        """Gives the lease up (if this replica still holds it)."""
-        token = self._tokens.pop(session_id, None)
-        if token is not None:
+    async def release_lease(self, session_id: str, token: int) -> None:
+        """Gives up the lease taken with `token` (unless a later one of this replica
+        replaced it)."""
+        if self._tokens.get(session_id) == token:
+            del self._tokens[session_id]
             await self.pool.execute(
                 "UPDATE leases SET expires_at = '-infinity' WHERE session_id = $1 AND token = $2",
                 session_id,

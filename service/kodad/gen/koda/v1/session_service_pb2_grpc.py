@@ -204,7 +204,11 @@ class SessionServiceServicer:
         event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
         apply (e.g. an approval another client answered first) does not end the stream: it is
         reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-        disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+        disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+        PostgreSQL database, the replica that starts a turn owns the session until it ends;
+        starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+        owner stops renewing its lease and another replica takes the turn over (ending it
+        FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -214,14 +218,16 @@ class SessionServiceServicer:
         """Sends a command to the running turn of a session from any client: an approval or loop
         decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
         NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-        loop question open, is FAILED_PRECONDITION.
+        loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+        passes it to the one running the turn (UNAVAILABLE if that one does not answer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelTurn(self, request, context):
-        """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+        """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+        runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,7 +238,8 @@ class SessionServiceServicer:
         until the client cancels. No event is lost or repeated between replay and live. Requests
         still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
         above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-        the stream still only increase.
+        the stream still only increase. With replicas, any replica follows a turn another one
+        runs (open requests are re-sent first only by the replica running the turn).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

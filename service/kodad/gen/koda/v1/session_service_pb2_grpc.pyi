@@ -71,22 +71,30 @@ class SessionServiceStub:
     event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
     apply (e.g. an approval another client answered first) does not end the stream: it is
     reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-    disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+    disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+    PostgreSQL database, the replica that starts a turn owns the session until it ends;
+    starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+    owner stops renewing its lease and another replica takes the turn over (ending it
+    FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
     """
     SubmitCommand: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.SubmitCommandRequest, _session_service_pb2.SubmitCommandResponse]
     """Sends a command to the running turn of a session from any client: an approval or loop
     decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
     NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-    loop question open, is FAILED_PRECONDITION.
+    loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+    passes it to the one running the turn (UNAVAILABLE if that one does not answer).
     """
     CancelTurn: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CancelTurnRequest, _session_service_pb2.CancelTurnResponse]
-    """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs."""
+    """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+    runs.
+    """
     WatchSession: _grpc.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
     until the client cancels. No event is lost or repeated between replay and live. Requests
     still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-    the stream still only increase.
+    the stream still only increase. With replicas, any replica follows a turn another one
+    runs (open requests are re-sent first only by the replica running the turn).
     """
     ListAgentProfiles: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]
     """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
@@ -146,22 +154,30 @@ class SessionServiceAsyncStub(SessionServiceStub):
     event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
     apply (e.g. an approval another client answered first) does not end the stream: it is
     reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-    disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+    disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+    PostgreSQL database, the replica that starts a turn owns the session until it ends;
+    starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+    owner stops renewing its lease and another replica takes the turn over (ending it
+    FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
     """
     SubmitCommand: _aio.UnaryUnaryMultiCallable[_session_service_pb2.SubmitCommandRequest, _session_service_pb2.SubmitCommandResponse]  # type: ignore[assignment]
     """Sends a command to the running turn of a session from any client: an approval or loop
     decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
     NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-    loop question open, is FAILED_PRECONDITION.
+    loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+    passes it to the one running the turn (UNAVAILABLE if that one does not answer).
     """
     CancelTurn: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CancelTurnRequest, _session_service_pb2.CancelTurnResponse]  # type: ignore[assignment]
-    """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs."""
+    """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+    runs.
+    """
     WatchSession: _aio.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]  # type: ignore[assignment]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
     until the client cancels. No event is lost or repeated between replay and live. Requests
     still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-    the stream still only increase.
+    the stream still only increase. With replicas, any replica follows a turn another one
+    runs (open requests are re-sent first only by the replica running the turn).
     """
     ListAgentProfiles: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]  # type: ignore[assignment]
     """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
@@ -278,7 +294,11 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
         apply (e.g. an approval another client answered first) does not end the stream: it is
         reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-        disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+        disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+        PostgreSQL database, the replica that starts a turn owns the session until it ends;
+        starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+        owner stops renewing its lease and another replica takes the turn over (ending it
+        FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
         """
 
     @_abc_1.abstractmethod
@@ -290,7 +310,8 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         """Sends a command to the running turn of a session from any client: an approval or loop
         decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
         NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-        loop question open, is FAILED_PRECONDITION.
+        loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+        passes it to the one running the turn (UNAVAILABLE if that one does not answer).
         """
 
     @_abc_1.abstractmethod
@@ -299,7 +320,9 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _session_service_pb2.CancelTurnRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.CancelTurnResponse, _abc.Awaitable[_session_service_pb2.CancelTurnResponse]]:
-        """Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs."""
+        """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+        runs.
+        """
 
     @_abc_1.abstractmethod
     def WatchSession(
@@ -311,7 +334,8 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         until the client cancels. No event is lost or repeated between replay and live. Requests
         still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
         above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-        the stream still only increase.
+        the stream still only increase. With replicas, any replica follows a turn another one
+        runs (open requests are re-sent first only by the replica running the turn).
         """
 
     @_abc_1.abstractmethod

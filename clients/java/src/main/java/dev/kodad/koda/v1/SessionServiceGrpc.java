@@ -686,7 +686,11 @@ public final class SessionServiceGrpc {
      * event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
      * apply (e.g. an approval another client answered first) does not end the stream: it is
      * reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+     * PostgreSQL database, the replica that starts a turn owns the session until it ends;
+     * starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+     * owner stops renewing its lease and another replica takes the turn over (ending it
+     * FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
      * </pre>
      */
     default io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RunTurnRequest> runTurn(
@@ -699,7 +703,8 @@ public final class SessionServiceGrpc {
      * Sends a command to the running turn of a session from any client: an approval or loop
      * decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
      * NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-     * loop question open, is FAILED_PRECONDITION.
+     * loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+     * passes it to the one running the turn (UNAVAILABLE if that one does not answer).
      * </pre>
      */
     default void submitCommand(dev.kodad.koda.v1.SubmitCommandRequest request,
@@ -709,7 +714,8 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
-     * Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+     * Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+     * runs.
      * </pre>
      */
     default void cancelTurn(dev.kodad.koda.v1.CancelTurnRequest request,
@@ -723,7 +729,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase.
+     * the stream still only increase. With replicas, any replica follows a turn another one
+     * runs (open requests are re-sent first only by the replica running the turn).
      * </pre>
      */
     default void watchSession(dev.kodad.koda.v1.WatchSessionRequest request,
@@ -918,7 +925,11 @@ public final class SessionServiceGrpc {
      * event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
      * apply (e.g. an approval another client answered first) does not end the stream: it is
      * reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+     * PostgreSQL database, the replica that starts a turn owns the session until it ends;
+     * starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+     * owner stops renewing its lease and another replica takes the turn over (ending it
+     * FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
      * </pre>
      */
     public io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RunTurnRequest> runTurn(
@@ -932,7 +943,8 @@ public final class SessionServiceGrpc {
      * Sends a command to the running turn of a session from any client: an approval or loop
      * decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
      * NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-     * loop question open, is FAILED_PRECONDITION.
+     * loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+     * passes it to the one running the turn (UNAVAILABLE if that one does not answer).
      * </pre>
      */
     public void submitCommand(dev.kodad.koda.v1.SubmitCommandRequest request,
@@ -943,7 +955,8 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
-     * Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+     * Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+     * runs.
      * </pre>
      */
     public void cancelTurn(dev.kodad.koda.v1.CancelTurnRequest request,
@@ -958,7 +971,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase.
+     * the stream still only increase. With replicas, any replica follows a turn another one
+     * runs (open requests are re-sent first only by the replica running the turn).
      * </pre>
      */
     public void watchSession(dev.kodad.koda.v1.WatchSessionRequest request,
@@ -1130,7 +1144,11 @@ public final class SessionServiceGrpc {
      * event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
      * apply (e.g. an approval another client answered first) does not end the stream: it is
      * reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
-     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`).
+     * disconnect; breaking the stream is (see `StartTurn.on_disconnect`). With replicas on one
+     * PostgreSQL database, the replica that starts a turn owns the session until it ends;
+     * starting a turn there on another replica is FAILED_PRECONDITION naming the owner. If the
+     * owner stops renewing its lease and another replica takes the turn over (ending it
+     * FAILED, error_code `owner_lost`), the old owner's stream ends ABORTED.
      * </pre>
      */
     @io.grpc.ExperimentalApi("https://github.com/grpc/grpc-java/issues/10918")
@@ -1145,7 +1163,8 @@ public final class SessionServiceGrpc {
      * Sends a command to the running turn of a session from any client: an approval or loop
      * decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
      * NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-     * loop question open, is FAILED_PRECONDITION.
+     * loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+     * passes it to the one running the turn (UNAVAILABLE if that one does not answer).
      * </pre>
      */
     public dev.kodad.koda.v1.SubmitCommandResponse submitCommand(dev.kodad.koda.v1.SubmitCommandRequest request) throws io.grpc.StatusException {
@@ -1155,7 +1174,8 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
-     * Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+     * Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+     * runs.
      * </pre>
      */
     public dev.kodad.koda.v1.CancelTurnResponse cancelTurn(dev.kodad.koda.v1.CancelTurnRequest request) throws io.grpc.StatusException {
@@ -1169,7 +1189,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase.
+     * the stream still only increase. With replicas, any replica follows a turn another one
+     * runs (open requests are re-sent first only by the replica running the turn).
      * </pre>
      */
     @io.grpc.ExperimentalApi("https://github.com/grpc/grpc-java/issues/10918")
@@ -1337,7 +1358,8 @@ public final class SessionServiceGrpc {
      * Sends a command to the running turn of a session from any client: an approval or loop
      * decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
      * NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-     * loop question open, is FAILED_PRECONDITION.
+     * loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+     * passes it to the one running the turn (UNAVAILABLE if that one does not answer).
      * </pre>
      */
     public dev.kodad.koda.v1.SubmitCommandResponse submitCommand(dev.kodad.koda.v1.SubmitCommandRequest request) {
@@ -1347,7 +1369,8 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
-     * Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+     * Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+     * runs.
      * </pre>
      */
     public dev.kodad.koda.v1.CancelTurnResponse cancelTurn(dev.kodad.koda.v1.CancelTurnRequest request) {
@@ -1361,7 +1384,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase.
+     * the stream still only increase. With replicas, any replica follows a turn another one
+     * runs (open requests are re-sent first only by the replica running the turn).
      * </pre>
      */
     public java.util.Iterator<dev.kodad.koda.v1.WatchSessionResponse> watchSession(
@@ -1537,7 +1561,8 @@ public final class SessionServiceGrpc {
      * Sends a command to the running turn of a session from any client: an approval or loop
      * decision, or a cancel. `start_turn` is INVALID_ARGUMENT here. An unknown request_id is
      * NOT_FOUND; a request already answered (the first answer wins), or no turn running or no
-     * loop question open, is FAILED_PRECONDITION.
+     * loop question open, is FAILED_PRECONDITION. With replicas, any replica takes it and
+     * passes it to the one running the turn (UNAVAILABLE if that one does not answer).
      * </pre>
      */
     public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.SubmitCommandResponse> submitCommand(
@@ -1548,7 +1573,8 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
-     * Cancels the running turn of a session. FAILED_PRECONDITION when no turn runs.
+     * Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
+     * runs.
      * </pre>
      */
     public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.CancelTurnResponse> cancelTurn(

@@ -1,0 +1,219 @@
+"""Three kodad replicas (real processes) on one PostgreSQL database: any replica serves reads,
+watches and commands; one owns a running turn; SIGKILL of the owner hands the turn's end to
+another replica within the lease period, with nothing committed lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kodad.engine.model import Message, Role, SessionRecord
+from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
+from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.store.base import LeaseHeld, StaleLease
+from kodad.store.postgres import PostgresStore
+from kodad.tools.shell import kill_orphans
+from tests.helpers import (
+    Turn,
+    assert_history_valid,
+    create_session,
+    finished_calls,
+    kind,
+    messages,
+    scripted,
+    start,
+    tool_call,
+)
+from tests.pg import PostgresCluster
+
+LEASE_TTL_S = 2.0
+
+
+@dataclass
+class Replica:
+    name: str
+    process: subprocess.Popen[bytes]
+    address: str
+    stub: pb_grpc.SessionServiceStub
+    channel: grpc.aio.Channel
+
+
+def launch(name: str, dsn: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    argv = [
+        sys.executable, "-m", "kodad", "serve", "--listen", "127.0.0.1:0", "--ready-json",
+        "--store", dsn, "--replica-id", name, "--lease-ttl", str(LEASE_TTL_S),
+        "--data-dir", str(data_dir / name),
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    ready = json.loads(process.stdout.readline())
+    return process, ready["address"]
+
+
+@pytest.fixture
+async def replicas(postgres: PostgresCluster, tmp_path: Path) -> AsyncIterator[list[Replica]]:
+    dsn = await postgres.new_database()
+    started: list[Replica] = []
+    try:
+        for i in range(3):
+            process, address = launch(f"r{i + 1}", dsn, tmp_path)
+            channel = grpc.aio.insecure_channel(address)
+            stub = pb_grpc.SessionServiceStub(channel)
+            started.append(Replica(f"r{i + 1}", process, address, stub, channel))
+        yield started
+    finally:
+        for replica in started:
+            await replica.channel.close()
+            if replica.process.poll() is None:
+                replica.process.send_signal(signal.SIGTERM)
+                replica.process.wait(30)
+
+
+async def watch_until_turn_ended(
+    stub: pb_grpc.SessionServiceStub, session_id: str, after_seq: int = 0
+) -> list[epb.EngineEvent]:
+    events: list[epb.EngineEvent] = []
+    call = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id, after_seq=after_seq))
+    async for response in call:
+        events.append(response.event)
+        if kind(response.event) == "turn_ended":
+            break
+    call.cancel()
+    return events
+
+
+async def get(stub: pb_grpc.SessionServiceStub, session_id: str) -> spb.Session:
+    return (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
+
+
+async def test_any_replica_reads_watches_and_answers_a_turn_another_one_runs(
+    replicas: list[Replica], workspace: Path
+) -> None:
+    r1, r2, r3 = replicas
+    provider = scripted(
+        [tool_call("write_file", "w", path="a.txt", content="A")], [{"text": "written"}]
+    )
+    session = await create_session(r1.stub, workspace, provider, mode=spb.APPROVAL_MODE_CONFIRM)
+    turn = Turn(r1.stub)
+    await turn.send(start(session.id, "write a.txt"))
+    asked = (await turn.until("approval_requested")).approval_requested
+
+    seen = await get(r2.stub, session.id)  # reads on any replica
+    assert seen.state == spb.SESSION_STATE_RUNNING and seen.active_turn_id
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # one owner
+        second = Turn(r2.stub)
+        await second.send(start(session.id, "again"))
+        await second.next()
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "on replica r1" in (err.value.details() or "")
+
+    watcher = r3.stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
+    watched = []
+    async for response in watcher:  # replayed from the database, then live
+        watched.append(response.event)
+        if kind(response.event) == "approval_requested":
+            break
+    answer = epb.EngineCommand(
+        approval_decision=epb.ApprovalDecision(
+            request_id=asked.request_id, decision=epb.DECISION_APPROVE
+        )
+    )
+    reply = await r2.stub.SubmitCommand(
+        pb.SubmitCommandRequest(session_id=session.id, command=answer)
+    )
+    assert reply.turn_id == seen.active_turn_id
+    events = await turn.finish()
+    async for response in watcher:  # live events of r1's turn, on r3
+        watched.append(response.event)
+        if kind(response.event) == "turn_ended":
+            break
+    watcher.cancel()
+    assert [e.seq for e in watched] == [e.seq for e in events]
+    assert [kind(e) for e in watched] == [kind(e) for e in events]
+    assert (workspace / "a.txt").read_text() == "A"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await r3.stub.SubmitCommand(pb.SubmitCommandRequest(session_id=session.id, command=answer))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    for replica in replicas:
+        assert (await get(replica.stub, session.id)).state == spb.SESSION_STATE_IDLE
+
+
+async def test_killing_the_owner_mid_turn_hands_the_turn_to_another_replica(
+    replicas: list[Replica], workspace: Path
+) -> None:
+    r1, r2, r3 = replicas
+    provider = scripted(
+        [{"text": "Let me wait. "}, tool_call("bash", "slow", command="sleep 120")],
+        [{"text": "after the failover"}],
+    )
+    session = await create_session(r1.stub, workspace, provider)
+    turn = Turn(r1.stub)
+    await turn.send(start(session.id, "wait a while"))
+    started = await turn.until("tool_call_started")
+    before = await messages(r2.stub, session.id)  # committed: the input and the tool call
+    r1.process.kill()  # SIGKILL: no goodbye, the lease stops being renewed
+    r1.process.wait()
+    try:
+        await check_the_takeover(r2, r3, session.id, before)
+    finally:
+        kill_orphans({started.turn_id})  # the sleep r1 left (it runs on this host too)
+
+
+async def check_the_takeover(
+    r2: Replica, r3: Replica, session_id: str, before: list[spb.Message]
+) -> None:
+    events = await watch_until_turn_ended(r2.stub, session_id)
+    ended = events[-1].turn_ended
+    assert (ended.reason, ended.error_code) == (epb.TURN_END_REASON_FAILED, "owner_lost")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # gap-free
+    assert finished_calls(events)["slow"].is_error
+    history = await messages(r3.stub, session_id)
+    assert history[: len(before)] == before  # nothing committed is lost
+    assert_history_valid(history)
+    for replica in (r2, r3):
+        assert (await get(replica.stub, session_id)).state == spb.SESSION_STATE_IDLE
+
+    # The session goes on from any replica, its log continuing where it was.
+    next_turn = Turn(r3.stub)
+    await next_turn.send(start(session_id, "go on"))
+    more = await next_turn.finish()
+    assert more[0].seq == events[-1].seq + 1
+    assert more[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+
+
+async def test_a_stale_owner_cannot_write_after_a_takeover(postgres: PostgresCluster) -> None:
+    dsn = await postgres.new_database()
+    a = PostgresStore(dsn, replica_id="a", lease_ttl_s=60)
+    b = PostgresStore(dsn, replica_id="b", lease_ttl_s=60)
+    await a.open()
+    await b.open()
+    try:
+        await a.create_session(SessionRecord(id="s_1", workspace="/w"))
+        token_a = await a.acquire_lease("s_1", "t_1")
+        with pytest.raises(LeaseHeld, match="running turn t_1 on replica a"):
+            await b.acquire_lease("s_1", "t_2")
+        await a.append_message("s_1", Message(Role.USER, "t_1", text="mine"))
+        # a stops renewing (a pause, a partition): its lease expires and b takes over.
+        await a.pool.execute("UPDATE leases SET expires_at = now() - interval '1 second'")
+        token_b = await b.acquire_lease("s_1", "t_1")
+        assert token_b == token_a + 1
+        with pytest.raises(StaleLease):
+            await a.append_message("s_1", Message(Role.USER, "t_1", text="stale"))
+        await b.append_message("s_1", Message(Role.USER, "t_1", text="new owner"))
+        await a.release_lease("s_1", token_a)  # a's release does not free b's lease
+        with pytest.raises(LeaseHeld, match="on replica b"):
+            await a.acquire_lease("s_1", "t_3")
+        assert [m.text for m in await b.list_messages("s_1")] == ["mine", "new owner"]
+    finally:
+        await a.close()
+        await b.close()

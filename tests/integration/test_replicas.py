@@ -116,6 +116,9 @@ async def test_any_replica_reads_watches_and_answers_a_turn_another_one_runs(
         await second.next()
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "on replica r1" in (err.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # nor deleted under the owner's feet
+        await r2.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session.id))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     watcher = r3.stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
     watched = []

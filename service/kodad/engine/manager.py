@@ -347,6 +347,13 @@ class SessionManager:
             if live.turn is not None and (tenant is None or live.tenant == tenant)
         )
 
+    def _running_turn_id(self, record: SessionRecord) -> str:
+        """The turn running on the session: here, or (with replicas) on another replica."""
+        live = self._live.get(record.id)
+        if live is not None and live.turn is not None:
+            return live.turn.id
+        return record.active_turn_id if self.cluster is not None else ""
+
     def _view(self, record: SessionRecord) -> SessionRecord:
         live = self._live.get(record.id)
         if live is not None and live.turn is not None:  # else the stored record is current
@@ -459,11 +466,11 @@ class SessionManager:
         return self._view(record)
 
     async def delete_session(self, session_id: str, *, caller: Caller = LOCAL) -> None:
-        await self._record(session_id, caller)
+        record = await self._record(session_id, caller)
         live = self._live.get(session_id)
-        if live is not None and live.turn is not None:
+        if running := self._running_turn_id(record):
             raise FailedPrecondition(
-                f"session {session_id} is running turn {live.turn.id}; cancel it first"
+                f"session {session_id} is running turn {running}; cancel it first"
             )
         if live is not None:
             await live.log.flush()
@@ -479,10 +486,9 @@ class SessionManager:
         self, session_id: str, title: str, *, caller: Caller = LOCAL
     ) -> SessionRecord:
         source = await self._record(session_id, caller)
-        live = self._live.get(session_id)
-        if live is not None and live.turn is not None:
+        if running := self._running_turn_id(source):
             raise FailedPrecondition(
-                f"session {session_id} is running turn {live.turn.id}; fork it when idle"
+                f"session {session_id} is running turn {running}; fork it when idle"
             )
         created = now_us()
         record = dataclasses.replace(

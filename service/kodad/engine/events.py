@@ -102,6 +102,7 @@ class EventLog:
         continues the seqs after them. Does nothing while this replica has events of the
         session in flight (then it owns the session's turn and the log)."""
         async with self._catching_up:
+            self.fenced = False
             while self.assigned_seq == self.stored_seq:
                 page = await store.list_events(
                     self.session_id, after_seq=self.stored_seq, limit=REPLAY_PAGE
@@ -118,6 +119,7 @@ class EventLog:
         """Another replica took the session over: its events stop here and every reader's
         feed ends (they can follow it on any replica)."""
         self.fenced = True
+        self.assigned_seq = self.stored_seq  # what was not stored never happened
         self.close()
 
     def publish(self, event: Event) -> None:

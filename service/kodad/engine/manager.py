@@ -251,7 +251,7 @@ class SessionManager:
         replicas: the turns whose owner stopped renewing its lease, each taken over first
         (one replica wins), ended FAILED with error_code owner_lost."""
         unfinished = await self.store.unfinished_turns()
-        if killed := kill_orphans({t.turn_id for t in unfinished}):
+        if unfinished and (killed := kill_orphans({t.turn_id for t in unfinished})):
             log.warning("killed %d command(s) left running by interrupted turns", killed)
         for turn in unfinished:
             record = await self.store.get_session(turn.session_id)
@@ -582,11 +582,19 @@ class SessionManager:
         other replicas left it. Returns the fencing token (0 without replicas)."""
         if self.cluster is None:
             return 0
+        session_id = live.log.session_id
         try:
-            token = await self.cluster.acquire_lease(live.log.session_id, turn_id)
+            token = await self.cluster.acquire_lease(session_id, turn_id)
         except LeaseHeld as e:
             raise FailedPrecondition(str(e)) from None
         await live.log.catch_up(self.store)
+        record = await self.store.get_session(session_id)
+        if live.turn is None and record is not None and record.active_turn_id:
+            # A turn of this replica's name before a restart, whose lease had not expired.
+            orphan = TurnRecord(session_id, record.active_turn_id, record.update_time)
+            await self._end_interrupted(
+                live, orphan, "owner_lost", "the replica running the turn stopped"
+            )
         return token
 
     async def _release_after(self, turn: Turn, token: int) -> None:

@@ -194,6 +194,30 @@ async def check_the_takeover(
     assert more[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
 
 
+async def test_a_paused_owner_that_lost_its_lease_ends_its_stream_aborted(
+    replicas: list[Replica], workspace: Path
+) -> None:
+    r1, r2, _ = replicas
+    provider = scripted([tool_call("write_file", "w", path="late.txt", content="x")])
+    session = await create_session(r1.stub, workspace, provider, mode=spb.APPROVAL_MODE_CONFIRM)
+    turn = Turn(r1.stub)
+    await turn.send(start(session.id, "write"))
+    await turn.until("approval_requested")
+    r1.process.send_signal(signal.SIGSTOP)  # a pause longer than the lease
+    try:
+        events = await watch_until_turn_ended(r2.stub, session.id)
+    finally:
+        r1.process.send_signal(signal.SIGCONT)
+    assert events[-1].turn_ended.error_code == "owner_lost"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await turn.until("turn_ended")
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert "another replica took session" in (err.value.details() or "")
+    # Nothing of r1's after the takeover reached the log.
+    assert (await get(r2.stub, session.id)).last_seq == events[-1].seq
+    assert not (workspace / "late.txt").exists()
+
+
 async def test_a_stale_owner_cannot_write_after_a_takeover(postgres: PostgresCluster) -> None:
     dsn = await postgres.new_database()
     a = PostgresStore(dsn, replica_id="a", lease_ttl_s=60)

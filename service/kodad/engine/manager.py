@@ -187,7 +187,7 @@ class SessionManager:
         self._writer.start()
         await self._recover()
         if self.cluster is not None:
-            await self.cluster.listen(self._remote_events, self._remote_commands)
+            await self.cluster.listen(self._remote_events, self._remote_commands, self._lease_lost)
             self._reaper = asyncio.create_task(self._reap(), name="reaper")
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -204,6 +204,14 @@ class SessionManager:
                 await self._recover()
             except Exception:
                 log.exception("taking over turns of lost replicas failed; retrying")
+
+    def _lease_lost(self, session_id: str) -> None:
+        """Another replica took over a session whose turn runs here: its streams end
+        (ABORTED) and the turn stops; its writes would be refused anyway."""
+        live = self._live.get(session_id)
+        if live is not None and live.turn is not None:
+            live.log.fence()
+            live.turn.cancel()
 
     def _remote_events(self, session_id: str, last_seq: int) -> None:
         """Another replica (or this one) stored events of a session up to `last_seq`."""

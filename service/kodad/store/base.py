@@ -69,8 +69,9 @@ class Cluster(Protocol):
         self,
         on_events: Callable[[str, int], None],
         on_commands: Callable[[str], Coroutine[Any, Any, None]],
+        on_lease_lost: Callable[[str], None],
     ) -> None:
-        """Starts delivering other replicas' event commits and commands."""
+        """Starts delivering event commits, commands and lost leases."""
         ...
 
     async def send_command(

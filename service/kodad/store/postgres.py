@@ -166,6 +166,7 @@ class PostgresStore:
         self._tokens: dict[str, int] = {}
         self._renewer: asyncio.Task[None] | None = None
         self._replies: dict[int, asyncio.Future[tuple[str, str]]] = {}
+        self._on_lease_lost: Callable[[str], None] = lambda session_id: None
 
     # Life cycle
 
@@ -667,7 +668,9 @@ class PostgresStore:
                 continue
             lost = set(held) - {r["session_id"] for r in renewed}
             for session_id in lost:
-                log.error("lost the lease of session %s to another replica", session_id)
+                if self._tokens.get(session_id) == held[session_id]:
+                    log.error("lost the lease of session %s to another replica", session_id)
+                    self._on_lease_lost(session_id)
 
     # Cluster: notifications and commands
 
@@ -675,9 +678,12 @@ class PostgresStore:
         self,
         on_events: Callable[[str, int], None],
         on_commands: Callable[[str], Coroutine[Any, Any, None]],
+        on_lease_lost: Callable[[str], None],
     ) -> None:
-        """Calls `on_events(session, last_seq)` after any replica committed events and
-        `on_commands(session)` when commands for a session wait."""
+        """Calls `on_events(session, last_seq)` after any replica committed events,
+        `on_commands(session)` when commands for a session wait, and `on_lease_lost(session)`
+        when another replica took over a lease this one held."""
+        self._on_lease_lost = on_lease_lost
         conn = await asyncpg.connect(self.dsn)
         self._listener = conn
 

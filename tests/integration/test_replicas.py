@@ -54,7 +54,8 @@ def launch(name: str, dsn: str, data_dir: Path) -> tuple[subprocess.Popen[bytes]
         "--store", dsn, "--replica-id", name, "--lease-ttl", str(LEASE_TTL_S),
         "--data-dir", str(data_dir / name),
     ]  # fmt: skip
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    with open(data_dir / f"{name}.log", "wb") as log:  # kept for a failing test's report
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
     assert process.stdout is not None
     ready = json.loads(process.stdout.readline())
     return process, ready["address"]

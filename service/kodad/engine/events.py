@@ -83,7 +83,10 @@ class EventLog:
         subagent_session_id: str = "",
         parent_call_id: str = "",
     ) -> Event:
-        """Assigns the next seq and queues the event; subscribers get it once it is stored."""
+        """Assigns the next seq and queues the event; subscribers get it once it is stored.
+        A fenced log stores nothing more (the session's new owner continues it)."""
+        if self.fenced:
+            return Event(self.session_id, turn_id, 0, now_us(), payload)
         self.assigned_seq += 1
         event = Event(
             self.session_id,
@@ -119,6 +122,7 @@ class EventLog:
         """Another replica took the session over: its events stop here and every reader's
         feed ends (they can follow it on any replica)."""
         self.fenced = True
+        self._writer.discard(self)
         self.assigned_seq = self.stored_seq  # what was not stored never happened
         self.close()
 
@@ -188,6 +192,10 @@ class EventWriter:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    def discard(self, log: EventLog) -> None:
+        """Drops the events of `log` not yet stored (it was fenced)."""
+        self._buffer = [(lg, ev) for lg, ev in self._buffer if lg is not log]
 
     def append(self, log: EventLog, event: Event) -> None:
         self._buffer.append((log, event))

@@ -430,9 +430,24 @@ class PostgresStore:
     async def append_events(self, events: Sequence[Event]) -> None:
         if not events:
             return
+        first: dict[str, int] = {}
         last: dict[str, int] = {}
         for e in events:
+            first.setdefault(e.session_id, e.seq)
             last[e.session_id] = e.seq
+        try:
+            await self._append_events(events, last)
+        except asyncpg.UniqueViolationError:
+            # Someone else stored these seqs: this replica is not the session's owner any more.
+            for session_id, seq in first.items():
+                stored = await self.pool.fetchval(
+                    "SELECT last_seq FROM sessions WHERE id = $1", session_id
+                )
+                if stored is not None and stored >= seq:
+                    raise StaleLease(session_id) from None
+            raise
+
+    async def _append_events(self, events: Sequence[Event], last: dict[str, int]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             for session_id in last:
                 await self._fence(conn, session_id)

@@ -80,6 +80,8 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.run
 	$(PY) -m bench.sidecar
+	tools/postgres.sh
+	$(PY) -m bench.replicas
 
 # The store and replica tests start their own PostgreSQL (Debian's packages, installed here).
 pytest: install

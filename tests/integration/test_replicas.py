@@ -4,6 +4,7 @@ another replica within the lease period, with nothing committed lost."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.store.base import LeaseHeld, StaleLease
-from kodad.store.postgres import PostgresStore
+from kodad.store.postgres import MIGRATIONS, PostgresStore
 from kodad.tools.shell import kill_orphans
 from tests.helpers import (
     Turn,
@@ -245,3 +246,18 @@ async def test_a_stale_owner_cannot_write_after_a_takeover(postgres: PostgresClu
     finally:
         await a.close()
         await b.close()
+
+
+async def test_replicas_starting_together_migrate_the_database_once(
+    postgres: PostgresCluster,
+) -> None:
+    dsn = await postgres.new_database()
+    stores = [PostgresStore(dsn, replica_id=f"r{i}") for i in range(3)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        versions = await stores[0].pool.fetch("SELECT version FROM kodad_schema ORDER BY 1")
+        assert [r["version"] for r in versions] == list(range(1, len(MIGRATIONS) + 1))
+        await stores[1].create_session(SessionRecord(id="s_1", workspace="/w"))
+        assert await stores[2].get_session("s_1") is not None
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -32,19 +31,8 @@ LEASE_S = 2.0
 
 
 def short_turn() -> spb.ProviderConfig:
-    """A turn with one tool round: the writes of a real turn, no model time."""
-    return spb.ProviderConfig(
-        kind=spb.PROVIDER_KIND_SCRIPTED,
-        script_json=json.dumps(
-            {
-                "rounds": [
-                    [{"text": "Looking. "}, {"tool_call": {"name": "list_dir", "arguments": {}}}],
-                    [{"text": "Done."}],
-                ]
-                * 1000
-            }
-        ),
-    )
+    """The offline echo provider: a turn's writes (input, answer, events), no model time."""
+    return spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED)
 
 
 async def sequential(address: str, workspace: Path, turns: int) -> Stats:

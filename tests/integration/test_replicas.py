@@ -78,7 +78,12 @@ async def replicas(postgres: PostgresCluster, tmp_path: Path) -> AsyncIterator[l
             await replica.channel.close()
             if replica.process.poll() is None:
                 replica.process.send_signal(signal.SIGTERM)
-                replica.process.wait(30)
+                try:
+                    replica.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    replica.process.kill()
+                    log = (tmp_path / f"{replica.name}.log").read_text()[-3000:]
+                    pytest.fail(f"{replica.name} did not stop on SIGTERM:\n{log}")
 
 
 async def watch_until_turn_ended(

@@ -449,7 +449,8 @@ class PostgresStore:
 
     async def _append_events(self, events: Sequence[Event], last: dict[str, int]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            for session_id in last:
+            # Rows are locked in session order everywhere (fence, renewal): no deadlocks.
+            for session_id in sorted(last):
                 await self._fence(conn, session_id)
             await conn.executemany(
                 "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
@@ -469,7 +470,7 @@ class PostgresStore:
             )
             await conn.executemany(
                 "UPDATE sessions SET last_seq = $1 WHERE id = $2",
-                [(seq, sid) for sid, seq in last.items()],
+                [(last[sid], sid) for sid in sorted(last)],
             )
             for sid, seq in last.items():  # delivered on commit
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")
@@ -534,7 +535,7 @@ class PostgresStore:
                 turn.turn_id,
             )
             usage = await conn.fetchval(
-                "SELECT usage FROM sessions WHERE id = $1 FOR UPDATE", turn.session_id
+                "SELECT usage FROM sessions WHERE id = $1 FOR NO KEY UPDATE", turn.session_id
             )
             if usage is not None:
                 total = codec.decode_usage(usage) + turn.usage
@@ -560,7 +561,7 @@ class PostgresStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._fence(conn, session_id)
             value = await conn.fetchval(
-                "SELECT approval_rules FROM sessions WHERE id = $1 FOR UPDATE", session_id
+                "SELECT approval_rules FROM sessions WHERE id = $1 FOR NO KEY UPDATE", session_id
             )
             if value is not None:
                 rules = codec.decode_rules(value)
@@ -671,9 +672,12 @@ class PostgresStore:
             held = dict(self._tokens)
             try:
                 renewed = await self.pool.fetch(
-                    "UPDATE leases l SET expires_at = now() + make_interval(secs => $3)"
-                    " FROM unnest($1::text[], $2::bigint[]) AS t(sid, token)"
-                    " WHERE l.session_id = t.sid AND l.token = t.token RETURNING l.session_id",
+                    "WITH mine AS (SELECT l.session_id FROM leases l"
+                    " JOIN unnest($1::text[], $2::bigint[]) AS t(sid, token)"
+                    " ON l.session_id = t.sid AND l.token = t.token"
+                    " ORDER BY l.session_id FOR UPDATE OF l)"
+                    " UPDATE leases l SET expires_at = now() + make_interval(secs => $3)"
+                    " FROM mine WHERE l.session_id = mine.session_id RETURNING l.session_id",
                     list(held),
                     list(held.values()),
                     self.lease_ttl_s,

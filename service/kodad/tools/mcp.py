@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import re
@@ -36,6 +37,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 def tool_name(server: str, tool: str) -> str:
     """`<server>__<tool>`, with characters the providers refuse replaced."""
     return f"{server}__{_UNSAFE.sub('_', tool)}"[:MAX_TOOL_NAME]
+
+
+async def _load_sdk() -> None:
+    """Imports the SDK (about a second of imports) in a thread, the first time a server is
+    needed, so the event loop keeps serving the other sessions meanwhile."""
+    await asyncio.to_thread(importlib.import_module, "mcp.client.stdio")
 
 
 def _reason(error: BaseException) -> str:
@@ -66,6 +73,7 @@ class McpConnection:
         return StdioServerParameters(command=program, args=args, cwd=self._workspace)
 
     async def client(self) -> Client:
+        await _load_sdk()
         async with self._lock:
             if self._task is None or self._task.done():
                 self._stop = asyncio.Event()

@@ -69,6 +69,8 @@ class TurnView:
         self._in_fence = False
         self._tool: tuple[str, str, float] | None = None  # tool name, label, start time
         self._live: Live | None = None
+        # Tool calls of sub-agents in progress: (child session, call id) -> (tool, label).
+        self._subagent_calls: dict[tuple[str, str], tuple[str, str]] = {}
 
     # Live area: the partial answer block or the running tool's spinner.
 
@@ -116,7 +118,36 @@ class TurnView:
         if self._block:
             self._refresh()
 
+    def _subagent(self, event: epb.EngineEvent) -> None:
+        """A sub-agent's event: its tool calls and notices, one indented line each (its
+        answer comes back as the invoke_agent result)."""
+        kind = event.WhichOneof("payload")
+        child = event.subagent_session_id
+        if kind == "tool_call_started":
+            call = event.tool_call_started
+            label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}".strip()
+            self._subagent_calls[(child, call.call_id)] = (call.tool_name, label)
+        elif kind == "tool_call_finished":
+            done = event.tool_call_finished
+            tool, label = self._subagent_calls.pop((child, done.call_id), ("", done.call_id))
+            summary = summarize_output(tool, done.output, done.is_error, done.truncated)
+            mark, style = ("✗", "red") if done.is_error else ("✓", "green")
+            self.pause()
+            line = Text("    ↳ ", style="dim")
+            line.append(f"{mark} ", style=style)
+            line.append(label)
+            line.append(f" — {summary}", style="dim")
+            self.console.print(line)
+        elif kind == "notice":
+            self.pause()
+            self.console.print(Text(f"    ↳ • {event.notice.text}", style="yellow"))
+        if self._tool is not None:
+            self._refresh()
+
     def handle(self, event: epb.EngineEvent) -> None:
+        if event.subagent_session_id:
+            self._subagent(event)
+            return
         kind = event.WhichOneof("payload")
         if kind == "text_delta":
             self._text(event.text_delta.text)

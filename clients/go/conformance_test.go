@@ -247,6 +247,30 @@ func (r *runner) check(expect map[string]any) {
 			t.Fatalf("kinds %v do not include %v in order", kinds, want)
 		}
 	}
+	if want, ok := expect["subagent"].(map[string]any); ok {
+		children := map[string]bool{}
+		var tagged []string
+		for _, e := range r.events {
+			if e.SubagentSessionId == "" {
+				continue
+			}
+			children[e.SubagentSessionId] = true
+			if e.ParentCallId != want["parent_call_id"].(string) {
+				t.Fatalf("parent_call_id %q, want %q", e.ParentCallId, want["parent_call_id"])
+			}
+			tagged = append(tagged, kind(e))
+		}
+		if len(children) != 1 || children[r.session.Id] {
+			t.Fatalf("sub-agent sessions %v", children)
+		}
+		var names []string
+		for _, k := range want["kinds"].([]any) {
+			names = append(names, k.(string))
+		}
+		if !slices.Equal(tagged, names) {
+			t.Fatalf("sub-agent kinds %v, want %v", tagged, names)
+		}
+	}
 	if counts, ok := expect["count"].(map[string]any); ok {
 		for k, n := range counts {
 			got := 0

@@ -171,6 +171,12 @@ class Runner:
         if "kinds_include" in expect:
             rest = iter(kinds)
             assert all(any(k == want for k in rest) for want in expect["kinds_include"]), kinds
+        if "subagent" in expect:
+            tagged = [e for e in self.events if e.subagent_session_id]
+            assert {e.subagent_session_id for e in tagged} - {self.session.id, ""}
+            assert len({e.subagent_session_id for e in tagged}) == 1
+            assert {e.parent_call_id for e in tagged} == {expect["subagent"]["parent_call_id"]}
+            assert [e.WhichOneof("payload") for e in tagged] == expect["subagent"]["kinds"]
         for kind, number in expect.get("count", {}).items():
             assert kinds.count(kind) == number, (kind, kinds)
         if "text" in expect:

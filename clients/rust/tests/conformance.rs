@@ -163,6 +163,21 @@ impl Runner {
             }
             assert_eq!(i, want.len(), "{kinds:?} lack {want:?}");
         }
+        if let Some(want) = expect.get("subagent") {
+            let tagged: Vec<&pb::EngineEvent> =
+                self.events.iter().filter(|e| !e.subagent_session_id.is_empty()).collect();
+            let children: std::collections::BTreeSet<&str> =
+                tagged.iter().map(|e| e.subagent_session_id.as_str()).collect();
+            assert_eq!(children.len(), 1, "sub-agent sessions {children:?}");
+            assert!(!children.contains(self.session.id.as_str()));
+            for e in &tagged {
+                assert_eq!(e.parent_call_id, text(want, "parent_call_id"));
+            }
+            let tagged_kinds: Vec<String> = tagged.iter().map(|e| event_kind(e).to_string()).collect();
+            let wanted: Vec<String> =
+                want["kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+            assert_eq!(tagged_kinds, wanted);
+        }
         if let Some(counts) = expect.get("count").and_then(Value::as_object) {
             for (k, n) in counts {
                 assert_eq!(

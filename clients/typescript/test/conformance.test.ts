@@ -160,6 +160,14 @@ class Runner {
       for (const k of kinds) if (k === expect.kinds_include[i]) i++;
       assert.equal(i, expect.kinds_include.length, `${kinds} lack ${expect.kinds_include}`);
     }
+    if (expect.subagent) {
+      const tagged = this.events.filter((e) => e.subagentSessionId !== "");
+      const children = new Set(tagged.map((e) => e.subagentSessionId));
+      assert.equal(children.size, 1, `sub-agent sessions ${[...children]}`);
+      assert.ok(!children.has(this.session.id));
+      for (const e of tagged) assert.equal(e.parentCallId, expect.subagent.parent_call_id);
+      assert.deepEqual(tagged.map(kind), expect.subagent.kinds);
+    }
     for (const [k, n] of Object.entries(expect.count ?? {})) {
       assert.equal(kinds.filter((have) => have === k).length, n, `${k} events`);
     }

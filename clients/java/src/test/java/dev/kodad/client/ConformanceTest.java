@@ -30,10 +30,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -254,6 +256,24 @@ class ConformanceTest {
           }
         }
         assertEquals(want.size(), i, kinds + " lack " + want);
+      }
+      if (expect.has("subagent")) {
+        JsonNode want = expect.get("subagent");
+        List<String> tagged = new ArrayList<>();
+        Set<String> children = new HashSet<>();
+        for (EngineEvent e : events) {
+          if (e.getSubagentSessionId().isEmpty()) {
+            continue;
+          }
+          children.add(e.getSubagentSessionId());
+          assertEquals(want.get("parent_call_id").asText(), e.getParentCallId());
+          tagged.add(kind(e));
+        }
+        assertEquals(1, children.size(), "sub-agent sessions " + children);
+        assertFalse(children.contains(session.getId()));
+        List<String> kindsWanted = new ArrayList<>();
+        want.get("kinds").forEach(k -> kindsWanted.add(k.asText()));
+        assertEquals(kindsWanted, tagged);
       }
       expect
           .path("count")

@@ -48,18 +48,27 @@ class PostgresCluster:
         with socket.socket() as s:  # a free port (PostgreSQL cannot report one it chose)
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        self.start_server()
+
+    def start_server(self) -> None:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}"
             " -c fsync=off -c synchronous_commit=off -c max_connections=200"
         )
         self._run(
-            str(bins / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+            str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
             str(self.root / "log"), "-w", "start",
         )  # fmt: skip
+
+    def stop_server(self) -> None:
+        """Stops the server at once (its clients' connections break); the data stays."""
+        self._run(str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
         try:
             self._run(str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass  # already stopped
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -79,6 +79,7 @@ class Server:
         self.port = 0
         self.metrics_port = 0
         self._grpc: grpc.aio.Server | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
@@ -138,6 +139,8 @@ class Server:
                      self.metrics_port)  # fmt: skip
         for name in ("", SERVICE_NAME):
             await self._set_health(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.manager.cluster is not None:
+            self._probe = asyncio.create_task(self._follow_database(self.manager.cluster))
         where = (
             f"replica {self.manager.cluster.replica_id} on PostgreSQL"
             if self.manager.cluster is not None
@@ -166,6 +169,32 @@ class Server:
             "token": self.config.security.launch_token,
         }
 
+    async def _follow_database(self, cluster: Cluster) -> None:
+        """A replica's health follows its database: NOT_SERVING while the database does not
+        answer (a load balancer then sends calls to the other replicas), SERVING again once
+        it does."""
+        serving = True
+        while True:
+            await asyncio.sleep(cluster.lease_ttl_s / 3)
+            try:
+                await asyncio.wait_for(cluster.ping(), cluster.lease_ttl_s / 3)
+                reachable = True
+            except Exception as e:
+                reachable = False
+                if serving:
+                    log.error("the database does not answer (%s): NOT_SERVING", e)
+            if reachable != serving:
+                serving = reachable
+                status = (
+                    health_pb2.HealthCheckResponse.SERVING
+                    if serving
+                    else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                for name in ("", SERVICE_NAME):
+                    await self._set_health(name, status)
+                if serving:
+                    log.info("the database answers again: SERVING")
+
     async def _set_health(self, name: str, status: int) -> None:
         result = self.health.set(name, status)
         if asyncio.iscoroutine(result):
@@ -184,6 +213,8 @@ class Server:
         """Stops taking calls, cancels running turns and stores them, then closes the store."""
         if self._grpc is None:
             return
+        if self._probe is not None:
+            self._probe.cancel()
         for name in ("", SERVICE_NAME):
             await self._set_health(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.manager.close()

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kodad.config import ServerConfig
 from kodad.engine.model import Message, Role, SessionRecord
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.server import Server
 from kodad.store.base import LeaseHeld, StaleLease
 from kodad.store.postgres import MIGRATIONS, PostgresStore
 from kodad.tools.shell import kill_orphans
@@ -266,3 +269,28 @@ async def test_replicas_starting_together_migrate_the_database_once(
         assert await stores[2].get_session("s_1") is not None
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_a_replicas_health_follows_its_database(tmp_path: Path) -> None:
+    database = PostgresCluster()  # its own server: this test stops it
+    database.start()
+    try:
+        config = ServerConfig(
+            listen="127.0.0.1:0", data_dir=tmp_path, store=database.dsn(), lease_ttl_s=1.5
+        )
+        async with Server(config) as server, grpc.aio.insecure_channel(server.address) as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            watch = health.Watch(health_pb2.HealthCheckRequest(service="koda.v1.SessionService"))
+            statuses = aiter(watch)
+            serving, not_serving = (
+                health_pb2.HealthCheckResponse.SERVING,
+                health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
+            assert (await anext(statuses)).status == serving
+            database.stop_server()
+            assert (await anext(statuses)).status == not_serving
+            database.start_server()
+            assert (await anext(statuses)).status == serving
+            watch.cancel()
+    finally:
+        database.stop()

@@ -86,6 +86,10 @@ class Cluster(Protocol):
 
     async def unfinished_turns(self) -> list[TurnRecord]: ...
 
+    async def ping(self) -> None:
+        """Returns once the database answers."""
+        ...
+
 
 class Store(Protocol):
     """Persistence for sessions. Implementations are safe for concurrent use by one process.

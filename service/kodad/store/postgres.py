@@ -622,6 +622,9 @@ class PostgresStore:
                 time,
             )
 
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1")
+
     # Cluster: leases
 
     @uninterruptible

@@ -18,7 +18,20 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kodad.config import ServerConfig
-from kodad.engine.model import Message, Role, SessionRecord
+from kodad.engine.model import (
+    ApprovalRequested,
+    ApprovalResolved,
+    ContextUsage,
+    Decision,
+    Event,
+    EventPayload,
+    LoopCapReached,
+    Message,
+    Role,
+    SessionRecord,
+    ToolCallFinished,
+    UserQuestion,
+)
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -130,6 +143,13 @@ async def test_any_replica_reads_watches_and_answers_a_turn_another_one_runs(
         await r2.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session.id))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
+    # A client attaching on r3 after the question is re-sent it first (read from the log).
+    asked_event = turn.events[-1]
+    late = r3.stub.WatchSession(
+        pb.WatchSessionRequest(session_id=session.id, after_seq=asked_event.seq)
+    )
+    assert (await late.read()).event == asked_event
+    late.cancel()
     watcher = r3.stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
     watched = []
     async for response in watcher:  # replayed from the database, then live
@@ -294,3 +314,28 @@ async def test_a_replicas_health_follows_its_database(tmp_path: Path) -> None:
             watch.cancel()
     finally:
         database.stop()
+
+
+async def test_open_requests_are_read_back_from_the_log(postgres: PostgresCluster) -> None:
+    store = PostgresStore(await postgres.new_database())
+    await store.open()
+    try:
+        await store.create_session(SessionRecord(id="s_1", workspace="/w"))
+        payloads: list[tuple[EventPayload, str]] = [
+            (ApprovalRequested("r1", "w", "write_file", "{}", "write", ""), ""),
+            (ApprovalResolved("r1", Decision.APPROVE), ""),
+            (ApprovalRequested("r2", "w", "write_file", "{}", "write", ""), "s_child"),
+            (UserQuestion("q1", "w", "which?"), ""),
+            (ToolCallFinished("w", "done"), "s_child"),  # the child's call "w", not ours
+            (LoopCapReached(3, 3), ""),
+        ]
+        events = [
+            Event("s_1", "t_1", i + 1, i, p, child, "a" if child else "")
+            for i, (p, child) in enumerate(payloads)
+        ]
+        await store.append_events(events)
+        assert await store.open_requests("s_1", "t_1") == [events[2], events[3], events[5]]
+        await store.append_events([Event("s_1", "t_1", 7, 7, ContextUsage(1, 2))])
+        assert await store.open_requests("s_1", "t_1") == [events[2], events[3]]
+    finally:
+        await store.close()

@@ -907,10 +907,18 @@ class SessionManager:
         live.watchers += 1
         try:
             # Open questions asked before `after_seq` first, so a late client can answer.
+            asked_before: list[Event] = []
             if live.turn is not None:
-                for asked in live.turn.pending.events(session_id):
-                    if asked.seq <= after_seq:
-                        yield asked
+                asked_before = live.turn.pending.events(session_id)
+            elif self.cluster is not None:  # a turn on another replica: from the log
+                record = await self._record(session_id, caller)
+                if record.active_turn_id:
+                    asked_before = await self.cluster.open_requests(
+                        session_id, record.active_turn_id
+                    )
+            for asked in asked_before:
+                if asked.seq <= after_seq:
+                    yield asked
             async for event in live.log.follow(self.store, after_seq):
                 yield event
         finally:

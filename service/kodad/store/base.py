@@ -90,6 +90,10 @@ class Cluster(Protocol):
         """Returns once the database answers."""
         ...
 
+    async def open_requests(self, session_id: str, turn_id: str) -> list[Event]:
+        """The stored events asking questions of a running turn that are still open."""
+        ...
+
 
 class Store(Protocol):
     """Persistence for sessions. Implementations are safe for concurrent use by one process.

@@ -23,14 +23,19 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from kodad.engine.model import (
+    ApprovalRequested,
+    ApprovalResolved,
     ApprovalRule,
     Event,
     FileChange,
     FileChangeKind,
+    LoopCapReached,
     Message,
     SessionRecord,
     Todo,
+    ToolCallFinished,
     Usage,
+    UserQuestion,
     now_us,
 )
 from kodad.store import codec
@@ -621,6 +626,44 @@ class PostgresStore:
                 change.value,
                 time,
             )
+
+    async def open_requests(self, session_id: str, turn_id: str) -> list[Event]:
+        """The events that asked questions of a running turn (its sub-agents' included) that
+        are not answered yet, by seq: approvals without approval_resolved, ask_user questions
+        whose call has not finished, and a loop question that is the session's last event."""
+        rows = await self.pool.fetch(
+            "SELECT e.seq, e.turn_id, e.create_time, e.payload, e.subagent_session_id,"
+            " e.parent_call_id, s.last_seq FROM events e JOIN sessions s ON s.id = e.session_id"
+            " WHERE e.session_id = $1 AND e.turn_id = $2"
+            " AND (e.payload::jsonb ->> 'k') = ANY($3::text[]) ORDER BY e.seq",
+            session_id,
+            turn_id,
+            ["approval_requested", "approval_resolved", "user_question", "tool_call_finished",
+             "loop_cap_reached"],
+        )  # fmt: skip
+        asked: dict[tuple[str, str], Event] = {}
+        for r in rows:
+            event = Event(
+                session_id,
+                r["turn_id"],
+                int(r["seq"]),
+                int(r["create_time"]),
+                codec.decode_payload(r["payload"]),
+                r["subagent_session_id"],
+                r["parent_call_id"],
+            )
+            p, child = event.payload, event.subagent_session_id
+            if isinstance(p, ApprovalRequested):
+                asked[(child, "r" + p.request_id)] = event
+            elif isinstance(p, ApprovalResolved):
+                asked.pop((child, "r" + p.request_id), None)
+            elif isinstance(p, UserQuestion):
+                asked[(child, "c" + p.call_id)] = event
+            elif isinstance(p, ToolCallFinished):
+                asked.pop((child, "c" + p.call_id), None)
+            elif isinstance(p, LoopCapReached) and event.seq == r["last_seq"]:
+                asked[(child, "loop")] = event
+        return sorted(asked.values(), key=lambda e: e.seq)
 
     async def ping(self) -> None:
         await self.pool.fetchval("SELECT 1")

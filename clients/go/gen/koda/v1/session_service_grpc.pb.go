@@ -94,8 +94,8 @@ type SessionServiceClient interface {
 	// until the client cancels. No event is lost or repeated between replay and live. Requests
 	// still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
 	// above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-	// the stream still only increase. With replicas, any replica follows a turn another one
-	// runs (open requests are re-sent first only by the replica running the turn).
+	// the stream still only increase. With replicas, any replica follows (and re-sends the
+	// open requests of) a turn another one runs.
 	WatchSession(ctx context.Context, in *WatchSessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionResponse], error)
 	// Lists the agent profiles a session on a workspace can use: the built-in `default`, the
 	// server's profile directory, and the workspace's `.kodad/agents/`.
@@ -347,8 +347,8 @@ type SessionServiceServer interface {
 	// until the client cancels. No event is lost or repeated between replay and live. Requests
 	// still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
 	// above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-	// the stream still only increase. With replicas, any replica follows a turn another one
-	// runs (open requests are re-sent first only by the replica running the turn).
+	// the stream still only increase. With replicas, any replica follows (and re-sends the
+	// open requests of) a turn another one runs.
 	WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error
 	// Lists the agent profiles a session on a workspace can use: the built-in `default`, the
 	// server's profile directory, and the workspace's `.kodad/agents/`.

@@ -93,8 +93,8 @@ class SessionServiceStub:
     until the client cancels. No event is lost or repeated between replay and live. Requests
     still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-    the stream still only increase. With replicas, any replica follows a turn another one
-    runs (open requests are re-sent first only by the replica running the turn).
+    the stream still only increase. With replicas, any replica follows (and re-sends the
+    open requests of) a turn another one runs.
     """
     ListAgentProfiles: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]
     """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
@@ -176,8 +176,8 @@ class SessionServiceAsyncStub(SessionServiceStub):
     until the client cancels. No event is lost or repeated between replay and live. Requests
     still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
     above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-    the stream still only increase. With replicas, any replica follows a turn another one
-    runs (open requests are re-sent first only by the replica running the turn).
+    the stream still only increase. With replicas, any replica follows (and re-sends the
+    open requests of) a turn another one runs.
     """
     ListAgentProfiles: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListAgentProfilesRequest, _session_service_pb2.ListAgentProfilesResponse]  # type: ignore[assignment]
     """Lists the agent profiles a session on a workspace can use: the built-in `default`, the
@@ -334,8 +334,8 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         until the client cancels. No event is lost or repeated between replay and live. Requests
         still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
         above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-        the stream still only increase. With replicas, any replica follows a turn another one
-        runs (open requests are re-sent first only by the replica running the turn).
+        the stream still only increase. With replicas, any replica follows (and re-sends the
+        open requests of) a turn another one runs.
         """
 
     @_abc_1.abstractmethod

@@ -1001,8 +1001,8 @@ export const SessionService: GenService<{
    * until the client cancels. No event is lost or repeated between replay and live. Requests
    * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
    * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-   * the stream still only increase. With replicas, any replica follows a turn another one
-   * runs (open requests are re-sent first only by the replica running the turn).
+   * the stream still only increase. With replicas, any replica follows (and re-sends the
+   * open requests of) a turn another one runs.
    *
    * @generated from rpc koda.v1.SessionService.WatchSession
    */

@@ -729,8 +729,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase. With replicas, any replica follows a turn another one
-     * runs (open requests are re-sent first only by the replica running the turn).
+     * the stream still only increase. With replicas, any replica follows (and re-sends the
+     * open requests of) a turn another one runs.
      * </pre>
      */
     default void watchSession(dev.kodad.koda.v1.WatchSessionRequest request,
@@ -971,8 +971,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase. With replicas, any replica follows a turn another one
-     * runs (open requests are re-sent first only by the replica running the turn).
+     * the stream still only increase. With replicas, any replica follows (and re-sends the
+     * open requests of) a turn another one runs.
      * </pre>
      */
     public void watchSession(dev.kodad.koda.v1.WatchSessionRequest request,
@@ -1189,8 +1189,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase. With replicas, any replica follows a turn another one
-     * runs (open requests are re-sent first only by the replica running the turn).
+     * the stream still only increase. With replicas, any replica follows (and re-sends the
+     * open requests of) a turn another one runs.
      * </pre>
      */
     @io.grpc.ExperimentalApi("https://github.com/grpc/grpc-java/issues/10918")
@@ -1384,8 +1384,8 @@ public final class SessionServiceGrpc {
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
      * above `after_seq` are sent first, so a client that attaches late can answer them; seqs in
-     * the stream still only increase. With replicas, any replica follows a turn another one
-     * runs (open requests are re-sent first only by the replica running the turn).
+     * the stream still only increase. With replicas, any replica follows (and re-sends the
+     * open requests of) a turn another one runs.
      * </pre>
      */
     public java.util.Iterator<dev.kodad.koda.v1.WatchSessionResponse> watchSession(

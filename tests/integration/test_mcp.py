@@ -173,6 +173,9 @@ async def test_a_server_that_cannot_start_is_a_warning_and_its_tools_are_left_ou
         (spb.McpServer(name="x", url="http://x/mcp", command=["y"]), "exactly one of"),
         (spb.McpServer(name="x"), "exactly one of"),
         (spb.McpServer(name="x", url="ftp://x"), "http or https"),
+        (spb.McpServer(name="x", command=["y"], header_env={"A": "B"}), "for url servers"),
+        (spb.McpServer(name="x", url="http://x/mcp", env_from={"A": "B"}), "command servers"),
+        (spb.McpServer(name="x", url="http://x/mcp", header_env={"A": "not a var"}), "maps"),
     ],
 )
 async def test_bad_server_configurations_are_invalid_arguments(
@@ -204,3 +207,67 @@ async def test_a_profile_names_servers_and_update_session_changes_them(
     update.update_mask.paths.append("mcp_servers")
     updated = (await stub.UpdateSession(update)).session
     assert [s.name for s in updated.mcp_servers] == ["notes"]
+
+
+@pytest.fixture(scope="module")
+def secured_url() -> Iterator[str]:
+    """The HTTP server refusing requests without `Authorization: Bearer t0k`."""
+    process = subprocess.Popen(
+        [sys.executable, SERVER, "http", "t0k"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(10)
+
+
+async def test_http_headers_are_read_from_the_services_environment(
+    stub: Stub, workspace: Path, secured_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KODAD_TEST_MCP_AUTHORIZATION", "Bearer t0k")
+    server = spb.McpServer(
+        name="calc",
+        url=secured_url,
+        trusted=True,
+        header_env={"Authorization": "KODAD_TEST_MCP_AUTHORIZATION"},
+    )
+    provider = scripted([tool_call("calc__add", "a", a=3, b=4)], [{"text": "7"}])
+    session = await create_session(stub, workspace, provider, mcp_servers=[server])
+    assert "t0k" not in str(session)  # the session names the variable, never the secret
+    assert finished_calls(await run_turn(stub, session.id, "add"))["a"].output == "7"
+
+    for header_env, why in (
+        ({}, "could not start"),  # refused by the server
+        ({"Authorization": "KODAD_TEST_UNSET_VARIABLE"}, "KODAD_TEST_UNSET_VARIABLE"),
+    ):
+        unauthorised = spb.McpServer(name="calc", url=secured_url, header_env=header_env)
+        provider = scripted([{"text": "no tools"}])
+        other = await create_session(stub, workspace, provider, mcp_servers=[unauthorised])
+        events = await run_turn(stub, other.id, "add")
+        warnings = [e.notice.text for e in events if kind(e) == "notice"]
+        assert any("MCP server 'calc'" in w and why in w for w in warnings), warnings
+
+
+async def test_a_stdio_server_gets_only_the_variables_it_is_given(
+    stub: Stub, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KODAD_TEST_FOR_MCP", "visible")
+    monkeypatch.setenv("KODAD_TEST_API_KEY", "secret")
+    server = spb.McpServer(
+        name="notes",
+        command=[sys.executable, SERVER],
+        trusted=True,
+        env_from={"GIVEN": "KODAD_TEST_FOR_MCP"},
+    )
+    provider = scripted(
+        [
+            tool_call("notes__env", "given", variable="GIVEN"),
+            tool_call("notes__env", "key", variable="KODAD_TEST_API_KEY"),
+        ],
+        [{"text": "done"}],
+    )
+    session = await create_session(stub, workspace, provider, mcp_servers=[server])
+    results = finished_calls(await run_turn(stub, session.id, "env"))
+    assert results["given"].output == "visible"
+    assert results["key"].output == "<unset>"

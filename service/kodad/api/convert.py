@@ -133,12 +133,24 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
 
 
 def mcp_server_spec(pb: spb.McpServer) -> m.McpServerSpec:
-    return m.McpServerSpec(pb.name, tuple(pb.command), pb.url, pb.trusted)
+    return m.McpServerSpec(
+        pb.name,
+        tuple(pb.command),
+        pb.url,
+        pb.trusted,
+        tuple(sorted(pb.header_env.items())),
+        tuple(sorted(pb.env_from.items())),
+    )
 
 
 def mcp_server(spec: m.McpServerSpec) -> spb.McpServer:
     return spb.McpServer(
-        name=spec.name, command=list(spec.command), url=spec.url, trusted=spec.trusted
+        name=spec.name,
+        command=list(spec.command),
+        url=spec.url,
+        trusted=spec.trusted,
+        header_env=dict(spec.header_env),
+        env_from=dict(spec.env_from),
     )
 
 

@@ -82,6 +82,9 @@ class McpServerSpec:
     command: tuple[str, ...] = ()
     url: str = ""
     trusted: bool = False
+    # Header name -> host variable (url servers); server variable -> host variable (command).
+    header_env: tuple[tuple[str, str], ...] = ()
+    env_from: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,9 @@ def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
         raise ValueError(f"{path}: mcp_servers must be a list of objects")
     servers = []
     for i, v in enumerate(value):
-        unknown = sorted(set(v) - {"name", "command", "url", "trusted"})
+        unknown = sorted(set(v) - {"name", "command", "url", "trusted", "header_env", "env_from"})
         command, url, name = v.get("command", []), v.get("url", ""), v.get("name", "")
+        maps = [v.get("header_env", {}), v.get("env_from", {})]
         if (
             unknown
             or not isinstance(name, str)
@@ -102,12 +103,23 @@ def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
             or not isinstance(v.get("trusted", False), bool)
             or not isinstance(command, list)
             or not all(isinstance(a, str) for a in command)
+            or not all(isinstance(m, dict) for m in maps)
+            or not all(isinstance(x, str) for m in maps for kv in m.items() for x in kv)
         ):
             raise ValueError(
                 f"{path}: mcp_servers[{i}] takes name (string), command (list of strings),"
-                " url (string) and trusted (boolean)"
+                " url (string), trusted (boolean), header_env and env_from (string tables)"
             )
-        servers.append(McpServerSpec(name, tuple(command), url, v.get("trusted", False)))
+        servers.append(
+            McpServerSpec(
+                name,
+                tuple(command),
+                url,
+                v.get("trusted", False),
+                tuple(sorted(maps[0].items())),
+                tuple(sorted(maps[1].items())),
+            )
+        )
     try:
         return validation.mcp_servers(tuple(servers), "mcp_servers")
     except InvalidArgument as e:

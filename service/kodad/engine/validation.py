@@ -28,6 +28,7 @@ DEFAULT_PAGE_SIZE = 100
 _LABEL_KEY = re.compile(r"[a-z0-9_.-]{1,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 MAX_MCP_SERVERS = 16
 
 
@@ -55,6 +56,22 @@ def mcp_servers(
             parsed = urlparse(s.url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise InvalidArgument(f"{at}.url must be an http or https URL, got {s.url!r}")
+        if s.header_env and not s.url:
+            raise InvalidArgument(f"{at}.header_env is for url servers")
+        if s.env_from and not s.command:
+            raise InvalidArgument(f"{at}.env_from is for command servers")
+        for header, variable in s.header_env:
+            if not _HEADER_NAME.fullmatch(header) or not _ENV_NAME.fullmatch(variable):
+                raise InvalidArgument(
+                    f"{at}.header_env maps header names to environment variable names,"
+                    f" got {header!r}: {variable!r}"
+                )
+        for name, variable in s.env_from:
+            if not _ENV_NAME.fullmatch(name) or not _ENV_NAME.fullmatch(variable):
+                raise InvalidArgument(
+                    f"{at}.env_from maps variable names to variable names,"
+                    f" got {name!r}: {variable!r}"
+                )
     return servers
 
 

@@ -61,7 +61,14 @@ def encode_mcp_servers(servers: tuple[McpServerSpec, ...]) -> str:
 
 def decode_mcp_servers(value: str) -> tuple[McpServerSpec, ...]:
     return tuple(
-        McpServerSpec(s["name"], tuple(s["command"]), s["url"], s["trusted"])
+        McpServerSpec(
+            s["name"],
+            tuple(s["command"]),
+            s["url"],
+            s["trusted"],
+            tuple((k, v) for k, v in s.get("header_env", [])),
+            tuple((k, v) for k, v in s.get("env_from", [])),
+        )
         for s in json.loads(value)
     )
 

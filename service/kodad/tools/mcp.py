@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,8 @@ def tool_name(server: str, tool: str) -> str:
 async def _load_sdk() -> None:
     """Imports the SDK (about a second of imports) in a thread, the first time a server is
     needed, so the event loop keeps serving the other sessions meanwhile."""
-    await asyncio.to_thread(importlib.import_module, "mcp.client.stdio")
+    for module in ("mcp.client.stdio", "mcp.client.streamable_http"):
+        await asyncio.to_thread(importlib.import_module, module)
 
 
 def _reason(error: BaseException) -> str:
@@ -64,13 +66,37 @@ class McpConnection:
         self._lock = asyncio.Lock()
         self.starts = 0  # how many times it was started
 
-    def _target(self) -> Any:
+    def _from_host(self, mapping: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        """`mapping`'s names with the values of the host variables they name."""
+        values = {}
+        for name, variable in mapping:
+            value = os.environ.get(variable)
+            if value is None:
+                raise ToolError(
+                    f"MCP server {self.spec.name!r} needs the environment variable "
+                    f"{variable} of the service, which is not set"
+                )
+            values[name] = value
+        return values
+
+    async def _target(self, stack: contextlib.AsyncExitStack) -> Any:
+        """What the SDK client connects to: a streamable-HTTP transport (its HTTP client
+        closed with `stack`) or a command."""
         if self.spec.url:
-            return self.spec.url
-        from mcp.client.stdio import StdioServerParameters
+            import httpx2
+            from mcp.client.streamable_http import streamable_http_client
+
+            headers = self._from_host(self.spec.header_env)
+            timeout = httpx2.Timeout(30.0, read=300.0)
+            http = await stack.enter_async_context(
+                httpx2.AsyncClient(headers=headers, timeout=timeout)
+            )
+            return streamable_http_client(self.spec.url, http_client=http)
+        from mcp.client.stdio import StdioServerParameters, get_default_environment
 
         program, *args = self.spec.command
-        return StdioServerParameters(command=program, args=args, cwd=self._workspace)
+        env = {**get_default_environment(), **self._from_host(self.spec.env_from)}
+        return StdioServerParameters(command=program, args=args, cwd=self._workspace, env=env)
 
     async def client(self) -> Client:
         await _load_sdk()
@@ -99,14 +125,18 @@ class McpConnection:
 
         try:
             info = Implementation(name="kodad", version=__version__)
-            async with Client(self._target(), client_info=info) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                target = await self._target(stack)
+                client = await stack.enter_async_context(Client(target, client_info=info))
                 ready.set_result(client)
                 await stop.wait()
         except BaseException as e:
             reason = _reason(e)
             if not ready.done():
                 ready.set_exception(
-                    ToolError(f"MCP server {self.spec.name!r} could not start: {reason}")
+                    e
+                    if isinstance(e, ToolError)
+                    else ToolError(f"MCP server {self.spec.name!r} could not start: {reason}")
                 )
             elif not stop.is_set():
                 log.warning("MCP server %s stopped: %s", self.spec.name, reason)

@@ -780,7 +780,16 @@ type McpServer struct {
 	// tools ask (approval rules apply as to any tool) and are refused in
 	// APPROVAL_MODE_READ_ONLY; a trusted server's tools marked read-only by the server
 	// (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
-	Trusted       bool `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	Trusted bool `protobuf:"varint,4,opt,name=trusted,proto3" json:"trusted,omitempty"`
+	// HTTP headers for a `url` server, each read from an environment variable of the service
+	// host when the server starts (header name -> variable name, e.g. "Authorization" ->
+	// "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+	// not set keeps the server from starting (a warning notice names it).
+	HeaderEnv map[string]string `protobuf:"bytes,5,rep,name=header_env,json=headerEnv,proto3" json:"header_env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Variables for a `command` server on top of its minimal environment, each copied from a
+	// variable of the service host (name for the server -> name on the host); a variable that
+	// is not set keeps the server from starting.
+	EnvFrom       map[string]string `protobuf:"bytes,6,rep,name=env_from,json=envFrom,proto3" json:"env_from,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +850,20 @@ func (x *McpServer) GetTrusted() bool {
 		return x.Trusted
 	}
 	return false
+}
+
+func (x *McpServer) GetHeaderEnv() map[string]string {
+	if x != nil {
+		return x.HeaderEnv
+	}
+	return nil
+}
+
+func (x *McpServer) GetEnvFrom() map[string]string {
+	if x != nil {
+		return x.EnvFrom
+	}
+	return nil
 }
 
 // A named agent: instructions, model and tools. Many sessions share one profile. Profiles
@@ -1463,12 +1486,21 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"mcpServers\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"e\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\x02\n" +
 	"\tMcpServer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x18\n" +
-	"\atrusted\x18\x04 \x01(\bR\atrusted\"\xcf\x02\n" +
+	"\atrusted\x18\x04 \x01(\bR\atrusted\x12@\n" +
+	"\n" +
+	"header_env\x18\x05 \x03(\v2!.koda.v1.McpServer.HeaderEnvEntryR\theaderEnv\x12:\n" +
+	"\benv_from\x18\x06 \x03(\v2\x1f.koda.v1.McpServer.EnvFromEntryR\aenvFrom\x1a<\n" +
+	"\x0eHeaderEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fEnvFromEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x02\n" +
 	"\fAgentProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12#\n" +
@@ -1558,7 +1590,7 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
@@ -1577,8 +1609,10 @@ var file_koda_v1_session_proto_goTypes = []any{
 	(*ToolResult)(nil),            // 14: koda.v1.ToolResult
 	(*Message)(nil),               // 15: koda.v1.Message
 	nil,                           // 16: koda.v1.Session.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	nil,                           // 17: koda.v1.McpServer.HeaderEnvEntry
+	nil,                           // 18: koda.v1.McpServer.EnvFromEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	0,  // 0: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
@@ -1587,25 +1621,27 @@ var file_koda_v1_session_proto_depIdxs = []int32{
 	16, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	2,  // 4: koda.v1.Session.state:type_name -> koda.v1.SessionState
 	6,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	17, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	17, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	18, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	19, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	19, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	20, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
 	11, // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
 	10, // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
 	8,  // 11: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
-	8,  // 12: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
-	4,  // 13: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
-	3,  // 14: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	12, // 15: koda.v1.Message.images:type_name -> koda.v1.Image
-	13, // 16: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	14, // 17: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	6,  // 18: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	17, // 19: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	17, // 12: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
+	18, // 13: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
+	8,  // 14: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
+	4,  // 15: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
+	3,  // 16: koda.v1.Message.role:type_name -> koda.v1.MessageRole
+	12, // 17: koda.v1.Message.images:type_name -> koda.v1.Image
+	13, // 18: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	14, // 19: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	6,  // 20: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	19, // 21: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_proto_init() }
@@ -1619,7 +1655,7 @@ func file_koda_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

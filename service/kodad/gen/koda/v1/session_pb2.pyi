@@ -470,10 +470,52 @@ class McpServer(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class HeaderEnvEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class EnvFromEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     COMMAND_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     TRUSTED_FIELD_NUMBER: _builtins.int
+    HEADER_ENV_FIELD_NUMBER: _builtins.int
+    ENV_FROM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Names the server and prefixes its tools: 1 to 32 characters of [A-Za-z0-9-], starting
     with a letter or digit.
@@ -493,6 +535,21 @@ class McpServer(_message.Message):
         SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
         """
 
+    @_builtins.property
+    def header_env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """HTTP headers for a `url` server, each read from an environment variable of the service
+        host when the server starts (header name -> variable name, e.g. "Authorization" ->
+        "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+        not set keeps the server from starting (a warning notice names it).
+        """
+
+    @_builtins.property
+    def env_from(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Variables for a `command` server on top of its minimal environment, each copied from a
+        variable of the service host (name for the server -> name on the host); a variable that
+        is not set keeps the server from starting.
+        """
+
     def __init__(
         self,
         *,
@@ -500,10 +557,12 @@ class McpServer(_message.Message):
         command: _abc.Iterable[_builtins.str] | None = ...,
         url: _builtins.str = ...,
         trusted: _builtins.bool = ...,
+        header_env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        env_from: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "name", b"name", "trusted", b"trusted", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "env_from", b"env_from", "header_env", b"header_env", "name", b"name", "trusted", b"trusted", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

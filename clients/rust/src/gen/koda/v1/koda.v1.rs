@@ -147,7 +147,7 @@ pub struct Session {
 /// fails as a tool error) and closed with the session or the service. A server that cannot
 /// start leaves its tools out of the turn, with a warning notice. Its tools' failures are
 /// tool errors.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct McpServer {
     /// Names the server and prefixes its tools: 1 to 32 characters of \[A-Za-z0-9-\], starting
     /// with a letter or digit.
@@ -167,6 +167,17 @@ pub struct McpServer {
     /// (readOnlyHint) also run in APPROVAL_MODE_READ_ONLY.
     #[prost(bool, tag="4")]
     pub trusted: bool,
+    /// HTTP headers for a `url` server, each read from an environment variable of the service
+    /// host when the server starts (header name -> variable name, e.g. "Authorization" ->
+    /// "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+    /// not set keeps the server from starting (a warning notice names it).
+    #[prost(map="string, string", tag="5")]
+    pub header_env: ::std::collections::HashMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
+    /// Variables for a `command` server on top of its minimal environment, each copied from a
+    /// variable of the service host (name for the server -> name on the host); a variable that
+    /// is not set keeps the server from starting.
+    #[prost(map="string, string", tag="6")]
+    pub env_from: ::std::collections::HashMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
 }
 /// A named agent: instructions, model and tools. Many sessions share one profile. Profiles
 /// are files (JSON or TOML with these fields) in the server's profile directory or in a

@@ -53,6 +53,20 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.SessionProto.internal_static_koda_v1_McpServer_descriptor;
   }
 
+  @SuppressWarnings({"rawtypes"})
+  @java.lang.Override
+  protected com.google.protobuf.MapFieldReflectionAccessor internalGetMapFieldReflection(
+      int number) {
+    switch (number) {
+      case 5:
+        return internalGetHeaderEnv();
+      case 6:
+        return internalGetEnvFrom();
+      default:
+        throw new RuntimeException(
+            "Invalid map field number: " + number);
+    }
+  }
   @java.lang.Override
   protected com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internalGetFieldAccessorTable() {
@@ -236,6 +250,216 @@ private static final long serialVersionUID = 0L;
     return trusted_;
   }
 
+  public static final int HEADER_ENV_FIELD_NUMBER = 5;
+  private static final class HeaderEnvDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, java.lang.String> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, java.lang.String>newDefaultInstance(
+                dev.kodad.koda.v1.SessionProto.internal_static_koda_v1_McpServer_HeaderEnvEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "");
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, java.lang.String> headerEnv_;
+  private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+  internalGetHeaderEnv() {
+    if (headerEnv_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          HeaderEnvDefaultEntryHolder.defaultEntry);
+    }
+    return headerEnv_;
+  }
+  public int getHeaderEnvCount() {
+    return internalGetHeaderEnv().getMap().size();
+  }
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  @java.lang.Override
+  public boolean containsHeaderEnv(
+      java.lang.String key) {
+    java.util.Objects.requireNonNull(key, "map key");
+    return internalGetHeaderEnv().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getHeaderEnvMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, java.lang.String> getHeaderEnv() {
+    return getHeaderEnvMap();
+  }
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, java.lang.String> getHeaderEnvMap() {
+    return internalGetHeaderEnv().getMap();
+  }
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+java.lang.String getHeaderEnvOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue) {
+    java.util.Objects.requireNonNull(key, "map key");
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetHeaderEnv().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  @java.lang.Override
+  public java.lang.String getHeaderEnvOrThrow(
+      java.lang.String key) {
+    java.util.Objects.requireNonNull(key, "map key");
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetHeaderEnv().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
+  public static final int ENV_FROM_FIELD_NUMBER = 6;
+  private static final class EnvFromDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, java.lang.String> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, java.lang.String>newDefaultInstance(
+                dev.kodad.koda.v1.SessionProto.internal_static_koda_v1_McpServer_EnvFromEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "");
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, java.lang.String> envFrom_;
+  private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+  internalGetEnvFrom() {
+    if (envFrom_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          EnvFromDefaultEntryHolder.defaultEntry);
+    }
+    return envFrom_;
+  }
+  public int getEnvFromCount() {
+    return internalGetEnvFrom().getMap().size();
+  }
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  @java.lang.Override
+  public boolean containsEnvFrom(
+      java.lang.String key) {
+    java.util.Objects.requireNonNull(key, "map key");
+    return internalGetEnvFrom().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getEnvFromMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, java.lang.String> getEnvFrom() {
+    return getEnvFromMap();
+  }
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, java.lang.String> getEnvFromMap() {
+    return internalGetEnvFrom().getMap();
+  }
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+java.lang.String getEnvFromOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue) {
+    java.util.Objects.requireNonNull(key, "map key");
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetEnvFrom().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  @java.lang.Override
+  public java.lang.String getEnvFromOrThrow(
+      java.lang.String key) {
+    java.util.Objects.requireNonNull(key, "map key");
+    java.util.Map<java.lang.String, java.lang.String> map =
+        internalGetEnvFrom().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -262,6 +486,18 @@ private static final long serialVersionUID = 0L;
     if (trusted_ != false) {
       output.writeBool(4, trusted_);
     }
+    com.google.protobuf.GeneratedMessage
+      .serializeStringMapTo(
+        output,
+        internalGetHeaderEnv(),
+        HeaderEnvDefaultEntryHolder.defaultEntry,
+        5);
+    com.google.protobuf.GeneratedMessage
+      .serializeStringMapTo(
+        output,
+        internalGetEnvFrom(),
+        EnvFromDefaultEntryHolder.defaultEntry,
+        6);
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -283,6 +519,26 @@ private static final long serialVersionUID = 0L;
     if (trusted_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(4, trusted_);
+    }
+    for (java.util.Map.Entry<java.lang.String, java.lang.String> entry
+         : internalGetHeaderEnv().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+      headerEnv__ = HeaderEnvDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .buildPartial();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(5, headerEnv__);
+    }
+    for (java.util.Map.Entry<java.lang.String, java.lang.String> entry
+         : internalGetEnvFrom().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+      envFrom__ = EnvFromDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .buildPartial();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(6, envFrom__);
     }
     return size;
   }
@@ -316,6 +572,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getUrl())) return false;
     if (getTrusted()
         != other.getTrusted()) return false;
+    if (!internalGetHeaderEnv().equals(
+        other.internalGetHeaderEnv())) return false;
+    if (!internalGetEnvFrom().equals(
+        other.internalGetEnvFrom())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -338,6 +598,14 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + TRUSTED_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getTrusted());
+    if (!internalGetHeaderEnv().getMap().isEmpty()) {
+      hash = (37 * hash) + HEADER_ENV_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetHeaderEnv().hashCode();
+    }
+    if (!internalGetEnvFrom().getMap().isEmpty()) {
+      hash = (37 * hash) + ENV_FROM_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetEnvFrom().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -456,6 +724,32 @@ private static final long serialVersionUID = 0L;
       return dev.kodad.koda.v1.SessionProto.internal_static_koda_v1_McpServer_descriptor;
     }
 
+    @SuppressWarnings({"rawtypes"})
+    protected com.google.protobuf.MapFieldReflectionAccessor internalGetMapFieldReflection(
+        int number) {
+      switch (number) {
+        case 5:
+          return internalGetHeaderEnv();
+        case 6:
+          return internalGetEnvFrom();
+        default:
+          throw new RuntimeException(
+              "Invalid map field number: " + number);
+      }
+    }
+    @SuppressWarnings({"rawtypes"})
+    protected com.google.protobuf.MapFieldReflectionAccessor internalGetMutableMapFieldReflection(
+        int number) {
+      switch (number) {
+        case 5:
+          return internalGetMutableHeaderEnv();
+        case 6:
+          return internalGetMutableEnvFrom();
+        default:
+          throw new RuntimeException(
+              "Invalid map field number: " + number);
+      }
+    }
     @java.lang.Override
     protected com.google.protobuf.GeneratedMessage.FieldAccessorTable
         internalGetFieldAccessorTable() {
@@ -483,6 +777,8 @@ private static final long serialVersionUID = 0L;
           com.google.protobuf.LazyStringArrayList.emptyList();
       url_ = "";
       trusted_ = false;
+      internalGetMutableHeaderEnv().clear();
+      internalGetMutableEnvFrom().clear();
       return this;
     }
 
@@ -529,6 +825,14 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.trusted_ = trusted_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.headerEnv_ = internalGetHeaderEnv();
+        result.headerEnv_.makeImmutable();
+      }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.envFrom_ = internalGetEnvFrom();
+        result.envFrom_.makeImmutable();
+      }
     }
 
     @java.lang.Override
@@ -566,6 +870,12 @@ private static final long serialVersionUID = 0L;
       if (other.getTrusted() != false) {
         setTrusted(other.getTrusted());
       }
+      internalGetMutableHeaderEnv().mergeFrom(
+          other.internalGetHeaderEnv());
+      bitField0_ |= 0x00000010;
+      internalGetMutableEnvFrom().mergeFrom(
+          other.internalGetEnvFrom());
+      bitField0_ |= 0x00000020;
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -610,6 +920,24 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 42: {
+              com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+              headerEnv__ = input.readMessage(
+                  HeaderEnvDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableHeaderEnv().getMutableMap().put(
+                  headerEnv__.getKey(), headerEnv__.getValue());
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
+            case 50: {
+              com.google.protobuf.MapEntry<java.lang.String, java.lang.String>
+              envFrom__ = input.readMessage(
+                  EnvFromDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableEnvFrom().getMutableMap().put(
+                  envFrom__.getKey(), envFrom__.getValue());
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1031,6 +1359,351 @@ private static final long serialVersionUID = 0L;
       bitField0_ = (bitField0_ & ~0x00000008);
       trusted_ = false;
       onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, java.lang.String> headerEnv_;
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetHeaderEnv() {
+      if (headerEnv_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            HeaderEnvDefaultEntryHolder.defaultEntry);
+      }
+      return headerEnv_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetMutableHeaderEnv() {
+      if (headerEnv_ == null) {
+        headerEnv_ = com.google.protobuf.MapField.newMapField(
+            HeaderEnvDefaultEntryHolder.defaultEntry);
+      }
+      if (!headerEnv_.isMutable()) {
+        headerEnv_ = headerEnv_.copy();
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return headerEnv_;
+    }
+    public int getHeaderEnvCount() {
+      return internalGetHeaderEnv().getMap().size();
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    @java.lang.Override
+    public boolean containsHeaderEnv(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      return internalGetHeaderEnv().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getHeaderEnvMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String> getHeaderEnv() {
+      return getHeaderEnvMap();
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, java.lang.String> getHeaderEnvMap() {
+      return internalGetHeaderEnv().getMap();
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+java.lang.String getHeaderEnvOrDefault(
+        java.lang.String key,
+        /* nullable */
+java.lang.String defaultValue) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetHeaderEnv().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    @java.lang.Override
+    public java.lang.String getHeaderEnvOrThrow(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetHeaderEnv().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearHeaderEnv() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      internalGetMutableHeaderEnv().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    public Builder removeHeaderEnv(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      internalGetMutableHeaderEnv().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String>
+        getMutableHeaderEnv() {
+      bitField0_ |= 0x00000010;
+      return internalGetMutableHeaderEnv().getMutableMap();
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    public Builder putHeaderEnv(
+        java.lang.String key,
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Objects.requireNonNull(value, "map value");
+      internalGetMutableHeaderEnv().getMutableMap()
+          .put(key, value);
+      bitField0_ |= 0x00000010;
+      return this;
+    }
+    /**
+     * <pre>
+     * HTTP headers for a `url` server, each read from an environment variable of the service
+     * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+     * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+     * not set keeps the server from starting (a warning notice names it).
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+     */
+    public Builder putAllHeaderEnv(
+        java.util.Map<java.lang.String, java.lang.String> values) {
+      internalGetMutableHeaderEnv().getMutableMap()
+          .putAll(values);
+      bitField0_ |= 0x00000010;
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, java.lang.String> envFrom_;
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetEnvFrom() {
+      if (envFrom_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            EnvFromDefaultEntryHolder.defaultEntry);
+      }
+      return envFrom_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, java.lang.String>
+        internalGetMutableEnvFrom() {
+      if (envFrom_ == null) {
+        envFrom_ = com.google.protobuf.MapField.newMapField(
+            EnvFromDefaultEntryHolder.defaultEntry);
+      }
+      if (!envFrom_.isMutable()) {
+        envFrom_ = envFrom_.copy();
+      }
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return envFrom_;
+    }
+    public int getEnvFromCount() {
+      return internalGetEnvFrom().getMap().size();
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    @java.lang.Override
+    public boolean containsEnvFrom(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      return internalGetEnvFrom().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getEnvFromMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String> getEnvFrom() {
+      return getEnvFromMap();
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, java.lang.String> getEnvFromMap() {
+      return internalGetEnvFrom().getMap();
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+java.lang.String getEnvFromOrDefault(
+        java.lang.String key,
+        /* nullable */
+java.lang.String defaultValue) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetEnvFrom().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    @java.lang.Override
+    public java.lang.String getEnvFromOrThrow(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Map<java.lang.String, java.lang.String> map =
+          internalGetEnvFrom().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearEnvFrom() {
+      bitField0_ = (bitField0_ & ~0x00000020);
+      internalGetMutableEnvFrom().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    public Builder removeEnvFrom(
+        java.lang.String key) {
+      java.util.Objects.requireNonNull(key, "map key");
+      internalGetMutableEnvFrom().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, java.lang.String>
+        getMutableEnvFrom() {
+      bitField0_ |= 0x00000020;
+      return internalGetMutableEnvFrom().getMutableMap();
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    public Builder putEnvFrom(
+        java.lang.String key,
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(key, "map key");
+      java.util.Objects.requireNonNull(value, "map value");
+      internalGetMutableEnvFrom().getMutableMap()
+          .put(key, value);
+      bitField0_ |= 0x00000020;
+      return this;
+    }
+    /**
+     * <pre>
+     * Variables for a `command` server on top of its minimal environment, each copied from a
+     * variable of the service host (name for the server -&gt; name on the host); a variable that
+     * is not set keeps the server from starting.
+     * </pre>
+     *
+     * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+     */
+    public Builder putAllEnvFrom(
+        java.util.Map<java.lang.String, java.lang.String> values) {
+      internalGetMutableEnvFrom().getMutableMap()
+          .putAll(values);
+      bitField0_ |= 0x00000020;
       return this;
     }
 

@@ -113,4 +113,137 @@ public interface McpServerOrBuilder extends
    * @return The trusted.
    */
   boolean getTrusted();
+
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  int getHeaderEnvCount();
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  boolean containsHeaderEnv(
+      java.lang.String key);
+  /**
+   * Use {@link #getHeaderEnvMap()} instead.
+   */
+  @java.lang.Deprecated
+  java.util.Map<java.lang.String, java.lang.String>
+  getHeaderEnv();
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  java.util.Map<java.lang.String, java.lang.String>
+  getHeaderEnvMap();
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  /* nullable */
+java.lang.String getHeaderEnvOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue);
+  /**
+   * <pre>
+   * HTTP headers for a `url` server, each read from an environment variable of the service
+   * host when the server starts (header name -&gt; variable name, e.g. "Authorization" -&gt;
+   * "GITHUB_MCP_AUTHORIZATION"), so no secret is stored with the session. A variable that is
+   * not set keeps the server from starting (a warning notice names it).
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; header_env = 5 [json_name = "headerEnv"];</code>
+   */
+  java.lang.String getHeaderEnvOrThrow(
+      java.lang.String key);
+
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  int getEnvFromCount();
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  boolean containsEnvFrom(
+      java.lang.String key);
+  /**
+   * Use {@link #getEnvFromMap()} instead.
+   */
+  @java.lang.Deprecated
+  java.util.Map<java.lang.String, java.lang.String>
+  getEnvFrom();
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  java.util.Map<java.lang.String, java.lang.String>
+  getEnvFromMap();
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  /* nullable */
+java.lang.String getEnvFromOrDefault(
+      java.lang.String key,
+      /* nullable */
+java.lang.String defaultValue);
+  /**
+   * <pre>
+   * Variables for a `command` server on top of its minimal environment, each copied from a
+   * variable of the service host (name for the server -&gt; name on the host); a variable that
+   * is not set keeps the server from starting.
+   * </pre>
+   *
+   * <code>map&lt;string, string&gt; env_from = 6 [json_name = "envFrom"];</code>
+   */
+  java.lang.String getEnvFromOrThrow(
+      java.lang.String key);
 }

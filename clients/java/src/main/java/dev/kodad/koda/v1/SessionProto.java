@@ -52,6 +52,16 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_McpServer_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_McpServer_HeaderEnvEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_McpServer_HeaderEnvEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_McpServer_EnvFromEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_McpServer_EnvFromEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_AgentProfile_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -134,57 +144,64 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "nt_session_id\030\025 \001(\tR\017parentSessionId\0223\n\013" +
       "mcp_servers\030\026 \003(\0132\022.koda.v1.McpServerR\nm" +
       "cpServers\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003k" +
-      "ey\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"e\n\tMcpServe" +
-      "r\022\022\n\004name\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR\007" +
-      "command\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 \001" +
-      "(\010R\007trusted\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 \001" +
-      "(\tR\004name\022 \n\013description\030\002 \001(\tR\013descripti" +
-      "on\022#\n\rsystem_prompt\030\003 \001(\tR\014systemPrompt\022" +
-      "\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowed_tools\030\005" +
-      " \003(\tR\014allowedTools\022)\n\020disallowed_tools\030\006" +
-      " \003(\tR\017disallowedTools\022\031\n\010loop_cap\030\007 \001(\005R" +
-      "\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006sour" +
-      "ce\030\t \001(\tR\006source\0223\n\013mcp_servers\030\n \003(\0132\022." +
-      "koda.v1.McpServerR\nmcpServers\"M\n\004Todo\022\030\n" +
-      "\007content\030\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162" +
-      "\023.koda.v1.TodoStatusR\006status\"R\n\014Approval" +
-      "Rule\022\033\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016com" +
-      "mand_prefix\030\002 \001(\tR\rcommandPrefix\"8\n\005Imag" +
-      "e\022\033\n\tmime_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002" +
-      " \001(\014R\004data\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR" +
-      "\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016" +
-      "arguments_json\030\003 \001(\tR\rargumentsJson\"v\n\nT" +
-      "oolResult\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006ou" +
-      "tput\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007is" +
-      "Error\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\264\003\n\007" +
-      "Message\022\024\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id" +
-      "\030\002 \001(\tR\006turnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.M" +
-      "essageRoleR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010" +
-      "thinking\030\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\013" +
-      "2\016.koda.v1.ImageR\006images\0220\n\ntool_calls\030\007" +
-      " \003(\0132\021.koda.v1.ToolCallR\ttoolCalls\0224\n\013to" +
-      "ol_result\030\010 \001(\0132\023.koda.v1.ToolResultR\nto" +
-      "olResult\022$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR" +
-      "\005usage\022;\n\013create_time\030\n \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\ncreateTime\022-\n\022summarize" +
-      "d_through\030\013 \001(\003R\021summarizedThrough*\213\001\n\014P" +
-      "roviderKind\022\035\n\031PROVIDER_KIND_UNSPECIFIED" +
-      "\020\000\022\032\n\026PROVIDER_KIND_SCRIPTED\020\001\022#\n\037PROVID" +
-      "ER_KIND_OPENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_" +
-      "KIND_ANTHROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPR" +
-      "OVAL_MODE_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE" +
-      "_AUTO\020\001\022\031\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027AP" +
-      "PROVAL_MODE_READ_ONLY\020\003*`\n\014SessionState\022" +
-      "\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022\026\n\022SESSIO" +
-      "N_STATE_IDLE\020\001\022\031\n\025SESSION_STATE_RUNNING\020" +
-      "\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_ROLE_UNSPEC" +
-      "IFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MESSAG" +
-      "E_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_ROLE_TOOL\020" +
-      "\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004*z\n\nTodoStatu" +
-      "s\022\033\n\027TODO_STATUS_UNSPECIFIED\020\000\022\027\n\023TODO_S" +
-      "TATUS_PENDING\020\001\022\033\n\027TODO_STATUS_IN_PROGRE" +
-      "SS\020\002\022\031\n\025TODO_STATUS_COMPLETED\020\003B#\n\021dev.k" +
-      "odad.koda.v1B\014SessionProtoP\001b\006proto3"
+      "ey\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\335\002\n\tMcpServ" +
+      "er\022\022\n\004name\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR" +
+      "\007command\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 " +
+      "\001(\010R\007trusted\022@\n\nheader_env\030\005 \003(\0132!.koda." +
+      "v1.McpServer.HeaderEnvEntryR\theaderEnv\022:" +
+      "\n\010env_from\030\006 \003(\0132\037.koda.v1.McpServer.Env" +
+      "FromEntryR\007envFrom\032<\n\016HeaderEnvEntry\022\020\n\003" +
+      "key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001" +
+      "\032:\n\014EnvFromEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005va" +
+      "lue\030\002 \001(\tR\005value:\0028\001\"\317\002\n\014AgentProfile\022\022\n" +
+      "\004name\030\001 \001(\tR\004name\022 \n\013description\030\002 \001(\tR\013" +
+      "description\022#\n\rsystem_prompt\030\003 \001(\tR\014syst" +
+      "emPrompt\022\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowe" +
+      "d_tools\030\005 \003(\tR\014allowedTools\022)\n\020disallowe" +
+      "d_tools\030\006 \003(\tR\017disallowedTools\022\031\n\010loop_c" +
+      "ap\030\007 \001(\005R\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memor" +
+      "y\022\026\n\006source\030\t \001(\tR\006source\0223\n\013mcp_servers" +
+      "\030\n \003(\0132\022.koda.v1.McpServerR\nmcpServers\"M" +
+      "\n\004Todo\022\030\n\007content\030\001 \001(\tR\007content\022+\n\006stat" +
+      "us\030\002 \001(\0162\023.koda.v1.TodoStatusR\006status\"R\n" +
+      "\014ApprovalRule\022\033\n\ttool_name\030\001 \001(\tR\010toolNa" +
+      "me\022%\n\016command_prefix\030\002 \001(\tR\rcommandPrefi" +
+      "x\"8\n\005Image\022\033\n\tmime_type\030\001 \001(\tR\010mimeType\022" +
+      "\022\n\004data\030\002 \001(\014R\004data\"g\n\010ToolCall\022\027\n\007call_" +
+      "id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010too" +
+      "lName\022%\n\016arguments_json\030\003 \001(\tR\rarguments" +
+      "Json\"v\n\nToolResult\022\027\n\007call_id\030\001 \001(\tR\006cal" +
+      "lId\022\026\n\006output\030\002 \001(\tR\006output\022\031\n\010is_error\030" +
+      "\003 \001(\010R\007isError\022\034\n\ttruncated\030\004 \001(\010R\ttrunc" +
+      "ated\"\264\003\n\007Message\022\024\n\005index\030\001 \001(\003R\005index\022\027" +
+      "\n\007turn_id\030\002 \001(\tR\006turnId\022(\n\004role\030\003 \001(\0162\024." +
+      "koda.v1.MessageRoleR\004role\022\022\n\004text\030\004 \001(\tR" +
+      "\004text\022\032\n\010thinking\030\005 \001(\tR\010thinking\022&\n\006ima" +
+      "ges\030\006 \003(\0132\016.koda.v1.ImageR\006images\0220\n\ntoo" +
+      "l_calls\030\007 \003(\0132\021.koda.v1.ToolCallR\ttoolCa" +
+      "lls\0224\n\013tool_result\030\010 \001(\0132\023.koda.v1.ToolR" +
+      "esultR\ntoolResult\022$\n\005usage\030\t \001(\0132\016.koda." +
+      "v1.UsageR\005usage\022;\n\013create_time\030\n \001(\0132\032.g" +
+      "oogle.protobuf.TimestampR\ncreateTime\022-\n\022" +
+      "summarized_through\030\013 \001(\003R\021summarizedThro" +
+      "ugh*\213\001\n\014ProviderKind\022\035\n\031PROVIDER_KIND_UN" +
+      "SPECIFIED\020\000\022\032\n\026PROVIDER_KIND_SCRIPTED\020\001\022" +
+      "#\n\037PROVIDER_KIND_OPENAI_COMPATIBLE\020\002\022\033\n\027" +
+      "PROVIDER_KIND_ANTHROPIC\020\003*}\n\014ApprovalMod" +
+      "e\022\035\n\031APPROVAL_MODE_UNSPECIFIED\020\000\022\026\n\022APPR" +
+      "OVAL_MODE_AUTO\020\001\022\031\n\025APPROVAL_MODE_CONFIR" +
+      "M\020\002\022\033\n\027APPROVAL_MODE_READ_ONLY\020\003*`\n\014Sess" +
+      "ionState\022\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022" +
+      "\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SESSION_STATE" +
+      "_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_RO" +
+      "LE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022" +
+      "\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_R" +
+      "OLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004*z\n\n" +
+      "TodoStatus\022\033\n\027TODO_STATUS_UNSPECIFIED\020\000\022" +
+      "\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027TODO_STATUS_" +
+      "IN_PROGRESS\020\002\022\031\n\025TODO_STATUS_COMPLETED\020\003" +
+      "B#\n\021dev.kodad.koda.v1B\014SessionProtoP\001b\006p" +
+      "roto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -221,7 +238,19 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_McpServer_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_McpServer_descriptor,
-        new java.lang.String[] { "Name", "Command", "Url", "Trusted", });
+        new java.lang.String[] { "Name", "Command", "Url", "Trusted", "HeaderEnv", "EnvFrom", });
+    internal_static_koda_v1_McpServer_HeaderEnvEntry_descriptor =
+      internal_static_koda_v1_McpServer_descriptor.getNestedType(0);
+    internal_static_koda_v1_McpServer_HeaderEnvEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_McpServer_HeaderEnvEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_koda_v1_McpServer_EnvFromEntry_descriptor =
+      internal_static_koda_v1_McpServer_descriptor.getNestedType(1);
+    internal_static_koda_v1_McpServer_EnvFromEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_McpServer_EnvFromEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
     internal_static_koda_v1_AgentProfile_descriptor =
       getDescriptor().getMessageType(4);
     internal_static_koda_v1_AgentProfile_fieldAccessorTable = new

@@ -61,8 +61,8 @@ class PostgresCluster:
         )  # fmt: skip
 
     def stop_server(self) -> None:
-        """Stops the server at once (its clients' connections break); the data stays."""
-        self._run(str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        """Stops the server (its clients' connections break); the data stays."""
+        self._run(str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:

@@ -5,6 +5,7 @@ another replica within the lease period, with nothing committed lost."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import subprocess
@@ -291,15 +292,22 @@ async def test_replicas_starting_together_migrate_the_database_once(
         await asyncio.gather(*(s.close() for s in stores))
 
 
-async def test_a_replicas_health_follows_its_database(tmp_path: Path) -> None:
+async def test_a_replicas_health_follows_its_database_and_it_listens_again_after(
+    tmp_path: Path, workspace: Path
+) -> None:
     database = PostgresCluster()  # its own server: this test stops it
     database.start()
     try:
         config = ServerConfig(
             listen="127.0.0.1:0", data_dir=tmp_path, store=database.dsn(), lease_ttl_s=1.5
         )
-        async with Server(config) as server, grpc.aio.insecure_channel(server.address) as ch:
-            health = health_pb2_grpc.HealthStub(ch)
+        async with (
+            Server(dataclasses.replace(config, replica_id="a")) as a,
+            Server(dataclasses.replace(config, replica_id="b")) as b,
+            grpc.aio.insecure_channel(a.address) as channel_a,
+            grpc.aio.insecure_channel(b.address) as channel_b,
+        ):
+            health = health_pb2_grpc.HealthStub(channel_b)
             watch = health.Watch(health_pb2.HealthCheckRequest(service="koda.v1.SessionService"))
             statuses = aiter(watch)
             serving, not_serving = (
@@ -312,6 +320,23 @@ async def test_a_replicas_health_follows_its_database(tmp_path: Path) -> None:
             database.start_server()
             assert (await anext(statuses)).status == serving
             watch.cancel()
+
+            # Notifications flow again: b follows live what a's turn does after b attached
+            # (the turn's second half comes 1.5 s after its first).
+            stub_a = pb_grpc.SessionServiceStub(channel_a)
+            stub_b = pb_grpc.SessionServiceStub(channel_b)
+            paced = scripted([{"text": "one "}, {"delay_ms": 1500}, {"text": "two"}])
+            session = await create_session(stub_a, workspace, paced)
+            turn = Turn(stub_a)
+            await turn.send(start(session.id, "hello"))
+            await turn.until("text_delta")
+            followed = stub_b.WatchSession(pb.WatchSessionRequest(session_id=session.id))
+            seen = [(await followed.read()).event]
+            while kind(seen[-1]) != "turn_ended":
+                seen.append((await followed.read()).event)
+            followed.cancel()
+            events = await turn.finish()
+            assert [e.seq for e in seen] == [e.seq for e in events]
     finally:
         database.stop()
 

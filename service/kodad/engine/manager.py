@@ -187,7 +187,7 @@ class SessionManager:
         self._writer.start()
         await self._recover()
         if self.cluster is not None:
-            await self.cluster.listen(self._remote_events, self._remote_commands, self._lease_lost)
+            await self.cluster.listen(self)
             self._reaper = asyncio.create_task(self._reap(), name="reaper")
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -205,7 +205,9 @@ class SessionManager:
             except Exception:
                 log.exception("taking over turns of lost replicas failed; retrying")
 
-    def _lease_lost(self, session_id: str) -> None:
+    # Replicas (kodad.store.base.ReplicaHandler): what the database reports.
+
+    def lease_lost(self, session_id: str) -> None:
         """Another replica took over a session whose turn runs here: its streams end
         (ABORTED) and the turn stops; its writes would be refused anyway."""
         live = self._live.get(session_id)
@@ -213,13 +215,20 @@ class SessionManager:
             live.log.fence()
             live.turn.cancel()
 
-    def _remote_events(self, session_id: str, last_seq: int) -> None:
+    def remote_events(self, session_id: str, last_seq: int) -> None:
         """Another replica (or this one) stored events of a session up to `last_seq`."""
         live = self._live.get(session_id)
         if live is not None and live.turn is None and last_seq > live.log.stored_seq:
             self._spawn(live.log.catch_up(self.store))
 
-    async def _remote_commands(self, session_id: str) -> None:
+    def resync(self) -> None:
+        for session_id, live in list(self._live.items()):
+            if live.turn is None:
+                self._spawn(live.log.catch_up(self.store))
+            else:
+                self._spawn(self.remote_commands(session_id))
+
+    async def remote_commands(self, session_id: str) -> None:
         """Applies the commands other replicas queued for a turn running here."""
         assert self.cluster is not None
         live = self._live.get(session_id)

@@ -52,6 +52,27 @@ class StaleLease(Exception):
         self.session_id = session_id
 
 
+class ReplicaHandler(Protocol):
+    """What a replica does when the database reports something (SessionManager)."""
+
+    def remote_events(self, session_id: str, last_seq: int) -> None:
+        """Some replica stored the session's events up to `last_seq`."""
+        ...
+
+    async def remote_commands(self, session_id: str) -> None:
+        """Commands for the session's turn wait in the database."""
+        ...
+
+    def lease_lost(self, session_id: str) -> None:
+        """Another replica took over a lease this one held."""
+        ...
+
+    def resync(self) -> None:
+        """Notifications may have been missed (the listening connection was re-made):
+        catch up on every session."""
+        ...
+
+
 class Cluster(Protocol):
     """How replicas sharing one database coordinate (the PostgreSQL store is one)."""
 
@@ -65,13 +86,8 @@ class Cluster(Protocol):
 
     async def release_lease(self, session_id: str, token: int) -> None: ...
 
-    async def listen(
-        self,
-        on_events: Callable[[str, int], None],
-        on_commands: Callable[[str], Coroutine[Any, Any, None]],
-        on_lease_lost: Callable[[str], None],
-    ) -> None:
-        """Starts delivering event commits, commands and lost leases."""
+    async def listen(self, handler: ReplicaHandler) -> None:
+        """Starts reporting event commits, commands and lost leases to `handler`."""
         ...
 
     async def send_command(

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 import asyncpg
@@ -39,7 +39,13 @@ from kodad.engine.model import (
     now_us,
 )
 from kodad.store import codec
-from kodad.store.base import LeaseHeld, StaleLease, TurnRecord, uninterruptible
+from kodad.store.base import (
+    LeaseHeld,
+    ReplicaHandler,
+    StaleLease,
+    TurnRecord,
+    uninterruptible,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +143,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+RELISTEN_DELAY_S = 1.0
 EVENTS_CHANNEL = "kodad_events"
 COMMANDS_CHANNEL = "kodad_commands"
 REPLIES_CHANNEL = "kodad_replies"
@@ -171,7 +178,8 @@ class PostgresStore:
         self._tokens: dict[str, int] = {}
         self._renewer: asyncio.Task[None] | None = None
         self._replies: dict[int, asyncio.Future[tuple[str, str]]] = {}
-        self._on_lease_lost: Callable[[str], None] = lambda session_id: None
+        self._handler: ReplicaHandler | None = None
+        self._relisten: asyncio.Task[None] | None = None
 
     # Life cycle
 
@@ -192,10 +200,13 @@ class PostgresStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+        if self._relisten is not None:
+            self._relisten.cancel()
+            self._relisten = None
         if self._listener is not None:
+            listener, self._listener = self._listener, None
             with contextlib.suppress(Exception):
-                await self._listener.close()
-            self._listener = None
+                await listener.close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -733,31 +744,35 @@ class PostgresStore:
                 continue
             lost = set(held) - {r["session_id"] for r in renewed}
             for session_id in lost:
-                if self._tokens.get(session_id) == held[session_id]:
+                if self._tokens.get(session_id) == held[session_id] and self._handler:
                     log.error("lost the lease of session %s to another replica", session_id)
-                    self._on_lease_lost(session_id)
+                    self._handler.lease_lost(session_id)
 
     # Cluster: notifications and commands
 
-    async def listen(
-        self,
-        on_events: Callable[[str, int], None],
-        on_commands: Callable[[str], Coroutine[Any, Any, None]],
-        on_lease_lost: Callable[[str], None],
-    ) -> None:
-        """Calls `on_events(session, last_seq)` after any replica committed events,
-        `on_commands(session)` when commands for a session wait, and `on_lease_lost(session)`
-        when another replica took over a lease this one held."""
-        self._on_lease_lost = on_lease_lost
+    async def listen(self, handler: ReplicaHandler) -> None:
+        """Reports other replicas' event commits, commands for turns running here and lost
+        leases to `handler`, on a connection of its own; if that connection breaks it is made
+        again (retrying every second) and the handler told to resync."""
+        self._handler = handler
+        await self._listen()
+
+    async def _listen(self) -> None:
+        handler = self._handler
+        assert handler is not None
         conn = await asyncpg.connect(self.dsn)
         self._listener = conn
 
         def events(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
             session_id, seq = str(payload).rsplit(" ", 1)
-            on_events(session_id, int(seq))
+            handler.remote_events(session_id, int(seq))
 
         def commands(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
-            asyncio.get_running_loop().create_task(on_commands(str(payload)))
+            asyncio.get_running_loop().create_task(handler.remote_commands(str(payload)))
+
+        def lost(_c: Connection) -> None:
+            if self._listener is conn and self._relisten is None:
+                self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
 
         def replies(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
             reply = json.loads(str(payload))
@@ -768,6 +783,22 @@ class PostgresStore:
         await conn.add_listener(EVENTS_CHANNEL, events)
         await conn.add_listener(COMMANDS_CHANNEL, commands)
         await conn.add_listener(REPLIES_CHANNEL, replies)
+        conn.add_termination_listener(lost)
+
+    async def _listen_again(self) -> None:
+        log.warning("the database connection for notifications broke; connecting again")
+        try:
+            while True:
+                try:
+                    await self._listen()
+                    break
+                except (OSError, asyncpg.PostgresError) as e:
+                    log.warning("cannot listen to the database yet (%s); retrying", e)
+                    await asyncio.sleep(RELISTEN_DELAY_S)
+        finally:
+            self._relisten = None
+        assert self._handler is not None
+        self._handler.resync()
 
     async def send_command(
         self, session_id: str, turn_id: str, body: str, timeout_s: float

@@ -15,10 +15,14 @@ import asyncpg
 
 
 def bin_dir() -> Path:
+    """Where initdb and pg_ctl are: Debian's newest version, else PATH."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
         raise RuntimeError("PostgreSQL is not installed: run tools/postgres.sh")
-    return found[-1].parent
+    return Path(initdb).resolve().parent
 
 
 class PostgresCluster:

@@ -14,6 +14,7 @@ from kodad.engine.model import (
     PAYLOAD_TYPES,
     ApprovalMode,
     ApprovalRule,
+    Event,
     EventPayload,
     Image,
     McpServerSpec,
@@ -215,4 +216,73 @@ def session_from_row(row: Sequence[object]) -> SessionRecord:
         profile=str(profile),
         parent_session_id=str(parent),
         mcp_servers=decode_mcp_servers(str(mcp_servers)),
+    )
+
+
+def session_row(r: SessionRecord) -> tuple[object, ...]:
+    """The values of SESSION_COLUMNS for `r`, in that order."""
+    return (
+        r.id,
+        r.title,
+        r.workspace,
+        encode_provider(r.provider),
+        r.approval_mode.value,
+        r.loop_cap,
+        r.system_prompt,
+        encode_usage(r.usage),
+        r.create_time,
+        r.update_time,
+        r.last_seq,
+        r.message_count,
+        r.active_turn_id,
+        r.approval_timeout_ms,
+        encode_rules(r.approval_rules),
+        r.tenant,
+        encode_todos(r.todos),
+        r.profile,
+        r.parent_session_id,
+        encode_mcp_servers(r.mcp_servers),
+    )
+
+
+# The columns event_from_row reads, in its order (what event_row writes, without session_id).
+EVENT_COLUMNS = "seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
+
+
+def event_row(e: Event) -> tuple[object, ...]:
+    """(session_id, seq, turn_id, create_time, payload, subagent_session_id, parent_call_id)."""
+    return (
+        e.session_id,
+        e.seq,
+        e.turn_id,
+        e.create_time,
+        encode_payload(e.payload),
+        e.subagent_session_id,
+        e.parent_call_id,
+    )
+
+
+def event_from_row(session_id: str, row: Sequence[object]) -> Event:
+    """An event of `session_id` from the values of EVENT_COLUMNS."""
+    seq, turn_id, create_time, payload, child, call = row
+    return Event(
+        session_id,
+        str(turn_id),
+        int(seq),  # type: ignore[call-overload]
+        int(create_time),  # type: ignore[call-overload]
+        decode_payload(str(payload)),
+        str(child),
+        str(call),
+    )
+
+
+def message_from_row(row: Sequence[object]) -> Message:
+    """A message from (idx, turn_id, role, body, create_time)."""
+    index, turn_id, role, body, create_time = row
+    return decode_message(
+        index=int(index),  # type: ignore[call-overload]
+        turn_id=str(turn_id),
+        role=str(role),
+        body=str(body),
+        create_time=int(create_time),  # type: ignore[call-overload]
     )

@@ -250,28 +250,7 @@ class PostgresStore:
         statements: list[tuple[str, Sequence[object]]] = [
             (
                 f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                (
-                    r.id,
-                    r.title,
-                    r.workspace,
-                    codec.encode_provider(r.provider),
-                    r.approval_mode.value,
-                    r.loop_cap,
-                    r.system_prompt,
-                    codec.encode_usage(r.usage),
-                    r.create_time,
-                    r.update_time,
-                    r.last_seq,
-                    r.message_count,
-                    r.active_turn_id,
-                    r.approval_timeout_ms,
-                    codec.encode_rules(r.approval_rules),
-                    r.tenant,
-                    codec.encode_todos(r.todos),
-                    r.profile,
-                    r.parent_session_id,
-                    codec.encode_mcp_servers(r.mcp_servers),
-                ),
+                codec.session_row(r),
             )
         ]
         statements += [
@@ -429,16 +408,7 @@ class PostgresStore:
             after_index,
             limit,
         )
-        return [
-            codec.decode_message(
-                index=int(r["idx"]),
-                turn_id=r["turn_id"],
-                role=r["role"],
-                body=r["body"],
-                create_time=int(r["create_time"]),
-            )
-            for r in rows
-        ]
+        return [codec.message_from_row(tuple(row)) for row in rows]
 
     # Events
 
@@ -471,18 +441,7 @@ class PostgresStore:
             await conn.executemany(
                 "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
                 " subagent_session_id, parent_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [
-                    (
-                        e.session_id,
-                        e.seq,
-                        e.turn_id,
-                        e.create_time,
-                        codec.encode_payload(e.payload),
-                        e.subagent_session_id,
-                        e.parent_call_id,
-                    )
-                    for e in events
-                ],
+                [codec.event_row(e) for e in events],
             )
             await conn.executemany(
                 "UPDATE sessions SET last_seq = $1 WHERE id = $2",
@@ -493,24 +452,13 @@ class PostgresStore:
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self.pool.fetch(
-            "SELECT seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
-            " FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            f"SELECT {codec.EVENT_COLUMNS} FROM events"
+            " WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             session_id,
             after_seq,
             limit,
         )
-        return [
-            Event(
-                session_id,
-                r["turn_id"],
-                int(r["seq"]),
-                int(r["create_time"]),
-                codec.decode_payload(r["payload"]),
-                r["subagent_session_id"],
-                r["parent_call_id"],
-            )
-            for r in rows
-        ]
+        return [codec.event_from_row(session_id, tuple(row)) for row in rows]
 
     # Turns
 
@@ -642,9 +590,9 @@ class PostgresStore:
         """The events that asked questions of a running turn (its sub-agents' included) that
         are not answered yet, by seq: approvals without approval_resolved, ask_user questions
         whose call has not finished, and a loop question that is the session's last event."""
+        columns = "e." + codec.EVENT_COLUMNS.replace(", ", ", e.")
         rows = await self.pool.fetch(
-            "SELECT e.seq, e.turn_id, e.create_time, e.payload, e.subagent_session_id,"
-            " e.parent_call_id, s.last_seq FROM events e JOIN sessions s ON s.id = e.session_id"
+            f"SELECT {columns}, s.last_seq FROM events e JOIN sessions s ON s.id = e.session_id"
             " WHERE e.session_id = $1 AND e.turn_id = $2"
             " AND (e.payload::jsonb ->> 'k') = ANY($3::text[]) ORDER BY e.seq",
             session_id,
@@ -654,15 +602,7 @@ class PostgresStore:
         )  # fmt: skip
         asked: dict[tuple[str, str], Event] = {}
         for r in rows:
-            event = Event(
-                session_id,
-                r["turn_id"],
-                int(r["seq"]),
-                int(r["create_time"]),
-                codec.decode_payload(r["payload"]),
-                r["subagent_session_id"],
-                r["parent_call_id"],
-            )
+            event = codec.event_from_row(session_id, tuple(r)[:-1])
             p, child = event.payload, event.subagent_session_id
             if isinstance(p, ApprovalRequested):
                 asked[(child, "r" + p.request_id)] = event

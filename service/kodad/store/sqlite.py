@@ -200,28 +200,7 @@ class SqliteStore:
         statements: list[tuple[str, Sequence[object]]] = [
             (
                 f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                (
-                    r.id,
-                    r.title,
-                    r.workspace,
-                    codec.encode_provider(r.provider),
-                    r.approval_mode.value,
-                    r.loop_cap,
-                    r.system_prompt,
-                    codec.encode_usage(r.usage),
-                    r.create_time,
-                    r.update_time,
-                    r.last_seq,
-                    r.message_count,
-                    r.active_turn_id,
-                    r.approval_timeout_ms,
-                    codec.encode_rules(r.approval_rules),
-                    r.tenant,
-                    codec.encode_todos(r.todos),
-                    r.profile,
-                    r.parent_session_id,
-                    codec.encode_mcp_servers(r.mcp_servers),
-                ),
+                codec.session_row(r),
             )
         ]
         statements += self._label_rows(r)
@@ -374,16 +353,7 @@ class SqliteStore:
             " WHERE session_id = ? AND idx > ? ORDER BY idx LIMIT ?",
             (session_id, after_index, -1 if limit is None else limit),
         )
-        return [
-            codec.decode_message(
-                index=int(idx),
-                turn_id=str(turn),
-                role=str(role),
-                body=str(body),
-                create_time=int(ctime),
-            )
-            for idx, turn, role, body, ctime in rows
-        ]
+        return [codec.message_from_row(row) for row in rows]
 
     # Events
 
@@ -401,18 +371,7 @@ class SqliteStore:
                 await conn.executemany(
                     "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
                     " subagent_session_id, parent_call_id) VALUES (?,?,?,?,?,?,?)",
-                    [
-                        (
-                            e.session_id,
-                            e.seq,
-                            e.turn_id,
-                            e.create_time,
-                            codec.encode_payload(e.payload),
-                            e.subagent_session_id,
-                            e.parent_call_id,
-                        )
-                        for e in events
-                    ],
+                    [codec.event_row(e) for e in events],
                 )
                 await conn.executemany(
                     "UPDATE sessions SET last_seq = ? WHERE id = ?",
@@ -425,22 +384,11 @@ class SqliteStore:
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self._r.execute_fetchall(
-            "SELECT seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
-            " FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT {codec.EVENT_COLUMNS} FROM events"
+            " WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (session_id, after_seq, limit),
         )
-        return [
-            Event(
-                session_id,
-                str(turn),
-                int(seq),
-                int(ctime),
-                codec.decode_payload(str(p)),
-                str(child),
-                str(call),
-            )
-            for seq, turn, ctime, p, child, call in rows
-        ]
+        return [codec.event_from_row(session_id, row) for row in rows]
 
     # Turns
 

@@ -278,22 +278,24 @@ class SessionManager:
             if live.turn is not None:
                 continue
             token = 0
-            code, why = "interrupted", "the service stopped"
             if self.cluster is not None:
                 try:
                     token = await self.cluster.acquire_lease(turn.session_id, turn.turn_id)
                 except LeaseHeld:
                     continue  # its owner is back, or another replica took it over
                 await live.log.catch_up(self.store)
-                code, why = "owner_lost", "the replica running the turn stopped"
             try:
-                await self._end_interrupted(live, turn, code, why)
+                await self._end_interrupted(live, turn)
             finally:
                 if self.cluster is not None:
                     await self.cluster.release_lease(turn.session_id, token)
 
-    async def _end_interrupted(self, live: _Live, turn: TurnRecord, code: str, why: str) -> None:
-        """Answers the turn's open tool calls and ends it FAILED with `code`."""
+    async def _end_interrupted(self, live: _Live, turn: TurnRecord) -> None:
+        """Answers the turn's open tool calls and ends it FAILED: `interrupted` (the service
+        stopped) or, with replicas, `owner_lost` (the replica running it stopped)."""
+        code, why = "interrupted", "the service stopped"
+        if self.cluster is not None:
+            code, why = "owner_lost", "the replica running the turn stopped"
         text = f"{why} while the turn was running"
         messages = await self.store.list_messages(turn.session_id)
         answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
@@ -609,9 +611,7 @@ class SessionManager:
         if live.turn is None and record is not None and record.active_turn_id:
             # A turn of this replica's name before a restart, whose lease had not expired.
             orphan = TurnRecord(session_id, record.active_turn_id, record.update_time)
-            await self._end_interrupted(
-                live, orphan, "owner_lost", "the replica running the turn stopped"
-            )
+            await self._end_interrupted(live, orphan)
         return token
 
     async def _release_after(self, turn: Turn, token: int) -> None:

@@ -202,20 +202,21 @@ class Turn:
         if self._phase == "running":
             self.task.cancel()
 
-    def _emit(self, payload: EventPayload) -> Event:
+    def _emit_all(self, payload: EventPayload) -> tuple[Event, ...]:
         """Emits into the session's log and, for a sub-agent, relays to the parent's (its
-        turn_started and turn_ended stay in its own log)."""
+        turn_started and turn_ended stay in its own log); returns the event of each log."""
         event = self._log.emit(self.id, payload)
-        if self._relay is not None and not isinstance(payload, TurnStarted | TurnEnded):
-            self._relay(payload)
-        return event
+        if self._relay is None or isinstance(payload, TurnStarted | TurnEnded):
+            return (event,)
+        return (event, self._relay(payload))
+
+    def _emit(self, payload: EventPayload) -> Event:
+        return self._emit_all(payload)[0]
 
     def _ask(self, request_id: str, kind: str, payload: EventPayload) -> asyncio.Future[object]:
-        """Emits a question and opens it; a sub-agent's is open under the parent's event too
-        (re-sent to clients watching either session)."""
-        event = self._log.emit(self.id, payload)
-        events = (event,) if self._relay is None else (event, self._relay(payload))
-        return self.pending.open(request_id, kind, *events).future
+        """Emits a question and opens it under its event in every log (re-sent to clients
+        watching either session)."""
+        return self.pending.open(request_id, kind, *self._emit_all(payload)).future
 
     async def run(self) -> None:
         logs.bind(self.session.id, self.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -222,9 +223,7 @@ class McpTool:
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         outcome = await self.connection.call(self.remote_name, args.values())
-        if len(outcome.output) > ctx.output_limit:
-            return ToolOutcome(outcome.output[: ctx.output_limit], outcome.is_error, True)
-        return outcome
+        return dataclasses.replace(ctx.cap(outcome.output), is_error=outcome.is_error)
 
     def describe(self, args: Args, workspace: Workspace) -> Description:
         arguments = json.dumps(args.values(), ensure_ascii=False, indent=2)

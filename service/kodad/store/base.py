@@ -100,8 +100,6 @@ class Cluster(Protocol):
 
     async def reply_command(self, command_id: int, code: str, message: str) -> None: ...
 
-    async def unfinished_turns(self) -> list[TurnRecord]: ...
-
     async def ping(self) -> None:
         """Returns once the database answers."""
         ...
@@ -185,7 +183,7 @@ class Store(Protocol):
         ...
 
     async def unfinished_turns(self) -> list[TurnRecord]:
-        """Turns that were running when the process last stopped."""
+        """Turns a stopped process left running (with replicas: whose lease expired)."""
         ...
 
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:

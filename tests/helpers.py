@@ -16,10 +16,13 @@ from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 
 
-def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
-    return spb.ProviderConfig(
-        kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps({"rounds": list(rounds)})
-    )
+def scripted(*rounds: list[dict[str, Any]], **agents: list[Any]) -> spb.ProviderConfig:
+    """The scripted provider playing `rounds`, and for each sub-agent profile named in
+    `agents` its own rounds."""
+    body: dict[str, Any] = {"rounds": list(rounds)}
+    if agents:
+        body["agents"] = {name: {"rounds": r} for name, r in agents.items()}
+    return spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(body))
 
 
 def tool_call(name: str, call_id: str = "", **arguments: Any) -> dict[str, Any]:

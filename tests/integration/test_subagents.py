@@ -21,16 +21,12 @@ from tests.helpers import (
     kind,
     messages,
     run_turn,
+    scripted,
     start,
     tool_call,
 )
 
 Stub = pb_grpc.SessionServiceStub
-
-
-def script(*rounds: list[Any], **agents: list[Any]) -> spb.ProviderConfig:
-    body = {"rounds": list(rounds), "agents": {name: {"rounds": r} for name, r in agents.items()}}
-    return spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(body))
 
 
 def agent(workspace: Path, name: str, **fields: Any) -> None:
@@ -61,7 +57,7 @@ async def test_the_sub_agents_answer_is_the_tool_result_and_its_events_are_tagge
 ) -> None:
     (workspace / "a.txt").write_text("hi\n")
     agent(workspace, "reviewer", description="Reviews files.", system_prompt="Be terse.")
-    provider = script(
+    provider = scripted(
         [tool_call("invoke_agent", "a", agent="reviewer", task="What does a.txt say?")],
         [{"text": "The reviewer says hi."}],
         reviewer=[[tool_call("read_file", "r", path="a.txt")], [{"text": "a.txt says hi"}]],
@@ -106,7 +102,7 @@ async def test_a_sub_agents_approval_is_answered_on_the_parents_stream(
     stub: Stub, workspace: Path
 ) -> None:
     agent(workspace, "writer")
-    provider = script(
+    provider = scripted(
         [tool_call("invoke_agent", "a", agent="writer", task="write notes.txt")],
         [{"text": "written"}],
         writer=[[tool_call("write_file", "w", path="notes.txt", content="n\n")], [{"text": "ok"}]],
@@ -135,7 +131,7 @@ async def test_a_sub_agents_approval_is_answered_on_the_parents_stream(
 async def test_two_sub_agents_run_in_parallel(stub: Stub, workspace: Path) -> None:
     agent(workspace, "one")
     agent(workspace, "two")
-    provider = script(
+    provider = scripted(
         [
             tool_call("invoke_agent", "a", agent="one", task="write one.txt"),
             tool_call("invoke_agent", "b", agent="two", task="write two.txt"),
@@ -164,7 +160,7 @@ async def test_two_sub_agents_run_in_parallel(stub: Stub, workspace: Path) -> No
 
 async def test_cancel_cascades_into_a_running_sub_agent(stub: Stub, workspace: Path) -> None:
     agent(workspace, "sleeper")
-    provider = script(
+    provider = scripted(
         [tool_call("invoke_agent", "a", agent="sleeper", task="wait")],
         sleeper=[[tool_call("bash", "s", command="sleep 30")], [{"text": "woke"}]],
     )
@@ -196,7 +192,7 @@ async def test_a_sub_agent_at_its_loop_budget_gets_one_round_without_tools(
     (workspace / "a.txt").write_text("x")
     agent(workspace, "busy", loop_cap=2)
     read = [tool_call("read_file", path="a.txt")]
-    provider = script(
+    provider = scripted(
         [
             tool_call("invoke_agent", "a", agent="busy", task="answer at the cap"),
             tool_call("invoke_agent", "b", agent="stubborn", task="keep calling tools"),
@@ -223,7 +219,7 @@ async def test_unknown_agents_and_nested_sub_agents_are_tool_errors(
     stub: Stub, workspace: Path
 ) -> None:
     agent(workspace, "nester")
-    provider = script(
+    provider = scripted(
         [
             tool_call("invoke_agent", "a", agent="nobody", task="x"),
             tool_call("invoke_agent", "b", agent="nester", task="nest"),

@@ -39,16 +39,21 @@ def stdio(name: str = "notes", trusted: bool = False) -> spb.McpServer:
     return spb.McpServer(name=name, command=[sys.executable, SERVER], trusted=trusted)
 
 
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
+def serve_http(*args: str) -> Iterator[str]:
+    """The test MCP server over streamable HTTP (`args` after "http"); yields its URL."""
     process = subprocess.Popen(
-        [sys.executable, SERVER, "http"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [sys.executable, SERVER, "http", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     assert process.stdout is not None
     port = int(process.stdout.readline())
     yield f"http://127.0.0.1:{port}/mcp"
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    yield from serve_http()
 
 
 async def test_stdio_tools_reach_the_model_with_their_schemas_and_ask_for_approval(
@@ -212,14 +217,7 @@ async def test_a_profile_names_servers_and_update_session_changes_them(
 @pytest.fixture(scope="module")
 def secured_url() -> Iterator[str]:
     """The HTTP server refusing requests without `Authorization: Bearer t0k`."""
-    process = subprocess.Popen(
-        [sys.executable, SERVER, "http", "t0k"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert process.stdout is not None
-    port = int(process.stdout.readline())
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
-    process.wait(10)
+    yield from serve_http("t0k")
 
 
 async def test_http_headers_are_read_from_the_services_environment(

@@ -245,6 +245,29 @@ def session_row(r: SessionRecord) -> tuple[object, ...]:
     )
 
 
+# The columns UpdateSession writes, in settings_row's order.
+SESSION_SETTINGS = (
+    "title", "provider", "approval_mode", "loop_cap", "system_prompt", "approval_timeout_ms",
+    "approval_rules", "update_time", "profile", "mcp_servers",
+)  # fmt: skip
+
+
+def settings_row(r: SessionRecord) -> tuple[object, ...]:
+    """The values of SESSION_SETTINGS for `r`, in that order."""
+    return (
+        r.title,
+        encode_provider(r.provider),
+        r.approval_mode.value,
+        r.loop_cap,
+        r.system_prompt,
+        r.approval_timeout_ms,
+        encode_rules(r.approval_rules),
+        r.update_time,
+        r.profile,
+        encode_mcp_servers(r.mcp_servers),
+    )
+
+
 # The columns event_from_row reads, in its order (what event_row writes, without session_id).
 EVENT_COLUMNS = "seq, turn_id, create_time, payload, subagent_session_id, parent_call_id"
 

@@ -155,6 +155,7 @@ _LABELS_OBJECT = (
     " WHERE l.session_id = s.id)"
 )
 _SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
+_SETTINGS = ", ".join(f"{c}=${i + 1}" for i, c in enumerate(codec.SESSION_SETTINGS))
 _PLACEHOLDERS = ", ".join(f"${i + 1}" for i in range(codec.SESSION_COLUMNS.count(",") + 1))
 
 
@@ -311,22 +312,8 @@ class PostgresStore:
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                "UPDATE sessions SET title=$1, provider=$2, approval_mode=$3, loop_cap=$4,"
-                " system_prompt=$5, approval_timeout_ms=$6, approval_rules=$7, update_time=$8,"
-                " profile=$9, mcp_servers=$10 WHERE id=$11",
-                (
-                    record.title,
-                    codec.encode_provider(record.provider),
-                    record.approval_mode.value,
-                    record.loop_cap,
-                    record.system_prompt,
-                    record.approval_timeout_ms,
-                    codec.encode_rules(record.approval_rules),
-                    record.update_time,
-                    record.profile,
-                    codec.encode_mcp_servers(record.mcp_servers),
-                    record.id,
-                ),
+                f"UPDATE sessions SET {_SETTINGS} WHERE id=${len(codec.SESSION_SETTINGS) + 1}",
+                (*codec.settings_row(record), record.id),
             ),
             ("DELETE FROM session_labels WHERE session_id = $1", (record.id,)),
         ]

@@ -118,6 +118,7 @@ MIGRATIONS: tuple[str, ...] = (
 _LABELS_OBJECT = (
     "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
 )
+_SETTINGS = ", ".join(f"{c}=?" for c in codec.SESSION_SETTINGS)
 _PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
 _SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
 
@@ -255,22 +256,8 @@ class SqliteStore:
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                "UPDATE sessions SET title=?, provider=?, approval_mode=?, loop_cap=?,"
-                " system_prompt=?, approval_timeout_ms=?, approval_rules=?, update_time=?,"
-                " profile=?, mcp_servers=? WHERE id=?",
-                (
-                    record.title,
-                    codec.encode_provider(record.provider),
-                    record.approval_mode.value,
-                    record.loop_cap,
-                    record.system_prompt,
-                    record.approval_timeout_ms,
-                    codec.encode_rules(record.approval_rules),
-                    record.update_time,
-                    record.profile,
-                    codec.encode_mcp_servers(record.mcp_servers),
-                    record.id,
-                ),
+                f"UPDATE sessions SET {_SETTINGS} WHERE id=?",
+                (*codec.settings_row(record), record.id),
             ),
             ("DELETE FROM session_labels WHERE session_id = ?", (record.id,)),
         ]

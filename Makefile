@@ -83,10 +83,12 @@ bench: install
 	tools/postgres.sh
 	$(PY) -m bench.replicas
 
-# The store and replica tests start their own PostgreSQL (Debian's packages, installed here).
+# The store and replica tests start their own PostgreSQL (Debian's packages, installed here);
+# the sandbox tests need bubblewrap (Debian's package) and fail without it.
 pytest: install
 	tools/postgres.sh
-	$(PY) -m pytest -q
+	tools/bubblewrap.sh
+	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.
 go-test: install

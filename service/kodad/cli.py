@@ -78,6 +78,20 @@ def _parser() -> argparse.ArgumentParser:
         help="sessions may only use directories under this one (repeatable; env "
         "KODAD_WORKSPACE_ROOTS, separated by ':')",
     )  # fmt: skip
+    jail = serve.add_argument_group("sandbox (where sessions' commands run)")
+    jail.add_argument(
+        "--sandbox-read", type=Path, action="append", default=None,
+        help="show this host directory read-only inside the sandbox, e.g. a toolchain "
+        "(repeatable; env KODAD_SANDBOX_READ, separated by ':')",
+    )  # fmt: skip
+    jail.add_argument(
+        "--allow-full-access", action="store_true",
+        help="admin callers may give sessions the FULL_ACCESS sandbox policy (unconfined)",
+    )  # fmt: skip
+    jail.add_argument(
+        "--allow-unsandboxed", action="store_true",
+        help="serve beyond loopback although this host has no sandbox (dangerous)",
+    )  # fmt: skip
     limits = serve.add_argument_group("limits (0 disables one)")
     for name, default, text in _LIMIT_FLAGS:
         limits.add_argument(
@@ -264,10 +278,17 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         insecure_no_auth=args.insecure_no_auth,
         workspace_roots=roots,
     )
+    sandbox = dataclasses.replace(
+        config.sandbox,
+        read_paths=tuple(args.sandbox_read) if args.sandbox_read else config.sandbox.read_paths,
+        allow_full_access=args.allow_full_access,
+        allow_unsandboxed=args.allow_unsandboxed,
+    )
     return dataclasses.replace(
         config,
         engine=engine,
         security=security,
+        sandbox=sandbox,
         metrics_listen=args.metrics_listen,
         max_message_bytes=args.max_message_bytes,
         idle_timeout_s=args.idle_timeout,

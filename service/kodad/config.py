@@ -109,6 +109,27 @@ class Security:
 
 
 @dataclass(frozen=True)
+class SandboxConfig:
+    """How sessions' processes are confined (see tools/sandbox.py)."""
+
+    # Host directories shown read-only inside the sandbox beyond the system's (toolchains).
+    read_paths: tuple[Path, ...] = ()
+    # Admin callers may give sessions SandboxPolicy.FULL_ACCESS.
+    allow_full_access: bool = False
+    # Serve beyond loopback although this host has no sandbox (commands run unconfined).
+    allow_unsandboxed: bool = False
+
+    def check(self, listen: str, available: bool, reason: str) -> None:
+        """ConfigError when serving beyond loopback without a sandbox was not asked for."""
+        if not available and not is_loopback(listen) and not self.allow_unsandboxed:
+            raise ConfigError(
+                f"refusing to serve on {listen} without a sandbox ({reason}): sessions' "
+                "commands would run unconfined on this host. Install bubblewrap, or give "
+                "--allow-unsandboxed."
+            )
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     listen: str = "127.0.0.1:50051"
     data_dir: Path = field(default_factory=default_data_dir)
@@ -118,6 +139,7 @@ class ServerConfig:
     lease_ttl_s: float = 15.0
     engine: EngineSettings = field(default_factory=EngineSettings)
     security: Security = field(default_factory=Security)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     metrics_listen: str = ""
     # Sidecar mode: print one JSON line on stdout once serving; exit with the parent.
     ready_json: bool = False
@@ -161,6 +183,11 @@ class ServerConfig:
                 else None,
                 workspace_roots=tuple(
                     Path(p) for p in env.get("KODAD_WORKSPACE_ROOTS", "").split(":") if p
+                ),
+            ),
+            sandbox=SandboxConfig(
+                read_paths=tuple(
+                    Path(p) for p in env.get("KODAD_SANDBOX_READ", "").split(":") if p
                 ),
             ),
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -24,10 +26,23 @@ from kodad.providers import ProviderRegistry, RetryPolicy
 from kodad.store import SqliteStore, Store
 from kodad.store.base import Cluster
 from kodad.tools import default_registry
+from kodad.tools.memory import global_memory_file
+from kodad.tools.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name
+
+
+def _private_paths(config: ServerConfig) -> tuple[Path, ...]:
+    """What the service keeps that no session's process may see (masked in the sandbox
+    wherever it lies under a directory the sandbox shows)."""
+    security = config.security
+    paths = [config.data_dir, global_memory_file().parent, *security.workspace_roots]
+    paths += [p for p in (security.tokens_file, security.tls_key, security.client_ca) if p]
+    if config.engine.profiles_dir is not None:
+        paths.append(config.engine.profiles_dir)
+    return tuple(paths)
 
 
 class Server:
@@ -66,11 +81,22 @@ class Server:
                 base_delay_s=config.provider_retry_base_delay_s,
             ),
         )
+        sandbox = Sandbox.detect(hidden=_private_paths(config), readable=config.sandbox.read_paths)
+        config.sandbox.check(config.listen, sandbox.available, sandbox.info.reason)
+        if not sandbox.available:
+            log.warning(
+                "NO SANDBOX (%s): sessions' commands run unconfined on this host, and "
+                "CONFIRM rests on the command classifier alone",
+                sandbox.info.reason,
+            )
+        engine = dataclasses.replace(
+            config.engine, sandbox=sandbox, allow_full_access=config.sandbox.allow_full_access
+        )
         self.manager = SessionManager(
             self.store,
             self.providers,
-            default_registry(allow_private_fetch=config.allow_private_fetch),
-            config.engine,
+            default_registry(allow_private_fetch=config.allow_private_fetch, sandbox=sandbox),
+            engine,
             cluster,
         )
         self.health = (

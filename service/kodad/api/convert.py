@@ -28,6 +28,11 @@ _APPROVAL_MODES = {
     spb.APPROVAL_MODE_CONFIRM: m.ApprovalMode.CONFIRM,
     spb.APPROVAL_MODE_READ_ONLY: m.ApprovalMode.READ_ONLY,
 }
+_SANDBOX_POLICIES = {
+    spb.SANDBOX_POLICY_READ_ONLY: m.SandboxPolicy.READ_ONLY,
+    spb.SANDBOX_POLICY_WORKSPACE_WRITE: m.SandboxPolicy.WORKSPACE_WRITE,
+    spb.SANDBOX_POLICY_FULL_ACCESS: m.SandboxPolicy.FULL_ACCESS,
+}
 _ROLES = {
     m.Role.USER: spb.MESSAGE_ROLE_USER,
     m.Role.ASSISTANT: spb.MESSAGE_ROLE_ASSISTANT,
@@ -73,6 +78,7 @@ _RISKS_TO_PB = {
 
 PROVIDER_KIND_TO_PB = {v: k for k, v in _PROVIDER_KINDS.items()}
 _APPROVAL_MODES_TO_PB = {v: k for k, v in _APPROVAL_MODES.items()}
+_SANDBOX_POLICIES_TO_PB = {v: k for k, v in _SANDBOX_POLICIES.items()}
 _DECISIONS_TO_PB = {v: k for k, v in _DECISIONS.items()}
 
 
@@ -114,6 +120,18 @@ def approval_mode(value: int) -> m.ApprovalMode:
     return _enum(_APPROVAL_MODES, value, "session.approval_mode")
 
 
+def sandbox_settings(pb: spb.Sandbox) -> m.SandboxSettings:
+    if pb.policy == spb.SANDBOX_POLICY_UNSPECIFIED:
+        policy = m.SandboxPolicy.WORKSPACE_WRITE
+    else:
+        policy = _enum(_SANDBOX_POLICIES, pb.policy, "session.sandbox.policy")
+    return m.SandboxSettings(policy, pb.network)
+
+
+def sandbox(s: m.SandboxSettings) -> spb.Sandbox:
+    return spb.Sandbox(policy=_SANDBOX_POLICIES_TO_PB[s.policy], network=s.network)
+
+
 def session_spec(pb: spb.Session) -> m.SessionRecord:
     """The client-settable fields of a Session (output-only fields are ignored)."""
     return m.SessionRecord(
@@ -129,6 +147,7 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
         approval_rules=approval_rules(list(pb.approval_rules)),
         profile=pb.profile or "default",
         mcp_servers=tuple(mcp_server_spec(s) for s in pb.mcp_servers),
+        sandbox=sandbox_settings(pb.sandbox),
     )
 
 
@@ -236,6 +255,7 @@ def session(r: m.SessionRecord) -> spb.Session:
         profile=r.profile,
         parent_session_id=r.parent_session_id,
         mcp_servers=[mcp_server(s) for s in r.mcp_servers],
+        sandbox=sandbox(r.sandbox),
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),

@@ -95,6 +95,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.GetServerInfoResponse:
+        info = self._manager.settings.sandbox.info
         return pb.GetServerInfoResponse(
             version=__version__,
             capabilities=CAPABILITIES,
@@ -102,6 +103,12 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             tool_names=self._manager.tools.names,
             default_loop_cap=self._manager.settings.default_loop_cap,
             default_provider=convert.provider(self._manager.settings.default_provider),
+            sandbox=pb.SandboxInfo(
+                available=info.available,
+                mechanism=info.mechanism,
+                unavailable_reason=info.reason,
+                full_access_allowed=self._manager.settings.allow_full_access,
+            ),
         )
 
     @_rpc

@@ -21,6 +21,7 @@ from kodad.engine.errors import (
     KodaError,
     NotFound,
     OutOfRange,
+    PermissionDenied,
     ResourceExhausted,
     TurnAlreadyRunning,
     Unavailable,
@@ -38,6 +39,8 @@ from kodad.engine.model import (
     NoticeLevel,
     ProviderConfig,
     Role,
+    SandboxPolicy,
+    SandboxSettings,
     SessionRecord,
     ToolCallFinished,
     ToolResult,
@@ -53,6 +56,7 @@ from kodad.store.base import Cluster, LeaseHeld, Store, TurnRecord
 from kodad.tools import Tool, ToolError, ToolOutcome, ToolRegistry
 from kodad.tools.mcp import McpHub
 from kodad.tools.memory import memory_prompt
+from kodad.tools.sandbox import Sandbox
 from kodad.tools.shell import kill_orphans
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,7 @@ UPDATABLE_FIELDS = frozenset(
         "approval_rules",
         "profile",
         "mcp_servers",
+        "sandbox",
     }
 )
 
@@ -95,6 +100,10 @@ class EngineSettings:
     default_context_window: int = 128_000
     limits: Limits = field(default_factory=Limits)
     profiles_dir: Path | None = None
+    # Where sessions' processes run (bash, MCP stdio servers); unconfined without one.
+    sandbox: Sandbox = field(default_factory=lambda: Sandbox(None))
+    # Sessions of admin callers may use SandboxPolicy.FULL_ACCESS (--allow-full-access).
+    allow_full_access: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,9 +418,22 @@ class SessionManager:
             tenant=caller.tenant,
             profile=profile,
             mcp_servers=validation.mcp_servers(spec.mcp_servers),
+            sandbox=self._sandbox(spec.sandbox, caller),
         )
         await self.store.create_session(record)
         return record
+
+    def _sandbox(self, sandbox: SandboxSettings, caller: Caller) -> SandboxSettings:
+        """PermissionDenied for FULL_ACCESS unless an admin asks on a server allowing it."""
+        if sandbox.policy is SandboxPolicy.FULL_ACCESS:
+            if not self.settings.allow_full_access:
+                raise PermissionDenied(
+                    "session.sandbox.policy FULL_ACCESS is not allowed on this server (start "
+                    "it with --allow-full-access)"
+                )
+            if not caller.admin:
+                raise PermissionDenied("session.sandbox.policy FULL_ACCESS needs an admin caller")
+        return sandbox
 
     async def _check_session_limit(self, tenant: str) -> None:
         limit = self.settings.limits.sessions_per_tenant
@@ -480,6 +502,8 @@ class SessionManager:
             record.profile = self.profiles.get(changes.profile, record.workspace).name
         if "mcp_servers" in paths:
             record.mcp_servers = validation.mcp_servers(changes.mcp_servers)
+        if "sandbox" in paths:
+            record.sandbox = self._sandbox(changes.sandbox, caller)
         record.update_time = now_us()
         await self.store.update_session(record)
         return self._view(record)
@@ -578,6 +602,8 @@ class SessionManager:
                 f" ({limits.input_bytes})"
             )
         record = await self._record(session_id, caller)
+        # Again at every turn: a workspace swapped for a symlink since must not escape.
+        caller.check_workspace(record.workspace)
         profile = self.profiles.get(record.profile, record.workspace)
         live = await self._live_session(session_id)
         self._check_can_start(live)
@@ -644,7 +670,8 @@ class SessionManager:
         if not specs:
             return [], []
         if live.mcp is None:
-            live.mcp = McpHub(record.workspace)
+            live.mcp = McpHub(record.workspace, self.settings.sandbox, record.sandbox)
+        live.mcp.settings = record.sandbox  # a changed policy restarts the servers
         tools, problems = await live.mcp.tools(list(specs.values()))
         return list(tools), problems
 

@@ -32,6 +32,22 @@ class ApprovalMode(enum.Enum):
     READ_ONLY = "read_only"
 
 
+class SandboxPolicy(enum.Enum):
+    """What the processes a session starts may touch (see tools/sandbox.py)."""
+
+    READ_ONLY = "read_only"  # the workspace is mounted read-only
+    WORKSPACE_WRITE = "workspace_write"  # approved commands may write the workspace
+    FULL_ACCESS = "full_access"  # approved commands run unconfined (admin, server flag)
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """A session's sandbox: its policy and whether its processes may use the network."""
+
+    policy: SandboxPolicy = SandboxPolicy.WORKSPACE_WRITE
+    network: bool = False
+
+
 class Role(enum.Enum):
     USER = "user"
     ASSISTANT = "assistant"
@@ -151,6 +167,7 @@ class SessionRecord:
     # A sub-agent's session: the session whose invoke_agent call created it.
     parent_session_id: str = ""
     mcp_servers: tuple[McpServerSpec, ...] = ()
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))

@@ -30,6 +30,7 @@ from kodad.engine.model import (
     Notice,
     NoticeLevel,
     Role,
+    SandboxPolicy,
     SessionRecord,
     TextDelta,
     ThinkingDelta,
@@ -73,6 +74,7 @@ from kodad.tools import (
 )
 from kodad.tools.base import Args
 from kodad.tools.mcp import McpTool
+from kodad.tools.sandbox import Confinement
 
 log = logging.getLogger(__name__)
 
@@ -479,6 +481,7 @@ class Turn:
             turn_id=self.id,
             emit_output=emit_output,
             todos=self,
+            tenant=self.session.tenant,
             ask=lambda question, choices: self._ask_user(call.call_id, question, choices),
             history=lambda: self._store.list_messages(self.session.id),
             subagent=None
@@ -501,8 +504,11 @@ class Turn:
                 )
             else:
                 args = Args(call.arguments_json)
-                outcome = await self._gate(tool, call, args, workspace)
-                if outcome is None:
+                gate = await self._gate(tool, call, args, workspace)
+                if isinstance(gate, ToolOutcome):
+                    outcome = gate
+                else:
+                    ctx.confinement = self._confinement(approved=gate)
                     try:
                         with (
                             metrics.TRACER.start_as_current_span(
@@ -524,20 +530,34 @@ class Turn:
         assert self._subagents is not None
         return await self._subagents(self, call_id, agent, task)
 
+    def _confinement(self, *, approved: bool) -> Confinement:
+        """What the processes of a call may do: the session's sandbox policy for a call a
+        human approved (or any call in AUTO), the least for one that runs unasked — so a
+        command wrongly taken for a reader, or allowed by a rule, still cannot write."""
+        sandbox = self.session.sandbox
+        return Confinement(
+            write=approved and sandbox.policy is not SandboxPolicy.READ_ONLY,
+            network=sandbox.network,
+            unconfined=approved and sandbox.policy is SandboxPolicy.FULL_ACCESS,
+        )
+
     async def _gate(
         self, tool: Tool, call: ToolCall, args: Args, workspace: Workspace
-    ) -> ToolOutcome | None:
-        """Asks a human when the mode and rules say so. None: the call may run; otherwise
-        the outcome the model gets instead."""
+    ) -> ToolOutcome | bool:
+        """Asks a human when the mode and rules say so. A bool: the call may run, True when
+        a human approved it (or nobody is ever asked: AUTO); otherwise the outcome the
+        model gets instead."""
+        if self.session.approval_mode is ApprovalMode.AUTO:
+            return True
         if not approvals.needs_approval(self.session.approval_mode, tool.kind):
-            return None
+            return False
         if isinstance(tool, McpTool) and tool.trusted:
-            return None
+            return False
         risk = ApprovalRisk.UNSPECIFIED
         if tool.kind is ToolKind.SHELL:
             match commands.classify(args.string("command", "")):
                 case commands.CommandClass.READ_ONLY:
-                    return None
+                    return False
                 case commands.CommandClass.DESTRUCTIVE:
                     risk = ApprovalRisk.HIGH
                 case _:
@@ -546,12 +566,12 @@ class Turn:
         if risk is not ApprovalRisk.HIGH and approvals.allowed(
             rules, tool.name, tool.kind, call.arguments_json
         ):
-            return None
+            return False
         if tool.name == "delete_file":
             # Deleting a file this session created (and still owns) undoes its own work.
             path = workspace.relative(workspace.resolve(args.string("path")))
             if await self._store.owns_file(self.session.id, path):
-                return None
+                return False
         description = tool.describe(args, workspace)
         request_id = new_id("r")
         future = self._ask(
@@ -592,7 +612,7 @@ class Turn:
         if decision is Decision.REJECT:
             text = f"rejected by the user: {feedback}" if feedback else "rejected by the user"
             return ToolOutcome(text, is_error=True)
-        return None
+        return True
 
     async def _record_changes(self, ctx: ToolContext) -> None:
         for path, change in ctx.changes:

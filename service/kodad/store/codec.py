@@ -22,6 +22,8 @@ from kodad.engine.model import (
     ProviderConfig,
     ProviderKind,
     Role,
+    SandboxPolicy,
+    SandboxSettings,
     SessionRecord,
     Todo,
     TodoStatus,
@@ -58,6 +60,17 @@ def decode_todos(value: str | list[dict[str, str]]) -> tuple[Todo, ...]:
 
 def encode_mcp_servers(servers: tuple[McpServerSpec, ...]) -> str:
     return _dumps([dataclasses.asdict(s) for s in servers])
+
+
+def encode_sandbox(sandbox: SandboxSettings) -> str:
+    return _dumps({"policy": sandbox.policy.value, "network": sandbox.network})
+
+
+def decode_sandbox(value: str) -> SandboxSettings:
+    if not value:  # stored before sessions had a sandbox: the default
+        return SandboxSettings()
+    data = json.loads(value)
+    return SandboxSettings(SandboxPolicy(data["policy"]), bool(data["network"]))
 
 
 def decode_mcp_servers(value: str) -> tuple[McpServerSpec, ...]:
@@ -186,14 +199,15 @@ def decode_message(*, index: int, turn_id: str, role: str, body: str, create_tim
 SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
-    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers"
+    " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers,"
+    " sandbox"
 )
 
 
 def session_from_row(row: Sequence[object]) -> SessionRecord:
     (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
      last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
-     parent, mcp_servers, labels) = row  # fmt: skip
+     parent, mcp_servers, sandbox, labels) = row  # fmt: skip
     return SessionRecord(
         id=str(sid),
         title=str(title),
@@ -216,6 +230,7 @@ def session_from_row(row: Sequence[object]) -> SessionRecord:
         profile=str(profile),
         parent_session_id=str(parent),
         mcp_servers=decode_mcp_servers(str(mcp_servers)),
+        sandbox=decode_sandbox(str(sandbox)),
     )
 
 
@@ -242,13 +257,14 @@ def session_row(r: SessionRecord) -> tuple[object, ...]:
         r.profile,
         r.parent_session_id,
         encode_mcp_servers(r.mcp_servers),
+        encode_sandbox(r.sandbox),
     )
 
 
 # The columns UpdateSession writes, in settings_row's order.
 SESSION_SETTINGS = (
     "title", "provider", "approval_mode", "loop_cap", "system_prompt", "approval_timeout_ms",
-    "approval_rules", "update_time", "profile", "mcp_servers",
+    "approval_rules", "update_time", "profile", "mcp_servers", "sandbox",
 )  # fmt: skip
 
 
@@ -265,6 +281,7 @@ def settings_row(r: SessionRecord) -> tuple[object, ...]:
         r.update_time,
         r.profile,
         encode_mcp_servers(r.mcp_servers),
+        encode_sandbox(r.sandbox),
     )
 
 

@@ -141,6 +141,9 @@ MIGRATIONS: tuple[str, ...] = (
         body TEXT NOT NULL
     );
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 RELISTEN_DELAY_S = 1.0

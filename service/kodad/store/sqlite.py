@@ -113,6 +113,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN parent_call_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 _LABELS_OBJECT = (

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from kodad.engine.model import FileChangeKind, Message, Todo
 from kodad.tools.errors import ToolError
+from kodad.tools.sandbox import Confinement, Sandbox
 from kodad.tools.workspace import Workspace
 
 
@@ -62,6 +63,10 @@ class ToolContext:
     # Runs a sub-agent (agent profile, task) to its end (invoke_agent); None where a
     # sub-agent may not start one.
     subagent: Callable[[str, str], Awaitable[ToolOutcome]] | None = None
+    # What the processes this call starts may do (the least unless the turn says more).
+    confinement: Confinement = field(default_factory=Confinement)
+    # The tenant the session belongs to ("" without authentication): per-tenant data.
+    tenant: str = ""
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))
@@ -169,8 +174,11 @@ class ToolRegistry:
         return iter(self._tools.values())
 
 
-def default_registry(*, allow_private_fetch: bool = False) -> ToolRegistry:
-    """Every built-in tool; web_fetch may reach private addresses only when allowed."""
+def default_registry(
+    *, allow_private_fetch: bool = False, sandbox: Sandbox | None = None
+) -> ToolRegistry:
+    """Every built-in tool; web_fetch may reach private addresses only when allowed; bash
+    runs its commands in `sandbox` (unconfined without one)."""
     from kodad.tools import agents, ask, fs, memory, recall, search, shell, todo, web
 
     return ToolRegistry(
@@ -182,7 +190,7 @@ def default_registry(*, allow_private_fetch: bool = False) -> ToolRegistry:
             fs.ListDir(),
             search.Glob(),
             search.Grep(),
-            shell.Bash(),
+            shell.Bash(sandbox),
             todo.TodoRead(),
             todo.TodoWrite(),
             ask.AskUser(),

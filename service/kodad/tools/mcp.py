@@ -17,12 +17,14 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kodad import __version__
-from kodad.engine.model import McpServerSpec
+from kodad.engine.model import McpServerSpec, SandboxPolicy, SandboxSettings
 from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
+from kodad.tools.sandbox import Confinement, Sandbox
 from kodad.tools.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -58,9 +60,13 @@ def _reason(error: BaseException) -> str:
 class McpConnection:
     """One server of a session; `client()` starts it when it is not running."""
 
-    def __init__(self, spec: McpServerSpec, workspace: str) -> None:
+    def __init__(
+        self, spec: McpServerSpec, workspace: str, sandbox: Sandbox, settings: SandboxSettings
+    ) -> None:
         self.spec = spec
         self._workspace = workspace
+        self._sandbox = sandbox
+        self.settings = settings
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Client] | None = None
         self._stop = asyncio.Event()
@@ -95,8 +101,23 @@ class McpConnection:
             return streamable_http_client(self.spec.url, http_client=http)
         from mcp.client.stdio import StdioServerParameters, get_default_environment
 
-        program, *args = self.spec.command
-        env = {**get_default_environment(), **self._from_host(self.spec.env_from)}
+        # In the sandbox, with the session's policy: its tools ask (unless trusted) before
+        # each call, not each write, so a server cannot be confined per call.
+        settings = self.settings
+        confinement = Confinement(
+            write=settings.policy is not SandboxPolicy.READ_ONLY, network=settings.network
+        )
+        argv = self._sandbox.command(
+            list(self.spec.command), workspace=Path(self._workspace), confinement=confinement
+        )
+        extra = self._from_host(self.spec.env_from)
+        confined = argv != list(self.spec.command)
+        env = (
+            self._sandbox.environment("", extra)
+            if confined
+            else {**get_default_environment(), **extra}
+        )
+        program, *args = argv
         return StdioServerParameters(command=program, args=args, cwd=self._workspace, env=env)
 
     async def client(self) -> Client:
@@ -237,8 +258,10 @@ class McpTool:
 class McpHub:
     """The MCP servers of one session, by name."""
 
-    def __init__(self, workspace: str) -> None:
+    def __init__(self, workspace: str, sandbox: Sandbox, settings: SandboxSettings) -> None:
         self._workspace = workspace
+        self._sandbox = sandbox
+        self.settings = settings
         self._servers: dict[str, McpConnection] = {}
 
     def connection(self, name: str) -> McpConnection | None:
@@ -249,11 +272,14 @@ class McpHub:
         wrong with those that could not give theirs."""
         for spec in specs:
             known = self._servers.get(spec.name)
-            if known is not None and known.spec != spec:  # reconfigured: start it anew
+            if known is not None and (known.spec != spec or known.settings != self.settings):
+                # reconfigured: start it anew
                 await known.reset()
                 known = None
             if known is None:
-                self._servers[spec.name] = McpConnection(spec, self._workspace)
+                self._servers[spec.name] = McpConnection(
+                    spec, self._workspace, self._sandbox, self.settings
+                )
         connections = [self._servers[s.name] for s in specs]
         results = await asyncio.gather(*(c.tools() for c in connections), return_exceptions=True)
         tools: list[McpTool] = []

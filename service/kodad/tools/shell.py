@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
+from kodad.tools.sandbox import TURN_VARIABLE, Sandbox
 from kodad.tools.workspace import Workspace
 
 DEFAULT_TIMEOUT_S = 120
@@ -20,12 +21,10 @@ MAX_TIMEOUT_S = 3600
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 
 
-TURN_VARIABLE = "KODAD_TURN_ID"
-
-
 def command_env(turn_id: str = "") -> dict[str, str]:
     """The service's environment without anything that looks like a secret, marked with
-    the turn that runs the command (so a restarted service can find what it left behind)."""
+    the turn that runs the command (so a restarted service can find what it left behind):
+    what an unconfined command gets (FULL_ACCESS, or a host without a sandbox)."""
     env = {k: v for k, v in os.environ.items() if not _SECRET_NAME.search(k)}
     env["TERM"] = "dumb"
     if turn_id:
@@ -71,6 +70,8 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
 
 
 class Bash:
+    """Runs `bash -c` in the session's sandbox, confined as the call's ToolContext says."""
+
     name: ClassVar[str] = "bash"
     kind: ClassVar[ToolKind] = ToolKind.SHELL
     description: ClassVar[str] = (
@@ -86,6 +87,9 @@ class Bash:
         "required": ["command"],
         "additionalProperties": False,
     }
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
+        self._sandbox = sandbox or Sandbox(None)
 
     @staticmethod
     def _arguments(args: Args) -> tuple[str, int]:
@@ -108,12 +112,15 @@ class Bash:
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         command, timeout_s = self._arguments(args)
+        confinement = ctx.confinement
+        argv = self._sandbox.command(
+            ["/bin/bash", "-c", command], workspace=ctx.workspace.root, confinement=confinement
+        )
+        confined = argv[0] != "/bin/bash"
         process = await asyncio.create_subprocess_exec(
-            "/bin/bash",
-            "-c",
-            command,
+            *argv,
             cwd=ctx.workspace.root,
-            env=command_env(ctx.turn_id),
+            env=self._sandbox.environment(ctx.turn_id) if confined else command_env(ctx.turn_id),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -141,6 +141,73 @@ func (ApprovalMode) EnumDescriptor() ([]byte, []int) {
 	return file_koda_v1_session_proto_rawDescGZIP(), []int{1}
 }
 
+// What the processes a session starts (bash commands, MCP stdio servers and everything they
+// spawn) may touch. They run under an OS sandbox (bubblewrap: their own user, PID, IPC and
+// network namespaces, no capabilities, a cleared environment), which shows them the system
+// read-only, a private /tmp and /proc, and the session's workspace at its real path — never
+// the service's data, secrets, $HOME or other workspaces. A command that runs without asking
+// (taken for a reader, or allowed by an approval rule) always sees the workspace read-only;
+// only a command a human approved (or any command in APPROVAL_MODE_AUTO) gets the policy
+// below. Where the host has no sandbox (`GetServerInfoResponse.sandbox`), commands run
+// unconfined and CONFIRM rests on the command classifier alone.
+type SandboxPolicy int32
+
+const (
+	// Not set. CreateSession treats it as SANDBOX_POLICY_WORKSPACE_WRITE.
+	SandboxPolicy_SANDBOX_POLICY_UNSPECIFIED SandboxPolicy = 0
+	// The workspace is mounted read-only for every command.
+	SandboxPolicy_SANDBOX_POLICY_READ_ONLY SandboxPolicy = 1
+	// Approved commands may write the workspace (and their private /tmp), nothing else.
+	SandboxPolicy_SANDBOX_POLICY_WORKSPACE_WRITE SandboxPolicy = 2
+	// Approved commands run unconfined, as the service's user with its file system. Only an
+	// admin caller may set it, and only on a server started with --allow-full-access
+	// (PERMISSION_DENIED otherwise). Unasked commands stay sandboxed read-only.
+	SandboxPolicy_SANDBOX_POLICY_FULL_ACCESS SandboxPolicy = 3
+)
+
+// Enum value maps for SandboxPolicy.
+var (
+	SandboxPolicy_name = map[int32]string{
+		0: "SANDBOX_POLICY_UNSPECIFIED",
+		1: "SANDBOX_POLICY_READ_ONLY",
+		2: "SANDBOX_POLICY_WORKSPACE_WRITE",
+		3: "SANDBOX_POLICY_FULL_ACCESS",
+	}
+	SandboxPolicy_value = map[string]int32{
+		"SANDBOX_POLICY_UNSPECIFIED":     0,
+		"SANDBOX_POLICY_READ_ONLY":       1,
+		"SANDBOX_POLICY_WORKSPACE_WRITE": 2,
+		"SANDBOX_POLICY_FULL_ACCESS":     3,
+	}
+)
+
+func (x SandboxPolicy) Enum() *SandboxPolicy {
+	p := new(SandboxPolicy)
+	*p = x
+	return p
+}
+
+func (x SandboxPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SandboxPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_koda_v1_session_proto_enumTypes[2].Descriptor()
+}
+
+func (SandboxPolicy) Type() protoreflect.EnumType {
+	return &file_koda_v1_session_proto_enumTypes[2]
+}
+
+func (x SandboxPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SandboxPolicy.Descriptor instead.
+func (SandboxPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
+}
+
 // Whether a session is running a turn.
 type SessionState int32
 
@@ -179,11 +246,11 @@ func (x SessionState) String() string {
 }
 
 func (SessionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_session_proto_enumTypes[2].Descriptor()
+	return file_koda_v1_session_proto_enumTypes[3].Descriptor()
 }
 
 func (SessionState) Type() protoreflect.EnumType {
-	return &file_koda_v1_session_proto_enumTypes[2]
+	return &file_koda_v1_session_proto_enumTypes[3]
 }
 
 func (x SessionState) Number() protoreflect.EnumNumber {
@@ -192,7 +259,7 @@ func (x SessionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionState.Descriptor instead.
 func (SessionState) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
 }
 
 // The author of a message in a session's history.
@@ -242,11 +309,11 @@ func (x MessageRole) String() string {
 }
 
 func (MessageRole) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_session_proto_enumTypes[3].Descriptor()
+	return file_koda_v1_session_proto_enumTypes[4].Descriptor()
 }
 
 func (MessageRole) Type() protoreflect.EnumType {
-	return &file_koda_v1_session_proto_enumTypes[3]
+	return &file_koda_v1_session_proto_enumTypes[4]
 }
 
 func (x MessageRole) Number() protoreflect.EnumNumber {
@@ -255,7 +322,7 @@ func (x MessageRole) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageRole.Descriptor instead.
 func (MessageRole) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 // Where a task stands.
@@ -299,11 +366,11 @@ func (x TodoStatus) String() string {
 }
 
 func (TodoStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_session_proto_enumTypes[4].Descriptor()
+	return file_koda_v1_session_proto_enumTypes[5].Descriptor()
 }
 
 func (TodoStatus) Type() protoreflect.EnumType {
-	return &file_koda_v1_session_proto_enumTypes[4]
+	return &file_koda_v1_session_proto_enumTypes[5]
 }
 
 func (x TodoStatus) Number() protoreflect.EnumNumber {
@@ -312,7 +379,63 @@ func (x TodoStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TodoStatus.Descriptor instead.
 func (TodoStatus) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+}
+
+// A session's sandbox settings.
+type Sandbox struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the session's processes may write. UNSPECIFIED means WORKSPACE_WRITE.
+	Policy SandboxPolicy `protobuf:"varint,1,opt,name=policy,proto3,enum=koda.v1.SandboxPolicy" json:"policy,omitempty"`
+	// Whether its processes may use the network (the host's network namespace). False: they
+	// have only a loopback interface of their own.
+	Network       bool `protobuf:"varint,2,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sandbox) Reset() {
+	*x = Sandbox{}
+	mi := &file_koda_v1_session_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sandbox) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sandbox) ProtoMessage() {}
+
+func (x *Sandbox) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
+func (*Sandbox) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Sandbox) GetPolicy() SandboxPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return SandboxPolicy_SANDBOX_POLICY_UNSPECIFIED
+}
+
+func (x *Sandbox) GetNetwork() bool {
+	if x != nil {
+		return x.Network
+	}
+	return false
 }
 
 // Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -355,7 +478,7 @@ type ProviderConfig struct {
 
 func (x *ProviderConfig) Reset() {
 	*x = ProviderConfig{}
-	mi := &file_koda_v1_session_proto_msgTypes[0]
+	mi := &file_koda_v1_session_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +490,7 @@ func (x *ProviderConfig) String() string {
 func (*ProviderConfig) ProtoMessage() {}
 
 func (x *ProviderConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[0]
+	mi := &file_koda_v1_session_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +503,7 @@ func (x *ProviderConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderConfig.ProtoReflect.Descriptor instead.
 func (*ProviderConfig) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{0}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ProviderConfig) GetKind() ProviderKind {
@@ -456,7 +579,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_koda_v1_session_proto_msgTypes[1]
+	mi := &file_koda_v1_session_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +591,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[1]
+	mi := &file_koda_v1_session_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +604,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{1}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -570,14 +693,18 @@ type Session struct {
 	// MCP servers whose tools the model may call (with those of the session's profile; on a
 	// name both use, the session's wins). Settable by CreateSession and UpdateSession; at most
 	// 16, names unique. A sub-agent uses its parent session's servers and its own profile's.
-	McpServers    []*McpServer `protobuf:"bytes,22,rep,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
+	McpServers []*McpServer `protobuf:"bytes,22,rep,name=mcp_servers,json=mcpServers,proto3" json:"mcp_servers,omitempty"`
+	// Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+	// at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+	// UpdateSession (path "sandbox"); takes effect at the next tool call.
+	Sandbox       *Sandbox `protobuf:"bytes,23,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_koda_v1_session_proto_msgTypes[2]
+	mi := &file_koda_v1_session_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +716,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[2]
+	mi := &file_koda_v1_session_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +729,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Session) GetId() string {
@@ -759,6 +886,13 @@ func (x *Session) GetMcpServers() []*McpServer {
 	return nil
 }
 
+func (x *Session) GetSandbox() *Sandbox {
+	if x != nil {
+		return x.Sandbox
+	}
+	return nil
+}
+
 // An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
 // with their JSON schemas. It is started when a turn first needs it, shared by the
 // session's turns, started again after it stopped or crashed (the call it was running
@@ -796,7 +930,7 @@ type McpServer struct {
 
 func (x *McpServer) Reset() {
 	*x = McpServer{}
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +942,7 @@ func (x *McpServer) String() string {
 func (*McpServer) ProtoMessage() {}
 
 func (x *McpServer) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +955,7 @@ func (x *McpServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use McpServer.ProtoReflect.Descriptor instead.
 func (*McpServer) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *McpServer) GetName() string {
@@ -898,7 +1032,7 @@ type AgentProfile struct {
 
 func (x *AgentProfile) Reset() {
 	*x = AgentProfile{}
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1044,7 @@ func (x *AgentProfile) String() string {
 func (*AgentProfile) ProtoMessage() {}
 
 func (x *AgentProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1057,7 @@ func (x *AgentProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentProfile.ProtoReflect.Descriptor instead.
 func (*AgentProfile) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AgentProfile) GetName() string {
@@ -1009,7 +1143,7 @@ type Todo struct {
 
 func (x *Todo) Reset() {
 	*x = Todo{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1155,7 @@ func (x *Todo) String() string {
 func (*Todo) ProtoMessage() {}
 
 func (x *Todo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1168,7 @@ func (x *Todo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Todo.ProtoReflect.Descriptor instead.
 func (*Todo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Todo) GetContent() string {
@@ -1066,7 +1200,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1212,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1225,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -1121,7 +1255,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1267,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1280,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Image) GetMimeType() string {
@@ -1178,7 +1312,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1324,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1337,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -1244,7 +1378,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1390,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1403,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -1332,7 +1466,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1478,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1491,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1441,7 +1575,10 @@ var File_koda_v1_session_proto protoreflect.FileDescriptor
 
 const file_koda_v1_session_proto_rawDesc = "" +
 	"\n" +
-	"\x15koda/v1/session.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n" +
+	"\x15koda/v1/session.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n" +
+	"\aSandbox\x12.\n" +
+	"\x06policy\x18\x01 \x01(\x0e2\x16.koda.v1.SandboxPolicyR\x06policy\x12\x18\n" +
+	"\anetwork\x18\x02 \x01(\bR\anetwork\"\xc3\x02\n" +
 	"\x0eProviderConfig\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.koda.v1.ProviderKindR\x04kind\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n" +
@@ -1456,7 +1593,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xde\a\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\x8a\b\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1483,7 +1620,8 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\aprofile\x18\x14 \x01(\tR\aprofile\x12*\n" +
 	"\x11parent_session_id\x18\x15 \x01(\tR\x0fparentSessionId\x123\n" +
 	"\vmcp_servers\x18\x16 \x03(\v2\x12.koda.v1.McpServerR\n" +
-	"mcpServers\x1a9\n" +
+	"mcpServers\x12*\n" +
+	"\asandbox\x18\x17 \x01(\v2\x10.koda.v1.SandboxR\asandbox\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\x02\n" +
@@ -1558,7 +1696,12 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x19APPROVAL_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12APPROVAL_MODE_AUTO\x10\x01\x12\x19\n" +
 	"\x15APPROVAL_MODE_CONFIRM\x10\x02\x12\x1b\n" +
-	"\x17APPROVAL_MODE_READ_ONLY\x10\x03*`\n" +
+	"\x17APPROVAL_MODE_READ_ONLY\x10\x03*\x91\x01\n" +
+	"\rSandboxPolicy\x12\x1e\n" +
+	"\x1aSANDBOX_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18SANDBOX_POLICY_READ_ONLY\x10\x01\x12\"\n" +
+	"\x1eSANDBOX_POLICY_WORKSPACE_WRITE\x10\x02\x12\x1e\n" +
+	"\x1aSANDBOX_POLICY_FULL_ACCESS\x10\x03*`\n" +
 	"\fSessionState\x12\x1d\n" +
 	"\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SESSION_STATE_IDLE\x10\x01\x12\x19\n" +
@@ -1589,59 +1732,63 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_proto_rawDescData
 }
 
-var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
-	(SessionState)(0),             // 2: koda.v1.SessionState
-	(MessageRole)(0),              // 3: koda.v1.MessageRole
-	(TodoStatus)(0),               // 4: koda.v1.TodoStatus
-	(*ProviderConfig)(nil),        // 5: koda.v1.ProviderConfig
-	(*Usage)(nil),                 // 6: koda.v1.Usage
-	(*Session)(nil),               // 7: koda.v1.Session
-	(*McpServer)(nil),             // 8: koda.v1.McpServer
-	(*AgentProfile)(nil),          // 9: koda.v1.AgentProfile
-	(*Todo)(nil),                  // 10: koda.v1.Todo
-	(*ApprovalRule)(nil),          // 11: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 12: koda.v1.Image
-	(*ToolCall)(nil),              // 13: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 14: koda.v1.ToolResult
-	(*Message)(nil),               // 15: koda.v1.Message
-	nil,                           // 16: koda.v1.Session.LabelsEntry
-	nil,                           // 17: koda.v1.McpServer.HeaderEnvEntry
-	nil,                           // 18: koda.v1.McpServer.EnvFromEntry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(SandboxPolicy)(0),            // 2: koda.v1.SandboxPolicy
+	(SessionState)(0),             // 3: koda.v1.SessionState
+	(MessageRole)(0),              // 4: koda.v1.MessageRole
+	(TodoStatus)(0),               // 5: koda.v1.TodoStatus
+	(*Sandbox)(nil),               // 6: koda.v1.Sandbox
+	(*ProviderConfig)(nil),        // 7: koda.v1.ProviderConfig
+	(*Usage)(nil),                 // 8: koda.v1.Usage
+	(*Session)(nil),               // 9: koda.v1.Session
+	(*McpServer)(nil),             // 10: koda.v1.McpServer
+	(*AgentProfile)(nil),          // 11: koda.v1.AgentProfile
+	(*Todo)(nil),                  // 12: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 13: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 14: koda.v1.Image
+	(*ToolCall)(nil),              // 15: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 16: koda.v1.ToolResult
+	(*Message)(nil),               // 17: koda.v1.Message
+	nil,                           // 18: koda.v1.Session.LabelsEntry
+	nil,                           // 19: koda.v1.McpServer.HeaderEnvEntry
+	nil,                           // 20: koda.v1.McpServer.EnvFromEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
-	0,  // 0: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
-	5,  // 1: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
-	1,  // 2: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	16, // 3: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
-	2,  // 4: koda.v1.Session.state:type_name -> koda.v1.SessionState
-	6,  // 5: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	19, // 6: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	19, // 7: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	20, // 8: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	11, // 9: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	10, // 10: koda.v1.Session.todos:type_name -> koda.v1.Todo
-	8,  // 11: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
-	17, // 12: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
-	18, // 13: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
-	8,  // 14: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
-	4,  // 15: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
-	3,  // 16: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	12, // 17: koda.v1.Message.images:type_name -> koda.v1.Image
-	13, // 18: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	14, // 19: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	6,  // 20: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	19, // 21: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	2,  // 0: koda.v1.Sandbox.policy:type_name -> koda.v1.SandboxPolicy
+	0,  // 1: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
+	7,  // 2: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
+	1,  // 3: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
+	18, // 4: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	3,  // 5: koda.v1.Session.state:type_name -> koda.v1.SessionState
+	8,  // 6: koda.v1.Session.usage:type_name -> koda.v1.Usage
+	21, // 7: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	21, // 8: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	22, // 9: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	13, // 10: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	12, // 11: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	10, // 12: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
+	6,  // 13: koda.v1.Session.sandbox:type_name -> koda.v1.Sandbox
+	19, // 14: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
+	20, // 15: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
+	10, // 16: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
+	5,  // 17: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
+	4,  // 18: koda.v1.Message.role:type_name -> koda.v1.MessageRole
+	14, // 19: koda.v1.Message.images:type_name -> koda.v1.Image
+	15, // 20: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	16, // 21: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	8,  // 22: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	21, // 23: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_proto_init() }
@@ -1654,8 +1801,8 @@ func file_koda_v1_session_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   14,
+			NumEnums:      6,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

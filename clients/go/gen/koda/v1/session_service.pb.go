@@ -369,8 +369,10 @@ type GetServerInfoResponse struct {
 	// The provider a session gets when CreateSession leaves `provider` unset (from the
 	// service's KODAD_PROVIDER, KODAD_MODEL, KODAD_BASE_URL and API key variables).
 	DefaultProvider *ProviderConfig `protobuf:"bytes,6,opt,name=default_provider,json=defaultProvider,proto3" json:"default_provider,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether this host confines the processes sessions start (see `SandboxPolicy`).
+	Sandbox       *SandboxInfo `protobuf:"bytes,7,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetServerInfoResponse) Reset() {
@@ -445,6 +447,89 @@ func (x *GetServerInfoResponse) GetDefaultProvider() *ProviderConfig {
 	return nil
 }
 
+func (x *GetServerInfoResponse) GetSandbox() *SandboxInfo {
+	if x != nil {
+		return x.Sandbox
+	}
+	return nil
+}
+
+// The service host's sandbox, as GetServerInfo reports it.
+type SandboxInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when commands run under the OS sandbox; false: they run unconfined (no sandbox, no
+	// CONFIRM promise beyond the command classifier).
+	Available bool `protobuf:"varint,1,opt,name=available,proto3" json:"available,omitempty"`
+	// What confines them, e.g. "bubblewrap 0.8.0". Empty when unavailable.
+	Mechanism string `protobuf:"bytes,2,opt,name=mechanism,proto3" json:"mechanism,omitempty"`
+	// Why the sandbox is unavailable (e.g. "bubblewrap (bwrap) is not installed"). Empty when
+	// available.
+	UnavailableReason string `protobuf:"bytes,3,opt,name=unavailable_reason,json=unavailableReason,proto3" json:"unavailable_reason,omitempty"`
+	// Whether sessions may use SANDBOX_POLICY_FULL_ACCESS (the server's --allow-full-access;
+	// admin callers only).
+	FullAccessAllowed bool `protobuf:"varint,4,opt,name=full_access_allowed,json=fullAccessAllowed,proto3" json:"full_access_allowed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SandboxInfo) Reset() {
+	*x = SandboxInfo{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxInfo) ProtoMessage() {}
+
+func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
+func (*SandboxInfo) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SandboxInfo) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+func (x *SandboxInfo) GetMechanism() string {
+	if x != nil {
+		return x.Mechanism
+	}
+	return ""
+}
+
+func (x *SandboxInfo) GetUnavailableReason() string {
+	if x != nil {
+		return x.UnavailableReason
+	}
+	return ""
+}
+
+func (x *SandboxInfo) GetFullAccessAllowed() bool {
+	if x != nil {
+		return x.FullAccessAllowed
+	}
+	return false
+}
+
 // Request of CreateSession.
 type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -456,7 +541,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +553,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[8]
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +566,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -502,7 +587,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +599,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +612,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -548,7 +633,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +645,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +658,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -594,7 +679,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +691,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +704,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -645,7 +730,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +742,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +755,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -707,7 +792,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +804,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +817,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -755,8 +840,8 @@ type UpdateSessionRequest struct {
 	// The session with its `id` and the new values of the fields named in `update_mask`.
 	Session *Session `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	// Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-	// "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-	// INVALID_ARGUMENT.
+	// "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+	// "sandbox". Required; other paths are INVALID_ARGUMENT.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -764,7 +849,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +861,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +874,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateSessionRequest) GetSession() *Session {
@@ -817,7 +902,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +914,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +927,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -863,7 +948,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +960,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +973,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -907,7 +992,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1004,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1017,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
 }
 
 // Request of ForkSession.
@@ -948,7 +1033,7 @@ type ForkSessionRequest struct {
 
 func (x *ForkSessionRequest) Reset() {
 	*x = ForkSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1045,7 @@ func (x *ForkSessionRequest) String() string {
 func (*ForkSessionRequest) ProtoMessage() {}
 
 func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1058,7 @@ func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionRequest.ProtoReflect.Descriptor instead.
 func (*ForkSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForkSessionRequest) GetSessionId() string {
@@ -1002,7 +1087,7 @@ type ForkSessionResponse struct {
 
 func (x *ForkSessionResponse) Reset() {
 	*x = ForkSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1099,7 @@ func (x *ForkSessionResponse) String() string {
 func (*ForkSessionResponse) ProtoMessage() {}
 
 func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1112,7 @@ func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionResponse.ProtoReflect.Descriptor instead.
 func (*ForkSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForkSessionResponse) GetSession() *Session {
@@ -1054,7 +1139,7 @@ type ListFileChangesRequest struct {
 
 func (x *ListFileChangesRequest) Reset() {
 	*x = ListFileChangesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1151,7 @@ func (x *ListFileChangesRequest) String() string {
 func (*ListFileChangesRequest) ProtoMessage() {}
 
 func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1164,7 @@ func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListFileChangesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListFileChangesRequest) GetSessionId() string {
@@ -1123,7 +1208,7 @@ type ListFileChangesResponse struct {
 
 func (x *ListFileChangesResponse) Reset() {
 	*x = ListFileChangesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1220,7 @@ func (x *ListFileChangesResponse) String() string {
 func (*ListFileChangesResponse) ProtoMessage() {}
 
 func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1233,7 @@ func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListFileChangesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListFileChangesResponse) GetChanges() []*FileChange {
@@ -1180,7 +1265,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1277,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1290,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListMessagesRequest) GetSessionId() string {
@@ -1242,7 +1327,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1339,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1352,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1295,7 +1380,7 @@ type RunTurnRequest struct {
 
 func (x *RunTurnRequest) Reset() {
 	*x = RunTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1392,7 @@ func (x *RunTurnRequest) String() string {
 func (*RunTurnRequest) ProtoMessage() {}
 
 func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1405,7 @@ func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnRequest.ProtoReflect.Descriptor instead.
 func (*RunTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RunTurnRequest) GetCommand() *EngineCommand {
@@ -1341,7 +1426,7 @@ type RunTurnResponse struct {
 
 func (x *RunTurnResponse) Reset() {
 	*x = RunTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1438,7 @@ func (x *RunTurnResponse) String() string {
 func (*RunTurnResponse) ProtoMessage() {}
 
 func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1451,7 @@ func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnResponse.ProtoReflect.Descriptor instead.
 func (*RunTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RunTurnResponse) GetEvent() *EngineEvent {
@@ -1392,7 +1477,7 @@ type SubmitCommandRequest struct {
 
 func (x *SubmitCommandRequest) Reset() {
 	*x = SubmitCommandRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1489,7 @@ func (x *SubmitCommandRequest) String() string {
 func (*SubmitCommandRequest) ProtoMessage() {}
 
 func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1502,7 @@ func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandRequest.ProtoReflect.Descriptor instead.
 func (*SubmitCommandRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubmitCommandRequest) GetSessionId() string {
@@ -1452,7 +1537,7 @@ type SubmitCommandResponse struct {
 
 func (x *SubmitCommandResponse) Reset() {
 	*x = SubmitCommandResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1549,7 @@ func (x *SubmitCommandResponse) String() string {
 func (*SubmitCommandResponse) ProtoMessage() {}
 
 func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1562,7 @@ func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandResponse.ProtoReflect.Descriptor instead.
 func (*SubmitCommandResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SubmitCommandResponse) GetTurnId() string {
@@ -1500,7 +1585,7 @@ type CancelTurnRequest struct {
 
 func (x *CancelTurnRequest) Reset() {
 	*x = CancelTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1597,7 @@ func (x *CancelTurnRequest) String() string {
 func (*CancelTurnRequest) ProtoMessage() {}
 
 func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1610,7 @@ func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnRequest.ProtoReflect.Descriptor instead.
 func (*CancelTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelTurnRequest) GetSessionId() string {
@@ -1553,7 +1638,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1650,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1663,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1603,7 +1688,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[30]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1700,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[30]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1713,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{30}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1656,7 +1741,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[31]
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1753,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[31]
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1766,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{31}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -1711,7 +1796,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\tworkspace\x18\x02 \x01(\tR\tworkspace\"J\n" +
 	"\x17GetAgentProfileResponse\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.koda.v1.AgentProfileR\aprofile\"\x16\n" +
-	"\x14GetServerInfoRequest\"\xa0\x02\n" +
+	"\x14GetServerInfoRequest\"\xd0\x02\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\"\n" +
 	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12<\n" +
@@ -1719,7 +1804,13 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\n" +
 	"tool_names\x18\x04 \x03(\tR\ttoolNames\x12(\n" +
 	"\x10default_loop_cap\x18\x05 \x01(\x05R\x0edefaultLoopCap\x12B\n" +
-	"\x10default_provider\x18\x06 \x01(\v2\x17.koda.v1.ProviderConfigR\x0fdefaultProvider\"B\n" +
+	"\x10default_provider\x18\x06 \x01(\v2\x17.koda.v1.ProviderConfigR\x0fdefaultProvider\x12.\n" +
+	"\asandbox\x18\a \x01(\v2\x14.koda.v1.SandboxInfoR\asandbox\"\xa8\x01\n" +
+	"\vSandboxInfo\x12\x1c\n" +
+	"\tavailable\x18\x01 \x01(\bR\tavailable\x12\x1c\n" +
+	"\tmechanism\x18\x02 \x01(\tR\tmechanism\x12-\n" +
+	"\x12unavailable_reason\x18\x03 \x01(\tR\x11unavailableReason\x12.\n" +
+	"\x13full_access_allowed\x18\x04 \x01(\bR\x11fullAccessAllowed\"B\n" +
 	"\x14CreateSessionRequest\x12*\n" +
 	"\asession\x18\x01 \x01(\v2\x10.koda.v1.SessionR\asession\"C\n" +
 	"\x15CreateSessionResponse\x12*\n" +
@@ -1831,7 +1922,7 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_koda_v1_session_service_proto_goTypes = []any{
 	(*CompactSessionRequest)(nil),     // 0: koda.v1.CompactSessionRequest
 	(*CompactSessionResponse)(nil),    // 1: koda.v1.CompactSessionResponse
@@ -1841,98 +1932,100 @@ var file_koda_v1_session_service_proto_goTypes = []any{
 	(*GetAgentProfileResponse)(nil),   // 5: koda.v1.GetAgentProfileResponse
 	(*GetServerInfoRequest)(nil),      // 6: koda.v1.GetServerInfoRequest
 	(*GetServerInfoResponse)(nil),     // 7: koda.v1.GetServerInfoResponse
-	(*CreateSessionRequest)(nil),      // 8: koda.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),     // 9: koda.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),         // 10: koda.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),        // 11: koda.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),       // 12: koda.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 13: koda.v1.ListSessionsResponse
-	(*UpdateSessionRequest)(nil),      // 14: koda.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),     // 15: koda.v1.UpdateSessionResponse
-	(*DeleteSessionRequest)(nil),      // 16: koda.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),     // 17: koda.v1.DeleteSessionResponse
-	(*ForkSessionRequest)(nil),        // 18: koda.v1.ForkSessionRequest
-	(*ForkSessionResponse)(nil),       // 19: koda.v1.ForkSessionResponse
-	(*ListFileChangesRequest)(nil),    // 20: koda.v1.ListFileChangesRequest
-	(*ListFileChangesResponse)(nil),   // 21: koda.v1.ListFileChangesResponse
-	(*ListMessagesRequest)(nil),       // 22: koda.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 23: koda.v1.ListMessagesResponse
-	(*RunTurnRequest)(nil),            // 24: koda.v1.RunTurnRequest
-	(*RunTurnResponse)(nil),           // 25: koda.v1.RunTurnResponse
-	(*SubmitCommandRequest)(nil),      // 26: koda.v1.SubmitCommandRequest
-	(*SubmitCommandResponse)(nil),     // 27: koda.v1.SubmitCommandResponse
-	(*CancelTurnRequest)(nil),         // 28: koda.v1.CancelTurnRequest
-	(*CancelTurnResponse)(nil),        // 29: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),       // 30: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),      // 31: koda.v1.WatchSessionResponse
-	nil,                               // 32: koda.v1.ListSessionsRequest.LabelsEntry
-	(*AgentProfile)(nil),              // 33: koda.v1.AgentProfile
-	(ProviderKind)(0),                 // 34: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),            // 35: koda.v1.ProviderConfig
-	(*Session)(nil),                   // 36: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),     // 37: google.protobuf.FieldMask
-	(*FileChange)(nil),                // 38: koda.v1.FileChange
-	(*Message)(nil),                   // 39: koda.v1.Message
-	(*EngineCommand)(nil),             // 40: koda.v1.EngineCommand
-	(*EngineEvent)(nil),               // 41: koda.v1.EngineEvent
+	(*SandboxInfo)(nil),               // 8: koda.v1.SandboxInfo
+	(*CreateSessionRequest)(nil),      // 9: koda.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),     // 10: koda.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),         // 11: koda.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),        // 12: koda.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),       // 13: koda.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 14: koda.v1.ListSessionsResponse
+	(*UpdateSessionRequest)(nil),      // 15: koda.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),     // 16: koda.v1.UpdateSessionResponse
+	(*DeleteSessionRequest)(nil),      // 17: koda.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),     // 18: koda.v1.DeleteSessionResponse
+	(*ForkSessionRequest)(nil),        // 19: koda.v1.ForkSessionRequest
+	(*ForkSessionResponse)(nil),       // 20: koda.v1.ForkSessionResponse
+	(*ListFileChangesRequest)(nil),    // 21: koda.v1.ListFileChangesRequest
+	(*ListFileChangesResponse)(nil),   // 22: koda.v1.ListFileChangesResponse
+	(*ListMessagesRequest)(nil),       // 23: koda.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 24: koda.v1.ListMessagesResponse
+	(*RunTurnRequest)(nil),            // 25: koda.v1.RunTurnRequest
+	(*RunTurnResponse)(nil),           // 26: koda.v1.RunTurnResponse
+	(*SubmitCommandRequest)(nil),      // 27: koda.v1.SubmitCommandRequest
+	(*SubmitCommandResponse)(nil),     // 28: koda.v1.SubmitCommandResponse
+	(*CancelTurnRequest)(nil),         // 29: koda.v1.CancelTurnRequest
+	(*CancelTurnResponse)(nil),        // 30: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 31: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 32: koda.v1.WatchSessionResponse
+	nil,                               // 33: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 34: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 35: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 36: koda.v1.ProviderConfig
+	(*Session)(nil),                   // 37: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 38: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 39: koda.v1.FileChange
+	(*Message)(nil),                   // 40: koda.v1.Message
+	(*EngineCommand)(nil),             // 41: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 42: koda.v1.EngineEvent
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	33, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
-	33, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
-	34, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	35, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
-	36, // 4: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	36, // 5: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	36, // 6: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	32, // 7: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	36, // 8: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	36, // 9: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	37, // 10: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	36, // 11: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	36, // 12: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	38, // 13: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	39, // 14: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	40, // 15: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	41, // 16: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	40, // 17: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	41, // 18: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
-	6,  // 19: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
-	8,  // 20: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
-	10, // 21: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
-	12, // 22: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
-	14, // 23: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
-	16, // 24: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
-	18, // 25: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
-	22, // 26: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
-	20, // 27: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
-	24, // 28: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
-	26, // 29: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
-	28, // 30: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	30, // 31: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	2,  // 32: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
-	4,  // 33: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
-	0,  // 34: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
-	7,  // 35: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	9,  // 36: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	11, // 37: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	13, // 38: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	15, // 39: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	17, // 40: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	19, // 41: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	23, // 42: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	21, // 43: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	25, // 44: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	27, // 45: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	29, // 46: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	31, // 47: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	3,  // 48: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
-	5,  // 49: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
-	1,  // 50: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	34, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	34, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	35, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	36, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	8,  // 4: koda.v1.GetServerInfoResponse.sandbox:type_name -> koda.v1.SandboxInfo
+	37, // 5: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	37, // 6: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	37, // 7: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	33, // 8: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	37, // 9: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	37, // 10: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	38, // 11: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	37, // 12: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	37, // 13: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	39, // 14: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	40, // 15: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	41, // 16: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	42, // 17: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	41, // 18: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	42, // 19: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	6,  // 20: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
+	9,  // 21: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
+	11, // 22: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
+	13, // 23: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
+	15, // 24: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
+	17, // 25: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
+	19, // 26: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
+	23, // 27: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
+	21, // 28: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
+	25, // 29: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
+	27, // 30: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
+	29, // 31: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
+	31, // 32: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	2,  // 33: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	4,  // 34: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	0,  // 35: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
+	7,  // 36: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	10, // 37: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	12, // 38: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	14, // 39: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	16, // 40: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	18, // 41: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	20, // 42: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	24, // 43: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	22, // 44: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	26, // 45: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	28, // 46: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	30, // 47: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	32, // 48: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	3,  // 49: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	5,  // 50: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	1,  // 51: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
+	36, // [36:52] is the sub-list for method output_type
+	20, // [20:36] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_service_proto_init() }
@@ -1948,7 +2041,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -91,6 +91,49 @@ APPROVAL_MODE_READ_ONLY: ApprovalMode.ValueType  # 3
 """Mutating tools and bash are refused with a tool error the model can read."""
 Global___ApprovalMode: _TypeAlias = ApprovalMode  # noqa: Y015
 
+class _SandboxPolicy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SandboxPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SandboxPolicy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SANDBOX_POLICY_UNSPECIFIED: _SandboxPolicy.ValueType  # 0
+    """Not set. CreateSession treats it as SANDBOX_POLICY_WORKSPACE_WRITE."""
+    SANDBOX_POLICY_READ_ONLY: _SandboxPolicy.ValueType  # 1
+    """The workspace is mounted read-only for every command."""
+    SANDBOX_POLICY_WORKSPACE_WRITE: _SandboxPolicy.ValueType  # 2
+    """Approved commands may write the workspace (and their private /tmp), nothing else."""
+    SANDBOX_POLICY_FULL_ACCESS: _SandboxPolicy.ValueType  # 3
+    """Approved commands run unconfined, as the service's user with its file system. Only an
+    admin caller may set it, and only on a server started with --allow-full-access
+    (PERMISSION_DENIED otherwise). Unasked commands stay sandboxed read-only.
+    """
+
+class SandboxPolicy(_SandboxPolicy, metaclass=_SandboxPolicyEnumTypeWrapper):
+    """What the processes a session starts (bash commands, MCP stdio servers and everything they
+    spawn) may touch. They run under an OS sandbox (bubblewrap: their own user, PID, IPC and
+    network namespaces, no capabilities, a cleared environment), which shows them the system
+    read-only, a private /tmp and /proc, and the session's workspace at its real path — never
+    the service's data, secrets, $HOME or other workspaces. A command that runs without asking
+    (taken for a reader, or allowed by an approval rule) always sees the workspace read-only;
+    only a command a human approved (or any command in APPROVAL_MODE_AUTO) gets the policy
+    below. Where the host has no sandbox (`GetServerInfoResponse.sandbox`), commands run
+    unconfined and CONFIRM rests on the command classifier alone.
+    """
+
+SANDBOX_POLICY_UNSPECIFIED: SandboxPolicy.ValueType  # 0
+"""Not set. CreateSession treats it as SANDBOX_POLICY_WORKSPACE_WRITE."""
+SANDBOX_POLICY_READ_ONLY: SandboxPolicy.ValueType  # 1
+"""The workspace is mounted read-only for every command."""
+SANDBOX_POLICY_WORKSPACE_WRITE: SandboxPolicy.ValueType  # 2
+"""Approved commands may write the workspace (and their private /tmp), nothing else."""
+SANDBOX_POLICY_FULL_ACCESS: SandboxPolicy.ValueType  # 3
+"""Approved commands run unconfined, as the service's user with its file system. Only an
+admin caller may set it, and only on a server started with --allow-full-access
+(PERMISSION_DENIED otherwise). Unasked commands stay sandboxed read-only.
+"""
+Global___SandboxPolicy: _TypeAlias = SandboxPolicy  # noqa: Y015
+
 class _SessionState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -184,6 +227,34 @@ TODO_STATUS_IN_PROGRESS: TodoStatus.ValueType  # 2
 TODO_STATUS_COMPLETED: TodoStatus.ValueType  # 3
 """Done."""
 Global___TodoStatus: _TypeAlias = TodoStatus  # noqa: Y015
+
+@_typing.final
+class Sandbox(_message.Message):
+    """A session's sandbox settings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    policy: Global___SandboxPolicy.ValueType
+    """What the session's processes may write. UNSPECIFIED means WORKSPACE_WRITE."""
+    network: _builtins.bool
+    """Whether its processes may use the network (the host's network namespace). False: they
+    have only a loopback interface of their own.
+    """
+    def __init__(
+        self,
+        *,
+        policy: Global___SandboxPolicy.ValueType = ...,
+        network: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sandbox: _TypeAlias = Sandbox  # noqa: Y015
 
 @_typing.final
 class ProviderConfig(_message.Message):
@@ -340,6 +411,7 @@ class Session(_message.Message):
     PROFILE_FIELD_NUMBER: _builtins.int
     PARENT_SESSION_ID_FIELD_NUMBER: _builtins.int
     MCP_SERVERS_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -424,6 +496,13 @@ class Session(_message.Message):
         16, names unique. A sub-agent uses its parent session's servers and its own profile's.
         """
 
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+        at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+        UpdateSession (path "sandbox"); takes effect at the next tool call.
+        """
+
     def __init__(
         self,
         *,
@@ -449,10 +528,11 @@ class Session(_message.Message):
         profile: _builtins.str = ...,
         parent_session_id: _builtins.str = ...,
         mcp_servers: _abc.Iterable[Global___McpServer] | None = ...,
+        sandbox: Global___Sandbox | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "sandbox", b"sandbox", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "sandbox", b"sandbox", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

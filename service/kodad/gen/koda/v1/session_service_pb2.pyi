@@ -194,6 +194,7 @@ class GetServerInfoResponse(_message.Message):
     TOOL_NAMES_FIELD_NUMBER: _builtins.int
     DEFAULT_LOOP_CAP_FIELD_NUMBER: _builtins.int
     DEFAULT_PROVIDER_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The service's version, e.g. "0.1.0"."""
     default_loop_cap: _builtins.int
@@ -216,6 +217,10 @@ class GetServerInfoResponse(_message.Message):
         service's KODAD_PROVIDER, KODAD_MODEL, KODAD_BASE_URL and API key variables).
         """
 
+    @_builtins.property
+    def sandbox(self) -> Global___SandboxInfo:
+        """Whether this host confines the processes sessions start (see `SandboxPolicy`)."""
+
     def __init__(
         self,
         *,
@@ -225,14 +230,55 @@ class GetServerInfoResponse(_message.Message):
         tool_names: _abc.Iterable[_builtins.str] | None = ...,
         default_loop_cap: _builtins.int = ...,
         default_provider: _session_pb2.ProviderConfig | None = ...,
+        sandbox: Global___SandboxInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["default_provider", b"default_provider"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_provider", b"default_provider", "sandbox", b"sandbox"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "default_loop_cap", b"default_loop_cap", "default_provider", b"default_provider", "provider_kinds", b"provider_kinds", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "default_loop_cap", b"default_loop_cap", "default_provider", b"default_provider", "provider_kinds", b"provider_kinds", "sandbox", b"sandbox", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetServerInfoResponse: _TypeAlias = GetServerInfoResponse  # noqa: Y015
+
+@_typing.final
+class SandboxInfo(_message.Message):
+    """The service host's sandbox, as GetServerInfo reports it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    MECHANISM_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_REASON_FIELD_NUMBER: _builtins.int
+    FULL_ACCESS_ALLOWED_FIELD_NUMBER: _builtins.int
+    available: _builtins.bool
+    """True when commands run under the OS sandbox; false: they run unconfined (no sandbox, no
+    CONFIRM promise beyond the command classifier).
+    """
+    mechanism: _builtins.str
+    """What confines them, e.g. "bubblewrap 0.8.0". Empty when unavailable."""
+    unavailable_reason: _builtins.str
+    """Why the sandbox is unavailable (e.g. "bubblewrap (bwrap) is not installed"). Empty when
+    available.
+    """
+    full_access_allowed: _builtins.bool
+    """Whether sessions may use SANDBOX_POLICY_FULL_ACCESS (the server's --allow-full-access;
+    admin callers only).
+    """
+    def __init__(
+        self,
+        *,
+        available: _builtins.bool = ...,
+        mechanism: _builtins.str = ...,
+        unavailable_reason: _builtins.str = ...,
+        full_access_allowed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "full_access_allowed", b"full_access_allowed", "mechanism", b"mechanism", "unavailable_reason", b"unavailable_reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SandboxInfo: _TypeAlias = SandboxInfo  # noqa: Y015
 
 @_typing.final
 class CreateSessionRequest(_message.Message):
@@ -425,8 +471,8 @@ class UpdateSessionRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-        "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-        INVALID_ARGUMENT.
+        "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+        "sandbox". Required; other paths are INVALID_ARGUMENT.
         """
 
     def __init__(

@@ -12,7 +12,36 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEi2gEKDlByb3ZpZGVyQ29uZmlnEiMKBGtpbmQYASABKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBINCgVtb2RlbBgCIAEoCRIQCghiYXNlX3VybBgDIAEoCRITCgthcGlfa2V5X2VudhgEIAEoCRITCgtzY3JpcHRfanNvbhgFIAEoCRIZChFtYXhfb3V0cHV0X3Rva2VucxgGIAEoBRIeChZ0aGlua2luZ19idWRnZXRfdG9rZW5zGAcgASgFEh0KFWNvbnRleHRfd2luZG93X3Rva2VucxgIIAEoAyJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMi5QUKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8SDwoHcHJvZmlsZRgUIAEoCRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgVIAEoCRInCgttY3Bfc2VydmVycxgWIAMoCzISLmtvZGEudjEuTWNwU2VydmVyGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEilAIKCU1jcFNlcnZlchIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiADKAkSCwoDdXJsGAMgASgJEg8KB3RydXN0ZWQYBCABKAgSNQoKaGVhZGVyX2VudhgFIAMoCzIhLmtvZGEudjEuTWNwU2VydmVyLkhlYWRlckVudkVudHJ5EjEKCGVudl9mcm9tGAYgAygLMh8ua29kYS52MS5NY3BTZXJ2ZXIuRW52RnJvbUVudHJ5GjAKDkhlYWRlckVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMRW52RnJvbUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4wEKDEFnZW50UHJvZmlsZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhUKDXN5c3RlbV9wcm9tcHQYAyABKAkSDQoFbW9kZWwYBCABKAkSFQoNYWxsb3dlZF90b29scxgFIAMoCRIYChBkaXNhbGxvd2VkX3Rvb2xzGAYgAygJEhAKCGxvb3BfY2FwGAcgASgFEg4KBm1lbW9yeRgIIAEoCBIOCgZzb3VyY2UYCSABKAkSJwoLbWNwX3NlcnZlcnMYCiADKAsyEi5rb2RhLnYxLk1jcFNlcnZlciI8CgRUb2RvEg8KB2NvbnRlbnQYASABKAkSIwoGc3RhdHVzGAIgASgOMhMua29kYS52MS5Ub2RvU3RhdHVzIjkKDEFwcHJvdmFsUnVsZRIRCgl0b29sX25hbWUYASABKAkSFgoOY29tbWFuZF9wcmVmaXgYAiABKAkiKAoFSW1hZ2USEQoJbWltZV90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwiRgoIVG9vbENhbGwSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiUgoKVG9vbFJlc3VsdBIPCgdjYWxsX2lkGAEgASgJEg4KBm91dHB1dBgCIAEoCRIQCghpc19lcnJvchgDIAEoCBIRCgl0cnVuY2F0ZWQYBCABKAgiygIKB01lc3NhZ2USDQoFaW5kZXgYASABKAMSDwoHdHVybl9pZBgCIAEoCRIiCgRyb2xlGAMgASgOMhQua29kYS52MS5NZXNzYWdlUm9sZRIMCgR0ZXh0GAQgASgJEhAKCHRoaW5raW5nGAUgASgJEh4KBmltYWdlcxgGIAMoCzIOLmtvZGEudjEuSW1hZ2USJQoKdG9vbF9jYWxscxgHIAMoCzIRLmtvZGEudjEuVG9vbENhbGwSKAoLdG9vbF9yZXN1bHQYCCABKAsyEy5rb2RhLnYxLlRvb2xSZXN1bHQSHQoFdXNhZ2UYCSABKAsyDi5rb2RhLnYxLlVzYWdlEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJzdW1tYXJpemVkX3Rocm91Z2gYCyABKAMqiwEKDFByb3ZpZGVyS2luZBIdChlQUk9WSURFUl9LSU5EX1VOU1BFQ0lGSUVEEAASGgoWUFJPVklERVJfS0lORF9TQ1JJUFRFRBABEiMKH1BST1ZJREVSX0tJTkRfT1BFTkFJX0NPTVBBVElCTEUQAhIbChdQUk9WSURFUl9LSU5EX0FOVEhST1BJQxADKn0KDEFwcHJvdmFsTW9kZRIdChlBUFBST1ZBTF9NT0RFX1VOU1BFQ0lGSUVEEAASFgoSQVBQUk9WQUxfTU9ERV9BVVRPEAESGQoVQVBQUk9WQUxfTU9ERV9DT05GSVJNEAISGwoXQVBQUk9WQUxfTU9ERV9SRUFEX09OTFkQAypgCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfSURMRRABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACKo8BCgtNZXNzYWdlUm9sZRIcChhNRVNTQUdFX1JPTEVfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX1JPTEVfVVNFUhABEhoKFk1FU1NBR0VfUk9MRV9BU1NJU1RBTlQQAhIVChFNRVNTQUdFX1JPTEVfVE9PTBADEhgKFE1FU1NBR0VfUk9MRV9TVU1NQVJZEAQqegoKVG9kb1N0YXR1cxIbChdUT0RPX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RPRE9fU1RBVFVTX1BFTkRJTkcQARIbChdUT0RPX1NUQVRVU19JTl9QUk9HUkVTUxACEhkKFVRPRE9fU1RBVFVTX0NPTVBMRVRFRBADQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEiQgoHU2FuZGJveBImCgZwb2xpY3kYASABKA4yFi5rb2RhLnYxLlNhbmRib3hQb2xpY3kSDwoHbmV0d29yaxgCIAEoCCLaAQoOUHJvdmlkZXJDb25maWcSIwoEa2luZBgBIAEoDjIVLmtvZGEudjEuUHJvdmlkZXJLaW5kEg0KBW1vZGVsGAIgASgJEhAKCGJhc2VfdXJsGAMgASgJEhMKC2FwaV9rZXlfZW52GAQgASgJEhMKC3NjcmlwdF9qc29uGAUgASgJEhkKEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFEh4KFnRoaW5raW5nX2J1ZGdldF90b2tlbnMYByABKAUSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAggASgDImsKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAMgASgDEhoKEmNhY2hlX3dyaXRlX3Rva2VucxgEIAEoAyKIBgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIRCgl3b3Jrc3BhY2UYAyABKAkSKQoIcHJvdmlkZXIYBCABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnEiwKDWFwcHJvdmFsX21vZGUYBSABKA4yFS5rb2RhLnYxLkFwcHJvdmFsTW9kZRIQCghsb29wX2NhcBgGIAEoBRIVCg1zeXN0ZW1fcHJvbXB0GAcgASgJEiwKBmxhYmVscxgIIAMoCzIcLmtvZGEudjEuU2Vzc2lvbi5MYWJlbHNFbnRyeRIkCgVzdGF0ZRgJIAEoDjIVLmtvZGEudjEuU2Vzc2lvblN0YXRlEhYKDmFjdGl2ZV90dXJuX2lkGAogASgJEh0KBXVzYWdlGAsgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGA4gASgDEhUKDW1lc3NhZ2VfY291bnQYDyABKAMSMwoQYXBwcm92YWxfdGltZW91dBgQIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCg5hcHByb3ZhbF9ydWxlcxgRIAMoCzIVLmtvZGEudjEuQXBwcm92YWxSdWxlEg4KBnRlbmFudBgSIAEoCRIcCgV0b2RvcxgTIAMoCzINLmtvZGEudjEuVG9kbxIPCgdwcm9maWxlGBQgASgJEhkKEXBhcmVudF9zZXNzaW9uX2lkGBUgASgJEicKC21jcF9zZXJ2ZXJzGBYgAygLMhIua29kYS52MS5NY3BTZXJ2ZXISIQoHc2FuZGJveBgXIAEoCzIQLmtvZGEudjEuU2FuZGJveBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQCCglNY3BTZXJ2ZXISDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgAygJEgsKA3VybBgDIAEoCRIPCgd0cnVzdGVkGAQgASgIEjUKCmhlYWRlcl9lbnYYBSADKAsyIS5rb2RhLnYxLk1jcFNlcnZlci5IZWFkZXJFbnZFbnRyeRIxCghlbnZfZnJvbRgGIAMoCzIfLmtvZGEudjEuTWNwU2VydmVyLkVudkZyb21FbnRyeRowCg5IZWFkZXJFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDEVudkZyb21FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuMBCgxBZ2VudFByb2ZpbGUSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAMgASgJEg0KBW1vZGVsGAQgASgJEhUKDWFsbG93ZWRfdG9vbHMYBSADKAkSGAoQZGlzYWxsb3dlZF90b29scxgGIAMoCRIQCghsb29wX2NhcBgHIAEoBRIOCgZtZW1vcnkYCCABKAgSDgoGc291cmNlGAkgASgJEicKC21jcF9zZXJ2ZXJzGAogAygLMhIua29kYS52MS5NY3BTZXJ2ZXIiPAoEVG9kbxIPCgdjb250ZW50GAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmtvZGEudjEuVG9kb1N0YXR1cyI5CgxBcHByb3ZhbFJ1bGUSEQoJdG9vbF9uYW1lGAEgASgJEhYKDmNvbW1hbmRfcHJlZml4GAIgASgJIigKBUltYWdlEhEKCW1pbWVfdHlwZRgBIAEoCRIMCgRkYXRhGAIgASgMIkYKCFRvb2xDYWxsEg8KB2NhbGxfaWQYASABKAkSEQoJdG9vbF9uYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIlIKClRvb2xSZXN1bHQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIsoCCgdNZXNzYWdlEg0KBWluZGV4GAEgASgDEg8KB3R1cm5faWQYAiABKAkSIgoEcm9sZRgDIAEoDjIULmtvZGEudjEuTWVzc2FnZVJvbGUSDAoEdGV4dBgEIAEoCRIQCgh0aGlua2luZxgFIAEoCRIeCgZpbWFnZXMYBiADKAsyDi5rb2RhLnYxLkltYWdlEiUKCnRvb2xfY2FsbHMYByADKAsyES5rb2RhLnYxLlRvb2xDYWxsEigKC3Rvb2xfcmVzdWx0GAggASgLMhMua29kYS52MS5Ub29sUmVzdWx0Eh0KBXVzYWdlGAkgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSc3VtbWFyaXplZF90aHJvdWdoGAsgASgDKosBCgxQcm92aWRlcktpbmQSHQoZUFJPVklERVJfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBST1ZJREVSX0tJTkRfU0NSSVBURUQQARIjCh9QUk9WSURFUl9LSU5EX09QRU5BSV9DT01QQVRJQkxFEAISGwoXUFJPVklERVJfS0lORF9BTlRIUk9QSUMQAyp9CgxBcHByb3ZhbE1vZGUSHQoZQVBQUk9WQUxfTU9ERV9VTlNQRUNJRklFRBAAEhYKEkFQUFJPVkFMX01PREVfQVVUTxABEhkKFUFQUFJPVkFMX01PREVfQ09ORklSTRACEhsKF0FQUFJPVkFMX01PREVfUkVBRF9PTkxZEAMqkQEKDVNhbmRib3hQb2xpY3kSHgoaU0FOREJPWF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIcChhTQU5EQk9YX1BPTElDWV9SRUFEX09OTFkQARIiCh5TQU5EQk9YX1BPTElDWV9XT1JLU1BBQ0VfV1JJVEUQAhIeChpTQU5EQk9YX1BPTElDWV9GVUxMX0FDQ0VTUxADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * A session's sandbox settings.
+ *
+ * @generated from message koda.v1.Sandbox
+ */
+export type Sandbox = Message$1<"koda.v1.Sandbox"> & {
+  /**
+   * What the session's processes may write. UNSPECIFIED means WORKSPACE_WRITE.
+   *
+   * @generated from field: koda.v1.SandboxPolicy policy = 1;
+   */
+  policy: SandboxPolicy;
+
+  /**
+   * Whether its processes may use the network (the host's network namespace). False: they
+   * have only a loopback interface of their own.
+   *
+   * @generated from field: bool network = 2;
+   */
+  network: boolean;
+};
+
+/**
+ * Describes the message koda.v1.Sandbox.
+ * Use `create(SandboxSchema)` to create a new message.
+ */
+export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 0);
 
 /**
  * Where a session's model lives and how to reach it. Secrets are never part of it: the key
@@ -97,7 +126,7 @@ export type ProviderConfig = Message$1<"koda.v1.ProviderConfig"> & {
  * Use `create(ProviderConfigSchema)` to create a new message.
  */
 export const ProviderConfigSchema: GenMessage<ProviderConfig> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 0);
+  messageDesc(file_koda_v1_session, 1);
 
 /**
  * Token counts reported by a provider. Zero when the provider did not report them.
@@ -139,7 +168,7 @@ export type Usage = Message$1<"koda.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 1);
+  messageDesc(file_koda_v1_session, 2);
 
 /**
  * One coding-agent conversation: its history, provider, approval mode and workspace.
@@ -312,6 +341,15 @@ export type Session = Message$1<"koda.v1.Session"> & {
    * @generated from field: repeated koda.v1.McpServer mcp_servers = 22;
    */
   mcpServers: McpServer[];
+
+  /**
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   *
+   * @generated from field: koda.v1.Sandbox sandbox = 23;
+   */
+  sandbox?: Sandbox | undefined;
 };
 
 /**
@@ -319,7 +357,7 @@ export type Session = Message$1<"koda.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 2);
+  messageDesc(file_koda_v1_session, 3);
 
 /**
  * An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
@@ -391,7 +429,7 @@ export type McpServer = Message$1<"koda.v1.McpServer"> & {
  * Use `create(McpServerSchema)` to create a new message.
  */
 export const McpServerSchema: GenMessage<McpServer> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 3);
+  messageDesc(file_koda_v1_session, 4);
 
 /**
  * A named agent: instructions, model and tools. Many sessions share one profile. Profiles
@@ -478,7 +516,7 @@ export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
  * Use `create(AgentProfileSchema)` to create a new message.
  */
 export const AgentProfileSchema: GenMessage<AgentProfile> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 4);
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * One item of a session's task list.
@@ -506,7 +544,7 @@ export type Todo = Message$1<"koda.v1.Todo"> & {
  * Use `create(TodoSchema)` to create a new message.
  */
 export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -536,7 +574,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * An image attached to a user's input.
@@ -564,7 +602,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * A tool call the model made.
@@ -599,7 +637,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 8);
+  messageDesc(file_koda_v1_session, 9);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -641,7 +679,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 9);
+  messageDesc(file_koda_v1_session, 10);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -733,7 +771,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 10);
+  messageDesc(file_koda_v1_session, 11);
 
 /**
  * Which LLM API a session's provider speaks.
@@ -822,6 +860,57 @@ export const ApprovalModeSchema: GenEnum<ApprovalMode> = /*@__PURE__*/
   enumDesc(file_koda_v1_session, 1);
 
 /**
+ * What the processes a session starts (bash commands, MCP stdio servers and everything they
+ * spawn) may touch. They run under an OS sandbox (bubblewrap: their own user, PID, IPC and
+ * network namespaces, no capabilities, a cleared environment), which shows them the system
+ * read-only, a private /tmp and /proc, and the session's workspace at its real path — never
+ * the service's data, secrets, $HOME or other workspaces. A command that runs without asking
+ * (taken for a reader, or allowed by an approval rule) always sees the workspace read-only;
+ * only a command a human approved (or any command in APPROVAL_MODE_AUTO) gets the policy
+ * below. Where the host has no sandbox (`GetServerInfoResponse.sandbox`), commands run
+ * unconfined and CONFIRM rests on the command classifier alone.
+ *
+ * @generated from enum koda.v1.SandboxPolicy
+ */
+export enum SandboxPolicy {
+  /**
+   * Not set. CreateSession treats it as SANDBOX_POLICY_WORKSPACE_WRITE.
+   *
+   * @generated from enum value: SANDBOX_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The workspace is mounted read-only for every command.
+   *
+   * @generated from enum value: SANDBOX_POLICY_READ_ONLY = 1;
+   */
+  READ_ONLY = 1,
+
+  /**
+   * Approved commands may write the workspace (and their private /tmp), nothing else.
+   *
+   * @generated from enum value: SANDBOX_POLICY_WORKSPACE_WRITE = 2;
+   */
+  WORKSPACE_WRITE = 2,
+
+  /**
+   * Approved commands run unconfined, as the service's user with its file system. Only an
+   * admin caller may set it, and only on a server started with --allow-full-access
+   * (PERMISSION_DENIED otherwise). Unasked commands stay sandboxed read-only.
+   *
+   * @generated from enum value: SANDBOX_POLICY_FULL_ACCESS = 3;
+   */
+  FULL_ACCESS = 3,
+}
+
+/**
+ * Describes the enum koda.v1.SandboxPolicy.
+ */
+export const SandboxPolicySchema: GenEnum<SandboxPolicy> = /*@__PURE__*/
+  enumDesc(file_koda_v1_session, 2);
+
+/**
  * Whether a session is running a turn.
  *
  * @generated from enum koda.v1.SessionState
@@ -854,7 +943,7 @@ export enum SessionState {
  * Describes the enum koda.v1.SessionState.
  */
 export const SessionStateSchema: GenEnum<SessionState> = /*@__PURE__*/
-  enumDesc(file_koda_v1_session, 2);
+  enumDesc(file_koda_v1_session, 3);
 
 /**
  * The author of a message in a session's history.
@@ -904,7 +993,7 @@ export enum MessageRole {
  * Describes the enum koda.v1.MessageRole.
  */
 export const MessageRoleSchema: GenEnum<MessageRole> = /*@__PURE__*/
-  enumDesc(file_koda_v1_session, 3);
+  enumDesc(file_koda_v1_session, 4);
 
 /**
  * Where a task stands.
@@ -945,5 +1034,5 @@ export enum TodoStatus {
  * Describes the enum koda.v1.TodoStatus.
  */
 export const TodoStatusSchema: GenEnum<TodoStatus> = /*@__PURE__*/
-  enumDesc(file_koda_v1_session, 4);
+  enumDesc(file_koda_v1_session, 5);
 

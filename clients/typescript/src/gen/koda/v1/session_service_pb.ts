@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session_service.proto.
  */
 export const file_koda_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0Is4BChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWciOQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiI6ChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjcKEkdldFNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIqUBChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjgKBmxhYmVscxgDIAMoCzIoLmtvZGEudjEuTGlzdFNlc3Npb25zUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAua29kYS52MS5TZXNzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJqChRVcGRhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI6ChVVcGRhdGVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiIqChREZWxldGVTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIhcKFURlbGV0ZVNlc3Npb25SZXNwb25zZSI3ChJGb3JrU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgV0aXRsZRgCIAEoCSI4ChNGb3JrU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24iZAoWTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiWAoXTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USJAoHY2hhbmdlcxgBIAMoCzITLmtvZGEudjEuRmlsZUNoYW5nZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUAoTTGlzdE1lc3NhZ2VzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiIKCG1lc3NhZ2VzGAEgAygLMhAua29kYS52MS5NZXNzYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5Cg5SdW5UdXJuUmVxdWVzdBInCgdjb21tYW5kGAEgASgLMhYua29kYS52MS5FbmdpbmVDb21tYW5kIjYKD1J1blR1cm5SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQiZAoUU3VibWl0Q29tbWFuZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRInCgdjb21tYW5kGAIgASgLMhYua29kYS52MS5FbmdpbmVDb21tYW5kEg8KB3R1cm5faWQYAyABKAkiKAoVU3VibWl0Q29tbWFuZFJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiOAoRQ2FuY2VsVHVyblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJIiUKEkNhbmNlbFR1cm5SZXNwb25zZRIPCgd0dXJuX2lkGAEgASgJIjwKE1dhdGNoU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiOwoUV2F0Y2hTZXNzaW9uUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5rb2RhLnYxLkVuZ2luZUV2ZW50Mv4JCg5TZXNzaW9uU2VydmljZRJOCg1HZXRTZXJ2ZXJJbmZvEh0ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBoeLmtvZGEudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlEk4KDUNyZWF0ZVNlc3Npb24SHS5rb2RhLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USRQoKR2V0U2Vzc2lvbhIaLmtvZGEudjEuR2V0U2Vzc2lvblJlcXVlc3QaGy5rb2RhLnYxLkdldFNlc3Npb25SZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEk4KDVVwZGF0ZVNlc3Npb24SHS5rb2RhLnYxLlVwZGF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVzcG9uc2USTgoNRGVsZXRlU2Vzc2lvbhIdLmtvZGEudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJICgtGb3JrU2Vzc2lvbhIbLmtvZGEudjEuRm9ya1Nlc3Npb25SZXF1ZXN0Ghwua29kYS52MS5Gb3JrU2Vzc2lvblJlc3BvbnNlEksKDExpc3RNZXNzYWdlcxIcLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVxdWVzdBodLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVzcG9uc2USVAoPTGlzdEZpbGVDaGFuZ2VzEh8ua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXF1ZXN0GiAua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXNwb25zZRJACgdSdW5UdXJuEhcua29kYS52MS5SdW5UdXJuUmVxdWVzdBoYLmtvZGEudjEuUnVuVHVyblJlc3BvbnNlKAEwARJOCg1TdWJtaXRDb21tYW5kEh0ua29kYS52MS5TdWJtaXRDb21tYW5kUmVxdWVzdBoeLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlc3BvbnNlEkUKCkNhbmNlbFR1cm4SGi5rb2RhLnYxLkNhbmNlbFR1cm5SZXF1ZXN0Ghsua29kYS52MS5DYW5jZWxUdXJuUmVzcG9uc2USTQoMV2F0Y2hTZXNzaW9uEhwua29kYS52MS5XYXRjaFNlc3Npb25SZXF1ZXN0Gh0ua29kYS52MS5XYXRjaFNlc3Npb25SZXNwb25zZTABEloKEUxpc3RBZ2VudFByb2ZpbGVzEiEua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1JlcXVlc3QaIi5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVzcG9uc2USVAoPR2V0QWdlbnRQcm9maWxlEh8ua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXF1ZXN0GiAua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXNwb25zZRJRCg5Db21wYWN0U2Vzc2lvbhIeLmtvZGEudjEuQ29tcGFjdFNlc3Npb25SZXF1ZXN0Gh8ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlc3BvbnNlQioKEWRldi5rb2RhZC5rb2RhLnYxQhNTZXNzaW9uU2VydmljZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IvUBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSJQoHc2FuZGJveBgHIAEoCzIULmtvZGEudjEuU2FuZGJveEluZm8ibAoLU2FuZGJveEluZm8SEQoJYXZhaWxhYmxlGAEgASgIEhEKCW1lY2hhbmlzbRgCIAEoCRIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAyABKAkSGwoTZnVsbF9hY2Nlc3NfYWxsb3dlZBgEIAEoCCI5ChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIjoKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiNwoSR2V0U2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24ipQEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSOAoGbGFiZWxzGAMgAygLMigua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5rb2RhLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImoKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24SLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIjcKEkZvcmtTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJIjgKE0ZvcmtTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiJkChZMaXN0RmlsZUNoYW5nZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChdMaXN0RmlsZUNoYW5nZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMua29kYS52MS5GaWxlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5rb2RhLnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKDlJ1blR1cm5SZXF1ZXN0EicKB2NvbW1hbmQYASABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQiNgoPUnVuVHVyblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudCJkChRTdWJtaXRDb21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEicKB2NvbW1hbmQYAiABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQSDwoHdHVybl9pZBgDIAEoCSIoChVTdWJtaXRDb21tYW5kUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI4ChFDYW5jZWxUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkiJQoSQ2FuY2VsVHVyblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiPAoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI7ChRXYXRjaFNlc3Npb25SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQy/gkKDlNlc3Npb25TZXJ2aWNlEk4KDUdldFNlcnZlckluZm8SHS5rb2RhLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gh4ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2USTgoNQ3JlYXRlU2Vzc2lvbhIdLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJFCgpHZXRTZXNzaW9uEhoua29kYS52MS5HZXRTZXNzaW9uUmVxdWVzdBobLmtvZGEudjEuR2V0U2Vzc2lvblJlc3BvbnNlEksKDExpc3RTZXNzaW9ucxIcLmtvZGEudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmtvZGEudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USTgoNVXBkYXRlU2Vzc2lvbhIdLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLlVwZGF0ZVNlc3Npb25SZXNwb25zZRJOCg1EZWxldGVTZXNzaW9uEh0ua29kYS52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlEkgKC0ZvcmtTZXNzaW9uEhsua29kYS52MS5Gb3JrU2Vzc2lvblJlcXVlc3QaHC5rb2RhLnYxLkZvcmtTZXNzaW9uUmVzcG9uc2USSwoMTGlzdE1lc3NhZ2VzEhwua29kYS52MS5MaXN0TWVzc2FnZXNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZRJUCg9MaXN0RmlsZUNoYW5nZXMSHy5rb2RhLnYxLkxpc3RGaWxlQ2hhbmdlc1JlcXVlc3QaIC5rb2RhLnYxLkxpc3RGaWxlQ2hhbmdlc1Jlc3BvbnNlEkAKB1J1blR1cm4SFy5rb2RhLnYxLlJ1blR1cm5SZXF1ZXN0Ghgua29kYS52MS5SdW5UdXJuUmVzcG9uc2UoATABEk4KDVN1Ym1pdENvbW1hbmQSHS5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXF1ZXN0Gh4ua29kYS52MS5TdWJtaXRDb21tYW5kUmVzcG9uc2USRQoKQ2FuY2VsVHVybhIaLmtvZGEudjEuQ2FuY2VsVHVyblJlcXVlc3QaGy5rb2RhLnYxLkNhbmNlbFR1cm5SZXNwb25zZRJNCgxXYXRjaFNlc3Npb24SHC5rb2RhLnYxLldhdGNoU2Vzc2lvblJlcXVlc3QaHS5rb2RhLnYxLldhdGNoU2Vzc2lvblJlc3BvbnNlMAESWgoRTGlzdEFnZW50UHJvZmlsZXMSIS5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBoiLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRJUCg9HZXRBZ2VudFByb2ZpbGUSHy5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlcXVlc3QaIC5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlc3BvbnNlElEKDkNvbXBhY3RTZXNzaW9uEh4ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlcXVlc3QaHy5rb2RhLnYxLkNvbXBhY3RTZXNzaW9uUmVzcG9uc2VCKgoRZGV2LmtvZGFkLmtvZGEudjFCE1Nlc3Npb25TZXJ2aWNlUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
 
 /**
  * Request of CompactSession.
@@ -221,6 +221,13 @@ export type GetServerInfoResponse = Message<"koda.v1.GetServerInfoResponse"> & {
    * @generated from field: koda.v1.ProviderConfig default_provider = 6;
    */
   defaultProvider?: ProviderConfig | undefined;
+
+  /**
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   *
+   * @generated from field: koda.v1.SandboxInfo sandbox = 7;
+   */
+  sandbox?: SandboxInfo | undefined;
 };
 
 /**
@@ -229,6 +236,51 @@ export type GetServerInfoResponse = Message<"koda.v1.GetServerInfoResponse"> & {
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
   messageDesc(file_koda_v1_session_service, 7);
+
+/**
+ * The service host's sandbox, as GetServerInfo reports it.
+ *
+ * @generated from message koda.v1.SandboxInfo
+ */
+export type SandboxInfo = Message<"koda.v1.SandboxInfo"> & {
+  /**
+   * True when commands run under the OS sandbox; false: they run unconfined (no sandbox, no
+   * CONFIRM promise beyond the command classifier).
+   *
+   * @generated from field: bool available = 1;
+   */
+  available: boolean;
+
+  /**
+   * What confines them, e.g. "bubblewrap 0.8.0". Empty when unavailable.
+   *
+   * @generated from field: string mechanism = 2;
+   */
+  mechanism: string;
+
+  /**
+   * Why the sandbox is unavailable (e.g. "bubblewrap (bwrap) is not installed"). Empty when
+   * available.
+   *
+   * @generated from field: string unavailable_reason = 3;
+   */
+  unavailableReason: string;
+
+  /**
+   * Whether sessions may use SANDBOX_POLICY_FULL_ACCESS (the server's --allow-full-access;
+   * admin callers only).
+   *
+   * @generated from field: bool full_access_allowed = 4;
+   */
+  fullAccessAllowed: boolean;
+};
+
+/**
+ * Describes the message koda.v1.SandboxInfo.
+ * Use `create(SandboxInfoSchema)` to create a new message.
+ */
+export const SandboxInfoSchema: GenMessage<SandboxInfo> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 8);
 
 /**
  * Request of CreateSession.
@@ -249,7 +301,7 @@ export type CreateSessionRequest = Message<"koda.v1.CreateSessionRequest"> & {
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 8);
+  messageDesc(file_koda_v1_session_service, 9);
 
 /**
  * Response of CreateSession.
@@ -270,7 +322,7 @@ export type CreateSessionResponse = Message<"koda.v1.CreateSessionResponse"> & {
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 9);
+  messageDesc(file_koda_v1_session_service, 10);
 
 /**
  * Request of GetSession.
@@ -291,7 +343,7 @@ export type GetSessionRequest = Message<"koda.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 10);
+  messageDesc(file_koda_v1_session_service, 11);
 
 /**
  * Response of GetSession.
@@ -312,7 +364,7 @@ export type GetSessionResponse = Message<"koda.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 11);
+  messageDesc(file_koda_v1_session_service, 12);
 
 /**
  * Request of ListSessions.
@@ -348,7 +400,7 @@ export type ListSessionsRequest = Message<"koda.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 12);
+  messageDesc(file_koda_v1_session_service, 13);
 
 /**
  * Response of ListSessions.
@@ -376,7 +428,7 @@ export type ListSessionsResponse = Message<"koda.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 13);
+  messageDesc(file_koda_v1_session_service, 14);
 
 /**
  * Request of UpdateSession.
@@ -393,8 +445,8 @@ export type UpdateSessionRequest = Message<"koda.v1.UpdateSessionRequest"> & {
 
   /**
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -406,7 +458,7 @@ export type UpdateSessionRequest = Message<"koda.v1.UpdateSessionRequest"> & {
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 14);
+  messageDesc(file_koda_v1_session_service, 15);
 
 /**
  * Response of UpdateSession.
@@ -427,7 +479,7 @@ export type UpdateSessionResponse = Message<"koda.v1.UpdateSessionResponse"> & {
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 15);
+  messageDesc(file_koda_v1_session_service, 16);
 
 /**
  * Request of DeleteSession.
@@ -448,7 +500,7 @@ export type DeleteSessionRequest = Message<"koda.v1.DeleteSessionRequest"> & {
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 16);
+  messageDesc(file_koda_v1_session_service, 17);
 
 /**
  * Response of DeleteSession.
@@ -463,7 +515,7 @@ export type DeleteSessionResponse = Message<"koda.v1.DeleteSessionResponse"> & {
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 17);
+  messageDesc(file_koda_v1_session_service, 18);
 
 /**
  * Request of ForkSession.
@@ -491,7 +543,7 @@ export type ForkSessionRequest = Message<"koda.v1.ForkSessionRequest"> & {
  * Use `create(ForkSessionRequestSchema)` to create a new message.
  */
 export const ForkSessionRequestSchema: GenMessage<ForkSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 18);
+  messageDesc(file_koda_v1_session_service, 19);
 
 /**
  * Response of ForkSession.
@@ -513,7 +565,7 @@ export type ForkSessionResponse = Message<"koda.v1.ForkSessionResponse"> & {
  * Use `create(ForkSessionResponseSchema)` to create a new message.
  */
 export const ForkSessionResponseSchema: GenMessage<ForkSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 19);
+  messageDesc(file_koda_v1_session_service, 20);
 
 /**
  * Request of ListFileChanges.
@@ -555,7 +607,7 @@ export type ListFileChangesRequest = Message<"koda.v1.ListFileChangesRequest"> &
  * Use `create(ListFileChangesRequestSchema)` to create a new message.
  */
 export const ListFileChangesRequestSchema: GenMessage<ListFileChangesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 20);
+  messageDesc(file_koda_v1_session_service, 21);
 
 /**
  * Response of ListFileChanges.
@@ -583,7 +635,7 @@ export type ListFileChangesResponse = Message<"koda.v1.ListFileChangesResponse">
  * Use `create(ListFileChangesResponseSchema)` to create a new message.
  */
 export const ListFileChangesResponseSchema: GenMessage<ListFileChangesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 21);
+  messageDesc(file_koda_v1_session_service, 22);
 
 /**
  * Request of ListMessages.
@@ -618,7 +670,7 @@ export type ListMessagesRequest = Message<"koda.v1.ListMessagesRequest"> & {
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 22);
+  messageDesc(file_koda_v1_session_service, 23);
 
 /**
  * Response of ListMessages.
@@ -646,7 +698,7 @@ export type ListMessagesResponse = Message<"koda.v1.ListMessagesResponse"> & {
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 23);
+  messageDesc(file_koda_v1_session_service, 24);
 
 /**
  * One message of the RunTurn client stream.
@@ -667,7 +719,7 @@ export type RunTurnRequest = Message<"koda.v1.RunTurnRequest"> & {
  * Use `create(RunTurnRequestSchema)` to create a new message.
  */
 export const RunTurnRequestSchema: GenMessage<RunTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 24);
+  messageDesc(file_koda_v1_session_service, 25);
 
 /**
  * One message of the RunTurn server stream.
@@ -688,7 +740,7 @@ export type RunTurnResponse = Message<"koda.v1.RunTurnResponse"> & {
  * Use `create(RunTurnResponseSchema)` to create a new message.
  */
 export const RunTurnResponseSchema: GenMessage<RunTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 25);
+  messageDesc(file_koda_v1_session_service, 26);
 
 /**
  * Request of SubmitCommand.
@@ -724,7 +776,7 @@ export type SubmitCommandRequest = Message<"koda.v1.SubmitCommandRequest"> & {
  * Use `create(SubmitCommandRequestSchema)` to create a new message.
  */
 export const SubmitCommandRequestSchema: GenMessage<SubmitCommandRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 26);
+  messageDesc(file_koda_v1_session_service, 27);
 
 /**
  * Response of SubmitCommand.
@@ -745,7 +797,7 @@ export type SubmitCommandResponse = Message<"koda.v1.SubmitCommandResponse"> & {
  * Use `create(SubmitCommandResponseSchema)` to create a new message.
  */
 export const SubmitCommandResponseSchema: GenMessage<SubmitCommandResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 27);
+  messageDesc(file_koda_v1_session_service, 28);
 
 /**
  * Request of CancelTurn.
@@ -773,7 +825,7 @@ export type CancelTurnRequest = Message<"koda.v1.CancelTurnRequest"> & {
  * Use `create(CancelTurnRequestSchema)` to create a new message.
  */
 export const CancelTurnRequestSchema: GenMessage<CancelTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 28);
+  messageDesc(file_koda_v1_session_service, 29);
 
 /**
  * Response of CancelTurn.
@@ -794,7 +846,7 @@ export type CancelTurnResponse = Message<"koda.v1.CancelTurnResponse"> & {
  * Use `create(CancelTurnResponseSchema)` to create a new message.
  */
 export const CancelTurnResponseSchema: GenMessage<CancelTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 29);
+  messageDesc(file_koda_v1_session_service, 30);
 
 /**
  * Request of WatchSession.
@@ -824,7 +876,7 @@ export type WatchSessionRequest = Message<"koda.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 30);
+  messageDesc(file_koda_v1_session_service, 31);
 
 /**
  * One message of the WatchSession stream.
@@ -845,7 +897,7 @@ export type WatchSessionResponse = Message<"koda.v1.WatchSessionResponse"> & {
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 31);
+  messageDesc(file_koda_v1_session_service, 32);
 
 /**
  * Keeps coding-agent sessions and runs their turns.

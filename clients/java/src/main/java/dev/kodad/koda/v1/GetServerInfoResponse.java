@@ -347,6 +347,44 @@ private static final long serialVersionUID = 0L;
     return defaultProvider_ == null ? dev.kodad.koda.v1.ProviderConfig.getDefaultInstance() : defaultProvider_;
   }
 
+  public static final int SANDBOX_FIELD_NUMBER = 7;
+  private dev.kodad.koda.v1.SandboxInfo sandbox_;
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   * @return Whether the sandbox field is set.
+   */
+  @java.lang.Override
+  public boolean hasSandbox() {
+    return ((bitField0_ & 0x00000002) != 0);
+  }
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   * @return The sandbox.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SandboxInfo getSandbox() {
+    return sandbox_ == null ? dev.kodad.koda.v1.SandboxInfo.getDefaultInstance() : sandbox_;
+  }
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SandboxInfoOrBuilder getSandboxOrBuilder() {
+    return sandbox_ == null ? dev.kodad.koda.v1.SandboxInfo.getDefaultInstance() : sandbox_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -383,6 +421,9 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000001) != 0)) {
       output.writeMessage(6, getDefaultProvider());
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      output.writeMessage(7, getSandbox());
     }
     getUnknownFields().writeTo(output);
   }
@@ -427,6 +468,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(6, getDefaultProvider());
     }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(7, getSandbox());
+    }
     return size;
   }
   @java.lang.Override
@@ -465,6 +510,11 @@ private static final long serialVersionUID = 0L;
       if (!getDefaultProvider()
           .equals(other.getDefaultProvider())) return false;
     }
+    if (hasSandbox() != other.hasSandbox()) return false;
+    if (hasSandbox()) {
+      if (!getSandbox()
+          .equals(other.getSandbox())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -495,6 +545,10 @@ private static final long serialVersionUID = 0L;
     if (hasDefaultProvider()) {
       hash = (37 * hash) + DEFAULT_PROVIDER_FIELD_NUMBER;
       hash = (53 * hash) + getDefaultProvider().hashCode();
+    }
+    if (hasSandbox()) {
+      hash = (37 * hash) + SANDBOX_FIELD_NUMBER;
+      hash = (53 * hash) + getSandbox().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -631,6 +685,7 @@ private static final long serialVersionUID = 0L;
       if (com.google.protobuf.GeneratedMessage
               .alwaysUseFieldBuilders) {
         internalGetDefaultProviderFieldBuilder();
+        internalGetSandboxFieldBuilder();
       }
     }
     @java.lang.Override
@@ -648,6 +703,11 @@ private static final long serialVersionUID = 0L;
       if (defaultProviderBuilder_ != null) {
         defaultProviderBuilder_.dispose();
         defaultProviderBuilder_ = null;
+      }
+      sandbox_ = null;
+      if (sandboxBuilder_ != null) {
+        sandboxBuilder_.dispose();
+        sandboxBuilder_ = null;
       }
       return this;
     }
@@ -707,6 +767,12 @@ private static final long serialVersionUID = 0L;
             : defaultProviderBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.sandbox_ = sandboxBuilder_ == null
+            ? sandbox_
+            : sandboxBuilder_.build();
+        to_bitField0_ |= 0x00000002;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -763,6 +829,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasDefaultProvider()) {
         mergeDefaultProvider(other.getDefaultProvider());
+      }
+      if (other.hasSandbox()) {
+        mergeSandbox(other.getSandbox());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -831,6 +900,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 58: {
+              input.readMessage(
+                  internalGetSandboxFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 58
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1626,6 +1702,161 @@ private static final long serialVersionUID = 0L;
         defaultProvider_ = null;
       }
       return defaultProviderBuilder_;
+    }
+
+    private dev.kodad.koda.v1.SandboxInfo sandbox_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.SandboxInfo, dev.kodad.koda.v1.SandboxInfo.Builder, dev.kodad.koda.v1.SandboxInfoOrBuilder> sandboxBuilder_;
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     * @return Whether the sandbox field is set.
+     */
+    public boolean hasSandbox() {
+      return ((bitField0_ & 0x00000040) != 0);
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     * @return The sandbox.
+     */
+    public dev.kodad.koda.v1.SandboxInfo getSandbox() {
+      if (sandboxBuilder_ == null) {
+        return sandbox_ == null ? dev.kodad.koda.v1.SandboxInfo.getDefaultInstance() : sandbox_;
+      } else {
+        return sandboxBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public Builder setSandbox(dev.kodad.koda.v1.SandboxInfo value) {
+      if (sandboxBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        sandbox_ = value;
+      } else {
+        sandboxBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public Builder setSandbox(
+        dev.kodad.koda.v1.SandboxInfo.Builder builderForValue) {
+      if (sandboxBuilder_ == null) {
+        sandbox_ = builderForValue.build();
+      } else {
+        sandboxBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public Builder mergeSandbox(dev.kodad.koda.v1.SandboxInfo value) {
+      if (sandboxBuilder_ == null) {
+        if (((bitField0_ & 0x00000040) != 0) &&
+          sandbox_ != null &&
+          sandbox_ != dev.kodad.koda.v1.SandboxInfo.getDefaultInstance()) {
+          getSandboxBuilder().mergeFrom(value);
+        } else {
+          sandbox_ = value;
+        }
+      } else {
+        sandboxBuilder_.mergeFrom(value);
+      }
+      if (sandbox_ != null) {
+        bitField0_ |= 0x00000040;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public Builder clearSandbox() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      sandbox_ = null;
+      if (sandboxBuilder_ != null) {
+        sandboxBuilder_.dispose();
+        sandboxBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public dev.kodad.koda.v1.SandboxInfo.Builder getSandboxBuilder() {
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return internalGetSandboxFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    public dev.kodad.koda.v1.SandboxInfoOrBuilder getSandboxOrBuilder() {
+      if (sandboxBuilder_ != null) {
+        return sandboxBuilder_.getMessageOrBuilder();
+      } else {
+        return sandbox_ == null ?
+            dev.kodad.koda.v1.SandboxInfo.getDefaultInstance() : sandbox_;
+      }
+    }
+    /**
+     * <pre>
+     * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+     * </pre>
+     *
+     * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.SandboxInfo, dev.kodad.koda.v1.SandboxInfo.Builder, dev.kodad.koda.v1.SandboxInfoOrBuilder> 
+        internalGetSandboxFieldBuilder() {
+      if (sandboxBuilder_ == null) {
+        sandboxBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.SandboxInfo, dev.kodad.koda.v1.SandboxInfo.Builder, dev.kodad.koda.v1.SandboxInfoOrBuilder>(
+                getSandbox(),
+                getParentForChildren(),
+                isClean());
+        sandbox_ = null;
+      }
+      return sandboxBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.GetServerInfoResponse)

@@ -200,4 +200,31 @@ public interface GetServerInfoResponseOrBuilder extends
    * <code>.koda.v1.ProviderConfig default_provider = 6 [json_name = "defaultProvider"];</code>
    */
   dev.kodad.koda.v1.ProviderConfigOrBuilder getDefaultProviderOrBuilder();
+
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   * @return Whether the sandbox field is set.
+   */
+  boolean hasSandbox();
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   * @return The sandbox.
+   */
+  dev.kodad.koda.v1.SandboxInfo getSandbox();
+  /**
+   * <pre>
+   * Whether this host confines the processes sessions start (see `SandboxPolicy`).
+   * </pre>
+   *
+   * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
+   */
+  dev.kodad.koda.v1.SandboxInfoOrBuilder getSandboxOrBuilder();
 }

@@ -172,7 +172,7 @@ public enum MessageRole
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(3);
+    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(4);
   }
 
   private static final MessageRole[] VALUES = values();

@@ -1055,6 +1055,50 @@ java.lang.String defaultValue) {
     return mcpServers_.get(index);
   }
 
+  public static final int SANDBOX_FIELD_NUMBER = 23;
+  private dev.kodad.koda.v1.Sandbox sandbox_;
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   * @return Whether the sandbox field is set.
+   */
+  @java.lang.Override
+  public boolean hasSandbox() {
+    return ((bitField0_ & 0x00000020) != 0);
+  }
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   * @return The sandbox.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.Sandbox getSandbox() {
+    return sandbox_ == null ? dev.kodad.koda.v1.Sandbox.getDefaultInstance() : sandbox_;
+  }
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SandboxOrBuilder getSandboxOrBuilder() {
+    return sandbox_ == null ? dev.kodad.koda.v1.Sandbox.getDefaultInstance() : sandbox_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1137,6 +1181,9 @@ java.lang.String defaultValue) {
     }
     for (int i = 0; i < mcpServers_.size(); i++) {
       output.writeMessage(22, mcpServers_.get(i));
+    }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      output.writeMessage(23, getSandbox());
     }
     getUnknownFields().writeTo(output);
   }
@@ -1243,6 +1290,10 @@ java.lang.String defaultValue) {
           }
           size += 2 * count;
         }
+    if (((bitField0_ & 0x00000020) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(23, getSandbox());
+    }
     return size;
   }
   @java.lang.Override
@@ -1324,6 +1375,11 @@ java.lang.String defaultValue) {
         .equals(other.getParentSessionId())) return false;
     if (!getMcpServersList()
         .equals(other.getMcpServersList())) return false;
+    if (hasSandbox() != other.hasSandbox()) return false;
+    if (hasSandbox()) {
+      if (!getSandbox()
+          .equals(other.getSandbox())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1398,6 +1454,10 @@ java.lang.String defaultValue) {
     if (getMcpServersCount() > 0) {
       hash = (37 * hash) + MCP_SERVERS_FIELD_NUMBER;
       hash = (53 * hash) + getMcpServersList().hashCode();
+    }
+    if (hasSandbox()) {
+      hash = (37 * hash) + SANDBOX_FIELD_NUMBER;
+      hash = (53 * hash) + getSandbox().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -1563,6 +1623,7 @@ java.lang.String defaultValue) {
         internalGetApprovalRulesFieldBuilder();
         internalGetTodosFieldBuilder();
         internalGetMcpServersFieldBuilder();
+        internalGetSandboxFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1629,6 +1690,11 @@ java.lang.String defaultValue) {
         mcpServersBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00200000);
+      sandbox_ = null;
+      if (sandboxBuilder_ != null) {
+        sandboxBuilder_.dispose();
+        sandboxBuilder_ = null;
+      }
       return this;
     }
 
@@ -1766,6 +1832,12 @@ java.lang.String defaultValue) {
       }
       if (((from_bitField0_ & 0x00100000) != 0)) {
         result.parentSessionId_ = parentSessionId_;
+      }
+      if (((from_bitField0_ & 0x00400000) != 0)) {
+        result.sandbox_ = sandboxBuilder_ == null
+            ? sandbox_
+            : sandboxBuilder_.build();
+        to_bitField0_ |= 0x00000020;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -1932,6 +2004,9 @@ java.lang.String defaultValue) {
             mcpServersBuilder_.addAllMessages(other.mcpServers_);
           }
         }
+      }
+      if (other.hasSandbox()) {
+        mergeSandbox(other.getSandbox());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -2105,6 +2180,13 @@ java.lang.String defaultValue) {
               }
               break;
             } // case 178
+            case 186: {
+              input.readMessage(
+                  internalGetSandboxFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00400000;
+              break;
+            } // case 186
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -5087,6 +5169,179 @@ java.lang.String defaultValue) {
         mcpServers_ = null;
       }
       return mcpServersBuilder_;
+    }
+
+    private dev.kodad.koda.v1.Sandbox sandbox_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.Sandbox, dev.kodad.koda.v1.Sandbox.Builder, dev.kodad.koda.v1.SandboxOrBuilder> sandboxBuilder_;
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     * @return Whether the sandbox field is set.
+     */
+    public boolean hasSandbox() {
+      return ((bitField0_ & 0x00400000) != 0);
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     * @return The sandbox.
+     */
+    public dev.kodad.koda.v1.Sandbox getSandbox() {
+      if (sandboxBuilder_ == null) {
+        return sandbox_ == null ? dev.kodad.koda.v1.Sandbox.getDefaultInstance() : sandbox_;
+      } else {
+        return sandboxBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public Builder setSandbox(dev.kodad.koda.v1.Sandbox value) {
+      if (sandboxBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        sandbox_ = value;
+      } else {
+        sandboxBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public Builder setSandbox(
+        dev.kodad.koda.v1.Sandbox.Builder builderForValue) {
+      if (sandboxBuilder_ == null) {
+        sandbox_ = builderForValue.build();
+      } else {
+        sandboxBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public Builder mergeSandbox(dev.kodad.koda.v1.Sandbox value) {
+      if (sandboxBuilder_ == null) {
+        if (((bitField0_ & 0x00400000) != 0) &&
+          sandbox_ != null &&
+          sandbox_ != dev.kodad.koda.v1.Sandbox.getDefaultInstance()) {
+          getSandboxBuilder().mergeFrom(value);
+        } else {
+          sandbox_ = value;
+        }
+      } else {
+        sandboxBuilder_.mergeFrom(value);
+      }
+      if (sandbox_ != null) {
+        bitField0_ |= 0x00400000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public Builder clearSandbox() {
+      bitField0_ = (bitField0_ & ~0x00400000);
+      sandbox_ = null;
+      if (sandboxBuilder_ != null) {
+        sandboxBuilder_.dispose();
+        sandboxBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public dev.kodad.koda.v1.Sandbox.Builder getSandboxBuilder() {
+      bitField0_ |= 0x00400000;
+      onChanged();
+      return internalGetSandboxFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    public dev.kodad.koda.v1.SandboxOrBuilder getSandboxOrBuilder() {
+      if (sandboxBuilder_ != null) {
+        return sandboxBuilder_.getMessageOrBuilder();
+      } else {
+        return sandbox_ == null ?
+            dev.kodad.koda.v1.Sandbox.getDefaultInstance() : sandbox_;
+      }
+    }
+    /**
+     * <pre>
+     * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+     * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+     * UpdateSession (path "sandbox"); takes effect at the next tool call.
+     * </pre>
+     *
+     * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.Sandbox, dev.kodad.koda.v1.Sandbox.Builder, dev.kodad.koda.v1.SandboxOrBuilder> 
+        internalGetSandboxFieldBuilder() {
+      if (sandboxBuilder_ == null) {
+        sandboxBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.Sandbox, dev.kodad.koda.v1.Sandbox.Builder, dev.kodad.koda.v1.SandboxOrBuilder>(
+                getSandbox(),
+                getParentForChildren(),
+                isClean());
+        sandbox_ = null;
+      }
+      return sandboxBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

@@ -595,4 +595,37 @@ java.lang.String defaultValue);
    */
   dev.kodad.koda.v1.McpServerOrBuilder getMcpServersOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   * @return Whether the sandbox field is set.
+   */
+  boolean hasSandbox();
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   * @return The sandbox.
+   */
+  dev.kodad.koda.v1.Sandbox getSandbox();
+  /**
+   * <pre>
+   * Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
+   * at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
+   * UpdateSession (path "sandbox"); takes effect at the next tool call.
+   * </pre>
+   *
+   * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
+   */
+  dev.kodad.koda.v1.SandboxOrBuilder getSandboxOrBuilder();
 }

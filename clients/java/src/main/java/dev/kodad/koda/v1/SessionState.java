@@ -136,7 +136,7 @@ public enum SessionState
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(2);
+    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(3);
   }
 
   private static final SessionState[] VALUES = values();

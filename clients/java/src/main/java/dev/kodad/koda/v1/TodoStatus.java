@@ -151,7 +151,7 @@ public enum TodoStatus
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(4);
+    return dev.kodad.koda.v1.SessionProto.getDescriptor().getEnumType(5);
   }
 
   private static final TodoStatus[] VALUES = values();

@@ -96,8 +96,8 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -110,8 +110,8 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -124,8 +124,8 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -655,8 +655,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -668,8 +668,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -685,8 +685,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -705,8 +705,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -725,8 +725,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -752,8 +752,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -771,8 +771,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -785,8 +785,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -802,8 +802,8 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-     * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-     * INVALID_ARGUMENT.
+     * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+     * "sandbox". Required; other paths are INVALID_ARGUMENT.
      * </pre>
      *
      * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>

@@ -40,8 +40,8 @@ public interface UpdateSessionRequestOrBuilder extends
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -51,8 +51,8 @@ public interface UpdateSessionRequestOrBuilder extends
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>
@@ -62,8 +62,8 @@ public interface UpdateSessionRequestOrBuilder extends
   /**
    * <pre>
    * Fields to change: any of "title", "labels", "approval_mode", "provider", "loop_cap",
-   * "system_prompt", "approval_timeout", "approval_rules". Required; other paths are
-   * INVALID_ARGUMENT.
+   * "system_prompt", "approval_timeout", "approval_rules", "profile", "mcp_servers",
+   * "sandbox". Required; other paths are INVALID_ARGUMENT.
    * </pre>
    *
    * <code>.google.protobuf.FieldMask update_mask = 2 [json_name = "updateMask"];</code>

@@ -15,6 +15,7 @@ from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.tools.shell import processes_of
 from tests.helpers import (
     Turn,
     assert_history_valid,
@@ -113,8 +114,7 @@ async def test_sigkill_during_a_tool_call(
 ) -> None:
     first = KodadProcess(data_dir)
     processes.append(first)
-    pidfile = workspace / "pid"
-    command = f"echo $$ > {pidfile}; echo started; sleep 600"
+    command = "sleep 600 & echo started; wait"
     async with connect(first) as stub:
         session = await create_session(
             stub,
@@ -124,6 +124,9 @@ async def test_sigkill_during_a_tool_call(
         turn = Turn(stub)
         await turn.send(start(session.id, "do the work"))
         output = await turn.until("tool_call_output")
+        # Found as recovery finds them: by the turn each command is marked with.
+        left_running = processes_of({output.turn_id})
+        assert left_running
         first.kill()
 
     second = KodadProcess(data_dir)
@@ -136,7 +139,7 @@ async def test_sigkill_during_a_tool_call(
         assert [(f.call_id, f.is_error) for f in finished] == [("slow", True)]
         history = await messages(stub, session.id)
         assert history[-1].tool_result.output == "interrupted: the service stopped"
-        assert exits(int(pidfile.read_text()))  # the orphaned command was killed at recovery
+        assert all(exits(pid) for pid in left_running)  # none outlives the service
         assert text_of(await run_turn(stub, session.id, "next")) == "again"
 
 

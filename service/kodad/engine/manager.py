@@ -842,7 +842,7 @@ class SessionManager:
             prompt += "\n\nAgents you can delegate to with invoke_agent:\n" + "\n".join(
                 f"- {a.name}: {a.description or 'no description'}" for a in agents
             )
-        if profile.memory and (memory := memory_prompt(record.workspace)):
+        if profile.memory and (memory := memory_prompt(record.workspace, record.tenant)):
             prompt += "\n\n" + memory
         return prompt
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from pathlib import Path
+import os
+import stat
 from typing import Any, ClassVar
 
 from kodad.engine.model import FileChangeKind
@@ -28,25 +29,19 @@ def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 _PATH = {"type": "string", "description": "File path, relative to the workspace root."}
 
 
-def _read_text(path: Path, shown: str) -> str:
-    if not path.exists():
-        raise ToolError(f"{shown}: no such file")
-    if path.is_dir():
-        raise ToolError(f"{shown} is a directory; use list_dir")
-    if path.stat().st_size > MAX_READ_BYTES:
-        raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes")
-    data = path.read_bytes()
+def _read_text(workspace: Workspace, shown: str) -> str:
+    data = workspace.read_bytes(shown, MAX_READ_BYTES)
     if b"\x00" in data[:8192]:
         raise ToolError(f"{shown} is a binary file")
     return data.decode("utf-8", errors="replace")
 
 
-def _current(path: Path, shown: str) -> str | None:
+def _current(workspace: Workspace, shown: str) -> str | None:
     """The file's text for a preview (a placeholder when binary or huge), None if missing."""
-    if not path.exists():
+    if workspace.stat(shown) is None:
         return None
     try:
-        return _read_text(path, shown)
+        return _read_text(workspace, shown)
     except ToolError as e:
         return f"[{e}]\n"
 
@@ -66,11 +61,6 @@ def unified_diff(shown: str, before: str | None, after: str | None) -> str:
 def _lines(text: str) -> str:
     count = len(text.splitlines())
     return f"{count} line{'' if count == 1 else 's'}"
-
-
-def _write_text(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
 
 
 class ReadFile:
@@ -95,8 +85,7 @@ class ReadFile:
         limit = args.integer("limit", 2000)
         if offset < 1 or limit < 1:
             raise ToolError("offset and limit must be at least 1")
-        path = ctx.workspace.resolve(shown)
-        text = await asyncio.to_thread(_read_text, path, shown)
+        text = await asyncio.to_thread(_read_text, ctx.workspace, shown)
         lines = text.splitlines(keepends=True)
         chosen = lines[offset - 1 : offset - 1 + limit]
         rest = len(lines) - (offset - 1 + len(chosen))
@@ -124,25 +113,31 @@ class WriteFile:
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         shown = args.string("path")
         content = args.string("content")
-        path = ctx.workspace.resolve(shown)
-        if path.is_dir():
-            raise ToolError(f"{shown} is a directory")
-        existed = path.exists()
-        if existed and path.read_bytes() == content.encode():
+        workspace = ctx.workspace
+        path = workspace.resolve(shown)
+        data = content.encode()
+        current = workspace.stat(shown)
+        same_size = current is not None and stat.S_ISREG(current.st_mode)
+        if (
+            same_size
+            and current is not None
+            and current.st_size == len(data)
+            and await asyncio.to_thread(workspace.read_bytes, shown, MAX_READ_BYTES) == data
+        ):
             return ToolOutcome(f"{shown} already has this content; nothing written")
-        await asyncio.to_thread(_write_text, path, content)
+        existed = await asyncio.to_thread(workspace.write_bytes, shown, data)
         change = FileChangeKind.MODIFIED if existed else FileChangeKind.CREATED
-        ctx.changed(ctx.workspace.relative(path), change)
+        ctx.changed(workspace.relative(path), change)
         verb = "Overwrote" if existed else "Created"
-        return ToolOutcome(f"{verb} {shown} ({len(content.encode())} bytes)")
+        return ToolOutcome(f"{verb} {shown} ({len(data)} bytes)")
 
     def describe(self, args: Args, workspace: Workspace) -> Description:
         shown = args.string("path")
         content = args.string("content")
-        path = workspace.resolve(shown)
-        if path.is_dir():
+        workspace.resolve(shown)
+        if workspace.is_dir(shown):
             raise ToolError(f"{shown} is a directory")
-        before = _current(path, shown)
+        before = _current(workspace, shown)
         verb = "Create" if before is None else "Overwrite"
         return Description(
             f"{verb} {shown} ({_lines(content)})", unified_diff(shown, before, content)
@@ -176,7 +171,7 @@ class EditFile:
         if old == new:
             raise ToolError("old_string and new_string are the same")
         path = ctx.workspace.resolve(shown)
-        text = await asyncio.to_thread(_read_text, path, shown)
+        text = await asyncio.to_thread(_read_text, ctx.workspace, shown)
         count = text.count(old)
         if count == 0:
             raise ToolError(f"old_string was not found in {shown}")
@@ -185,7 +180,7 @@ class EditFile:
                 f"old_string occurs {count} times in {shown}; add context to make it unique "
                 "or set replace_all"
             )
-        await asyncio.to_thread(_write_text, path, text.replace(old, new))
+        await asyncio.to_thread(ctx.workspace.write_bytes, shown, text.replace(old, new).encode())
         ctx.changed(ctx.workspace.relative(path), FileChangeKind.MODIFIED)
         return ToolOutcome(f"Replaced {count} occurrence{'s' if count > 1 else ''} in {shown}")
 
@@ -194,7 +189,8 @@ class EditFile:
         old = args.string("old_string")
         new = args.string("new_string")
         replace_all = args.boolean("replace_all", False)
-        text = _read_text(workspace.resolve(shown), shown)
+        workspace.resolve(shown)
+        text = _read_text(workspace, shown)
         count = text.count(old) if old else 0
         if count == 0:
             raise ToolError(f"old_string was not found in {shown}")
@@ -219,20 +215,17 @@ class DeleteFile:
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         shown = args.string("path")
         path = ctx.workspace.resolve(shown)
-        if path.is_dir():
-            raise ToolError(f"{shown} is a directory; delete_file removes files only")
-        if not path.exists():
-            raise ToolError(f"{shown}: no such file")
-        path.unlink()
+        ctx.workspace.unlink(shown)
         ctx.changed(ctx.workspace.relative(path), FileChangeKind.DELETED)
         return ToolOutcome(f"Deleted {shown}")
 
     def describe(self, args: Args, workspace: Workspace) -> Description:
         shown = args.string("path")
-        path = workspace.resolve(shown)
-        if not path.is_file():
+        workspace.resolve(shown)
+        st = workspace.stat(shown)
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise ToolError(f"{shown}: no such file")
-        return Description(f"Delete {shown}", unified_diff(shown, _current(path, shown), None))
+        return Description(f"Delete {shown}", unified_diff(shown, _current(workspace, shown), None))
 
 
 class ListDir:
@@ -248,10 +241,12 @@ class ListDir:
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         shown = args.string("path", ".")
-        path = ctx.workspace.resolve(shown)
-        if not path.is_dir():
-            raise ToolError(f"{shown} is not a directory")
-        entries = sorted((p.name + "/" if p.is_dir() else p.name) for p in path.iterdir())
+        ctx.workspace.resolve(shown)
+        with ctx.workspace.directory(shown) as fd:
+            # Links are listed as names, never followed.
+            entries = sorted(
+                e.name + "/" if e.is_dir(follow_symlinks=False) else e.name for e in os.scandir(fd)
+            )
         if len(entries) > MAX_LIST_ENTRIES:
             kept = "\n".join(entries[:MAX_LIST_ENTRIES])
             more = len(entries) - MAX_LIST_ENTRIES

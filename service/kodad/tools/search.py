@@ -6,24 +6,31 @@ import asyncio
 import fnmatch
 import os
 import re
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
-from kodad.tools.workspace import Workspace
+from kodad.tools.workspace import Workspace, read_regular
 
 MAX_RESULTS = 1000
 MAX_GREP_FILE_BYTES = 5 * 1024 * 1024
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv"})
 
 
-def _walk(root: Path) -> list[Path]:
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        files.extend(Path(dirpath, f) for f in sorted(filenames))
-    return files
+def _walk(workspace: Workspace, top: str) -> Iterator[tuple[str, int, list[str]]]:
+    """(directory relative to the root, its descriptor, its file names) for every directory
+    under `top`, sorted, never through a symbolic link."""
+    base = workspace.relative_path(top)
+    with workspace.directory(base) as fd:
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(
+            ".", dir_fd=fd, follow_symlinks=False
+        ):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+            rel = os.path.normpath(os.path.join(base, dirpath))
+            yield ("" if rel == "." else rel + "/"), dir_fd, sorted(filenames)
 
 
 class Glob:
@@ -44,16 +51,15 @@ class Glob:
         pattern = args.string("pattern")
         if not pattern or pattern.startswith("/") or ".." in Path(pattern).parts:
             raise ToolError("pattern must be relative to the workspace, without '..'")
-        root = ctx.workspace.root
-
         def find() -> list[str]:
             found = []
-            for path in _walk(root):
-                rel = path.relative_to(root).as_posix()
-                if fnmatch.fnmatchcase(rel, pattern) or (
-                    pattern.startswith("**/") and fnmatch.fnmatchcase(rel, pattern[3:])
-                ):
-                    found.append(rel)
+            for directory, _, names in _walk(ctx.workspace, "."):
+                for name in names:
+                    rel = directory + name
+                    if fnmatch.fnmatchcase(rel, pattern) or (
+                        pattern.startswith("**/") and fnmatch.fnmatchcase(rel, pattern[3:])
+                    ):
+                        found.append(rel)
             return found
 
         matches = await asyncio.to_thread(find)
@@ -91,31 +97,35 @@ class Grep:
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         source = args.string("pattern")
-        where = ctx.workspace.resolve(args.string("path", "."))
+        shown = args.string("path", ".")
+        workspace = ctx.workspace
+        workspace.resolve(shown)
         include = args.string("include", "")
         try:
             regex = re.compile(source)
         except re.error as e:
             raise ToolError(f"invalid regular expression {source!r}: {e}") from None
-        if not where.exists():
-            raise ToolError(f"{args.string('path', '.')}: no such file or directory")
-        root = ctx.workspace.root
+        found = workspace.stat(shown)
+        if found is None:
+            raise ToolError(f"{shown}: no such file or directory")
+
+        def files() -> Iterator[tuple[str, bytes | None]]:
+            if not stat.S_ISDIR(found.st_mode):
+                rel = workspace.relative_path(shown)
+                parent, _, name = rel.rpartition("/")
+                with workspace.directory(parent or ".") as fd:
+                    yield rel, read_regular(fd, name, MAX_GREP_FILE_BYTES)
+                return
+            for directory, dir_fd, names in _walk(workspace, shown):
+                for name in names:
+                    if not include or fnmatch.fnmatchcase(name, include):
+                        yield directory + name, read_regular(dir_fd, name, MAX_GREP_FILE_BYTES)
 
         def search() -> tuple[list[str], bool]:
             hits: list[str] = []
-            candidates = [where] if where.is_file() else _walk(where)
-            for path in candidates:
-                if include and not fnmatch.fnmatchcase(path.name, include):
-                    continue
-                try:
-                    if path.stat().st_size > MAX_GREP_FILE_BYTES:
-                        continue
-                    data = path.read_bytes()
-                except OSError:
-                    continue
-                if b"\x00" in data[:8192]:
-                    continue
-                rel = path.relative_to(root).as_posix()
+            for rel, data in files():
+                if data is None or b"\x00" in data[:8192]:
+                    continue  # a link, a special or binary file, or too large
                 for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
                     if regex.search(line):
                         hits.append(f"{rel}:{number}: {line}")

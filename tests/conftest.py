@@ -9,12 +9,19 @@ from pathlib import Path
 import grpc
 import pytest
 
-from kodad.config import ServerConfig
+from kodad.config import SandboxConfig, ServerConfig
+from kodad.engine.access import ProviderKeys
 from kodad.engine.manager import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import FakeLLM
 from tests.pg import PostgresCluster
+
+FAKES = Path(__file__).parent / "fakes"
+TEST_KEYS = tuple(
+    (name, "127.0.0.1")
+    for name in ("FAKE_OPENAI_KEY", "FAKE_ANTHROPIC_KEY", "KODAD_TEST_UNSET_KEY")
+)
 
 
 @pytest.fixture
@@ -29,10 +36,17 @@ def server_config(tmp_path: Path) -> ServerConfig:
     return ServerConfig(
         listen="127.0.0.1:0",
         data_dir=tmp_path / "data",
-        engine=EngineSettings(default_loop_cap=50, tool_output_limit=64 * 1024),
+        engine=EngineSettings(
+            default_loop_cap=50,
+            tool_output_limit=64 * 1024,
+            # The keys the tests' fake LLM servers on loopback may receive.
+            provider_keys=ProviderKeys((*ProviderKeys().grants, *TEST_KEYS)),
+        ),
         shutdown_grace_s=1.0,
         provider_read_timeout_s=5.0,
         provider_retry_base_delay_s=0.01,
+        # The fake MCP server's script, for servers the tests run in the sandbox.
+        sandbox=SandboxConfig(read_paths=(FAKES,)),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kodad import __version__, logs
 from kodad.config import ConfigError, ServerConfig
-from kodad.engine.access import Limits
+from kodad.engine.access import Limits, ProviderKeys
 
 _HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workspace-root", type=Path, action="append", default=None,
         help="sessions may only use directories under this one (repeatable; env "
         "KODAD_WORKSPACE_ROOTS, separated by ':')",
+    )  # fmt: skip
+    secure.add_argument(
+        "--provider-key-env", action="append", default=None, metavar="NAME[=HOST]",
+        help="an environment variable sessions may name as their API key, sent only to HOST "
+        "(any host without one); repeatable. Default: OPENAI_API_KEY=api.openai.com, "
+        "ANTHROPIC_API_KEY=api.anthropic.com and the default provider's key",
     )  # fmt: skip
     jail = serve.add_argument_group("sandbox (where sessions' commands run)")
     jail.add_argument(
@@ -258,6 +264,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,
+        provider_keys=_provider_keys(args.provider_key_env, config.engine.provider_keys),
         limits=Limits(
             sessions_per_tenant=args.max_sessions_per_tenant,
             turns=args.max_turns,
@@ -296,6 +303,15 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         exit_with_parent=args.exit_with_parent,
         allow_private_fetch=args.allow_private_fetch,
     )
+
+
+def _provider_keys(flags: list[str] | None, default: ProviderKeys) -> ProviderKeys:
+    if not flags:
+        return default
+    try:
+        return ProviderKeys((*default.grants, *ProviderKeys.parse(flags)))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _launch_token(args: argparse.Namespace) -> str:

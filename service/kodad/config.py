@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kodad.engine.access import ProviderKeys
 from kodad.engine.manager import EngineSettings
 from kodad.engine.model import ProviderConfig, ProviderKind
 from kodad.paths import user_dir
@@ -173,6 +174,14 @@ class ServerConfig:
             else defaults.data_dir,
             engine=EngineSettings(
                 default_provider=provider_from_env(env),
+                provider_keys=ProviderKeys(
+                    (
+                        *ProviderKeys().grants,
+                        *ProviderKeys.parse(
+                            [v for v in env.get("KODAD_PROVIDER_KEY_ENV", "").split(",") if v]
+                        ),
+                    )
+                ),
                 profiles_dir=Path(env["KODAD_PROFILES_DIR"])
                 if env.get("KODAD_PROFILES_DIR")
                 else user_dir("config", env) / "agents",

@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,14 @@ def write_note(name: str, text: str) -> str:
     return f"wrote {len(text)} characters to {Path(name).resolve()}"
 
 
+# Names this process (its pid is the sandbox's own, the same in every run).
+INSTANCE = uuid.uuid4().hex
+
+
 @app.tool(annotations=ToolAnnotations(read_only_hint=True))
 def pid() -> str:
-    """The server's process id."""
-    return str(os.getpid())
+    """Which process the server is: the same answer for as long as it runs."""
+    return INSTANCE
 
 
 @app.tool()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.tools.shell import processes_with
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks, tool_call_chunks
 from tests.helpers import (
     Turn,
@@ -135,8 +137,13 @@ async def test_untrusted_http_tools_ask_and_read_only_mode_refuses_them(
 
 
 async def test_a_server_is_shared_by_turns_restarted_after_a_crash_and_closed_with_the_session(
-    stub: Stub, workspace: Path
+    stub: Stub, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The server's processes (bwrap and the server in it) are found by a variable it is given.
+    mark = f"MARK={uuid.uuid4().hex}"
+    monkeypatch.setenv("KODAD_TEST_MARK", mark.split("=")[1])
+    server = stdio(trusted=True)
+    server.env_from["MARK"] = "KODAD_TEST_MARK"
     provider = scripted(
         [tool_call("notes__pid", "p1")],
         [{"text": "one"}],
@@ -145,17 +152,21 @@ async def test_a_server_is_shared_by_turns_restarted_after_a_crash_and_closed_wi
         [tool_call("notes__pid", "p3")],
         [{"text": "three"}],
     )
-    session = await create_session(stub, workspace, provider, mcp_servers=[stdio(trusted=True)])
+    session = await create_session(stub, workspace, provider, mcp_servers=[server])
     first = finished_calls(await run_turn(stub, session.id, "pid"))["p1"].output
+    first_processes = processes_with({mark})
+    assert first_processes
     second = finished_calls(await run_turn(stub, session.id, "pid and crash"))
     assert second["p2"].output == first  # the same process for the session's turns
     assert second["c"].is_error and "MCP server 'notes' failed" in second["c"].output
-    assert exits(int(first))
+    assert all(exits(pid) for pid in first_processes)
     third = finished_calls(await run_turn(stub, session.id, "pid"))["p3"].output
-    assert third != first and not exits(int(third), timeout_s=0)  # started again
+    third_processes = processes_with({mark})
+    assert third != first and third_processes  # started again
+    assert not any(exits(pid, timeout_s=0) for pid in third_processes)
 
     await stub.DeleteSession(pb.DeleteSessionRequest(session_id=session.id))
-    assert exits(int(third))  # closed with the session
+    assert all(exits(pid) for pid in third_processes)  # closed with the session
 
 
 async def test_a_server_that_cannot_start_is_a_warning_and_its_tools_are_left_out(

@@ -12,6 +12,7 @@ from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.tools.shell import processes_of
 from tests.helpers import (
     Turn,
     assert_history_valid,
@@ -262,15 +263,16 @@ async def test_cancel_command_keeps_partial_text_and_next_turn_works(
 async def test_cancel_turn_from_another_client_stops_a_running_tool(
     stub: Stub, channel: grpc.aio.Channel, workspace: Path
 ) -> None:
-    marker = workspace / "pid"
     provider = scripted(
-        [tool_call("bash", "long", command=f"echo $$ > {marker}; echo started; sleep 600")],
+        [tool_call("bash", "long", command="sleep 600 & echo started; wait")],
         [{"text": "after"}],
     )
     session = await create_session(stub, workspace, provider)
     turn = Turn(stub)
     await turn.send(start(session.id, "run it"))
-    await turn.until("tool_call_output")  # the command is running
+    output = await turn.until("tool_call_output")  # the command is running
+    running = processes_of({output.turn_id})
+    assert running
 
     other = pb_grpc.SessionServiceStub(channel)
     response = await other.CancelTurn(pb.CancelTurnRequest(session_id=session.id))
@@ -280,7 +282,7 @@ async def test_cancel_turn_from_another_client_stops_a_running_tool(
     finished = [e.tool_call_finished for e in events if kind(e) == "tool_call_finished"]
     assert len(finished) == 1 and finished[0].is_error and finished[0].output == "cancelled"
     assert events[-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
-    assert exits(int(marker.read_text()))  # killed with its process group
+    assert all(exits(pid) for pid in running)  # killed, with everything it started
     assert_history_valid(await messages(stub, session.id))
 
 

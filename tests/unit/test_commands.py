@@ -257,7 +257,7 @@ WORDS = [
     "x #y z",
     "'a b' \"c d\" e\\ f",
     "a'b'\"c\"d",
-    "\"a \\\" b\" 'c \\ d'",
+    '"a \\" b" \'c \\ d\'',
     "a\\#b #c",
     "'#' \"#\" \\#",
     "--output=F -o F",
@@ -265,7 +265,7 @@ WORDS = [
     "a;#b",
     "\"a\\$b\" 'x$y'",
     "a\\\\b",
-    "\"multi word\"#x",
+    '"multi word"#x',
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from kodad import metrics
 from kodad.engine import validation
-from kodad.engine.access import LOCAL, Caller, Limits
+from kodad.engine.access import LOCAL, Caller, Limits, ProviderKeys
 from kodad.engine.errors import (
     Aborted,
     FailedPrecondition,
@@ -104,6 +104,9 @@ class EngineSettings:
     sandbox: Sandbox = field(default_factory=lambda: Sandbox(None))
     # Sessions of admin callers may use SandboxPolicy.FULL_ACCESS (--allow-full-access).
     allow_full_access: bool = False
+    # The API key variables sessions may name, each bound to a host (--provider-key-env);
+    # the default provider's own key is added to them.
+    provider_keys: ProviderKeys = field(default_factory=ProviderKeys)
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,9 @@ class SessionManager:
         self._writer = EventWriter(store)
         self._live: dict[str, _Live] = {}
         self.profiles = ProfileCatalog(settings.profiles_dir)
+        self._keys = settings.provider_keys.with_default(settings.default_provider)
+        # Creating sessions of one tenant one at a time keeps its session limit exact.
+        self._creating: dict[str, asyncio.Lock] = {}
         metrics.track(self)
 
     async def start(self) -> None:
@@ -399,7 +405,6 @@ class SessionManager:
         workspace = validation.workspace(spec.workspace)
         caller.check_workspace(workspace)
         profile = self.profiles.get(spec.profile, workspace).name
-        await self._check_session_limit(caller.tenant)
         created = now_us()
         provider = self.settings.default_provider if default_provider else spec.provider
         record = SessionRecord(
@@ -420,7 +425,11 @@ class SessionManager:
             mcp_servers=validation.mcp_servers(spec.mcp_servers),
             sandbox=self._sandbox(spec.sandbox, caller),
         )
-        await self.store.create_session(record)
+        self._keys.check(record.provider)
+        lock = self._creating.setdefault(caller.tenant, asyncio.Lock())
+        async with lock:  # the count and the insert together, so concurrent creates wait
+            await self._check_session_limit(caller.tenant)
+            await self.store.create_session(record)
         return record
 
     def _sandbox(self, sandbox: SandboxSettings, caller: Caller) -> SandboxSettings:
@@ -488,6 +497,7 @@ class SessionManager:
             record.approval_mode = changes.approval_mode
         if "provider" in paths:
             record.provider = validation.provider(changes.provider)
+            self._keys.check(record.provider)
         if "loop_cap" in paths:
             record.loop_cap = validation.loop_cap(changes.loop_cap)
         if "system_prompt" in paths:
@@ -602,8 +612,10 @@ class SessionManager:
                 f" ({limits.input_bytes})"
             )
         record = await self._record(session_id, caller)
-        # Again at every turn: a workspace swapped for a symlink since must not escape.
+        # Again at every turn: a workspace swapped for a symlink since must not escape, and
+        # keys the operator no longer lends (or a session stored before they were checked).
         caller.check_workspace(record.workspace)
+        self._keys.check(record.provider)
         profile = self.profiles.get(record.profile, record.workspace)
         live = await self._live_session(session_id)
         self._check_can_start(live)

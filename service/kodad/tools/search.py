@@ -25,9 +25,7 @@ def _walk(workspace: Workspace, top: str) -> Iterator[tuple[str, int, list[str]]
     under `top`, sorted, never through a symbolic link."""
     base = workspace.relative_path(top)
     with workspace.directory(base) as fd:
-        for dirpath, dirnames, filenames, dir_fd in os.fwalk(
-            ".", dir_fd=fd, follow_symlinks=False
-        ):
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
             rel = os.path.normpath(os.path.join(base, dirpath))
             yield ("" if rel == "." else rel + "/"), dir_fd, sorted(filenames)
@@ -51,6 +49,7 @@ class Glob:
         pattern = args.string("pattern")
         if not pattern or pattern.startswith("/") or ".." in Path(pattern).parts:
             raise ToolError("pattern must be relative to the workspace, without '..'")
+
         def find() -> list[str]:
             found = []
             for directory, _, names in _walk(ctx.workspace, "."):

@@ -34,17 +34,22 @@ def command_env(turn_id: str = "") -> dict[str, str]:
 
 def processes_of(turn_ids: set[str]) -> list[int]:
     """The processes started for these turns, found by their KODAD_TURN_ID."""
-    marks = {f"{TURN_VARIABLE}={t}".encode() for t in turn_ids}
+    return processes_with({f"{TURN_VARIABLE}={t}" for t in turn_ids})
+
+
+def processes_with(variables: set[str]) -> list[int]:
+    """The host's processes whose environment holds one of `variables` ("NAME=value")."""
+    marks = {v.encode() for v in variables}
     found = []
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:
-                variables = f.read().split(b"\0")
+                found_variables = f.read().split(b"\0")
         except OSError:
             continue
-        if not marks.isdisjoint(variables):
+        if not marks.isdisjoint(found_variables):
             found.append(int(entry.name))
     return found
 

@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         "(repeatable; env KODAD_SANDBOX_READ, separated by ':')",
     )  # fmt: skip
     jail.add_argument(
+        "--trust-workspace", type=Path, action="append", default=None,
+        help="the MCP servers this workspace's profiles declare start without asking "
+        "(repeatable; covers directories under it)",
+    )  # fmt: skip
+    jail.add_argument(
         "--allow-full-access", action="store_true",
         help="admin callers may give sessions the FULL_ACCESS sandbox policy (unconfined)",
     )  # fmt: skip
@@ -265,6 +270,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,
         provider_keys=_provider_keys(args.provider_key_env, config.engine.provider_keys),
+        trusted_workspaces=tuple(args.trust_workspace or ()),
         limits=Limits(
             sessions_per_tenant=args.max_sessions_per_tenant,
             turns=args.max_turns,

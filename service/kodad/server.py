@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kodad import __version__, metrics
-from kodad.api.auth import Authenticator
+from kodad.api.auth import Authenticator, ReflectionAuth
 from kodad.api.servicer import SessionServicer
 from kodad.config import ConfigError, ServerConfig, unix_socket_path
 from kodad.engine.manager import SessionManager
@@ -112,6 +112,7 @@ class Server:
         await self.manager.start()
         config = self.config
         server = grpc.aio.server(
+            interceptors=[ReflectionAuth(self.auth)],
             options=[
                 ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.max_send_message_length", config.max_message_bytes),
@@ -121,7 +122,7 @@ class Server:
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ]
+            ],
         )
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(
             SessionServicer(self.manager, self.auth), server

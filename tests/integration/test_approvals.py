@@ -224,7 +224,11 @@ async def test_approve_always_for_file_tools_covers_the_tool(stub: Stub, workspa
 async def test_decision_from_a_second_client_first_answer_wins(
     stub: Stub, channel: grpc.aio.Channel, workspace: Path
 ) -> None:
-    provider = scripted([tool_call("write_file", "w", path="x", content="x")], [{"text": "ok"}])
+    provider = scripted(
+        [tool_call("write_file", "w", path="x", content="x")],
+        [tool_call("write_file", "w2", path="y", content="y")],  # holds the turn open
+        [{"text": "ok"}],
+    )
     session = await create_session(stub, workspace, provider, mode=CONFIRM)
     turn = Turn(stub)
     await turn.send(start(session.id, "go"))
@@ -267,12 +271,12 @@ async def test_decision_from_a_second_client_first_answer_wins(
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     # The orchestrator's late answer on its own stream is a notice, not a broken stream.
+    second = (await turn.until("approval_requested")).approval_requested
     await turn.send(decide(asked.request_id, epb.DECISION_REJECT))
+    notice = (await turn.until("notice")).notice
+    assert "already answered" in notice.text and notice.level == epb.NOTICE_LEVEL_WARNING
+    await turn.send(decide(second.request_id, epb.DECISION_APPROVE))
     events = await turn.finish()
-    notices = [e.notice for e in events if kind(e) == "notice"]
-    assert any(
-        "already answered" in n.text and n.level == epb.NOTICE_LEVEL_WARNING for n in notices
-    )
     assert (workspace / "x").read_text() == "x"
     assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
 

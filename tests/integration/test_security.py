@@ -505,7 +505,7 @@ async def test_api_keys_never_leave_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secret = "sk-live-0123456789abcdef-secret"
-    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("FAKE_OPENAI_KEY", secret)
     fake_llm.replies.append(Failure(401, {"error": {"message": "bad key", "type": "auth"}}))
     async with Server(server_config) as running, grpc.aio.insecure_channel(running.address) as ch:
         stub = pb_grpc.SessionServiceStub(ch)
@@ -515,7 +515,7 @@ async def test_api_keys_never_leave_the_process(
                 kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE,
                 model="m",
                 base_url=fake_llm.base_url,
-                api_key_env="OPENAI_API_KEY",
+                api_key_env="FAKE_OPENAI_KEY",
             )
         )
         created = (await stub.CreateSession(pb.CreateSessionRequest(session=session))).session

@@ -4,15 +4,16 @@ local admin). No credentials configured: every caller is the local admin."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -117,6 +118,7 @@ class Authenticator:
         self._tokens: Mapping[str, _Entry] = {}
         if tokens_file is not None:
             self._tokens = self._read()
+        self._reloaded = asyncio.Event()  # set (and replaced) at every reload
 
     @property
     def enabled(self) -> bool:
@@ -143,27 +145,24 @@ class Authenticator:
             log.error("tokens not reloaded, the previous ones stay: %s", e)
             return
         log.info("reloaded %d token(s) from %s", len(self._tokens), self.tokens_file)
+        reloaded, self._reloaded = self._reloaded, asyncio.Event()
+        reloaded.set()
+
+    def revoked(self, caller: Caller) -> bool:
+        """Whether the token `caller` came with is no longer in the tokens file."""
+        return bool(caller.token_sha256) and caller.token_sha256 not in self._tokens
+
+    async def wait_revoked(self, caller: Caller) -> None:
+        """Returns once a reload has removed `caller`'s token (never for other callers)."""
+        while not self.revoked(caller):
+            await self._reloaded.wait()
 
     def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         if not self.enabled:
             return Caller(admin=True, workspace_roots=self.workspace_roots)
-        header = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                header = value if isinstance(value, str) else value.decode(errors="replace")
-                break
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated("the authorization header must be 'Bearer <token>'")
-            token = token.strip()
-            if self.launch_token and hmac.compare_digest(token, self.launch_token):
-                return Caller(admin=True, workspace_roots=self.workspace_roots)
-            entry = self._tokens.get(hash_token(token))
-            if entry is None:
-                raise Unauthenticated("the bearer token is not valid")
-            roots = self.workspace_roots if entry.workspace_roots is None else entry.workspace_roots
-            return Caller(tenant=entry.tenant, admin=entry.admin, workspace_roots=roots)
+        caller = self.bearer(tuple(context.invocation_metadata() or ()))
+        if caller is not None:
+            return caller
         if self.client_certificates:
             # The certificate's common name, else its first subject alternative name.
             peer = context.auth_context()
@@ -173,3 +172,66 @@ class Authenticator:
                     return Caller(tenant=names[0], workspace_roots=self.workspace_roots)
             raise Unauthenticated("the client certificate names no tenant (no CN or SAN)")
         raise Unauthenticated("missing credentials: send 'authorization: Bearer <token>'")
+
+    def bearer(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller | None:
+        """The caller a call's bearer token names; None without one; Unauthenticated for a
+        malformed or unknown token."""
+        header = ""
+        for key, value in metadata:
+            if key == "authorization":
+                header = value if isinstance(value, str) else value.decode(errors="replace")
+                break
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the authorization header must be 'Bearer <token>'")
+        token = token.strip()
+        if self.launch_token and hmac.compare_digest(token, self.launch_token):
+            return Caller(admin=True, workspace_roots=self.workspace_roots)
+        digest = hash_token(token)
+        entry = self._tokens.get(digest)
+        if entry is None:
+            raise Unauthenticated("the bearer token is not valid")
+        roots = self.workspace_roots if entry.workspace_roots is None else entry.workspace_roots
+        return Caller(
+            tenant=entry.tenant, admin=entry.admin, workspace_roots=roots, token_sha256=digest
+        )
+
+
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+class ReflectionAuth(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Server reflection describes the whole API: with authentication on, it needs a valid
+    bearer token too (or the client certificate TLS already checked). Health stays open."""
+
+    def __init__(self, auth: Authenticator) -> None:
+        self._auth = auth
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        auth = self._auth
+        if (
+            details.method.startswith("/grpc.reflection.")
+            and auth.enabled
+            and not auth.client_certificates
+        ):
+            try:
+                if auth.bearer(details.invocation_metadata or ()) is None:
+                    raise Unauthenticated(
+                        "missing credentials: send 'authorization: Bearer <token>'"
+                    )
+            except Unauthenticated as e:
+                return _refusal(str(e))
+        return await continuation(details)
+
+
+def _refusal(message: str) -> grpc.RpcMethodHandler[Any, Any]:
+    async def refuse(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    return grpc.stream_stream_rpc_method_handler(refuse)

@@ -16,7 +16,7 @@ from kodad.api.auth import Authenticator
 from kodad.api.errors import status_code
 from kodad.engine import validation
 from kodad.engine.access import Caller
-from kodad.engine.errors import InvalidArgument, KodaError
+from kodad.engine.errors import InvalidArgument, KodaError, Unauthenticated
 from kodad.engine.manager import SessionManager, TurnCommand
 from kodad.engine.model import DisconnectPolicy, TurnEnded
 from kodad.engine.turn import Turn
@@ -60,7 +60,23 @@ def _rpc(
     ) -> Resp:
         code = grpc.StatusCode.OK
         try:
-            return await method(self, request, context, self._auth.caller(context))
+            caller = self._auth.caller(context)
+            if not caller.token_sha256:
+                return await method(self, request, context, caller)
+            # A call made with a token ends when a reload of the tokens file revokes it.
+            call = asyncio.ensure_future(method(self, request, context, caller))
+            revoked = asyncio.ensure_future(self._auth.wait_revoked(caller))
+            try:
+                await asyncio.wait({call, revoked}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                revoked.cancel()
+                if not call.done():
+                    call.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await call
+            if call.cancelled() and revoked.done() and not revoked.cancelled():
+                raise Unauthenticated("the bearer token was revoked")
+            return call.result()
         except KodaError as e:
             code = status_code(e)
             await context.abort(code, str(e))

@@ -20,6 +20,8 @@ class Caller:
     tenant: str = ""
     admin: bool = False
     workspace_roots: tuple[Path, ...] = ()
+    # The SHA-256 of the bearer token it came with, so revoking the token ends its calls.
+    token_sha256: str = ""
 
     def sees(self, tenant: str) -> bool:
         return self.admin or tenant == self.tenant

@@ -29,11 +29,13 @@ from kodad.engine.errors import (
 from kodad.engine.events import EventLog, EventWriter
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
+    ApprovalMode,
     Decision,
     Event,
     EventPayload,
     FileChange,
     LoopAction,
+    McpServerSpec,
     Message,
     Notice,
     NoticeLevel,
@@ -50,7 +52,15 @@ from kodad.engine.model import (
 )
 from kodad.engine.pending import PendingRequests
 from kodad.engine.profiles import AgentProfile, ProfileCatalog
-from kodad.engine.turn import ApprovalAnswer, LoopAnswer, Relay, Turn, TurnInput, TurnLimits
+from kodad.engine.turn import (
+    ApprovalAnswer,
+    LoopAnswer,
+    Relay,
+    Turn,
+    TurnInput,
+    TurnLimits,
+    WorkspaceServers,
+)
 from kodad.providers import ProviderRegistry
 from kodad.store.base import Cluster, LeaseHeld, Store, TurnRecord
 from kodad.tools import Tool, ToolError, ToolOutcome, ToolRegistry
@@ -107,6 +117,8 @@ class EngineSettings:
     # The API key variables sessions may name, each bound to a host (--provider-key-env);
     # the default provider's own key is added to them.
     provider_keys: ProviderKeys = field(default_factory=ProviderKeys)
+    # Workspaces whose profiles' MCP servers start without asking (--trust-workspace).
+    trusted_workspaces: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -621,8 +633,9 @@ class SessionManager:
         self._check_can_start(live)
         mcp_tools: list[Tool] = []
         notices: list[str] = []
+        deferred: WorkspaceServers | None = None
         if not turn_input.compact:
-            mcp_tools, notices = await self._mcp_tools(live, record, profile)
+            mcp_tools, notices, deferred = await self._mcp_tools(live, record, profile)
         turn_id = new_id("t")
         token = await self._lease(live, turn_id)
         self._check_can_start(live)
@@ -630,7 +643,16 @@ class SessionManager:
         loop_cap = record.loop_cap or profile.loop_cap or self.settings.default_loop_cap
         tools = self.tools.with_tools(mcp_tools)
         return self._launch(
-            live, record, profile, turn_input, loop_cap, tools, turn_id, token, notices=notices
+            live,
+            record,
+            profile,
+            turn_input,
+            loop_cap,
+            tools,
+            turn_id,
+            token,
+            notices=notices,
+            workspace_servers=deferred,
         )
 
     async def _lease(self, live: _Live, turn_id: str) -> int:
@@ -675,17 +697,49 @@ class SessionManager:
 
     async def _mcp_tools(
         self, live: _Live, record: SessionRecord, profile: AgentProfile
-    ) -> tuple[list[Tool], list[str]]:
+    ) -> tuple[list[Tool], list[str], WorkspaceServers | None]:
         """The tools of the MCP servers of `record` and `profile` (the session's win on a
-        name), started as needed in the session's hub; and warnings for those that failed."""
+        name), started as needed in the session's hub; warnings for those that failed; and
+        the servers a workspace's profile declares that wait for approval (asked by the
+        turn in CONFIRM; refused in READ_ONLY; started unasked in AUTO or on a workspace
+        the operator trusts)."""
         specs = {s.name: s for s in (*profile.mcp_servers, *record.mcp_servers)}
         if not specs:
-            return [], []
+            return [], [], None
         if live.mcp is None:
             live.mcp = McpHub(record.workspace, self.settings.sandbox, record.sandbox)
-        live.mcp.settings = record.sandbox  # a changed policy restarts the servers
-        tools, problems = await live.mcp.tools(list(specs.values()))
-        return list(tools), problems
+        hub = live.mcp
+        hub.settings = record.sandbox  # a changed policy restarts the servers
+        ready, waiting, notices = [], [], []
+        trusted = self._trusted_workspace(record.workspace)
+        for spec in specs.values():
+            if (
+                not spec.from_workspace
+                or trusted
+                or spec in hub.approved
+                or record.approval_mode is ApprovalMode.AUTO
+            ):
+                ready.append(spec)
+            elif record.approval_mode is ApprovalMode.READ_ONLY:
+                notices.append(
+                    f"MCP server {spec.name!r} is declared by the workspace and was not "
+                    "started: the session is in read-only mode"
+                )
+            else:
+                waiting.append(spec)
+        tools, problems = await hub.tools(ready) if ready else ([], [])
+
+        async def start(approved: list[McpServerSpec]) -> tuple[list[Tool], list[str]]:
+            hub.approved.update(approved)
+            started, failed = await hub.tools(approved)
+            return list(started), failed
+
+        deferred = WorkspaceServers(tuple(waiting), start) if waiting else None
+        return list(tools), [*notices, *problems], deferred
+
+    def _trusted_workspace(self, workspace: str) -> bool:
+        real = Path(workspace).resolve()
+        return any(real.is_relative_to(Path(t).resolve()) for t in self.settings.trusted_workspaces)
 
     def _launch(
         self,
@@ -701,6 +755,7 @@ class SessionManager:
         relay: Relay | None = None,
         pending: PendingRequests | None = None,
         notices: list[str] | None = None,
+        workspace_servers: WorkspaceServers | None = None,
     ) -> Turn:
         """Starts a turn of `record` as `profile` (a sub-agent's with `relay` and `pending`)."""
         tools = tools.restricted(profile.allows, f"the agent profile {profile.name!r}")
@@ -733,6 +788,7 @@ class SessionManager:
             relay=relay,
             pending=pending,
             notices=notices or [],
+            workspace_servers=workspace_servers,
         )
         live.turn = turn
         turn.start()
@@ -765,13 +821,14 @@ class SessionManager:
             tenant=source.tenant,
             profile=profile.name,
             parent_session_id=source.id,
+            sandbox=source.sandbox,  # never more than its parent may do
         )
         await self.store.create_session(record)
         live = await self._live_session(record.id)
         parent_live = await self._live_session(source.id)
         parent_log = parent_live.log
         # The parent's MCP servers (its session's and the sub-agent profile's), in its hub.
-        mcp_tools, notices = await self._mcp_tools(parent_live, source, profile)
+        mcp_tools, notices, deferred = await self._mcp_tools(parent_live, source, profile)
         turn_id = new_id("t")
         token = await self._lease(live, turn_id)
 
@@ -794,6 +851,7 @@ class SessionManager:
             relay=relay,
             pending=parent.pending,
             notices=notices,
+            workspace_servers=deferred,
         )
         assert child.task is not None
         try:

@@ -101,6 +101,8 @@ class McpServerSpec:
     # Header name -> host variable (url servers); server variable -> host variable (command).
     header_env: tuple[tuple[str, str], ...] = ()
     env_from: tuple[tuple[str, str], ...] = ()
+    # Declared by a workspace's profile (untrusted content): asks before it first starts.
+    from_workspace: bool = False
 
 
 @dataclass(frozen=True)

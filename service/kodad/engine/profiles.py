@@ -1,12 +1,18 @@
 """Agent profiles: a name, instructions, a model, the tools allowed, a loop cap, memory on or
 off. Built in: `default`. More come from *.json / *.toml files in the server's profile
-directory and in a workspace's `.kodad/agents/` (a workspace's profile of the same name wins
-for sessions on that workspace). Many sessions share one profile."""
+directory (the operator's) and in a workspace's `.kodad/agents/`. Many sessions share one.
+
+A workspace is untrusted content (a cloned repository can hold anything), so its profiles
+are data, not configuration: they cannot take the name of a built-in or server profile, read
+the service's environment (`env_from`, `header_env`) or declare themselves trusted, and the
+MCP servers they declare are marked as the workspace's (the turn asks before starting them
+in CONFIRM and refuses them in READ_ONLY). Their files are read beneath the workspace only."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +21,8 @@ from typing import Any
 from kodad.engine import validation
 from kodad.engine.errors import FailedPrecondition, InvalidArgument, NotFound
 from kodad.engine.model import McpServerSpec
+from kodad.tools.errors import ToolError
+from kodad.tools.workspace import Workspace, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ class AgentProfile:
     memory: bool = True
     mcp_servers: tuple[McpServerSpec, ...] = ()
     source: str = "builtin"
+    broken: str = ""  # why its file could not be used (never offered)
 
     def allows(self, tool: str) -> bool:
         if tool in self.disallowed_tools:
@@ -47,9 +56,10 @@ class AgentProfile:
 DEFAULT = AgentProfile("default", "The general coding agent, with every tool.")
 
 
-def parse(path: Path) -> AgentProfile:
-    """One profile file; ValueError says what is wrong with it."""
-    text = path.read_text()
+def parse(path: Path, text: str | None = None, *, workspace: bool = False) -> AgentProfile:
+    """One profile file (its `text` when already read); ValueError says what is wrong with
+    it. A workspace's profile may not use what only the operator may (see above)."""
+    text = path.read_text() if text is None else text
     try:
         data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
@@ -83,12 +93,12 @@ def parse(path: Path) -> AgentProfile:
         disallowed_tools=strings("disallowed_tools"),
         loop_cap=loop_cap,
         memory=memory,
-        mcp_servers=_mcp_servers(path, data.get("mcp_servers", [])),
+        mcp_servers=_mcp_servers(path, data.get("mcp_servers", []), workspace),
         source=str(path),
     )
 
 
-def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
+def _mcp_servers(path: Path, value: Any, workspace: bool) -> tuple[McpServerSpec, ...]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise ValueError(f"{path}: mcp_servers must be a list of objects")
     servers = []
@@ -110,6 +120,11 @@ def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
                 f"{path}: mcp_servers[{i}] takes name (string), command (list of strings),"
                 " url (string), trusted (boolean), header_env and env_from (string tables)"
             )
+        if workspace and (maps[0] or maps[1] or v.get("trusted", False)):
+            raise ValueError(
+                f"{path}: mcp_servers[{i}]: a workspace's profile cannot use header_env, "
+                "env_from or trusted (they give it the service's secrets or skip approvals)"
+            )
         servers.append(
             McpServerSpec(
                 name,
@@ -118,6 +133,7 @@ def _mcp_servers(path: Path, value: Any) -> tuple[McpServerSpec, ...]:
                 v.get("trusted", False),
                 tuple(sorted(maps[0].items())),
                 tuple(sorted(maps[1].items())),
+                from_workspace=workspace,
             )
         )
     try:
@@ -133,38 +149,82 @@ class ProfileCatalog:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory
 
-    def _files(self, workspace: str | None) -> list[Path]:
-        dirs = [self.directory] if self.directory is not None else []
-        if workspace:
-            dirs.append(Path(workspace) / WORKSPACE_DIR)
-        return [
-            p for d in dirs if d.is_dir() for p in sorted(d.iterdir())
-            if p.suffix in (".json", ".toml") and p.is_file()
-        ]  # fmt: skip
-
-    def all(self, workspace: str | None = None) -> list[AgentProfile]:
-        found = {DEFAULT.name: DEFAULT}
-        for path in self._files(workspace):
+    def _server_profiles(self) -> list[AgentProfile]:
+        found = []
+        directory = self.directory
+        files = sorted(directory.iterdir()) if directory is not None and directory.is_dir() else []
+        for path in files:
+            if path.suffix not in (".json", ".toml") or not path.is_file():
+                continue
             try:
-                profile = parse(path)
+                found.append(parse(path))
             except (OSError, ValueError) as e:
                 log.warning("skipping agent profile: %s", e)
+                if path.stem != DEFAULT.name:
+                    found.append(_broken(path, e))
+        return found
+
+    def _workspace_profiles(self, workspace: str, taken: set[str]) -> list[AgentProfile]:
+        """The workspace's profiles, read beneath it; those naming a profile of the server
+        (or the built-in) are left out."""
+        found = []
+        for name, text in _workspace_files(workspace):
+            path = Path(workspace) / WORKSPACE_DIR / name
+            try:
+                profile = parse(path, text, workspace=True)
+            except ValueError as e:
+                log.warning("skipping agent profile: %s", e)
+                profile = _broken(path, e)
+            if profile.name in taken:
+                log.warning(
+                    "skipping agent profile %s: a workspace cannot replace the profile %r",
+                    path,
+                    profile.name,
+                )
                 continue
+            found.append(profile)
+        return found
+
+    def _profiles(self, workspace: str | None) -> dict[str, AgentProfile]:
+        found = {DEFAULT.name: DEFAULT}
+        for profile in self._server_profiles():
             found[profile.name] = profile
-        return sorted(found.values(), key=lambda p: (p.name != "default", p.name))
+        if workspace:
+            for profile in self._workspace_profiles(workspace, set(found)):
+                found[profile.name] = profile
+        return found
+
+    def all(self, workspace: str | None = None) -> list[AgentProfile]:
+        found = [p for p in self._profiles(workspace).values() if not p.broken]
+        return sorted(found, key=lambda p: (p.name != "default", p.name))
 
     def get(self, name: str, workspace: str | None = None) -> AgentProfile:
         name = name or DEFAULT.name
-        chosen = DEFAULT if name == DEFAULT.name else None
-        for path in self._files(workspace):
-            try:
-                profile = parse(path)
-            except (OSError, ValueError) as e:
-                if path.stem == name:
-                    raise FailedPrecondition(f"agent profile {name!r} is broken: {e}") from e
-                continue
-            if profile.name == name:
-                chosen = profile
+        chosen = self._profiles(workspace).get(name)
         if chosen is None:
             raise NotFound(f"agent profile {name!r} not found")
+        if chosen.broken:
+            raise FailedPrecondition(f"agent profile {name!r} is broken: {chosen.broken}")
         return chosen
+
+
+def _broken(path: Path, error: Exception) -> AgentProfile:
+    """Stands for a file that does not parse, under its file name, so asking for it says why."""
+    return AgentProfile(path.stem, source=str(path), broken=str(error))
+
+
+def _workspace_files(workspace: str) -> list[tuple[str, str]]:
+    """(file name, text) of the workspace's profile files, read beneath it: no symlink or
+    hard link leads out, a file that is not regular or is over 1 MiB is skipped."""
+    space = Workspace(workspace)
+    try:
+        with space.directory(WORKSPACE_DIR) as fd:
+            names = sorted(
+                e.name
+                for e in os.scandir(fd)
+                if e.name.endswith((".json", ".toml")) and e.is_file(follow_symlinks=False)
+            )
+            files = [(n, read_regular(fd, n, 1024 * 1024)) for n in names]
+    except (ToolError, OSError):
+        return []
+    return [(n, data.decode(errors="replace")) for n, data in files if data is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from kodad.engine.model import (
     Image,
     LoopAction,
     LoopCapReached,
+    McpServerSpec,
     Message,
     Notice,
     NoticeLevel,
@@ -72,7 +74,7 @@ from kodad.tools import (
     ToolRegistry,
     Workspace,
 )
-from kodad.tools.base import Args
+from kodad.tools.base import Args, Description
 from kodad.tools.mcp import McpTool
 from kodad.tools.sandbox import Confinement
 
@@ -125,6 +127,19 @@ FINAL_ROUND_PROMPT = (
     "final answer now, with what you did, what you found and what is left to do."
 )
 
+# The approval requests for starting a workspace's MCP server name this as their tool.
+WORKSPACE_SERVER_TOOL = "start_mcp_server"
+
+
+@dataclass(frozen=True)
+class WorkspaceServers:
+    """MCP servers a workspace's profile declares, which wait for a human's approval before
+    they start; `start` starts the approved ones and returns their tools and problems."""
+
+    specs: tuple[McpServerSpec, ...]
+    start: Callable[[list[McpServerSpec]], Awaitable[tuple[list[Tool], list[str]]]]
+
+
 # Tools whose calls in one response run at the same time (each a sub-agent of its own).
 PARALLEL_TOOLS = frozenset({"invoke_agent"})
 
@@ -153,6 +168,7 @@ class Turn:
         relay: Relay | None = None,
         pending: PendingRequests | None = None,
         notices: list[str] | None = None,
+        workspace_servers: WorkspaceServers | None = None,
     ) -> None:
         self.id = turn_id
         self.session = session
@@ -162,6 +178,7 @@ class Turn:
         self._subagents = subagents
         self._relay = relay
         self._notices = notices or []  # warnings to emit after turn_started
+        self._workspace_servers = workspace_servers
         self._history: list[Message] = []
         self._log = log
         self._store = store
@@ -244,6 +261,7 @@ class Turn:
                 await self._append(
                     Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
                 )
+                await self._start_workspace_servers()
                 reason = await self._loop()
         except asyncio.CancelledError:
             if self.task is not None:
@@ -573,37 +591,10 @@ class Turn:
             if await self._store.owns_file(self.session.id, path):
                 return False
         description = tool.describe(args, workspace)
-        request_id = new_id("r")
-        future = self._ask(
-            request_id,
-            "approval",
-            ApprovalRequested(
-                request_id,
-                call.call_id,
-                call.tool_name,
-                call.arguments_json,
-                description.summary,
-                description.preview,
-                risk,
-            ),
+        answer = await self._approval(
+            call.call_id, call.tool_name, call.arguments_json, description, risk
         )
-        timeout_s = self.session.approval_timeout_ms / 1000
-        try:
-            answer = await asyncio.wait_for(future, timeout_s or None)
-        except TimeoutError:
-            answer = ApprovalAnswer(Decision.REJECT, f"no answer within {timeout_s:g} s")
-            self._emit(
-                Notice(
-                    NoticeLevel.WARNING,
-                    f"approval request {request_id} ({description.summary}) was not answered "
-                    f"within {timeout_s:g} s and was rejected",
-                )
-            )
-        finally:
-            self.pending.close(request_id)
-        assert isinstance(answer, ApprovalAnswer)
         decision, feedback = answer.decision, answer.feedback
-        self._emit(ApprovalResolved(request_id, decision))
         if decision is Decision.APPROVE_ALWAYS:
             rule = approvals.rule_for(tool.name, tool.kind, call.arguments_json)
             await self._store.add_approval_rule(self.session.id, rule)
@@ -613,6 +604,73 @@ class Turn:
             text = f"rejected by the user: {feedback}" if feedback else "rejected by the user"
             return ToolOutcome(text, is_error=True)
         return True
+
+    async def _approval(
+        self,
+        call_id: str,
+        tool_name: str,
+        arguments_json: str,
+        description: Description,
+        risk: ApprovalRisk,
+    ) -> ApprovalAnswer:
+        """Asks a human and waits for the decision (REJECT when the session's approval
+        timeout passes first); the decision is emitted as approval_resolved."""
+        request_id = new_id("r")
+        summary = description.summary
+        request = ApprovalRequested(
+            request_id, call_id, tool_name, arguments_json, summary, description.preview, risk
+        )
+        future = self._ask(request_id, "approval", request)
+        timeout_s = self.session.approval_timeout_ms / 1000
+        try:
+            answer = await asyncio.wait_for(future, timeout_s or None)
+        except TimeoutError:
+            answer = ApprovalAnswer(Decision.REJECT, f"no answer within {timeout_s:g} s")
+            self._emit(
+                Notice(
+                    NoticeLevel.WARNING,
+                    f"approval request {request_id} ({summary}) was not answered "
+                    f"within {timeout_s:g} s and was rejected",
+                )
+            )
+        finally:
+            self.pending.close(request_id)
+        assert isinstance(answer, ApprovalAnswer)
+        self._emit(ApprovalResolved(request_id, answer.decision))
+        return answer
+
+    async def _start_workspace_servers(self) -> None:
+        """Asks before starting each MCP server a workspace's profile declares (workspace
+        content must not run programs unasked); the approved ones' tools join the turn."""
+        servers = self._workspace_servers
+        if servers is None:
+            return
+        approved = []
+        for spec in servers.specs:
+            command = " ".join(spec.command) or spec.url
+            description = Description(
+                f"Start the MCP server {spec.name!r} the workspace declares ({command})",
+                json.dumps({"name": spec.name, "command": list(spec.command), "url": spec.url}),
+            )
+            arguments = json.dumps({"name": spec.name, "command": list(spec.command)})
+            answer = await self._approval(
+                "", WORKSPACE_SERVER_TOOL, arguments, description, ApprovalRisk.HIGH
+            )
+            if answer.decision is Decision.REJECT:
+                self._emit(
+                    Notice(
+                        NoticeLevel.INFO,
+                        f"MCP server {spec.name!r} of the workspace was not started: rejected",
+                    )
+                )
+            else:
+                approved.append(spec)
+        if not approved:
+            return
+        tools, problems = await servers.start(approved)
+        for problem in problems:
+            self._emit(Notice(NoticeLevel.WARNING, problem))
+        self._tools = self._tools.with_tools(tools)
 
     async def _record_changes(self, ctx: ToolContext) -> None:
         for path, change in ctx.changes:

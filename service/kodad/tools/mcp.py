@@ -263,6 +263,8 @@ class McpHub:
         self._sandbox = sandbox
         self.settings = settings
         self._servers: dict[str, McpConnection] = {}
+        # Servers a workspace declares that a human approved starting, for this session.
+        self.approved: set[McpServerSpec] = set()
 
     def connection(self, name: str) -> McpConnection | None:
         return self._servers.get(name)

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 import trustme
+from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kodad.api.auth import hash_token
@@ -28,7 +29,7 @@ from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import Failure, FakeLLM
-from tests.helpers import scripted, start, tool_call
+from tests.helpers import finished_calls, scripted, start, tool_call
 from tests.kodad_process import KodadProcess
 
 TOKENS = {"alice": "tok-alice", "bob": "tok-bob", "root": "tok-root"}
@@ -573,3 +574,146 @@ def test_json_logs_carry_session_and_turn(tmp_path: Path, workspace: Path) -> No
     entry = json.loads(line)
     assert entry["session_id"] == created.id and entry["turn_id"].startswith("t_")
     assert entry["level"] in ("WARNING", "ERROR", "INFO")
+
+
+# Tenants share nothing
+
+
+async def test_global_memory_is_per_tenant(
+    auth_stub: pb_grpc.SessionServiceStub, workspace: Path
+) -> None:
+    write = scripted(
+        [tool_call("memory_write", "w", content="alice's secret plan", scope="global")],
+        [{"text": "noted"}],
+    )
+    read = scripted([tool_call("memory_read", "r", scope="global")], [{"text": "read"}])
+    auto = spb.APPROVAL_MODE_AUTO
+    alice = await new_session(auth_stub, "tok-alice", workspace, provider=write, approval_mode=auto)
+    bob = await new_session(auth_stub, "tok-bob", workspace, provider=read, approval_mode=auto)
+    alice_turn = auth_stub.RunTurn(
+        iter([start(alice.id, "remember")]), metadata=bearer("tok-alice")
+    )
+    await drain(alice_turn)
+    events = await drain(auth_stub.RunTurn(iter([start(bob.id, "x")]), metadata=bearer("tok-bob")))
+    result = finished_calls([r.event for r in events])["r"]
+    assert "secret plan" not in result.output and result.output == "(memory is empty)"
+
+
+async def drain(call: Any) -> list[Any]:
+    return [r async for r in call]
+
+
+@pytest.mark.parametrize(
+    ("key", "base_url"),
+    [
+        ("KODAD_TEST_OPERATOR_SECRET", "http://127.0.0.1:9/v1"),  # any variable of the service
+        ("OPENAI_API_KEY", "http://127.0.0.1:9/v1"),  # the operator's key, to the tenant's host
+        ("ANTHROPIC_API_KEY", ""),  # an OpenAI-compatible session would send it to OpenAI
+    ],
+)
+async def test_a_tenant_cannot_have_the_operators_keys_sent_to_it(
+    auth_stub: pb_grpc.SessionServiceStub, workspace: Path, key: str, base_url: str
+) -> None:
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url=base_url, api_key_env=key
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await new_session(auth_stub, "tok-alice", workspace, provider=provider)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert key in (e.value.details() or "")
+    # Nor by changing a session it has.
+    session = await new_session(auth_stub, "tok-alice", workspace)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await auth_stub.UpdateSession(
+            pb.UpdateSessionRequest(
+                session=spb.Session(id=session.id, provider=provider),
+                update_mask=FieldMask(paths=["provider"]),
+            ),
+            metadata=bearer("tok-alice"),
+        )
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_workspace_swapped_for_a_symlink_is_checked_again_at_each_turn(
+    server_config: ServerConfig, tmp_path: Path, tokens_file: Path
+) -> None:
+    root = tmp_path / "root"
+    project = root / "project"
+    project.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    config = secured(server_config, tokens_file=tokens_file, workspace_roots=(root,))
+    async with Server(config) as running, grpc.aio.insecure_channel(running.address) as channel:
+        stub = pb_grpc.SessionServiceStub(channel)
+        session = await new_session(stub, "tok-alice", project)
+        project.rmdir()
+        project.symlink_to(outside)
+        error = await first_event_code(stub, start(session.id, "hi"), metadata=bearer("tok-alice"))
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "outside the allowed roots" in (error.details() or "")
+
+
+async def test_revoking_a_token_ends_its_streams_and_refuses_its_commands(
+    auth_server: Server, auth_stub: pb_grpc.SessionServiceStub, workspace: Path, tokens_file: Path
+) -> None:
+    created, turn = await waiting_turn(auth_stub, workspace, metadata=bearer("tok-bob"))
+    watch = auth_stub.WatchSession(
+        pb.WatchSessionRequest(session_id=created.id), metadata=bearer("tok-bob")
+    )
+    await watch.read()  # the watcher is attached
+    tokens_file.write_text(tokens_toml({k: v for k, v in TOKENS.items() if k != "bob"}))
+    auth_server.auth.reload()
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        async for _ in turn:  # the turn waiting for bob's approval
+            pass
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in (e.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        while await watch.read() is not grpc.aio.EOF:
+            pass
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await auth_stub.CancelTurn(
+            pb.CancelTurnRequest(session_id=created.id), metadata=bearer("tok-bob")
+        )
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Alice's token still works.
+    await new_session(auth_stub, "tok-alice", workspace)
+
+
+async def test_reflection_needs_a_token_when_auth_is_on(auth_server: Server) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    async with grpc.aio.insecure_channel(auth_server.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            async for _ in stub.ServerReflectionInfo(iter([request])):
+                pass
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        answers = [
+            r async for r in stub.ServerReflectionInfo(iter([request]), metadata=bearer("tok-bob"))
+        ]
+        names = [s.name for s in answers[0].list_services_response.service]
+        assert "koda.v1.SessionService" in names
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_the_session_limit_holds_under_concurrent_creates(
+    server_config: ServerConfig, workspace: Path
+) -> None:
+    async with (
+        await limited(server_config, sessions_per_tenant=5) as running,
+        grpc.aio.insecure_channel(running.address) as channel,
+    ):
+        stub = pb_grpc.SessionServiceStub(channel)
+        request = pb.CreateSessionRequest(session=spb.Session(workspace=str(workspace)))
+        results = await asyncio.gather(
+            *(stub.CreateSession(request) for _ in range(30)), return_exceptions=True
+        )
+        created = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert len(created) == 5 and len(refused) == 25
+        assert all(r.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for r in refused)

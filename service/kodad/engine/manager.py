@@ -438,11 +438,15 @@ class SessionManager:
             sandbox=self._sandbox(spec.sandbox, caller),
         )
         self._keys.check(record.provider)
-        lock = self._creating.setdefault(caller.tenant, asyncio.Lock())
-        async with lock:  # the count and the insert together, so concurrent creates wait
+        async with self._creating_lock(caller.tenant):
             await self._check_session_limit(caller.tenant)
             await self.store.create_session(record)
         return record
+
+    def _creating_lock(self, tenant: str) -> asyncio.Lock:
+        """Held from counting a tenant's sessions to storing a new one, so concurrent
+        creates cannot all pass the limit (within this replica)."""
+        return self._creating.setdefault(tenant, asyncio.Lock())
 
     def _sandbox(self, sandbox: SandboxSettings, caller: Caller) -> SandboxSettings:
         """PermissionDenied for FULL_ACCESS unless an admin asks on a server allowing it."""
@@ -566,8 +570,9 @@ class SessionManager:
             active_turn_id="",
             parent_session_id="",
         )
-        await self._check_session_limit(record.tenant)
-        await self.store.fork_session(session_id, record)
+        async with self._creating_lock(record.tenant):
+            await self._check_session_limit(record.tenant)
+            await self.store.fork_session(session_id, record)
         return record
 
     async def list_messages(

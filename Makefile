@@ -80,6 +80,7 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.run
 	$(PY) -m bench.sidecar
+	$(PY) -m bench.sandbox
 	tools/postgres.sh
 	$(PY) -m bench.replicas
 
@@ -89,6 +90,7 @@ pytest: install
 	tools/postgres.sh
 	tools/bubblewrap.sh
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
+	$(PY) -m bench.sandbox --quick
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.
 go-test: install

@@ -3,6 +3,7 @@ streamable HTTP: naming, schemas, approvals, trust, errors, sharing, restart, cl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,10 +14,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from kodad.config import ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.server import Server
 from kodad.tools.shell import processes_with
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks, tool_call_chunks
 from tests.helpers import (
@@ -204,25 +207,30 @@ async def test_bad_server_configurations_are_invalid_arguments(
 
 
 async def test_a_profile_names_servers_and_update_session_changes_them(
-    stub: Stub, workspace: Path, http_url: str
+    server_config: ServerConfig, workspace: Path, tmp_path: Path, http_url: str
 ) -> None:
-    agents = workspace / ".kodad" / "agents"
-    agents.mkdir(parents=True)
+    agents = tmp_path / "agents"  # the operator's profiles: they may trust a server
+    agents.mkdir()
     (agents / "calc.toml").write_text(
         f'[[mcp_servers]]\nname = "calc"\nurl = "{http_url}"\ntrusted = true\n'
     )
-    request = pb.GetAgentProfileRequest(name="calc", workspace=str(workspace))
-    profile = (await stub.GetAgentProfile(request)).profile
-    assert list(profile.mcp_servers) == [spb.McpServer(name="calc", url=http_url, trusted=True)]
-    provider = scripted([tool_call("calc__add", "a", a=20, b=22)], [{"text": "42"}])
-    session = await create_session(stub, workspace, provider, CONFIRM, profile="calc")
-    assert finished_calls(await run_turn(stub, session.id, "add"))["a"].output == "42"
+    engine = dataclasses.replace(server_config.engine, profiles_dir=agents)
+    config = dataclasses.replace(server_config, engine=engine)
+    async with Server(config) as running, grpc.aio.insecure_channel(running.address) as channel:
+        stub = pb_grpc.SessionServiceStub(channel)
+        request = pb.GetAgentProfileRequest(name="calc", workspace=str(workspace))
+        profile = (await stub.GetAgentProfile(request)).profile
+        expected = spb.McpServer(name="calc", url=http_url, trusted=True)
+        assert list(profile.mcp_servers) == [expected]
+        provider = scripted([tool_call("calc__add", "a", a=20, b=22)], [{"text": "42"}])
+        session = await create_session(stub, workspace, provider, CONFIRM, profile="calc")
+        assert finished_calls(await run_turn(stub, session.id, "add"))["a"].output == "42"
 
-    session.mcp_servers.append(stdio())
-    update = pb.UpdateSessionRequest(session=session)
-    update.update_mask.paths.append("mcp_servers")
-    updated = (await stub.UpdateSession(update)).session
-    assert [s.name for s in updated.mcp_servers] == ["notes"]
+        session.mcp_servers.append(stdio())
+        update = pb.UpdateSessionRequest(session=session)
+        update.update_mask.paths.append("mcp_servers")
+        updated = (await stub.UpdateSession(update)).session
+        assert [s.name for s in updated.mcp_servers] == ["notes"]
 
 
 @pytest.fixture(scope="module")

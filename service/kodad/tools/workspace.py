@@ -59,11 +59,20 @@ def _walk_open(dir_fd: int, path: str, flags: int, mode: int) -> int:
     fd = os.dup(dir_fd)
     try:
         for part in parts[:-1]:
-            next_fd = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except NotADirectoryError:
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "a symbolic link is not followed", path) from None
+                raise
             os.close(fd)
             fd = next_fd
         last = parts[-1] if parts else "."
-        return os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+        opened = os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+        if stat.S_ISLNK(os.fstat(opened).st_mode):  # O_PATH | O_NOFOLLOW opens the link
+            os.close(opened)
+            raise OSError(errno.ELOOP, "a symbolic link is not followed", path)
+        return opened
     finally:
         os.close(fd)
 

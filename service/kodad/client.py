@@ -219,7 +219,10 @@ class Client:
         loop_cap: int = 0,
         system_prompt: str = "",
         approval_timeout_s: float = 0,
+        sandbox: spb.Sandbox | None = None,
     ) -> spb.Session:
+        """Creates a session; `sandbox` sets what its commands may touch (default: the
+        workspace writable by approved commands, no network)."""
         session = spb.Session(
             workspace=workspace,
             title=title,
@@ -230,6 +233,8 @@ class Client:
         )
         if provider is not None:
             session.provider.CopyFrom(provider)
+        if sandbox is not None:
+            session.sandbox.CopyFrom(sandbox)
         if approval_timeout_s:
             timeout = Duration()
             timeout.FromNanoseconds(int(approval_timeout_s * 1e9))

@@ -75,3 +75,15 @@ async def test_errors_carry_the_grpc_code(server: Server, workspace: Path) -> No
         with pytest.raises(KodadError) as err:
             await kodad.cancel_turn(session.id)
         assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_create_session_sets_the_sandbox_and_get_session_shows_it(
+    server: Server, workspace: Path
+) -> None:
+    async with Client(server.address) as kodad:
+        read_only = spb.Sandbox(policy=spb.SANDBOX_POLICY_READ_ONLY, network=True)
+        created = await kodad.create_session(str(workspace), sandbox=read_only)
+        assert created.sandbox == read_only
+        default = await kodad.create_session(str(workspace))
+        assert default.sandbox.policy == spb.SANDBOX_POLICY_WORKSPACE_WRITE
+        assert not default.sandbox.network

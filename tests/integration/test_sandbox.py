@@ -14,6 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from kodad.config import SandboxConfig, ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
@@ -432,3 +433,39 @@ async def test_a_symlinked_memory_file_stays_out_of_the_prompt(
     session = await create_session(stub, workspace, provider)
     await run_turn(stub, session.id, "hello")
     assert SECRET not in json.dumps(fake_llm.requests[-1].body)
+
+
+async def test_update_session_changes_the_sandbox_for_the_next_call(
+    stub: Stub, workspace: Path
+) -> None:
+    provider = scripted(
+        [bash("a", "touch a")], [{"text": "1"}], [bash("b", "touch b")], [{"text": "2"}]
+    )
+    session = await create_session(stub, workspace, provider)
+    await run_turn(stub, session.id, "one")
+    assert (workspace / "a").exists()
+    policy = spb.Sandbox(policy=spb.SANDBOX_POLICY_READ_ONLY)
+    updated = await stub.UpdateSession(
+        pb.UpdateSessionRequest(
+            session=spb.Session(id=session.id, sandbox=policy),
+            update_mask=FieldMask(paths=["sandbox"]),
+        )
+    )
+    assert updated.session.sandbox == policy
+    results = finished_calls(await run_turn(stub, session.id, "two"))
+    assert "Read-only file system" in results["b"].output and not (workspace / "b").exists()
+
+
+async def test_a_sub_agent_gets_no_more_than_its_parent(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("invoke_agent", "i", agent="default", task="write it")],
+        [{"text": "parent done"}],
+        default=[[bash("c", "touch child-wrote")], [{"text": "child done"}]],
+    )
+    session = await create_session(
+        stub, workspace, provider, sandbox=spb.Sandbox(policy=spb.SANDBOX_POLICY_READ_ONLY)
+    )
+    events = await run_turn(stub, session.id, "delegate")
+    assert not (workspace / "child-wrote").exists()
+    outputs_ = [e.tool_call_finished.output for e in events if kind(e) == "tool_call_finished"]
+    assert any("Read-only file system" in o for o in outputs_)

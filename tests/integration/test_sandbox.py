@@ -16,7 +16,7 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from kodad.config import SandboxConfig, ServerConfig
+from kodad.config import ConfigError, SandboxConfig, Security, ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -469,3 +469,21 @@ async def test_a_sub_agent_gets_no_more_than_its_parent(stub: Stub, workspace: P
     assert not (workspace / "child-wrote").exists()
     outputs_ = [e.tool_call_finished.output for e in events if kind(e) == "tool_call_finished"]
     assert any("Read-only file system" in o for o in outputs_)
+
+
+async def test_without_a_sandbox_the_server_says_so_and_stays_on_loopback(
+    server_config: ServerConfig, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KODAD_BWRAP", "/nonexistent/bwrap")
+    beyond_loopback = dataclasses.replace(
+        server_config, listen="0.0.0.0:0", security=Security(insecure_no_auth=True)
+    )
+    with pytest.raises(ConfigError, match="without a sandbox"):
+        Server(beyond_loopback)
+    async with Server(server_config) as running, grpc.aio.insecure_channel(running.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        info = await stub.GetServerInfo(pb.GetServerInfoRequest())
+        assert not info.sandbox.available and "bwrap cannot run" in info.sandbox.unavailable_reason
+        # Commands still run (unconfined), still without the service's secrets.
+        (out,) = await outputs(stub, workspace, "echo ran; env")
+        assert "ran" in out and SECRET not in out.replace("KODAD_TEST_PLAIN_SETTING=" + SECRET, "")

@@ -34,3 +34,24 @@ def test_provider_defaults_from_env(env: dict[str, str], expected: ProviderConfi
 def test_unknown_provider_kind_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="KODAD_PROVIDER='gemini' is not one of"):
         provider_from_env({"KODAD_PROVIDER": "gemini"})
+
+
+def test_serving_beyond_loopback_without_a_sandbox_needs_to_be_asked_for() -> None:
+    from kodad.config import SandboxConfig
+
+    with pytest.raises(ConfigError, match="--allow-unsandboxed"):
+        SandboxConfig().check("0.0.0.0:50051", False, "bwrap is not installed")
+    SandboxConfig().check("127.0.0.1:50051", False, "bwrap is not installed")
+    SandboxConfig().check("0.0.0.0:50051", True, "")
+    SandboxConfig(allow_unsandboxed=True).check("0.0.0.0:50051", False, "bwrap is not installed")
+
+
+def test_provider_key_flags_name_a_variable_and_maybe_a_host() -> None:
+    from kodad.engine.access import ProviderKeys
+
+    assert ProviderKeys.parse(["A_KEY", "B=api.example.com"]) == (
+        ("A_KEY", None),
+        ("B", "api.example.com"),
+    )
+    with pytest.raises(ValueError, match="NAME=HOST"):
+        ProviderKeys.parse(["not a name"])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +171,27 @@ def finished_calls(events: list[epb.EngineEvent]) -> dict[str, epb.ToolCallFinis
         for e in events
         if kind(e) == "tool_call_finished"
     }
+
+
+@contextlib.contextmanager
+def flipping(target: Path, victim: Path) -> Iterator[None]:
+    """`target` flipping between a regular file and a symlink to `victim`, as fast as a
+    thread can rename (each flip atomic), for as long as the block runs."""
+    stop = threading.Event()
+    link, plain = target.with_name(".flip-link"), target.with_name(".flip-plain")
+
+    def flip() -> None:
+        while not stop.is_set():
+            link.unlink(missing_ok=True)
+            link.symlink_to(victim)
+            os.replace(link, target)
+            plain.write_text("inside")
+            os.replace(plain, target)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        flipper.join()

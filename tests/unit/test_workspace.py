@@ -4,7 +4,6 @@ any moment, leads out — with openat2 and with the component walk used without 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from kodad.tools import workspace as workspace_module
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
+from tests.helpers import flipping
 
 
 @pytest.fixture(params=["openat2", "component walk"])
@@ -90,32 +90,13 @@ def test_a_path_flipped_between_file_and_symlink_never_lands_outside(
     space: Workspace, outside: Path
 ) -> None:
     victim = outside / "secret"
-    target = space.root / "target"
-    stop = threading.Event()
-
-    def flip() -> None:
-        link, plain = space.root / ".link", space.root / ".plain"
-        while not stop.is_set():
-            link.unlink(missing_ok=True)
-            link.symlink_to(victim)
-            os.replace(link, target)
-            plain.write_text("inside")
-            os.replace(plain, target)
-
-    flipper = threading.Thread(target=flip)
-    flipper.start()
     landed = refused = 0
-    try:
+    with flipping(space.root / "target", victim):
         for i in range(2000):
             try:
                 space.write_bytes("target", f"write {i}".encode())
                 landed += 1
-            except ToolError:
+            except (ToolError, FileNotFoundError):  # refused, or caught between two renames
                 refused += 1
-            except FileNotFoundError:
-                refused += 1  # caught between the flipper's unlink and rename
-    finally:
-        stop.set()
-        flipper.join()
     assert victim.read_text() == "secret"
     assert landed + refused == 2000

@@ -108,7 +108,10 @@ class Workspace:
         or a symlink on the way, leads outside the workspace now (the file operations below
         check again, atomically, when they open it)."""
         rel = self.relative_path(path)
-        resolved = (self.root / rel).resolve()
+        try:
+            resolved = (self.root / rel).resolve()
+        except OSError as e:  # a link swapped for a file while it was being read
+            raise ToolError(f"path {path!r} changed while it was resolved: {e.strerror}") from None
         if resolved != self.root and not resolved.is_relative_to(self.root):
             raise ToolError(f"path {path!r} is outside the workspace {self.root}")
         return resolved

@@ -4,7 +4,8 @@ OpenAI chat completions (POST /v1/chat/completions) and Anthropic messages
 
 Each POST takes the next queued reply: `Stream` (OpenAI chunks as `data:` events, then
 `data: [DONE]`), `Raw` (exact bytes, written in pieces of `split` bytes, then an orderly end,
-a cut connection or a stall), or `Failure` (an HTTP error with its JSON body and headers).
+a cut connection or a stall), `Failure` (an HTTP error with its JSON body and headers), or
+`Json` (a whole answer as 200 application/json).
 Bodies go out with chunked transfer encoding, one flush per piece. Requests are recorded.
 """
 
@@ -41,6 +42,14 @@ class Failure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Json:
+    """A whole answer as `200 application/json`, whatever the request asked for (some
+    proxies answer stream=true that way)."""
+
+    body: dict[str, Any]
 
 
 @dataclass
@@ -118,7 +127,7 @@ class FakeLLM:
     Anthropic."""
 
     def __init__(self) -> None:
-        self.replies: deque[Stream | Raw | Failure] = deque()
+        self.replies: deque[Stream | Raw | Failure | Json] = deque()
         self.release = threading.Event()
         self.requests: list[Recorded] = []
         fake = self
@@ -146,6 +155,9 @@ class FakeLLM:
                 reply = fake.replies.popleft()
                 if isinstance(reply, Failure):
                     self._json(reply.status, reply.body, reply.headers)
+                    return
+                if isinstance(reply, Json):
+                    self._json(200, reply.body)
                     return
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")

@@ -185,3 +185,45 @@ async def test_default_provider_comes_from_the_environment(
         assert text_of(await run_turn(stub, session.id, "hi")) == "from env"
         assert fake_llm.requests[0].headers["authorization"] == "Bearer sk-env"
         assert "sk-env" not in str(info) and "sk-env" not in str(session)
+
+
+async def test_bad_tool_input_and_a_call_cut_by_the_limit_are_tool_errors_the_turn_survives(
+    stub: Stub, workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.replies.extend(
+        [
+            Raw(
+                anthropic_stream(
+                    {"tool_use": ("t1", "bash", ['{"command": ls}'])}, stop_reason="tool_use"
+                )
+            ),
+            Raw(
+                anthropic_stream(
+                    {"tool_use": ("t2", "write_file", ['{"path": "big.txt", "content": "aaa'])},
+                    stop_reason="max_tokens",
+                )
+            ),
+            Raw(anthropic_stream({"text": ["Recovered."]})),
+        ]
+    )
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_ANTHROPIC,
+        model="claude-fake",
+        base_url=fake_llm.root_url,
+        max_output_tokens=300,
+    )
+    session = await create_session(stub, workspace, provider)
+    events = await run_turn(stub, session.id, "go")
+    assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+    finished = {
+        e.tool_call_finished.call_id: e.tool_call_finished
+        for e in events
+        if kind(e) == "tool_call_finished"
+    }
+    assert finished["t1"].is_error and "not valid JSON" in finished["t1"].output
+    assert finished["t2"].is_error and "output token limit (300 tokens)" in finished["t2"].output
+    assert not (workspace / "big.txt").exists()
+    notices = [e.notice.text for e in events if kind(e) == "notice"]
+    assert any("inside a call of write_file" in n for n in notices)
+    assert text_of(events) == "Recovered."
+    assert_history_valid(await messages(stub, session.id))

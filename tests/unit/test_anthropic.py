@@ -24,7 +24,7 @@ from kodad.providers import (
     UsageReport,
 )
 from kodad.providers.anthropic import to_anthropic_messages
-from tests.fakes.llm_server import Failure, FakeLLM, Raw, anthropic_stream, sse
+from tests.fakes.llm_server import Failure, FakeLLM, Json, Raw, anthropic_stream, sse
 
 
 @pytest.fixture
@@ -282,12 +282,6 @@ async def test_error_event_inside_the_stream(fake_llm: FakeLLM, client: httpx.As
     [
         (b"event: message_start\ndata: {not json}\n\n", "done", "is not JSON", "provider_error"),
         (
-            sse("mystery_event", {"type": "mystery_event"}),
-            "done",
-            "unexpected event type 'mystery_event'",
-            "provider_error",
-        ),
-        (
             anthropic_stream({"text": ["a"]}).split(b"event: message_stop")[0],
             "done",
             "ended before message_stop",
@@ -316,3 +310,125 @@ async def test_malformed_cut_and_stalled_streams_fail_clearly(
             await collect(provider(fake_llm, short, []).stream(request()))
     assert fragment in err.value.message
     assert err.value.code == code
+
+
+async def test_event_delta_and_block_types_added_later_are_ignored(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    stream = anthropic_stream({"text": ["kept"]})
+    cut = stream.index(b"event: message_delta")
+    extra = (
+        sse("some_future_event", {"type": "some_future_event", "anything": [1, 2]})
+        + sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": {"type": "hologram"}},
+        )
+        + sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 1, "delta": {"type": "hologram_delta"}},
+        )
+        + sse("content_block_stop", {"type": "content_block_stop", "index": 1})
+        + sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "new_delta", "x": 1}},
+        )
+    )
+    fake_llm.replies.append(Raw(stream[:cut] + extra + stream[cut:]))
+    got = await collect(provider(fake_llm, client, []).stream(request()))
+    assert got == [
+        TextChunk("kept"),
+        UsageReport(Usage(input_tokens=25, output_tokens=12)),
+        StreamFinished("end_turn"),
+    ]
+
+
+async def test_tool_input_that_is_not_json_goes_to_the_tool_not_the_turn(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    fake_llm.replies.append(
+        Raw(
+            anthropic_stream(
+                {"tool_use": ("t1", "bash", ['{"command": ls}'])}, stop_reason="tool_use"
+            )
+        )
+    )
+    got = await collect(provider(fake_llm, client, []).stream(request()))
+    assert ToolCallReady(ToolCall("t1", "bash", '{"command": ls}')) in got
+    assert got[-1] == StreamFinished("tool_use")
+
+
+async def test_a_tool_call_cut_by_the_token_limit_is_marked_and_said(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    fake_llm.replies.append(
+        Raw(
+            anthropic_stream(
+                {"text": ["Writing it."]},
+                {"tool_use": ("t1", "write_file", ['{"path": "a", "content": "lo'])},
+                stop_reason="max_tokens",
+            )
+        )
+    )
+    got = await collect(provider(fake_llm, client, []).stream(request()))
+    cut = [e for e in got if isinstance(e, ToolCallReady)]
+    assert cut == [
+        ToolCallReady(ToolCall("t1", "write_file", '{"path": "a", "content": "lo'), True)
+    ]
+    notices = [e.text for e in got if isinstance(e, ProviderNotice)]
+    assert notices == [
+        "the model stopped at its output token limit, inside a call of write_file (not run)"
+    ]
+
+
+async def test_a_json_answer_to_a_stream_request_is_read_whole(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    fake_llm.replies.append(
+        Json(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-fake",
+                "content": [
+                    {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                    {"type": "text", "text": "Reading."},
+                    {"type": "tool_use", "id": "t1", "name": "read_file", "input": {"path": "a"}},
+                    {"type": "server_gadget", "whatever": True},
+                ],
+                "stop_reason": "tool_use",
+                "usage": {"input_tokens": 7, "output_tokens": 3},
+            }
+        )
+    )
+    got = await collect(provider(fake_llm, client, []).stream(request()))
+    assert got == [
+        ThinkingChunk("hm"),
+        ThinkingSignature("sig"),
+        TextChunk("Reading."),
+        ToolCallReady(ToolCall("t1", "read_file", '{"path": "a"}')),
+        UsageReport(Usage(input_tokens=7, output_tokens=3)),
+        StreamFinished("tool_use"),
+    ]
+
+
+async def test_a_drop_after_the_answer_began_is_worded_so(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    start = anthropic_stream({"text": ["a"]}).split(b"event: content_block_start")[0]
+    fake_llm.replies.extend([Raw(start, end="cut")] * 4)
+    with pytest.raises(ProviderError) as err:
+        await collect(provider(fake_llm, client, []).stream(request()))
+    assert "connection lost mid-response" in err.value.message
+    assert err.value.message.count(fake_llm.root_url) == 1
+
+
+async def test_a_refused_connection_names_the_url_once(client: httpx.AsyncClient) -> None:
+    dead = AnthropicProvider(
+        base_url="http://127.0.0.1:9", api_key_env="", client=client,
+        retry=RetryPolicy(attempts=1),
+    )  # fmt: skip
+    with pytest.raises(ProviderError) as err:
+        await collect(dead.stream(request()))
+    assert "connection failed" in err.value.message
+    assert err.value.message.count("127.0.0.1:9") == 1

@@ -3,6 +3,7 @@ local server speaking the real streaming format."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 
@@ -32,6 +33,7 @@ from kodad.providers.sse import ServerSentEvent, iter_sse
 from tests.fakes.llm_server import (
     Failure,
     FakeLLM,
+    Json,
     Raw,
     Stream,
     text_chunks,
@@ -380,6 +382,130 @@ class TestOpenAIHardening:
             await collect(self.provider(fake_llm, client).stream(tools_request))
         assert "tools" in fake_llm.requests[0].body and "tools" not in fake_llm.requests[1].body
         assert len(fake_llm.requests) == 2  # once, not forever
+
+    async def test_an_error_that_only_mentions_tools_is_not_taken_for_unsupported_tools(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        message = (
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+            "message with 'tool_calls'."
+        )
+        body = {"error": {"message": message, "type": "invalid_request_error", "param": "messages"}}
+        fake_llm.replies.append(Failure(400, body))
+        tools_request = ProviderRequest(
+            "m", "s", [Message(Role.USER, "t", text="hi")], [ToolSpec("bash", "run", {})]
+        )
+        with pytest.raises(ProviderError) as err:
+            await collect(self.provider(fake_llm, client).stream(tools_request))
+        assert err.value.code == "bad_request" and message in err.value.message
+        assert len(fake_llm.requests) == 1 and "tools" in fake_llm.requests[0].body
+
+    async def test_max_tokens_field_follows_what_the_server_accepts(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        openai_error = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead."
+        )
+        body = {"error": {"message": openai_error, "type": "invalid_request_error"}}
+        fake_llm.replies.extend(
+            [Failure(400, body), Stream(text_chunks("a")), Stream(text_chunks("b"))]
+        )
+        provider = self.provider(fake_llm, client)
+        limited = dataclasses.replace(request(), max_output_tokens=100)
+        got = await collect(provider.stream(limited))
+        assert TextChunk("a") in got
+        first, second = fake_llm.requests[0].body, fake_llm.requests[1].body
+        assert first["max_tokens"] == 100 and "max_completion_tokens" not in first
+        assert second["max_completion_tokens"] == 100 and "max_tokens" not in second
+        await collect(provider.stream(limited))  # learnt: no second refusal
+        assert fake_llm.requests[2].body["max_completion_tokens"] == 100
+        assert len(fake_llm.requests) == 3
+
+    async def test_max_tokens_field_is_configurable(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        fake_llm.replies.append(Stream(text_chunks("a")))
+        provider = OpenAICompatProvider(
+            base_url=fake_llm.base_url,
+            api_key_env="",
+            client=client,
+            max_tokens_field="max_completion_tokens",
+        )
+        await collect(provider.stream(dataclasses.replace(request(), max_output_tokens=7)))
+        assert fake_llm.requests[0].body["max_completion_tokens"] == 7
+
+    async def test_unknown_chunk_fields_are_ignored(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        chunks = text_chunks("x")
+        chunks[1]["system_fingerprint"] = "fp_1"
+        chunks[1]["service_tier"] = "default"
+        chunks[1]["choices"][0]["logprobs"] = {"content": []}
+        chunks[1]["choices"][0]["delta"]["refusal"] = None
+        chunks[1]["choices"][0]["delta"]["annotations"] = [{"type": "url_citation"}]
+        fake_llm.replies.append(Stream(chunks))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert TextChunk("x") in got and got[-1] == StreamFinished("stop")
+
+    async def test_a_tool_call_cut_by_the_token_limit_is_marked_and_said(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        chunks = tool_call_chunks([("c1", "write_file", '{"path": "a", "content": "lo')])
+        chunks[-1]["choices"][0]["finish_reason"] = "length"
+        fake_llm.replies.append(Stream(chunks))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        call = ToolCall("c1", "write_file", '{"path": "a", "content": "lo')
+        assert ToolCallReady(call, cut_off=True) in got
+        notice = next(e for e in got if isinstance(e, ProviderNotice))
+        assert notice.text.endswith("inside a call of write_file (not run)")
+
+    async def test_a_json_answer_to_a_stream_request_is_read_whole(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        fake_llm.replies.append(
+            Json(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": "Listing.",
+                                "tool_calls": [
+                                    {
+                                        "id": "c1",
+                                        "type": "function",
+                                        "function": {"name": "list_dir", "arguments": "{}"},
+                                    }
+                                ],
+                            },
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 9, "completion_tokens": 4},
+                }
+            )
+        )
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert got == [
+            TextChunk("Listing."),
+            ToolCallReady(ToolCall("c1", "list_dir", "{}")),
+            UsageReport(Usage(9, 4)),
+            StreamFinished("tool_calls"),
+        ]
+
+    async def test_timeouts_and_refusals_name_the_url_once(self, client: httpx.AsyncClient) -> None:
+        dead = OpenAICompatProvider(
+            base_url="http://127.0.0.1:9/v1", api_key_env="", client=client,
+            retry=RetryPolicy(attempts=1),
+        )  # fmt: skip
+        with pytest.raises(ProviderError) as err:
+            await collect(dead.stream(request()))
+        assert "connection failed" in err.value.message
+        assert err.value.message.count("127.0.0.1:9") == 1
 
     async def test_usage_is_estimated_when_the_server_sends_none(
         self, fake_llm: FakeLLM, client: httpx.AsyncClient

@@ -111,6 +111,7 @@ def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
         max_output_tokens=pb.max_output_tokens,
         thinking_budget_tokens=pb.thinking_budget_tokens,
         context_window_tokens=pb.context_window_tokens,
+        max_tokens_field=pb.max_tokens_field,
     )
 
 
@@ -230,6 +231,7 @@ def provider(p: m.ProviderConfig) -> spb.ProviderConfig:
         max_output_tokens=p.max_output_tokens,
         thinking_budget_tokens=p.thinking_budget_tokens,
         context_window_tokens=p.context_window_tokens,
+        max_tokens_field=p.max_tokens_field,
     )
 
 

@@ -117,6 +117,8 @@ class ProviderConfig:
     max_output_tokens: int = 0
     thinking_budget_tokens: int = 0
     context_window_tokens: int = 0
+    # OPENAI_COMPATIBLE: the request field for max_output_tokens ("" = by host, see proto).
+    max_tokens_field: str = ""
 
 
 @dataclass(frozen=True)

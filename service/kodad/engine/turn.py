@@ -190,6 +190,8 @@ class Turn:
         self._partial_text: list[str] | None = None
         self._partial_thinking: list[str] = []
         self._unanswered: list[ToolCall] = []
+        # Calls the output token limit ended inside: answered with an error, never run.
+        self._cut_off: set[str] = set()
         self._cancel_requested = False
         # "starting" until the task runs, "running", then "ending" while the end is stored.
         self._phase = "starting"
@@ -407,6 +409,8 @@ class Turn:
                     signature += event.signature
                 elif isinstance(event, ToolCallReady):
                     calls.append(event.call)
+                    if event.cut_off:
+                        self._cut_off.add(event.call.call_id)
                 elif isinstance(event, UsageReport):
                     usage = event.usage
                 elif isinstance(event, ProviderNotice):
@@ -508,7 +512,17 @@ class Turn:
         )
         outcome: ToolOutcome | None
         try:
-            if tool is None:
+            if call.call_id in self._cut_off:
+                limit = self.session.provider.max_output_tokens
+                outcome = ToolOutcome(
+                    "not run: the output token limit"
+                    + (f" ({limit} tokens)" if limit else "")
+                    + " ended the response inside this call, so its arguments are incomplete;"
+                    " make smaller calls (e.g. write a large file in parts) or raise the"
+                    " session's provider.max_output_tokens",
+                    is_error=True,
+                )
+            elif tool is None:
                 known = ", ".join(self._tools.names)
                 refusal = self._tools.refusal(call.tool_name)
                 text = refusal or f"unknown tool {call.tool_name!r}"

@@ -30,6 +30,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 MAX_MCP_SERVERS = 16
+MAX_TOKENS_FIELDS = ("", "max_tokens", "max_completion_tokens")
 
 
 def mcp_servers(
@@ -146,6 +147,13 @@ def provider(config: ProviderConfig) -> ProviderConfig:
         )
     if config.context_window_tokens and not 1024 <= config.context_window_tokens <= 100_000_000:
         raise InvalidArgument("session.provider.context_window_tokens must be 0 or at least 1024")
+    if config.max_tokens_field not in MAX_TOKENS_FIELDS:
+        raise InvalidArgument(
+            "session.provider.max_tokens_field must be empty, max_tokens or "
+            f"max_completion_tokens, got {config.max_tokens_field[:64]!r}"
+        )
+    if config.max_tokens_field and config.kind is not ProviderKind.OPENAI_COMPATIBLE:
+        raise InvalidArgument("session.provider.max_tokens_field is for OPENAI_COMPATIBLE only")
     if config.script_json:
         if config.kind is not ProviderKind.SCRIPTED:
             raise InvalidArgument("session.provider.script_json is only for SCRIPTED providers")

@@ -64,6 +64,7 @@ class ProviderRegistry:
                 api_key_env=config.api_key_env,
                 client=self._client,
                 retry=self._retry,
+                max_tokens_field=config.max_tokens_field,
             )
         if config.kind is ProviderKind.ANTHROPIC:
             return AnthropicProvider(

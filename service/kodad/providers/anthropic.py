@@ -24,7 +24,14 @@ from kodad.providers.base import (
     ToolCallReady,
     UsageReport,
 )
-from kodad.providers.http import DEFAULT_RETRY, RetryPolicy, Sleep, error_code, post_stream
+from kodad.providers.http import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    Sleep,
+    error_code,
+    is_json,
+    post_stream,
+)
 from kodad.providers.sse import iter_sse
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -169,11 +176,11 @@ class AnthropicProvider:
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
         async for event in post_stream(
             client=self._client,
-            name=self.url,
             url=self.url,
             headers=self._headers(),
             payload=self._payload(request),
             read=self._read,
+            read_whole=self._read_whole,
             retry=self._retry,
             sleep=self._sleep,
         ):
@@ -183,6 +190,8 @@ class AnthropicProvider:
         return ProviderError(code, f"{self.url}: {text}")
 
     async def _read(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+        """The event stream. Event, delta and content block types this code does not know
+        are skipped: the API adds new ones and says clients must ignore them."""
         blocks: dict[int, dict[str, str]] = {}
         usage: dict[str, int] = {}
         stop_reason = ""
@@ -195,8 +204,6 @@ class AnthropicProvider:
             if not isinstance(data, dict):
                 raise self._fail(f"event {sse.event!r} is not an object")
             kind = data.get("type") or sse.event
-            if kind == "ping":
-                continue
             if kind == "message_start":
                 usage.update((data.get("message") or {}).get("usage") or {})
             elif kind == "content_block_start":
@@ -207,6 +214,7 @@ class AnthropicProvider:
                     "name": str(block.get("name", "")),
                     "json": "",
                     "signature": "",
+                    "stopped": "",
                 }
                 if block.get("type") == "text" and block.get("text"):
                     yield TextChunk(block["text"])
@@ -227,22 +235,12 @@ class AnthropicProvider:
                         block_state["signature"] += delta.get("signature", "")
                     case "input_json_delta":
                         block_state["json"] += delta.get("partial_json", "")
-                    case "citations_delta":
-                        pass
-                    case other:
-                        raise self._fail(f"unexpected delta type {other!r}")
+                    case _:
+                        pass  # citations and what the API adds later
             elif kind == "content_block_stop":
                 block_state = blocks.get(int(data.get("index", 0)), {})
-                if block_state.get("type") == "tool_use":
-                    arguments = block_state["json"] or "{}"
-                    try:
-                        json.loads(arguments)
-                    except json.JSONDecodeError:
-                        raise self._fail(
-                            f"tool_use input is not JSON: {arguments[:200]!r}"
-                        ) from None
-                    yield ToolCallReady(ToolCall(block_state["id"], block_state["name"], arguments))
-                elif block_state.get("type") == "thinking" and block_state.get("signature"):
+                block_state["stopped"] = "yes"
+                if block_state.get("type") == "thinking" and block_state.get("signature"):
                     yield ThinkingSignature(block_state["signature"])
             elif kind == "message_delta":
                 stop_reason = (data.get("delta") or {}).get("stop_reason") or stop_reason
@@ -257,20 +255,70 @@ class AnthropicProvider:
                 if code == "bad_request":
                     code = error_code(400, message)
                 raise self._fail(f"{etype}: {message}", code)
-            else:
-                raise self._fail(f"unexpected event type {kind!r}")
+            # ping, and event types the API adds later: nothing to do
         if not finished:
             raise self._fail("the stream ended before message_stop", "network")
+        calls = [
+            (ToolCall(b["id"], b["name"], b["json"] or "{}"), b["stopped"] == "yes")
+            for _, b in sorted(blocks.items())
+            if b["type"] == "tool_use"
+        ]
+        for event in self._ending(calls, usage, stop_reason):
+            yield event
+
+    def _ending(
+        self, calls: list[tuple[ToolCall, bool]], usage: dict[str, Any], stop_reason: str
+    ) -> list[ProviderEvent]:
+        """The tool calls (those the token limit ended inside marked cut off: their input is
+        incomplete), the usage, a notice at the limit, the finish. Input that is not JSON is
+        passed on as it came: the tool answers the model with an error and the turn goes on."""
+        at_limit = stop_reason == "max_tokens"
+        events: list[ProviderEvent] = []
+        cut: list[str] = []
+        for call, stopped in calls:
+            cut_off = at_limit and (not stopped or not is_json(call.arguments_json))
+            if cut_off:
+                cut.append(call.tool_name)
+            events.append(ToolCallReady(call, cut_off=cut_off))
         cache_read = int(usage.get("cache_read_input_tokens") or 0)
         cache_write = int(usage.get("cache_creation_input_tokens") or 0)
-        yield UsageReport(
-            Usage(
-                input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
-                output_tokens=int(usage.get("output_tokens") or 0),
-                cache_read_tokens=cache_read,
-                cache_write_tokens=cache_write,
+        events.append(
+            UsageReport(
+                Usage(
+                    input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
+                    output_tokens=int(usage.get("output_tokens") or 0),
+                    cache_read_tokens=cache_read,
+                    cache_write_tokens=cache_write,
+                )
             )
         )
-        if stop_reason == "max_tokens":
-            yield ProviderNotice("the model stopped at its output token limit")
-        yield StreamFinished(stop_reason)
+        if at_limit:
+            inside = f", inside a call of {cut[0]} (not run)" if cut else ""
+            events.append(ProviderNotice(f"the model stopped at its output token limit{inside}"))
+        events.append(StreamFinished(stop_reason))
+        return events
+
+    def _read_whole(self, body: dict[str, Any]) -> list[ProviderEvent]:
+        """A Message object (not streamed): what some proxies answer stream=true."""
+        events: list[ProviderEvent] = []
+        calls: list[tuple[ToolCall, bool]] = []
+        for block in body.get("content") or ():
+            if not isinstance(block, dict):
+                continue
+            match block.get("type"):
+                case "text":
+                    if block.get("text"):
+                        events.append(TextChunk(str(block["text"])))
+                case "thinking":
+                    if block.get("thinking"):
+                        events.append(ThinkingChunk(str(block["thinking"])))
+                    if block.get("signature"):
+                        events.append(ThinkingSignature(str(block["signature"])))
+                case "tool_use":
+                    arguments = json.dumps(block.get("input") or {})
+                    call = ToolCall(str(block.get("id", "")), str(block.get("name", "")), arguments)
+                    calls.append((call, True))
+                case _:
+                    pass
+        usage = body.get("usage") or {}
+        return [*events, *self._ending(calls, usage, str(body.get("stop_reason") or ""))]

@@ -53,9 +53,12 @@ class ThinkingSignature:
 
 @dataclass(frozen=True)
 class ToolCallReady:
-    """A complete tool call (providers assemble streamed argument fragments)."""
+    """A complete tool call (providers assemble streamed argument fragments). `cut_off`:
+    the output token limit ended the response inside it, so its arguments are incomplete
+    (the turn answers it with an error saying so instead of running it)."""
 
     call: ToolCall
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ _CONTEXT_MARKERS = (
 
 Sleep = Callable[[float], Any]
 Reader = Callable[[httpx.Response], AsyncIterator[ProviderEvent]]
+# Reads a whole (not streamed) JSON answer: what some proxies send for stream=true.
+WholeReader = Callable[[dict[str, Any]], list[ProviderEvent]]
 # Given a 4xx error before any event, returns a payload to try once more instead, or None.
 Fallback = Callable[[ProviderError, dict[str, Any]], dict[str, Any] | None]
 
@@ -46,6 +49,39 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+def is_json(text: str) -> bool:
+    """Whether `text` parses as JSON (tool call arguments cut off mid-way do not)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def rejects_parameter(message: str, names: tuple[str, ...]) -> bool:
+    """Whether an error message says the server does not support one of the request
+    parameters `names` — as servers word it ("Unrecognized request argument supplied: X",
+    "Unsupported parameter: 'X'", "X is not supported", "does not support X", "Extra inputs
+    are not permitted" at X) — and not merely mentions it (OpenAI's "Invalid parameter:
+    messages with role 'tool' must be a response to …" is about the history, not the tools
+    parameter)."""
+    text = message.lower()
+    for name in names:
+        quoted = rf"['\"`]?{re.escape(name)}['\"`]?"
+        patterns = (
+            rf"\b(unrecognized|unknown|unsupported|unexpected|extra)\s+(request\s+)?"
+            rf"(argument|parameter|field|property|key|input)s?(\s+supplied)?\s*:?\s*{quoted}(\W|$)",
+            rf"(^|\W){quoted}\s+(is|are)\s+(not\s+(supported|permitted|allowed|recognized)|"
+            rf"unsupported|unknown)",
+            rf"(does not|doesn't|do not|don't|cannot|can't)\s+(support|accept)\s+(the\s+)?{quoted}"
+            rf"(\W|$)",
+            rf"(^|\W){quoted}\s*:\s*extra (inputs|fields) (are )?not permitted",
+        )
+        if any(re.search(p, text) for p in patterns):
+            return True
+    return False
 
 
 def error_code(status: int, text: str) -> str:
@@ -91,21 +127,23 @@ def _retry_after(response: httpx.Response) -> float | None:
 async def post_stream(
     *,
     client: httpx.AsyncClient,
-    name: str,
     url: str,
     headers: dict[str, str],
     payload: dict[str, Any],
     read: Reader,
+    read_whole: WholeReader,
     retry: RetryPolicy,
     sleep: Sleep = asyncio.sleep,
     fallback: Fallback | None = None,
 ) -> AsyncGenerator[ProviderEvent, None]:
-    """POSTs `payload` and yields what `read` makes of the response. Failures before the
-    first event are retried as `retry` says (each announced by a notice); after it, any
-    failure raises ProviderError."""
+    """POSTs `payload` and yields what `read` makes of the streamed response, or what
+    `read_whole` makes of a JSON one (some proxies answer stream=true that way). Failures
+    before the first event are retried as `retry` says (each announced by a notice); after
+    it, any failure raises ProviderError."""
     attempt = 0
-    started = False
+    started = False  # an event went out: nothing can be retried any more
     while True:
+        began = False  # the server answered 2xx and its body is being read
         try:
             async with client.stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code >= 400:
@@ -113,10 +151,17 @@ async def post_stream(
                     text = error_text(body)
                     raise ProviderError(
                         error_code(response.status_code, text),
-                        f"{name} returned HTTP {response.status_code}: {text}",
+                        f"{url} returned HTTP {response.status_code}: {text}",
                         status=response.status_code,
                         retry_after=_retry_after(response),
                     )
+                began = True
+                content_type = response.headers.get("content-type", "").lower()
+                if "json" in content_type and "event-stream" not in content_type:
+                    for event in read_whole(_json_body(url, await response.aread())):
+                        started = True
+                        yield event
+                    return
                 async for event in read(response):
                     started = True
                     yield event
@@ -132,13 +177,15 @@ async def post_stream(
             error = e
         except httpx.TimeoutException as e:
             what = "connecting" if isinstance(e, httpx.ConnectTimeout) else "waiting for data"
-            error = ProviderError("network", f"{name} timed out {what} ({url})")
+            error = ProviderError("network", f"{url} timed out {what}")
             if started or not isinstance(e, httpx.ConnectTimeout) or attempt + 1 >= retry.attempts:
                 raise error from None
         except httpx.TransportError as e:
             detail = str(e) or type(e).__name__
-            verb = "connection failed" if not started else "connection lost"
-            error = ProviderError("network", f"{name} {verb} ({url}): {detail}")
+            if began:
+                error = ProviderError("network", f"{url}: connection lost mid-response: {detail}")
+            else:
+                error = ProviderError("network", f"{url}: connection failed: {detail}")
             if started or attempt + 1 >= retry.attempts:
                 raise error from None
         delay = retry.delay(attempt, error.retry_after)
@@ -148,3 +195,18 @@ async def post_stream(
             f"(attempt {attempt + 1} of {retry.attempts})"
         )
         await sleep(delay)
+
+
+def _json_body(url: str, body: bytes) -> dict[str, Any]:
+    """A whole JSON answer; ProviderError when it is not an object or is an error."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ProviderError(
+            "provider_error", f"{url} answered with JSON that does not parse: {body[:200]!r}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ProviderError("provider_error", f"{url} answered {body[:200]!r}")
+    if "error" in data:
+        raise ProviderError("provider_error", f"{url} reported an error: {error_text(body)}")
+    return data

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -24,10 +25,26 @@ from kodad.providers.base import (
     ToolCallReady,
     UsageReport,
 )
-from kodad.providers.http import DEFAULT_RETRY, RetryPolicy, Sleep, error_text, post_stream
+from kodad.providers.http import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    Sleep,
+    error_text,
+    is_json,
+    post_stream,
+    rejects_parameter,
+)
 from kodad.providers.sse import iter_sse
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+OFFICIAL_HOST = "api.openai.com"
+# What a server may name when it does not support tool calling.
+_TOOL_PARAMETERS = ("tools", "tool_choice", "tool calling", "tool use", "function calling")
+# The max-tokens field sent, and the one to send when a server does not support it.
+_MAX_TOKENS_FIELDS = (
+    ("max_tokens", "max_completion_tokens"),
+    ("max_completion_tokens", "max_tokens"),
+)
 
 
 def to_openai_messages(request: ProviderRequest) -> list[dict[str, Any]]:
@@ -81,8 +98,14 @@ class OpenAICompatProvider:
         client: httpx.AsyncClient,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        max_tokens_field: str = "",
     ) -> None:
         self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/chat/completions"
+        official = (urlparse(self.url).hostname or "") == OFFICIAL_HOST
+        # Learnt: once the server says it does not support one field, the other is sent.
+        self._max_tokens_field = max_tokens_field or (
+            "max_completion_tokens" if official else "max_tokens"
+        )
         self._api_key_env = api_key_env
         self._client = client
         self._retry = retry
@@ -122,18 +145,25 @@ class OpenAICompatProvider:
                 for t in request.tools
             ]
         if request.max_output_tokens:
-            payload["max_tokens"] = request.max_output_tokens
+            payload[self._max_tokens_field] = request.max_output_tokens
         return payload
 
     def _without_unsupported(
         self, error: ProviderError, payload: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """Some servers reject `stream_options` or `tools`: try once without what they name."""
-        text = error.message.lower()
-        if "stream_options" in payload and "stream_options" in text:
+        """A server that says it does not support `stream_options` or `tools` is asked once
+        without them; one that does not support the max-tokens field it got, with the
+        other. Only an error saying so (see http.rejects_parameter) counts."""
+        message = error.message
+        if "stream_options" in payload and rejects_parameter(message, ("stream_options",)):
             return {k: v for k, v in payload.items() if k != "stream_options"}
-        if "tools" in payload and "tool" in text:
-            return {k: v for k, v in payload.items() if k != "tools"}
+        if "tools" in payload and rejects_parameter(message, _TOOL_PARAMETERS):
+            return {k: v for k, v in payload.items() if k not in ("tools", "tool_choice")}
+        for field, other in _MAX_TOKENS_FIELDS:
+            if field in payload and rejects_parameter(message, (field,)):
+                self._max_tokens_field = other
+                renamed = {k: v for k, v in payload.items() if k != field}
+                return {**renamed, other: payload[field]}
         return None
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
@@ -141,6 +171,8 @@ class OpenAICompatProvider:
         dropped: list[str] = []
 
         def fallback(error: ProviderError, current: dict[str, Any]) -> dict[str, Any] | None:
+            if len(dropped) >= 3:  # each parameter at most once
+                return None
             replacement = self._without_unsupported(error, current)
             if replacement is not None:
                 dropped.extend(k for k in current if k not in replacement)
@@ -149,11 +181,11 @@ class OpenAICompatProvider:
         prompt_estimate = _estimate_tokens(json.dumps(payload["messages"]))
         async for event in post_stream(
             client=self._client,
-            name=self.url,
             url=self.url,
             headers=self._headers(),
             payload=payload,
             read=lambda response: self._read(response, prompt_estimate),
+            read_whole=lambda body: self._read_whole(body, prompt_estimate),
             retry=self._retry,
             sleep=self._sleep,
             fallback=fallback,
@@ -215,15 +247,58 @@ class OpenAICompatProvider:
             raise ProviderError(
                 "network", f"{self.url} ended the stream before the answer was complete"
             )
-        for index in sorted(calls):
-            acc = calls[index]
+        ordered = [calls[i] | {"index": str(i)} for i in sorted(calls)]
+        # Servers that report no usage get an estimate, so totals are never silently zero.
+        usage = usage or Usage(input_tokens=prompt_estimate, output_tokens=pieces)
+        for event in self._ending(ordered, usage, finish):
+            yield event
+
+    def _ending(
+        self, calls: list[dict[str, str]], usage: Usage, finish: str
+    ) -> list[ProviderEvent]:
+        """The tool calls (the last one marked cut off when the token limit ended the answer
+        inside its arguments), the usage, a notice at the limit, the finish."""
+        events: list[ProviderEvent] = []
+        for acc in calls:
             if not acc["name"]:
                 raise ProviderError("provider_error", f"{self.url} sent a tool call without a name")
-            yield ToolCallReady(
-                ToolCall(acc["id"] or f"call_{index}", acc["name"], acc["args"] or "{}")
+            arguments = acc["args"] or "{}"
+            call = ToolCall(acc["id"] or f"call_{acc['index']}", acc["name"], arguments)
+            events.append(
+                ToolCallReady(call, cut_off=finish == "length" and not is_json(arguments))
             )
-        # Servers that report no usage get an estimate, so totals are never silently zero.
-        yield UsageReport(usage or Usage(input_tokens=prompt_estimate, output_tokens=pieces))
+        events.append(UsageReport(usage))
         if finish == "length":
-            yield ProviderNotice("the model stopped at its output token limit")
-        yield StreamFinished(finish)
+            cut = [e.call.tool_name for e in events if isinstance(e, ToolCallReady) and e.cut_off]
+            inside = f", inside a call of {cut[0]} (not run)" if cut else ""
+            events.append(ProviderNotice(f"the model stopped at its output token limit{inside}"))
+        events.append(StreamFinished(finish))
+        return events
+
+    def _read_whole(self, body: dict[str, Any], prompt_estimate: int) -> list[ProviderEvent]:
+        """A chat.completion object (not streamed): what some proxies answer stream=true."""
+        events: list[ProviderEvent] = []
+        choices = body.get("choices") or []
+        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") or {}
+        if thinking := message.get("reasoning_content") or message.get("reasoning"):
+            events.append(ThinkingChunk(str(thinking)))
+        if content := message.get("content"):
+            events.append(TextChunk(str(content)))
+        calls = [
+            {
+                "id": str(c.get("id") or ""),
+                "name": str((c.get("function") or {}).get("name") or ""),
+                "args": str((c.get("function") or {}).get("arguments") or ""),
+                "index": str(i),
+            }
+            for i, c in enumerate(message.get("tool_calls") or ())
+        ]
+        reported = body.get("usage") or {}
+        details = reported.get("prompt_tokens_details") or {}
+        usage = Usage(
+            input_tokens=int(reported.get("prompt_tokens") or prompt_estimate),
+            output_tokens=int(reported.get("completion_tokens") or 0),
+            cache_read_tokens=int(details.get("cached_tokens") or 0),
+        )
+        return [*events, *self._ending(calls, usage, str(choice.get("finish_reason") or "stop"))]

@@ -472,8 +472,14 @@ type ProviderConfig struct {
 	// The model's context window in tokens. When a provider call would not fit, older turns are
 	// summarised (see `MessageRole.MESSAGE_ROLE_SUMMARY`). 0 means 128000.
 	ContextWindowTokens int64 `protobuf:"varint,8,opt,name=context_window_tokens,json=contextWindowTokens,proto3" json:"context_window_tokens,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+	// "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+	// require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+	// Either way, a server that answers that it does not support the field gets the other one,
+	// once, and keeps getting it.
+	MaxTokensField string `protobuf:"bytes,9,opt,name=max_tokens_field,json=maxTokensField,proto3" json:"max_tokens_field,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ProviderConfig) Reset() {
@@ -560,6 +566,13 @@ func (x *ProviderConfig) GetContextWindowTokens() int64 {
 		return x.ContextWindowTokens
 	}
 	return 0
+}
+
+func (x *ProviderConfig) GetMaxTokensField() string {
+	if x != nil {
+		return x.MaxTokensField
+	}
+	return ""
 }
 
 // Token counts reported by a provider. Zero when the provider did not report them.
@@ -1578,7 +1591,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x15koda/v1/session.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n" +
 	"\aSandbox\x12.\n" +
 	"\x06policy\x18\x01 \x01(\x0e2\x16.koda.v1.SandboxPolicyR\x06policy\x12\x18\n" +
-	"\anetwork\x18\x02 \x01(\bR\anetwork\"\xc3\x02\n" +
+	"\anetwork\x18\x02 \x01(\bR\anetwork\"\xed\x02\n" +
 	"\x0eProviderConfig\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.koda.v1.ProviderKindR\x04kind\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n" +
@@ -1588,7 +1601,8 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"scriptJson\x12*\n" +
 	"\x11max_output_tokens\x18\x06 \x01(\x05R\x0fmaxOutputTokens\x124\n" +
 	"\x16thinking_budget_tokens\x18\a \x01(\x05R\x14thinkingBudgetTokens\x122\n" +
-	"\x15context_window_tokens\x18\b \x01(\x03R\x13contextWindowTokens\"\xa9\x01\n" +
+	"\x15context_window_tokens\x18\b \x01(\x03R\x13contextWindowTokens\x12(\n" +
+	"\x10max_tokens_field\x18\t \x01(\tR\x0emaxTokensField\"\xa9\x01\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +

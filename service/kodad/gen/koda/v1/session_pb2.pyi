@@ -272,6 +272,7 @@ class ProviderConfig(_message.Message):
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     THINKING_BUDGET_TOKENS_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_TOKENS_FIELD_FIELD_NUMBER: _builtins.int
     kind: Global___ProviderKind.ValueType
     """The API the provider speaks. UNSPECIFIED means PROVIDER_KIND_SCRIPTED."""
     model: _builtins.str
@@ -309,6 +310,13 @@ class ProviderConfig(_message.Message):
     """The model's context window in tokens. When a provider call would not fit, older turns are
     summarised (see `MessageRole.MESSAGE_ROLE_SUMMARY`). 0 means 128000.
     """
+    max_tokens_field: _builtins.str
+    """OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+    "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+    require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+    Either way, a server that answers that it does not support the field gets the other one,
+    once, and keeps getting it.
+    """
     def __init__(
         self,
         *,
@@ -320,10 +328,11 @@ class ProviderConfig(_message.Message):
         max_output_tokens: _builtins.int = ...,
         thinking_budget_tokens: _builtins.int = ...,
         context_window_tokens: _builtins.int = ...,
+        max_tokens_field: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "context_window_tokens", b"context_window_tokens", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "model", b"model", "script_json", b"script_json", "thinking_budget_tokens", b"thinking_budget_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "context_window_tokens", b"context_window_tokens", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "max_tokens_field", b"max_tokens_field", "model", b"model", "script_json", b"script_json", "thinking_budget_tokens", b"thinking_budget_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

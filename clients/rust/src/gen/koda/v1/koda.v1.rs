@@ -53,6 +53,13 @@ pub struct ProviderConfig {
     /// summarised (see `MessageRole.MESSAGE_ROLE_SUMMARY`). 0 means 128000.
     #[prost(int64, tag="8")]
     pub context_window_tokens: i64,
+    /// OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+    /// "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+    /// require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+    /// Either way, a server that answers that it does not support the field gets the other one,
+    /// once, and keeps getting it.
+    #[prost(string, tag="9")]
+    pub max_tokens_field: ::prost::alloc::string::String,
 }
 /// Token counts reported by a provider. Zero when the provider did not report them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -38,6 +38,7 @@ private static final long serialVersionUID = 0L;
     baseUrl_ = "";
     apiKeyEnv_ = "";
     scriptJson_ = "";
+    maxTokensField_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -341,6 +342,61 @@ private static final long serialVersionUID = 0L;
     return contextWindowTokens_;
   }
 
+  public static final int MAX_TOKENS_FIELD_FIELD_NUMBER = 9;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object maxTokensField_ = "";
+  /**
+   * <pre>
+   * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+   * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+   * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+   * Either way, a server that answers that it does not support the field gets the other one,
+   * once, and keeps getting it.
+   * </pre>
+   *
+   * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+   * @return The maxTokensField.
+   */
+  @java.lang.Override
+  public java.lang.String getMaxTokensField() {
+    java.lang.Object ref = maxTokensField_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      maxTokensField_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+   * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+   * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+   * Either way, a server that answers that it does not support the field gets the other one,
+   * once, and keeps getting it.
+   * </pre>
+   *
+   * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+   * @return The bytes for maxTokensField.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getMaxTokensFieldBytes() {
+    java.lang.Object ref = maxTokensField_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      maxTokensField_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -379,6 +435,9 @@ private static final long serialVersionUID = 0L;
     if (contextWindowTokens_ != 0L) {
       output.writeInt64(8, contextWindowTokens_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(maxTokensField_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 9, maxTokensField_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -410,6 +469,9 @@ private static final long serialVersionUID = 0L;
     if (contextWindowTokens_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt64Size(8, contextWindowTokens_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(maxTokensField_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(9, maxTokensField_);
     }
     return size;
   }
@@ -450,6 +512,8 @@ private static final long serialVersionUID = 0L;
         != other.getThinkingBudgetTokens()) return false;
     if (getContextWindowTokens()
         != other.getContextWindowTokens()) return false;
+    if (!getMaxTokensField()
+        .equals(other.getMaxTokensField())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -478,6 +542,8 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + CONTEXT_WINDOW_TOKENS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getContextWindowTokens());
+    hash = (37 * hash) + MAX_TOKENS_FIELD_FIELD_NUMBER;
+    hash = (53 * hash) + getMaxTokensField().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -622,6 +688,7 @@ private static final long serialVersionUID = 0L;
       maxOutputTokens_ = 0;
       thinkingBudgetTokens_ = 0;
       contextWindowTokens_ = 0L;
+      maxTokensField_ = "";
       return this;
     }
 
@@ -679,6 +746,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000080) != 0)) {
         result.contextWindowTokens_ = contextWindowTokens_;
       }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.maxTokensField_ = maxTokensField_;
+      }
     }
 
     @java.lang.Override
@@ -724,6 +794,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getContextWindowTokens() != 0L) {
         setContextWindowTokens(other.getContextWindowTokens());
+      }
+      if (!other.getMaxTokensField().isEmpty()) {
+        maxTokensField_ = other.maxTokensField_;
+        bitField0_ |= 0x00000100;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -789,6 +864,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000080;
               break;
             } // case 64
+            case 74: {
+              maxTokensField_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 74
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1436,6 +1516,118 @@ private static final long serialVersionUID = 0L;
     public Builder clearContextWindowTokens() {
       bitField0_ = (bitField0_ & ~0x00000080);
       contextWindowTokens_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object maxTokensField_ = "";
+    /**
+     * <pre>
+     * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+     * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+     * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+     * Either way, a server that answers that it does not support the field gets the other one,
+     * once, and keeps getting it.
+     * </pre>
+     *
+     * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+     * @return The maxTokensField.
+     */
+    public java.lang.String getMaxTokensField() {
+      java.lang.Object ref = maxTokensField_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        maxTokensField_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+     * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+     * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+     * Either way, a server that answers that it does not support the field gets the other one,
+     * once, and keeps getting it.
+     * </pre>
+     *
+     * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+     * @return The bytes for maxTokensField.
+     */
+    public com.google.protobuf.ByteString
+        getMaxTokensFieldBytes() {
+      java.lang.Object ref = maxTokensField_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        maxTokensField_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+     * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+     * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+     * Either way, a server that answers that it does not support the field gets the other one,
+     * once, and keeps getting it.
+     * </pre>
+     *
+     * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+     * @param value The maxTokensField to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxTokensField(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      maxTokensField_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+     * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+     * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+     * Either way, a server that answers that it does not support the field gets the other one,
+     * once, and keeps getting it.
+     * </pre>
+     *
+     * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxTokensField() {
+      maxTokensField_ = getDefaultInstance().getMaxTokensField();
+      bitField0_ = (bitField0_ & ~0x00000100);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+     * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+     * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+     * Either way, a server that answers that it does not support the field gets the other one,
+     * once, and keeps getting it.
+     * </pre>
+     *
+     * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+     * @param value The bytes for maxTokensField to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxTokensFieldBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      maxTokensField_ = value;
+      bitField0_ |= 0x00000100;
       onChanged();
       return this;
     }

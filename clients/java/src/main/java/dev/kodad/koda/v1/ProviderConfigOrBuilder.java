@@ -162,4 +162,32 @@ public interface ProviderConfigOrBuilder extends
    * @return The contextWindowTokens.
    */
   long getContextWindowTokens();
+
+  /**
+   * <pre>
+   * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+   * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+   * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+   * Either way, a server that answers that it does not support the field gets the other one,
+   * once, and keeps getting it.
+   * </pre>
+   *
+   * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+   * @return The maxTokensField.
+   */
+  java.lang.String getMaxTokensField();
+  /**
+   * <pre>
+   * OPENAI_COMPATIBLE only: the request field that carries `max_output_tokens`,
+   * "max_tokens" or "max_completion_tokens" (which OpenAI's newer and reasoning models
+   * require). Empty: "max_completion_tokens" for api.openai.com, "max_tokens" elsewhere.
+   * Either way, a server that answers that it does not support the field gets the other one,
+   * once, and keeps getting it.
+   * </pre>
+   *
+   * <code>string max_tokens_field = 9 [json_name = "maxTokensField"];</code>
+   * @return The bytes for maxTokensField.
+   */
+  com.google.protobuf.ByteString
+      getMaxTokensFieldBytes();
 }

@@ -25,6 +25,7 @@ from typing import Any
 class Stream:
     chunks: list[dict[str, Any]]
     done: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Raw:
     data: bytes
     split: int = 0
     end: str = "done"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +164,8 @@ class FakeLLM:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
                 self.end_headers()
                 if isinstance(reply, Stream):
                     for chunk in reply.chunks:

@@ -16,6 +16,7 @@ from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import (
+    Failure,
     FakeLLM,
     Raw,
     Stream,
@@ -227,3 +228,28 @@ async def test_bad_tool_input_and_a_call_cut_by_the_limit_are_tool_errors_the_tu
     assert any("inside a call of write_file" in n for n in notices)
     assert text_of(events) == "Recovered."
     assert_history_valid(await messages(stub, session.id))
+
+
+async def test_retries_and_rate_limits_reach_the_client_as_data(
+    stub: Stub, workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.replies.extend(
+        [
+            Failure(429, {"error": {"message": "slow down"}}, {"retry-after": "0"}),
+            Stream(
+                text_chunks("fine"),
+                headers={"x-ratelimit-limit-tokens": "1000", "x-ratelimit-remaining-tokens": "9"},
+            ),
+        ]
+    )
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url=fake_llm.base_url
+    )
+    session = await create_session(stub, workspace, provider)
+    events = await run_turn(stub, session.id, "hi")
+    retry = next(e.notice.retry for e in events if kind(e) == "notice")
+    assert (retry.attempt, retry.max_attempts, retry.reason) == (2, 4, "rate_limited")
+    assert retry.delay.ToMilliseconds() == 0
+    limits = next(e.rate_limits for e in events if kind(e) == "rate_limits")
+    assert [(r.name, r.limit, r.remaining) for r in limits.limits] == [("tokens", 1000, 9)]
+    assert text_of(events) == "fine"

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
+from kodad.engine.model import Image, Message, RateLimit, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     AnthropicProvider,
     ProviderError,
     ProviderEvent,
     ProviderNotice,
     ProviderRequest,
+    RateLimitReport,
     RetryPolicy,
     StreamFinished,
     TextChunk,
@@ -432,3 +433,25 @@ async def test_a_refused_connection_names_the_url_once(client: httpx.AsyncClient
         await collect(dead.stream(request()))
     assert "connection failed" in err.value.message
     assert err.value.message.count("127.0.0.1:9") == 1
+
+
+async def test_anthropic_rate_limit_headers_become_a_report(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    headers = {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "49",
+        "anthropic-ratelimit-requests-reset": "2026-12-01T10:00:30Z",
+        "anthropic-ratelimit-input-tokens-limit": "40000",
+        "anthropic-ratelimit-input-tokens-remaining": "39000",
+        "anthropic-ratelimit-output-tokens-remaining": "7000",
+    }
+    fake_llm.replies.append(Raw(anthropic_stream({"text": ["a"]}), headers=headers))
+    got = await collect(provider(fake_llm, client, []).stream(request()))
+    assert got[0] == RateLimitReport(
+        (
+            RateLimit("requests", 50, 49, "2026-12-01T10:00:30Z"),
+            RateLimit("input_tokens", 40000, 39000, ""),
+            RateLimit("output_tokens", 0, 7000, ""),
+        )
+    )

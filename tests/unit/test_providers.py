@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from kodad.engine.model import Image, Message, Role, ToolCall, ToolResult, Usage
+from kodad.engine.model import Image, Message, RateLimit, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     OpenAICompatProvider,
     ProviderError,
     ProviderEvent,
     ProviderNotice,
     ProviderRequest,
+    RateLimitReport,
+    Retry,
     ScriptedProvider,
     ScriptError,
     StreamFinished,
@@ -265,10 +267,33 @@ class TestOpenAICompat:
         got = await collect(self.provider(fake_llm, client, slept).stream(request()))
         assert slept[0] == 7.0
         assert 0.5 <= slept[1] <= 1.0  # backoff with jitter for the second attempt
-        notices = [e.text for e in got if isinstance(e, ProviderNotice)]
-        assert len(notices) == 2 and "Rate limit reached" in notices[0]
+        notices = [e for e in got if isinstance(e, ProviderNotice)]
+        assert len(notices) == 2 and "Rate limit reached" in notices[0].text
+        assert notices[0].retry == Retry(2, 4, 7.0, "rate_limited")
+        assert notices[1].retry is not None and notices[1].retry.reason == "overloaded"
+        assert notices[1].retry.attempt == 3 and notices[1].retry.delay_s == slept[1]
         assert TextChunk("ok") in got
         assert len(fake_llm.requests) == 3
+
+    async def test_rate_limit_headers_become_a_report(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        headers = {
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "120ms",
+            "x-ratelimit-limit-tokens": "30000",
+            "x-ratelimit-remaining-tokens": "29000",
+            "x-ratelimit-reset-tokens": "2s",
+        }
+        fake_llm.replies.append(Stream(text_chunks("ok"), headers=headers))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert got[0] == RateLimitReport(
+            (RateLimit("requests", 500, 499, "120ms"), RateLimit("tokens", 30000, 29000, "2s"))
+        )
+        fake_llm.replies.append(Stream(text_chunks("ok")))
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert not any(isinstance(e, RateLimitReport) for e in got)  # none stated, none sent
 
     async def test_retries_give_up_with_the_provider_message(
         self, fake_llm: FakeLLM, client: httpx.AsyncClient

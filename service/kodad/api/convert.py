@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -359,6 +359,28 @@ def event(e: m.Event) -> epb.EngineEvent:
             pb.file_changed.CopyFrom(epb.FileChanged(path=p.path, change=_CHANGES[p.change]))
         case m.Notice():
             pb.notice.CopyFrom(epb.Notice(level=_LEVELS[p.level], text=p.text))
+            if p.retry_attempt:
+                delay = Duration()
+                delay.FromMilliseconds(p.retry_delay_ms)
+                pb.notice.retry.CopyFrom(
+                    epb.RetryInfo(
+                        attempt=p.retry_attempt,
+                        max_attempts=p.retry_max_attempts,
+                        delay=delay,
+                        reason=p.retry_reason,
+                    )
+                )
+        case m.RateLimits():
+            pb.rate_limits.CopyFrom(
+                epb.RateLimits(
+                    limits=[
+                        epb.RateLimit(
+                            name=r.name, limit=r.limit, remaining=r.remaining, reset=r.reset
+                        )
+                        for r in p.limits
+                    ]
+                )
+            )
         case m.ContextUsage():
             pb.context_usage.CopyFrom(
                 epb.ContextUsage(used_tokens=p.used_tokens, max_tokens=p.max_tokens)
@@ -383,6 +405,8 @@ def event(e: m.Event) -> epb.EngineEvent:
                     usage=usage(p.usage),
                 )
             )
+        case _:  # a payload without a case here would go out empty
+            assert_never(p)
     return pb
 
 

@@ -352,6 +352,28 @@ class Notice:
     kind: ClassVar[str] = "notice"
     level: NoticeLevel
     text: str
+    # A provider request about to be retried: the next attempt (from 2; 0: not a retry), of
+    # how many, in how long, and the code of the failure.
+    retry_attempt: int = 0
+    retry_max_attempts: int = 0
+    retry_delay_ms: int = 0
+    retry_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One limited quantity as a provider's headers state it."""
+
+    name: str  # requests, tokens, input_tokens, output_tokens
+    limit: int = 0  # 0: not stated
+    remaining: int = -1  # -1: not stated
+    reset: str = ""  # as the provider wrote it
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    kind: ClassVar[str] = "rate_limits"
+    limits: tuple[RateLimit, ...]
 
 
 @dataclass(frozen=True)
@@ -380,6 +402,7 @@ EventPayload = (
     | ContextUsage
     | TodosUpdated
     | UserQuestion
+    | RateLimits
 )
 
 PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
@@ -401,6 +424,7 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         ContextUsage,
         TodosUpdated,
         UserQuestion,
+        RateLimits,
     )
 }
 

@@ -31,6 +31,7 @@ from kodad.engine.model import (
     Message,
     Notice,
     NoticeLevel,
+    RateLimits,
     Role,
     SandboxPolicy,
     SessionRecord,
@@ -57,6 +58,7 @@ from kodad.providers import (
     ProviderError,
     ProviderNotice,
     ProviderRequest,
+    RateLimitReport,
     TextChunk,
     ThinkingChunk,
     ThinkingSignature,
@@ -79,6 +81,14 @@ from kodad.tools.mcp import McpTool
 from kodad.tools.sandbox import Confinement
 
 log = logging.getLogger(__name__)
+
+
+def _notice(level: NoticeLevel, event: ProviderNotice) -> Notice:
+    retry = event.retry
+    if retry is None:
+        return Notice(level, event.text)
+    delay_ms = round(retry.delay_s * 1000)
+    return Notice(level, event.text, retry.attempt, retry.attempts, delay_ms, retry.reason)
 
 
 @contextlib.contextmanager
@@ -415,7 +425,9 @@ class Turn:
                     usage = event.usage
                 elif isinstance(event, ProviderNotice):
                     level = NoticeLevel.WARNING if event.warning else NoticeLevel.INFO
-                    self._emit(Notice(level, event.text))
+                    self._emit(_notice(level, event))
+                elif isinstance(event, RateLimitReport):
+                    self._emit(RateLimits(event.limits))
         return calls, usage, signature
 
     async def _compact(

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kodad.engine.model import Message, ToolCall, Usage
+from kodad.engine.model import Message, RateLimit, ToolCall, Usage
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,29 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """A failed request about to be tried again."""
+
+    attempt: int  # the next attempt, from 2
+    attempts: int  # in all
+    delay_s: float
+    reason: str  # the failure's error code
+
+
+@dataclass(frozen=True)
 class ProviderNotice:
     """Something worth telling the user, e.g. a retried request or a cut-off answer."""
 
     text: str
     warning: bool = True
+    retry: Retry | None = None
+
+
+@dataclass(frozen=True)
+class RateLimitReport:
+    """The rate limits the provider's response headers state."""
+
+    limits: tuple[RateLimit, ...]
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ ProviderEvent = (
     | ToolCallReady
     | UsageReport
     | ProviderNotice
+    | RateLimitReport
     | StreamFinished
 )
 

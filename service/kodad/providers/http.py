@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 
-from kodad.providers.base import ProviderError, ProviderEvent, ProviderNotice
+from kodad.engine.model import RateLimit
+from kodad.providers.base import (
+    ProviderError,
+    ProviderEvent,
+    ProviderNotice,
+    RateLimitReport,
+    Retry,
+)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
 _CONTEXT_MARKERS = (
@@ -114,6 +121,47 @@ def error_text(body: bytes) -> str:
     return str(error)
 
 
+_RATE_HEADERS = (
+    # OpenAI and servers of its API: x-ratelimit-{limit,remaining,reset}-{requests,tokens}
+    re.compile(r"^x-ratelimit-(limit|remaining|reset)-(requests|tokens)$"),
+    # Anthropic: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{…}
+    re.compile(r"^anthropic-ratelimit-(requests|tokens|input-tokens|output-tokens)-"
+               r"(limit|remaining|reset)$"),
+)  # fmt: skip
+
+
+def rate_limits(headers: httpx.Headers) -> tuple[RateLimit, ...]:
+    """The rate limits a response's headers state (none: empty)."""
+    found: dict[str, dict[str, str]] = {}
+    for key, value in headers.items():
+        key = key.lower()
+        if match := _RATE_HEADERS[0].match(key):
+            field, name = match.group(1), match.group(2)
+        elif match := _RATE_HEADERS[1].match(key):
+            name, field = match.group(1).replace("-", "_"), match.group(2)
+        else:
+            continue
+        found.setdefault(name, {})[field] = value.strip()
+    order = ("requests", "tokens", "input_tokens", "output_tokens")
+    return tuple(
+        RateLimit(
+            name,
+            _integer(found[name].get("limit"), 0),
+            _integer(found[name].get("remaining"), -1),
+            found[name].get("reset", "")[:64],
+        )
+        for name in order
+        if name in found
+    )
+
+
+def _integer(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
@@ -156,6 +204,8 @@ async def post_stream(
                         retry_after=_retry_after(response),
                     )
                 began = True
+                if limits := rate_limits(response.headers):
+                    yield RateLimitReport(limits)
                 content_type = response.headers.get("content-type", "").lower()
                 if "json" in content_type and "event-stream" not in content_type:
                     for event in read_whole(_json_body(url, await response.aread())):
@@ -192,7 +242,8 @@ async def post_stream(
         attempt += 1
         yield ProviderNotice(
             f"{error.message}; retrying in {delay:.1f} s "
-            f"(attempt {attempt + 1} of {retry.attempts})"
+            f"(attempt {attempt + 1} of {retry.attempts})",
+            retry=Retry(attempt + 1, retry.attempts, delay, error.code),
         )
         await sleep(delay)
 

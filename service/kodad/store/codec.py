@@ -21,6 +21,7 @@ from kodad.engine.model import (
     Message,
     ProviderConfig,
     ProviderKind,
+    RateLimit,
     Role,
     SandboxPolicy,
     SandboxSettings,
@@ -42,6 +43,8 @@ def _plain(value: Any) -> Any:
         return dataclasses.asdict(value)
     if isinstance(value, tuple) and all(isinstance(t, Todo) for t in value):
         return _todo_list(value)
+    if isinstance(value, tuple) and all(isinstance(r, RateLimit) for r in value):
+        return [dataclasses.asdict(r) for r in value]
     return value
 
 
@@ -105,6 +108,8 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = decode_todos
         elif f.name == "choices":
             decoders[f.name] = tuple
+        elif f.name == "limits":
+            decoders[f.name] = lambda items: tuple(RateLimit(**i) for i in items)
     _DECODERS[cls] = decoders
     return decoders
 

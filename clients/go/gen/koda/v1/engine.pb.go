@@ -9,6 +9,7 @@ package kodav1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1522,7 +1523,10 @@ type Notice struct {
 	// Severity.
 	Level NoticeLevel `protobuf:"varint,1,opt,name=level,proto3,enum=koda.v1.NoticeLevel" json:"level,omitempty"`
 	// Human-readable text.
-	Text          string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// Set when a provider request failed before its answer began and is retried: what failed
+	// and when the next attempt starts, for clients that show a countdown or back off.
+	Retry         *RetryInfo `protobuf:"bytes,3,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1571,6 +1575,208 @@ func (x *Notice) GetText() string {
 	return ""
 }
 
+func (x *Notice) GetRetry() *RetryInfo {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+// A provider request about to be retried.
+type RetryInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attempt that comes next, from 2.
+	Attempt int32 `protobuf:"varint,1,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Attempts in all before the turn fails.
+	MaxAttempts int32 `protobuf:"varint,2,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// How long until the next attempt (the server's Retry-After when it sent one).
+	Delay *durationpb.Duration `protobuf:"bytes,3,opt,name=delay,proto3" json:"delay,omitempty"`
+	// Why: the error code of the failure ("rate_limited", "overloaded", "network",
+	// "provider_error"; see `TurnEnded.error_code`).
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryInfo) Reset() {
+	*x = RetryInfo{}
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryInfo) ProtoMessage() {}
+
+func (x *RetryInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryInfo.ProtoReflect.Descriptor instead.
+func (*RetryInfo) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RetryInfo) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *RetryInfo) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *RetryInfo) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *RetryInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// The provider's rate limits as its last response stated them (OpenAI's `x-ratelimit-*`,
+// Anthropic's `anthropic-ratelimit-*` headers); sent once per provider round when present.
+type RateLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per limited quantity.
+	Limits        []*RateLimit `protobuf:"bytes,1,rep,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimits) Reset() {
+	*x = RateLimits{}
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimits) ProtoMessage() {}
+
+func (x *RateLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimits.ProtoReflect.Descriptor instead.
+func (*RateLimits) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RateLimits) GetLimits() []*RateLimit {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// One limited quantity of a provider.
+type RateLimit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What is limited: "requests", "tokens", "input_tokens" or "output_tokens".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The limit for the current window; 0 when not stated.
+	Limit int64 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// What is left of it; -1 when not stated.
+	Remaining int64 `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// When it resets, as the provider wrote it: a duration such as "6m0s" (OpenAI) or an RFC
+	// 3339 time (Anthropic). Empty when not stated.
+	Reset_        string `protobuf:"bytes,4,opt,name=reset,proto3" json:"reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimit) Reset() {
+	*x = RateLimit{}
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit) ProtoMessage() {}
+
+func (x *RateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
+func (*RateLimit) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RateLimit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RateLimit) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *RateLimit) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *RateLimit) GetReset_() string {
+	if x != nil {
+		return x.Reset_
+	}
+	return ""
+}
+
 // The turn is over; always the last event of a turn. Everything of the turn is stored
 // before it is sent.
 type TurnEnded struct {
@@ -1593,7 +1799,7 @@ type TurnEnded struct {
 
 func (x *TurnEnded) Reset() {
 	*x = TurnEnded{}
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1811,7 @@ func (x *TurnEnded) String() string {
 func (*TurnEnded) ProtoMessage() {}
 
 func (x *TurnEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1824,7 @@ func (x *TurnEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnEnded.ProtoReflect.Descriptor instead.
 func (*TurnEnded) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TurnEnded) GetReason() TurnEndReason {
@@ -1692,6 +1898,7 @@ type EngineEvent struct {
 	//	*EngineEvent_ContextUsage
 	//	*EngineEvent_TodosUpdated
 	//	*EngineEvent_UserQuestion
+	//	*EngineEvent_RateLimits
 	Payload       isEngineEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1699,7 +1906,7 @@ type EngineEvent struct {
 
 func (x *EngineEvent) Reset() {
 	*x = EngineEvent{}
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1918,7 @@ func (x *EngineEvent) String() string {
 func (*EngineEvent) ProtoMessage() {}
 
 func (x *EngineEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1931,7 @@ func (x *EngineEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EngineEvent.ProtoReflect.Descriptor instead.
 func (*EngineEvent) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EngineEvent) GetSessionId() string {
@@ -1920,6 +2127,15 @@ func (x *EngineEvent) GetUserQuestion() *UserQuestion {
 	return nil
 }
 
+func (x *EngineEvent) GetRateLimits() *RateLimits {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_RateLimits); ok {
+			return x.RateLimits
+		}
+	}
+	return nil
+}
+
 type isEngineEvent_Payload interface {
 	isEngineEvent_Payload()
 }
@@ -2004,6 +2220,11 @@ type EngineEvent_UserQuestion struct {
 	UserQuestion *UserQuestion `protobuf:"bytes,25,opt,name=user_question,json=userQuestion,proto3,oneof"`
 }
 
+type EngineEvent_RateLimits struct {
+	// The provider's rate limits, as its response headers stated them.
+	RateLimits *RateLimits `protobuf:"bytes,26,opt,name=rate_limits,json=rateLimits,proto3,oneof"`
+}
+
 func (*EngineEvent_TurnStarted) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TextDelta) isEngineEvent_Payload() {}
@@ -2036,6 +2257,8 @@ func (*EngineEvent_TodosUpdated) isEngineEvent_Payload() {}
 
 func (*EngineEvent_UserQuestion) isEngineEvent_Payload() {}
 
+func (*EngineEvent_RateLimits) isEngineEvent_Payload() {}
+
 // The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
 // stream or through SubmitCommand). Like an approval request it is re-sent to clients that
 // attach with WatchSession while it is open, and the first answer wins.
@@ -2055,7 +2278,7 @@ type UserQuestion struct {
 
 func (x *UserQuestion) Reset() {
 	*x = UserQuestion{}
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2290,7 @@ func (x *UserQuestion) String() string {
 func (*UserQuestion) ProtoMessage() {}
 
 func (x *UserQuestion) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2303,7 @@ func (x *UserQuestion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserQuestion.ProtoReflect.Descriptor instead.
 func (*UserQuestion) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UserQuestion) GetRequestId() string {
@@ -2124,7 +2347,7 @@ type ContextUsage struct {
 
 func (x *ContextUsage) Reset() {
 	*x = ContextUsage{}
-	mi := &file_koda_v1_engine_proto_msgTypes[21]
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2359,7 @@ func (x *ContextUsage) String() string {
 func (*ContextUsage) ProtoMessage() {}
 
 func (x *ContextUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[21]
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2372,7 @@ func (x *ContextUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextUsage.ProtoReflect.Descriptor instead.
 func (*ContextUsage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ContextUsage) GetUsedTokens() int64 {
@@ -2177,7 +2400,7 @@ type TodosUpdated struct {
 
 func (x *TodosUpdated) Reset() {
 	*x = TodosUpdated{}
-	mi := &file_koda_v1_engine_proto_msgTypes[22]
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2412,7 @@ func (x *TodosUpdated) String() string {
 func (*TodosUpdated) ProtoMessage() {}
 
 func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[22]
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2425,7 @@ func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TodosUpdated.ProtoReflect.Descriptor instead.
 func (*TodosUpdated) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TodosUpdated) GetTodos() []*Todo {
@@ -2216,7 +2439,7 @@ var File_koda_v1_engine_proto protoreflect.FileDescriptor
 
 const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xa6\x01\n" +
+	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xa6\x01\n" +
 	"\tStartTurn\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -2293,16 +2516,31 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x06change\x18\x02 \x01(\x0e2\x17.koda.v1.FileChangeKindR\x06change\x12\x17\n" +
 	"\aturn_id\x18\x03 \x01(\tR\x06turnId\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"H\n" +
+	"createTime\"r\n" +
 	"\x06Notice\x12*\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x14.koda.v1.NoticeLevelR\x05level\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\xa5\x01\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12(\n" +
+	"\x05retry\x18\x03 \x01(\v2\x12.koda.v1.RetryInfoR\x05retry\"\x91\x01\n" +
+	"\tRetryInfo\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12!\n" +
+	"\fmax_attempts\x18\x02 \x01(\x05R\vmaxAttempts\x12/\n" +
+	"\x05delay\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"8\n" +
+	"\n" +
+	"RateLimits\x12*\n" +
+	"\x06limits\x18\x01 \x03(\v2\x12.koda.v1.RateLimitR\x06limits\"i\n" +
+	"\tRateLimit\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
+	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12\x14\n" +
+	"\x05reset\x18\x04 \x01(\tR\x05reset\"\xa5\x01\n" +
 	"\tTurnEnded\x12.\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x16.koda.v1.TurnEndReasonR\x06reason\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xd7\t\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\x8f\n" +
+	"\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -2330,7 +2568,9 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"turn_ended\x18\x16 \x01(\v2\x12.koda.v1.TurnEndedH\x00R\tturnEnded\x12<\n" +
 	"\rcontext_usage\x18\x17 \x01(\v2\x15.koda.v1.ContextUsageH\x00R\fcontextUsage\x12<\n" +
 	"\rtodos_updated\x18\x18 \x01(\v2\x15.koda.v1.TodosUpdatedH\x00R\ftodosUpdated\x12<\n" +
-	"\ruser_question\x18\x19 \x01(\v2\x15.koda.v1.UserQuestionH\x00R\fuserQuestionB\t\n" +
+	"\ruser_question\x18\x19 \x01(\v2\x15.koda.v1.UserQuestionH\x00R\fuserQuestion\x126\n" +
+	"\vrate_limits\x18\x1a \x01(\v2\x13.koda.v1.RateLimitsH\x00R\n" +
+	"rateLimitsB\t\n" +
 	"\apayload\"|\n" +
 	"\fUserQuestion\x12\x1d\n" +
 	"\n" +
@@ -2394,7 +2634,7 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
 	(LoopAction)(0),               // 1: koda.v1.LoopAction
@@ -2421,18 +2661,22 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(*FileChanged)(nil),           // 22: koda.v1.FileChanged
 	(*FileChange)(nil),            // 23: koda.v1.FileChange
 	(*Notice)(nil),                // 24: koda.v1.Notice
-	(*TurnEnded)(nil),             // 25: koda.v1.TurnEnded
-	(*EngineEvent)(nil),           // 26: koda.v1.EngineEvent
-	(*UserQuestion)(nil),          // 27: koda.v1.UserQuestion
-	(*ContextUsage)(nil),          // 28: koda.v1.ContextUsage
-	(*TodosUpdated)(nil),          // 29: koda.v1.TodosUpdated
-	(*Image)(nil),                 // 30: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 32: koda.v1.Usage
-	(*Todo)(nil),                  // 33: koda.v1.Todo
+	(*RetryInfo)(nil),             // 25: koda.v1.RetryInfo
+	(*RateLimits)(nil),            // 26: koda.v1.RateLimits
+	(*RateLimit)(nil),             // 27: koda.v1.RateLimit
+	(*TurnEnded)(nil),             // 28: koda.v1.TurnEnded
+	(*EngineEvent)(nil),           // 29: koda.v1.EngineEvent
+	(*UserQuestion)(nil),          // 30: koda.v1.UserQuestion
+	(*ContextUsage)(nil),          // 31: koda.v1.ContextUsage
+	(*TodosUpdated)(nil),          // 32: koda.v1.TodosUpdated
+	(*Image)(nil),                 // 33: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(*Usage)(nil),                 // 36: koda.v1.Usage
+	(*Todo)(nil),                  // 37: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	30, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	33, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
 	0,  // 2: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
 	1,  // 3: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
@@ -2445,33 +2689,37 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	0,  // 10: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
 	4,  // 11: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
 	4,  // 12: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	31, // 13: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	34, // 13: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 14: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
-	3,  // 15: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	32, // 16: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	31, // 17: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
-	13, // 18: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
-	14, // 19: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
-	15, // 20: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
-	16, // 21: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
-	17, // 22: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
-	18, // 23: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
-	19, // 24: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
-	20, // 25: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
-	21, // 26: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	32, // 27: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
-	22, // 28: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
-	24, // 29: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
-	25, // 30: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	28, // 31: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
-	29, // 32: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
-	27, // 33: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
-	33, // 34: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	25, // 15: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
+	35, // 16: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
+	27, // 17: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
+	3,  // 18: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
+	36, // 19: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	34, // 20: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	13, // 21: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
+	14, // 22: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
+	15, // 23: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
+	16, // 24: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
+	17, // 25: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
+	18, // 26: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
+	19, // 27: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
+	20, // 28: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
+	21, // 29: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
+	36, // 30: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	22, // 31: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
+	24, // 32: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
+	28, // 33: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
+	31, // 34: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	32, // 35: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	30, // 36: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
+	26, // 37: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
+	37, // 38: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -2487,7 +2735,7 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineCommand_Cancel)(nil),
 		(*EngineCommand_UserAnswer)(nil),
 	}
-	file_koda_v1_engine_proto_msgTypes[19].OneofWrappers = []any{
+	file_koda_v1_engine_proto_msgTypes[22].OneofWrappers = []any{
 		(*EngineEvent_TurnStarted)(nil),
 		(*EngineEvent_TextDelta)(nil),
 		(*EngineEvent_ThinkingDelta)(nil),
@@ -2504,6 +2752,7 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineEvent_ContextUsage)(nil),
 		(*EngineEvent_TodosUpdated)(nil),
 		(*EngineEvent_UserQuestion)(nil),
+		(*EngineEvent_RateLimits)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2511,7 +2760,7 @@ func file_koda_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -806,6 +806,52 @@ pub struct Notice {
     /// Human-readable text.
     #[prost(string, tag="2")]
     pub text: ::prost::alloc::string::String,
+    /// Set when a provider request failed before its answer began and is retried: what failed
+    /// and when the next attempt starts, for clients that show a countdown or back off.
+    #[prost(message, optional, tag="3")]
+    pub retry: ::core::option::Option<RetryInfo>,
+}
+/// A provider request about to be retried.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RetryInfo {
+    /// The attempt that comes next, from 2.
+    #[prost(int32, tag="1")]
+    pub attempt: i32,
+    /// Attempts in all before the turn fails.
+    #[prost(int32, tag="2")]
+    pub max_attempts: i32,
+    /// How long until the next attempt (the server's Retry-After when it sent one).
+    #[prost(message, optional, tag="3")]
+    pub delay: ::core::option::Option<::prost_types::Duration>,
+    /// Why: the error code of the failure ("rate_limited", "overloaded", "network",
+    /// "provider_error"; see `TurnEnded.error_code`).
+    #[prost(string, tag="4")]
+    pub reason: ::prost::alloc::string::String,
+}
+/// The provider's rate limits as its last response stated them (OpenAI's `x-ratelimit-*`,
+/// Anthropic's `anthropic-ratelimit-*` headers); sent once per provider round when present.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RateLimits {
+    /// One entry per limited quantity.
+    #[prost(message, repeated, tag="1")]
+    pub limits: ::prost::alloc::vec::Vec<RateLimit>,
+}
+/// One limited quantity of a provider.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RateLimit {
+    /// What is limited: "requests", "tokens", "input_tokens" or "output_tokens".
+    #[prost(string, tag="1")]
+    pub name: ::prost::alloc::string::String,
+    /// The limit for the current window; 0 when not stated.
+    #[prost(int64, tag="2")]
+    pub limit: i64,
+    /// What is left of it; -1 when not stated.
+    #[prost(int64, tag="3")]
+    pub remaining: i64,
+    /// When it resets, as the provider wrote it: a duration such as "6m0s" (OpenAI) or an RFC
+    /// 3339 time (Anthropic). Empty when not stated.
+    #[prost(string, tag="4")]
+    pub reset: ::prost::alloc::string::String,
 }
 /// The turn is over; always the last event of a turn. Everything of the turn is stored
 /// before it is sent.
@@ -858,7 +904,7 @@ pub struct EngineEvent {
     #[prost(string, tag="6")]
     pub parent_call_id: ::prost::alloc::string::String,
     /// What happened. Clients should ignore variants they do not know.
-    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25")]
+    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26")]
     pub payload: ::core::option::Option<engine_event::Payload>,
 }
 /// Nested message and enum types in `EngineEvent`.
@@ -914,6 +960,9 @@ pub mod engine_event {
         /// The model asks the user something (ask_user); waiting for a `UserAnswer`.
         #[prost(message, tag="25")]
         UserQuestion(super::UserQuestion),
+        /// The provider's rate limits, as its response headers stated them.
+        #[prost(message, tag="26")]
+        RateLimits(super::RateLimits),
     }
 }
 /// The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's

@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Image, Todo, Usage } from "./session_pb.js";
 import { file_koda_v1_session } from "./session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/engine.proto.
  */
 export const file_koda_v1_engine: GenFile = /*@__PURE__*/
-  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSJ/CglTdGFydFR1cm4SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEh4KBmltYWdlcxgDIAMoCzIOLmtvZGEudjEuSW1hZ2USMAoNb25fZGlzY29ubmVjdBgEIAEoDjIZLmtvZGEudjEuRGlzY29ubmVjdFBvbGljeSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwi+wEKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiMAoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCSJYChBUb29sQ2FsbEZpbmlzaGVkEg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCKqAQoRQXBwcm92YWxSZXF1ZXN0ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCXRvb2xfbmFtZRgDIAEoCRIWCg5hcmd1bWVudHNfanNvbhgEIAEoCRIPCgdzdW1tYXJ5GAUgASgJEg8KB3ByZXZpZXcYBiABKAkSIwoEcmlzaxgHIAEoDjIVLmtvZGEudjEuQXBwcm92YWxSaXNrIksKEEFwcHJvdmFsUmVzb2x2ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIjCghkZWNpc2lvbhgCIAEoDjIRLmtvZGEudjEuRGVjaXNpb24iMQoOTG9vcENhcFJlYWNoZWQSEgoKaXRlcmF0aW9ucxgBIAEoBRILCgNjYXAYAiABKAUiRAoLRmlsZUNoYW5nZWQSDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kIoUBCgpGaWxlQ2hhbmdlEgwKBHBhdGgYASABKAkSJwoGY2hhbmdlGAIgASgOMhcua29kYS52MS5GaWxlQ2hhbmdlS2luZBIPCgd0dXJuX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7CgZOb3RpY2USIwoFbGV2ZWwYASABKA4yFC5rb2RhLnYxLk5vdGljZUxldmVsEgwKBHRleHQYAiABKAkifQoJVHVybkVuZGVkEiYKBnJlYXNvbhgBIAEoDjIWLmtvZGEudjEuVHVybkVuZFJlYXNvbhISCgplcnJvcl9jb2RlGAIgASgJEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSHQoFdXNhZ2UYBCABKAsyDi5rb2RhLnYxLlVzYWdlIrIHCgtFbmdpbmVFdmVudBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSCwoDc2VxGAMgASgDEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChNzdWJhZ2VudF9zZXNzaW9uX2lkGAUgASgJEhYKDnBhcmVudF9jYWxsX2lkGAYgASgJEiwKDHR1cm5fc3RhcnRlZBgKIAEoCzIULmtvZGEudjEuVHVyblN0YXJ0ZWRIABIoCgp0ZXh0X2RlbHRhGAsgASgLMhIua29kYS52MS5UZXh0RGVsdGFIABIwCg50aGlua2luZ19kZWx0YRgMIAEoCzIWLmtvZGEudjEuVGhpbmtpbmdEZWx0YUgAEjUKEXRvb2xfY2FsbF9zdGFydGVkGA0gASgLMhgua29kYS52MS5Ub29sQ2FsbFN0YXJ0ZWRIABIzChB0b29sX2NhbGxfb3V0cHV0GA4gASgLMhcua29kYS52MS5Ub29sQ2FsbE91dHB1dEgAEjcKEnRvb2xfY2FsbF9maW5pc2hlZBgPIAEoCzIZLmtvZGEudjEuVG9vbENhbGxGaW5pc2hlZEgAEjgKEmFwcHJvdmFsX3JlcXVlc3RlZBgQIAEoCzIaLmtvZGEudjEuQXBwcm92YWxSZXF1ZXN0ZWRIABI2ChFhcHByb3ZhbF9yZXNvbHZlZBgRIAEoCzIZLmtvZGEudjEuQXBwcm92YWxSZXNvbHZlZEgAEjMKEGxvb3BfY2FwX3JlYWNoZWQYEiABKAsyFy5rb2RhLnYxLkxvb3BDYXBSZWFjaGVkSAASHwoFdXNhZ2UYEyABKAsyDi5rb2RhLnYxLlVzYWdlSAASLAoMZmlsZV9jaGFuZ2VkGBQgASgLMhQua29kYS52MS5GaWxlQ2hhbmdlZEgAEiEKBm5vdGljZRgVIAEoCzIPLmtvZGEudjEuTm90aWNlSAASKAoKdHVybl9lbmRlZBgWIAEoCzISLmtvZGEudjEuVHVybkVuZGVkSAASLgoNY29udGV4dF91c2FnZRgXIAEoCzIVLmtvZGEudjEuQ29udGV4dFVzYWdlSAASLgoNdG9kb3NfdXBkYXRlZBgYIAEoCzIVLmtvZGEudjEuVG9kb3NVcGRhdGVkSAASLgoNdXNlcl9xdWVzdGlvbhgZIAEoCzIVLmtvZGEudjEuVXNlclF1ZXN0aW9uSABCCQoHcGF5bG9hZCJWCgxVc2VyUXVlc3Rpb24SEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhAKCHF1ZXN0aW9uGAMgASgJEg8KB2Nob2ljZXMYBCADKAkiNwoMQ29udGV4dFVzYWdlEhMKC3VzZWRfdG9rZW5zGAEgASgDEhIKCm1heF90b2tlbnMYAiABKAMiLAoMVG9kb3NVcGRhdGVkEhwKBXRvZG9zGAEgAygLMg0ua29kYS52MS5Ub2RvKmwKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASFAoQREVDSVNJT05fQVBQUk9WRRABEhsKF0RFQ0lTSU9OX0FQUFJPVkVfQUxXQVlTEAISEwoPREVDSVNJT05fUkVKRUNUEAMqWQoKTG9vcEFjdGlvbhIbChdMT09QX0FDVElPTl9VTlNQRUNJRklFRBAAEhgKFExPT1BfQUNUSU9OX0NPTlRJTlVFEAESFAoQTE9PUF9BQ1RJT05fU1RPUBACKnMKEERpc2Nvbm5lY3RQb2xpY3kSIQodRElTQ09OTkVDVF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIcChhESVNDT05ORUNUX1BPTElDWV9DQU5DRUwQARIeChpESVNDT05ORUNUX1BPTElDWV9DT05USU5VRRACKrMBCg1UdXJuRW5kUmVhc29uEh8KG1RVUk5fRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVRVUk5fRU5EX1JFQVNPTl9DT01QTEVURUQQARIdChlUVVJOX0VORF9SRUFTT05fQ0FOQ0VMTEVEEAISGgoWVFVSTl9FTkRfUkVBU09OX0ZBSUxFRBADEicKI1RVUk5fRU5EX1JFQVNPTl9TVE9QUEVEX0FUX0xPT1BfQ0FQEAQqjQEKDkZpbGVDaGFuZ2VLaW5kEiAKHEZJTEVfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhGSUxFX0NIQU5HRV9LSU5EX0NSRUFURUQQARIdChlGSUxFX0NIQU5HRV9LSU5EX01PRElGSUVEEAISHAoYRklMRV9DSEFOR0VfS0lORF9ERUxFVEVEEAMqdAoLTm90aWNlTGV2ZWwSHAoYTk9USUNFX0xFVkVMX1VOU1BFQ0lGSUVEEAASFQoRTk9USUNFX0xFVkVMX0lORk8QARIYChROT1RJQ0VfTEVWRUxfV0FSTklORxACEhYKEk5PVElDRV9MRVZFTF9FUlJPUhADKl8KDEFwcHJvdmFsUmlzaxIdChlBUFBST1ZBTF9SSVNLX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUklTS19OT1JNQUwQARIWChJBUFBST1ZBTF9SSVNLX0hJR0gQAkIiChFkZXYua29kYWQua29kYS52MUILRW5naW5lUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_koda_v1_session]);
+  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSJ/CglTdGFydFR1cm4SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEh4KBmltYWdlcxgDIAMoCzIOLmtvZGEudjEuSW1hZ2USMAoNb25fZGlzY29ubmVjdBgEIAEoDjIZLmtvZGEudjEuRGlzY29ubmVjdFBvbGljeSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwi+wEKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiMAoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCSJYChBUb29sQ2FsbEZpbmlzaGVkEg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCKqAQoRQXBwcm92YWxSZXF1ZXN0ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhEKCXRvb2xfbmFtZRgDIAEoCRIWCg5hcmd1bWVudHNfanNvbhgEIAEoCRIPCgdzdW1tYXJ5GAUgASgJEg8KB3ByZXZpZXcYBiABKAkSIwoEcmlzaxgHIAEoDjIVLmtvZGEudjEuQXBwcm92YWxSaXNrIksKEEFwcHJvdmFsUmVzb2x2ZWQSEgoKcmVxdWVzdF9pZBgBIAEoCRIjCghkZWNpc2lvbhgCIAEoDjIRLmtvZGEudjEuRGVjaXNpb24iMQoOTG9vcENhcFJlYWNoZWQSEgoKaXRlcmF0aW9ucxgBIAEoBRILCgNjYXAYAiABKAUiRAoLRmlsZUNoYW5nZWQSDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kIoUBCgpGaWxlQ2hhbmdlEgwKBHBhdGgYASABKAkSJwoGY2hhbmdlGAIgASgOMhcua29kYS52MS5GaWxlQ2hhbmdlS2luZBIPCgd0dXJuX2lkGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJeCgZOb3RpY2USIwoFbGV2ZWwYASABKA4yFC5rb2RhLnYxLk5vdGljZUxldmVsEgwKBHRleHQYAiABKAkSIQoFcmV0cnkYAyABKAsyEi5rb2RhLnYxLlJldHJ5SW5mbyJsCglSZXRyeUluZm8SDwoHYXR0ZW1wdBgBIAEoBRIUCgxtYXhfYXR0ZW1wdHMYAiABKAUSKAoFZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDgoGcmVhc29uGAQgASgJIjAKClJhdGVMaW1pdHMSIgoGbGltaXRzGAEgAygLMhIua29kYS52MS5SYXRlTGltaXQiSgoJUmF0ZUxpbWl0EgwKBG5hbWUYASABKAkSDQoFbGltaXQYAiABKAMSEQoJcmVtYWluaW5nGAMgASgDEg0KBXJlc2V0GAQgASgJIn0KCVR1cm5FbmRlZBImCgZyZWFzb24YASABKA4yFi5rb2RhLnYxLlR1cm5FbmRSZWFzb24SEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEh0KBXVzYWdlGAQgASgLMg4ua29kYS52MS5Vc2FnZSLeBwoLRW5naW5lRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEgsKA3NlcRgDIAEoAxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTc3ViYWdlbnRfc2Vzc2lvbl9pZBgFIAEoCRIWCg5wYXJlbnRfY2FsbF9pZBgGIAEoCRIsCgx0dXJuX3N0YXJ0ZWQYCiABKAsyFC5rb2RhLnYxLlR1cm5TdGFydGVkSAASKAoKdGV4dF9kZWx0YRgLIAEoCzISLmtvZGEudjEuVGV4dERlbHRhSAASMAoOdGhpbmtpbmdfZGVsdGEYDCABKAsyFi5rb2RhLnYxLlRoaW5raW5nRGVsdGFIABI1ChF0b29sX2NhbGxfc3RhcnRlZBgNIAEoCzIYLmtvZGEudjEuVG9vbENhbGxTdGFydGVkSAASMwoQdG9vbF9jYWxsX291dHB1dBgOIAEoCzIXLmtvZGEudjEuVG9vbENhbGxPdXRwdXRIABI3ChJ0b29sX2NhbGxfZmluaXNoZWQYDyABKAsyGS5rb2RhLnYxLlRvb2xDYWxsRmluaXNoZWRIABI4ChJhcHByb3ZhbF9yZXF1ZXN0ZWQYECABKAsyGi5rb2RhLnYxLkFwcHJvdmFsUmVxdWVzdGVkSAASNgoRYXBwcm92YWxfcmVzb2x2ZWQYESABKAsyGS5rb2RhLnYxLkFwcHJvdmFsUmVzb2x2ZWRIABIzChBsb29wX2NhcF9yZWFjaGVkGBIgASgLMhcua29kYS52MS5Mb29wQ2FwUmVhY2hlZEgAEh8KBXVzYWdlGBMgASgLMg4ua29kYS52MS5Vc2FnZUgAEiwKDGZpbGVfY2hhbmdlZBgUIAEoCzIULmtvZGEudjEuRmlsZUNoYW5nZWRIABIhCgZub3RpY2UYFSABKAsyDy5rb2RhLnYxLk5vdGljZUgAEigKCnR1cm5fZW5kZWQYFiABKAsyEi5rb2RhLnYxLlR1cm5FbmRlZEgAEi4KDWNvbnRleHRfdXNhZ2UYFyABKAsyFS5rb2RhLnYxLkNvbnRleHRVc2FnZUgAEi4KDXRvZG9zX3VwZGF0ZWQYGCABKAsyFS5rb2RhLnYxLlRvZG9zVXBkYXRlZEgAEi4KDXVzZXJfcXVlc3Rpb24YGSABKAsyFS5rb2RhLnYxLlVzZXJRdWVzdGlvbkgAEioKC3JhdGVfbGltaXRzGBogASgLMhMua29kYS52MS5SYXRlTGltaXRzSABCCQoHcGF5bG9hZCJWCgxVc2VyUXVlc3Rpb24SEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhAKCHF1ZXN0aW9uGAMgASgJEg8KB2Nob2ljZXMYBCADKAkiNwoMQ29udGV4dFVzYWdlEhMKC3VzZWRfdG9rZW5zGAEgASgDEhIKCm1heF90b2tlbnMYAiABKAMiLAoMVG9kb3NVcGRhdGVkEhwKBXRvZG9zGAEgAygLMg0ua29kYS52MS5Ub2RvKmwKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASFAoQREVDSVNJT05fQVBQUk9WRRABEhsKF0RFQ0lTSU9OX0FQUFJPVkVfQUxXQVlTEAISEwoPREVDSVNJT05fUkVKRUNUEAMqWQoKTG9vcEFjdGlvbhIbChdMT09QX0FDVElPTl9VTlNQRUNJRklFRBAAEhgKFExPT1BfQUNUSU9OX0NPTlRJTlVFEAESFAoQTE9PUF9BQ1RJT05fU1RPUBACKnMKEERpc2Nvbm5lY3RQb2xpY3kSIQodRElTQ09OTkVDVF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIcChhESVNDT05ORUNUX1BPTElDWV9DQU5DRUwQARIeChpESVNDT05ORUNUX1BPTElDWV9DT05USU5VRRACKrMBCg1UdXJuRW5kUmVhc29uEh8KG1RVUk5fRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVRVUk5fRU5EX1JFQVNPTl9DT01QTEVURUQQARIdChlUVVJOX0VORF9SRUFTT05fQ0FOQ0VMTEVEEAISGgoWVFVSTl9FTkRfUkVBU09OX0ZBSUxFRBADEicKI1RVUk5fRU5EX1JFQVNPTl9TVE9QUEVEX0FUX0xPT1BfQ0FQEAQqjQEKDkZpbGVDaGFuZ2VLaW5kEiAKHEZJTEVfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhGSUxFX0NIQU5HRV9LSU5EX0NSRUFURUQQARIdChlGSUxFX0NIQU5HRV9LSU5EX01PRElGSUVEEAISHAoYRklMRV9DSEFOR0VfS0lORF9ERUxFVEVEEAMqdAoLTm90aWNlTGV2ZWwSHAoYTk9USUNFX0xFVkVMX1VOU1BFQ0lGSUVEEAASFQoRTk9USUNFX0xFVkVMX0lORk8QARIYChROT1RJQ0VfTEVWRUxfV0FSTklORxACEhYKEk5PVElDRV9MRVZFTF9FUlJPUhADKl8KDEFwcHJvdmFsUmlzaxIdChlBUFBST1ZBTF9SSVNLX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUklTS19OT1JNQUwQARIWChJBUFBST1ZBTF9SSVNLX0hJR0gQAkIiChFkZXYua29kYWQua29kYS52MUILRW5naW5lUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_koda_v1_session]);
 
 /**
  * Starts a turn. Must be the first command of a RunTurn stream, and only there.
@@ -612,6 +612,14 @@ export type Notice = Message<"koda.v1.Notice"> & {
    * @generated from field: string text = 2;
    */
   text: string;
+
+  /**
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   *
+   * @generated from field: koda.v1.RetryInfo retry = 3;
+   */
+  retry?: RetryInfo | undefined;
 };
 
 /**
@@ -620,6 +628,114 @@ export type Notice = Message<"koda.v1.Notice"> & {
  */
 export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
   messageDesc(file_koda_v1_engine, 17);
+
+/**
+ * A provider request about to be retried.
+ *
+ * @generated from message koda.v1.RetryInfo
+ */
+export type RetryInfo = Message<"koda.v1.RetryInfo"> & {
+  /**
+   * The attempt that comes next, from 2.
+   *
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * Attempts in all before the turn fails.
+   *
+   * @generated from field: int32 max_attempts = 2;
+   */
+  maxAttempts: number;
+
+  /**
+   * How long until the next attempt (the server's Retry-After when it sent one).
+   *
+   * @generated from field: google.protobuf.Duration delay = 3;
+   */
+  delay?: Duration | undefined;
+
+  /**
+   * Why: the error code of the failure ("rate_limited", "overloaded", "network",
+   * "provider_error"; see `TurnEnded.error_code`).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message koda.v1.RetryInfo.
+ * Use `create(RetryInfoSchema)` to create a new message.
+ */
+export const RetryInfoSchema: GenMessage<RetryInfo> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 18);
+
+/**
+ * The provider's rate limits as its last response stated them (OpenAI's `x-ratelimit-*`,
+ * Anthropic's `anthropic-ratelimit-*` headers); sent once per provider round when present.
+ *
+ * @generated from message koda.v1.RateLimits
+ */
+export type RateLimits = Message<"koda.v1.RateLimits"> & {
+  /**
+   * One entry per limited quantity.
+   *
+   * @generated from field: repeated koda.v1.RateLimit limits = 1;
+   */
+  limits: RateLimit[];
+};
+
+/**
+ * Describes the message koda.v1.RateLimits.
+ * Use `create(RateLimitsSchema)` to create a new message.
+ */
+export const RateLimitsSchema: GenMessage<RateLimits> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 19);
+
+/**
+ * One limited quantity of a provider.
+ *
+ * @generated from message koda.v1.RateLimit
+ */
+export type RateLimit = Message<"koda.v1.RateLimit"> & {
+  /**
+   * What is limited: "requests", "tokens", "input_tokens" or "output_tokens".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The limit for the current window; 0 when not stated.
+   *
+   * @generated from field: int64 limit = 2;
+   */
+  limit: bigint;
+
+  /**
+   * What is left of it; -1 when not stated.
+   *
+   * @generated from field: int64 remaining = 3;
+   */
+  remaining: bigint;
+
+  /**
+   * When it resets, as the provider wrote it: a duration such as "6m0s" (OpenAI) or an RFC
+   * 3339 time (Anthropic). Empty when not stated.
+   *
+   * @generated from field: string reset = 4;
+   */
+  reset: string;
+};
+
+/**
+ * Describes the message koda.v1.RateLimit.
+ * Use `create(RateLimitSchema)` to create a new message.
+ */
+export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 20);
 
 /**
  * The turn is over; always the last event of a turn. Everything of the turn is stored
@@ -666,7 +782,7 @@ export type TurnEnded = Message<"koda.v1.TurnEnded"> & {
  * Use `create(TurnEndedSchema)` to create a new message.
  */
 export const TurnEndedSchema: GenMessage<TurnEnded> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 18);
+  messageDesc(file_koda_v1_engine, 21);
 
 /**
  * Something that happened in a session, streamed by RunTurn and WatchSession and stored.
@@ -857,6 +973,14 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
      */
     value: UserQuestion;
     case: "userQuestion";
+  } | {
+    /**
+     * The provider's rate limits, as its response headers stated them.
+     *
+     * @generated from field: koda.v1.RateLimits rate_limits = 26;
+     */
+    value: RateLimits;
+    case: "rateLimits";
   } | { case: undefined; value?: undefined };
 };
 
@@ -865,7 +989,7 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
  * Use `create(EngineEventSchema)` to create a new message.
  */
 export const EngineEventSchema: GenMessage<EngineEvent> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 19);
+  messageDesc(file_koda_v1_engine, 22);
 
 /**
  * The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
@@ -909,7 +1033,7 @@ export type UserQuestion = Message<"koda.v1.UserQuestion"> & {
  * Use `create(UserQuestionSchema)` to create a new message.
  */
 export const UserQuestionSchema: GenMessage<UserQuestion> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 20);
+  messageDesc(file_koda_v1_engine, 23);
 
 /**
  * How much of the model's context window the next provider call uses (estimated).
@@ -937,7 +1061,7 @@ export type ContextUsage = Message<"koda.v1.ContextUsage"> & {
  * Use `create(ContextUsageSchema)` to create a new message.
  */
 export const ContextUsageSchema: GenMessage<ContextUsage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 21);
+  messageDesc(file_koda_v1_engine, 24);
 
 /**
  * The session's task list after a todo_write; also readable as `Session.todos`.
@@ -958,7 +1082,7 @@ export type TodosUpdated = Message<"koda.v1.TodosUpdated"> & {
  * Use `create(TodosUpdatedSchema)` to create a new message.
  */
 export const TodosUpdatedSchema: GenMessage<TodosUpdated> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 22);
+  messageDesc(file_koda_v1_engine, 25);
 
 /**
  * A human's answer to an `ApprovalRequested` event.

@@ -79,6 +79,7 @@ private static final long serialVersionUID = 0L;
     CONTEXT_USAGE(23),
     TODOS_UPDATED(24),
     USER_QUESTION(25),
+    RATE_LIMITS(26),
     PAYLOAD_NOT_SET(0);
     private final int value;
     private PayloadCase(int value) {
@@ -112,6 +113,7 @@ private static final long serialVersionUID = 0L;
         case 23: return CONTEXT_USAGE;
         case 24: return TODOS_UPDATED;
         case 25: return USER_QUESTION;
+        case 26: return RATE_LIMITS;
         case 0: return PAYLOAD_NOT_SET;
         default: return null;
       }
@@ -1071,6 +1073,49 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.UserQuestion.getDefaultInstance();
   }
 
+  public static final int RATE_LIMITS_FIELD_NUMBER = 26;
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   * @return Whether the rateLimits field is set.
+   */
+  @java.lang.Override
+  public boolean hasRateLimits() {
+    return payloadCase_ == 26;
+  }
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   * @return The rateLimits.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.RateLimits getRateLimits() {
+    if (payloadCase_ == 26) {
+       return (dev.kodad.koda.v1.RateLimits) payload_;
+    }
+    return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.RateLimitsOrBuilder getRateLimitsOrBuilder() {
+    if (payloadCase_ == 26) {
+       return (dev.kodad.koda.v1.RateLimits) payload_;
+    }
+    return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1150,6 +1195,9 @@ private static final long serialVersionUID = 0L;
     }
     if (payloadCase_ == 25) {
       output.writeMessage(25, (dev.kodad.koda.v1.UserQuestion) payload_);
+    }
+    if (payloadCase_ == 26) {
+      output.writeMessage(26, (dev.kodad.koda.v1.RateLimits) payload_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1238,6 +1286,10 @@ private static final long serialVersionUID = 0L;
     if (payloadCase_ == 25) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(25, (dev.kodad.koda.v1.UserQuestion) payload_);
+    }
+    if (payloadCase_ == 26) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(26, (dev.kodad.koda.v1.RateLimits) payload_);
     }
     return size;
   }
@@ -1344,6 +1396,10 @@ private static final long serialVersionUID = 0L;
         if (!getUserQuestion()
             .equals(other.getUserQuestion())) return false;
         break;
+      case 26:
+        if (!getRateLimits()
+            .equals(other.getRateLimits())) return false;
+        break;
       case 0:
       default:
     }
@@ -1437,6 +1493,10 @@ private static final long serialVersionUID = 0L;
       case 25:
         hash = (37 * hash) + USER_QUESTION_FIELD_NUMBER;
         hash = (53 * hash) + getUserQuestion().hashCode();
+        break;
+      case 26:
+        hash = (37 * hash) + RATE_LIMITS_FIELD_NUMBER;
+        hash = (53 * hash) + getRateLimits().hashCode();
         break;
       case 0:
       default:
@@ -1640,6 +1700,9 @@ private static final long serialVersionUID = 0L;
       if (userQuestionBuilder_ != null) {
         userQuestionBuilder_.clear();
       }
+      if (rateLimitsBuilder_ != null) {
+        rateLimitsBuilder_.clear();
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -1768,6 +1831,10 @@ private static final long serialVersionUID = 0L;
           userQuestionBuilder_ != null) {
         result.payload_ = userQuestionBuilder_.build();
       }
+      if (payloadCase_ == 26 &&
+          rateLimitsBuilder_ != null) {
+        result.payload_ = rateLimitsBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -1871,6 +1938,10 @@ private static final long serialVersionUID = 0L;
         }
         case USER_QUESTION: {
           mergeUserQuestion(other.getUserQuestion());
+          break;
+        }
+        case RATE_LIMITS: {
+          mergeRateLimits(other.getRateLimits());
           break;
         }
         case PAYLOAD_NOT_SET: {
@@ -2045,6 +2116,13 @@ private static final long serialVersionUID = 0L;
               payloadCase_ = 25;
               break;
             } // case 202
+            case 210: {
+              input.readMessage(
+                  internalGetRateLimitsFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 26;
+              break;
+            } // case 210
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -5496,6 +5574,182 @@ private static final long serialVersionUID = 0L;
       payloadCase_ = 25;
       onChanged();
       return userQuestionBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.RateLimits, dev.kodad.koda.v1.RateLimits.Builder, dev.kodad.koda.v1.RateLimitsOrBuilder> rateLimitsBuilder_;
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     * @return Whether the rateLimits field is set.
+     */
+    @java.lang.Override
+    public boolean hasRateLimits() {
+      return payloadCase_ == 26;
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     * @return The rateLimits.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.RateLimits getRateLimits() {
+      if (rateLimitsBuilder_ == null) {
+        if (payloadCase_ == 26) {
+          return (dev.kodad.koda.v1.RateLimits) payload_;
+        }
+        return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 26) {
+          return rateLimitsBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    public Builder setRateLimits(dev.kodad.koda.v1.RateLimits value) {
+      if (rateLimitsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        rateLimitsBuilder_.setMessage(value);
+      }
+      payloadCase_ = 26;
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    public Builder setRateLimits(
+        dev.kodad.koda.v1.RateLimits.Builder builderForValue) {
+      if (rateLimitsBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        rateLimitsBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 26;
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    public Builder mergeRateLimits(dev.kodad.koda.v1.RateLimits value) {
+      if (rateLimitsBuilder_ == null) {
+        if (payloadCase_ == 26 &&
+            payload_ != dev.kodad.koda.v1.RateLimits.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.RateLimits.newBuilder((dev.kodad.koda.v1.RateLimits) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 26) {
+          rateLimitsBuilder_.mergeFrom(value);
+        } else {
+          rateLimitsBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 26;
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    public Builder clearRateLimits() {
+      if (rateLimitsBuilder_ == null) {
+        if (payloadCase_ == 26) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 26) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        rateLimitsBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    public dev.kodad.koda.v1.RateLimits.Builder getRateLimitsBuilder() {
+      return internalGetRateLimitsFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.RateLimitsOrBuilder getRateLimitsOrBuilder() {
+      if ((payloadCase_ == 26) && (rateLimitsBuilder_ != null)) {
+        return rateLimitsBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 26) {
+          return (dev.kodad.koda.v1.RateLimits) payload_;
+        }
+        return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The provider's rate limits, as its response headers stated them.
+     * </pre>
+     *
+     * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.RateLimits, dev.kodad.koda.v1.RateLimits.Builder, dev.kodad.koda.v1.RateLimitsOrBuilder> 
+        internalGetRateLimitsFieldBuilder() {
+      if (rateLimitsBuilder_ == null) {
+        if (!(payloadCase_ == 26)) {
+          payload_ = dev.kodad.koda.v1.RateLimits.getDefaultInstance();
+        }
+        rateLimitsBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.RateLimits, dev.kodad.koda.v1.RateLimits.Builder, dev.kodad.koda.v1.RateLimitsOrBuilder>(
+                (dev.kodad.koda.v1.RateLimits) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 26;
+      onChanged();
+      return rateLimitsBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineEvent)

@@ -574,5 +574,32 @@ public interface EngineEventOrBuilder extends
    */
   dev.kodad.koda.v1.UserQuestionOrBuilder getUserQuestionOrBuilder();
 
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   * @return Whether the rateLimits field is set.
+   */
+  boolean hasRateLimits();
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   * @return The rateLimits.
+   */
+  dev.kodad.koda.v1.RateLimits getRateLimits();
+  /**
+   * <pre>
+   * The provider's rate limits, as its response headers stated them.
+   * </pre>
+   *
+   * <code>.koda.v1.RateLimits rate_limits = 26 [json_name = "rateLimits"];</code>
+   */
+  dev.kodad.koda.v1.RateLimitsOrBuilder getRateLimitsOrBuilder();
+
   dev.kodad.koda.v1.EngineEvent.PayloadCase getPayloadCase();
 }

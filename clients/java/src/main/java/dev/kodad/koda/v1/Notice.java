@@ -54,6 +54,7 @@ private static final long serialVersionUID = 0L;
             dev.kodad.koda.v1.Notice.class, dev.kodad.koda.v1.Notice.Builder.class);
   }
 
+  private int bitField0_;
   public static final int LEVEL_FIELD_NUMBER = 1;
   private int level_ = 0;
   /**
@@ -127,6 +128,47 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int RETRY_FIELD_NUMBER = 3;
+  private dev.kodad.koda.v1.RetryInfo retry_;
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   * @return Whether the retry field is set.
+   */
+  @java.lang.Override
+  public boolean hasRetry() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   * @return The retry.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.RetryInfo getRetry() {
+    return retry_ == null ? dev.kodad.koda.v1.RetryInfo.getDefaultInstance() : retry_;
+  }
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.RetryInfoOrBuilder getRetryOrBuilder() {
+    return retry_ == null ? dev.kodad.koda.v1.RetryInfo.getDefaultInstance() : retry_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -147,6 +189,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(text_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, text_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeMessage(3, getRetry());
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -157,6 +202,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(text_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, text_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(3, getRetry());
     }
     return size;
   }
@@ -185,6 +234,11 @@ private static final long serialVersionUID = 0L;
     if (level_ != other.level_) return false;
     if (!getText()
         .equals(other.getText())) return false;
+    if (hasRetry() != other.hasRetry()) return false;
+    if (hasRetry()) {
+      if (!getRetry()
+          .equals(other.getRetry())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -200,6 +254,10 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + level_;
     hash = (37 * hash) + TEXT_FIELD_NUMBER;
     hash = (53 * hash) + getText().hashCode();
+    if (hasRetry()) {
+      hash = (37 * hash) + RETRY_FIELD_NUMBER;
+      hash = (53 * hash) + getRetry().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -323,13 +381,19 @@ private static final long serialVersionUID = 0L;
 
     // Construct using dev.kodad.koda.v1.Notice.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetRetryFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -337,6 +401,11 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       level_ = 0;
       text_ = "";
+      retry_ = null;
+      if (retryBuilder_ != null) {
+        retryBuilder_.dispose();
+        retryBuilder_ = null;
+      }
       return this;
     }
 
@@ -376,6 +445,14 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.text_ = text_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.retry_ = retryBuilder_ == null
+            ? retry_
+            : retryBuilder_.build();
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -397,6 +474,9 @@ private static final long serialVersionUID = 0L;
         text_ = other.text_;
         bitField0_ |= 0x00000002;
         onChanged();
+      }
+      if (other.hasRetry()) {
+        mergeRetry(other.getRetry());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -432,6 +512,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 26: {
+              input.readMessage(
+                  internalGetRetryFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -611,6 +698,170 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000002;
       onChanged();
       return this;
+    }
+
+    private dev.kodad.koda.v1.RetryInfo retry_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.RetryInfo, dev.kodad.koda.v1.RetryInfo.Builder, dev.kodad.koda.v1.RetryInfoOrBuilder> retryBuilder_;
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     * @return Whether the retry field is set.
+     */
+    public boolean hasRetry() {
+      return ((bitField0_ & 0x00000004) != 0);
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     * @return The retry.
+     */
+    public dev.kodad.koda.v1.RetryInfo getRetry() {
+      if (retryBuilder_ == null) {
+        return retry_ == null ? dev.kodad.koda.v1.RetryInfo.getDefaultInstance() : retry_;
+      } else {
+        return retryBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public Builder setRetry(dev.kodad.koda.v1.RetryInfo value) {
+      if (retryBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        retry_ = value;
+      } else {
+        retryBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public Builder setRetry(
+        dev.kodad.koda.v1.RetryInfo.Builder builderForValue) {
+      if (retryBuilder_ == null) {
+        retry_ = builderForValue.build();
+      } else {
+        retryBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public Builder mergeRetry(dev.kodad.koda.v1.RetryInfo value) {
+      if (retryBuilder_ == null) {
+        if (((bitField0_ & 0x00000004) != 0) &&
+          retry_ != null &&
+          retry_ != dev.kodad.koda.v1.RetryInfo.getDefaultInstance()) {
+          getRetryBuilder().mergeFrom(value);
+        } else {
+          retry_ = value;
+        }
+      } else {
+        retryBuilder_.mergeFrom(value);
+      }
+      if (retry_ != null) {
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public Builder clearRetry() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      retry_ = null;
+      if (retryBuilder_ != null) {
+        retryBuilder_.dispose();
+        retryBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public dev.kodad.koda.v1.RetryInfo.Builder getRetryBuilder() {
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return internalGetRetryFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    public dev.kodad.koda.v1.RetryInfoOrBuilder getRetryOrBuilder() {
+      if (retryBuilder_ != null) {
+        return retryBuilder_.getMessageOrBuilder();
+      } else {
+        return retry_ == null ?
+            dev.kodad.koda.v1.RetryInfo.getDefaultInstance() : retry_;
+      }
+    }
+    /**
+     * <pre>
+     * Set when a provider request failed before its answer began and is retried: what failed
+     * and when the next attempt starts, for clients that show a countdown or back off.
+     * </pre>
+     *
+     * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.RetryInfo, dev.kodad.koda.v1.RetryInfo.Builder, dev.kodad.koda.v1.RetryInfoOrBuilder> 
+        internalGetRetryFieldBuilder() {
+      if (retryBuilder_ == null) {
+        retryBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.RetryInfo, dev.kodad.koda.v1.RetryInfo.Builder, dev.kodad.koda.v1.RetryInfoOrBuilder>(
+                getRetry(),
+                getParentForChildren(),
+                isClean());
+        retry_ = null;
+      }
+      return retryBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Notice)

@@ -48,4 +48,34 @@ public interface NoticeOrBuilder extends
    */
   com.google.protobuf.ByteString
       getTextBytes();
+
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   * @return Whether the retry field is set.
+   */
+  boolean hasRetry();
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   * @return The retry.
+   */
+  dev.kodad.koda.v1.RetryInfo getRetry();
+  /**
+   * <pre>
+   * Set when a provider request failed before its answer began and is retried: what failed
+   * and when the next attempt starts, for clients that show a countdown or back off.
+   * </pre>
+   *
+   * <code>.koda.v1.RetryInfo retry = 3 [json_name = "retry"];</code>
+   */
+  dev.kodad.koda.v1.RetryInfoOrBuilder getRetryOrBuilder();
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -106,7 +107,9 @@ async def test_text_thinking_tool_use_and_usage(
     assert sent.path == "/v1/messages"
     assert sent.headers["x-api-key"] == "sk-ant-test"
     assert sent.headers["anthropic-version"] == "2023-06-01"
-    assert sent.body["system"] == "be useful"
+    assert sent.body["system"] == [
+        {"type": "text", "text": "be useful", "cache_control": {"type": "ephemeral"}}
+    ]
     assert sent.body["stream"] is True
     assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert sent.body["max_tokens"] > 2048
@@ -115,6 +118,7 @@ async def test_text_thinking_tool_use_and_usage(
             "name": "read_file",
             "description": "Read a file",
             "input_schema": {"type": "object", "properties": {}},
+            "cache_control": {"type": "ephemeral"},
         }
     ]
 
@@ -455,3 +459,39 @@ async def test_anthropic_rate_limit_headers_become_a_report(
             RateLimit("output_tokens", 0, 7000, ""),
         )
     )
+
+
+async def test_prompt_caching_marks_the_prefix_the_next_round_repeats(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    fake_llm.replies.extend([Raw(anthropic_stream({"text": ["a"]}))] * 3)
+    first = request()
+    call = ToolCall("t1", "read_file", '{"path": "a"}')
+    second = request(
+        messages=[
+            *first.messages,
+            Message(Role.ASSISTANT, "t", text="reading", tool_calls=(call,)),
+            Message(Role.TOOL, "t", tool_result=ToolResult("t1", "content of a")),
+        ]
+    )
+    await collect(provider(fake_llm, client, []).stream(first))
+    await collect(provider(fake_llm, client, []).stream(second))
+    one, two = fake_llm.requests[0].body, fake_llm.requests[1].body
+
+    def marked(body: dict[str, object]) -> list[object]:
+        blocks = [b for m in body["messages"] for b in m["content"]]  # type: ignore[attr-defined]
+        return [b for b in blocks if "cache_control" in b]
+
+    assert one["system"] == two["system"] and "cache_control" in one["system"][0]
+    assert one["tools"] == two["tools"] and "cache_control" in one["tools"][-1]
+    # What ended the first request is marked again in the second, and so is its new end.
+    assert marked(one) == [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]
+    assert marked(one)[0] in marked(two)
+    assert marked(two)[-1]["type"] == "tool_result"  # type: ignore[index]
+    assert len(marked(two)) + 2 <= 4  # the API's limit of breakpoints
+
+    off = AnthropicProvider(
+        base_url=fake_llm.root_url, api_key_env="", client=client, prompt_caching=False
+    )
+    await collect(off.stream(second))
+    assert "cache_control" not in json.dumps(fake_llm.requests[2].body)

@@ -112,6 +112,7 @@ def provider_config(pb: spb.ProviderConfig) -> m.ProviderConfig:
         thinking_budget_tokens=pb.thinking_budget_tokens,
         context_window_tokens=pb.context_window_tokens,
         max_tokens_field=pb.max_tokens_field,
+        disable_prompt_caching=pb.disable_prompt_caching,
     )
 
 
@@ -232,6 +233,7 @@ def provider(p: m.ProviderConfig) -> spb.ProviderConfig:
         thinking_budget_tokens=p.thinking_budget_tokens,
         context_window_tokens=p.context_window_tokens,
         max_tokens_field=p.max_tokens_field,
+        disable_prompt_caching=p.disable_prompt_caching,
     )
 
 

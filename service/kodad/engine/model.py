@@ -119,6 +119,8 @@ class ProviderConfig:
     context_window_tokens: int = 0
     # OPENAI_COMPATIBLE: the request field for max_output_tokens ("" = by host, see proto).
     max_tokens_field: str = ""
+    # ANTHROPIC: no cache_control marks on the prompt.
+    disable_prompt_caching: bool = False
 
 
 @dataclass(frozen=True)

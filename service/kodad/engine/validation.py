@@ -154,6 +154,8 @@ def provider(config: ProviderConfig) -> ProviderConfig:
         )
     if config.max_tokens_field and config.kind is not ProviderKind.OPENAI_COMPATIBLE:
         raise InvalidArgument("session.provider.max_tokens_field is for OPENAI_COMPATIBLE only")
+    if config.disable_prompt_caching and config.kind is not ProviderKind.ANTHROPIC:
+        raise InvalidArgument("session.provider.disable_prompt_caching is for ANTHROPIC only")
     if config.script_json:
         if config.kind is not ProviderKind.SCRIPTED:
             raise InvalidArgument("session.provider.script_json is only for SCRIPTED providers")

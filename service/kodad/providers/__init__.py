@@ -74,6 +74,7 @@ class ProviderRegistry:
                 api_key_env=config.api_key_env,
                 client=self._client,
                 retry=self._retry,
+                prompt_caching=not config.disable_prompt_caching,
             )
         raise ProviderError("unsupported", f"provider kind {config.kind.name} is not served")
 

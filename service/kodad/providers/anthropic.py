@@ -120,6 +120,32 @@ def to_anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+CACHE_CONTROL = {"type": "ephemeral"}
+_UNCACHEABLE = ("thinking", "redacted_thinking")
+
+
+def _mark_cache_breakpoints(payload: dict[str, Any]) -> None:
+    """Marks the prefix the next request repeats, at most 4 breakpoints as the API allows:
+    the system prompt, the last tool, the end of the history, and the end of the message
+    before the last user turn (so that the previous request's prefix is marked again)."""
+    if isinstance(payload.get("system"), str):
+        payload["system"] = [
+            {"type": "text", "text": payload["system"], "cache_control": CACHE_CONTROL}
+        ]
+    if payload.get("tools"):
+        payload["tools"][-1] = {**payload["tools"][-1], "cache_control": CACHE_CONTROL}
+    messages = payload["messages"]
+    marked = [len(messages) - 1] if messages else []
+    earlier = [i for i, m in enumerate(messages[:-1]) if m["role"] == "user"]
+    if earlier:
+        marked.append(earlier[-1])
+    for i in marked:
+        content = messages[i]["content"]
+        cacheable = [j for j, b in enumerate(content) if b["type"] not in _UNCACHEABLE]
+        if cacheable:
+            content[cacheable[-1]] = {**content[cacheable[-1]], "cache_control": CACHE_CONTROL}
+
+
 class AnthropicProvider:
     """One provider per (base_url, api key variable); shares the registry's httpx client."""
 
@@ -131,8 +157,10 @@ class AnthropicProvider:
         client: httpx.AsyncClient,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
+        prompt_caching: bool = True,
     ) -> None:
         self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
+        self._prompt_caching = prompt_caching
         self._api_key_env = api_key_env
         self._client = client
         self._retry = retry
@@ -171,6 +199,8 @@ class AnthropicProvider:
             budget = max(1024, request.thinking_budget_tokens)
             payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
             payload["max_tokens"] = max(max_tokens, budget + 1024)
+        if self._prompt_caching:
+            _mark_cache_breakpoints(payload)
         return payload
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:

@@ -478,8 +478,13 @@ type ProviderConfig struct {
 	// Either way, a server that answers that it does not support the field gets the other one,
 	// once, and keeps getting it.
 	MaxTokensField string `protobuf:"bytes,9,opt,name=max_tokens_field,json=maxTokensField,proto3" json:"max_tokens_field,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// ANTHROPIC only: turns prompt caching off. By default each request marks the system
+	// prompt, the tool definitions and the end of the history with `cache_control`, so the
+	// next round of the turn (and the next turn) reads that prefix from the provider's cache;
+	// `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+	DisablePromptCaching bool `protobuf:"varint,10,opt,name=disable_prompt_caching,json=disablePromptCaching,proto3" json:"disable_prompt_caching,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ProviderConfig) Reset() {
@@ -573,6 +578,13 @@ func (x *ProviderConfig) GetMaxTokensField() string {
 		return x.MaxTokensField
 	}
 	return ""
+}
+
+func (x *ProviderConfig) GetDisablePromptCaching() bool {
+	if x != nil {
+		return x.DisablePromptCaching
+	}
+	return false
 }
 
 // Token counts reported by a provider. Zero when the provider did not report them.
@@ -1591,7 +1603,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x15koda/v1/session.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n" +
 	"\aSandbox\x12.\n" +
 	"\x06policy\x18\x01 \x01(\x0e2\x16.koda.v1.SandboxPolicyR\x06policy\x12\x18\n" +
-	"\anetwork\x18\x02 \x01(\bR\anetwork\"\xed\x02\n" +
+	"\anetwork\x18\x02 \x01(\bR\anetwork\"\xa3\x03\n" +
 	"\x0eProviderConfig\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.koda.v1.ProviderKindR\x04kind\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x19\n" +
@@ -1602,7 +1614,9 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x11max_output_tokens\x18\x06 \x01(\x05R\x0fmaxOutputTokens\x124\n" +
 	"\x16thinking_budget_tokens\x18\a \x01(\x05R\x14thinkingBudgetTokens\x122\n" +
 	"\x15context_window_tokens\x18\b \x01(\x03R\x13contextWindowTokens\x12(\n" +
-	"\x10max_tokens_field\x18\t \x01(\tR\x0emaxTokensField\"\xa9\x01\n" +
+	"\x10max_tokens_field\x18\t \x01(\tR\x0emaxTokensField\x124\n" +
+	"\x16disable_prompt_caching\x18\n" +
+	" \x01(\bR\x14disablePromptCaching\"\xa9\x01\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +

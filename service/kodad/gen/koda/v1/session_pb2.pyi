@@ -273,6 +273,7 @@ class ProviderConfig(_message.Message):
     THINKING_BUDGET_TOKENS_FIELD_NUMBER: _builtins.int
     CONTEXT_WINDOW_TOKENS_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_FIELD_NUMBER: _builtins.int
+    DISABLE_PROMPT_CACHING_FIELD_NUMBER: _builtins.int
     kind: Global___ProviderKind.ValueType
     """The API the provider speaks. UNSPECIFIED means PROVIDER_KIND_SCRIPTED."""
     model: _builtins.str
@@ -317,6 +318,12 @@ class ProviderConfig(_message.Message):
     Either way, a server that answers that it does not support the field gets the other one,
     once, and keeps getting it.
     """
+    disable_prompt_caching: _builtins.bool
+    """ANTHROPIC only: turns prompt caching off. By default each request marks the system
+    prompt, the tool definitions and the end of the history with `cache_control`, so the
+    next round of the turn (and the next turn) reads that prefix from the provider's cache;
+    `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+    """
     def __init__(
         self,
         *,
@@ -329,10 +336,11 @@ class ProviderConfig(_message.Message):
         thinking_budget_tokens: _builtins.int = ...,
         context_window_tokens: _builtins.int = ...,
         max_tokens_field: _builtins.str = ...,
+        disable_prompt_caching: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "context_window_tokens", b"context_window_tokens", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "max_tokens_field", b"max_tokens_field", "model", b"model", "script_json", b"script_json", "thinking_budget_tokens", b"thinking_budget_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key_env", b"api_key_env", "base_url", b"base_url", "context_window_tokens", b"context_window_tokens", "disable_prompt_caching", b"disable_prompt_caching", "kind", b"kind", "max_output_tokens", b"max_output_tokens", "max_tokens_field", b"max_tokens_field", "model", b"model", "script_json", b"script_json", "thinking_budget_tokens", b"thinking_budget_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

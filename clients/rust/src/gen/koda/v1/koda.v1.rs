@@ -60,6 +60,12 @@ pub struct ProviderConfig {
     /// once, and keeps getting it.
     #[prost(string, tag="9")]
     pub max_tokens_field: ::prost::alloc::string::String,
+    /// ANTHROPIC only: turns prompt caching off. By default each request marks the system
+    /// prompt, the tool definitions and the end of the history with `cache_control`, so the
+    /// next round of the turn (and the next turn) reads that prefix from the provider's cache;
+    /// `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+    #[prost(bool, tag="10")]
+    pub disable_prompt_caching: bool,
 }
 /// Token counts reported by a provider. Zero when the provider did not report them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

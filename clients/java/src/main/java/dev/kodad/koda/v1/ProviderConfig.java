@@ -397,6 +397,24 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int DISABLE_PROMPT_CACHING_FIELD_NUMBER = 10;
+  private boolean disablePromptCaching_ = false;
+  /**
+   * <pre>
+   * ANTHROPIC only: turns prompt caching off. By default each request marks the system
+   * prompt, the tool definitions and the end of the history with `cache_control`, so the
+   * next round of the turn (and the next turn) reads that prefix from the provider's cache;
+   * `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+   * </pre>
+   *
+   * <code>bool disable_prompt_caching = 10 [json_name = "disablePromptCaching"];</code>
+   * @return The disablePromptCaching.
+   */
+  @java.lang.Override
+  public boolean getDisablePromptCaching() {
+    return disablePromptCaching_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -438,6 +456,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(maxTokensField_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 9, maxTokensField_);
     }
+    if (disablePromptCaching_ != false) {
+      output.writeBool(10, disablePromptCaching_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -472,6 +493,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(maxTokensField_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(9, maxTokensField_);
+    }
+    if (disablePromptCaching_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(10, disablePromptCaching_);
     }
     return size;
   }
@@ -514,6 +539,8 @@ private static final long serialVersionUID = 0L;
         != other.getContextWindowTokens()) return false;
     if (!getMaxTokensField()
         .equals(other.getMaxTokensField())) return false;
+    if (getDisablePromptCaching()
+        != other.getDisablePromptCaching()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -544,6 +571,9 @@ private static final long serialVersionUID = 0L;
         getContextWindowTokens());
     hash = (37 * hash) + MAX_TOKENS_FIELD_FIELD_NUMBER;
     hash = (53 * hash) + getMaxTokensField().hashCode();
+    hash = (37 * hash) + DISABLE_PROMPT_CACHING_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getDisablePromptCaching());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -689,6 +719,7 @@ private static final long serialVersionUID = 0L;
       thinkingBudgetTokens_ = 0;
       contextWindowTokens_ = 0L;
       maxTokensField_ = "";
+      disablePromptCaching_ = false;
       return this;
     }
 
@@ -749,6 +780,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000100) != 0)) {
         result.maxTokensField_ = maxTokensField_;
       }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.disablePromptCaching_ = disablePromptCaching_;
+      }
     }
 
     @java.lang.Override
@@ -799,6 +833,9 @@ private static final long serialVersionUID = 0L;
         maxTokensField_ = other.maxTokensField_;
         bitField0_ |= 0x00000100;
         onChanged();
+      }
+      if (other.getDisablePromptCaching() != false) {
+        setDisablePromptCaching(other.getDisablePromptCaching());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -869,6 +906,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000100;
               break;
             } // case 74
+            case 80: {
+              disablePromptCaching_ = input.readBool();
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 80
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1628,6 +1670,59 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       maxTokensField_ = value;
       bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+
+    private boolean disablePromptCaching_ ;
+    /**
+     * <pre>
+     * ANTHROPIC only: turns prompt caching off. By default each request marks the system
+     * prompt, the tool definitions and the end of the history with `cache_control`, so the
+     * next round of the turn (and the next turn) reads that prefix from the provider's cache;
+     * `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+     * </pre>
+     *
+     * <code>bool disable_prompt_caching = 10 [json_name = "disablePromptCaching"];</code>
+     * @return The disablePromptCaching.
+     */
+    @java.lang.Override
+    public boolean getDisablePromptCaching() {
+      return disablePromptCaching_;
+    }
+    /**
+     * <pre>
+     * ANTHROPIC only: turns prompt caching off. By default each request marks the system
+     * prompt, the tool definitions and the end of the history with `cache_control`, so the
+     * next round of the turn (and the next turn) reads that prefix from the provider's cache;
+     * `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+     * </pre>
+     *
+     * <code>bool disable_prompt_caching = 10 [json_name = "disablePromptCaching"];</code>
+     * @param value The disablePromptCaching to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDisablePromptCaching(boolean value) {
+
+      disablePromptCaching_ = value;
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * ANTHROPIC only: turns prompt caching off. By default each request marks the system
+     * prompt, the tool definitions and the end of the history with `cache_control`, so the
+     * next round of the turn (and the next turn) reads that prefix from the provider's cache;
+     * `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+     * </pre>
+     *
+     * <code>bool disable_prompt_caching = 10 [json_name = "disablePromptCaching"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDisablePromptCaching() {
+      bitField0_ = (bitField0_ & ~0x00000200);
+      disablePromptCaching_ = false;
       onChanged();
       return this;
     }

@@ -190,4 +190,17 @@ public interface ProviderConfigOrBuilder extends
    */
   com.google.protobuf.ByteString
       getMaxTokensFieldBytes();
+
+  /**
+   * <pre>
+   * ANTHROPIC only: turns prompt caching off. By default each request marks the system
+   * prompt, the tool definitions and the end of the history with `cache_control`, so the
+   * next round of the turn (and the next turn) reads that prefix from the provider's cache;
+   * `Usage.cache_read_tokens` / `cache_write_tokens` report it.
+   * </pre>
+   *
+   * <code>bool disable_prompt_caching = 10 [json_name = "disablePromptCaching"];</code>
+   * @return The disablePromptCaching.
+   */
+  boolean getDisablePromptCaching();
 }

@@ -132,6 +132,9 @@ class FakeLLM:
         self.replies: deque[Stream | Raw | Failure | Json] = deque()
         self.release = threading.Event()
         self.requests: list[Recorded] = []
+        # GET /v1/models answers these pages in turn (the last one again when they run out).
+        self.model_pages: list[dict[str, Any]] = [{"object": "list", "data": []}]
+        self.model_requests: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -139,6 +142,14 @@ class FakeLLM:
 
             def log_message(self, *args: Any) -> None:
                 return None
+
+            def do_GET(self) -> None:
+                fake.model_requests.append(self.path)
+                if self.path.split("?")[0] != "/v1/models":
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                page = min(len(fake.model_requests), len(fake.model_pages)) - 1
+                self._json(200, fake.model_pages[page])
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))

@@ -13,6 +13,7 @@ import pytest
 from kodad.config import ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import (
@@ -253,3 +254,101 @@ async def test_retries_and_rate_limits_reach_the_client_as_data(
     limits = next(e.rate_limits for e in events if kind(e) == "rate_limits")
     assert [(r.name, r.limit, r.remaining) for r in limits.limits] == [("tokens", 1000, 9)]
     assert text_of(events) == "fine"
+
+
+async def test_list_models_of_the_default_scripted_provider(stub: Stub) -> None:
+    response = await stub.ListModels(pb.ListModelsRequest())
+    assert [m.id for m in response.models] == ["scripted"]
+
+
+async def test_list_models_reads_limits_and_a_session_uses_the_window(
+    stub: Stub, workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.model_pages = [
+        {
+            "object": "list",
+            "data": [
+                {"id": "small", "object": "model", "max_model_len": 32768},
+                {
+                    "id": "big",
+                    "name": "Big Model",
+                    "context_length": 200000,
+                    "top_provider": {"max_completion_tokens": 8000},
+                },
+                {"id": "plain", "object": "model", "owned_by": "someone"},
+            ],
+        }
+    ]
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="small", base_url=fake_llm.base_url
+    )
+    response = await stub.ListModels(pb.ListModelsRequest(provider=provider))
+    assert [(m.id, m.display_name, m.context_window_tokens, m.max_output_tokens)
+            for m in response.models] == [
+        ("small", "", 32768, 0), ("big", "Big Model", 200000, 8000), ("plain", "", 0, 0)
+    ]  # fmt: skip
+    await stub.ListModels(pb.ListModelsRequest(provider=provider))
+    assert len(fake_llm.model_requests) == 1  # cached
+
+    fake_llm.replies.append(Stream(text_chunks("hi")))
+    session = await create_session(stub, workspace, provider)
+    events = await run_turn(stub, session.id, "hello")
+    usage = next(e.context_usage for e in events if kind(e) == "context_usage")
+    assert usage.max_tokens == 32768  # the model's window, the session set none
+    by_session = await stub.ListModels(pb.ListModelsRequest(session_id=session.id))
+    assert [m.id for m in by_session.models] == ["small", "big", "plain"]
+
+
+async def test_list_models_of_anthropic_follows_every_page(stub: Stub, fake_llm: FakeLLM) -> None:
+    fake_llm.model_pages = [
+        {
+            "data": [{"type": "model", "id": "claude-a", "display_name": "Claude A"}],
+            "has_more": True,
+            "first_id": "claude-a",
+            "last_id": "claude-a",
+        },
+        {
+            "data": [
+                {
+                    "type": "model",
+                    "id": "claude-b",
+                    "display_name": "Claude B",
+                    "max_input_tokens": 200000,
+                    "max_tokens": 64000,
+                }
+            ],
+            "has_more": False,
+            "last_id": "claude-b",
+        },
+    ]
+    provider = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_ANTHROPIC, model="claude-a", base_url=fake_llm.root_url
+    )
+    response = await stub.ListModels(pb.ListModelsRequest(provider=provider))
+    assert [(m.id, m.context_window_tokens, m.max_output_tokens) for m in response.models] == [
+        ("claude-a", 0, 0),
+        ("claude-b", 200000, 64000),
+    ]
+    assert "after_id=claude-a" in fake_llm.model_requests[1]
+
+
+async def test_list_models_errors_are_statuses(stub: Stub, fake_llm: FakeLLM) -> None:
+    unlent = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE,
+        model="m",
+        base_url=fake_llm.base_url,
+        api_key_env="OPENAI_API_KEY",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.ListModels(pb.ListModelsRequest(provider=unlent))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    dead = spb.ProviderConfig(
+        kind=spb.PROVIDER_KIND_OPENAI_COMPATIBLE, model="m", base_url="http://127.0.0.1:9/v1"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.ListModels(pb.ListModelsRequest(provider=dead))
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "connection failed" in (e.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.ListModels(pb.ListModelsRequest(session_id="s_nope"))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND

@@ -270,6 +270,15 @@ def session(r: m.SessionRecord) -> spb.Session:
     )
 
 
+def model(info: m.ModelInfo) -> spb.Model:
+    return spb.Model(
+        id=info.id,
+        display_name=info.display_name,
+        context_window_tokens=info.context_window_tokens,
+        max_output_tokens=info.max_output_tokens,
+    )
+
+
 def file_change(c: m.FileChange) -> epb.FileChange:
     return epb.FileChange(
         path=c.path,

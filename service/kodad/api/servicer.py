@@ -44,6 +44,9 @@ CAPABILITIES = (
     "todos",
     "context_usage",
     "compact_session",
+    "list_models",
+    "rate_limits",
+    "sandbox",
 )
 
 
@@ -126,6 +129,19 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 full_access_allowed=self._manager.settings.allow_full_access,
             ),
         )
+
+    @_rpc
+    async def ListModels(
+        self,
+        request: pb.ListModelsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.ListModelsResponse:
+        provider = (
+            convert.provider_config(request.provider) if request.HasField("provider") else None
+        )
+        models = await self._manager.list_models(provider, request.session_id, caller=caller)
+        return pb.ListModelsResponse(models=[convert.model(m) for m in models])
 
     @_rpc
     async def CreateSession(

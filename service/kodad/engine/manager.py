@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from kodad.engine.model import (
     LoopAction,
     McpServerSpec,
     Message,
+    ModelInfo,
     Notice,
     NoticeLevel,
     ProviderConfig,
@@ -61,7 +63,7 @@ from kodad.engine.turn import (
     TurnLimits,
     WorkspaceServers,
 )
-from kodad.providers import ProviderRegistry
+from kodad.providers import ProviderError, ProviderRegistry
 from kodad.store.base import Cluster, LeaseHeld, Store, TurnRecord
 from kodad.tools import Tool, ToolError, ToolOutcome, ToolRegistry
 from kodad.tools.mcp import McpHub
@@ -70,6 +72,14 @@ from kodad.tools.sandbox import Sandbox
 from kodad.tools.shell import kill_orphans
 
 log = logging.getLogger(__name__)
+
+MODELS_TTL_S = 60.0
+
+
+def _models_key(provider: ProviderConfig) -> tuple[str, ...]:
+    """What a provider's model list depends on: the server and the key it is asked with."""
+    return (provider.kind.value, provider.base_url, provider.api_key_env)
+
 
 BASE_SYSTEM_PROMPT = """\
 You are kodad, a coding agent. You work in the workspace directory {workspace} through \
@@ -206,6 +216,8 @@ class SessionManager:
         self._live: dict[str, _Live] = {}
         self.profiles = ProfileCatalog(settings.profiles_dir)
         self._keys = settings.provider_keys.with_default(settings.default_provider)
+        # Model lists by provider (script and all), with when they were fetched.
+        self._models: dict[tuple[str, ...], tuple[float, list[ModelInfo]]] = {}
         # Creating sessions of one tenant one at a time keeps its session limit exact.
         self._creating: dict[str, asyncio.Lock] = {}
         metrics.track(self)
@@ -466,6 +478,42 @@ class SessionManager:
             raise ResourceExhausted(
                 f"the tenant has {limit} sessions, the sessions_per_tenant limit; delete some"
             )
+
+    # Models
+
+    async def list_models(
+        self, provider: ProviderConfig | None, session_id: str, *, caller: Caller
+    ) -> list[ModelInfo]:
+        """The models of `provider` (else the session's, else the server's default), from a
+        cache of MODELS_TTL_S seconds per provider."""
+        if provider is None:
+            if session_id:
+                provider = (await self._record(session_id, caller)).provider
+            else:
+                provider = self.settings.default_provider
+        config = validation.provider(provider)
+        self._keys.check(config)
+        key = _models_key(config)
+        cached = self._models.get(key)
+        if cached is not None and time.monotonic() - cached[0] < MODELS_TTL_S:
+            return cached[1]
+        try:
+            models = await self.providers.get(config).list_models()
+        except ProviderError as e:
+            if e.code == "auth":
+                raise FailedPrecondition(f"the provider refused the key: {e.message}") from None
+            raise Unavailable(f"the provider could not list its models: {e.message}") from None
+        if len(self._models) > 256:
+            self._models.clear()
+        self._models[key] = (time.monotonic(), models)
+        return models
+
+    def _known_window(self, provider: ProviderConfig) -> int:
+        """The model's context window, when a model list seen lately states it."""
+        cached = self._models.get(_models_key(provider))
+        if cached is None:
+            return 0
+        return next((m.context_window_tokens for m in cached[1] if m.id == provider.model), 0)
 
     async def get_session(self, session_id: str, *, caller: Caller = LOCAL) -> SessionRecord:
         return self._view(await self._record(session_id, caller))
@@ -769,7 +817,8 @@ class SessionManager:
             loop_cap=loop_cap,
             tool_output_limit=self.settings.tool_output_limit,
             system_prompt=self._system_prompt(record, profile, agents),
-            context_window=self.settings.default_context_window,
+            context_window=self._known_window(record.provider)
+            or self.settings.default_context_window,
             final_round=relay is not None,
         )
         if profile.model:

@@ -124,6 +124,16 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """A model a provider serves, with its limits where the server states them (0: not)."""
+
+    id: str
+    display_name: str = ""
+    context_window_tokens: int = 0
+    max_output_tokens: int = 0
+
+
+@dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from kodad.engine.model import Message, Role, ToolCall, Usage
+from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,
@@ -26,10 +26,13 @@ from kodad.providers.base import (
 )
 from kodad.providers.http import (
     DEFAULT_RETRY,
+    MAX_MODEL_PAGES,
     RetryPolicy,
     Sleep,
     error_code,
+    get_json,
     is_json,
+    positive,
     post_stream,
 )
 from kodad.providers.sse import iter_sse
@@ -168,6 +171,32 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         return None  # the client belongs to the registry
+
+    async def list_models(self) -> list[ModelInfo]:
+        """GET {base_url}/v1/models, every page (after_id); `max_input_tokens` and
+        `max_tokens` where the API states them."""
+        url = self.url.removesuffix("/messages") + "/models"
+        headers = {k: v for k, v in self._headers().items() if k != "accept"}
+        models: list[ModelInfo] = []
+        params = {"limit": "1000"}
+        for _ in range(MAX_MODEL_PAGES):
+            body = await get_json(self._client, url, headers, params)
+            for item in body.get("data") or ():
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    name = item.get("display_name")
+                    models.append(
+                        ModelInfo(
+                            item["id"],
+                            name if isinstance(name, str) else "",
+                            positive(item.get("max_input_tokens")),
+                            positive(item.get("max_tokens")),
+                        )
+                    )
+            last = body.get("last_id")
+            if not body.get("has_more") or not isinstance(last, str) or not last:
+                break
+            params = {"limit": "1000", "after_id": last}
+        return models
 
     def _headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION, "accept": "text/event-stream"}

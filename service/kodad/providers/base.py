@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kodad.engine.model import Message, RateLimit, ToolCall, Usage
+from kodad.engine.model import Message, ModelInfo, RateLimit, ToolCall, Usage
 
 
 @dataclass(frozen=True)
@@ -130,5 +130,9 @@ class LlmProvider(Protocol):
     """Streams one model response. Raises ProviderError; cancellation stops the stream."""
 
     def stream(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]: ...
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The models the provider serves (ProviderError when it cannot say)."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -261,3 +261,33 @@ def _json_body(url: str, body: bytes) -> dict[str, Any]:
     if "error" in data:
         raise ProviderError("provider_error", f"{url} reported an error: {error_text(body)}")
     return data
+
+
+MAX_MODEL_PAGES = 20
+
+
+async def get_json(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, str]
+) -> dict[str, Any]:
+    """GETs a JSON object (model lists); ProviderError with a stable code on failure."""
+    try:
+        response = await client.get(url, headers=headers, params=params)
+    except httpx.TimeoutException:
+        raise ProviderError("network", f"{url} timed out") from None
+    except httpx.TransportError as e:
+        raise ProviderError(
+            "network", f"{url}: connection failed: {e or type(e).__name__}"
+        ) from None
+    if response.status_code >= 400:
+        text = error_text(response.content)
+        raise ProviderError(
+            error_code(response.status_code, text),
+            f"{url} returned HTTP {response.status_code}: {text}",
+            status=response.status_code,
+        )
+    return _json_body(url, response.content)
+
+
+def positive(value: Any) -> int:
+    """`value` as a positive int, 0 when it is not one (limits servers may state)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from kodad.engine.model import Message, Role, ToolCall, Usage
+from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,
@@ -30,7 +30,9 @@ from kodad.providers.http import (
     RetryPolicy,
     Sleep,
     error_text,
+    get_json,
     is_json,
+    positive,
     post_stream,
     rejects_parameter,
 )
@@ -113,6 +115,34 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         return None  # the client belongs to the registry
+
+    async def list_models(self) -> list[ModelInfo]:
+        """GET {base_url}/models. The limits come from what servers of this API add: vLLM's
+        `max_model_len`, OpenRouter's `context_length` and `top_provider`, others'
+        `context_window` / `max_output_tokens`."""
+        url = self.url.removesuffix("/chat/completions") + "/models"
+        headers = {k: v for k, v in self._headers().items() if k != "accept"}
+        body = await get_json(self._client, url, headers, {})
+        models = []
+        for item in body.get("data") or ():
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
+            top: dict[str, Any] = item.get("top_provider") or {}
+            if not isinstance(top, dict):
+                top = {}
+            window = (
+                positive(item.get("context_window"))
+                or positive(item.get("context_length"))
+                or positive(item.get("max_model_len"))
+            )
+            output = positive(item.get("max_output_tokens")) or positive(
+                top.get("max_completion_tokens")
+            )
+            name = item.get("name")
+            models.append(
+                ModelInfo(item["id"], name if isinstance(name, str) else "", window, output)
+            )
+        return models
 
     def _headers(self) -> dict[str, str]:
         headers = {"accept": "text/event-stream"}

@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from kodad.engine.model import Role, ToolCall, Usage
+from kodad.engine.model import ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,
@@ -101,6 +101,9 @@ class ScriptedProvider:
         self._agents: dict[str, Rounds] = {}
         if script_json:
             self._rounds, self._agents = parse_script(script_json)
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("scripted", "Scripted: plays script_json, or echoes the input")]
 
     async def aclose(self) -> None:
         return None

@@ -587,6 +587,80 @@ func (x *ProviderConfig) GetDisablePromptCaching() bool {
 	return false
 }
 
+// A model a provider serves (see ListModels).
+type Model struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name to put in `ProviderConfig.model`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A name for people, when the server gives one; else empty.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The context window in tokens, when the server states it; 0 when unknown. A session
+	// whose `ProviderConfig.context_window_tokens` is 0 uses it once it is known.
+	ContextWindowTokens int64 `protobuf:"varint,3,opt,name=context_window_tokens,json=contextWindowTokens,proto3" json:"context_window_tokens,omitempty"`
+	// The most tokens one answer may have, when the server states it; 0 when unknown.
+	MaxOutputTokens int64 `protobuf:"varint,4,opt,name=max_output_tokens,json=maxOutputTokens,proto3" json:"max_output_tokens,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Model) Reset() {
+	*x = Model{}
+	mi := &file_koda_v1_session_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Model) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Model) ProtoMessage() {}
+
+func (x *Model) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Model.ProtoReflect.Descriptor instead.
+func (*Model) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Model) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Model) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Model) GetContextWindowTokens() int64 {
+	if x != nil {
+		return x.ContextWindowTokens
+	}
+	return 0
+}
+
+func (x *Model) GetMaxOutputTokens() int64 {
+	if x != nil {
+		return x.MaxOutputTokens
+	}
+	return 0
+}
+
 // Token counts reported by a provider. Zero when the provider did not report them.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -604,7 +678,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_koda_v1_session_proto_msgTypes[2]
+	mi := &file_koda_v1_session_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +690,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[2]
+	mi := &file_koda_v1_session_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +703,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -729,7 +803,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +815,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[3]
+	mi := &file_koda_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +828,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Session) GetId() string {
@@ -955,7 +1029,7 @@ type McpServer struct {
 
 func (x *McpServer) Reset() {
 	*x = McpServer{}
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1041,7 @@ func (x *McpServer) String() string {
 func (*McpServer) ProtoMessage() {}
 
 func (x *McpServer) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[4]
+	mi := &file_koda_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1054,7 @@ func (x *McpServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use McpServer.ProtoReflect.Descriptor instead.
 func (*McpServer) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *McpServer) GetName() string {
@@ -1057,7 +1131,7 @@ type AgentProfile struct {
 
 func (x *AgentProfile) Reset() {
 	*x = AgentProfile{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1143,7 @@ func (x *AgentProfile) String() string {
 func (*AgentProfile) ProtoMessage() {}
 
 func (x *AgentProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1156,7 @@ func (x *AgentProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentProfile.ProtoReflect.Descriptor instead.
 func (*AgentProfile) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentProfile) GetName() string {
@@ -1168,7 +1242,7 @@ type Todo struct {
 
 func (x *Todo) Reset() {
 	*x = Todo{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1254,7 @@ func (x *Todo) String() string {
 func (*Todo) ProtoMessage() {}
 
 func (x *Todo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1267,7 @@ func (x *Todo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Todo.ProtoReflect.Descriptor instead.
 func (*Todo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Todo) GetContent() string {
@@ -1225,7 +1299,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1311,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1324,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -1280,7 +1354,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1366,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1379,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Image) GetMimeType() string {
@@ -1337,7 +1411,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1423,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1436,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -1403,7 +1477,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1489,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1502,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -1491,7 +1565,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[11]
+	mi := &file_koda_v1_session_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1577,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[11]
+	mi := &file_koda_v1_session_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1590,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1616,7 +1690,12 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x15context_window_tokens\x18\b \x01(\x03R\x13contextWindowTokens\x12(\n" +
 	"\x10max_tokens_field\x18\t \x01(\tR\x0emaxTokensField\x124\n" +
 	"\x16disable_prompt_caching\x18\n" +
-	" \x01(\bR\x14disablePromptCaching\"\xa9\x01\n" +
+	" \x01(\bR\x14disablePromptCaching\"\x9a\x01\n" +
+	"\x05Model\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x122\n" +
+	"\x15context_window_tokens\x18\x03 \x01(\x03R\x13contextWindowTokens\x12*\n" +
+	"\x11max_output_tokens\x18\x04 \x01(\x03R\x0fmaxOutputTokens\"\xa9\x01\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
@@ -1761,7 +1840,7 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
@@ -1771,47 +1850,48 @@ var file_koda_v1_session_proto_goTypes = []any{
 	(TodoStatus)(0),               // 5: koda.v1.TodoStatus
 	(*Sandbox)(nil),               // 6: koda.v1.Sandbox
 	(*ProviderConfig)(nil),        // 7: koda.v1.ProviderConfig
-	(*Usage)(nil),                 // 8: koda.v1.Usage
-	(*Session)(nil),               // 9: koda.v1.Session
-	(*McpServer)(nil),             // 10: koda.v1.McpServer
-	(*AgentProfile)(nil),          // 11: koda.v1.AgentProfile
-	(*Todo)(nil),                  // 12: koda.v1.Todo
-	(*ApprovalRule)(nil),          // 13: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 14: koda.v1.Image
-	(*ToolCall)(nil),              // 15: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 16: koda.v1.ToolResult
-	(*Message)(nil),               // 17: koda.v1.Message
-	nil,                           // 18: koda.v1.Session.LabelsEntry
-	nil,                           // 19: koda.v1.McpServer.HeaderEnvEntry
-	nil,                           // 20: koda.v1.McpServer.EnvFromEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*Model)(nil),                 // 8: koda.v1.Model
+	(*Usage)(nil),                 // 9: koda.v1.Usage
+	(*Session)(nil),               // 10: koda.v1.Session
+	(*McpServer)(nil),             // 11: koda.v1.McpServer
+	(*AgentProfile)(nil),          // 12: koda.v1.AgentProfile
+	(*Todo)(nil),                  // 13: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 14: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 15: koda.v1.Image
+	(*ToolCall)(nil),              // 16: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 17: koda.v1.ToolResult
+	(*Message)(nil),               // 18: koda.v1.Message
+	nil,                           // 19: koda.v1.Session.LabelsEntry
+	nil,                           // 20: koda.v1.McpServer.HeaderEnvEntry
+	nil,                           // 21: koda.v1.McpServer.EnvFromEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	2,  // 0: koda.v1.Sandbox.policy:type_name -> koda.v1.SandboxPolicy
 	0,  // 1: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
 	7,  // 2: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
 	1,  // 3: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	18, // 4: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	19, // 4: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	3,  // 5: koda.v1.Session.state:type_name -> koda.v1.SessionState
-	8,  // 6: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	21, // 7: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	21, // 8: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	22, // 9: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	13, // 10: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	12, // 11: koda.v1.Session.todos:type_name -> koda.v1.Todo
-	10, // 12: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
+	9,  // 6: koda.v1.Session.usage:type_name -> koda.v1.Usage
+	22, // 7: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	22, // 8: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	23, // 9: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	14, // 10: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	13, // 11: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	11, // 12: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
 	6,  // 13: koda.v1.Session.sandbox:type_name -> koda.v1.Sandbox
-	19, // 14: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
-	20, // 15: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
-	10, // 16: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
+	20, // 14: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
+	21, // 15: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
+	11, // 16: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
 	5,  // 17: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
 	4,  // 18: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	14, // 19: koda.v1.Message.images:type_name -> koda.v1.Image
-	15, // 20: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	16, // 21: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	8,  // 22: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	21, // 23: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	15, // 19: koda.v1.Message.images:type_name -> koda.v1.Image
+	16, // 20: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	17, // 21: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	9,  // 22: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	22, // 23: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1830,7 +1910,7 @@ func file_koda_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -530,6 +530,109 @@ func (x *SandboxInfo) GetFullAccessAllowed() bool {
 	return false
 }
 
+// Request of ListModels.
+type ListModelsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider to ask. Unset: the provider of `session_id`, or with no session the
+	// server's default provider.
+	Provider *ProviderConfig `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// A session whose provider to ask, when `provider` is unset (NOT_FOUND if it is not the
+	// caller's).
+	SessionId     string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsRequest) Reset() {
+	*x = ListModelsRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsRequest) ProtoMessage() {}
+
+func (x *ListModelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsRequest.ProtoReflect.Descriptor instead.
+func (*ListModelsRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListModelsRequest) GetProvider() *ProviderConfig {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+func (x *ListModelsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// Response of ListModels.
+type ListModelsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The models, in the order the server listed them.
+	Models        []*Model `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListModelsResponse) Reset() {
+	*x = ListModelsResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListModelsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListModelsResponse) ProtoMessage() {}
+
+func (x *ListModelsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListModelsResponse.ProtoReflect.Descriptor instead.
+func (*ListModelsResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListModelsResponse) GetModels() []*Model {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
 // Request of CreateSession.
 type CreateSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -541,7 +644,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +656,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[9]
+	mi := &file_koda_v1_session_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +669,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -587,7 +690,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +702,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[10]
+	mi := &file_koda_v1_session_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +715,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateSessionResponse) GetSession() *Session {
@@ -633,7 +736,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +748,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[11]
+	mi := &file_koda_v1_session_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +761,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -679,7 +782,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +794,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[12]
+	mi := &file_koda_v1_session_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +807,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -730,7 +833,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +845,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[13]
+	mi := &file_koda_v1_session_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +858,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -792,7 +895,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +907,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[14]
+	mi := &file_koda_v1_session_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +920,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -849,7 +952,7 @@ type UpdateSessionRequest struct {
 
 func (x *UpdateSessionRequest) Reset() {
 	*x = UpdateSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +964,7 @@ func (x *UpdateSessionRequest) String() string {
 func (*UpdateSessionRequest) ProtoMessage() {}
 
 func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[15]
+	mi := &file_koda_v1_session_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +977,7 @@ func (x *UpdateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateSessionRequest) GetSession() *Session {
@@ -902,7 +1005,7 @@ type UpdateSessionResponse struct {
 
 func (x *UpdateSessionResponse) Reset() {
 	*x = UpdateSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1017,7 @@ func (x *UpdateSessionResponse) String() string {
 func (*UpdateSessionResponse) ProtoMessage() {}
 
 func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[16]
+	mi := &file_koda_v1_session_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1030,7 @@ func (x *UpdateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSessionResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateSessionResponse) GetSession() *Session {
@@ -948,7 +1051,7 @@ type DeleteSessionRequest struct {
 
 func (x *DeleteSessionRequest) Reset() {
 	*x = DeleteSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1063,7 @@ func (x *DeleteSessionRequest) String() string {
 func (*DeleteSessionRequest) ProtoMessage() {}
 
 func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[17]
+	mi := &file_koda_v1_session_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1076,7 @@ func (x *DeleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteSessionRequest) GetSessionId() string {
@@ -992,7 +1095,7 @@ type DeleteSessionResponse struct {
 
 func (x *DeleteSessionResponse) Reset() {
 	*x = DeleteSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1107,7 @@ func (x *DeleteSessionResponse) String() string {
 func (*DeleteSessionResponse) ProtoMessage() {}
 
 func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[18]
+	mi := &file_koda_v1_session_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1120,7 @@ func (x *DeleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
 }
 
 // Request of ForkSession.
@@ -1033,7 +1136,7 @@ type ForkSessionRequest struct {
 
 func (x *ForkSessionRequest) Reset() {
 	*x = ForkSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1148,7 @@ func (x *ForkSessionRequest) String() string {
 func (*ForkSessionRequest) ProtoMessage() {}
 
 func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[19]
+	mi := &file_koda_v1_session_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1161,7 @@ func (x *ForkSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionRequest.ProtoReflect.Descriptor instead.
 func (*ForkSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForkSessionRequest) GetSessionId() string {
@@ -1087,7 +1190,7 @@ type ForkSessionResponse struct {
 
 func (x *ForkSessionResponse) Reset() {
 	*x = ForkSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1202,7 @@ func (x *ForkSessionResponse) String() string {
 func (*ForkSessionResponse) ProtoMessage() {}
 
 func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[20]
+	mi := &file_koda_v1_session_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1215,7 @@ func (x *ForkSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForkSessionResponse.ProtoReflect.Descriptor instead.
 func (*ForkSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForkSessionResponse) GetSession() *Session {
@@ -1139,7 +1242,7 @@ type ListFileChangesRequest struct {
 
 func (x *ListFileChangesRequest) Reset() {
 	*x = ListFileChangesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1254,7 @@ func (x *ListFileChangesRequest) String() string {
 func (*ListFileChangesRequest) ProtoMessage() {}
 
 func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[21]
+	mi := &file_koda_v1_session_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1267,7 @@ func (x *ListFileChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListFileChangesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListFileChangesRequest) GetSessionId() string {
@@ -1208,7 +1311,7 @@ type ListFileChangesResponse struct {
 
 func (x *ListFileChangesResponse) Reset() {
 	*x = ListFileChangesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1323,7 @@ func (x *ListFileChangesResponse) String() string {
 func (*ListFileChangesResponse) ProtoMessage() {}
 
 func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[22]
+	mi := &file_koda_v1_session_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1336,7 @@ func (x *ListFileChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFileChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListFileChangesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListFileChangesResponse) GetChanges() []*FileChange {
@@ -1265,7 +1368,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1380,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[23]
+	mi := &file_koda_v1_session_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1393,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{23}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMessagesRequest) GetSessionId() string {
@@ -1327,7 +1430,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1442,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[24]
+	mi := &file_koda_v1_session_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1455,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1380,7 +1483,7 @@ type RunTurnRequest struct {
 
 func (x *RunTurnRequest) Reset() {
 	*x = RunTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1495,7 @@ func (x *RunTurnRequest) String() string {
 func (*RunTurnRequest) ProtoMessage() {}
 
 func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[25]
+	mi := &file_koda_v1_session_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1508,7 @@ func (x *RunTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnRequest.ProtoReflect.Descriptor instead.
 func (*RunTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RunTurnRequest) GetCommand() *EngineCommand {
@@ -1426,7 +1529,7 @@ type RunTurnResponse struct {
 
 func (x *RunTurnResponse) Reset() {
 	*x = RunTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1541,7 @@ func (x *RunTurnResponse) String() string {
 func (*RunTurnResponse) ProtoMessage() {}
 
 func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[26]
+	mi := &file_koda_v1_session_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1554,7 @@ func (x *RunTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunTurnResponse.ProtoReflect.Descriptor instead.
 func (*RunTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{26}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RunTurnResponse) GetEvent() *EngineEvent {
@@ -1477,7 +1580,7 @@ type SubmitCommandRequest struct {
 
 func (x *SubmitCommandRequest) Reset() {
 	*x = SubmitCommandRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1592,7 @@ func (x *SubmitCommandRequest) String() string {
 func (*SubmitCommandRequest) ProtoMessage() {}
 
 func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[27]
+	mi := &file_koda_v1_session_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1605,7 @@ func (x *SubmitCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandRequest.ProtoReflect.Descriptor instead.
 func (*SubmitCommandRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{27}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SubmitCommandRequest) GetSessionId() string {
@@ -1537,7 +1640,7 @@ type SubmitCommandResponse struct {
 
 func (x *SubmitCommandResponse) Reset() {
 	*x = SubmitCommandResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1652,7 @@ func (x *SubmitCommandResponse) String() string {
 func (*SubmitCommandResponse) ProtoMessage() {}
 
 func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[28]
+	mi := &file_koda_v1_session_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1665,7 @@ func (x *SubmitCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitCommandResponse.ProtoReflect.Descriptor instead.
 func (*SubmitCommandResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{28}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubmitCommandResponse) GetTurnId() string {
@@ -1585,7 +1688,7 @@ type CancelTurnRequest struct {
 
 func (x *CancelTurnRequest) Reset() {
 	*x = CancelTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1700,7 @@ func (x *CancelTurnRequest) String() string {
 func (*CancelTurnRequest) ProtoMessage() {}
 
 func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[29]
+	mi := &file_koda_v1_session_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1713,7 @@ func (x *CancelTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnRequest.ProtoReflect.Descriptor instead.
 func (*CancelTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{29}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelTurnRequest) GetSessionId() string {
@@ -1638,7 +1741,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[30]
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1753,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[30]
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1766,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{30}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1688,7 +1791,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[31]
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1803,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[31]
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1816,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{31}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1741,7 +1844,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1856,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1869,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -1810,7 +1913,13 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\x12\x1c\n" +
 	"\tmechanism\x18\x02 \x01(\tR\tmechanism\x12-\n" +
 	"\x12unavailable_reason\x18\x03 \x01(\tR\x11unavailableReason\x12.\n" +
-	"\x13full_access_allowed\x18\x04 \x01(\bR\x11fullAccessAllowed\"B\n" +
+	"\x13full_access_allowed\x18\x04 \x01(\bR\x11fullAccessAllowed\"g\n" +
+	"\x11ListModelsRequest\x123\n" +
+	"\bprovider\x18\x01 \x01(\v2\x17.koda.v1.ProviderConfigR\bprovider\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"<\n" +
+	"\x12ListModelsResponse\x12&\n" +
+	"\x06models\x18\x01 \x03(\v2\x0e.koda.v1.ModelR\x06models\"B\n" +
 	"\x14CreateSessionRequest\x12*\n" +
 	"\asession\x18\x01 \x01(\v2\x10.koda.v1.SessionR\asession\"C\n" +
 	"\x15CreateSessionResponse\x12*\n" +
@@ -1888,9 +1997,12 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
 	"\x14WatchSessionResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xfe\t\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xc5\n" +
+	"\n" +
 	"\x0eSessionService\x12N\n" +
-	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12N\n" +
+	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12E\n" +
+	"\n" +
+	"ListModels\x12\x1a.koda.v1.ListModelsRequest\x1a\x1b.koda.v1.ListModelsResponse\x12N\n" +
 	"\rCreateSession\x12\x1d.koda.v1.CreateSessionRequest\x1a\x1e.koda.v1.CreateSessionResponse\x12E\n" +
 	"\n" +
 	"GetSession\x12\x1a.koda.v1.GetSessionRequest\x1a\x1b.koda.v1.GetSessionResponse\x12K\n" +
@@ -1922,7 +2034,7 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_koda_v1_session_service_proto_goTypes = []any{
 	(*CompactSessionRequest)(nil),     // 0: koda.v1.CompactSessionRequest
 	(*CompactSessionResponse)(nil),    // 1: koda.v1.CompactSessionResponse
@@ -1933,99 +2045,106 @@ var file_koda_v1_session_service_proto_goTypes = []any{
 	(*GetServerInfoRequest)(nil),      // 6: koda.v1.GetServerInfoRequest
 	(*GetServerInfoResponse)(nil),     // 7: koda.v1.GetServerInfoResponse
 	(*SandboxInfo)(nil),               // 8: koda.v1.SandboxInfo
-	(*CreateSessionRequest)(nil),      // 9: koda.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),     // 10: koda.v1.CreateSessionResponse
-	(*GetSessionRequest)(nil),         // 11: koda.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),        // 12: koda.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),       // 13: koda.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 14: koda.v1.ListSessionsResponse
-	(*UpdateSessionRequest)(nil),      // 15: koda.v1.UpdateSessionRequest
-	(*UpdateSessionResponse)(nil),     // 16: koda.v1.UpdateSessionResponse
-	(*DeleteSessionRequest)(nil),      // 17: koda.v1.DeleteSessionRequest
-	(*DeleteSessionResponse)(nil),     // 18: koda.v1.DeleteSessionResponse
-	(*ForkSessionRequest)(nil),        // 19: koda.v1.ForkSessionRequest
-	(*ForkSessionResponse)(nil),       // 20: koda.v1.ForkSessionResponse
-	(*ListFileChangesRequest)(nil),    // 21: koda.v1.ListFileChangesRequest
-	(*ListFileChangesResponse)(nil),   // 22: koda.v1.ListFileChangesResponse
-	(*ListMessagesRequest)(nil),       // 23: koda.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 24: koda.v1.ListMessagesResponse
-	(*RunTurnRequest)(nil),            // 25: koda.v1.RunTurnRequest
-	(*RunTurnResponse)(nil),           // 26: koda.v1.RunTurnResponse
-	(*SubmitCommandRequest)(nil),      // 27: koda.v1.SubmitCommandRequest
-	(*SubmitCommandResponse)(nil),     // 28: koda.v1.SubmitCommandResponse
-	(*CancelTurnRequest)(nil),         // 29: koda.v1.CancelTurnRequest
-	(*CancelTurnResponse)(nil),        // 30: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),       // 31: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),      // 32: koda.v1.WatchSessionResponse
-	nil,                               // 33: koda.v1.ListSessionsRequest.LabelsEntry
-	(*AgentProfile)(nil),              // 34: koda.v1.AgentProfile
-	(ProviderKind)(0),                 // 35: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),            // 36: koda.v1.ProviderConfig
-	(*Session)(nil),                   // 37: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),     // 38: google.protobuf.FieldMask
-	(*FileChange)(nil),                // 39: koda.v1.FileChange
-	(*Message)(nil),                   // 40: koda.v1.Message
-	(*EngineCommand)(nil),             // 41: koda.v1.EngineCommand
-	(*EngineEvent)(nil),               // 42: koda.v1.EngineEvent
+	(*ListModelsRequest)(nil),         // 9: koda.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),        // 10: koda.v1.ListModelsResponse
+	(*CreateSessionRequest)(nil),      // 11: koda.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),     // 12: koda.v1.CreateSessionResponse
+	(*GetSessionRequest)(nil),         // 13: koda.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),        // 14: koda.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),       // 15: koda.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 16: koda.v1.ListSessionsResponse
+	(*UpdateSessionRequest)(nil),      // 17: koda.v1.UpdateSessionRequest
+	(*UpdateSessionResponse)(nil),     // 18: koda.v1.UpdateSessionResponse
+	(*DeleteSessionRequest)(nil),      // 19: koda.v1.DeleteSessionRequest
+	(*DeleteSessionResponse)(nil),     // 20: koda.v1.DeleteSessionResponse
+	(*ForkSessionRequest)(nil),        // 21: koda.v1.ForkSessionRequest
+	(*ForkSessionResponse)(nil),       // 22: koda.v1.ForkSessionResponse
+	(*ListFileChangesRequest)(nil),    // 23: koda.v1.ListFileChangesRequest
+	(*ListFileChangesResponse)(nil),   // 24: koda.v1.ListFileChangesResponse
+	(*ListMessagesRequest)(nil),       // 25: koda.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 26: koda.v1.ListMessagesResponse
+	(*RunTurnRequest)(nil),            // 27: koda.v1.RunTurnRequest
+	(*RunTurnResponse)(nil),           // 28: koda.v1.RunTurnResponse
+	(*SubmitCommandRequest)(nil),      // 29: koda.v1.SubmitCommandRequest
+	(*SubmitCommandResponse)(nil),     // 30: koda.v1.SubmitCommandResponse
+	(*CancelTurnRequest)(nil),         // 31: koda.v1.CancelTurnRequest
+	(*CancelTurnResponse)(nil),        // 32: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 33: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 34: koda.v1.WatchSessionResponse
+	nil,                               // 35: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 36: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 37: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 38: koda.v1.ProviderConfig
+	(*Model)(nil),                     // 39: koda.v1.Model
+	(*Session)(nil),                   // 40: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 41: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 42: koda.v1.FileChange
+	(*Message)(nil),                   // 43: koda.v1.Message
+	(*EngineCommand)(nil),             // 44: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 45: koda.v1.EngineEvent
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	34, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
-	34, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
-	35, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	36, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	36, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	36, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	37, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	38, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
 	8,  // 4: koda.v1.GetServerInfoResponse.sandbox:type_name -> koda.v1.SandboxInfo
-	37, // 5: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	37, // 6: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	37, // 7: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	33, // 8: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	37, // 9: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	37, // 10: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	38, // 11: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	37, // 12: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	37, // 13: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	39, // 14: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	40, // 15: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	41, // 16: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	42, // 17: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	41, // 18: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	42, // 19: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
-	6,  // 20: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
-	9,  // 21: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
-	11, // 22: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
-	13, // 23: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
-	15, // 24: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
-	17, // 25: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
-	19, // 26: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
-	23, // 27: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
-	21, // 28: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
-	25, // 29: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
-	27, // 30: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
-	29, // 31: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	31, // 32: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	2,  // 33: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
-	4,  // 34: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
-	0,  // 35: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
-	7,  // 36: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	10, // 37: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	12, // 38: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	14, // 39: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	16, // 40: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	18, // 41: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	20, // 42: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	24, // 43: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	22, // 44: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	26, // 45: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	28, // 46: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	30, // 47: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	32, // 48: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	3,  // 49: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
-	5,  // 50: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
-	1,  // 51: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
-	36, // [36:52] is the sub-list for method output_type
-	20, // [20:36] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	38, // 5: koda.v1.ListModelsRequest.provider:type_name -> koda.v1.ProviderConfig
+	39, // 6: koda.v1.ListModelsResponse.models:type_name -> koda.v1.Model
+	40, // 7: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	40, // 8: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	40, // 9: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	35, // 10: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	40, // 11: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	40, // 12: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	41, // 13: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	40, // 14: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	40, // 15: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	42, // 16: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	43, // 17: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	44, // 18: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	45, // 19: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	44, // 20: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	45, // 21: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	6,  // 22: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
+	9,  // 23: koda.v1.SessionService.ListModels:input_type -> koda.v1.ListModelsRequest
+	11, // 24: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
+	13, // 25: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
+	15, // 26: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
+	17, // 27: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
+	19, // 28: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
+	21, // 29: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
+	25, // 30: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
+	23, // 31: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
+	27, // 32: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
+	29, // 33: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
+	31, // 34: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
+	33, // 35: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	2,  // 36: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	4,  // 37: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	0,  // 38: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
+	7,  // 39: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	10, // 40: koda.v1.SessionService.ListModels:output_type -> koda.v1.ListModelsResponse
+	12, // 41: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	14, // 42: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	16, // 43: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	18, // 44: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	20, // 45: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	22, // 46: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	26, // 47: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	24, // 48: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	28, // 49: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	30, // 50: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	32, // 51: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	34, // 52: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	3,  // 53: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	5,  // 54: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	1,  // 55: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
+	39, // [39:56] is the sub-list for method output_type
+	22, // [22:39] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_service_proto_init() }
@@ -2041,7 +2160,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

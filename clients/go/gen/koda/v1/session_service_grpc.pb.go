@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	SessionService_GetServerInfo_FullMethodName     = "/koda.v1.SessionService/GetServerInfo"
+	SessionService_ListModels_FullMethodName        = "/koda.v1.SessionService/ListModels"
 	SessionService_CreateSession_FullMethodName     = "/koda.v1.SessionService/CreateSession"
 	SessionService_GetSession_FullMethodName        = "/koda.v1.SessionService/GetSession"
 	SessionService_ListSessions_FullMethodName      = "/koda.v1.SessionService/ListSessions"
@@ -50,6 +51,13 @@ const (
 type SessionServiceClient interface {
 	// Describes the service: version, capabilities, providers and tools.
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
+	// Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+	// Anthropic formats, every page), with their context window and output limit where the
+	// server states them; the scripted provider lists its own. Answers are cached for 60 s per
+	// provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+	// operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+	// refuses the key FAILED_PRECONDITION.
+	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// Creates a session. The workspace must be an existing absolute directory.
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	// Returns one session.
@@ -122,6 +130,16 @@ func (c *sessionServiceClient) GetServerInfo(ctx context.Context, in *GetServerI
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetServerInfoResponse)
 	err := c.cc.Invoke(ctx, SessionService_GetServerInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListModelsResponse)
+	err := c.cc.Invoke(ctx, SessionService_ListModels_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +321,13 @@ func (c *sessionServiceClient) CompactSession(ctx context.Context, in *CompactSe
 type SessionServiceServer interface {
 	// Describes the service: version, capabilities, providers and tools.
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
+	// Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+	// Anthropic formats, every page), with their context window and output limit where the
+	// server states them; the scripted provider lists its own. Answers are cached for 60 s per
+	// provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+	// operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+	// refuses the key FAILED_PRECONDITION.
+	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// Creates a session. The workspace must be an existing absolute directory.
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
 	// Returns one session.
@@ -373,6 +398,9 @@ type UnimplementedSessionServiceServer struct{}
 
 func (UnimplementedSessionServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
+}
+func (UnimplementedSessionServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
 }
 func (UnimplementedSessionServiceServer) CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSession not implemented")
@@ -454,6 +482,24 @@ func _SessionService_GetServerInfo_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(SessionServiceServer).GetServerInfo(ctx, req.(*GetServerInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_ListModels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListModelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).ListModels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_ListModels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).ListModels(ctx, req.(*ListModelsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -720,6 +766,10 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetServerInfo",
 			Handler:    _SessionService_GetServerInfo_Handler,
+		},
+		{
+			MethodName: "ListModels",
+			Handler:    _SessionService_ListModels_Handler,
 		},
 		{
 			MethodName: "CreateSession",

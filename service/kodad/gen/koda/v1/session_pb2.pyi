@@ -347,6 +347,42 @@ class ProviderConfig(_message.Message):
 Global___ProviderConfig: _TypeAlias = ProviderConfig  # noqa: Y015
 
 @_typing.final
+class Model(_message.Message):
+    """A model a provider serves (see ListModels)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The name to put in `ProviderConfig.model`."""
+    display_name: _builtins.str
+    """A name for people, when the server gives one; else empty."""
+    context_window_tokens: _builtins.int
+    """The context window in tokens, when the server states it; 0 when unknown. A session
+    whose `ProviderConfig.context_window_tokens` is 0 uses it once it is known.
+    """
+    max_output_tokens: _builtins.int
+    """The most tokens one answer may have, when the server states it; 0 when unknown."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        context_window_tokens: _builtins.int = ...,
+        max_output_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context_window_tokens", b"context_window_tokens", "display_name", b"display_name", "id", b"id", "max_output_tokens", b"max_output_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Model: _TypeAlias = Model  # noqa: Y015
+
+@_typing.final
 class Usage(_message.Message):
     """Token counts reported by a provider. Zero when the provider did not report them."""
 

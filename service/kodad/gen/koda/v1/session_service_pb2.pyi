@@ -281,6 +281,62 @@ class SandboxInfo(_message.Message):
 Global___SandboxInfo: _TypeAlias = SandboxInfo  # noqa: Y015
 
 @_typing.final
+class ListModelsRequest(_message.Message):
+    """Request of ListModels."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """A session whose provider to ask, when `provider` is unset (NOT_FOUND if it is not the
+    caller's).
+    """
+    @_builtins.property
+    def provider(self) -> _session_pb2.ProviderConfig:
+        """The provider to ask. Unset: the provider of `session_id`, or with no session the
+        server's default provider.
+        """
+
+    def __init__(
+        self,
+        *,
+        provider: _session_pb2.ProviderConfig | None = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
+
+@_typing.final
+class ListModelsResponse(_message.Message):
+    """Response of ListModels."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Model]:
+        """The models, in the order the server listed them."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[_session_pb2.Model] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+
+@_typing.final
 class CreateSessionRequest(_message.Message):
     """Request of CreateSession."""
 

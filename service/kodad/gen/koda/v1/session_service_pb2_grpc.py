@@ -45,6 +45,11 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.GetServerInfoResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/koda.v1.SessionService/ListModels',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
         self.CreateSession = channel.unary_unary(
                 '/koda.v1.SessionService/CreateSession',
                 request_serializer=koda_dot_v1_dot_session__service__pb2.CreateSessionRequest.SerializeToString,
@@ -133,6 +138,18 @@ class SessionServiceServicer:
 
     def GetServerInfo(self, request, context):
         """Describes the service: version, capabilities, providers and tools.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+        Anthropic formats, every page), with their context window and output limit where the
+        server states them; the scripted provider lists its own. Answers are cached for 60 s per
+        provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+        operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+        refuses the key FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -279,6 +296,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.GetServerInfoRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.GetServerInfoResponse.SerializeToString,
             ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.ListModelsResponse.SerializeToString,
+            ),
             'CreateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSession,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.CreateSessionRequest.FromString,
@@ -388,6 +410,33 @@ class SessionService:
             '/koda.v1.SessionService/GetServerInfo',
             koda_dot_v1_dot_session__service__pb2.GetServerInfoRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.GetServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/ListModels',
+            koda_dot_v1_dot_session__service__pb2.ListModelsRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

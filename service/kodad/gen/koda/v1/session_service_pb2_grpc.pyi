@@ -41,6 +41,14 @@ class SessionServiceStub:
     def __new__(cls, channel: _aio.Channel) -> SessionServiceAsyncStub: ...
     GetServerInfo: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.GetServerInfoRequest, _session_service_pb2.GetServerInfoResponse]
     """Describes the service: version, capabilities, providers and tools."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.ListModelsRequest, _session_service_pb2.ListModelsResponse]
+    """Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+    Anthropic formats, every page), with their context window and output limit where the
+    server states them; the scripted provider lists its own. Answers are cached for 60 s per
+    provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+    operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+    refuses the key FAILED_PRECONDITION.
+    """
     CreateSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.CreateSessionRequest, _session_service_pb2.CreateSessionResponse]
     """Creates a session. The workspace must be an existing absolute directory."""
     GetSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.GetSessionRequest, _session_service_pb2.GetSessionResponse]
@@ -124,6 +132,14 @@ class SessionServiceAsyncStub(SessionServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetServerInfo: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetServerInfoRequest, _session_service_pb2.GetServerInfoResponse]  # type: ignore[assignment]
     """Describes the service: version, capabilities, providers and tools."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_session_service_pb2.ListModelsRequest, _session_service_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+    Anthropic formats, every page), with their context window and output limit where the
+    server states them; the scripted provider lists its own. Answers are cached for 60 s per
+    provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+    operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+    refuses the key FAILED_PRECONDITION.
+    """
     CreateSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CreateSessionRequest, _session_service_pb2.CreateSessionResponse]  # type: ignore[assignment]
     """Creates a session. The workspace must be an existing absolute directory."""
     GetSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetSessionRequest, _session_service_pb2.GetSessionResponse]  # type: ignore[assignment]
@@ -210,6 +226,20 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_session_service_pb2.GetServerInfoResponse, _abc.Awaitable[_session_service_pb2.GetServerInfoResponse]]:
         """Describes the service: version, capabilities, providers and tools."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _session_service_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.ListModelsResponse, _abc.Awaitable[_session_service_pb2.ListModelsResponse]]:
+        """Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+        Anthropic formats, every page), with their context window and output limit where the
+        server states them; the scripted provider lists its own. Answers are cached for 60 s per
+        provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+        operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+        refuses the key FAILED_PRECONDITION.
+        """
 
     @_abc_1.abstractmethod
     def CreateSession(

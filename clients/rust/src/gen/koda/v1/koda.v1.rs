@@ -67,6 +67,23 @@ pub struct ProviderConfig {
     #[prost(bool, tag="10")]
     pub disable_prompt_caching: bool,
 }
+/// A model a provider serves (see ListModels).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Model {
+    /// The name to put in `ProviderConfig.model`.
+    #[prost(string, tag="1")]
+    pub id: ::prost::alloc::string::String,
+    /// A name for people, when the server gives one; else empty.
+    #[prost(string, tag="2")]
+    pub display_name: ::prost::alloc::string::String,
+    /// The context window in tokens, when the server states it; 0 when unknown. A session
+    /// whose `ProviderConfig.context_window_tokens` is 0 uses it once it is known.
+    #[prost(int64, tag="3")]
+    pub context_window_tokens: i64,
+    /// The most tokens one answer may have, when the server states it; 0 when unknown.
+    #[prost(int64, tag="4")]
+    pub max_output_tokens: i64,
+}
 /// Token counts reported by a provider. Zero when the provider did not report them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Usage {
@@ -1353,6 +1370,25 @@ pub struct SandboxInfo {
     /// admin callers only).
     #[prost(bool, tag="4")]
     pub full_access_allowed: bool,
+}
+/// Request of ListModels.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListModelsRequest {
+    /// The provider to ask. Unset: the provider of `session_id`, or with no session the
+    /// server's default provider.
+    #[prost(message, optional, tag="1")]
+    pub provider: ::core::option::Option<ProviderConfig>,
+    /// A session whose provider to ask, when `provider` is unset (NOT_FOUND if it is not the
+    /// caller's).
+    #[prost(string, tag="2")]
+    pub session_id: ::prost::alloc::string::String,
+}
+/// Response of ListModels.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListModelsResponse {
+    /// The models, in the order the server listed them.
+    #[prost(message, repeated, tag="1")]
+    pub models: ::prost::alloc::vec::Vec<Model>,
 }
 /// Request of CreateSession.
 #[derive(Clone, PartialEq, ::prost::Message)]

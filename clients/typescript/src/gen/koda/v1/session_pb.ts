@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEiQgoHU2FuZGJveBImCgZwb2xpY3kYASABKA4yFi5rb2RhLnYxLlNhbmRib3hQb2xpY3kSDwoHbmV0d29yaxgCIAEoCCKUAgoOUHJvdmlkZXJDb25maWcSIwoEa2luZBgBIAEoDjIVLmtvZGEudjEuUHJvdmlkZXJLaW5kEg0KBW1vZGVsGAIgASgJEhAKCGJhc2VfdXJsGAMgASgJEhMKC2FwaV9rZXlfZW52GAQgASgJEhMKC3NjcmlwdF9qc29uGAUgASgJEhkKEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFEh4KFnRoaW5raW5nX2J1ZGdldF90b2tlbnMYByABKAUSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAggASgDEhgKEG1heF90b2tlbnNfZmllbGQYCSABKAkSHgoWZGlzYWJsZV9wcm9tcHRfY2FjaGluZxgKIAEoCCJrCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIZChFjYWNoZV9yZWFkX3Rva2VucxgDIAEoAxIaChJjYWNoZV93cml0ZV90b2tlbnMYBCABKAMiiAYKB1Nlc3Npb24SCgoCaWQYASABKAkSDQoFdGl0bGUYAiABKAkSEQoJd29ya3NwYWNlGAMgASgJEikKCHByb3ZpZGVyGAQgASgLMhcua29kYS52MS5Qcm92aWRlckNvbmZpZxIsCg1hcHByb3ZhbF9tb2RlGAUgASgOMhUua29kYS52MS5BcHByb3ZhbE1vZGUSEAoIbG9vcF9jYXAYBiABKAUSFQoNc3lzdGVtX3Byb21wdBgHIAEoCRIsCgZsYWJlbHMYCCADKAsyHC5rb2RhLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSJAoFc3RhdGUYCSABKA4yFS5rb2RhLnYxLlNlc3Npb25TdGF0ZRIWCg5hY3RpdmVfdHVybl9pZBgKIAEoCRIdCgV1c2FnZRgLIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgOIAEoAxIVCg1tZXNzYWdlX2NvdW50GA8gASgDEjMKEGFwcHJvdmFsX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoOYXBwcm92YWxfcnVsZXMYESADKAsyFS5rb2RhLnYxLkFwcHJvdmFsUnVsZRIOCgZ0ZW5hbnQYEiABKAkSHAoFdG9kb3MYEyADKAsyDS5rb2RhLnYxLlRvZG8SDwoHcHJvZmlsZRgUIAEoCRIZChFwYXJlbnRfc2Vzc2lvbl9pZBgVIAEoCRInCgttY3Bfc2VydmVycxgWIAMoCzISLmtvZGEudjEuTWNwU2VydmVyEiEKB3NhbmRib3gYFyABKAsyEC5rb2RhLnYxLlNhbmRib3gaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAgoJTWNwU2VydmVyEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAMoCRILCgN1cmwYAyABKAkSDwoHdHJ1c3RlZBgEIAEoCBI1CgpoZWFkZXJfZW52GAUgAygLMiEua29kYS52MS5NY3BTZXJ2ZXIuSGVhZGVyRW52RW50cnkSMQoIZW52X2Zyb20YBiADKAsyHy5rb2RhLnYxLk1jcFNlcnZlci5FbnZGcm9tRW50cnkaMAoOSGVhZGVyRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxFbnZGcm9tRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLjAQoMQWdlbnRQcm9maWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSFQoNc3lzdGVtX3Byb21wdBgDIAEoCRINCgVtb2RlbBgEIAEoCRIVCg1hbGxvd2VkX3Rvb2xzGAUgAygJEhgKEGRpc2FsbG93ZWRfdG9vbHMYBiADKAkSEAoIbG9vcF9jYXAYByABKAUSDgoGbWVtb3J5GAggASgIEg4KBnNvdXJjZRgJIAEoCRInCgttY3Bfc2VydmVycxgKIAMoCzISLmtvZGEudjEuTWNwU2VydmVyIjwKBFRvZG8SDwoHY29udGVudBgBIAEoCRIjCgZzdGF0dXMYAiABKA4yEy5rb2RhLnYxLlRvZG9TdGF0dXMiOQoMQXBwcm92YWxSdWxlEhEKCXRvb2xfbmFtZRgBIAEoCRIWCg5jb21tYW5kX3ByZWZpeBgCIAEoCSIoCgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDCJGCghUb29sQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhEKCXRvb2xfbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJSCgpUb29sUmVzdWx0Eg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCLKAgoHTWVzc2FnZRINCgVpbmRleBgBIAEoAxIPCgd0dXJuX2lkGAIgASgJEiIKBHJvbGUYAyABKA4yFC5rb2RhLnYxLk1lc3NhZ2VSb2xlEgwKBHRleHQYBCABKAkSEAoIdGhpbmtpbmcYBSABKAkSHgoGaW1hZ2VzGAYgAygLMg4ua29kYS52MS5JbWFnZRIlCgp0b29sX2NhbGxzGAcgAygLMhEua29kYS52MS5Ub29sQ2FsbBIoCgt0b29sX3Jlc3VsdBgIIAEoCzITLmtvZGEudjEuVG9vbFJlc3VsdBIdCgV1c2FnZRgJIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnN1bW1hcml6ZWRfdGhyb3VnaBgLIAEoAyqLAQoMUHJvdmlkZXJLaW5kEh0KGVBST1ZJREVSX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQUk9WSURFUl9LSU5EX1NDUklQVEVEEAESIwofUFJPVklERVJfS0lORF9PUEVOQUlfQ09NUEFUSUJMRRACEhsKF1BST1ZJREVSX0tJTkRfQU5USFJPUElDEAMqfQoMQXBwcm92YWxNb2RlEh0KGUFQUFJPVkFMX01PREVfVU5TUEVDSUZJRUQQABIWChJBUFBST1ZBTF9NT0RFX0FVVE8QARIZChVBUFBST1ZBTF9NT0RFX0NPTkZJUk0QAhIbChdBUFBST1ZBTF9NT0RFX1JFQURfT05MWRADKpEBCg1TYW5kYm94UG9saWN5Eh4KGlNBTkRCT1hfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYU0FOREJPWF9QT0xJQ1lfUkVBRF9PTkxZEAESIgoeU0FOREJPWF9QT0xJQ1lfV09SS1NQQUNFX1dSSVRFEAISHgoaU0FOREJPWF9QT0xJQ1lfRlVMTF9BQ0NFU1MQAypgCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfSURMRRABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACKo8BCgtNZXNzYWdlUm9sZRIcChhNRVNTQUdFX1JPTEVfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX1JPTEVfVVNFUhABEhoKFk1FU1NBR0VfUk9MRV9BU1NJU1RBTlQQAhIVChFNRVNTQUdFX1JPTEVfVE9PTBADEhgKFE1FU1NBR0VfUk9MRV9TVU1NQVJZEAQqegoKVG9kb1N0YXR1cxIbChdUT0RPX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RPRE9fU1RBVFVTX1BFTkRJTkcQARIbChdUT0RPX1NUQVRVU19JTl9QUk9HUkVTUxACEhkKFVRPRE9fU1RBVFVTX0NPTVBMRVRFRBADQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEiQgoHU2FuZGJveBImCgZwb2xpY3kYASABKA4yFi5rb2RhLnYxLlNhbmRib3hQb2xpY3kSDwoHbmV0d29yaxgCIAEoCCKUAgoOUHJvdmlkZXJDb25maWcSIwoEa2luZBgBIAEoDjIVLmtvZGEudjEuUHJvdmlkZXJLaW5kEg0KBW1vZGVsGAIgASgJEhAKCGJhc2VfdXJsGAMgASgJEhMKC2FwaV9rZXlfZW52GAQgASgJEhMKC3NjcmlwdF9qc29uGAUgASgJEhkKEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFEh4KFnRoaW5raW5nX2J1ZGdldF90b2tlbnMYByABKAUSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAggASgDEhgKEG1heF90b2tlbnNfZmllbGQYCSABKAkSHgoWZGlzYWJsZV9wcm9tcHRfY2FjaGluZxgKIAEoCCJjCgVNb2RlbBIKCgJpZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAMgASgDEhkKEW1heF9vdXRwdXRfdG9rZW5zGAQgASgDImsKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAMgASgDEhoKEmNhY2hlX3dyaXRlX3Rva2VucxgEIAEoAyKIBgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIRCgl3b3Jrc3BhY2UYAyABKAkSKQoIcHJvdmlkZXIYBCABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnEiwKDWFwcHJvdmFsX21vZGUYBSABKA4yFS5rb2RhLnYxLkFwcHJvdmFsTW9kZRIQCghsb29wX2NhcBgGIAEoBRIVCg1zeXN0ZW1fcHJvbXB0GAcgASgJEiwKBmxhYmVscxgIIAMoCzIcLmtvZGEudjEuU2Vzc2lvbi5MYWJlbHNFbnRyeRIkCgVzdGF0ZRgJIAEoDjIVLmtvZGEudjEuU2Vzc2lvblN0YXRlEhYKDmFjdGl2ZV90dXJuX2lkGAogASgJEh0KBXVzYWdlGAsgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGA4gASgDEhUKDW1lc3NhZ2VfY291bnQYDyABKAMSMwoQYXBwcm92YWxfdGltZW91dBgQIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCg5hcHByb3ZhbF9ydWxlcxgRIAMoCzIVLmtvZGEudjEuQXBwcm92YWxSdWxlEg4KBnRlbmFudBgSIAEoCRIcCgV0b2RvcxgTIAMoCzINLmtvZGEudjEuVG9kbxIPCgdwcm9maWxlGBQgASgJEhkKEXBhcmVudF9zZXNzaW9uX2lkGBUgASgJEicKC21jcF9zZXJ2ZXJzGBYgAygLMhIua29kYS52MS5NY3BTZXJ2ZXISIQoHc2FuZGJveBgXIAEoCzIQLmtvZGEudjEuU2FuZGJveBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQCCglNY3BTZXJ2ZXISDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgAygJEgsKA3VybBgDIAEoCRIPCgd0cnVzdGVkGAQgASgIEjUKCmhlYWRlcl9lbnYYBSADKAsyIS5rb2RhLnYxLk1jcFNlcnZlci5IZWFkZXJFbnZFbnRyeRIxCghlbnZfZnJvbRgGIAMoCzIfLmtvZGEudjEuTWNwU2VydmVyLkVudkZyb21FbnRyeRowCg5IZWFkZXJFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDEVudkZyb21FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuMBCgxBZ2VudFByb2ZpbGUSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAMgASgJEg0KBW1vZGVsGAQgASgJEhUKDWFsbG93ZWRfdG9vbHMYBSADKAkSGAoQZGlzYWxsb3dlZF90b29scxgGIAMoCRIQCghsb29wX2NhcBgHIAEoBRIOCgZtZW1vcnkYCCABKAgSDgoGc291cmNlGAkgASgJEicKC21jcF9zZXJ2ZXJzGAogAygLMhIua29kYS52MS5NY3BTZXJ2ZXIiPAoEVG9kbxIPCgdjb250ZW50GAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmtvZGEudjEuVG9kb1N0YXR1cyI5CgxBcHByb3ZhbFJ1bGUSEQoJdG9vbF9uYW1lGAEgASgJEhYKDmNvbW1hbmRfcHJlZml4GAIgASgJIigKBUltYWdlEhEKCW1pbWVfdHlwZRgBIAEoCRIMCgRkYXRhGAIgASgMIkYKCFRvb2xDYWxsEg8KB2NhbGxfaWQYASABKAkSEQoJdG9vbF9uYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIlIKClRvb2xSZXN1bHQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIsoCCgdNZXNzYWdlEg0KBWluZGV4GAEgASgDEg8KB3R1cm5faWQYAiABKAkSIgoEcm9sZRgDIAEoDjIULmtvZGEudjEuTWVzc2FnZVJvbGUSDAoEdGV4dBgEIAEoCRIQCgh0aGlua2luZxgFIAEoCRIeCgZpbWFnZXMYBiADKAsyDi5rb2RhLnYxLkltYWdlEiUKCnRvb2xfY2FsbHMYByADKAsyES5rb2RhLnYxLlRvb2xDYWxsEigKC3Rvb2xfcmVzdWx0GAggASgLMhMua29kYS52MS5Ub29sUmVzdWx0Eh0KBXVzYWdlGAkgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSc3VtbWFyaXplZF90aHJvdWdoGAsgASgDKosBCgxQcm92aWRlcktpbmQSHQoZUFJPVklERVJfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBST1ZJREVSX0tJTkRfU0NSSVBURUQQARIjCh9QUk9WSURFUl9LSU5EX09QRU5BSV9DT01QQVRJQkxFEAISGwoXUFJPVklERVJfS0lORF9BTlRIUk9QSUMQAyp9CgxBcHByb3ZhbE1vZGUSHQoZQVBQUk9WQUxfTU9ERV9VTlNQRUNJRklFRBAAEhYKEkFQUFJPVkFMX01PREVfQVVUTxABEhkKFUFQUFJPVkFMX01PREVfQ09ORklSTRACEhsKF0FQUFJPVkFMX01PREVfUkVBRF9PTkxZEAMqkQEKDVNhbmRib3hQb2xpY3kSHgoaU0FOREJPWF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIcChhTQU5EQk9YX1BPTElDWV9SRUFEX09OTFkQARIiCh5TQU5EQk9YX1BPTElDWV9XT1JLU1BBQ0VfV1JJVEUQAhIeChpTQU5EQk9YX1BPTElDWV9GVUxMX0FDQ0VTUxADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A session's sandbox settings.
@@ -150,6 +150,49 @@ export const ProviderConfigSchema: GenMessage<ProviderConfig> = /*@__PURE__*/
   messageDesc(file_koda_v1_session, 1);
 
 /**
+ * A model a provider serves (see ListModels).
+ *
+ * @generated from message koda.v1.Model
+ */
+export type Model = Message$1<"koda.v1.Model"> & {
+  /**
+   * The name to put in `ProviderConfig.model`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * A name for people, when the server gives one; else empty.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * The context window in tokens, when the server states it; 0 when unknown. A session
+   * whose `ProviderConfig.context_window_tokens` is 0 uses it once it is known.
+   *
+   * @generated from field: int64 context_window_tokens = 3;
+   */
+  contextWindowTokens: bigint;
+
+  /**
+   * The most tokens one answer may have, when the server states it; 0 when unknown.
+   *
+   * @generated from field: int64 max_output_tokens = 4;
+   */
+  maxOutputTokens: bigint;
+};
+
+/**
+ * Describes the message koda.v1.Model.
+ * Use `create(ModelSchema)` to create a new message.
+ */
+export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 2);
+
+/**
  * Token counts reported by a provider. Zero when the provider did not report them.
  *
  * @generated from message koda.v1.Usage
@@ -189,7 +232,7 @@ export type Usage = Message$1<"koda.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 2);
+  messageDesc(file_koda_v1_session, 3);
 
 /**
  * One coding-agent conversation: its history, provider, approval mode and workspace.
@@ -378,7 +421,7 @@ export type Session = Message$1<"koda.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 3);
+  messageDesc(file_koda_v1_session, 4);
 
 /**
  * An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
@@ -450,7 +493,7 @@ export type McpServer = Message$1<"koda.v1.McpServer"> & {
  * Use `create(McpServerSchema)` to create a new message.
  */
 export const McpServerSchema: GenMessage<McpServer> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 4);
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * A named agent: instructions, model and tools. Many sessions share one profile. Profiles
@@ -537,7 +580,7 @@ export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
  * Use `create(AgentProfileSchema)` to create a new message.
  */
 export const AgentProfileSchema: GenMessage<AgentProfile> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * One item of a session's task list.
@@ -565,7 +608,7 @@ export type Todo = Message$1<"koda.v1.Todo"> & {
  * Use `create(TodoSchema)` to create a new message.
  */
 export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
@@ -595,7 +638,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * An image attached to a user's input.
@@ -623,7 +666,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 8);
+  messageDesc(file_koda_v1_session, 9);
 
 /**
  * A tool call the model made.
@@ -658,7 +701,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 9);
+  messageDesc(file_koda_v1_session, 10);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -700,7 +743,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 10);
+  messageDesc(file_koda_v1_session, 11);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -792,7 +835,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 11);
+  messageDesc(file_koda_v1_session, 12);
 
 /**
  * Which LLM API a session's provider speaks.

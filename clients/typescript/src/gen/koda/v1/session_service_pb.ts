@@ -8,7 +8,7 @@ import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { EngineCommand, EngineEvent, FileChange } from "./engine_pb.js";
 import { file_koda_v1_engine } from "./engine_pb.js";
-import type { AgentProfile, Message as Message$1, ProviderConfig, ProviderKind, Session } from "./session_pb.js";
+import type { AgentProfile, Message as Message$1, Model, ProviderConfig, ProviderKind, Session } from "./session_pb.js";
 import { file_koda_v1_session } from "./session_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session_service.proto.
  */
 export const file_koda_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IvUBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSJQoHc2FuZGJveBgHIAEoCzIULmtvZGEudjEuU2FuZGJveEluZm8ibAoLU2FuZGJveEluZm8SEQoJYXZhaWxhYmxlGAEgASgIEhEKCW1lY2hhbmlzbRgCIAEoCRIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAyABKAkSGwoTZnVsbF9hY2Nlc3NfYWxsb3dlZBgEIAEoCCI5ChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIjoKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiNwoSR2V0U2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24ipQEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSOAoGbGFiZWxzGAMgAygLMigua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5rb2RhLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImoKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24SLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIjcKEkZvcmtTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJIjgKE0ZvcmtTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiJkChZMaXN0RmlsZUNoYW5nZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChdMaXN0RmlsZUNoYW5nZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMua29kYS52MS5GaWxlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5rb2RhLnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKDlJ1blR1cm5SZXF1ZXN0EicKB2NvbW1hbmQYASABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQiNgoPUnVuVHVyblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudCJkChRTdWJtaXRDb21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEicKB2NvbW1hbmQYAiABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQSDwoHdHVybl9pZBgDIAEoCSIoChVTdWJtaXRDb21tYW5kUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI4ChFDYW5jZWxUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkiJQoSQ2FuY2VsVHVyblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiPAoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI7ChRXYXRjaFNlc3Npb25SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQy/gkKDlNlc3Npb25TZXJ2aWNlEk4KDUdldFNlcnZlckluZm8SHS5rb2RhLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gh4ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2USTgoNQ3JlYXRlU2Vzc2lvbhIdLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJFCgpHZXRTZXNzaW9uEhoua29kYS52MS5HZXRTZXNzaW9uUmVxdWVzdBobLmtvZGEudjEuR2V0U2Vzc2lvblJlc3BvbnNlEksKDExpc3RTZXNzaW9ucxIcLmtvZGEudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmtvZGEudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USTgoNVXBkYXRlU2Vzc2lvbhIdLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLlVwZGF0ZVNlc3Npb25SZXNwb25zZRJOCg1EZWxldGVTZXNzaW9uEh0ua29kYS52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuRGVsZXRlU2Vzc2lvblJlc3BvbnNlEkgKC0ZvcmtTZXNzaW9uEhsua29kYS52MS5Gb3JrU2Vzc2lvblJlcXVlc3QaHC5rb2RhLnYxLkZvcmtTZXNzaW9uUmVzcG9uc2USSwoMTGlzdE1lc3NhZ2VzEhwua29kYS52MS5MaXN0TWVzc2FnZXNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZRJUCg9MaXN0RmlsZUNoYW5nZXMSHy5rb2RhLnYxLkxpc3RGaWxlQ2hhbmdlc1JlcXVlc3QaIC5rb2RhLnYxLkxpc3RGaWxlQ2hhbmdlc1Jlc3BvbnNlEkAKB1J1blR1cm4SFy5rb2RhLnYxLlJ1blR1cm5SZXF1ZXN0Ghgua29kYS52MS5SdW5UdXJuUmVzcG9uc2UoATABEk4KDVN1Ym1pdENvbW1hbmQSHS5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXF1ZXN0Gh4ua29kYS52MS5TdWJtaXRDb21tYW5kUmVzcG9uc2USRQoKQ2FuY2VsVHVybhIaLmtvZGEudjEuQ2FuY2VsVHVyblJlcXVlc3QaGy5rb2RhLnYxLkNhbmNlbFR1cm5SZXNwb25zZRJNCgxXYXRjaFNlc3Npb24SHC5rb2RhLnYxLldhdGNoU2Vzc2lvblJlcXVlc3QaHS5rb2RhLnYxLldhdGNoU2Vzc2lvblJlc3BvbnNlMAESWgoRTGlzdEFnZW50UHJvZmlsZXMSIS5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBoiLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRJUCg9HZXRBZ2VudFByb2ZpbGUSHy5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlcXVlc3QaIC5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlc3BvbnNlElEKDkNvbXBhY3RTZXNzaW9uEh4ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlcXVlc3QaHy5rb2RhLnYxLkNvbXBhY3RTZXNzaW9uUmVzcG9uc2VCKgoRZGV2LmtvZGFkLmtvZGEudjFCE1Nlc3Npb25TZXJ2aWNlUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IvUBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSJQoHc2FuZGJveBgHIAEoCzIULmtvZGEudjEuU2FuZGJveEluZm8ibAoLU2FuZGJveEluZm8SEQoJYXZhaWxhYmxlGAEgASgIEhEKCW1lY2hhbmlzbRgCIAEoCRIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAyABKAkSGwoTZnVsbF9hY2Nlc3NfYWxsb3dlZBgEIAEoCCJSChFMaXN0TW9kZWxzUmVxdWVzdBIpCghwcm92aWRlchgBIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSEgoKc2Vzc2lvbl9pZBgCIAEoCSI0ChJMaXN0TW9kZWxzUmVzcG9uc2USHgoGbW9kZWxzGAEgAygLMg4ua29kYS52MS5Nb2RlbCI5ChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIjoKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiNwoSR2V0U2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24ipQEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSOAoGbGFiZWxzGAMgAygLMigua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5rb2RhLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImoKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24SLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIjcKEkZvcmtTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJIjgKE0ZvcmtTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiJkChZMaXN0RmlsZUNoYW5nZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChdMaXN0RmlsZUNoYW5nZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMua29kYS52MS5GaWxlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5rb2RhLnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKDlJ1blR1cm5SZXF1ZXN0EicKB2NvbW1hbmQYASABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQiNgoPUnVuVHVyblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudCJkChRTdWJtaXRDb21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEicKB2NvbW1hbmQYAiABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQSDwoHdHVybl9pZBgDIAEoCSIoChVTdWJtaXRDb21tYW5kUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI4ChFDYW5jZWxUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkiJQoSQ2FuY2VsVHVyblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiPAoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI7ChRXYXRjaFNlc3Npb25SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQyxQoKDlNlc3Npb25TZXJ2aWNlEk4KDUdldFNlcnZlckluZm8SHS5rb2RhLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gh4ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2USRQoKTGlzdE1vZGVscxIaLmtvZGEudjEuTGlzdE1vZGVsc1JlcXVlc3QaGy5rb2RhLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJOCg1DcmVhdGVTZXNzaW9uEh0ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkUKCkdldFNlc3Npb24SGi5rb2RhLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghsua29kYS52MS5HZXRTZXNzaW9uUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJOCg1VcGRhdGVTZXNzaW9uEh0ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk4KDURlbGV0ZVNlc3Npb24SHS5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USSAoLRm9ya1Nlc3Npb24SGy5rb2RhLnYxLkZvcmtTZXNzaW9uUmVxdWVzdBocLmtvZGEudjEuRm9ya1Nlc3Npb25SZXNwb25zZRJLCgxMaXN0TWVzc2FnZXMSHC5rb2RhLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElQKD0xpc3RGaWxlQ2hhbmdlcxIfLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBogLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USQAoHUnVuVHVybhIXLmtvZGEudjEuUnVuVHVyblJlcXVlc3QaGC5rb2RhLnYxLlJ1blR1cm5SZXNwb25zZSgBMAESTgoNU3VibWl0Q29tbWFuZBIdLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlcXVlc3QaHi5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXNwb25zZRJFCgpDYW5jZWxUdXJuEhoua29kYS52MS5DYW5jZWxUdXJuUmVxdWVzdBobLmtvZGEudjEuQ2FuY2VsVHVyblJlc3BvbnNlEk0KDFdhdGNoU2Vzc2lvbhIcLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBodLmtvZGEudjEuV2F0Y2hTZXNzaW9uUmVzcG9uc2UwARJaChFMaXN0QWdlbnRQcm9maWxlcxIhLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXF1ZXN0GiIua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1Jlc3BvbnNlElQKD0dldEFnZW50UHJvZmlsZRIfLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVxdWVzdBogLmtvZGEudjEuR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USUQoOQ29tcGFjdFNlc3Npb24SHi5rb2RhLnYxLkNvbXBhY3RTZXNzaW9uUmVxdWVzdBofLmtvZGEudjEuQ29tcGFjdFNlc3Npb25SZXNwb25zZUIqChFkZXYua29kYWQua29kYS52MUITU2Vzc2lvblNlcnZpY2VQcm90b1ABYgZwcm90bzM", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
 
 /**
  * Request of CompactSession.
@@ -283,6 +283,57 @@ export const SandboxInfoSchema: GenMessage<SandboxInfo> = /*@__PURE__*/
   messageDesc(file_koda_v1_session_service, 8);
 
 /**
+ * Request of ListModels.
+ *
+ * @generated from message koda.v1.ListModelsRequest
+ */
+export type ListModelsRequest = Message<"koda.v1.ListModelsRequest"> & {
+  /**
+   * The provider to ask. Unset: the provider of `session_id`, or with no session the
+   * server's default provider.
+   *
+   * @generated from field: koda.v1.ProviderConfig provider = 1;
+   */
+  provider?: ProviderConfig | undefined;
+
+  /**
+   * A session whose provider to ask, when `provider` is unset (NOT_FOUND if it is not the
+   * caller's).
+   *
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message koda.v1.ListModelsRequest.
+ * Use `create(ListModelsRequestSchema)` to create a new message.
+ */
+export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 9);
+
+/**
+ * Response of ListModels.
+ *
+ * @generated from message koda.v1.ListModelsResponse
+ */
+export type ListModelsResponse = Message<"koda.v1.ListModelsResponse"> & {
+  /**
+   * The models, in the order the server listed them.
+   *
+   * @generated from field: repeated koda.v1.Model models = 1;
+   */
+  models: Model[];
+};
+
+/**
+ * Describes the message koda.v1.ListModelsResponse.
+ * Use `create(ListModelsResponseSchema)` to create a new message.
+ */
+export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 10);
+
+/**
  * Request of CreateSession.
  *
  * @generated from message koda.v1.CreateSessionRequest
@@ -301,7 +352,7 @@ export type CreateSessionRequest = Message<"koda.v1.CreateSessionRequest"> & {
  * Use `create(CreateSessionRequestSchema)` to create a new message.
  */
 export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 9);
+  messageDesc(file_koda_v1_session_service, 11);
 
 /**
  * Response of CreateSession.
@@ -322,7 +373,7 @@ export type CreateSessionResponse = Message<"koda.v1.CreateSessionResponse"> & {
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 10);
+  messageDesc(file_koda_v1_session_service, 12);
 
 /**
  * Request of GetSession.
@@ -343,7 +394,7 @@ export type GetSessionRequest = Message<"koda.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 11);
+  messageDesc(file_koda_v1_session_service, 13);
 
 /**
  * Response of GetSession.
@@ -364,7 +415,7 @@ export type GetSessionResponse = Message<"koda.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 12);
+  messageDesc(file_koda_v1_session_service, 14);
 
 /**
  * Request of ListSessions.
@@ -400,7 +451,7 @@ export type ListSessionsRequest = Message<"koda.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 13);
+  messageDesc(file_koda_v1_session_service, 15);
 
 /**
  * Response of ListSessions.
@@ -428,7 +479,7 @@ export type ListSessionsResponse = Message<"koda.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 14);
+  messageDesc(file_koda_v1_session_service, 16);
 
 /**
  * Request of UpdateSession.
@@ -458,7 +509,7 @@ export type UpdateSessionRequest = Message<"koda.v1.UpdateSessionRequest"> & {
  * Use `create(UpdateSessionRequestSchema)` to create a new message.
  */
 export const UpdateSessionRequestSchema: GenMessage<UpdateSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 15);
+  messageDesc(file_koda_v1_session_service, 17);
 
 /**
  * Response of UpdateSession.
@@ -479,7 +530,7 @@ export type UpdateSessionResponse = Message<"koda.v1.UpdateSessionResponse"> & {
  * Use `create(UpdateSessionResponseSchema)` to create a new message.
  */
 export const UpdateSessionResponseSchema: GenMessage<UpdateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 16);
+  messageDesc(file_koda_v1_session_service, 18);
 
 /**
  * Request of DeleteSession.
@@ -500,7 +551,7 @@ export type DeleteSessionRequest = Message<"koda.v1.DeleteSessionRequest"> & {
  * Use `create(DeleteSessionRequestSchema)` to create a new message.
  */
 export const DeleteSessionRequestSchema: GenMessage<DeleteSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 17);
+  messageDesc(file_koda_v1_session_service, 19);
 
 /**
  * Response of DeleteSession.
@@ -515,7 +566,7 @@ export type DeleteSessionResponse = Message<"koda.v1.DeleteSessionResponse"> & {
  * Use `create(DeleteSessionResponseSchema)` to create a new message.
  */
 export const DeleteSessionResponseSchema: GenMessage<DeleteSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 18);
+  messageDesc(file_koda_v1_session_service, 20);
 
 /**
  * Request of ForkSession.
@@ -543,7 +594,7 @@ export type ForkSessionRequest = Message<"koda.v1.ForkSessionRequest"> & {
  * Use `create(ForkSessionRequestSchema)` to create a new message.
  */
 export const ForkSessionRequestSchema: GenMessage<ForkSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 19);
+  messageDesc(file_koda_v1_session_service, 21);
 
 /**
  * Response of ForkSession.
@@ -565,7 +616,7 @@ export type ForkSessionResponse = Message<"koda.v1.ForkSessionResponse"> & {
  * Use `create(ForkSessionResponseSchema)` to create a new message.
  */
 export const ForkSessionResponseSchema: GenMessage<ForkSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 20);
+  messageDesc(file_koda_v1_session_service, 22);
 
 /**
  * Request of ListFileChanges.
@@ -607,7 +658,7 @@ export type ListFileChangesRequest = Message<"koda.v1.ListFileChangesRequest"> &
  * Use `create(ListFileChangesRequestSchema)` to create a new message.
  */
 export const ListFileChangesRequestSchema: GenMessage<ListFileChangesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 21);
+  messageDesc(file_koda_v1_session_service, 23);
 
 /**
  * Response of ListFileChanges.
@@ -635,7 +686,7 @@ export type ListFileChangesResponse = Message<"koda.v1.ListFileChangesResponse">
  * Use `create(ListFileChangesResponseSchema)` to create a new message.
  */
 export const ListFileChangesResponseSchema: GenMessage<ListFileChangesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 22);
+  messageDesc(file_koda_v1_session_service, 24);
 
 /**
  * Request of ListMessages.
@@ -670,7 +721,7 @@ export type ListMessagesRequest = Message<"koda.v1.ListMessagesRequest"> & {
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 23);
+  messageDesc(file_koda_v1_session_service, 25);
 
 /**
  * Response of ListMessages.
@@ -698,7 +749,7 @@ export type ListMessagesResponse = Message<"koda.v1.ListMessagesResponse"> & {
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 24);
+  messageDesc(file_koda_v1_session_service, 26);
 
 /**
  * One message of the RunTurn client stream.
@@ -719,7 +770,7 @@ export type RunTurnRequest = Message<"koda.v1.RunTurnRequest"> & {
  * Use `create(RunTurnRequestSchema)` to create a new message.
  */
 export const RunTurnRequestSchema: GenMessage<RunTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 25);
+  messageDesc(file_koda_v1_session_service, 27);
 
 /**
  * One message of the RunTurn server stream.
@@ -740,7 +791,7 @@ export type RunTurnResponse = Message<"koda.v1.RunTurnResponse"> & {
  * Use `create(RunTurnResponseSchema)` to create a new message.
  */
 export const RunTurnResponseSchema: GenMessage<RunTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 26);
+  messageDesc(file_koda_v1_session_service, 28);
 
 /**
  * Request of SubmitCommand.
@@ -776,7 +827,7 @@ export type SubmitCommandRequest = Message<"koda.v1.SubmitCommandRequest"> & {
  * Use `create(SubmitCommandRequestSchema)` to create a new message.
  */
 export const SubmitCommandRequestSchema: GenMessage<SubmitCommandRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 27);
+  messageDesc(file_koda_v1_session_service, 29);
 
 /**
  * Response of SubmitCommand.
@@ -797,7 +848,7 @@ export type SubmitCommandResponse = Message<"koda.v1.SubmitCommandResponse"> & {
  * Use `create(SubmitCommandResponseSchema)` to create a new message.
  */
 export const SubmitCommandResponseSchema: GenMessage<SubmitCommandResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 28);
+  messageDesc(file_koda_v1_session_service, 30);
 
 /**
  * Request of CancelTurn.
@@ -825,7 +876,7 @@ export type CancelTurnRequest = Message<"koda.v1.CancelTurnRequest"> & {
  * Use `create(CancelTurnRequestSchema)` to create a new message.
  */
 export const CancelTurnRequestSchema: GenMessage<CancelTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 29);
+  messageDesc(file_koda_v1_session_service, 31);
 
 /**
  * Response of CancelTurn.
@@ -846,7 +897,7 @@ export type CancelTurnResponse = Message<"koda.v1.CancelTurnResponse"> & {
  * Use `create(CancelTurnResponseSchema)` to create a new message.
  */
 export const CancelTurnResponseSchema: GenMessage<CancelTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 30);
+  messageDesc(file_koda_v1_session_service, 32);
 
 /**
  * Request of WatchSession.
@@ -876,7 +927,7 @@ export type WatchSessionRequest = Message<"koda.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 31);
+  messageDesc(file_koda_v1_session_service, 33);
 
 /**
  * One message of the WatchSession stream.
@@ -897,7 +948,7 @@ export type WatchSessionResponse = Message<"koda.v1.WatchSessionResponse"> & {
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 32);
+  messageDesc(file_koda_v1_session_service, 34);
 
 /**
  * Keeps coding-agent sessions and runs their turns.
@@ -919,6 +970,21 @@ export const SessionService: GenService<{
     methodKind: "unary";
     input: typeof GetServerInfoRequestSchema;
     output: typeof GetServerInfoResponseSchema;
+  },
+  /**
+   * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+   * Anthropic formats, every page), with their context window and output limit where the
+   * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+   * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+   * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+   * refuses the key FAILED_PRECONDITION.
+   *
+   * @generated from rpc koda.v1.SessionService.ListModels
+   */
+  listModels: {
+    methodKind: "unary";
+    input: typeof ListModelsRequestSchema;
+    output: typeof ListModelsResponseSchema;
   },
   /**
    * Creates a session. The workspace must be an existing absolute directory.

@@ -37,6 +37,11 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_ProviderConfig_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_Model_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_Model_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_Usage_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -125,97 +130,101 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "s\030\010 \001(\003R\023contextWindowTokens\022(\n\020max_toke" +
       "ns_field\030\t \001(\tR\016maxTokensField\0224\n\026disabl" +
       "e_prompt_caching\030\n \001(\010R\024disablePromptCac" +
-      "hing\"\251\001\n\005Usage\022!\n\014input_tokens\030\001 \001(\003R\013in" +
-      "putTokens\022#\n\routput_tokens\030\002 \001(\003R\014output" +
-      "Tokens\022*\n\021cache_read_tokens\030\003 \001(\003R\017cache" +
-      "ReadTokens\022,\n\022cache_write_tokens\030\004 \001(\003R\020" +
-      "cacheWriteTokens\"\212\010\n\007Session\022\016\n\002id\030\001 \001(\t" +
-      "R\002id\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\tworkspace\030" +
-      "\003 \001(\tR\tworkspace\0223\n\010provider\030\004 \001(\0132\027.kod" +
-      "a.v1.ProviderConfigR\010provider\022:\n\rapprova" +
-      "l_mode\030\005 \001(\0162\025.koda.v1.ApprovalModeR\014app" +
-      "rovalMode\022\031\n\010loop_cap\030\006 \001(\005R\007loopCap\022#\n\r" +
-      "system_prompt\030\007 \001(\tR\014systemPrompt\0224\n\006lab" +
-      "els\030\010 \003(\0132\034.koda.v1.Session.LabelsEntryR" +
-      "\006labels\022+\n\005state\030\t \001(\0162\025.koda.v1.Session" +
-      "StateR\005state\022$\n\016active_turn_id\030\n \001(\tR\014ac" +
-      "tiveTurnId\022$\n\005usage\030\013 \001(\0132\016.koda.v1.Usag" +
-      "eR\005usage\022;\n\013create_time\030\014 \001(\0132\032.google.p" +
-      "rotobuf.TimestampR\ncreateTime\022;\n\013update_" +
-      "time\030\r \001(\0132\032.google.protobuf.TimestampR\n" +
-      "updateTime\022\031\n\010last_seq\030\016 \001(\003R\007lastSeq\022#\n" +
-      "\rmessage_count\030\017 \001(\003R\014messageCount\022D\n\020ap" +
-      "proval_timeout\030\020 \001(\0132\031.google.protobuf.D" +
-      "urationR\017approvalTimeout\022<\n\016approval_rul" +
-      "es\030\021 \003(\0132\025.koda.v1.ApprovalRuleR\rapprova" +
-      "lRules\022\026\n\006tenant\030\022 \001(\tR\006tenant\022#\n\005todos\030" +
-      "\023 \003(\0132\r.koda.v1.TodoR\005todos\022\030\n\007profile\030\024" +
-      " \001(\tR\007profile\022*\n\021parent_session_id\030\025 \001(\t" +
-      "R\017parentSessionId\0223\n\013mcp_servers\030\026 \003(\0132\022" +
-      ".koda.v1.McpServerR\nmcpServers\022*\n\007sandbo" +
-      "x\030\027 \001(\0132\020.koda.v1.SandboxR\007sandbox\0329\n\013La" +
-      "belsEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001" +
-      "(\tR\005value:\0028\001\"\335\002\n\tMcpServer\022\022\n\004name\030\001 \001(" +
-      "\tR\004name\022\030\n\007command\030\002 \003(\tR\007command\022\020\n\003url" +
-      "\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 \001(\010R\007trusted\022@\n" +
-      "\nheader_env\030\005 \003(\0132!.koda.v1.McpServer.He" +
-      "aderEnvEntryR\theaderEnv\022:\n\010env_from\030\006 \003(" +
-      "\0132\037.koda.v1.McpServer.EnvFromEntryR\007envF" +
-      "rom\032<\n\016HeaderEnvEntry\022\020\n\003key\030\001 \001(\tR\003key\022" +
-      "\024\n\005value\030\002 \001(\tR\005value:\0028\001\032:\n\014EnvFromEntr" +
-      "y\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005valu" +
-      "e:\0028\001\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 \001(\tR\004na" +
-      "me\022 \n\013description\030\002 \001(\tR\013description\022#\n\r" +
-      "system_prompt\030\003 \001(\tR\014systemPrompt\022\024\n\005mod" +
-      "el\030\004 \001(\tR\005model\022#\n\rallowed_tools\030\005 \003(\tR\014" +
-      "allowedTools\022)\n\020disallowed_tools\030\006 \003(\tR\017" +
-      "disallowedTools\022\031\n\010loop_cap\030\007 \001(\005R\007loopC" +
-      "ap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006source\030\t \001" +
-      "(\tR\006source\0223\n\013mcp_servers\030\n \003(\0132\022.koda.v" +
-      "1.McpServerR\nmcpServers\"M\n\004Todo\022\030\n\007conte" +
-      "nt\030\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162\023.koda" +
-      ".v1.TodoStatusR\006status\"R\n\014ApprovalRule\022\033" +
-      "\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016command_p" +
-      "refix\030\002 \001(\tR\rcommandPrefix\"8\n\005Image\022\033\n\tm" +
-      "ime_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004" +
-      "data\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR\006callI" +
-      "d\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016argume" +
-      "nts_json\030\003 \001(\tR\rargumentsJson\"v\n\nToolRes" +
-      "ult\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002" +
-      " \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022" +
-      "\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\264\003\n\007Messag" +
-      "e\022\024\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\t" +
-      "R\006turnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.Message" +
-      "RoleR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinki" +
-      "ng\030\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\0132\016.kod" +
-      "a.v1.ImageR\006images\0220\n\ntool_calls\030\007 \003(\0132\021" +
-      ".koda.v1.ToolCallR\ttoolCalls\0224\n\013tool_res" +
-      "ult\030\010 \001(\0132\023.koda.v1.ToolResultR\ntoolResu" +
-      "lt\022$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR\005usage" +
-      "\022;\n\013create_time\030\n \001(\0132\032.google.protobuf." +
-      "TimestampR\ncreateTime\022-\n\022summarized_thro" +
-      "ugh\030\013 \001(\003R\021summarizedThrough*\213\001\n\014Provide" +
-      "rKind\022\035\n\031PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026" +
-      "PROVIDER_KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIN" +
-      "D_OPENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_A" +
-      "NTHROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_M" +
-      "ODE_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020" +
-      "\001\022\031\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL" +
-      "_MODE_READ_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032S" +
-      "ANDBOX_POLICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_P" +
-      "OLICY_READ_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORK" +
-      "SPACE_WRITE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACC" +
-      "ESS\020\003*`\n\014SessionState\022\035\n\031SESSION_STATE_U" +
-      "NSPECIFIED\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025" +
-      "SESSION_STATE_RUNNING\020\002*\217\001\n\013MessageRole\022" +
-      "\034\n\030MESSAGE_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE" +
-      "_ROLE_USER\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002" +
-      "\022\025\n\021MESSAGE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_" +
-      "SUMMARY\020\004*z\n\nTodoStatus\022\033\n\027TODO_STATUS_U" +
-      "NSPECIFIED\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n" +
-      "\027TODO_STATUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATU" +
-      "S_COMPLETED\020\003B#\n\021dev.kodad.koda.v1B\014Sess" +
-      "ionProtoP\001b\006proto3"
+      "hing\"\232\001\n\005Model\022\016\n\002id\030\001 \001(\tR\002id\022!\n\014displa" +
+      "y_name\030\002 \001(\tR\013displayName\0222\n\025context_win" +
+      "dow_tokens\030\003 \001(\003R\023contextWindowTokens\022*\n" +
+      "\021max_output_tokens\030\004 \001(\003R\017maxOutputToken" +
+      "s\"\251\001\n\005Usage\022!\n\014input_tokens\030\001 \001(\003R\013input" +
+      "Tokens\022#\n\routput_tokens\030\002 \001(\003R\014outputTok" +
+      "ens\022*\n\021cache_read_tokens\030\003 \001(\003R\017cacheRea" +
+      "dTokens\022,\n\022cache_write_tokens\030\004 \001(\003R\020cac" +
+      "heWriteTokens\"\212\010\n\007Session\022\016\n\002id\030\001 \001(\tR\002i" +
+      "d\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\tworkspace\030\003 \001" +
+      "(\tR\tworkspace\0223\n\010provider\030\004 \001(\0132\027.koda.v" +
+      "1.ProviderConfigR\010provider\022:\n\rapproval_m" +
+      "ode\030\005 \001(\0162\025.koda.v1.ApprovalModeR\014approv" +
+      "alMode\022\031\n\010loop_cap\030\006 \001(\005R\007loopCap\022#\n\rsys" +
+      "tem_prompt\030\007 \001(\tR\014systemPrompt\0224\n\006labels" +
+      "\030\010 \003(\0132\034.koda.v1.Session.LabelsEntryR\006la" +
+      "bels\022+\n\005state\030\t \001(\0162\025.koda.v1.SessionSta" +
+      "teR\005state\022$\n\016active_turn_id\030\n \001(\tR\014activ" +
+      "eTurnId\022$\n\005usage\030\013 \001(\0132\016.koda.v1.UsageR\005" +
+      "usage\022;\n\013create_time\030\014 \001(\0132\032.google.prot" +
+      "obuf.TimestampR\ncreateTime\022;\n\013update_tim" +
+      "e\030\r \001(\0132\032.google.protobuf.TimestampR\nupd" +
+      "ateTime\022\031\n\010last_seq\030\016 \001(\003R\007lastSeq\022#\n\rme" +
+      "ssage_count\030\017 \001(\003R\014messageCount\022D\n\020appro" +
+      "val_timeout\030\020 \001(\0132\031.google.protobuf.Dura" +
+      "tionR\017approvalTimeout\022<\n\016approval_rules\030" +
+      "\021 \003(\0132\025.koda.v1.ApprovalRuleR\rapprovalRu" +
+      "les\022\026\n\006tenant\030\022 \001(\tR\006tenant\022#\n\005todos\030\023 \003" +
+      "(\0132\r.koda.v1.TodoR\005todos\022\030\n\007profile\030\024 \001(" +
+      "\tR\007profile\022*\n\021parent_session_id\030\025 \001(\tR\017p" +
+      "arentSessionId\0223\n\013mcp_servers\030\026 \003(\0132\022.ko" +
+      "da.v1.McpServerR\nmcpServers\022*\n\007sandbox\030\027" +
+      " \001(\0132\020.koda.v1.SandboxR\007sandbox\0329\n\013Label" +
+      "sEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR" +
+      "\005value:\0028\001\"\335\002\n\tMcpServer\022\022\n\004name\030\001 \001(\tR\004" +
+      "name\022\030\n\007command\030\002 \003(\tR\007command\022\020\n\003url\030\003 " +
+      "\001(\tR\003url\022\030\n\007trusted\030\004 \001(\010R\007trusted\022@\n\nhe" +
+      "ader_env\030\005 \003(\0132!.koda.v1.McpServer.Heade" +
+      "rEnvEntryR\theaderEnv\022:\n\010env_from\030\006 \003(\0132\037" +
+      ".koda.v1.McpServer.EnvFromEntryR\007envFrom" +
+      "\032<\n\016HeaderEnvEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005" +
+      "value\030\002 \001(\tR\005value:\0028\001\032:\n\014EnvFromEntry\022\020" +
+      "\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\002" +
+      "8\001\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 \001(\tR\004name\022" +
+      " \n\013description\030\002 \001(\tR\013description\022#\n\rsys" +
+      "tem_prompt\030\003 \001(\tR\014systemPrompt\022\024\n\005model\030" +
+      "\004 \001(\tR\005model\022#\n\rallowed_tools\030\005 \003(\tR\014all" +
+      "owedTools\022)\n\020disallowed_tools\030\006 \003(\tR\017dis" +
+      "allowedTools\022\031\n\010loop_cap\030\007 \001(\005R\007loopCap\022" +
+      "\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006source\030\t \001(\tR" +
+      "\006source\0223\n\013mcp_servers\030\n \003(\0132\022.koda.v1.M" +
+      "cpServerR\nmcpServers\"M\n\004Todo\022\030\n\007content\030" +
+      "\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162\023.koda.v1" +
+      ".TodoStatusR\006status\"R\n\014ApprovalRule\022\033\n\tt" +
+      "ool_name\030\001 \001(\tR\010toolName\022%\n\016command_pref" +
+      "ix\030\002 \001(\tR\rcommandPrefix\"8\n\005Image\022\033\n\tmime" +
+      "_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004dat" +
+      "a\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR\006callId\022\033" +
+      "\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016arguments" +
+      "_json\030\003 \001(\tR\rargumentsJson\"v\n\nToolResult" +
+      "\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(" +
+      "\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\t" +
+      "truncated\030\004 \001(\010R\ttruncated\"\264\003\n\007Message\022\024" +
+      "\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR\006t" +
+      "urnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.MessageRol" +
+      "eR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinking\030" +
+      "\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\0132\016.koda.v" +
+      "1.ImageR\006images\0220\n\ntool_calls\030\007 \003(\0132\021.ko" +
+      "da.v1.ToolCallR\ttoolCalls\0224\n\013tool_result" +
+      "\030\010 \001(\0132\023.koda.v1.ToolResultR\ntoolResult\022" +
+      "$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR\005usage\022;\n" +
+      "\013create_time\030\n \001(\0132\032.google.protobuf.Tim" +
+      "estampR\ncreateTime\022-\n\022summarized_through" +
+      "\030\013 \001(\003R\021summarizedThrough*\213\001\n\014ProviderKi" +
+      "nd\022\035\n\031PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026PRO" +
+      "VIDER_KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND_O" +
+      "PENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_ANTH" +
+      "ROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MODE" +
+      "_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001\022\031" +
+      "\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_MO" +
+      "DE_READ_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032SAND" +
+      "BOX_POLICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_POLI" +
+      "CY_READ_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORKSPA" +
+      "CE_WRITE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACCESS" +
+      "\020\003*`\n\014SessionState\022\035\n\031SESSION_STATE_UNSP" +
+      "ECIFIED\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SES" +
+      "SION_STATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030" +
+      "MESSAGE_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_RO" +
+      "LE_USER\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n" +
+      "\021MESSAGE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUM" +
+      "MARY\020\004*z\n\nTodoStatus\022\033\n\027TODO_STATUS_UNSP" +
+      "ECIFIED\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027TO" +
+      "DO_STATUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATUS_C" +
+      "OMPLETED\020\003B#\n\021dev.kodad.koda.v1B\014Session" +
+      "ProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -235,14 +244,20 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ProviderConfig_descriptor,
         new java.lang.String[] { "Kind", "Model", "BaseUrl", "ApiKeyEnv", "ScriptJson", "MaxOutputTokens", "ThinkingBudgetTokens", "ContextWindowTokens", "MaxTokensField", "DisablePromptCaching", });
-    internal_static_koda_v1_Usage_descriptor =
+    internal_static_koda_v1_Model_descriptor =
       getDescriptor().getMessageType(2);
+    internal_static_koda_v1_Model_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_Model_descriptor,
+        new java.lang.String[] { "Id", "DisplayName", "ContextWindowTokens", "MaxOutputTokens", });
+    internal_static_koda_v1_Usage_descriptor =
+      getDescriptor().getMessageType(3);
     internal_static_koda_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Usage_descriptor,
         new java.lang.String[] { "InputTokens", "OutputTokens", "CacheReadTokens", "CacheWriteTokens", });
     internal_static_koda_v1_Session_descriptor =
-      getDescriptor().getMessageType(3);
+      getDescriptor().getMessageType(4);
     internal_static_koda_v1_Session_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_descriptor,
@@ -254,7 +269,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
         internal_static_koda_v1_Session_LabelsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_koda_v1_McpServer_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_koda_v1_McpServer_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_McpServer_descriptor,
@@ -272,43 +287,43 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
         internal_static_koda_v1_McpServer_EnvFromEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_koda_v1_AgentProfile_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_koda_v1_AgentProfile_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_AgentProfile_descriptor,
         new java.lang.String[] { "Name", "Description", "SystemPrompt", "Model", "AllowedTools", "DisallowedTools", "LoopCap", "Memory", "Source", "McpServers", });
     internal_static_koda_v1_Todo_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_koda_v1_Todo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Todo_descriptor,
         new java.lang.String[] { "Content", "Status", });
     internal_static_koda_v1_ApprovalRule_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_koda_v1_ApprovalRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRule_descriptor,
         new java.lang.String[] { "ToolName", "CommandPrefix", });
     internal_static_koda_v1_Image_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_koda_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Image_descriptor,
         new java.lang.String[] { "MimeType", "Data", });
     internal_static_koda_v1_ToolCall_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_koda_v1_ToolCall_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCall_descriptor,
         new java.lang.String[] { "CallId", "ToolName", "ArgumentsJson", });
     internal_static_koda_v1_ToolResult_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_koda_v1_ToolResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolResult_descriptor,
         new java.lang.String[] { "CallId", "Output", "IsError", "Truncated", });
     internal_static_koda_v1_Message_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_koda_v1_Message_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Message_descriptor,

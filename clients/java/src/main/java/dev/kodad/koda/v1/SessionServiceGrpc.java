@@ -50,6 +50,37 @@ public final class SessionServiceGrpc {
     return getGetServerInfoMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListModelsRequest,
+      dev.kodad.koda.v1.ListModelsResponse> getListModelsMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ListModels",
+      requestType = dev.kodad.koda.v1.ListModelsRequest.class,
+      responseType = dev.kodad.koda.v1.ListModelsResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListModelsRequest,
+      dev.kodad.koda.v1.ListModelsResponse> getListModelsMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.ListModelsRequest, dev.kodad.koda.v1.ListModelsResponse> getListModelsMethod;
+    if ((getListModelsMethod = SessionServiceGrpc.getListModelsMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getListModelsMethod = SessionServiceGrpc.getListModelsMethod) == null) {
+          SessionServiceGrpc.getListModelsMethod = getListModelsMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.ListModelsRequest, dev.kodad.koda.v1.ListModelsResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ListModels"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.ListModelsRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.ListModelsResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("ListModels"))
+              .build();
+        }
+      }
+    }
+    return getListModelsMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.CreateSessionRequest,
       dev.kodad.koda.v1.CreateSessionResponse> getCreateSessionMethod;
 
@@ -597,6 +628,21 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+     * Anthropic formats, every page), with their context window and output limit where the
+     * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+     * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+     * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+     * refuses the key FAILED_PRECONDITION.
+     * </pre>
+     */
+    default void listModels(dev.kodad.koda.v1.ListModelsRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListModelsResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListModelsMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Creates a session. The workspace must be an existing absolute directory.
      * </pre>
      */
@@ -828,6 +874,22 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+     * Anthropic formats, every page), with their context window and output limit where the
+     * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+     * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+     * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+     * refuses the key FAILED_PRECONDITION.
+     * </pre>
+     */
+    public void listModels(dev.kodad.koda.v1.ListModelsRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListModelsResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getListModelsMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
      * Creates a session. The workspace must be an existing absolute directory.
      * </pre>
      */
@@ -1055,6 +1117,21 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+     * Anthropic formats, every page), with their context window and output limit where the
+     * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+     * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+     * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+     * refuses the key FAILED_PRECONDITION.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.ListModelsResponse listModels(dev.kodad.koda.v1.ListModelsRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getListModelsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Creates a session. The workspace must be an existing absolute directory.
      * </pre>
      */
@@ -1271,6 +1348,21 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+     * Anthropic formats, every page), with their context window and output limit where the
+     * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+     * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+     * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+     * refuses the key FAILED_PRECONDITION.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.ListModelsResponse listModels(dev.kodad.koda.v1.ListModelsRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getListModelsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Creates a session. The workspace must be an existing absolute directory.
      * </pre>
      */
@@ -1466,6 +1558,22 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Lists the models a provider serves: the server's `GET /v1/models` (OpenAI-compatible and
+     * Anthropic formats, every page), with their context window and output limit where the
+     * server states them; the scripted provider lists its own. Answers are cached for 60 s per
+     * provider. The provider's API key is used as for a turn (PERMISSION_DENIED for a key the
+     * operator does not lend); a provider that fails is UNAVAILABLE with its message, one that
+     * refuses the key FAILED_PRECONDITION.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.ListModelsResponse> listModels(
+        dev.kodad.koda.v1.ListModelsRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getListModelsMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Creates a session. The workspace must be an existing absolute directory.
      * </pre>
      */
@@ -1623,21 +1731,22 @@ public final class SessionServiceGrpc {
   }
 
   private static final int METHODID_GET_SERVER_INFO = 0;
-  private static final int METHODID_CREATE_SESSION = 1;
-  private static final int METHODID_GET_SESSION = 2;
-  private static final int METHODID_LIST_SESSIONS = 3;
-  private static final int METHODID_UPDATE_SESSION = 4;
-  private static final int METHODID_DELETE_SESSION = 5;
-  private static final int METHODID_FORK_SESSION = 6;
-  private static final int METHODID_LIST_MESSAGES = 7;
-  private static final int METHODID_LIST_FILE_CHANGES = 8;
-  private static final int METHODID_SUBMIT_COMMAND = 9;
-  private static final int METHODID_CANCEL_TURN = 10;
-  private static final int METHODID_WATCH_SESSION = 11;
-  private static final int METHODID_LIST_AGENT_PROFILES = 12;
-  private static final int METHODID_GET_AGENT_PROFILE = 13;
-  private static final int METHODID_COMPACT_SESSION = 14;
-  private static final int METHODID_RUN_TURN = 15;
+  private static final int METHODID_LIST_MODELS = 1;
+  private static final int METHODID_CREATE_SESSION = 2;
+  private static final int METHODID_GET_SESSION = 3;
+  private static final int METHODID_LIST_SESSIONS = 4;
+  private static final int METHODID_UPDATE_SESSION = 5;
+  private static final int METHODID_DELETE_SESSION = 6;
+  private static final int METHODID_FORK_SESSION = 7;
+  private static final int METHODID_LIST_MESSAGES = 8;
+  private static final int METHODID_LIST_FILE_CHANGES = 9;
+  private static final int METHODID_SUBMIT_COMMAND = 10;
+  private static final int METHODID_CANCEL_TURN = 11;
+  private static final int METHODID_WATCH_SESSION = 12;
+  private static final int METHODID_LIST_AGENT_PROFILES = 13;
+  private static final int METHODID_GET_AGENT_PROFILE = 14;
+  private static final int METHODID_COMPACT_SESSION = 15;
+  private static final int METHODID_RUN_TURN = 16;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1659,6 +1768,10 @@ public final class SessionServiceGrpc {
         case METHODID_GET_SERVER_INFO:
           serviceImpl.getServerInfo((dev.kodad.koda.v1.GetServerInfoRequest) request,
               (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetServerInfoResponse>) responseObserver);
+          break;
+        case METHODID_LIST_MODELS:
+          serviceImpl.listModels((dev.kodad.koda.v1.ListModelsRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.ListModelsResponse>) responseObserver);
           break;
         case METHODID_CREATE_SESSION:
           serviceImpl.createSession((dev.kodad.koda.v1.CreateSessionRequest) request,
@@ -1744,6 +1857,13 @@ public final class SessionServiceGrpc {
               dev.kodad.koda.v1.GetServerInfoRequest,
               dev.kodad.koda.v1.GetServerInfoResponse>(
                 service, METHODID_GET_SERVER_INFO)))
+        .addMethod(
+          getListModelsMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.ListModelsRequest,
+              dev.kodad.koda.v1.ListModelsResponse>(
+                service, METHODID_LIST_MODELS)))
         .addMethod(
           getCreateSessionMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
@@ -1898,6 +2018,7 @@ public final class SessionServiceGrpc {
           serviceDescriptor = result = io.grpc.ServiceDescriptor.newBuilder(SERVICE_NAME)
               .setSchemaDescriptor(new SessionServiceFileDescriptorSupplier())
               .addMethod(getGetServerInfoMethod())
+              .addMethod(getListModelsMethod())
               .addMethod(getCreateSessionMethod())
               .addMethod(getGetSessionMethod())
               .addMethod(getListSessionsMethod())

@@ -72,6 +72,16 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_SandboxInfo_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_ListModelsRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_ListModelsRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_ListModelsResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_ListModelsResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_CreateSessionRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -232,92 +242,98 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "\010R\tavailable\022\034\n\tmechanism\030\002 \001(\tR\tmechani" +
       "sm\022-\n\022unavailable_reason\030\003 \001(\tR\021unavaila" +
       "bleReason\022.\n\023full_access_allowed\030\004 \001(\010R\021" +
-      "fullAccessAllowed\"B\n\024CreateSessionReques" +
-      "t\022*\n\007session\030\001 \001(\0132\020.koda.v1.SessionR\007se" +
-      "ssion\"C\n\025CreateSessionResponse\022*\n\007sessio" +
-      "n\030\001 \001(\0132\020.koda.v1.SessionR\007session\"2\n\021Ge" +
-      "tSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\tses" +
-      "sionId\"@\n\022GetSessionResponse\022*\n\007session\030" +
-      "\001 \001(\0132\020.koda.v1.SessionR\007session\"\316\001\n\023Lis" +
-      "tSessionsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pag" +
-      "eSize\022\035\n\npage_token\030\002 \001(\tR\tpageToken\022@\n\006" +
-      "labels\030\003 \003(\0132(.koda.v1.ListSessionsReque" +
-      "st.LabelsEntryR\006labels\0329\n\013LabelsEntry\022\020\n" +
-      "\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028" +
-      "\001\"l\n\024ListSessionsResponse\022,\n\010sessions\030\001 " +
-      "\003(\0132\020.koda.v1.SessionR\010sessions\022&\n\017next_" +
-      "page_token\030\002 \001(\tR\rnextPageToken\"\177\n\024Updat" +
-      "eSessionRequest\022*\n\007session\030\001 \001(\0132\020.koda." +
-      "v1.SessionR\007session\022;\n\013update_mask\030\002 \001(\013" +
-      "2\032.google.protobuf.FieldMaskR\nupdateMask" +
-      "\"C\n\025UpdateSessionResponse\022*\n\007session\030\001 \001" +
-      "(\0132\020.koda.v1.SessionR\007session\"5\n\024DeleteS" +
-      "essionRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessi" +
-      "onId\"\027\n\025DeleteSessionResponse\"I\n\022ForkSes" +
-      "sionRequest\022\035\n\nsession_id\030\001 \001(\tR\tsession" +
-      "Id\022\024\n\005title\030\002 \001(\tR\005title\"A\n\023ForkSessionR" +
-      "esponse\022*\n\007session\030\001 \001(\0132\020.koda.v1.Sessi" +
-      "onR\007session\"\214\001\n\026ListFileChangesRequest\022\035" +
-      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id" +
-      "\030\002 \001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005R\010pageS" +
-      "ize\022\035\n\npage_token\030\004 \001(\tR\tpageToken\"p\n\027Li" +
-      "stFileChangesResponse\022-\n\007changes\030\001 \003(\0132\023" +
-      ".koda.v1.FileChangeR\007changes\022&\n\017next_pag" +
-      "e_token\030\002 \001(\tR\rnextPageToken\"p\n\023ListMess" +
-      "agesRequest\022\035\n\nsession_id\030\001 \001(\tR\tsession" +
-      "Id\022\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035\n\npage_" +
-      "token\030\003 \001(\tR\tpageToken\"l\n\024ListMessagesRe" +
-      "sponse\022,\n\010messages\030\001 \003(\0132\020.koda.v1.Messa" +
-      "geR\010messages\022&\n\017next_page_token\030\002 \001(\tR\rn" +
-      "extPageToken\"B\n\016RunTurnRequest\0220\n\007comman" +
-      "d\030\001 \001(\0132\026.koda.v1.EngineCommandR\007command" +
-      "\"=\n\017RunTurnResponse\022*\n\005event\030\001 \001(\0132\024.kod" +
-      "a.v1.EngineEventR\005event\"\200\001\n\024SubmitComman" +
-      "dRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022" +
-      "0\n\007command\030\002 \001(\0132\026.koda.v1.EngineCommand" +
-      "R\007command\022\027\n\007turn_id\030\003 \001(\tR\006turnId\"0\n\025Su" +
-      "bmitCommandResponse\022\027\n\007turn_id\030\001 \001(\tR\006tu" +
-      "rnId\"K\n\021CancelTurnRequest\022\035\n\nsession_id\030" +
-      "\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnI" +
-      "d\"-\n\022CancelTurnResponse\022\027\n\007turn_id\030\001 \001(\t" +
-      "R\006turnId\"Q\n\023WatchSessionRequest\022\035\n\nsessi" +
-      "on_id\030\001 \001(\tR\tsessionId\022\033\n\tafter_seq\030\002 \001(" +
-      "\003R\010afterSeq\"B\n\024WatchSessionResponse\022*\n\005e" +
-      "vent\030\001 \001(\0132\024.koda.v1.EngineEventR\005event2" +
-      "\376\t\n\016SessionService\022N\n\rGetServerInfo\022\035.ko" +
-      "da.v1.GetServerInfoRequest\032\036.koda.v1.Get" +
-      "ServerInfoResponse\022N\n\rCreateSession\022\035.ko" +
-      "da.v1.CreateSessionRequest\032\036.koda.v1.Cre" +
-      "ateSessionResponse\022E\n\nGetSession\022\032.koda." +
-      "v1.GetSessionRequest\032\033.koda.v1.GetSessio" +
-      "nResponse\022K\n\014ListSessions\022\034.koda.v1.List" +
-      "SessionsRequest\032\035.koda.v1.ListSessionsRe" +
-      "sponse\022N\n\rUpdateSession\022\035.koda.v1.Update" +
-      "SessionRequest\032\036.koda.v1.UpdateSessionRe" +
-      "sponse\022N\n\rDeleteSession\022\035.koda.v1.Delete" +
-      "SessionRequest\032\036.koda.v1.DeleteSessionRe" +
-      "sponse\022H\n\013ForkSession\022\033.koda.v1.ForkSess" +
-      "ionRequest\032\034.koda.v1.ForkSessionResponse" +
-      "\022K\n\014ListMessages\022\034.koda.v1.ListMessagesR" +
-      "equest\032\035.koda.v1.ListMessagesResponse\022T\n" +
-      "\017ListFileChanges\022\037.koda.v1.ListFileChang" +
-      "esRequest\032 .koda.v1.ListFileChangesRespo" +
-      "nse\022@\n\007RunTurn\022\027.koda.v1.RunTurnRequest\032" +
-      "\030.koda.v1.RunTurnResponse(\0010\001\022N\n\rSubmitC" +
-      "ommand\022\035.koda.v1.SubmitCommandRequest\032\036." +
-      "koda.v1.SubmitCommandResponse\022E\n\nCancelT" +
-      "urn\022\032.koda.v1.CancelTurnRequest\032\033.koda.v" +
-      "1.CancelTurnResponse\022M\n\014WatchSession\022\034.k" +
-      "oda.v1.WatchSessionRequest\032\035.koda.v1.Wat" +
-      "chSessionResponse0\001\022Z\n\021ListAgentProfiles" +
-      "\022!.koda.v1.ListAgentProfilesRequest\032\".ko" +
-      "da.v1.ListAgentProfilesResponse\022T\n\017GetAg" +
-      "entProfile\022\037.koda.v1.GetAgentProfileRequ" +
-      "est\032 .koda.v1.GetAgentProfileResponse\022Q\n" +
-      "\016CompactSession\022\036.koda.v1.CompactSession" +
-      "Request\032\037.koda.v1.CompactSessionResponse" +
-      "B*\n\021dev.kodad.koda.v1B\023SessionServicePro" +
-      "toP\001b\006proto3"
+      "fullAccessAllowed\"g\n\021ListModelsRequest\0223" +
+      "\n\010provider\030\001 \001(\0132\027.koda.v1.ProviderConfi" +
+      "gR\010provider\022\035\n\nsession_id\030\002 \001(\tR\tsession" +
+      "Id\"<\n\022ListModelsResponse\022&\n\006models\030\001 \003(\013" +
+      "2\016.koda.v1.ModelR\006models\"B\n\024CreateSessio" +
+      "nRequest\022*\n\007session\030\001 \001(\0132\020.koda.v1.Sess" +
+      "ionR\007session\"C\n\025CreateSessionResponse\022*\n" +
+      "\007session\030\001 \001(\0132\020.koda.v1.SessionR\007sessio" +
+      "n\"2\n\021GetSessionRequest\022\035\n\nsession_id\030\001 \001" +
+      "(\tR\tsessionId\"@\n\022GetSessionResponse\022*\n\007s" +
+      "ession\030\001 \001(\0132\020.koda.v1.SessionR\007session\"" +
+      "\316\001\n\023ListSessionsRequest\022\033\n\tpage_size\030\001 \001" +
+      "(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageTo" +
+      "ken\022@\n\006labels\030\003 \003(\0132(.koda.v1.ListSessio" +
+      "nsRequest.LabelsEntryR\006labels\0329\n\013LabelsE" +
+      "ntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005v" +
+      "alue:\0028\001\"l\n\024ListSessionsResponse\022,\n\010sess" +
+      "ions\030\001 \003(\0132\020.koda.v1.SessionR\010sessions\022&" +
+      "\n\017next_page_token\030\002 \001(\tR\rnextPageToken\"\177" +
+      "\n\024UpdateSessionRequest\022*\n\007session\030\001 \001(\0132" +
+      "\020.koda.v1.SessionR\007session\022;\n\013update_mas" +
+      "k\030\002 \001(\0132\032.google.protobuf.FieldMaskR\nupd" +
+      "ateMask\"C\n\025UpdateSessionResponse\022*\n\007sess" +
+      "ion\030\001 \001(\0132\020.koda.v1.SessionR\007session\"5\n\024" +
+      "DeleteSessionRequest\022\035\n\nsession_id\030\001 \001(\t" +
+      "R\tsessionId\"\027\n\025DeleteSessionResponse\"I\n\022" +
+      "ForkSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\t" +
+      "sessionId\022\024\n\005title\030\002 \001(\tR\005title\"A\n\023ForkS" +
+      "essionResponse\022*\n\007session\030\001 \001(\0132\020.koda.v" +
+      "1.SessionR\007session\"\214\001\n\026ListFileChangesRe" +
+      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007" +
+      "turn_id\030\002 \001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005" +
+      "R\010pageSize\022\035\n\npage_token\030\004 \001(\tR\tpageToke" +
+      "n\"p\n\027ListFileChangesResponse\022-\n\007changes\030" +
+      "\001 \003(\0132\023.koda.v1.FileChangeR\007changes\022&\n\017n" +
+      "ext_page_token\030\002 \001(\tR\rnextPageToken\"p\n\023L" +
+      "istMessagesRequest\022\035\n\nsession_id\030\001 \001(\tR\t" +
+      "sessionId\022\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035" +
+      "\n\npage_token\030\003 \001(\tR\tpageToken\"l\n\024ListMes" +
+      "sagesResponse\022,\n\010messages\030\001 \003(\0132\020.koda.v" +
+      "1.MessageR\010messages\022&\n\017next_page_token\030\002" +
+      " \001(\tR\rnextPageToken\"B\n\016RunTurnRequest\0220\n" +
+      "\007command\030\001 \001(\0132\026.koda.v1.EngineCommandR\007" +
+      "command\"=\n\017RunTurnResponse\022*\n\005event\030\001 \001(" +
+      "\0132\024.koda.v1.EngineEventR\005event\"\200\001\n\024Submi" +
+      "tCommandRequest\022\035\n\nsession_id\030\001 \001(\tR\tses" +
+      "sionId\0220\n\007command\030\002 \001(\0132\026.koda.v1.Engine" +
+      "CommandR\007command\022\027\n\007turn_id\030\003 \001(\tR\006turnI" +
+      "d\"0\n\025SubmitCommandResponse\022\027\n\007turn_id\030\001 " +
+      "\001(\tR\006turnId\"K\n\021CancelTurnRequest\022\035\n\nsess" +
+      "ion_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\t" +
+      "R\006turnId\"-\n\022CancelTurnResponse\022\027\n\007turn_i" +
+      "d\030\001 \001(\tR\006turnId\"Q\n\023WatchSessionRequest\022\035" +
+      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\033\n\tafter_s" +
+      "eq\030\002 \001(\003R\010afterSeq\"B\n\024WatchSessionRespon" +
+      "se\022*\n\005event\030\001 \001(\0132\024.koda.v1.EngineEventR" +
+      "\005event2\305\n\n\016SessionService\022N\n\rGetServerIn" +
+      "fo\022\035.koda.v1.GetServerInfoRequest\032\036.koda" +
+      ".v1.GetServerInfoResponse\022E\n\nListModels\022" +
+      "\032.koda.v1.ListModelsRequest\032\033.koda.v1.Li" +
+      "stModelsResponse\022N\n\rCreateSession\022\035.koda" +
+      ".v1.CreateSessionRequest\032\036.koda.v1.Creat" +
+      "eSessionResponse\022E\n\nGetSession\022\032.koda.v1" +
+      ".GetSessionRequest\032\033.koda.v1.GetSessionR" +
+      "esponse\022K\n\014ListSessions\022\034.koda.v1.ListSe" +
+      "ssionsRequest\032\035.koda.v1.ListSessionsResp" +
+      "onse\022N\n\rUpdateSession\022\035.koda.v1.UpdateSe" +
+      "ssionRequest\032\036.koda.v1.UpdateSessionResp" +
+      "onse\022N\n\rDeleteSession\022\035.koda.v1.DeleteSe" +
+      "ssionRequest\032\036.koda.v1.DeleteSessionResp" +
+      "onse\022H\n\013ForkSession\022\033.koda.v1.ForkSessio" +
+      "nRequest\032\034.koda.v1.ForkSessionResponse\022K" +
+      "\n\014ListMessages\022\034.koda.v1.ListMessagesReq" +
+      "uest\032\035.koda.v1.ListMessagesResponse\022T\n\017L" +
+      "istFileChanges\022\037.koda.v1.ListFileChanges" +
+      "Request\032 .koda.v1.ListFileChangesRespons" +
+      "e\022@\n\007RunTurn\022\027.koda.v1.RunTurnRequest\032\030." +
+      "koda.v1.RunTurnResponse(\0010\001\022N\n\rSubmitCom" +
+      "mand\022\035.koda.v1.SubmitCommandRequest\032\036.ko" +
+      "da.v1.SubmitCommandResponse\022E\n\nCancelTur" +
+      "n\022\032.koda.v1.CancelTurnRequest\032\033.koda.v1." +
+      "CancelTurnResponse\022M\n\014WatchSession\022\034.kod" +
+      "a.v1.WatchSessionRequest\032\035.koda.v1.Watch" +
+      "SessionResponse0\001\022Z\n\021ListAgentProfiles\022!" +
+      ".koda.v1.ListAgentProfilesRequest\032\".koda" +
+      ".v1.ListAgentProfilesResponse\022T\n\017GetAgen" +
+      "tProfile\022\037.koda.v1.GetAgentProfileReques" +
+      "t\032 .koda.v1.GetAgentProfileResponse\022Q\n\016C" +
+      "ompactSession\022\036.koda.v1.CompactSessionRe" +
+      "quest\032\037.koda.v1.CompactSessionResponseB*" +
+      "\n\021dev.kodad.koda.v1B\023SessionServiceProto" +
+      "P\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -380,32 +396,44 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_SandboxInfo_descriptor,
         new java.lang.String[] { "Available", "Mechanism", "UnavailableReason", "FullAccessAllowed", });
-    internal_static_koda_v1_CreateSessionRequest_descriptor =
+    internal_static_koda_v1_ListModelsRequest_descriptor =
       getDescriptor().getMessageType(9);
+    internal_static_koda_v1_ListModelsRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_ListModelsRequest_descriptor,
+        new java.lang.String[] { "Provider", "SessionId", });
+    internal_static_koda_v1_ListModelsResponse_descriptor =
+      getDescriptor().getMessageType(10);
+    internal_static_koda_v1_ListModelsResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_ListModelsResponse_descriptor,
+        new java.lang.String[] { "Models", });
+    internal_static_koda_v1_CreateSessionRequest_descriptor =
+      getDescriptor().getMessageType(11);
     internal_static_koda_v1_CreateSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CreateSessionRequest_descriptor,
         new java.lang.String[] { "Session", });
     internal_static_koda_v1_CreateSessionResponse_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(12);
     internal_static_koda_v1_CreateSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CreateSessionResponse_descriptor,
         new java.lang.String[] { "Session", });
     internal_static_koda_v1_GetSessionRequest_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(13);
     internal_static_koda_v1_GetSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_GetSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", });
     internal_static_koda_v1_GetSessionResponse_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(14);
     internal_static_koda_v1_GetSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_GetSessionResponse_descriptor,
         new java.lang.String[] { "Session", });
     internal_static_koda_v1_ListSessionsRequest_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(15);
     internal_static_koda_v1_ListSessionsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListSessionsRequest_descriptor,
@@ -417,115 +445,115 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
         internal_static_koda_v1_ListSessionsRequest_LabelsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_koda_v1_ListSessionsResponse_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(16);
     internal_static_koda_v1_ListSessionsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListSessionsResponse_descriptor,
         new java.lang.String[] { "Sessions", "NextPageToken", });
     internal_static_koda_v1_UpdateSessionRequest_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(17);
     internal_static_koda_v1_UpdateSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UpdateSessionRequest_descriptor,
         new java.lang.String[] { "Session", "UpdateMask", });
     internal_static_koda_v1_UpdateSessionResponse_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(18);
     internal_static_koda_v1_UpdateSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UpdateSessionResponse_descriptor,
         new java.lang.String[] { "Session", });
     internal_static_koda_v1_DeleteSessionRequest_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(19);
     internal_static_koda_v1_DeleteSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_DeleteSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", });
     internal_static_koda_v1_DeleteSessionResponse_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(20);
     internal_static_koda_v1_DeleteSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_DeleteSessionResponse_descriptor,
         new java.lang.String[] { });
     internal_static_koda_v1_ForkSessionRequest_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(21);
     internal_static_koda_v1_ForkSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ForkSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", "Title", });
     internal_static_koda_v1_ForkSessionResponse_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(22);
     internal_static_koda_v1_ForkSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ForkSessionResponse_descriptor,
         new java.lang.String[] { "Session", });
     internal_static_koda_v1_ListFileChangesRequest_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(23);
     internal_static_koda_v1_ListFileChangesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListFileChangesRequest_descriptor,
         new java.lang.String[] { "SessionId", "TurnId", "PageSize", "PageToken", });
     internal_static_koda_v1_ListFileChangesResponse_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(24);
     internal_static_koda_v1_ListFileChangesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListFileChangesResponse_descriptor,
         new java.lang.String[] { "Changes", "NextPageToken", });
     internal_static_koda_v1_ListMessagesRequest_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(25);
     internal_static_koda_v1_ListMessagesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListMessagesRequest_descriptor,
         new java.lang.String[] { "SessionId", "PageSize", "PageToken", });
     internal_static_koda_v1_ListMessagesResponse_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(26);
     internal_static_koda_v1_ListMessagesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ListMessagesResponse_descriptor,
         new java.lang.String[] { "Messages", "NextPageToken", });
     internal_static_koda_v1_RunTurnRequest_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(27);
     internal_static_koda_v1_RunTurnRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RunTurnRequest_descriptor,
         new java.lang.String[] { "Command", });
     internal_static_koda_v1_RunTurnResponse_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(28);
     internal_static_koda_v1_RunTurnResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RunTurnResponse_descriptor,
         new java.lang.String[] { "Event", });
     internal_static_koda_v1_SubmitCommandRequest_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(29);
     internal_static_koda_v1_SubmitCommandRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_SubmitCommandRequest_descriptor,
         new java.lang.String[] { "SessionId", "Command", "TurnId", });
     internal_static_koda_v1_SubmitCommandResponse_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(30);
     internal_static_koda_v1_SubmitCommandResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_SubmitCommandResponse_descriptor,
         new java.lang.String[] { "TurnId", });
     internal_static_koda_v1_CancelTurnRequest_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(31);
     internal_static_koda_v1_CancelTurnRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnRequest_descriptor,
         new java.lang.String[] { "SessionId", "TurnId", });
     internal_static_koda_v1_CancelTurnResponse_descriptor =
-      getDescriptor().getMessageType(30);
+      getDescriptor().getMessageType(32);
     internal_static_koda_v1_CancelTurnResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnResponse_descriptor,
         new java.lang.String[] { "TurnId", });
     internal_static_koda_v1_WatchSessionRequest_descriptor =
-      getDescriptor().getMessageType(31);
+      getDescriptor().getMessageType(33);
     internal_static_koda_v1_WatchSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", "AfterSeq", });
     internal_static_koda_v1_WatchSessionResponse_descriptor =
-      getDescriptor().getMessageType(32);
+      getDescriptor().getMessageType(34);
     internal_static_koda_v1_WatchSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionResponse_descriptor,

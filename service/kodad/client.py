@@ -208,6 +208,16 @@ class Client:
             self.stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=self._metadata)
         )
 
+    async def list_models(
+        self, provider: spb.ProviderConfig | None = None, *, session_id: str = ""
+    ) -> list[spb.Model]:
+        """The models `provider` serves (else the session's, else the server's default)."""
+        request = pb.ListModelsRequest(session_id=session_id)
+        if provider is not None:
+            request.provider.CopyFrom(provider)
+        response = await _call(self.stub.ListModels(request, metadata=self._metadata))
+        return list(response.models)
+
     async def create_session(
         self,
         workspace: str,

@@ -170,3 +170,19 @@ def test_sessions_command_for_scripts(service: KodadProcess, tmp_path: Path) -> 
         encoding="utf-8", withexitstatus=True,
     )  # fmt: skip
     assert status == 1 and "NOT_FOUND" in output
+
+
+def test_model_command_lists_the_providers_models_and_refuses_an_unknown_one(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    chat = spawn(service.address, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline("/model")
+    chat.expect(screen("scripted"))
+    chat.expect(screen("model: - (scripted)"))
+    chat.sendline("/model gpt-nonexistent")
+    chat.expect(screen("no model 'gpt-nonexistent' here; /model lists them"))
+    chat.sendline("/model scripted")
+    chat.expect(screen("model: scripted (scripted)"))
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)

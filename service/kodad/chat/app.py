@@ -34,7 +34,7 @@ HELP = """\
 /sessions            list sessions
 /new [DIR]           start a new session (in DIR, default: this one's workspace)
 /mode auto|confirm|read-only   how much the agent may do without asking
-/model [NAME]        show or change the model
+/model [NAME]        list the models, or switch to NAME
 /fork                continue in a copy of this session
 /files               files the agent created, changed or deleted
 /export [FILE]       write the conversation as Markdown
@@ -211,14 +211,7 @@ class Chat:
                 self.session = await self.client.update_session(change, ["approval_mode"])
                 self.console.print(f"mode: {rest}")
         elif name == "/model":
-            if rest:
-                provider = spb.ProviderConfig()
-                provider.CopyFrom(self.session.provider)
-                provider.model = rest
-                change = spb.Session(id=self.session.id, provider=provider)
-                self.session = await self.client.update_session(change, ["provider"])
-            kind = spb.ProviderKind.Name(self.session.provider.kind).removeprefix("PROVIDER_KIND_")
-            self.console.print(f"model: {self.session.provider.model or '-'} ({kind.lower()})")
+            await self.model(rest)
         elif name == "/fork":
             self.session = await self.client.fork_session(self.session.id)
             self.console.print(f"now in the fork {self.session.id}")
@@ -241,6 +234,33 @@ class Chat:
         else:
             self.console.print(f"unknown command {name}; /help lists them")
         return True
+
+    async def model(self, name: str) -> None:
+        """/model: lists the provider's models (the session's marked); /model NAME switches
+        to NAME, refused when the provider lists its models and NAME is not one of them."""
+        try:
+            models = await self.client.list_models(session_id=self.session.id)
+        except KodadError as e:
+            models = []
+            if not name:
+                self.console.print(Text(f"the provider's models are unknown: {e.message}", "dim"))
+        ids = [m.id for m in models]
+        if name:
+            if ids and name not in ids:
+                self.console.print(f"no model {name!r} here; /model lists them")
+                return
+            provider = spb.ProviderConfig()
+            provider.CopyFrom(self.session.provider)
+            provider.model = name
+            change = spb.Session(id=self.session.id, provider=provider)
+            self.session = await self.client.update_session(change, ["provider"])
+        elif models:
+            for m in models:
+                mark = "*" if m.id == self.session.provider.model else " "
+                window = f"  {m.context_window_tokens:,} tokens" if m.context_window_tokens else ""
+                self.console.print(f" {mark} {m.id}{window}")
+        kind = spb.ProviderKind.Name(self.session.provider.kind).removeprefix("PROVIDER_KIND_")
+        self.console.print(f"model: {self.session.provider.model or '-'} ({kind.lower()})")
 
     async def list_sessions(self) -> None:
         table = Table("id", "title", "messages", "state", box=None)

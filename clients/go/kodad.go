@@ -116,6 +116,13 @@ func (c *Client) ServerInfo(ctx context.Context) (*kodav1.GetServerInfoResponse,
 	return r, wrap(err)
 }
 
+// ListModels lists the models a provider serves: provider's, or with nil the provider of
+// sessionID, or with neither the service's default provider.
+func (c *Client) ListModels(ctx context.Context, provider *kodav1.ProviderConfig, sessionID string) ([]*kodav1.Model, error) {
+	r, err := c.Raw.ListModels(c.ctx(ctx), &kodav1.ListModelsRequest{Provider: provider, SessionId: sessionID})
+	return r.GetModels(), wrap(err)
+}
+
 // CreateSession creates a session; session.Workspace is required.
 func (c *Client) CreateSession(ctx context.Context, session *kodav1.Session) (*kodav1.Session, error) {
 	r, err := c.Raw.CreateSession(c.ctx(ctx), &kodav1.CreateSessionRequest{Session: session})

@@ -44,6 +44,10 @@ func TestSpawnSidecar(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			models, err := client.ListModels(ctx, nil, session.Id)
+			if err != nil || len(models) != 1 || models[0].Id != "scripted" {
+				t.Fatalf("models %v, %v", models, err)
+			}
 			var text strings.Builder
 			for event, err := range client.RunTurn(ctx, session.Id, "hi", kodad.Handlers{}) {
 				if err != nil {

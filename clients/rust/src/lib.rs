@@ -189,6 +189,7 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
         Some(Payload::ContextUsage(_)) => "context_usage",
         Some(Payload::TodosUpdated(_)) => "todos_updated",
         Some(Payload::UserQuestion(_)) => "user_question",
+        Some(Payload::RateLimits(_)) => "rate_limits",
     }
 }
 
@@ -324,6 +325,17 @@ impl Client {
     /// Describes the service.
     pub async fn server_info(&self) -> Result<pb::GetServerInfoResponse, Error> {
         Ok(self.raw().get_server_info(pb::GetServerInfoRequest {}).await?.into_inner())
+    }
+
+    /// Lists the models a provider serves: `provider`'s, else the provider of `session_id`,
+    /// else (both empty) the service's default provider.
+    pub async fn list_models(
+        &self,
+        provider: Option<pb::ProviderConfig>,
+        session_id: &str,
+    ) -> Result<Vec<pb::Model>, Error> {
+        let request = pb::ListModelsRequest { provider, session_id: session_id.into() };
+        Ok(self.raw().list_models(request).await?.into_inner().models)
     }
 
     /// Creates a session; `workspace` is required.

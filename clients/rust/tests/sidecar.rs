@@ -32,6 +32,8 @@ async fn spawn_over_a_port_and_a_unix_socket() {
             })
             .await
             .unwrap();
+        let models = sidecar.client.list_models(None, &session.id).await.unwrap();
+        assert_eq!(models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["scripted"]);
         let mut text = String::new();
         let mut events = sidecar.client.run_turn(&session.id, "hi", Handlers::default()).await.unwrap();
         while let Some(event) = events.next().await {

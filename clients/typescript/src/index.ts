@@ -30,7 +30,13 @@ import {
   type EngineEvent,
   type LoopCapReached,
 } from "./gen/koda/v1/engine_pb.js";
-import type { Message, Session, SessionSchema } from "./gen/koda/v1/session_pb.js";
+import type {
+  Message,
+  Model,
+  ProviderConfigSchema,
+  Session,
+  SessionSchema,
+} from "./gen/koda/v1/session_pb.js";
 import {
   SessionService,
   type GetServerInfoResponse,
@@ -266,6 +272,18 @@ export class KodadClient {
   /** Describes the service. */
   serverInfo(options?: CallOptions): Promise<GetServerInfoResponse> {
     return call(() => this.raw.getServerInfo({}, this.options(options)));
+  }
+
+  /**
+   * Lists the models a provider serves: `provider`'s, else the provider of `sessionId`, else
+   * the service's default provider.
+   */
+  async listModels(
+    request: { provider?: MessageInitShape<typeof ProviderConfigSchema>; sessionId?: string } = {},
+    options?: CallOptions,
+  ): Promise<Model[]> {
+    const response = await call(() => this.raw.listModels(request, this.options(options)));
+    return response.models;
   }
 
   /** Creates a session; `workspace` is required. */

@@ -17,6 +17,11 @@ describe("spawnSidecar", () => {
       const sidecar = client.sidecar!;
       assert.ok(sidecar.ready.token.length > 20);
       const session = await client.createSession({ workspace: tempDir() });
+      const models = await client.listModels({ sessionId: session.id });
+      assert.deepEqual(
+        models.map((m) => m.id),
+        ["scripted"],
+      );
       let text = "";
       for await (const event of client.runTurn(session.id, "hi")) {
         if (event.payload.case === "textDelta") text += event.payload.value.text;

@@ -12,10 +12,13 @@ import dev.kodad.koda.v1.GetServerInfoRequest;
 import dev.kodad.koda.v1.GetServerInfoResponse;
 import dev.kodad.koda.v1.GetSessionRequest;
 import dev.kodad.koda.v1.ListMessagesRequest;
+import dev.kodad.koda.v1.ListModelsRequest;
 import dev.kodad.koda.v1.ListMessagesResponse;
 import dev.kodad.koda.v1.ListSessionsRequest;
 import dev.kodad.koda.v1.ListSessionsResponse;
 import dev.kodad.koda.v1.Message;
+import dev.kodad.koda.v1.Model;
+import dev.kodad.koda.v1.ProviderConfig;
 import dev.kodad.koda.v1.RunTurnRequest;
 import dev.kodad.koda.v1.RunTurnResponse;
 import dev.kodad.koda.v1.Session;
@@ -148,6 +151,18 @@ public final class KodadClient implements AutoCloseable {
   /** Describes the service. */
   public GetServerInfoResponse serverInfo() {
     return call(() -> blocking.getServerInfo(GetServerInfoRequest.getDefaultInstance()));
+  }
+
+  /**
+   * Lists the models a provider serves: {@code provider}'s, else (null) the provider of {@code
+   * sessionId}, else (empty) the service's default provider.
+   */
+  public java.util.List<Model> listModels(ProviderConfig provider, String sessionId) {
+    ListModelsRequest.Builder request = ListModelsRequest.newBuilder().setSessionId(sessionId);
+    if (provider != null) {
+      request.setProvider(provider);
+    }
+    return call(() -> blocking.listModels(request.build())).getModelsList();
   }
 
   /** Creates a session; its workspace is required. */

@@ -42,6 +42,7 @@ class SidecarTest {
       assertTrue(sidecar.token().length() > 20);
       Session session =
           client.createSession(Session.newBuilder().setWorkspace(dir.toString()).build());
+      assertEquals("scripted", client.listModels(null, session.getId()).get(0).getId());
       StringBuilder text = new StringBuilder();
       try (Turn turn = client.runTurn(session.getId(), "hi", Handlers.defaults())) {
         while (turn.hasNext()) {

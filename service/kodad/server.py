@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +45,40 @@ def _private_paths(config: ServerConfig) -> tuple[Path, ...]:
     if config.engine.profiles_dir is not None:
         paths.append(config.engine.profiles_dir)
     return tuple(paths)
+
+
+def _take_socket(path: Path) -> None:
+    """Removes a stale socket file of an earlier run; OSError when a server answers on it."""
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nobody listens: stale
+        return
+    finally:
+        probe.close()
+    raise OSError(f"cannot listen on unix://{path}: address already in use (a server answers)")
+
+
+def _lock_data_dir(config: ServerConfig) -> int:
+    """An exclusive lock on the data dir for as long as this server runs (SQLite: one
+    service per database); OSError naming the directory when another server holds it."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    path = config.data_dir / "kodad.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise OSError(
+            f"the data dir {config.data_dir} is in use by another kodad (pid {owner})"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 class Server:
@@ -106,10 +142,9 @@ class Server:
         self.metrics_port = 0
         self._grpc: grpc.aio.Server | None = None
         self._probe: asyncio.Task[None] | None = None
+        self._lock: int | None = None  # the data dir's lock (SQLite)
 
     async def start(self) -> None:
-        await self.store.open()
-        await self.manager.start()
         config = self.config
         server = grpc.aio.server(
             interceptors=[ReflectionAuth(self.auth)],
@@ -122,6 +157,8 @@ class Server:
                 ("grpc.http2.max_pings_without_data", 0),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                # One server per address: a second one fails to bind instead of sharing it.
+                ("grpc.so_reuseport", 0),
             ],
         )
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(
@@ -139,7 +176,7 @@ class Server:
         credentials = self._credentials()
         socket_path = unix_socket_path(config.listen)
         if socket_path is not None:
-            socket_path.unlink(missing_ok=True)  # a stale socket of an earlier run
+            _take_socket(socket_path)
         # A unix socket is created 0600: only this user may connect.
         umask = os.umask(0o177) if socket_path is not None else None
         try:
@@ -147,11 +184,27 @@ class Server:
                 self.port = server.add_insecure_port(config.listen)
             else:
                 self.port = server.add_secure_port(config.listen, credentials)
+        except RuntimeError:
+            self.port = 0
         finally:
             if umask is not None:
                 os.umask(umask)
         if self.port == 0:
-            raise OSError(f"cannot listen on {config.listen}")
+            raise OSError(
+                f"cannot listen on {config.listen}: address already in use (or not valid)"
+            )
+        # The address is ours: now the data, so a second server never recovers (ends) the
+        # running turns of the first.
+        try:
+            self._lock = _lock_data_dir(config) if config.store == "" else None
+            await self.store.open()
+            await self.manager.start()
+        except BaseException:
+            await server.stop(None)
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+            raise
         await server.start()
         self._grpc = server
         if config.security.insecure_no_auth and not self.auth.enabled:
@@ -249,6 +302,9 @@ class Server:
         self._grpc = None
         await self.providers.aclose()
         await self.store.close()
+        if self._lock is not None:
+            os.close(self._lock)  # releases the data dir
+            self._lock = None
         log.info("kodad stopped")
 
     async def __aenter__(self) -> Server:

@@ -34,7 +34,7 @@ def brief(tool: str, arguments_json: str) -> str:
     """The argument a human recognises a call by: the command, the path or the pattern."""
     try:
         args = json.loads(arguments_json or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if not isinstance(args, dict):
         return ""

@@ -33,5 +33,5 @@ def markdown(session: spb.Session, messages: list[spb.Message]) -> str:
 def _compact(arguments_json: str) -> str:
     try:
         return json.dumps(json.loads(arguments_json), ensure_ascii=False)[:200]
-    except ValueError:
+    except (ValueError, RecursionError):
         return arguments_json[:200]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
-from kodad.engine import commands
+from kodad.engine import commands, jsontext
 from kodad.engine.model import ApprovalMode, ApprovalRule
 from kodad.tools import ToolKind
 
 
 def _command(arguments_json: str) -> str:
     try:
-        value = json.loads(arguments_json or "{}")
-    except json.JSONDecodeError:
+        value = jsontext.loads(arguments_json or "{}")
+    except ValueError:  # not JSON, or too deep: no command (the tool refuses it)
         return ""
     command = value.get("command") if isinstance(value, dict) else None
     return command if isinstance(command, str) else ""

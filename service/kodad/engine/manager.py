@@ -527,6 +527,7 @@ class SessionManager:
         caller: Caller = LOCAL,
     ) -> tuple[list[SessionRecord], str]:
         size = validation.page_size(page_size)
+        labels = validation.label_filter(labels)
         scope = "sessions:" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         before = validation.decode_page_token(page_token, scope)
         records = await self.store.list_sessions(
@@ -670,10 +671,10 @@ class SessionManager:
         if not turn_input.compact:
             validation.turn_input(turn_input.text, turn_input.images)
         limits = self.settings.limits
-        size = len(turn_input.text.encode())
+        size = len(turn_input.text.encode()) + sum(len(i.data) for i in turn_input.images)
         if limits.input_bytes and size > limits.input_bytes:
             raise ResourceExhausted(
-                f"start_turn.text is {size} bytes, over the input_bytes limit"
+                f"start_turn.text and images are {size} bytes, over the input_bytes limit"
                 f" ({limits.input_bytes})"
             )
         record = await self._record(session_id, caller)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from kodad import logs, metrics
-from kodad.engine import approvals, commands, compaction
+from kodad.engine import approvals, commands, compaction, validation
 from kodad.engine.events import EventLog
 from kodad.engine.ids import new_id
 from kodad.engine.model import (
@@ -621,7 +621,7 @@ class Turn:
             call.call_id, call.tool_name, call.arguments_json, description, risk
         )
         decision, feedback = answer.decision, answer.feedback
-        if decision is Decision.APPROVE_ALWAYS:
+        if decision is Decision.APPROVE_ALWAYS and len(rules) < validation.MAX_APPROVAL_RULES:
             rule = approvals.rule_for(tool.name, tool.kind, call.arguments_json)
             await self._store.add_approval_rule(self.session.id, rule)
             if rule not in rules:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+from kodad.engine import jsontext
 from kodad.engine.errors import InvalidArgument
 from kodad.engine.model import ApprovalRule, Image, McpServerSpec, ProviderConfig, ProviderKind
 from kodad.providers import SERVED_KINDS, ScriptError, parse_script
@@ -30,6 +31,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MCP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 MAX_MCP_SERVERS = 16
+MAX_APPROVAL_RULES = 256
+MAX_RULE_PREFIX = 1024
 MAX_TOKENS_FIELDS = ("", "max_tokens", "max_completion_tokens")
 
 
@@ -105,6 +108,18 @@ def loop_cap(value: int) -> int:
     if not 0 <= value <= MAX_LOOP_CAP:
         raise InvalidArgument(f"session.loop_cap must be between 0 and {MAX_LOOP_CAP}, got {value}")
     return value
+
+
+def label_filter(values: Mapping[str, str]) -> Mapping[str, str]:
+    """A ListSessions filter: as many labels as a session may carry, at most."""
+    if len(values) > MAX_LABELS:
+        raise InvalidArgument(
+            f"labels has {len(values)} entries; a filter has at most {MAX_LABELS}"
+        )
+    for key, value in values.items():
+        if len(key) > 63 or len(value) > MAX_LABEL_VALUE:
+            raise InvalidArgument(f"labels filter entry {key[:63]!r} is longer than a label may be")
+    return values
 
 
 def labels(values: Mapping[str, str]) -> dict[str, str]:
@@ -190,7 +205,15 @@ def approval_timeout_ms(value: int) -> int:
 def approval_rules(
     rules: tuple[ApprovalRule, ...], tool_names: Collection[str]
 ) -> tuple[ApprovalRule, ...]:
+    if len(rules) > MAX_APPROVAL_RULES:
+        raise InvalidArgument(
+            f"session.approval_rules has {len(rules)} rules, at most {MAX_APPROVAL_RULES}"
+        )
     for i, rule in enumerate(rules):
+        if len(rule.command_prefix) > MAX_RULE_PREFIX or len(rule.tool_name) > MAX_RULE_PREFIX:
+            raise InvalidArgument(
+                f"session.approval_rules[{i}] is longer than {MAX_RULE_PREFIX} characters"
+            )
         if rule.tool_name not in tool_names and "__" not in rule.tool_name:  # "__": MCP tools
             raise InvalidArgument(
                 f"session.approval_rules[{i}].tool_name {rule.tool_name!r} is not a tool"
@@ -218,7 +241,7 @@ def decode_page_token(token: str, scope: str) -> str | int | None:
     if not token:
         return None
     try:
-        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        body = jsontext.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         position = body["p"]
         token_scope = body["s"]
     except (ValueError, KeyError, TypeError):

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from kodad.engine import jsontext
 from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
@@ -52,9 +53,9 @@ _STREAM_ERRORS = {
 
 def _tool_input(arguments_json: str) -> dict[str, Any]:
     try:
-        value = json.loads(arguments_json or "{}")
-    except json.JSONDecodeError:
-        return {"_unparsed_arguments": arguments_json}
+        value = jsontext.loads(arguments_json or "{}")
+    except ValueError:  # not JSON, or nested too deep
+        return {"_unparsed_arguments": arguments_json[:10_000]}
     return value if isinstance(value, dict) else {"_arguments": value}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from kodad.engine import jsontext
 from kodad.engine.model import RateLimit
 from kodad.providers.base import (
     ProviderError,
@@ -61,8 +62,8 @@ DEFAULT_RETRY = RetryPolicy()
 def is_json(text: str) -> bool:
     """Whether `text` parses as JSON (tool call arguments cut off mid-way do not)."""
     try:
-        json.loads(text)
-    except json.JSONDecodeError:
+        jsontext.loads(text)
+    except ValueError:
         return False
     return True
 

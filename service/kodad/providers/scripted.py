@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from kodad.engine import jsontext
 from kodad.engine.model import ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
@@ -29,6 +30,7 @@ from kodad.providers.base import (
 )
 
 MAX_SCRIPT_BYTES = 1024 * 1024
+MAX_REPEAT = 100_000  # deltas of one "repeat" step
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
@@ -44,7 +46,9 @@ def parse_script(text: str) -> tuple[Rounds, dict[str, Rounds]]:
     if len(text.encode()) > MAX_SCRIPT_BYTES:
         raise ScriptError(f"script is larger than {MAX_SCRIPT_BYTES} bytes")
     try:
-        body = json.loads(text)
+        body = jsontext.loads(text)
+    except jsontext.TooDeep as e:
+        raise ScriptError(f"script is {e}") from None
     except json.JSONDecodeError as e:
         raise ScriptError(f"script is not valid JSON: {e}") from None
     rounds = _rounds(body, "script")
@@ -72,6 +76,8 @@ def _check_step(step: Any, where: str) -> None:
     if "repeat" in step:
         if not isinstance(step["repeat"], int) or not isinstance(step.get("text"), str):
             raise ScriptError(f'{where}: "repeat" needs an integer and a "text" string')
+        if not 0 <= step["repeat"] <= MAX_REPEAT:
+            raise ScriptError(f'{where}: "repeat" must be between 0 and {MAX_REPEAT}')
     elif "text" in step or "thinking" in step:
         if not isinstance(step.get("text", step.get("thinking")), str):
             raise ScriptError(f"{where}: text must be a string")

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kodad.engine import jsontext
 from kodad.engine.model import FileChangeKind, Message, Todo
 from kodad.tools.errors import ToolError
 from kodad.tools.sandbox import Confinement, Sandbox
@@ -104,7 +105,9 @@ class Args:
 
     def __init__(self, raw: str) -> None:
         try:
-            value = json.loads(raw or "{}")
+            value = jsontext.loads(raw or "{}")
+        except jsontext.TooDeep as e:
+            raise ToolError(f"arguments are {e}") from None
         except json.JSONDecodeError as e:
             raise ToolError(f"arguments are not valid JSON: {e}") from None
         if not isinstance(value, dict):

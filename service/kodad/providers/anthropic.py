@@ -16,7 +16,6 @@ from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,
-    ProviderNotice,
     ProviderRequest,
     StreamFinished,
     TextChunk,
@@ -33,6 +32,7 @@ from kodad.providers.http import (
     error_code,
     get_json,
     is_json,
+    output_limit_notice,
     positive,
     post_stream,
 )
@@ -334,11 +334,8 @@ class AnthropicProvider:
         passed on as it came: the tool answers the model with an error and the turn goes on."""
         at_limit = stop_reason == "max_tokens"
         events: list[ProviderEvent] = []
-        cut: list[str] = []
         for call, stopped in calls:
             cut_off = at_limit and (not stopped or not is_json(call.arguments_json))
-            if cut_off:
-                cut.append(call.tool_name)
             events.append(ToolCallReady(call, cut_off=cut_off))
         cache_read = int(usage.get("cache_read_input_tokens") or 0)
         cache_write = int(usage.get("cache_creation_input_tokens") or 0)
@@ -353,8 +350,7 @@ class AnthropicProvider:
             )
         )
         if at_limit:
-            inside = f", inside a call of {cut[0]} (not run)" if cut else ""
-            events.append(ProviderNotice(f"the model stopped at its output token limit{inside}"))
+            events.append(output_limit_notice(events))
         events.append(StreamFinished(stop_reason))
         return events
 

@@ -21,6 +21,7 @@ from kodad.providers.base import (
     ProviderNotice,
     RateLimitReport,
     Retry,
+    ToolCallReady,
 )
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
@@ -66,6 +67,13 @@ def is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def output_limit_notice(events: list[ProviderEvent]) -> ProviderNotice:
+    """Says the answer stopped at the output token limit, and inside which call, if any."""
+    cut = [e.call.tool_name for e in events if isinstance(e, ToolCallReady) and e.cut_off]
+    inside = f", inside a call of {cut[0]} (not run)" if cut else ""
+    return ProviderNotice(f"the model stopped at its output token limit{inside}")
 
 
 def rejects_parameter(message: str, names: tuple[str, ...]) -> bool:

@@ -32,6 +32,7 @@ from kodad.providers.http import (
     error_text,
     get_json,
     is_json,
+    output_limit_notice,
     positive,
     post_stream,
     rejects_parameter,
@@ -299,9 +300,7 @@ class OpenAICompatProvider:
             )
         events.append(UsageReport(usage))
         if finish == "length":
-            cut = [e.call.tool_name for e in events if isinstance(e, ToolCallReady) and e.cut_off]
-            inside = f", inside a call of {cut[0]} (not run)" if cut else ""
-            events.append(ProviderNotice(f"the model stopped at its output token limit{inside}"))
+            events.append(output_limit_notice(events))
         events.append(StreamFinished(finish))
         return events
 

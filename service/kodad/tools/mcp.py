@@ -111,7 +111,7 @@ class McpConnection:
             list(self.spec.command), workspace=Path(self._workspace), confinement=confinement
         )
         extra = self._from_host(self.spec.env_from)
-        confined = argv != list(self.spec.command)
+        confined = self._sandbox.confines(confinement)
         env = (
             self._sandbox.environment("", extra)
             if confined

@@ -120,10 +120,14 @@ class Sandbox:
         env.update(extra or {})
         return env
 
+    def confines(self, confinement: Confinement) -> bool:
+        """Whether a process started for `confinement` runs in the sandbox."""
+        return self._bwrap is not None and not confinement.unconfined
+
     def command(self, argv: list[str], *, workspace: Path, confinement: Confinement) -> list[str]:
         """`argv` as it must be started for `confinement` in `workspace` (a real path).
         Unchanged when the call is unconfined or the host has no sandbox."""
-        if self._bwrap is None or confinement.unconfined:
+        if self._bwrap is None or not self.confines(confinement):
             return argv
         args = [
             self._bwrap,

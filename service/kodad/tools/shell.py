@@ -121,7 +121,7 @@ class Bash:
         argv = self._sandbox.command(
             ["/bin/bash", "-c", command], workspace=ctx.workspace.root, confinement=confinement
         )
-        confined = argv[0] != "/bin/bash"
+        confined = self._sandbox.confines(confinement)
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=ctx.workspace.root,

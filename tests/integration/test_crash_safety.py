@@ -11,10 +11,26 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from kodad.config import ServerConfig
+from kodad.engine.model import (
+    Event,
+    FileChangeKind,
+    Message,
+    Role,
+    SessionRecord,
+    ToolCall,
+    ToolCallStarted,
+    ToolResult,
+    TurnStarted,
+    now_us,
+)
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
+from kodad.server import Server
+from kodad.store import SqliteStore
+from kodad.store.base import TurnRecord
 from kodad.tools.shell import processes_of
 from tests.helpers import (
     Turn,
@@ -22,6 +38,7 @@ from tests.helpers import (
     create_session,
     exits,
     kind,
+    kinds,
     messages,
     run_turn,
     scripted,
@@ -206,3 +223,42 @@ async def test_sigkill_while_waiting_for_approval_ends_the_turn(
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # no turn runs any more
         assert not (workspace / "a.txt").exists()
         assert text_of(await run_turn(stub, session.id, "next")) == "after"
+
+
+async def test_recovery_completes_a_log_a_crash_cut_short(
+    server_config: ServerConfig, workspace: Path
+) -> None:
+    """What a crash leaves between storing a result (or a file change) and storing the event
+    that announces it: recovery appends the missing events, so every tool_call_started has
+    its tool_call_finished and every recorded change its file_changed."""
+    store = SqliteStore(server_config.database)
+    await store.open()
+    sid, tid, now = "s_crashcut", "t_crashcut", now_us()
+    await store.create_session(SessionRecord(sid, str(workspace), create_time=now, update_time=now))
+    await store.begin_turn(TurnRecord(sid, tid, now))
+    call = ToolCall("c1", "write_file", '{"path": "a.txt", "content": "A"}')
+    await store.append_message(sid, Message(Role.USER, tid, text="do the work"))
+    await store.append_message(sid, Message(Role.ASSISTANT, tid, tool_calls=(call,)))
+    await store.append_message(
+        sid, Message(Role.TOOL, tid, tool_result=ToolResult("c1", "Created a.txt (1 bytes)"))
+    )
+    await store.record_file_change(sid, tid, "a.txt", FileChangeKind.CREATED, now)
+    payloads = [TurnStarted("do the work", 0), ToolCallStarted("c1", call.tool_name, "{}")]
+    await store.append_events(
+        [Event(sid, tid, seq, now, p) for seq, p in enumerate(payloads, start=1)]
+    )
+    await store.close()
+
+    async with Server(server_config) as running, grpc.aio.insecure_channel(running.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        events = await check_recovered(stub, sid, tid, epb.TURN_END_REASON_FAILED, "interrupted")
+        assert kinds(events) == [
+            "turn_started", "tool_call_started", "tool_call_finished", "file_changed", "turn_ended"
+        ]  # fmt: skip
+        finished = events[2].tool_call_finished
+        assert (finished.call_id, finished.output, finished.is_error) == (
+            "c1", "Created a.txt (1 bytes)", False,
+        )  # fmt: skip
+        assert (events[3].file_changed.path, events[3].file_changed.change) == (
+            "a.txt", epb.FILE_CHANGE_KIND_CREATED,
+        )  # fmt: skip

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from kodad.engine.model import (
     Event,
     EventPayload,
     FileChange,
+    FileChanged,
     LoopAction,
     McpServerSpec,
     Message,
@@ -47,6 +49,7 @@ from kodad.engine.model import (
     SandboxSettings,
     SessionRecord,
     ToolCallFinished,
+    ToolCallStarted,
     ToolResult,
     TurnEnded,
     TurnEndReason,
@@ -337,6 +340,7 @@ class SessionManager:
             code, why = "owner_lost", "the replica running the turn stopped"
         text = f"{why} while the turn was running"
         messages = await self.store.list_messages(turn.session_id)
+        await self._complete_log(live, turn, messages)
         answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
         for message in messages:
             for call in message.tool_calls:
@@ -361,6 +365,44 @@ class SessionManager:
         live.log.emit(turn.turn_id, TurnEnded(TurnEndReason.FAILED, code, text))
         await live.log.flush()
         log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
+
+    async def _complete_log(self, live: _Live, turn: TurnRecord, messages: list[Message]) -> None:
+        """Appends the events a crash kept from the log although what they announce was
+        stored: a tool_call_finished for each result in the history, a file_changed for each
+        recorded change (the store writes those before their events)."""
+        payloads = [
+            e.payload
+            for e in await self._events_of(turn.session_id)
+            if e.turn_id == turn.turn_id and not e.subagent_session_id
+        ]
+        started = {p.call_id for p in payloads if isinstance(p, ToolCallStarted)}
+        finished = {p.call_id for p in payloads if isinstance(p, ToolCallFinished)}
+        for m in messages:
+            result = m.tool_result
+            if result is None or result.call_id not in started or result.call_id in finished:
+                continue
+            live.log.emit(
+                turn.turn_id,
+                ToolCallFinished(result.call_id, result.output, result.is_error, result.truncated),
+            )
+        announced = Counter((p.path, p.change) for p in payloads if isinstance(p, FileChanged))
+        changes = await self.store.list_file_changes(
+            turn.session_id, turn_id=turn.turn_id, after=0, limit=100_000
+        )
+        for _, change in changes:
+            if announced[(change.path, change.change)] > 0:
+                announced[(change.path, change.change)] -= 1
+            else:
+                live.log.emit(turn.turn_id, FileChanged(change.path, change.change))
+
+    async def _events_of(self, session_id: str) -> list[Event]:
+        """Every stored event of a session, in order (for recovery only)."""
+        events: list[Event] = []
+        while page := await self.store.list_events(
+            session_id, after_seq=events[-1].seq if events else 0, limit=1000
+        ):
+            events += page
+        return events
 
     async def _live_session(self, session_id: str) -> _Live:
         live = self._live.get(session_id)

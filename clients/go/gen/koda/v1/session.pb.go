@@ -460,7 +460,8 @@ type ProviderConfig struct {
 	// (counted from the assistant messages already in history). Steps: {"text": "..."},
 	// {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
 	// {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-	// "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+	// "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+	// Limit 1 MiB, nested at most 64 deep.
 	ScriptJson string `protobuf:"bytes,5,opt,name=script_json,json=scriptJson,proto3" json:"script_json,omitempty"`
 	// Upper bound on tokens the model may generate per provider call. 0 means the
 	// provider's default (ANTHROPIC, which requires one: 8192).

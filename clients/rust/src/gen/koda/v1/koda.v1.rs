@@ -37,7 +37,8 @@ pub struct ProviderConfig {
     /// (counted from the assistant messages already in history). Steps: {"text": "..."},
     /// {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
     /// {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-    /// "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+    /// "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+    /// Limit 1 MiB, nested at most 64 deep.
     #[prost(string, tag="5")]
     pub script_json: ::prost::alloc::string::String,
     /// Upper bound on tokens the model may generate per provider call. 0 means the

@@ -89,7 +89,8 @@ export type ProviderConfig = Message$1<"koda.v1.ProviderConfig"> & {
    * (counted from the assistant messages already in history). Steps: {"text": "..."},
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+   * Limit 1 MiB, nested at most 64 deep.
    *
    * @generated from field: string script_json = 5;
    */

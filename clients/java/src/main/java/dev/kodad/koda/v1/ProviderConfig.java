@@ -246,7 +246,8 @@ private static final long serialVersionUID = 0L;
    * (counted from the assistant messages already in history). Steps: {"text": "..."},
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+   * Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -272,7 +273,8 @@ private static final long serialVersionUID = 0L;
    * (counted from the assistant messages already in history). Steps: {"text": "..."},
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+   * Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1309,7 +1311,8 @@ private static final long serialVersionUID = 0L;
      * (counted from the assistant messages already in history). Steps: {"text": "..."},
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+     * Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1334,7 +1337,8 @@ private static final long serialVersionUID = 0L;
      * (counted from the assistant messages already in history). Steps: {"text": "..."},
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+     * Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1360,7 +1364,8 @@ private static final long serialVersionUID = 0L;
      * (counted from the assistant messages already in history). Steps: {"text": "..."},
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+     * Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1382,7 +1387,8 @@ private static final long serialVersionUID = 0L;
      * (counted from the assistant messages already in history). Steps: {"text": "..."},
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+     * Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1401,7 +1407,8 @@ private static final long serialVersionUID = 0L;
      * (counted from the assistant messages already in history). Steps: {"text": "..."},
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+     * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+     * Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>

@@ -106,7 +106,8 @@ public interface ProviderConfigOrBuilder extends
    * (counted from the assistant messages already in history). Steps: {"text": "..."},
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+   * Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -120,7 +121,8 @@ public interface ProviderConfigOrBuilder extends
    * (counted from the assistant messages already in history). Steps: {"text": "..."},
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
-   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."}. Limit 1 MiB.
+   * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
+   * Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,26 +146,38 @@ class Sandbox:
         ]
         if not confinement.network:
             args.append("--unshare-net")
+        # The private /tmp first: a directory shown below /tmp (a checkout's interpreter)
+        # is then bound on top of it rather than hidden by it.
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for directory in self._readable:
             args += ["--ro-bind", str(directory), str(directory)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        if workspace != Path("/"):
+        secrets = [
+            p for p in (*(Path(f) for f in SECRET_FILES), *self._hidden) if os.path.lexists(p)
+        ]
+        has_workspace = workspace != Path("/")
+        inside = [p for p in secrets if has_workspace and p.is_relative_to(workspace)]
+        # Masks of what the system directories show come before the workspace's bind (a
+        # masked workspace root may hold this workspace), masks inside the workspace after.
+        args += _masks(p for p in secrets if p not in inside and self._shown(p))
+        if has_workspace:
             bind = "--bind" if confinement.write else "--ro-bind"
             args += [bind, str(workspace), str(workspace)]
-        # Last, so they also cover what lies inside the workspace.
-        for secret in (*(Path(f) for f in SECRET_FILES), *self._hidden):
-            if self._shown(secret, workspace):
-                if secret.is_dir():
-                    args += ["--tmpfs", str(secret)]
-                else:
-                    args += ["--ro-bind", "/dev/null", str(secret)]
-        if workspace != Path("/"):
+            args += _masks(inside)
             args += ["--chdir", str(workspace)]
         return [*args, "--", *argv]
 
-    def _shown(self, path: Path, workspace: Path) -> bool:
-        """Whether `path` exists inside a directory the sandbox mounts."""
-        if not os.path.lexists(path):
-            return False
-        mounted = (*self._readable, workspace) if workspace != Path("/") else self._readable
-        return any(path.is_relative_to(d) for d in mounted)
+    def _shown(self, path: Path) -> bool:
+        """Whether `path` lies inside a system directory the sandbox shows."""
+        return any(path.is_relative_to(d) for d in self._readable)
+
+
+def _masks(paths: Iterable[Path]) -> list[str]:
+    """bwrap arguments hiding each path: an empty tmpfs over a directory, /dev/null over a
+    file."""
+    args: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            args += ["--tmpfs", str(path)]
+        else:
+            args += ["--ro-bind", "/dev/null", str(path)]
+    return args

@@ -1005,8 +1005,9 @@ type McpServer struct {
 	// with a letter or digit.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// A server spoken to over stdio: its command line (argv; command[0] is looked up in
-	// PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-	// SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+	// PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+	// the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+	// HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
 	Command []string `protobuf:"bytes,2,rep,name=command,proto3" json:"command,omitempty"`
 	// A server spoken to over streamable HTTP: its endpoint URL (http or https).
 	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`

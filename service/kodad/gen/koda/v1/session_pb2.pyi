@@ -665,8 +665,9 @@ class McpServer(_message.Message):
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A server spoken to over stdio: its command line (argv; command[0] is looked up in
-        PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-        SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+        PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+        the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+        HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
         """
 
     @_builtins.property

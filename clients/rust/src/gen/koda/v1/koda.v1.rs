@@ -201,8 +201,9 @@ pub struct McpServer {
     #[prost(string, tag="1")]
     pub name: ::prost::alloc::string::String,
     /// A server spoken to over stdio: its command line (argv; command\[0\] is looked up in
-    /// PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-    /// SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+    /// PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+    /// the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+    /// HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
     #[prost(string, repeated, tag="2")]
     pub command: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// A server spoken to over streamable HTTP: its endpoint URL (http or https).

@@ -445,8 +445,9 @@ export type McpServer = Message$1<"koda.v1.McpServer"> & {
 
   /**
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    *
    * @generated from field: repeated string command = 2;
    */

@@ -131,8 +131,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -145,8 +146,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -158,8 +160,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -172,8 +175,9 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1063,8 +1067,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1078,8 +1083,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1091,8 +1097,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1105,8 +1112,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1120,8 +1128,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1141,8 +1150,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1161,8 +1171,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1181,8 +1192,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -1198,8 +1210,9 @@ java.lang.String defaultValue) {
     /**
      * <pre>
      * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-     * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-     * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+     * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+     * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+     * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
      * </pre>
      *
      * <code>repeated string command = 2 [json_name = "command"];</code>

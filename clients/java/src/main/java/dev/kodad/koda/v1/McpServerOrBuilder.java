@@ -35,8 +35,9 @@ public interface McpServerOrBuilder extends
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -47,8 +48,9 @@ public interface McpServerOrBuilder extends
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -58,8 +60,9 @@ public interface McpServerOrBuilder extends
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>
@@ -70,8 +73,9 @@ public interface McpServerOrBuilder extends
   /**
    * <pre>
    * A server spoken to over stdio: its command line (argv; command[0] is looked up in
-   * PATH), run in the session's workspace with a minimal environment (HOME, PATH, USER,
-   * SHELL, TERM, LOGNAME; never the service's secrets). Exactly one of `command` and `url`.
+   * PATH), run in the session's sandbox (see `SandboxPolicy`; the workspace writable unless
+   * the policy is READ_ONLY) in its workspace, with a cleared environment (PATH, locale,
+   * HOME=/tmp; never the service's secrets). Exactly one of `command` and `url`.
    * </pre>
    *
    * <code>repeated string command = 2 [json_name = "command"];</code>

@@ -262,3 +262,24 @@ async def test_recovery_completes_a_log_a_crash_cut_short(
         assert (events[3].file_changed.path, events[3].file_changed.change) == (
             "a.txt", epb.FILE_CHANGE_KIND_CREATED,
         )  # fmt: skip
+
+
+async def test_a_crash_right_after_turn_started_is_recovered(
+    server_config: ServerConfig, workspace: Path
+) -> None:
+    """The turn_started event reached the client (it was committed), the turn's task never
+    ran: the next start ends that turn, so no watcher waits forever."""
+    store = SqliteStore(server_config.database)
+    await store.open()
+    sid, tid, now = "s_crashstart", "t_crashstart", now_us()
+    await store.create_session(SessionRecord(sid, str(workspace), create_time=now, update_time=now))
+    await store.append_events([Event(sid, tid, 1, now, TurnStarted("do the work", 0))])
+    await store.close()
+    async with Server(server_config) as running, grpc.aio.insecure_channel(running.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        session = (await stub.GetSession(pb.GetSessionRequest(session_id=sid))).session
+        assert session.state == spb.SESSION_STATE_IDLE
+        events = await all_events(stub, sid)
+        assert kinds(events) == ["turn_started", "turn_ended"]
+        assert events[-1].turn_ended.error_code == "interrupted"
+        assert text_of(await run_turn(stub, sid, "again")) == "You said: again"

@@ -212,3 +212,21 @@ async def test_events_turns_and_delete_cascade(store: Store) -> None:
     assert await store.delete_session("s_1") is False
     for table in ("messages", "events", "turns", "file_changes", "session_labels"):
         assert await count_rows(store, table) == 0, table
+
+
+async def test_a_turn_started_is_stored_with_its_turn_row(store: Store) -> None:
+    """A crash right after a turn_started commits still leaves a turn recovery finds; a
+    turn_started committed after its turn ended does not mark the session running again."""
+    await store.create_session(session("s_1"))
+    await store.append_events([Event("s_1", "t1", 1, 100, TurnStarted("hi", 0))])
+    assert await store.unfinished_turns() == [TurnRecord("s_1", "t1", 100)]
+    assert (await store.get_session("s_1")).active_turn_id == "t1"  # type: ignore[union-attr]
+    await store.begin_turn(TurnRecord("s_1", "t1", 105))  # the turn's own start wins
+    assert await store.unfinished_turns() == [TurnRecord("s_1", "t1", 105)]
+    await store.end_turn(TurnRecord("s_1", "t1", 105, 110, TurnEndReason.COMPLETED))
+
+    await store.begin_turn(TurnRecord("s_1", "t2", 120))
+    await store.end_turn(TurnRecord("s_1", "t2", 120, 121, TurnEndReason.COMPLETED))
+    await store.append_events([Event("s_1", "t2", 2, 119, TurnStarted("fast", 0))])  # late
+    assert (await store.get_session("s_1")).active_turn_id == ""  # type: ignore[union-attr]
+    assert await store.unfinished_turns() == []

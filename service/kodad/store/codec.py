@@ -30,6 +30,7 @@ from kodad.engine.model import (
     TodoStatus,
     ToolCall,
     ToolResult,
+    TurnStarted,
     Usage,
 )
 
@@ -288,6 +289,16 @@ def settings_row(r: SessionRecord) -> tuple[object, ...]:
         encode_mcp_servers(r.mcp_servers),
         encode_sandbox(r.sandbox),
     )
+
+
+def turn_starts(events: Sequence[Event]) -> list[Event]:
+    """The turn_started events of sessions' own turns (a relayed sub-agent event is not)."""
+    return [e for e in events if isinstance(e.payload, TurnStarted) and not e.subagent_session_id]
+
+
+def turn_row(started: Event) -> tuple[object, ...]:
+    """(session_id, turn_id, start_time, usage) of the turn a turn_started event begins."""
+    return (started.session_id, started.turn_id, started.create_time, encode_usage(Usage()))
 
 
 # The columns event_from_row reads, in its order (what event_row writes, without session_id).

@@ -146,6 +146,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# A turn's row, once: begin_turn and the turn_started event both write it.
+_INSERT_TURN = (
+    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (session_id, turn_id) DO NOTHING"
+)
+# begin_turn's, whose start time is the turn's own.
+_BEGIN_TURN = _INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
+# The session runs the turn, unless that turn's end is already stored.
+_MARK_RUNNING = (
+    "UPDATE sessions SET active_turn_id = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM"
+    " turns WHERE session_id = $2 AND turn_id = $1 AND end_time > 0)"
+)
+
 RELISTEN_DELAY_S = 1.0
 EVENTS_CHANNEL = "kodad_events"
 COMMANDS_CHANNEL = "kodad_commands"
@@ -437,6 +450,11 @@ class PostgresStore:
                 "UPDATE sessions SET last_seq = $1 WHERE id = $2",
                 [(last[sid], sid) for sid in sorted(last)],
             )
+            # A turn_started is stored with its turn row, so a crash right after it still
+            # leaves a turn that recovery finds and ends.
+            for started in codec.turn_starts(events):
+                await conn.execute(_INSERT_TURN, *codec.turn_row(started))
+                await conn.execute(_MARK_RUNNING, started.turn_id, started.session_id)
             for sid, seq in last.items():  # delivered on commit
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")
 
@@ -457,8 +475,7 @@ class PostgresStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await self._fence(conn, turn.session_id)
             await conn.execute(
-                "INSERT INTO turns (session_id, turn_id, start_time, usage)"
-                " VALUES ($1, $2, $3, $4)",
+                _BEGIN_TURN,
                 turn.session_id,
                 turn.turn_id,
                 turn.start_time,

@@ -118,6 +118,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# A turn's row, once: begin_turn and the turn_started event both write it.
+_INSERT_TURN = (
+    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES (?,?,?,?)"
+    " ON CONFLICT (session_id, turn_id) DO NOTHING"
+)
+# begin_turn's, whose start time is the turn's own.
+_BEGIN_TURN = _INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
+# The session runs the turn, unless that turn's end is already stored.
+_MARK_RUNNING = (
+    "UPDATE sessions SET active_turn_id = ?1 WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM turns"
+    " WHERE session_id = ?2 AND turn_id = ?1 AND end_time > 0)"
+)
+
 _LABELS_OBJECT = (
     "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
 )
@@ -367,6 +380,11 @@ class SqliteStore:
                     "UPDATE sessions SET last_seq = ? WHERE id = ?",
                     [(seq, sid) for sid, seq in last.items()],
                 )
+                # A turn_started is stored with its turn row, so a crash right after it
+                # still leaves a turn that recovery finds and ends.
+                for started in codec.turn_starts(events):
+                    await conn.execute(_INSERT_TURN, codec.turn_row(started))
+                    await conn.execute(_MARK_RUNNING, (started.turn_id, started.session_id))
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
@@ -386,7 +404,7 @@ class SqliteStore:
         await self._transaction(
             [
                 (
-                    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES (?,?,?,?)",
+                    _BEGIN_TURN,
                     (turn.session_id, turn.turn_id, turn.start_time, codec.encode_usage(Usage())),
                 ),
                 (

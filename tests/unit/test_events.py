@@ -54,3 +54,29 @@ async def test_a_reader_that_falls_behind_stays_bounded_and_catches_up(store: Sq
     assert [e.payload for e in rest] == [TextDelta(str(i)) for i in range(500)]
     await feed.aclose()
     assert not log._subscribers
+
+
+async def test_a_producer_far_ahead_of_the_store_waits_for_a_commit(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kodad.engine import events
+
+    monkeypatch.setattr(events, "SESSION_BACKLOG", 100)
+    monkeypatch.setattr(events, "TOTAL_BACKLOG", 150)
+    await store.create_session(SessionRecord(id="s_2", workspace="/w"))
+    writer = EventWriter(store)  # not started: only backpressure commits here
+    flooding, other = EventLog("s_1", 0, writer), EventLog("s_2", 0, writer)
+    for _ in range(100):
+        flooding.emit("t", TextDelta("x"))
+    await flooding.backpressure()
+    assert flooding.stored_seq == 0  # within its bound: no wait, no commit
+    flooding.emit("t", TextDelta("x"))
+    await flooding.backpressure()
+    assert flooding.stored_seq == 101  # past it: the producer waited for the commit
+    # Everyone's backlog counts too: a quiet session past the total bound waits as well.
+    for _ in range(100):
+        flooding.emit("t", TextDelta("x"))
+    for _ in range(51):
+        other.emit("t", TextDelta("y"))
+    await other.backpressure()
+    assert other.stored_seq == 51 and flooding.stored_seq == 201

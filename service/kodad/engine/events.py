@@ -24,6 +24,11 @@ RETRY_DELAY_S = 0.2
 
 SUBSCRIBER_BUFFER = 4096
 REPLAY_PAGE = 1000
+# A producer (provider stream, command output) that gets this far ahead of the store, in its
+# session or in all, waits for a commit: a flood slows the flooding turn, and memory stays
+# bounded, instead of queueing without end.
+SESSION_BACKLOG = 2048
+TOTAL_BACKLOG = 20_000
 
 
 class Overflow:
@@ -135,6 +140,15 @@ class EventLog:
         """Returns once every event emitted so far is stored and published."""
         await self._writer.flush()
 
+    async def backpressure(self) -> None:
+        """Waits for a commit when this session's unstored events, or everyone's, passed
+        their bound; returns at once otherwise. Producers call it after emitting."""
+        if (
+            self.assigned_seq - self.stored_seq > SESSION_BACKLOG
+            or self._writer.backlog > TOTAL_BACKLOG
+        ):
+            await self._writer.flush()
+
     def subscribe(self, limit: int = SUBSCRIBER_BUFFER) -> Subscription:
         subscription = Subscription(self._subscribers.discard, limit)
         self._subscribers.add(subscription)
@@ -200,6 +214,11 @@ class EventWriter:
     def append(self, log: EventLog, event: Event) -> None:
         self._buffer.append((log, event))
         self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        """Events appended and not yet taken into a commit."""
+        return len(self._buffer)
 
     async def flush(self) -> None:
         """Stores and publishes everything appended before the call."""

@@ -411,10 +411,12 @@ class Turn:
                     if event.text:
                         text.append(event.text)
                         self._emit(TextDelta(event.text))
+                        await self._log.backpressure()
                 elif isinstance(event, ThinkingChunk):
                     if event.text:
                         self._partial_thinking.append(event.text)
                         self._emit(ThinkingDelta(event.text))
+                        await self._log.backpressure()
                 elif isinstance(event, ThinkingSignature):
                     signature += event.signature
                 elif isinstance(event, ToolCallReady):
@@ -514,6 +516,7 @@ class Turn:
             output_limit=self._limits.tool_output_limit,
             turn_id=self.id,
             emit_output=emit_output,
+            drain=self._log.backpressure,
             todos=self,
             tenant=self.session.tenant,
             ask=lambda question, choices: self._ask_user(call.call_id, question, choices),

@@ -38,6 +38,10 @@ class ToolOutcome:
     truncated: bool = False
 
 
+async def _nothing_to_drain() -> None:
+    return None
+
+
 class TodoBoard(Protocol):
     """The session's task list as a turn exposes it to tools."""
 
@@ -54,6 +58,8 @@ class ToolContext:
     output_limit: int
     turn_id: str = ""
     emit_output: Callable[[str], None] = lambda chunk: None
+    # Awaited after emitting output: waits while the event log is too far behind.
+    drain: Callable[[], Awaitable[None]] = _nothing_to_drain
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
     # The session's task list (todo_read / todo_write); None outside a turn.
     todos: TodoBoard | None = None

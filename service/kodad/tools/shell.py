@@ -138,11 +138,12 @@ class Bash:
         total = 0
         timed_out = False
 
-        def take(chunk: str) -> None:
+        async def take(chunk: str) -> None:
             nonlocal kept_size, total
             if not chunk:
                 return
             ctx.emit_output(chunk)
+            await ctx.drain()  # a flood of output waits for the event log, memory stays bounded
             total += len(chunk)
             if kept_size < ctx.output_limit:
                 kept.append(chunk[: ctx.output_limit - kept_size])
@@ -151,8 +152,8 @@ class Bash:
         try:
             async with asyncio.timeout(timeout_s):
                 while data := await process.stdout.read(65536):
-                    take(decoder.decode(data))
-                take(decoder.decode(b"", final=True))
+                    await take(decoder.decode(data))
+                await take(decoder.decode(b"", final=True))
                 await process.wait()
         except TimeoutError:
             timed_out = True

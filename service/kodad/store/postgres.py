@@ -446,14 +446,17 @@ class PostgresStore:
                 " subagent_session_id, parent_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 [codec.event_row(e) for e in events],
             )
+            # A turn_started is stored with its turn row, so a crash right after it still
+            # leaves a turn that recovery finds and ends. Turn rows before sessions rows, as
+            # begin_turn and end_turn lock them: no deadlock.
+            starts = codec.turn_starts(events)
+            for started in starts:
+                await conn.execute(_INSERT_TURN, *codec.turn_row(started))
             await conn.executemany(
                 "UPDATE sessions SET last_seq = $1 WHERE id = $2",
                 [(last[sid], sid) for sid in sorted(last)],
             )
-            # A turn_started is stored with its turn row, so a crash right after it still
-            # leaves a turn that recovery finds and ends.
-            for started in codec.turn_starts(events):
-                await conn.execute(_INSERT_TURN, *codec.turn_row(started))
+            for started in starts:
                 await conn.execute(_MARK_RUNNING, started.turn_id, started.session_id)
             for sid, seq in last.items():  # delivered on commit
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")

@@ -124,8 +124,6 @@ _CHECKED = frozenset(
         "yq",
         "date",
         "hostname",
-        "env",
-        "command",
         "pytest",
         "make",
     ]
@@ -174,12 +172,12 @@ _TEST_RUNNERS: dict[str, tuple[str, ...] | None] = {
     "mvn": ("test", "verify"),
     "gradle": ("test", "check"),
     "gradlew": ("test", "check"),
-    "cargo": ("fmt --check",),
+    "cargo": (),  # only `cargo fmt --check` (see _runner): test and build write target/
 }
 _RUNNER_WRITING = (
     "--basetemp", "--junitxml", "--junit-xml", "--result-log", "--report-log", "--cov-report",
     "--eval", "-E", "--file", "-f", "--makefile", "-C", "--directory", "-o", "--output",
-    "--prefix", "--coverprofile", "-coverprofile", "-o", "-exec", "--exec", "-toolexec",
+    "--prefix", "--coverprofile", "-coverprofile", "-exec", "--exec", "-toolexec",
 )  # fmt: skip
 _SHELLS = frozenset(
     [
@@ -411,7 +409,7 @@ def _runs_download(pipeline: Node) -> bool:
         command = part if part.type == "command" else part.named_children[0]
         if command.type != "command":
             continue
-        words = [_word(c) for c in command.named_children if c.type != "variable_assignment"]
+        words = _words_of(command)
         while words and _program(words) in ("sudo", "env", "doas", "command", "exec"):
             words = words[1:]
         if downloaded and _program(words) in _SHELLS:
@@ -470,20 +468,23 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text.replace("\\\n", ""))
 
 
+# Children of a command node that are not its words.
+_NOT_WORDS = frozenset({"variable_assignment", "file_redirect", "herestring_redirect",
+                        "heredoc_redirect"})  # fmt: skip
+
+
+def _words_of(command: Node) -> list[Word]:
+    """The words of a command node: its program and arguments, as bash passes them."""
+    return [_word(c) for c in command.named_children if c.type not in _NOT_WORDS]
+
+
 def _command(node: Node) -> CommandClass:
     worst = CommandClass.READ_ONLY
-    words: list[Word] = []
     for child in node.named_children:
-        if child.type == "variable_assignment" or child.type in (
-            "file_redirect",
-            "herestring_redirect",
-            "heredoc_redirect",
-        ):
-            worst = max(worst, _node(child))
-        else:
-            words.append(_word(child))
-            # Substitutions inside the words run too.
-            worst = max(worst, _children(child))
+        # Assignments and redirections are classified themselves; substitutions inside the
+        # words run too.
+        worst = max(worst, _node(child) if child.type in _NOT_WORDS else _children(child))
+    words = _words_of(node)
     return max(worst, _program_class(words)) if words else worst
 
 
@@ -634,8 +635,6 @@ def _checked(program: str, args: list[str]) -> CommandClass:
             return _find(args)
         case "git":
             return _git(args)
-        case "env" | "command":
-            return CommandClass.READ_ONLY
         case _:
             return _runner(program, args)
     return CommandClass.READ_ONLY
@@ -759,9 +758,5 @@ def commands_in(command: str) -> Iterator[list[Word]]:
     while stack:
         node = stack.pop()
         if node.type == "command":
-            yield [
-                _word(c)
-                for c in node.named_children
-                if c.type not in ("variable_assignment", "file_redirect", "herestring_redirect")
-            ]
+            yield _words_of(node)
         stack.extend(reversed(node.children))

@@ -117,10 +117,9 @@ class WriteFile:
         path = workspace.resolve(shown)
         data = content.encode()
         current = workspace.stat(shown)
-        same_size = current is not None and stat.S_ISREG(current.st_mode)
         if (
-            same_size
-            and current is not None
+            current is not None
+            and stat.S_ISREG(current.st_mode)
             and current.st_size == len(data)
             and await asyncio.to_thread(workspace.read_bytes, shown, MAX_READ_BYTES) == data
         ):
@@ -134,7 +133,6 @@ class WriteFile:
     def describe(self, args: Args, workspace: Workspace) -> Description:
         shown = args.string("path")
         content = args.string("content")
-        workspace.resolve(shown)
         if workspace.is_dir(shown):
             raise ToolError(f"{shown} is a directory")
         before = _current(workspace, shown)
@@ -189,7 +187,6 @@ class EditFile:
         old = args.string("old_string")
         new = args.string("new_string")
         replace_all = args.boolean("replace_all", False)
-        workspace.resolve(shown)
         text = _read_text(workspace, shown)
         count = text.count(old) if old else 0
         if count == 0:
@@ -221,7 +218,6 @@ class DeleteFile:
 
     def describe(self, args: Args, workspace: Workspace) -> Description:
         shown = args.string("path")
-        workspace.resolve(shown)
         st = workspace.stat(shown)
         if st is None or not stat.S_ISREG(st.st_mode):
             raise ToolError(f"{shown}: no such file")
@@ -241,7 +237,6 @@ class ListDir:
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         shown = args.string("path", ".")
-        ctx.workspace.resolve(shown)
         with ctx.workspace.directory(shown) as fd:
             # Links are listed as names, never followed.
             entries = sorted(

@@ -98,7 +98,6 @@ class Grep:
         source = args.string("pattern")
         shown = args.string("path", ".")
         workspace = ctx.workspace
-        workspace.resolve(shown)
         include = args.string("include", "")
         try:
             regex = re.compile(source)

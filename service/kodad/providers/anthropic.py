@@ -177,7 +177,7 @@ class AnthropicProvider:
         """GET {base_url}/v1/models, every page (after_id); `max_input_tokens` and
         `max_tokens` where the API states them."""
         url = self.url.removesuffix("/messages") + "/models"
-        headers = {k: v for k, v in self._headers().items() if k != "accept"}
+        headers = self._headers()
         models: list[ModelInfo] = []
         params = {"limit": "1000"}
         for _ in range(MAX_MODEL_PAGES):

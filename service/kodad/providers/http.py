@@ -278,7 +278,9 @@ MAX_MODEL_PAGES = 20
 async def get_json(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, str]
 ) -> dict[str, Any]:
-    """GETs a JSON object (model lists); ProviderError with a stable code on failure."""
+    """GETs a JSON object (model lists) with a provider's headers (a JSON `accept` instead
+    of the stream's); ProviderError with a stable code on failure."""
+    headers = {**headers, "accept": "application/json"}
     try:
         response = await client.get(url, headers=headers, params=params)
     except httpx.TimeoutException:

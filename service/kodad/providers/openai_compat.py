@@ -86,6 +86,16 @@ def _message(m: Message) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": m.tool_result.call_id, "content": m.tool_result.output}
 
 
+def _usage(reported: dict[str, Any], default_input: int = 0) -> Usage:
+    """Usage from a chat-completions `usage` object (streamed or whole)."""
+    details = reported.get("prompt_tokens_details") or {}
+    return Usage(
+        input_tokens=int(reported.get("prompt_tokens") or default_input),
+        output_tokens=int(reported.get("completion_tokens") or 0),
+        cache_read_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -122,7 +132,7 @@ class OpenAICompatProvider:
         `max_model_len`, OpenRouter's `context_length` and `top_provider`, others'
         `context_window` / `max_output_tokens`."""
         url = self.url.removesuffix("/chat/completions") + "/models"
-        headers = {k: v for k, v in self._headers().items() if k != "accept"}
+        headers = self._headers()
         body = await get_json(self._client, url, headers, {})
         models = []
         for item in body.get("data") or ():
@@ -268,12 +278,7 @@ class OpenAICompatProvider:
                     pieces += 1
                 finish = choice.get("finish_reason") or finish
             if reported := chunk.get("usage"):
-                details = reported.get("prompt_tokens_details") or {}
-                usage = Usage(
-                    input_tokens=int(reported.get("prompt_tokens") or 0),
-                    output_tokens=int(reported.get("completion_tokens") or 0),
-                    cache_read_tokens=int(details.get("cached_tokens") or 0),
-                )
+                usage = _usage(reported)
         if not done and not finish:
             raise ProviderError(
                 "network", f"{self.url} ended the stream before the answer was complete"
@@ -323,11 +328,5 @@ class OpenAICompatProvider:
             }
             for i, c in enumerate(message.get("tool_calls") or ())
         ]
-        reported = body.get("usage") or {}
-        details = reported.get("prompt_tokens_details") or {}
-        usage = Usage(
-            input_tokens=int(reported.get("prompt_tokens") or prompt_estimate),
-            output_tokens=int(reported.get("completion_tokens") or 0),
-            cache_read_tokens=int(details.get("cached_tokens") or 0),
-        )
+        usage = _usage(body.get("usage") or {}, default_input=prompt_estimate)
         return [*events, *self._ending(calls, usage, str(choice.get("finish_reason") or "stop"))]

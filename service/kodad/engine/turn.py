@@ -677,11 +677,12 @@ class Turn:
         approved = []
         for spec in servers.specs:
             command = " ".join(spec.command) or spec.url
-            description = Description(
-                f"Start the MCP server {spec.name!r} the workspace declares ({command})",
-                json.dumps({"name": spec.name, "command": list(spec.command), "url": spec.url}),
+            arguments = json.dumps(
+                {"name": spec.name, "command": list(spec.command), "url": spec.url}
             )
-            arguments = json.dumps({"name": spec.name, "command": list(spec.command)})
+            description = Description(
+                f"Start the MCP server {spec.name!r} the workspace declares ({command})", arguments
+            )
             answer = await self._approval(
                 "", WORKSPACE_SERVER_TOOL, arguments, description, ApprovalRisk.HIGH
             )

@@ -195,3 +195,17 @@ def flipping(target: Path, victim: Path) -> Iterator[None]:
     finally:
         stop.set()
         flipper.join()
+
+
+def require_sandbox() -> None:
+    """Fails (with KODAD_REQUIRE_SANDBOX, as `make test` sets it) or skips a test that needs
+    bubblewrap on a host without it."""
+    import pytest
+
+    from kodad.tools.sandbox import Sandbox
+
+    found = Sandbox.detect()
+    if not found.available:
+        if os.environ.get("KODAD_REQUIRE_SANDBOX"):
+            pytest.fail(f"no sandbox on this host: {found.info.reason}")
+        pytest.skip("bubblewrap is not installed")

@@ -21,7 +21,6 @@ from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
-from kodad.tools.sandbox import Sandbox
 from tests.fakes.llm_server import FakeLLM, Stream, text_chunks
 from tests.helpers import (
     Turn,
@@ -30,6 +29,7 @@ from tests.helpers import (
     finished_calls,
     flipping,
     kind,
+    require_sandbox,
     run_turn,
     scripted,
     start,
@@ -43,12 +43,8 @@ SECRET = "sk-operator-0123456789-do-not-leak"
 
 @pytest.fixture(autouse=True)
 def bubblewrap() -> None:
-    """These tests are about the sandbox: without one they cannot pass (make test installs
-    bubblewrap and sets KODAD_REQUIRE_SANDBOX, so CI fails rather than skips)."""
-    if not Sandbox.detect().available:
-        if os.environ.get("KODAD_REQUIRE_SANDBOX"):
-            pytest.fail(f"no sandbox on this host: {Sandbox.detect().info.reason}")
-        pytest.skip("bubblewrap is not installed")
+    """These tests are about the sandbox: make test requires it, so CI fails, not skips."""
+    require_sandbox()
 
 
 @pytest.fixture(autouse=True)

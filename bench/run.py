@@ -29,7 +29,9 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import Child, Kodad, Stats, cpu_seconds, rss_bytes
-from kodad.engine.model import SessionRecord
+from kodad.domain.model import (
+    SessionRecord,
+)
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -327,7 +329,7 @@ async def memory_and_reads(work: Path, sizes: Sizes) -> list[Row]:
     store = SqliteStore(data / "kodad.db")
     await store.open()
     now = time.time_ns() // 1000
-    from kodad.engine.ids import new_id
+    from kodad.domain.ids import new_id
 
     for batch in range(0, sizes.stored_sessions, 1000):
         await asyncio.gather(

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from kodad.config import SandboxConfig, ServerConfig
-from kodad.engine.access import ProviderKeys
+from kodad.domain.access import ProviderKeys
 from kodad.engine.manager import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server

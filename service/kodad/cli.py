@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from kodad import __version__, logs
-from kodad.config import ConfigError, ServerConfig
-from kodad.engine.access import Limits, ProviderKeys
+from kodad.config import ServerConfig
+from kodad.domain.access import Limits, ProviderKeys
+from kodad.domain.errors import ConfigError
 
 _HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -175,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Limit flags: name, default, help. Each maps to kodad.engine.access.Limits or ServerConfig.
+# Limit flags: name, default, help. Each maps to kodad.domain.access.Limits or ServerConfig.
 _LIMIT_FLAGS = (
     ("max-sessions-per-tenant", 10_000, "sessions one tenant may keep"),
     ("max-turns", 256, "turns running at once"),

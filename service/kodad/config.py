@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kodad.engine.access import ProviderKeys
+from kodad.domain.access import ProviderKeys
+from kodad.domain.errors import ConfigError
+from kodad.domain.model import (
+    ProviderConfig,
+    ProviderKind,
+)
 from kodad.engine.manager import EngineSettings
-from kodad.engine.model import ProviderConfig, ProviderKind
 from kodad.paths import user_dir
 
 _KINDS = {
@@ -26,10 +30,6 @@ _DEFAULT_MODELS = {
     ProviderKind.OPENAI_COMPATIBLE: "gpt-4o-mini",
     ProviderKind.ANTHROPIC: "claude-sonnet-4-5",
 }
-
-
-class ConfigError(ValueError):
-    """The environment or flags are inconsistent; the message says which setting."""
 
 
 def default_data_dir() -> Path:

@@ -21,7 +21,8 @@ from grpc_reflection.v1alpha import reflection
 from kodad import __version__, metrics
 from kodad.api.auth import Authenticator, ReflectionAuth
 from kodad.api.servicer import SessionServicer
-from kodad.config import ConfigError, ServerConfig, unix_socket_path
+from kodad.config import ServerConfig, unix_socket_path
+from kodad.domain.errors import ConfigError
 from kodad.engine.manager import SessionManager
 from kodad.gen.koda.v1 import session_service_pb2, session_service_pb2_grpc
 from kodad.providers import ProviderRegistry, RetryPolicy

@@ -12,8 +12,10 @@ import grpc
 import pytest
 
 from kodad.config import ServerConfig
+from kodad.domain.model import (
+    SessionRecord,
+)
 from kodad.engine.manager import SessionManager
-from kodad.engine.model import SessionRecord
 from kodad.engine.profiles import DEFAULT as DEFAULT_PROFILE
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb

@@ -12,16 +12,18 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from kodad.config import ServerConfig
-from kodad.engine.model import (
+from kodad.domain.events import (
     Event,
+    ToolCallStarted,
+    TurnStarted,
+)
+from kodad.domain.model import (
     FileChangeKind,
     Message,
     Role,
     SessionRecord,
     ToolCall,
-    ToolCallStarted,
     ToolResult,
-    TurnStarted,
     now_us,
 )
 from kodad.gen.koda.v1 import engine_pb2 as epb

@@ -19,19 +19,21 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kodad.config import ServerConfig
-from kodad.engine.model import (
+from kodad.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
     ContextUsage,
-    Decision,
     Event,
     EventPayload,
     LoopCapReached,
+    ToolCallFinished,
+    UserQuestion,
+)
+from kodad.domain.model import (
+    Decision,
     Message,
     Role,
     SessionRecord,
-    ToolCallFinished,
-    UserQuestion,
 )
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb

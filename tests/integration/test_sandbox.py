@@ -15,7 +15,8 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from kodad.config import ConfigError, SandboxConfig, Security, ServerConfig
+from kodad.config import SandboxConfig, Security, ServerConfig
+from kodad.domain.errors import ConfigError
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb

@@ -21,8 +21,9 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kodad.api.auth import hash_token
-from kodad.config import ConfigError, Security, ServerConfig
-from kodad.engine.access import Limits
+from kodad.config import Security, ServerConfig
+from kodad.domain.access import Limits
+from kodad.domain.errors import ConfigError
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb

@@ -7,9 +7,11 @@ import subprocess
 
 import pytest
 
+from kodad.bash import CommandClass, classify, commands_in, single_command
+from kodad.domain.model import (
+    ApprovalRule,
+)
 from kodad.engine.approvals import allowed, rule_for
-from kodad.engine.commands import CommandClass, classify, commands_in, single_command
-from kodad.engine.model import ApprovalRule
 from kodad.tools import ToolKind
 
 R, M, D = CommandClass.READ_ONLY, CommandClass.MUTATING, CommandClass.DESTRUCTIVE

@@ -1,5 +1,10 @@
+from kodad.domain.model import (
+    Message,
+    Role,
+    ToolCall,
+    ToolResult,
+)
 from kodad.engine.compaction import context, plan_cut, transcript
-from kodad.engine.model import Message, Role, ToolCall, ToolResult
 
 
 def numbered(*messages: Message) -> list[Message]:

@@ -1,7 +1,11 @@
 import pytest
 
-from kodad.config import ConfigError, provider_from_env
-from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.config import provider_from_env
+from kodad.domain.errors import ConfigError
+from kodad.domain.model import (
+    ProviderConfig,
+    ProviderKind,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +51,7 @@ def test_serving_beyond_loopback_without_a_sandbox_needs_to_be_asked_for() -> No
 
 
 def test_provider_key_flags_name_a_variable_and_maybe_a_host() -> None:
-    from kodad.engine.access import ProviderKeys
+    from kodad.domain.access import ProviderKeys
 
     assert ProviderKeys.parse(["A_KEY", "B=api.example.com"]) == (
         ("A_KEY", None),

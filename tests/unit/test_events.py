@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from kodad.engine.events import EventLog, EventWriter
-from kodad.engine.model import SessionRecord, TextDelta
+from kodad.domain.events import (
+    TextDelta,
+)
+from kodad.domain.model import (
+    SessionRecord,
+)
+from kodad.engine.eventlog import EventLog, EventWriter
 from kodad.store import SqliteStore
 
 
@@ -59,7 +64,7 @@ async def test_a_reader_that_falls_behind_stays_bounded_and_catches_up(store: Sq
 async def test_a_producer_far_ahead_of_the_store_waits_for_a_commit(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kodad.engine import events
+    from kodad.engine import eventlog as events
 
     monkeypatch.setattr(events, "SESSION_BACKLOG", 100)
     monkeypatch.setattr(events, "TOTAL_BACKLOG", 150)

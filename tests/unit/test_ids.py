@@ -1,4 +1,4 @@
-from kodad.engine.ids import new_id
+from kodad.domain.ids import new_id
 
 
 def test_ids_sort_in_creation_order_even_within_a_millisecond() -> None:

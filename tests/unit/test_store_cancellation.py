@@ -6,7 +6,11 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from kodad.engine.model import Message, Role, SessionRecord
+from kodad.domain.model import (
+    Message,
+    Role,
+    SessionRecord,
+)
 from kodad.store import Store
 
 

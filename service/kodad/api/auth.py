@@ -17,9 +17,8 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from kodad.config import ConfigError
-from kodad.engine.access import Caller
-from kodad.engine.errors import Unauthenticated
+from kodad.domain.access import Caller
+from kodad.domain.errors import ConfigError, Unauthenticated
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from typing import Any, TypeVar, assert_never
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kodad.engine import model as m
-from kodad.engine.errors import InvalidArgument
+from kodad.domain import events as ev
+from kodad.domain import model as m
+from kodad.domain.errors import InvalidArgument
 from kodad.engine.manager import TurnCommand
 from kodad.engine.profiles import AgentProfile
 from kodad.engine.turn import ApprovalAnswer, LoopAnswer, TurnInput
@@ -315,7 +316,7 @@ def message(msg: m.Message) -> spb.Message:
     return pb
 
 
-def event(e: m.Event) -> epb.EngineEvent:
+def event(e: ev.Event) -> epb.EngineEvent:
     pb = epb.EngineEvent(
         session_id=e.session_id,
         turn_id=e.turn_id,
@@ -326,27 +327,27 @@ def event(e: m.Event) -> epb.EngineEvent:
     )
     p = e.payload
     match p:
-        case m.TextDelta():
+        case ev.TextDelta():
             pb.text_delta.text = p.text
-        case m.ThinkingDelta():
+        case ev.ThinkingDelta():
             pb.thinking_delta.text = p.text
-        case m.TurnStarted():
+        case ev.TurnStarted():
             pb.turn_started.CopyFrom(epb.TurnStarted(text=p.text, image_count=p.image_count))
-        case m.ToolCallStarted():
+        case ev.ToolCallStarted():
             pb.tool_call_started.CopyFrom(
                 epb.ToolCallStarted(
                     call_id=p.call_id, tool_name=p.tool_name, arguments_json=p.arguments_json
                 )
             )
-        case m.ToolCallOutput():
+        case ev.ToolCallOutput():
             pb.tool_call_output.CopyFrom(epb.ToolCallOutput(call_id=p.call_id, chunk=p.chunk))
-        case m.ToolCallFinished():
+        case ev.ToolCallFinished():
             pb.tool_call_finished.CopyFrom(
                 epb.ToolCallFinished(
                     call_id=p.call_id, output=p.output, is_error=p.is_error, truncated=p.truncated
                 )
             )
-        case m.ApprovalRequested():
+        case ev.ApprovalRequested():
             pb.approval_requested.CopyFrom(
                 epb.ApprovalRequested(
                     request_id=p.request_id,
@@ -358,17 +359,17 @@ def event(e: m.Event) -> epb.EngineEvent:
                     risk=_RISKS_TO_PB[p.risk],
                 )
             )
-        case m.ApprovalResolved():
+        case ev.ApprovalResolved():
             pb.approval_resolved.CopyFrom(
                 epb.ApprovalResolved(request_id=p.request_id, decision=_DECISIONS_TO_PB[p.decision])
             )
-        case m.LoopCapReached():
+        case ev.LoopCapReached():
             pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))
-        case m.UsageReported():
+        case ev.UsageReported():
             pb.usage.CopyFrom(usage(p.usage))
-        case m.FileChanged():
+        case ev.FileChanged():
             pb.file_changed.CopyFrom(epb.FileChanged(path=p.path, change=_CHANGES[p.change]))
-        case m.Notice():
+        case ev.Notice():
             pb.notice.CopyFrom(epb.Notice(level=_LEVELS[p.level], text=p.text))
             if p.retry_attempt:
                 delay = Duration()
@@ -381,7 +382,7 @@ def event(e: m.Event) -> epb.EngineEvent:
                         reason=p.retry_reason,
                     )
                 )
-        case m.RateLimits():
+        case ev.RateLimits():
             pb.rate_limits.CopyFrom(
                 epb.RateLimits(
                     limits=[
@@ -392,11 +393,11 @@ def event(e: m.Event) -> epb.EngineEvent:
                     ]
                 )
             )
-        case m.ContextUsage():
+        case ev.ContextUsage():
             pb.context_usage.CopyFrom(
                 epb.ContextUsage(used_tokens=p.used_tokens, max_tokens=p.max_tokens)
             )
-        case m.UserQuestion():
+        case ev.UserQuestion():
             pb.user_question.CopyFrom(
                 epb.UserQuestion(
                     request_id=p.request_id,
@@ -405,9 +406,9 @@ def event(e: m.Event) -> epb.EngineEvent:
                     choices=list(p.choices),
                 )
             )
-        case m.TodosUpdated():
+        case ev.TodosUpdated():
             pb.todos_updated.CopyFrom(epb.TodosUpdated(todos=todos(p.todos)))
-        case m.TurnEnded():
+        case ev.TurnEnded():
             pb.turn_ended.CopyFrom(
                 epb.TurnEnded(
                     reason=_REASONS[p.reason],

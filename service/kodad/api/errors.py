@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from kodad.engine.errors import (
+from kodad.domain.errors import (
     Aborted,
     FailedPrecondition,
     InvalidArgument,

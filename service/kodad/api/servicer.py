@@ -14,11 +14,16 @@ from kodad import __version__, metrics
 from kodad.api import convert
 from kodad.api.auth import Authenticator
 from kodad.api.errors import status_code
+from kodad.domain.access import Caller
+from kodad.domain.errors import InvalidArgument, KodaError, Unauthenticated
+from kodad.domain.events import (
+    TurnEnded,
+)
+from kodad.domain.model import (
+    DisconnectPolicy,
+)
 from kodad.engine import validation
-from kodad.engine.access import Caller
-from kodad.engine.errors import InvalidArgument, KodaError, Unauthenticated
 from kodad.engine.manager import SessionManager, TurnCommand
-from kodad.engine.model import DisconnectPolicy, TurnEnded
 from kodad.engine.turn import Turn
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from kodad.engine import commands, jsontext
-from kodad.engine.model import ApprovalMode, ApprovalRule
+from kodad import bash
+from kodad.domain import jsontext
+from kodad.domain.model import (
+    ApprovalMode,
+    ApprovalRule,
+)
 from kodad.tools import ToolKind
 
 
@@ -25,9 +29,9 @@ def rule_for(tool_name: str, kind: ToolKind, arguments_json: str) -> ApprovalRul
     if kind is not ToolKind.SHELL:
         return ApprovalRule(tool_name)
     command = _command(arguments_json)
-    words = commands.single_command(command)
+    words = bash.single_command(command)
     if words is None:  # a compound command: the static words of its first simple command
-        first = next(commands.commands_in(command), [])
+        first = next(bash.commands_in(command), [])
         words = []
         for word in first:
             if word is None:
@@ -40,11 +44,11 @@ def allowed(
     rules: tuple[ApprovalRule, ...], tool_name: str, kind: ToolKind, arguments_json: str
 ) -> bool:
     """True when a rule lets this call run without asking. A bash rule matches only one plain
-    simple command (see commands.single_command): never a list, pipe, redirection,
+    simple command (see bash.single_command): never a list, pipe, redirection,
     substitution, variable assignment or wrapper."""
     if kind is not ToolKind.SHELL:
         return any(r.tool_name == tool_name and not r.command_prefix for r in rules)
-    words = commands.single_command(_command(arguments_json))
+    words = bash.single_command(_command(arguments_json))
     if words is None:
         return False
     for rule in rules:

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kodad import metrics
-from kodad.engine import validation
-from kodad.engine.access import LOCAL, Caller, Limits, ProviderKeys
-from kodad.engine.errors import (
+from kodad.domain.access import LOCAL, Caller, Limits, ProviderKeys
+from kodad.domain.errors import (
     Aborted,
     FailedPrecondition,
     InvalidArgument,
@@ -28,33 +27,36 @@ from kodad.engine.errors import (
     TurnAlreadyRunning,
     Unavailable,
 )
-from kodad.engine.events import EventLog, EventWriter
-from kodad.engine.ids import new_id
-from kodad.engine.model import (
-    ApprovalMode,
-    Decision,
+from kodad.domain.events import (
     Event,
     EventPayload,
-    FileChange,
     FileChanged,
+    Notice,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnEnded,
+)
+from kodad.domain.ids import new_id
+from kodad.domain.model import (
+    ApprovalMode,
+    Decision,
+    FileChange,
     LoopAction,
     McpServerSpec,
     Message,
     ModelInfo,
-    Notice,
     NoticeLevel,
     ProviderConfig,
     Role,
     SandboxPolicy,
     SandboxSettings,
     SessionRecord,
-    ToolCallFinished,
-    ToolCallStarted,
     ToolResult,
-    TurnEnded,
     TurnEndReason,
     now_us,
 )
+from kodad.engine import validation
+from kodad.engine.eventlog import EventLog, EventWriter
 from kodad.engine.pending import PendingRequests
 from kodad.engine.profiles import AgentProfile, ProfileCatalog
 from kodad.engine.turn import (

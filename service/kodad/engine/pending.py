@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from kodad.engine.errors import FailedPrecondition, NotFound
-from kodad.engine.model import Event
+from kodad.domain.errors import FailedPrecondition, NotFound
+from kodad.domain.events import (
+    Event,
+)
 
 
 @dataclass

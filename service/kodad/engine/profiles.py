@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kodad.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from kodad.domain.model import (
+    McpServerSpec,
+)
 from kodad.engine import validation
-from kodad.engine.errors import FailedPrecondition, InvalidArgument, NotFound
-from kodad.engine.model import McpServerSpec
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace, read_regular
 

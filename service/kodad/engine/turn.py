@@ -10,48 +10,50 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from kodad import logs, metrics
-from kodad.engine import approvals, commands, compaction, validation
-from kodad.engine.events import EventLog
-from kodad.engine.ids import new_id
-from kodad.engine.model import (
-    ApprovalMode,
+from kodad.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
-    ApprovalRisk,
     ContextUsage,
-    Decision,
-    DisconnectPolicy,
     Event,
     EventPayload,
     FileChanged,
-    Image,
-    LoopAction,
     LoopCapReached,
-    McpServerSpec,
-    Message,
     Notice,
-    NoticeLevel,
     RateLimits,
-    Role,
-    SandboxPolicy,
-    SessionRecord,
     TextDelta,
     ThinkingDelta,
-    Todo,
     TodosUpdated,
-    ToolCall,
     ToolCallFinished,
     ToolCallOutput,
     ToolCallStarted,
-    ToolResult,
     TurnEnded,
-    TurnEndReason,
     TurnStarted,
-    Usage,
     UsageReported,
     UserQuestion,
+)
+from kodad.domain.ids import new_id
+from kodad.domain.model import (
+    ApprovalMode,
+    ApprovalRisk,
+    Decision,
+    DisconnectPolicy,
+    Image,
+    LoopAction,
+    McpServerSpec,
+    Message,
+    NoticeLevel,
+    Role,
+    SandboxPolicy,
+    SessionRecord,
+    Todo,
+    ToolCall,
+    ToolResult,
+    TurnEndReason,
+    Usage,
     now_us,
 )
+from kodad.engine import approvals, compaction, validation
+from kodad.engine.eventlog import EventLog
 from kodad.engine.pending import PendingRequests
 from kodad.providers import (
     LlmProvider,
@@ -68,6 +70,7 @@ from kodad.providers import (
 )
 from kodad.store.base import Store, TurnRecord
 from kodad.tools import (
+    ApprovalScope,
     Tool,
     ToolContext,
     ToolError,
@@ -77,7 +80,6 @@ from kodad.tools import (
     Workspace,
 )
 from kodad.tools.base import Args, Description
-from kodad.tools.mcp import McpTool
 from kodad.tools.sandbox import Confinement
 
 log = logging.getLogger(__name__)
@@ -598,27 +600,15 @@ class Turn:
             return True
         if not approvals.needs_approval(self.session.approval_mode, tool.kind):
             return False
-        if isinstance(tool, McpTool) and tool.trusted:
+        scope = ApprovalScope(workspace, lambda path: self._store.owns_file(self.session.id, path))
+        risk = await tool.needs_approval(args, scope)
+        if risk is None:
             return False
-        risk = ApprovalRisk.UNSPECIFIED
-        if tool.kind is ToolKind.SHELL:
-            match commands.classify(args.string("command", "")):
-                case commands.CommandClass.READ_ONLY:
-                    return False
-                case commands.CommandClass.DESTRUCTIVE:
-                    risk = ApprovalRisk.HIGH
-                case _:
-                    risk = ApprovalRisk.NORMAL
         rules = self.session.approval_rules
         if risk is not ApprovalRisk.HIGH and approvals.allowed(
             rules, tool.name, tool.kind, call.arguments_json
         ):
             return False
-        if tool.name == "delete_file":
-            # Deleting a file this session created (and still owns) undoes its own work.
-            path = workspace.relative(workspace.resolve(args.string("path")))
-            if await self._store.owns_file(self.session.id, path):
-                return False
         description = tool.describe(args, workspace)
         answer = await self._approval(
             call.call_id, call.tool_name, call.arguments_json, description, risk

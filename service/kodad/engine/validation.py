@@ -9,9 +9,15 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kodad.engine import jsontext
-from kodad.engine.errors import InvalidArgument
-from kodad.engine.model import ApprovalRule, Image, McpServerSpec, ProviderConfig, ProviderKind
+from kodad.domain import jsontext
+from kodad.domain.errors import InvalidArgument
+from kodad.domain.model import (
+    ApprovalRule,
+    Image,
+    McpServerSpec,
+    ProviderConfig,
+    ProviderKind,
+)
 from kodad.providers import SERVED_KINDS, ScriptError, parse_script
 
 MAX_TITLE = 512

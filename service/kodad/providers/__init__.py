@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.domain.model import (
+    ProviderConfig,
+    ProviderKind,
+)
 from kodad.providers.anthropic import AnthropicProvider
 from kodad.providers.base import (
     LlmProvider,

@@ -11,8 +11,14 @@ from typing import Any
 
 import httpx
 
-from kodad.engine import jsontext
-from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
+from kodad.domain import jsontext
+from kodad.domain.model import (
+    Message,
+    ModelInfo,
+    Role,
+    ToolCall,
+    Usage,
+)
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

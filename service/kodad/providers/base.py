@@ -6,7 +6,15 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kodad.engine.model import Message, ModelInfo, RateLimit, ToolCall, Usage
+from kodad.domain.events import (
+    RateLimit,
+)
+from kodad.domain.model import (
+    Message,
+    ModelInfo,
+    ToolCall,
+    Usage,
+)
 
 
 @dataclass(frozen=True)

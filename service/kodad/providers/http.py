@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 
-from kodad.engine import jsontext
-from kodad.engine.model import RateLimit
+from kodad.domain import jsontext
+from kodad.domain.events import (
+    RateLimit,
+)
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

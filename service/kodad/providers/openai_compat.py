@@ -13,7 +13,13 @@ from urllib.parse import urlparse
 
 import httpx
 
-from kodad.engine.model import Message, ModelInfo, Role, ToolCall, Usage
+from kodad.domain.model import (
+    Message,
+    ModelInfo,
+    Role,
+    ToolCall,
+    Usage,
+)
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

@@ -16,8 +16,13 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from kodad.engine import jsontext
-from kodad.engine.model import ModelInfo, Role, ToolCall, Usage
+from kodad.domain import jsontext
+from kodad.domain.model import (
+    ModelInfo,
+    Role,
+    ToolCall,
+    Usage,
+)
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

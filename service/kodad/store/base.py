@@ -8,9 +8,11 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from kodad.engine.model import (
-    ApprovalRule,
+from kodad.domain.events import (
     Event,
+)
+from kodad.domain.model import (
+    ApprovalRule,
     FileChange,
     FileChangeKind,
     Message,

@@ -10,18 +10,21 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from kodad.engine.model import (
+from kodad.domain.events import (
     PAYLOAD_TYPES,
-    ApprovalMode,
-    ApprovalRule,
     Event,
     EventPayload,
+    RateLimit,
+    TurnStarted,
+)
+from kodad.domain.model import (
+    ApprovalMode,
+    ApprovalRule,
     Image,
     McpServerSpec,
     Message,
     ProviderConfig,
     ProviderKind,
-    RateLimit,
     Role,
     SandboxPolicy,
     SandboxSettings,
@@ -30,7 +33,6 @@ from kodad.engine.model import (
     TodoStatus,
     ToolCall,
     ToolResult,
-    TurnStarted,
     Usage,
 )
 

@@ -22,20 +22,22 @@ from typing import Any, Union
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kodad.engine.model import (
+from kodad.domain.events import (
     ApprovalRequested,
     ApprovalResolved,
-    ApprovalRule,
     Event,
+    LoopCapReached,
+    ToolCallFinished,
+    UserQuestion,
+)
+from kodad.domain.model import (
+    ApprovalRule,
     FileChange,
     FileChangeKind,
-    LoopCapReached,
     Message,
     SessionRecord,
     Todo,
-    ToolCallFinished,
     Usage,
-    UserQuestion,
     now_us,
 )
 from kodad.store import codec

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import aiosqlite
 
-from kodad.engine.model import (
-    ApprovalRule,
+from kodad.domain.events import (
     Event,
+)
+from kodad.domain.model import (
+    ApprovalRule,
     FileChange,
     FileChangeKind,
     Message,

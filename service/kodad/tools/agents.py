@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
 MAX_TASK = 100_000
 
 
-class InvokeAgent:
+class InvokeAgent(BuiltinTool):
     name: ClassVar[str] = "invoke_agent"
     # Invoking changes nothing by itself; the sub-agent's own tool calls are asked about.
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -12,7 +12,7 @@ MAX_QUESTION = 4000
 MAX_CHOICES = 20
 
 
-class AskUser:
+class AskUser(BuiltinTool):
     name: ClassVar[str] = "ask_user"
     # It changes nothing: the question itself is the human's involvement.
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kodad.engine import jsontext
-from kodad.engine.model import FileChangeKind, Message, Todo
+from kodad.domain import jsontext
+from kodad.domain.model import (
+    ApprovalRisk,
+    FileChangeKind,
+    Message,
+    Todo,
+)
 from kodad.tools.errors import ToolError
-from kodad.tools.sandbox import Confinement, Sandbox
+from kodad.tools.sandbox import Confinement
 from kodad.tools.workspace import Workspace
 
 
@@ -105,6 +110,27 @@ class Tool(Protocol):
         that cannot run, so nobody is asked about it."""
         ...
 
+    async def needs_approval(self, args: Args, scope: ApprovalScope) -> ApprovalRisk | None:
+        """Whether a call of a changing tool asks a human in CONFIRM, and how loudly: None
+        lets it run unasked (confined to reading), a risk asks (HIGH: no rule spares it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApprovalScope:
+    """What a tool may consult to decide whether a call needs approval."""
+
+    workspace: Workspace
+    # Whether the session created the file at this workspace-relative path (and owns it).
+    owns: Callable[[str], Awaitable[bool]]
+
+
+class BuiltinTool:
+    """The defaults a built-in tool inherits: every call of a changing tool asks."""
+
+    async def needs_approval(self, args: Args, scope: ApprovalScope) -> ApprovalRisk | None:
+        return ApprovalRisk.UNSPECIFIED
+
 
 class Args:
     """Typed access to a tool call's JSON arguments; bad values raise ToolError."""
@@ -147,66 +173,3 @@ class Args:
         if not isinstance(value, bool):
             raise ToolError(f"argument {name!r} must be a boolean")
         return value
-
-
-class ToolRegistry:
-    """The tools of a session, by name, in the order offered to the model."""
-
-    def __init__(self, tools: Sequence[Tool], refusals: dict[str, str] | None = None) -> None:
-        self._tools = {t.name: t for t in tools}
-        self._refusals = refusals or {}
-
-    def restricted(self, allows: Callable[[str], bool], by: str) -> ToolRegistry:
-        """The tools `allows` keeps; the others are refused with a message naming `by`."""
-        kept = [t for t in self._tools.values() if allows(t.name)]
-        refused = {n: f"{by} does not allow the tool {n!r}" for n in self._tools if not allows(n)}
-        return ToolRegistry(kept, {**self._refusals, **refused}) if refused else self
-
-    def with_tools(self, extra: Sequence[Tool]) -> ToolRegistry:
-        """These tools and `extra` (offered after them)."""
-        if not extra:
-            return self
-        return ToolRegistry([*self._tools.values(), *extra], dict(self._refusals))
-
-    def refusal(self, name: str) -> str | None:
-        """Why a known tool is not offered here (None when it is, or is unknown)."""
-        return self._refusals.get(name)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._tools)
-
-    def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
-
-    def __iter__(self) -> Any:
-        return iter(self._tools.values())
-
-
-def default_registry(
-    *, allow_private_fetch: bool = False, sandbox: Sandbox | None = None
-) -> ToolRegistry:
-    """Every built-in tool; web_fetch may reach private addresses only when allowed; bash
-    runs its commands in `sandbox` (unconfined without one)."""
-    from kodad.tools import agents, ask, fs, memory, recall, search, shell, todo, web
-
-    return ToolRegistry(
-        [
-            fs.ReadFile(),
-            fs.WriteFile(),
-            fs.EditFile(),
-            fs.DeleteFile(),
-            fs.ListDir(),
-            search.Glob(),
-            search.Grep(),
-            shell.Bash(sandbox),
-            todo.TodoRead(),
-            todo.TodoWrite(),
-            ask.AskUser(),
-            memory.MemoryRead(),
-            memory.MemoryWrite(),
-            recall.RecallContext(),
-            web.WebFetch(allow_private=allow_private_fetch),
-            agents.InvokeAgent(),
-        ]
-    )

@@ -8,8 +8,19 @@ import os
 import stat
 from typing import Any, ClassVar
 
-from kodad.engine.model import FileChangeKind
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.domain.model import (
+    ApprovalRisk,
+    FileChangeKind,
+)
+from kodad.tools.base import (
+    ApprovalScope,
+    Args,
+    BuiltinTool,
+    Description,
+    ToolContext,
+    ToolKind,
+    ToolOutcome,
+)
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -63,7 +74,7 @@ def _lines(text: str) -> str:
     return f"{count} line{'' if count == 1 else 's'}"
 
 
-class ReadFile:
+class ReadFile(BuiltinTool):
     name: ClassVar[str] = "read_file"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (
@@ -99,7 +110,7 @@ class ReadFile:
         return Description(f"Read {args.string('path')}")
 
 
-class WriteFile:
+class WriteFile(BuiltinTool):
     name: ClassVar[str] = "write_file"
     kind: ClassVar[ToolKind] = ToolKind.MUTATING
     description: ClassVar[str] = (
@@ -142,7 +153,7 @@ class WriteFile:
         )
 
 
-class EditFile:
+class EditFile(BuiltinTool):
     name: ClassVar[str] = "edit_file"
     kind: ClassVar[ToolKind] = ToolKind.MUTATING
     description: ClassVar[str] = (
@@ -203,7 +214,7 @@ class EditFile:
         )
 
 
-class DeleteFile:
+class DeleteFile(BuiltinTool):
     name: ClassVar[str] = "delete_file"
     kind: ClassVar[ToolKind] = ToolKind.MUTATING
     description: ClassVar[str] = "Delete a file of the workspace (not a directory)."
@@ -216,6 +227,13 @@ class DeleteFile:
         ctx.changed(ctx.workspace.relative(path), FileChangeKind.DELETED)
         return ToolOutcome(f"Deleted {shown}")
 
+    async def needs_approval(self, args: Args, scope: ApprovalScope) -> ApprovalRisk | None:
+        """Deleting a file this session created (and still owns) undoes its own work."""
+        workspace = scope.workspace
+        if await scope.owns(workspace.relative(workspace.resolve(args.string("path")))):
+            return None
+        return ApprovalRisk.UNSPECIFIED
+
     def describe(self, args: Args, workspace: Workspace) -> Description:
         shown = args.string("path")
         st = workspace.stat(shown)
@@ -224,7 +242,7 @@ class DeleteFile:
         return Description(f"Delete {shown}", unified_diff(shown, _current(workspace, shown), None))
 
 
-class ListDir:
+class ListDir(BuiltinTool):
     name: ClassVar[str] = "list_dir"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (

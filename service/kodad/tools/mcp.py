@@ -21,8 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kodad import __version__
-from kodad.engine.model import McpServerSpec, SandboxPolicy, SandboxSettings
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.domain.model import (
+    ApprovalRisk,
+    McpServerSpec,
+    SandboxPolicy,
+    SandboxSettings,
+)
+from kodad.tools.base import ApprovalScope, Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.sandbox import Confinement, Sandbox
 from kodad.tools.workspace import Workspace
@@ -245,6 +250,10 @@ class McpTool:
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         outcome = await self.connection.call(self.remote_name, args.values())
         return dataclasses.replace(ctx.cap(outcome.output), is_error=outcome.is_error)
+
+    async def needs_approval(self, args: Args, scope: ApprovalScope) -> ApprovalRisk | None:
+        """A trusted server's calls run unasked (confined as any unasked call)."""
+        return None if self.trusted else ApprovalRisk.UNSPECIFIED
 
     def describe(self, args: Args, workspace: Workspace) -> Description:
         arguments = json.dumps(args.values(), ensure_ascii=False, indent=2)

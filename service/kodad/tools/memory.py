@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kodad.engine.model import FileChangeKind
+from kodad.domain.model import (
+    FileChangeKind,
+)
 from kodad.paths import user_dir
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -78,7 +80,7 @@ def memory_prompt(workspace: str, tenant: str = "") -> str:
 _SCOPE = {"type": "string", "enum": list(SCOPES), "description": "project (default) or global"}
 
 
-class MemoryRead:
+class MemoryRead(BuiltinTool):
     name: ClassVar[str] = "memory_read"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (
@@ -95,7 +97,7 @@ class MemoryRead:
         return Description(f"Read the {args.string('scope', 'project')} memory")
 
 
-class MemoryWrite:
+class MemoryWrite(BuiltinTool):
     name: ClassVar[str] = "memory_write"
     kind: ClassVar[ToolKind] = ToolKind.MUTATING
     description: ClassVar[str] = (

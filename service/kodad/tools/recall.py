@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from kodad.engine.model import Message
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.domain.model import (
+    Message,
+)
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -22,7 +24,7 @@ def _texts(m: Message) -> str:
     return "\n".join(p for p in parts if p)
 
 
-class RecallContext:
+class RecallContext(BuiltinTool):
     name: ClassVar[str] = "recall_context"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace, read_regular
 
@@ -31,7 +31,7 @@ def _walk(workspace: Workspace, top: str) -> Iterator[tuple[str, int, list[str]]
             yield ("" if rel == "." else rel + "/"), dir_fd, sorted(filenames)
 
 
-class Glob:
+class Glob(BuiltinTool):
     name: ClassVar[str] = "glob"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (
@@ -75,7 +75,7 @@ class Glob:
         return Description(f"Find files matching {args.string('pattern')}")
 
 
-class Grep:
+class Grep(BuiltinTool):
     name: ClassVar[str] = "grep"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (

@@ -10,7 +10,17 @@ import re
 import signal
 from typing import Any, ClassVar
 
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad import bash
+from kodad.domain.model import ApprovalRisk
+from kodad.tools.base import (
+    ApprovalScope,
+    Args,
+    BuiltinTool,
+    Description,
+    ToolContext,
+    ToolKind,
+    ToolOutcome,
+)
 from kodad.tools.errors import ToolError
 from kodad.tools.sandbox import TURN_VARIABLE, Sandbox
 from kodad.tools.workspace import Workspace
@@ -74,7 +84,7 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-class Bash:
+class Bash(BuiltinTool):
     """Runs `bash -c` in the session's sandbox, confined as the call's ToolContext says."""
 
     name: ClassVar[str] = "bash"
@@ -114,6 +124,17 @@ class Bash:
             f"Run {first_line}{more}",
             f"$ {command}\n(cwd: {workspace.root}, timeout {timeout_s} s)",
         )
+
+    async def needs_approval(self, args: Args, scope: ApprovalScope) -> ApprovalRisk | None:
+        """A command the classifier reads as only reading runs unasked (confined to reading
+        whatever it really does); a destructive one asks at HIGH risk."""
+        match bash.classify(args.string("command", "")):
+            case bash.CommandClass.READ_ONLY:
+                return None
+            case bash.CommandClass.DESTRUCTIVE:
+                return ApprovalRisk.HIGH
+            case _:
+                return ApprovalRisk.NORMAL
 
     async def run(self, args: Args, ctx: ToolContext) -> ToolOutcome:
         command, timeout_s = self._arguments(args)

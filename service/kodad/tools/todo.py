@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kodad.engine.model import Todo, TodoStatus
-from kodad.tools.base import Args, Description, TodoBoard, ToolContext, ToolKind, ToolOutcome
+from kodad.domain.model import (
+    Todo,
+    TodoStatus,
+)
+from kodad.tools.base import (
+    Args,
+    BuiltinTool,
+    Description,
+    TodoBoard,
+    ToolContext,
+    ToolKind,
+    ToolOutcome,
+)
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -26,7 +37,7 @@ def _board(ctx: ToolContext) -> TodoBoard:
     return ctx.todos
 
 
-class TodoRead:
+class TodoRead(BuiltinTool):
     name: ClassVar[str] = "todo_read"
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY
     description: ClassVar[str] = (
@@ -41,7 +52,7 @@ class TodoRead:
         return Description("Read the task list")
 
 
-class TodoWrite:
+class TodoWrite(BuiltinTool):
     name: ClassVar[str] = "todo_write"
     # It changes the session's plan, not the workspace: it never needs an approval.
     kind: ClassVar[ToolKind] = ToolKind.READ_ONLY

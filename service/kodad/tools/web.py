@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from kodad.tools.base import Args, Description, ToolContext, ToolKind, ToolOutcome
+from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace
 
@@ -109,7 +109,7 @@ async def check_address(url: str, allow_private: bool) -> None:
             )
 
 
-class WebFetch:
+class WebFetch(BuiltinTool):
     name: ClassVar[str] = "web_fetch"
     kind: ClassVar[ToolKind] = ToolKind.MUTATING  # it reaches out of the machine: it asks
     description: ClassVar[str] = (

@@ -1,6 +1,11 @@
 """Domain errors of the engine. api/errors.py maps each kind to one gRPC status code."""
 
 
+class ConfigError(ValueError):
+    """The environment, flags or an operator's file are inconsistent; the message says which
+    setting. Raised at start, never to a caller."""
+
+
 class KodaError(Exception):
     """Base of every error the engine reports to a caller."""
 

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kodad.engine.errors import PermissionDenied
-from kodad.engine.model import ProviderConfig, ProviderKind
+from kodad.domain.errors import PermissionDenied
+from kodad.domain.model import (
+    ProviderConfig,
+    ProviderKind,
+)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Domain types of sessions, messages and events. No protobuf here: api/ translates."""
+"""Domain types of sessions and messages, shared by every layer. No protobuf here: api/
+translates."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import dataclasses
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 
 def now_us() -> int:
@@ -238,91 +238,6 @@ class Message:
     create_time: int = 0
 
 
-# Event payloads. Each has a stable `kind`, used by the store's codec.
-
-
-@dataclass(frozen=True)
-class TurnStarted:
-    kind: ClassVar[str] = "turn_started"
-    text: str
-    image_count: int = 0
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    kind: ClassVar[str] = "text_delta"
-    text: str
-
-
-@dataclass(frozen=True)
-class ThinkingDelta:
-    kind: ClassVar[str] = "thinking_delta"
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCallStarted:
-    kind: ClassVar[str] = "tool_call_started"
-    call_id: str
-    tool_name: str
-    arguments_json: str
-
-
-@dataclass(frozen=True)
-class ToolCallOutput:
-    kind: ClassVar[str] = "tool_call_output"
-    call_id: str
-    chunk: str
-
-
-@dataclass(frozen=True)
-class ToolCallFinished:
-    kind: ClassVar[str] = "tool_call_finished"
-    call_id: str
-    output: str
-    is_error: bool = False
-    truncated: bool = False
-
-
-@dataclass(frozen=True)
-class ApprovalRequested:
-    kind: ClassVar[str] = "approval_requested"
-    request_id: str
-    call_id: str
-    tool_name: str
-    arguments_json: str
-    summary: str
-    preview: str
-    risk: ApprovalRisk = ApprovalRisk.UNSPECIFIED
-
-
-@dataclass(frozen=True)
-class ApprovalResolved:
-    kind: ClassVar[str] = "approval_resolved"
-    request_id: str
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class LoopCapReached:
-    kind: ClassVar[str] = "loop_cap_reached"
-    iterations: int
-    cap: int
-
-
-@dataclass(frozen=True)
-class UsageReported:
-    kind: ClassVar[str] = "usage"
-    usage: Usage
-
-
-@dataclass(frozen=True)
-class FileChanged:
-    kind: ClassVar[str] = "file_changed"
-    path: str
-    change: FileChangeKind
-
-
 class TodoStatus(enum.Enum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
@@ -335,122 +250,3 @@ class Todo:
 
     content: str
     status: TodoStatus = TodoStatus.PENDING
-
-
-@dataclass(frozen=True)
-class ContextUsage:
-    kind: ClassVar[str] = "context_usage"
-    used_tokens: int
-    max_tokens: int
-
-
-@dataclass(frozen=True)
-class UserQuestion:
-    kind: ClassVar[str] = "user_question"
-    request_id: str
-    call_id: str
-    question: str
-    choices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TodosUpdated:
-    kind: ClassVar[str] = "todos_updated"
-    todos: tuple[Todo, ...]
-
-
-@dataclass(frozen=True)
-class Notice:
-    kind: ClassVar[str] = "notice"
-    level: NoticeLevel
-    text: str
-    # A provider request about to be retried: the next attempt (from 2; 0: not a retry), of
-    # how many, in how long, and the code of the failure.
-    retry_attempt: int = 0
-    retry_max_attempts: int = 0
-    retry_delay_ms: int = 0
-    retry_reason: str = ""
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """One limited quantity as a provider's headers state it."""
-
-    name: str  # requests, tokens, input_tokens, output_tokens
-    limit: int = 0  # 0: not stated
-    remaining: int = -1  # -1: not stated
-    reset: str = ""  # as the provider wrote it
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    kind: ClassVar[str] = "rate_limits"
-    limits: tuple[RateLimit, ...]
-
-
-@dataclass(frozen=True)
-class TurnEnded:
-    kind: ClassVar[str] = "turn_ended"
-    reason: TurnEndReason
-    error_code: str = ""
-    error_message: str = ""
-    usage: Usage = field(default_factory=Usage)
-
-
-EventPayload = (
-    TurnStarted
-    | TextDelta
-    | ThinkingDelta
-    | ToolCallStarted
-    | ToolCallOutput
-    | ToolCallFinished
-    | ApprovalRequested
-    | ApprovalResolved
-    | LoopCapReached
-    | UsageReported
-    | FileChanged
-    | Notice
-    | TurnEnded
-    | ContextUsage
-    | TodosUpdated
-    | UserQuestion
-    | RateLimits
-)
-
-PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
-    cls.kind: cls
-    for cls in (
-        TurnStarted,
-        TextDelta,
-        ThinkingDelta,
-        ToolCallStarted,
-        ToolCallOutput,
-        ToolCallFinished,
-        ApprovalRequested,
-        ApprovalResolved,
-        LoopCapReached,
-        UsageReported,
-        FileChanged,
-        Notice,
-        TurnEnded,
-        ContextUsage,
-        TodosUpdated,
-        UserQuestion,
-        RateLimits,
-    )
-}
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of a session's event log; `seq` is gap-free per session, from 1."""
-
-    session_id: str
-    turn_id: str
-    seq: int
-    create_time: int
-    payload: EventPayload
-    # Set on an event a sub-agent emitted, as relayed into its parent's log: the child
-    # session that emitted it and the parent's invoke_agent call running that child.
-    subagent_session_id: str = ""
-    parent_call_id: str = ""

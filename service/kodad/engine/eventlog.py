@@ -14,7 +14,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from kodad import metrics
-from kodad.engine.model import Event, EventPayload, now_us
+from kodad.domain.events import (
+    Event,
+    EventPayload,
+)
+from kodad.domain.model import (
+    now_us,
+)
 from kodad.store.base import StaleLease, Store
 
 log = logging.getLogger(__name__)

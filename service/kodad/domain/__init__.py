@@ -1,0 +1,1 @@
+"""The types every layer shares: sessions, messages, events, errors, callers, ids."""

@@ -29,9 +29,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.harness import Child, Kodad, Stats, cpu_seconds, rss_bytes
-from kodad.domain.model import (
-    SessionRecord,
-)
+from kodad.domain.model import SessionRecord
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb

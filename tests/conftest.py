@@ -11,7 +11,7 @@ import pytest
 
 from kodad.config import SandboxConfig, ServerConfig
 from kodad.domain.access import ProviderKeys
-from kodad.engine.manager import EngineSettings
+from kodad.engine.settings import EngineSettings
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from tests.fakes.llm_server import FakeLLM

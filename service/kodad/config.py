@@ -9,11 +9,8 @@ from pathlib import Path
 
 from kodad.domain.access import ProviderKeys
 from kodad.domain.errors import ConfigError
-from kodad.domain.model import (
-    ProviderConfig,
-    ProviderKind,
-)
-from kodad.engine.manager import EngineSettings
+from kodad.domain.model import ProviderConfig, ProviderKind
+from kodad.engine.settings import EngineSettings
 from kodad.paths import user_dir
 
 _KINDS = {

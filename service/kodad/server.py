@@ -100,9 +100,10 @@ class Server:
         if config.store.startswith(("postgres://", "postgresql://")):
             from kodad.store.postgres import PostgresStore
 
-            cluster = self.store = PostgresStore(
+            postgres = PostgresStore(
                 config.store, replica_id=config.replica_id, lease_ttl_s=config.lease_ttl_s
             )
+            self.store, cluster = postgres, postgres.cluster
         elif config.store:
             raise ConfigError(
                 f"unsupported store {config.store!r}: give a postgres:// URL, or nothing for "

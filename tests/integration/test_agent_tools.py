@@ -12,11 +12,9 @@ import grpc
 import pytest
 
 from kodad.config import ServerConfig
-from kodad.domain.model import (
-    SessionRecord,
-)
-from kodad.engine.manager import SessionManager
+from kodad.domain.model import SessionRecord
 from kodad.engine.profiles import DEFAULT as DEFAULT_PROFILE
+from kodad.engine.prompts import system_prompt
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
@@ -107,9 +105,7 @@ async def test_memory_is_kept_and_put_into_the_prompt(
     assert results["r"].output == "- build with `make build`\n"
     assert (workspace / ".kodad" / "MEMORY.md").read_text() == "- build with `make build`\n"
     assert global_memory.read_text() == "- prefers short answers\n"
-    prompt = SessionManager._system_prompt(
-        SessionRecord(id="s", workspace=str(workspace)), DEFAULT_PROFILE, []
-    )
+    prompt = system_prompt(SessionRecord(id="s", workspace=str(workspace)), DEFAULT_PROFILE, [])
     assert "make build" in prompt and "prefers short answers" in prompt
 
 

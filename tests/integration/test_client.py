@@ -77,6 +77,38 @@ async def test_errors_carry_the_grpc_code(server: Server, workspace: Path) -> No
         assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_errors_carry_their_reason_and_metadata(server: Server, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("write_file", "w", path="a.txt", content="A")], [{"text": "done"}]
+    )
+    async with Client(server.address) as kodad:
+        with pytest.raises(KodadError) as err:
+            await kodad.get_session("s_nope")
+        assert (err.value.reason, err.value.metadata) == (
+            "SESSION_NOT_FOUND",
+            {"session_id": "s_nope"},
+        )
+        session = await kodad.create_session(str(workspace), provider=provider)
+        with pytest.raises(KodadError) as err:
+            await kodad.cancel_turn(session.id)
+        assert err.value.reason == "NO_RUNNING_TURN"
+        with pytest.raises(KodadError) as err:
+            [s async for s in kodad.list_sessions(page_size=-1)]
+        assert (err.value.reason, err.value.metadata) == ("INVALID_ARGUMENT", {})
+
+        turn = kodad.run_turn(session.id, "go", on_approval=lambda request: None)
+        events = turn.__aiter__()
+        while not (await anext(events)).HasField("approval_requested"):
+            pass
+        with pytest.raises(KodadError) as err:
+            [e async for e in kodad.run_turn(session.id, "again")]
+        assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert err.value.reason == "TURN_ALREADY_RUNNING"
+        assert err.value.metadata == {"session_id": session.id, "turn_id": turn.turn_id}
+        await turn.cancel()
+        assert [e async for e in events][-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+
+
 async def test_create_session_sets_the_sandbox_and_get_session_shows_it(
     server: Server, workspace: Path
 ) -> None:

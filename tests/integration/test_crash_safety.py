@@ -12,11 +12,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from kodad.config import ServerConfig
-from kodad.domain.events import (
-    Event,
-    ToolCallStarted,
-    TurnStarted,
-)
+from kodad.domain.events import Event, ToolCallStarted, TurnStarted
 from kodad.domain.model import (
     FileChangeKind,
     Message,

@@ -29,19 +29,15 @@ from kodad.domain.events import (
     ToolCallFinished,
     UserQuestion,
 )
-from kodad.domain.model import (
-    Decision,
-    Message,
-    Role,
-    SessionRecord,
-)
+from kodad.domain.model import Decision, Message, Role, SessionRecord
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.server import Server
 from kodad.store.base import LeaseHeld, StaleLease
-from kodad.store.postgres import MIGRATIONS, PostgresStore
+from kodad.store.postgres import PostgresStore
+from kodad.store.postgres_schema import MIGRATIONS
 from kodad.tools.shell import kill_orphans
 from tests.helpers import (
     Turn,
@@ -259,20 +255,20 @@ async def test_a_stale_owner_cannot_write_after_a_takeover(postgres: PostgresClu
     await b.open()
     try:
         await a.create_session(SessionRecord(id="s_1", workspace="/w"))
-        token_a = await a.acquire_lease("s_1", "t_1")
+        token_a = await a.cluster.acquire_lease("s_1", "t_1")
         with pytest.raises(LeaseHeld, match="running turn t_1 on replica a"):
-            await b.acquire_lease("s_1", "t_2")
+            await b.cluster.acquire_lease("s_1", "t_2")
         await a.append_message("s_1", Message(Role.USER, "t_1", text="mine"))
         # a stops renewing (a pause, a partition): its lease expires and b takes over.
         await a.pool.execute("UPDATE leases SET expires_at = now() - interval '1 second'")
-        token_b = await b.acquire_lease("s_1", "t_1")
+        token_b = await b.cluster.acquire_lease("s_1", "t_1")
         assert token_b == token_a + 1
         with pytest.raises(StaleLease):
             await a.append_message("s_1", Message(Role.USER, "t_1", text="stale"))
         await b.append_message("s_1", Message(Role.USER, "t_1", text="new owner"))
-        await a.release_lease("s_1", token_a)  # a's release does not free b's lease
+        await a.cluster.release_lease("s_1", token_a)  # a's release does not free b's lease
         with pytest.raises(LeaseHeld, match="on replica b"):
-            await a.acquire_lease("s_1", "t_3")
+            await a.cluster.acquire_lease("s_1", "t_3")
         assert [m.text for m in await b.list_messages("s_1")] == ["mine", "new owner"]
     finally:
         await a.close()
@@ -361,8 +357,8 @@ async def test_open_requests_are_read_back_from_the_log(postgres: PostgresCluste
             for i, (p, child) in enumerate(payloads)
         ]
         await store.append_events(events)
-        assert await store.open_requests("s_1", "t_1") == [events[2], events[3], events[5]]
+        assert await store.cluster.open_requests("s_1", "t_1") == [events[2], events[3], events[5]]
         await store.append_events([Event("s_1", "t_1", 7, 7, ContextUsage(1, 2))])
-        assert await store.open_requests("s_1", "t_1") == [events[2], events[3]]
+        assert await store.cluster.open_requests("s_1", "t_1") == [events[2], events[3]]
     finally:
         await store.close()

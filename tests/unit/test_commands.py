@@ -8,9 +8,7 @@ import subprocess
 import pytest
 
 from kodad.bash import CommandClass, classify, commands_in, single_command
-from kodad.domain.model import (
-    ApprovalRule,
-)
+from kodad.domain.model import ApprovalRule
 from kodad.engine.approvals import allowed, rule_for
 from kodad.tools import ToolKind
 

@@ -1,9 +1,4 @@
-from kodad.domain.model import (
-    Message,
-    Role,
-    ToolCall,
-    ToolResult,
-)
+from kodad.domain.model import Message, Role, ToolCall, ToolResult
 from kodad.engine.compaction import context, plan_cut, transcript
 
 

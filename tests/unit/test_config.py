@@ -2,10 +2,7 @@ import pytest
 
 from kodad.config import provider_from_env
 from kodad.domain.errors import ConfigError
-from kodad.domain.model import (
-    ProviderConfig,
-    ProviderKind,
-)
+from kodad.domain.model import ProviderConfig, ProviderKind
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kodad.domain.events import (
-    TextDelta,
-)
-from kodad.domain.model import (
-    SessionRecord,
-)
+from kodad.domain.events import TextDelta
+from kodad.domain.model import SessionRecord
 from kodad.engine.eventlog import EventLog, EventWriter
 from kodad.store import SqliteStore
 

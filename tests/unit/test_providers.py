@@ -10,17 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from kodad.domain.events import (
-    RateLimit,
-)
-from kodad.domain.model import (
-    Image,
-    Message,
-    Role,
-    ToolCall,
-    ToolResult,
-    Usage,
-)
+from kodad.domain.events import RateLimit
+from kodad.domain.model import Image, Message, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     OpenAICompatProvider,
     ProviderError,

@@ -53,7 +53,7 @@ from kodad.domain.model import (
 from kodad.store import SqliteStore, Store, TurnRecord, codec
 from kodad.store.base import StaleLease
 from kodad.store.postgres import PostgresStore
-from kodad.store.sqlite import MIGRATIONS
+from kodad.store.sqlite_schema import MIGRATIONS
 
 
 @pytest.fixture

@@ -6,11 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from kodad.domain.model import (
-    Message,
-    Role,
-    SessionRecord,
-)
+from kodad.domain.model import Message, Role, SessionRecord
 from kodad.store import Store
 
 

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from kodad.domain.model import (
-    FileChangeKind,
-)
+from kodad.domain.model import FileChangeKind
 from kodad.tools import ToolContext, ToolError, ToolOutcome, Workspace, default_registry
 from kodad.tools.base import Args
 from kodad.tools.shell import command_env

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from kodad.api.errors import abort
 from kodad.domain.access import Caller
 from kodad.domain.errors import ConfigError, Unauthenticated
 
@@ -231,6 +232,6 @@ class ReflectionAuth(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 def _refusal(message: str) -> grpc.RpcMethodHandler[Any, Any]:
     async def refuse(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        await abort(context, Unauthenticated(message))
 
     return grpc.stream_stream_rpc_method_handler(refuse)

@@ -1,19 +1,17 @@
-"""Protobuf <-> domain translation, both ways, for every type that crosses the edge."""
+"""Protobuf <-> domain translation of sessions, messages and their parts (convert_events.py:
+events and commands)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, assert_never
+from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kodad.domain import events as ev
 from kodad.domain import model as m
 from kodad.domain.errors import InvalidArgument
-from kodad.engine.manager import TurnCommand
 from kodad.engine.profiles import AgentProfile
-from kodad.engine.turn import ApprovalAnswer, LoopAnswer, TurnInput
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 
@@ -54,24 +52,24 @@ _DISCONNECT = {
     epb.DISCONNECT_POLICY_CANCEL: m.DisconnectPolicy.CANCEL,
     epb.DISCONNECT_POLICY_CONTINUE: m.DisconnectPolicy.CONTINUE,
 }
-_REASONS = {
+REASONS = {
     m.TurnEndReason.COMPLETED: epb.TURN_END_REASON_COMPLETED,
     m.TurnEndReason.CANCELLED: epb.TURN_END_REASON_CANCELLED,
     m.TurnEndReason.FAILED: epb.TURN_END_REASON_FAILED,
     m.TurnEndReason.STOPPED_AT_LOOP_CAP: epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP,
 }
-_CHANGES = {
+CHANGES = {
     m.FileChangeKind.CREATED: epb.FILE_CHANGE_KIND_CREATED,
     m.FileChangeKind.MODIFIED: epb.FILE_CHANGE_KIND_MODIFIED,
     m.FileChangeKind.DELETED: epb.FILE_CHANGE_KIND_DELETED,
 }
-_LEVELS = {
+LEVELS = {
     m.NoticeLevel.INFO: epb.NOTICE_LEVEL_INFO,
     m.NoticeLevel.WARNING: epb.NOTICE_LEVEL_WARNING,
     m.NoticeLevel.ERROR: epb.NOTICE_LEVEL_ERROR,
 }
 
-_RISKS_TO_PB = {
+RISKS_TO_PB = {
     m.ApprovalRisk.UNSPECIFIED: epb.APPROVAL_RISK_UNSPECIFIED,
     m.ApprovalRisk.NORMAL: epb.APPROVAL_RISK_NORMAL,
     m.ApprovalRisk.HIGH: epb.APPROVAL_RISK_HIGH,
@@ -80,7 +78,7 @@ _RISKS_TO_PB = {
 PROVIDER_KIND_TO_PB = {v: k for k, v in _PROVIDER_KINDS.items()}
 _APPROVAL_MODES_TO_PB = {v: k for k, v in _APPROVAL_MODES.items()}
 _SANDBOX_POLICIES_TO_PB = {v: k for k, v in _SANDBOX_POLICIES.items()}
-_DECISIONS_TO_PB = {v: k for k, v in _DECISIONS.items()}
+DECISIONS_TO_PB = {v: k for k, v in _DECISIONS.items()}
 
 
 def timestamp(micros: int) -> Timestamp:
@@ -283,7 +281,7 @@ def model(info: m.ModelInfo) -> spb.Model:
 def file_change(c: m.FileChange) -> epb.FileChange:
     return epb.FileChange(
         path=c.path,
-        change=_CHANGES[c.change],
+        change=CHANGES[c.change],
         turn_id=c.turn_id,
         create_time=timestamp(c.create_time),
     )
@@ -314,147 +312,6 @@ def message(msg: m.Message) -> spb.Message:
     if msg.usage is not None:
         pb.usage.CopyFrom(usage(msg.usage))
     return pb
-
-
-def event(e: ev.Event) -> epb.EngineEvent:
-    pb = epb.EngineEvent(
-        session_id=e.session_id,
-        turn_id=e.turn_id,
-        seq=e.seq,
-        create_time=timestamp(e.create_time),
-        subagent_session_id=e.subagent_session_id,
-        parent_call_id=e.parent_call_id,
-    )
-    p = e.payload
-    match p:
-        case ev.TextDelta():
-            pb.text_delta.text = p.text
-        case ev.ThinkingDelta():
-            pb.thinking_delta.text = p.text
-        case ev.TurnStarted():
-            pb.turn_started.CopyFrom(epb.TurnStarted(text=p.text, image_count=p.image_count))
-        case ev.ToolCallStarted():
-            pb.tool_call_started.CopyFrom(
-                epb.ToolCallStarted(
-                    call_id=p.call_id, tool_name=p.tool_name, arguments_json=p.arguments_json
-                )
-            )
-        case ev.ToolCallOutput():
-            pb.tool_call_output.CopyFrom(epb.ToolCallOutput(call_id=p.call_id, chunk=p.chunk))
-        case ev.ToolCallFinished():
-            pb.tool_call_finished.CopyFrom(
-                epb.ToolCallFinished(
-                    call_id=p.call_id, output=p.output, is_error=p.is_error, truncated=p.truncated
-                )
-            )
-        case ev.ApprovalRequested():
-            pb.approval_requested.CopyFrom(
-                epb.ApprovalRequested(
-                    request_id=p.request_id,
-                    call_id=p.call_id,
-                    tool_name=p.tool_name,
-                    arguments_json=p.arguments_json,
-                    summary=p.summary,
-                    preview=p.preview,
-                    risk=_RISKS_TO_PB[p.risk],
-                )
-            )
-        case ev.ApprovalResolved():
-            pb.approval_resolved.CopyFrom(
-                epb.ApprovalResolved(request_id=p.request_id, decision=_DECISIONS_TO_PB[p.decision])
-            )
-        case ev.LoopCapReached():
-            pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))
-        case ev.UsageReported():
-            pb.usage.CopyFrom(usage(p.usage))
-        case ev.FileChanged():
-            pb.file_changed.CopyFrom(epb.FileChanged(path=p.path, change=_CHANGES[p.change]))
-        case ev.Notice():
-            pb.notice.CopyFrom(epb.Notice(level=_LEVELS[p.level], text=p.text))
-            if p.retry_attempt:
-                delay = Duration()
-                delay.FromMilliseconds(p.retry_delay_ms)
-                pb.notice.retry.CopyFrom(
-                    epb.RetryInfo(
-                        attempt=p.retry_attempt,
-                        max_attempts=p.retry_max_attempts,
-                        delay=delay,
-                        reason=p.retry_reason,
-                    )
-                )
-        case ev.RateLimits():
-            pb.rate_limits.CopyFrom(
-                epb.RateLimits(
-                    limits=[
-                        epb.RateLimit(
-                            name=r.name, limit=r.limit, remaining=r.remaining, reset=r.reset
-                        )
-                        for r in p.limits
-                    ]
-                )
-            )
-        case ev.ContextUsage():
-            pb.context_usage.CopyFrom(
-                epb.ContextUsage(used_tokens=p.used_tokens, max_tokens=p.max_tokens)
-            )
-        case ev.UserQuestion():
-            pb.user_question.CopyFrom(
-                epb.UserQuestion(
-                    request_id=p.request_id,
-                    call_id=p.call_id,
-                    question=p.question,
-                    choices=list(p.choices),
-                )
-            )
-        case ev.TodosUpdated():
-            pb.todos_updated.CopyFrom(epb.TodosUpdated(todos=todos(p.todos)))
-        case ev.TurnEnded():
-            pb.turn_ended.CopyFrom(
-                epb.TurnEnded(
-                    reason=_REASONS[p.reason],
-                    error_code=p.error_code,
-                    error_message=p.error_message,
-                    usage=usage(p.usage),
-                )
-            )
-        case _:  # a payload without a case here would go out empty
-            assert_never(p)
-    return pb
-
-
-def turn_command(pb: epb.EngineCommand) -> TurnCommand:
-    """A command for a running turn (anything but start_turn)."""
-    which = pb.WhichOneof("command")
-    if which == "approval_decision":
-        d = pb.approval_decision
-        if not d.request_id:
-            raise InvalidArgument("approval_decision.request_id is required")
-        return TurnCommand(
-            approval=(d.request_id, ApprovalAnswer(decision(d.decision), d.feedback))
-        )
-    if which == "loop_decision":
-        ld = pb.loop_decision
-        if ld.extra_iterations < 0:
-            raise InvalidArgument("loop_decision.extra_iterations must not be negative")
-        return TurnCommand(loop=LoopAnswer(loop_action(ld.action), ld.extra_iterations))
-    if which == "cancel":
-        return TurnCommand(cancel=True)
-    if which == "user_answer":
-        ua = pb.user_answer
-        if not ua.request_id:
-            raise InvalidArgument("user_answer.request_id is required")
-        if not ua.text.strip():
-            raise InvalidArgument("user_answer.text must not be empty")
-        return TurnCommand(answer=(ua.request_id, ua.text))
-    if which == "start_turn":
-        raise InvalidArgument("start_turn is only valid as the first command of RunTurn")
-    raise InvalidArgument(
-        "command must set one of approval_decision, loop_decision, user_answer, cancel"
-    )
-
-
-def turn_input(pb: epb.StartTurn) -> TurnInput:
-    return TurnInput(pb.text, images(list(pb.images)), disconnect_policy(pb.on_disconnect))
 
 
 _TODO_STATUSES = {

@@ -11,19 +11,16 @@ from typing import Any, TypeVar
 import grpc
 
 from kodad import __version__, metrics
-from kodad.api import convert
+from kodad.api import convert, convert_events
 from kodad.api.auth import Authenticator
-from kodad.api.errors import status_code
+from kodad.api.errors import abort, status_code
 from kodad.domain.access import Caller
 from kodad.domain.errors import InvalidArgument, KodaError, Unauthenticated
-from kodad.domain.events import (
-    TurnEnded,
-)
-from kodad.domain.model import (
-    DisconnectPolicy,
-)
+from kodad.domain.events import TurnEnded
+from kodad.domain.model import DisconnectPolicy
 from kodad.engine import validation
-from kodad.engine.manager import SessionManager, TurnCommand
+from kodad.engine.control import Cancel, TurnCommand
+from kodad.engine.manager import SessionManager
 from kodad.engine.turn import Turn
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
@@ -87,7 +84,7 @@ def _rpc(
             return call.result()
         except KodaError as e:
             code = status_code(e)
-            await context.abort(code, str(e))
+            await abort(context, e)
             raise  # unreachable: abort raises
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
@@ -267,7 +264,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.SubmitCommandResponse:
-        command = convert.turn_command(request.command)
+        command = convert_events.turn_command(request.command)
         turn_id = await self._manager.submit_command(
             request.session_id, request.turn_id, command, caller=caller
         )
@@ -281,7 +278,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         caller: Caller,
     ) -> pb.CancelTurnResponse:
         turn_id = await self._manager.submit_command(
-            request.session_id, request.turn_id, TurnCommand(cancel=True), caller=caller
+            request.session_id, request.turn_id, Cancel(), caller=caller
         )
         return pb.CancelTurnResponse(turn_id=turn_id)
 
@@ -329,7 +326,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         async for event in self._manager.watch(
             request.session_id, request.after_seq, caller=caller
         ):
-            await context.write(pb.WatchSessionResponse(event=convert.event(event)))
+            await context.write(pb.WatchSessionResponse(event=convert_events.event(event)))
 
     @_rpc
     async def RunTurn(  # type: ignore[override]
@@ -342,13 +339,13 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         if first is None or first.command.WhichOneof("command") != "start_turn":
             raise InvalidArgument("the first command of RunTurn must be start_turn")
         start = first.command.start_turn
-        turn_input = convert.turn_input(start)
+        turn_input = convert_events.turn_input(start)
         turn = await self._manager.start_turn(start.session_id, turn_input, caller=caller)
         reader = asyncio.create_task(self._read_commands(request_iterator, turn))
         ended = False
         try:
             async for event in self._manager.follow_turn(turn):
-                await context.write(pb.RunTurnResponse(event=convert.event(event)))
+                await context.write(pb.RunTurnResponse(event=convert_events.event(event)))
                 ended = isinstance(event.payload, TurnEnded)
         finally:
             reader.cancel()
@@ -360,7 +357,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             async for request in requests:
                 try:
-                    command: TurnCommand | KodaError = convert.turn_command(request.command)
+                    command: TurnCommand | KodaError = convert_events.turn_command(request.command)
                 except KodaError as e:
                     command = e
                 self._manager.stream_command(turn, command)

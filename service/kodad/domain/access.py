@@ -9,10 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kodad.domain.errors import PermissionDenied
-from kodad.domain.model import (
-    ProviderConfig,
-    ProviderKind,
-)
+from kodad.domain.model import ProviderConfig, ProviderKind
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from kodad import bash
 from kodad.domain import jsontext
-from kodad.domain.model import (
-    ApprovalMode,
-    ApprovalRule,
-)
+from kodad.domain.model import ApprovalMode, ApprovalRule
 from kodad.tools import ToolKind
 
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from kodad.domain.model import (
-    Message,
-    Role,
-)
+from kodad.domain.model import Message, Role
 
 # Compact when a call would use more than this share of the window (room for the answer).
 TRIGGER_SHARE = 0.75

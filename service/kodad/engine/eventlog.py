@@ -14,13 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from kodad import metrics
-from kodad.domain.events import (
-    Event,
-    EventPayload,
-)
-from kodad.domain.model import (
-    now_us,
-)
+from kodad.domain.events import Event, EventPayload
+from kodad.domain.model import now_us
 from kodad.store.base import StaleLease, Store
 
 log = logging.getLogger(__name__)

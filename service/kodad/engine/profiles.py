@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kodad.domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from kodad.domain.model import (
-    McpServerSpec,
-)
+from kodad.domain.model import McpServerSpec
 from kodad.engine import validation
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace, read_regular

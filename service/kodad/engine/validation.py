@@ -11,13 +11,7 @@ from urllib.parse import urlparse
 
 from kodad.domain import jsontext
 from kodad.domain.errors import InvalidArgument
-from kodad.domain.model import (
-    ApprovalRule,
-    Image,
-    McpServerSpec,
-    ProviderConfig,
-    ProviderKind,
-)
+from kodad.domain.model import ApprovalRule, Image, McpServerSpec, ProviderConfig, ProviderKind
 from kodad.providers import SERVED_KINDS, ScriptError, parse_script
 
 MAX_TITLE = 512

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from kodad.domain.model import (
-    ProviderConfig,
-    ProviderKind,
-)
+from kodad.domain.model import ProviderConfig, ProviderKind
 from kodad.providers.anthropic import AnthropicProvider
 from kodad.providers.base import (
     LlmProvider,

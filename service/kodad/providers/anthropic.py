@@ -12,13 +12,7 @@ from typing import Any
 import httpx
 
 from kodad.domain import jsontext
-from kodad.domain.model import (
-    Message,
-    ModelInfo,
-    Role,
-    ToolCall,
-    Usage,
-)
+from kodad.domain.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

@@ -6,15 +6,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kodad.domain.events import (
-    RateLimit,
-)
-from kodad.domain.model import (
-    Message,
-    ModelInfo,
-    ToolCall,
-    Usage,
-)
+from kodad.domain.events import RateLimit
+from kodad.domain.model import Message, ModelInfo, ToolCall, Usage
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ from typing import Any
 import httpx
 
 from kodad.domain import jsontext
-from kodad.domain.events import (
-    RateLimit,
-)
+from kodad.domain.events import RateLimit
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

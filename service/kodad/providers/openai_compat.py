@@ -13,13 +13,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from kodad.domain.model import (
-    Message,
-    ModelInfo,
-    Role,
-    ToolCall,
-    Usage,
-)
+from kodad.domain.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

@@ -17,12 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from kodad.domain import jsontext
-from kodad.domain.model import (
-    ModelInfo,
-    Role,
-    ToolCall,
-    Usage,
-)
+from kodad.domain.model import ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
     ProviderError,
     ProviderEvent,

@@ -8,9 +8,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from kodad.domain.events import (
-    Event,
-)
+from kodad.domain.events import Event
 from kodad.domain.model import (
     ApprovalRule,
     FileChange,

@@ -10,13 +10,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from kodad.domain.events import (
-    PAYLOAD_TYPES,
-    Event,
-    EventPayload,
-    RateLimit,
-    TurnStarted,
-)
+from kodad.domain.events import PAYLOAD_TYPES, Event, EventPayload, RateLimit, TurnStarted
 from kodad.domain.model import (
     ApprovalMode,
     ApprovalRule,

@@ -6,17 +6,11 @@ a second connection and see only committed data.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-import aiosqlite
-
-from kodad.domain.events import (
-    Event,
-)
+from kodad.domain.events import Event
 from kodad.domain.model import (
     ApprovalRule,
     FileChange,
@@ -29,196 +23,29 @@ from kodad.domain.model import (
 )
 from kodad.store import codec
 from kodad.store.base import TurnRecord, uninterruptible
+from kodad.store.sqlite_file import (
+    BEGIN_TURN,
+    INSERT_TURN,
+    MARK_RUNNING,
+    PLACEHOLDERS,
+    SELECT_SESSION,
+    SETTINGS,
+    SqliteFile,
+)
 
 log = logging.getLogger(__name__)
 
-# Each entry migrates the schema from version i to i + 1. Append only; never edit one that
-# has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        workspace TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        approval_mode TEXT NOT NULL,
-        loop_cap INTEGER NOT NULL,
-        system_prompt TEXT NOT NULL,
-        usage TEXT NOT NULL,
-        create_time INTEGER NOT NULL,
-        update_time INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL DEFAULT 0,
-        message_count INTEGER NOT NULL DEFAULT 0,
-        active_turn_id TEXT NOT NULL DEFAULT ''
-    );
-    CREATE TABLE session_labels (
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (session_id, key)
-    ) WITHOUT ROWID;
-    CREATE INDEX session_labels_by_value ON session_labels(key, value, session_id);
-    CREATE TABLE messages (
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        idx INTEGER NOT NULL,
-        turn_id TEXT NOT NULL,
-        role TEXT NOT NULL,
-        body TEXT NOT NULL,
-        create_time INTEGER NOT NULL,
-        PRIMARY KEY (session_id, idx)
-    ) WITHOUT ROWID;
-    CREATE TABLE events (
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        turn_id TEXT NOT NULL,
-        create_time INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        PRIMARY KEY (session_id, seq)
-    ) WITHOUT ROWID;
-    CREATE TABLE turns (
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        turn_id TEXT NOT NULL,
-        start_time INTEGER NOT NULL,
-        end_time INTEGER NOT NULL DEFAULT 0,
-        reason TEXT,
-        error_code TEXT NOT NULL DEFAULT '',
-        error_message TEXT NOT NULL DEFAULT '',
-        usage TEXT NOT NULL,
-        PRIMARY KEY (session_id, turn_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE file_changes (
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        turn_id TEXT NOT NULL,
-        path TEXT NOT NULL,
-        change TEXT NOT NULL,
-        create_time INTEGER NOT NULL
-    );
-    CREATE INDEX file_changes_by_session ON file_changes(session_id, turn_id);
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN approval_timeout_ms INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE sessions ADD COLUMN approval_rules TEXT NOT NULL DEFAULT '[]';
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
-    CREATE INDEX sessions_by_tenant ON sessions(tenant, id);
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN todos TEXT NOT NULL DEFAULT '[]';
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN profile TEXT NOT NULL DEFAULT 'default';
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN parent_session_id TEXT NOT NULL DEFAULT '';
-    ALTER TABLE events ADD COLUMN subagent_session_id TEXT NOT NULL DEFAULT '';
-    ALTER TABLE events ADD COLUMN parent_call_id TEXT NOT NULL DEFAULT '';
-    ALTER TABLE sessions ADD COLUMN mcp_servers TEXT NOT NULL DEFAULT '[]';
-    """,
-    """
-    ALTER TABLE sessions ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
-    """,
-)
 
-# A turn's row, once: begin_turn and the turn_started event both write it.
-_INSERT_TURN = (
-    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES (?,?,?,?)"
-    " ON CONFLICT (session_id, turn_id) DO NOTHING"
-)
-# begin_turn's, whose start time is the turn's own.
-_BEGIN_TURN = _INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
-# The session runs the turn, unless that turn's end is already stored.
-_MARK_RUNNING = (
-    "UPDATE sessions SET active_turn_id = ?1 WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM turns"
-    " WHERE session_id = ?2 AND turn_id = ?1 AND end_time > 0)"
-)
-
-_LABELS_OBJECT = (
-    "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
-)
-_SETTINGS = ", ".join(f"{c}=?" for c in codec.SESSION_SETTINGS)
-_PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
-_SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + _LABELS_OBJECT
-
-
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """Store on a SQLite file (created with its directory if missing). Writes are
     uninterruptible: see _finish_then_cancel."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
-
-    async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        try:
-            await self._migrate(self._writer)
-        except BaseException:
-            await self.close()
-            raise
-        self._reader = await self._connect()
-
-    async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
-
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        return conn
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"{self.path} has schema version {version}, newer than this kodad "
-                f"({len(MIGRATIONS)}); upgrade kodad"
-            )
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("migrating %s to schema version %d", self.path, target)
-            await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={target};\nCOMMIT;")
-
-    @property
-    def _w(self) -> aiosqlite.Connection:
-        if self._writer is None:
-            raise RuntimeError("store is not open")
-        return self._writer
-
-    @property
-    def _r(self) -> aiosqlite.Connection:
-        if self._reader is None:
-            raise RuntimeError("store is not open")
-        return self._reader
-
-    @uninterruptible
-    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    await conn.execute(sql, params)
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
 
     # Sessions
 
     def _insert_session(self, r: SessionRecord) -> list[tuple[str, Sequence[object]]]:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                f"INSERT INTO sessions ({codec.SESSION_COLUMNS}) VALUES ({PLACEHOLDERS})",
                 codec.session_row(r),
             )
         ]
@@ -237,7 +64,7 @@ class SqliteStore:
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         rows = await self._r.execute_fetchall(
-            f"SELECT {_SELECT_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
+            f"SELECT {SELECT_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
         )
         return codec.session_from_row(next(iter(rows))) if rows else None
 
@@ -263,7 +90,7 @@ class SqliteStore:
                 " WHERE l.session_id = s.id AND l.key = ? AND l.value = ?)"
             )
             params += [key, value]
-        sql = f"SELECT {_SELECT_SESSION} FROM sessions s"
+        sql = f"SELECT {SELECT_SESSION} FROM sessions s"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY s.id DESC LIMIT ?"
@@ -274,7 +101,7 @@ class SqliteStore:
     async def update_session(self, record: SessionRecord) -> None:
         statements: list[tuple[str, Sequence[object]]] = [
             (
-                f"UPDATE sessions SET {_SETTINGS} WHERE id=?",
+                f"UPDATE sessions SET {SETTINGS} WHERE id=?",
                 (*codec.settings_row(record), record.id),
             ),
             ("DELETE FROM session_labels WHERE session_id = ?", (record.id,)),
@@ -385,8 +212,8 @@ class SqliteStore:
                 # A turn_started is stored with its turn row, so a crash right after it
                 # still leaves a turn that recovery finds and ends.
                 for started in codec.turn_starts(events):
-                    await conn.execute(_INSERT_TURN, codec.turn_row(started))
-                    await conn.execute(_MARK_RUNNING, (started.turn_id, started.session_id))
+                    await conn.execute(INSERT_TURN, codec.turn_row(started))
+                    await conn.execute(MARK_RUNNING, (started.turn_id, started.session_id))
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
@@ -406,7 +233,7 @@ class SqliteStore:
         await self._transaction(
             [
                 (
-                    _BEGIN_TURN,
+                    BEGIN_TURN,
                     (turn.session_id, turn.turn_id, turn.start_time, codec.encode_usage(Usage())),
                 ),
                 (

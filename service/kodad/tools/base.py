@@ -9,12 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kodad.domain import jsontext
-from kodad.domain.model import (
-    ApprovalRisk,
-    FileChangeKind,
-    Message,
-    Todo,
-)
+from kodad.domain.model import ApprovalRisk, FileChangeKind, Message, Todo
 from kodad.tools.errors import ToolError
 from kodad.tools.sandbox import Confinement
 from kodad.tools.workspace import Workspace
@@ -62,7 +57,7 @@ class ToolContext:
     workspace: Workspace
     output_limit: int
     turn_id: str = ""
-    emit_output: Callable[[str], None] = lambda chunk: None
+    emit_output: Callable[[str], object] = lambda chunk: None
     # Awaited after emitting output: waits while the event log is too far behind.
     drain: Callable[[], Awaitable[None]] = _nothing_to_drain
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)

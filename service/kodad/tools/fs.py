@@ -8,10 +8,7 @@ import os
 import stat
 from typing import Any, ClassVar
 
-from kodad.domain.model import (
-    ApprovalRisk,
-    FileChangeKind,
-)
+from kodad.domain.model import ApprovalRisk, FileChangeKind
 from kodad.tools.base import (
     ApprovalScope,
     Args,

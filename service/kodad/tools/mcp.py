@@ -21,12 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kodad import __version__
-from kodad.domain.model import (
-    ApprovalRisk,
-    McpServerSpec,
-    SandboxPolicy,
-    SandboxSettings,
-)
+from kodad.domain.model import ApprovalRisk, McpServerSpec, SandboxPolicy, SandboxSettings
 from kodad.tools.base import ApprovalScope, Args, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.sandbox import Confinement, Sandbox

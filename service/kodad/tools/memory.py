@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kodad.domain.model import (
-    FileChangeKind,
-)
+from kodad.domain.model import FileChangeKind
 from kodad.paths import user_dir
 from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError

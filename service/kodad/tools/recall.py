@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from kodad.domain.model import (
-    Message,
-)
+from kodad.domain.model import Message
 from kodad.tools.base import Args, BuiltinTool, Description, ToolContext, ToolKind, ToolOutcome
 from kodad.tools.errors import ToolError
 from kodad.tools.workspace import Workspace

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from kodad.domain.model import (
-    Todo,
-    TodoStatus,
-)
+from kodad.domain.model import Todo, TodoStatus
 from kodad.tools.base import (
     Args,
     BuiltinTool,

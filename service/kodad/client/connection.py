@@ -12,20 +12,16 @@ failures raise KodadError carrying the gRPC status code.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import json
-import os
-import shutil
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.rpc import error_details_pb2, status_pb2
 
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
@@ -47,13 +43,45 @@ ApprovalHandler = Callable[[epb.ApprovalRequested], "Awaitable[Answer | None] | 
 LoopHandler = Callable[[epb.LoopCapReached], "Awaitable[LoopAnswer | None] | LoopAnswer | None"]
 
 
-class KodadError(Exception):
-    """An RPC failed; `code` is its gRPC status code, `message` the service's explanation."""
+class _Child(Protocol):
+    """A process the Client owns (a sidecar), stopped when it closes."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    async def stop(self, grace_s: float = 10.0) -> None: ...
+
+
+class KodadError(Exception):
+    """An RPC failed; `code` is its gRPC status code, `message` the service's explanation,
+    `reason` and `metadata` its google.rpc.ErrorInfo (e.g. TURN_ALREADY_RUNNING with the
+    running turn's id in metadata["turn_id"]; empty when the failure did not come from
+    kodad, e.g. a refused connection)."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.reason = reason
+        self.metadata = metadata or {}
+
+    @classmethod
+    def of(cls, error: grpc.aio.AioRpcError) -> KodadError:
+        """The error of a failed call, with the ErrorInfo of its status details."""
+        reason, metadata = "", dict[str, str]()
+        trailing = error.trailing_metadata()
+        if isinstance(trailing, grpc.aio.Metadata):
+            for value in trailing.get_all("grpc-status-details-bin"):
+                if not isinstance(value, bytes):
+                    continue
+                for detail in status_pb2.Status.FromString(value).details:
+                    info = error_details_pb2.ErrorInfo()
+                    if detail.Unpack(info):
+                        reason, metadata = info.reason, dict(info.metadata)
+        return cls(error.code(), error.details() or "", reason, metadata)
 
 
 @dataclass(frozen=True)
@@ -76,7 +104,7 @@ async def _call(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except grpc.aio.AioRpcError as e:
-        raise KodadError(e.code(), e.details() or "") from None
+        raise KodadError.of(e) from None
 
 
 async def _resolve(value: T | Awaitable[T]) -> T:
@@ -185,7 +213,7 @@ class Client:
             self._channel = grpc.aio.insecure_channel(target)
             self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.stub: pb_grpc.SessionServiceAsyncStub = pb_grpc.SessionServiceStub(self._channel)
-        self._sidecar: _Sidecar | None = None
+        self._sidecar: _Child | None = None
 
     async def __aenter__(self) -> Client:
         return self
@@ -197,6 +225,10 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def own(self, child: _Child) -> None:
+        """Makes the Client stop `child` when it closes (spawn_sidecar's process)."""
+        self._sidecar = child
 
     async def close(self) -> None:
         await self._channel.close(None)
@@ -363,96 +395,3 @@ class Client:
     async def cancel_turn(self, session_id: str) -> str:
         request = pb.CancelTurnRequest(session_id=session_id)
         return (await _call(self.stub.CancelTurn(request, metadata=self._metadata))).turn_id
-
-
-__all__ = [
-    "Answer",
-    "ApprovalMode",
-    "Client",
-    "Decision",
-    "EngineEvent",
-    "KodadError",
-    "LoopAction",
-    "LoopAnswer",
-    "Message",
-    "ProviderConfig",
-    "Session",
-    "Turn",
-]
-
-
-class SidecarError(Exception):
-    """The kodad binary is missing, failed to start, or was not ready in time; the message
-    ends with the tail of its stderr."""
-
-
-@dataclass
-class _Sidecar:
-    process: asyncio.subprocess.Process
-    stderr: deque[str]
-    reader: asyncio.Task[None]
-
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Closes the child's stdin (it drains and exits), then kills it if it lingers."""
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            await asyncio.wait_for(self.process.wait(), grace_s)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-        self.reader.cancel()
-
-    def tail(self) -> str:
-        return "".join(self.stderr).strip() or "(no output)"
-
-
-async def spawn_sidecar(
-    *,
-    command: Sequence[str] | None = None,
-    listen: str = "127.0.0.1:0",
-    args: Sequence[str] = (),
-    ready_within_s: float = 10.0,
-) -> Client:
-    """Starts `kodad serve` as a child process owned by the returned Client: on `listen`
-    (default a free loopback port; `unix:///path` for a socket), with a per-launch token, tied
-    to this process (it exits when the client closes, or when this process dies). `command`
-    is the kodad executable and leading arguments (default: `kodad` on PATH, or KODAD_BIN)."""
-    if command is None:
-        found = os.environ.get("KODAD_BIN") or shutil.which("kodad")
-        if found is None:
-            raise SidecarError("cannot find the kodad binary: not on PATH and KODAD_BIN unset")
-        command = [found]
-    argv = [*command, "serve", "--listen", listen, "--ready-json", "--launch-token",
-            "--exit-with-parent", *args]  # fmt: skip
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as e:
-        raise SidecarError(f"cannot start {argv[0]}: {e.strerror or e}") from e
-    assert process.stdout is not None and process.stderr is not None
-    stderr: deque[str] = deque(maxlen=20)
-
-    async def read_stderr(stream: asyncio.StreamReader) -> None:
-        async for line in stream:
-            stderr.append(line.decode(errors="replace"))
-
-    sidecar = _Sidecar(process, stderr, asyncio.create_task(read_stderr(process.stderr)))
-    try:
-        line = await asyncio.wait_for(process.stdout.readline(), ready_within_s)
-        ready = json.loads(line) if line else None
-    except (TimeoutError, ValueError) as e:
-        await sidecar.stop(grace_s=1.0)
-        why = "was not ready" if isinstance(e, TimeoutError) else "printed no ready line"
-        raise SidecarError(f"kodad {why} within {ready_within_s} s: {sidecar.tail()}") from e
-    if ready is None:
-        code = await process.wait()
-        await asyncio.wait_for(sidecar.reader, 5)
-        raise SidecarError(f"kodad exited with code {code} before it was ready: {sidecar.tail()}")
-    client = Client(str(ready["address"]), token=str(ready["token"]))
-    client._sidecar = sidecar
-    return client

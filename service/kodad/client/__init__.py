@@ -1,0 +1,44 @@
+"""The Python client of kodad: a thin async layer over the generated koda.v1 stubs.
+
+    async with Client("127.0.0.1:50051") as kodad:
+        session = await kodad.create_session("/path/to/repo", approval_mode=ApprovalMode.AUTO)
+        async for event in kodad.run_turn(session.id, "add a README"):
+            if event.HasField("text_delta"):
+                print(event.text_delta.text, end="")
+
+Approvals and loop-cap questions are answered by callbacks (default: reject / stop); RPC
+failures raise KodadError carrying the gRPC status code.
+"""
+
+from kodad.client.connection import (
+    Answer,
+    ApprovalMode,
+    Client,
+    Decision,
+    EngineEvent,
+    KodadError,
+    LoopAction,
+    LoopAnswer,
+    Message,
+    ProviderConfig,
+    Session,
+    Turn,
+)
+from kodad.client.sidecar import SidecarError, spawn_sidecar
+
+__all__ = [
+    "Answer",
+    "ApprovalMode",
+    "Client",
+    "Decision",
+    "EngineEvent",
+    "KodadError",
+    "LoopAction",
+    "LoopAnswer",
+    "Message",
+    "ProviderConfig",
+    "Session",
+    "SidecarError",
+    "Turn",
+    "spawn_sidecar",
+]

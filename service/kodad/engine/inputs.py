@@ -1,0 +1,90 @@
+"""What a turn is started with: its input, its limits and its collaborators."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from kodad.domain.events import Event, EventPayload
+from kodad.domain.model import DisconnectPolicy, Image, SessionRecord
+from kodad.engine.eventlog import EventLog
+from kodad.engine.gate import WorkspaceServers
+from kodad.engine.pending import PendingRequests
+from kodad.providers import LlmProvider
+from kodad.store.base import Store
+from kodad.tools import ToolOutcome, ToolRegistry
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    text: str
+    images: tuple[Image, ...] = ()
+    on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
+    # A compaction turn (CompactSession): summarise all but the last turn, ask nothing.
+    compact: bool = False
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    loop_cap: int
+    tool_output_limit: int
+    system_prompt: str
+    context_window: int = 128_000
+    # At the loop cap, one last round without tools asks for the answer (sub-agents)
+    # instead of asking a human whether to go on.
+    final_round: bool = False
+
+
+FINAL_ROUND_PROMPT = (
+    "You have used your budget of {cap} tool rounds. Do not call tools any more: give your "
+    "final answer now, with what you did, what you found and what is left to do."
+)
+
+# Tools whose calls in one response run at the same time (each a sub-agent of its own).
+PARALLEL_TOOLS = frozenset({"invoke_agent"})
+
+
+class ParentTurn(Protocol):
+    """What a sub-agent's launch needs of the turn that invokes it."""
+
+    id: str
+    session: SessionRecord
+    pending: PendingRequests
+
+
+# Runs a sub-agent for a turn: (parent turn, invoke_agent call id, agent profile, task).
+SubagentRunner = Callable[[ParentTurn, str, str, str], Awaitable[ToolOutcome]]
+# Relays an event of a sub-agent's turn into its parent's log; returns the parent's event.
+Relay = Callable[[EventPayload], Event]
+
+
+@dataclass(frozen=True)
+class TurnDeps:
+    """What a turn works with, given by whoever launches it."""
+
+    log: EventLog
+    store: Store
+    provider: LlmProvider
+    tools: ToolRegistry
+    limits: TurnLimits
+    # Called with the turn's id once it no longer occupies its session (before turn_ended).
+    on_finished: Callable[[str], None]
+    # Runs invoke_agent's sub-agents; None where a turn may not start one (a sub-agent).
+    subagents: SubagentRunner | None = None
+    # A sub-agent's: relays its events into the parent's log.
+    relay: Relay | None = None
+    # A sub-agent shares its parent's open questions, so the parent's stream answers them.
+    pending: PendingRequests | None = None
+    # Warnings to emit after turn_started.
+    notices: tuple[str, ...] = ()
+    workspace_servers: WorkspaceServers | None = None
+
+
+class TurnPhase(enum.Enum):
+    """Where a turn is in its life: a cancel interrupts only a RUNNING turn."""
+
+    STARTING = "starting"  # until the task runs
+    RUNNING = "running"
+    ENDING = "ending"  # while the end is stored

@@ -1,0 +1,29 @@
+"""The engine's settings, fixed when the service starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kodad.domain.access import Limits, ProviderKeys
+from kodad.domain.model import ProviderConfig
+from kodad.tools.sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    default_loop_cap: int = 50
+    tool_output_limit: int = 256 * 1024
+    default_provider: ProviderConfig = field(default_factory=ProviderConfig)
+    default_context_window: int = 128_000
+    limits: Limits = field(default_factory=Limits)
+    profiles_dir: Path | None = None
+    # Where sessions' processes run (bash, MCP stdio servers); unconfined without one.
+    sandbox: Sandbox = field(default_factory=lambda: Sandbox(None))
+    # Sessions of admin callers may use SandboxPolicy.FULL_ACCESS (--allow-full-access).
+    allow_full_access: bool = False
+    # The API key variables sessions may name, each bound to a host (--provider-key-env);
+    # the default provider's own key is added to them.
+    provider_keys: ProviderKeys = field(default_factory=ProviderKeys)
+    # Workspaces whose profiles' MCP servers start without asking (--trust-workspace).
+    trusted_workspaces: tuple[Path, ...] = ()

@@ -1,0 +1,90 @@
+"""The PostgreSQL database: its pool, its schema migrations (serialised between replicas
+starting together), transactions, and the statements the store shares."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+from kodad.store import codec
+from kodad.store.base import uninterruptible
+from kodad.store.postgres_schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+# A turn's row, once: begin_turn and the turn_started event both write it.
+INSERT_TURN = (
+    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (session_id, turn_id) DO NOTHING"
+)
+# begin_turn's, whose start time is the turn's own.
+BEGIN_TURN = INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
+# The session runs the turn, unless that turn's end is already stored.
+MARK_RUNNING = (
+    "UPDATE sessions SET active_turn_id = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM"
+    " turns WHERE session_id = $2 AND turn_id = $1 AND end_time > 0)"
+)
+
+# Serialises migrations of replicas starting together.
+MIGRATION_LOCK = 0x6B6F646164
+
+LABELS_OBJECT = (
+    "(SELECT COALESCE(json_object_agg(l.key, l.value), '{}')::text FROM session_labels l"
+    " WHERE l.session_id = s.id)"
+)
+SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + LABELS_OBJECT
+SETTINGS = ", ".join(f"{c}=${i + 1}" for i, c in enumerate(codec.SESSION_SETTINGS))
+PLACEHOLDERS = ", ".join(f"${i + 1}" for i in range(codec.SESSION_COLUMNS.count(",") + 1))
+
+
+class PostgresDatabase:
+    """A pool on a PostgreSQL database, migrated to this kodad's schema when opened."""
+
+    def __init__(self, dsn: str, pool_size: int) -> None:
+        self.dsn = dsn
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self._pool_size, command_timeout=60
+        )
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute("CREATE TABLE IF NOT EXISTS kodad_schema (version INTEGER NOT NULL)")
+            version = await conn.fetchval("SELECT max(version) FROM kodad_schema") or 0
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"the database has schema version {version}, newer than this kodad "
+                    f"({len(MIGRATIONS)}); upgrade kodad"
+                )
+            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                log.info("migrating the database to schema version %d", target)
+                await conn.execute(script)
+                await conn.execute("INSERT INTO kodad_schema (version) VALUES ($1)", target)
+
+    @uninterruptible
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql, params in statements:
+                await conn.execute(sql, *params)

@@ -1,0 +1,109 @@
+"""The SQLite file: its connections (one writer under a lock, one reader), its schema
+migrations, transactions, and the statements the store shares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from kodad.store import codec
+from kodad.store.base import uninterruptible
+from kodad.store.sqlite_schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+# A turn's row, once: begin_turn and the turn_started event both write it.
+INSERT_TURN = (
+    "INSERT INTO turns (session_id, turn_id, start_time, usage) VALUES (?,?,?,?)"
+    " ON CONFLICT (session_id, turn_id) DO NOTHING"
+)
+# begin_turn's, whose start time is the turn's own.
+BEGIN_TURN = INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
+# The session runs the turn, unless that turn's end is already stored.
+MARK_RUNNING = (
+    "UPDATE sessions SET active_turn_id = ?1 WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM turns"
+    " WHERE session_id = ?2 AND turn_id = ?1 AND end_time > 0)"
+)
+
+LABELS_OBJECT = (
+    "(SELECT json_group_object(l.key, l.value) FROM session_labels l WHERE l.session_id = s.id)"
+)
+SETTINGS = ", ".join(f"{c}=?" for c in codec.SESSION_SETTINGS)
+PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
+SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + LABELS_OBJECT
+
+
+class SqliteFile:
+    """A SQLite database file in WAL mode, migrated to this kodad's schema when opened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        try:
+            await self._migrate(self._writer)
+        except BaseException:
+            await self.close()
+            raise
+        self._reader = await self._connect()
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this kodad "
+                f"({len(MIGRATIONS)}); upgrade kodad"
+            )
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("migrating %s to schema version %d", self.path, target)
+            await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={target};\nCOMMIT;")
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        return self._reader
+
+    @uninterruptible
+    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        async with self._lock:
+            conn = self._w
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    await conn.execute(sql, params)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")

@@ -17,6 +17,7 @@ import (
 	"iter"
 
 	kodav1 "github.com/kodad/kodad/clients/go/gen/koda/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -26,13 +27,23 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
-// Error is a failed RPC: its gRPC status code and the service's message.
+// Error is a failed RPC: its gRPC status code, the service's message and the status's
+// google.rpc.ErrorInfo. status.Code(err) and status.FromError(err) work on it.
 type Error struct {
 	Code    codes.Code
 	Message string
+	// Reason is the ErrorInfo's reason, e.g. "TURN_ALREADY_RUNNING" (the proto's
+	// SessionService comment lists them); empty when the failure did not come from kodad.
+	Reason string
+	// Metadata is the ErrorInfo's metadata, e.g. "turn_id" for TURN_ALREADY_RUNNING.
+	Metadata map[string]string
+	status   *status.Status
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// GRPCStatus is the status the RPC failed with.
+func (e *Error) GRPCStatus() *status.Status { return e.status }
 
 // wrap turns a gRPC status error into *Error; other errors pass through.
 func wrap(err error) error {
@@ -40,7 +51,16 @@ func wrap(err error) error {
 		return err
 	}
 	if s, ok := status.FromError(err); ok {
-		return &Error{Code: s.Code(), Message: s.Message()}
+		e := &Error{Code: s.Code(), Message: s.Message(), Metadata: map[string]string{}, status: s}
+		for _, detail := range s.Details() {
+			if info, ok := detail.(*errdetails.ErrorInfo); ok {
+				e.Reason = info.GetReason()
+				for k, v := range info.GetMetadata() {
+					e.Metadata[k] = v
+				}
+			}
+		}
+		return e
 	}
 	return err
 }

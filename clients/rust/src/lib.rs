@@ -46,14 +46,28 @@ pub mod pb {
 use pb::engine_command::Command;
 use pb::engine_event::Payload;
 use pb::session_service_client::SessionServiceClient;
+use tonic_types::StatusExt;
 
-/// A failed call: its gRPC status code and the service's message.
+/// A failed call: its gRPC status code, the service's message and the status's
+/// google.rpc.ErrorInfo (reason and metadata).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     /// The gRPC status code, e.g. `Code::NotFound`.
     pub code: Code,
     /// The service's message.
     pub message: String,
+    /// The ErrorInfo's reason, e.g. `TURN_ALREADY_RUNNING` (the proto's SessionService
+    /// comment lists them); empty when the failure did not come from kodad.
+    pub reason: String,
+    /// The ErrorInfo's metadata, e.g. `turn_id` for `TURN_ALREADY_RUNNING`.
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+impl Error {
+    /// A failure found on the client's side (no ErrorInfo).
+    fn client(code: Code, message: impl Into<String>) -> Self {
+        Error { code, message: message.into(), reason: String::new(), metadata: Default::default() }
+    }
 }
 
 impl fmt::Display for Error {
@@ -66,13 +80,17 @@ impl std::error::Error for Error {}
 
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
-        Error { code: status.code(), message: status.message().to_string() }
+        let (reason, metadata) = match status.get_details_error_info() {
+            Some(info) => (info.reason, info.metadata.into_iter().collect()),
+            None => (String::new(), Default::default()),
+        };
+        Error { code: status.code(), message: status.message().to_string(), reason, metadata }
     }
 }
 
 impl From<tonic::transport::Error> for Error {
     fn from(error: tonic::transport::Error) -> Self {
-        Error { code: Code::Unavailable, message: error.to_string() }
+        Error::client(Code::Unavailable, error.to_string())
     }
 }
 
@@ -230,10 +248,10 @@ impl Turn {
     /// Sends a command on the turn's stream.
     pub fn send(&self, command: Command) -> Result<(), Error> {
         let request = pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(command) }) };
-        self.commands.as_ref().and_then(|commands| commands.send(request).ok()).ok_or_else(|| Error {
-            code: Code::FailedPrecondition,
-            message: "the turn's stream is closed".into(),
-        })
+        self.commands
+            .as_ref()
+            .and_then(|commands| commands.send(request).ok())
+            .ok_or_else(|| Error::client(Code::FailedPrecondition, "the turn's stream is closed"))
     }
 
     /// Answers an approval request on the turn's stream.
@@ -305,13 +323,13 @@ impl Client {
             }
             None => endpoint.connect().await?,
         };
-        let token = match options.token {
-            Some(token) => Some(format!("Bearer {token}").parse().map_err(|_| Error {
-                code: Code::InvalidArgument,
-                message: "the token is not valid header text".into(),
-            })?),
-            None => None,
-        };
+        let token =
+            match options.token {
+                Some(token) => Some(format!("Bearer {token}").parse().map_err(|_| {
+                    Error::client(Code::InvalidArgument, "the token is not valid header text")
+                })?),
+                None => None,
+            };
         let raw =
             SessionServiceClient::with_interceptor(channel, Auth(token)).max_decoding_message_size(64 << 20);
         Ok(Client { raw })

@@ -30,6 +30,8 @@ async fn client_behaviour() {
     let error = client.get_session("s_missing").await.unwrap_err();
     assert_eq!(error.code, tonic::Code::NotFound);
     assert!(error.message.contains("s_missing"), "{error}");
+    assert_eq!(error.reason, "SESSION_NOT_FOUND");
+    assert_eq!(error.metadata.get("session_id").map(String::as_str), Some("s_missing"));
     let invalid = client.create_session(pb::Session::default()).await.unwrap_err();
     assert_eq!(invalid.code, tonic::Code::InvalidArgument);
 

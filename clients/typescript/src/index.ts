@@ -9,6 +9,7 @@
  * KodadError carrying the gRPC status code name ("NOT_FOUND", ...).
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code,
@@ -55,6 +56,13 @@ export class KodadError extends Error {
     message: string,
     /** The numeric gRPC status code. */
     readonly grpcCode: number,
+    /**
+     * The status's google.rpc.ErrorInfo reason, e.g. "TURN_ALREADY_RUNNING" (the proto's
+     * SessionService comment lists them); "" when the failure did not come from kodad.
+     */
+    readonly reason: string = "",
+    /** The ErrorInfo's metadata, e.g. `turn_id` for TURN_ALREADY_RUNNING. */
+    readonly metadata: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = "KodadError";
@@ -66,10 +74,41 @@ export class KodadError extends Error {
     if (error instanceof ConnectError) {
       // Connect's codes are gRPC's numbers, named in camel case ("NotFound").
       const name = Code[error.code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-      return new KodadError(name, error.rawMessage, error.code);
+      const info = errorInfo(error);
+      return new KodadError(name, error.rawMessage, error.code, info.reason, info.metadata);
     }
     return error;
   }
+}
+
+/** The google.rpc.ErrorInfo among a status's details (decoded here: it is two strings and a map). */
+function errorInfo(error: ConnectError): { reason: string; metadata: Record<string, string> } {
+  const found = { reason: "", metadata: {} as Record<string, string> };
+  for (const detail of error.details) {
+    if (!("type" in detail) || detail.type !== "google.rpc.ErrorInfo") continue;
+    if (!(detail.value instanceof Uint8Array)) continue;
+    const reader = new BinaryReader(detail.value);
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field === 1 && wireType === WireType.LengthDelimited) {
+        found.reason = reader.string();
+      } else if (field === 3 && wireType === WireType.LengthDelimited) {
+        const end = reader.uint32() + reader.pos;
+        let key = "";
+        let value = "";
+        while (reader.pos < end) {
+          const [entryField, entryType] = reader.tag();
+          if (entryField === 1 && entryType === WireType.LengthDelimited) key = reader.string();
+          else if (entryField === 2 && entryType === WireType.LengthDelimited) value = reader.string();
+          else reader.skip(entryType);
+        }
+        found.metadata[key] = value;
+      } else {
+        reader.skip(wireType);
+      }
+    }
+  }
+  return found;
 }
 
 /** What a stream throws: the abort reason (an AbortError) once aborted, else a KodadError. */

@@ -32,9 +32,14 @@ describe("client", () => {
       assert.equal(error.code, "NOT_FOUND");
       assert.equal(error.grpcCode, 5);
       assert.match(error.message, /s_missing/);
+      assert.equal(error.reason, "SESSION_NOT_FOUND");
+      assert.deepEqual(error.metadata, { session_id: "s_missing" });
       return true;
     });
-    await assert.rejects(client.createSession({ workspace: "" }), { code: "INVALID_ARGUMENT" });
+    await assert.rejects(client.createSession({ workspace: "" }), {
+      code: "INVALID_ARGUMENT",
+      reason: "INVALID_ARGUMENT",
+    });
   });
 
   test("sessions lists by label and deleteSession removes", async () => {

@@ -33,6 +33,21 @@ class SessionServiceStub:
     message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
     limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
     `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+
+    Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+    (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+    message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+      TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+      NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+      TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+                                metadata session_id, turn_id, running_turn_id
+      REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+      REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+      SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+      LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+                                turns_per_tenant) and value
+      LEASE_LOST                ABORTED: another replica took the session over; metadata
+                                session_id
     """
 
     @_typing.overload
@@ -127,6 +142,21 @@ class SessionServiceAsyncStub(SessionServiceStub):
     message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
     limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
     `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+
+    Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+    (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+    message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+      TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+      NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+      TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+                                metadata session_id, turn_id, running_turn_id
+      REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+      REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+      SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+      LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+                                turns_per_tenant) and value
+      LEASE_LOST                ABORTED: another replica took the session over; metadata
+                                session_id
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -217,6 +247,21 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
     limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
     `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+
+    Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+    (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+    message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+      TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+      NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+      TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+                                metadata session_id, turn_id, running_turn_id
+      REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+      REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+      SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+      LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+                                turns_per_tenant) and value
+      LEASE_LOST                ABORTED: another replica took the session over; metadata
+                                session_id
     """
 
     @_abc_1.abstractmethod

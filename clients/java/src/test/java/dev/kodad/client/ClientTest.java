@@ -65,6 +65,8 @@ class ClientTest {
     KodadException e = assertThrows(KodadException.class, () -> client.getSession("s_missing"));
     assertEquals(Status.Code.NOT_FOUND, e.code());
     assertTrue(e.description().contains("s_missing"), e.description());
+    assertEquals("SESSION_NOT_FOUND", e.reason());
+    assertEquals(java.util.Map.of("session_id", "s_missing"), e.metadata());
     KodadException invalid =
         assertThrows(KodadException.class, () -> client.createSession(Session.getDefaultInstance()));
     assertEquals(Status.Code.INVALID_ARGUMENT, invalid.code());

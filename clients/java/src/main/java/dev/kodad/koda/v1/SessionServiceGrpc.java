@@ -9,6 +9,20 @@ import static io.grpc.MethodDescriptor.generateFullMethodName;
  * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
  * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
  * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+ * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+ * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+ * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+ *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+ *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+ *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+ *                             metadata session_id, turn_id, running_turn_id
+ *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+ *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+ *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+ *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+ *                             turns_per_tenant) and value
+ *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+ *                             session_id
  * </pre>
  */
 @io.grpc.stub.annotations.GrpcGenerated
@@ -612,6 +626,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public interface AsyncService {
@@ -828,6 +856,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public static abstract class SessionServiceImplBase
@@ -846,6 +888,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public static final class SessionServiceStub
@@ -1090,6 +1146,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public static final class SessionServiceBlockingV2Stub
@@ -1321,6 +1391,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public static final class SessionServiceBlockingStub
@@ -1530,6 +1614,20 @@ public final class SessionServiceGrpc {
    * message naming the field; a turn already running is FAILED_PRECONDITION naming the turn;
    * limits are RESOURCE_EXHAUSTED. Provider failures are not RPC errors: they end the turn with
    * `TurnEnded{reason: TURN_END_REASON_FAILED}` and the stream closes OK.
+   * Every error status kodad sends carries one google.rpc.ErrorInfo in its details
+   * (`grpc-status-details-bin`), domain "kodad", for clients to branch on instead of the
+   * message. Its reason is one of these, else the status code's name (e.g. INVALID_ARGUMENT):
+   *   TURN_ALREADY_RUNNING      FAILED_PRECONDITION; metadata session_id, turn_id (running)
+   *   NO_RUNNING_TURN           FAILED_PRECONDITION; metadata session_id
+   *   TURN_NOT_RUNNING          FAILED_PRECONDITION: the turn_id named is not the running turn;
+   *                             metadata session_id, turn_id, running_turn_id
+   *   REQUEST_ALREADY_ANSWERED  FAILED_PRECONDITION; metadata request_id
+   *   REQUEST_NOT_FOUND         NOT_FOUND: no such open request in the turn; metadata request_id
+   *   SESSION_NOT_FOUND         NOT_FOUND (also another tenant's session); metadata session_id
+   *   LIMIT_REACHED             RESOURCE_EXHAUSTED; metadata limit (its name, e.g.
+   *                             turns_per_tenant) and value
+   *   LEASE_LOST                ABORTED: another replica took the session over; metadata
+   *                             session_id
    * </pre>
    */
   public static final class SessionServiceFutureStub

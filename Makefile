@@ -81,6 +81,7 @@ bench: install
 	$(PY) -m bench.run
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.sandbox
+	$(PY) -m bench.flood
 	tools/postgres.sh
 	$(PY) -m bench.replicas
 
@@ -91,6 +92,7 @@ pytest: install
 	tools/bubblewrap.sh
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
 	$(PY) -m bench.sandbox --quick
+	$(PY) -m bench.flood --quick
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.
 go-test: install

@@ -23,6 +23,11 @@ RPCS = Counter(
     registry=REGISTRY,
 )  # fmt: skip
 EVENTS = Counter("kodad_events", "Events stored and published.", registry=REGISTRY)
+EVENTS_COALESCED = Counter(
+    "kodad_events_coalesced",
+    "Deltas merged into a queued event of the same block instead of stored as their own.",
+    registry=REGISTRY,
+)
 PROVIDER_SECONDS = Histogram(
     "kodad_provider_round_seconds", "Duration of one provider call (a model round), by kind.",
     ["kind"], registry=REGISTRY, buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),

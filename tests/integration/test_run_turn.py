@@ -457,7 +457,9 @@ async def test_many_sessions_run_turns_concurrently(stub: Stub, workspace: Path)
     results = await asyncio.gather(*(run_turn(stub, s.id, "go") for s in sessions))
     for events in results:
         assert text_of(events) == "x" * 200
-        assert [e.seq for e in events] == list(range(1, 204))  # with context_usage
+        # Gap-free from 1; deltas queued behind a commit may be merged into fewer events.
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert kind(events[-1]) == "turn_ended"
 
 
 async def test_a_watcher_that_does_not_read_never_stalls_the_turn(
@@ -467,14 +469,17 @@ async def test_a_watcher_that_does_not_read_never_stalls_the_turn(
     watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
     await run_turn(stub, session.id, "go")  # completes while the watcher reads nothing
 
-    seen = []
+    seen, text = [], []
     while True:
         event = (await watch.read()).event
         seen.append(event.seq)
+        text.append(event.text_delta.text)
         if kind(event) == "turn_ended":
             break
     watch.cancel()
-    assert seen == list(range(1, 20_004))  # turn_started, context_usage, deltas, turn_ended
+    # Every event, gap-free (deltas queued behind a commit may have been merged).
+    assert seen == list(range(1, len(seen) + 1))
+    assert "".join(text) == "tok " * 20_000
 
 
 async def test_todos_are_kept_emitted_and_readable(stub: Stub, workspace: Path) -> None:

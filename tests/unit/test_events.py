@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kodad.domain.events import TextDelta
-from kodad.domain.model import SessionRecord
-from kodad.engine.eventlog import EventLog, EventWriter
+from kodad.domain.events import Event, Notice, TextDelta, ThinkingDelta, ToolCallOutput
+from kodad.domain.model import NoticeLevel, SessionRecord
+from kodad.engine.eventlog import COALESCE_AFTER, COALESCED_CHARS, EventLog, EventWriter
 from kodad.store import SqliteStore
 
 
@@ -43,7 +43,7 @@ async def test_a_reader_that_falls_behind_stays_bounded_and_catches_up(store: Sq
     assert (await anext(feed)).seq == 1  # the feed is now live
 
     for i in range(500):
-        log.emit("t", TextDelta(str(i)))
+        log.emit("t", Notice(NoticeLevel.INFO, str(i)))
         if i % 50 == 0:
             await writer.flush()
             assert max(s._queue.qsize() for s in log._subscribers) <= 11
@@ -52,7 +52,7 @@ async def test_a_reader_that_falls_behind_stays_bounded_and_catches_up(store: Sq
 
     rest = [await anext(feed) for _ in range(500)]
     assert [e.seq for e in rest] == list(range(2, 502))
-    assert [e.payload for e in rest] == [TextDelta(str(i)) for i in range(500)]
+    assert [e.payload for e in rest] == [Notice(NoticeLevel.INFO, str(i)) for i in range(500)]
     await feed.aclose()
     assert not log._subscribers
 
@@ -68,16 +68,86 @@ async def test_a_producer_far_ahead_of_the_store_waits_for_a_commit(
     writer = EventWriter(store)  # not started: only backpressure commits here
     flooding, other = EventLog("s_1", 0, writer), EventLog("s_2", 0, writer)
     for _ in range(100):
-        flooding.emit("t", TextDelta("x"))
+        flooding.emit("t", Notice(NoticeLevel.INFO, "x"))
     await flooding.backpressure()
     assert flooding.stored_seq == 0  # within its bound: no wait, no commit
-    flooding.emit("t", TextDelta("x"))
+    flooding.emit("t", Notice(NoticeLevel.INFO, "x"))
     await flooding.backpressure()
     assert flooding.stored_seq == 101  # past it: the producer waited for the commit
     # Everyone's backlog counts too: a quiet session past the total bound waits as well.
     for _ in range(100):
-        flooding.emit("t", TextDelta("x"))
+        flooding.emit("t", Notice(NoticeLevel.INFO, "x"))
     for _ in range(51):
-        other.emit("t", TextDelta("y"))
+        other.emit("t", Notice(NoticeLevel.INFO, "y"))
     await other.backpressure()
     assert other.stored_seq == 51 and flooding.stored_seq == 201
+
+
+async def test_deltas_queued_behind_a_commit_are_coalesced_and_replayed_as_seen(
+    store: SqliteStore,
+) -> None:
+    writer = EventWriter(store)  # not started: events wait until a flush
+    log = EventLog("s_1", 0, writer)
+    subscription = log.subscribe()
+    for i in range(COALESCE_AFTER - 1):
+        log.emit("t", Notice(NoticeLevel.INFO, str(i)))
+    for i in range(1000):
+        log.emit("t", TextDelta(f"{i},"))
+    log.emit("t", ThinkingDelta("hm"))
+    log.emit("t", ThinkingDelta("m"))
+    log.emit("t", ToolCallOutput("c_1", "a"))
+    log.emit("t", ToolCallOutput("c_2", "b"))  # another call: not merged
+    log.emit("t", ToolCallOutput("c_2", "c"))
+    log.emit("t", TextDelta("x"), subagent_session_id="s_child", parent_call_id="c_3")
+    log.emit("t2", TextDelta("y"))  # another turn: not merged
+    await writer.flush()
+    stored = await store.list_events("s_1", after_seq=0, limit=100)
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    assert [e.payload for e in stored][COALESCE_AFTER - 1 :] == [
+        TextDelta("".join(f"{i}," for i in range(1000))),  # merged once 16 events wait
+        ThinkingDelta("hmm"),
+        ToolCallOutput("c_1", "a"),
+        ToolCallOutput("c_2", "bc"),
+        TextDelta("x"),
+        TextDelta("y"),
+    ]
+    assert stored[-2].subagent_session_id == "s_child"
+    live: list[Event] = []
+    while len(live) < len(stored):
+        item = await subscription.get()
+        assert isinstance(item, Event)
+        live.append(item)
+    assert live == stored  # what a live reader saw is what a replay shows
+    assert log.assigned_seq == log.stored_seq == len(stored)
+
+
+async def test_deltas_are_not_coalesced_while_the_store_keeps_up(store: SqliteStore) -> None:
+    writer = EventWriter(store)
+    log = EventLog("s_1", 0, writer)
+    texts = [str(i) for i in range(COALESCE_AFTER)]
+    for text in texts:  # a burst shorter than the threshold
+        log.emit("t", TextDelta(text))
+    await writer.flush()
+    log.emit("t", TextDelta("after"))
+    await writer.flush()
+    stored = await store.list_events("s_1", after_seq=0, limit=100)
+    assert [e.payload for e in stored] == [TextDelta(t) for t in [*texts, "after"]]
+
+
+async def test_a_coalesced_event_stays_bounded(store: SqliteStore) -> None:
+    writer = EventWriter(store)
+    log = EventLog("s_1", 0, writer)
+    chunk = "z" * 1000
+    for _ in range(COALESCE_AFTER):
+        log.emit("t", Notice(NoticeLevel.INFO, "wait"))
+    for _ in range(3 * COALESCED_CHARS // 1000):
+        log.emit("t", TextDelta(chunk))
+    await writer.flush()
+    stored = await store.list_events("s_1", after_seq=0, limit=100)
+    assert all(
+        len(e.payload.text) <= COALESCED_CHARS for e in stored if isinstance(e.payload, TextDelta)
+    )
+    assert "".join(e.payload.text for e in stored if isinstance(e.payload, TextDelta)) == chunk * (
+        3 * COALESCED_CHARS // 1000
+    )
+    assert len(stored) <= COALESCE_AFTER + 4

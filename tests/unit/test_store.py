@@ -188,7 +188,7 @@ async def test_messages_are_indexed_and_forked(store: Store) -> None:
 
 async def test_events_turns_and_delete_cascade(store: Store) -> None:
     await store.create_session(session("s_1"))
-    events = [Event("s_1", "t1", i + 1, 100 + i, p) for i, p in enumerate(EVERY_PAYLOAD)]
+    events = [Event("s_1", "t0", i + 1, 100 + i, p) for i, p in enumerate(EVERY_PAYLOAD)]
     await store.append_events(events[:5])
     await store.append_events(events[5:])
     assert await store.list_events("s_1", after_seq=0, limit=100) == events
@@ -206,7 +206,8 @@ async def test_events_turns_and_delete_cascade(store: Store) -> None:
         TurnRecord("s_1", "t2", 10, 11, TurnEndReason.CANCELLED, usage=Usage(1, 1))
     )
     got = await store.get_session("s_1")
-    assert got is not None and got.active_turn_id == "" and got.usage == Usage(4, 5)
+    # t0's usage came with its turn_ended event, stored with the turn's end.
+    assert got is not None and got.active_turn_id == "" and got.usage == Usage(9, 11)
     assert await store.unfinished_turns() == []
     await store.record_file_change("s_1", "t1", "a.txt", FileChangeKind.CREATED, 7)
 
@@ -214,6 +215,26 @@ async def test_events_turns_and_delete_cascade(store: Store) -> None:
     assert await store.delete_session("s_1") is False
     for table in ("messages", "events", "turns", "file_changes", "session_labels"):
         assert await count_rows(store, table) == 0, table
+
+
+async def test_a_turn_ended_is_stored_with_the_turns_end(store: Store) -> None:
+    """A crash between a turn's end and its turn_ended event cannot happen: both are one
+    transaction, applied once (a second end changes nothing)."""
+    await store.create_session(session("s_1"))
+    started = Event("s_1", "t1", 1, 100, TurnStarted("hi", 0))
+    ended = Event("s_1", "t1", 2, 110, TurnEnded(TurnEndReason.COMPLETED, usage=Usage(2, 3)))
+    await store.append_events([started, ended])
+    got = await store.get_session("s_1")
+    assert got is not None and got.active_turn_id == "" and got.usage == Usage(2, 3)
+    assert await store.unfinished_turns() == []
+    await store.end_turn(TurnRecord("s_1", "t1", 100, 120, TurnEndReason.FAILED, usage=Usage(9, 9)))
+    got = await store.get_session("s_1")
+    assert got is not None and got.usage == Usage(2, 3)  # not counted twice
+    # A turn_ended of a turn that is not the session's running one leaves the running one.
+    await store.begin_turn(TurnRecord("s_1", "t2", 130))
+    late = Event("s_1", "t9", 3, 131, TurnEnded(TurnEndReason.CANCELLED))
+    await store.append_events([late])
+    assert (await store.get_session("s_1")).active_turn_id == "t2"  # type: ignore[union-attr]
 
 
 async def test_a_turn_started_is_stored_with_its_turn_row(store: Store) -> None:

@@ -19,7 +19,9 @@ TOOLS = default_registry()
 
 def context(root: Path, limit: int = 10_000) -> tuple[ToolContext, list[str]]:
     chunks: list[str] = []
-    return ToolContext(Workspace(root), output_limit=limit, emit_output=chunks.append), chunks
+    return ToolContext(
+        Workspace(root), output_limit=limit, emit_output=lambda chunk, omitted: chunks.append(chunk)
+    ), chunks
 
 
 async def run(
@@ -187,6 +189,30 @@ class TestBash:
         )
         assert out.truncated and out.output == "x" * 100
         assert len("".join(chunks)) == 5000
+
+    async def test_past_the_stream_limit_only_the_tail_streams(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from kodad.tools import base
+
+        monkeypatch.setattr(base, "STREAM_TAIL", 300)
+        streamed: list[tuple[str, int]] = []
+        ctx = ToolContext(
+            Workspace(tmp_path),
+            output_limit=100,
+            stream_limit=1000,
+            emit_output=lambda chunk, omitted: streamed.append((chunk, omitted)),
+        )
+        bash = TOOLS.get("bash")
+        assert bash is not None
+        command = "seq 1 100000"  # 588,895 characters
+        out = await bash.run(Args(json.dumps({"command": command})), ctx)
+        full = "".join(f"{i}\n" for i in range(1, 100_001))
+        assert out.truncated and out.output == full[:100]  # what the model gets is unchanged
+        head = "".join(chunk for chunk, _ in streamed[:-1])
+        tail, omitted = streamed[-1]
+        assert head == full[:1000] and all(o == 0 for _, o in streamed[:-1])
+        assert tail == full[-300:] and omitted == len(full) - 1300
 
     async def test_timeout_kills_the_process_group(self, tmp_path: Path) -> None:
         pidfile = tmp_path / "child"

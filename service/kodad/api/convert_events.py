@@ -52,7 +52,9 @@ def event(e: ev.Event) -> epb.EngineEvent:
                 )
             )
         case ev.ToolCallOutput():
-            pb.tool_call_output.CopyFrom(epb.ToolCallOutput(call_id=p.call_id, chunk=p.chunk))
+            pb.tool_call_output.CopyFrom(
+                epb.ToolCallOutput(call_id=p.call_id, chunk=p.chunk, omitted_chars=p.omitted)
+            )
         case ev.ToolCallFinished():
             pb.tool_call_finished.CopyFrom(
                 epb.ToolCallFinished(

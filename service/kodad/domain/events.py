@@ -52,6 +52,9 @@ class ToolCallOutput:
     kind: ClassVar[str] = "tool_call_output"
     call_id: str
     chunk: str
+    # Characters of the output left out before this chunk (past the stream limit only the
+    # output's tail streams): set on the tail's first chunk.
+    omitted: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,24 @@ An event reaches subscribers only once it is stored, so a seq a client has seen 
 the same event, also after a crash and restart. Events queue while a commit runs and go
 together in the next one (group commit), so persistence costs about one commit of latency
 and no per-event transaction.
+
+Deltas are coalesced while the store is behind: once COALESCE_AFTER events of a session wait
+for a commit, a text or thinking delta, or a command's output, that follows one of the same
+block still queued is merged into it (same seq, longer text). Nobody has seen a queued event,
+so this changes no seq anyone knows, and the merged event is published when the first would
+have been; when the store keeps up nothing is merged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from kodad import metrics
-from kodad.domain.events import Event, EventPayload
+from kodad.domain.events import Event, EventPayload, TextDelta, ThinkingDelta, ToolCallOutput
 from kodad.domain.model import now_us
 from kodad.store.base import StaleLease, Store
 
@@ -30,6 +37,42 @@ REPLAY_PAGE = 1000
 # bounded, instead of queueing without end.
 SESSION_BACKLOG = 2048
 TOTAL_BACKLOG = 20_000
+# The same in characters of delta text (coalesced deltas are few events but may be long).
+SESSION_BACKLOG_CHARS = 16 * 1024
+# How many of a session's events wait for a commit before its deltas are coalesced.
+COALESCE_AFTER = 16
+# The most text one coalesced event holds.
+COALESCED_CHARS = 64 * 1024
+
+
+def _continuation(
+    queued: Event, payload: EventPayload, turn_id: str, tags: tuple[str, str]
+) -> str | None:
+    """The text `payload` adds to `queued` when both are deltas of one block (the same kind,
+    turn, sub-agent and call), else None."""
+    if queued.turn_id != turn_id or (queued.subagent_session_id, queued.parent_call_id) != tags:
+        return None
+    match queued.payload, payload:
+        case (TextDelta(), TextDelta(text)) | (ThinkingDelta(), ThinkingDelta(text)):
+            return text
+        case ToolCallOutput(call), ToolCallOutput(other, text, 0) if call == other:
+            return text
+        case _:
+            return None
+
+
+def _with_text(event: Event, text: str) -> Event:
+    payload = event.payload
+    if isinstance(payload, ToolCallOutput):
+        return dataclasses.replace(event, payload=dataclasses.replace(payload, chunk=text))
+    assert isinstance(payload, TextDelta | ThinkingDelta)
+    return dataclasses.replace(event, payload=dataclasses.replace(payload, text=text))
+
+
+def _text(payload: EventPayload) -> str:
+    if isinstance(payload, ToolCallOutput):
+        return payload.chunk
+    return payload.text if isinstance(payload, TextDelta | ThinkingDelta) else ""
 
 
 class Overflow:
@@ -93,6 +136,13 @@ class EventLog:
         A fenced log stores nothing more (the session's new owner continues it)."""
         if self.fenced:
             return Event(self.session_id, turn_id, 0, now_us(), payload)
+        tags = (subagent_session_id, parent_call_id)
+        if (
+            (queued := self._writer.last_queued(self)) is not None
+            and (text := _continuation(queued, payload, turn_id, tags)) is not None
+            and self._writer.extend_last(self, text)
+        ):
+            return queued  # its text is longer once stored
         self.assigned_seq += 1
         event = Event(
             self.session_id,
@@ -147,6 +197,7 @@ class EventLog:
         if (
             self.assigned_seq - self.stored_seq > SESSION_BACKLOG
             or self._writer.backlog > TOTAL_BACKLOG
+            or self._writer.queued_chars(self) > SESSION_BACKLOG_CHARS
         ):
             await self._writer.flush()
 
@@ -201,6 +252,14 @@ class EventWriter:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._buffer: list[tuple[EventLog, Event]] = []
+        # Where each log's last event waits in the buffer (until a commit takes it), and how
+        # many of its events wait.
+        self._last: dict[EventLog, int] = {}
+        self._queued: dict[EventLog, int] = {}
+        # Text merged into a log's last queued event, joined once (merging stays linear).
+        self._extra: dict[EventLog, list[str]] = {}
+        self._extra_chars: dict[EventLog, int] = {}
+        self._chars: dict[EventLog, int] = {}  # delta text each log has waiting
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -210,11 +269,59 @@ class EventWriter:
 
     def discard(self, log: EventLog) -> None:
         """Drops the events of `log` not yet stored (it was fenced)."""
+        self._seal_all()
         self._buffer = [(lg, ev) for lg, ev in self._buffer if lg is not log]
 
+    def _seal(self, log: EventLog) -> None:
+        """Writes the text merged into `log`'s last queued event into it."""
+        extra = self._extra.pop(log, None)
+        self._extra_chars.pop(log, None)
+        if extra:
+            index = self._last[log]
+            event = self._buffer[index][1]
+            self._buffer[index] = (log, _with_text(event, _text(event.payload) + "".join(extra)))
+
+    def _seal_all(self) -> None:
+        """Seals every log's last event; nothing more merges into what is queued now."""
+        for log in list(self._extra):
+            self._seal(log)
+        self._last.clear()
+        self._queued.clear()
+        self._chars.clear()
+
+    def queued_chars(self, log: EventLog) -> int:
+        """Characters of delta text `log` has waiting for a commit."""
+        return self._chars.get(log, 0)
+
     def append(self, log: EventLog, event: Event) -> None:
+        self._seal(log)
+        if chars := len(_text(event.payload)):
+            self._chars[log] = self._chars.get(log, 0) + chars
+        self._last[log] = len(self._buffer)
+        self._queued[log] = self._queued.get(log, 0) + 1
         self._buffer.append((log, event))
         self._wake.set()
+
+    def last_queued(self, log: EventLog) -> Event | None:
+        """The last event of `log` waiting for a commit (nobody has seen it), once at least
+        COALESCE_AFTER of its events wait; else None."""
+        index = self._last.get(log)
+        if index is None or self._queued.get(log, 0) < COALESCE_AFTER:
+            return None
+        return self._buffer[index][1]
+
+    def extend_last(self, log: EventLog, text: str) -> bool:
+        """Appends `text` to the last queued event of `log` (a merged delta, the same seq),
+        unless that would pass COALESCED_CHARS; whether it did."""
+        queued = self._buffer[self._last[log]][1]
+        chars = len(_text(queued.payload)) + self._extra_chars.get(log, 0) + len(text)
+        if chars > COALESCED_CHARS:
+            return False
+        self._extra.setdefault(log, []).append(text)
+        self._extra_chars[log] = self._extra_chars.get(log, 0) + len(text)
+        self._chars[log] = self._chars.get(log, 0) + len(text)
+        metrics.EVENTS_COALESCED.inc()
+        return True
 
     @property
     def backlog(self) -> int:
@@ -224,6 +331,7 @@ class EventWriter:
     async def flush(self) -> None:
         """Stores and publishes everything appended before the call."""
         async with self._lock:
+            self._seal_all()
             batch, self._buffer = self._buffer, []
             while batch:
                 try:
@@ -236,6 +344,7 @@ class EventWriter:
                             event_log.fence()
                     batch = [(lg, ev) for lg, ev in batch if lg.session_id != e.session_id]
                 except BaseException:
+                    self._seal_all()  # merge nothing more into what is queued now
                     self._buffer[:0] = batch  # keep them, in order, for the next attempt
                     raise
             for event_log, event in batch:

@@ -32,6 +32,8 @@ class TurnLimits:
     tool_output_limit: int
     system_prompt: str
     context_window: int = 128_000
+    # How much of a call's output streams and is stored before only its tail does.
+    tool_stream_limit: int = 1024 * 1024
     # At the loop cap, one last round without tools asks for the answer (sub-agents)
     # instead of asking a human whether to go on.
     final_round: bool = False

@@ -196,6 +196,7 @@ class Launcher:
         limits = TurnLimits(
             loop_cap=launch.loop_cap,
             tool_output_limit=core.settings.tool_output_limit,
+            tool_stream_limit=core.settings.tool_stream_limit,
             system_prompt=prompts.system_prompt(record, profile, agents),
             context_window=self._models.known_window(record.provider)
             or core.settings.default_context_window,

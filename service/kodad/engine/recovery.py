@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 
-from kodad.domain.events import Event, FileChanged, ToolCallFinished, ToolCallStarted, TurnEnded
-from kodad.domain.model import Message, Role, ToolResult, TurnEndReason, now_us
+from kodad.domain.events import (
+    Event,
+    FileChanged,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnEnded,
+    TurnStarted,
+)
+from kodad.domain.model import Message, Role, ToolResult, TurnEndReason
 from kodad.engine.live import Core, LiveSession
 from kodad.store.base import LeaseHeld, TurnRecord
 from kodad.tools.shell import kill_orphans
@@ -51,11 +57,14 @@ async def end_interrupted(core: Core, live: LiveSession, turn: TurnRecord) -> No
         code, why = "owner_lost", "the replica running the turn stopped"
     text = f"{why} while the turn was running"
     messages = await core.store.list_messages(turn.session_id)
-    await _complete_log(core, live, turn, messages)
+    started = await _complete_log(core, live, turn, messages)
     answered = {m.tool_result.call_id for m in messages if m.tool_result is not None}
     for message in messages:
         for call in message.tool_calls:
             if call.call_id not in answered:
+                if call.call_id not in started:  # the crash came before it was announced
+                    announce = ToolCallStarted(call.call_id, call.tool_name, call.arguments_json)
+                    live.log.emit(turn.turn_id, announce)
                 result = ToolResult(call.call_id, f"interrupted: {why}", True)
                 await core.store.append_message(
                     turn.session_id, Message(Role.TOOL, turn.turn_id, tool_result=result)
@@ -63,15 +72,7 @@ async def end_interrupted(core: Core, live: LiveSession, turn: TurnRecord) -> No
                 live.log.emit(
                     turn.turn_id, ToolCallFinished(call.call_id, result.output, is_error=True)
                 )
-    await core.store.end_turn(
-        dataclasses.replace(
-            turn,
-            end_time=now_us(),
-            reason=TurnEndReason.FAILED,
-            error_code=code,
-            error_message=text,
-        )
-    )
+    # Stored with the turn's end (the row), in one transaction.
     live.log.emit(turn.turn_id, TurnEnded(TurnEndReason.FAILED, code, text))
     await live.log.flush()
     log.warning("turn %s of session %s was interrupted", turn.turn_id, turn.session_id)
@@ -79,15 +80,21 @@ async def end_interrupted(core: Core, live: LiveSession, turn: TurnRecord) -> No
 
 async def _complete_log(
     core: Core, live: LiveSession, turn: TurnRecord, messages: list[Message]
-) -> None:
+) -> set[str]:
     """Appends the events a crash kept from the log although what they announce was
     stored: a tool_call_finished for each result in the history, a file_changed for each
-    recorded change (the store writes those before their events)."""
-    payloads = [
-        e.payload
-        for e in await _events_of(core, turn.session_id)
-        if e.turn_id == turn.turn_id and not e.subagent_session_id
-    ]
+    recorded change (the store writes those before their events). Returns the calls the
+    log announced (tool_call_started)."""
+    events = [e for e in await _events_of(core, turn.session_id) if e.turn_id == turn.turn_id]
+    payloads = [e.payload for e in events if not e.subagent_session_id]
+    if not any(isinstance(p, TurnStarted) for p in payloads):
+        # The turn's row was stored before its turn_started (the turn began to run first).
+        asked = next(
+            (m for m in messages if m.turn_id == turn.turn_id and m.role is Role.USER), None
+        )
+        text, images = (asked.text, len(asked.images)) if asked else ("", 0)
+        live.log.emit(turn.turn_id, TurnStarted(text, images))
+    _finish_relayed(live, turn, events)
     started = {p.call_id for p in payloads if isinstance(p, ToolCallStarted)}
     finished = {p.call_id for p in payloads if isinstance(p, ToolCallFinished)}
     for m in messages:
@@ -107,6 +114,28 @@ async def _complete_log(
             announced[(change.path, change.change)] -= 1
         else:
             live.log.emit(turn.turn_id, FileChanged(change.path, change.change))
+    return started
+
+
+def _finish_relayed(live: LiveSession, turn: TurnRecord, events: list[Event]) -> None:
+    """Ends the sub-agents' calls relayed into the turn's log whose end was not relayed
+    (the sub-agent's own log is recovered with its session)."""
+    open_calls: dict[tuple[str, str], Event] = {}
+    for e in events:
+        if not e.subagent_session_id:
+            continue
+        key = (e.subagent_session_id, getattr(e.payload, "call_id", ""))
+        if isinstance(e.payload, ToolCallStarted):
+            open_calls[key] = e
+        elif isinstance(e.payload, ToolCallFinished):
+            open_calls.pop(key, None)
+    for (child, call_id), e in open_calls.items():
+        live.log.emit(
+            turn.turn_id,
+            ToolCallFinished(call_id, "interrupted: the sub-agent's turn stopped", True),
+            subagent_session_id=child,
+            parent_call_id=e.parent_call_id,
+        )
 
 
 async def _events_of(core: Core, session_id: str) -> list[Event]:

@@ -14,6 +14,8 @@ from kodad.tools.sandbox import Sandbox
 class EngineSettings:
     default_loop_cap: int = 50
     tool_output_limit: int = 256 * 1024
+    # How much of a call's output streams (and is stored) before only its last 64 KiB do.
+    tool_stream_limit: int = 1024 * 1024
     default_provider: ProviderConfig = field(default_factory=ProviderConfig)
     default_context_window: int = 128_000
     limits: Limits = field(default_factory=Limits)

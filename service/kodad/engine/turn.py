@@ -74,6 +74,7 @@ class Turn:
         # Calls the output token limit ended inside: answered with an error, never run.
         self._cut_off: set[str] = set()
         self._cancel_requested = False
+        self._ended = False  # turn_ended was emitted
         self._phase = TurnPhase.STARTING
         self._end_reason = TurnEndReason.FAILED
         self.error = ("", "")  # (code, message) of a failed turn
@@ -169,8 +170,9 @@ class Turn:
         except Exception as e:
             log.exception("could not store the end of turn %s", self.id)
             self._deps.on_finished(self.id)
-            failure = TurnEnded(TurnEndReason.FAILED, "internal", f"storing the turn failed: {e}")
-            self.emit(failure)
+            if not self._ended:  # else its turn_ended waits in the log, stored on a retry
+                failure = f"storing the turn failed: {e}"
+                self.emit(TurnEnded(TurnEndReason.FAILED, "internal", failure))
 
     async def _loop(self) -> TurnEndReason:
         cap = self._limits.loop_cap
@@ -309,21 +311,21 @@ class Turn:
     async def _ask_user(self, call_id: str, question: str, choices: tuple[str, ...]) -> str:
         """Emits user_question and waits for the user's answer (the first one wins)."""
         request_id = new_id("q")
-        question_event = UserQuestion(request_id, call_id, question, choices)
-        return await self._answer(request_id, pending.QUESTION, question_event)
+        asked = UserQuestion(request_id, call_id, question, choices)
+        return await self._answer(request_id, pending.QUESTION, asked)
 
     async def _run_tool(self, call: ToolCall) -> ToolOutcome:
         """Runs one call (asking first where the rules say so); returns what the model gets."""
         self.emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
         tool = self._tools.get(call.tool_name)
         workspace = Workspace(self.session.workspace)
-
-        subagents = self._deps.subagents
+        subagents, call_id = self._deps.subagents, call.call_id
         ctx = ToolContext(
             workspace=workspace,
             output_limit=self._limits.tool_output_limit,
             turn_id=self.id,
-            emit_output=lambda chunk: self.emit(ToolCallOutput(call.call_id, chunk)),
+            emit_output=lambda chunk, omitted: self.emit(ToolCallOutput(call_id, chunk, omitted)),
+            stream_limit=self._limits.tool_stream_limit,
             drain=self._log.backpressure,
             todos=self._todos,
             tenant=self.session.tenant,
@@ -387,12 +389,10 @@ class Turn:
             await self._finish_call(call, ToolOutcome(why, is_error=True))
 
     async def _end(self, reason: TurnEndReason, code: str, message: str) -> None:
-        end_time = now_us()
-        await self._store.end_turn(
-            TurnRecord(self.session.id, self.id, 0, end_time, reason, code, message, self._usage)
-        )
         # Free the session, then record the end in the same step (no await between), so a
         # client that sees turn_ended can start the next turn at once and seqs stay in order.
+        # The store ends the turn's row with its turn_ended event, in one transaction.
         self._deps.on_finished(self.id)
         self.emit(TurnEnded(reason, code, message, self._usage))
+        self._ended = True
         await self._log.flush()

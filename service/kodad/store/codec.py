@@ -10,7 +10,14 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from kodad.domain.events import PAYLOAD_TYPES, Event, EventPayload, RateLimit, TurnStarted
+from kodad.domain.events import (
+    PAYLOAD_TYPES,
+    Event,
+    EventPayload,
+    RateLimit,
+    TurnEnded,
+    TurnStarted,
+)
 from kodad.domain.model import (
     ApprovalMode,
     ApprovalRule,
@@ -29,6 +36,7 @@ from kodad.domain.model import (
     ToolResult,
     Usage,
 )
+from kodad.store.base import TurnRecord
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -287,9 +295,25 @@ def settings_row(r: SessionRecord) -> tuple[object, ...]:
     )
 
 
-def turn_starts(events: Sequence[Event]) -> list[Event]:
-    """The turn_started events of sessions' own turns (a relayed sub-agent event is not)."""
-    return [e for e in events if isinstance(e.payload, TurnStarted) and not e.subagent_session_id]
+def turn_bounds(events: Sequence[Event]) -> list[Event]:
+    """The turn_started and turn_ended events of sessions' own turns, in order (a relayed
+    sub-agent event is not): the store writes each with its turn row, in one transaction,
+    so a crash never leaves a turn whose row and log disagree."""
+    return [
+        e
+        for e in events
+        if isinstance(e.payload, TurnStarted | TurnEnded) and not e.subagent_session_id
+    ]
+
+
+def turn_end(ended: Event) -> TurnRecord:
+    """The end of the turn a turn_ended event ends."""
+    p = ended.payload
+    assert isinstance(p, TurnEnded)
+    return TurnRecord(
+        ended.session_id, ended.turn_id, 0, ended.create_time, p.reason, p.error_code,
+        p.error_message, p.usage,
+    )  # fmt: skip
 
 
 def turn_row(started: Event) -> tuple[object, ...]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from kodad.domain.events import Event
+from kodad.domain.events import Event, TurnEnded
 from kodad.domain.model import (
     ApprovalRule,
     FileChange,
@@ -32,6 +32,8 @@ from kodad.store.postgres_db import (
     SELECT_SESSION,
     SETTINGS,
     PostgresDatabase,
+    end_row,
+    end_session,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class PostgresStore(PostgresDatabase):
 
     async def open(self) -> None:
         await super().open()
-        self.cluster.start()
+        await self.cluster.start()
 
     async def close(self) -> None:
         await self.cluster.stop()
@@ -238,18 +240,25 @@ class PostgresStore(PostgresDatabase):
                 " subagent_session_id, parent_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 [codec.event_row(e) for e in events],
             )
-            # A turn_started is stored with its turn row, so a crash right after it still
-            # leaves a turn that recovery finds and ends. Turn rows before sessions rows, as
-            # begin_turn and end_turn lock them: no deadlock.
-            starts = codec.turn_starts(events)
-            for started in starts:
-                await conn.execute(INSERT_TURN, *codec.turn_row(started))
+            # A turn_started is stored with its turn row, a turn_ended with the turn's end:
+            # a crash between the two never leaves them disagreeing. Turn rows before
+            # sessions rows, as begin_turn and end_turn lock them: no deadlock.
+            bounds = codec.turn_bounds(events)
+            ended = set()
+            for bound in bounds:
+                if not isinstance(bound.payload, TurnEnded):
+                    await conn.execute(INSERT_TURN, *codec.turn_row(bound))
+                elif await end_row(conn, codec.turn_end(bound)):
+                    ended.add(bound.seq)
             await conn.executemany(
                 "UPDATE sessions SET last_seq = $1 WHERE id = $2",
                 [(last[sid], sid) for sid in sorted(last)],
             )
-            for started in starts:
-                await conn.execute(MARK_RUNNING, started.turn_id, started.session_id)
+            for bound in bounds:
+                if not isinstance(bound.payload, TurnEnded):
+                    await conn.execute(MARK_RUNNING, bound.turn_id, bound.session_id)
+                elif bound.seq in ended:
+                    await end_session(conn, codec.turn_end(bound))
             for sid, seq in last.items():  # delivered on commit
                 await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")
 
@@ -289,28 +298,8 @@ class PostgresStore(PostgresDatabase):
             raise ValueError("end_turn needs a reason")
         async with self.pool.acquire() as conn, conn.transaction():
             await self.cluster.fence(conn, turn.session_id)
-            await conn.execute(
-                "UPDATE turns SET end_time=$1, reason=$2, error_code=$3, error_message=$4,"
-                " usage=$5 WHERE session_id=$6 AND turn_id=$7",
-                turn.end_time,
-                turn.reason.value,
-                turn.error_code,
-                turn.error_message,
-                codec.encode_usage(turn.usage),
-                turn.session_id,
-                turn.turn_id,
-            )
-            usage = await conn.fetchval(
-                "SELECT usage FROM sessions WHERE id = $1 FOR NO KEY UPDATE", turn.session_id
-            )
-            if usage is not None:
-                total = codec.decode_usage(usage) + turn.usage
-                await conn.execute(
-                    "UPDATE sessions SET usage=$1, active_turn_id='', update_time=$2 WHERE id=$3",
-                    codec.encode_usage(total),
-                    turn.end_time,
-                    turn.session_id,
-                )
+            if await end_row(conn, turn):
+                await end_session(conn, turn)
 
     async def unfinished_turns(self) -> list[TurnRecord]:
         """Running turns whose owner is gone: no lease, or one that expired."""

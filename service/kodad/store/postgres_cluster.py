@@ -15,10 +15,8 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, Union
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from kodad.domain.events import (
     ApprovalRequested,
@@ -30,10 +28,9 @@ from kodad.domain.events import (
 )
 from kodad.store import codec
 from kodad.store.base import LeaseHeld, ReplicaHandler, StaleLease, uninterruptible
+from kodad.store.postgres_db import Connection
 
 log = logging.getLogger(__name__)
-
-Connection = Union["asyncpg.Connection[Any]", "PoolConnectionProxy[Any]"]
 
 RELISTEN_DELAY_S = 1.0
 EVENTS_CHANNEL = "kodad_events"
@@ -69,8 +66,13 @@ class PostgresCluster:
         self._handler: ReplicaHandler | None = None
         self._relisten: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Starts renewing the leases this replica takes."""
+    async def start(self) -> None:
+        """Gives up the leases rows name this replica as the owner of (a restarted replica
+        runs no turn yet: recovery ends those at once instead of when they expire), then
+        starts renewing the leases it takes. Replica ids must be unique."""
+        await self._pool().execute(
+            "UPDATE leases SET expires_at = '-infinity' WHERE owner = $1", self.replica_id
+        )
         self._renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
 
     async def stop(self) -> None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any, Union
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from kodad.store import codec
-from kodad.store.base import uninterruptible
+from kodad.store.base import TurnRecord, uninterruptible
 from kodad.store.postgres_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
+
+Connection = Union["asyncpg.Connection[Any]", "PoolConnectionProxy[Any]"]
 
 # A turn's row, once: begin_turn and the turn_started event both write it.
 INSERT_TURN = (
@@ -88,3 +92,38 @@ class PostgresDatabase:
         async with self.pool.acquire() as conn, conn.transaction():
             for sql, params in statements:
                 await conn.execute(sql, *params)
+
+
+async def end_row(conn: Connection, turn: TurnRecord) -> bool:
+    """In a transaction: ends the turn's row unless it has ended; whether it did."""
+    assert turn.reason is not None
+    changed = await conn.fetchval(
+        "UPDATE turns SET end_time=$1, reason=$2, error_code=$3, error_message=$4,"
+        " usage=$5 WHERE session_id=$6 AND turn_id=$7 AND reason IS NULL RETURNING 1",
+        turn.end_time,
+        turn.reason.value,
+        turn.error_code,
+        turn.error_message,
+        codec.encode_usage(turn.usage),
+        turn.session_id,
+        turn.turn_id,
+    )
+    return changed is not None
+
+
+async def end_session(conn: Connection, turn: TurnRecord) -> None:
+    """In a transaction: adds an ended turn's usage to its session's and frees the
+    session if it still runs that turn."""
+    usage = await conn.fetchval(
+        "SELECT usage FROM sessions WHERE id = $1 FOR NO KEY UPDATE", turn.session_id
+    )
+    if usage is not None:
+        total = codec.decode_usage(usage) + turn.usage
+        await conn.execute(
+            "UPDATE sessions SET usage=$1, update_time=$2, active_turn_id = CASE WHEN"
+            " active_turn_id = $3 THEN '' ELSE active_turn_id END WHERE id=$4",
+            codec.encode_usage(total),
+            turn.end_time,
+            turn.turn_id,
+            turn.session_id,
+        )

@@ -10,7 +10,9 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 
-from kodad.domain.events import Event
+import aiosqlite
+
+from kodad.domain.events import Event, TurnEnded
 from kodad.domain.model import (
     ApprovalRule,
     FileChange,
@@ -209,11 +211,14 @@ class SqliteStore(SqliteFile):
                     "UPDATE sessions SET last_seq = ? WHERE id = ?",
                     [(seq, sid) for sid, seq in last.items()],
                 )
-                # A turn_started is stored with its turn row, so a crash right after it
-                # still leaves a turn that recovery finds and ends.
-                for started in codec.turn_starts(events):
-                    await conn.execute(INSERT_TURN, codec.turn_row(started))
-                    await conn.execute(MARK_RUNNING, (started.turn_id, started.session_id))
+                # A turn_started is stored with its turn row, a turn_ended with the turn's
+                # end: a crash between the two never leaves them disagreeing.
+                for bound in codec.turn_bounds(events):
+                    if isinstance(bound.payload, TurnEnded):
+                        await self._end(conn, codec.turn_end(bound))
+                        continue
+                    await conn.execute(INSERT_TURN, codec.turn_row(bound))
+                    await conn.execute(MARK_RUNNING, (bound.turn_id, bound.session_id))
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
@@ -251,33 +256,44 @@ class SqliteStore(SqliteFile):
             conn = self._w
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                await conn.execute(
-                    "UPDATE turns SET end_time=?, reason=?, error_code=?, error_message=?,"
-                    " usage=? WHERE session_id=? AND turn_id=?",
-                    (
-                        turn.end_time,
-                        turn.reason.value,
-                        turn.error_code,
-                        turn.error_message,
-                        codec.encode_usage(turn.usage),
-                        turn.session_id,
-                        turn.turn_id,
-                    ),
-                )
-                async with conn.execute(
-                    "SELECT usage FROM sessions WHERE id = ?", (turn.session_id,)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None:
-                    total = codec.decode_usage(str(row[0])) + turn.usage
-                    await conn.execute(
-                        "UPDATE sessions SET usage=?, active_turn_id='', update_time=? WHERE id=?",
-                        (codec.encode_usage(total), turn.end_time, turn.session_id),
-                    )
+                await self._end(conn, turn)
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+    @staticmethod
+    async def _end(conn: aiosqlite.Connection, turn: TurnRecord) -> None:
+        """In a transaction: ends the turn (once: a turn already ended stays as it is), adds
+        its usage to the session's and frees the session if it still runs that turn."""
+        assert turn.reason is not None
+        cursor = await conn.execute(
+            "UPDATE turns SET end_time=?, reason=?, error_code=?, error_message=?, usage=?"
+            " WHERE session_id=? AND turn_id=? AND reason IS NULL",
+            (
+                turn.end_time,
+                turn.reason.value,
+                turn.error_code,
+                turn.error_message,
+                codec.encode_usage(turn.usage),
+                turn.session_id,
+                turn.turn_id,
+            ),
+        )
+        if cursor.rowcount == 0:
+            return
+        async with conn.execute(
+            "SELECT usage FROM sessions WHERE id = ?", (turn.session_id,)
+        ) as found:
+            row = await found.fetchone()
+        if row is not None:
+            total = codec.decode_usage(str(row[0])) + turn.usage
+            await conn.execute(
+                "UPDATE sessions SET usage=?, update_time=?,"
+                " active_turn_id = CASE WHEN active_turn_id = ? THEN '' ELSE active_turn_id END"
+                " WHERE id=?",
+                (codec.encode_usage(total), turn.end_time, turn.turn_id, turn.session_id),
+            )
 
     async def unfinished_turns(self) -> list[TurnRecord]:
         async with self._r.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import enum
 import json
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,10 @@ class ToolOutcome:
     truncated: bool = False
 
 
+# Of an output past the stream limit, how much of its end still streams.
+STREAM_TAIL = 64 * 1024
+
+
 async def _nothing_to_drain() -> None:
     return None
 
@@ -57,7 +62,10 @@ class ToolContext:
     workspace: Workspace
     output_limit: int
     turn_id: str = ""
-    emit_output: Callable[[str], object] = lambda chunk: None
+    # Emits a chunk of the call's output and how many characters were left out before it.
+    emit_output: Callable[[str, int], object] = lambda chunk, omitted: None
+    # How much of a call's output streams (and is stored) before only its tail does.
+    stream_limit: int = 1024 * 1024
     # Awaited after emitting output: waits while the event log is too far behind.
     drain: Callable[[], Awaitable[None]] = _nothing_to_drain
     changes: list[tuple[str, FileChangeKind]] = field(default_factory=list)
@@ -74,6 +82,43 @@ class ToolContext:
     confinement: Confinement = field(default_factory=Confinement)
     # The tenant the session belongs to ("" without authentication): per-tenant data.
     tenant: str = ""
+
+    _streamed: int = field(default=0, init=False)
+    _tail: collections.deque[str] = field(default_factory=collections.deque, init=False)
+    _tail_size: int = field(default=0, init=False)
+    _omitted: int = field(default=0, init=False)
+
+    def stream(self, chunk: str) -> None:
+        """Streams a chunk of the call's output: the first `stream_limit` characters at once;
+        of the rest only the last STREAM_TAIL characters, kept until end_stream."""
+        if self._streamed < self.stream_limit:
+            head = chunk[: self.stream_limit - self._streamed]
+            self._streamed += len(head)
+            self.emit_output(head, 0)
+            chunk = chunk[len(head) :]
+        if not chunk:
+            return
+        self._tail.append(chunk)
+        self._tail_size += len(chunk)
+        excess = self._tail_size - STREAM_TAIL
+        while excess > 0:  # drop the oldest characters beyond the tail's size
+            first = self._tail[0]
+            if len(first) <= excess:
+                self._tail.popleft()
+                cut = len(first)
+            else:
+                self._tail[0] = first[excess:]
+                cut = excess
+            self._omitted += cut
+            self._tail_size -= cut
+            excess -= cut
+
+    def end_stream(self) -> None:
+        """Streams the kept tail of an output longer than the stream limit."""
+        if self._tail:
+            self.emit_output("".join(self._tail), self._omitted)
+            self._tail.clear()
+            self._tail_size = self._omitted = 0
 
     def changed(self, path: str, change: FileChangeKind) -> None:
         self.changes.append((path, change))

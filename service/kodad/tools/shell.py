@@ -163,7 +163,7 @@ class Bash(BuiltinTool):
             nonlocal kept_size, total
             if not chunk:
                 return
-            ctx.emit_output(chunk)
+            ctx.stream(chunk)
             await ctx.drain()  # a flood of output waits for the event log, memory stays bounded
             total += len(chunk)
             if kept_size < ctx.output_limit:
@@ -184,6 +184,7 @@ class Bash(BuiltinTool):
             if process.returncode is None:
                 # Reap it even when we are being cancelled, so no zombie is left.
                 await asyncio.shield(process.wait())
+        ctx.end_stream()
         output = "".join(kept)
         truncated = total > ctx.output_limit
         if timed_out:

@@ -1054,7 +1054,12 @@ type ToolCallOutput struct {
 	// The call producing output.
 	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	// The next chunk, in order, as UTF-8 (undecodable bytes replaced).
-	Chunk         string `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunk string `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Characters of the output left out right before this chunk. A call's output streams (and
+	// is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+	// only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+	// how many characters were left out. 0 on every other chunk.
+	OmittedChars  uint64 `protobuf:"varint,3,opt,name=omitted_chars,json=omittedChars,proto3" json:"omitted_chars,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1101,6 +1106,13 @@ func (x *ToolCallOutput) GetChunk() string {
 		return x.Chunk
 	}
 	return ""
+}
+
+func (x *ToolCallOutput) GetOmittedChars() uint64 {
+	if x != nil {
+		return x.OmittedChars
+	}
+	return 0
 }
 
 // A tool call finished. Its result is stored in the history before this event is sent.
@@ -2480,10 +2492,11 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x0fToolCallStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1b\n" +
 	"\ttool_name\x18\x02 \x01(\tR\btoolName\x12%\n" +
-	"\x0earguments_json\x18\x03 \x01(\tR\rargumentsJson\"?\n" +
+	"\x0earguments_json\x18\x03 \x01(\tR\rargumentsJson\"d\n" +
 	"\x0eToolCallOutput\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x14\n" +
-	"\x05chunk\x18\x02 \x01(\tR\x05chunk\"|\n" +
+	"\x05chunk\x18\x02 \x01(\tR\x05chunk\x12#\n" +
+	"\romitted_chars\x18\x03 \x01(\x04R\fomittedChars\"|\n" +
 	"\x10ToolCallFinished\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\tR\x06output\x12\x19\n" +

@@ -505,19 +505,27 @@ class ToolCallOutput(_message.Message):
 
     CALL_ID_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
+    OMITTED_CHARS_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     """The call producing output."""
     chunk: _builtins.str
     """The next chunk, in order, as UTF-8 (undecodable bytes replaced)."""
+    omitted_chars: _builtins.int
+    """Characters of the output left out right before this chunk. A call's output streams (and
+    is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+    only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+    how many characters were left out. 0 on every other chunk.
+    """
     def __init__(
         self,
         *,
         call_id: _builtins.str = ...,
         chunk: _builtins.str = ...,
+        omitted_chars: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "chunk", b"chunk"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "chunk", b"chunk", "omitted_chars", b"omitted_chars"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

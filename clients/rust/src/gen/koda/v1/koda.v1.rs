@@ -731,6 +731,12 @@ pub struct ToolCallOutput {
     /// The next chunk, in order, as UTF-8 (undecodable bytes replaced).
     #[prost(string, tag="2")]
     pub chunk: ::prost::alloc::string::String,
+    /// Characters of the output left out right before this chunk. A call's output streams (and
+    /// is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+    /// only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+    /// how many characters were left out. 0 on every other chunk.
+    #[prost(uint64, tag="3")]
+    pub omitted_chars: u64,
 }
 /// A tool call finished. Its result is stored in the history before this event is sent.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

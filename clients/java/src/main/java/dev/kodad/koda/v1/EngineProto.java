@@ -194,104 +194,105 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "(\tR\004text\"n\n\017ToolCallStarted\022\027\n\007call_id\030\001" +
       " \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolNam" +
       "e\022%\n\016arguments_json\030\003 \001(\tR\rargumentsJson" +
-      "\"?\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001(\tR\006cal" +
-      "lId\022\024\n\005chunk\030\002 \001(\tR\005chunk\"|\n\020ToolCallFin" +
-      "ished\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output" +
-      "\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isErro" +
-      "r\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\356\001\n\021Appr" +
-      "ovalRequested\022\035\n\nrequest_id\030\001 \001(\tR\treque" +
-      "stId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\ttool_na" +
-      "me\030\003 \001(\tR\010toolName\022%\n\016arguments_json\030\004 \001" +
-      "(\tR\rargumentsJson\022\030\n\007summary\030\005 \001(\tR\007summ" +
-      "ary\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 " +
-      "\001(\0162\025.koda.v1.ApprovalRiskR\004risk\"`\n\020Appr" +
-      "ovalResolved\022\035\n\nrequest_id\030\001 \001(\tR\treques" +
-      "tId\022-\n\010decision\030\002 \001(\0162\021.koda.v1.Decision" +
-      "R\010decision\"B\n\016LoopCapReached\022\036\n\niteratio" +
-      "ns\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R" +
-      "\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006cha" +
-      "nge\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006chan" +
-      "ge\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n" +
-      "\006change\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006" +
-      "change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013creat" +
-      "e_time\030\004 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\ncreateTime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024." +
-      "koda.v1.NoticeLevelR\005level\022\022\n\004text\030\002 \001(\t" +
-      "R\004text\022(\n\005retry\030\003 \001(\0132\022.koda.v1.RetryInf" +
-      "oR\005retry\"\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R" +
-      "\007attempt\022!\n\014max_attempts\030\002 \001(\005R\013maxAttem" +
-      "pts\022/\n\005delay\030\003 \001(\0132\031.google.protobuf.Dur" +
-      "ationR\005delay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\n" +
-      "RateLimits\022*\n\006limits\030\001 \003(\0132\022.koda.v1.Rat" +
-      "eLimitR\006limits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(" +
-      "\tR\004name\022\024\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaini" +
-      "ng\030\003 \001(\003R\tremaining\022\024\n\005reset\030\004 \001(\tR\005rese" +
-      "t\"\245\001\n\tTurnEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v" +
-      "1.TurnEndReasonR\006reason\022\035\n\nerror_code\030\002 " +
-      "\001(\tR\terrorCode\022#\n\rerror_message\030\003 \001(\tR\014e" +
-      "rrorMessage\022$\n\005usage\030\004 \001(\0132\016.koda.v1.Usa" +
-      "geR\005usage\"\217\n\n\013EngineEvent\022\035\n\nsession_id\030" +
-      "\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnI" +
-      "d\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013create_time\030\004 \001(\013" +
-      "2\032.google.protobuf.TimestampR\ncreateTime" +
-      "\022.\n\023subagent_session_id\030\005 \001(\tR\021subagentS" +
-      "essionId\022$\n\016parent_call_id\030\006 \001(\tR\014parent" +
-      "CallId\0229\n\014turn_started\030\n \001(\0132\024.koda.v1.T" +
-      "urnStartedH\000R\013turnStarted\0223\n\ntext_delta\030" +
-      "\013 \001(\0132\022.koda.v1.TextDeltaH\000R\ttextDelta\022?" +
-      "\n\016thinking_delta\030\014 \001(\0132\026.koda.v1.Thinkin" +
-      "gDeltaH\000R\rthinkingDelta\022F\n\021tool_call_sta" +
-      "rted\030\r \001(\0132\030.koda.v1.ToolCallStartedH\000R\017" +
-      "toolCallStarted\022C\n\020tool_call_output\030\016 \001(" +
-      "\0132\027.koda.v1.ToolCallOutputH\000R\016toolCallOu" +
-      "tput\022I\n\022tool_call_finished\030\017 \001(\0132\031.koda." +
-      "v1.ToolCallFinishedH\000R\020toolCallFinished\022" +
-      "K\n\022approval_requested\030\020 \001(\0132\032.koda.v1.Ap" +
-      "provalRequestedH\000R\021approvalRequested\022H\n\021" +
-      "approval_resolved\030\021 \001(\0132\031.koda.v1.Approv" +
-      "alResolvedH\000R\020approvalResolved\022C\n\020loop_c" +
-      "ap_reached\030\022 \001(\0132\027.koda.v1.LoopCapReache" +
-      "dH\000R\016loopCapReached\022&\n\005usage\030\023 \001(\0132\016.kod" +
-      "a.v1.UsageH\000R\005usage\0229\n\014file_changed\030\024 \001(" +
-      "\0132\024.koda.v1.FileChangedH\000R\013fileChanged\022)" +
-      "\n\006notice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006notic" +
-      "e\0223\n\nturn_ended\030\026 \001(\0132\022.koda.v1.TurnEnde" +
-      "dH\000R\tturnEnded\022<\n\rcontext_usage\030\027 \001(\0132\025." +
-      "koda.v1.ContextUsageH\000R\014contextUsage\022<\n\r" +
-      "todos_updated\030\030 \001(\0132\025.koda.v1.TodosUpdat" +
-      "edH\000R\014todosUpdated\022<\n\ruser_question\030\031 \001(" +
-      "\0132\025.koda.v1.UserQuestionH\000R\014userQuestion" +
-      "\0226\n\013rate_limits\030\032 \001(\0132\023.koda.v1.RateLimi" +
-      "tsH\000R\nrateLimitsB\t\n\007payload\"|\n\014UserQuest" +
-      "ion\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007ca" +
-      "ll_id\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010q" +
-      "uestion\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014Con" +
-      "textUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedToke" +
-      "ns\022\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014Tod" +
-      "osUpdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR" +
-      "\005todos*l\n\010Decision\022\030\n\024DECISION_UNSPECIFI" +
-      "ED\020\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_A" +
-      "PPROVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y\n\n" +
-      "LoopAction\022\033\n\027LOOP_ACTION_UNSPECIFIED\020\000\022" +
-      "\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_ACTION" +
-      "_STOP\020\002*s\n\020DisconnectPolicy\022!\n\035DISCONNEC" +
-      "T_POLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNECT_POL" +
-      "ICY_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_CONTIN" +
-      "UE\020\002*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REASO" +
-      "N_UNSPECIFIED\020\000\022\035\n\031TURN_END_REASON_COMPL" +
-      "ETED\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022\032\n" +
-      "\026TURN_END_REASON_FAILED\020\003\022\'\n#TURN_END_RE" +
-      "ASON_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileChang" +
-      "eKind\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020\000\022" +
-      "\034\n\030FILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_CH" +
-      "ANGE_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND" +
-      "_DELETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVE" +
-      "L_UNSPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030" +
-      "\n\024NOTICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL" +
-      "_ERROR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_RIS" +
-      "K_UNSPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020" +
-      "\001\022\026\n\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.k" +
-      "oda.v1B\013EngineProtoP\001b\006proto3"
+      "\"d\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001(\tR\006cal" +
+      "lId\022\024\n\005chunk\030\002 \001(\tR\005chunk\022#\n\romitted_cha" +
+      "rs\030\003 \001(\004R\014omittedChars\"|\n\020ToolCallFinish" +
+      "ed\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 " +
+      "\001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034" +
+      "\n\ttruncated\030\004 \001(\010R\ttruncated\"\356\001\n\021Approva" +
+      "lRequested\022\035\n\nrequest_id\030\001 \001(\tR\trequestI" +
+      "d\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\ttool_name\030" +
+      "\003 \001(\tR\010toolName\022%\n\016arguments_json\030\004 \001(\tR" +
+      "\rargumentsJson\022\030\n\007summary\030\005 \001(\tR\007summary" +
+      "\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 \001(\016" +
+      "2\025.koda.v1.ApprovalRiskR\004risk\"`\n\020Approva" +
+      "lResolved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId" +
+      "\022-\n\010decision\030\002 \001(\0162\021.koda.v1.DecisionR\010d" +
+      "ecision\"B\n\016LoopCapReached\022\036\n\niterations\030" +
+      "\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013F" +
+      "ileChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change" +
+      "\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006change\"" +
+      "\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006ch" +
+      "ange\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006cha" +
+      "nge\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013create_t" +
+      "ime\030\004 \001(\0132\032.google.protobuf.TimestampR\nc" +
+      "reateTime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024.kod" +
+      "a.v1.NoticeLevelR\005level\022\022\n\004text\030\002 \001(\tR\004t" +
+      "ext\022(\n\005retry\030\003 \001(\0132\022.koda.v1.RetryInfoR\005" +
+      "retry\"\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R\007at" +
+      "tempt\022!\n\014max_attempts\030\002 \001(\005R\013maxAttempts" +
+      "\022/\n\005delay\030\003 \001(\0132\031.google.protobuf.Durati" +
+      "onR\005delay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\nRat" +
+      "eLimits\022*\n\006limits\030\001 \003(\0132\022.koda.v1.RateLi" +
+      "mitR\006limits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(\tR\004" +
+      "name\022\024\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaining\030" +
+      "\003 \001(\003R\tremaining\022\024\n\005reset\030\004 \001(\tR\005reset\"\245" +
+      "\001\n\tTurnEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v1.T" +
+      "urnEndReasonR\006reason\022\035\n\nerror_code\030\002 \001(\t" +
+      "R\terrorCode\022#\n\rerror_message\030\003 \001(\tR\014erro" +
+      "rMessage\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR" +
+      "\005usage\"\217\n\n\013EngineEvent\022\035\n\nsession_id\030\001 \001" +
+      "(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020" +
+      "\n\003seq\030\003 \001(\003R\003seq\022;\n\013create_time\030\004 \001(\0132\032." +
+      "google.protobuf.TimestampR\ncreateTime\022.\n" +
+      "\023subagent_session_id\030\005 \001(\tR\021subagentSess" +
+      "ionId\022$\n\016parent_call_id\030\006 \001(\tR\014parentCal" +
+      "lId\0229\n\014turn_started\030\n \001(\0132\024.koda.v1.Turn" +
+      "StartedH\000R\013turnStarted\0223\n\ntext_delta\030\013 \001" +
+      "(\0132\022.koda.v1.TextDeltaH\000R\ttextDelta\022?\n\016t" +
+      "hinking_delta\030\014 \001(\0132\026.koda.v1.ThinkingDe" +
+      "ltaH\000R\rthinkingDelta\022F\n\021tool_call_starte" +
+      "d\030\r \001(\0132\030.koda.v1.ToolCallStartedH\000R\017too" +
+      "lCallStarted\022C\n\020tool_call_output\030\016 \001(\0132\027" +
+      ".koda.v1.ToolCallOutputH\000R\016toolCallOutpu" +
+      "t\022I\n\022tool_call_finished\030\017 \001(\0132\031.koda.v1." +
+      "ToolCallFinishedH\000R\020toolCallFinished\022K\n\022" +
+      "approval_requested\030\020 \001(\0132\032.koda.v1.Appro" +
+      "valRequestedH\000R\021approvalRequested\022H\n\021app" +
+      "roval_resolved\030\021 \001(\0132\031.koda.v1.ApprovalR" +
+      "esolvedH\000R\020approvalResolved\022C\n\020loop_cap_" +
+      "reached\030\022 \001(\0132\027.koda.v1.LoopCapReachedH\000" +
+      "R\016loopCapReached\022&\n\005usage\030\023 \001(\0132\016.koda.v" +
+      "1.UsageH\000R\005usage\0229\n\014file_changed\030\024 \001(\0132\024" +
+      ".koda.v1.FileChangedH\000R\013fileChanged\022)\n\006n" +
+      "otice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006notice\0223" +
+      "\n\nturn_ended\030\026 \001(\0132\022.koda.v1.TurnEndedH\000" +
+      "R\tturnEnded\022<\n\rcontext_usage\030\027 \001(\0132\025.kod" +
+      "a.v1.ContextUsageH\000R\014contextUsage\022<\n\rtod" +
+      "os_updated\030\030 \001(\0132\025.koda.v1.TodosUpdatedH" +
+      "\000R\014todosUpdated\022<\n\ruser_question\030\031 \001(\0132\025" +
+      ".koda.v1.UserQuestionH\000R\014userQuestion\0226\n" +
+      "\013rate_limits\030\032 \001(\0132\023.koda.v1.RateLimitsH" +
+      "\000R\nrateLimitsB\t\n\007payload\"|\n\014UserQuestion" +
+      "\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007call_" +
+      "id\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010ques" +
+      "tion\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014Contex" +
+      "tUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022" +
+      "\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosU" +
+      "pdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005to" +
+      "dos*l\n\010Decision\022\030\n\024DECISION_UNSPECIFIED\020" +
+      "\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_APPR" +
+      "OVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003*Y\n\nLoo" +
+      "pAction\022\033\n\027LOOP_ACTION_UNSPECIFIED\020\000\022\030\n\024" +
+      "LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_ACTION_ST" +
+      "OP\020\002*s\n\020DisconnectPolicy\022!\n\035DISCONNECT_P" +
+      "OLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNECT_POLICY" +
+      "_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_CONTINUE\020" +
+      "\002*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REASON_U" +
+      "NSPECIFIED\020\000\022\035\n\031TURN_END_REASON_COMPLETE" +
+      "D\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TU" +
+      "RN_END_REASON_FAILED\020\003\022\'\n#TURN_END_REASO" +
+      "N_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKi" +
+      "nd\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030" +
+      "FILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANG" +
+      "E_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DE" +
+      "LETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_U" +
+      "NSPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024N" +
+      "OTICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ER" +
+      "ROR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_U" +
+      "NSPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026" +
+      "\n\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda" +
+      ".v1B\013EngineProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -365,7 +366,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_ToolCallOutput_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallOutput_descriptor,
-        new java.lang.String[] { "CallId", "Chunk", });
+        new java.lang.String[] { "CallId", "Chunk", "OmittedChars", });
     internal_static_koda_v1_ToolCallFinished_descriptor =
       getDescriptor().getMessageType(11);
     internal_static_koda_v1_ToolCallFinished_fieldAccessorTable = new

@@ -148,6 +148,24 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int OMITTED_CHARS_FIELD_NUMBER = 3;
+  private long omittedChars_ = 0L;
+  /**
+   * <pre>
+   * Characters of the output left out right before this chunk. A call's output streams (and
+   * is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+   * only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+   * how many characters were left out. 0 on every other chunk.
+   * </pre>
+   *
+   * <code>uint64 omitted_chars = 3 [json_name = "omittedChars"];</code>
+   * @return The omittedChars.
+   */
+  @java.lang.Override
+  public long getOmittedChars() {
+    return omittedChars_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -168,6 +186,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(chunk_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, chunk_);
     }
+    if (omittedChars_ != 0L) {
+      output.writeUInt64(3, omittedChars_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -177,6 +198,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(chunk_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, chunk_);
+    }
+    if (omittedChars_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(3, omittedChars_);
     }
     return size;
   }
@@ -206,6 +231,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getCallId())) return false;
     if (!getChunk()
         .equals(other.getChunk())) return false;
+    if (getOmittedChars()
+        != other.getOmittedChars()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -221,6 +248,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getCallId().hashCode();
     hash = (37 * hash) + CHUNK_FIELD_NUMBER;
     hash = (53 * hash) + getChunk().hashCode();
+    hash = (37 * hash) + OMITTED_CHARS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getOmittedChars());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -358,6 +388,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       callId_ = "";
       chunk_ = "";
+      omittedChars_ = 0L;
       return this;
     }
 
@@ -397,6 +428,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.chunk_ = chunk_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.omittedChars_ = omittedChars_;
+      }
     }
 
     @java.lang.Override
@@ -420,6 +454,9 @@ private static final long serialVersionUID = 0L;
         chunk_ = other.chunk_;
         bitField0_ |= 0x00000002;
         onChanged();
+      }
+      if (other.getOmittedChars() != 0L) {
+        setOmittedChars(other.getOmittedChars());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -455,6 +492,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 24: {
+              omittedChars_ = input.readUInt64();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 24
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -652,6 +694,59 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       chunk_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private long omittedChars_ ;
+    /**
+     * <pre>
+     * Characters of the output left out right before this chunk. A call's output streams (and
+     * is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+     * only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+     * how many characters were left out. 0 on every other chunk.
+     * </pre>
+     *
+     * <code>uint64 omitted_chars = 3 [json_name = "omittedChars"];</code>
+     * @return The omittedChars.
+     */
+    @java.lang.Override
+    public long getOmittedChars() {
+      return omittedChars_;
+    }
+    /**
+     * <pre>
+     * Characters of the output left out right before this chunk. A call's output streams (and
+     * is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+     * only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+     * how many characters were left out. 0 on every other chunk.
+     * </pre>
+     *
+     * <code>uint64 omitted_chars = 3 [json_name = "omittedChars"];</code>
+     * @param value The omittedChars to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOmittedChars(long value) {
+
+      omittedChars_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Characters of the output left out right before this chunk. A call's output streams (and
+     * is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+     * only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+     * how many characters were left out. 0 on every other chunk.
+     * </pre>
+     *
+     * <code>uint64 omitted_chars = 3 [json_name = "omittedChars"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOmittedChars() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      omittedChars_ = 0L;
       onChanged();
       return this;
     }

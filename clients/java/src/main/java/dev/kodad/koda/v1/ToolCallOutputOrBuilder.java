@@ -49,4 +49,17 @@ public interface ToolCallOutputOrBuilder extends
    */
   com.google.protobuf.ByteString
       getChunkBytes();
+
+  /**
+   * <pre>
+   * Characters of the output left out right before this chunk. A call's output streams (and
+   * is stored) up to the server's stream limit (1 MiB by default); of what comes after,
+   * only the last 64 KiB stream, when the call ends, the first of those chunks carrying
+   * how many characters were left out. 0 on every other chunk.
+   * </pre>
+   *
+   * <code>uint64 omitted_chars = 3 [json_name = "omittedChars"];</code>
+   * @return The omittedChars.
+   */
+  long getOmittedChars();
 }

@@ -93,6 +93,7 @@ pytest: install
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
 	$(PY) -m bench.sandbox --quick
 	$(PY) -m bench.flood --quick
+	$(PY) -m bench.run --quick
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.
 go-test: install

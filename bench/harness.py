@@ -17,8 +17,13 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+# The service's limits the benchmarks lift: they keep 10,000 sessions and run 1,000 turns at
+# once in one tenant (the defaults stop a tenant at 10,000 sessions and 64 turns).
+BENCH_LIMITS = ("--max-sessions-per-tenant", "0", "--max-turns", "0", "--max-turns-per-tenant", "0")
+
+
 class Kodad:
-    """`python -m kodad serve` on a free loopback port, logging to a file."""
+    """`python -m kodad serve` on a free loopback port, with BENCH_LIMITS."""
 
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.started = time.perf_counter()
@@ -32,6 +37,7 @@ class Kodad:
                 "127.0.0.1:0",
                 "--data-dir",
                 str(data_dir),
+                *BENCH_LIMITS,
                 *extra,
             ],
             stderr=subprocess.PIPE,

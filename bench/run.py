@@ -118,8 +118,9 @@ async def throughput(work: Path, sizes: Sizes) -> list[Row]:
             rates = []
             for _ in range(3):
                 began = time.perf_counter()
-                count = await run_turn(stub, session)
-                rates.append(count / (time.perf_counter() - began))
+                await run_turn(stub, session)
+                # Deltas of "x" delivered, as text: the store-behind ones arrive coalesced.
+                rates.append(sizes.deltas / (time.perf_counter() - began))
     finally:
         kodad.stop()
     transport = Child("transport", str(sizes.deltas))
@@ -145,7 +146,7 @@ async def throughput(work: Path, sizes: Sizes) -> list[Row]:
     best, limit = max(rates), max(limits)
     return [
         Row(
-            f"1. events/s of one RunTurn ({sizes.deltas:,} deltas, stored)",
+            f"1. deltas/s of one RunTurn ({sizes.deltas:,} deltas, stored) vs messages/s",
             f"{best:,.0f}",
             f"{limit:,.0f}",
             f"{best / limit:.2f}",
@@ -554,7 +555,9 @@ async def main() -> None:
     (HERE / "RESULTS.md").write_text(
         f"# kodad benchmarks\n\nRun {when} on {machine()}.\n"
         "Client and service are separate processes on this machine; baselines run in the same "
-        "invocation (`make bench`).\n\n"
+        "invocation (`make bench`). The service runs without its per-tenant session and turn "
+        "limits (`--max-sessions-per-tenant 0 --max-turns 0 --max-turns-per-tenant 0`): the "
+        "figures keep 10,000 sessions and run 1,000 turns at once in one tenant.\n\n"
         f"{rendered}\n\n![event latency against concurrency](latency.png)\n"
     )
 

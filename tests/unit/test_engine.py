@@ -26,6 +26,7 @@ from kodad.domain.model import (
     ApprovalRisk,
     Decision,
     LoopAction,
+    Message,
     ModelInfo,
     ProviderConfig,
     ProviderKind,
@@ -298,3 +299,30 @@ async def test_callers_see_only_their_tenants_sessions(
         await manager.start_turn(session.id, TurnInput("hi"), caller=bob)
     page, _ = await manager.list_sessions(page_size=10, page_token="", labels={}, caller=bob)
     assert page == []
+
+
+async def test_a_session_keeps_its_history_between_turns_until_the_store_has_more(
+    manager: SessionManager, sqlite: SqliteStore, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await new_session(manager, workspace, scripted(*[[{"text": "ok"}]] * 3))
+    reads: list[str] = []
+    list_messages = sqlite.list_messages
+
+    async def counted(session_id: str, **kwargs: Any) -> list[Message]:
+        reads.append(session_id)
+        return await list_messages(session_id, **kwargs)
+
+    monkeypatch.setattr(sqlite, "list_messages", counted)
+    for text in ("one", "two"):
+        turn = await manager.start_turn(session.id, TurnInput(text), caller=LOCAL)
+        assert turn.task is not None
+        await turn.task
+    assert reads == [session.id]  # the second turn started from the kept history
+    # Something else (another replica, a recovery) adds a message: the next turn reads again.
+    await sqlite.append_message(session.id, Message(Role.USER, "t_other", text="from elsewhere"))
+    turn = await manager.start_turn(session.id, TurnInput("three"), caller=LOCAL)
+    assert turn.task is not None
+    await turn.task
+    assert reads == [session.id, session.id]
+    history = [m.text for m in await list_messages(session.id)]
+    assert history == ["one", "ok", "two", "ok", "from elsewhere", "three", "ok"]

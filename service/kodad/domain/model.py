@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -236,6 +237,14 @@ class Message:
     summarized_through: int = 0  # SUMMARY: the last message index the summary stands for
     index: int = 0
     create_time: int = 0
+
+    @functools.cached_property
+    def size(self) -> int:
+        """The characters a model reads of it: text, thinking, calls and result (computed
+        once: a turn estimates its whole context every round)."""
+        size = len(self.text) + len(self.thinking)
+        size += sum(len(c.tool_name) + len(c.arguments_json) for c in self.tool_calls)
+        return size + (len(self.tool_result.output) if self.tool_result is not None else 0)
 
 
 class TodoStatus(enum.Enum):

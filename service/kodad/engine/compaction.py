@@ -32,11 +32,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def message_tokens(m: Message) -> int:
-    size = len(m.text) + len(m.thinking)
-    size += sum(len(c.tool_name) + len(c.arguments_json) for c in m.tool_calls)
-    if m.tool_result is not None:
-        size += len(m.tool_result.output)
-    return size // 4 + 4 + _PER_IMAGE_TOKENS * len(m.images)
+    return m.size // 4 + 4 + _PER_IMAGE_TOKENS * len(m.images)
 
 
 def context(history: Sequence[Message]) -> list[Message]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kodad.domain.events import Event, EventPayload
-from kodad.domain.model import DisconnectPolicy, Image, SessionRecord
+from kodad.domain.model import DisconnectPolicy, Image, Message, SessionRecord
 from kodad.engine.eventlog import EventLog
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.pending import PendingRequests
@@ -82,6 +82,10 @@ class TurnDeps:
     # Warnings to emit after turn_started.
     notices: tuple[str, ...] = ()
     workspace_servers: WorkspaceServers | None = None
+    # The session's history, when the engine kept it (else the turn reads it), and where the
+    # turn hands the history it read.
+    history: list[Message] | None = None
+    keep_history: Callable[[list[Message]], None] = lambda history: None
 
 
 class TurnPhase(enum.Enum):

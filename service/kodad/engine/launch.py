@@ -221,6 +221,8 @@ class Launcher:
             pending=launch.pending,
             notices=launch.notices,
             workspace_servers=launch.workspace_servers,
+            history=core.live.history(live, record),
+            keep_history=lambda history: core.live.keep_history(live, history),
         )
         turn = Turn(launch.turn_id, record, turn_input, deps)
         live.turn = turn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from kodad.domain import errors
 from kodad.domain.access import Caller, ProviderKeys
 from kodad.domain.errors import InvalidArgument
-from kodad.domain.model import SessionRecord
+from kodad.domain.model import Message, SessionRecord
 from kodad.engine.eventlog import EventLog, EventWriter
 from kodad.engine.profiles import ProfileCatalog
 from kodad.engine.settings import EngineSettings
@@ -20,6 +21,9 @@ from kodad.store.base import Cluster, Store
 from kodad.tools import ToolRegistry
 from kodad.tools.mcp import McpHub
 
+# How many sessions keep their history in memory between turns.
+HISTORIES = 256
+
 
 @dataclass
 class LiveSession:
@@ -28,6 +32,9 @@ class LiveSession:
     turn: Turn | None = None
     watchers: int = 0
     mcp: McpHub | None = None  # the session's MCP servers, once a turn needed them
+    # The session's history as its last turn here left it (turns append to it), so a turn's
+    # start does not read and decode it again; None when not kept.
+    history: list[Message] | None = None
 
 
 class LiveSessions:
@@ -38,6 +45,8 @@ class LiveSessions:
         self._writer = writer
         self._cluster = cluster
         self._live: dict[str, LiveSession] = {}
+        # The sessions whose history is kept, least recently used first.
+        self._histories: OrderedDict[str, None] = OrderedDict()
 
     def get(self, session_id: str) -> LiveSession | None:
         return self._live.get(session_id)
@@ -46,7 +55,31 @@ class LiveSessions:
         return list(self._live.items())
 
     def pop(self, session_id: str) -> LiveSession | None:
+        self._histories.pop(session_id, None)
         return self._live.pop(session_id, None)
+
+    def history(self, live: LiveSession, record: SessionRecord) -> list[Message] | None:
+        """The kept history of the session, if it is still the stored one: as many
+        messages as the store counts (another replica, or recovery, may have added some)."""
+        history = live.history
+        count = record.message_count
+        if history is None or len(history) != count or (history and history[-1].index != count):
+            live.history = None
+            return None
+        self._histories.move_to_end(record.id)
+        return history
+
+    def keep_history(self, live: LiveSession, history: list[Message]) -> None:
+        """Keeps a session's history (the turn that loaded it appends to it), for the
+        HISTORIES most recently used sessions."""
+        session_id = live.log.session_id
+        live.history = history
+        self._histories[session_id] = None
+        self._histories.move_to_end(session_id)
+        while len(self._histories) > HISTORIES:
+            evicted, _ = self._histories.popitem(last=False)
+            if (other := self._live.get(evicted)) is not None:
+                other.history = None
 
     def __len__(self) -> int:
         return len(self._live)

@@ -137,7 +137,9 @@ class Turn:
         try:
             if self._cancel_requested:  # cancelled before the task got to run
                 raise asyncio.CancelledError
-            self._history = await self._store.list_messages(self.session.id)
+            if (history := self._deps.history) is None:  # else kept since the last turn
+                self._deps.keep_history(history := await self._store.list_messages(self.session.id))
+            self._history = history
             await self._store.begin_turn(TurnRecord(self.session.id, self.id, now_us()))
             if self.input.compact:
                 await self._compact(

@@ -306,6 +306,15 @@ def turn_bounds(events: Sequence[Event]) -> list[Event]:
     ]
 
 
+def end_row(turn: TurnRecord) -> tuple[object, ...]:
+    """(end_time, reason, error_code, error_message, usage, session_id, turn_id) of an
+    ended turn, for the statement that ends its row."""
+    assert turn.reason is not None
+    usage = encode_usage(turn.usage)
+    return (turn.end_time, turn.reason.value, turn.error_code, turn.error_message, usage,
+            turn.session_id, turn.turn_id)  # fmt: skip
+
+
 def turn_end(ended: Event) -> TurnRecord:
     """The end of the turn a turn_ended event ends."""
     p = ended.payload

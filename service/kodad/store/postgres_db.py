@@ -96,17 +96,10 @@ class PostgresDatabase:
 
 async def end_row(conn: Connection, turn: TurnRecord) -> bool:
     """In a transaction: ends the turn's row unless it has ended; whether it did."""
-    assert turn.reason is not None
     changed = await conn.fetchval(
         "UPDATE turns SET end_time=$1, reason=$2, error_code=$3, error_message=$4,"
         " usage=$5 WHERE session_id=$6 AND turn_id=$7 AND reason IS NULL RETURNING 1",
-        turn.end_time,
-        turn.reason.value,
-        turn.error_code,
-        turn.error_message,
-        codec.encode_usage(turn.usage),
-        turn.session_id,
-        turn.turn_id,
+        *codec.end_row(turn),
     )
     return changed is not None
 

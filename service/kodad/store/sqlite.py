@@ -266,19 +266,10 @@ class SqliteStore(SqliteFile):
     async def _end(conn: aiosqlite.Connection, turn: TurnRecord) -> None:
         """In a transaction: ends the turn (once: a turn already ended stays as it is), adds
         its usage to the session's and frees the session if it still runs that turn."""
-        assert turn.reason is not None
         cursor = await conn.execute(
             "UPDATE turns SET end_time=?, reason=?, error_code=?, error_message=?, usage=?"
             " WHERE session_id=? AND turn_id=? AND reason IS NULL",
-            (
-                turn.end_time,
-                turn.reason.value,
-                turn.error_code,
-                turn.error_message,
-                codec.encode_usage(turn.usage),
-                turn.session_id,
-                turn.turn_id,
-            ),
+            codec.end_row(turn),
         )
         if cursor.rowcount == 0:
             return

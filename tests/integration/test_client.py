@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from kodad.client import Answer, Client, KodadError, LoopAnswer
+from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.server import Server
@@ -107,6 +107,29 @@ async def test_errors_carry_their_reason_and_metadata(server: Server, workspace:
         assert err.value.metadata == {"session_id": session.id, "turn_id": turn.turn_id}
         await turn.cancel()
         assert [e async for e in events][-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+
+
+async def test_ask_user_is_answered_by_the_handler_or_the_documented_default(
+    server: Server, workspace: Path
+) -> None:
+    ask = tool_call("ask_user", "q", question="Which colour?", choices=["red", "blue"])
+    provider = scripted([ask], [{"text": "ok"}], [ask], [{"text": "ok"}])
+    async with Client(server.address) as kodad:
+        session = await kodad.create_session(str(workspace), provider=provider)
+        asked: list[str] = []
+
+        async def choose(question: epb.UserQuestion) -> str:
+            asked.append(question.question)
+            return question.choices[1]
+
+        events = [e async for e in kodad.run_turn(session.id, "pick", on_question=choose)]
+        answered = next(e.tool_call_finished for e in events if e.HasField("tool_call_finished"))
+        assert asked == ["Which colour?"] and answered.output == "blue"
+        # Without a handler the turn does not hang: the model is told to decide itself.
+        events = [e async for e in kodad.run_turn(session.id, "pick again")]
+        answered = next(e.tool_call_finished for e in events if e.HasField("tool_call_finished"))
+        assert answered.output == NO_ANSWER
+        assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
 
 
 async def test_create_session_sets_the_sandbox_and_get_session_shows_it(

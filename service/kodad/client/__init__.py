@@ -11,6 +11,7 @@ failures raise KodadError carrying the gRPC status code.
 """
 
 from kodad.client.connection import (
+    NO_ANSWER,
     Answer,
     ApprovalMode,
     Client,
@@ -21,12 +22,14 @@ from kodad.client.connection import (
     LoopAnswer,
     Message,
     ProviderConfig,
+    QuestionHandler,
     Session,
     Turn,
 )
 from kodad.client.sidecar import SidecarError, spawn_sidecar
 
 __all__ = [
+    "NO_ANSWER",
     "Answer",
     "ApprovalMode",
     "Client",
@@ -37,6 +40,7 @@ __all__ = [
     "LoopAnswer",
     "Message",
     "ProviderConfig",
+    "QuestionHandler",
     "Session",
     "SidecarError",
     "Turn",

@@ -41,6 +41,12 @@ _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 # A handler returns the answer, or None to leave the question to another client.
 ApprovalHandler = Callable[[epb.ApprovalRequested], "Awaitable[Answer | None] | Answer | None"]
 LoopHandler = Callable[[epb.LoopCapReached], "Awaitable[LoopAnswer | None] | LoopAnswer | None"]
+QuestionHandler = Callable[[epb.UserQuestion], "Awaitable[str | None] | str | None"]
+# What an ask_user question gets when the turn has no question handler.
+NO_ANSWER = (
+    "Nobody can answer questions here: decide yourself, go on, and say in your answer what "
+    "you assumed."
+)
 
 
 class _Child(Protocol):
@@ -130,6 +136,7 @@ class Turn:
         on_approval: ApprovalHandler | None,
         on_loop_cap: LoopHandler | None,
         metadata: tuple[tuple[str, str], ...] = (),
+        on_question: QuestionHandler | None = None,
     ) -> None:
         # The typing stubs predate the write/read style of bidi calls (no request iterator).
         self._call: grpc.aio.StreamStreamCall[pb.RunTurnRequest, pb.RunTurnResponse] = stub.RunTurn(
@@ -138,6 +145,7 @@ class Turn:
         self._start = start
         self._on_approval = on_approval
         self._on_loop_cap = on_loop_cap
+        self._on_question = on_question
         self.turn_id = ""
 
     async def _send(self, command: epb.EngineCommand) -> None:
@@ -165,6 +173,11 @@ class Turn:
             )
         )
 
+    async def answer(self, request_id: str, text: str) -> None:
+        """Answers an ask_user question (user_question) of the turn."""
+        answer = epb.UserAnswer(request_id=request_id, text=text)
+        await self._send(epb.EngineCommand(user_answer=answer))
+
     async def __aiter__(self) -> AsyncIterator[epb.EngineEvent]:
         await _call(self._send(epb.EngineCommand(start_turn=self._start)))
         while True:
@@ -187,6 +200,12 @@ class Turn:
                 loop = await _resolve(loop_handler(question)) if loop_handler else LoopAnswer()
                 if loop is not None:
                     await self.decide_loop(loop)
+            elif event.HasField("user_question"):
+                asked = event.user_question
+                handler_q = self._on_question
+                text = await _resolve(handler_q(asked)) if handler_q else NO_ANSWER
+                if text is not None:
+                    await self.answer(asked.request_id, text)
             elif event.HasField("turn_ended"):
                 return
 
@@ -358,9 +377,12 @@ class Client:
         images: Iterable[spb.Image] = (),
         on_approval: ApprovalHandler | None = None,
         on_loop_cap: LoopHandler | None = None,
+        on_question: QuestionHandler | None = None,
         continue_on_disconnect: bool = False,
     ) -> Turn:
-        """Starts a turn when iterated. Unanswered questions default to reject / stop."""
+        """Starts a turn when iterated. Without handlers approvals are rejected, the loop
+        cap stops the turn and ask_user questions get NO_ANSWER; a handler returning None
+        leaves the question to another client."""
         policy = (
             epb.DISCONNECT_POLICY_CONTINUE
             if continue_on_disconnect
@@ -369,7 +391,7 @@ class Client:
         start = epb.StartTurn(
             session_id=session_id, text=text, images=list(images), on_disconnect=policy
         )
-        return Turn(self.stub, start, on_approval, on_loop_cap, self._metadata)
+        return Turn(self.stub, start, on_approval, on_loop_cap, self._metadata, on_question)
 
     async def watch(self, session_id: str, after_seq: int = 0) -> AsyncIterator[epb.EngineEvent]:
         """Stored events after `after_seq`, then live ones, until the caller stops."""

@@ -17,7 +17,6 @@ from kodad.client.connection import (
     Client,
     Decision,
     EngineEvent,
-    KodadError,
     LoopAction,
     LoopAnswer,
     Message,
@@ -26,6 +25,7 @@ from kodad.client.connection import (
     Session,
     Turn,
 )
+from kodad.client.errors import KodadError
 from kodad.client.sidecar import SidecarError, spawn_sidecar
 
 __all__ = [

@@ -21,8 +21,8 @@ from typing import Any, Protocol, TypeVar
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
-from google.rpc import error_details_pb2, status_pb2
 
+from kodad.client.errors import call as _call
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
@@ -55,41 +55,6 @@ class _Child(Protocol):
     async def stop(self, grace_s: float = 10.0) -> None: ...
 
 
-class KodadError(Exception):
-    """An RPC failed; `code` is its gRPC status code, `message` the service's explanation,
-    `reason` and `metadata` its google.rpc.ErrorInfo (e.g. TURN_ALREADY_RUNNING with the
-    running turn's id in metadata["turn_id"]; empty when the failure did not come from
-    kodad, e.g. a refused connection)."""
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        reason: str = "",
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
-        self.reason = reason
-        self.metadata = metadata or {}
-
-    @classmethod
-    def of(cls, error: grpc.aio.AioRpcError) -> KodadError:
-        """The error of a failed call, with the ErrorInfo of its status details."""
-        reason, metadata = "", dict[str, str]()
-        trailing = error.trailing_metadata()
-        if isinstance(trailing, grpc.aio.Metadata):
-            for value in trailing.get_all("grpc-status-details-bin"):
-                if not isinstance(value, bytes):
-                    continue
-                for detail in status_pb2.Status.FromString(value).details:
-                    info = error_details_pb2.ErrorInfo()
-                    if detail.Unpack(info):
-                        reason, metadata = info.reason, dict(info.metadata)
-        return cls(error.code(), error.details() or "", reason, metadata)
-
-
 @dataclass(frozen=True)
 class Answer:
     """The answer to an approval request."""
@@ -104,13 +69,6 @@ class LoopAnswer:
 
     action: epb.LoopAction.ValueType = epb.LOOP_ACTION_STOP
     extra_iterations: int = 0
-
-
-async def _call(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except grpc.aio.AioRpcError as e:
-        raise KodadError.of(e) from None
 
 
 async def _resolve(value: T | Awaitable[T]) -> T:

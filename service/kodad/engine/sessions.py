@@ -46,15 +46,15 @@ UPDATABLE_FIELDS = frozenset(
 
 
 async def page(
-    page_size: int,
+    size: int,
     page_token: str,
     scope: str,
     fetch: Callable[[str | int | None, int], Awaitable[list[T]]],
     position: Callable[[T], str | int],
 ) -> tuple[list[T], str]:
-    """One page of a listing: `fetch(after, limit)` from the position the token names (None:
-    the start), and the token of the next page ("" at the end). Tokens are bound to `scope`."""
-    size = validation.page_size(page_size)
+    """One page of `size` (validated) of a listing: `fetch(after, limit)` from the position the
+    token names (None: the start), and the token of the next page ("" at the end). Tokens are
+    bound to `scope`."""
     after = validation.decode_page_token(page_token, scope)
     items = await fetch(after, size + 1)
     if len(items) <= size:
@@ -137,7 +137,7 @@ class Sessions:
     async def list_sessions(
         self, *, page_size: int, page_token: str, labels: Mapping[str, str], caller: Caller
     ) -> tuple[list[SessionRecord], str]:
-        validation.page_size(page_size)
+        size = validation.page_size(page_size)
         labels = validation.label_filter(labels)
         scope = "sessions:" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
@@ -149,7 +149,7 @@ class Sessions:
                 tenant=None if caller.admin else caller.tenant,
             )
 
-        records, token = await page(page_size, page_token, scope, fetch, lambda r: r.id)
+        records, token = await page(size, page_token, scope, fetch, lambda r: r.id)
         return [self._core.live.view(r) for r in records], token
 
     async def update(
@@ -238,7 +238,7 @@ class Sessions:
     async def messages(
         self, session_id: str, *, page_size: int, page_token: str, caller: Caller
     ) -> tuple[list[Message], str]:
-        validation.page_size(page_size)
+        size = validation.page_size(page_size)
         await self._core.live.record(session_id, caller)
 
         def fetch(after: str | int | None, limit: int) -> Awaitable[list[Message]]:
@@ -247,12 +247,12 @@ class Sessions:
             )
 
         scope = f"messages:{session_id}"
-        return await page(page_size, page_token, scope, fetch, lambda m: m.index)
+        return await page(size, page_token, scope, fetch, lambda m: m.index)
 
     async def file_changes(
         self, session_id: str, *, turn_id: str, page_size: int, page_token: str, caller: Caller
     ) -> tuple[list[FileChange], str]:
-        validation.page_size(page_size)
+        size = validation.page_size(page_size)
         await self._core.live.record(session_id, caller)
 
         def fetch(after: str | int | None, limit: int) -> Awaitable[list[tuple[int, FileChange]]]:
@@ -261,5 +261,5 @@ class Sessions:
             )
 
         scope = f"files:{session_id}:{turn_id}"
-        rows, token = await page(page_size, page_token, scope, fetch, lambda row: row[0])
+        rows, token = await page(size, page_token, scope, fetch, lambda row: row[0])
         return [change for _, change in rows], token

@@ -129,6 +129,21 @@ async def messages(stub: pb_grpc.SessionServiceStub, session_id: str) -> list[sp
             return out
 
 
+async def stored_events(stub: pb_grpc.SessionServiceStub, session_id: str) -> list[epb.EngineEvent]:
+    """Every event of the session's log, read back through WatchSession."""
+    session = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
+    events: list[epb.EngineEvent] = []
+    if not session.last_seq:
+        return events
+    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id))
+    async for response in watch:
+        events.append(response.event)
+        if response.event.seq >= session.last_seq:
+            break
+    watch.cancel()
+    return events
+
+
 def assert_history_valid(history: list[spb.Message]) -> None:
     """Every tool call of an assistant message is answered by a tool message, in order."""
     assert [m.index for m in history] == list(range(1, len(history) + 1))

@@ -37,6 +37,7 @@ from tests.helpers import (
     messages,
     scripted,
     start,
+    stored_events,
     tool_call,
 )
 from tests.kodad_process import KodadProcess
@@ -138,21 +139,10 @@ async def _drive(
         return  # the service was killed under the stream
 
 
-async def _replay(stub: Stub, session_id: str) -> list[epb.EngineEvent]:
-    last = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session.last_seq
-    events: list[epb.EngineEvent] = []
-    if last:
-        async for response in stub.WatchSession(pb.WatchSessionRequest(session_id=session_id)):
-            events.append(response.event)
-            if response.event.seq >= last:
-                break
-    return events
-
-
 async def _check(stub: Stub, session_id: str) -> None:
     session = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
     assert session.state == spb.SESSION_STATE_IDLE, session
-    events = await _replay(stub, session_id)
+    events = await stored_events(stub, session_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     started = Counter(e.turn_id for e in events if kind(e) == "turn_started")
     ended = Counter(e.turn_id for e in events if kind(e) == "turn_ended")

@@ -41,6 +41,7 @@ from tests.helpers import (
     run_turn,
     scripted,
     start,
+    stored_events,
     text_of,
     tool_call,
 )
@@ -68,20 +69,12 @@ async def connect(process: KodadProcess) -> AsyncIterator[pb_grpc.SessionService
         yield pb_grpc.SessionServiceStub(channel)
 
 
-async def all_events(stub: pb_grpc.SessionServiceStub, session_id: str) -> list[epb.EngineEvent]:
-    last = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session.last_seq
-    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id))
-    events = [(await watch.read()).event for _ in range(last)]
-    watch.cancel()
-    return events
-
-
 async def check_recovered(
     stub: pb_grpc.SessionServiceStub, session_id: str, turn_id: str, reason: int, code: str
 ) -> list[epb.EngineEvent]:
     session = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
     assert session.state == spb.SESSION_STATE_IDLE and session.active_turn_id == ""
-    events = await all_events(stub, session_id)
+    events = await stored_events(stub, session_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert kind(events[0]) == "turn_started"
     ended = events[-1]
@@ -277,7 +270,7 @@ async def test_a_crash_right_after_turn_started_is_recovered(
         stub = pb_grpc.SessionServiceStub(ch)
         session = (await stub.GetSession(pb.GetSessionRequest(session_id=sid))).session
         assert session.state == spb.SESSION_STATE_IDLE
-        events = await all_events(stub, sid)
+        events = await stored_events(stub, sid)
         assert kinds(events) == ["turn_started", "turn_ended"]
         assert events[-1].turn_ended.error_code == "interrupted"
         assert text_of(await run_turn(stub, sid, "again")) == "You said: again"

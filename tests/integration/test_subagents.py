@@ -23,6 +23,7 @@ from tests.helpers import (
     run_turn,
     scripted,
     start,
+    stored_events,
     tool_call,
 )
 
@@ -33,19 +34,6 @@ def agent(workspace: Path, name: str, **fields: Any) -> None:
     directory = workspace / ".kodad" / "agents"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.json").write_text(json.dumps({"name": name, **fields}))
-
-
-async def stored_events(stub: Stub, session_id: str) -> list[epb.EngineEvent]:
-    """Every event of the session's log, read back through WatchSession."""
-    session = (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
-    events: list[epb.EngineEvent] = []
-    watch = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id))
-    async for response in watch:
-        events.append(response.event)
-        if response.event.seq == session.last_seq:
-            break
-    watch.cancel()
-    return events
 
 
 def relayed(events: list[epb.EngineEvent]) -> list[epb.EngineEvent]:

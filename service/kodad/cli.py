@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from kodad import __version__, logs
-from kodad.config import ServerConfig
+from kodad.config import ServerConfig, scripted_default
 from kodad.domain.access import Limits, ProviderKeys
 from kodad.domain.errors import ConfigError
 
@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         "turn over (PostgreSQL store; default 15)",
     )  # fmt: skip
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
+    serve.add_argument(
+        "--script-json", type=Path, metavar="FILE",
+        help="the script the default scripted provider plays (format of "
+        "ProviderConfig.script_json; env KODAD_SCRIPT_JSON holds the text itself)",
+    )  # fmt: skip
     serve.add_argument(
         "--provider-read-timeout",
         type=float,
@@ -265,8 +270,16 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         config = dataclasses.replace(config, lease_ttl_s=args.lease_ttl)
     if args.provider_read_timeout:
         config = dataclasses.replace(config, provider_read_timeout_s=args.provider_read_timeout)
+    default_provider = config.engine.default_provider
+    if args.script_json:
+        try:
+            text = args.script_json.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--script-json {args.script_json}: {e}") from None
+        default_provider = scripted_default(text, f"--script-json {args.script_json}")
     engine = dataclasses.replace(
         config.engine,
+        default_provider=default_provider,
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,

@@ -12,6 +12,7 @@ from kodad.domain.errors import ConfigError
 from kodad.domain.model import ProviderConfig, ProviderKind
 from kodad.engine.settings import EngineSettings
 from kodad.paths import user_dir
+from kodad.providers.scripted import ScriptError, parse_script
 
 _KINDS = {
     "scripted": ProviderKind.SCRIPTED,
@@ -36,7 +37,8 @@ def default_data_dir() -> Path:
 def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
     """The provider of sessions created without one: KODAD_PROVIDER (scripted, openai,
     anthropic), KODAD_MODEL, KODAD_BASE_URL, and OPENAI_API_KEY / ANTHROPIC_API_KEY. With
-    nothing set: the offline scripted provider."""
+    nothing set: the offline scripted provider, playing KODAD_SCRIPT_JSON when it is set
+    (see `scripted_default`)."""
     name = env.get("KODAD_PROVIDER", "").strip().lower()
     if name:
         if name not in _KINDS:
@@ -49,7 +51,7 @@ def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
     else:
         kind = ProviderKind.SCRIPTED
     if kind is ProviderKind.SCRIPTED:
-        return ProviderConfig()
+        return scripted_default(env.get("KODAD_SCRIPT_JSON", ""), "KODAD_SCRIPT_JSON")
     key_variable = _KEY_VARIABLES[kind]
     return ProviderConfig(
         kind=kind,
@@ -57,6 +59,18 @@ def provider_from_env(env: Mapping[str, str]) -> ProviderConfig:
         base_url=env.get("KODAD_BASE_URL", ""),
         api_key_env=key_variable if env.get(key_variable) else "",
     )
+
+
+def scripted_default(script_json: str, source: str) -> ProviderConfig:
+    """The scripted provider playing `script_json` (the echo when empty) for sessions
+    created without a provider: a demo or a test of a client that cannot pass a script
+    itself. A bad script is a ConfigError naming `source`, at start-up."""
+    if script_json.strip():
+        try:
+            parse_script(script_json)
+        except ScriptError as e:
+            raise ConfigError(f"{source}: {e}") from None
+    return ProviderConfig(kind=ProviderKind.SCRIPTED, script_json=script_json.strip())
 
 
 def unix_socket_path(listen: str) -> Path | None:

@@ -141,3 +141,44 @@ def test_data_dir_comes_from_the_environment(tmp_path: Path) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert (tmp_path / "from-env" / "kodad.db").exists()
+
+
+def test_serve_plays_a_script_file_for_sessions_created_without_a_provider(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"rounds": [[{"text": "from the file"}]]}))
+    kodad = KodadProcess(tmp_path / "data", "--script-json", str(script))
+    try:
+        with grpc.insecure_channel(kodad.address) as channel:
+            client = ReflectedClient(channel)
+            workspace = tmp_path / "w"
+            workspace.mkdir()
+            created = client.call("CreateSession", {"session": {"workspace": str(workspace)}})
+            sid = created["session"]["id"]
+            events = client.stream(
+                "RunTurn", [{"command": {"startTurn": {"sessionId": sid, "text": "go"}}}]
+            )
+        text = "".join(e["event"].get("textDelta", {}).get("text", "") for e in events)
+        assert text == "from the file"
+    finally:
+        kodad.close()
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [("file", "--script-json"), ("env", "KODAD_SCRIPT_JSON")],
+)
+def test_a_bad_default_script_stops_serve_at_start_up(tmp_path: Path, how: str, why: str) -> None:
+    script = tmp_path / "script.json"
+    script.write_text('{"rounds": [[{"tool_call": {}}]]}')
+    env = {**os.environ, "KODAD_LISTEN": "127.0.0.1:0"}
+    argv = [sys.executable, "-m", "kodad", "serve", "--data-dir", str(tmp_path / "d")]
+    if how == "file":
+        argv += ["--script-json", str(script)]
+    else:
+        env["KODAD_SCRIPT_JSON"] = script.read_text()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert why in done.stderr and '"tool_call" needs a "name"' in done.stderr
+    assert "serving on" not in done.stderr

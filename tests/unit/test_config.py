@@ -56,3 +56,20 @@ def test_provider_key_flags_name_a_variable_and_maybe_a_host() -> None:
     )
     with pytest.raises(ValueError, match="NAME=HOST"):
         ProviderKeys.parse(["not a name"])
+
+
+def test_the_default_scripted_provider_plays_kodad_script_json() -> None:
+    script = '{"rounds": [[{"text": "hi"}]]}'
+    provider = provider_from_env({"KODAD_SCRIPT_JSON": script})
+    assert provider == ProviderConfig(ProviderKind.SCRIPTED, script_json=script)
+    # Another provider kind chosen by the environment does not pick the script up.
+    assert provider_from_env({"KODAD_SCRIPT_JSON": script, "OPENAI_API_KEY": "k"}).kind == (
+        ProviderKind.OPENAI_COMPATIBLE
+    )
+
+
+def test_a_bad_default_script_fails_at_start_up_naming_its_source() -> None:
+    with pytest.raises(ConfigError, match=r"KODAD_SCRIPT_JSON: script is not valid JSON"):
+        provider_from_env({"KODAD_SCRIPT_JSON": "{rounds"})
+    with pytest.raises(ConfigError, match=r'KODAD_SCRIPT_JSON: script must be an object with a "rounds"'):
+        provider_from_env({"KODAD_SCRIPT_JSON": "[]"})

@@ -71,5 +71,5 @@ def test_the_default_scripted_provider_plays_kodad_script_json() -> None:
 def test_a_bad_default_script_fails_at_start_up_naming_its_source() -> None:
     with pytest.raises(ConfigError, match=r"KODAD_SCRIPT_JSON: script is not valid JSON"):
         provider_from_env({"KODAD_SCRIPT_JSON": "{rounds"})
-    with pytest.raises(ConfigError, match=r'KODAD_SCRIPT_JSON: script must be an object with a "rounds"'):
+    with pytest.raises(ConfigError, match=r"KODAD_SCRIPT_JSON: script must be an object"):
         provider_from_env({"KODAD_SCRIPT_JSON": "[]"})

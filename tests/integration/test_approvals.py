@@ -602,3 +602,60 @@ async def test_ask_user_is_answered_by_a_second_client(stub: Stub, workspace: Pa
     assert results["q1"].output == "sqlite" and not results["q1"].is_error
     assert results["q2"].output == "no, thanks"
     assert kinds(events).count("approval_requested") == 0  # asking needs no approval
+
+
+async def test_reject_always_adds_a_rule_that_refuses_without_asking(
+    workspace: Path, server_config: ServerConfig
+) -> None:
+    provider = scripted(
+        [tool_call("bash", command="git push origin main")],
+        [tool_call("bash", command="git push --tags")],  # same rule: refused unasked
+        [tool_call("bash", command="ls && git push -f")],  # hidden in a list: refused too
+        [tool_call("write_file", path="a", content="1")],
+        [tool_call("write_file", path="b", content="2")],  # write_file refused by its rule
+        [tool_call("bash", command="ls -a")],  # a reader still runs
+        [{"text": "ok"}],
+    )
+    async with Server(server_config) as server, grpc.aio.insecure_channel(server.address) as ch:
+        stub = pb_grpc.SessionServiceStub(ch)
+        session = await create_session(stub, workspace, provider, mode=CONFIRM)
+        turn = Turn(stub)
+        await turn.send(start(session.id, "go"))
+        asked = (await turn.until("approval_requested")).approval_requested
+        await turn.send(decide(asked.request_id, epb.DECISION_REJECT_ALWAYS))
+        asked = (await turn.until("approval_requested")).approval_requested
+        assert asked.tool_name == "write_file"  # both other pushes were refused unasked
+        await turn.send(decide(asked.request_id, epb.DECISION_REJECT_ALWAYS))
+        events = await turn.finish()
+        assert kinds(events).count("approval_requested") == 2
+        resolved = [e.approval_resolved.decision for e in events if kind(e) == "approval_resolved"]
+        assert resolved == [epb.DECISION_REJECT_ALWAYS] * 2
+        outputs = [(c.is_error, c.output) for c in finished_calls(events).values()]
+        assert outputs[:5] == [
+            (True, "rejected by the user"),
+            (True, "refused by the session's rule: never run bash git push"),
+            (True, "refused by the session's rule: never run bash git push"),
+            (True, "rejected by the user"),
+            (True, "refused by the session's rule: never run write_file"),
+        ]
+        assert outputs[5][0] is False
+        assert not (workspace / "a").exists() and not (workspace / "b").exists()
+
+    # Stored: a restarted server refuses as well; a reject rule wins over an allow rule.
+    async with (
+        Server(restarted(server_config)) as server,
+        grpc.aio.insecure_channel(server.address) as ch,
+    ):
+        stub = pb_grpc.SessionServiceStub(ch)
+        got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
+        assert [(r.tool_name, r.command_prefix, r.reject) for r in got.approval_rules] == [
+            ("bash", "git push", True),
+            ("write_file", "", True),
+        ]
+        rules = [*got.approval_rules, spb.ApprovalRule(tool_name="bash", command_prefix="git push")]
+        again = scripted([tool_call("bash", command="git push")], [{"text": "done"}])
+        other = await create_session(stub, workspace, again, mode=CONFIRM, approval_rules=rules)
+        events = await run_turn(stub, other.id, "push")
+        assert "approval_requested" not in kinds(events)
+        (call,) = finished_calls(events).values()
+        assert call.output.startswith("refused by the session's rule")

@@ -271,6 +271,7 @@ impl Runner {
                 .map(|r| pb::ApprovalRule {
                     tool_name: text(r, "tool_name"),
                     command_prefix: text(r, "command_prefix"),
+                    reject: r.get("reject").and_then(Value::as_bool).unwrap_or(false),
                 })
                 .collect();
             assert_eq!(session.approval_rules, want);

@@ -42,6 +42,7 @@ _DECISIONS = {
     epb.DECISION_APPROVE: m.Decision.APPROVE,
     epb.DECISION_APPROVE_ALWAYS: m.Decision.APPROVE_ALWAYS,
     epb.DECISION_REJECT: m.Decision.REJECT,
+    epb.DECISION_REJECT_ALWAYS: m.Decision.REJECT_ALWAYS,
 }
 _LOOP_ACTIONS = {
     epb.LOOP_ACTION_CONTINUE: m.LoopAction.CONTINUE,
@@ -190,7 +191,7 @@ def agent_profile(p: AgentProfile) -> spb.AgentProfile:
 
 
 def approval_rules(pbs: list[spb.ApprovalRule]) -> tuple[m.ApprovalRule, ...]:
-    return tuple(m.ApprovalRule(r.tool_name, r.command_prefix) for r in pbs)
+    return tuple(m.ApprovalRule(r.tool_name, r.command_prefix, r.reject) for r in pbs)
 
 
 def images(pbs: list[spb.Image]) -> tuple[m.Image, ...]:
@@ -263,7 +264,9 @@ def session(r: m.SessionRecord) -> spb.Session:
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),
         approval_rules=[
-            spb.ApprovalRule(tool_name=a.tool_name, command_prefix=a.command_prefix)
+            spb.ApprovalRule(
+                tool_name=a.tool_name, command_prefix=a.command_prefix, reject=a.reject
+            )
             for a in r.approval_rules
         ],
     )

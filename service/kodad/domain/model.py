@@ -65,6 +65,15 @@ class Decision(enum.Enum):
     APPROVE = "approve"
     APPROVE_ALWAYS = "approve_always"
     REJECT = "reject"
+    REJECT_ALWAYS = "reject_always"
+
+    @property
+    def rejects(self) -> bool:
+        return self in (Decision.REJECT, Decision.REJECT_ALWAYS)
+
+    @property
+    def adds_rule(self) -> bool:
+        return self in (Decision.APPROVE_ALWAYS, Decision.REJECT_ALWAYS)
 
 
 class LoopAction(enum.Enum):
@@ -152,10 +161,12 @@ class Usage:
 
 @dataclass(frozen=True)
 class ApprovalRule:
-    """Lets matching calls run without asking in CONFIRM mode (see engine/approvals.py)."""
+    """Lets matching calls run without asking in CONFIRM mode, or with `reject` refuses
+    them without asking (see engine/approvals.py)."""
 
     tool_name: str
     command_prefix: str = ""
+    reject: bool = False
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which calls need a human's approval, and the rules APPROVE_ALWAYS adds."""
+"""Which calls need a human's approval, and the rules APPROVE_ALWAYS and REJECT_ALWAYS add."""
 
 from __future__ import annotations
 
@@ -21,20 +21,18 @@ def needs_approval(mode: ApprovalMode, kind: ToolKind) -> bool:
     return mode is ApprovalMode.CONFIRM and kind is not ToolKind.READ_ONLY
 
 
-def rule_for(tool_name: str, kind: ToolKind, arguments_json: str) -> ApprovalRule:
-    """The rule APPROVE_ALWAYS adds: the tool, and for bash its program and first argument."""
+def rule_for(
+    tool_name: str, kind: ToolKind, arguments_json: str, *, reject: bool = False
+) -> ApprovalRule:
+    """The rule APPROVE_ALWAYS (or with `reject`, REJECT_ALWAYS) adds: the tool, and for bash
+    its program and first argument."""
     if kind is not ToolKind.SHELL:
-        return ApprovalRule(tool_name)
+        return ApprovalRule(tool_name, reject=reject)
     command = _command(arguments_json)
     words = bash.single_command(command)
     if words is None:  # a compound command: the static words of its first simple command
-        first = next(bash.commands_in(command), [])
-        words = []
-        for word in first:
-            if word is None:
-                break
-            words.append(word)
-    return ApprovalRule(tool_name, " ".join(words[:2]))
+        words = _static_prefix(next(bash.commands_in(command), []))
+    return ApprovalRule(tool_name, " ".join(words[:2]), reject)
 
 
 def allowed(
@@ -43,6 +41,7 @@ def allowed(
     """True when a rule lets this call run without asking. A bash rule matches only one plain
     simple command (see bash.single_command): never a list, pipe, redirection,
     substitution, variable assignment or wrapper."""
+    rules = tuple(r for r in rules if not r.reject)
     if kind is not ToolKind.SHELL:
         return any(r.tool_name == tool_name and not r.command_prefix for r in rules)
     words = bash.single_command(_command(arguments_json))
@@ -53,3 +52,30 @@ def allowed(
         if rule.tool_name == tool_name and prefix and words[: len(prefix)] == prefix:
             return True
     return False
+
+
+def refused(
+    rules: tuple[ApprovalRule, ...], tool_name: str, kind: ToolKind, arguments_json: str
+) -> ApprovalRule | None:
+    """The reject rule that refuses this call, if one does. For bash it matches when any
+    simple command of the line begins with the rule's words (static words only: a word
+    built from a variable or substitution ends the comparison), so wrapping a refused
+    command in a list or a pipe does not get it past the rule."""
+    rules = tuple(r for r in rules if r.reject and r.tool_name == tool_name)
+    if not rules or kind is not ToolKind.SHELL:
+        return next((r for r in rules if not r.command_prefix), None)
+    commands = [_static_prefix(words) for words in bash.commands_in(_command(arguments_json))]
+    for rule in rules:
+        prefix = rule.command_prefix.split()
+        if not prefix or any(words[: len(prefix)] == prefix for words in commands):
+            return rule
+    return None
+
+
+def _static_prefix(words: list[str | None]) -> list[str]:
+    out: list[str] = []
+    for word in words:
+        if word is None:
+            break
+        out.append(word)
+    return out

@@ -79,6 +79,9 @@ class ApprovalGate:
         if risk is None:
             return False
         rules = session.approval_rules
+        if refusing := approvals.refused(rules, tool.name, tool.kind, call.arguments_json):
+            what = f"{tool.name} {refusing.command_prefix}".strip()
+            return ToolOutcome(f"refused by the session's rule: never run {what}", is_error=True)
         if risk is not ApprovalRisk.HIGH and approvals.allowed(
             rules, tool.name, tool.kind, call.arguments_json
         ):
@@ -88,12 +91,14 @@ class ApprovalGate:
             call.call_id, call.tool_name, call.arguments_json, description, risk
         )
         decision, feedback = answer.decision, answer.feedback
-        if decision is Decision.APPROVE_ALWAYS and len(rules) < validation.MAX_APPROVAL_RULES:
-            rule = approvals.rule_for(tool.name, tool.kind, call.arguments_json)
+        if decision.adds_rule and len(rules) < validation.MAX_APPROVAL_RULES:
+            rule = approvals.rule_for(
+                tool.name, tool.kind, call.arguments_json, reject=decision.rejects
+            )
             await self._store.add_approval_rule(session.id, rule)
             if rule not in rules:
                 session.approval_rules = (*rules, rule)
-        if decision is Decision.REJECT:
+        if decision.rejects:
             text = f"rejected by the user: {feedback}" if feedback else "rejected by the user"
             return ToolOutcome(text, is_error=True)
         return True
@@ -158,7 +163,7 @@ class ApprovalGate:
             answer = await self.ask(
                 "", WORKSPACE_SERVER_TOOL, arguments, description, ApprovalRisk.HIGH
             )
-            if answer.decision is Decision.REJECT:
+            if answer.decision.rejects:
                 self._turn.emit(
                     Notice(
                         NoticeLevel.INFO,

@@ -35,6 +35,9 @@ const (
 	Decision_DECISION_APPROVE_ALWAYS Decision = 2
 	// Do not run it; the model receives the feedback as the tool result.
 	Decision_DECISION_REJECT Decision = 3
+	// Do not run it, and refuse later calls that match the same rule without asking: adds
+	// an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+	Decision_DECISION_REJECT_ALWAYS Decision = 4
 )
 
 // Enum value maps for Decision.
@@ -44,12 +47,14 @@ var (
 		1: "DECISION_APPROVE",
 		2: "DECISION_APPROVE_ALWAYS",
 		3: "DECISION_REJECT",
+		4: "DECISION_REJECT_ALWAYS",
 	}
 	Decision_value = map[string]int32{
 		"DECISION_UNSPECIFIED":    0,
 		"DECISION_APPROVE":        1,
 		"DECISION_APPROVE_ALWAYS": 2,
 		"DECISION_REJECT":         3,
+		"DECISION_REJECT_ALWAYS":  4,
 	}
 )
 
@@ -2597,12 +2602,13 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"max_tokens\x18\x02 \x01(\x03R\tmaxTokens\"3\n" +
 	"\fTodosUpdated\x12#\n" +
-	"\x05todos\x18\x01 \x03(\v2\r.koda.v1.TodoR\x05todos*l\n" +
+	"\x05todos\x18\x01 \x03(\v2\r.koda.v1.TodoR\x05todos*\x88\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DECISION_APPROVE\x10\x01\x12\x1b\n" +
 	"\x17DECISION_APPROVE_ALWAYS\x10\x02\x12\x13\n" +
-	"\x0fDECISION_REJECT\x10\x03*Y\n" +
+	"\x0fDECISION_REJECT\x10\x03\x12\x1a\n" +
+	"\x16DECISION_REJECT_ALWAYS\x10\x04*Y\n" +
 	"\n" +
 	"LoopAction\x12\x1b\n" +
 	"\x17LOOP_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +

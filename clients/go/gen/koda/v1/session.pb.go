@@ -1286,7 +1286,8 @@ func (x *Todo) GetStatus() TodoStatus {
 	return TodoStatus_TODO_STATUS_UNSPECIFIED
 }
 
-// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
+// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
+// `reject`, refuses them without asking.
 type ApprovalRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tool the rule allows, e.g. "write_file" or "bash". Required.
@@ -1294,7 +1295,13 @@ type ApprovalRule struct {
 	// bash only: the program and its first argument, e.g. "git status" or "pytest". A command
 	// matches when it is one simple command (no `;`, `&&`, `|`, redirection or substitution)
 	// whose first words are these. Empty for other tools: the rule allows every call of the tool.
+	// A reject rule matches more widely: any command one of whose simple commands begins with
+	// these words.
 	CommandPrefix string `protobuf:"bytes,2,opt,name=command_prefix,json=commandPrefix,proto3" json:"command_prefix,omitempty"`
+	// The rule refuses matching calls (a tool error the model reads) instead of allowing
+	// them, whatever their risk; a reject rule wins over allow rules. Added by
+	// DECISION_REJECT_ALWAYS.
+	Reject        bool `protobuf:"varint,3,opt,name=reject,proto3" json:"reject,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1341,6 +1348,13 @@ func (x *ApprovalRule) GetCommandPrefix() string {
 		return x.CommandPrefix
 	}
 	return ""
+}
+
+func (x *ApprovalRule) GetReject() bool {
+	if x != nil {
+		return x.Reject
+	}
+	return false
 }
 
 // An image attached to a user's input.
@@ -1763,10 +1777,11 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"mcpServers\"M\n" +
 	"\x04Todo\x12\x18\n" +
 	"\acontent\x18\x01 \x01(\tR\acontent\x12+\n" +
-	"\x06status\x18\x02 \x01(\x0e2\x13.koda.v1.TodoStatusR\x06status\"R\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x13.koda.v1.TodoStatusR\x06status\"j\n" +
 	"\fApprovalRule\x12\x1b\n" +
 	"\ttool_name\x18\x01 \x01(\tR\btoolName\x12%\n" +
-	"\x0ecommand_prefix\x18\x02 \x01(\tR\rcommandPrefix\"8\n" +
+	"\x0ecommand_prefix\x18\x02 \x01(\tR\rcommandPrefix\x12\x16\n" +
+	"\x06reject\x18\x03 \x01(\bR\x06reject\"8\n" +
 	"\x05Image\x12\x1b\n" +
 	"\tmime_type\x18\x01 \x01(\tR\bmimeType\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"g\n" +

@@ -36,6 +36,10 @@ class _DecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Decision.Val
     """Run it, and run later calls that match the same rule without asking."""
     DECISION_REJECT: _Decision.ValueType  # 3
     """Do not run it; the model receives the feedback as the tool result."""
+    DECISION_REJECT_ALWAYS: _Decision.ValueType  # 4
+    """Do not run it, and refuse later calls that match the same rule without asking: adds
+    an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+    """
 
 class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
     """A human's answer to an `ApprovalRequested` event."""
@@ -48,6 +52,10 @@ DECISION_APPROVE_ALWAYS: Decision.ValueType  # 2
 """Run it, and run later calls that match the same rule without asking."""
 DECISION_REJECT: Decision.ValueType  # 3
 """Do not run it; the model receives the feedback as the tool result."""
+DECISION_REJECT_ALWAYS: Decision.ValueType  # 4
+"""Do not run it, and refuse later calls that match the same rule without asking: adds
+an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+"""
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
 class _LoopAction:

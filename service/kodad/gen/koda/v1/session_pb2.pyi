@@ -800,28 +800,39 @@ Global___Todo: _TypeAlias = Todo  # noqa: Y015
 
 @_typing.final
 class ApprovalRule(_message.Message):
-    """Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM."""
+    """Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
+    `reject`, refuses them without asking.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TOOL_NAME_FIELD_NUMBER: _builtins.int
     COMMAND_PREFIX_FIELD_NUMBER: _builtins.int
+    REJECT_FIELD_NUMBER: _builtins.int
     tool_name: _builtins.str
     """The tool the rule allows, e.g. "write_file" or "bash". Required."""
     command_prefix: _builtins.str
     """bash only: the program and its first argument, e.g. "git status" or "pytest". A command
     matches when it is one simple command (no `;`, `&&`, `|`, redirection or substitution)
     whose first words are these. Empty for other tools: the rule allows every call of the tool.
+    A reject rule matches more widely: any command one of whose simple commands begins with
+    these words.
+    """
+    reject: _builtins.bool
+    """The rule refuses matching calls (a tool error the model reads) instead of allowing
+    them, whatever their risk; a reject rule wins over allow rules. Added by
+    DECISION_REJECT_ALWAYS.
     """
     def __init__(
         self,
         *,
         tool_name: _builtins.str = ...,
         command_prefix: _builtins.str = ...,
+        reject: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_prefix", b"command_prefix", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_prefix", b"command_prefix", "reject", b"reject", "tool_name", b"tool_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

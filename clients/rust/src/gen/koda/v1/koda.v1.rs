@@ -274,7 +274,8 @@ pub struct Todo {
     #[prost(enumeration="TodoStatus", tag="2")]
     pub status: i32,
 }
-/// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
+/// Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
+/// `reject`, refuses them without asking.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ApprovalRule {
     /// The tool the rule allows, e.g. "write_file" or "bash". Required.
@@ -283,8 +284,15 @@ pub struct ApprovalRule {
     /// bash only: the program and its first argument, e.g. "git status" or "pytest". A command
     /// matches when it is one simple command (no `;`, `&&`, `|`, redirection or substitution)
     /// whose first words are these. Empty for other tools: the rule allows every call of the tool.
+    /// A reject rule matches more widely: any command one of whose simple commands begins with
+    /// these words.
     #[prost(string, tag="2")]
     pub command_prefix: ::prost::alloc::string::String,
+    /// The rule refuses matching calls (a tool error the model reads) instead of allowing
+    /// them, whatever their risk; a reject rule wins over allow rules. Added by
+    /// DECISION_REJECT_ALWAYS.
+    #[prost(bool, tag="3")]
+    pub reject: bool,
 }
 /// An image attached to a user's input.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1043,6 +1051,9 @@ pub enum Decision {
     ApproveAlways = 2,
     /// Do not run it; the model receives the feedback as the tool result.
     Reject = 3,
+    /// Do not run it, and refuse later calls that match the same rule without asking: adds
+    /// an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+    RejectAlways = 4,
 }
 impl Decision {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -1055,6 +1066,7 @@ impl Decision {
             Self::Approve => "DECISION_APPROVE",
             Self::ApproveAlways => "DECISION_APPROVE_ALWAYS",
             Self::Reject => "DECISION_REJECT",
+            Self::RejectAlways => "DECISION_REJECT_ALWAYS",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1064,6 +1076,7 @@ impl Decision {
             "DECISION_APPROVE" => Some(Self::Approve),
             "DECISION_APPROVE_ALWAYS" => Some(Self::ApproveAlways),
             "DECISION_REJECT" => Some(Self::Reject),
+            "DECISION_REJECT_ALWAYS" => Some(Self::RejectAlways),
             _ => None,
         }
     }

@@ -7,7 +7,8 @@ package dev.kodad.koda.v1;
 
 /**
  * <pre>
- * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
+ * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
+ * `reject`, refuses them without asking.
  * </pre>
  *
  * Protobuf type {@code koda.v1.ApprovalRule}
@@ -109,6 +110,8 @@ private static final long serialVersionUID = 0L;
    * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
    * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
    * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+   * A reject rule matches more widely: any command one of whose simple commands begins with
+   * these words.
    * </pre>
    *
    * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -132,6 +135,8 @@ private static final long serialVersionUID = 0L;
    * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
    * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
    * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+   * A reject rule matches more widely: any command one of whose simple commands begins with
+   * these words.
    * </pre>
    *
    * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -150,6 +155,23 @@ private static final long serialVersionUID = 0L;
     } else {
       return (com.google.protobuf.ByteString) ref;
     }
+  }
+
+  public static final int REJECT_FIELD_NUMBER = 3;
+  private boolean reject_ = false;
+  /**
+   * <pre>
+   * The rule refuses matching calls (a tool error the model reads) instead of allowing
+   * them, whatever their risk; a reject rule wins over allow rules. Added by
+   * DECISION_REJECT_ALWAYS.
+   * </pre>
+   *
+   * <code>bool reject = 3 [json_name = "reject"];</code>
+   * @return The reject.
+   */
+  @java.lang.Override
+  public boolean getReject() {
+    return reject_;
   }
 
   private byte memoizedIsInitialized = -1;
@@ -172,6 +194,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(commandPrefix_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, commandPrefix_);
     }
+    if (reject_ != false) {
+      output.writeBool(3, reject_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -181,6 +206,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(commandPrefix_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, commandPrefix_);
+    }
+    if (reject_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(3, reject_);
     }
     return size;
   }
@@ -210,6 +239,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getToolName())) return false;
     if (!getCommandPrefix()
         .equals(other.getCommandPrefix())) return false;
+    if (getReject()
+        != other.getReject()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -225,6 +256,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getToolName().hashCode();
     hash = (37 * hash) + COMMAND_PREFIX_FIELD_NUMBER;
     hash = (53 * hash) + getCommandPrefix().hashCode();
+    hash = (37 * hash) + REJECT_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getReject());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -324,7 +358,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM.
+   * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
+   * `reject`, refuses them without asking.
    * </pre>
    *
    * Protobuf type {@code koda.v1.ApprovalRule}
@@ -362,6 +397,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       toolName_ = "";
       commandPrefix_ = "";
+      reject_ = false;
       return this;
     }
 
@@ -401,6 +437,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.commandPrefix_ = commandPrefix_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.reject_ = reject_;
+      }
     }
 
     @java.lang.Override
@@ -424,6 +463,9 @@ private static final long serialVersionUID = 0L;
         commandPrefix_ = other.commandPrefix_;
         bitField0_ |= 0x00000002;
         onChanged();
+      }
+      if (other.getReject() != false) {
+        setReject(other.getReject());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -459,6 +501,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 24: {
+              reject_ = input.readBool();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 24
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -574,6 +621,8 @@ private static final long serialVersionUID = 0L;
      * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
      * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
      * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+     * A reject rule matches more widely: any command one of whose simple commands begins with
+     * these words.
      * </pre>
      *
      * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -596,6 +645,8 @@ private static final long serialVersionUID = 0L;
      * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
      * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
      * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+     * A reject rule matches more widely: any command one of whose simple commands begins with
+     * these words.
      * </pre>
      *
      * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -619,6 +670,8 @@ private static final long serialVersionUID = 0L;
      * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
      * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
      * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+     * A reject rule matches more widely: any command one of whose simple commands begins with
+     * these words.
      * </pre>
      *
      * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -638,6 +691,8 @@ private static final long serialVersionUID = 0L;
      * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
      * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
      * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+     * A reject rule matches more widely: any command one of whose simple commands begins with
+     * these words.
      * </pre>
      *
      * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -654,6 +709,8 @@ private static final long serialVersionUID = 0L;
      * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
      * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
      * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+     * A reject rule matches more widely: any command one of whose simple commands begins with
+     * these words.
      * </pre>
      *
      * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -666,6 +723,56 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       commandPrefix_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private boolean reject_ ;
+    /**
+     * <pre>
+     * The rule refuses matching calls (a tool error the model reads) instead of allowing
+     * them, whatever their risk; a reject rule wins over allow rules. Added by
+     * DECISION_REJECT_ALWAYS.
+     * </pre>
+     *
+     * <code>bool reject = 3 [json_name = "reject"];</code>
+     * @return The reject.
+     */
+    @java.lang.Override
+    public boolean getReject() {
+      return reject_;
+    }
+    /**
+     * <pre>
+     * The rule refuses matching calls (a tool error the model reads) instead of allowing
+     * them, whatever their risk; a reject rule wins over allow rules. Added by
+     * DECISION_REJECT_ALWAYS.
+     * </pre>
+     *
+     * <code>bool reject = 3 [json_name = "reject"];</code>
+     * @param value The reject to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReject(boolean value) {
+
+      reject_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The rule refuses matching calls (a tool error the model reads) instead of allowing
+     * them, whatever their risk; a reject rule wins over allow rules. Added by
+     * DECISION_REJECT_ALWAYS.
+     * </pre>
+     *
+     * <code>bool reject = 3 [json_name = "reject"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReject() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      reject_ = false;
       onChanged();
       return this;
     }

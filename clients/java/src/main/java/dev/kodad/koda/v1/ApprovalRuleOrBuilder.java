@@ -35,6 +35,8 @@ public interface ApprovalRuleOrBuilder extends
    * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
    * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
    * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+   * A reject rule matches more widely: any command one of whose simple commands begins with
+   * these words.
    * </pre>
    *
    * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -46,6 +48,8 @@ public interface ApprovalRuleOrBuilder extends
    * bash only: the program and its first argument, e.g. "git status" or "pytest". A command
    * matches when it is one simple command (no `;`, `&amp;&amp;`, `|`, redirection or substitution)
    * whose first words are these. Empty for other tools: the rule allows every call of the tool.
+   * A reject rule matches more widely: any command one of whose simple commands begins with
+   * these words.
    * </pre>
    *
    * <code>string command_prefix = 2 [json_name = "commandPrefix"];</code>
@@ -53,4 +57,16 @@ public interface ApprovalRuleOrBuilder extends
    */
   com.google.protobuf.ByteString
       getCommandPrefixBytes();
+
+  /**
+   * <pre>
+   * The rule refuses matching calls (a tool error the model reads) instead of allowing
+   * them, whatever their risk; a reject rule wins over allow rules. Added by
+   * DECISION_REJECT_ALWAYS.
+   * </pre>
+   *
+   * <code>bool reject = 3 [json_name = "reject"];</code>
+   * @return The reject.
+   */
+  boolean getReject();
 }

@@ -47,6 +47,15 @@ public enum Decision
    * <code>DECISION_REJECT = 3;</code>
    */
   DECISION_REJECT(3),
+  /**
+   * <pre>
+   * Do not run it, and refuse later calls that match the same rule without asking: adds
+   * an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+   * </pre>
+   *
+   * <code>DECISION_REJECT_ALWAYS = 4;</code>
+   */
+  DECISION_REJECT_ALWAYS(4),
   UNRECOGNIZED(-1),
   ;
 
@@ -91,6 +100,15 @@ public enum Decision
    * <code>DECISION_REJECT = 3;</code>
    */
   public static final int DECISION_REJECT_VALUE = 3;
+  /**
+   * <pre>
+   * Do not run it, and refuse later calls that match the same rule without asking: adds
+   * an `ApprovalRule` with `reject` set (the same rule APPROVE_ALWAYS would add).
+   * </pre>
+   *
+   * <code>DECISION_REJECT_ALWAYS = 4;</code>
+   */
+  public static final int DECISION_REJECT_ALWAYS_VALUE = 4;
 
 
   public final int getNumber() {
@@ -121,6 +139,7 @@ public enum Decision
       case 1: return DECISION_APPROVE;
       case 2: return DECISION_APPROVE_ALWAYS;
       case 3: return DECISION_REJECT;
+      case 4: return DECISION_REJECT_ALWAYS;
       default: return null;
     }
   }

@@ -183,48 +183,48 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "\006source\0223\n\013mcp_servers\030\n \003(\0132\022.koda.v1.M" +
       "cpServerR\nmcpServers\"M\n\004Todo\022\030\n\007content\030" +
       "\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162\023.koda.v1" +
-      ".TodoStatusR\006status\"R\n\014ApprovalRule\022\033\n\tt" +
+      ".TodoStatusR\006status\"j\n\014ApprovalRule\022\033\n\tt" +
       "ool_name\030\001 \001(\tR\010toolName\022%\n\016command_pref" +
-      "ix\030\002 \001(\tR\rcommandPrefix\"8\n\005Image\022\033\n\tmime" +
-      "_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004dat" +
-      "a\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR\006callId\022\033" +
-      "\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016arguments" +
-      "_json\030\003 \001(\tR\rargumentsJson\"v\n\nToolResult" +
-      "\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(" +
-      "\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\t" +
-      "truncated\030\004 \001(\010R\ttruncated\"\264\003\n\007Message\022\024" +
-      "\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR\006t" +
-      "urnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.MessageRol" +
-      "eR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinking\030" +
-      "\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\0132\016.koda.v" +
-      "1.ImageR\006images\0220\n\ntool_calls\030\007 \003(\0132\021.ko" +
-      "da.v1.ToolCallR\ttoolCalls\0224\n\013tool_result" +
-      "\030\010 \001(\0132\023.koda.v1.ToolResultR\ntoolResult\022" +
-      "$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR\005usage\022;\n" +
-      "\013create_time\030\n \001(\0132\032.google.protobuf.Tim" +
-      "estampR\ncreateTime\022-\n\022summarized_through" +
-      "\030\013 \001(\003R\021summarizedThrough*\213\001\n\014ProviderKi" +
-      "nd\022\035\n\031PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026PRO" +
-      "VIDER_KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND_O" +
-      "PENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_ANTH" +
-      "ROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MODE" +
-      "_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001\022\031" +
-      "\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_MO" +
-      "DE_READ_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032SAND" +
-      "BOX_POLICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_POLI" +
-      "CY_READ_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORKSPA" +
-      "CE_WRITE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACCESS" +
-      "\020\003*`\n\014SessionState\022\035\n\031SESSION_STATE_UNSP" +
-      "ECIFIED\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SES" +
-      "SION_STATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030" +
-      "MESSAGE_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_RO" +
-      "LE_USER\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n" +
-      "\021MESSAGE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUM" +
-      "MARY\020\004*z\n\nTodoStatus\022\033\n\027TODO_STATUS_UNSP" +
-      "ECIFIED\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027TO" +
-      "DO_STATUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATUS_C" +
-      "OMPLETED\020\003B#\n\021dev.kodad.koda.v1B\014Session" +
-      "ProtoP\001b\006proto3"
+      "ix\030\002 \001(\tR\rcommandPrefix\022\026\n\006reject\030\003 \001(\010R" +
+      "\006reject\"8\n\005Image\022\033\n\tmime_type\030\001 \001(\tR\010mim" +
+      "eType\022\022\n\004data\030\002 \001(\014R\004data\"g\n\010ToolCall\022\027\n" +
+      "\007call_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(" +
+      "\tR\010toolName\022%\n\016arguments_json\030\003 \001(\tR\rarg" +
+      "umentsJson\"v\n\nToolResult\022\027\n\007call_id\030\001 \001(" +
+      "\tR\006callId\022\026\n\006output\030\002 \001(\tR\006output\022\031\n\010is_" +
+      "error\030\003 \001(\010R\007isError\022\034\n\ttruncated\030\004 \001(\010R" +
+      "\ttruncated\"\264\003\n\007Message\022\024\n\005index\030\001 \001(\003R\005i" +
+      "ndex\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022(\n\004role\030\003 " +
+      "\001(\0162\024.koda.v1.MessageRoleR\004role\022\022\n\004text\030" +
+      "\004 \001(\tR\004text\022\032\n\010thinking\030\005 \001(\tR\010thinking\022" +
+      "&\n\006images\030\006 \003(\0132\016.koda.v1.ImageR\006images\022" +
+      "0\n\ntool_calls\030\007 \003(\0132\021.koda.v1.ToolCallR\t" +
+      "toolCalls\0224\n\013tool_result\030\010 \001(\0132\023.koda.v1" +
+      ".ToolResultR\ntoolResult\022$\n\005usage\030\t \001(\0132\016" +
+      ".koda.v1.UsageR\005usage\022;\n\013create_time\030\n \001" +
+      "(\0132\032.google.protobuf.TimestampR\ncreateTi" +
+      "me\022-\n\022summarized_through\030\013 \001(\003R\021summariz" +
+      "edThrough*\213\001\n\014ProviderKind\022\035\n\031PROVIDER_K" +
+      "IND_UNSPECIFIED\020\000\022\032\n\026PROVIDER_KIND_SCRIP" +
+      "TED\020\001\022#\n\037PROVIDER_KIND_OPENAI_COMPATIBLE" +
+      "\020\002\022\033\n\027PROVIDER_KIND_ANTHROPIC\020\003*}\n\014Appro" +
+      "valMode\022\035\n\031APPROVAL_MODE_UNSPECIFIED\020\000\022\026" +
+      "\n\022APPROVAL_MODE_AUTO\020\001\022\031\n\025APPROVAL_MODE_" +
+      "CONFIRM\020\002\022\033\n\027APPROVAL_MODE_READ_ONLY\020\003*\221" +
+      "\001\n\rSandboxPolicy\022\036\n\032SANDBOX_POLICY_UNSPE" +
+      "CIFIED\020\000\022\034\n\030SANDBOX_POLICY_READ_ONLY\020\001\022\"" +
+      "\n\036SANDBOX_POLICY_WORKSPACE_WRITE\020\002\022\036\n\032SA" +
+      "NDBOX_POLICY_FULL_ACCESS\020\003*`\n\014SessionSta" +
+      "te\022\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022\026\n\022SES" +
+      "SION_STATE_IDLE\020\001\022\031\n\025SESSION_STATE_RUNNI" +
+      "NG\020\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_ROLE_UNS" +
+      "PECIFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MES" +
+      "SAGE_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_ROLE_TO" +
+      "OL\020\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004*z\n\nTodoSt" +
+      "atus\022\033\n\027TODO_STATUS_UNSPECIFIED\020\000\022\027\n\023TOD" +
+      "O_STATUS_PENDING\020\001\022\033\n\027TODO_STATUS_IN_PRO" +
+      "GRESS\020\002\022\031\n\025TODO_STATUS_COMPLETED\020\003B#\n\021de" +
+      "v.kodad.koda.v1B\014SessionProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -303,7 +303,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_ApprovalRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRule_descriptor,
-        new java.lang.String[] { "ToolName", "CommandPrefix", });
+        new java.lang.String[] { "ToolName", "CommandPrefix", "Reject", });
     internal_static_koda_v1_Image_descriptor =
       getDescriptor().getMessageType(9);
     internal_static_koda_v1_Image_fieldAccessorTable = new

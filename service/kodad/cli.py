@@ -173,6 +173,23 @@ def _parser() -> argparse.ArgumentParser:
         help="approval mode of a new session (default confirm)",
     )  # fmt: skip
 
+    acp = commands.add_parser(
+        "acp", help="an Agent Client Protocol agent on stdin/stdout, for editors",
+        description="Speaks ACP on stdin/stdout. Drives the service at --connect (env "
+        "KODAD_CONNECT), or by default a private kodad it starts itself and stops on exit.",
+    )  # fmt: skip
+    acp.add_argument(
+        "--connect", default=os.environ.get("KODAD_CONNECT"),
+        help="host:port of a running service (env KODAD_CONNECT; default: a private sidecar)",
+    )  # fmt: skip
+    acp.add_argument(
+        "--token", default=os.environ.get("KODAD_TOKEN"), help="bearer token (env KODAD_TOKEN)"
+    )
+    acp.add_argument(
+        "--data-dir", type=Path,
+        help="the private sidecar's data dir (env KODAD_DATA_DIR; default the user's)",
+    )  # fmt: skip
+
     sessions = commands.add_parser("sessions", help="list, show, delete or export sessions")
     _client_flags(sessions)
     sessions.add_argument("action", choices=("list", "show", "delete", "export"))
@@ -215,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             sessions(args.connect, args.token, args.action, args.session_id, args.json)
         )
+    if args.command == "acp":
+        from kodad.acp.main import main as acp_main
+
+        extra = ["--data-dir", str(args.data_dir)] if args.data_dir else []
+        return acp_main(args.connect, args.token, extra)
     if args.command == "token":
         return _token(args.tenant, args.admin)
     logs.configure(args.log_level, args.log_format, args.log_file)

@@ -23,7 +23,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kodad.bash"}),  # the bash parser and classifier
     frozenset({"kodad.store", "kodad.providers", "kodad.tools"}),
     frozenset({"kodad.engine"}),
-    frozenset({"kodad.api", "kodad.chat"}),
+    frozenset({"kodad.api", "kodad.chat", "kodad.acp"}),  # the servicer; the clients we ship
     frozenset({"kodad.config"}),
     frozenset({"kodad.server"}),
     frozenset({"kodad.cli"}),

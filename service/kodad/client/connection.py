@@ -239,9 +239,12 @@ class Client:
         system_prompt: str = "",
         approval_timeout_s: float = 0,
         sandbox: spb.Sandbox | None = None,
+        profile: str = "",
+        mcp_servers: Iterable[spb.McpServer] = (),
     ) -> spb.Session:
         """Creates a session; `sandbox` sets what its commands may touch (default: the
-        workspace writable by approved commands, no network)."""
+        workspace writable by approved commands, no network), `profile` the agent profile
+        it runs as, `mcp_servers` the MCP servers whose tools it gets."""
         session = spb.Session(
             workspace=workspace,
             title=title,
@@ -249,6 +252,8 @@ class Client:
             labels=labels or {},
             loop_cap=loop_cap,
             system_prompt=system_prompt,
+            profile=profile,
+            mcp_servers=list(mcp_servers),
         )
         if provider is not None:
             session.provider.CopyFrom(provider)
@@ -275,15 +280,26 @@ class Client:
         """Every session, newest first (pages fetched as needed)."""
         token = ""
         while True:
-            request = pb.ListSessionsRequest(
-                page_size=page_size, page_token=token, labels=labels or {}
-            )
-            page = await _call(self.stub.ListSessions(request, metadata=self._metadata))
-            for session in page.sessions:
+            sessions, token = await self.sessions_page(token, labels=labels, page_size=page_size)
+            for session in sessions:
                 yield session
-            token = page.next_page_token
             if not token:
                 return
+
+    async def sessions_page(
+        self, page_token: str = "", *, labels: dict[str, str] | None = None, page_size: int = 100
+    ) -> tuple[list[spb.Session], str]:
+        """One page of sessions, newest first, and the token of the next ("" after the last)."""
+        request = pb.ListSessionsRequest(
+            page_size=page_size, page_token=page_token, labels=labels or {}
+        )
+        page = await _call(self.stub.ListSessions(request, metadata=self._metadata))
+        return list(page.sessions), page.next_page_token
+
+    async def compact(self, session_id: str) -> pb.CompactSessionResponse:
+        """Summarises the session's older history into one message (CompactSession)."""
+        request = pb.CompactSessionRequest(session_id=session_id)
+        return await _call(self.stub.CompactSession(request, metadata=self._metadata))
 
     async def update_session(self, session: spb.Session, fields: Iterable[str]) -> spb.Session:
         """Changes the named fields of `session` (which carries its id)."""

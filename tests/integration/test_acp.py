@@ -4,113 +4,36 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 from acp import PROTOCOL_VERSION, RequestError, spawn_agent_process, text_block
 from acp.schema import (
-    AgentMessageChunk,
-    AllowedOutcome,
-    ClientCapabilities,
     CurrentModeUpdate,
-    DeniedOutcome,
     PermissionOption,
-    RequestPermissionResponse,
     ToolCallProgress,
     ToolCallStart,
     ToolCallUpdate,
     UserMessageChunk,
 )
 
-from kodad.api import convert
 from kodad.config import ServerConfig
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
-from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
-from kodad.server import Server
-from tests.helpers import create_session, kind, scripted, stored_events, tool_call
-
-KODAD_ACP = ("-m", "kodad", "acp")
-Answer = str | Callable[[ToolCallUpdate, list[PermissionOption]], Awaitable[str | None]]
-
-
-class Editor:
-    """The editor's side: records every update and answers permission requests from a list
-    (an option id, or a coroutine function returning one; None answers "cancelled")."""
-
-    def __init__(self, answers: list[Answer] | None = None) -> None:
-        self.updates: list[tuple[str, Any]] = []
-        self.asked: list[tuple[ToolCallUpdate, list[PermissionOption]]] = []
-        self.answers = list(answers or [])
-        self.conn: Any = None
-
-    def on_connect(self, conn: Any) -> None:
-        self.conn = conn
-
-    async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
-        self.updates.append((session_id, update))
-
-    async def request_permission(
-        self, session_id: str, tool_call: ToolCallUpdate, options: list[PermissionOption],
-        **kwargs: Any,
-    ) -> RequestPermissionResponse:  # fmt: skip
-        self.asked.append((tool_call, options))
-        answer = self.answers.pop(0)
-        chosen = answer if isinstance(answer, str) else await answer(tool_call, options)
-        if chosen is None:
-            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
-        return RequestPermissionResponse(
-            outcome=AllowedOutcome(outcome="selected", option_id=chosen)
-        )
-
-    def of(self, session_id: str, *types: type) -> list[Any]:
-        return [
-            u for s, u in self.updates if s == session_id and (not types or isinstance(u, types))
-        ]
-
-    def text(self, session_id: str) -> str:
-        return "".join(u.content.text for u in self.of(session_id, AgentMessageChunk))
-
-
-@asynccontextmanager
-async def acp_agent(
-    editor: Editor, *args: str, env: dict[str, str] | None = None
-) -> AsyncIterator[Any]:
-    """`kodad acp ARGS` with `editor` on the other end, initialised."""
-    async with spawn_agent_process(
-        editor, sys.executable, *KODAD_ACP, *args, env={**os.environ, **(env or {})},
-        use_unstable_protocol=True,
-    ) as (conn, _process):  # fmt: skip
-        await conn.initialize(
-            protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities()
-        )
-        yield conn
-
-
-@asynccontextmanager
-async def service(config: ServerConfig, *rounds: list[dict[str, Any]], **agents: Any
-                  ) -> AsyncIterator[Server]:  # fmt: skip
-    """A kodad service whose sessions made without a provider (as ACP makes them) play
-    `rounds`."""
-    default = convert.provider_config(scripted(*rounds, **agents))
-    engine = dataclasses.replace(config.engine, default_provider=default)
-    async with Server(dataclasses.replace(config, engine=engine)) as server:
-        yield server
-
-
-async def grpc_session(server: Server, session_id: str) -> spb.Session:
-    async with grpc.aio.insecure_channel(server.address) as ch:
-        stub = pb_grpc.SessionServiceStub(ch)
-        return (await stub.GetSession(pb.GetSessionRequest(session_id=session_id))).session
+from tests.acp_harness import (
+    KODAD_ACP,
+    Editor,
+    acp_agent,
+    grpc_session,
+    service,
+    stored_events_of,
+)
+from tests.helpers import create_session, kind, scripted, tool_call
 
 
 async def test_a_prompt_streams_the_answer_and_ends_the_turn(
@@ -223,11 +146,6 @@ async def test_cancel_while_a_permission_is_open(
         events = await stored_events_of(server, sid)
         assert events[-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
         assert (await grpc_session(server, sid)).state == spb.SESSION_STATE_IDLE
-
-
-async def stored_events_of(server: Server, session_id: str) -> list[epb.EngineEvent]:
-    async with grpc.aio.insecure_channel(server.address) as ch:
-        return await stored_events(pb_grpc.SessionServiceStub(ch), session_id)
 
 
 async def test_load_replays_a_grpc_made_session_as_it_was_sent_live(

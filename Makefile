@@ -93,13 +93,18 @@ bench: install
 
 # The store and replica tests start their own PostgreSQL (Debian's packages, installed here);
 # the sandbox tests need bubblewrap (Debian's package) and fail without it.
-pytest: install
+pytest: install tests/acp_ts/node_modules/.installed
 	tools/postgres.sh
 	tools/bubblewrap.sh
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
 	$(PY) -m bench.sandbox --quick
 	$(PY) -m bench.flood --quick
 	$(PY) -m bench.run --quick
+
+# The TypeScript ACP SDK, for the test where an editor written with it drives `kodad acp`.
+tests/acp_ts/node_modules/.installed: tests/acp_ts/package.json tests/acp_ts/package-lock.json
+	cd tests/acp_ts && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # The Go client: unit of the wrapper, README example and the shared conformance scenarios.
 go-test: install
@@ -124,4 +129,4 @@ rust-test: install
 test: install lint check-generated pytest go-test ts-test java-test rust-test
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist clients/java/target clients/rust/target
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache clients/typescript/node_modules clients/typescript/dist tests/acp_ts/node_modules clients/java/target clients/rust/target

@@ -153,6 +153,7 @@ async def test_load_replays_a_grpc_made_session_as_it_was_sent_live(
 ) -> None:
     rounds = (
         [{"thinking": "plan"}, tool_call("write_file", "w", path="n.txt", content="n\n")],
+        [tool_call("todo_write", "t", todos=[{"content": "test it", "status": "in_progress"}])],
         [tool_call("bash", "b", command="printf 'one\\ntwo\\n'")],
         [{"text": "all done"}],
     )
@@ -176,7 +177,9 @@ async def test_load_replays_a_grpc_made_session_as_it_was_sent_live(
         sent_live = [u for _, u in live.updates if u.session_update != "available_commands_update"]
         assert [u.model_dump() for u in replayed[1:]] == [u.model_dump() for u in sent_live]
         statuses = {u.tool_call_id: u.status for u in replayed if isinstance(u, ToolCallProgress)}
-        assert statuses == {"w": "completed", "b": "completed"}
+        assert statuses == {"w": "completed", "t": "completed", "b": "completed"}
+        (plan,) = [u for u in replayed if u.session_update == "plan"]
+        assert [(e.content, e.status) for e in plan.entries] == [("test it", "in_progress")]
         bash = [u for u in replayed if isinstance(u, ToolCallProgress) and u.tool_call_id == "b"]
         assert "one\ntwo" in bash[-1].content[0].content.text  # the command's output
         kinds_seen = [u.session_update for u in replayed]

@@ -52,8 +52,11 @@ def _image(data: str, mime_type: str, where: str) -> spb.Image:
 
 
 def context_block(uri: str, text: str) -> str:
-    """An embedded resource as the model reads it (workspace content: data, not orders)."""
-    return f'<context uri="{uri}">\n{text.rstrip()}\n</context>'
+    """An embedded resource as the model reads it (workspace content: data, not orders). A
+    closing tag inside the text is broken up, so the file cannot end its own block."""
+    quoted = uri.replace('"', "%22")
+    body = text.rstrip().replace("</context", "<\\/context")
+    return f'<context uri="{quoted}">\n{body}\n</context>'
 
 
 def turn_input(blocks: Sequence[Block]) -> TurnInput:

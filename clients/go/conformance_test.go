@@ -173,6 +173,12 @@ func (r *runner) step(s map[string]any) bool {
 		} else if err := r.turn.Cancel(); err != nil {
 			t.Fatal(err)
 		}
+	case "steer":
+		if str(s, "via") == "submit" {
+			r.submit(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_Steer{Steer: &kodav1.Steer{Text: str(s, "text")}}}, "")
+		} else if err := r.turn.Steer(str(s, "text")); err != nil {
+			t.Fatal(err)
+		}
 	case "start_second":
 		second, err := r.client.StartTurn(r.ctx, r.session.Id, str(s, "text"), false)
 		if err == nil {

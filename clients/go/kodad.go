@@ -313,6 +313,13 @@ func (t *Turn) DecideLoop(action kodav1.LoopAction, extraIterations int32) error
 	}})
 }
 
+// Steer adds input to the running turn: the model sees it at its next request (the event
+// user_input_added shows where it landed); too late for the turn, it is queued as the
+// session's next turn instead.
+func (t *Turn) Steer(text string) error {
+	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_Steer{Steer: &kodav1.Steer{Text: text}}})
+}
+
 // Cancel asks the service to cancel the turn; the events end with turn_ended CANCELLED.
 func (t *Turn) Cancel() error {
 	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_Cancel{Cancel: &kodav1.Cancel{}}})

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from kodad.client import Answer, Client, KodadError, LoopAnswer
+from kodad.client import Answer, Client, KodadError, LoopAnswer, Turn
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from tests.kodad_process import KodadProcess
@@ -38,6 +38,7 @@ class Runner:
         self.events: list[epb.EngineEvent] = []
         self.session: spb.Session | None = None
         self.stream: AsyncIterator[epb.EngineEvent] | None = None
+        self.turn: Turn | None = None
         self.turn_id = ""
         self.approval_answer: Answer | None = None
         self.loop_answer: LoopAnswer | None = None
@@ -86,6 +87,7 @@ class Runner:
                 step.get("session_id", self.session.id), step["text"],
                 on_approval=self._approval, on_loop_cap=self._loop,
             )  # fmt: skip
+            self.turn = turn
             self.stream = aiter(turn)
             if "expect_code" in step:
                 with pytest.raises(KodadError) as err:
@@ -127,6 +129,12 @@ class Runner:
                 await self.client.cancel_turn(self.session.id)
             else:
                 await self.submit(epb.EngineCommand(cancel=epb.Cancel()), None)
+        elif action == "steer":
+            if step.get("via") == "submit":
+                await self.submit(epb.EngineCommand(steer=epb.Steer(text=step["text"])), None)
+            else:
+                assert self.turn is not None
+                await self.turn.steer(step["text"])
         elif action == "start_second":
             second = aiter(self.client.run_turn(self.session.id, step["text"]))
             with pytest.raises(KodadError) as err:

@@ -26,6 +26,9 @@ class Stream:
     chunks: list[dict[str, Any]]
     done: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    # After `pause_after` chunks the answer waits until `resume` is set (a test's "now").
+    pause_after: int = -1
+    resume: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -179,7 +182,9 @@ class FakeLLM:
                     self.send_header(key, value)
                 self.end_headers()
                 if isinstance(reply, Stream):
-                    for chunk in reply.chunks:
+                    for i, chunk in enumerate(reply.chunks):
+                        if i == reply.pause_after:
+                            reply.resume.wait(60)
                         self._send(f"data: {json.dumps(chunk)}\n\n".encode())
                     if reply.done:
                         self._send(b"data: [DONE]\n\n")

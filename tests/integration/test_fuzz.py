@@ -189,7 +189,7 @@ def session_messages(draw: st.DrawFn, workspace: Path) -> spb.Session:
 
 @st.composite
 def commands(draw: st.DrawFn, real: list[str]) -> epb.EngineCommand:
-    which = draw(st.sampled_from(["start", "approval", "loop", "cancel", "empty"]))
+    which = draw(st.sampled_from(["start", "approval", "loop", "cancel", "steer", "empty"]))
     if which == "start":
         return epb.EngineCommand(
             start_turn=epb.StartTurn(
@@ -197,6 +197,7 @@ def commands(draw: st.DrawFn, real: list[str]) -> epb.EngineCommand:
                 text=draw(texts),
                 images=draw(images),
                 on_disconnect=draw(enums),
+                when_busy=draw(enums),
             )
         )
     if which == "approval":
@@ -211,6 +212,8 @@ def commands(draw: st.DrawFn, real: list[str]) -> epb.EngineCommand:
         )
     if which == "cancel":
         return epb.EngineCommand(cancel=epb.Cancel())
+    if which == "steer":
+        return epb.EngineCommand(steer=epb.Steer(text=draw(texts), expected_turn_id=draw(texts)))
     return epb.EngineCommand()
 
 
@@ -289,10 +292,16 @@ def test_fuzz_unary_session_rpcs(
         expect_documented(lambda: stub.SubmitCommand(request))
 
     @FUZZ
-    @given(sid=session_ids(sessions), turn=texts)
-    def cancel(sid: str, turn: str) -> None:
-        request = pb.CancelTurnRequest(session_id=sid, turn_id=turn)
+    @given(sid=session_ids(sessions), turn=texts, clear=st.booleans())
+    def cancel(sid: str, turn: str, clear: bool) -> None:
+        request = pb.CancelTurnRequest(session_id=sid, turn_id=turn, clear_queue=clear)
         expect_documented(lambda: stub.CancelTurn(request))
+
+    @FUZZ
+    @given(sid=session_ids(sessions), turn=texts)
+    def remove_queued(sid: str, turn: str) -> None:
+        request = pb.RemoveQueuedTurnRequest(session_id=sid, turn_id=turn)
+        expect_documented(lambda: stub.RemoveQueuedTurn(request))
 
     @FUZZ
     @given(sid=session_ids(sessions))
@@ -327,7 +336,8 @@ def test_fuzz_unary_session_rpcs(
         expect_documented(lambda: stub.CompactSession(request))
 
     for prop in (create, update, fork, get, list_sessions, list_messages, list_file_changes,
-                 submit, cancel, delete, info, list_profiles, get_profile, compact):  # fmt: skip
+                 submit, cancel, remove_queued, delete, info, list_profiles, get_profile,
+                 compact):  # fmt: skip
         prop()
     # Delete what creating made, through the fuzzer's own RPC.
     for sid in created:

@@ -18,6 +18,7 @@ from kodad.domain.events import (
     FileChanged,
     LoopCapReached,
     Notice,
+    QueuedTurnRemoved,
     RateLimit,
     RateLimits,
     TextDelta,
@@ -27,8 +28,10 @@ from kodad.domain.events import (
     ToolCallOutput,
     ToolCallStarted,
     TurnEnded,
+    TurnQueued,
     TurnStarted,
     UsageReported,
+    UserInputAdded,
     UserQuestion,
 )
 from kodad.domain.model import (
@@ -41,6 +44,7 @@ from kodad.domain.model import (
     NoticeLevel,
     ProviderConfig,
     ProviderKind,
+    QueuedTurn,
     Role,
     SessionRecord,
     Todo,
@@ -95,6 +99,9 @@ EVERY_PAYLOAD: list[EventPayload] = [
     ContextUsage(1200, 128_000),
     UserQuestion("q", "c", "Which one?", ("a", "b ✓")),
     TodosUpdated((Todo("plan ✓", TodoStatus.COMPLETED), Todo("build", TodoStatus.IN_PROGRESS))),
+    UserInputAdded("also ✓", 1),
+    TurnQueued("next", 0, 2),
+    QueuedTurnRemoved("failed", "limit"),
 ]
 
 
@@ -253,3 +260,27 @@ async def test_a_turn_started_is_stored_with_its_turn_row(store: Store) -> None:
     await store.append_events([Event("s_1", "t2", 2, 119, TurnStarted("fast", 0))])  # late
     assert (await store.get_session("s_1")).active_turn_id == ""  # type: ignore[union-attr]
     assert await store.unfinished_turns() == []
+
+
+async def test_a_sessions_queue_keeps_its_order_front_and_back(store: Store) -> None:
+    await store.create_session(session("s_q"))
+    await store.create_session(session("s_other"))
+    png = Image("image/png", b"\x89PNG")
+    assert await store.enqueue_turn("s_q", QueuedTurn("t_1", "one", (png,), 10), front=False) == 1
+    assert (
+        await store.enqueue_turn("s_q", QueuedTurn("t_2", "two", (), 11, ("/r",)), front=False) == 2
+    )
+    assert await store.enqueue_turn("s_q", QueuedTurn("t_0", "zero", (), 12), front=True) == 1
+    await store.enqueue_turn("s_other", QueuedTurn("t_x", "x", (), 13), front=False)
+    assert [q.turn_id for q in await store.queued_turns("s_q")] == ["t_0", "t_1", "t_2"]
+    assert sorted(await store.queued_sessions()) == ["s_other", "s_q"]
+    taken = await store.take_queued_turn("s_q")
+    assert taken == QueuedTurn("t_0", "zero", (), 12)
+    assert await store.remove_queued_turn("s_q", "t_2") is True
+    assert await store.remove_queued_turn("s_q", "t_2") is False
+    (left,) = await store.queued_turns("s_q")
+    assert left == QueuedTurn("t_1", "one", (png,), 10)
+    assert await store.clear_queue("s_q") == ["t_1"]
+    assert await store.take_queued_turn("s_q") is None
+    await store.delete_session("s_other")  # its queue goes with it
+    assert await store.queued_sessions() == []

@@ -208,6 +208,9 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
         Some(Payload::TodosUpdated(_)) => "todos_updated",
         Some(Payload::UserQuestion(_)) => "user_question",
         Some(Payload::RateLimits(_)) => "rate_limits",
+        Some(Payload::UserInputAdded(_)) => "user_input_added",
+        Some(Payload::TurnQueued(_)) => "turn_queued",
+        Some(Payload::QueuedTurnRemoved(_)) => "queued_turn_removed",
     }
 }
 
@@ -266,6 +269,13 @@ impl Turn {
     /// Answers a loop-cap question on the turn's stream.
     pub fn decide_loop(&self, action: pb::LoopAction, extra_iterations: i32) -> Result<(), Error> {
         self.send(Command::LoopDecision(pb::LoopDecision { action: action.into(), extra_iterations }))
+    }
+
+    /// Adds input to the running turn: the model sees it at its next request (the event
+    /// user_input_added shows where it landed); too late for the turn, it is queued as the
+    /// session's next turn instead.
+    pub fn steer(&self, text: &str) -> Result<(), Error> {
+        self.send(Command::Steer(pb::Steer { text: text.to_string(), ..Default::default() }))
     }
 
     /// Asks the service to cancel the turn; the events end with turn_ended CANCELLED.

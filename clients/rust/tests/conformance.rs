@@ -115,6 +115,14 @@ impl Runner {
                     self.turn().cancel().unwrap();
                 }
             }
+            "steer" => {
+                if text(s, "via") == "submit" {
+                    let command = Command::Steer(pb::Steer { text: text(s, "text"), ..Default::default() });
+                    self.send(s, command).await;
+                } else {
+                    self.turn().steer(&text(s, "text")).unwrap();
+                }
+            }
             "start_second" => {
                 let result = match self.client.start_turn(&self.session.id, &text(s, "text"), false).await {
                     Ok(mut second) => second.next().await.map(|_| ()),

@@ -243,6 +243,13 @@ export class Turn implements AsyncIterable<EngineEvent> {
     this.send({ command: { case: "loopDecision", value: { action, extraIterations } } });
   }
 
+  /** Adds input to the running turn: the model sees it at its next request (the event
+   * user_input_added shows where it landed); too late for the turn, it is queued as the
+   * session's next turn instead. */
+  steer(text: string, expectedTurnId = ""): void {
+    this.send({ command: { case: "steer", value: { text, expectedTurnId } } });
+  }
+
   /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
   cancel(): void {
     this.send({ command: { case: "cancel", value: {} } });

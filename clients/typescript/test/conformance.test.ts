@@ -115,6 +115,13 @@ class Runner {
         if (s.via === "cancel_turn") await this.client.cancelTurn(this.session.id);
         else this.turn.cancel();
         break;
+      case "steer":
+        if (s.via === "submit") {
+          await this.send(s, { command: { case: "steer" as const, value: { text: s.text } } });
+        } else {
+          this.turn.steer(s.text);
+        }
+        break;
       case "start_second": {
         const second = this.client.startTurn(this.session.id, s.text);
         const error = await expectCode(() => second.next(), s.expect_code);

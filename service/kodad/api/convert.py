@@ -263,6 +263,15 @@ def session(r: m.SessionRecord) -> spb.Session:
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),
+        queued_turns=[
+            spb.QueuedTurn(
+                turn_id=q.turn_id,
+                text=q.text,
+                image_count=len(q.images),
+                create_time=timestamp(q.create_time),
+            )
+            for q in r.queued_turns
+        ],
         approval_rules=[
             spb.ApprovalRule(
                 tool_name=a.tool_name, command_prefix=a.command_prefix, reject=a.reject

@@ -22,7 +22,8 @@ from kodad.api.convert import (
 )
 from kodad.domain import events as ev
 from kodad.domain.errors import InvalidArgument
-from kodad.engine.control import AnswerQuestion, Approve, Cancel, DecideLoop, TurnCommand
+from kodad.domain.model import WhenBusy
+from kodad.engine.control import AnswerQuestion, Approve, Cancel, DecideLoop, Steer, TurnCommand
 from kodad.engine.inputs import TurnInput
 from kodad.engine.pending import ApprovalAnswer, LoopAnswer
 from kodad.gen.koda.v1 import engine_pb2 as epb
@@ -131,6 +132,16 @@ def event(e: ev.Event) -> epb.EngineEvent:
                     usage=usage(p.usage),
                 )
             )
+        case ev.UserInputAdded():
+            pb.user_input_added.CopyFrom(epb.UserInputAdded(text=p.text, image_count=p.image_count))
+        case ev.TurnQueued():
+            pb.turn_queued.CopyFrom(
+                epb.TurnQueued(text=p.text, image_count=p.image_count, position=p.position)
+            )
+        case ev.QueuedTurnRemoved():
+            pb.queued_turn_removed.CopyFrom(
+                epb.QueuedTurnRemoved(reason=p.reason, message=p.message)
+            )
         case _:  # a payload without a case here would go out empty
             assert_never(p)
     return pb
@@ -151,6 +162,9 @@ def turn_command(pb: epb.EngineCommand) -> TurnCommand:
         return DecideLoop(LoopAnswer(loop_action(ld.action), ld.extra_iterations))
     if which == "cancel":
         return Cancel()
+    if which == "steer":
+        st = pb.steer
+        return Steer(TurnInput(st.text, images(list(st.images))), st.expected_turn_id)
     if which == "user_answer":
         ua = pb.user_answer
         if not ua.request_id:
@@ -165,5 +179,21 @@ def turn_command(pb: epb.EngineCommand) -> TurnCommand:
     )
 
 
+_WHEN_BUSY = {
+    epb.WHEN_BUSY_UNSPECIFIED: WhenBusy.REJECT,
+    epb.WHEN_BUSY_REJECT: WhenBusy.REJECT,
+    epb.WHEN_BUSY_ENQUEUE: WhenBusy.ENQUEUE,
+    epb.WHEN_BUSY_INTERRUPT: WhenBusy.INTERRUPT,
+    epb.WHEN_BUSY_STEER: WhenBusy.STEER,
+}
+
+
 def turn_input(pb: epb.StartTurn) -> TurnInput:
-    return TurnInput(pb.text, images(list(pb.images)), disconnect_policy(pb.on_disconnect))
+    if pb.when_busy not in _WHEN_BUSY:
+        raise InvalidArgument(f"start_turn.when_busy {pb.when_busy} is not a WhenBusy value")
+    return TurnInput(
+        pb.text,
+        images(list(pb.images)),
+        disconnect_policy(pb.on_disconnect),
+        when_busy=_WHEN_BUSY[pb.when_busy],
+    )

@@ -11,17 +11,13 @@ from typing import Any, TypeVar
 import grpc
 
 from kodad import __version__, metrics
-from kodad.api import convert, convert_events
+from kodad.api import convert, convert_events, turn_stream
 from kodad.api.auth import Authenticator
 from kodad.api.errors import abort, status_code
 from kodad.domain.access import Caller
 from kodad.domain.errors import InvalidArgument, KodaError, Unauthenticated
-from kodad.domain.events import TurnEnded
-from kodad.domain.model import DisconnectPolicy
 from kodad.engine import validation
-from kodad.engine.control import Cancel, TurnCommand
 from kodad.engine.manager import SessionManager
-from kodad.engine.turn import Turn
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.gen.koda.v1 import session_service_pb2_grpc as pb_grpc
 from kodad.providers import SERVED_KINDS
@@ -277,10 +273,20 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.CancelTurnResponse:
-        turn_id = await self._manager.submit_command(
-            request.session_id, request.turn_id, Cancel(), caller=caller
+        turn_id = await self._manager.cancel_turn(
+            request.session_id, request.turn_id, clear_queue=request.clear_queue, caller=caller
         )
         return pb.CancelTurnResponse(turn_id=turn_id)
+
+    @_rpc
+    async def RemoveQueuedTurn(
+        self,
+        request: pb.RemoveQueuedTurnRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.RemoveQueuedTurnResponse:
+        await self._manager.remove_queued_turn(request.session_id, request.turn_id, caller=caller)
+        return pb.RemoveQueuedTurnResponse()
 
     @_rpc
     async def ListAgentProfiles(
@@ -338,26 +344,5 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or first.command.WhichOneof("command") != "start_turn":
             raise InvalidArgument("the first command of RunTurn must be start_turn")
-        start = first.command.start_turn
-        turn_input = convert_events.turn_input(start)
-        turn = await self._manager.start_turn(start.session_id, turn_input, caller=caller)
-        reader = asyncio.create_task(self._read_commands(request_iterator, turn))
-        ended = False
-        try:
-            async for event in self._manager.follow_turn(turn):
-                await context.write(pb.RunTurnResponse(event=convert_events.event(event)))
-                ended = isinstance(event.payload, TurnEnded)
-        finally:
-            reader.cancel()
-            if not ended and turn_input.on_disconnect is DisconnectPolicy.CANCEL:
-                turn.cancel()
-
-    async def _read_commands(self, requests: AsyncIterator[pb.RunTurnRequest], turn: Turn) -> None:
-        """Delivers the client's later commands to the turn."""
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            async for request in requests:
-                try:
-                    command: TurnCommand | KodaError = convert_events.turn_command(request.command)
-                except KodaError as e:
-                    command = e
-                self._manager.stream_command(turn, command)
+        await turn_stream.run(self._manager, first.command.start_turn, request_iterator,
+                              context, caller)  # fmt: skip

@@ -131,6 +131,11 @@ class Turn:
             )
         )
 
+    async def steer(self, text: str, images: Iterable[spb.Image] = ()) -> None:
+        """Adds input the model sees at its next request (`user_input_added`); too late
+        for the turn, it is queued as the session's next turn instead."""
+        await self._send(epb.EngineCommand(steer=epb.Steer(text=text, images=list(images))))
+
     async def answer(self, request_id: str, text: str) -> None:
         """Answers an ask_user question (user_question) of the turn."""
         answer = epb.UserAnswer(request_id=request_id, text=text)

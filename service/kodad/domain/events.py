@@ -165,6 +165,34 @@ class TurnEnded:
     usage: Usage = field(default_factory=Usage)
 
 
+@dataclass(frozen=True)
+class UserInputAdded:
+    """A steer the running turn took, stored as a user message right before this event."""
+
+    kind: ClassVar[str] = "user_input_added"
+    text: str
+    image_count: int = 0
+
+
+@dataclass(frozen=True)
+class TurnQueued:
+    """An input queued as the turn this event's turn_id names."""
+
+    kind: ClassVar[str] = "turn_queued"
+    text: str
+    image_count: int = 0
+    position: int = 1
+
+
+@dataclass(frozen=True)
+class QueuedTurnRemoved:
+    """A queued turn left the queue without running."""
+
+    kind: ClassVar[str] = "queued_turn_removed"
+    reason: str  # "removed", "cancelled" or "failed"
+    message: str = ""
+
+
 EventPayload = (
     TurnStarted
     | TextDelta
@@ -183,6 +211,9 @@ EventPayload = (
     | TodosUpdated
     | UserQuestion
     | RateLimits
+    | UserInputAdded
+    | TurnQueued
+    | QueuedTurnRemoved
 )
 
 # Every payload by its kind, derived from the union.

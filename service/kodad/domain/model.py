@@ -61,6 +61,15 @@ class DisconnectPolicy(enum.Enum):
     CONTINUE = "continue"
 
 
+class WhenBusy(enum.Enum):
+    """What starting a turn does when the session runs one."""
+
+    REJECT = "reject"
+    ENQUEUE = "enqueue"
+    INTERRUPT = "interrupt"
+    STEER = "steer"
+
+
 class Decision(enum.Enum):
     APPROVE = "approve"
     APPROVE_ALWAYS = "approve_always"
@@ -196,6 +205,8 @@ class SessionRecord:
     parent_session_id: str = ""
     mcp_servers: tuple[McpServerSpec, ...] = ()
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    # Inputs waiting to run as turns, next first (read by get_session only).
+    queued_turns: tuple[QueuedTurn, ...] = ()
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))
@@ -215,6 +226,18 @@ class FileChange:
 class Image:
     mime_type: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class QueuedTurn:
+    """An input waiting in a session's queue to run as the turn `turn_id`."""
+
+    turn_id: str
+    text: str
+    images: tuple[Image, ...] = ()
+    create_time: int = 0
+    # The workspace roots of the caller who queued it: the turn starts under them.
+    workspace_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

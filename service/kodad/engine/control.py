@@ -10,11 +10,14 @@ from kodad.domain import errors
 from kodad.domain.access import Caller
 from kodad.domain.errors import FailedPrecondition, InvalidArgument, KodaError
 from kodad.domain.events import Notice
-from kodad.domain.model import Decision, LoopAction, NoticeLevel
+from kodad.domain.model import Decision, LoopAction, NoticeLevel, QueuedTurn
 from kodad.engine import pending
+from kodad.engine.inputs import TurnInput
 from kodad.engine.live import Core
 from kodad.engine.pending import ApprovalAnswer, LoopAnswer
+from kodad.engine.queue import TurnQueue
 from kodad.engine.turn import Turn
+from kodad.store import codec
 
 # How long a command for a turn on another replica waits for that replica's answer.
 COMMAND_TIMEOUT_S = 10.0
@@ -48,7 +51,15 @@ class AnswerQuestion:
     text: str
 
 
-TurnCommand = Cancel | Approve | DecideLoop | AnswerQuestion
+@dataclass(frozen=True)
+class Steer:
+    """More input for the running turn (for `expected_turn_id` only, when set)."""
+
+    input: TurnInput
+    expected_turn_id: str = ""
+
+
+TurnCommand = Cancel | Approve | DecideLoop | AnswerQuestion | Steer
 
 
 def encode(command: TurnCommand) -> str:
@@ -62,6 +73,9 @@ def encode(command: TurnCommand) -> str:
             return json.dumps({"approval": [request_id, answer.decision.value, answer.feedback]})
         case AnswerQuestion(request_id, text):
             return json.dumps({"answer": [request_id, text]})
+        case Steer(given, expected):
+            return json.dumps({"steer": [codec.encode_queued(QueuedTurn("", given.text,
+                                         given.images)), expected]})  # fmt: skip
         case _:
             assert_never(command)
 
@@ -79,11 +93,16 @@ def decode(body: str) -> TurnCommand:
         return AnswerQuestion(request_id, text)
     if value.get("cancel") is True:
         return Cancel()
+    if "steer" in value:
+        body, expected = value["steer"]
+        queued = codec.decode_queued("", body, 0)
+        return Steer(TurnInput(queued.text, queued.images), expected)
     raise InvalidArgument(f"not a turn command: {body[:200]}")
 
 
-def deliver(turn: Turn, command: TurnCommand) -> None:
-    """Applies a command to a turn running here."""
+def deliver(turn: Turn, command: TurnCommand) -> Steer | None:
+    """Applies a command to a turn running here; returns a steer that came too late for it
+    (to be queued instead)."""
     match command:
         case Cancel():
             turn.cancel()
@@ -96,8 +115,14 @@ def deliver(turn: Turn, command: TurnCommand) -> None:
             turn.pending.answer(request_id, pending.APPROVAL, answer)
         case AnswerQuestion(request_id, text):
             turn.pending.answer(request_id, pending.QUESTION, text)
+        case Steer(given, expected):
+            if expected and expected != turn.id:
+                raise _not_running(turn.session.id, expected, turn.id)
+            if not turn.steer(given):
+                return command
         case _:
             assert_never(command)
+    return None
 
 
 def _no_turn(session_id: str) -> FailedPrecondition:
@@ -119,18 +144,30 @@ def _not_running(session_id: str, turn_id: str, running: str) -> FailedPrecondit
 class Commands:
     """Delivers commands to running turns, on whichever replica runs them."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, queue: TurnQueue) -> None:
         self._core = core
+        self._queue = queue
 
     async def submit(
         self, session_id: str, turn_id: str, command: TurnCommand, *, caller: Caller
     ) -> str:
-        """Delivers a command to the session's running turn; returns the turn's id."""
+        """Delivers a command to the session's running turn; returns the turn's id (for a
+        steer that came too late: the id of the turn it was queued as)."""
         core = self._core
         live = await core.live.visible(session_id, caller)
+        if isinstance(command, Steer):
+            self._queue.check(command.input)
+            turn_id = turn_id or command.expected_turn_id
+            if live.turn is None and not await self._elsewhere(session_id, caller):
+                if turn_id and live.last_turn_id and turn_id != live.last_turn_id:
+                    raise _not_running(session_id, turn_id, "none")
+                return await self._queue.enqueue(session_id, command.input, caller=caller,
+                                                 front=True)  # fmt: skip
         if live.turn is not None or core.cluster is None:
             turn = await self.running_turn(session_id, turn_id, caller=caller)
-            deliver(turn, command)
+            if (late := deliver(turn, command)) is not None:
+                return await self._queue.enqueue(session_id, late.input, caller=caller,
+                                                 front=True)  # fmt: skip
             return turn.id
         record = await core.live.record(session_id, caller)
         running = record.active_turn_id
@@ -145,6 +182,12 @@ class Commands:
             raise errors.from_code(code, message)
         return running
 
+    async def _elsewhere(self, session_id: str, caller: Caller) -> bool:
+        """Whether another replica runs a turn of the session."""
+        if self._core.cluster is None:
+            return False
+        return bool((await self._core.live.record(session_id, caller)).active_turn_id)
+
     async def running_turn(self, session_id: str, turn_id: str, *, caller: Caller) -> Turn:
         if not session_id:
             raise InvalidArgument("session_id is required")
@@ -156,13 +199,17 @@ class Commands:
             raise _not_running(session_id, turn_id, turn.id)
         return turn
 
-    def from_stream(self, turn: Turn, command: TurnCommand | KodaError) -> None:
+    async def from_stream(self, turn: Turn, command: TurnCommand | KodaError) -> None:
         """A command from the turn's own RunTurn stream: one that cannot apply becomes a
         warning notice instead of ending the stream."""
         try:
             if isinstance(command, KodaError):
                 raise command
-            deliver(turn, command)
+            if isinstance(command, Steer):
+                self._queue.check(command.input)
+            if (late := deliver(turn, command)) is not None:
+                caller = Caller(tenant=turn.session.tenant)
+                await self._queue.enqueue(turn.session.id, late.input, caller=caller, front=True)
         except KodaError as e:
             live = self._core.live.get(turn.session.id)
             if live is not None and live.turn is turn:
@@ -181,7 +228,9 @@ class Commands:
             try:
                 if turn_id != turn.id:
                     raise _not_running(session_id, turn_id, turn.id)
-                deliver(turn, decode(body))
+                if (late := deliver(turn, decode(body))) is not None:
+                    caller = Caller(tenant=turn.session.tenant)
+                    await self._queue.enqueue(session_id, late.input, caller=caller, front=True)
             except KodaError as e:
                 code, message = e.code, str(e)
             await cluster.reply_command(command_id, code, message)

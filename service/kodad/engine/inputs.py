@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kodad.domain.events import Event, EventPayload
-from kodad.domain.model import DisconnectPolicy, Image, Message, SessionRecord
+from kodad.domain.model import DisconnectPolicy, Image, Message, SessionRecord, WhenBusy
 from kodad.engine.eventlog import EventLog
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.pending import PendingRequests
@@ -24,6 +24,7 @@ class TurnInput:
     on_disconnect: DisconnectPolicy = DisconnectPolicy.CANCEL
     # A compaction turn (CompactSession): summarise all but the last turn, ask nothing.
     compact: bool = False
+    when_busy: WhenBusy = WhenBusy.REJECT
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from kodad.domain import errors
@@ -48,13 +48,14 @@ class Launcher:
         self._models = models
         # Runs invoke_agent's sub-agents (set by the engine once it has built them).
         self.subagents: SubagentRunner | None = None
+        # Called once a session's own turn is over (its end stored, its lease released).
+        self.after_turn: Callable[[Turn], Awaitable[None]] | None = None
 
-    async def start_turn(self, session_id: str, turn_input: TurnInput, *, caller: Caller) -> Turn:
-        """Starts a turn; its first event (turn_started) has seq `turn.started_seq`."""
-        core = self._core
+    def check_input(self, turn_input: TurnInput) -> None:
+        """INVALID_ARGUMENT or RESOURCE_EXHAUSTED for an input no turn may start with."""
         if not turn_input.compact:
             validation.turn_input(turn_input.text, turn_input.images)
-        limits = core.settings.limits
+        limits = self._core.settings.limits
         size = len(turn_input.text.encode()) + sum(len(i.data) for i in turn_input.images)
         if limits.input_bytes and size > limits.input_bytes:
             raise errors.limit_reached(
@@ -63,6 +64,14 @@ class Launcher:
                 f"start_turn.text and images are {size} bytes, over the input_bytes limit"
                 f" ({limits.input_bytes})",
             )
+
+    async def start_turn(
+        self, session_id: str, turn_input: TurnInput, *, caller: Caller, turn_id: str = ""
+    ) -> Turn:
+        """Starts a turn (under `turn_id` when it was queued as that); its first event
+        (turn_started) has seq `turn.started_seq`."""
+        core = self._core
+        self.check_input(turn_input)
         record = await core.live.record(session_id, caller)
         # Again at every turn: a workspace swapped for a symlink since must not escape, and
         # keys the operator no longer lends (or a session stored before they were checked).
@@ -76,7 +85,7 @@ class Launcher:
         deferred: WorkspaceServers | None = None
         if not turn_input.compact:
             mcp_tools, notices, deferred = await self.mcp_tools(live, record, profile)
-        turn_id = new_id("t")
+        turn_id = turn_id or new_id("t")
         token = await self.lease(live, turn_id)
         self.check_can_start(live)
         # No await from the check above to `live.turn = turn`: a concurrent start sees it.
@@ -112,11 +121,15 @@ class Launcher:
             await recovery.end_interrupted(core, live, orphan)
         return token
 
-    async def _release_after(self, turn: Turn, token: int) -> None:
-        """Gives the session's lease up once the turn's end is stored."""
-        assert self._core.cluster is not None and turn.task is not None
+    async def _after(self, turn: Turn, token: int) -> None:
+        """Once the turn's end is stored: gives the session's lease up (with replicas),
+        then lets the session's queue go on."""
+        assert turn.task is not None
         await asyncio.wait({turn.task})
-        await self._core.cluster.release_lease(turn.session.id, token)
+        if self._core.cluster is not None:
+            await self._core.cluster.release_lease(turn.session.id, token)
+        if self.after_turn is not None:
+            await self.after_turn(turn)
 
     def check_can_start(self, live: LiveSession) -> None:
         """Raises unless a turn may start on the session now."""
@@ -226,9 +239,9 @@ class Launcher:
         )
         turn = Turn(launch.turn_id, record, turn_input, deps)
         live.turn = turn
+        live.last_turn_id = turn.id
         turn.start()
-        if core.cluster is not None:
-            core.spawn(self._release_after(turn, launch.token))
+        core.spawn(self._after(turn, launch.token))
         return turn
 
     async def compact_session(self, session_id: str, *, caller: Caller) -> tuple[str, int]:

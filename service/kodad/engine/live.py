@@ -31,6 +31,8 @@ class LiveSession:
     tenant: str
     turn: Turn | None = None
     watchers: int = 0
+    # The id of the last turn started here (empty before the first since the start).
+    last_turn_id: str = ""
     mcp: McpHub | None = None  # the session's MCP servers, once a turn needed them
     # The session's history as its last turn here left it (turns append to it), so a turn's
     # start does not read and decode it again; None when not kept.

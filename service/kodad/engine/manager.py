@@ -4,22 +4,25 @@ sub-agents, commands, watch, recovery and replicas)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 
 from kodad import metrics
+from kodad.domain import errors
 from kodad.domain.access import Caller
-from kodad.domain.errors import KodaError
+from kodad.domain.errors import FailedPrecondition, InvalidArgument, KodaError, NotFound
 from kodad.domain.events import Event
 from kodad.domain.model import FileChange, Message, ModelInfo, ProviderConfig, SessionRecord
 from kodad.engine import recovery, watch
-from kodad.engine.control import Commands, TurnCommand
+from kodad.engine.control import Cancel, Commands, TurnCommand
 from kodad.engine.eventlog import EventWriter
 from kodad.engine.inputs import TurnInput
 from kodad.engine.launch import Launcher
 from kodad.engine.live import Core, LiveSessions
 from kodad.engine.models import Models
 from kodad.engine.profiles import ProfileCatalog
+from kodad.engine.queue import Queued, Started, TurnQueue
 from kodad.engine.sessions import Sessions
 from kodad.engine.settings import EngineSettings
 from kodad.engine.subagents import Subagents
@@ -59,7 +62,9 @@ class SessionManager:
         self._models = Models(core)
         self._launcher = Launcher(core, self._models)
         self._launcher.subagents = Subagents(core, self._launcher).run
-        self._commands = Commands(core)
+        self._queue = TurnQueue(core, self._launcher)
+        self._launcher.after_turn = self._queue.after_turn
+        self._commands = Commands(core, self._queue)
         self._reaper: asyncio.Task[None] | None = None
         metrics.track(self)
 
@@ -86,6 +91,7 @@ class SessionManager:
         if core.cluster is not None:
             await core.cluster.listen(self)
             self._reaper = asyncio.create_task(self._reap(), name="reaper")
+        await self._queue.resume()
 
     async def close(self) -> None:
         """Cancels running turns, waits until they are stored, then flushes the event log."""
@@ -204,6 +210,45 @@ class SessionManager:
     async def start_turn(self, session_id: str, turn_input: TurnInput, *, caller: Caller) -> Turn:
         return await self._launcher.start_turn(session_id, turn_input, caller=caller)
 
+    async def run_turn(self, session_id: str, turn_input: TurnInput, *, caller: Caller) -> Started:
+        """Starts a turn, or as `turn_input.when_busy` says: steers or queues."""
+        return await self._queue.start(session_id, turn_input, caller=caller)
+
+    def follow_queued(self, session_id: str, queued: Queued) -> AsyncIterator[Event]:
+        return self._queue.follow(session_id, queued.turn_id, queued.after_seq)
+
+    async def remove_queued_turn(self, session_id: str, turn_id: str, *, caller: Caller) -> None:
+        if not session_id or not turn_id:
+            raise InvalidArgument("session_id and turn_id are required")
+        await self._queue.remove(session_id, turn_id, caller=caller, why="removed")
+
+    async def cancel_turn(
+        self, session_id: str, turn_id: str, *, clear_queue: bool, caller: Caller
+    ) -> str:
+        """Cancels the running turn (and first, with `clear_queue`, empties the queue)."""
+        if clear_queue:
+            await self._core.live.record(session_id, caller)
+            await self._queue.clear(session_id)
+        try:
+            return await self._commands.submit(session_id, turn_id, Cancel(), caller=caller)
+        except FailedPrecondition as e:
+            if clear_queue and e.reason == errors.NO_RUNNING_TURN:
+                return ""  # the queue was all there was to cancel
+            raise
+
+    def drop_queued(self, session_id: str, turn_id: str, *, caller: Caller) -> None:
+        """For a queued turn's stream that went away: off the queue, or cancelled if it
+        started (in the background: the stream is gone)."""
+
+        async def drop() -> None:
+            try:
+                await self._queue.remove(session_id, turn_id, caller=caller, why="cancelled")
+            except NotFound:
+                with contextlib.suppress(KodaError):
+                    await self._commands.submit(session_id, turn_id, Cancel(), caller=caller)
+
+        self._core.spawn(drop())
+
     async def compact_session(self, session_id: str, *, caller: Caller) -> tuple[str, int]:
         return await self._launcher.compact_session(session_id, caller=caller)
 
@@ -215,8 +260,8 @@ class SessionManager:
     ) -> str:
         return await self._commands.submit(session_id, turn_id, command, caller=caller)
 
-    def stream_command(self, turn: Turn, command: TurnCommand | KodaError) -> None:
-        self._commands.from_stream(turn, command)
+    async def stream_command(self, turn: Turn, command: TurnCommand | KodaError) -> None:
+        await self._commands.from_stream(turn, command)
 
     def watch(self, session_id: str, after_seq: int, *, caller: Caller) -> AsyncIterator[Event]:
         return watch.watch(self._core, session_id, after_seq, caller)

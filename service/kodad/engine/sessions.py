@@ -131,8 +131,11 @@ class Sessions:
             )
 
     async def get(self, session_id: str, *, caller: Caller) -> SessionRecord:
+        """The session, with its queue of turns."""
         live = self._core.live
-        return live.view(await live.record(session_id, caller))
+        record = live.view(await live.record(session_id, caller))
+        queued = tuple(await self._core.store.queued_turns(session_id))
+        return dataclasses.replace(record, queued_turns=queued) if queued else record
 
     async def list_sessions(
         self, *, page_size: int, page_token: str, labels: Mapping[str, str], caller: Caller

@@ -12,7 +12,6 @@ from kodad.domain.events import (
     Event,
     EventPayload,
     FileChanged,
-    LoopCapReached,
     Notice,
     ToolCallFinished,
     ToolCallOutput,
@@ -20,9 +19,8 @@ from kodad.domain.events import (
     TurnEnded,
     TurnStarted,
     UsageReported,
-    UserQuestion,
+    UserInputAdded,
 )
-from kodad.domain.ids import new_id
 from kodad.domain.model import (
     LoopAction,
     Message,
@@ -35,10 +33,11 @@ from kodad.domain.model import (
     Usage,
     now_us,
 )
-from kodad.engine import calls, compaction, pending, rounds
+from kodad.engine import calls, compaction, rounds
 from kodad.engine.gate import ApprovalGate
 from kodad.engine.inputs import FINAL_ROUND_PROMPT, PARALLEL_TOOLS, TurnDeps, TurnInput, TurnPhase
-from kodad.engine.pending import LoopAnswer, PendingRequests, RequestKind
+from kodad.engine.pending import PendingRequests
+from kodad.engine.questions import Questions
 from kodad.engine.summary import compacted_notice, summarise
 from kodad.engine.todos import TodoList
 from kodad.providers import ProviderError, ProviderRequest, ToolSpec
@@ -50,7 +49,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class Turn:
+class Turn(Questions):
     """Runs as a task owned by the SessionManager, not by any client stream."""
 
     def __init__(
@@ -71,6 +70,7 @@ class Turn:
         self._usage = Usage()
         self._round: rounds.Round | None = None  # the provider call streaming now
         self._unanswered: list[ToolCall] = []
+        self._steers: list[TurnInput] = []  # arrived, not yet in the history
         # Calls the output token limit ended inside: answered with an error, never run.
         self._cut_off: set[str] = set()
         self._cancel_requested = False
@@ -104,6 +104,26 @@ class Turn:
         if self._phase is TurnPhase.RUNNING:
             self.task.cancel()
 
+    def steer(self, given: TurnInput) -> bool:
+        """Adds `given` to what the model sees from its next request on. False when the turn
+        takes no more input (it is ending, cancelled, or compacting): queue it instead."""
+        if self._phase is TurnPhase.ENDING or self._cancel_requested or self.input.compact:
+            return False
+        self._steers.append(given)
+        return True
+
+    def late_steers(self) -> list[TurnInput]:
+        """The steers that came too late for the turn (once it has ended)."""
+        taken, self._steers = self._steers, []
+        return taken
+
+    async def _take_steers(self) -> None:
+        """Stores the steers that arrived as user messages, each announced."""
+        while self._steers:
+            given = self._steers.pop(0)
+            await self._append(Message(Role.USER, self.id, text=given.text, images=given.images))
+            self.emit(UserInputAdded(given.text, len(given.images)))
+
     def _emit_all(self, payload: EventPayload) -> tuple[Event, ...]:
         """Emits into the session's log and, for a sub-agent, relays to the parent's (its
         turn_started and turn_ended stay in its own log); returns the event of each log."""
@@ -115,13 +135,6 @@ class Turn:
 
     def emit(self, payload: EventPayload) -> Event:
         return self._emit_all(payload)[0]
-
-    def ask(
-        self, request_id: str, kind: RequestKind[T], payload: EventPayload
-    ) -> asyncio.Future[T]:
-        """Emits a question and opens it under its event in every log (re-sent to clients
-        watching either session)."""
-        return self.pending.open(request_id, kind, *self._emit_all(payload)).future
 
     async def run(self) -> None:
         logs.bind(self.session.id, self.id)
@@ -180,8 +193,11 @@ class Turn:
         cap = self._limits.loop_cap
         rounds = 0
         while True:
+            await self._take_steers()  # the safe point: no call waits for its result
             calls = await self._provider_round()
             if not calls:
+                if self._steers:  # more input came while the model answered
+                    continue
                 return TurnEndReason.COMPLETED
             await self._run_tools(calls)
             rounds += 1
@@ -310,12 +326,6 @@ class Turn:
             await self._append(summary)
             self.emit(compacted_notice(summary.summarized_through, window))
 
-    async def _ask_user(self, call_id: str, question: str, choices: tuple[str, ...]) -> str:
-        """Emits user_question and waits for the user's answer (the first one wins)."""
-        request_id = new_id("q")
-        asked = UserQuestion(request_id, call_id, question, choices)
-        return await self._answer(request_id, pending.QUESTION, asked)
-
     async def _run_tool(self, call: ToolCall) -> ToolOutcome:
         """Runs one call (asking first where the rules say so); returns what the model gets."""
         self.emit(ToolCallStarted(call.call_id, call.tool_name, call.arguments_json))
@@ -367,17 +377,6 @@ class Turn:
         await self._append(Message(Role.TOOL, self.id, tool_result=result))
         self._unanswered.remove(call)
         self.emit(ToolCallFinished(call.call_id, result.output, result.is_error, result.truncated))
-
-    async def _ask_loop(self, iterations: int, cap: int) -> LoopAnswer:
-        request_id = f"loop-{iterations}"
-        return await self._answer(request_id, pending.LOOP, LoopCapReached(iterations, cap))
-
-    async def _answer(self, request_id: str, kind: RequestKind[T], payload: EventPayload) -> T:
-        """Asks and waits for the first answer."""
-        try:
-            return await self.ask(request_id, kind, payload)
-        finally:
-            self.pending.close(request_id)
 
     async def _settle(self, reason: TurnEndReason) -> None:
         """Leaves a valid history: partial text kept, every tool call answered."""

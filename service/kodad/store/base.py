@@ -14,6 +14,7 @@ from kodad.domain.model import (
     FileChange,
     FileChangeKind,
     Message,
+    QueuedTurn,
     SessionRecord,
     Todo,
     TurnEndReason,
@@ -184,6 +185,30 @@ class Store(Protocol):
 
     async def unfinished_turns(self) -> list[TurnRecord]:
         """Turns a stopped process left running (with replicas: whose lease expired)."""
+        ...
+
+    async def enqueue_turn(self, session_id: str, turn: QueuedTurn, *, front: bool) -> int:
+        """Adds `turn` to the end (or the front) of the session's queue; its position, from 1."""
+        ...
+
+    async def queued_turns(self, session_id: str) -> list[QueuedTurn]:
+        """The session's queue, next first."""
+        ...
+
+    async def take_queued_turn(self, session_id: str) -> QueuedTurn | None:
+        """Removes and returns the next queued turn (None when the queue is empty)."""
+        ...
+
+    async def remove_queued_turn(self, session_id: str, turn_id: str) -> bool:
+        """Removes a queued turn; False when it is not queued."""
+        ...
+
+    async def clear_queue(self, session_id: str) -> list[str]:
+        """Empties the session's queue; the ids it held."""
+        ...
+
+    async def queued_sessions(self) -> list[str]:
+        """The sessions whose queue is not empty."""
         ...
 
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:

@@ -26,6 +26,7 @@ from kodad.domain.model import (
     Message,
     ProviderConfig,
     ProviderKind,
+    QueuedTurn,
     Role,
     SandboxPolicy,
     SandboxSettings,
@@ -171,10 +172,7 @@ def encode_message_body(message: Message) -> str:
     if message.summarized_through:
         body["summarized_through"] = message.summarized_through
     if message.images:
-        body["images"] = [
-            {"mime_type": i.mime_type, "data": base64.b64encode(i.data).decode()}
-            for i in message.images
-        ]
+        body["images"] = _images(message.images)
     if message.tool_calls:
         body["tool_calls"] = [dataclasses.asdict(c) for c in message.tool_calls]
     if message.tool_result is not None:
@@ -182,6 +180,32 @@ def encode_message_body(message: Message) -> str:
     if message.usage is not None:
         body["usage"] = dataclasses.asdict(message.usage)
     return _dumps(body)
+
+
+def _images(images: tuple[Image, ...]) -> list[dict[str, str]]:
+    return [{"mime_type": i.mime_type, "data": base64.b64encode(i.data).decode()} for i in images]
+
+
+def _decode_images(items: list[dict[str, str]]) -> tuple[Image, ...]:
+    return tuple(Image(i["mime_type"], base64.b64decode(i["data"])) for i in items)
+
+
+def encode_queued(turn: QueuedTurn) -> str:
+    """A queued turn's input and caller's roots (its id and time are columns)."""
+    return _dumps(
+        {"text": turn.text, "images": _images(turn.images), "roots": list(turn.workspace_roots)}
+    )
+
+
+def decode_queued(turn_id: str, body: str, create_time: int) -> QueuedTurn:
+    data = json.loads(body)
+    return QueuedTurn(
+        turn_id,
+        data["text"],
+        _decode_images(data.get("images", [])),
+        create_time,
+        tuple(data.get("roots", ())),
+    )
 
 
 def decode_message(*, index: int, turn_id: str, role: str, body: str, create_time: int) -> Message:
@@ -195,9 +219,7 @@ def decode_message(*, index: int, turn_id: str, role: str, body: str, create_tim
         thinking=data.get("thinking", ""),
         thinking_signature=data.get("thinking_signature", ""),
         summarized_through=data.get("summarized_through", 0),
-        images=tuple(
-            Image(i["mime_type"], base64.b64decode(i["data"])) for i in data.get("images", ())
-        ),
+        images=_decode_images(data.get("images", [])),
         tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
         tool_result=ToolResult(**result) if result is not None else None,
         usage=Usage(**usage) if usage is not None else None,

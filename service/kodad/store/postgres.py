@@ -31,15 +31,15 @@ from kodad.store.postgres_db import (
     PLACEHOLDERS,
     SELECT_SESSION,
     SETTINGS,
-    PostgresDatabase,
     end_row,
     end_session,
 )
+from kodad.store.postgres_queue import PostgresQueues
 
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(PostgresDatabase):
+class PostgresStore(PostgresQueues):
     """Store on a PostgreSQL database (`dsn`: postgres://user@host:port/db); `cluster` is
     the replicas' Cluster on the same database."""
 

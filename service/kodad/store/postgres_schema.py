@@ -95,4 +95,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN sandbox TEXT NOT NULL DEFAULT '';
     """,
+    """
+    CREATE TABLE queued_turns (
+        turn_id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        position BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        create_time BIGINT NOT NULL
+    );
+    CREATE INDEX queued_turns_by_session ON queued_turns(session_id, position);
+    """,
 )

@@ -32,13 +32,13 @@ from kodad.store.sqlite_file import (
     PLACEHOLDERS,
     SELECT_SESSION,
     SETTINGS,
-    SqliteFile,
 )
+from kodad.store.sqlite_queue import SqliteQueues
 
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(SqliteFile):
+class SqliteStore(SqliteQueues):
     """Store on a SQLite file (created with its directory if missing). Writes are
     uninterruptible: see _finish_then_cancel."""
 

@@ -191,6 +191,71 @@ func (DisconnectPolicy) EnumDescriptor() ([]byte, []int) {
 	return file_koda_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
+// What StartTurn does when the session already runs a turn.
+type WhenBusy int32
+
+const (
+	// Not set: treated as WHEN_BUSY_REJECT.
+	WhenBusy_WHEN_BUSY_UNSPECIFIED WhenBusy = 0
+	// Fail with FAILED_PRECONDITION (reason TURN_ALREADY_RUNNING, the running turn's id in
+	// the metadata).
+	WhenBusy_WHEN_BUSY_REJECT WhenBusy = 1
+	// Put the input at the end of the session's queue (`Session.queued_turns`, stored, so it
+	// survives a restart): it starts as its own turn once the turns before it have ended. The
+	// stream stays open: `turn_queued` first, then the turn's events once it starts.
+	WhenBusy_WHEN_BUSY_ENQUEUE WhenBusy = 2
+	// Cancel the running turn and start this input as soon as it has ended, before any
+	// queued turn. The stream carries `turn_queued`, then the new turn's events.
+	WhenBusy_WHEN_BUSY_INTERRUPT WhenBusy = 3
+	// Add the input to the running turn as a `Steer`; the stream then follows that turn.
+	WhenBusy_WHEN_BUSY_STEER WhenBusy = 4
+)
+
+// Enum value maps for WhenBusy.
+var (
+	WhenBusy_name = map[int32]string{
+		0: "WHEN_BUSY_UNSPECIFIED",
+		1: "WHEN_BUSY_REJECT",
+		2: "WHEN_BUSY_ENQUEUE",
+		3: "WHEN_BUSY_INTERRUPT",
+		4: "WHEN_BUSY_STEER",
+	}
+	WhenBusy_value = map[string]int32{
+		"WHEN_BUSY_UNSPECIFIED": 0,
+		"WHEN_BUSY_REJECT":      1,
+		"WHEN_BUSY_ENQUEUE":     2,
+		"WHEN_BUSY_INTERRUPT":   3,
+		"WHEN_BUSY_STEER":       4,
+	}
+)
+
+func (x WhenBusy) Enum() *WhenBusy {
+	p := new(WhenBusy)
+	*p = x
+	return p
+}
+
+func (x WhenBusy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WhenBusy) Descriptor() protoreflect.EnumDescriptor {
+	return file_koda_v1_engine_proto_enumTypes[3].Descriptor()
+}
+
+func (WhenBusy) Type() protoreflect.EnumType {
+	return &file_koda_v1_engine_proto_enumTypes[3]
+}
+
+func (x WhenBusy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WhenBusy.Descriptor instead.
+func (WhenBusy) EnumDescriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{3}
+}
+
 // Why a turn ended.
 type TurnEndReason int32
 
@@ -236,11 +301,11 @@ func (x TurnEndReason) String() string {
 }
 
 func (TurnEndReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_engine_proto_enumTypes[3].Descriptor()
+	return file_koda_v1_engine_proto_enumTypes[4].Descriptor()
 }
 
 func (TurnEndReason) Type() protoreflect.EnumType {
-	return &file_koda_v1_engine_proto_enumTypes[3]
+	return &file_koda_v1_engine_proto_enumTypes[4]
 }
 
 func (x TurnEndReason) Number() protoreflect.EnumNumber {
@@ -249,7 +314,7 @@ func (x TurnEndReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TurnEndReason.Descriptor instead.
 func (TurnEndReason) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 // What happened to a file in the workspace.
@@ -293,11 +358,11 @@ func (x FileChangeKind) String() string {
 }
 
 func (FileChangeKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_engine_proto_enumTypes[4].Descriptor()
+	return file_koda_v1_engine_proto_enumTypes[5].Descriptor()
 }
 
 func (FileChangeKind) Type() protoreflect.EnumType {
-	return &file_koda_v1_engine_proto_enumTypes[4]
+	return &file_koda_v1_engine_proto_enumTypes[5]
 }
 
 func (x FileChangeKind) Number() protoreflect.EnumNumber {
@@ -306,7 +371,7 @@ func (x FileChangeKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileChangeKind.Descriptor instead.
 func (FileChangeKind) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 // Severity of a `Notice`.
@@ -350,11 +415,11 @@ func (x NoticeLevel) String() string {
 }
 
 func (NoticeLevel) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_engine_proto_enumTypes[5].Descriptor()
+	return file_koda_v1_engine_proto_enumTypes[6].Descriptor()
 }
 
 func (NoticeLevel) Type() protoreflect.EnumType {
-	return &file_koda_v1_engine_proto_enumTypes[5]
+	return &file_koda_v1_engine_proto_enumTypes[6]
 }
 
 func (x NoticeLevel) Number() protoreflect.EnumNumber {
@@ -363,7 +428,7 @@ func (x NoticeLevel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NoticeLevel.Descriptor instead.
 func (NoticeLevel) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 // How risky a call waiting for approval is.
@@ -403,11 +468,11 @@ func (x ApprovalRisk) String() string {
 }
 
 func (ApprovalRisk) Descriptor() protoreflect.EnumDescriptor {
-	return file_koda_v1_engine_proto_enumTypes[6].Descriptor()
+	return file_koda_v1_engine_proto_enumTypes[7].Descriptor()
 }
 
 func (ApprovalRisk) Type() protoreflect.EnumType {
-	return &file_koda_v1_engine_proto_enumTypes[6]
+	return &file_koda_v1_engine_proto_enumTypes[7]
 }
 
 func (x ApprovalRisk) Number() protoreflect.EnumNumber {
@@ -416,7 +481,7 @@ func (x ApprovalRisk) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApprovalRisk.Descriptor instead.
 func (ApprovalRisk) EnumDescriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 // Starts a turn. Must be the first command of a RunTurn stream, and only there.
@@ -428,8 +493,12 @@ type StartTurn struct {
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// Images sent with the input, at most 8.
 	Images []*Image `protobuf:"bytes,3,rep,name=images,proto3" json:"images,omitempty"`
-	// What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
-	OnDisconnect  DisconnectPolicy `protobuf:"varint,4,opt,name=on_disconnect,json=onDisconnect,proto3,enum=koda.v1.DisconnectPolicy" json:"on_disconnect,omitempty"`
+	// What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+	// turn that has not started yet is then taken off the queue).
+	OnDisconnect DisconnectPolicy `protobuf:"varint,4,opt,name=on_disconnect,json=onDisconnect,proto3,enum=koda.v1.DisconnectPolicy" json:"on_disconnect,omitempty"`
+	// What to do when the session already runs a turn. With no turn running the input starts
+	// at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+	WhenBusy      WhenBusy `protobuf:"varint,5,opt,name=when_busy,json=whenBusy,proto3,enum=koda.v1.WhenBusy" json:"when_busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -492,6 +561,83 @@ func (x *StartTurn) GetOnDisconnect() DisconnectPolicy {
 	return DisconnectPolicy_DISCONNECT_POLICY_UNSPECIFIED
 }
 
+func (x *StartTurn) GetWhenBusy() WhenBusy {
+	if x != nil {
+		return x.WhenBusy
+	}
+	return WhenBusy_WHEN_BUSY_UNSPECIFIED
+}
+
+// Adds the user's input to the running turn: the model sees it at the next safe point
+// (after the current provider round and its tool calls), as a user message stored at that
+// point and announced by `user_input_added`; nothing of the work done so far is cancelled.
+// A steer that comes too late for the turn (it is ending, or has just ended) is queued as
+// the session's next turn instead (`turn_queued`), never dropped.
+type Steer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The input. Required unless `images` is set; at most 1 MiB of UTF-8.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Images sent with the input, at most 8.
+	Images []*Image `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	// If set, the turn the steer is meant for: FAILED_PRECONDITION (reason TURN_NOT_RUNNING)
+	// when another turn is running; when no turn runs and this was the session's last turn,
+	// the steer is queued.
+	ExpectedTurnId string `protobuf:"bytes,3,opt,name=expected_turn_id,json=expectedTurnId,proto3" json:"expected_turn_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Steer) Reset() {
+	*x = Steer{}
+	mi := &file_koda_v1_engine_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Steer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Steer) ProtoMessage() {}
+
+func (x *Steer) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Steer.ProtoReflect.Descriptor instead.
+func (*Steer) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Steer) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Steer) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *Steer) GetExpectedTurnId() string {
+	if x != nil {
+		return x.ExpectedTurnId
+	}
+	return ""
+}
+
 // Answers an `ApprovalRequested` event.
 type ApprovalDecision struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -507,7 +653,7 @@ type ApprovalDecision struct {
 
 func (x *ApprovalDecision) Reset() {
 	*x = ApprovalDecision{}
-	mi := &file_koda_v1_engine_proto_msgTypes[1]
+	mi := &file_koda_v1_engine_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +665,7 @@ func (x *ApprovalDecision) String() string {
 func (*ApprovalDecision) ProtoMessage() {}
 
 func (x *ApprovalDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[1]
+	mi := &file_koda_v1_engine_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +678,7 @@ func (x *ApprovalDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalDecision.ProtoReflect.Descriptor instead.
 func (*ApprovalDecision) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{1}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApprovalDecision) GetRequestId() string {
@@ -569,7 +715,7 @@ type LoopDecision struct {
 
 func (x *LoopDecision) Reset() {
 	*x = LoopDecision{}
-	mi := &file_koda_v1_engine_proto_msgTypes[2]
+	mi := &file_koda_v1_engine_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +727,7 @@ func (x *LoopDecision) String() string {
 func (*LoopDecision) ProtoMessage() {}
 
 func (x *LoopDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[2]
+	mi := &file_koda_v1_engine_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +740,7 @@ func (x *LoopDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoopDecision.ProtoReflect.Descriptor instead.
 func (*LoopDecision) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{2}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LoopDecision) GetAction() LoopAction {
@@ -620,7 +766,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_koda_v1_engine_proto_msgTypes[3]
+	mi := &file_koda_v1_engine_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +778,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[3]
+	mi := &file_koda_v1_engine_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +791,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{3}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{4}
 }
 
 // A command a client sends into a turn.
@@ -660,6 +806,7 @@ type EngineCommand struct {
 	//	*EngineCommand_LoopDecision
 	//	*EngineCommand_Cancel
 	//	*EngineCommand_UserAnswer
+	//	*EngineCommand_Steer
 	Command       isEngineCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -667,7 +814,7 @@ type EngineCommand struct {
 
 func (x *EngineCommand) Reset() {
 	*x = EngineCommand{}
-	mi := &file_koda_v1_engine_proto_msgTypes[4]
+	mi := &file_koda_v1_engine_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +826,7 @@ func (x *EngineCommand) String() string {
 func (*EngineCommand) ProtoMessage() {}
 
 func (x *EngineCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[4]
+	mi := &file_koda_v1_engine_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +839,7 @@ func (x *EngineCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EngineCommand.ProtoReflect.Descriptor instead.
 func (*EngineCommand) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{4}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EngineCommand) GetCommand() isEngineCommand_Command {
@@ -747,6 +894,15 @@ func (x *EngineCommand) GetUserAnswer() *UserAnswer {
 	return nil
 }
 
+func (x *EngineCommand) GetSteer() *Steer {
+	if x != nil {
+		if x, ok := x.Command.(*EngineCommand_Steer); ok {
+			return x.Steer
+		}
+	}
+	return nil
+}
+
 type isEngineCommand_Command interface {
 	isEngineCommand_Command()
 }
@@ -776,6 +932,11 @@ type EngineCommand_UserAnswer struct {
 	UserAnswer *UserAnswer `protobuf:"bytes,5,opt,name=user_answer,json=userAnswer,proto3,oneof"`
 }
 
+type EngineCommand_Steer struct {
+	// Adds input to the running turn (RunTurn stream or SubmitCommand).
+	Steer *Steer `protobuf:"bytes,6,opt,name=steer,proto3,oneof"`
+}
+
 func (*EngineCommand_StartTurn) isEngineCommand_Command() {}
 
 func (*EngineCommand_ApprovalDecision) isEngineCommand_Command() {}
@@ -785,6 +946,8 @@ func (*EngineCommand_LoopDecision) isEngineCommand_Command() {}
 func (*EngineCommand_Cancel) isEngineCommand_Command() {}
 
 func (*EngineCommand_UserAnswer) isEngineCommand_Command() {}
+
+func (*EngineCommand_Steer) isEngineCommand_Command() {}
 
 // The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
 type UserAnswer struct {
@@ -799,7 +962,7 @@ type UserAnswer struct {
 
 func (x *UserAnswer) Reset() {
 	*x = UserAnswer{}
-	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	mi := &file_koda_v1_engine_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +974,7 @@ func (x *UserAnswer) String() string {
 func (*UserAnswer) ProtoMessage() {}
 
 func (x *UserAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[5]
+	mi := &file_koda_v1_engine_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +987,7 @@ func (x *UserAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserAnswer.ProtoReflect.Descriptor instead.
 func (*UserAnswer) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UserAnswer) GetRequestId() string {
@@ -841,7 +1004,8 @@ func (x *UserAnswer) GetText() string {
 	return ""
 }
 
-// The turn began; always the first event of a turn.
+// The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+// that was queued.
 type TurnStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user's input that started the turn.
@@ -854,7 +1018,7 @@ type TurnStarted struct {
 
 func (x *TurnStarted) Reset() {
 	*x = TurnStarted{}
-	mi := &file_koda_v1_engine_proto_msgTypes[6]
+	mi := &file_koda_v1_engine_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1030,7 @@ func (x *TurnStarted) String() string {
 func (*TurnStarted) ProtoMessage() {}
 
 func (x *TurnStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[6]
+	mi := &file_koda_v1_engine_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1043,7 @@ func (x *TurnStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnStarted.ProtoReflect.Descriptor instead.
 func (*TurnStarted) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TurnStarted) GetText() string {
@@ -908,7 +1072,7 @@ type TextDelta struct {
 
 func (x *TextDelta) Reset() {
 	*x = TextDelta{}
-	mi := &file_koda_v1_engine_proto_msgTypes[7]
+	mi := &file_koda_v1_engine_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1084,7 @@ func (x *TextDelta) String() string {
 func (*TextDelta) ProtoMessage() {}
 
 func (x *TextDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[7]
+	mi := &file_koda_v1_engine_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1097,7 @@ func (x *TextDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TextDelta.ProtoReflect.Descriptor instead.
 func (*TextDelta) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TextDelta) GetText() string {
@@ -954,7 +1118,7 @@ type ThinkingDelta struct {
 
 func (x *ThinkingDelta) Reset() {
 	*x = ThinkingDelta{}
-	mi := &file_koda_v1_engine_proto_msgTypes[8]
+	mi := &file_koda_v1_engine_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1130,7 @@ func (x *ThinkingDelta) String() string {
 func (*ThinkingDelta) ProtoMessage() {}
 
 func (x *ThinkingDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[8]
+	mi := &file_koda_v1_engine_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1143,7 @@ func (x *ThinkingDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThinkingDelta.ProtoReflect.Descriptor instead.
 func (*ThinkingDelta) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ThinkingDelta) GetText() string {
@@ -1004,7 +1168,7 @@ type ToolCallStarted struct {
 
 func (x *ToolCallStarted) Reset() {
 	*x = ToolCallStarted{}
-	mi := &file_koda_v1_engine_proto_msgTypes[9]
+	mi := &file_koda_v1_engine_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1180,7 @@ func (x *ToolCallStarted) String() string {
 func (*ToolCallStarted) ProtoMessage() {}
 
 func (x *ToolCallStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[9]
+	mi := &file_koda_v1_engine_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1193,7 @@ func (x *ToolCallStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallStarted.ProtoReflect.Descriptor instead.
 func (*ToolCallStarted) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ToolCallStarted) GetCallId() string {
@@ -1071,7 +1235,7 @@ type ToolCallOutput struct {
 
 func (x *ToolCallOutput) Reset() {
 	*x = ToolCallOutput{}
-	mi := &file_koda_v1_engine_proto_msgTypes[10]
+	mi := &file_koda_v1_engine_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1247,7 @@ func (x *ToolCallOutput) String() string {
 func (*ToolCallOutput) ProtoMessage() {}
 
 func (x *ToolCallOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[10]
+	mi := &file_koda_v1_engine_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1260,7 @@ func (x *ToolCallOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallOutput.ProtoReflect.Descriptor instead.
 func (*ToolCallOutput) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ToolCallOutput) GetCallId() string {
@@ -1137,7 +1301,7 @@ type ToolCallFinished struct {
 
 func (x *ToolCallFinished) Reset() {
 	*x = ToolCallFinished{}
-	mi := &file_koda_v1_engine_proto_msgTypes[11]
+	mi := &file_koda_v1_engine_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1313,7 @@ func (x *ToolCallFinished) String() string {
 func (*ToolCallFinished) ProtoMessage() {}
 
 func (x *ToolCallFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[11]
+	mi := &file_koda_v1_engine_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1326,7 @@ func (x *ToolCallFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallFinished.ProtoReflect.Descriptor instead.
 func (*ToolCallFinished) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ToolCallFinished) GetCallId() string {
@@ -1219,7 +1383,7 @@ type ApprovalRequested struct {
 
 func (x *ApprovalRequested) Reset() {
 	*x = ApprovalRequested{}
-	mi := &file_koda_v1_engine_proto_msgTypes[12]
+	mi := &file_koda_v1_engine_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1395,7 @@ func (x *ApprovalRequested) String() string {
 func (*ApprovalRequested) ProtoMessage() {}
 
 func (x *ApprovalRequested) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[12]
+	mi := &file_koda_v1_engine_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1408,7 @@ func (x *ApprovalRequested) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRequested.ProtoReflect.Descriptor instead.
 func (*ApprovalRequested) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApprovalRequested) GetRequestId() string {
@@ -1309,7 +1473,7 @@ type ApprovalResolved struct {
 
 func (x *ApprovalResolved) Reset() {
 	*x = ApprovalResolved{}
-	mi := &file_koda_v1_engine_proto_msgTypes[13]
+	mi := &file_koda_v1_engine_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1485,7 @@ func (x *ApprovalResolved) String() string {
 func (*ApprovalResolved) ProtoMessage() {}
 
 func (x *ApprovalResolved) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[13]
+	mi := &file_koda_v1_engine_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1498,7 @@ func (x *ApprovalResolved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalResolved.ProtoReflect.Descriptor instead.
 func (*ApprovalResolved) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{13}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApprovalResolved) GetRequestId() string {
@@ -1364,7 +1528,7 @@ type LoopCapReached struct {
 
 func (x *LoopCapReached) Reset() {
 	*x = LoopCapReached{}
-	mi := &file_koda_v1_engine_proto_msgTypes[14]
+	mi := &file_koda_v1_engine_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1540,7 @@ func (x *LoopCapReached) String() string {
 func (*LoopCapReached) ProtoMessage() {}
 
 func (x *LoopCapReached) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[14]
+	mi := &file_koda_v1_engine_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1553,7 @@ func (x *LoopCapReached) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoopCapReached.ProtoReflect.Descriptor instead.
 func (*LoopCapReached) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{14}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoopCapReached) GetIterations() int32 {
@@ -1419,7 +1583,7 @@ type FileChanged struct {
 
 func (x *FileChanged) Reset() {
 	*x = FileChanged{}
-	mi := &file_koda_v1_engine_proto_msgTypes[15]
+	mi := &file_koda_v1_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1595,7 @@ func (x *FileChanged) String() string {
 func (*FileChanged) ProtoMessage() {}
 
 func (x *FileChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[15]
+	mi := &file_koda_v1_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1608,7 @@ func (x *FileChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChanged.ProtoReflect.Descriptor instead.
 func (*FileChanged) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{15}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileChanged) GetPath() string {
@@ -1478,7 +1642,7 @@ type FileChange struct {
 
 func (x *FileChange) Reset() {
 	*x = FileChange{}
-	mi := &file_koda_v1_engine_proto_msgTypes[16]
+	mi := &file_koda_v1_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1654,7 @@ func (x *FileChange) String() string {
 func (*FileChange) ProtoMessage() {}
 
 func (x *FileChange) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[16]
+	mi := &file_koda_v1_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1667,7 @@ func (x *FileChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChange.ProtoReflect.Descriptor instead.
 func (*FileChange) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{16}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FileChange) GetPath() string {
@@ -1550,7 +1714,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_koda_v1_engine_proto_msgTypes[17]
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1726,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[17]
+	mi := &file_koda_v1_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1739,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{17}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Notice) GetLevel() NoticeLevel {
@@ -1617,7 +1781,7 @@ type RetryInfo struct {
 
 func (x *RetryInfo) Reset() {
 	*x = RetryInfo{}
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1793,7 @@ func (x *RetryInfo) String() string {
 func (*RetryInfo) ProtoMessage() {}
 
 func (x *RetryInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[18]
+	mi := &file_koda_v1_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1806,7 @@ func (x *RetryInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryInfo.ProtoReflect.Descriptor instead.
 func (*RetryInfo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{18}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RetryInfo) GetAttempt() int32 {
@@ -1685,7 +1849,7 @@ type RateLimits struct {
 
 func (x *RateLimits) Reset() {
 	*x = RateLimits{}
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1861,7 @@ func (x *RateLimits) String() string {
 func (*RateLimits) ProtoMessage() {}
 
 func (x *RateLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[19]
+	mi := &file_koda_v1_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1874,7 @@ func (x *RateLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimits.ProtoReflect.Descriptor instead.
 func (*RateLimits) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{19}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RateLimits) GetLimits() []*RateLimit {
@@ -1738,7 +1902,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1914,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[20]
+	mi := &file_koda_v1_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1927,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{20}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RateLimit) GetName() string {
@@ -1816,7 +1980,7 @@ type TurnEnded struct {
 
 func (x *TurnEnded) Reset() {
 	*x = TurnEnded{}
-	mi := &file_koda_v1_engine_proto_msgTypes[21]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +1992,7 @@ func (x *TurnEnded) String() string {
 func (*TurnEnded) ProtoMessage() {}
 
 func (x *TurnEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[21]
+	mi := &file_koda_v1_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +2005,7 @@ func (x *TurnEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnEnded.ProtoReflect.Descriptor instead.
 func (*TurnEnded) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{21}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TurnEnded) GetReason() TurnEndReason {
@@ -1916,6 +2080,9 @@ type EngineEvent struct {
 	//	*EngineEvent_TodosUpdated
 	//	*EngineEvent_UserQuestion
 	//	*EngineEvent_RateLimits
+	//	*EngineEvent_UserInputAdded
+	//	*EngineEvent_TurnQueued
+	//	*EngineEvent_QueuedTurnRemoved
 	Payload       isEngineEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1923,7 +2090,7 @@ type EngineEvent struct {
 
 func (x *EngineEvent) Reset() {
 	*x = EngineEvent{}
-	mi := &file_koda_v1_engine_proto_msgTypes[22]
+	mi := &file_koda_v1_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2102,7 @@ func (x *EngineEvent) String() string {
 func (*EngineEvent) ProtoMessage() {}
 
 func (x *EngineEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[22]
+	mi := &file_koda_v1_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2115,7 @@ func (x *EngineEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EngineEvent.ProtoReflect.Descriptor instead.
 func (*EngineEvent) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{22}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EngineEvent) GetSessionId() string {
@@ -2153,6 +2320,33 @@ func (x *EngineEvent) GetRateLimits() *RateLimits {
 	return nil
 }
 
+func (x *EngineEvent) GetUserInputAdded() *UserInputAdded {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_UserInputAdded); ok {
+			return x.UserInputAdded
+		}
+	}
+	return nil
+}
+
+func (x *EngineEvent) GetTurnQueued() *TurnQueued {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_TurnQueued); ok {
+			return x.TurnQueued
+		}
+	}
+	return nil
+}
+
+func (x *EngineEvent) GetQueuedTurnRemoved() *QueuedTurnRemoved {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_QueuedTurnRemoved); ok {
+			return x.QueuedTurnRemoved
+		}
+	}
+	return nil
+}
+
 type isEngineEvent_Payload interface {
 	isEngineEvent_Payload()
 }
@@ -2242,6 +2436,21 @@ type EngineEvent_RateLimits struct {
 	RateLimits *RateLimits `protobuf:"bytes,26,opt,name=rate_limits,json=rateLimits,proto3,oneof"`
 }
 
+type EngineEvent_UserInputAdded struct {
+	// A steer reached the model: stored as a user message right before this event.
+	UserInputAdded *UserInputAdded `protobuf:"bytes,27,opt,name=user_input_added,json=userInputAdded,proto3,oneof"`
+}
+
+type EngineEvent_TurnQueued struct {
+	// An input was queued as a turn of its own (its turn_id is that turn's).
+	TurnQueued *TurnQueued `protobuf:"bytes,28,opt,name=turn_queued,json=turnQueued,proto3,oneof"`
+}
+
+type EngineEvent_QueuedTurnRemoved struct {
+	// A queued turn left the queue without running (its turn_id is that turn's).
+	QueuedTurnRemoved *QueuedTurnRemoved `protobuf:"bytes,29,opt,name=queued_turn_removed,json=queuedTurnRemoved,proto3,oneof"`
+}
+
 func (*EngineEvent_TurnStarted) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TextDelta) isEngineEvent_Payload() {}
@@ -2276,6 +2485,188 @@ func (*EngineEvent_UserQuestion) isEngineEvent_Payload() {}
 
 func (*EngineEvent_RateLimits) isEngineEvent_Payload() {}
 
+func (*EngineEvent_UserInputAdded) isEngineEvent_Payload() {}
+
+func (*EngineEvent_TurnQueued) isEngineEvent_Payload() {}
+
+func (*EngineEvent_QueuedTurnRemoved) isEngineEvent_Payload() {}
+
+// A steer (`Steer`) that the running turn took: the model sees it from its next request.
+type UserInputAdded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The input.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Number of images sent with it.
+	ImageCount    int32 `protobuf:"varint,2,opt,name=image_count,json=imageCount,proto3" json:"image_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserInputAdded) Reset() {
+	*x = UserInputAdded{}
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserInputAdded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserInputAdded) ProtoMessage() {}
+
+func (x *UserInputAdded) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserInputAdded.ProtoReflect.Descriptor instead.
+func (*UserInputAdded) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UserInputAdded) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *UserInputAdded) GetImageCount() int32 {
+	if x != nil {
+		return x.ImageCount
+	}
+	return 0
+}
+
+// An input waits in the session's queue as the turn this event's turn_id names; that turn's
+// own events (from turn_started) follow once it starts.
+type TurnQueued struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The input.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Number of images sent with it.
+	ImageCount int32 `protobuf:"varint,2,opt,name=image_count,json=imageCount,proto3" json:"image_count,omitempty"`
+	// Its place in the queue when queued, from 1 (next to run).
+	Position      int32 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TurnQueued) Reset() {
+	*x = TurnQueued{}
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TurnQueued) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TurnQueued) ProtoMessage() {}
+
+func (x *TurnQueued) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TurnQueued.ProtoReflect.Descriptor instead.
+func (*TurnQueued) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *TurnQueued) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TurnQueued) GetImageCount() int32 {
+	if x != nil {
+		return x.ImageCount
+	}
+	return 0
+}
+
+func (x *TurnQueued) GetPosition() int32 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+// A queued turn was taken off the queue before it started.
+type QueuedTurnRemoved struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why: "removed" (RemoveQueuedTurn), "cancelled" (its stream's cancel or disconnect, or
+	// CancelTurn with `clear_queue`), "failed" (it could not start; `message` says why).
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// With "failed": the error.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuedTurnRemoved) Reset() {
+	*x = QueuedTurnRemoved{}
+	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuedTurnRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuedTurnRemoved) ProtoMessage() {}
+
+func (x *QueuedTurnRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuedTurnRemoved.ProtoReflect.Descriptor instead.
+func (*QueuedTurnRemoved) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *QueuedTurnRemoved) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QueuedTurnRemoved) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
 // stream or through SubmitCommand). Like an approval request it is re-sent to clients that
 // attach with WatchSession while it is open, and the first answer wins.
@@ -2295,7 +2686,7 @@ type UserQuestion struct {
 
 func (x *UserQuestion) Reset() {
 	*x = UserQuestion{}
-	mi := &file_koda_v1_engine_proto_msgTypes[23]
+	mi := &file_koda_v1_engine_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2698,7 @@ func (x *UserQuestion) String() string {
 func (*UserQuestion) ProtoMessage() {}
 
 func (x *UserQuestion) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[23]
+	mi := &file_koda_v1_engine_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2711,7 @@ func (x *UserQuestion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserQuestion.ProtoReflect.Descriptor instead.
 func (*UserQuestion) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{23}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UserQuestion) GetRequestId() string {
@@ -2364,7 +2755,7 @@ type ContextUsage struct {
 
 func (x *ContextUsage) Reset() {
 	*x = ContextUsage{}
-	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	mi := &file_koda_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2767,7 @@ func (x *ContextUsage) String() string {
 func (*ContextUsage) ProtoMessage() {}
 
 func (x *ContextUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	mi := &file_koda_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2780,7 @@ func (x *ContextUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextUsage.ProtoReflect.Descriptor instead.
 func (*ContextUsage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ContextUsage) GetUsedTokens() int64 {
@@ -2417,7 +2808,7 @@ type TodosUpdated struct {
 
 func (x *TodosUpdated) Reset() {
 	*x = TodosUpdated{}
-	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	mi := &file_koda_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2820,7 @@ func (x *TodosUpdated) String() string {
 func (*TodosUpdated) ProtoMessage() {}
 
 func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	mi := &file_koda_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2833,7 @@ func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TodosUpdated.ProtoReflect.Descriptor instead.
 func (*TodosUpdated) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TodosUpdated) GetTodos() []*Todo {
@@ -2456,13 +2847,18 @@ var File_koda_v1_engine_proto protoreflect.FileDescriptor
 
 const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xa6\x01\n" +
+	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xd6\x01\n" +
 	"\tStartTurn\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12&\n" +
 	"\x06images\x18\x03 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12>\n" +
-	"\ron_disconnect\x18\x04 \x01(\x0e2\x19.koda.v1.DisconnectPolicyR\fonDisconnect\"|\n" +
+	"\ron_disconnect\x18\x04 \x01(\x0e2\x19.koda.v1.DisconnectPolicyR\fonDisconnect\x12.\n" +
+	"\twhen_busy\x18\x05 \x01(\x0e2\x11.koda.v1.WhenBusyR\bwhenBusy\"m\n" +
+	"\x05Steer\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12&\n" +
+	"\x06images\x18\x02 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12(\n" +
+	"\x10expected_turn_id\x18\x03 \x01(\tR\x0eexpectedTurnId\"|\n" +
 	"\x10ApprovalDecision\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12-\n" +
@@ -2471,7 +2867,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\fLoopDecision\x12+\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x13.koda.v1.LoopActionR\x06action\x12)\n" +
 	"\x10extra_iterations\x18\x02 \x01(\x05R\x0fextraIterations\"\b\n" +
-	"\x06Cancel\"\xba\x02\n" +
+	"\x06Cancel\"\xe2\x02\n" +
 	"\rEngineCommand\x123\n" +
 	"\n" +
 	"start_turn\x18\x01 \x01(\v2\x12.koda.v1.StartTurnH\x00R\tstartTurn\x12H\n" +
@@ -2479,7 +2875,8 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\rloop_decision\x18\x03 \x01(\v2\x15.koda.v1.LoopDecisionH\x00R\floopDecision\x12)\n" +
 	"\x06cancel\x18\x04 \x01(\v2\x0f.koda.v1.CancelH\x00R\x06cancel\x126\n" +
 	"\vuser_answer\x18\x05 \x01(\v2\x13.koda.v1.UserAnswerH\x00R\n" +
-	"userAnswerB\t\n" +
+	"userAnswer\x12&\n" +
+	"\x05steer\x18\x06 \x01(\v2\x0e.koda.v1.SteerH\x00R\x05steerB\t\n" +
 	"\acommand\"?\n" +
 	"\n" +
 	"UserAnswer\x12\x1d\n" +
@@ -2557,8 +2954,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\x8f\n" +
-	"\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xda\v\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -2588,8 +2984,25 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\rtodos_updated\x18\x18 \x01(\v2\x15.koda.v1.TodosUpdatedH\x00R\ftodosUpdated\x12<\n" +
 	"\ruser_question\x18\x19 \x01(\v2\x15.koda.v1.UserQuestionH\x00R\fuserQuestion\x126\n" +
 	"\vrate_limits\x18\x1a \x01(\v2\x13.koda.v1.RateLimitsH\x00R\n" +
-	"rateLimitsB\t\n" +
-	"\apayload\"|\n" +
+	"rateLimits\x12C\n" +
+	"\x10user_input_added\x18\x1b \x01(\v2\x17.koda.v1.UserInputAddedH\x00R\x0euserInputAdded\x126\n" +
+	"\vturn_queued\x18\x1c \x01(\v2\x13.koda.v1.TurnQueuedH\x00R\n" +
+	"turnQueued\x12L\n" +
+	"\x13queued_turn_removed\x18\x1d \x01(\v2\x1a.koda.v1.QueuedTurnRemovedH\x00R\x11queuedTurnRemovedB\t\n" +
+	"\apayload\"E\n" +
+	"\x0eUserInputAdded\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1f\n" +
+	"\vimage_count\x18\x02 \x01(\x05R\n" +
+	"imageCount\"]\n" +
+	"\n" +
+	"TurnQueued\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1f\n" +
+	"\vimage_count\x18\x02 \x01(\x05R\n" +
+	"imageCount\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\x05R\bposition\"E\n" +
+	"\x11QueuedTurnRemoved\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"|\n" +
 	"\fUserQuestion\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
@@ -2617,7 +3030,13 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x10DisconnectPolicy\x12!\n" +
 	"\x1dDISCONNECT_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISCONNECT_POLICY_CANCEL\x10\x01\x12\x1e\n" +
-	"\x1aDISCONNECT_POLICY_CONTINUE\x10\x02*\xb3\x01\n" +
+	"\x1aDISCONNECT_POLICY_CONTINUE\x10\x02*\x80\x01\n" +
+	"\bWhenBusy\x12\x19\n" +
+	"\x15WHEN_BUSY_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10WHEN_BUSY_REJECT\x10\x01\x12\x15\n" +
+	"\x11WHEN_BUSY_ENQUEUE\x10\x02\x12\x17\n" +
+	"\x13WHEN_BUSY_INTERRUPT\x10\x03\x12\x13\n" +
+	"\x0fWHEN_BUSY_STEER\x10\x04*\xb3\x01\n" +
 	"\rTurnEndReason\x12\x1f\n" +
 	"\x1bTURN_END_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19TURN_END_REASON_COMPLETED\x10\x01\x12\x1d\n" +
@@ -2652,93 +3071,104 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 	return file_koda_v1_engine_proto_rawDescData
 }
 
-var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
 	(LoopAction)(0),               // 1: koda.v1.LoopAction
 	(DisconnectPolicy)(0),         // 2: koda.v1.DisconnectPolicy
-	(TurnEndReason)(0),            // 3: koda.v1.TurnEndReason
-	(FileChangeKind)(0),           // 4: koda.v1.FileChangeKind
-	(NoticeLevel)(0),              // 5: koda.v1.NoticeLevel
-	(ApprovalRisk)(0),             // 6: koda.v1.ApprovalRisk
-	(*StartTurn)(nil),             // 7: koda.v1.StartTurn
-	(*ApprovalDecision)(nil),      // 8: koda.v1.ApprovalDecision
-	(*LoopDecision)(nil),          // 9: koda.v1.LoopDecision
-	(*Cancel)(nil),                // 10: koda.v1.Cancel
-	(*EngineCommand)(nil),         // 11: koda.v1.EngineCommand
-	(*UserAnswer)(nil),            // 12: koda.v1.UserAnswer
-	(*TurnStarted)(nil),           // 13: koda.v1.TurnStarted
-	(*TextDelta)(nil),             // 14: koda.v1.TextDelta
-	(*ThinkingDelta)(nil),         // 15: koda.v1.ThinkingDelta
-	(*ToolCallStarted)(nil),       // 16: koda.v1.ToolCallStarted
-	(*ToolCallOutput)(nil),        // 17: koda.v1.ToolCallOutput
-	(*ToolCallFinished)(nil),      // 18: koda.v1.ToolCallFinished
-	(*ApprovalRequested)(nil),     // 19: koda.v1.ApprovalRequested
-	(*ApprovalResolved)(nil),      // 20: koda.v1.ApprovalResolved
-	(*LoopCapReached)(nil),        // 21: koda.v1.LoopCapReached
-	(*FileChanged)(nil),           // 22: koda.v1.FileChanged
-	(*FileChange)(nil),            // 23: koda.v1.FileChange
-	(*Notice)(nil),                // 24: koda.v1.Notice
-	(*RetryInfo)(nil),             // 25: koda.v1.RetryInfo
-	(*RateLimits)(nil),            // 26: koda.v1.RateLimits
-	(*RateLimit)(nil),             // 27: koda.v1.RateLimit
-	(*TurnEnded)(nil),             // 28: koda.v1.TurnEnded
-	(*EngineEvent)(nil),           // 29: koda.v1.EngineEvent
-	(*UserQuestion)(nil),          // 30: koda.v1.UserQuestion
-	(*ContextUsage)(nil),          // 31: koda.v1.ContextUsage
-	(*TodosUpdated)(nil),          // 32: koda.v1.TodosUpdated
-	(*Image)(nil),                 // 33: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
-	(*Usage)(nil),                 // 36: koda.v1.Usage
-	(*Todo)(nil),                  // 37: koda.v1.Todo
+	(WhenBusy)(0),                 // 3: koda.v1.WhenBusy
+	(TurnEndReason)(0),            // 4: koda.v1.TurnEndReason
+	(FileChangeKind)(0),           // 5: koda.v1.FileChangeKind
+	(NoticeLevel)(0),              // 6: koda.v1.NoticeLevel
+	(ApprovalRisk)(0),             // 7: koda.v1.ApprovalRisk
+	(*StartTurn)(nil),             // 8: koda.v1.StartTurn
+	(*Steer)(nil),                 // 9: koda.v1.Steer
+	(*ApprovalDecision)(nil),      // 10: koda.v1.ApprovalDecision
+	(*LoopDecision)(nil),          // 11: koda.v1.LoopDecision
+	(*Cancel)(nil),                // 12: koda.v1.Cancel
+	(*EngineCommand)(nil),         // 13: koda.v1.EngineCommand
+	(*UserAnswer)(nil),            // 14: koda.v1.UserAnswer
+	(*TurnStarted)(nil),           // 15: koda.v1.TurnStarted
+	(*TextDelta)(nil),             // 16: koda.v1.TextDelta
+	(*ThinkingDelta)(nil),         // 17: koda.v1.ThinkingDelta
+	(*ToolCallStarted)(nil),       // 18: koda.v1.ToolCallStarted
+	(*ToolCallOutput)(nil),        // 19: koda.v1.ToolCallOutput
+	(*ToolCallFinished)(nil),      // 20: koda.v1.ToolCallFinished
+	(*ApprovalRequested)(nil),     // 21: koda.v1.ApprovalRequested
+	(*ApprovalResolved)(nil),      // 22: koda.v1.ApprovalResolved
+	(*LoopCapReached)(nil),        // 23: koda.v1.LoopCapReached
+	(*FileChanged)(nil),           // 24: koda.v1.FileChanged
+	(*FileChange)(nil),            // 25: koda.v1.FileChange
+	(*Notice)(nil),                // 26: koda.v1.Notice
+	(*RetryInfo)(nil),             // 27: koda.v1.RetryInfo
+	(*RateLimits)(nil),            // 28: koda.v1.RateLimits
+	(*RateLimit)(nil),             // 29: koda.v1.RateLimit
+	(*TurnEnded)(nil),             // 30: koda.v1.TurnEnded
+	(*EngineEvent)(nil),           // 31: koda.v1.EngineEvent
+	(*UserInputAdded)(nil),        // 32: koda.v1.UserInputAdded
+	(*TurnQueued)(nil),            // 33: koda.v1.TurnQueued
+	(*QueuedTurnRemoved)(nil),     // 34: koda.v1.QueuedTurnRemoved
+	(*UserQuestion)(nil),          // 35: koda.v1.UserQuestion
+	(*ContextUsage)(nil),          // 36: koda.v1.ContextUsage
+	(*TodosUpdated)(nil),          // 37: koda.v1.TodosUpdated
+	(*Image)(nil),                 // 38: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(*Usage)(nil),                 // 41: koda.v1.Usage
+	(*Todo)(nil),                  // 42: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	33, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	38, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
-	0,  // 2: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
-	1,  // 3: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
-	7,  // 4: koda.v1.EngineCommand.start_turn:type_name -> koda.v1.StartTurn
-	8,  // 5: koda.v1.EngineCommand.approval_decision:type_name -> koda.v1.ApprovalDecision
-	9,  // 6: koda.v1.EngineCommand.loop_decision:type_name -> koda.v1.LoopDecision
-	10, // 7: koda.v1.EngineCommand.cancel:type_name -> koda.v1.Cancel
-	12, // 8: koda.v1.EngineCommand.user_answer:type_name -> koda.v1.UserAnswer
-	6,  // 9: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
-	0,  // 10: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
-	4,  // 11: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
-	4,  // 12: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	34, // 13: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 14: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
-	25, // 15: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
-	35, // 16: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
-	27, // 17: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
-	3,  // 18: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	36, // 19: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	34, // 20: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
-	13, // 21: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
-	14, // 22: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
-	15, // 23: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
-	16, // 24: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
-	17, // 25: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
-	18, // 26: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
-	19, // 27: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
-	20, // 28: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
-	21, // 29: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	36, // 30: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
-	22, // 31: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
-	24, // 32: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
-	28, // 33: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	31, // 34: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
-	32, // 35: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
-	30, // 36: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
-	26, // 37: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
-	37, // 38: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	3,  // 2: koda.v1.StartTurn.when_busy:type_name -> koda.v1.WhenBusy
+	38, // 3: koda.v1.Steer.images:type_name -> koda.v1.Image
+	0,  // 4: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
+	1,  // 5: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
+	8,  // 6: koda.v1.EngineCommand.start_turn:type_name -> koda.v1.StartTurn
+	10, // 7: koda.v1.EngineCommand.approval_decision:type_name -> koda.v1.ApprovalDecision
+	11, // 8: koda.v1.EngineCommand.loop_decision:type_name -> koda.v1.LoopDecision
+	12, // 9: koda.v1.EngineCommand.cancel:type_name -> koda.v1.Cancel
+	14, // 10: koda.v1.EngineCommand.user_answer:type_name -> koda.v1.UserAnswer
+	9,  // 11: koda.v1.EngineCommand.steer:type_name -> koda.v1.Steer
+	7,  // 12: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
+	0,  // 13: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
+	5,  // 14: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
+	5,  // 15: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
+	39, // 16: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 17: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
+	27, // 18: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
+	40, // 19: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
+	29, // 20: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
+	4,  // 21: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
+	41, // 22: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	39, // 23: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	15, // 24: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
+	16, // 25: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
+	17, // 26: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
+	18, // 27: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
+	19, // 28: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
+	20, // 29: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
+	21, // 30: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
+	22, // 31: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
+	23, // 32: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
+	41, // 33: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	24, // 34: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
+	26, // 35: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
+	30, // 36: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
+	36, // 37: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	37, // 38: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	35, // 39: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
+	28, // 40: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
+	32, // 41: koda.v1.EngineEvent.user_input_added:type_name -> koda.v1.UserInputAdded
+	33, // 42: koda.v1.EngineEvent.turn_queued:type_name -> koda.v1.TurnQueued
+	34, // 43: koda.v1.EngineEvent.queued_turn_removed:type_name -> koda.v1.QueuedTurnRemoved
+	42, // 44: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -2747,14 +3177,15 @@ func file_koda_v1_engine_proto_init() {
 		return
 	}
 	file_koda_v1_session_proto_init()
-	file_koda_v1_engine_proto_msgTypes[4].OneofWrappers = []any{
+	file_koda_v1_engine_proto_msgTypes[5].OneofWrappers = []any{
 		(*EngineCommand_StartTurn)(nil),
 		(*EngineCommand_ApprovalDecision)(nil),
 		(*EngineCommand_LoopDecision)(nil),
 		(*EngineCommand_Cancel)(nil),
 		(*EngineCommand_UserAnswer)(nil),
+		(*EngineCommand_Steer)(nil),
 	}
-	file_koda_v1_engine_proto_msgTypes[22].OneofWrappers = []any{
+	file_koda_v1_engine_proto_msgTypes[23].OneofWrappers = []any{
 		(*EngineEvent_TurnStarted)(nil),
 		(*EngineEvent_TextDelta)(nil),
 		(*EngineEvent_ThinkingDelta)(nil),
@@ -2772,14 +3203,17 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineEvent_TodosUpdated)(nil),
 		(*EngineEvent_UserQuestion)(nil),
 		(*EngineEvent_RateLimits)(nil),
+		(*EngineEvent_UserInputAdded)(nil),
+		(*EngineEvent_TurnQueued)(nil),
+		(*EngineEvent_QueuedTurnRemoved)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   26,
+			NumEnums:      8,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

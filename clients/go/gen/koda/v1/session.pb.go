@@ -797,7 +797,10 @@ type Session struct {
 	// Where the session's processes run and what they may touch (see `SandboxPolicy`). Unset
 	// at creation: WORKSPACE_WRITE without network. Settable by CreateSession and
 	// UpdateSession (path "sandbox"); takes effect at the next tool call.
-	Sandbox       *Sandbox `protobuf:"bytes,23,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	Sandbox *Sandbox `protobuf:"bytes,23,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	// Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+	// ListSessions). Remove one with RemoveQueuedTurn. Output only.
+	QueuedTurns   []*QueuedTurn `protobuf:"bytes,24,rep,name=queued_turns,json=queuedTurns,proto3" json:"queued_turns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -993,6 +996,86 @@ func (x *Session) GetSandbox() *Sandbox {
 	return nil
 }
 
+func (x *Session) GetQueuedTurns() []*QueuedTurn {
+	if x != nil {
+		return x.QueuedTurns
+	}
+	return nil
+}
+
+// An input waiting in a session's queue to run as a turn of its own.
+type QueuedTurn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The id the turn will run under (its `turn_queued` event carries it already).
+	TurnId string `protobuf:"bytes,1,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	// The input.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// Number of images sent with it.
+	ImageCount int32 `protobuf:"varint,3,opt,name=image_count,json=imageCount,proto3" json:"image_count,omitempty"`
+	// When it was queued.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuedTurn) Reset() {
+	*x = QueuedTurn{}
+	mi := &file_koda_v1_session_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuedTurn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuedTurn) ProtoMessage() {}
+
+func (x *QueuedTurn) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuedTurn.ProtoReflect.Descriptor instead.
+func (*QueuedTurn) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *QueuedTurn) GetTurnId() string {
+	if x != nil {
+		return x.TurnId
+	}
+	return ""
+}
+
+func (x *QueuedTurn) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *QueuedTurn) GetImageCount() int32 {
+	if x != nil {
+		return x.ImageCount
+	}
+	return 0
+}
+
+func (x *QueuedTurn) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
 // with their JSON schemas. It is started when a turn first needs it, shared by the
 // session's turns, started again after it stopped or crashed (the call it was running
@@ -1031,7 +1114,7 @@ type McpServer struct {
 
 func (x *McpServer) Reset() {
 	*x = McpServer{}
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1126,7 @@ func (x *McpServer) String() string {
 func (*McpServer) ProtoMessage() {}
 
 func (x *McpServer) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[5]
+	mi := &file_koda_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1139,7 @@ func (x *McpServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use McpServer.ProtoReflect.Descriptor instead.
 func (*McpServer) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *McpServer) GetName() string {
@@ -1133,7 +1216,7 @@ type AgentProfile struct {
 
 func (x *AgentProfile) Reset() {
 	*x = AgentProfile{}
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1228,7 @@ func (x *AgentProfile) String() string {
 func (*AgentProfile) ProtoMessage() {}
 
 func (x *AgentProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[6]
+	mi := &file_koda_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1241,7 @@ func (x *AgentProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentProfile.ProtoReflect.Descriptor instead.
 func (*AgentProfile) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AgentProfile) GetName() string {
@@ -1244,7 +1327,7 @@ type Todo struct {
 
 func (x *Todo) Reset() {
 	*x = Todo{}
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1339,7 @@ func (x *Todo) String() string {
 func (*Todo) ProtoMessage() {}
 
 func (x *Todo) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[7]
+	mi := &file_koda_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1352,7 @@ func (x *Todo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Todo.ProtoReflect.Descriptor instead.
 func (*Todo) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{7}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Todo) GetContent() string {
@@ -1308,7 +1391,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1403,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[8]
+	mi := &file_koda_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1416,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{8}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApprovalRule) GetToolName() string {
@@ -1370,7 +1453,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1465,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[9]
+	mi := &file_koda_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1478,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{9}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Image) GetMimeType() string {
@@ -1427,7 +1510,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1522,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[10]
+	mi := &file_koda_v1_session_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1535,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{10}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ToolCall) GetCallId() string {
@@ -1493,7 +1576,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_koda_v1_session_proto_msgTypes[11]
+	mi := &file_koda_v1_session_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1588,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[11]
+	mi := &file_koda_v1_session_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1601,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{11}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ToolResult) GetCallId() string {
@@ -1581,7 +1664,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_koda_v1_session_proto_msgTypes[12]
+	mi := &file_koda_v1_session_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1676,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_proto_msgTypes[12]
+	mi := &file_koda_v1_session_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1689,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_proto_rawDescGZIP(), []int{12}
+	return file_koda_v1_session_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Message) GetIndex() int64 {
@@ -1716,7 +1799,7 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\x8a\b\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xc2\b\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1744,10 +1827,19 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x11parent_session_id\x18\x15 \x01(\tR\x0fparentSessionId\x123\n" +
 	"\vmcp_servers\x18\x16 \x03(\v2\x12.koda.v1.McpServerR\n" +
 	"mcpServers\x12*\n" +
-	"\asandbox\x18\x17 \x01(\v2\x10.koda.v1.SandboxR\asandbox\x1a9\n" +
+	"\asandbox\x18\x17 \x01(\v2\x10.koda.v1.SandboxR\asandbox\x126\n" +
+	"\fqueued_turns\x18\x18 \x03(\v2\x13.koda.v1.QueuedTurnR\vqueuedTurns\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x97\x01\n" +
+	"\n" +
+	"QueuedTurn\x12\x17\n" +
+	"\aturn_id\x18\x01 \x01(\tR\x06turnId\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1f\n" +
+	"\vimage_count\x18\x03 \x01(\x05R\n" +
+	"imageCount\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\xdd\x02\n" +
 	"\tMcpServer\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x10\n" +
@@ -1857,7 +1949,7 @@ func file_koda_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_koda_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_koda_v1_session_proto_goTypes = []any{
 	(ProviderKind)(0),             // 0: koda.v1.ProviderKind
 	(ApprovalMode)(0),             // 1: koda.v1.ApprovalMode
@@ -1870,50 +1962,53 @@ var file_koda_v1_session_proto_goTypes = []any{
 	(*Model)(nil),                 // 8: koda.v1.Model
 	(*Usage)(nil),                 // 9: koda.v1.Usage
 	(*Session)(nil),               // 10: koda.v1.Session
-	(*McpServer)(nil),             // 11: koda.v1.McpServer
-	(*AgentProfile)(nil),          // 12: koda.v1.AgentProfile
-	(*Todo)(nil),                  // 13: koda.v1.Todo
-	(*ApprovalRule)(nil),          // 14: koda.v1.ApprovalRule
-	(*Image)(nil),                 // 15: koda.v1.Image
-	(*ToolCall)(nil),              // 16: koda.v1.ToolCall
-	(*ToolResult)(nil),            // 17: koda.v1.ToolResult
-	(*Message)(nil),               // 18: koda.v1.Message
-	nil,                           // 19: koda.v1.Session.LabelsEntry
-	nil,                           // 20: koda.v1.McpServer.HeaderEnvEntry
-	nil,                           // 21: koda.v1.McpServer.EnvFromEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*QueuedTurn)(nil),            // 11: koda.v1.QueuedTurn
+	(*McpServer)(nil),             // 12: koda.v1.McpServer
+	(*AgentProfile)(nil),          // 13: koda.v1.AgentProfile
+	(*Todo)(nil),                  // 14: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 15: koda.v1.ApprovalRule
+	(*Image)(nil),                 // 16: koda.v1.Image
+	(*ToolCall)(nil),              // 17: koda.v1.ToolCall
+	(*ToolResult)(nil),            // 18: koda.v1.ToolResult
+	(*Message)(nil),               // 19: koda.v1.Message
+	nil,                           // 20: koda.v1.Session.LabelsEntry
+	nil,                           // 21: koda.v1.McpServer.HeaderEnvEntry
+	nil,                           // 22: koda.v1.McpServer.EnvFromEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_koda_v1_session_proto_depIdxs = []int32{
 	2,  // 0: koda.v1.Sandbox.policy:type_name -> koda.v1.SandboxPolicy
 	0,  // 1: koda.v1.ProviderConfig.kind:type_name -> koda.v1.ProviderKind
 	7,  // 2: koda.v1.Session.provider:type_name -> koda.v1.ProviderConfig
 	1,  // 3: koda.v1.Session.approval_mode:type_name -> koda.v1.ApprovalMode
-	19, // 4: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
+	20, // 4: koda.v1.Session.labels:type_name -> koda.v1.Session.LabelsEntry
 	3,  // 5: koda.v1.Session.state:type_name -> koda.v1.SessionState
 	9,  // 6: koda.v1.Session.usage:type_name -> koda.v1.Usage
-	22, // 7: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	22, // 8: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	23, // 9: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
-	14, // 10: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
-	13, // 11: koda.v1.Session.todos:type_name -> koda.v1.Todo
-	11, // 12: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
+	23, // 7: koda.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	23, // 8: koda.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	24, // 9: koda.v1.Session.approval_timeout:type_name -> google.protobuf.Duration
+	15, // 10: koda.v1.Session.approval_rules:type_name -> koda.v1.ApprovalRule
+	14, // 11: koda.v1.Session.todos:type_name -> koda.v1.Todo
+	12, // 12: koda.v1.Session.mcp_servers:type_name -> koda.v1.McpServer
 	6,  // 13: koda.v1.Session.sandbox:type_name -> koda.v1.Sandbox
-	20, // 14: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
-	21, // 15: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
-	11, // 16: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
-	5,  // 17: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
-	4,  // 18: koda.v1.Message.role:type_name -> koda.v1.MessageRole
-	15, // 19: koda.v1.Message.images:type_name -> koda.v1.Image
-	16, // 20: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
-	17, // 21: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
-	9,  // 22: koda.v1.Message.usage:type_name -> koda.v1.Usage
-	22, // 23: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	11, // 14: koda.v1.Session.queued_turns:type_name -> koda.v1.QueuedTurn
+	23, // 15: koda.v1.QueuedTurn.create_time:type_name -> google.protobuf.Timestamp
+	21, // 16: koda.v1.McpServer.header_env:type_name -> koda.v1.McpServer.HeaderEnvEntry
+	22, // 17: koda.v1.McpServer.env_from:type_name -> koda.v1.McpServer.EnvFromEntry
+	12, // 18: koda.v1.AgentProfile.mcp_servers:type_name -> koda.v1.McpServer
+	5,  // 19: koda.v1.Todo.status:type_name -> koda.v1.TodoStatus
+	4,  // 20: koda.v1.Message.role:type_name -> koda.v1.MessageRole
+	16, // 21: koda.v1.Message.images:type_name -> koda.v1.Image
+	17, // 22: koda.v1.Message.tool_calls:type_name -> koda.v1.ToolCall
+	18, // 23: koda.v1.Message.tool_result:type_name -> koda.v1.ToolResult
+	9,  // 24: koda.v1.Message.usage:type_name -> koda.v1.Usage
+	23, // 25: koda.v1.Message.create_time:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_proto_init() }
@@ -1927,7 +2022,7 @@ func file_koda_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_proto_rawDesc), len(file_koda_v1_session_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

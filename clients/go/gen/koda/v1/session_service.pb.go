@@ -1569,7 +1569,7 @@ type SubmitCommandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the session whose running turn receives the command. Required.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// The command: `approval_decision`, `loop_decision` or `cancel`.
+	// The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
 	Command *EngineCommand `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
 	// If set, the command applies only when this is the running turn (else
 	// FAILED_PRECONDITION), so a late answer cannot reach a newer turn.
@@ -1681,7 +1681,10 @@ type CancelTurnRequest struct {
 	// Id of the session. Required.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// If set, cancel only when this is the running turn (else FAILED_PRECONDITION).
-	TurnId        string `protobuf:"bytes,2,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	TurnId string `protobuf:"bytes,2,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	// Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+	// it the next queued turn starts once the cancelled one has ended.
+	ClearQueue    bool `protobuf:"varint,3,opt,name=clear_queue,json=clearQueue,proto3" json:"clear_queue,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1730,6 +1733,105 @@ func (x *CancelTurnRequest) GetTurnId() string {
 	return ""
 }
 
+func (x *CancelTurnRequest) GetClearQueue() bool {
+	if x != nil {
+		return x.ClearQueue
+	}
+	return false
+}
+
+// Request of RemoveQueuedTurn.
+type RemoveQueuedTurnRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the session. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The queued turn (`QueuedTurn.turn_id`). Required.
+	TurnId        string `protobuf:"bytes,2,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveQueuedTurnRequest) Reset() {
+	*x = RemoveQueuedTurnRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveQueuedTurnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveQueuedTurnRequest) ProtoMessage() {}
+
+func (x *RemoveQueuedTurnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveQueuedTurnRequest.ProtoReflect.Descriptor instead.
+func (*RemoveQueuedTurnRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RemoveQueuedTurnRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RemoveQueuedTurnRequest) GetTurnId() string {
+	if x != nil {
+		return x.TurnId
+	}
+	return ""
+}
+
+// Response of RemoveQueuedTurn.
+type RemoveQueuedTurnResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveQueuedTurnResponse) Reset() {
+	*x = RemoveQueuedTurnResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveQueuedTurnResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveQueuedTurnResponse) ProtoMessage() {}
+
+func (x *RemoveQueuedTurnResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveQueuedTurnResponse.ProtoReflect.Descriptor instead.
+func (*RemoveQueuedTurnResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{33}
+}
+
 // Response of CancelTurn.
 type CancelTurnResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1741,7 +1843,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1855,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1868,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1791,7 +1893,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	mi := &file_koda_v1_session_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +1905,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	mi := &file_koda_v1_session_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +1918,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{33}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1844,7 +1946,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	mi := &file_koda_v1_session_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1958,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	mi := &file_koda_v1_session_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1971,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{34}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -1985,11 +2087,18 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\acommand\x18\x02 \x01(\v2\x16.koda.v1.EngineCommandR\acommand\x12\x17\n" +
 	"\aturn_id\x18\x03 \x01(\tR\x06turnId\"0\n" +
 	"\x15SubmitCommandResponse\x12\x17\n" +
-	"\aturn_id\x18\x01 \x01(\tR\x06turnId\"K\n" +
+	"\aturn_id\x18\x01 \x01(\tR\x06turnId\"l\n" +
 	"\x11CancelTurnRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
-	"\aturn_id\x18\x02 \x01(\tR\x06turnId\"-\n" +
+	"\aturn_id\x18\x02 \x01(\tR\x06turnId\x12\x1f\n" +
+	"\vclear_queue\x18\x03 \x01(\bR\n" +
+	"clearQueue\"Q\n" +
+	"\x17RemoveQueuedTurnRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
+	"\aturn_id\x18\x02 \x01(\tR\x06turnId\"\x1a\n" +
+	"\x18RemoveQueuedTurnResponse\"-\n" +
 	"\x12CancelTurnResponse\x12\x17\n" +
 	"\aturn_id\x18\x01 \x01(\tR\x06turnId\"Q\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
@@ -1997,8 +2106,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
 	"\x14WatchSessionResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\xc5\n" +
-	"\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\x9e\v\n" +
 	"\x0eSessionService\x12N\n" +
 	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12E\n" +
 	"\n" +
@@ -2015,7 +2123,8 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\aRunTurn\x12\x17.koda.v1.RunTurnRequest\x1a\x18.koda.v1.RunTurnResponse(\x010\x01\x12N\n" +
 	"\rSubmitCommand\x12\x1d.koda.v1.SubmitCommandRequest\x1a\x1e.koda.v1.SubmitCommandResponse\x12E\n" +
 	"\n" +
-	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12M\n" +
+	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12W\n" +
+	"\x10RemoveQueuedTurn\x12 .koda.v1.RemoveQueuedTurnRequest\x1a!.koda.v1.RemoveQueuedTurnResponse\x12M\n" +
 	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01\x12Z\n" +
 	"\x11ListAgentProfiles\x12!.koda.v1.ListAgentProfilesRequest\x1a\".koda.v1.ListAgentProfilesResponse\x12T\n" +
 	"\x0fGetAgentProfile\x12\x1f.koda.v1.GetAgentProfileRequest\x1a .koda.v1.GetAgentProfileResponse\x12Q\n" +
@@ -2034,7 +2143,7 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_koda_v1_session_service_proto_goTypes = []any{
 	(*CompactSessionRequest)(nil),     // 0: koda.v1.CompactSessionRequest
 	(*CompactSessionResponse)(nil),    // 1: koda.v1.CompactSessionResponse
@@ -2068,44 +2177,46 @@ var file_koda_v1_session_service_proto_goTypes = []any{
 	(*SubmitCommandRequest)(nil),      // 29: koda.v1.SubmitCommandRequest
 	(*SubmitCommandResponse)(nil),     // 30: koda.v1.SubmitCommandResponse
 	(*CancelTurnRequest)(nil),         // 31: koda.v1.CancelTurnRequest
-	(*CancelTurnResponse)(nil),        // 32: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),       // 33: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),      // 34: koda.v1.WatchSessionResponse
-	nil,                               // 35: koda.v1.ListSessionsRequest.LabelsEntry
-	(*AgentProfile)(nil),              // 36: koda.v1.AgentProfile
-	(ProviderKind)(0),                 // 37: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),            // 38: koda.v1.ProviderConfig
-	(*Model)(nil),                     // 39: koda.v1.Model
-	(*Session)(nil),                   // 40: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),     // 41: google.protobuf.FieldMask
-	(*FileChange)(nil),                // 42: koda.v1.FileChange
-	(*Message)(nil),                   // 43: koda.v1.Message
-	(*EngineCommand)(nil),             // 44: koda.v1.EngineCommand
-	(*EngineEvent)(nil),               // 45: koda.v1.EngineEvent
+	(*RemoveQueuedTurnRequest)(nil),   // 32: koda.v1.RemoveQueuedTurnRequest
+	(*RemoveQueuedTurnResponse)(nil),  // 33: koda.v1.RemoveQueuedTurnResponse
+	(*CancelTurnResponse)(nil),        // 34: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 35: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 36: koda.v1.WatchSessionResponse
+	nil,                               // 37: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 38: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 39: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 40: koda.v1.ProviderConfig
+	(*Model)(nil),                     // 41: koda.v1.Model
+	(*Session)(nil),                   // 42: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 43: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 44: koda.v1.FileChange
+	(*Message)(nil),                   // 45: koda.v1.Message
+	(*EngineCommand)(nil),             // 46: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 47: koda.v1.EngineEvent
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	36, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
-	36, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
-	37, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	38, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	38, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	38, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	39, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	40, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
 	8,  // 4: koda.v1.GetServerInfoResponse.sandbox:type_name -> koda.v1.SandboxInfo
-	38, // 5: koda.v1.ListModelsRequest.provider:type_name -> koda.v1.ProviderConfig
-	39, // 6: koda.v1.ListModelsResponse.models:type_name -> koda.v1.Model
-	40, // 7: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	40, // 8: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	40, // 9: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	35, // 10: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	40, // 11: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	40, // 12: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	41, // 13: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 14: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	40, // 15: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	42, // 16: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	43, // 17: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	44, // 18: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	45, // 19: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	44, // 20: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	45, // 21: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	40, // 5: koda.v1.ListModelsRequest.provider:type_name -> koda.v1.ProviderConfig
+	41, // 6: koda.v1.ListModelsResponse.models:type_name -> koda.v1.Model
+	42, // 7: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	42, // 8: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	42, // 9: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	37, // 10: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	42, // 11: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	42, // 12: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	43, // 13: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 14: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	42, // 15: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	44, // 16: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	45, // 17: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	46, // 18: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	47, // 19: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	46, // 20: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	47, // 21: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
 	6,  // 22: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
 	9,  // 23: koda.v1.SessionService.ListModels:input_type -> koda.v1.ListModelsRequest
 	11, // 24: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
@@ -2119,29 +2230,31 @@ var file_koda_v1_session_service_proto_depIdxs = []int32{
 	27, // 32: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
 	29, // 33: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
 	31, // 34: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	33, // 35: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	2,  // 36: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
-	4,  // 37: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
-	0,  // 38: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
-	7,  // 39: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	10, // 40: koda.v1.SessionService.ListModels:output_type -> koda.v1.ListModelsResponse
-	12, // 41: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	14, // 42: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	16, // 43: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	18, // 44: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	20, // 45: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	22, // 46: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	26, // 47: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	24, // 48: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	28, // 49: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	30, // 50: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	32, // 51: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	34, // 52: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	3,  // 53: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
-	5,  // 54: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
-	1,  // 55: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
-	39, // [39:56] is the sub-list for method output_type
-	22, // [22:39] is the sub-list for method input_type
+	32, // 35: koda.v1.SessionService.RemoveQueuedTurn:input_type -> koda.v1.RemoveQueuedTurnRequest
+	35, // 36: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	2,  // 37: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	4,  // 38: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	0,  // 39: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
+	7,  // 40: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	10, // 41: koda.v1.SessionService.ListModels:output_type -> koda.v1.ListModelsResponse
+	12, // 42: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	14, // 43: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	16, // 44: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	18, // 45: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	20, // 46: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	22, // 47: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	26, // 48: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	24, // 49: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	28, // 50: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	30, // 51: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	34, // 52: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	33, // 53: koda.v1.SessionService.RemoveQueuedTurn:output_type -> koda.v1.RemoveQueuedTurnResponse
+	36, // 54: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	3,  // 55: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	5,  // 56: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	1,  // 57: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
+	40, // [40:58] is the sub-list for method output_type
+	22, // [22:40] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -2160,7 +2273,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	SessionService_RunTurn_FullMethodName           = "/koda.v1.SessionService/RunTurn"
 	SessionService_SubmitCommand_FullMethodName     = "/koda.v1.SessionService/SubmitCommand"
 	SessionService_CancelTurn_FullMethodName        = "/koda.v1.SessionService/CancelTurn"
+	SessionService_RemoveQueuedTurn_FullMethodName  = "/koda.v1.SessionService/RemoveQueuedTurn"
 	SessionService_WatchSession_FullMethodName      = "/koda.v1.SessionService/WatchSession"
 	SessionService_ListAgentProfiles_FullMethodName = "/koda.v1.SessionService/ListAgentProfiles"
 	SessionService_GetAgentProfile_FullMethodName   = "/koda.v1.SessionService/GetAgentProfile"
@@ -114,6 +115,9 @@ type SessionServiceClient interface {
 	// Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
 	// runs.
 	CancelTurn(ctx context.Context, in *CancelTurnRequest, opts ...grpc.CallOption) (*CancelTurnResponse, error)
+	// Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+	// NOT_FOUND when it is not queued (any more: it may have started).
+	RemoveQueuedTurn(ctx context.Context, in *RemoveQueuedTurnRequest, opts ...grpc.CallOption) (*RemoveQueuedTurnResponse, error)
 	// Replays the stored events of a session with seq > `after_seq`, then follows live events
 	// until the client cancels. No event is lost or repeated between replay and live. Requests
 	// still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
@@ -275,6 +279,16 @@ func (c *sessionServiceClient) CancelTurn(ctx context.Context, in *CancelTurnReq
 	return out, nil
 }
 
+func (c *sessionServiceClient) RemoveQueuedTurn(ctx context.Context, in *RemoveQueuedTurnRequest, opts ...grpc.CallOption) (*RemoveQueuedTurnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveQueuedTurnResponse)
+	err := c.cc.Invoke(ctx, SessionService_RemoveQueuedTurn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *sessionServiceClient) WatchSession(ctx context.Context, in *WatchSessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &SessionService_ServiceDesc.Streams[1], SessionService_WatchSession_FullMethodName, cOpts...)
@@ -400,6 +414,9 @@ type SessionServiceServer interface {
 	// Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
 	// runs.
 	CancelTurn(context.Context, *CancelTurnRequest) (*CancelTurnResponse, error)
+	// Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+	// NOT_FOUND when it is not queued (any more: it may have started).
+	RemoveQueuedTurn(context.Context, *RemoveQueuedTurnRequest) (*RemoveQueuedTurnResponse, error)
 	// Replays the stored events of a session with seq > `after_seq`, then follows live events
 	// until the client cancels. No event is lost or repeated between replay and live. Requests
 	// still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
@@ -466,6 +483,9 @@ func (UnimplementedSessionServiceServer) SubmitCommand(context.Context, *SubmitC
 }
 func (UnimplementedSessionServiceServer) CancelTurn(context.Context, *CancelTurnRequest) (*CancelTurnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTurn not implemented")
+}
+func (UnimplementedSessionServiceServer) RemoveQueuedTurn(context.Context, *RemoveQueuedTurnRequest) (*RemoveQueuedTurnResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveQueuedTurn not implemented")
 }
 func (UnimplementedSessionServiceServer) WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchSession not implemented")
@@ -723,6 +743,24 @@ func _SessionService_CancelTurn_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionService_RemoveQueuedTurn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveQueuedTurnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).RemoveQueuedTurn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_RemoveQueuedTurn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).RemoveQueuedTurn(ctx, req.(*RemoveQueuedTurnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SessionService_WatchSession_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchSessionRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -842,6 +880,10 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTurn",
 			Handler:    _SessionService_CancelTurn_Handler,
+		},
+		{
+			MethodName: "RemoveQueuedTurn",
+			Handler:    _SessionService_RemoveQueuedTurn_Handler,
 		},
 		{
 			MethodName: "ListAgentProfiles",

@@ -106,6 +106,52 @@ DISCONNECT_POLICY_CONTINUE: DisconnectPolicy.ValueType  # 2
 """Keep running; any client can follow with WatchSession and answer with SubmitCommand."""
 Global___DisconnectPolicy: _TypeAlias = DisconnectPolicy  # noqa: Y015
 
+class _WhenBusy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WhenBusyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WhenBusy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WHEN_BUSY_UNSPECIFIED: _WhenBusy.ValueType  # 0
+    """Not set: treated as WHEN_BUSY_REJECT."""
+    WHEN_BUSY_REJECT: _WhenBusy.ValueType  # 1
+    """Fail with FAILED_PRECONDITION (reason TURN_ALREADY_RUNNING, the running turn's id in
+    the metadata).
+    """
+    WHEN_BUSY_ENQUEUE: _WhenBusy.ValueType  # 2
+    """Put the input at the end of the session's queue (`Session.queued_turns`, stored, so it
+    survives a restart): it starts as its own turn once the turns before it have ended. The
+    stream stays open: `turn_queued` first, then the turn's events once it starts.
+    """
+    WHEN_BUSY_INTERRUPT: _WhenBusy.ValueType  # 3
+    """Cancel the running turn and start this input as soon as it has ended, before any
+    queued turn. The stream carries `turn_queued`, then the new turn's events.
+    """
+    WHEN_BUSY_STEER: _WhenBusy.ValueType  # 4
+    """Add the input to the running turn as a `Steer`; the stream then follows that turn."""
+
+class WhenBusy(_WhenBusy, metaclass=_WhenBusyEnumTypeWrapper):
+    """What StartTurn does when the session already runs a turn."""
+
+WHEN_BUSY_UNSPECIFIED: WhenBusy.ValueType  # 0
+"""Not set: treated as WHEN_BUSY_REJECT."""
+WHEN_BUSY_REJECT: WhenBusy.ValueType  # 1
+"""Fail with FAILED_PRECONDITION (reason TURN_ALREADY_RUNNING, the running turn's id in
+the metadata).
+"""
+WHEN_BUSY_ENQUEUE: WhenBusy.ValueType  # 2
+"""Put the input at the end of the session's queue (`Session.queued_turns`, stored, so it
+survives a restart): it starts as its own turn once the turns before it have ended. The
+stream stays open: `turn_queued` first, then the turn's events once it starts.
+"""
+WHEN_BUSY_INTERRUPT: WhenBusy.ValueType  # 3
+"""Cancel the running turn and start this input as soon as it has ended, before any
+queued turn. The stream carries `turn_queued`, then the new turn's events.
+"""
+WHEN_BUSY_STEER: WhenBusy.ValueType  # 4
+"""Add the input to the running turn as a `Steer`; the stream then follows that turn."""
+Global___WhenBusy: _TypeAlias = WhenBusy  # noqa: Y015
+
 class _TurnEndReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -228,12 +274,19 @@ class StartTurn(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
     ON_DISCONNECT_FIELD_NUMBER: _builtins.int
+    WHEN_BUSY_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session to run the turn in. Required."""
     text: _builtins.str
     """The user's input. Required unless `images` is set; at most 1 MiB of UTF-8."""
     on_disconnect: Global___DisconnectPolicy.ValueType
-    """What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL."""
+    """What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+    turn that has not started yet is then taken off the queue).
+    """
+    when_busy: Global___WhenBusy.ValueType
+    """What to do when the session already runs a turn. With no turn running the input starts
+    at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+    """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Image]:
         """Images sent with the input, at most 8."""
@@ -245,14 +298,55 @@ class StartTurn(_message.Message):
         text: _builtins.str = ...,
         images: _abc.Iterable[_session_pb2.Image] | None = ...,
         on_disconnect: Global___DisconnectPolicy.ValueType = ...,
+        when_busy: Global___WhenBusy.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "on_disconnect", b"on_disconnect", "session_id", b"session_id", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "on_disconnect", b"on_disconnect", "session_id", b"session_id", "text", b"text", "when_busy", b"when_busy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StartTurn: _TypeAlias = StartTurn  # noqa: Y015
+
+@_typing.final
+class Steer(_message.Message):
+    """Adds the user's input to the running turn: the model sees it at the next safe point
+    (after the current provider round and its tool calls), as a user message stored at that
+    point and announced by `user_input_added`; nothing of the work done so far is cancelled.
+    A steer that comes too late for the turn (it is ending, or has just ended) is queued as
+    the session's next turn instead (`turn_queued`), never dropped.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    EXPECTED_TURN_ID_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The input. Required unless `images` is set; at most 1 MiB of UTF-8."""
+    expected_turn_id: _builtins.str
+    """If set, the turn the steer is meant for: FAILED_PRECONDITION (reason TURN_NOT_RUNNING)
+    when another turn is running; when no turn runs and this was the session's last turn,
+    the steer is queued.
+    """
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Image]:
+        """Images sent with the input, at most 8."""
+
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        images: _abc.Iterable[_session_pb2.Image] | None = ...,
+        expected_turn_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected_turn_id", b"expected_turn_id", "images", b"images", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Steer: _TypeAlias = Steer  # noqa: Y015
 
 @_typing.final
 class ApprovalDecision(_message.Message):
@@ -338,6 +432,7 @@ class EngineCommand(_message.Message):
     LOOP_DECISION_FIELD_NUMBER: _builtins.int
     CANCEL_FIELD_NUMBER: _builtins.int
     USER_ANSWER_FIELD_NUMBER: _builtins.int
+    STEER_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def start_turn(self) -> Global___StartTurn:
         """Starts the turn (first command of RunTurn only)."""
@@ -358,6 +453,10 @@ class EngineCommand(_message.Message):
     def user_answer(self) -> Global___UserAnswer:
         """Answers a pending `user_question`."""
 
+    @_builtins.property
+    def steer(self) -> Global___Steer:
+        """Adds input to the running turn (RunTurn stream or SubmitCommand)."""
+
     def __init__(
         self,
         *,
@@ -366,12 +465,13 @@ class EngineCommand(_message.Message):
         loop_decision: Global___LoopDecision | None = ...,
         cancel: Global___Cancel | None = ...,
         user_answer: Global___UserAnswer | None = ...,
+        steer: Global___Steer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "user_answer", b"user_answer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "steer", b"steer", "user_answer", b"user_answer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "user_answer", b"user_answer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_decision", b"approval_decision", "cancel", b"cancel", "command", b"command", "loop_decision", b"loop_decision", "start_turn", b"start_turn", "steer", b"steer", "user_answer", b"user_answer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["start_turn", "approval_decision", "loop_decision", "cancel", "user_answer"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["start_turn", "approval_decision", "loop_decision", "cancel", "user_answer", "steer"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 
@@ -405,7 +505,9 @@ Global___UserAnswer: _TypeAlias = UserAnswer  # noqa: Y015
 
 @_typing.final
 class TurnStarted(_message.Message):
-    """The turn began; always the first event of a turn."""
+    """The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+    that was queued.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -943,6 +1045,9 @@ class EngineEvent(_message.Message):
     TODOS_UPDATED_FIELD_NUMBER: _builtins.int
     USER_QUESTION_FIELD_NUMBER: _builtins.int
     RATE_LIMITS_FIELD_NUMBER: _builtins.int
+    USER_INPUT_ADDED_FIELD_NUMBER: _builtins.int
+    TURN_QUEUED_FIELD_NUMBER: _builtins.int
+    QUEUED_TURN_REMOVED_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session the event belongs to."""
     turn_id: _builtins.str
@@ -1036,6 +1141,18 @@ class EngineEvent(_message.Message):
     def rate_limits(self) -> Global___RateLimits:
         """The provider's rate limits, as its response headers stated them."""
 
+    @_builtins.property
+    def user_input_added(self) -> Global___UserInputAdded:
+        """A steer reached the model: stored as a user message right before this event."""
+
+    @_builtins.property
+    def turn_queued(self) -> Global___TurnQueued:
+        """An input was queued as a turn of its own (its turn_id is that turn's)."""
+
+    @_builtins.property
+    def queued_turn_removed(self) -> Global___QueuedTurnRemoved:
+        """A queued turn left the queue without running (its turn_id is that turn's)."""
+
     def __init__(
         self,
         *,
@@ -1062,16 +1179,105 @@ class EngineEvent(_message.Message):
         todos_updated: Global___TodosUpdated | None = ...,
         user_question: Global___UserQuestion | None = ...,
         rate_limits: Global___RateLimits | None = ...,
+        user_input_added: Global___UserInputAdded | None = ...,
+        turn_queued: Global___TurnQueued | None = ...,
+        queued_turn_removed: Global___QueuedTurnRemoved | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "rate_limits", b"rate_limits", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "parent_call_id", b"parent_call_id", "payload", b"payload", "rate_limits", b"rate_limits", "seq", b"seq", "session_id", b"session_id", "subagent_session_id", b"subagent_session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_started", b"turn_started", "usage", b"usage", "user_question", b"user_question"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "parent_call_id", b"parent_call_id", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "seq", b"seq", "session_id", b"session_id", "subagent_session_id", b"subagent_session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question", "rate_limits"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question", "rate_limits", "user_input_added", "turn_queued", "queued_turn_removed"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___EngineEvent: _TypeAlias = EngineEvent  # noqa: Y015
+
+@_typing.final
+class UserInputAdded(_message.Message):
+    """A steer (`Steer`) that the running turn took: the model sees it from its next request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    IMAGE_COUNT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The input."""
+    image_count: _builtins.int
+    """Number of images sent with it."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        image_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_count", b"image_count", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserInputAdded: _TypeAlias = UserInputAdded  # noqa: Y015
+
+@_typing.final
+class TurnQueued(_message.Message):
+    """An input waits in the session's queue as the turn this event's turn_id names; that turn's
+    own events (from turn_started) follow once it starts.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    IMAGE_COUNT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """The input."""
+    image_count: _builtins.int
+    """Number of images sent with it."""
+    position: _builtins.int
+    """Its place in the queue when queued, from 1 (next to run)."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        image_count: _builtins.int = ...,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_count", b"image_count", "position", b"position", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TurnQueued: _TypeAlias = TurnQueued  # noqa: Y015
+
+@_typing.final
+class QueuedTurnRemoved(_message.Message):
+    """A queued turn was taken off the queue before it started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why: "removed" (RemoveQueuedTurn), "cancelled" (its stream's cancel or disconnect, or
+    CancelTurn with `clear_queue`), "failed" (it could not start; `message` says why).
+    """
+    message: _builtins.str
+    """With "failed": the error."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueuedTurnRemoved: _TypeAlias = QueuedTurnRemoved  # noqa: Y015
 
 @_typing.final
 class UserQuestion(_message.Message):

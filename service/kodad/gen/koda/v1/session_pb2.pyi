@@ -466,6 +466,7 @@ class Session(_message.Message):
     PARENT_SESSION_ID_FIELD_NUMBER: _builtins.int
     MCP_SERVERS_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
+    QUEUED_TURNS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -557,6 +558,12 @@ class Session(_message.Message):
         UpdateSession (path "sandbox"); takes effect at the next tool call.
         """
 
+    @_builtins.property
+    def queued_turns(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueuedTurn]:
+        """Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+        ListSessions). Remove one with RemoveQueuedTurn. Output only.
+        """
+
     def __init__(
         self,
         *,
@@ -583,14 +590,51 @@ class Session(_message.Message):
         parent_session_id: _builtins.str = ...,
         mcp_servers: _abc.Iterable[Global___McpServer] | None = ...,
         sandbox: Global___Sandbox | None = ...,
+        queued_turns: _abc.Iterable[Global___QueuedTurn] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "sandbox", b"sandbox", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "sandbox", b"sandbox", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "queued_turns", b"queued_turns", "sandbox", b"sandbox", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class QueuedTurn(_message.Message):
+    """An input waiting in a session's queue to run as a turn of its own."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    IMAGE_COUNT_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    turn_id: _builtins.str
+    """The id the turn will run under (its `turn_queued` event carries it already)."""
+    text: _builtins.str
+    """The input."""
+    image_count: _builtins.int
+    """Number of images sent with it."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was queued."""
+
+    def __init__(
+        self,
+        *,
+        turn_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        image_count: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "image_count", b"image_count", "text", b"text", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueuedTurn: _TypeAlias = QueuedTurn  # noqa: Y015
 
 @_typing.final
 class McpServer(_message.Message):

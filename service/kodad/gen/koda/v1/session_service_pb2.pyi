@@ -845,7 +845,7 @@ class SubmitCommandRequest(_message.Message):
     """
     @_builtins.property
     def command(self) -> _engine_pb2.EngineCommand:
-        """The command: `approval_decision`, `loop_decision` or `cancel`."""
+        """The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`."""
 
     def __init__(
         self,
@@ -892,10 +892,42 @@ class CancelTurnRequest(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     TURN_ID_FIELD_NUMBER: _builtins.int
+    CLEAR_QUEUE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Id of the session. Required."""
     turn_id: _builtins.str
     """If set, cancel only when this is the running turn (else FAILED_PRECONDITION)."""
+    clear_queue: _builtins.bool
+    """Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+    it the next queued turn starts once the cancelled one has ended.
+    """
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+        clear_queue: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clear_queue", b"clear_queue", "session_id", b"session_id", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTurnRequest: _TypeAlias = CancelTurnRequest  # noqa: Y015
+
+@_typing.final
+class RemoveQueuedTurnRequest(_message.Message):
+    """Request of RemoveQueuedTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Id of the session. Required."""
+    turn_id: _builtins.str
+    """The queued turn (`QueuedTurn.turn_id`). Required."""
     def __init__(
         self,
         *,
@@ -908,7 +940,24 @@ class CancelTurnRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___CancelTurnRequest: _TypeAlias = CancelTurnRequest  # noqa: Y015
+Global___RemoveQueuedTurnRequest: _TypeAlias = RemoveQueuedTurnRequest  # noqa: Y015
+
+@_typing.final
+class RemoveQueuedTurnResponse(_message.Message):
+    """Response of RemoveQueuedTurn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveQueuedTurnResponse: _TypeAlias = RemoveQueuedTurnResponse  # noqa: Y015
 
 @_typing.final
 class CancelTurnResponse(_message.Message):

@@ -120,6 +120,11 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.FromString,
                 _registered_method=True)
+        self.RemoveQueuedTurn = channel.unary_unary(
+                '/koda.v1.SessionService/RemoveQueuedTurn',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnResponse.FromString,
+                _registered_method=True)
         self.WatchSession = channel.unary_stream(
                 '/koda.v1.SessionService/WatchSession',
                 request_serializer=koda_dot_v1_dot_session__service__pb2.WatchSessionRequest.SerializeToString,
@@ -280,6 +285,14 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveQueuedTurn(self, request, context):
+        """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+        NOT_FOUND when it is not queued (any more: it may have started).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchSession(self, request, context):
         """Replays the stored events of a session with seq > `after_seq`, then follows live events
         until the client cancels. No event is lost or repeated between replay and live. Requests
@@ -385,6 +398,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.CancelTurn,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.SerializeToString,
+            ),
+            'RemoveQueuedTurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveQueuedTurn,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnResponse.SerializeToString,
             ),
             'WatchSession': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchSession,
@@ -779,6 +797,33 @@ class SessionService:
             '/koda.v1.SessionService/CancelTurn',
             koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveQueuedTurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/RemoveQueuedTurn',
+            koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnResponse.FromString,
             options,
             channel_credentials,
             insecure,

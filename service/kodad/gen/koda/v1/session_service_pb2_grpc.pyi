@@ -111,6 +111,10 @@ class SessionServiceStub:
     """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
     runs.
     """
+    RemoveQueuedTurn: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.RemoveQueuedTurnRequest, _session_service_pb2.RemoveQueuedTurnResponse]
+    """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+    NOT_FOUND when it is not queued (any more: it may have started).
+    """
     WatchSession: _grpc.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
     until the client cancels. No event is lost or repeated between replay and live. Requests
@@ -216,6 +220,10 @@ class SessionServiceAsyncStub(SessionServiceStub):
     CancelTurn: _aio.UnaryUnaryMultiCallable[_session_service_pb2.CancelTurnRequest, _session_service_pb2.CancelTurnResponse]  # type: ignore[assignment]
     """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
     runs.
+    """
+    RemoveQueuedTurn: _aio.UnaryUnaryMultiCallable[_session_service_pb2.RemoveQueuedTurnRequest, _session_service_pb2.RemoveQueuedTurnResponse]  # type: ignore[assignment]
+    """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+    NOT_FOUND when it is not queued (any more: it may have started).
     """
     WatchSession: _aio.UnaryStreamMultiCallable[_session_service_pb2.WatchSessionRequest, _session_service_pb2.WatchSessionResponse]  # type: ignore[assignment]
     """Replays the stored events of a session with seq > `after_seq`, then follows live events
@@ -397,6 +405,16 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_session_service_pb2.CancelTurnResponse, _abc.Awaitable[_session_service_pb2.CancelTurnResponse]]:
         """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
         runs.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveQueuedTurn(
+        self,
+        request: _session_service_pb2.RemoveQueuedTurnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.RemoveQueuedTurnResponse, _abc.Awaitable[_session_service_pb2.RemoveQueuedTurnResponse]]:
+        """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+        NOT_FOUND when it is not queued (any more: it may have started).
         """
 
     @_abc_1.abstractmethod

@@ -187,6 +187,26 @@ pub struct Session {
     /// UpdateSession (path "sandbox"); takes effect at the next tool call.
     #[prost(message, optional, tag="23")]
     pub sandbox: ::core::option::Option<Sandbox>,
+    /// Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+    /// ListSessions). Remove one with RemoveQueuedTurn. Output only.
+    #[prost(message, repeated, tag="24")]
+    pub queued_turns: ::prost::alloc::vec::Vec<QueuedTurn>,
+}
+/// An input waiting in a session's queue to run as a turn of its own.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueuedTurn {
+    /// The id the turn will run under (its `turn_queued` event carries it already).
+    #[prost(string, tag="1")]
+    pub turn_id: ::prost::alloc::string::String,
+    /// The input.
+    #[prost(string, tag="2")]
+    pub text: ::prost::alloc::string::String,
+    /// Number of images sent with it.
+    #[prost(int32, tag="3")]
+    pub image_count: i32,
+    /// When it was queued.
+    #[prost(message, optional, tag="4")]
+    pub create_time: ::core::option::Option<::prost_types::Timestamp>,
 }
 /// An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
 /// with their JSON schemas. It is started when a turn first needs it, shared by the
@@ -622,9 +642,33 @@ pub struct StartTurn {
     /// Images sent with the input, at most 8.
     #[prost(message, repeated, tag="3")]
     pub images: ::prost::alloc::vec::Vec<Image>,
-    /// What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+    /// What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+    /// turn that has not started yet is then taken off the queue).
     #[prost(enumeration="DisconnectPolicy", tag="4")]
     pub on_disconnect: i32,
+    /// What to do when the session already runs a turn. With no turn running the input starts
+    /// at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+    #[prost(enumeration="WhenBusy", tag="5")]
+    pub when_busy: i32,
+}
+/// Adds the user's input to the running turn: the model sees it at the next safe point
+/// (after the current provider round and its tool calls), as a user message stored at that
+/// point and announced by `user_input_added`; nothing of the work done so far is cancelled.
+/// A steer that comes too late for the turn (it is ending, or has just ended) is queued as
+/// the session's next turn instead (`turn_queued`), never dropped.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Steer {
+    /// The input. Required unless `images` is set; at most 1 MiB of UTF-8.
+    #[prost(string, tag="1")]
+    pub text: ::prost::alloc::string::String,
+    /// Images sent with the input, at most 8.
+    #[prost(message, repeated, tag="2")]
+    pub images: ::prost::alloc::vec::Vec<Image>,
+    /// If set, the turn the steer is meant for: FAILED_PRECONDITION (reason TURN_NOT_RUNNING)
+    /// when another turn is running; when no turn runs and this was the session's last turn,
+    /// the steer is queued.
+    #[prost(string, tag="3")]
+    pub expected_turn_id: ::prost::alloc::string::String,
 }
 /// Answers an `ApprovalRequested` event.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -657,7 +701,7 @@ pub struct Cancel {
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct EngineCommand {
     /// The command. Exactly one must be set.
-    #[prost(oneof="engine_command::Command", tags="1, 2, 3, 4, 5")]
+    #[prost(oneof="engine_command::Command", tags="1, 2, 3, 4, 5, 6")]
     pub command: ::core::option::Option<engine_command::Command>,
 }
 /// Nested message and enum types in `EngineCommand`.
@@ -680,6 +724,9 @@ pub mod engine_command {
         /// Answers a pending `user_question`.
         #[prost(message, tag="5")]
         UserAnswer(super::UserAnswer),
+        /// Adds input to the running turn (RunTurn stream or SubmitCommand).
+        #[prost(message, tag="6")]
+        Steer(super::Steer),
     }
 }
 /// The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
@@ -692,7 +739,8 @@ pub struct UserAnswer {
     #[prost(string, tag="2")]
     pub text: ::prost::alloc::string::String,
 }
-/// The turn began; always the first event of a turn.
+/// The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+/// that was queued.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TurnStarted {
     /// The user's input that started the turn.
@@ -943,7 +991,7 @@ pub struct EngineEvent {
     #[prost(string, tag="6")]
     pub parent_call_id: ::prost::alloc::string::String,
     /// What happened. Clients should ignore variants they do not know.
-    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26")]
+    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29")]
     pub payload: ::core::option::Option<engine_event::Payload>,
 }
 /// Nested message and enum types in `EngineEvent`.
@@ -1002,7 +1050,51 @@ pub mod engine_event {
         /// The provider's rate limits, as its response headers stated them.
         #[prost(message, tag="26")]
         RateLimits(super::RateLimits),
+        /// A steer reached the model: stored as a user message right before this event.
+        #[prost(message, tag="27")]
+        UserInputAdded(super::UserInputAdded),
+        /// An input was queued as a turn of its own (its turn_id is that turn's).
+        #[prost(message, tag="28")]
+        TurnQueued(super::TurnQueued),
+        /// A queued turn left the queue without running (its turn_id is that turn's).
+        #[prost(message, tag="29")]
+        QueuedTurnRemoved(super::QueuedTurnRemoved),
     }
+}
+/// A steer (`Steer`) that the running turn took: the model sees it from its next request.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UserInputAdded {
+    /// The input.
+    #[prost(string, tag="1")]
+    pub text: ::prost::alloc::string::String,
+    /// Number of images sent with it.
+    #[prost(int32, tag="2")]
+    pub image_count: i32,
+}
+/// An input waits in the session's queue as the turn this event's turn_id names; that turn's
+/// own events (from turn_started) follow once it starts.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TurnQueued {
+    /// The input.
+    #[prost(string, tag="1")]
+    pub text: ::prost::alloc::string::String,
+    /// Number of images sent with it.
+    #[prost(int32, tag="2")]
+    pub image_count: i32,
+    /// Its place in the queue when queued, from 1 (next to run).
+    #[prost(int32, tag="3")]
+    pub position: i32,
+}
+/// A queued turn was taken off the queue before it started.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueuedTurnRemoved {
+    /// Why: "removed" (RemoveQueuedTurn), "cancelled" (its stream's cancel or disconnect, or
+    /// CancelTurn with `clear_queue`), "failed" (it could not start; `message` says why).
+    #[prost(string, tag="1")]
+    pub reason: ::prost::alloc::string::String,
+    /// With "failed": the error.
+    #[prost(string, tag="2")]
+    pub message: ::prost::alloc::string::String,
 }
 /// The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
 /// stream or through SubmitCommand). Like an approval request it is re-sent to clients that
@@ -1143,6 +1235,51 @@ impl DisconnectPolicy {
             "DISCONNECT_POLICY_UNSPECIFIED" => Some(Self::Unspecified),
             "DISCONNECT_POLICY_CANCEL" => Some(Self::Cancel),
             "DISCONNECT_POLICY_CONTINUE" => Some(Self::Continue),
+            _ => None,
+        }
+    }
+}
+/// What StartTurn does when the session already runs a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum WhenBusy {
+    /// Not set: treated as WHEN_BUSY_REJECT.
+    Unspecified = 0,
+    /// Fail with FAILED_PRECONDITION (reason TURN_ALREADY_RUNNING, the running turn's id in
+    /// the metadata).
+    Reject = 1,
+    /// Put the input at the end of the session's queue (`Session.queued_turns`, stored, so it
+    /// survives a restart): it starts as its own turn once the turns before it have ended. The
+    /// stream stays open: `turn_queued` first, then the turn's events once it starts.
+    Enqueue = 2,
+    /// Cancel the running turn and start this input as soon as it has ended, before any
+    /// queued turn. The stream carries `turn_queued`, then the new turn's events.
+    Interrupt = 3,
+    /// Add the input to the running turn as a `Steer`; the stream then follows that turn.
+    Steer = 4,
+}
+impl WhenBusy {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "WHEN_BUSY_UNSPECIFIED",
+            Self::Reject => "WHEN_BUSY_REJECT",
+            Self::Enqueue => "WHEN_BUSY_ENQUEUE",
+            Self::Interrupt => "WHEN_BUSY_INTERRUPT",
+            Self::Steer => "WHEN_BUSY_STEER",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "WHEN_BUSY_UNSPECIFIED" => Some(Self::Unspecified),
+            "WHEN_BUSY_REJECT" => Some(Self::Reject),
+            "WHEN_BUSY_ENQUEUE" => Some(Self::Enqueue),
+            "WHEN_BUSY_INTERRUPT" => Some(Self::Interrupt),
+            "WHEN_BUSY_STEER" => Some(Self::Steer),
             _ => None,
         }
     }
@@ -1580,7 +1717,7 @@ pub struct SubmitCommandRequest {
     /// Id of the session whose running turn receives the command. Required.
     #[prost(string, tag="1")]
     pub session_id: ::prost::alloc::string::String,
-    /// The command: `approval_decision`, `loop_decision` or `cancel`.
+    /// The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
     #[prost(message, optional, tag="2")]
     pub command: ::core::option::Option<EngineCommand>,
     /// If set, the command applies only when this is the running turn (else
@@ -1604,6 +1741,24 @@ pub struct CancelTurnRequest {
     /// If set, cancel only when this is the running turn (else FAILED_PRECONDITION).
     #[prost(string, tag="2")]
     pub turn_id: ::prost::alloc::string::String,
+    /// Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+    /// it the next queued turn starts once the cancelled one has ended.
+    #[prost(bool, tag="3")]
+    pub clear_queue: bool,
+}
+/// Request of RemoveQueuedTurn.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveQueuedTurnRequest {
+    /// Id of the session. Required.
+    #[prost(string, tag="1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// The queued turn (`QueuedTurn.turn_id`). Required.
+    #[prost(string, tag="2")]
+    pub turn_id: ::prost::alloc::string::String,
+}
+/// Response of RemoveQueuedTurn.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveQueuedTurnResponse {
 }
 /// Response of CancelTurn.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

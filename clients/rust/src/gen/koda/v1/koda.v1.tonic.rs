@@ -402,6 +402,30 @@ pub mod session_service_client {
                 .insert(GrpcMethod::new("koda.v1.SessionService", "CancelTurn"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn remove_queued_turn(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RemoveQueuedTurnRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RemoveQueuedTurnResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/RemoveQueuedTurn",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "RemoveQueuedTurn"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn watch_session(
             &mut self,
             request: impl tonic::IntoRequest<super::WatchSessionRequest>,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/engine.proto.
  */
 export const file_koda_v1_engine: GenFile = /*@__PURE__*/
-  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSJ/CglTdGFydFR1cm4SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEh4KBmltYWdlcxgDIAMoCzIOLmtvZGEudjEuSW1hZ2USMAoNb25fZGlzY29ubmVjdBgEIAEoDjIZLmtvZGEudjEuRGlzY29ubmVjdFBvbGljeSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwi+wEKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiRwoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCRIVCg1vbWl0dGVkX2NoYXJzGAMgASgEIlgKEFRvb2xDYWxsRmluaXNoZWQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIqoBChFBcHByb3ZhbFJlcXVlc3RlZBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEhYKDmFyZ3VtZW50c19qc29uGAQgASgJEg8KB3N1bW1hcnkYBSABKAkSDwoHcHJldmlldxgGIAEoCRIjCgRyaXNrGAcgASgOMhUua29kYS52MS5BcHByb3ZhbFJpc2siSwoQQXBwcm92YWxSZXNvbHZlZBISCgpyZXF1ZXN0X2lkGAEgASgJEiMKCGRlY2lzaW9uGAIgASgOMhEua29kYS52MS5EZWNpc2lvbiIxCg5Mb29wQ2FwUmVhY2hlZBISCgppdGVyYXRpb25zGAEgASgFEgsKA2NhcBgCIAEoBSJECgtGaWxlQ2hhbmdlZBIMCgRwYXRoGAEgASgJEicKBmNoYW5nZRgCIAEoDjIXLmtvZGEudjEuRmlsZUNoYW5nZUtpbmQihQEKCkZpbGVDaGFuZ2USDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kEg8KB3R1cm5faWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KBk5vdGljZRIjCgVsZXZlbBgBIAEoDjIULmtvZGEudjEuTm90aWNlTGV2ZWwSDAoEdGV4dBgCIAEoCRIhCgVyZXRyeRgDIAEoCzISLmtvZGEudjEuUmV0cnlJbmZvImwKCVJldHJ5SW5mbxIPCgdhdHRlbXB0GAEgASgFEhQKDG1heF9hdHRlbXB0cxgCIAEoBRIoCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZyZWFzb24YBCABKAkiMAoKUmF0ZUxpbWl0cxIiCgZsaW1pdHMYASADKAsyEi5rb2RhLnYxLlJhdGVMaW1pdCJKCglSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoAxIRCglyZW1haW5pbmcYAyABKAMSDQoFcmVzZXQYBCABKAkifQoJVHVybkVuZGVkEiYKBnJlYXNvbhgBIAEoDjIWLmtvZGEudjEuVHVybkVuZFJlYXNvbhISCgplcnJvcl9jb2RlGAIgASgJEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSHQoFdXNhZ2UYBCABKAsyDi5rb2RhLnYxLlVzYWdlIt4HCgtFbmdpbmVFdmVudBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSCwoDc2VxGAMgASgDEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChNzdWJhZ2VudF9zZXNzaW9uX2lkGAUgASgJEhYKDnBhcmVudF9jYWxsX2lkGAYgASgJEiwKDHR1cm5fc3RhcnRlZBgKIAEoCzIULmtvZGEudjEuVHVyblN0YXJ0ZWRIABIoCgp0ZXh0X2RlbHRhGAsgASgLMhIua29kYS52MS5UZXh0RGVsdGFIABIwCg50aGlua2luZ19kZWx0YRgMIAEoCzIWLmtvZGEudjEuVGhpbmtpbmdEZWx0YUgAEjUKEXRvb2xfY2FsbF9zdGFydGVkGA0gASgLMhgua29kYS52MS5Ub29sQ2FsbFN0YXJ0ZWRIABIzChB0b29sX2NhbGxfb3V0cHV0GA4gASgLMhcua29kYS52MS5Ub29sQ2FsbE91dHB1dEgAEjcKEnRvb2xfY2FsbF9maW5pc2hlZBgPIAEoCzIZLmtvZGEudjEuVG9vbENhbGxGaW5pc2hlZEgAEjgKEmFwcHJvdmFsX3JlcXVlc3RlZBgQIAEoCzIaLmtvZGEudjEuQXBwcm92YWxSZXF1ZXN0ZWRIABI2ChFhcHByb3ZhbF9yZXNvbHZlZBgRIAEoCzIZLmtvZGEudjEuQXBwcm92YWxSZXNvbHZlZEgAEjMKEGxvb3BfY2FwX3JlYWNoZWQYEiABKAsyFy5rb2RhLnYxLkxvb3BDYXBSZWFjaGVkSAASHwoFdXNhZ2UYEyABKAsyDi5rb2RhLnYxLlVzYWdlSAASLAoMZmlsZV9jaGFuZ2VkGBQgASgLMhQua29kYS52MS5GaWxlQ2hhbmdlZEgAEiEKBm5vdGljZRgVIAEoCzIPLmtvZGEudjEuTm90aWNlSAASKAoKdHVybl9lbmRlZBgWIAEoCzISLmtvZGEudjEuVHVybkVuZGVkSAASLgoNY29udGV4dF91c2FnZRgXIAEoCzIVLmtvZGEudjEuQ29udGV4dFVzYWdlSAASLgoNdG9kb3NfdXBkYXRlZBgYIAEoCzIVLmtvZGEudjEuVG9kb3NVcGRhdGVkSAASLgoNdXNlcl9xdWVzdGlvbhgZIAEoCzIVLmtvZGEudjEuVXNlclF1ZXN0aW9uSAASKgoLcmF0ZV9saW1pdHMYGiABKAsyEy5rb2RhLnYxLlJhdGVMaW1pdHNIAEIJCgdwYXlsb2FkIlYKDFVzZXJRdWVzdGlvbhISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEAoIcXVlc3Rpb24YAyABKAkSDwoHY2hvaWNlcxgEIAMoCSI3CgxDb250ZXh0VXNhZ2USEwoLdXNlZF90b2tlbnMYASABKAMSEgoKbWF4X3Rva2VucxgCIAEoAyIsCgxUb2Rvc1VwZGF0ZWQSHAoFdG9kb3MYASADKAsyDS5rb2RhLnYxLlRvZG8qiAEKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASFAoQREVDSVNJT05fQVBQUk9WRRABEhsKF0RFQ0lTSU9OX0FQUFJPVkVfQUxXQVlTEAISEwoPREVDSVNJT05fUkVKRUNUEAMSGgoWREVDSVNJT05fUkVKRUNUX0FMV0FZUxAEKlkKCkxvb3BBY3Rpb24SGwoXTE9PUF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRMT09QX0FDVElPTl9DT05USU5VRRABEhQKEExPT1BfQUNUSU9OX1NUT1AQAipzChBEaXNjb25uZWN0UG9saWN5EiEKHURJU0NPTk5FQ1RfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRElTQ09OTkVDVF9QT0xJQ1lfQ0FOQ0VMEAESHgoaRElTQ09OTkVDVF9QT0xJQ1lfQ09OVElOVUUQAiqzAQoNVHVybkVuZFJlYXNvbhIfChtUVVJOX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlUVVJOX0VORF9SRUFTT05fQ09NUExFVEVEEAESHQoZVFVSTl9FTkRfUkVBU09OX0NBTkNFTExFRBACEhoKFlRVUk5fRU5EX1JFQVNPTl9GQUlMRUQQAxInCiNUVVJOX0VORF9SRUFTT05fU1RPUFBFRF9BVF9MT09QX0NBUBAEKo0BCg5GaWxlQ2hhbmdlS2luZBIgChxGSUxFX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYRklMRV9DSEFOR0VfS0lORF9DUkVBVEVEEAESHQoZRklMRV9DSEFOR0VfS0lORF9NT0RJRklFRBACEhwKGEZJTEVfQ0hBTkdFX0tJTkRfREVMRVRFRBADKnQKC05vdGljZUxldmVsEhwKGE5PVElDRV9MRVZFTF9VTlNQRUNJRklFRBAAEhUKEU5PVElDRV9MRVZFTF9JTkZPEAESGAoUTk9USUNFX0xFVkVMX1dBUk5JTkcQAhIWChJOT1RJQ0VfTEVWRUxfRVJST1IQAypfCgxBcHByb3ZhbFJpc2sSHQoZQVBQUk9WQUxfUklTS19VTlNQRUNJRklFRBAAEhgKFEFQUFJPVkFMX1JJU0tfTk9STUFMEAESFgoSQVBQUk9WQUxfUklTS19ISUdIEAJCIgoRZGV2LmtvZGFkLmtvZGEudjFCC0VuZ2luZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_koda_v1_session]);
+  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSKlAQoJU3RhcnRUdXJuEhIKCnNlc3Npb25faWQYASABKAkSDAoEdGV4dBgCIAEoCRIeCgZpbWFnZXMYAyADKAsyDi5rb2RhLnYxLkltYWdlEjAKDW9uX2Rpc2Nvbm5lY3QYBCABKA4yGS5rb2RhLnYxLkRpc2Nvbm5lY3RQb2xpY3kSJAoJd2hlbl9idXN5GAUgASgOMhEua29kYS52MS5XaGVuQnVzeSJPCgVTdGVlchIMCgR0ZXh0GAEgASgJEh4KBmltYWdlcxgCIAMoCzIOLmtvZGEudjEuSW1hZ2USGAoQZXhwZWN0ZWRfdHVybl9pZBgDIAEoCSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwinAIKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySAASHwoFc3RlZXIYBiABKAsyDi5rb2RhLnYxLlN0ZWVySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiRwoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCRIVCg1vbWl0dGVkX2NoYXJzGAMgASgEIlgKEFRvb2xDYWxsRmluaXNoZWQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIqoBChFBcHByb3ZhbFJlcXVlc3RlZBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEhYKDmFyZ3VtZW50c19qc29uGAQgASgJEg8KB3N1bW1hcnkYBSABKAkSDwoHcHJldmlldxgGIAEoCRIjCgRyaXNrGAcgASgOMhUua29kYS52MS5BcHByb3ZhbFJpc2siSwoQQXBwcm92YWxSZXNvbHZlZBISCgpyZXF1ZXN0X2lkGAEgASgJEiMKCGRlY2lzaW9uGAIgASgOMhEua29kYS52MS5EZWNpc2lvbiIxCg5Mb29wQ2FwUmVhY2hlZBISCgppdGVyYXRpb25zGAEgASgFEgsKA2NhcBgCIAEoBSJECgtGaWxlQ2hhbmdlZBIMCgRwYXRoGAEgASgJEicKBmNoYW5nZRgCIAEoDjIXLmtvZGEudjEuRmlsZUNoYW5nZUtpbmQihQEKCkZpbGVDaGFuZ2USDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kEg8KB3R1cm5faWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KBk5vdGljZRIjCgVsZXZlbBgBIAEoDjIULmtvZGEudjEuTm90aWNlTGV2ZWwSDAoEdGV4dBgCIAEoCRIhCgVyZXRyeRgDIAEoCzISLmtvZGEudjEuUmV0cnlJbmZvImwKCVJldHJ5SW5mbxIPCgdhdHRlbXB0GAEgASgFEhQKDG1heF9hdHRlbXB0cxgCIAEoBRIoCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZyZWFzb24YBCABKAkiMAoKUmF0ZUxpbWl0cxIiCgZsaW1pdHMYASADKAsyEi5rb2RhLnYxLlJhdGVMaW1pdCJKCglSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoAxIRCglyZW1haW5pbmcYAyABKAMSDQoFcmVzZXQYBCABKAkifQoJVHVybkVuZGVkEiYKBnJlYXNvbhgBIAEoDjIWLmtvZGEudjEuVHVybkVuZFJlYXNvbhISCgplcnJvcl9jb2RlGAIgASgJEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSHQoFdXNhZ2UYBCABKAsyDi5rb2RhLnYxLlVzYWdlIvoICgtFbmdpbmVFdmVudBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSCwoDc2VxGAMgASgDEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbChNzdWJhZ2VudF9zZXNzaW9uX2lkGAUgASgJEhYKDnBhcmVudF9jYWxsX2lkGAYgASgJEiwKDHR1cm5fc3RhcnRlZBgKIAEoCzIULmtvZGEudjEuVHVyblN0YXJ0ZWRIABIoCgp0ZXh0X2RlbHRhGAsgASgLMhIua29kYS52MS5UZXh0RGVsdGFIABIwCg50aGlua2luZ19kZWx0YRgMIAEoCzIWLmtvZGEudjEuVGhpbmtpbmdEZWx0YUgAEjUKEXRvb2xfY2FsbF9zdGFydGVkGA0gASgLMhgua29kYS52MS5Ub29sQ2FsbFN0YXJ0ZWRIABIzChB0b29sX2NhbGxfb3V0cHV0GA4gASgLMhcua29kYS52MS5Ub29sQ2FsbE91dHB1dEgAEjcKEnRvb2xfY2FsbF9maW5pc2hlZBgPIAEoCzIZLmtvZGEudjEuVG9vbENhbGxGaW5pc2hlZEgAEjgKEmFwcHJvdmFsX3JlcXVlc3RlZBgQIAEoCzIaLmtvZGEudjEuQXBwcm92YWxSZXF1ZXN0ZWRIABI2ChFhcHByb3ZhbF9yZXNvbHZlZBgRIAEoCzIZLmtvZGEudjEuQXBwcm92YWxSZXNvbHZlZEgAEjMKEGxvb3BfY2FwX3JlYWNoZWQYEiABKAsyFy5rb2RhLnYxLkxvb3BDYXBSZWFjaGVkSAASHwoFdXNhZ2UYEyABKAsyDi5rb2RhLnYxLlVzYWdlSAASLAoMZmlsZV9jaGFuZ2VkGBQgASgLMhQua29kYS52MS5GaWxlQ2hhbmdlZEgAEiEKBm5vdGljZRgVIAEoCzIPLmtvZGEudjEuTm90aWNlSAASKAoKdHVybl9lbmRlZBgWIAEoCzISLmtvZGEudjEuVHVybkVuZGVkSAASLgoNY29udGV4dF91c2FnZRgXIAEoCzIVLmtvZGEudjEuQ29udGV4dFVzYWdlSAASLgoNdG9kb3NfdXBkYXRlZBgYIAEoCzIVLmtvZGEudjEuVG9kb3NVcGRhdGVkSAASLgoNdXNlcl9xdWVzdGlvbhgZIAEoCzIVLmtvZGEudjEuVXNlclF1ZXN0aW9uSAASKgoLcmF0ZV9saW1pdHMYGiABKAsyEy5rb2RhLnYxLlJhdGVMaW1pdHNIABIzChB1c2VyX2lucHV0X2FkZGVkGBsgASgLMhcua29kYS52MS5Vc2VySW5wdXRBZGRlZEgAEioKC3R1cm5fcXVldWVkGBwgASgLMhMua29kYS52MS5UdXJuUXVldWVkSAASOQoTcXVldWVkX3R1cm5fcmVtb3ZlZBgdIAEoCzIaLmtvZGEudjEuUXVldWVkVHVyblJlbW92ZWRIAEIJCgdwYXlsb2FkIjMKDlVzZXJJbnB1dEFkZGVkEgwKBHRleHQYASABKAkSEwoLaW1hZ2VfY291bnQYAiABKAUiQQoKVHVyblF1ZXVlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFEhAKCHBvc2l0aW9uGAMgASgFIjQKEVF1ZXVlZFR1cm5SZW1vdmVkEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIlYKDFVzZXJRdWVzdGlvbhISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEAoIcXVlc3Rpb24YAyABKAkSDwoHY2hvaWNlcxgEIAMoCSI3CgxDb250ZXh0VXNhZ2USEwoLdXNlZF90b2tlbnMYASABKAMSEgoKbWF4X3Rva2VucxgCIAEoAyIsCgxUb2Rvc1VwZGF0ZWQSHAoFdG9kb3MYASADKAsyDS5rb2RhLnYxLlRvZG8qiAEKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASFAoQREVDSVNJT05fQVBQUk9WRRABEhsKF0RFQ0lTSU9OX0FQUFJPVkVfQUxXQVlTEAISEwoPREVDSVNJT05fUkVKRUNUEAMSGgoWREVDSVNJT05fUkVKRUNUX0FMV0FZUxAEKlkKCkxvb3BBY3Rpb24SGwoXTE9PUF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRMT09QX0FDVElPTl9DT05USU5VRRABEhQKEExPT1BfQUNUSU9OX1NUT1AQAipzChBEaXNjb25uZWN0UG9saWN5EiEKHURJU0NPTk5FQ1RfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRElTQ09OTkVDVF9QT0xJQ1lfQ0FOQ0VMEAESHgoaRElTQ09OTkVDVF9QT0xJQ1lfQ09OVElOVUUQAiqAAQoIV2hlbkJ1c3kSGQoVV0hFTl9CVVNZX1VOU1BFQ0lGSUVEEAASFAoQV0hFTl9CVVNZX1JFSkVDVBABEhUKEVdIRU5fQlVTWV9FTlFVRVVFEAISFwoTV0hFTl9CVVNZX0lOVEVSUlVQVBADEhMKD1dIRU5fQlVTWV9TVEVFUhAEKrMBCg1UdXJuRW5kUmVhc29uEh8KG1RVUk5fRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVRVUk5fRU5EX1JFQVNPTl9DT01QTEVURUQQARIdChlUVVJOX0VORF9SRUFTT05fQ0FOQ0VMTEVEEAISGgoWVFVSTl9FTkRfUkVBU09OX0ZBSUxFRBADEicKI1RVUk5fRU5EX1JFQVNPTl9TVE9QUEVEX0FUX0xPT1BfQ0FQEAQqjQEKDkZpbGVDaGFuZ2VLaW5kEiAKHEZJTEVfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhGSUxFX0NIQU5HRV9LSU5EX0NSRUFURUQQARIdChlGSUxFX0NIQU5HRV9LSU5EX01PRElGSUVEEAISHAoYRklMRV9DSEFOR0VfS0lORF9ERUxFVEVEEAMqdAoLTm90aWNlTGV2ZWwSHAoYTk9USUNFX0xFVkVMX1VOU1BFQ0lGSUVEEAASFQoRTk9USUNFX0xFVkVMX0lORk8QARIYChROT1RJQ0VfTEVWRUxfV0FSTklORxACEhYKEk5PVElDRV9MRVZFTF9FUlJPUhADKl8KDEFwcHJvdmFsUmlzaxIdChlBUFBST1ZBTF9SSVNLX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUklTS19OT1JNQUwQARIWChJBUFBST1ZBTF9SSVNLX0hJR0gQAkIiChFkZXYua29kYWQua29kYS52MUILRW5naW5lUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_koda_v1_session]);
 
 /**
  * Starts a turn. Must be the first command of a RunTurn stream, and only there.
@@ -44,11 +44,20 @@ export type StartTurn = Message<"koda.v1.StartTurn"> & {
   images: Image[];
 
   /**
-   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+   * turn that has not started yet is then taken off the queue).
    *
    * @generated from field: koda.v1.DisconnectPolicy on_disconnect = 4;
    */
   onDisconnect: DisconnectPolicy;
+
+  /**
+   * What to do when the session already runs a turn. With no turn running the input starts
+   * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+   *
+   * @generated from field: koda.v1.WhenBusy when_busy = 5;
+   */
+  whenBusy: WhenBusy;
 };
 
 /**
@@ -57,6 +66,47 @@ export type StartTurn = Message<"koda.v1.StartTurn"> & {
  */
 export const StartTurnSchema: GenMessage<StartTurn> = /*@__PURE__*/
   messageDesc(file_koda_v1_engine, 0);
+
+/**
+ * Adds the user's input to the running turn: the model sees it at the next safe point
+ * (after the current provider round and its tool calls), as a user message stored at that
+ * point and announced by `user_input_added`; nothing of the work done so far is cancelled.
+ * A steer that comes too late for the turn (it is ending, or has just ended) is queued as
+ * the session's next turn instead (`turn_queued`), never dropped.
+ *
+ * @generated from message koda.v1.Steer
+ */
+export type Steer = Message<"koda.v1.Steer"> & {
+  /**
+   * The input. Required unless `images` is set; at most 1 MiB of UTF-8.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Images sent with the input, at most 8.
+   *
+   * @generated from field: repeated koda.v1.Image images = 2;
+   */
+  images: Image[];
+
+  /**
+   * If set, the turn the steer is meant for: FAILED_PRECONDITION (reason TURN_NOT_RUNNING)
+   * when another turn is running; when no turn runs and this was the session's last turn,
+   * the steer is queued.
+   *
+   * @generated from field: string expected_turn_id = 3;
+   */
+  expectedTurnId: string;
+};
+
+/**
+ * Describes the message koda.v1.Steer.
+ * Use `create(SteerSchema)` to create a new message.
+ */
+export const SteerSchema: GenMessage<Steer> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 1);
 
 /**
  * Answers an `ApprovalRequested` event.
@@ -91,7 +141,7 @@ export type ApprovalDecision = Message<"koda.v1.ApprovalDecision"> & {
  * Use `create(ApprovalDecisionSchema)` to create a new message.
  */
 export const ApprovalDecisionSchema: GenMessage<ApprovalDecision> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 1);
+  messageDesc(file_koda_v1_engine, 2);
 
 /**
  * Answers a `LoopCapReached` event.
@@ -119,7 +169,7 @@ export type LoopDecision = Message<"koda.v1.LoopDecision"> & {
  * Use `create(LoopDecisionSchema)` to create a new message.
  */
 export const LoopDecisionSchema: GenMessage<LoopDecision> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 2);
+  messageDesc(file_koda_v1_engine, 3);
 
 /**
  * Cancels the running turn. The turn ends with TURN_END_REASON_CANCELLED.
@@ -134,7 +184,7 @@ export type Cancel = Message<"koda.v1.Cancel"> & {
  * Use `create(CancelSchema)` to create a new message.
  */
 export const CancelSchema: GenMessage<Cancel> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 3);
+  messageDesc(file_koda_v1_engine, 4);
 
 /**
  * A command a client sends into a turn.
@@ -187,6 +237,14 @@ export type EngineCommand = Message<"koda.v1.EngineCommand"> & {
      */
     value: UserAnswer;
     case: "userAnswer";
+  } | {
+    /**
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     *
+     * @generated from field: koda.v1.Steer steer = 6;
+     */
+    value: Steer;
+    case: "steer";
   } | { case: undefined; value?: undefined };
 };
 
@@ -195,7 +253,7 @@ export type EngineCommand = Message<"koda.v1.EngineCommand"> & {
  * Use `create(EngineCommandSchema)` to create a new message.
  */
 export const EngineCommandSchema: GenMessage<EngineCommand> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 4);
+  messageDesc(file_koda_v1_engine, 5);
 
 /**
  * The user's answer to a `UserQuestion`; it becomes the ask_user tool's result.
@@ -223,10 +281,11 @@ export type UserAnswer = Message<"koda.v1.UserAnswer"> & {
  * Use `create(UserAnswerSchema)` to create a new message.
  */
 export const UserAnswerSchema: GenMessage<UserAnswer> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 5);
+  messageDesc(file_koda_v1_engine, 6);
 
 /**
- * The turn began; always the first event of a turn.
+ * The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+ * that was queued.
  *
  * @generated from message koda.v1.TurnStarted
  */
@@ -251,7 +310,7 @@ export type TurnStarted = Message<"koda.v1.TurnStarted"> & {
  * Use `create(TurnStartedSchema)` to create a new message.
  */
 export const TurnStartedSchema: GenMessage<TurnStarted> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 6);
+  messageDesc(file_koda_v1_engine, 7);
 
 /**
  * A piece of the assistant's answer, in order. Concatenated, the deltas of one provider
@@ -273,7 +332,7 @@ export type TextDelta = Message<"koda.v1.TextDelta"> & {
  * Use `create(TextDeltaSchema)` to create a new message.
  */
 export const TextDeltaSchema: GenMessage<TextDelta> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 7);
+  messageDesc(file_koda_v1_engine, 8);
 
 /**
  * A piece of the model's reasoning, for providers that stream it.
@@ -294,7 +353,7 @@ export type ThinkingDelta = Message<"koda.v1.ThinkingDelta"> & {
  * Use `create(ThinkingDeltaSchema)` to create a new message.
  */
 export const ThinkingDeltaSchema: GenMessage<ThinkingDelta> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 8);
+  messageDesc(file_koda_v1_engine, 9);
 
 /**
  * A tool call is about to run (or to be refused).
@@ -329,7 +388,7 @@ export type ToolCallStarted = Message<"koda.v1.ToolCallStarted"> & {
  * Use `create(ToolCallStartedSchema)` to create a new message.
  */
 export const ToolCallStartedSchema: GenMessage<ToolCallStarted> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 9);
+  messageDesc(file_koda_v1_engine, 10);
 
 /**
  * Output a running tool streamed (e.g. a chunk of bash stdout and stderr, merged).
@@ -367,7 +426,7 @@ export type ToolCallOutput = Message<"koda.v1.ToolCallOutput"> & {
  * Use `create(ToolCallOutputSchema)` to create a new message.
  */
 export const ToolCallOutputSchema: GenMessage<ToolCallOutput> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 10);
+  messageDesc(file_koda_v1_engine, 11);
 
 /**
  * A tool call finished. Its result is stored in the history before this event is sent.
@@ -409,7 +468,7 @@ export type ToolCallFinished = Message<"koda.v1.ToolCallFinished"> & {
  * Use `create(ToolCallFinishedSchema)` to create a new message.
  */
 export const ToolCallFinishedSchema: GenMessage<ToolCallFinished> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 11);
+  messageDesc(file_koda_v1_engine, 12);
 
 /**
  * The turn waits for a human to approve a tool call (`ApprovalDecision`).
@@ -475,7 +534,7 @@ export type ApprovalRequested = Message<"koda.v1.ApprovalRequested"> & {
  * Use `create(ApprovalRequestedSchema)` to create a new message.
  */
 export const ApprovalRequestedSchema: GenMessage<ApprovalRequested> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 12);
+  messageDesc(file_koda_v1_engine, 13);
 
 /**
  * An approval request was answered.
@@ -503,7 +562,7 @@ export type ApprovalResolved = Message<"koda.v1.ApprovalResolved"> & {
  * Use `create(ApprovalResolvedSchema)` to create a new message.
  */
 export const ApprovalResolvedSchema: GenMessage<ApprovalResolved> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 13);
+  messageDesc(file_koda_v1_engine, 14);
 
 /**
  * The turn made `cap` tool-calling rounds and waits for a `LoopDecision`.
@@ -531,7 +590,7 @@ export type LoopCapReached = Message<"koda.v1.LoopCapReached"> & {
  * Use `create(LoopCapReachedSchema)` to create a new message.
  */
 export const LoopCapReachedSchema: GenMessage<LoopCapReached> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 14);
+  messageDesc(file_koda_v1_engine, 15);
 
 /**
  * A file in the workspace was created, modified or deleted by a tool.
@@ -559,7 +618,7 @@ export type FileChanged = Message<"koda.v1.FileChanged"> & {
  * Use `create(FileChangedSchema)` to create a new message.
  */
 export const FileChangedSchema: GenMessage<FileChanged> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 15);
+  messageDesc(file_koda_v1_engine, 16);
 
 /**
  * A file of the workspace that a tool of the session created, modified or deleted.
@@ -601,7 +660,7 @@ export type FileChange = Message<"koda.v1.FileChange"> & {
  * Use `create(FileChangeSchema)` to create a new message.
  */
 export const FileChangeSchema: GenMessage<FileChange> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 16);
+  messageDesc(file_koda_v1_engine, 17);
 
 /**
  * Something the user should know that is not part of the answer.
@@ -637,7 +696,7 @@ export type Notice = Message<"koda.v1.Notice"> & {
  * Use `create(NoticeSchema)` to create a new message.
  */
 export const NoticeSchema: GenMessage<Notice> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 17);
+  messageDesc(file_koda_v1_engine, 18);
 
 /**
  * A provider request about to be retried.
@@ -680,7 +739,7 @@ export type RetryInfo = Message<"koda.v1.RetryInfo"> & {
  * Use `create(RetryInfoSchema)` to create a new message.
  */
 export const RetryInfoSchema: GenMessage<RetryInfo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 18);
+  messageDesc(file_koda_v1_engine, 19);
 
 /**
  * The provider's rate limits as its last response stated them (OpenAI's `x-ratelimit-*`,
@@ -702,7 +761,7 @@ export type RateLimits = Message<"koda.v1.RateLimits"> & {
  * Use `create(RateLimitsSchema)` to create a new message.
  */
 export const RateLimitsSchema: GenMessage<RateLimits> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 19);
+  messageDesc(file_koda_v1_engine, 20);
 
 /**
  * One limited quantity of a provider.
@@ -745,7 +804,7 @@ export type RateLimit = Message<"koda.v1.RateLimit"> & {
  * Use `create(RateLimitSchema)` to create a new message.
  */
 export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 20);
+  messageDesc(file_koda_v1_engine, 21);
 
 /**
  * The turn is over; always the last event of a turn. Everything of the turn is stored
@@ -792,7 +851,7 @@ export type TurnEnded = Message<"koda.v1.TurnEnded"> & {
  * Use `create(TurnEndedSchema)` to create a new message.
  */
 export const TurnEndedSchema: GenMessage<TurnEnded> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 21);
+  messageDesc(file_koda_v1_engine, 22);
 
 /**
  * Something that happened in a session, streamed by RunTurn and WatchSession and stored.
@@ -991,6 +1050,30 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
      */
     value: RateLimits;
     case: "rateLimits";
+  } | {
+    /**
+     * A steer reached the model: stored as a user message right before this event.
+     *
+     * @generated from field: koda.v1.UserInputAdded user_input_added = 27;
+     */
+    value: UserInputAdded;
+    case: "userInputAdded";
+  } | {
+    /**
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     *
+     * @generated from field: koda.v1.TurnQueued turn_queued = 28;
+     */
+    value: TurnQueued;
+    case: "turnQueued";
+  } | {
+    /**
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     *
+     * @generated from field: koda.v1.QueuedTurnRemoved queued_turn_removed = 29;
+     */
+    value: QueuedTurnRemoved;
+    case: "queuedTurnRemoved";
   } | { case: undefined; value?: undefined };
 };
 
@@ -999,7 +1082,100 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
  * Use `create(EngineEventSchema)` to create a new message.
  */
 export const EngineEventSchema: GenMessage<EngineEvent> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 22);
+  messageDesc(file_koda_v1_engine, 23);
+
+/**
+ * A steer (`Steer`) that the running turn took: the model sees it from its next request.
+ *
+ * @generated from message koda.v1.UserInputAdded
+ */
+export type UserInputAdded = Message<"koda.v1.UserInputAdded"> & {
+  /**
+   * The input.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Number of images sent with it.
+   *
+   * @generated from field: int32 image_count = 2;
+   */
+  imageCount: number;
+};
+
+/**
+ * Describes the message koda.v1.UserInputAdded.
+ * Use `create(UserInputAddedSchema)` to create a new message.
+ */
+export const UserInputAddedSchema: GenMessage<UserInputAdded> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 24);
+
+/**
+ * An input waits in the session's queue as the turn this event's turn_id names; that turn's
+ * own events (from turn_started) follow once it starts.
+ *
+ * @generated from message koda.v1.TurnQueued
+ */
+export type TurnQueued = Message<"koda.v1.TurnQueued"> & {
+  /**
+   * The input.
+   *
+   * @generated from field: string text = 1;
+   */
+  text: string;
+
+  /**
+   * Number of images sent with it.
+   *
+   * @generated from field: int32 image_count = 2;
+   */
+  imageCount: number;
+
+  /**
+   * Its place in the queue when queued, from 1 (next to run).
+   *
+   * @generated from field: int32 position = 3;
+   */
+  position: number;
+};
+
+/**
+ * Describes the message koda.v1.TurnQueued.
+ * Use `create(TurnQueuedSchema)` to create a new message.
+ */
+export const TurnQueuedSchema: GenMessage<TurnQueued> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 25);
+
+/**
+ * A queued turn was taken off the queue before it started.
+ *
+ * @generated from message koda.v1.QueuedTurnRemoved
+ */
+export type QueuedTurnRemoved = Message<"koda.v1.QueuedTurnRemoved"> & {
+  /**
+   * Why: "removed" (RemoveQueuedTurn), "cancelled" (its stream's cancel or disconnect, or
+   * CancelTurn with `clear_queue`), "failed" (it could not start; `message` says why).
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * With "failed": the error.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message koda.v1.QueuedTurnRemoved.
+ * Use `create(QueuedTurnRemovedSchema)` to create a new message.
+ */
+export const QueuedTurnRemovedSchema: GenMessage<QueuedTurnRemoved> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 26);
 
 /**
  * The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
@@ -1043,7 +1219,7 @@ export type UserQuestion = Message<"koda.v1.UserQuestion"> & {
  * Use `create(UserQuestionSchema)` to create a new message.
  */
 export const UserQuestionSchema: GenMessage<UserQuestion> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 23);
+  messageDesc(file_koda_v1_engine, 27);
 
 /**
  * How much of the model's context window the next provider call uses (estimated).
@@ -1071,7 +1247,7 @@ export type ContextUsage = Message<"koda.v1.ContextUsage"> & {
  * Use `create(ContextUsageSchema)` to create a new message.
  */
 export const ContextUsageSchema: GenMessage<ContextUsage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 24);
+  messageDesc(file_koda_v1_engine, 28);
 
 /**
  * The session's task list after a todo_write; also readable as `Session.todos`.
@@ -1092,7 +1268,7 @@ export type TodosUpdated = Message<"koda.v1.TodosUpdated"> & {
  * Use `create(TodosUpdatedSchema)` to create a new message.
  */
 export const TodosUpdatedSchema: GenMessage<TodosUpdated> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 25);
+  messageDesc(file_koda_v1_engine, 29);
 
 /**
  * A human's answer to an `ApprovalRequested` event.
@@ -1212,6 +1388,58 @@ export const DisconnectPolicySchema: GenEnum<DisconnectPolicy> = /*@__PURE__*/
   enumDesc(file_koda_v1_engine, 2);
 
 /**
+ * What StartTurn does when the session already runs a turn.
+ *
+ * @generated from enum koda.v1.WhenBusy
+ */
+export enum WhenBusy {
+  /**
+   * Not set: treated as WHEN_BUSY_REJECT.
+   *
+   * @generated from enum value: WHEN_BUSY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Fail with FAILED_PRECONDITION (reason TURN_ALREADY_RUNNING, the running turn's id in
+   * the metadata).
+   *
+   * @generated from enum value: WHEN_BUSY_REJECT = 1;
+   */
+  REJECT = 1,
+
+  /**
+   * Put the input at the end of the session's queue (`Session.queued_turns`, stored, so it
+   * survives a restart): it starts as its own turn once the turns before it have ended. The
+   * stream stays open: `turn_queued` first, then the turn's events once it starts.
+   *
+   * @generated from enum value: WHEN_BUSY_ENQUEUE = 2;
+   */
+  ENQUEUE = 2,
+
+  /**
+   * Cancel the running turn and start this input as soon as it has ended, before any
+   * queued turn. The stream carries `turn_queued`, then the new turn's events.
+   *
+   * @generated from enum value: WHEN_BUSY_INTERRUPT = 3;
+   */
+  INTERRUPT = 3,
+
+  /**
+   * Add the input to the running turn as a `Steer`; the stream then follows that turn.
+   *
+   * @generated from enum value: WHEN_BUSY_STEER = 4;
+   */
+  STEER = 4,
+}
+
+/**
+ * Describes the enum koda.v1.WhenBusy.
+ */
+export const WhenBusySchema: GenEnum<WhenBusy> = /*@__PURE__*/
+  enumDesc(file_koda_v1_engine, 3);
+
+/**
  * Why a turn ended.
  *
  * @generated from enum koda.v1.TurnEndReason
@@ -1257,7 +1485,7 @@ export enum TurnEndReason {
  * Describes the enum koda.v1.TurnEndReason.
  */
 export const TurnEndReasonSchema: GenEnum<TurnEndReason> = /*@__PURE__*/
-  enumDesc(file_koda_v1_engine, 3);
+  enumDesc(file_koda_v1_engine, 4);
 
 /**
  * What happened to a file in the workspace.
@@ -1298,7 +1526,7 @@ export enum FileChangeKind {
  * Describes the enum koda.v1.FileChangeKind.
  */
 export const FileChangeKindSchema: GenEnum<FileChangeKind> = /*@__PURE__*/
-  enumDesc(file_koda_v1_engine, 4);
+  enumDesc(file_koda_v1_engine, 5);
 
 /**
  * Severity of a `Notice`.
@@ -1339,7 +1567,7 @@ export enum NoticeLevel {
  * Describes the enum koda.v1.NoticeLevel.
  */
 export const NoticeLevelSchema: GenEnum<NoticeLevel> = /*@__PURE__*/
-  enumDesc(file_koda_v1_engine, 5);
+  enumDesc(file_koda_v1_engine, 6);
 
 /**
  * How risky a call waiting for approval is.
@@ -1373,5 +1601,5 @@ export enum ApprovalRisk {
  * Describes the enum koda.v1.ApprovalRisk.
  */
 export const ApprovalRiskSchema: GenEnum<ApprovalRisk> = /*@__PURE__*/
-  enumDesc(file_koda_v1_engine, 6);
+  enumDesc(file_koda_v1_engine, 7);
 

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session.proto.
  */
 export const file_koda_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEiQgoHU2FuZGJveBImCgZwb2xpY3kYASABKA4yFi5rb2RhLnYxLlNhbmRib3hQb2xpY3kSDwoHbmV0d29yaxgCIAEoCCKUAgoOUHJvdmlkZXJDb25maWcSIwoEa2luZBgBIAEoDjIVLmtvZGEudjEuUHJvdmlkZXJLaW5kEg0KBW1vZGVsGAIgASgJEhAKCGJhc2VfdXJsGAMgASgJEhMKC2FwaV9rZXlfZW52GAQgASgJEhMKC3NjcmlwdF9qc29uGAUgASgJEhkKEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFEh4KFnRoaW5raW5nX2J1ZGdldF90b2tlbnMYByABKAUSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAggASgDEhgKEG1heF90b2tlbnNfZmllbGQYCSABKAkSHgoWZGlzYWJsZV9wcm9tcHRfY2FjaGluZxgKIAEoCCJjCgVNb2RlbBIKCgJpZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAMgASgDEhkKEW1heF9vdXRwdXRfdG9rZW5zGAQgASgDImsKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAMgASgDEhoKEmNhY2hlX3dyaXRlX3Rva2VucxgEIAEoAyKIBgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIRCgl3b3Jrc3BhY2UYAyABKAkSKQoIcHJvdmlkZXIYBCABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnEiwKDWFwcHJvdmFsX21vZGUYBSABKA4yFS5rb2RhLnYxLkFwcHJvdmFsTW9kZRIQCghsb29wX2NhcBgGIAEoBRIVCg1zeXN0ZW1fcHJvbXB0GAcgASgJEiwKBmxhYmVscxgIIAMoCzIcLmtvZGEudjEuU2Vzc2lvbi5MYWJlbHNFbnRyeRIkCgVzdGF0ZRgJIAEoDjIVLmtvZGEudjEuU2Vzc2lvblN0YXRlEhYKDmFjdGl2ZV90dXJuX2lkGAogASgJEh0KBXVzYWdlGAsgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGA4gASgDEhUKDW1lc3NhZ2VfY291bnQYDyABKAMSMwoQYXBwcm92YWxfdGltZW91dBgQIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCg5hcHByb3ZhbF9ydWxlcxgRIAMoCzIVLmtvZGEudjEuQXBwcm92YWxSdWxlEg4KBnRlbmFudBgSIAEoCRIcCgV0b2RvcxgTIAMoCzINLmtvZGEudjEuVG9kbxIPCgdwcm9maWxlGBQgASgJEhkKEXBhcmVudF9zZXNzaW9uX2lkGBUgASgJEicKC21jcF9zZXJ2ZXJzGBYgAygLMhIua29kYS52MS5NY3BTZXJ2ZXISIQoHc2FuZGJveBgXIAEoCzIQLmtvZGEudjEuU2FuZGJveBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQCCglNY3BTZXJ2ZXISDAoEbmFtZRgBIAEoCRIPCgdjb21tYW5kGAIgAygJEgsKA3VybBgDIAEoCRIPCgd0cnVzdGVkGAQgASgIEjUKCmhlYWRlcl9lbnYYBSADKAsyIS5rb2RhLnYxLk1jcFNlcnZlci5IZWFkZXJFbnZFbnRyeRIxCghlbnZfZnJvbRgGIAMoCzIfLmtvZGEudjEuTWNwU2VydmVyLkVudkZyb21FbnRyeRowCg5IZWFkZXJFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi4KDEVudkZyb21FbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIuMBCgxBZ2VudFByb2ZpbGUSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAMgASgJEg0KBW1vZGVsGAQgASgJEhUKDWFsbG93ZWRfdG9vbHMYBSADKAkSGAoQZGlzYWxsb3dlZF90b29scxgGIAMoCRIQCghsb29wX2NhcBgHIAEoBRIOCgZtZW1vcnkYCCABKAgSDgoGc291cmNlGAkgASgJEicKC21jcF9zZXJ2ZXJzGAogAygLMhIua29kYS52MS5NY3BTZXJ2ZXIiPAoEVG9kbxIPCgdjb250ZW50GAEgASgJEiMKBnN0YXR1cxgCIAEoDjITLmtvZGEudjEuVG9kb1N0YXR1cyJJCgxBcHByb3ZhbFJ1bGUSEQoJdG9vbF9uYW1lGAEgASgJEhYKDmNvbW1hbmRfcHJlZml4GAIgASgJEg4KBnJlamVjdBgDIAEoCCIoCgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDCJGCghUb29sQ2FsbBIPCgdjYWxsX2lkGAEgASgJEhEKCXRvb2xfbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJSCgpUb29sUmVzdWx0Eg8KB2NhbGxfaWQYASABKAkSDgoGb3V0cHV0GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCCLKAgoHTWVzc2FnZRINCgVpbmRleBgBIAEoAxIPCgd0dXJuX2lkGAIgASgJEiIKBHJvbGUYAyABKA4yFC5rb2RhLnYxLk1lc3NhZ2VSb2xlEgwKBHRleHQYBCABKAkSEAoIdGhpbmtpbmcYBSABKAkSHgoGaW1hZ2VzGAYgAygLMg4ua29kYS52MS5JbWFnZRIlCgp0b29sX2NhbGxzGAcgAygLMhEua29kYS52MS5Ub29sQ2FsbBIoCgt0b29sX3Jlc3VsdBgIIAEoCzITLmtvZGEudjEuVG9vbFJlc3VsdBIdCgV1c2FnZRgJIAEoCzIOLmtvZGEudjEuVXNhZ2USLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnN1bW1hcml6ZWRfdGhyb3VnaBgLIAEoAyqLAQoMUHJvdmlkZXJLaW5kEh0KGVBST1ZJREVSX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQUk9WSURFUl9LSU5EX1NDUklQVEVEEAESIwofUFJPVklERVJfS0lORF9PUEVOQUlfQ09NUEFUSUJMRRACEhsKF1BST1ZJREVSX0tJTkRfQU5USFJPUElDEAMqfQoMQXBwcm92YWxNb2RlEh0KGUFQUFJPVkFMX01PREVfVU5TUEVDSUZJRUQQABIWChJBUFBST1ZBTF9NT0RFX0FVVE8QARIZChVBUFBST1ZBTF9NT0RFX0NPTkZJUk0QAhIbChdBUFBST1ZBTF9NT0RFX1JFQURfT05MWRADKpEBCg1TYW5kYm94UG9saWN5Eh4KGlNBTkRCT1hfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYU0FOREJPWF9QT0xJQ1lfUkVBRF9PTkxZEAESIgoeU0FOREJPWF9QT0xJQ1lfV09SS1NQQUNFX1dSSVRFEAISHgoaU0FOREJPWF9QT0xJQ1lfRlVMTF9BQ0NFU1MQAypgCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhYKElNFU1NJT05fU1RBVEVfSURMRRABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACKo8BCgtNZXNzYWdlUm9sZRIcChhNRVNTQUdFX1JPTEVfVU5TUEVDSUZJRUQQABIVChFNRVNTQUdFX1JPTEVfVVNFUhABEhoKFk1FU1NBR0VfUk9MRV9BU1NJU1RBTlQQAhIVChFNRVNTQUdFX1JPTEVfVE9PTBADEhgKFE1FU1NBR0VfUk9MRV9TVU1NQVJZEAQqegoKVG9kb1N0YXR1cxIbChdUT0RPX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RPRE9fU1RBVFVTX1BFTkRJTkcQARIbChdUT0RPX1NUQVRVU19JTl9QUk9HUkVTUxACEhkKFVRPRE9fU1RBVFVTX0NPTVBMRVRFRBADQiMKEWRldi5rb2RhZC5rb2RhLnYxQgxTZXNzaW9uUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChVrb2RhL3YxL3Nlc3Npb24ucHJvdG8SB2tvZGEudjEiQgoHU2FuZGJveBImCgZwb2xpY3kYASABKA4yFi5rb2RhLnYxLlNhbmRib3hQb2xpY3kSDwoHbmV0d29yaxgCIAEoCCKUAgoOUHJvdmlkZXJDb25maWcSIwoEa2luZBgBIAEoDjIVLmtvZGEudjEuUHJvdmlkZXJLaW5kEg0KBW1vZGVsGAIgASgJEhAKCGJhc2VfdXJsGAMgASgJEhMKC2FwaV9rZXlfZW52GAQgASgJEhMKC3NjcmlwdF9qc29uGAUgASgJEhkKEW1heF9vdXRwdXRfdG9rZW5zGAYgASgFEh4KFnRoaW5raW5nX2J1ZGdldF90b2tlbnMYByABKAUSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAggASgDEhgKEG1heF90b2tlbnNfZmllbGQYCSABKAkSHgoWZGlzYWJsZV9wcm9tcHRfY2FjaGluZxgKIAEoCCJjCgVNb2RlbBIKCgJpZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSHQoVY29udGV4dF93aW5kb3dfdG9rZW5zGAMgASgDEhkKEW1heF9vdXRwdXRfdG9rZW5zGAQgASgDImsKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAMgASgDEhoKEmNhY2hlX3dyaXRlX3Rva2VucxgEIAEoAyKzBgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIRCgl3b3Jrc3BhY2UYAyABKAkSKQoIcHJvdmlkZXIYBCABKAsyFy5rb2RhLnYxLlByb3ZpZGVyQ29uZmlnEiwKDWFwcHJvdmFsX21vZGUYBSABKA4yFS5rb2RhLnYxLkFwcHJvdmFsTW9kZRIQCghsb29wX2NhcBgGIAEoBRIVCg1zeXN0ZW1fcHJvbXB0GAcgASgJEiwKBmxhYmVscxgIIAMoCzIcLmtvZGEudjEuU2Vzc2lvbi5MYWJlbHNFbnRyeRIkCgVzdGF0ZRgJIAEoDjIVLmtvZGEudjEuU2Vzc2lvblN0YXRlEhYKDmFjdGl2ZV90dXJuX2lkGAogASgJEh0KBXVzYWdlGAsgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGA4gASgDEhUKDW1lc3NhZ2VfY291bnQYDyABKAMSMwoQYXBwcm92YWxfdGltZW91dBgQIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCg5hcHByb3ZhbF9ydWxlcxgRIAMoCzIVLmtvZGEudjEuQXBwcm92YWxSdWxlEg4KBnRlbmFudBgSIAEoCRIcCgV0b2RvcxgTIAMoCzINLmtvZGEudjEuVG9kbxIPCgdwcm9maWxlGBQgASgJEhkKEXBhcmVudF9zZXNzaW9uX2lkGBUgASgJEicKC21jcF9zZXJ2ZXJzGBYgAygLMhIua29kYS52MS5NY3BTZXJ2ZXISIQoHc2FuZGJveBgXIAEoCzIQLmtvZGEudjEuU2FuZGJveBIpCgxxdWV1ZWRfdHVybnMYGCADKAsyEy5rb2RhLnYxLlF1ZXVlZFR1cm4aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJxCgpRdWV1ZWRUdXJuEg8KB3R1cm5faWQYASABKAkSDAoEdGV4dBgCIAEoCRITCgtpbWFnZV9jb3VudBgDIAEoBRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilAIKCU1jcFNlcnZlchIMCgRuYW1lGAEgASgJEg8KB2NvbW1hbmQYAiADKAkSCwoDdXJsGAMgASgJEg8KB3RydXN0ZWQYBCABKAgSNQoKaGVhZGVyX2VudhgFIAMoCzIhLmtvZGEudjEuTWNwU2VydmVyLkhlYWRlckVudkVudHJ5EjEKCGVudl9mcm9tGAYgAygLMh8ua29kYS52MS5NY3BTZXJ2ZXIuRW52RnJvbUVudHJ5GjAKDkhlYWRlckVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMRW52RnJvbUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4wEKDEFnZW50UHJvZmlsZRIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhUKDXN5c3RlbV9wcm9tcHQYAyABKAkSDQoFbW9kZWwYBCABKAkSFQoNYWxsb3dlZF90b29scxgFIAMoCRIYChBkaXNhbGxvd2VkX3Rvb2xzGAYgAygJEhAKCGxvb3BfY2FwGAcgASgFEg4KBm1lbW9yeRgIIAEoCBIOCgZzb3VyY2UYCSABKAkSJwoLbWNwX3NlcnZlcnMYCiADKAsyEi5rb2RhLnYxLk1jcFNlcnZlciI8CgRUb2RvEg8KB2NvbnRlbnQYASABKAkSIwoGc3RhdHVzGAIgASgOMhMua29kYS52MS5Ub2RvU3RhdHVzIkkKDEFwcHJvdmFsUnVsZRIRCgl0b29sX25hbWUYASABKAkSFgoOY29tbWFuZF9wcmVmaXgYAiABKAkSDgoGcmVqZWN0GAMgASgIIigKBUltYWdlEhEKCW1pbWVfdHlwZRgBIAEoCRIMCgRkYXRhGAIgASgMIkYKCFRvb2xDYWxsEg8KB2NhbGxfaWQYASABKAkSEQoJdG9vbF9uYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIlIKClRvb2xSZXN1bHQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIsoCCgdNZXNzYWdlEg0KBWluZGV4GAEgASgDEg8KB3R1cm5faWQYAiABKAkSIgoEcm9sZRgDIAEoDjIULmtvZGEudjEuTWVzc2FnZVJvbGUSDAoEdGV4dBgEIAEoCRIQCgh0aGlua2luZxgFIAEoCRIeCgZpbWFnZXMYBiADKAsyDi5rb2RhLnYxLkltYWdlEiUKCnRvb2xfY2FsbHMYByADKAsyES5rb2RhLnYxLlRvb2xDYWxsEigKC3Rvb2xfcmVzdWx0GAggASgLMhMua29kYS52MS5Ub29sUmVzdWx0Eh0KBXVzYWdlGAkgASgLMg4ua29kYS52MS5Vc2FnZRIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSc3VtbWFyaXplZF90aHJvdWdoGAsgASgDKosBCgxQcm92aWRlcktpbmQSHQoZUFJPVklERVJfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBST1ZJREVSX0tJTkRfU0NSSVBURUQQARIjCh9QUk9WSURFUl9LSU5EX09QRU5BSV9DT01QQVRJQkxFEAISGwoXUFJPVklERVJfS0lORF9BTlRIUk9QSUMQAyp9CgxBcHByb3ZhbE1vZGUSHQoZQVBQUk9WQUxfTU9ERV9VTlNQRUNJRklFRBAAEhYKEkFQUFJPVkFMX01PREVfQVVUTxABEhkKFUFQUFJPVkFMX01PREVfQ09ORklSTRACEhsKF0FQUFJPVkFMX01PREVfUkVBRF9PTkxZEAMqkQEKDVNhbmRib3hQb2xpY3kSHgoaU0FOREJPWF9QT0xJQ1lfVU5TUEVDSUZJRUQQABIcChhTQU5EQk9YX1BPTElDWV9SRUFEX09OTFkQARIiCh5TQU5EQk9YX1BPTElDWV9XT1JLU1BBQ0VfV1JJVEUQAhIeChpTQU5EQk9YX1BPTElDWV9GVUxMX0FDQ0VTUxADKmAKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0VTU0lPTl9TVEFURV9JRExFEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAIqjwEKC01lc3NhZ2VSb2xlEhwKGE1FU1NBR0VfUk9MRV9VTlNQRUNJRklFRBAAEhUKEU1FU1NBR0VfUk9MRV9VU0VSEAESGgoWTUVTU0FHRV9ST0xFX0FTU0lTVEFOVBACEhUKEU1FU1NBR0VfUk9MRV9UT09MEAMSGAoUTUVTU0FHRV9ST0xFX1NVTU1BUlkQBCp6CgpUb2RvU3RhdHVzEhsKF1RPRE9fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVE9ET19TVEFUVVNfUEVORElORxABEhsKF1RPRE9fU1RBVFVTX0lOX1BST0dSRVNTEAISGQoVVE9ET19TVEFUVVNfQ09NUExFVEVEEANCIwoRZGV2LmtvZGFkLmtvZGEudjFCDFNlc3Npb25Qcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A session's sandbox settings.
@@ -415,6 +415,14 @@ export type Session = Message$1<"koda.v1.Session"> & {
    * @generated from field: koda.v1.Sandbox sandbox = 23;
    */
   sandbox?: Sandbox | undefined;
+
+  /**
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   *
+   * @generated from field: repeated koda.v1.QueuedTurn queued_turns = 24;
+   */
+  queuedTurns: QueuedTurn[];
 };
 
 /**
@@ -423,6 +431,48 @@ export type Session = Message$1<"koda.v1.Session"> & {
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_koda_v1_session, 4);
+
+/**
+ * An input waiting in a session's queue to run as a turn of its own.
+ *
+ * @generated from message koda.v1.QueuedTurn
+ */
+export type QueuedTurn = Message$1<"koda.v1.QueuedTurn"> & {
+  /**
+   * The id the turn will run under (its `turn_queued` event carries it already).
+   *
+   * @generated from field: string turn_id = 1;
+   */
+  turnId: string;
+
+  /**
+   * The input.
+   *
+   * @generated from field: string text = 2;
+   */
+  text: string;
+
+  /**
+   * Number of images sent with it.
+   *
+   * @generated from field: int32 image_count = 3;
+   */
+  imageCount: number;
+
+  /**
+   * When it was queued.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message koda.v1.QueuedTurn.
+ * Use `create(QueuedTurnSchema)` to create a new message.
+ */
+export const QueuedTurnSchema: GenMessage<QueuedTurn> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session, 5);
 
 /**
  * An MCP (Model Context Protocol) server. Its tools reach the model as `<name>__<tool>`
@@ -495,7 +545,7 @@ export type McpServer = Message$1<"koda.v1.McpServer"> & {
  * Use `create(McpServerSchema)` to create a new message.
  */
 export const McpServerSchema: GenMessage<McpServer> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 5);
+  messageDesc(file_koda_v1_session, 6);
 
 /**
  * A named agent: instructions, model and tools. Many sessions share one profile. Profiles
@@ -582,7 +632,7 @@ export type AgentProfile = Message$1<"koda.v1.AgentProfile"> & {
  * Use `create(AgentProfileSchema)` to create a new message.
  */
 export const AgentProfileSchema: GenMessage<AgentProfile> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 6);
+  messageDesc(file_koda_v1_session, 7);
 
 /**
  * One item of a session's task list.
@@ -610,7 +660,7 @@ export type Todo = Message$1<"koda.v1.Todo"> & {
  * Use `create(TodoSchema)` to create a new message.
  */
 export const TodoSchema: GenMessage<Todo> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 7);
+  messageDesc(file_koda_v1_session, 8);
 
 /**
  * Allows matching tool calls to run without asking in APPROVAL_MODE_CONFIRM, or, with
@@ -652,7 +702,7 @@ export type ApprovalRule = Message$1<"koda.v1.ApprovalRule"> & {
  * Use `create(ApprovalRuleSchema)` to create a new message.
  */
 export const ApprovalRuleSchema: GenMessage<ApprovalRule> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 8);
+  messageDesc(file_koda_v1_session, 9);
 
 /**
  * An image attached to a user's input.
@@ -680,7 +730,7 @@ export type Image = Message$1<"koda.v1.Image"> & {
  * Use `create(ImageSchema)` to create a new message.
  */
 export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 9);
+  messageDesc(file_koda_v1_session, 10);
 
 /**
  * A tool call the model made.
@@ -715,7 +765,7 @@ export type ToolCall = Message$1<"koda.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 10);
+  messageDesc(file_koda_v1_session, 11);
 
 /**
  * The outcome of one tool call, as the model sees it.
@@ -757,7 +807,7 @@ export type ToolResult = Message$1<"koda.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 11);
+  messageDesc(file_koda_v1_session, 12);
 
 /**
  * One entry of a session's history. The history is always valid for every provider: each
@@ -849,7 +899,7 @@ export type Message = Message$1<"koda.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session, 12);
+  messageDesc(file_koda_v1_session, 13);
 
 /**
  * Which LLM API a session's provider speaks.

@@ -8,6 +8,7 @@ import dev.kodad.koda.v1.EngineEvent;
 import dev.kodad.koda.v1.LoopAction;
 import dev.kodad.koda.v1.LoopDecision;
 import dev.kodad.koda.v1.RunTurnRequest;
+import dev.kodad.koda.v1.Steer;
 import io.grpc.stub.ClientCallStreamObserver;
 
 /** The command side of a turn's stream, shared by the blocking and the observer styles. */
@@ -51,6 +52,15 @@ public abstract class TurnStream implements AutoCloseable {
   }
 
   /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
+  /**
+   * Adds input to the running turn: the model sees it at its next request (the event
+   * user_input_added shows where it landed); too late for the turn, it is queued as the
+   * session's next turn instead.
+   */
+  public void steer(String text) {
+    send(EngineCommand.newBuilder().setSteer(Steer.newBuilder().setText(text)).build());
+  }
+
   public void cancel() {
     send(EngineCommand.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
   }

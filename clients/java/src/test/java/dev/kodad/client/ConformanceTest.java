@@ -21,6 +21,7 @@ import dev.kodad.koda.v1.LoopDecision;
 import dev.kodad.koda.v1.ProviderConfig;
 import dev.kodad.koda.v1.ProviderKind;
 import dev.kodad.koda.v1.Session;
+import dev.kodad.koda.v1.Steer;
 import dev.kodad.koda.v1.ToolCallFinished;
 import dev.kodad.koda.v1.TurnEnded;
 import io.grpc.Status;
@@ -205,6 +206,14 @@ class ConformanceTest {
             client.cancelTurn(session.getId());
           } else {
             turn.cancel();
+          }
+        }
+        case "steer" -> {
+          if (s.path("via").asText().equals("submit")) {
+            send(s, EngineCommand.newBuilder()
+                .setSteer(Steer.newBuilder().setText(s.path("text").asText())).build());
+          } else {
+            turn.steer(s.path("text").asText());
           }
         }
         case "start_second" -> {

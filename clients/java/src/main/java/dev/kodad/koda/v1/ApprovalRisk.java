@@ -134,7 +134,7 @@ public enum ApprovalRisk
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(6);
+    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(7);
   }
 
   private static final ApprovalRisk[] VALUES = values();

@@ -148,6 +148,22 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int CLEAR_QUEUE_FIELD_NUMBER = 3;
+  private boolean clearQueue_ = false;
+  /**
+   * <pre>
+   * Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+   * it the next queued turn starts once the cancelled one has ended.
+   * </pre>
+   *
+   * <code>bool clear_queue = 3 [json_name = "clearQueue"];</code>
+   * @return The clearQueue.
+   */
+  @java.lang.Override
+  public boolean getClearQueue() {
+    return clearQueue_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -168,6 +184,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(turnId_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, turnId_);
     }
+    if (clearQueue_ != false) {
+      output.writeBool(3, clearQueue_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -177,6 +196,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(turnId_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, turnId_);
+    }
+    if (clearQueue_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(3, clearQueue_);
     }
     return size;
   }
@@ -206,6 +229,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getSessionId())) return false;
     if (!getTurnId()
         .equals(other.getTurnId())) return false;
+    if (getClearQueue()
+        != other.getClearQueue()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -221,6 +246,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSessionId().hashCode();
     hash = (37 * hash) + TURN_ID_FIELD_NUMBER;
     hash = (53 * hash) + getTurnId().hashCode();
+    hash = (37 * hash) + CLEAR_QUEUE_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getClearQueue());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -358,6 +386,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       sessionId_ = "";
       turnId_ = "";
+      clearQueue_ = false;
       return this;
     }
 
@@ -397,6 +426,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.turnId_ = turnId_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.clearQueue_ = clearQueue_;
+      }
     }
 
     @java.lang.Override
@@ -420,6 +452,9 @@ private static final long serialVersionUID = 0L;
         turnId_ = other.turnId_;
         bitField0_ |= 0x00000002;
         onChanged();
+      }
+      if (other.getClearQueue() != false) {
+        setClearQueue(other.getClearQueue());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -455,6 +490,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 24: {
+              clearQueue_ = input.readBool();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 24
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -652,6 +692,53 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       turnId_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private boolean clearQueue_ ;
+    /**
+     * <pre>
+     * Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+     * it the next queued turn starts once the cancelled one has ended.
+     * </pre>
+     *
+     * <code>bool clear_queue = 3 [json_name = "clearQueue"];</code>
+     * @return The clearQueue.
+     */
+    @java.lang.Override
+    public boolean getClearQueue() {
+      return clearQueue_;
+    }
+    /**
+     * <pre>
+     * Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+     * it the next queued turn starts once the cancelled one has ended.
+     * </pre>
+     *
+     * <code>bool clear_queue = 3 [json_name = "clearQueue"];</code>
+     * @param value The clearQueue to set.
+     * @return This builder for chaining.
+     */
+    public Builder setClearQueue(boolean value) {
+
+      clearQueue_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+     * it the next queued turn starts once the cancelled one has ended.
+     * </pre>
+     *
+     * <code>bool clear_queue = 3 [json_name = "clearQueue"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearClearQueue() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      clearQueue_ = false;
       onChanged();
       return this;
     }

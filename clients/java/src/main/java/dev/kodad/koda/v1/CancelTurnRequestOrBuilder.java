@@ -49,4 +49,15 @@ public interface CancelTurnRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getTurnIdBytes();
+
+  /**
+   * <pre>
+   * Also empty the session's queue (each queued turn gets `queued_turn_removed`). Without
+   * it the next queued turn starts once the cancelled one has ended.
+   * </pre>
+   *
+   * <code>bool clear_queue = 3 [json_name = "clearQueue"];</code>
+   * @return The clearQueue.
+   */
+  boolean getClearQueue();
 }

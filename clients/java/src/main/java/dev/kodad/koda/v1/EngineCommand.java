@@ -63,6 +63,7 @@ private static final long serialVersionUID = 0L;
     LOOP_DECISION(3),
     CANCEL(4),
     USER_ANSWER(5),
+    STEER(6),
     COMMAND_NOT_SET(0);
     private final int value;
     private CommandCase(int value) {
@@ -85,6 +86,7 @@ private static final long serialVersionUID = 0L;
         case 3: return LOOP_DECISION;
         case 4: return CANCEL;
         case 5: return USER_ANSWER;
+        case 6: return STEER;
         case 0: return COMMAND_NOT_SET;
         default: return null;
       }
@@ -315,6 +317,49 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.UserAnswer.getDefaultInstance();
   }
 
+  public static final int STEER_FIELD_NUMBER = 6;
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   * @return Whether the steer field is set.
+   */
+  @java.lang.Override
+  public boolean hasSteer() {
+    return commandCase_ == 6;
+  }
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   * @return The steer.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.Steer getSteer() {
+    if (commandCase_ == 6) {
+       return (dev.kodad.koda.v1.Steer) command_;
+    }
+    return dev.kodad.koda.v1.Steer.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SteerOrBuilder getSteerOrBuilder() {
+    if (commandCase_ == 6) {
+       return (dev.kodad.koda.v1.Steer) command_;
+    }
+    return dev.kodad.koda.v1.Steer.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -344,6 +389,9 @@ private static final long serialVersionUID = 0L;
     if (commandCase_ == 5) {
       output.writeMessage(5, (dev.kodad.koda.v1.UserAnswer) command_);
     }
+    if (commandCase_ == 6) {
+      output.writeMessage(6, (dev.kodad.koda.v1.Steer) command_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -367,6 +415,10 @@ private static final long serialVersionUID = 0L;
     if (commandCase_ == 5) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(5, (dev.kodad.koda.v1.UserAnswer) command_);
+    }
+    if (commandCase_ == 6) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(6, (dev.kodad.koda.v1.Steer) command_);
     }
     return size;
   }
@@ -414,6 +466,10 @@ private static final long serialVersionUID = 0L;
         if (!getUserAnswer()
             .equals(other.getUserAnswer())) return false;
         break;
+      case 6:
+        if (!getSteer()
+            .equals(other.getSteer())) return false;
+        break;
       case 0:
       default:
     }
@@ -448,6 +504,10 @@ private static final long serialVersionUID = 0L;
       case 5:
         hash = (37 * hash) + USER_ANSWER_FIELD_NUMBER;
         hash = (53 * hash) + getUserAnswer().hashCode();
+        break;
+      case 6:
+        hash = (37 * hash) + STEER_FIELD_NUMBER;
+        hash = (53 * hash) + getSteer().hashCode();
         break;
       case 0:
       default:
@@ -602,6 +662,9 @@ private static final long serialVersionUID = 0L;
       if (userAnswerBuilder_ != null) {
         userAnswerBuilder_.clear();
       }
+      if (steerBuilder_ != null) {
+        steerBuilder_.clear();
+      }
       commandCase_ = 0;
       command_ = null;
       return this;
@@ -663,6 +726,10 @@ private static final long serialVersionUID = 0L;
           userAnswerBuilder_ != null) {
         result.command_ = userAnswerBuilder_.build();
       }
+      if (commandCase_ == 6 &&
+          steerBuilder_ != null) {
+        result.command_ = steerBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -696,6 +763,10 @@ private static final long serialVersionUID = 0L;
         }
         case USER_ANSWER: {
           mergeUserAnswer(other.getUserAnswer());
+          break;
+        }
+        case STEER: {
+          mergeSteer(other.getSteer());
           break;
         }
         case COMMAND_NOT_SET: {
@@ -761,6 +832,13 @@ private static final long serialVersionUID = 0L;
               commandCase_ = 5;
               break;
             } // case 42
+            case 50: {
+              input.readMessage(
+                  internalGetSteerFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              commandCase_ = 6;
+              break;
+            } // case 50
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1671,6 +1749,182 @@ private static final long serialVersionUID = 0L;
       commandCase_ = 5;
       onChanged();
       return userAnswerBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.Steer, dev.kodad.koda.v1.Steer.Builder, dev.kodad.koda.v1.SteerOrBuilder> steerBuilder_;
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     * @return Whether the steer field is set.
+     */
+    @java.lang.Override
+    public boolean hasSteer() {
+      return commandCase_ == 6;
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     * @return The steer.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.Steer getSteer() {
+      if (steerBuilder_ == null) {
+        if (commandCase_ == 6) {
+          return (dev.kodad.koda.v1.Steer) command_;
+        }
+        return dev.kodad.koda.v1.Steer.getDefaultInstance();
+      } else {
+        if (commandCase_ == 6) {
+          return steerBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.Steer.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    public Builder setSteer(dev.kodad.koda.v1.Steer value) {
+      if (steerBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        command_ = value;
+        onChanged();
+      } else {
+        steerBuilder_.setMessage(value);
+      }
+      commandCase_ = 6;
+      return this;
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    public Builder setSteer(
+        dev.kodad.koda.v1.Steer.Builder builderForValue) {
+      if (steerBuilder_ == null) {
+        command_ = builderForValue.build();
+        onChanged();
+      } else {
+        steerBuilder_.setMessage(builderForValue.build());
+      }
+      commandCase_ = 6;
+      return this;
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    public Builder mergeSteer(dev.kodad.koda.v1.Steer value) {
+      if (steerBuilder_ == null) {
+        if (commandCase_ == 6 &&
+            command_ != dev.kodad.koda.v1.Steer.getDefaultInstance()) {
+          command_ = dev.kodad.koda.v1.Steer.newBuilder((dev.kodad.koda.v1.Steer) command_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          command_ = value;
+        }
+        onChanged();
+      } else {
+        if (commandCase_ == 6) {
+          steerBuilder_.mergeFrom(value);
+        } else {
+          steerBuilder_.setMessage(value);
+        }
+      }
+      commandCase_ = 6;
+      return this;
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    public Builder clearSteer() {
+      if (steerBuilder_ == null) {
+        if (commandCase_ == 6) {
+          commandCase_ = 0;
+          command_ = null;
+          onChanged();
+        }
+      } else {
+        if (commandCase_ == 6) {
+          commandCase_ = 0;
+          command_ = null;
+        }
+        steerBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    public dev.kodad.koda.v1.Steer.Builder getSteerBuilder() {
+      return internalGetSteerFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.SteerOrBuilder getSteerOrBuilder() {
+      if ((commandCase_ == 6) && (steerBuilder_ != null)) {
+        return steerBuilder_.getMessageOrBuilder();
+      } else {
+        if (commandCase_ == 6) {
+          return (dev.kodad.koda.v1.Steer) command_;
+        }
+        return dev.kodad.koda.v1.Steer.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * Adds input to the running turn (RunTurn stream or SubmitCommand).
+     * </pre>
+     *
+     * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.Steer, dev.kodad.koda.v1.Steer.Builder, dev.kodad.koda.v1.SteerOrBuilder> 
+        internalGetSteerFieldBuilder() {
+      if (steerBuilder_ == null) {
+        if (!(commandCase_ == 6)) {
+          command_ = dev.kodad.koda.v1.Steer.getDefaultInstance();
+        }
+        steerBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.Steer, dev.kodad.koda.v1.Steer.Builder, dev.kodad.koda.v1.SteerOrBuilder>(
+                (dev.kodad.koda.v1.Steer) command_,
+                getParentForChildren(),
+                isClean());
+        command_ = null;
+      }
+      commandCase_ = 6;
+      onChanged();
+      return steerBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineCommand)

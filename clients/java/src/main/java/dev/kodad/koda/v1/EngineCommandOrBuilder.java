@@ -145,5 +145,32 @@ public interface EngineCommandOrBuilder extends
    */
   dev.kodad.koda.v1.UserAnswerOrBuilder getUserAnswerOrBuilder();
 
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   * @return Whether the steer field is set.
+   */
+  boolean hasSteer();
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   * @return The steer.
+   */
+  dev.kodad.koda.v1.Steer getSteer();
+  /**
+   * <pre>
+   * Adds input to the running turn (RunTurn stream or SubmitCommand).
+   * </pre>
+   *
+   * <code>.koda.v1.Steer steer = 6 [json_name = "steer"];</code>
+   */
+  dev.kodad.koda.v1.SteerOrBuilder getSteerOrBuilder();
+
   dev.kodad.koda.v1.EngineCommand.CommandCase getCommandCase();
 }

@@ -80,6 +80,9 @@ private static final long serialVersionUID = 0L;
     TODOS_UPDATED(24),
     USER_QUESTION(25),
     RATE_LIMITS(26),
+    USER_INPUT_ADDED(27),
+    TURN_QUEUED(28),
+    QUEUED_TURN_REMOVED(29),
     PAYLOAD_NOT_SET(0);
     private final int value;
     private PayloadCase(int value) {
@@ -114,6 +117,9 @@ private static final long serialVersionUID = 0L;
         case 24: return TODOS_UPDATED;
         case 25: return USER_QUESTION;
         case 26: return RATE_LIMITS;
+        case 27: return USER_INPUT_ADDED;
+        case 28: return TURN_QUEUED;
+        case 29: return QUEUED_TURN_REMOVED;
         case 0: return PAYLOAD_NOT_SET;
         default: return null;
       }
@@ -1116,6 +1122,135 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.RateLimits.getDefaultInstance();
   }
 
+  public static final int USER_INPUT_ADDED_FIELD_NUMBER = 27;
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   * @return Whether the userInputAdded field is set.
+   */
+  @java.lang.Override
+  public boolean hasUserInputAdded() {
+    return payloadCase_ == 27;
+  }
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   * @return The userInputAdded.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserInputAdded getUserInputAdded() {
+    if (payloadCase_ == 27) {
+       return (dev.kodad.koda.v1.UserInputAdded) payload_;
+    }
+    return dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.UserInputAddedOrBuilder getUserInputAddedOrBuilder() {
+    if (payloadCase_ == 27) {
+       return (dev.kodad.koda.v1.UserInputAdded) payload_;
+    }
+    return dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+  }
+
+  public static final int TURN_QUEUED_FIELD_NUMBER = 28;
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   * @return Whether the turnQueued field is set.
+   */
+  @java.lang.Override
+  public boolean hasTurnQueued() {
+    return payloadCase_ == 28;
+  }
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   * @return The turnQueued.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TurnQueued getTurnQueued() {
+    if (payloadCase_ == 28) {
+       return (dev.kodad.koda.v1.TurnQueued) payload_;
+    }
+    return dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TurnQueuedOrBuilder getTurnQueuedOrBuilder() {
+    if (payloadCase_ == 28) {
+       return (dev.kodad.koda.v1.TurnQueued) payload_;
+    }
+    return dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+  }
+
+  public static final int QUEUED_TURN_REMOVED_FIELD_NUMBER = 29;
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   * @return Whether the queuedTurnRemoved field is set.
+   */
+  @java.lang.Override
+  public boolean hasQueuedTurnRemoved() {
+    return payloadCase_ == 29;
+  }
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   * @return The queuedTurnRemoved.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.QueuedTurnRemoved getQueuedTurnRemoved() {
+    if (payloadCase_ == 29) {
+       return (dev.kodad.koda.v1.QueuedTurnRemoved) payload_;
+    }
+    return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder getQueuedTurnRemovedOrBuilder() {
+    if (payloadCase_ == 29) {
+       return (dev.kodad.koda.v1.QueuedTurnRemoved) payload_;
+    }
+    return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1198,6 +1333,15 @@ private static final long serialVersionUID = 0L;
     }
     if (payloadCase_ == 26) {
       output.writeMessage(26, (dev.kodad.koda.v1.RateLimits) payload_);
+    }
+    if (payloadCase_ == 27) {
+      output.writeMessage(27, (dev.kodad.koda.v1.UserInputAdded) payload_);
+    }
+    if (payloadCase_ == 28) {
+      output.writeMessage(28, (dev.kodad.koda.v1.TurnQueued) payload_);
+    }
+    if (payloadCase_ == 29) {
+      output.writeMessage(29, (dev.kodad.koda.v1.QueuedTurnRemoved) payload_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1290,6 +1434,18 @@ private static final long serialVersionUID = 0L;
     if (payloadCase_ == 26) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(26, (dev.kodad.koda.v1.RateLimits) payload_);
+    }
+    if (payloadCase_ == 27) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(27, (dev.kodad.koda.v1.UserInputAdded) payload_);
+    }
+    if (payloadCase_ == 28) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(28, (dev.kodad.koda.v1.TurnQueued) payload_);
+    }
+    if (payloadCase_ == 29) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(29, (dev.kodad.koda.v1.QueuedTurnRemoved) payload_);
     }
     return size;
   }
@@ -1400,6 +1556,18 @@ private static final long serialVersionUID = 0L;
         if (!getRateLimits()
             .equals(other.getRateLimits())) return false;
         break;
+      case 27:
+        if (!getUserInputAdded()
+            .equals(other.getUserInputAdded())) return false;
+        break;
+      case 28:
+        if (!getTurnQueued()
+            .equals(other.getTurnQueued())) return false;
+        break;
+      case 29:
+        if (!getQueuedTurnRemoved()
+            .equals(other.getQueuedTurnRemoved())) return false;
+        break;
       case 0:
       default:
     }
@@ -1497,6 +1665,18 @@ private static final long serialVersionUID = 0L;
       case 26:
         hash = (37 * hash) + RATE_LIMITS_FIELD_NUMBER;
         hash = (53 * hash) + getRateLimits().hashCode();
+        break;
+      case 27:
+        hash = (37 * hash) + USER_INPUT_ADDED_FIELD_NUMBER;
+        hash = (53 * hash) + getUserInputAdded().hashCode();
+        break;
+      case 28:
+        hash = (37 * hash) + TURN_QUEUED_FIELD_NUMBER;
+        hash = (53 * hash) + getTurnQueued().hashCode();
+        break;
+      case 29:
+        hash = (37 * hash) + QUEUED_TURN_REMOVED_FIELD_NUMBER;
+        hash = (53 * hash) + getQueuedTurnRemoved().hashCode();
         break;
       case 0:
       default:
@@ -1703,6 +1883,15 @@ private static final long serialVersionUID = 0L;
       if (rateLimitsBuilder_ != null) {
         rateLimitsBuilder_.clear();
       }
+      if (userInputAddedBuilder_ != null) {
+        userInputAddedBuilder_.clear();
+      }
+      if (turnQueuedBuilder_ != null) {
+        turnQueuedBuilder_.clear();
+      }
+      if (queuedTurnRemovedBuilder_ != null) {
+        queuedTurnRemovedBuilder_.clear();
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -1835,6 +2024,18 @@ private static final long serialVersionUID = 0L;
           rateLimitsBuilder_ != null) {
         result.payload_ = rateLimitsBuilder_.build();
       }
+      if (payloadCase_ == 27 &&
+          userInputAddedBuilder_ != null) {
+        result.payload_ = userInputAddedBuilder_.build();
+      }
+      if (payloadCase_ == 28 &&
+          turnQueuedBuilder_ != null) {
+        result.payload_ = turnQueuedBuilder_.build();
+      }
+      if (payloadCase_ == 29 &&
+          queuedTurnRemovedBuilder_ != null) {
+        result.payload_ = queuedTurnRemovedBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -1942,6 +2143,18 @@ private static final long serialVersionUID = 0L;
         }
         case RATE_LIMITS: {
           mergeRateLimits(other.getRateLimits());
+          break;
+        }
+        case USER_INPUT_ADDED: {
+          mergeUserInputAdded(other.getUserInputAdded());
+          break;
+        }
+        case TURN_QUEUED: {
+          mergeTurnQueued(other.getTurnQueued());
+          break;
+        }
+        case QUEUED_TURN_REMOVED: {
+          mergeQueuedTurnRemoved(other.getQueuedTurnRemoved());
           break;
         }
         case PAYLOAD_NOT_SET: {
@@ -2123,6 +2336,27 @@ private static final long serialVersionUID = 0L;
               payloadCase_ = 26;
               break;
             } // case 210
+            case 218: {
+              input.readMessage(
+                  internalGetUserInputAddedFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 27;
+              break;
+            } // case 218
+            case 226: {
+              input.readMessage(
+                  internalGetTurnQueuedFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 28;
+              break;
+            } // case 226
+            case 234: {
+              input.readMessage(
+                  internalGetQueuedTurnRemovedFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 29;
+              break;
+            } // case 234
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -5750,6 +5984,534 @@ private static final long serialVersionUID = 0L;
       payloadCase_ = 26;
       onChanged();
       return rateLimitsBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserInputAdded, dev.kodad.koda.v1.UserInputAdded.Builder, dev.kodad.koda.v1.UserInputAddedOrBuilder> userInputAddedBuilder_;
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     * @return Whether the userInputAdded field is set.
+     */
+    @java.lang.Override
+    public boolean hasUserInputAdded() {
+      return payloadCase_ == 27;
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     * @return The userInputAdded.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserInputAdded getUserInputAdded() {
+      if (userInputAddedBuilder_ == null) {
+        if (payloadCase_ == 27) {
+          return (dev.kodad.koda.v1.UserInputAdded) payload_;
+        }
+        return dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 27) {
+          return userInputAddedBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    public Builder setUserInputAdded(dev.kodad.koda.v1.UserInputAdded value) {
+      if (userInputAddedBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        userInputAddedBuilder_.setMessage(value);
+      }
+      payloadCase_ = 27;
+      return this;
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    public Builder setUserInputAdded(
+        dev.kodad.koda.v1.UserInputAdded.Builder builderForValue) {
+      if (userInputAddedBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        userInputAddedBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 27;
+      return this;
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    public Builder mergeUserInputAdded(dev.kodad.koda.v1.UserInputAdded value) {
+      if (userInputAddedBuilder_ == null) {
+        if (payloadCase_ == 27 &&
+            payload_ != dev.kodad.koda.v1.UserInputAdded.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.UserInputAdded.newBuilder((dev.kodad.koda.v1.UserInputAdded) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 27) {
+          userInputAddedBuilder_.mergeFrom(value);
+        } else {
+          userInputAddedBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 27;
+      return this;
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    public Builder clearUserInputAdded() {
+      if (userInputAddedBuilder_ == null) {
+        if (payloadCase_ == 27) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 27) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        userInputAddedBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    public dev.kodad.koda.v1.UserInputAdded.Builder getUserInputAddedBuilder() {
+      return internalGetUserInputAddedFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.UserInputAddedOrBuilder getUserInputAddedOrBuilder() {
+      if ((payloadCase_ == 27) && (userInputAddedBuilder_ != null)) {
+        return userInputAddedBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 27) {
+          return (dev.kodad.koda.v1.UserInputAdded) payload_;
+        }
+        return dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * A steer reached the model: stored as a user message right before this event.
+     * </pre>
+     *
+     * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.UserInputAdded, dev.kodad.koda.v1.UserInputAdded.Builder, dev.kodad.koda.v1.UserInputAddedOrBuilder> 
+        internalGetUserInputAddedFieldBuilder() {
+      if (userInputAddedBuilder_ == null) {
+        if (!(payloadCase_ == 27)) {
+          payload_ = dev.kodad.koda.v1.UserInputAdded.getDefaultInstance();
+        }
+        userInputAddedBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.UserInputAdded, dev.kodad.koda.v1.UserInputAdded.Builder, dev.kodad.koda.v1.UserInputAddedOrBuilder>(
+                (dev.kodad.koda.v1.UserInputAdded) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 27;
+      onChanged();
+      return userInputAddedBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TurnQueued, dev.kodad.koda.v1.TurnQueued.Builder, dev.kodad.koda.v1.TurnQueuedOrBuilder> turnQueuedBuilder_;
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     * @return Whether the turnQueued field is set.
+     */
+    @java.lang.Override
+    public boolean hasTurnQueued() {
+      return payloadCase_ == 28;
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     * @return The turnQueued.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TurnQueued getTurnQueued() {
+      if (turnQueuedBuilder_ == null) {
+        if (payloadCase_ == 28) {
+          return (dev.kodad.koda.v1.TurnQueued) payload_;
+        }
+        return dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 28) {
+          return turnQueuedBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    public Builder setTurnQueued(dev.kodad.koda.v1.TurnQueued value) {
+      if (turnQueuedBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        turnQueuedBuilder_.setMessage(value);
+      }
+      payloadCase_ = 28;
+      return this;
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    public Builder setTurnQueued(
+        dev.kodad.koda.v1.TurnQueued.Builder builderForValue) {
+      if (turnQueuedBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        turnQueuedBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 28;
+      return this;
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    public Builder mergeTurnQueued(dev.kodad.koda.v1.TurnQueued value) {
+      if (turnQueuedBuilder_ == null) {
+        if (payloadCase_ == 28 &&
+            payload_ != dev.kodad.koda.v1.TurnQueued.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.TurnQueued.newBuilder((dev.kodad.koda.v1.TurnQueued) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 28) {
+          turnQueuedBuilder_.mergeFrom(value);
+        } else {
+          turnQueuedBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 28;
+      return this;
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    public Builder clearTurnQueued() {
+      if (turnQueuedBuilder_ == null) {
+        if (payloadCase_ == 28) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 28) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        turnQueuedBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    public dev.kodad.koda.v1.TurnQueued.Builder getTurnQueuedBuilder() {
+      return internalGetTurnQueuedFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TurnQueuedOrBuilder getTurnQueuedOrBuilder() {
+      if ((payloadCase_ == 28) && (turnQueuedBuilder_ != null)) {
+        return turnQueuedBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 28) {
+          return (dev.kodad.koda.v1.TurnQueued) payload_;
+        }
+        return dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * An input was queued as a turn of its own (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TurnQueued, dev.kodad.koda.v1.TurnQueued.Builder, dev.kodad.koda.v1.TurnQueuedOrBuilder> 
+        internalGetTurnQueuedFieldBuilder() {
+      if (turnQueuedBuilder_ == null) {
+        if (!(payloadCase_ == 28)) {
+          payload_ = dev.kodad.koda.v1.TurnQueued.getDefaultInstance();
+        }
+        turnQueuedBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.TurnQueued, dev.kodad.koda.v1.TurnQueued.Builder, dev.kodad.koda.v1.TurnQueuedOrBuilder>(
+                (dev.kodad.koda.v1.TurnQueued) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 28;
+      onChanged();
+      return turnQueuedBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.QueuedTurnRemoved, dev.kodad.koda.v1.QueuedTurnRemoved.Builder, dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder> queuedTurnRemovedBuilder_;
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     * @return Whether the queuedTurnRemoved field is set.
+     */
+    @java.lang.Override
+    public boolean hasQueuedTurnRemoved() {
+      return payloadCase_ == 29;
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     * @return The queuedTurnRemoved.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.QueuedTurnRemoved getQueuedTurnRemoved() {
+      if (queuedTurnRemovedBuilder_ == null) {
+        if (payloadCase_ == 29) {
+          return (dev.kodad.koda.v1.QueuedTurnRemoved) payload_;
+        }
+        return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 29) {
+          return queuedTurnRemovedBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    public Builder setQueuedTurnRemoved(dev.kodad.koda.v1.QueuedTurnRemoved value) {
+      if (queuedTurnRemovedBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        queuedTurnRemovedBuilder_.setMessage(value);
+      }
+      payloadCase_ = 29;
+      return this;
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    public Builder setQueuedTurnRemoved(
+        dev.kodad.koda.v1.QueuedTurnRemoved.Builder builderForValue) {
+      if (queuedTurnRemovedBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        queuedTurnRemovedBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 29;
+      return this;
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    public Builder mergeQueuedTurnRemoved(dev.kodad.koda.v1.QueuedTurnRemoved value) {
+      if (queuedTurnRemovedBuilder_ == null) {
+        if (payloadCase_ == 29 &&
+            payload_ != dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.QueuedTurnRemoved.newBuilder((dev.kodad.koda.v1.QueuedTurnRemoved) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 29) {
+          queuedTurnRemovedBuilder_.mergeFrom(value);
+        } else {
+          queuedTurnRemovedBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 29;
+      return this;
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    public Builder clearQueuedTurnRemoved() {
+      if (queuedTurnRemovedBuilder_ == null) {
+        if (payloadCase_ == 29) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 29) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        queuedTurnRemovedBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurnRemoved.Builder getQueuedTurnRemovedBuilder() {
+      return internalGetQueuedTurnRemovedFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder getQueuedTurnRemovedOrBuilder() {
+      if ((payloadCase_ == 29) && (queuedTurnRemovedBuilder_ != null)) {
+        return queuedTurnRemovedBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 29) {
+          return (dev.kodad.koda.v1.QueuedTurnRemoved) payload_;
+        }
+        return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * A queued turn left the queue without running (its turn_id is that turn's).
+     * </pre>
+     *
+     * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.QueuedTurnRemoved, dev.kodad.koda.v1.QueuedTurnRemoved.Builder, dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder> 
+        internalGetQueuedTurnRemovedFieldBuilder() {
+      if (queuedTurnRemovedBuilder_ == null) {
+        if (!(payloadCase_ == 29)) {
+          payload_ = dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
+        }
+        queuedTurnRemovedBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.QueuedTurnRemoved, dev.kodad.koda.v1.QueuedTurnRemoved.Builder, dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder>(
+                (dev.kodad.koda.v1.QueuedTurnRemoved) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 29;
+      onChanged();
+      return queuedTurnRemovedBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineEvent)

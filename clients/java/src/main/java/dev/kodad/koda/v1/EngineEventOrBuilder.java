@@ -601,5 +601,86 @@ public interface EngineEventOrBuilder extends
    */
   dev.kodad.koda.v1.RateLimitsOrBuilder getRateLimitsOrBuilder();
 
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   * @return Whether the userInputAdded field is set.
+   */
+  boolean hasUserInputAdded();
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   * @return The userInputAdded.
+   */
+  dev.kodad.koda.v1.UserInputAdded getUserInputAdded();
+  /**
+   * <pre>
+   * A steer reached the model: stored as a user message right before this event.
+   * </pre>
+   *
+   * <code>.koda.v1.UserInputAdded user_input_added = 27 [json_name = "userInputAdded"];</code>
+   */
+  dev.kodad.koda.v1.UserInputAddedOrBuilder getUserInputAddedOrBuilder();
+
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   * @return Whether the turnQueued field is set.
+   */
+  boolean hasTurnQueued();
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   * @return The turnQueued.
+   */
+  dev.kodad.koda.v1.TurnQueued getTurnQueued();
+  /**
+   * <pre>
+   * An input was queued as a turn of its own (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.TurnQueued turn_queued = 28 [json_name = "turnQueued"];</code>
+   */
+  dev.kodad.koda.v1.TurnQueuedOrBuilder getTurnQueuedOrBuilder();
+
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   * @return Whether the queuedTurnRemoved field is set.
+   */
+  boolean hasQueuedTurnRemoved();
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   * @return The queuedTurnRemoved.
+   */
+  dev.kodad.koda.v1.QueuedTurnRemoved getQueuedTurnRemoved();
+  /**
+   * <pre>
+   * A queued turn left the queue without running (its turn_id is that turn's).
+   * </pre>
+   *
+   * <code>.koda.v1.QueuedTurnRemoved queued_turn_removed = 29 [json_name = "queuedTurnRemoved"];</code>
+   */
+  dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder getQueuedTurnRemovedOrBuilder();
+
   dev.kodad.koda.v1.EngineEvent.PayloadCase getPayloadCase();
 }

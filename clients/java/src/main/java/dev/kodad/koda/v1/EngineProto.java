@@ -32,6 +32,11 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_StartTurn_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_Steer_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_Steer_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_ApprovalDecision_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -142,6 +147,21 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_EngineEvent_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_UserInputAdded_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_UserInputAdded_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_TurnQueued_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_TurnQueued_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_QueuedTurnRemoved_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_QueuedTurnRemoved_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_UserQuestion_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -168,132 +188,151 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "\n\024koda/v1/engine.proto\022\007koda.v1\032\036google/" +
       "protobuf/duration.proto\032\037google/protobuf" +
       "/timestamp.proto\032\025koda/v1/session.proto\"" +
-      "\246\001\n\tStartTurn\022\035\n\nsession_id\030\001 \001(\tR\tsessi" +
+      "\326\001\n\tStartTurn\022\035\n\nsession_id\030\001 \001(\tR\tsessi" +
       "onId\022\022\n\004text\030\002 \001(\tR\004text\022&\n\006images\030\003 \003(\013" +
       "2\016.koda.v1.ImageR\006images\022>\n\ron_disconnec" +
       "t\030\004 \001(\0162\031.koda.v1.DisconnectPolicyR\014onDi" +
-      "sconnect\"|\n\020ApprovalDecision\022\035\n\nrequest_" +
-      "id\030\001 \001(\tR\trequestId\022-\n\010decision\030\002 \001(\0162\021." +
-      "koda.v1.DecisionR\010decision\022\032\n\010feedback\030\003" +
-      " \001(\tR\010feedback\"f\n\014LoopDecision\022+\n\006action" +
-      "\030\001 \001(\0162\023.koda.v1.LoopActionR\006action\022)\n\020e" +
-      "xtra_iterations\030\002 \001(\005R\017extraIterations\"\010" +
-      "\n\006Cancel\"\272\002\n\rEngineCommand\0223\n\nstart_turn" +
-      "\030\001 \001(\0132\022.koda.v1.StartTurnH\000R\tstartTurn\022" +
-      "H\n\021approval_decision\030\002 \001(\0132\031.koda.v1.App" +
-      "rovalDecisionH\000R\020approvalDecision\022<\n\rloo" +
-      "p_decision\030\003 \001(\0132\025.koda.v1.LoopDecisionH" +
-      "\000R\014loopDecision\022)\n\006cancel\030\004 \001(\0132\017.koda.v" +
-      "1.CancelH\000R\006cancel\0226\n\013user_answer\030\005 \001(\0132" +
-      "\023.koda.v1.UserAnswerH\000R\nuserAnswerB\t\n\007co" +
-      "mmand\"?\n\nUserAnswer\022\035\n\nrequest_id\030\001 \001(\tR" +
-      "\trequestId\022\022\n\004text\030\002 \001(\tR\004text\"B\n\013TurnSt" +
-      "arted\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_count" +
-      "\030\002 \001(\005R\nimageCount\"\037\n\tTextDelta\022\022\n\004text\030" +
-      "\001 \001(\tR\004text\"#\n\rThinkingDelta\022\022\n\004text\030\001 \001" +
-      "(\tR\004text\"n\n\017ToolCallStarted\022\027\n\007call_id\030\001" +
-      " \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolNam" +
-      "e\022%\n\016arguments_json\030\003 \001(\tR\rargumentsJson" +
-      "\"d\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001(\tR\006cal" +
-      "lId\022\024\n\005chunk\030\002 \001(\tR\005chunk\022#\n\romitted_cha" +
-      "rs\030\003 \001(\004R\014omittedChars\"|\n\020ToolCallFinish" +
-      "ed\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 " +
-      "\001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034" +
-      "\n\ttruncated\030\004 \001(\010R\ttruncated\"\356\001\n\021Approva" +
-      "lRequested\022\035\n\nrequest_id\030\001 \001(\tR\trequestI" +
-      "d\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\ttool_name\030" +
-      "\003 \001(\tR\010toolName\022%\n\016arguments_json\030\004 \001(\tR" +
-      "\rargumentsJson\022\030\n\007summary\030\005 \001(\tR\007summary" +
-      "\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 \001(\016" +
-      "2\025.koda.v1.ApprovalRiskR\004risk\"`\n\020Approva" +
-      "lResolved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId" +
-      "\022-\n\010decision\030\002 \001(\0162\021.koda.v1.DecisionR\010d" +
-      "ecision\"B\n\016LoopCapReached\022\036\n\niterations\030" +
-      "\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013F" +
-      "ileChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change" +
-      "\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006change\"" +
-      "\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006ch" +
-      "ange\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006cha" +
-      "nge\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013create_t" +
-      "ime\030\004 \001(\0132\032.google.protobuf.TimestampR\nc" +
-      "reateTime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024.kod" +
-      "a.v1.NoticeLevelR\005level\022\022\n\004text\030\002 \001(\tR\004t" +
-      "ext\022(\n\005retry\030\003 \001(\0132\022.koda.v1.RetryInfoR\005" +
-      "retry\"\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R\007at" +
-      "tempt\022!\n\014max_attempts\030\002 \001(\005R\013maxAttempts" +
-      "\022/\n\005delay\030\003 \001(\0132\031.google.protobuf.Durati" +
-      "onR\005delay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\nRat" +
-      "eLimits\022*\n\006limits\030\001 \003(\0132\022.koda.v1.RateLi" +
-      "mitR\006limits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(\tR\004" +
-      "name\022\024\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaining\030" +
-      "\003 \001(\003R\tremaining\022\024\n\005reset\030\004 \001(\tR\005reset\"\245" +
-      "\001\n\tTurnEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v1.T" +
-      "urnEndReasonR\006reason\022\035\n\nerror_code\030\002 \001(\t" +
-      "R\terrorCode\022#\n\rerror_message\030\003 \001(\tR\014erro" +
-      "rMessage\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR" +
-      "\005usage\"\217\n\n\013EngineEvent\022\035\n\nsession_id\030\001 \001" +
-      "(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020" +
-      "\n\003seq\030\003 \001(\003R\003seq\022;\n\013create_time\030\004 \001(\0132\032." +
-      "google.protobuf.TimestampR\ncreateTime\022.\n" +
-      "\023subagent_session_id\030\005 \001(\tR\021subagentSess" +
-      "ionId\022$\n\016parent_call_id\030\006 \001(\tR\014parentCal" +
-      "lId\0229\n\014turn_started\030\n \001(\0132\024.koda.v1.Turn" +
-      "StartedH\000R\013turnStarted\0223\n\ntext_delta\030\013 \001" +
-      "(\0132\022.koda.v1.TextDeltaH\000R\ttextDelta\022?\n\016t" +
-      "hinking_delta\030\014 \001(\0132\026.koda.v1.ThinkingDe" +
-      "ltaH\000R\rthinkingDelta\022F\n\021tool_call_starte" +
-      "d\030\r \001(\0132\030.koda.v1.ToolCallStartedH\000R\017too" +
-      "lCallStarted\022C\n\020tool_call_output\030\016 \001(\0132\027" +
-      ".koda.v1.ToolCallOutputH\000R\016toolCallOutpu" +
-      "t\022I\n\022tool_call_finished\030\017 \001(\0132\031.koda.v1." +
-      "ToolCallFinishedH\000R\020toolCallFinished\022K\n\022" +
-      "approval_requested\030\020 \001(\0132\032.koda.v1.Appro" +
-      "valRequestedH\000R\021approvalRequested\022H\n\021app" +
-      "roval_resolved\030\021 \001(\0132\031.koda.v1.ApprovalR" +
-      "esolvedH\000R\020approvalResolved\022C\n\020loop_cap_" +
-      "reached\030\022 \001(\0132\027.koda.v1.LoopCapReachedH\000" +
-      "R\016loopCapReached\022&\n\005usage\030\023 \001(\0132\016.koda.v" +
-      "1.UsageH\000R\005usage\0229\n\014file_changed\030\024 \001(\0132\024" +
-      ".koda.v1.FileChangedH\000R\013fileChanged\022)\n\006n" +
-      "otice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006notice\0223" +
-      "\n\nturn_ended\030\026 \001(\0132\022.koda.v1.TurnEndedH\000" +
-      "R\tturnEnded\022<\n\rcontext_usage\030\027 \001(\0132\025.kod" +
-      "a.v1.ContextUsageH\000R\014contextUsage\022<\n\rtod" +
-      "os_updated\030\030 \001(\0132\025.koda.v1.TodosUpdatedH" +
-      "\000R\014todosUpdated\022<\n\ruser_question\030\031 \001(\0132\025" +
-      ".koda.v1.UserQuestionH\000R\014userQuestion\0226\n" +
-      "\013rate_limits\030\032 \001(\0132\023.koda.v1.RateLimitsH" +
-      "\000R\nrateLimitsB\t\n\007payload\"|\n\014UserQuestion" +
-      "\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007call_" +
-      "id\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010ques" +
-      "tion\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014Contex" +
-      "tUsage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022" +
-      "\035\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosU" +
-      "pdated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005to" +
-      "dos*\210\001\n\010Decision\022\030\n\024DECISION_UNSPECIFIED" +
-      "\020\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_APP" +
-      "ROVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DE" +
-      "CISION_REJECT_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027" +
-      "LOOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION" +
-      "_CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Dis" +
-      "connectPolicy\022!\n\035DISCONNECT_POLICY_UNSPE" +
-      "CIFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036" +
-      "\n\032DISCONNECT_POLICY_CONTINUE\020\002*\263\001\n\rTurnE" +
-      "ndReason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020" +
-      "\000\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN" +
-      "_END_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REAS" +
-      "ON_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_A" +
-      "T_LOOP_CAP\020\004*\215\001\n\016FileChangeKind\022 \n\034FILE_" +
-      "CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE" +
-      "_KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODI" +
-      "FIED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013" +
-      "NoticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020" +
-      "\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL" +
-      "_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014Ap" +
-      "provalRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020" +
-      "\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_" +
-      "RISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013Engine" +
-      "ProtoP\001b\006proto3"
+      "sconnect\022.\n\twhen_busy\030\005 \001(\0162\021.koda.v1.Wh" +
+      "enBusyR\010whenBusy\"m\n\005Steer\022\022\n\004text\030\001 \001(\tR" +
+      "\004text\022&\n\006images\030\002 \003(\0132\016.koda.v1.ImageR\006i" +
+      "mages\022(\n\020expected_turn_id\030\003 \001(\tR\016expecte" +
+      "dTurnId\"|\n\020ApprovalDecision\022\035\n\nrequest_i" +
+      "d\030\001 \001(\tR\trequestId\022-\n\010decision\030\002 \001(\0162\021.k" +
+      "oda.v1.DecisionR\010decision\022\032\n\010feedback\030\003 " +
+      "\001(\tR\010feedback\"f\n\014LoopDecision\022+\n\006action\030" +
+      "\001 \001(\0162\023.koda.v1.LoopActionR\006action\022)\n\020ex" +
+      "tra_iterations\030\002 \001(\005R\017extraIterations\"\010\n" +
+      "\006Cancel\"\342\002\n\rEngineCommand\0223\n\nstart_turn\030" +
+      "\001 \001(\0132\022.koda.v1.StartTurnH\000R\tstartTurn\022H" +
+      "\n\021approval_decision\030\002 \001(\0132\031.koda.v1.Appr" +
+      "ovalDecisionH\000R\020approvalDecision\022<\n\rloop" +
+      "_decision\030\003 \001(\0132\025.koda.v1.LoopDecisionH\000" +
+      "R\014loopDecision\022)\n\006cancel\030\004 \001(\0132\017.koda.v1" +
+      ".CancelH\000R\006cancel\0226\n\013user_answer\030\005 \001(\0132\023" +
+      ".koda.v1.UserAnswerH\000R\nuserAnswer\022&\n\005ste" +
+      "er\030\006 \001(\0132\016.koda.v1.SteerH\000R\005steerB\t\n\007com" +
+      "mand\"?\n\nUserAnswer\022\035\n\nrequest_id\030\001 \001(\tR\t" +
+      "requestId\022\022\n\004text\030\002 \001(\tR\004text\"B\n\013TurnSta" +
+      "rted\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_count\030" +
+      "\002 \001(\005R\nimageCount\"\037\n\tTextDelta\022\022\n\004text\030\001" +
+      " \001(\tR\004text\"#\n\rThinkingDelta\022\022\n\004text\030\001 \001(" +
+      "\tR\004text\"n\n\017ToolCallStarted\022\027\n\007call_id\030\001 " +
+      "\001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010toolName" +
+      "\022%\n\016arguments_json\030\003 \001(\tR\rargumentsJson\"" +
+      "d\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001(\tR\006call" +
+      "Id\022\024\n\005chunk\030\002 \001(\tR\005chunk\022#\n\romitted_char" +
+      "s\030\003 \001(\004R\014omittedChars\"|\n\020ToolCallFinishe" +
+      "d\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001" +
+      "(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n" +
+      "\ttruncated\030\004 \001(\010R\ttruncated\"\356\001\n\021Approval" +
+      "Requested\022\035\n\nrequest_id\030\001 \001(\tR\trequestId" +
+      "\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\ttool_name\030\003" +
+      " \001(\tR\010toolName\022%\n\016arguments_json\030\004 \001(\tR\r" +
+      "argumentsJson\022\030\n\007summary\030\005 \001(\tR\007summary\022" +
+      "\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 \001(\0162" +
+      "\025.koda.v1.ApprovalRiskR\004risk\"`\n\020Approval" +
+      "Resolved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022" +
+      "-\n\010decision\030\002 \001(\0162\021.koda.v1.DecisionR\010de" +
+      "cision\"B\n\016LoopCapReached\022\036\n\niterations\030\001" +
+      " \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013Fi" +
+      "leChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030" +
+      "\002 \001(\0162\027.koda.v1.FileChangeKindR\006change\"\247" +
+      "\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006cha" +
+      "nge\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006chan" +
+      "ge\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013create_ti" +
+      "me\030\004 \001(\0132\032.google.protobuf.TimestampR\ncr" +
+      "eateTime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024.koda" +
+      ".v1.NoticeLevelR\005level\022\022\n\004text\030\002 \001(\tR\004te" +
+      "xt\022(\n\005retry\030\003 \001(\0132\022.koda.v1.RetryInfoR\005r" +
+      "etry\"\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R\007att" +
+      "empt\022!\n\014max_attempts\030\002 \001(\005R\013maxAttempts\022" +
+      "/\n\005delay\030\003 \001(\0132\031.google.protobuf.Duratio" +
+      "nR\005delay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\nRate" +
+      "Limits\022*\n\006limits\030\001 \003(\0132\022.koda.v1.RateLim" +
+      "itR\006limits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(\tR\004n" +
+      "ame\022\024\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaining\030\003" +
+      " \001(\003R\tremaining\022\024\n\005reset\030\004 \001(\tR\005reset\"\245\001" +
+      "\n\tTurnEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v1.Tu" +
+      "rnEndReasonR\006reason\022\035\n\nerror_code\030\002 \001(\tR" +
+      "\terrorCode\022#\n\rerror_message\030\003 \001(\tR\014error" +
+      "Message\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR\005" +
+      "usage\"\332\013\n\013EngineEvent\022\035\n\nsession_id\030\001 \001(" +
+      "\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020\n" +
+      "\003seq\030\003 \001(\003R\003seq\022;\n\013create_time\030\004 \001(\0132\032.g" +
+      "oogle.protobuf.TimestampR\ncreateTime\022.\n\023" +
+      "subagent_session_id\030\005 \001(\tR\021subagentSessi" +
+      "onId\022$\n\016parent_call_id\030\006 \001(\tR\014parentCall" +
+      "Id\0229\n\014turn_started\030\n \001(\0132\024.koda.v1.TurnS" +
+      "tartedH\000R\013turnStarted\0223\n\ntext_delta\030\013 \001(" +
+      "\0132\022.koda.v1.TextDeltaH\000R\ttextDelta\022?\n\016th" +
+      "inking_delta\030\014 \001(\0132\026.koda.v1.ThinkingDel" +
+      "taH\000R\rthinkingDelta\022F\n\021tool_call_started" +
+      "\030\r \001(\0132\030.koda.v1.ToolCallStartedH\000R\017tool" +
+      "CallStarted\022C\n\020tool_call_output\030\016 \001(\0132\027." +
+      "koda.v1.ToolCallOutputH\000R\016toolCallOutput" +
+      "\022I\n\022tool_call_finished\030\017 \001(\0132\031.koda.v1.T" +
+      "oolCallFinishedH\000R\020toolCallFinished\022K\n\022a" +
+      "pproval_requested\030\020 \001(\0132\032.koda.v1.Approv" +
+      "alRequestedH\000R\021approvalRequested\022H\n\021appr" +
+      "oval_resolved\030\021 \001(\0132\031.koda.v1.ApprovalRe" +
+      "solvedH\000R\020approvalResolved\022C\n\020loop_cap_r" +
+      "eached\030\022 \001(\0132\027.koda.v1.LoopCapReachedH\000R" +
+      "\016loopCapReached\022&\n\005usage\030\023 \001(\0132\016.koda.v1" +
+      ".UsageH\000R\005usage\0229\n\014file_changed\030\024 \001(\0132\024." +
+      "koda.v1.FileChangedH\000R\013fileChanged\022)\n\006no" +
+      "tice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006notice\0223\n" +
+      "\nturn_ended\030\026 \001(\0132\022.koda.v1.TurnEndedH\000R" +
+      "\tturnEnded\022<\n\rcontext_usage\030\027 \001(\0132\025.koda" +
+      ".v1.ContextUsageH\000R\014contextUsage\022<\n\rtodo" +
+      "s_updated\030\030 \001(\0132\025.koda.v1.TodosUpdatedH\000" +
+      "R\014todosUpdated\022<\n\ruser_question\030\031 \001(\0132\025." +
+      "koda.v1.UserQuestionH\000R\014userQuestion\0226\n\013" +
+      "rate_limits\030\032 \001(\0132\023.koda.v1.RateLimitsH\000" +
+      "R\nrateLimits\022C\n\020user_input_added\030\033 \001(\0132\027" +
+      ".koda.v1.UserInputAddedH\000R\016userInputAdde" +
+      "d\0226\n\013turn_queued\030\034 \001(\0132\023.koda.v1.TurnQue" +
+      "uedH\000R\nturnQueued\022L\n\023queued_turn_removed" +
+      "\030\035 \001(\0132\032.koda.v1.QueuedTurnRemovedH\000R\021qu" +
+      "euedTurnRemovedB\t\n\007payload\"E\n\016UserInputA" +
+      "dded\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_count\030" +
+      "\002 \001(\005R\nimageCount\"]\n\nTurnQueued\022\022\n\004text\030" +
+      "\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nimageC" +
+      "ount\022\032\n\010position\030\003 \001(\005R\010position\"E\n\021Queu" +
+      "edTurnRemoved\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n" +
+      "\007message\030\002 \001(\tR\007message\"|\n\014UserQuestion\022" +
+      "\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007call_i" +
+      "d\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010quest" +
+      "ion\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014Context" +
+      "Usage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022\035" +
+      "\n\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUp" +
+      "dated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005tod" +
+      "os*\210\001\n\010Decision\022\030\n\024DECISION_UNSPECIFIED\020" +
+      "\000\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_APPR" +
+      "OVE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DEC" +
+      "ISION_REJECT_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027L" +
+      "OOP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_" +
+      "CONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Disc" +
+      "onnectPolicy\022!\n\035DISCONNECT_POLICY_UNSPEC" +
+      "IFIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n" +
+      "\032DISCONNECT_POLICY_CONTINUE\020\002*\200\001\n\010WhenBu" +
+      "sy\022\031\n\025WHEN_BUSY_UNSPECIFIED\020\000\022\024\n\020WHEN_BU" +
+      "SY_REJECT\020\001\022\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WH" +
+      "EN_BUSY_INTERRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004" +
+      "*\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REASON_UN" +
+      "SPECIFIED\020\000\022\035\n\031TURN_END_REASON_COMPLETED" +
+      "\020\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TUR" +
+      "N_END_REASON_FAILED\020\003\022\'\n#TURN_END_REASON" +
+      "_STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKin" +
+      "d\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030F" +
+      "ILE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANGE" +
+      "_KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DEL" +
+      "ETED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_UN" +
+      "SPECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NO" +
+      "TICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERR" +
+      "OR\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_UN" +
+      "SPECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n" +
+      "\022APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda." +
+      "v1B\013EngineProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -307,153 +346,177 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_StartTurn_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_StartTurn_descriptor,
-        new java.lang.String[] { "SessionId", "Text", "Images", "OnDisconnect", });
-    internal_static_koda_v1_ApprovalDecision_descriptor =
+        new java.lang.String[] { "SessionId", "Text", "Images", "OnDisconnect", "WhenBusy", });
+    internal_static_koda_v1_Steer_descriptor =
       getDescriptor().getMessageType(1);
+    internal_static_koda_v1_Steer_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_Steer_descriptor,
+        new java.lang.String[] { "Text", "Images", "ExpectedTurnId", });
+    internal_static_koda_v1_ApprovalDecision_descriptor =
+      getDescriptor().getMessageType(2);
     internal_static_koda_v1_ApprovalDecision_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalDecision_descriptor,
         new java.lang.String[] { "RequestId", "Decision", "Feedback", });
     internal_static_koda_v1_LoopDecision_descriptor =
-      getDescriptor().getMessageType(2);
+      getDescriptor().getMessageType(3);
     internal_static_koda_v1_LoopDecision_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_LoopDecision_descriptor,
         new java.lang.String[] { "Action", "ExtraIterations", });
     internal_static_koda_v1_Cancel_descriptor =
-      getDescriptor().getMessageType(3);
+      getDescriptor().getMessageType(4);
     internal_static_koda_v1_Cancel_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Cancel_descriptor,
         new java.lang.String[] { });
     internal_static_koda_v1_EngineCommand_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_koda_v1_EngineCommand_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineCommand_descriptor,
-        new java.lang.String[] { "StartTurn", "ApprovalDecision", "LoopDecision", "Cancel", "UserAnswer", "Command", });
+        new java.lang.String[] { "StartTurn", "ApprovalDecision", "LoopDecision", "Cancel", "UserAnswer", "Steer", "Command", });
     internal_static_koda_v1_UserAnswer_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_koda_v1_UserAnswer_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UserAnswer_descriptor,
         new java.lang.String[] { "RequestId", "Text", });
     internal_static_koda_v1_TurnStarted_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_koda_v1_TurnStarted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TurnStarted_descriptor,
         new java.lang.String[] { "Text", "ImageCount", });
     internal_static_koda_v1_TextDelta_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_koda_v1_TextDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TextDelta_descriptor,
         new java.lang.String[] { "Text", });
     internal_static_koda_v1_ThinkingDelta_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_koda_v1_ThinkingDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ThinkingDelta_descriptor,
         new java.lang.String[] { "Text", });
     internal_static_koda_v1_ToolCallStarted_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_koda_v1_ToolCallStarted_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallStarted_descriptor,
         new java.lang.String[] { "CallId", "ToolName", "ArgumentsJson", });
     internal_static_koda_v1_ToolCallOutput_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_koda_v1_ToolCallOutput_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallOutput_descriptor,
         new java.lang.String[] { "CallId", "Chunk", "OmittedChars", });
     internal_static_koda_v1_ToolCallFinished_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_koda_v1_ToolCallFinished_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCallFinished_descriptor,
         new java.lang.String[] { "CallId", "Output", "IsError", "Truncated", });
     internal_static_koda_v1_ApprovalRequested_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_koda_v1_ApprovalRequested_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRequested_descriptor,
         new java.lang.String[] { "RequestId", "CallId", "ToolName", "ArgumentsJson", "Summary", "Preview", "Risk", });
     internal_static_koda_v1_ApprovalResolved_descriptor =
-      getDescriptor().getMessageType(13);
+      getDescriptor().getMessageType(14);
     internal_static_koda_v1_ApprovalResolved_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalResolved_descriptor,
         new java.lang.String[] { "RequestId", "Decision", });
     internal_static_koda_v1_LoopCapReached_descriptor =
-      getDescriptor().getMessageType(14);
+      getDescriptor().getMessageType(15);
     internal_static_koda_v1_LoopCapReached_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_LoopCapReached_descriptor,
         new java.lang.String[] { "Iterations", "Cap", });
     internal_static_koda_v1_FileChanged_descriptor =
-      getDescriptor().getMessageType(15);
+      getDescriptor().getMessageType(16);
     internal_static_koda_v1_FileChanged_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_FileChanged_descriptor,
         new java.lang.String[] { "Path", "Change", });
     internal_static_koda_v1_FileChange_descriptor =
-      getDescriptor().getMessageType(16);
+      getDescriptor().getMessageType(17);
     internal_static_koda_v1_FileChange_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_FileChange_descriptor,
         new java.lang.String[] { "Path", "Change", "TurnId", "CreateTime", });
     internal_static_koda_v1_Notice_descriptor =
-      getDescriptor().getMessageType(17);
+      getDescriptor().getMessageType(18);
     internal_static_koda_v1_Notice_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Notice_descriptor,
         new java.lang.String[] { "Level", "Text", "Retry", });
     internal_static_koda_v1_RetryInfo_descriptor =
-      getDescriptor().getMessageType(18);
+      getDescriptor().getMessageType(19);
     internal_static_koda_v1_RetryInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RetryInfo_descriptor,
         new java.lang.String[] { "Attempt", "MaxAttempts", "Delay", "Reason", });
     internal_static_koda_v1_RateLimits_descriptor =
-      getDescriptor().getMessageType(19);
+      getDescriptor().getMessageType(20);
     internal_static_koda_v1_RateLimits_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RateLimits_descriptor,
         new java.lang.String[] { "Limits", });
     internal_static_koda_v1_RateLimit_descriptor =
-      getDescriptor().getMessageType(20);
+      getDescriptor().getMessageType(21);
     internal_static_koda_v1_RateLimit_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RateLimit_descriptor,
         new java.lang.String[] { "Name", "Limit", "Remaining", "Reset", });
     internal_static_koda_v1_TurnEnded_descriptor =
-      getDescriptor().getMessageType(21);
+      getDescriptor().getMessageType(22);
     internal_static_koda_v1_TurnEnded_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TurnEnded_descriptor,
         new java.lang.String[] { "Reason", "ErrorCode", "ErrorMessage", "Usage", });
     internal_static_koda_v1_EngineEvent_descriptor =
-      getDescriptor().getMessageType(22);
+      getDescriptor().getMessageType(23);
     internal_static_koda_v1_EngineEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineEvent_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "SubagentSessionId", "ParentCallId", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "RateLimits", "Payload", });
+        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "SubagentSessionId", "ParentCallId", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "RateLimits", "UserInputAdded", "TurnQueued", "QueuedTurnRemoved", "Payload", });
+    internal_static_koda_v1_UserInputAdded_descriptor =
+      getDescriptor().getMessageType(24);
+    internal_static_koda_v1_UserInputAdded_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_UserInputAdded_descriptor,
+        new java.lang.String[] { "Text", "ImageCount", });
+    internal_static_koda_v1_TurnQueued_descriptor =
+      getDescriptor().getMessageType(25);
+    internal_static_koda_v1_TurnQueued_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_TurnQueued_descriptor,
+        new java.lang.String[] { "Text", "ImageCount", "Position", });
+    internal_static_koda_v1_QueuedTurnRemoved_descriptor =
+      getDescriptor().getMessageType(26);
+    internal_static_koda_v1_QueuedTurnRemoved_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_QueuedTurnRemoved_descriptor,
+        new java.lang.String[] { "Reason", "Message", });
     internal_static_koda_v1_UserQuestion_descriptor =
-      getDescriptor().getMessageType(23);
+      getDescriptor().getMessageType(27);
     internal_static_koda_v1_UserQuestion_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UserQuestion_descriptor,
         new java.lang.String[] { "RequestId", "CallId", "Question", "Choices", });
     internal_static_koda_v1_ContextUsage_descriptor =
-      getDescriptor().getMessageType(24);
+      getDescriptor().getMessageType(28);
     internal_static_koda_v1_ContextUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ContextUsage_descriptor,
         new java.lang.String[] { "UsedTokens", "MaxTokens", });
     internal_static_koda_v1_TodosUpdated_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(29);
     internal_static_koda_v1_TodosUpdated_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TodosUpdated_descriptor,

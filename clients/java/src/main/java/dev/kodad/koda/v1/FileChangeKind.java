@@ -151,7 +151,7 @@ public enum FileChangeKind
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(4);
+    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(5);
   }
 
   private static final FileChangeKind[] VALUES = values();

@@ -151,7 +151,7 @@ public enum NoticeLevel
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(5);
+    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(6);
   }
 
   private static final NoticeLevel[] VALUES = values();

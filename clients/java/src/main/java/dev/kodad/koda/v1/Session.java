@@ -45,6 +45,7 @@ private static final long serialVersionUID = 0L;
     profile_ = "";
     parentSessionId_ = "";
     mcpServers_ = java.util.Collections.emptyList();
+    queuedTurns_ = java.util.Collections.emptyList();
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -1099,6 +1100,72 @@ java.lang.String defaultValue) {
     return sandbox_ == null ? dev.kodad.koda.v1.Sandbox.getDefaultInstance() : sandbox_;
   }
 
+  public static final int QUEUED_TURNS_FIELD_NUMBER = 24;
+  @SuppressWarnings("serial")
+  private java.util.List<dev.kodad.koda.v1.QueuedTurn> queuedTurns_;
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<dev.kodad.koda.v1.QueuedTurn> getQueuedTurnsList() {
+    return queuedTurns_;
+  }
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends dev.kodad.koda.v1.QueuedTurnOrBuilder> 
+      getQueuedTurnsOrBuilderList() {
+    return queuedTurns_;
+  }
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  @java.lang.Override
+  public int getQueuedTurnsCount() {
+    return queuedTurns_.size();
+  }
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.QueuedTurn getQueuedTurns(int index) {
+    return queuedTurns_.get(index);
+  }
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.QueuedTurnOrBuilder getQueuedTurnsOrBuilder(
+      int index) {
+    return queuedTurns_.get(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1184,6 +1251,9 @@ java.lang.String defaultValue) {
     }
     if (((bitField0_ & 0x00000020) != 0)) {
       output.writeMessage(23, getSandbox());
+    }
+    for (int i = 0; i < queuedTurns_.size(); i++) {
+      output.writeMessage(24, queuedTurns_.get(i));
     }
     getUnknownFields().writeTo(output);
   }
@@ -1294,6 +1364,15 @@ java.lang.String defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(23, getSandbox());
     }
+
+        {
+          final int count = queuedTurns_.size();
+          for (int i = 0; i < count; i++) {
+            size += com.google.protobuf.CodedOutputStream
+              .computeMessageSizeNoTag(queuedTurns_.get(i));
+          }
+          size += 2 * count;
+        }
     return size;
   }
   @java.lang.Override
@@ -1380,6 +1459,8 @@ java.lang.String defaultValue) {
       if (!getSandbox()
           .equals(other.getSandbox())) return false;
     }
+    if (!getQueuedTurnsList()
+        .equals(other.getQueuedTurnsList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1458,6 +1539,10 @@ java.lang.String defaultValue) {
     if (hasSandbox()) {
       hash = (37 * hash) + SANDBOX_FIELD_NUMBER;
       hash = (53 * hash) + getSandbox().hashCode();
+    }
+    if (getQueuedTurnsCount() > 0) {
+      hash = (37 * hash) + QUEUED_TURNS_FIELD_NUMBER;
+      hash = (53 * hash) + getQueuedTurnsList().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -1624,6 +1709,7 @@ java.lang.String defaultValue) {
         internalGetTodosFieldBuilder();
         internalGetMcpServersFieldBuilder();
         internalGetSandboxFieldBuilder();
+        internalGetQueuedTurnsFieldBuilder();
       }
     }
     @java.lang.Override
@@ -1695,6 +1781,13 @@ java.lang.String defaultValue) {
         sandboxBuilder_.dispose();
         sandboxBuilder_ = null;
       }
+      if (queuedTurnsBuilder_ == null) {
+        queuedTurns_ = java.util.Collections.emptyList();
+      } else {
+        queuedTurns_ = null;
+        queuedTurnsBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00800000);
       return this;
     }
 
@@ -1754,6 +1847,15 @@ java.lang.String defaultValue) {
         result.mcpServers_ = mcpServers_;
       } else {
         result.mcpServers_ = mcpServersBuilder_.build();
+      }
+      if (queuedTurnsBuilder_ == null) {
+        if (((bitField0_ & 0x00800000) != 0)) {
+          queuedTurns_ = java.util.Collections.unmodifiableList(queuedTurns_);
+          bitField0_ = (bitField0_ & ~0x00800000);
+        }
+        result.queuedTurns_ = queuedTurns_;
+      } else {
+        result.queuedTurns_ = queuedTurnsBuilder_.build();
       }
     }
 
@@ -2008,6 +2110,32 @@ java.lang.String defaultValue) {
       if (other.hasSandbox()) {
         mergeSandbox(other.getSandbox());
       }
+      if (queuedTurnsBuilder_ == null) {
+        if (!other.queuedTurns_.isEmpty()) {
+          if (queuedTurns_.isEmpty()) {
+            queuedTurns_ = other.queuedTurns_;
+            bitField0_ = (bitField0_ & ~0x00800000);
+          } else {
+            ensureQueuedTurnsIsMutable();
+            queuedTurns_.addAll(other.queuedTurns_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.queuedTurns_.isEmpty()) {
+          if (queuedTurnsBuilder_.isEmpty()) {
+            queuedTurnsBuilder_.dispose();
+            queuedTurnsBuilder_ = null;
+            queuedTurns_ = other.queuedTurns_;
+            bitField0_ = (bitField0_ & ~0x00800000);
+            queuedTurnsBuilder_ = 
+              com.google.protobuf.GeneratedMessage.alwaysUseFieldBuilders ?
+                 internalGetQueuedTurnsFieldBuilder() : null;
+          } else {
+            queuedTurnsBuilder_.addAllMessages(other.queuedTurns_);
+          }
+        }
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -2187,6 +2315,19 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00400000;
               break;
             } // case 186
+            case 194: {
+              dev.kodad.koda.v1.QueuedTurn m =
+                  input.readMessage(
+                      dev.kodad.koda.v1.QueuedTurn.parser(),
+                      extensionRegistry);
+              if (queuedTurnsBuilder_ == null) {
+                ensureQueuedTurnsIsMutable();
+                queuedTurns_.add(m);
+              } else {
+                queuedTurnsBuilder_.addMessage(m);
+              }
+              break;
+            } // case 194
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -5342,6 +5483,330 @@ java.lang.String defaultValue) {
         sandbox_ = null;
       }
       return sandboxBuilder_;
+    }
+
+    private java.util.List<dev.kodad.koda.v1.QueuedTurn> queuedTurns_ =
+      java.util.Collections.emptyList();
+    private void ensureQueuedTurnsIsMutable() {
+      if (!((bitField0_ & 0x00800000) != 0)) {
+        queuedTurns_ = new java.util.ArrayList<dev.kodad.koda.v1.QueuedTurn>(queuedTurns_);
+        bitField0_ |= 0x00800000;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.QueuedTurn, dev.kodad.koda.v1.QueuedTurn.Builder, dev.kodad.koda.v1.QueuedTurnOrBuilder> queuedTurnsBuilder_;
+
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.QueuedTurn> getQueuedTurnsList() {
+      if (queuedTurnsBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(queuedTurns_);
+      } else {
+        return queuedTurnsBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public int getQueuedTurnsCount() {
+      if (queuedTurnsBuilder_ == null) {
+        return queuedTurns_.size();
+      } else {
+        return queuedTurnsBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurn getQueuedTurns(int index) {
+      if (queuedTurnsBuilder_ == null) {
+        return queuedTurns_.get(index);
+      } else {
+        return queuedTurnsBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder setQueuedTurns(
+        int index, dev.kodad.koda.v1.QueuedTurn value) {
+      if (queuedTurnsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.set(index, value);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder setQueuedTurns(
+        int index, dev.kodad.koda.v1.QueuedTurn.Builder builderForValue) {
+      if (queuedTurnsBuilder_ == null) {
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder addQueuedTurns(dev.kodad.koda.v1.QueuedTurn value) {
+      if (queuedTurnsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.add(value);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder addQueuedTurns(
+        int index, dev.kodad.koda.v1.QueuedTurn value) {
+      if (queuedTurnsBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.add(index, value);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder addQueuedTurns(
+        dev.kodad.koda.v1.QueuedTurn.Builder builderForValue) {
+      if (queuedTurnsBuilder_ == null) {
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.add(builderForValue.build());
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder addQueuedTurns(
+        int index, dev.kodad.koda.v1.QueuedTurn.Builder builderForValue) {
+      if (queuedTurnsBuilder_ == null) {
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder addAllQueuedTurns(
+        java.lang.Iterable<? extends dev.kodad.koda.v1.QueuedTurn> values) {
+      if (queuedTurnsBuilder_ == null) {
+        ensureQueuedTurnsIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, queuedTurns_);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder clearQueuedTurns() {
+      if (queuedTurnsBuilder_ == null) {
+        queuedTurns_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00800000);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public Builder removeQueuedTurns(int index) {
+      if (queuedTurnsBuilder_ == null) {
+        ensureQueuedTurnsIsMutable();
+        queuedTurns_.remove(index);
+        onChanged();
+      } else {
+        queuedTurnsBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurn.Builder getQueuedTurnsBuilder(
+        int index) {
+      return internalGetQueuedTurnsFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurnOrBuilder getQueuedTurnsOrBuilder(
+        int index) {
+      if (queuedTurnsBuilder_ == null) {
+        return queuedTurns_.get(index);  } else {
+        return queuedTurnsBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public java.util.List<? extends dev.kodad.koda.v1.QueuedTurnOrBuilder> 
+         getQueuedTurnsOrBuilderList() {
+      if (queuedTurnsBuilder_ != null) {
+        return queuedTurnsBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(queuedTurns_);
+      }
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurn.Builder addQueuedTurnsBuilder() {
+      return internalGetQueuedTurnsFieldBuilder().addBuilder(
+          dev.kodad.koda.v1.QueuedTurn.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public dev.kodad.koda.v1.QueuedTurn.Builder addQueuedTurnsBuilder(
+        int index) {
+      return internalGetQueuedTurnsFieldBuilder().addBuilder(
+          index, dev.kodad.koda.v1.QueuedTurn.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+     * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+     * </pre>
+     *
+     * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+     */
+    public java.util.List<dev.kodad.koda.v1.QueuedTurn.Builder> 
+         getQueuedTurnsBuilderList() {
+      return internalGetQueuedTurnsFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilder<
+        dev.kodad.koda.v1.QueuedTurn, dev.kodad.koda.v1.QueuedTurn.Builder, dev.kodad.koda.v1.QueuedTurnOrBuilder> 
+        internalGetQueuedTurnsFieldBuilder() {
+      if (queuedTurnsBuilder_ == null) {
+        queuedTurnsBuilder_ = new com.google.protobuf.RepeatedFieldBuilder<
+            dev.kodad.koda.v1.QueuedTurn, dev.kodad.koda.v1.QueuedTurn.Builder, dev.kodad.koda.v1.QueuedTurnOrBuilder>(
+                queuedTurns_,
+                ((bitField0_ & 0x00800000) != 0),
+                getParentForChildren(),
+                isClean());
+        queuedTurns_ = null;
+      }
+      return queuedTurnsBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

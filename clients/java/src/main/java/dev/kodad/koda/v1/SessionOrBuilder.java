@@ -628,4 +628,53 @@ java.lang.String defaultValue);
    * <code>.koda.v1.Sandbox sandbox = 23 [json_name = "sandbox"];</code>
    */
   dev.kodad.koda.v1.SandboxOrBuilder getSandboxOrBuilder();
+
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  java.util.List<dev.kodad.koda.v1.QueuedTurn> 
+      getQueuedTurnsList();
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  dev.kodad.koda.v1.QueuedTurn getQueuedTurns(int index);
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  int getQueuedTurnsCount();
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  java.util.List<? extends dev.kodad.koda.v1.QueuedTurnOrBuilder> 
+      getQueuedTurnsOrBuilderList();
+  /**
+   * <pre>
+   * Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
+   * ListSessions). Remove one with RemoveQueuedTurn. Output only.
+   * </pre>
+   *
+   * <code>repeated .koda.v1.QueuedTurn queued_turns = 24 [json_name = "queuedTurns"];</code>
+   */
+  dev.kodad.koda.v1.QueuedTurnOrBuilder getQueuedTurnsOrBuilder(
+      int index);
 }

@@ -57,6 +57,11 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_QueuedTurn_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_QueuedTurn_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_McpServer_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -138,7 +143,7 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "Tokens\022#\n\routput_tokens\030\002 \001(\003R\014outputTok" +
       "ens\022*\n\021cache_read_tokens\030\003 \001(\003R\017cacheRea" +
       "dTokens\022,\n\022cache_write_tokens\030\004 \001(\003R\020cac" +
-      "heWriteTokens\"\212\010\n\007Session\022\016\n\002id\030\001 \001(\tR\002i" +
+      "heWriteTokens\"\302\010\n\007Session\022\016\n\002id\030\001 \001(\tR\002i" +
       "d\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\tworkspace\030\003 \001" +
       "(\tR\tworkspace\0223\n\010provider\030\004 \001(\0132\027.koda.v" +
       "1.ProviderConfigR\010provider\022:\n\rapproval_m" +
@@ -162,69 +167,75 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "\tR\007profile\022*\n\021parent_session_id\030\025 \001(\tR\017p" +
       "arentSessionId\0223\n\013mcp_servers\030\026 \003(\0132\022.ko" +
       "da.v1.McpServerR\nmcpServers\022*\n\007sandbox\030\027" +
-      " \001(\0132\020.koda.v1.SandboxR\007sandbox\0329\n\013Label" +
-      "sEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR" +
-      "\005value:\0028\001\"\335\002\n\tMcpServer\022\022\n\004name\030\001 \001(\tR\004" +
-      "name\022\030\n\007command\030\002 \003(\tR\007command\022\020\n\003url\030\003 " +
-      "\001(\tR\003url\022\030\n\007trusted\030\004 \001(\010R\007trusted\022@\n\nhe" +
-      "ader_env\030\005 \003(\0132!.koda.v1.McpServer.Heade" +
-      "rEnvEntryR\theaderEnv\022:\n\010env_from\030\006 \003(\0132\037" +
-      ".koda.v1.McpServer.EnvFromEntryR\007envFrom" +
-      "\032<\n\016HeaderEnvEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005" +
-      "value\030\002 \001(\tR\005value:\0028\001\032:\n\014EnvFromEntry\022\020" +
-      "\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\002" +
-      "8\001\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 \001(\tR\004name\022" +
-      " \n\013description\030\002 \001(\tR\013description\022#\n\rsys" +
-      "tem_prompt\030\003 \001(\tR\014systemPrompt\022\024\n\005model\030" +
-      "\004 \001(\tR\005model\022#\n\rallowed_tools\030\005 \003(\tR\014all" +
-      "owedTools\022)\n\020disallowed_tools\030\006 \003(\tR\017dis" +
-      "allowedTools\022\031\n\010loop_cap\030\007 \001(\005R\007loopCap\022" +
-      "\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006source\030\t \001(\tR" +
-      "\006source\0223\n\013mcp_servers\030\n \003(\0132\022.koda.v1.M" +
-      "cpServerR\nmcpServers\"M\n\004Todo\022\030\n\007content\030" +
-      "\001 \001(\tR\007content\022+\n\006status\030\002 \001(\0162\023.koda.v1" +
-      ".TodoStatusR\006status\"j\n\014ApprovalRule\022\033\n\tt" +
-      "ool_name\030\001 \001(\tR\010toolName\022%\n\016command_pref" +
-      "ix\030\002 \001(\tR\rcommandPrefix\022\026\n\006reject\030\003 \001(\010R" +
-      "\006reject\"8\n\005Image\022\033\n\tmime_type\030\001 \001(\tR\010mim" +
-      "eType\022\022\n\004data\030\002 \001(\014R\004data\"g\n\010ToolCall\022\027\n" +
-      "\007call_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(" +
-      "\tR\010toolName\022%\n\016arguments_json\030\003 \001(\tR\rarg" +
-      "umentsJson\"v\n\nToolResult\022\027\n\007call_id\030\001 \001(" +
-      "\tR\006callId\022\026\n\006output\030\002 \001(\tR\006output\022\031\n\010is_" +
-      "error\030\003 \001(\010R\007isError\022\034\n\ttruncated\030\004 \001(\010R" +
-      "\ttruncated\"\264\003\n\007Message\022\024\n\005index\030\001 \001(\003R\005i" +
-      "ndex\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022(\n\004role\030\003 " +
-      "\001(\0162\024.koda.v1.MessageRoleR\004role\022\022\n\004text\030" +
-      "\004 \001(\tR\004text\022\032\n\010thinking\030\005 \001(\tR\010thinking\022" +
-      "&\n\006images\030\006 \003(\0132\016.koda.v1.ImageR\006images\022" +
-      "0\n\ntool_calls\030\007 \003(\0132\021.koda.v1.ToolCallR\t" +
-      "toolCalls\0224\n\013tool_result\030\010 \001(\0132\023.koda.v1" +
-      ".ToolResultR\ntoolResult\022$\n\005usage\030\t \001(\0132\016" +
-      ".koda.v1.UsageR\005usage\022;\n\013create_time\030\n \001" +
-      "(\0132\032.google.protobuf.TimestampR\ncreateTi" +
-      "me\022-\n\022summarized_through\030\013 \001(\003R\021summariz" +
-      "edThrough*\213\001\n\014ProviderKind\022\035\n\031PROVIDER_K" +
-      "IND_UNSPECIFIED\020\000\022\032\n\026PROVIDER_KIND_SCRIP" +
-      "TED\020\001\022#\n\037PROVIDER_KIND_OPENAI_COMPATIBLE" +
-      "\020\002\022\033\n\027PROVIDER_KIND_ANTHROPIC\020\003*}\n\014Appro" +
-      "valMode\022\035\n\031APPROVAL_MODE_UNSPECIFIED\020\000\022\026" +
-      "\n\022APPROVAL_MODE_AUTO\020\001\022\031\n\025APPROVAL_MODE_" +
-      "CONFIRM\020\002\022\033\n\027APPROVAL_MODE_READ_ONLY\020\003*\221" +
-      "\001\n\rSandboxPolicy\022\036\n\032SANDBOX_POLICY_UNSPE" +
-      "CIFIED\020\000\022\034\n\030SANDBOX_POLICY_READ_ONLY\020\001\022\"" +
-      "\n\036SANDBOX_POLICY_WORKSPACE_WRITE\020\002\022\036\n\032SA" +
-      "NDBOX_POLICY_FULL_ACCESS\020\003*`\n\014SessionSta" +
-      "te\022\035\n\031SESSION_STATE_UNSPECIFIED\020\000\022\026\n\022SES" +
-      "SION_STATE_IDLE\020\001\022\031\n\025SESSION_STATE_RUNNI" +
-      "NG\020\002*\217\001\n\013MessageRole\022\034\n\030MESSAGE_ROLE_UNS" +
-      "PECIFIED\020\000\022\025\n\021MESSAGE_ROLE_USER\020\001\022\032\n\026MES" +
-      "SAGE_ROLE_ASSISTANT\020\002\022\025\n\021MESSAGE_ROLE_TO" +
-      "OL\020\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004*z\n\nTodoSt" +
-      "atus\022\033\n\027TODO_STATUS_UNSPECIFIED\020\000\022\027\n\023TOD" +
-      "O_STATUS_PENDING\020\001\022\033\n\027TODO_STATUS_IN_PRO" +
-      "GRESS\020\002\022\031\n\025TODO_STATUS_COMPLETED\020\003B#\n\021de" +
-      "v.kodad.koda.v1B\014SessionProtoP\001b\006proto3"
+      " \001(\0132\020.koda.v1.SandboxR\007sandbox\0226\n\014queue" +
+      "d_turns\030\030 \003(\0132\023.koda.v1.QueuedTurnR\013queu" +
+      "edTurns\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key" +
+      "\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\227\001\n\nQueuedTur" +
+      "n\022\027\n\007turn_id\030\001 \001(\tR\006turnId\022\022\n\004text\030\002 \001(\t" +
+      "R\004text\022\037\n\013image_count\030\003 \001(\005R\nimageCount\022" +
+      ";\n\013create_time\030\004 \001(\0132\032.google.protobuf.T" +
+      "imestampR\ncreateTime\"\335\002\n\tMcpServer\022\022\n\004na" +
+      "me\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR\007command" +
+      "\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 \001(\010R\007tru" +
+      "sted\022@\n\nheader_env\030\005 \003(\0132!.koda.v1.McpSe" +
+      "rver.HeaderEnvEntryR\theaderEnv\022:\n\010env_fr" +
+      "om\030\006 \003(\0132\037.koda.v1.McpServer.EnvFromEntr" +
+      "yR\007envFrom\032<\n\016HeaderEnvEntry\022\020\n\003key\030\001 \001(" +
+      "\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\032:\n\014EnvF" +
+      "romEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(" +
+      "\tR\005value:\0028\001\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 " +
+      "\001(\tR\004name\022 \n\013description\030\002 \001(\tR\013descript" +
+      "ion\022#\n\rsystem_prompt\030\003 \001(\tR\014systemPrompt" +
+      "\022\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowed_tools\030" +
+      "\005 \003(\tR\014allowedTools\022)\n\020disallowed_tools\030" +
+      "\006 \003(\tR\017disallowedTools\022\031\n\010loop_cap\030\007 \001(\005" +
+      "R\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006sou" +
+      "rce\030\t \001(\tR\006source\0223\n\013mcp_servers\030\n \003(\0132\022" +
+      ".koda.v1.McpServerR\nmcpServers\"M\n\004Todo\022\030" +
+      "\n\007content\030\001 \001(\tR\007content\022+\n\006status\030\002 \001(\016" +
+      "2\023.koda.v1.TodoStatusR\006status\"j\n\014Approva" +
+      "lRule\022\033\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016co" +
+      "mmand_prefix\030\002 \001(\tR\rcommandPrefix\022\026\n\006rej" +
+      "ect\030\003 \001(\010R\006reject\"8\n\005Image\022\033\n\tmime_type\030" +
+      "\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004data\"g\n\010T" +
+      "oolCall\022\027\n\007call_id\030\001 \001(\tR\006callId\022\033\n\ttool" +
+      "_name\030\002 \001(\tR\010toolName\022%\n\016arguments_json\030" +
+      "\003 \001(\tR\rargumentsJson\"v\n\nToolResult\022\027\n\007ca" +
+      "ll_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(\tR\006out" +
+      "put\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\ttrunca" +
+      "ted\030\004 \001(\010R\ttruncated\"\264\003\n\007Message\022\024\n\005inde" +
+      "x\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022" +
+      "(\n\004role\030\003 \001(\0162\024.koda.v1.MessageRoleR\004rol" +
+      "e\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinking\030\005 \001(\tR" +
+      "\010thinking\022&\n\006images\030\006 \003(\0132\016.koda.v1.Imag" +
+      "eR\006images\0220\n\ntool_calls\030\007 \003(\0132\021.koda.v1." +
+      "ToolCallR\ttoolCalls\0224\n\013tool_result\030\010 \001(\013" +
+      "2\023.koda.v1.ToolResultR\ntoolResult\022$\n\005usa" +
+      "ge\030\t \001(\0132\016.koda.v1.UsageR\005usage\022;\n\013creat" +
+      "e_time\030\n \001(\0132\032.google.protobuf.Timestamp" +
+      "R\ncreateTime\022-\n\022summarized_through\030\013 \001(\003" +
+      "R\021summarizedThrough*\213\001\n\014ProviderKind\022\035\n\031" +
+      "PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026PROVIDER_" +
+      "KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND_OPENAI_" +
+      "COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_ANTHROPIC\020" +
+      "\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MODE_UNSPE" +
+      "CIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001\022\031\n\025APPR" +
+      "OVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_MODE_REA" +
+      "D_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032SANDBOX_PO" +
+      "LICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_POLICY_REA" +
+      "D_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORKSPACE_WRI" +
+      "TE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACCESS\020\003*`\n\014" +
+      "SessionState\022\035\n\031SESSION_STATE_UNSPECIFIE" +
+      "D\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SESSION_S" +
+      "TATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030MESSAG" +
+      "E_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_ROLE_USE" +
+      "R\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n\021MESSA" +
+      "GE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004" +
+      "*z\n\nTodoStatus\022\033\n\027TODO_STATUS_UNSPECIFIE" +
+      "D\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027TODO_STA" +
+      "TUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATUS_COMPLET" +
+      "ED\020\003B#\n\021dev.kodad.koda.v1B\014SessionProtoP" +
+      "\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -261,15 +272,21 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_Session_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_descriptor,
-        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", "McpServers", "Sandbox", });
+        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", "McpServers", "Sandbox", "QueuedTurns", });
     internal_static_koda_v1_Session_LabelsEntry_descriptor =
       internal_static_koda_v1_Session_descriptor.getNestedType(0);
     internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_LabelsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
-    internal_static_koda_v1_McpServer_descriptor =
+    internal_static_koda_v1_QueuedTurn_descriptor =
       getDescriptor().getMessageType(5);
+    internal_static_koda_v1_QueuedTurn_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_QueuedTurn_descriptor,
+        new java.lang.String[] { "TurnId", "Text", "ImageCount", "CreateTime", });
+    internal_static_koda_v1_McpServer_descriptor =
+      getDescriptor().getMessageType(6);
     internal_static_koda_v1_McpServer_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_McpServer_descriptor,
@@ -287,43 +304,43 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
         internal_static_koda_v1_McpServer_EnvFromEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_koda_v1_AgentProfile_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_koda_v1_AgentProfile_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_AgentProfile_descriptor,
         new java.lang.String[] { "Name", "Description", "SystemPrompt", "Model", "AllowedTools", "DisallowedTools", "LoopCap", "Memory", "Source", "McpServers", });
     internal_static_koda_v1_Todo_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_koda_v1_Todo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Todo_descriptor,
         new java.lang.String[] { "Content", "Status", });
     internal_static_koda_v1_ApprovalRule_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_koda_v1_ApprovalRule_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalRule_descriptor,
         new java.lang.String[] { "ToolName", "CommandPrefix", "Reject", });
     internal_static_koda_v1_Image_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_koda_v1_Image_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Image_descriptor,
         new java.lang.String[] { "MimeType", "Data", });
     internal_static_koda_v1_ToolCall_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_koda_v1_ToolCall_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolCall_descriptor,
         new java.lang.String[] { "CallId", "ToolName", "ArgumentsJson", });
     internal_static_koda_v1_ToolResult_descriptor =
-      getDescriptor().getMessageType(11);
+      getDescriptor().getMessageType(12);
     internal_static_koda_v1_ToolResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ToolResult_descriptor,
         new java.lang.String[] { "CallId", "Output", "IsError", "Truncated", });
     internal_static_koda_v1_Message_descriptor =
-      getDescriptor().getMessageType(12);
+      getDescriptor().getMessageType(13);
     internal_static_koda_v1_Message_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Message_descriptor,

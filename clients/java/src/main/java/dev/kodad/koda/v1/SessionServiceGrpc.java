@@ -436,6 +436,37 @@ public final class SessionServiceGrpc {
     return getCancelTurnMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.RemoveQueuedTurnRequest,
+      dev.kodad.koda.v1.RemoveQueuedTurnResponse> getRemoveQueuedTurnMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "RemoveQueuedTurn",
+      requestType = dev.kodad.koda.v1.RemoveQueuedTurnRequest.class,
+      responseType = dev.kodad.koda.v1.RemoveQueuedTurnResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.RemoveQueuedTurnRequest,
+      dev.kodad.koda.v1.RemoveQueuedTurnResponse> getRemoveQueuedTurnMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.RemoveQueuedTurnRequest, dev.kodad.koda.v1.RemoveQueuedTurnResponse> getRemoveQueuedTurnMethod;
+    if ((getRemoveQueuedTurnMethod = SessionServiceGrpc.getRemoveQueuedTurnMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getRemoveQueuedTurnMethod = SessionServiceGrpc.getRemoveQueuedTurnMethod) == null) {
+          SessionServiceGrpc.getRemoveQueuedTurnMethod = getRemoveQueuedTurnMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.RemoveQueuedTurnRequest, dev.kodad.koda.v1.RemoveQueuedTurnResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "RemoveQueuedTurn"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.RemoveQueuedTurnRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.RemoveQueuedTurnResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("RemoveQueuedTurn"))
+              .build();
+        }
+      }
+    }
+    return getRemoveQueuedTurnMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.WatchSessionRequest,
       dev.kodad.koda.v1.WatchSessionResponse> getWatchSessionMethod;
 
@@ -799,6 +830,17 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+     * NOT_FOUND when it is not queued (any more: it may have started).
+     * </pre>
+     */
+    default void removeQueuedTurn(dev.kodad.koda.v1.RemoveQueuedTurnRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RemoveQueuedTurnResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getRemoveQueuedTurnMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Replays the stored events of a session with seq &gt; `after_seq`, then follows live events
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
@@ -1085,6 +1127,18 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+     * NOT_FOUND when it is not queued (any more: it may have started).
+     * </pre>
+     */
+    public void removeQueuedTurn(dev.kodad.koda.v1.RemoveQueuedTurnRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RemoveQueuedTurnResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getRemoveQueuedTurnMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
      * Replays the stored events of a session with seq &gt; `after_seq`, then follows live events
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
@@ -1332,6 +1386,17 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+     * NOT_FOUND when it is not queued (any more: it may have started).
+     * </pre>
+     */
+    public dev.kodad.koda.v1.RemoveQueuedTurnResponse removeQueuedTurn(dev.kodad.koda.v1.RemoveQueuedTurnRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getRemoveQueuedTurnMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Replays the stored events of a session with seq &gt; `after_seq`, then follows live events
      * until the client cancels. No event is lost or repeated between replay and live. Requests
      * still waiting for an answer (`approval_requested`, `loop_cap_reached`) whose seq is not
@@ -1552,6 +1617,17 @@ public final class SessionServiceGrpc {
     public dev.kodad.koda.v1.CancelTurnResponse cancelTurn(dev.kodad.koda.v1.CancelTurnRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getCancelTurnMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+     * NOT_FOUND when it is not queued (any more: it may have started).
+     * </pre>
+     */
+    public dev.kodad.koda.v1.RemoveQueuedTurnResponse removeQueuedTurn(dev.kodad.koda.v1.RemoveQueuedTurnRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getRemoveQueuedTurnMethod(), getCallOptions(), request);
     }
 
     /**
@@ -1791,6 +1867,18 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
+     * NOT_FOUND when it is not queued (any more: it may have started).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.RemoveQueuedTurnResponse> removeQueuedTurn(
+        dev.kodad.koda.v1.RemoveQueuedTurnRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getRemoveQueuedTurnMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Lists the agent profiles a session on a workspace can use: the built-in `default`, the
      * server's profile directory, and the workspace's `.kodad/agents/`.
      * </pre>
@@ -1840,11 +1928,12 @@ public final class SessionServiceGrpc {
   private static final int METHODID_LIST_FILE_CHANGES = 9;
   private static final int METHODID_SUBMIT_COMMAND = 10;
   private static final int METHODID_CANCEL_TURN = 11;
-  private static final int METHODID_WATCH_SESSION = 12;
-  private static final int METHODID_LIST_AGENT_PROFILES = 13;
-  private static final int METHODID_GET_AGENT_PROFILE = 14;
-  private static final int METHODID_COMPACT_SESSION = 15;
-  private static final int METHODID_RUN_TURN = 16;
+  private static final int METHODID_REMOVE_QUEUED_TURN = 12;
+  private static final int METHODID_WATCH_SESSION = 13;
+  private static final int METHODID_LIST_AGENT_PROFILES = 14;
+  private static final int METHODID_GET_AGENT_PROFILE = 15;
+  private static final int METHODID_COMPACT_SESSION = 16;
+  private static final int METHODID_RUN_TURN = 17;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -1910,6 +1999,10 @@ public final class SessionServiceGrpc {
         case METHODID_CANCEL_TURN:
           serviceImpl.cancelTurn((dev.kodad.koda.v1.CancelTurnRequest) request,
               (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.CancelTurnResponse>) responseObserver);
+          break;
+        case METHODID_REMOVE_QUEUED_TURN:
+          serviceImpl.removeQueuedTurn((dev.kodad.koda.v1.RemoveQueuedTurnRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RemoveQueuedTurnResponse>) responseObserver);
           break;
         case METHODID_WATCH_SESSION:
           serviceImpl.watchSession((dev.kodad.koda.v1.WatchSessionRequest) request,
@@ -2040,6 +2133,13 @@ public final class SessionServiceGrpc {
               dev.kodad.koda.v1.CancelTurnResponse>(
                 service, METHODID_CANCEL_TURN)))
         .addMethod(
+          getRemoveQueuedTurnMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.RemoveQueuedTurnRequest,
+              dev.kodad.koda.v1.RemoveQueuedTurnResponse>(
+                service, METHODID_REMOVE_QUEUED_TURN)))
+        .addMethod(
           getWatchSessionMethod(),
           io.grpc.stub.ServerCalls.asyncServerStreamingCall(
             new MethodHandlers<
@@ -2128,6 +2228,7 @@ public final class SessionServiceGrpc {
               .addMethod(getRunTurnMethod())
               .addMethod(getSubmitCommandMethod())
               .addMethod(getCancelTurnMethod())
+              .addMethod(getRemoveQueuedTurnMethod())
               .addMethod(getWatchSessionMethod())
               .addMethod(getListAgentProfilesMethod())
               .addMethod(getGetAgentProfileMethod())

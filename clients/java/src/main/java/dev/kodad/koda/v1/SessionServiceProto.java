@@ -192,6 +192,16 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_CancelTurnRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_RemoveQueuedTurnRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_RemoveQueuedTurnResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_RemoveQueuedTurnResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_CancelTurnResponse_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -291,49 +301,55 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "sionId\0220\n\007command\030\002 \001(\0132\026.koda.v1.Engine" +
       "CommandR\007command\022\027\n\007turn_id\030\003 \001(\tR\006turnI" +
       "d\"0\n\025SubmitCommandResponse\022\027\n\007turn_id\030\001 " +
-      "\001(\tR\006turnId\"K\n\021CancelTurnRequest\022\035\n\nsess" +
+      "\001(\tR\006turnId\"l\n\021CancelTurnRequest\022\035\n\nsess" +
       "ion_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\t" +
-      "R\006turnId\"-\n\022CancelTurnResponse\022\027\n\007turn_i" +
-      "d\030\001 \001(\tR\006turnId\"Q\n\023WatchSessionRequest\022\035" +
-      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\033\n\tafter_s" +
-      "eq\030\002 \001(\003R\010afterSeq\"B\n\024WatchSessionRespon" +
-      "se\022*\n\005event\030\001 \001(\0132\024.koda.v1.EngineEventR" +
-      "\005event2\305\n\n\016SessionService\022N\n\rGetServerIn" +
-      "fo\022\035.koda.v1.GetServerInfoRequest\032\036.koda" +
-      ".v1.GetServerInfoResponse\022E\n\nListModels\022" +
-      "\032.koda.v1.ListModelsRequest\032\033.koda.v1.Li" +
-      "stModelsResponse\022N\n\rCreateSession\022\035.koda" +
-      ".v1.CreateSessionRequest\032\036.koda.v1.Creat" +
-      "eSessionResponse\022E\n\nGetSession\022\032.koda.v1" +
-      ".GetSessionRequest\032\033.koda.v1.GetSessionR" +
-      "esponse\022K\n\014ListSessions\022\034.koda.v1.ListSe" +
-      "ssionsRequest\032\035.koda.v1.ListSessionsResp" +
-      "onse\022N\n\rUpdateSession\022\035.koda.v1.UpdateSe" +
-      "ssionRequest\032\036.koda.v1.UpdateSessionResp" +
-      "onse\022N\n\rDeleteSession\022\035.koda.v1.DeleteSe" +
-      "ssionRequest\032\036.koda.v1.DeleteSessionResp" +
-      "onse\022H\n\013ForkSession\022\033.koda.v1.ForkSessio" +
-      "nRequest\032\034.koda.v1.ForkSessionResponse\022K" +
-      "\n\014ListMessages\022\034.koda.v1.ListMessagesReq" +
-      "uest\032\035.koda.v1.ListMessagesResponse\022T\n\017L" +
-      "istFileChanges\022\037.koda.v1.ListFileChanges" +
-      "Request\032 .koda.v1.ListFileChangesRespons" +
-      "e\022@\n\007RunTurn\022\027.koda.v1.RunTurnRequest\032\030." +
-      "koda.v1.RunTurnResponse(\0010\001\022N\n\rSubmitCom" +
-      "mand\022\035.koda.v1.SubmitCommandRequest\032\036.ko" +
-      "da.v1.SubmitCommandResponse\022E\n\nCancelTur" +
-      "n\022\032.koda.v1.CancelTurnRequest\032\033.koda.v1." +
-      "CancelTurnResponse\022M\n\014WatchSession\022\034.kod" +
-      "a.v1.WatchSessionRequest\032\035.koda.v1.Watch" +
-      "SessionResponse0\001\022Z\n\021ListAgentProfiles\022!" +
-      ".koda.v1.ListAgentProfilesRequest\032\".koda" +
-      ".v1.ListAgentProfilesResponse\022T\n\017GetAgen" +
-      "tProfile\022\037.koda.v1.GetAgentProfileReques" +
-      "t\032 .koda.v1.GetAgentProfileResponse\022Q\n\016C" +
-      "ompactSession\022\036.koda.v1.CompactSessionRe" +
-      "quest\032\037.koda.v1.CompactSessionResponseB*" +
-      "\n\021dev.kodad.koda.v1B\023SessionServiceProto" +
-      "P\001b\006proto3"
+      "R\006turnId\022\037\n\013clear_queue\030\003 \001(\010R\nclearQueu" +
+      "e\"Q\n\027RemoveQueuedTurnRequest\022\035\n\nsession_" +
+      "id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006tu" +
+      "rnId\"\032\n\030RemoveQueuedTurnResponse\"-\n\022Canc" +
+      "elTurnResponse\022\027\n\007turn_id\030\001 \001(\tR\006turnId\"" +
+      "Q\n\023WatchSessionRequest\022\035\n\nsession_id\030\001 \001" +
+      "(\tR\tsessionId\022\033\n\tafter_seq\030\002 \001(\003R\010afterS" +
+      "eq\"B\n\024WatchSessionResponse\022*\n\005event\030\001 \001(" +
+      "\0132\024.koda.v1.EngineEventR\005event2\236\013\n\016Sessi" +
+      "onService\022N\n\rGetServerInfo\022\035.koda.v1.Get" +
+      "ServerInfoRequest\032\036.koda.v1.GetServerInf" +
+      "oResponse\022E\n\nListModels\022\032.koda.v1.ListMo" +
+      "delsRequest\032\033.koda.v1.ListModelsResponse" +
+      "\022N\n\rCreateSession\022\035.koda.v1.CreateSessio" +
+      "nRequest\032\036.koda.v1.CreateSessionResponse" +
+      "\022E\n\nGetSession\022\032.koda.v1.GetSessionReque" +
+      "st\032\033.koda.v1.GetSessionResponse\022K\n\014ListS" +
+      "essions\022\034.koda.v1.ListSessionsRequest\032\035." +
+      "koda.v1.ListSessionsResponse\022N\n\rUpdateSe" +
+      "ssion\022\035.koda.v1.UpdateSessionRequest\032\036.k" +
+      "oda.v1.UpdateSessionResponse\022N\n\rDeleteSe" +
+      "ssion\022\035.koda.v1.DeleteSessionRequest\032\036.k" +
+      "oda.v1.DeleteSessionResponse\022H\n\013ForkSess" +
+      "ion\022\033.koda.v1.ForkSessionRequest\032\034.koda." +
+      "v1.ForkSessionResponse\022K\n\014ListMessages\022\034" +
+      ".koda.v1.ListMessagesRequest\032\035.koda.v1.L" +
+      "istMessagesResponse\022T\n\017ListFileChanges\022\037" +
+      ".koda.v1.ListFileChangesRequest\032 .koda.v" +
+      "1.ListFileChangesResponse\022@\n\007RunTurn\022\027.k" +
+      "oda.v1.RunTurnRequest\032\030.koda.v1.RunTurnR" +
+      "esponse(\0010\001\022N\n\rSubmitCommand\022\035.koda.v1.S" +
+      "ubmitCommandRequest\032\036.koda.v1.SubmitComm" +
+      "andResponse\022E\n\nCancelTurn\022\032.koda.v1.Canc" +
+      "elTurnRequest\032\033.koda.v1.CancelTurnRespon" +
+      "se\022W\n\020RemoveQueuedTurn\022 .koda.v1.RemoveQ" +
+      "ueuedTurnRequest\032!.koda.v1.RemoveQueuedT" +
+      "urnResponse\022M\n\014WatchSession\022\034.koda.v1.Wa" +
+      "tchSessionRequest\032\035.koda.v1.WatchSession" +
+      "Response0\001\022Z\n\021ListAgentProfiles\022!.koda.v" +
+      "1.ListAgentProfilesRequest\032\".koda.v1.Lis" +
+      "tAgentProfilesResponse\022T\n\017GetAgentProfil" +
+      "e\022\037.koda.v1.GetAgentProfileRequest\032 .kod" +
+      "a.v1.GetAgentProfileResponse\022Q\n\016CompactS" +
+      "ession\022\036.koda.v1.CompactSessionRequest\032\037" +
+      ".koda.v1.CompactSessionResponseB*\n\021dev.k" +
+      "odad.koda.v1B\023SessionServiceProtoP\001b\006pro" +
+      "to3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -539,21 +555,33 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     internal_static_koda_v1_CancelTurnRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnRequest_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", });
-    internal_static_koda_v1_CancelTurnResponse_descriptor =
+        new java.lang.String[] { "SessionId", "TurnId", "ClearQueue", });
+    internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor =
       getDescriptor().getMessageType(32);
+    internal_static_koda_v1_RemoveQueuedTurnRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor,
+        new java.lang.String[] { "SessionId", "TurnId", });
+    internal_static_koda_v1_RemoveQueuedTurnResponse_descriptor =
+      getDescriptor().getMessageType(33);
+    internal_static_koda_v1_RemoveQueuedTurnResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_RemoveQueuedTurnResponse_descriptor,
+        new java.lang.String[] { });
+    internal_static_koda_v1_CancelTurnResponse_descriptor =
+      getDescriptor().getMessageType(34);
     internal_static_koda_v1_CancelTurnResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnResponse_descriptor,
         new java.lang.String[] { "TurnId", });
     internal_static_koda_v1_WatchSessionRequest_descriptor =
-      getDescriptor().getMessageType(33);
+      getDescriptor().getMessageType(35);
     internal_static_koda_v1_WatchSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", "AfterSeq", });
     internal_static_koda_v1_WatchSessionResponse_descriptor =
-      getDescriptor().getMessageType(34);
+      getDescriptor().getMessageType(36);
     internal_static_koda_v1_WatchSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionResponse_descriptor,

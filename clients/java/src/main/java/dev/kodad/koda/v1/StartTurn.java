@@ -36,6 +36,7 @@ private static final long serialVersionUID = 0L;
     text_ = "";
     images_ = java.util.Collections.emptyList();
     onDisconnect_ = 0;
+    whenBusy_ = 0;
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -215,7 +216,8 @@ private static final long serialVersionUID = 0L;
   private int onDisconnect_ = 0;
   /**
    * <pre>
-   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+   * turn that has not started yet is then taken off the queue).
    * </pre>
    *
    * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -226,7 +228,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+   * turn that has not started yet is then taken off the queue).
    * </pre>
    *
    * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -235,6 +238,34 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override public dev.kodad.koda.v1.DisconnectPolicy getOnDisconnect() {
     dev.kodad.koda.v1.DisconnectPolicy result = dev.kodad.koda.v1.DisconnectPolicy.forNumber(onDisconnect_);
     return result == null ? dev.kodad.koda.v1.DisconnectPolicy.UNRECOGNIZED : result;
+  }
+
+  public static final int WHEN_BUSY_FIELD_NUMBER = 5;
+  private int whenBusy_ = 0;
+  /**
+   * <pre>
+   * What to do when the session already runs a turn. With no turn running the input starts
+   * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+   * </pre>
+   *
+   * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+   * @return The enum numeric value on the wire for whenBusy.
+   */
+  @java.lang.Override public int getWhenBusyValue() {
+    return whenBusy_;
+  }
+  /**
+   * <pre>
+   * What to do when the session already runs a turn. With no turn running the input starts
+   * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+   * </pre>
+   *
+   * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+   * @return The whenBusy.
+   */
+  @java.lang.Override public dev.kodad.koda.v1.WhenBusy getWhenBusy() {
+    dev.kodad.koda.v1.WhenBusy result = dev.kodad.koda.v1.WhenBusy.forNumber(whenBusy_);
+    return result == null ? dev.kodad.koda.v1.WhenBusy.UNRECOGNIZED : result;
   }
 
   private byte memoizedIsInitialized = -1;
@@ -263,6 +294,9 @@ private static final long serialVersionUID = 0L;
     if (onDisconnect_ != dev.kodad.koda.v1.DisconnectPolicy.DISCONNECT_POLICY_UNSPECIFIED.getNumber()) {
       output.writeEnum(4, onDisconnect_);
     }
+    if (whenBusy_ != dev.kodad.koda.v1.WhenBusy.WHEN_BUSY_UNSPECIFIED.getNumber()) {
+      output.writeEnum(5, whenBusy_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -285,6 +319,10 @@ private static final long serialVersionUID = 0L;
     if (onDisconnect_ != dev.kodad.koda.v1.DisconnectPolicy.DISCONNECT_POLICY_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(4, onDisconnect_);
+    }
+    if (whenBusy_ != dev.kodad.koda.v1.WhenBusy.WHEN_BUSY_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(5, whenBusy_);
     }
     return size;
   }
@@ -317,6 +355,7 @@ private static final long serialVersionUID = 0L;
     if (!getImagesList()
         .equals(other.getImagesList())) return false;
     if (onDisconnect_ != other.onDisconnect_) return false;
+    if (whenBusy_ != other.whenBusy_) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -338,6 +377,8 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + ON_DISCONNECT_FIELD_NUMBER;
     hash = (53 * hash) + onDisconnect_;
+    hash = (37 * hash) + WHEN_BUSY_FIELD_NUMBER;
+    hash = (53 * hash) + whenBusy_;
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -483,6 +524,7 @@ private static final long serialVersionUID = 0L;
       }
       bitField0_ = (bitField0_ & ~0x00000004);
       onDisconnect_ = 0;
+      whenBusy_ = 0;
       return this;
     }
 
@@ -538,6 +580,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.onDisconnect_ = onDisconnect_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.whenBusy_ = whenBusy_;
+      }
     }
 
     @java.lang.Override
@@ -591,6 +636,9 @@ private static final long serialVersionUID = 0L;
       if (other.onDisconnect_ != 0) {
         setOnDisconnectValue(other.getOnDisconnectValue());
       }
+      if (other.whenBusy_ != 0) {
+        setWhenBusyValue(other.getWhenBusyValue());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -643,6 +691,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 40: {
+              whenBusy_ = input.readEnum();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 40
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1153,7 +1206,8 @@ private static final long serialVersionUID = 0L;
     private int onDisconnect_ = 0;
     /**
      * <pre>
-     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+     * turn that has not started yet is then taken off the queue).
      * </pre>
      *
      * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -1164,7 +1218,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+     * turn that has not started yet is then taken off the queue).
      * </pre>
      *
      * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -1179,7 +1234,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+     * turn that has not started yet is then taken off the queue).
      * </pre>
      *
      * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -1192,7 +1248,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+     * turn that has not started yet is then taken off the queue).
      * </pre>
      *
      * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -1209,7 +1266,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+     * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+     * turn that has not started yet is then taken off the queue).
      * </pre>
      *
      * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -1218,6 +1276,83 @@ private static final long serialVersionUID = 0L;
     public Builder clearOnDisconnect() {
       bitField0_ = (bitField0_ & ~0x00000008);
       onDisconnect_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int whenBusy_ = 0;
+    /**
+     * <pre>
+     * What to do when the session already runs a turn. With no turn running the input starts
+     * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+     * </pre>
+     *
+     * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+     * @return The enum numeric value on the wire for whenBusy.
+     */
+    @java.lang.Override public int getWhenBusyValue() {
+      return whenBusy_;
+    }
+    /**
+     * <pre>
+     * What to do when the session already runs a turn. With no turn running the input starts
+     * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+     * </pre>
+     *
+     * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+     * @param value The enum numeric value on the wire for whenBusy to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWhenBusyValue(int value) {
+      whenBusy_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * What to do when the session already runs a turn. With no turn running the input starts
+     * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+     * </pre>
+     *
+     * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+     * @return The whenBusy.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.WhenBusy getWhenBusy() {
+      dev.kodad.koda.v1.WhenBusy result = dev.kodad.koda.v1.WhenBusy.forNumber(whenBusy_);
+      return result == null ? dev.kodad.koda.v1.WhenBusy.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * What to do when the session already runs a turn. With no turn running the input starts
+     * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+     * </pre>
+     *
+     * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+     * @param value The whenBusy to set.
+     * @throws IllegalArgumentException if UNRECOGNIZED is provided.
+     * @return This builder for chaining.
+     */
+    public Builder setWhenBusy(dev.kodad.koda.v1.WhenBusy value) {
+      java.util.Objects.requireNonNull(value);
+      bitField0_ |= 0x00000010;
+      whenBusy_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * What to do when the session already runs a turn. With no turn running the input starts
+     * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+     * </pre>
+     *
+     * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWhenBusy() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      whenBusy_ = 0;
       onChanged();
       return this;
     }

@@ -96,7 +96,8 @@ public interface StartTurnOrBuilder extends
 
   /**
    * <pre>
-   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+   * turn that has not started yet is then taken off the queue).
    * </pre>
    *
    * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
@@ -105,11 +106,33 @@ public interface StartTurnOrBuilder extends
   int getOnDisconnectValue();
   /**
    * <pre>
-   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL.
+   * What to do with the turn if this stream breaks. UNSPECIFIED means CANCEL (a queued
+   * turn that has not started yet is then taken off the queue).
    * </pre>
    *
    * <code>.koda.v1.DisconnectPolicy on_disconnect = 4 [json_name = "onDisconnect"];</code>
    * @return The onDisconnect.
    */
   dev.kodad.koda.v1.DisconnectPolicy getOnDisconnect();
+
+  /**
+   * <pre>
+   * What to do when the session already runs a turn. With no turn running the input starts
+   * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+   * </pre>
+   *
+   * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+   * @return The enum numeric value on the wire for whenBusy.
+   */
+  int getWhenBusyValue();
+  /**
+   * <pre>
+   * What to do when the session already runs a turn. With no turn running the input starts
+   * at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+   * </pre>
+   *
+   * <code>.koda.v1.WhenBusy when_busy = 5 [json_name = "whenBusy"];</code>
+   * @return The whenBusy.
+   */
+  dev.kodad.koda.v1.WhenBusy getWhenBusy();
 }

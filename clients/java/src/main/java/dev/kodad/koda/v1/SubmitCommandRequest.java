@@ -106,7 +106,7 @@ private static final long serialVersionUID = 0L;
   private dev.kodad.koda.v1.EngineCommand command_;
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -118,7 +118,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -130,7 +130,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -655,7 +655,7 @@ private static final long serialVersionUID = 0L;
         dev.kodad.koda.v1.EngineCommand, dev.kodad.koda.v1.EngineCommand.Builder, dev.kodad.koda.v1.EngineCommandOrBuilder> commandBuilder_;
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -666,7 +666,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -681,7 +681,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -699,7 +699,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -717,7 +717,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -742,7 +742,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -759,7 +759,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -771,7 +771,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -786,7 +786,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The command: `approval_decision`, `loop_decision` or `cancel`.
+     * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
      * </pre>
      *
      * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>

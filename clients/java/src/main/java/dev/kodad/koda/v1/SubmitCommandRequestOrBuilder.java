@@ -32,7 +32,7 @@ public interface SubmitCommandRequestOrBuilder extends
 
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -41,7 +41,7 @@ public interface SubmitCommandRequestOrBuilder extends
   boolean hasCommand();
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>
@@ -50,7 +50,7 @@ public interface SubmitCommandRequestOrBuilder extends
   dev.kodad.koda.v1.EngineCommand getCommand();
   /**
    * <pre>
-   * The command: `approval_decision`, `loop_decision` or `cancel`.
+   * The command: `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
    * </pre>
    *
    * <code>.koda.v1.EngineCommand command = 2 [json_name = "command"];</code>

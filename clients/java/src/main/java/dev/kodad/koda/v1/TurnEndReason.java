@@ -168,7 +168,7 @@ public enum TurnEndReason
   }
   public static com.google.protobuf.Descriptors.EnumDescriptor
       getDescriptor() {
-    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(3);
+    return dev.kodad.koda.v1.EngineProto.getDescriptor().getEnumType(4);
   }
 
   private static final TurnEndReason[] VALUES = values();

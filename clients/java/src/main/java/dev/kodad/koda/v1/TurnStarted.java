@@ -7,7 +7,8 @@ package dev.kodad.koda.v1;
 
 /**
  * <pre>
- * The turn began; always the first event of a turn.
+ * The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+ * that was queued.
  * </pre>
  *
  * Protobuf type {@code koda.v1.TurnStarted}
@@ -288,7 +289,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The turn began; always the first event of a turn.
+   * The turn began; always the first event of a turn, but for the `turn_queued` of a turn
+   * that was queued.
    * </pre>
    *
    * Protobuf type {@code koda.v1.TurnStarted}

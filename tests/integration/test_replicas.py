@@ -362,3 +362,58 @@ async def test_open_requests_are_read_back_from_the_log(postgres: PostgresCluste
         assert await store.cluster.open_requests("s_1", "t_1") == [events[2], events[3]]
     finally:
         await store.close()
+
+
+async def test_steers_and_queued_turns_from_other_replicas_reach_the_owner(
+    replicas: list[Replica], workspace: Path
+) -> None:
+    r1, r2, r3 = replicas
+    provider = scripted(
+        [tool_call("write_file", "w", path="a.txt", content="A")],
+        [{"text": "first done"}],
+        [{"text": "queued done"}],
+    )
+    session = await create_session(r1.stub, workspace, provider, mode=spb.APPROVAL_MODE_CONFIRM)
+    turn = Turn(r1.stub)
+    await turn.send(start(session.id, "write a.txt"))
+    asked = (await turn.until("approval_requested")).approval_requested
+    # A steer through r2 reaches r1's turn.
+    steer = epb.EngineCommand(steer=epb.Steer(text="and be brief"))
+    reply = await r2.stub.SubmitCommand(
+        pb.SubmitCommandRequest(session_id=session.id, command=steer)
+    )
+    assert reply.turn_id == turn.events[0].turn_id
+    # A prompt queued on r3: r1 (the log's writer) announces it; r3's stream follows it.
+    queued = Turn(r3.stub)
+    await queued.send(
+        pb.RunTurnRequest(
+            command=epb.EngineCommand(
+                start_turn=epb.StartTurn(
+                    session_id=session.id, text="then this", when_busy=epb.WHEN_BUSY_ENQUEUE
+                )
+            )
+        )
+    )
+    announced = await queued.next()
+    assert kind(announced) == "turn_queued"
+    assert [q.text for q in (await get(r2.stub, session.id)).queued_turns] == ["then this"]
+    await turn.send(
+        pb.RunTurnRequest(
+            command=epb.EngineCommand(
+                approval_decision=epb.ApprovalDecision(
+                    request_id=asked.request_id, decision=epb.DECISION_APPROVE
+                )
+            )
+        )
+    )
+    first = await turn.finish()
+    assert [e.user_input_added.text for e in first if kind(e) == "user_input_added"] == [
+        "and be brief"
+    ]
+    second = await queued.finish()
+    assert {e.turn_id for e in second} == {announced.turn_id}
+    assert second[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+    history = await messages(r2.stub, session.id)
+    users = [m.text for m in history if m.role == spb.MESSAGE_ROLE_USER]
+    assert users == ["write a.txt", "and be brief", "then this"]
+    assert_history_valid(history)

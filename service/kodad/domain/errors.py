@@ -130,9 +130,9 @@ def limit_reached(limit: str, value: int, message: str) -> ResourceExhausted:
 class TurnAlreadyRunning(FailedPrecondition):
     """A session runs one turn at a time."""
 
-    def __init__(self, session_id: str, turn_id: str) -> None:
+    def __init__(self, session_id: str, turn_id: str, message: str = "") -> None:
         super().__init__(
-            f"session {session_id} is already running turn {turn_id}",
+            message or f"session {session_id} is already running turn {turn_id}",
             reason=TURN_ALREADY_RUNNING,
             metadata={"session_id": session_id, "turn_id": turn_id},
         )

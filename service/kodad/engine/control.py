@@ -9,7 +9,7 @@ from typing import assert_never
 from kodad.domain import errors
 from kodad.domain.access import Caller
 from kodad.domain.errors import FailedPrecondition, InvalidArgument, KodaError
-from kodad.domain.events import Notice
+from kodad.domain.events import EventPayload, Notice
 from kodad.domain.model import Decision, LoopAction, NoticeLevel, QueuedTurn
 from kodad.engine import pending
 from kodad.engine.inputs import TurnInput
@@ -98,6 +98,15 @@ def decode(body: str) -> TurnCommand:
         queued = codec.decode_queued("", body, 0)
         return Steer(TurnInput(queued.text, queued.images), expected)
     raise InvalidArgument(f"not a turn command: {body[:200]}")
+
+
+def _announcement(body: str) -> tuple[str, EventPayload] | None:
+    """(turn id, payload) of an event another replica asks the log's writer to log."""
+    value = json.loads(body)
+    if "announce" not in value:
+        return None
+    turn_id, payload = value["announce"]
+    return str(turn_id), codec.decode_payload(payload)
 
 
 def deliver(turn: Turn, command: TurnCommand) -> Steer | None:
@@ -220,15 +229,16 @@ class Commands:
         cluster = self._core.cluster
         assert cluster is not None
         live = self._core.live.get(session_id)
-        turn = live.turn if live is not None else None
-        if turn is None:
+        if live is None or (turn := live.turn) is None:
             return  # not running here: the owner takes them
         for command_id, turn_id, body in await cluster.take_commands(session_id):
             code, message = "", ""
             try:
                 if turn_id != turn.id:
                     raise _not_running(session_id, turn_id, turn.id)
-                if (late := deliver(turn, decode(body))) is not None:
+                if (announced := _announcement(body)) is not None:  # about a queued turn
+                    live.log.emit(*announced)
+                elif (late := deliver(turn, decode(body))) is not None:
                     caller = Caller(tenant=turn.session.tenant)
                     await self._queue.enqueue(session_id, late.input, caller=caller, front=True)
             except KodaError as e:

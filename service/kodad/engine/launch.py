@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kodad.domain import errors
 from kodad.domain.access import Caller
-from kodad.domain.errors import Aborted, FailedPrecondition, TurnAlreadyRunning
+from kodad.domain.errors import Aborted, TurnAlreadyRunning
 from kodad.domain.events import Event, TurnEnded
 from kodad.domain.ids import new_id
 from kodad.domain.model import ApprovalMode, McpServerSpec, Role, SessionRecord
@@ -111,8 +111,8 @@ class Launcher:
         session_id = live.log.session_id
         try:
             token = await core.cluster.acquire_lease(session_id, turn_id)
-        except LeaseHeld as e:
-            raise FailedPrecondition(str(e)) from None
+        except LeaseHeld as e:  # a turn runs on another replica
+            raise TurnAlreadyRunning(session_id, e.turn_id, str(e)) from None
         await live.log.catch_up(core.store)
         record = await core.store.get_session(session_id)
         if live.turn is None and record is not None and record.active_turn_id:

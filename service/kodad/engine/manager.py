@@ -116,6 +116,7 @@ class SessionManager:
             await asyncio.sleep(self._core.cluster.lease_ttl_s / 2)
             try:
                 await recovery.recover(self._core)
+                await self._queue.resume()  # the queues a lost replica left waiting
             except Exception:
                 log.exception("taking over turns of lost replicas failed; retrying")
 

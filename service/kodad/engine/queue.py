@@ -3,6 +3,7 @@ INTERRUPT, a steer too late for its turn), stored, run in order, one at a time."
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,15 +11,19 @@ from pathlib import Path
 
 from kodad.domain.access import Caller
 from kodad.domain.errors import FailedPrecondition, KodaError, NotFound, TurnAlreadyRunning
-from kodad.domain.events import Event, QueuedTurnRemoved, TurnEnded, TurnQueued
+from kodad.domain.events import Event, EventPayload, QueuedTurnRemoved, TurnEnded, TurnQueued
 from kodad.domain.ids import new_id
 from kodad.domain.model import DisconnectPolicy, QueuedTurn, WhenBusy, now_us
 from kodad.engine.inputs import TurnInput
 from kodad.engine.launch import Launcher
 from kodad.engine.live import Core
 from kodad.engine.turn import Turn
+from kodad.store import codec
+from kodad.store.base import LeaseHeld
 
 log = logging.getLogger(__name__)
+# How long the replica running a session's turn has to log an event about its queue.
+ANNOUNCE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class TurnQueue:
             try:
                 return await self._launcher.start_turn(session_id, given, caller=caller)
             except TurnAlreadyRunning:
-                pass  # started elsewhere in between: queue behind it
+                pass  # a turn runs (on another replica, or started in between): queue
+        live = await core.live.load(session_id)
         after_seq = live.log.assigned_seq
         front = policy is WhenBusy.INTERRUPT
         turn_id = await self.enqueue(session_id, given, caller=caller, front=front)
@@ -80,11 +86,44 @@ class TurnQueue:
     async def add(self, session_id: str, queued: QueuedTurn, *, front: bool) -> None:
         """Stores `queued` in the queue, announces it and starts it if nothing runs."""
         core = self._core
-        live = await core.live.load(session_id)
         position = await core.store.enqueue_turn(session_id, queued, front=front)
-        live.log.emit(queued.turn_id, TurnQueued(queued.text, len(queued.images), position))
-        if live.turn is None:
+        announced = TurnQueued(queued.text, len(queued.images), position)
+        await self.publish(session_id, queued.turn_id, announced)
+        if (live := core.live.get(session_id)) is not None and live.turn is None:
             core.spawn(self.start_next(session_id))
+
+    async def publish(self, session_id: str, turn_id: str, payload: EventPayload) -> None:
+        """Emits an event about a queued turn into the session's log. With replicas only the
+        lease holder writes the log: the replica running a turn there gets it as a command;
+        with no turn running, this one takes the lease for as long as the write takes."""
+        core = self._core
+        live = await core.live.load(session_id)
+        cluster = core.cluster
+        for _ in range(3):
+            if live.turn is not None or cluster is None:
+                live.log.emit(turn_id, payload)
+                return
+            record = await core.store.get_session(session_id)
+            if record is not None and record.active_turn_id:
+                body = json.dumps({"announce": [turn_id, codec.encode_payload(payload)]})
+                code, _ = await cluster.send_command(
+                    session_id, record.active_turn_id, body, ANNOUNCE_TIMEOUT_S
+                )
+                if not code:
+                    return
+                continue  # that turn ended meanwhile
+            try:
+                token = await cluster.acquire_lease(session_id, turn_id)
+            except LeaseHeld:
+                continue  # a turn started meanwhile
+            try:
+                await live.log.catch_up(core.store)
+                live.log.emit(turn_id, payload)
+                await live.log.flush()
+            finally:
+                await cluster.release_lease(session_id, token)
+            return
+        log.warning("could not log %s of queued turn %s", payload.kind, turn_id)
 
     async def remove(self, session_id: str, turn_id: str, *, caller: Caller, why: str) -> None:
         """Takes a queued turn off the queue (NOT_FOUND when it is not queued)."""
@@ -92,13 +131,11 @@ class TurnQueue:
         await core.live.record(session_id, caller)
         if not await core.store.remove_queued_turn(session_id, turn_id):
             raise NotFound(f"turn {turn_id} is not queued on session {session_id}")
-        live = await core.live.load(session_id)
-        live.log.emit(turn_id, QueuedTurnRemoved(why))
+        await self.publish(session_id, turn_id, QueuedTurnRemoved(why))
 
     async def clear(self, session_id: str) -> None:
-        live = await self._core.live.load(session_id)
         for turn_id in await self._core.store.clear_queue(session_id):
-            live.log.emit(turn_id, QueuedTurnRemoved("cancelled"))
+            await self.publish(session_id, turn_id, QueuedTurnRemoved("cancelled"))
 
     async def after_turn(self, turn: Turn) -> None:
         """Once a session's turn is over: queues the steers it could not take (first, in
@@ -114,13 +151,12 @@ class TurnQueue:
         """Starts the session's next queued turn, unless a turn runs (its end starts it)."""
         core = self._core
         live = await core.live.load(session_id)
-        if (
-            live.turn is not None
-            or (queued := await core.store.take_queued_turn(session_id)) is None
-        ):
+        if live.turn is not None:
             return
         record = await core.store.get_session(session_id)
-        if record is None:
+        if record is None or record.active_turn_id:  # running elsewhere: its end starts it
+            return
+        if (queued := await core.store.take_queued_turn(session_id)) is None:
             return
         roots = tuple(Path(r) for r in queued.workspace_roots)
         caller = Caller(tenant=record.tenant, workspace_roots=roots)
@@ -137,7 +173,7 @@ class TurnQueue:
             await core.store.enqueue_turn(session_id, queued, front=True)
         except KodaError as e:
             log.warning("queued turn %s could not start: %s", queued.turn_id, e)
-            live.log.emit(queued.turn_id, QueuedTurnRemoved("failed", str(e)))
+            await self.publish(session_id, queued.turn_id, QueuedTurnRemoved("failed", str(e)))
             core.spawn(self.start_next(session_id))
 
     async def resume(self) -> None:

@@ -130,6 +130,7 @@ def event(e: ev.Event) -> epb.EngineEvent:
                     error_code=p.error_code,
                     error_message=p.error_message,
                     usage=usage(p.usage),
+                    output_json=p.output_json,
                 )
             )
         case ev.UserInputAdded():
@@ -196,4 +197,5 @@ def turn_input(pb: epb.StartTurn) -> TurnInput:
         images(list(pb.images)),
         disconnect_policy(pb.on_disconnect),
         when_busy=_WHEN_BUSY[pb.when_busy],
+        output_schema=pb.output_schema_json,
     )

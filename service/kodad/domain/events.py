@@ -163,6 +163,7 @@ class TurnEnded:
     error_code: str = ""
     error_message: str = ""
     usage: Usage = field(default_factory=Usage)
+    output_json: str = ""  # the answer, when the turn had an output schema
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ class QueuedTurn:
     create_time: int = 0
     # The workspace roots of the caller who queued it: the turn starts under them.
     workspace_roots: tuple[str, ...] = ()
+    output_schema: str = ""  # StartTurn.output_schema_json
 
 
 @dataclass(frozen=True)

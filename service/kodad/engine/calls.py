@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
 from kodad import metrics
 from kodad.domain.model import ApprovalMode, SessionRecord, ToolCall
 from kodad.tools import Tool, ToolContext, ToolKind, ToolOutcome, ToolRegistry
 from kodad.tools.base import Args
+
+# Tools whose calls in one response run at the same time (each a sub-agent of its own).
+PARALLEL_TOOLS = frozenset({"invoke_agent"})
 
 
 def refusal(
@@ -47,3 +54,26 @@ async def run(tool: Tool, args: Args, ctx: ToolContext, call_id: str) -> ToolOut
         metrics.timed(metrics.TOOL_SECONDS, tool.name),
     ):
         return await tool.run(args, ctx)
+
+
+async def run_all(
+    calls: tuple[ToolCall, ...],
+    run_one: Callable[[ToolCall], Coroutine[Any, Any, ToolOutcome]],
+    finish: Callable[[ToolCall, ToolOutcome], Awaitable[None]],
+) -> None:
+    """Runs a response's calls in order, consecutive calls of a parallel tool together;
+    each outcome is finished (stored) in call order."""
+    i = 0
+    while i < len(calls):
+        j = i + 1
+        if calls[i].tool_name in PARALLEL_TOOLS:
+            while j < len(calls) and calls[j].tool_name in PARALLEL_TOOLS:
+                j += 1
+        if j - i == 1:
+            await finish(calls[i], await run_one(calls[i]))
+        else:
+            async with asyncio.TaskGroup() as group:
+                runs = [group.create_task(run_one(call)) for call in calls[i:j]]
+            for call, run in zip(calls[i:j], runs, strict=True):
+                await finish(call, run.result())
+        i = j

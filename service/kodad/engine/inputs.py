@@ -25,6 +25,8 @@ class TurnInput:
     # A compaction turn (CompactSession): summarise all but the last turn, ask nothing.
     compact: bool = False
     when_busy: WhenBusy = WhenBusy.REJECT
+    # A JSON Schema (JSON text) the final answer must match; "" for free text.
+    output_schema: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,6 @@ FINAL_ROUND_PROMPT = (
     "You have used your budget of {cap} tool rounds. Do not call tools any more: give your "
     "final answer now, with what you did, what you found and what is left to do."
 )
-
-# Tools whose calls in one response run at the same time (each a sub-agent of its own).
-PARALLEL_TOOLS = frozenset({"invoke_agent"})
 
 
 class ParentTurn(Protocol):

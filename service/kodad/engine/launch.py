@@ -13,7 +13,7 @@ from kodad.domain.errors import Aborted, TurnAlreadyRunning
 from kodad.domain.events import Event, TurnEnded
 from kodad.domain.ids import new_id
 from kodad.domain.model import ApprovalMode, McpServerSpec, Role, SessionRecord
-from kodad.engine import prompts, recovery, validation
+from kodad.engine import output, prompts, recovery, validation
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.inputs import Relay, SubagentRunner, TurnDeps, TurnInput, TurnLimits
 from kodad.engine.live import Core, LiveSession
@@ -55,6 +55,8 @@ class Launcher:
         """INVALID_ARGUMENT or RESOURCE_EXHAUSTED for an input no turn may start with."""
         if not turn_input.compact:
             validation.turn_input(turn_input.text, turn_input.images)
+        if turn_input.output_schema:
+            output.parse_schema(turn_input.output_schema)
         limits = self._core.settings.limits
         size = len(turn_input.text.encode()) + sum(len(i.data) for i in turn_input.images)
         if limits.input_bytes and size > limits.input_bytes:

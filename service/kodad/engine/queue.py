@@ -79,7 +79,9 @@ class TurnQueue:
         record = await core.live.record(session_id, caller)
         caller.check_workspace(record.workspace)
         roots = tuple(str(r) for r in caller.workspace_roots)
-        queued = QueuedTurn(new_id("t"), given.text, given.images, now_us(), roots)
+        queued = QueuedTurn(
+            new_id("t"), given.text, given.images, now_us(), roots, given.output_schema
+        )
         await self.add(session_id, queued, front=front)
         return queued.turn_id
 
@@ -161,7 +163,10 @@ class TurnQueue:
         roots = tuple(Path(r) for r in queued.workspace_roots)
         caller = Caller(tenant=record.tenant, workspace_roots=roots)
         # It keeps running when the stream that queued it is gone (that stream cancels it).
-        given = TurnInput(queued.text, queued.images, DisconnectPolicy.CONTINUE)
+        given = TurnInput(
+            queued.text, queued.images, DisconnectPolicy.CONTINUE,
+            output_schema=queued.output_schema,
+        )  # fmt: skip
         try:
             await self._launcher.start_turn(
                 session_id, given, caller=caller, turn_id=queued.turn_id

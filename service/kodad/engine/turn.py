@@ -35,7 +35,8 @@ from kodad.domain.model import (
 )
 from kodad.engine import calls, compaction, rounds
 from kodad.engine.gate import ApprovalGate
-from kodad.engine.inputs import FINAL_ROUND_PROMPT, PARALLEL_TOOLS, TurnDeps, TurnInput, TurnPhase
+from kodad.engine.inputs import FINAL_ROUND_PROMPT, TurnDeps, TurnInput, TurnPhase
+from kodad.engine.output import OutputContract
 from kodad.engine.pending import PendingRequests
 from kodad.engine.questions import Questions
 from kodad.engine.summary import compacted_notice, summarise
@@ -71,6 +72,7 @@ class Turn(Questions):
         self._round: rounds.Round | None = None  # the provider call streaming now
         self._unanswered: list[ToolCall] = []
         self._steers: list[TurnInput] = []  # arrived, not yet in the history
+        self._output = OutputContract.of(turn_input.output_schema)
         # Calls the output token limit ended inside: answered with an error, never run.
         self._cut_off: set[str] = set()
         self._cancel_requested = False
@@ -198,6 +200,9 @@ class Turn(Questions):
             if not calls:
                 if self._steers:  # more input came while the model answered
                     continue
+                if self._output and (again := self._output.check(self._history[-1].text)):
+                    await self._append(Message(Role.USER, self.id, text=again))
+                    continue
                 return TurnEndReason.COMPLETED
             await self._run_tools(calls)
             rounds += 1
@@ -209,22 +214,8 @@ class Turn(Questions):
                     return TurnEndReason.STOPPED_AT_LOOP_CAP
                 cap = rounds + (answer.extra_iterations or self._limits.loop_cap)
 
-    async def _run_tools(self, calls: tuple[ToolCall, ...]) -> None:
-        """Runs a response's calls in order; consecutive calls of a parallel tool together."""
-        i = 0
-        while i < len(calls):
-            j = i + 1
-            if calls[i].tool_name in PARALLEL_TOOLS:
-                while j < len(calls) and calls[j].tool_name in PARALLEL_TOOLS:
-                    j += 1
-            if j - i == 1:
-                await self._finish_call(calls[i], await self._run_tool(calls[i]))
-            else:
-                async with asyncio.TaskGroup() as group:
-                    runs = [group.create_task(self._run_tool(call)) for call in calls[i:j]]
-                for call, run in zip(calls[i:j], runs, strict=True):  # stored in call order
-                    await self._finish_call(call, run.result())
-            i = j
+    async def _run_tools(self, calls_made: tuple[ToolCall, ...]) -> None:
+        await calls.run_all(calls_made, self._run_tool, self._finish_call)
 
     async def _final_round(self, cap: int) -> TurnEndReason:
         """The grace round of a sub-agent at its loop cap: the answer, without tools."""
@@ -252,16 +243,20 @@ class Turn(Questions):
             messages = compaction.context(self._history)
             used = compaction.context_tokens(overhead, messages)
         self.emit(ContextUsage(used, window))
-        provider = self.session.provider
+        provider, output = self.session.provider, self._output
         request = ProviderRequest(
             model=provider.model,
-            system_prompt=self._limits.system_prompt,
+            system_prompt="\n\n".join(
+                p for p in (self._limits.system_prompt, output and output.instruction()) if p
+            ),
             messages=messages,
             tools=tools,
             max_output_tokens=provider.max_output_tokens,
             thinking_budget_tokens=provider.thinking_budget_tokens,
             prior_rounds=self._prior_rounds(),
             subagent=self.session.profile if self.session.parent_session_id else "",
+            output_schema=output.schema if output else None,
+            force_output=bool(output and output.repairs),
         )
         current = self._round = rounds.Round()
         kind = provider.kind.value
@@ -394,6 +389,7 @@ class Turn(Questions):
         # client that sees turn_ended can start the next turn at once and seqs stay in order.
         # The store ends the turn's row with its turn_ended event, in one transaction.
         self._deps.on_finished(self.id)
-        self.emit(TurnEnded(reason, code, message, self._usage))
+        output_json = self._output.output_json if self._output else ""
+        self.emit(TurnEnded(reason, code, message, self._usage, output_json))
         self._ended = True
         await self._log.flush()

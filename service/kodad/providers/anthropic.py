@@ -41,6 +41,12 @@ from kodad.providers.sse import iter_sse
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
+# With an output schema: the tool whose input is the final answer (forced when the turn asks
+# again); its call reaches the turn as the answer's text, never as a tool call.
+OUTPUT_TOOL = "respond"
+OUTPUT_TOOL_DESCRIPTION = (
+    "Give your final answer: call this once, when you are done, with the answer as its input."
+)
 _STREAM_ERRORS = {
     "overloaded_error": "overloaded",
     "rate_limit_error": "rate_limited",
@@ -225,6 +231,13 @@ class AnthropicProvider:
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+        schema = request.output_schema
+        if schema is not None and schema.get("type") == "object":  # what input_schema takes
+            answer = {"name": OUTPUT_TOOL, "description": OUTPUT_TOOL_DESCRIPTION,
+                      "input_schema": dict(schema)}  # fmt: skip
+            payload["tools"] = [*payload.get("tools", []), answer]
+            if request.force_output and not request.thinking_budget_tokens:
+                payload["tool_choice"] = {"type": "tool", "name": OUTPUT_TOOL}
         if request.thinking_budget_tokens:
             budget = max(1024, request.thinking_budget_tokens)
             payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -334,7 +347,9 @@ class AnthropicProvider:
         passed on as it came: the tool answers the model with an error and the turn goes on."""
         at_limit = stop_reason == "max_tokens"
         events: list[ProviderEvent] = []
-        for call, stopped in calls:
+        for call, _ in [c for c in calls if c[0].tool_name == OUTPUT_TOOL]:
+            events.append(TextChunk("\n" + call.arguments_json))  # the answer, as JSON
+        for call, stopped in [c for c in calls if c[0].tool_name != OUTPUT_TOOL]:
             cut_off = at_limit and (not stopped or not is_json(call.arguments_json))
             events.append(ToolCallReady(call, cut_off=cut_off))
         cache_read = int(usage.get("cache_read_input_tokens") or 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +33,10 @@ class ProviderRequest:
     purpose: str = "turn"
     # The agent profile of a sub-agent's session ("" for a session a client created).
     subagent: str = ""
+    # The JSON Schema the final answer must match (StartTurn.output_schema_json), and
+    # whether this request must give it now (the turn asks again after an invalid one).
+    output_schema: Mapping[str, Any] | None = None
+    force_output: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 OFFICIAL_HOST = "api.openai.com"
 # What a server may name when it does not support tool calling.
 _TOOL_PARAMETERS = ("tools", "tool_choice", "tool calling", "tool use", "function calling")
+_FORMAT_PARAMETERS = ("response_format", "json_schema", "structured output")
 # The max-tokens field sent, and the one to send when a server does not support it.
 _MAX_TOKENS_FIELDS = (
     ("max_tokens", "max_completion_tokens"),
@@ -187,6 +188,9 @@ class OpenAICompatProvider:
             ]
         if request.max_output_tokens:
             payload[self._max_tokens_field] = request.max_output_tokens
+        if request.output_schema is not None:  # the answer's JSON Schema, not strict mode
+            schema = {"name": "output", "schema": dict(request.output_schema)}
+            payload["response_format"] = {"type": "json_schema", "json_schema": schema}
         return payload
 
     def _without_unsupported(
@@ -200,6 +204,8 @@ class OpenAICompatProvider:
             return {k: v for k, v in payload.items() if k != "stream_options"}
         if "tools" in payload and rejects_parameter(message, _TOOL_PARAMETERS):
             return {k: v for k, v in payload.items() if k not in ("tools", "tool_choice")}
+        if "response_format" in payload and rejects_parameter(message, _FORMAT_PARAMETERS):
+            return {k: v for k, v in payload.items() if k != "response_format"}
         for field, other in _MAX_TOKENS_FIELDS:
             if field in payload and rejects_parameter(message, (field,)):
                 self._max_tokens_field = other

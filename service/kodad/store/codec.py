@@ -192,9 +192,14 @@ def _decode_images(items: list[dict[str, str]]) -> tuple[Image, ...]:
 
 def encode_queued(turn: QueuedTurn) -> str:
     """A queued turn's input and caller's roots (its id and time are columns)."""
-    return _dumps(
-        {"text": turn.text, "images": _images(turn.images), "roots": list(turn.workspace_roots)}
-    )
+    body: dict[str, Any] = {
+        "text": turn.text,
+        "images": _images(turn.images),
+        "roots": list(turn.workspace_roots),
+    }
+    if turn.output_schema:
+        body["schema"] = turn.output_schema
+    return _dumps(body)
 
 
 def decode_queued(turn_id: str, body: str, create_time: int) -> QueuedTurn:
@@ -205,6 +210,7 @@ def decode_queued(turn_id: str, body: str, create_time: int) -> QueuedTurn:
         _decode_images(data.get("images", [])),
         create_time,
         tuple(data.get("roots", ())),
+        data.get("schema", ""),
     )
 
 

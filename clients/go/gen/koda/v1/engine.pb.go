@@ -498,9 +498,16 @@ type StartTurn struct {
 	OnDisconnect DisconnectPolicy `protobuf:"varint,4,opt,name=on_disconnect,json=onDisconnect,proto3,enum=koda.v1.DisconnectPolicy" json:"on_disconnect,omitempty"`
 	// What to do when the session already runs a turn. With no turn running the input starts
 	// at once (ENQUEUE and INTERRUPT wait behind turns already queued).
-	WhenBusy      WhenBusy `protobuf:"varint,5,opt,name=when_busy,json=whenBusy,proto3,enum=koda.v1.WhenBusy" json:"when_busy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WhenBusy WhenBusy `protobuf:"varint,5,opt,name=when_busy,json=whenBusy,proto3,enum=koda.v1.WhenBusy" json:"when_busy,omitempty"`
+	// A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+	// provider is asked for it its own way where it has one (OpenAI `response_format`
+	// json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+	// prompt; the answer is then validated, and once asked again with the validation error.
+	// It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+	// "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+	OutputSchemaJson string `protobuf:"bytes,6,opt,name=output_schema_json,json=outputSchemaJson,proto3" json:"output_schema_json,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StartTurn) Reset() {
@@ -566,6 +573,13 @@ func (x *StartTurn) GetWhenBusy() WhenBusy {
 		return x.WhenBusy
 	}
 	return WhenBusy_WHEN_BUSY_UNSPECIFIED
+}
+
+func (x *StartTurn) GetOutputSchemaJson() string {
+	if x != nil {
+		return x.OutputSchemaJson
+	}
+	return ""
 }
 
 // Adds the user's input to the running turn: the model sees it at the next safe point
@@ -1968,12 +1982,16 @@ type TurnEnded struct {
 	// "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
 	// stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
 	// scripted provider. From the service: "interrupted" (it stopped during the turn),
-	// "internal".
+	// "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+	// even when asked again; `error_message` holds the validation error).
 	ErrorCode string `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// With FAILED: the error as a human can read it, including the provider's own message.
 	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	// Tokens used by the whole turn.
-	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+	// text that validates against the schema.
+	OutputJson    string `protobuf:"bytes,5,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2034,6 +2052,13 @@ func (x *TurnEnded) GetUsage() *Usage {
 		return x.Usage
 	}
 	return nil
+}
+
+func (x *TurnEnded) GetOutputJson() string {
+	if x != nil {
+		return x.OutputJson
+	}
+	return ""
 }
 
 // Something that happened in a session, streamed by RunTurn and WatchSession and stored.
@@ -2847,14 +2872,15 @@ var File_koda_v1_engine_proto protoreflect.FileDescriptor
 
 const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xd6\x01\n" +
+	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\x84\x02\n" +
 	"\tStartTurn\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12&\n" +
 	"\x06images\x18\x03 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12>\n" +
 	"\ron_disconnect\x18\x04 \x01(\x0e2\x19.koda.v1.DisconnectPolicyR\fonDisconnect\x12.\n" +
-	"\twhen_busy\x18\x05 \x01(\x0e2\x11.koda.v1.WhenBusyR\bwhenBusy\"m\n" +
+	"\twhen_busy\x18\x05 \x01(\x0e2\x11.koda.v1.WhenBusyR\bwhenBusy\x12,\n" +
+	"\x12output_schema_json\x18\x06 \x01(\tR\x10outputSchemaJson\"m\n" +
 	"\x05Steer\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12&\n" +
 	"\x06images\x18\x02 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12(\n" +
@@ -2948,13 +2974,15 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1c\n" +
 	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12\x14\n" +
-	"\x05reset\x18\x04 \x01(\tR\x05reset\"\xa5\x01\n" +
+	"\x05reset\x18\x04 \x01(\tR\x05reset\"\xc6\x01\n" +
 	"\tTurnEnded\x12.\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x16.koda.v1.TurnEndReasonR\x06reason\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
-	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\"\xda\v\n" +
+	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\x12\x1f\n" +
+	"\voutput_json\x18\x05 \x01(\tR\n" +
+	"outputJson\"\xda\v\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +

@@ -275,6 +275,7 @@ class StartTurn(_message.Message):
     IMAGES_FIELD_NUMBER: _builtins.int
     ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     WHEN_BUSY_FIELD_NUMBER: _builtins.int
+    OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session to run the turn in. Required."""
     text: _builtins.str
@@ -286,6 +287,14 @@ class StartTurn(_message.Message):
     when_busy: Global___WhenBusy.ValueType
     """What to do when the session already runs a turn. With no turn running the input starts
     at once (ENQUEUE and INTERRUPT wait behind turns already queued).
+    """
+    output_schema_json: _builtins.str
+    """A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+    provider is asked for it its own way where it has one (OpenAI `response_format`
+    json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+    prompt; the answer is then validated, and once asked again with the validation error.
+    It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+    "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
     """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Image]:
@@ -299,10 +308,11 @@ class StartTurn(_message.Message):
         images: _abc.Iterable[_session_pb2.Image] | None = ...,
         on_disconnect: Global___DisconnectPolicy.ValueType = ...,
         when_busy: Global___WhenBusy.ValueType = ...,
+        output_schema_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "on_disconnect", b"on_disconnect", "session_id", b"session_id", "text", b"text", "when_busy", b"when_busy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "on_disconnect", b"on_disconnect", "output_schema_json", b"output_schema_json", "session_id", b"session_id", "text", b"text", "when_busy", b"when_busy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -985,6 +995,7 @@ class TurnEnded(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _builtins.int
     ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    OUTPUT_JSON_FIELD_NUMBER: _builtins.int
     reason: Global___TurnEndReason.ValueType
     """Why the turn ended."""
     error_code: _builtins.str
@@ -992,10 +1003,15 @@ class TurnEnded(_message.Message):
     "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
     stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
     scripted provider. From the service: "interrupted" (it stopped during the turn),
-    "internal".
+    "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+    even when asked again; `error_message` holds the validation error).
     """
     error_message: _builtins.str
     """With FAILED: the error as a human can read it, including the provider's own message."""
+    output_json: _builtins.str
+    """With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+    text that validates against the schema.
+    """
     @_builtins.property
     def usage(self) -> _session_pb2.Usage:
         """Tokens used by the whole turn."""
@@ -1007,10 +1023,11 @@ class TurnEnded(_message.Message):
         error_code: _builtins.str = ...,
         error_message: _builtins.str = ...,
         usage: _session_pb2.Usage | None = ...,
+        output_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "reason", b"reason", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_code", b"error_code", "error_message", b"error_message", "output_json", b"output_json", "reason", b"reason", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -650,6 +650,14 @@ pub struct StartTurn {
     /// at once (ENQUEUE and INTERRUPT wait behind turns already queued).
     #[prost(enumeration="WhenBusy", tag="5")]
     pub when_busy: i32,
+    /// A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+    /// provider is asked for it its own way where it has one (OpenAI `response_format`
+    /// json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+    /// prompt; the answer is then validated, and once asked again with the validation error.
+    /// It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+    /// "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+    #[prost(string, tag="6")]
+    pub output_schema_json: ::prost::alloc::string::String,
 }
 /// Adds the user's input to the running turn: the model sees it at the next safe point
 /// (after the current provider round and its tool calls), as a user message stored at that
@@ -951,7 +959,8 @@ pub struct TurnEnded {
     /// "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
     /// stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
     /// scripted provider. From the service: "interrupted" (it stopped during the turn),
-    /// "internal".
+    /// "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+    /// even when asked again; `error_message` holds the validation error).
     #[prost(string, tag="2")]
     pub error_code: ::prost::alloc::string::String,
     /// With FAILED: the error as a human can read it, including the provider's own message.
@@ -960,6 +969,10 @@ pub struct TurnEnded {
     /// Tokens used by the whole turn.
     #[prost(message, optional, tag="4")]
     pub usage: ::core::option::Option<Usage>,
+    /// With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+    /// text that validates against the schema.
+    #[prost(string, tag="5")]
+    pub output_json: ::prost::alloc::string::String,
 }
 /// Something that happened in a session, streamed by RunTurn and WatchSession and stored.
 #[derive(Clone, PartialEq, ::prost::Message)]

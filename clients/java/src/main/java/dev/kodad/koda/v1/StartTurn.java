@@ -37,6 +37,7 @@ private static final long serialVersionUID = 0L;
     images_ = java.util.Collections.emptyList();
     onDisconnect_ = 0;
     whenBusy_ = 0;
+    outputSchemaJson_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -268,6 +269,63 @@ private static final long serialVersionUID = 0L;
     return result == null ? dev.kodad.koda.v1.WhenBusy.UNRECOGNIZED : result;
   }
 
+  public static final int OUTPUT_SCHEMA_JSON_FIELD_NUMBER = 6;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object outputSchemaJson_ = "";
+  /**
+   * <pre>
+   * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+   * provider is asked for it its own way where it has one (OpenAI `response_format`
+   * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+   * prompt; the answer is then validated, and once asked again with the validation error.
+   * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+   * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+   * </pre>
+   *
+   * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+   * @return The outputSchemaJson.
+   */
+  @java.lang.Override
+  public java.lang.String getOutputSchemaJson() {
+    java.lang.Object ref = outputSchemaJson_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      outputSchemaJson_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+   * provider is asked for it its own way where it has one (OpenAI `response_format`
+   * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+   * prompt; the answer is then validated, and once asked again with the validation error.
+   * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+   * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+   * </pre>
+   *
+   * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+   * @return The bytes for outputSchemaJson.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getOutputSchemaJsonBytes() {
+    java.lang.Object ref = outputSchemaJson_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      outputSchemaJson_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -297,6 +355,9 @@ private static final long serialVersionUID = 0L;
     if (whenBusy_ != dev.kodad.koda.v1.WhenBusy.WHEN_BUSY_UNSPECIFIED.getNumber()) {
       output.writeEnum(5, whenBusy_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputSchemaJson_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 6, outputSchemaJson_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -323,6 +384,9 @@ private static final long serialVersionUID = 0L;
     if (whenBusy_ != dev.kodad.koda.v1.WhenBusy.WHEN_BUSY_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(5, whenBusy_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputSchemaJson_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(6, outputSchemaJson_);
     }
     return size;
   }
@@ -356,6 +420,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getImagesList())) return false;
     if (onDisconnect_ != other.onDisconnect_) return false;
     if (whenBusy_ != other.whenBusy_) return false;
+    if (!getOutputSchemaJson()
+        .equals(other.getOutputSchemaJson())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -379,6 +445,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + onDisconnect_;
     hash = (37 * hash) + WHEN_BUSY_FIELD_NUMBER;
     hash = (53 * hash) + whenBusy_;
+    hash = (37 * hash) + OUTPUT_SCHEMA_JSON_FIELD_NUMBER;
+    hash = (53 * hash) + getOutputSchemaJson().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -525,6 +593,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = (bitField0_ & ~0x00000004);
       onDisconnect_ = 0;
       whenBusy_ = 0;
+      outputSchemaJson_ = "";
       return this;
     }
 
@@ -583,6 +652,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000010) != 0)) {
         result.whenBusy_ = whenBusy_;
       }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.outputSchemaJson_ = outputSchemaJson_;
+      }
     }
 
     @java.lang.Override
@@ -638,6 +710,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.whenBusy_ != 0) {
         setWhenBusyValue(other.getWhenBusyValue());
+      }
+      if (!other.getOutputSchemaJson().isEmpty()) {
+        outputSchemaJson_ = other.outputSchemaJson_;
+        bitField0_ |= 0x00000020;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -696,6 +773,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000010;
               break;
             } // case 40
+            case 50: {
+              outputSchemaJson_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1353,6 +1435,123 @@ private static final long serialVersionUID = 0L;
     public Builder clearWhenBusy() {
       bitField0_ = (bitField0_ & ~0x00000010);
       whenBusy_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object outputSchemaJson_ = "";
+    /**
+     * <pre>
+     * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+     * provider is asked for it its own way where it has one (OpenAI `response_format`
+     * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+     * prompt; the answer is then validated, and once asked again with the validation error.
+     * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+     * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+     * </pre>
+     *
+     * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+     * @return The outputSchemaJson.
+     */
+    public java.lang.String getOutputSchemaJson() {
+      java.lang.Object ref = outputSchemaJson_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        outputSchemaJson_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+     * provider is asked for it its own way where it has one (OpenAI `response_format`
+     * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+     * prompt; the answer is then validated, and once asked again with the validation error.
+     * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+     * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+     * </pre>
+     *
+     * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+     * @return The bytes for outputSchemaJson.
+     */
+    public com.google.protobuf.ByteString
+        getOutputSchemaJsonBytes() {
+      java.lang.Object ref = outputSchemaJson_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        outputSchemaJson_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+     * provider is asked for it its own way where it has one (OpenAI `response_format`
+     * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+     * prompt; the answer is then validated, and once asked again with the validation error.
+     * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+     * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+     * </pre>
+     *
+     * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+     * @param value The outputSchemaJson to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputSchemaJson(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      outputSchemaJson_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+     * provider is asked for it its own way where it has one (OpenAI `response_format`
+     * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+     * prompt; the answer is then validated, and once asked again with the validation error.
+     * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+     * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+     * </pre>
+     *
+     * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOutputSchemaJson() {
+      outputSchemaJson_ = getDefaultInstance().getOutputSchemaJson();
+      bitField0_ = (bitField0_ & ~0x00000020);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+     * provider is asked for it its own way where it has one (OpenAI `response_format`
+     * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+     * prompt; the answer is then validated, and once asked again with the validation error.
+     * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+     * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+     * </pre>
+     *
+     * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+     * @param value The bytes for outputSchemaJson to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputSchemaJsonBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      outputSchemaJson_ = value;
+      bitField0_ |= 0x00000020;
       onChanged();
       return this;
     }

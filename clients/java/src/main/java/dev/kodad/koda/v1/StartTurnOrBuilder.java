@@ -135,4 +135,34 @@ public interface StartTurnOrBuilder extends
    * @return The whenBusy.
    */
   dev.kodad.koda.v1.WhenBusy getWhenBusy();
+
+  /**
+   * <pre>
+   * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+   * provider is asked for it its own way where it has one (OpenAI `response_format`
+   * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+   * prompt; the answer is then validated, and once asked again with the validation error.
+   * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+   * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+   * </pre>
+   *
+   * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+   * @return The outputSchemaJson.
+   */
+  java.lang.String getOutputSchemaJson();
+  /**
+   * <pre>
+   * A JSON Schema (as JSON text, at most 64 KiB) the turn's final answer must match. The
+   * provider is asked for it its own way where it has one (OpenAI `response_format`
+   * json_schema; Anthropic a final `respond` tool), and every provider is told in the system
+   * prompt; the answer is then validated, and once asked again with the validation error.
+   * It arrives as `TurnEnded.output_json`, or the turn fails with error_code
+   * "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
+   * </pre>
+   *
+   * <code>string output_schema_json = 6 [json_name = "outputSchemaJson"];</code>
+   * @return The bytes for outputSchemaJson.
+   */
+  com.google.protobuf.ByteString
+      getOutputSchemaJsonBytes();
 }

@@ -36,6 +36,7 @@ private static final long serialVersionUID = 0L;
     reason_ = 0;
     errorCode_ = "";
     errorMessage_ = "";
+    outputJson_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -92,7 +93,8 @@ private static final long serialVersionUID = 0L;
    * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
    * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
    * scripted provider. From the service: "interrupted" (it stopped during the turn),
-   * "internal".
+   * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+   * even when asked again; `error_message` holds the validation error).
    * </pre>
    *
    * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -117,7 +119,8 @@ private static final long serialVersionUID = 0L;
    * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
    * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
    * scripted provider. From the service: "interrupted" (it stopped during the turn),
-   * "internal".
+   * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+   * even when asked again; `error_message` holds the validation error).
    * </pre>
    *
    * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -223,6 +226,55 @@ private static final long serialVersionUID = 0L;
     return usage_ == null ? dev.kodad.koda.v1.Usage.getDefaultInstance() : usage_;
   }
 
+  public static final int OUTPUT_JSON_FIELD_NUMBER = 5;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object outputJson_ = "";
+  /**
+   * <pre>
+   * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+   * text that validates against the schema.
+   * </pre>
+   *
+   * <code>string output_json = 5 [json_name = "outputJson"];</code>
+   * @return The outputJson.
+   */
+  @java.lang.Override
+  public java.lang.String getOutputJson() {
+    java.lang.Object ref = outputJson_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      outputJson_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+   * text that validates against the schema.
+   * </pre>
+   *
+   * <code>string output_json = 5 [json_name = "outputJson"];</code>
+   * @return The bytes for outputJson.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getOutputJsonBytes() {
+    java.lang.Object ref = outputJson_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      outputJson_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -249,6 +301,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       output.writeMessage(4, getUsage());
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputJson_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 5, outputJson_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -266,6 +321,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(4, getUsage());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputJson_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(5, outputJson_);
     }
     return size;
   }
@@ -301,6 +359,8 @@ private static final long serialVersionUID = 0L;
       if (!getUsage()
           .equals(other.getUsage())) return false;
     }
+    if (!getOutputJson()
+        .equals(other.getOutputJson())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -322,6 +382,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + USAGE_FIELD_NUMBER;
       hash = (53 * hash) + getUsage().hashCode();
     }
+    hash = (37 * hash) + OUTPUT_JSON_FIELD_NUMBER;
+    hash = (53 * hash) + getOutputJson().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -472,6 +534,7 @@ private static final long serialVersionUID = 0L;
         usageBuilder_.dispose();
         usageBuilder_ = null;
       }
+      outputJson_ = "";
       return this;
     }
 
@@ -521,6 +584,9 @@ private static final long serialVersionUID = 0L;
             : usageBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.outputJson_ = outputJson_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -551,6 +617,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasUsage()) {
         mergeUsage(other.getUsage());
+      }
+      if (!other.getOutputJson().isEmpty()) {
+        outputJson_ = other.outputJson_;
+        bitField0_ |= 0x00000010;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -598,6 +669,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 34
+            case 42: {
+              outputJson_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -694,7 +770,8 @@ private static final long serialVersionUID = 0L;
      * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
      * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
      * scripted provider. From the service: "interrupted" (it stopped during the turn),
-     * "internal".
+     * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+     * even when asked again; `error_message` holds the validation error).
      * </pre>
      *
      * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -718,7 +795,8 @@ private static final long serialVersionUID = 0L;
      * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
      * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
      * scripted provider. From the service: "interrupted" (it stopped during the turn),
-     * "internal".
+     * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+     * even when asked again; `error_message` holds the validation error).
      * </pre>
      *
      * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -743,7 +821,8 @@ private static final long serialVersionUID = 0L;
      * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
      * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
      * scripted provider. From the service: "interrupted" (it stopped during the turn),
-     * "internal".
+     * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+     * even when asked again; `error_message` holds the validation error).
      * </pre>
      *
      * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -764,7 +843,8 @@ private static final long serialVersionUID = 0L;
      * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
      * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
      * scripted provider. From the service: "interrupted" (it stopped during the turn),
-     * "internal".
+     * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+     * even when asked again; `error_message` holds the validation error).
      * </pre>
      *
      * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -782,7 +862,8 @@ private static final long serialVersionUID = 0L;
      * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
      * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
      * scripted provider. From the service: "interrupted" (it stopped during the turn),
-     * "internal".
+     * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+     * even when asked again; `error_message` holds the validation error).
      * </pre>
      *
      * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -1044,6 +1125,103 @@ private static final long serialVersionUID = 0L;
         usage_ = null;
       }
       return usageBuilder_;
+    }
+
+    private java.lang.Object outputJson_ = "";
+    /**
+     * <pre>
+     * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+     * text that validates against the schema.
+     * </pre>
+     *
+     * <code>string output_json = 5 [json_name = "outputJson"];</code>
+     * @return The outputJson.
+     */
+    public java.lang.String getOutputJson() {
+      java.lang.Object ref = outputJson_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        outputJson_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+     * text that validates against the schema.
+     * </pre>
+     *
+     * <code>string output_json = 5 [json_name = "outputJson"];</code>
+     * @return The bytes for outputJson.
+     */
+    public com.google.protobuf.ByteString
+        getOutputJsonBytes() {
+      java.lang.Object ref = outputJson_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        outputJson_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+     * text that validates against the schema.
+     * </pre>
+     *
+     * <code>string output_json = 5 [json_name = "outputJson"];</code>
+     * @param value The outputJson to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputJson(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      outputJson_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+     * text that validates against the schema.
+     * </pre>
+     *
+     * <code>string output_json = 5 [json_name = "outputJson"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOutputJson() {
+      outputJson_ = getDefaultInstance().getOutputJson();
+      bitField0_ = (bitField0_ & ~0x00000010);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+     * text that validates against the schema.
+     * </pre>
+     *
+     * <code>string output_json = 5 [json_name = "outputJson"];</code>
+     * @param value The bytes for outputJson to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputJsonBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      outputJson_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.TurnEnded)

@@ -35,7 +35,8 @@ public interface TurnEndedOrBuilder extends
    * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
    * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
    * scripted provider. From the service: "interrupted" (it stopped during the turn),
-   * "internal".
+   * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+   * even when asked again; `error_message` holds the validation error).
    * </pre>
    *
    * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -48,7 +49,8 @@ public interface TurnEndedOrBuilder extends
    * "overloaded", "bad_request", "context_too_long", "network" (connection failed, lost or
    * stalled), "provider_error" (a 5xx or a malformed stream); "script_exhausted" from the
    * scripted provider. From the service: "interrupted" (it stopped during the turn),
-   * "internal".
+   * "internal", "output_invalid" (the answer did not match `StartTurn.output_schema_json`,
+   * even when asked again; `error_message` holds the validation error).
    * </pre>
    *
    * <code>string error_code = 2 [json_name = "errorCode"];</code>
@@ -103,4 +105,26 @@ public interface TurnEndedOrBuilder extends
    * <code>.koda.v1.Usage usage = 4 [json_name = "usage"];</code>
    */
   dev.kodad.koda.v1.UsageOrBuilder getUsageOrBuilder();
+
+  /**
+   * <pre>
+   * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+   * text that validates against the schema.
+   * </pre>
+   *
+   * <code>string output_json = 5 [json_name = "outputJson"];</code>
+   * @return The outputJson.
+   */
+  java.lang.String getOutputJson();
+  /**
+   * <pre>
+   * With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
+   * text that validates against the schema.
+   * </pre>
+   *
+   * <code>string output_json = 5 [json_name = "outputJson"];</code>
+   * @return The bytes for outputJson.
+   */
+  com.google.protobuf.ByteString
+      getOutputJsonBytes();
 }

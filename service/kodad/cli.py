@@ -15,6 +15,7 @@ from kodad import __version__, logs
 from kodad.config import ServerConfig, scripted_default
 from kodad.domain.access import Limits, ProviderKeys
 from kodad.domain.errors import ConfigError
+from kodad.engine.budget import PriceTable
 
 _HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -42,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         "turn over (PostgreSQL store; default 15)",
     )  # fmt: skip
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
+    serve.add_argument(
+        "--prices", type=Path, metavar="FILE",
+        help="models' prices per million tokens (TOML: currency, [models.NAME] input, "
+        "output, cache_read, cache_write), for usage costs and cost budgets (env KODAD_PRICES)",
+    )  # fmt: skip
     serve.add_argument(
         "--script-json", type=Path, metavar="FILE",
         help="the script the default scripted provider plays (format of "
@@ -299,9 +305,11 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"--script-json {args.script_json}: {e}") from None
         default_provider = scripted_default(text, f"--script-json {args.script_json}")
+    prices = args.prices or (Path(p) if (p := os.environ.get("KODAD_PRICES")) else None)
     engine = dataclasses.replace(
         config.engine,
         default_provider=default_provider,
+        prices=PriceTable.load(prices) if prices else config.engine.prices,
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from kodad.config import provider_from_env
@@ -73,3 +75,29 @@ def test_a_bad_default_script_fails_at_start_up_naming_its_source() -> None:
         provider_from_env({"KODAD_SCRIPT_JSON": "{rounds"})
     with pytest.raises(ConfigError, match=r"KODAD_SCRIPT_JSON: script must be an object"):
         provider_from_env({"KODAD_SCRIPT_JSON": "[]"})
+
+
+def test_the_price_table_reads_toml_and_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    from kodad.domain.model import Usage
+    from kodad.engine.budget import Price, PriceTable
+
+    good = tmp_path / "prices.toml"
+    good.write_text(
+        'currency = "EUR"\n[models."gpt-x"]\ninput = 2.5\noutput = 10\ncache_read = 1.25\n'
+    )
+    table = PriceTable.load(good)
+    assert table.currency == "EUR"
+    assert table.models == {"gpt-x": Price(2.5, 10.0, 1.25, 0.0)}
+    usage = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=400_000)
+    assert table.priced("gpt-x", usage).cost == pytest.approx(0.6 * 2.5 + 1.0 + 0.4 * 1.25)
+    assert table.priced("other", usage).cost == 0.0
+    for body, why in [
+        ("[models.m]\ninput = 1\n", "needs input and output"),
+        ("[models.m]\ninput = 1\noutput = -2\n", "takes non-negative"),
+        ("[models.m]\ninput = 1\noutput = 2\nextra = 3\n", "takes non-negative"),
+        ("not toml = = 1", "--prices"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(body)
+        with pytest.raises(ConfigError, match=why):
+            PriceTable.load(bad)

@@ -37,6 +37,7 @@ _STOP_REASONS: dict[int, StopReason] = {
     epb.TURN_END_REASON_COMPLETED: "end_turn",
     epb.TURN_END_REASON_CANCELLED: "cancelled",
     epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP: "max_turn_requests",
+    epb.TURN_END_REASON_BUDGET_EXHAUSTED: "max_tokens",
 }
 # Permission options of an approval request: their ids are the decisions they send.
 APPROVAL_OPTIONS = (

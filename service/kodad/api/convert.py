@@ -58,6 +58,7 @@ REASONS = {
     m.TurnEndReason.CANCELLED: epb.TURN_END_REASON_CANCELLED,
     m.TurnEndReason.FAILED: epb.TURN_END_REASON_FAILED,
     m.TurnEndReason.STOPPED_AT_LOOP_CAP: epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP,
+    m.TurnEndReason.BUDGET_EXHAUSTED: epb.TURN_END_REASON_BUDGET_EXHAUSTED,
 }
 CHANGES = {
     m.FileChangeKind.CREATED: epb.FILE_CHANGE_KIND_CREATED,
@@ -150,6 +151,8 @@ def session_spec(pb: spb.Session) -> m.SessionRecord:
         profile=pb.profile or "default",
         mcp_servers=tuple(mcp_server_spec(s) for s in pb.mcp_servers),
         sandbox=sandbox_settings(pb.sandbox),
+        token_budget=pb.token_budget,
+        cost_budget=pb.cost_budget,
     )
 
 
@@ -219,6 +222,7 @@ def usage(u: m.Usage) -> spb.Usage:
         output_tokens=u.output_tokens,
         cache_read_tokens=u.cache_read_tokens,
         cache_write_tokens=u.cache_write_tokens,
+        cost=u.cost,
     )
 
 
@@ -263,6 +267,8 @@ def session(r: m.SessionRecord) -> spb.Session:
         approval_timeout=Duration(
             seconds=r.approval_timeout_ms // 1000, nanos=r.approval_timeout_ms % 1000 * 1_000_000
         ),
+        token_budget=r.token_budget,
+        cost_budget=r.cost_budget,
         queued_turns=[
             spb.QueuedTurn(
                 turn_id=q.turn_id,

@@ -198,4 +198,6 @@ def turn_input(pb: epb.StartTurn) -> TurnInput:
         disconnect_policy(pb.on_disconnect),
         when_busy=_WHEN_BUSY[pb.when_busy],
         output_schema=pb.output_schema_json,
+        max_total_tokens=pb.max_total_tokens,
+        max_cost=pb.max_cost,
     )

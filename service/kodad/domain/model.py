@@ -95,6 +95,7 @@ class TurnEndReason(enum.Enum):
     CANCELLED = "cancelled"
     FAILED = "failed"
     STOPPED_AT_LOOP_CAP = "stopped_at_loop_cap"
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 class FileChangeKind(enum.Enum):
@@ -158,6 +159,7 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cost: float = 0.0  # in the price table's currency; 0 without a price
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -165,7 +167,13 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.cost + other.cost,
         )
+
+    @property
+    def tokens(self) -> int:
+        """Input and output tokens together (what token budgets count)."""
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,9 @@ class SessionRecord:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     # Inputs waiting to run as turns, next first (read by get_session only).
     queued_turns: tuple[QueuedTurn, ...] = ()
+    # What all its turns together may spend (0: no budget).
+    token_budget: int = 0
+    cost_budget: float = 0.0
 
     def copy(self) -> SessionRecord:
         return dataclasses.replace(self, labels=dict(self.labels))

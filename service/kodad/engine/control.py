@@ -17,7 +17,7 @@ from kodad.engine.live import Core
 from kodad.engine.pending import ApprovalAnswer, LoopAnswer
 from kodad.engine.queue import TurnQueue
 from kodad.engine.turn import Turn
-from kodad.store import codec
+from kodad.store import codec, queues
 
 # How long a command for a turn on another replica waits for that replica's answer.
 COMMAND_TIMEOUT_S = 10.0
@@ -74,7 +74,7 @@ def encode(command: TurnCommand) -> str:
         case AnswerQuestion(request_id, text):
             return json.dumps({"answer": [request_id, text]})
         case Steer(given, expected):
-            return json.dumps({"steer": [codec.encode_queued(QueuedTurn("", given.text,
+            return json.dumps({"steer": [queues.encode_queued(QueuedTurn("", given.text,
                                          given.images)), expected]})  # fmt: skip
         case _:
             assert_never(command)
@@ -95,7 +95,7 @@ def decode(body: str) -> TurnCommand:
         return Cancel()
     if "steer" in value:
         body, expected = value["steer"]
-        queued = codec.decode_queued("", body, 0)
+        queued = queues.decode_queued("", body, 0)
         return Steer(TurnInput(queued.text, queued.images), expected)
     raise InvalidArgument(f"not a turn command: {body[:200]}")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kodad.domain.events import Event, EventPayload
 from kodad.domain.model import DisconnectPolicy, Image, Message, SessionRecord, WhenBusy
+from kodad.engine.budget import Budget, PriceTable
 from kodad.engine.eventlog import EventLog
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.pending import PendingRequests
@@ -27,6 +28,9 @@ class TurnInput:
     when_busy: WhenBusy = WhenBusy.REJECT
     # A JSON Schema (JSON text) the final answer must match; "" for free text.
     output_schema: str = ""
+    # What the turn may spend (0: no limit of its own).
+    max_total_tokens: int = 0
+    max_cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class TurnLimits:
     # At the loop cap, one last round without tools asks for the answer (sub-agents)
     # instead of asking a human whether to go on.
     final_round: bool = False
+    budget: Budget = field(default_factory=Budget)
+    prices: PriceTable = field(default_factory=PriceTable)
 
 
 FINAL_ROUND_PROMPT = (

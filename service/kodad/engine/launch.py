@@ -14,6 +14,7 @@ from kodad.domain.events import Event, TurnEnded
 from kodad.domain.ids import new_id
 from kodad.domain.model import ApprovalMode, McpServerSpec, Role, SessionRecord
 from kodad.engine import output, prompts, recovery, validation
+from kodad.engine.budget import Budget, check_limits
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.inputs import Relay, SubagentRunner, TurnDeps, TurnInput, TurnLimits
 from kodad.engine.live import Core, LiveSession
@@ -42,6 +43,12 @@ class Launch:
     pending: PendingRequests | None = None
 
 
+def budget(turn_input: TurnInput, record: SessionRecord) -> Budget:
+    """What a turn of `record` may spend."""
+    session = record if record.token_budget or record.cost_budget else None
+    return Budget(turn_input.max_total_tokens, turn_input.max_cost, session)
+
+
 class Launcher:
     def __init__(self, core: Core, models: Models) -> None:
         self._core = core
@@ -57,6 +64,7 @@ class Launcher:
             validation.turn_input(turn_input.text, turn_input.images)
         if turn_input.output_schema:
             output.parse_schema(turn_input.output_schema)
+        check_limits(turn_input.max_total_tokens, turn_input.max_cost, "start_turn")
         limits = self._core.settings.limits
         size = len(turn_input.text.encode()) + sum(len(i.data) for i in turn_input.images)
         if limits.input_bytes and size > limits.input_bytes:
@@ -80,6 +88,8 @@ class Launcher:
         caller.check_workspace(record.workspace)
         core.keys.check(record.provider)
         profile = core.profiles.get(record.profile, record.workspace)
+        model = profile.model or record.provider.model
+        budget(turn_input, record).check_start(core.settings.prices, model)
         live = await core.live.load(session_id)
         self.check_can_start(live)
         mcp_tools: list[Tool] = []
@@ -216,6 +226,8 @@ class Launcher:
             context_window=self._models.known_window(record.provider)
             or core.settings.default_context_window,
             final_round=launch.relay is not None,
+            budget=budget(turn_input, record),
+            prices=core.settings.prices,
         )
         if profile.model:
             record.provider = dataclasses.replace(record.provider, model=profile.model)

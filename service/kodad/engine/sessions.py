@@ -24,6 +24,7 @@ from kodad.domain.model import (
     now_us,
 )
 from kodad.engine import validation
+from kodad.engine.budget import check_limits
 from kodad.engine.live import Core
 
 T = TypeVar("T")
@@ -41,6 +42,8 @@ UPDATABLE_FIELDS = frozenset(
         "profile",
         "mcp_servers",
         "sandbox",
+        "token_budget",
+        "cost_budget",
     }
 )
 
@@ -97,7 +100,10 @@ class Sessions:
             profile=profile,
             mcp_servers=validation.mcp_servers(spec.mcp_servers),
             sandbox=self._sandbox(spec.sandbox, caller),
+            token_budget=spec.token_budget,
+            cost_budget=spec.cost_budget,
         )
+        check_limits(record.token_budget, record.cost_budget, "session")
         core.keys.check(record.provider)
         async with self._creating_lock(caller.tenant):
             await self._check_session_limit(caller.tenant)
@@ -193,6 +199,12 @@ class Sessions:
             record.mcp_servers = validation.mcp_servers(changes.mcp_servers)
         if "sandbox" in paths:
             record.sandbox = self._sandbox(changes.sandbox, caller)
+        if "token_budget" in paths or "cost_budget" in paths:
+            check_limits(changes.token_budget, changes.cost_budget, "session")
+            if "token_budget" in paths:
+                record.token_budget = changes.token_budget
+            if "cost_budget" in paths:
+                record.cost_budget = changes.cost_budget
         record.update_time = now_us()
         await core.store.update_session(record)
         return core.live.view(record)

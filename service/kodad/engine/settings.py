@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kodad.domain.access import Limits, ProviderKeys
 from kodad.domain.model import ProviderConfig
+from kodad.engine.budget import PriceTable
 from kodad.tools.sandbox import Sandbox
 
 
@@ -29,3 +30,5 @@ class EngineSettings:
     provider_keys: ProviderKeys = field(default_factory=ProviderKeys)
     # Workspaces whose profiles' MCP servers start without asking (--trust-workspace).
     trusted_workspaces: tuple[Path, ...] = ()
+    # What models' tokens cost (--prices), for usage costs and cost budgets.
+    prices: PriceTable = field(default_factory=PriceTable)

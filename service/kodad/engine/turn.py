@@ -34,6 +34,7 @@ from kodad.domain.model import (
     now_us,
 )
 from kodad.engine import calls, compaction, rounds
+from kodad.engine.budget import BudgetSpent
 from kodad.engine.gate import ApprovalGate
 from kodad.engine.inputs import FINAL_ROUND_PROMPT, TurnDeps, TurnInput, TurnPhase
 from kodad.engine.output import OutputContract
@@ -61,7 +62,6 @@ class Turn(Questions):
         self.input = turn_input
         self.pending = deps.pending if deps.pending is not None else PendingRequests()
         self._deps = deps
-        self._log = deps.log
         self._store = deps.store
         self._limits = deps.limits
         self._tools = deps.tools
@@ -129,7 +129,7 @@ class Turn(Questions):
     def _emit_all(self, payload: EventPayload) -> tuple[Event, ...]:
         """Emits into the session's log and, for a sub-agent, relays to the parent's (its
         turn_started and turn_ended stay in its own log); returns the event of each log."""
-        event = self._log.emit(self.id, payload)
+        event = self._deps.log.emit(self.id, payload)
         relay = self._deps.relay
         if relay is None or isinstance(payload, TurnStarted | TurnEnded):
             return (event,)
@@ -175,6 +175,8 @@ class Turn(Questions):
             reason, code, message = TurnEndReason.CANCELLED, "", ""
         except ProviderError as e:
             reason, code, message = TurnEndReason.FAILED, e.code, e.message
+        except BudgetSpent as e:
+            reason, code, message = TurnEndReason.BUDGET_EXHAUSTED, "", str(e)
         except Exception as e:
             log.exception("turn %s of session %s failed", self.id, self.session.id)
             reason, code, message = TurnEndReason.FAILED, "internal", f"{type(e).__name__}: {e}"
@@ -196,6 +198,8 @@ class Turn(Questions):
         rounds = 0
         while True:
             await self._take_steers()  # the safe point: no call waits for its result
+            if spent := self._limits.budget.spent(self._usage):
+                raise BudgetSpent(spent)
             calls = await self._provider_round()
             if not calls:
                 if self._steers:  # more input came while the model answered
@@ -269,12 +273,13 @@ class Turn(Questions):
             rounds.count_errors(kind),
         ):
             await rounds.stream(
-                self._deps.provider, request, current, self.emit, self._log.backpressure
+                self._deps.provider, request, current, self.emit, self._deps.log.backpressure
             )
         self._round = None
         self._cut_off |= current.cut_off
         if current.text:
             self.answer = "".join(current.text)
+        usage = current.usage and self._limits.prices.priced(request.model, current.usage)
         await self._append(
             Message(
                 Role.ASSISTANT,
@@ -283,13 +288,13 @@ class Turn(Questions):
                 thinking="".join(current.thinking),
                 thinking_signature=current.signature,
                 tool_calls=tuple(current.calls),
-                usage=current.usage,
+                usage=usage,
             )
         )
         self._unanswered = list(current.calls)
-        if current.usage is not None:
-            self._usage += current.usage
-            self.emit(UsageReported(current.usage))
+        if usage is not None:
+            self._usage += usage
+            self.emit(UsageReported(usage))
         return tuple(current.calls)
 
     def _window(self) -> int:
@@ -312,11 +317,11 @@ class Turn(Questions):
             window=window,
             keep_share=keep_share,
             emit=self.emit,
-            drain=self._log.backpressure,
+            drain=self._deps.log.backpressure,
             explicit=self.input.compact,
         )
         if usage is not None:
-            self._usage += usage
+            self._usage += self._limits.prices.priced(self.session.provider.model, usage)
         if summary is not None:
             await self._append(summary)
             self.emit(compacted_notice(summary.summarized_through, window))
@@ -333,7 +338,7 @@ class Turn(Questions):
             turn_id=self.id,
             emit_output=lambda chunk, omitted: self.emit(ToolCallOutput(call_id, chunk, omitted)),
             stream_limit=self._limits.tool_stream_limit,
-            drain=self._log.backpressure,
+            drain=self._deps.log.backpressure,
             todos=self._todos,
             tenant=self.session.tenant,
             ask=lambda question, choices: self._ask_user(call.call_id, question, choices),
@@ -392,4 +397,4 @@ class Turn(Questions):
         output_json = self._output.output_json if self._output else ""
         self.emit(TurnEnded(reason, code, message, self._usage, output_json))
         self._ended = True
-        await self._log.flush()
+        await self._deps.log.flush()

@@ -26,7 +26,6 @@ from kodad.domain.model import (
     Message,
     ProviderConfig,
     ProviderKind,
-    QueuedTurn,
     Role,
     SandboxPolicy,
     SandboxSettings,
@@ -39,7 +38,8 @@ from kodad.domain.model import (
 )
 from kodad.store.base import TurnRecord
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = dumps
 
 
 def _plain(value: Any) -> Any:
@@ -172,7 +172,7 @@ def encode_message_body(message: Message) -> str:
     if message.summarized_through:
         body["summarized_through"] = message.summarized_through
     if message.images:
-        body["images"] = _images(message.images)
+        body["images"] = encode_images(message.images)
     if message.tool_calls:
         body["tool_calls"] = [dataclasses.asdict(c) for c in message.tool_calls]
     if message.tool_result is not None:
@@ -182,36 +182,12 @@ def encode_message_body(message: Message) -> str:
     return _dumps(body)
 
 
-def _images(images: tuple[Image, ...]) -> list[dict[str, str]]:
+def encode_images(images: tuple[Image, ...]) -> list[dict[str, str]]:
     return [{"mime_type": i.mime_type, "data": base64.b64encode(i.data).decode()} for i in images]
 
 
-def _decode_images(items: list[dict[str, str]]) -> tuple[Image, ...]:
+def decode_images(items: list[dict[str, str]]) -> tuple[Image, ...]:
     return tuple(Image(i["mime_type"], base64.b64decode(i["data"])) for i in items)
-
-
-def encode_queued(turn: QueuedTurn) -> str:
-    """A queued turn's input and caller's roots (its id and time are columns)."""
-    body: dict[str, Any] = {
-        "text": turn.text,
-        "images": _images(turn.images),
-        "roots": list(turn.workspace_roots),
-    }
-    if turn.output_schema:
-        body["schema"] = turn.output_schema
-    return _dumps(body)
-
-
-def decode_queued(turn_id: str, body: str, create_time: int) -> QueuedTurn:
-    data = json.loads(body)
-    return QueuedTurn(
-        turn_id,
-        data["text"],
-        _decode_images(data.get("images", [])),
-        create_time,
-        tuple(data.get("roots", ())),
-        data.get("schema", ""),
-    )
 
 
 def decode_message(*, index: int, turn_id: str, role: str, body: str, create_time: int) -> Message:
@@ -225,7 +201,7 @@ def decode_message(*, index: int, turn_id: str, role: str, body: str, create_tim
         thinking=data.get("thinking", ""),
         thinking_signature=data.get("thinking_signature", ""),
         summarized_through=data.get("summarized_through", 0),
-        images=_decode_images(data.get("images", [])),
+        images=decode_images(data.get("images", [])),
         tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
         tool_result=ToolResult(**result) if result is not None else None,
         usage=Usage(**usage) if usage is not None else None,
@@ -238,14 +214,15 @@ SESSION_COLUMNS = (
     "id, title, workspace, provider, approval_mode, loop_cap, system_prompt, usage,"
     " create_time, update_time, last_seq, message_count, active_turn_id,"
     " approval_timeout_ms, approval_rules, tenant, todos, profile, parent_session_id, mcp_servers,"
-    " sandbox"
+    " sandbox, budget"
 )
 
 
 def session_from_row(row: Sequence[object]) -> SessionRecord:
     (sid, title, workspace, provider, mode, loop_cap, prompt, usage, ctime, utime,
      last_seq, message_count, active, timeout_ms, rules, tenant, todos, profile,
-     parent, mcp_servers, sandbox, labels) = row  # fmt: skip
+     parent, mcp_servers, sandbox, budget, labels) = row  # fmt: skip
+    budgets = json.loads(str(budget))
     return SessionRecord(
         id=str(sid),
         title=str(title),
@@ -269,7 +246,18 @@ def session_from_row(row: Sequence[object]) -> SessionRecord:
         parent_session_id=str(parent),
         mcp_servers=decode_mcp_servers(str(mcp_servers)),
         sandbox=decode_sandbox(str(sandbox)),
+        token_budget=int(budgets.get("tokens", 0)),
+        cost_budget=float(budgets.get("cost", 0.0)),
     )
+
+
+def encode_budget(r: SessionRecord) -> str:
+    budget: dict[str, float] = {}
+    if r.token_budget:
+        budget["tokens"] = r.token_budget
+    if r.cost_budget:
+        budget["cost"] = r.cost_budget
+    return _dumps(budget)
 
 
 def session_row(r: SessionRecord) -> tuple[object, ...]:
@@ -296,13 +284,14 @@ def session_row(r: SessionRecord) -> tuple[object, ...]:
         r.parent_session_id,
         encode_mcp_servers(r.mcp_servers),
         encode_sandbox(r.sandbox),
+        encode_budget(r),
     )
 
 
 # The columns UpdateSession writes, in settings_row's order.
 SESSION_SETTINGS = (
     "title", "provider", "approval_mode", "loop_cap", "system_prompt", "approval_timeout_ms",
-    "approval_rules", "update_time", "profile", "mcp_servers", "sandbox",
+    "approval_rules", "update_time", "profile", "mcp_servers", "sandbox", "budget",
 )  # fmt: skip
 
 
@@ -320,6 +309,7 @@ def settings_row(r: SessionRecord) -> tuple[object, ...]:
         r.profile,
         encode_mcp_servers(r.mcp_servers),
         encode_sandbox(r.sandbox),
+        encode_budget(r),
     )
 
 

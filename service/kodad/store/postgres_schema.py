@@ -105,4 +105,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queued_turns_by_session ON queued_turns(session_id, position);
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN budget TEXT NOT NULL DEFAULT '{}';
+    """,
 )

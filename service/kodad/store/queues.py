@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from kodad.domain.model import QueuedTurn
 from kodad.store import codec
@@ -29,7 +31,7 @@ class QueueSql:
             "INSERT INTO queued_turns (turn_id, session_id, position, body, create_time)"
             f" SELECT ?, ?, COALESCE({edge}, 1), ?, ? FROM queued_turns WHERE session_id = ?"
         )
-        params: list[object] = [turn.turn_id, session_id, codec.encode_queued(turn),
+        params: list[object] = [turn.turn_id, session_id, encode_queued(turn),
                                 turn.create_time, session_id]  # fmt: skip
         return self._q(sql), params
 
@@ -65,4 +67,28 @@ class QueueSql:
 
 
 def decode(rows: Sequence[Sequence[object]]) -> list[QueuedTurn]:
-    return [codec.decode_queued(str(t), str(body), int(str(time))) for t, body, time in rows]
+    return [decode_queued(str(t), str(body), int(str(time))) for t, body, time in rows]
+
+
+def encode_queued(turn: QueuedTurn) -> str:
+    """A queued turn's input and caller's roots (its id and time are columns)."""
+    body: dict[str, Any] = {
+        "text": turn.text,
+        "images": codec.encode_images(turn.images),
+        "roots": list(turn.workspace_roots),
+    }
+    if turn.output_schema:
+        body["schema"] = turn.output_schema
+    return codec.dumps(body)
+
+
+def decode_queued(turn_id: str, body: str, create_time: int) -> QueuedTurn:
+    data = json.loads(body)
+    return QueuedTurn(
+        turn_id,
+        data["text"],
+        codec.decode_images(data.get("images", [])),
+        create_time,
+        tuple(data.get("roots", ())),
+        data.get("schema", ""),
+    )

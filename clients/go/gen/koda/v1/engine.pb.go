@@ -270,6 +270,11 @@ const (
 	TurnEndReason_TURN_END_REASON_FAILED TurnEndReason = 3
 	// The loop cap was reached and the human chose LOOP_ACTION_STOP.
 	TurnEndReason_TURN_END_REASON_STOPPED_AT_LOOP_CAP TurnEndReason = 4
+	// A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+	// `token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+	// (before its next provider request), its work so far kept; `TurnEnded.error_message`
+	// says which budget.
+	TurnEndReason_TURN_END_REASON_BUDGET_EXHAUSTED TurnEndReason = 5
 )
 
 // Enum value maps for TurnEndReason.
@@ -280,6 +285,7 @@ var (
 		2: "TURN_END_REASON_CANCELLED",
 		3: "TURN_END_REASON_FAILED",
 		4: "TURN_END_REASON_STOPPED_AT_LOOP_CAP",
+		5: "TURN_END_REASON_BUDGET_EXHAUSTED",
 	}
 	TurnEndReason_value = map[string]int32{
 		"TURN_END_REASON_UNSPECIFIED":         0,
@@ -287,6 +293,7 @@ var (
 		"TURN_END_REASON_CANCELLED":           2,
 		"TURN_END_REASON_FAILED":              3,
 		"TURN_END_REASON_STOPPED_AT_LOOP_CAP": 4,
+		"TURN_END_REASON_BUDGET_EXHAUSTED":    5,
 	}
 )
 
@@ -506,8 +513,14 @@ type StartTurn struct {
 	// It arrives as `TurnEnded.output_json`, or the turn fails with error_code
 	// "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
 	OutputSchemaJson string `protobuf:"bytes,6,opt,name=output_schema_json,json=outputSchemaJson,proto3" json:"output_schema_json,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The most tokens (input + output, summed over the turn's provider requests) the turn may
+	// use; 0: no limit of its own. Checked before each provider request.
+	MaxTotalTokens int64 `protobuf:"varint,7,opt,name=max_total_tokens,json=maxTotalTokens,proto3" json:"max_total_tokens,omitempty"`
+	// The most the turn may cost, in the currency of the service's price table (`kodad serve
+	// --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+	MaxCost       float64 `protobuf:"fixed64,8,opt,name=max_cost,json=maxCost,proto3" json:"max_cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartTurn) Reset() {
@@ -580,6 +593,20 @@ func (x *StartTurn) GetOutputSchemaJson() string {
 		return x.OutputSchemaJson
 	}
 	return ""
+}
+
+func (x *StartTurn) GetMaxTotalTokens() int64 {
+	if x != nil {
+		return x.MaxTotalTokens
+	}
+	return 0
+}
+
+func (x *StartTurn) GetMaxCost() float64 {
+	if x != nil {
+		return x.MaxCost
+	}
+	return 0
 }
 
 // Adds the user's input to the running turn: the model sees it at the next safe point
@@ -1986,6 +2013,7 @@ type TurnEnded struct {
 	// even when asked again; `error_message` holds the validation error).
 	ErrorCode string `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// With FAILED: the error as a human can read it, including the provider's own message.
+	// With BUDGET_EXHAUSTED: which budget was spent.
 	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	// Tokens used by the whole turn.
 	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
@@ -2872,7 +2900,7 @@ var File_koda_v1_engine_proto protoreflect.FileDescriptor
 
 const file_koda_v1_engine_proto_rawDesc = "" +
 	"\n" +
-	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\x84\x02\n" +
+	"\x14koda/v1/engine.proto\x12\akoda.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15koda/v1/session.proto\"\xc9\x02\n" +
 	"\tStartTurn\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -2880,7 +2908,9 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x06images\x18\x03 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12>\n" +
 	"\ron_disconnect\x18\x04 \x01(\x0e2\x19.koda.v1.DisconnectPolicyR\fonDisconnect\x12.\n" +
 	"\twhen_busy\x18\x05 \x01(\x0e2\x11.koda.v1.WhenBusyR\bwhenBusy\x12,\n" +
-	"\x12output_schema_json\x18\x06 \x01(\tR\x10outputSchemaJson\"m\n" +
+	"\x12output_schema_json\x18\x06 \x01(\tR\x10outputSchemaJson\x12(\n" +
+	"\x10max_total_tokens\x18\a \x01(\x03R\x0emaxTotalTokens\x12\x19\n" +
+	"\bmax_cost\x18\b \x01(\x01R\amaxCost\"m\n" +
 	"\x05Steer\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12&\n" +
 	"\x06images\x18\x02 \x03(\v2\x0e.koda.v1.ImageR\x06images\x12(\n" +
@@ -3064,13 +3094,14 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x10WHEN_BUSY_REJECT\x10\x01\x12\x15\n" +
 	"\x11WHEN_BUSY_ENQUEUE\x10\x02\x12\x17\n" +
 	"\x13WHEN_BUSY_INTERRUPT\x10\x03\x12\x13\n" +
-	"\x0fWHEN_BUSY_STEER\x10\x04*\xb3\x01\n" +
+	"\x0fWHEN_BUSY_STEER\x10\x04*\xd9\x01\n" +
 	"\rTurnEndReason\x12\x1f\n" +
 	"\x1bTURN_END_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19TURN_END_REASON_COMPLETED\x10\x01\x12\x1d\n" +
 	"\x19TURN_END_REASON_CANCELLED\x10\x02\x12\x1a\n" +
 	"\x16TURN_END_REASON_FAILED\x10\x03\x12'\n" +
-	"#TURN_END_REASON_STOPPED_AT_LOOP_CAP\x10\x04*\x8d\x01\n" +
+	"#TURN_END_REASON_STOPPED_AT_LOOP_CAP\x10\x04\x12$\n" +
+	" TURN_END_REASON_BUDGET_EXHAUSTED\x10\x05*\x8d\x01\n" +
 	"\x0eFileChangeKind\x12 \n" +
 	"\x1cFILE_CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18FILE_CHANGE_KIND_CREATED\x10\x01\x12\x1d\n" +

@@ -673,8 +673,11 @@ type Usage struct {
 	CacheReadTokens int64 `protobuf:"varint,3,opt,name=cache_read_tokens,json=cacheReadTokens,proto3" json:"cache_read_tokens,omitempty"`
 	// Prompt tokens written to the provider's cache.
 	CacheWriteTokens int64 `protobuf:"varint,4,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the tokens cost, in the currency of the service's price table (`kodad serve
+	// --prices`); 0 when the table has no price for the model.
+	Cost          float64 `protobuf:"fixed64,5,opt,name=cost,proto3" json:"cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -731,6 +734,13 @@ func (x *Usage) GetCacheReadTokens() int64 {
 func (x *Usage) GetCacheWriteTokens() int64 {
 	if x != nil {
 		return x.CacheWriteTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCost() float64 {
+	if x != nil {
+		return x.Cost
 	}
 	return 0
 }
@@ -800,7 +810,15 @@ type Session struct {
 	Sandbox *Sandbox `protobuf:"bytes,23,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
 	// Inputs waiting to run as turns, next first (see `WhenBusy`); GetSession only (empty in
 	// ListSessions). Remove one with RemoveQueuedTurn. Output only.
-	QueuedTurns   []*QueuedTurn `protobuf:"bytes,24,rep,name=queued_turns,json=queuedTurns,proto3" json:"queued_turns,omitempty"`
+	QueuedTurns []*QueuedTurn `protobuf:"bytes,24,rep,name=queued_turns,json=queuedTurns,proto3" json:"queued_turns,omitempty"`
+	// The most tokens (input + output) all the session's turns together may use: a turn
+	// stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+	// no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+	// budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+	TokenBudget int64 `protobuf:"varint,25,opt,name=token_budget,json=tokenBudget,proto3" json:"token_budget,omitempty"`
+	// The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+	// table has no price for does not start while it is set. 0: no budget.
+	CostBudget    float64 `protobuf:"fixed64,26,opt,name=cost_budget,json=costBudget,proto3" json:"cost_budget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1001,6 +1019,20 @@ func (x *Session) GetQueuedTurns() []*QueuedTurn {
 		return x.QueuedTurns
 	}
 	return nil
+}
+
+func (x *Session) GetTokenBudget() int64 {
+	if x != nil {
+		return x.TokenBudget
+	}
+	return 0
+}
+
+func (x *Session) GetCostBudget() float64 {
+	if x != nil {
+		return x.CostBudget
+	}
+	return 0
 }
 
 // An input waiting in a session's queue to run as a turn of its own.
@@ -1794,12 +1826,13 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x122\n" +
 	"\x15context_window_tokens\x18\x03 \x01(\x03R\x13contextWindowTokens\x12*\n" +
-	"\x11max_output_tokens\x18\x04 \x01(\x03R\x0fmaxOutputTokens\"\xa9\x01\n" +
+	"\x11max_output_tokens\x18\x04 \x01(\x03R\x0fmaxOutputTokens\"\xbd\x01\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
 	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\"\xc2\b\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\x12\x12\n" +
+	"\x04cost\x18\x05 \x01(\x01R\x04cost\"\x86\t\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
@@ -1828,7 +1861,10 @@ const file_koda_v1_session_proto_rawDesc = "" +
 	"\vmcp_servers\x18\x16 \x03(\v2\x12.koda.v1.McpServerR\n" +
 	"mcpServers\x12*\n" +
 	"\asandbox\x18\x17 \x01(\v2\x10.koda.v1.SandboxR\asandbox\x126\n" +
-	"\fqueued_turns\x18\x18 \x03(\v2\x13.koda.v1.QueuedTurnR\vqueuedTurns\x1a9\n" +
+	"\fqueued_turns\x18\x18 \x03(\v2\x13.koda.v1.QueuedTurnR\vqueuedTurns\x12!\n" +
+	"\ftoken_budget\x18\x19 \x01(\x03R\vtokenBudget\x12\x1f\n" +
+	"\vcost_budget\x18\x1a \x01(\x01R\n" +
+	"costBudget\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x97\x01\n" +

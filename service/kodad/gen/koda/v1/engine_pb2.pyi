@@ -168,6 +168,12 @@ class _TurnEndReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TurnEnd
     """The provider or the service failed; `TurnEnded.error_code` says how."""
     TURN_END_REASON_STOPPED_AT_LOOP_CAP: _TurnEndReason.ValueType  # 4
     """The loop cap was reached and the human chose LOOP_ACTION_STOP."""
+    TURN_END_REASON_BUDGET_EXHAUSTED: _TurnEndReason.ValueType  # 5
+    """A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+    `token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+    (before its next provider request), its work so far kept; `TurnEnded.error_message`
+    says which budget.
+    """
 
 class TurnEndReason(_TurnEndReason, metaclass=_TurnEndReasonEnumTypeWrapper):
     """Why a turn ended."""
@@ -182,6 +188,12 @@ TURN_END_REASON_FAILED: TurnEndReason.ValueType  # 3
 """The provider or the service failed; `TurnEnded.error_code` says how."""
 TURN_END_REASON_STOPPED_AT_LOOP_CAP: TurnEndReason.ValueType  # 4
 """The loop cap was reached and the human chose LOOP_ACTION_STOP."""
+TURN_END_REASON_BUDGET_EXHAUSTED: TurnEndReason.ValueType  # 5
+"""A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+`token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+(before its next provider request), its work so far kept; `TurnEnded.error_message`
+says which budget.
+"""
 Global___TurnEndReason: _TypeAlias = TurnEndReason  # noqa: Y015
 
 class _FileChangeKind:
@@ -276,6 +288,8 @@ class StartTurn(_message.Message):
     ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     WHEN_BUSY_FIELD_NUMBER: _builtins.int
     OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    MAX_TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
+    MAX_COST_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session to run the turn in. Required."""
     text: _builtins.str
@@ -296,6 +310,14 @@ class StartTurn(_message.Message):
     It arrives as `TurnEnded.output_json`, or the turn fails with error_code
     "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
     """
+    max_total_tokens: _builtins.int
+    """The most tokens (input + output, summed over the turn's provider requests) the turn may
+    use; 0: no limit of its own. Checked before each provider request.
+    """
+    max_cost: _builtins.float
+    """The most the turn may cost, in the currency of the service's price table (`kodad serve
+    --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+    """
     @_builtins.property
     def images(self) -> _containers.RepeatedCompositeFieldContainer[_session_pb2.Image]:
         """Images sent with the input, at most 8."""
@@ -309,10 +331,12 @@ class StartTurn(_message.Message):
         on_disconnect: Global___DisconnectPolicy.ValueType = ...,
         when_busy: Global___WhenBusy.ValueType = ...,
         output_schema_json: _builtins.str = ...,
+        max_total_tokens: _builtins.int = ...,
+        max_cost: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "on_disconnect", b"on_disconnect", "output_schema_json", b"output_schema_json", "session_id", b"session_id", "text", b"text", "when_busy", b"when_busy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "max_cost", b"max_cost", "max_total_tokens", b"max_total_tokens", "on_disconnect", b"on_disconnect", "output_schema_json", b"output_schema_json", "session_id", b"session_id", "text", b"text", "when_busy", b"when_busy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1007,7 +1031,9 @@ class TurnEnded(_message.Message):
     even when asked again; `error_message` holds the validation error).
     """
     error_message: _builtins.str
-    """With FAILED: the error as a human can read it, including the provider's own message."""
+    """With FAILED: the error as a human can read it, including the provider's own message.
+    With BUDGET_EXHAUSTED: which budget was spent.
+    """
     output_json: _builtins.str
     """With `StartTurn.output_schema_json` and COMPLETED: the final answer, as compact JSON
     text that validates against the schema.

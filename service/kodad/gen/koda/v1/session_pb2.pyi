@@ -393,6 +393,7 @@ class Usage(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     CACHE_READ_TOKENS_FIELD_NUMBER: _builtins.int
     CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
     input_tokens: _builtins.int
     """Tokens of prompt the model read (including cached ones)."""
     output_tokens: _builtins.int
@@ -401,6 +402,10 @@ class Usage(_message.Message):
     """Prompt tokens served from the provider's cache."""
     cache_write_tokens: _builtins.int
     """Prompt tokens written to the provider's cache."""
+    cost: _builtins.float
+    """What the tokens cost, in the currency of the service's price table (`kodad serve
+    --prices`); 0 when the table has no price for the model.
+    """
     def __init__(
         self,
         *,
@@ -408,10 +413,11 @@ class Usage(_message.Message):
         output_tokens: _builtins.int = ...,
         cache_read_tokens: _builtins.int = ...,
         cache_write_tokens: _builtins.int = ...,
+        cost: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost", b"cost", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -467,6 +473,8 @@ class Session(_message.Message):
     MCP_SERVERS_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
     QUEUED_TURNS_FIELD_NUMBER: _builtins.int
+    TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
+    COST_BUDGET_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier ("s_" + 26 characters). Ignored by CreateSession. Output only."""
     title: _builtins.str
@@ -503,6 +511,16 @@ class Session(_message.Message):
     """Set on a sub-agent's session: the session whose `invoke_agent` tool call created it to
     run one task (its events also reached that session's stream, see
     `EngineEvent.subagent_session_id`). Output only.
+    """
+    token_budget: _builtins.int
+    """The most tokens (input + output) all the session's turns together may use: a turn
+    stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+    no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+    budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+    """
+    cost_budget: _builtins.float
+    """The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+    table has no price for does not start while it is set. 0: no budget.
     """
     @_builtins.property
     def provider(self) -> Global___ProviderConfig:
@@ -591,10 +609,12 @@ class Session(_message.Message):
         mcp_servers: _abc.Iterable[Global___McpServer] | None = ...,
         sandbox: Global___Sandbox | None = ...,
         queued_turns: _abc.Iterable[Global___QueuedTurn] | None = ...,
+        token_budget: _builtins.int = ...,
+        cost_budget: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["approval_timeout", b"approval_timeout", "create_time", b"create_time", "provider", b"provider", "sandbox", b"sandbox", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "queued_turns", b"queued_turns", "sandbox", b"sandbox", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_turn_id", b"active_turn_id", "approval_mode", b"approval_mode", "approval_rules", b"approval_rules", "approval_timeout", b"approval_timeout", "cost_budget", b"cost_budget", "create_time", b"create_time", "id", b"id", "labels", b"labels", "last_seq", b"last_seq", "loop_cap", b"loop_cap", "mcp_servers", b"mcp_servers", "message_count", b"message_count", "parent_session_id", b"parent_session_id", "profile", b"profile", "provider", b"provider", "queued_turns", b"queued_turns", "sandbox", b"sandbox", "state", b"state", "system_prompt", b"system_prompt", "tenant", b"tenant", "title", b"title", "todos", b"todos", "token_budget", b"token_budget", "update_time", b"update_time", "usage", b"usage", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -86,7 +86,7 @@ pub struct Model {
     pub max_output_tokens: i64,
 }
 /// Token counts reported by a provider. Zero when the provider did not report them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct Usage {
     /// Tokens of prompt the model read (including cached ones).
     #[prost(int64, tag="1")]
@@ -100,6 +100,10 @@ pub struct Usage {
     /// Prompt tokens written to the provider's cache.
     #[prost(int64, tag="4")]
     pub cache_write_tokens: i64,
+    /// What the tokens cost, in the currency of the service's price table (`kodad serve
+    /// --prices`); 0 when the table has no price for the model.
+    #[prost(double, tag="5")]
+    pub cost: f64,
 }
 /// One coding-agent conversation: its history, provider, approval mode and workspace.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -191,6 +195,16 @@ pub struct Session {
     /// ListSessions). Remove one with RemoveQueuedTurn. Output only.
     #[prost(message, repeated, tag="24")]
     pub queued_turns: ::prost::alloc::vec::Vec<QueuedTurn>,
+    /// The most tokens (input + output) all the session's turns together may use: a turn
+    /// stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+    /// no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+    /// budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+    #[prost(int64, tag="25")]
+    pub token_budget: i64,
+    /// The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+    /// table has no price for does not start while it is set. 0: no budget.
+    #[prost(double, tag="26")]
+    pub cost_budget: f64,
 }
 /// An input waiting in a session's queue to run as a turn of its own.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -658,6 +672,14 @@ pub struct StartTurn {
     /// "output_invalid". INVALID_ARGUMENT when it is not a JSON Schema.
     #[prost(string, tag="6")]
     pub output_schema_json: ::prost::alloc::string::String,
+    /// The most tokens (input + output, summed over the turn's provider requests) the turn may
+    /// use; 0: no limit of its own. Checked before each provider request.
+    #[prost(int64, tag="7")]
+    pub max_total_tokens: i64,
+    /// The most the turn may cost, in the currency of the service's price table (`kodad serve
+    /// --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+    #[prost(double, tag="8")]
+    pub max_cost: f64,
 }
 /// Adds the user's input to the running turn: the model sees it at the next safe point
 /// (after the current provider round and its tool calls), as a user message stored at that
@@ -950,7 +972,7 @@ pub struct RateLimit {
 }
 /// The turn is over; always the last event of a turn. Everything of the turn is stored
 /// before it is sent.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TurnEnded {
     /// Why the turn ended.
     #[prost(enumeration="TurnEndReason", tag="1")]
@@ -964,6 +986,7 @@ pub struct TurnEnded {
     #[prost(string, tag="2")]
     pub error_code: ::prost::alloc::string::String,
     /// With FAILED: the error as a human can read it, including the provider's own message.
+    /// With BUDGET_EXHAUSTED: which budget was spent.
     #[prost(string, tag="3")]
     pub error_message: ::prost::alloc::string::String,
     /// Tokens used by the whole turn.
@@ -1311,6 +1334,11 @@ pub enum TurnEndReason {
     Failed = 3,
     /// The loop cap was reached and the human chose LOOP_ACTION_STOP.
     StoppedAtLoopCap = 4,
+    /// A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+    /// `token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+    /// (before its next provider request), its work so far kept; `TurnEnded.error_message`
+    /// says which budget.
+    BudgetExhausted = 5,
 }
 impl TurnEndReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -1324,6 +1352,7 @@ impl TurnEndReason {
             Self::Cancelled => "TURN_END_REASON_CANCELLED",
             Self::Failed => "TURN_END_REASON_FAILED",
             Self::StoppedAtLoopCap => "TURN_END_REASON_STOPPED_AT_LOOP_CAP",
+            Self::BudgetExhausted => "TURN_END_REASON_BUDGET_EXHAUSTED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1334,6 +1363,7 @@ impl TurnEndReason {
             "TURN_END_REASON_CANCELLED" => Some(Self::Cancelled),
             "TURN_END_REASON_FAILED" => Some(Self::Failed),
             "TURN_END_REASON_STOPPED_AT_LOOP_CAP" => Some(Self::StoppedAtLoopCap),
+            "TURN_END_REASON_BUDGET_EXHAUSTED" => Some(Self::BudgetExhausted),
             _ => None,
         }
     }

@@ -188,153 +188,156 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "\n\024koda/v1/engine.proto\022\007koda.v1\032\036google/" +
       "protobuf/duration.proto\032\037google/protobuf" +
       "/timestamp.proto\032\025koda/v1/session.proto\"" +
-      "\204\002\n\tStartTurn\022\035\n\nsession_id\030\001 \001(\tR\tsessi" +
+      "\311\002\n\tStartTurn\022\035\n\nsession_id\030\001 \001(\tR\tsessi" +
       "onId\022\022\n\004text\030\002 \001(\tR\004text\022&\n\006images\030\003 \003(\013" +
       "2\016.koda.v1.ImageR\006images\022>\n\ron_disconnec" +
       "t\030\004 \001(\0162\031.koda.v1.DisconnectPolicyR\014onDi" +
       "sconnect\022.\n\twhen_busy\030\005 \001(\0162\021.koda.v1.Wh" +
       "enBusyR\010whenBusy\022,\n\022output_schema_json\030\006" +
-      " \001(\tR\020outputSchemaJson\"m\n\005Steer\022\022\n\004text\030" +
-      "\001 \001(\tR\004text\022&\n\006images\030\002 \003(\0132\016.koda.v1.Im" +
-      "ageR\006images\022(\n\020expected_turn_id\030\003 \001(\tR\016e" +
-      "xpectedTurnId\"|\n\020ApprovalDecision\022\035\n\nreq" +
-      "uest_id\030\001 \001(\tR\trequestId\022-\n\010decision\030\002 \001" +
-      "(\0162\021.koda.v1.DecisionR\010decision\022\032\n\010feedb" +
-      "ack\030\003 \001(\tR\010feedback\"f\n\014LoopDecision\022+\n\006a" +
-      "ction\030\001 \001(\0162\023.koda.v1.LoopActionR\006action" +
-      "\022)\n\020extra_iterations\030\002 \001(\005R\017extraIterati" +
-      "ons\"\010\n\006Cancel\"\342\002\n\rEngineCommand\0223\n\nstart" +
-      "_turn\030\001 \001(\0132\022.koda.v1.StartTurnH\000R\tstart" +
-      "Turn\022H\n\021approval_decision\030\002 \001(\0132\031.koda.v" +
-      "1.ApprovalDecisionH\000R\020approvalDecision\022<" +
-      "\n\rloop_decision\030\003 \001(\0132\025.koda.v1.LoopDeci" +
-      "sionH\000R\014loopDecision\022)\n\006cancel\030\004 \001(\0132\017.k" +
-      "oda.v1.CancelH\000R\006cancel\0226\n\013user_answer\030\005" +
-      " \001(\0132\023.koda.v1.UserAnswerH\000R\nuserAnswer\022" +
-      "&\n\005steer\030\006 \001(\0132\016.koda.v1.SteerH\000R\005steerB" +
-      "\t\n\007command\"?\n\nUserAnswer\022\035\n\nrequest_id\030\001" +
-      " \001(\tR\trequestId\022\022\n\004text\030\002 \001(\tR\004text\"B\n\013T" +
-      "urnStarted\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_" +
-      "count\030\002 \001(\005R\nimageCount\"\037\n\tTextDelta\022\022\n\004" +
-      "text\030\001 \001(\tR\004text\"#\n\rThinkingDelta\022\022\n\004tex" +
-      "t\030\001 \001(\tR\004text\"n\n\017ToolCallStarted\022\027\n\007call" +
-      "_id\030\001 \001(\tR\006callId\022\033\n\ttool_name\030\002 \001(\tR\010to" +
-      "olName\022%\n\016arguments_json\030\003 \001(\tR\rargument" +
-      "sJson\"d\n\016ToolCallOutput\022\027\n\007call_id\030\001 \001(\t" +
-      "R\006callId\022\024\n\005chunk\030\002 \001(\tR\005chunk\022#\n\romitte" +
-      "d_chars\030\003 \001(\004R\014omittedChars\"|\n\020ToolCallF" +
-      "inished\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006outp" +
-      "ut\030\002 \001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isEr" +
-      "ror\022\034\n\ttruncated\030\004 \001(\010R\ttruncated\"\356\001\n\021Ap" +
-      "provalRequested\022\035\n\nrequest_id\030\001 \001(\tR\treq" +
-      "uestId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\033\n\ttool_" +
-      "name\030\003 \001(\tR\010toolName\022%\n\016arguments_json\030\004" +
-      " \001(\tR\rargumentsJson\022\030\n\007summary\030\005 \001(\tR\007su" +
-      "mmary\022\030\n\007preview\030\006 \001(\tR\007preview\022)\n\004risk\030" +
-      "\007 \001(\0162\025.koda.v1.ApprovalRiskR\004risk\"`\n\020Ap" +
-      "provalResolved\022\035\n\nrequest_id\030\001 \001(\tR\trequ" +
-      "estId\022-\n\010decision\030\002 \001(\0162\021.koda.v1.Decisi" +
-      "onR\010decision\"B\n\016LoopCapReached\022\036\n\niterat" +
-      "ions\030\001 \001(\005R\niterations\022\020\n\003cap\030\002 \001(\005R\003cap" +
-      "\"R\n\013FileChanged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006c" +
-      "hange\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006ch" +
-      "ange\"\247\001\n\nFileChange\022\022\n\004path\030\001 \001(\tR\004path\022" +
-      "/\n\006change\030\002 \001(\0162\027.koda.v1.FileChangeKind" +
-      "R\006change\022\027\n\007turn_id\030\003 \001(\tR\006turnId\022;\n\013cre" +
-      "ate_time\030\004 \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\ncreateTime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162" +
-      "\024.koda.v1.NoticeLevelR\005level\022\022\n\004text\030\002 \001" +
-      "(\tR\004text\022(\n\005retry\030\003 \001(\0132\022.koda.v1.RetryI" +
-      "nfoR\005retry\"\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(" +
-      "\005R\007attempt\022!\n\014max_attempts\030\002 \001(\005R\013maxAtt" +
-      "empts\022/\n\005delay\030\003 \001(\0132\031.google.protobuf.D" +
-      "urationR\005delay\022\026\n\006reason\030\004 \001(\tR\006reason\"8" +
-      "\n\nRateLimits\022*\n\006limits\030\001 \003(\0132\022.koda.v1.R" +
-      "ateLimitR\006limits\"i\n\tRateLimit\022\022\n\004name\030\001 " +
-      "\001(\tR\004name\022\024\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremai" +
-      "ning\030\003 \001(\003R\tremaining\022\024\n\005reset\030\004 \001(\tR\005re" +
-      "set\"\306\001\n\tTurnEnded\022.\n\006reason\030\001 \001(\0162\026.koda" +
-      ".v1.TurnEndReasonR\006reason\022\035\n\nerror_code\030" +
-      "\002 \001(\tR\terrorCode\022#\n\rerror_message\030\003 \001(\tR" +
-      "\014errorMessage\022$\n\005usage\030\004 \001(\0132\016.koda.v1.U" +
-      "sageR\005usage\022\037\n\013output_json\030\005 \001(\tR\noutput" +
-      "Json\"\332\013\n\013EngineEvent\022\035\n\nsession_id\030\001 \001(\t" +
-      "R\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020\n\003" +
-      "seq\030\003 \001(\003R\003seq\022;\n\013create_time\030\004 \001(\0132\032.go" +
-      "ogle.protobuf.TimestampR\ncreateTime\022.\n\023s" +
-      "ubagent_session_id\030\005 \001(\tR\021subagentSessio" +
-      "nId\022$\n\016parent_call_id\030\006 \001(\tR\014parentCallI" +
-      "d\0229\n\014turn_started\030\n \001(\0132\024.koda.v1.TurnSt" +
-      "artedH\000R\013turnStarted\0223\n\ntext_delta\030\013 \001(\013" +
-      "2\022.koda.v1.TextDeltaH\000R\ttextDelta\022?\n\016thi" +
-      "nking_delta\030\014 \001(\0132\026.koda.v1.ThinkingDelt" +
-      "aH\000R\rthinkingDelta\022F\n\021tool_call_started\030" +
-      "\r \001(\0132\030.koda.v1.ToolCallStartedH\000R\017toolC" +
-      "allStarted\022C\n\020tool_call_output\030\016 \001(\0132\027.k" +
-      "oda.v1.ToolCallOutputH\000R\016toolCallOutput\022" +
-      "I\n\022tool_call_finished\030\017 \001(\0132\031.koda.v1.To" +
-      "olCallFinishedH\000R\020toolCallFinished\022K\n\022ap" +
-      "proval_requested\030\020 \001(\0132\032.koda.v1.Approva" +
-      "lRequestedH\000R\021approvalRequested\022H\n\021appro" +
-      "val_resolved\030\021 \001(\0132\031.koda.v1.ApprovalRes" +
-      "olvedH\000R\020approvalResolved\022C\n\020loop_cap_re" +
-      "ached\030\022 \001(\0132\027.koda.v1.LoopCapReachedH\000R\016" +
-      "loopCapReached\022&\n\005usage\030\023 \001(\0132\016.koda.v1." +
-      "UsageH\000R\005usage\0229\n\014file_changed\030\024 \001(\0132\024.k" +
-      "oda.v1.FileChangedH\000R\013fileChanged\022)\n\006not" +
-      "ice\030\025 \001(\0132\017.koda.v1.NoticeH\000R\006notice\0223\n\n" +
-      "turn_ended\030\026 \001(\0132\022.koda.v1.TurnEndedH\000R\t" +
-      "turnEnded\022<\n\rcontext_usage\030\027 \001(\0132\025.koda." +
-      "v1.ContextUsageH\000R\014contextUsage\022<\n\rtodos" +
-      "_updated\030\030 \001(\0132\025.koda.v1.TodosUpdatedH\000R" +
-      "\014todosUpdated\022<\n\ruser_question\030\031 \001(\0132\025.k" +
-      "oda.v1.UserQuestionH\000R\014userQuestion\0226\n\013r" +
-      "ate_limits\030\032 \001(\0132\023.koda.v1.RateLimitsH\000R" +
-      "\nrateLimits\022C\n\020user_input_added\030\033 \001(\0132\027." +
-      "koda.v1.UserInputAddedH\000R\016userInputAdded" +
-      "\0226\n\013turn_queued\030\034 \001(\0132\023.koda.v1.TurnQueu" +
-      "edH\000R\nturnQueued\022L\n\023queued_turn_removed\030" +
-      "\035 \001(\0132\032.koda.v1.QueuedTurnRemovedH\000R\021que" +
-      "uedTurnRemovedB\t\n\007payload\"E\n\016UserInputAd" +
-      "ded\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_count\030\002" +
-      " \001(\005R\nimageCount\"]\n\nTurnQueued\022\022\n\004text\030\001" +
-      " \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nimageCo" +
-      "unt\022\032\n\010position\030\003 \001(\005R\010position\"E\n\021Queue" +
-      "dTurnRemoved\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n\007" +
-      "message\030\002 \001(\tR\007message\"|\n\014UserQuestion\022\035" +
-      "\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007call_id" +
-      "\030\002 \001(\tR\006callId\022\032\n\010question\030\003 \001(\tR\010questi" +
-      "on\022\030\n\007choices\030\004 \003(\tR\007choices\"N\n\014ContextU" +
-      "sage\022\037\n\013used_tokens\030\001 \001(\003R\nusedTokens\022\035\n" +
-      "\nmax_tokens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpd" +
-      "ated\022#\n\005todos\030\001 \003(\0132\r.koda.v1.TodoR\005todo" +
-      "s*\210\001\n\010Decision\022\030\n\024DECISION_UNSPECIFIED\020\000" +
-      "\022\024\n\020DECISION_APPROVE\020\001\022\033\n\027DECISION_APPRO" +
-      "VE_ALWAYS\020\002\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DECI" +
-      "SION_REJECT_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027LO" +
-      "OP_ACTION_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_C" +
-      "ONTINUE\020\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020Disco" +
-      "nnectPolicy\022!\n\035DISCONNECT_POLICY_UNSPECI" +
-      "FIED\020\000\022\034\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n\032" +
-      "DISCONNECT_POLICY_CONTINUE\020\002*\200\001\n\010WhenBus" +
-      "y\022\031\n\025WHEN_BUSY_UNSPECIFIED\020\000\022\024\n\020WHEN_BUS" +
-      "Y_REJECT\020\001\022\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WHE" +
-      "N_BUSY_INTERRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004*" +
-      "\263\001\n\rTurnEndReason\022\037\n\033TURN_END_REASON_UNS" +
-      "PECIFIED\020\000\022\035\n\031TURN_END_REASON_COMPLETED\020" +
-      "\001\022\035\n\031TURN_END_REASON_CANCELLED\020\002\022\032\n\026TURN" +
-      "_END_REASON_FAILED\020\003\022\'\n#TURN_END_REASON_" +
-      "STOPPED_AT_LOOP_CAP\020\004*\215\001\n\016FileChangeKind" +
-      "\022 \n\034FILE_CHANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FI" +
-      "LE_CHANGE_KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_" +
-      "KIND_MODIFIED\020\002\022\034\n\030FILE_CHANGE_KIND_DELE" +
-      "TED\020\003*t\n\013NoticeLevel\022\034\n\030NOTICE_LEVEL_UNS" +
-      "PECIFIED\020\000\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOT" +
-      "ICE_LEVEL_WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERRO" +
-      "R\020\003*_\n\014ApprovalRisk\022\035\n\031APPROVAL_RISK_UNS" +
-      "PECIFIED\020\000\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022" +
-      "APPROVAL_RISK_HIGH\020\002B\"\n\021dev.kodad.koda.v" +
-      "1B\013EngineProtoP\001b\006proto3"
+      " \001(\tR\020outputSchemaJson\022(\n\020max_total_toke" +
+      "ns\030\007 \001(\003R\016maxTotalTokens\022\031\n\010max_cost\030\010 \001" +
+      "(\001R\007maxCost\"m\n\005Steer\022\022\n\004text\030\001 \001(\tR\004text" +
+      "\022&\n\006images\030\002 \003(\0132\016.koda.v1.ImageR\006images" +
+      "\022(\n\020expected_turn_id\030\003 \001(\tR\016expectedTurn" +
+      "Id\"|\n\020ApprovalDecision\022\035\n\nrequest_id\030\001 \001" +
+      "(\tR\trequestId\022-\n\010decision\030\002 \001(\0162\021.koda.v" +
+      "1.DecisionR\010decision\022\032\n\010feedback\030\003 \001(\tR\010" +
+      "feedback\"f\n\014LoopDecision\022+\n\006action\030\001 \001(\016" +
+      "2\023.koda.v1.LoopActionR\006action\022)\n\020extra_i" +
+      "terations\030\002 \001(\005R\017extraIterations\"\010\n\006Canc" +
+      "el\"\342\002\n\rEngineCommand\0223\n\nstart_turn\030\001 \001(\013" +
+      "2\022.koda.v1.StartTurnH\000R\tstartTurn\022H\n\021app" +
+      "roval_decision\030\002 \001(\0132\031.koda.v1.ApprovalD" +
+      "ecisionH\000R\020approvalDecision\022<\n\rloop_deci" +
+      "sion\030\003 \001(\0132\025.koda.v1.LoopDecisionH\000R\014loo" +
+      "pDecision\022)\n\006cancel\030\004 \001(\0132\017.koda.v1.Canc" +
+      "elH\000R\006cancel\0226\n\013user_answer\030\005 \001(\0132\023.koda" +
+      ".v1.UserAnswerH\000R\nuserAnswer\022&\n\005steer\030\006 " +
+      "\001(\0132\016.koda.v1.SteerH\000R\005steerB\t\n\007command\"" +
+      "?\n\nUserAnswer\022\035\n\nrequest_id\030\001 \001(\tR\treque" +
+      "stId\022\022\n\004text\030\002 \001(\tR\004text\"B\n\013TurnStarted\022" +
+      "\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005" +
+      "R\nimageCount\"\037\n\tTextDelta\022\022\n\004text\030\001 \001(\tR" +
+      "\004text\"#\n\rThinkingDelta\022\022\n\004text\030\001 \001(\tR\004te" +
+      "xt\"n\n\017ToolCallStarted\022\027\n\007call_id\030\001 \001(\tR\006" +
+      "callId\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016a" +
+      "rguments_json\030\003 \001(\tR\rargumentsJson\"d\n\016To" +
+      "olCallOutput\022\027\n\007call_id\030\001 \001(\tR\006callId\022\024\n" +
+      "\005chunk\030\002 \001(\tR\005chunk\022#\n\romitted_chars\030\003 \001" +
+      "(\004R\014omittedChars\"|\n\020ToolCallFinished\022\027\n\007" +
+      "call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(\tR\006o" +
+      "utput\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\ttrun" +
+      "cated\030\004 \001(\010R\ttruncated\"\356\001\n\021ApprovalReque" +
+      "sted\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022\027\n\007c" +
+      "all_id\030\002 \001(\tR\006callId\022\033\n\ttool_name\030\003 \001(\tR" +
+      "\010toolName\022%\n\016arguments_json\030\004 \001(\tR\rargum" +
+      "entsJson\022\030\n\007summary\030\005 \001(\tR\007summary\022\030\n\007pr" +
+      "eview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 \001(\0162\025.kod" +
+      "a.v1.ApprovalRiskR\004risk\"`\n\020ApprovalResol" +
+      "ved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022-\n\010de" +
+      "cision\030\002 \001(\0162\021.koda.v1.DecisionR\010decisio" +
+      "n\"B\n\016LoopCapReached\022\036\n\niterations\030\001 \001(\005R" +
+      "\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013FileCha" +
+      "nged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030\002 \001(\016" +
+      "2\027.koda.v1.FileChangeKindR\006change\"\247\001\n\nFi" +
+      "leChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030\002" +
+      " \001(\0162\027.koda.v1.FileChangeKindR\006change\022\027\n" +
+      "\007turn_id\030\003 \001(\tR\006turnId\022;\n\013create_time\030\004 " +
+      "\001(\0132\032.google.protobuf.TimestampR\ncreateT" +
+      "ime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024.koda.v1.N" +
+      "oticeLevelR\005level\022\022\n\004text\030\002 \001(\tR\004text\022(\n" +
+      "\005retry\030\003 \001(\0132\022.koda.v1.RetryInfoR\005retry\"" +
+      "\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R\007attempt\022" +
+      "!\n\014max_attempts\030\002 \001(\005R\013maxAttempts\022/\n\005de" +
+      "lay\030\003 \001(\0132\031.google.protobuf.DurationR\005de" +
+      "lay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\nRateLimit" +
+      "s\022*\n\006limits\030\001 \003(\0132\022.koda.v1.RateLimitR\006l" +
+      "imits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(\tR\004name\022\024" +
+      "\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaining\030\003 \001(\003R" +
+      "\tremaining\022\024\n\005reset\030\004 \001(\tR\005reset\"\306\001\n\tTur" +
+      "nEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v1.TurnEnd" +
+      "ReasonR\006reason\022\035\n\nerror_code\030\002 \001(\tR\terro" +
+      "rCode\022#\n\rerror_message\030\003 \001(\tR\014errorMessa" +
+      "ge\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR\005usage" +
+      "\022\037\n\013output_json\030\005 \001(\tR\noutputJson\"\332\013\n\013En" +
+      "gineEvent\022\035\n\nsession_id\030\001 \001(\tR\tsessionId" +
+      "\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003" +
+      "seq\022;\n\013create_time\030\004 \001(\0132\032.google.protob" +
+      "uf.TimestampR\ncreateTime\022.\n\023subagent_ses" +
+      "sion_id\030\005 \001(\tR\021subagentSessionId\022$\n\016pare" +
+      "nt_call_id\030\006 \001(\tR\014parentCallId\0229\n\014turn_s" +
+      "tarted\030\n \001(\0132\024.koda.v1.TurnStartedH\000R\013tu" +
+      "rnStarted\0223\n\ntext_delta\030\013 \001(\0132\022.koda.v1." +
+      "TextDeltaH\000R\ttextDelta\022?\n\016thinking_delta" +
+      "\030\014 \001(\0132\026.koda.v1.ThinkingDeltaH\000R\rthinki" +
+      "ngDelta\022F\n\021tool_call_started\030\r \001(\0132\030.kod" +
+      "a.v1.ToolCallStartedH\000R\017toolCallStarted\022" +
+      "C\n\020tool_call_output\030\016 \001(\0132\027.koda.v1.Tool" +
+      "CallOutputH\000R\016toolCallOutput\022I\n\022tool_cal" +
+      "l_finished\030\017 \001(\0132\031.koda.v1.ToolCallFinis" +
+      "hedH\000R\020toolCallFinished\022K\n\022approval_requ" +
+      "ested\030\020 \001(\0132\032.koda.v1.ApprovalRequestedH" +
+      "\000R\021approvalRequested\022H\n\021approval_resolve" +
+      "d\030\021 \001(\0132\031.koda.v1.ApprovalResolvedH\000R\020ap" +
+      "provalResolved\022C\n\020loop_cap_reached\030\022 \001(\013" +
+      "2\027.koda.v1.LoopCapReachedH\000R\016loopCapReac" +
+      "hed\022&\n\005usage\030\023 \001(\0132\016.koda.v1.UsageH\000R\005us" +
+      "age\0229\n\014file_changed\030\024 \001(\0132\024.koda.v1.File" +
+      "ChangedH\000R\013fileChanged\022)\n\006notice\030\025 \001(\0132\017" +
+      ".koda.v1.NoticeH\000R\006notice\0223\n\nturn_ended\030" +
+      "\026 \001(\0132\022.koda.v1.TurnEndedH\000R\tturnEnded\022<" +
+      "\n\rcontext_usage\030\027 \001(\0132\025.koda.v1.ContextU" +
+      "sageH\000R\014contextUsage\022<\n\rtodos_updated\030\030 " +
+      "\001(\0132\025.koda.v1.TodosUpdatedH\000R\014todosUpdat" +
+      "ed\022<\n\ruser_question\030\031 \001(\0132\025.koda.v1.User" +
+      "QuestionH\000R\014userQuestion\0226\n\013rate_limits\030" +
+      "\032 \001(\0132\023.koda.v1.RateLimitsH\000R\nrateLimits" +
+      "\022C\n\020user_input_added\030\033 \001(\0132\027.koda.v1.Use" +
+      "rInputAddedH\000R\016userInputAdded\0226\n\013turn_qu" +
+      "eued\030\034 \001(\0132\023.koda.v1.TurnQueuedH\000R\nturnQ" +
+      "ueued\022L\n\023queued_turn_removed\030\035 \001(\0132\032.kod" +
+      "a.v1.QueuedTurnRemovedH\000R\021queuedTurnRemo" +
+      "vedB\t\n\007payload\"E\n\016UserInputAdded\022\022\n\004text" +
+      "\030\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nimage" +
+      "Count\"]\n\nTurnQueued\022\022\n\004text\030\001 \001(\tR\004text\022" +
+      "\037\n\013image_count\030\002 \001(\005R\nimageCount\022\032\n\010posi" +
+      "tion\030\003 \001(\005R\010position\"E\n\021QueuedTurnRemove" +
+      "d\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n\007message\030\002 \001" +
+      "(\tR\007message\"|\n\014UserQuestion\022\035\n\nrequest_i" +
+      "d\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001(\tR\006cal" +
+      "lId\022\032\n\010question\030\003 \001(\tR\010question\022\030\n\007choic" +
+      "es\030\004 \003(\tR\007choices\"N\n\014ContextUsage\022\037\n\013use" +
+      "d_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax_tokens" +
+      "\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated\022#\n\005tod" +
+      "os\030\001 \003(\0132\r.koda.v1.TodoR\005todos*\210\001\n\010Decis" +
+      "ion\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECISIO" +
+      "N_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002" +
+      "\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DECISION_REJECT" +
+      "_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027LOOP_ACTION_U" +
+      "NSPECIFIED\020\000\022\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024" +
+      "\n\020LOOP_ACTION_STOP\020\002*s\n\020DisconnectPolicy" +
+      "\022!\n\035DISCONNECT_POLICY_UNSPECIFIED\020\000\022\034\n\030D" +
+      "ISCONNECT_POLICY_CANCEL\020\001\022\036\n\032DISCONNECT_" +
+      "POLICY_CONTINUE\020\002*\200\001\n\010WhenBusy\022\031\n\025WHEN_B" +
+      "USY_UNSPECIFIED\020\000\022\024\n\020WHEN_BUSY_REJECT\020\001\022" +
+      "\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WHEN_BUSY_INTE" +
+      "RRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004*\331\001\n\rTurnEnd" +
+      "Reason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020\000\022" +
+      "\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN_E" +
+      "ND_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REASON" +
+      "_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_AT_" +
+      "LOOP_CAP\020\004\022$\n TURN_END_REASON_BUDGET_EXH" +
+      "AUSTED\020\005*\215\001\n\016FileChangeKind\022 \n\034FILE_CHAN" +
+      "GE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_KIN" +
+      "D_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIFIED" +
+      "\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013Noti" +
+      "ceLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000\022\025\n" +
+      "\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_WAR" +
+      "NING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014Approv" +
+      "alRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000\022\030\n" +
+      "\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_RISK" +
+      "_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineProt" +
+      "oP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -348,7 +351,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_StartTurn_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_StartTurn_descriptor,
-        new java.lang.String[] { "SessionId", "Text", "Images", "OnDisconnect", "WhenBusy", "OutputSchemaJson", });
+        new java.lang.String[] { "SessionId", "Text", "Images", "OnDisconnect", "WhenBusy", "OutputSchemaJson", "MaxTotalTokens", "MaxCost", });
     internal_static_koda_v1_Steer_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_koda_v1_Steer_fieldAccessorTable = new

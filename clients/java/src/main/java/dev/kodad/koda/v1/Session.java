@@ -1166,6 +1166,40 @@ java.lang.String defaultValue) {
     return queuedTurns_.get(index);
   }
 
+  public static final int TOKEN_BUDGET_FIELD_NUMBER = 25;
+  private long tokenBudget_ = 0L;
+  /**
+   * <pre>
+   * The most tokens (input + output) all the session's turns together may use: a turn
+   * stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+   * no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+   * budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+   * </pre>
+   *
+   * <code>int64 token_budget = 25 [json_name = "tokenBudget"];</code>
+   * @return The tokenBudget.
+   */
+  @java.lang.Override
+  public long getTokenBudget() {
+    return tokenBudget_;
+  }
+
+  public static final int COST_BUDGET_FIELD_NUMBER = 26;
+  private double costBudget_ = 0D;
+  /**
+   * <pre>
+   * The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+   * table has no price for does not start while it is set. 0: no budget.
+   * </pre>
+   *
+   * <code>double cost_budget = 26 [json_name = "costBudget"];</code>
+   * @return The costBudget.
+   */
+  @java.lang.Override
+  public double getCostBudget() {
+    return costBudget_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1254,6 +1288,12 @@ java.lang.String defaultValue) {
     }
     for (int i = 0; i < queuedTurns_.size(); i++) {
       output.writeMessage(24, queuedTurns_.get(i));
+    }
+    if (tokenBudget_ != 0L) {
+      output.writeInt64(25, tokenBudget_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(costBudget_) != 0) {
+      output.writeDouble(26, costBudget_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1373,6 +1413,14 @@ java.lang.String defaultValue) {
           }
           size += 2 * count;
         }
+    if (tokenBudget_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(25, tokenBudget_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(costBudget_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(26, costBudget_);
+    }
     return size;
   }
   @java.lang.Override
@@ -1461,6 +1509,11 @@ java.lang.String defaultValue) {
     }
     if (!getQueuedTurnsList()
         .equals(other.getQueuedTurnsList())) return false;
+    if (getTokenBudget()
+        != other.getTokenBudget()) return false;
+    if (java.lang.Double.doubleToLongBits(getCostBudget())
+        != java.lang.Double.doubleToLongBits(
+            other.getCostBudget())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1544,6 +1597,12 @@ java.lang.String defaultValue) {
       hash = (37 * hash) + QUEUED_TURNS_FIELD_NUMBER;
       hash = (53 * hash) + getQueuedTurnsList().hashCode();
     }
+    hash = (37 * hash) + TOKEN_BUDGET_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getTokenBudget());
+    hash = (37 * hash) + COST_BUDGET_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getCostBudget()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1788,6 +1847,8 @@ java.lang.String defaultValue) {
         queuedTurnsBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00800000);
+      tokenBudget_ = 0L;
+      costBudget_ = 0D;
       return this;
     }
 
@@ -1940,6 +2001,12 @@ java.lang.String defaultValue) {
             ? sandbox_
             : sandboxBuilder_.build();
         to_bitField0_ |= 0x00000020;
+      }
+      if (((from_bitField0_ & 0x01000000) != 0)) {
+        result.tokenBudget_ = tokenBudget_;
+      }
+      if (((from_bitField0_ & 0x02000000) != 0)) {
+        result.costBudget_ = costBudget_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -2136,6 +2203,12 @@ java.lang.String defaultValue) {
           }
         }
       }
+      if (other.getTokenBudget() != 0L) {
+        setTokenBudget(other.getTokenBudget());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getCostBudget()) != 0) {
+        setCostBudget(other.getCostBudget());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -2328,6 +2401,16 @@ java.lang.String defaultValue) {
               }
               break;
             } // case 194
+            case 200: {
+              tokenBudget_ = input.readInt64();
+              bitField0_ |= 0x01000000;
+              break;
+            } // case 200
+            case 209: {
+              costBudget_ = input.readDouble();
+              bitField0_ |= 0x02000000;
+              break;
+            } // case 209
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -5807,6 +5890,106 @@ java.lang.String defaultValue) {
         queuedTurns_ = null;
       }
       return queuedTurnsBuilder_;
+    }
+
+    private long tokenBudget_ ;
+    /**
+     * <pre>
+     * The most tokens (input + output) all the session's turns together may use: a turn
+     * stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+     * no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+     * budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+     * </pre>
+     *
+     * <code>int64 token_budget = 25 [json_name = "tokenBudget"];</code>
+     * @return The tokenBudget.
+     */
+    @java.lang.Override
+    public long getTokenBudget() {
+      return tokenBudget_;
+    }
+    /**
+     * <pre>
+     * The most tokens (input + output) all the session's turns together may use: a turn
+     * stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+     * no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+     * budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+     * </pre>
+     *
+     * <code>int64 token_budget = 25 [json_name = "tokenBudget"];</code>
+     * @param value The tokenBudget to set.
+     * @return This builder for chaining.
+     */
+    public Builder setTokenBudget(long value) {
+
+      tokenBudget_ = value;
+      bitField0_ |= 0x01000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The most tokens (input + output) all the session's turns together may use: a turn
+     * stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+     * no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+     * budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+     * </pre>
+     *
+     * <code>int64 token_budget = 25 [json_name = "tokenBudget"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearTokenBudget() {
+      bitField0_ = (bitField0_ & ~0x01000000);
+      tokenBudget_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private double costBudget_ ;
+    /**
+     * <pre>
+     * The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+     * table has no price for does not start while it is set. 0: no budget.
+     * </pre>
+     *
+     * <code>double cost_budget = 26 [json_name = "costBudget"];</code>
+     * @return The costBudget.
+     */
+    @java.lang.Override
+    public double getCostBudget() {
+      return costBudget_;
+    }
+    /**
+     * <pre>
+     * The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+     * table has no price for does not start while it is set. 0: no budget.
+     * </pre>
+     *
+     * <code>double cost_budget = 26 [json_name = "costBudget"];</code>
+     * @param value The costBudget to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCostBudget(double value) {
+
+      costBudget_ = value;
+      bitField0_ |= 0x02000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+     * table has no price for does not start while it is set. 0: no budget.
+     * </pre>
+     *
+     * <code>double cost_budget = 26 [json_name = "costBudget"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCostBudget() {
+      bitField0_ = (bitField0_ & ~0x02000000);
+      costBudget_ = 0D;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.Session)

@@ -677,4 +677,28 @@ java.lang.String defaultValue);
    */
   dev.kodad.koda.v1.QueuedTurnOrBuilder getQueuedTurnsOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * The most tokens (input + output) all the session's turns together may use: a turn
+   * stops (TURN_END_REASON_BUDGET_EXHAUSTED) before the request that would go past it, and
+   * no turn starts once it is spent (FAILED_PRECONDITION, reason BUDGET_EXHAUSTED). 0: no
+   * budget. `usage` shows the spend. Settable by CreateSession and UpdateSession.
+   * </pre>
+   *
+   * <code>int64 token_budget = 25 [json_name = "tokenBudget"];</code>
+   * @return The tokenBudget.
+   */
+  long getTokenBudget();
+
+  /**
+   * <pre>
+   * The same for cost (`usage.cost`), in the price table's currency; a turn of a model the
+   * table has no price for does not start while it is set. 0: no budget.
+   * </pre>
+   *
+   * <code>double cost_budget = 26 [json_name = "costBudget"];</code>
+   * @return The costBudget.
+   */
+  double getCostBudget();
 }

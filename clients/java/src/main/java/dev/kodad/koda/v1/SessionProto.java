@@ -139,103 +139,105 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
       "y_name\030\002 \001(\tR\013displayName\0222\n\025context_win" +
       "dow_tokens\030\003 \001(\003R\023contextWindowTokens\022*\n" +
       "\021max_output_tokens\030\004 \001(\003R\017maxOutputToken" +
-      "s\"\251\001\n\005Usage\022!\n\014input_tokens\030\001 \001(\003R\013input" +
+      "s\"\275\001\n\005Usage\022!\n\014input_tokens\030\001 \001(\003R\013input" +
       "Tokens\022#\n\routput_tokens\030\002 \001(\003R\014outputTok" +
       "ens\022*\n\021cache_read_tokens\030\003 \001(\003R\017cacheRea" +
       "dTokens\022,\n\022cache_write_tokens\030\004 \001(\003R\020cac" +
-      "heWriteTokens\"\302\010\n\007Session\022\016\n\002id\030\001 \001(\tR\002i" +
-      "d\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\tworkspace\030\003 \001" +
-      "(\tR\tworkspace\0223\n\010provider\030\004 \001(\0132\027.koda.v" +
-      "1.ProviderConfigR\010provider\022:\n\rapproval_m" +
-      "ode\030\005 \001(\0162\025.koda.v1.ApprovalModeR\014approv" +
-      "alMode\022\031\n\010loop_cap\030\006 \001(\005R\007loopCap\022#\n\rsys" +
-      "tem_prompt\030\007 \001(\tR\014systemPrompt\0224\n\006labels" +
-      "\030\010 \003(\0132\034.koda.v1.Session.LabelsEntryR\006la" +
-      "bels\022+\n\005state\030\t \001(\0162\025.koda.v1.SessionSta" +
-      "teR\005state\022$\n\016active_turn_id\030\n \001(\tR\014activ" +
-      "eTurnId\022$\n\005usage\030\013 \001(\0132\016.koda.v1.UsageR\005" +
-      "usage\022;\n\013create_time\030\014 \001(\0132\032.google.prot" +
-      "obuf.TimestampR\ncreateTime\022;\n\013update_tim" +
-      "e\030\r \001(\0132\032.google.protobuf.TimestampR\nupd" +
-      "ateTime\022\031\n\010last_seq\030\016 \001(\003R\007lastSeq\022#\n\rme" +
-      "ssage_count\030\017 \001(\003R\014messageCount\022D\n\020appro" +
-      "val_timeout\030\020 \001(\0132\031.google.protobuf.Dura" +
-      "tionR\017approvalTimeout\022<\n\016approval_rules\030" +
-      "\021 \003(\0132\025.koda.v1.ApprovalRuleR\rapprovalRu" +
-      "les\022\026\n\006tenant\030\022 \001(\tR\006tenant\022#\n\005todos\030\023 \003" +
-      "(\0132\r.koda.v1.TodoR\005todos\022\030\n\007profile\030\024 \001(" +
-      "\tR\007profile\022*\n\021parent_session_id\030\025 \001(\tR\017p" +
-      "arentSessionId\0223\n\013mcp_servers\030\026 \003(\0132\022.ko" +
-      "da.v1.McpServerR\nmcpServers\022*\n\007sandbox\030\027" +
-      " \001(\0132\020.koda.v1.SandboxR\007sandbox\0226\n\014queue" +
-      "d_turns\030\030 \003(\0132\023.koda.v1.QueuedTurnR\013queu" +
-      "edTurns\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key" +
-      "\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\227\001\n\nQueuedTur" +
-      "n\022\027\n\007turn_id\030\001 \001(\tR\006turnId\022\022\n\004text\030\002 \001(\t" +
-      "R\004text\022\037\n\013image_count\030\003 \001(\005R\nimageCount\022" +
-      ";\n\013create_time\030\004 \001(\0132\032.google.protobuf.T" +
-      "imestampR\ncreateTime\"\335\002\n\tMcpServer\022\022\n\004na" +
-      "me\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR\007command" +
-      "\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 \001(\010R\007tru" +
-      "sted\022@\n\nheader_env\030\005 \003(\0132!.koda.v1.McpSe" +
-      "rver.HeaderEnvEntryR\theaderEnv\022:\n\010env_fr" +
-      "om\030\006 \003(\0132\037.koda.v1.McpServer.EnvFromEntr" +
-      "yR\007envFrom\032<\n\016HeaderEnvEntry\022\020\n\003key\030\001 \001(" +
-      "\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\032:\n\014EnvF" +
-      "romEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(" +
-      "\tR\005value:\0028\001\"\317\002\n\014AgentProfile\022\022\n\004name\030\001 " +
-      "\001(\tR\004name\022 \n\013description\030\002 \001(\tR\013descript" +
-      "ion\022#\n\rsystem_prompt\030\003 \001(\tR\014systemPrompt" +
-      "\022\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowed_tools\030" +
-      "\005 \003(\tR\014allowedTools\022)\n\020disallowed_tools\030" +
-      "\006 \003(\tR\017disallowedTools\022\031\n\010loop_cap\030\007 \001(\005" +
-      "R\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memory\022\026\n\006sou" +
-      "rce\030\t \001(\tR\006source\0223\n\013mcp_servers\030\n \003(\0132\022" +
-      ".koda.v1.McpServerR\nmcpServers\"M\n\004Todo\022\030" +
-      "\n\007content\030\001 \001(\tR\007content\022+\n\006status\030\002 \001(\016" +
-      "2\023.koda.v1.TodoStatusR\006status\"j\n\014Approva" +
-      "lRule\022\033\n\ttool_name\030\001 \001(\tR\010toolName\022%\n\016co" +
-      "mmand_prefix\030\002 \001(\tR\rcommandPrefix\022\026\n\006rej" +
-      "ect\030\003 \001(\010R\006reject\"8\n\005Image\022\033\n\tmime_type\030" +
-      "\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004data\"g\n\010T" +
-      "oolCall\022\027\n\007call_id\030\001 \001(\tR\006callId\022\033\n\ttool" +
-      "_name\030\002 \001(\tR\010toolName\022%\n\016arguments_json\030" +
-      "\003 \001(\tR\rargumentsJson\"v\n\nToolResult\022\027\n\007ca" +
-      "ll_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 \001(\tR\006out" +
-      "put\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034\n\ttrunca" +
-      "ted\030\004 \001(\010R\ttruncated\"\264\003\n\007Message\022\024\n\005inde" +
-      "x\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022" +
-      "(\n\004role\030\003 \001(\0162\024.koda.v1.MessageRoleR\004rol" +
-      "e\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinking\030\005 \001(\tR" +
-      "\010thinking\022&\n\006images\030\006 \003(\0132\016.koda.v1.Imag" +
-      "eR\006images\0220\n\ntool_calls\030\007 \003(\0132\021.koda.v1." +
-      "ToolCallR\ttoolCalls\0224\n\013tool_result\030\010 \001(\013" +
-      "2\023.koda.v1.ToolResultR\ntoolResult\022$\n\005usa" +
-      "ge\030\t \001(\0132\016.koda.v1.UsageR\005usage\022;\n\013creat" +
-      "e_time\030\n \001(\0132\032.google.protobuf.Timestamp" +
-      "R\ncreateTime\022-\n\022summarized_through\030\013 \001(\003" +
-      "R\021summarizedThrough*\213\001\n\014ProviderKind\022\035\n\031" +
-      "PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026PROVIDER_" +
-      "KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND_OPENAI_" +
-      "COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_ANTHROPIC\020" +
-      "\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MODE_UNSPE" +
-      "CIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001\022\031\n\025APPR" +
-      "OVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_MODE_REA" +
-      "D_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032SANDBOX_PO" +
-      "LICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_POLICY_REA" +
-      "D_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORKSPACE_WRI" +
-      "TE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACCESS\020\003*`\n\014" +
-      "SessionState\022\035\n\031SESSION_STATE_UNSPECIFIE" +
-      "D\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025SESSION_S" +
-      "TATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034\n\030MESSAG" +
-      "E_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_ROLE_USE" +
-      "R\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022\025\n\021MESSA" +
-      "GE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_SUMMARY\020\004" +
-      "*z\n\nTodoStatus\022\033\n\027TODO_STATUS_UNSPECIFIE" +
-      "D\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027TODO_STA" +
-      "TUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATUS_COMPLET" +
-      "ED\020\003B#\n\021dev.kodad.koda.v1B\014SessionProtoP" +
-      "\001b\006proto3"
+      "heWriteTokens\022\022\n\004cost\030\005 \001(\001R\004cost\"\206\t\n\007Se" +
+      "ssion\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005title\030\002 \001(\tR\005ti" +
+      "tle\022\034\n\tworkspace\030\003 \001(\tR\tworkspace\0223\n\010pro" +
+      "vider\030\004 \001(\0132\027.koda.v1.ProviderConfigR\010pr" +
+      "ovider\022:\n\rapproval_mode\030\005 \001(\0162\025.koda.v1." +
+      "ApprovalModeR\014approvalMode\022\031\n\010loop_cap\030\006" +
+      " \001(\005R\007loopCap\022#\n\rsystem_prompt\030\007 \001(\tR\014sy" +
+      "stemPrompt\0224\n\006labels\030\010 \003(\0132\034.koda.v1.Ses" +
+      "sion.LabelsEntryR\006labels\022+\n\005state\030\t \001(\0162" +
+      "\025.koda.v1.SessionStateR\005state\022$\n\016active_" +
+      "turn_id\030\n \001(\tR\014activeTurnId\022$\n\005usage\030\013 \001" +
+      "(\0132\016.koda.v1.UsageR\005usage\022;\n\013create_time" +
+      "\030\014 \001(\0132\032.google.protobuf.TimestampR\ncrea" +
+      "teTime\022;\n\013update_time\030\r \001(\0132\032.google.pro" +
+      "tobuf.TimestampR\nupdateTime\022\031\n\010last_seq\030" +
+      "\016 \001(\003R\007lastSeq\022#\n\rmessage_count\030\017 \001(\003R\014m" +
+      "essageCount\022D\n\020approval_timeout\030\020 \001(\0132\031." +
+      "google.protobuf.DurationR\017approvalTimeou" +
+      "t\022<\n\016approval_rules\030\021 \003(\0132\025.koda.v1.Appr" +
+      "ovalRuleR\rapprovalRules\022\026\n\006tenant\030\022 \001(\tR" +
+      "\006tenant\022#\n\005todos\030\023 \003(\0132\r.koda.v1.TodoR\005t" +
+      "odos\022\030\n\007profile\030\024 \001(\tR\007profile\022*\n\021parent" +
+      "_session_id\030\025 \001(\tR\017parentSessionId\0223\n\013mc" +
+      "p_servers\030\026 \003(\0132\022.koda.v1.McpServerR\nmcp" +
+      "Servers\022*\n\007sandbox\030\027 \001(\0132\020.koda.v1.Sandb" +
+      "oxR\007sandbox\0226\n\014queued_turns\030\030 \003(\0132\023.koda" +
+      ".v1.QueuedTurnR\013queuedTurns\022!\n\014token_bud" +
+      "get\030\031 \001(\003R\013tokenBudget\022\037\n\013cost_budget\030\032 " +
+      "\001(\001R\ncostBudget\0329\n\013LabelsEntry\022\020\n\003key\030\001 " +
+      "\001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\227\001\n\nQ" +
+      "ueuedTurn\022\027\n\007turn_id\030\001 \001(\tR\006turnId\022\022\n\004te" +
+      "xt\030\002 \001(\tR\004text\022\037\n\013image_count\030\003 \001(\005R\nima" +
+      "geCount\022;\n\013create_time\030\004 \001(\0132\032.google.pr" +
+      "otobuf.TimestampR\ncreateTime\"\335\002\n\tMcpServ" +
+      "er\022\022\n\004name\030\001 \001(\tR\004name\022\030\n\007command\030\002 \003(\tR" +
+      "\007command\022\020\n\003url\030\003 \001(\tR\003url\022\030\n\007trusted\030\004 " +
+      "\001(\010R\007trusted\022@\n\nheader_env\030\005 \003(\0132!.koda." +
+      "v1.McpServer.HeaderEnvEntryR\theaderEnv\022:" +
+      "\n\010env_from\030\006 \003(\0132\037.koda.v1.McpServer.Env" +
+      "FromEntryR\007envFrom\032<\n\016HeaderEnvEntry\022\020\n\003" +
+      "key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001" +
+      "\032:\n\014EnvFromEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005va" +
+      "lue\030\002 \001(\tR\005value:\0028\001\"\317\002\n\014AgentProfile\022\022\n" +
+      "\004name\030\001 \001(\tR\004name\022 \n\013description\030\002 \001(\tR\013" +
+      "description\022#\n\rsystem_prompt\030\003 \001(\tR\014syst" +
+      "emPrompt\022\024\n\005model\030\004 \001(\tR\005model\022#\n\rallowe" +
+      "d_tools\030\005 \003(\tR\014allowedTools\022)\n\020disallowe" +
+      "d_tools\030\006 \003(\tR\017disallowedTools\022\031\n\010loop_c" +
+      "ap\030\007 \001(\005R\007loopCap\022\026\n\006memory\030\010 \001(\010R\006memor" +
+      "y\022\026\n\006source\030\t \001(\tR\006source\0223\n\013mcp_servers" +
+      "\030\n \003(\0132\022.koda.v1.McpServerR\nmcpServers\"M" +
+      "\n\004Todo\022\030\n\007content\030\001 \001(\tR\007content\022+\n\006stat" +
+      "us\030\002 \001(\0162\023.koda.v1.TodoStatusR\006status\"j\n" +
+      "\014ApprovalRule\022\033\n\ttool_name\030\001 \001(\tR\010toolNa" +
+      "me\022%\n\016command_prefix\030\002 \001(\tR\rcommandPrefi" +
+      "x\022\026\n\006reject\030\003 \001(\010R\006reject\"8\n\005Image\022\033\n\tmi" +
+      "me_type\030\001 \001(\tR\010mimeType\022\022\n\004data\030\002 \001(\014R\004d" +
+      "ata\"g\n\010ToolCall\022\027\n\007call_id\030\001 \001(\tR\006callId" +
+      "\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022%\n\016argumen" +
+      "ts_json\030\003 \001(\tR\rargumentsJson\"v\n\nToolResu" +
+      "lt\022\027\n\007call_id\030\001 \001(\tR\006callId\022\026\n\006output\030\002 " +
+      "\001(\tR\006output\022\031\n\010is_error\030\003 \001(\010R\007isError\022\034" +
+      "\n\ttruncated\030\004 \001(\010R\ttruncated\"\264\003\n\007Message" +
+      "\022\024\n\005index\030\001 \001(\003R\005index\022\027\n\007turn_id\030\002 \001(\tR" +
+      "\006turnId\022(\n\004role\030\003 \001(\0162\024.koda.v1.MessageR" +
+      "oleR\004role\022\022\n\004text\030\004 \001(\tR\004text\022\032\n\010thinkin" +
+      "g\030\005 \001(\tR\010thinking\022&\n\006images\030\006 \003(\0132\016.koda" +
+      ".v1.ImageR\006images\0220\n\ntool_calls\030\007 \003(\0132\021." +
+      "koda.v1.ToolCallR\ttoolCalls\0224\n\013tool_resu" +
+      "lt\030\010 \001(\0132\023.koda.v1.ToolResultR\ntoolResul" +
+      "t\022$\n\005usage\030\t \001(\0132\016.koda.v1.UsageR\005usage\022" +
+      ";\n\013create_time\030\n \001(\0132\032.google.protobuf.T" +
+      "imestampR\ncreateTime\022-\n\022summarized_throu" +
+      "gh\030\013 \001(\003R\021summarizedThrough*\213\001\n\014Provider" +
+      "Kind\022\035\n\031PROVIDER_KIND_UNSPECIFIED\020\000\022\032\n\026P" +
+      "ROVIDER_KIND_SCRIPTED\020\001\022#\n\037PROVIDER_KIND" +
+      "_OPENAI_COMPATIBLE\020\002\022\033\n\027PROVIDER_KIND_AN" +
+      "THROPIC\020\003*}\n\014ApprovalMode\022\035\n\031APPROVAL_MO" +
+      "DE_UNSPECIFIED\020\000\022\026\n\022APPROVAL_MODE_AUTO\020\001" +
+      "\022\031\n\025APPROVAL_MODE_CONFIRM\020\002\022\033\n\027APPROVAL_" +
+      "MODE_READ_ONLY\020\003*\221\001\n\rSandboxPolicy\022\036\n\032SA" +
+      "NDBOX_POLICY_UNSPECIFIED\020\000\022\034\n\030SANDBOX_PO" +
+      "LICY_READ_ONLY\020\001\022\"\n\036SANDBOX_POLICY_WORKS" +
+      "PACE_WRITE\020\002\022\036\n\032SANDBOX_POLICY_FULL_ACCE" +
+      "SS\020\003*`\n\014SessionState\022\035\n\031SESSION_STATE_UN" +
+      "SPECIFIED\020\000\022\026\n\022SESSION_STATE_IDLE\020\001\022\031\n\025S" +
+      "ESSION_STATE_RUNNING\020\002*\217\001\n\013MessageRole\022\034" +
+      "\n\030MESSAGE_ROLE_UNSPECIFIED\020\000\022\025\n\021MESSAGE_" +
+      "ROLE_USER\020\001\022\032\n\026MESSAGE_ROLE_ASSISTANT\020\002\022" +
+      "\025\n\021MESSAGE_ROLE_TOOL\020\003\022\030\n\024MESSAGE_ROLE_S" +
+      "UMMARY\020\004*z\n\nTodoStatus\022\033\n\027TODO_STATUS_UN" +
+      "SPECIFIED\020\000\022\027\n\023TODO_STATUS_PENDING\020\001\022\033\n\027" +
+      "TODO_STATUS_IN_PROGRESS\020\002\022\031\n\025TODO_STATUS" +
+      "_COMPLETED\020\003B#\n\021dev.kodad.koda.v1B\014Sessi" +
+      "onProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -266,13 +268,13 @@ public final class SessionProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Usage_descriptor,
-        new java.lang.String[] { "InputTokens", "OutputTokens", "CacheReadTokens", "CacheWriteTokens", });
+        new java.lang.String[] { "InputTokens", "OutputTokens", "CacheReadTokens", "CacheWriteTokens", "Cost", });
     internal_static_koda_v1_Session_descriptor =
       getDescriptor().getMessageType(4);
     internal_static_koda_v1_Session_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_Session_descriptor,
-        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", "McpServers", "Sandbox", "QueuedTurns", });
+        new java.lang.String[] { "Id", "Title", "Workspace", "Provider", "ApprovalMode", "LoopCap", "SystemPrompt", "Labels", "State", "ActiveTurnId", "Usage", "CreateTime", "UpdateTime", "LastSeq", "MessageCount", "ApprovalTimeout", "ApprovalRules", "Tenant", "Todos", "Profile", "ParentSessionId", "McpServers", "Sandbox", "QueuedTurns", "TokenBudget", "CostBudget", });
     internal_static_koda_v1_Session_LabelsEntry_descriptor =
       internal_static_koda_v1_Session_descriptor.getNestedType(0);
     internal_static_koda_v1_Session_LabelsEntry_fieldAccessorTable = new

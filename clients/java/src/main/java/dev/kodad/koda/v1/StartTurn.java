@@ -326,6 +326,38 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int MAX_TOTAL_TOKENS_FIELD_NUMBER = 7;
+  private long maxTotalTokens_ = 0L;
+  /**
+   * <pre>
+   * The most tokens (input + output, summed over the turn's provider requests) the turn may
+   * use; 0: no limit of its own. Checked before each provider request.
+   * </pre>
+   *
+   * <code>int64 max_total_tokens = 7 [json_name = "maxTotalTokens"];</code>
+   * @return The maxTotalTokens.
+   */
+  @java.lang.Override
+  public long getMaxTotalTokens() {
+    return maxTotalTokens_;
+  }
+
+  public static final int MAX_COST_FIELD_NUMBER = 8;
+  private double maxCost_ = 0D;
+  /**
+   * <pre>
+   * The most the turn may cost, in the currency of the service's price table (`kodad serve
+   * --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+   * </pre>
+   *
+   * <code>double max_cost = 8 [json_name = "maxCost"];</code>
+   * @return The maxCost.
+   */
+  @java.lang.Override
+  public double getMaxCost() {
+    return maxCost_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -358,6 +390,12 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputSchemaJson_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 6, outputSchemaJson_);
     }
+    if (maxTotalTokens_ != 0L) {
+      output.writeInt64(7, maxTotalTokens_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(maxCost_) != 0) {
+      output.writeDouble(8, maxCost_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -387,6 +425,14 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(outputSchemaJson_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(6, outputSchemaJson_);
+    }
+    if (maxTotalTokens_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(7, maxTotalTokens_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(maxCost_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(8, maxCost_);
     }
     return size;
   }
@@ -422,6 +468,11 @@ private static final long serialVersionUID = 0L;
     if (whenBusy_ != other.whenBusy_) return false;
     if (!getOutputSchemaJson()
         .equals(other.getOutputSchemaJson())) return false;
+    if (getMaxTotalTokens()
+        != other.getMaxTotalTokens()) return false;
+    if (java.lang.Double.doubleToLongBits(getMaxCost())
+        != java.lang.Double.doubleToLongBits(
+            other.getMaxCost())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -447,6 +498,12 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + whenBusy_;
     hash = (37 * hash) + OUTPUT_SCHEMA_JSON_FIELD_NUMBER;
     hash = (53 * hash) + getOutputSchemaJson().hashCode();
+    hash = (37 * hash) + MAX_TOTAL_TOKENS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getMaxTotalTokens());
+    hash = (37 * hash) + MAX_COST_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getMaxCost()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -594,6 +651,8 @@ private static final long serialVersionUID = 0L;
       onDisconnect_ = 0;
       whenBusy_ = 0;
       outputSchemaJson_ = "";
+      maxTotalTokens_ = 0L;
+      maxCost_ = 0D;
       return this;
     }
 
@@ -655,6 +714,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.outputSchemaJson_ = outputSchemaJson_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.maxTotalTokens_ = maxTotalTokens_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.maxCost_ = maxCost_;
+      }
     }
 
     @java.lang.Override
@@ -715,6 +780,12 @@ private static final long serialVersionUID = 0L;
         outputSchemaJson_ = other.outputSchemaJson_;
         bitField0_ |= 0x00000020;
         onChanged();
+      }
+      if (other.getMaxTotalTokens() != 0L) {
+        setMaxTotalTokens(other.getMaxTotalTokens());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getMaxCost()) != 0) {
+        setMaxCost(other.getMaxCost());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -778,6 +849,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 56: {
+              maxTotalTokens_ = input.readInt64();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
+            case 65: {
+              maxCost_ = input.readDouble();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 65
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1552,6 +1633,100 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       outputSchemaJson_ = value;
       bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+
+    private long maxTotalTokens_ ;
+    /**
+     * <pre>
+     * The most tokens (input + output, summed over the turn's provider requests) the turn may
+     * use; 0: no limit of its own. Checked before each provider request.
+     * </pre>
+     *
+     * <code>int64 max_total_tokens = 7 [json_name = "maxTotalTokens"];</code>
+     * @return The maxTotalTokens.
+     */
+    @java.lang.Override
+    public long getMaxTotalTokens() {
+      return maxTotalTokens_;
+    }
+    /**
+     * <pre>
+     * The most tokens (input + output, summed over the turn's provider requests) the turn may
+     * use; 0: no limit of its own. Checked before each provider request.
+     * </pre>
+     *
+     * <code>int64 max_total_tokens = 7 [json_name = "maxTotalTokens"];</code>
+     * @param value The maxTotalTokens to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxTotalTokens(long value) {
+
+      maxTotalTokens_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The most tokens (input + output, summed over the turn's provider requests) the turn may
+     * use; 0: no limit of its own. Checked before each provider request.
+     * </pre>
+     *
+     * <code>int64 max_total_tokens = 7 [json_name = "maxTotalTokens"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxTotalTokens() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      maxTotalTokens_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private double maxCost_ ;
+    /**
+     * <pre>
+     * The most the turn may cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double max_cost = 8 [json_name = "maxCost"];</code>
+     * @return The maxCost.
+     */
+    @java.lang.Override
+    public double getMaxCost() {
+      return maxCost_;
+    }
+    /**
+     * <pre>
+     * The most the turn may cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double max_cost = 8 [json_name = "maxCost"];</code>
+     * @param value The maxCost to set.
+     * @return This builder for chaining.
+     */
+    public Builder setMaxCost(double value) {
+
+      maxCost_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The most the turn may cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double max_cost = 8 [json_name = "maxCost"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearMaxCost() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      maxCost_ = 0D;
       onChanged();
       return this;
     }

@@ -165,4 +165,26 @@ public interface StartTurnOrBuilder extends
    */
   com.google.protobuf.ByteString
       getOutputSchemaJsonBytes();
+
+  /**
+   * <pre>
+   * The most tokens (input + output, summed over the turn's provider requests) the turn may
+   * use; 0: no limit of its own. Checked before each provider request.
+   * </pre>
+   *
+   * <code>int64 max_total_tokens = 7 [json_name = "maxTotalTokens"];</code>
+   * @return The maxTotalTokens.
+   */
+  long getMaxTotalTokens();
+
+  /**
+   * <pre>
+   * The most the turn may cost, in the currency of the service's price table (`kodad serve
+   * --prices`); 0: no limit. INVALID_ARGUMENT when the table has no price for the model.
+   * </pre>
+   *
+   * <code>double max_cost = 8 [json_name = "maxCost"];</code>
+   * @return The maxCost.
+   */
+  double getMaxCost();
 }

@@ -55,6 +55,17 @@ public enum TurnEndReason
    * <code>TURN_END_REASON_STOPPED_AT_LOOP_CAP = 4;</code>
    */
   TURN_END_REASON_STOPPED_AT_LOOP_CAP(4),
+  /**
+   * <pre>
+   * A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+   * `token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+   * (before its next provider request), its work so far kept; `TurnEnded.error_message`
+   * says which budget.
+   * </pre>
+   *
+   * <code>TURN_END_REASON_BUDGET_EXHAUSTED = 5;</code>
+   */
+  TURN_END_REASON_BUDGET_EXHAUSTED(5),
   UNRECOGNIZED(-1),
   ;
 
@@ -107,6 +118,17 @@ public enum TurnEndReason
    * <code>TURN_END_REASON_STOPPED_AT_LOOP_CAP = 4;</code>
    */
   public static final int TURN_END_REASON_STOPPED_AT_LOOP_CAP_VALUE = 4;
+  /**
+   * <pre>
+   * A token or cost budget (`StartTurn.max_total_tokens` or `max_cost`, the session's
+   * `token_budget` or `cost_budget`) was spent: the turn stopped at the next safe point
+   * (before its next provider request), its work so far kept; `TurnEnded.error_message`
+   * says which budget.
+   * </pre>
+   *
+   * <code>TURN_END_REASON_BUDGET_EXHAUSTED = 5;</code>
+   */
+  public static final int TURN_END_REASON_BUDGET_EXHAUSTED_VALUE = 5;
 
 
   public final int getNumber() {
@@ -138,6 +160,7 @@ public enum TurnEndReason
       case 2: return TURN_END_REASON_CANCELLED;
       case 3: return TURN_END_REASON_FAILED;
       case 4: return TURN_END_REASON_STOPPED_AT_LOOP_CAP;
+      case 5: return TURN_END_REASON_BUDGET_EXHAUSTED;
       default: return null;
     }
   }

@@ -147,6 +147,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * With FAILED: the error as a human can read it, including the provider's own message.
+   * With BUDGET_EXHAUSTED: which budget was spent.
    * </pre>
    *
    * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -168,6 +169,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * With FAILED: the error as a human can read it, including the provider's own message.
+   * With BUDGET_EXHAUSTED: which budget was spent.
    * </pre>
    *
    * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -884,6 +886,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * With FAILED: the error as a human can read it, including the provider's own message.
+     * With BUDGET_EXHAUSTED: which budget was spent.
      * </pre>
      *
      * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -904,6 +907,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * With FAILED: the error as a human can read it, including the provider's own message.
+     * With BUDGET_EXHAUSTED: which budget was spent.
      * </pre>
      *
      * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -925,6 +929,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * With FAILED: the error as a human can read it, including the provider's own message.
+     * With BUDGET_EXHAUSTED: which budget was spent.
      * </pre>
      *
      * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -942,6 +947,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * With FAILED: the error as a human can read it, including the provider's own message.
+     * With BUDGET_EXHAUSTED: which budget was spent.
      * </pre>
      *
      * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -956,6 +962,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * With FAILED: the error as a human can read it, including the provider's own message.
+     * With BUDGET_EXHAUSTED: which budget was spent.
      * </pre>
      *
      * <code>string error_message = 3 [json_name = "errorMessage"];</code>

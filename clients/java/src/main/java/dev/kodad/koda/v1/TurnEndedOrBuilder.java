@@ -62,6 +62,7 @@ public interface TurnEndedOrBuilder extends
   /**
    * <pre>
    * With FAILED: the error as a human can read it, including the provider's own message.
+   * With BUDGET_EXHAUSTED: which budget was spent.
    * </pre>
    *
    * <code>string error_message = 3 [json_name = "errorMessage"];</code>
@@ -71,6 +72,7 @@ public interface TurnEndedOrBuilder extends
   /**
    * <pre>
    * With FAILED: the error as a human can read it, including the provider's own message.
+   * With BUDGET_EXHAUSTED: which budget was spent.
    * </pre>
    *
    * <code>string error_message = 3 [json_name = "errorMessage"];</code>

@@ -112,6 +112,22 @@ private static final long serialVersionUID = 0L;
     return cacheWriteTokens_;
   }
 
+  public static final int COST_FIELD_NUMBER = 5;
+  private double cost_ = 0D;
+  /**
+   * <pre>
+   * What the tokens cost, in the currency of the service's price table (`kodad serve
+   * --prices`); 0 when the table has no price for the model.
+   * </pre>
+   *
+   * <code>double cost = 5 [json_name = "cost"];</code>
+   * @return The cost.
+   */
+  @java.lang.Override
+  public double getCost() {
+    return cost_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -138,6 +154,9 @@ private static final long serialVersionUID = 0L;
     if (cacheWriteTokens_ != 0L) {
       output.writeInt64(4, cacheWriteTokens_);
     }
+    if (java.lang.Double.doubleToRawLongBits(cost_) != 0) {
+      output.writeDouble(5, cost_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -157,6 +176,10 @@ private static final long serialVersionUID = 0L;
     if (cacheWriteTokens_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeInt64Size(4, cacheWriteTokens_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(cost_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(5, cost_);
     }
     return size;
   }
@@ -190,6 +213,9 @@ private static final long serialVersionUID = 0L;
         != other.getCacheReadTokens()) return false;
     if (getCacheWriteTokens()
         != other.getCacheWriteTokens()) return false;
+    if (java.lang.Double.doubleToLongBits(getCost())
+        != java.lang.Double.doubleToLongBits(
+            other.getCost())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -213,6 +239,9 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + CACHE_WRITE_TOKENS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getCacheWriteTokens());
+    hash = (37 * hash) + COST_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getCost()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -352,6 +381,7 @@ private static final long serialVersionUID = 0L;
       outputTokens_ = 0L;
       cacheReadTokens_ = 0L;
       cacheWriteTokens_ = 0L;
+      cost_ = 0D;
       return this;
     }
 
@@ -397,6 +427,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.cacheWriteTokens_ = cacheWriteTokens_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.cost_ = cost_;
+      }
     }
 
     @java.lang.Override
@@ -422,6 +455,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getCacheWriteTokens() != 0L) {
         setCacheWriteTokens(other.getCacheWriteTokens());
+      }
+      if (java.lang.Double.doubleToRawLongBits(other.getCost()) != 0) {
+        setCost(other.getCost());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -467,6 +503,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 41: {
+              cost_ = input.readDouble();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 41
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -656,6 +697,53 @@ private static final long serialVersionUID = 0L;
     public Builder clearCacheWriteTokens() {
       bitField0_ = (bitField0_ & ~0x00000008);
       cacheWriteTokens_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private double cost_ ;
+    /**
+     * <pre>
+     * What the tokens cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0 when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double cost = 5 [json_name = "cost"];</code>
+     * @return The cost.
+     */
+    @java.lang.Override
+    public double getCost() {
+      return cost_;
+    }
+    /**
+     * <pre>
+     * What the tokens cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0 when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double cost = 5 [json_name = "cost"];</code>
+     * @param value The cost to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCost(double value) {
+
+      cost_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * What the tokens cost, in the currency of the service's price table (`kodad serve
+     * --prices`); 0 when the table has no price for the model.
+     * </pre>
+     *
+     * <code>double cost = 5 [json_name = "cost"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCost() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      cost_ = 0D;
       onChanged();
       return this;
     }

@@ -49,4 +49,15 @@ public interface UsageOrBuilder extends
    * @return The cacheWriteTokens.
    */
   long getCacheWriteTokens();
+
+  /**
+   * <pre>
+   * What the tokens cost, in the currency of the service's price table (`kodad serve
+   * --prices`); 0 when the table has no price for the model.
+   * </pre>
+   *
+   * <code>double cost = 5 [json_name = "cost"];</code>
+   * @return The cost.
+   */
+  double getCost();
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -132,7 +133,7 @@ func (r *runner) step(s map[string]any) bool {
 		if s["session_id"] != nil {
 			id = str(s, "session_id")
 		}
-		turn, err := r.client.StartTurn(r.ctx, id, str(s, "text"), false)
+		turn, err := r.client.StartTurnWith(r.ctx, id, str(s, "text"), kodad.TurnOptions{OutputSchema: s["output_schema"]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,6 +379,15 @@ func (r *runner) check(expect map[string]any) {
 			if session.ApprovalRules[i].ToolName != str(rule, "tool_name") || session.ApprovalRules[i].CommandPrefix != str(rule, "command_prefix") {
 				t.Fatalf("rule %d: %v, want %v", i, session.ApprovalRules[i], rule)
 			}
+		}
+	}
+	if want, ok := expect["output"]; ok {
+		var got any
+		if err := kodad.DecodeOutput(r.last("turn_ended").GetTurnEnded(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("output %v, want %v", got, want)
 		}
 	}
 	if want, ok := expect["history_roles"].([]any); ok {

@@ -11,6 +11,7 @@ package kodad
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -225,6 +226,27 @@ func (c *Client) CancelTurn(ctx context.Context, sessionID string) (string, erro
 	return r.GetTurnId(), wrap(err)
 }
 
+// CancelTurnAndQueue cancels the running turn and empties the session's queue of turns.
+func (c *Client) CancelTurnAndQueue(ctx context.Context, sessionID string) (string, error) {
+	r, err := c.Raw.CancelTurn(c.ctx(ctx), &kodav1.CancelTurnRequest{SessionId: sessionID, ClearQueue: true})
+	return r.GetTurnId(), wrap(err)
+}
+
+// RemoveQueuedTurn takes a queued turn off the session's queue (NotFound once it started).
+func (c *Client) RemoveQueuedTurn(ctx context.Context, sessionID, turnID string) error {
+	_, err := c.Raw.RemoveQueuedTurn(c.ctx(ctx), &kodav1.RemoveQueuedTurnRequest{SessionId: sessionID, TurnId: turnID})
+	return wrap(err)
+}
+
+// DecodeOutput reads the answer of a turn started with an output schema into v (as
+// encoding/json does); an error when the turn has none.
+func DecodeOutput(ended *kodav1.TurnEnded, v any) error {
+	if ended.GetOutputJson() == "" {
+		return errors.New("kodad: the turn has no output (no output schema, or it did not complete)")
+	}
+	return json.Unmarshal([]byte(ended.GetOutputJson()), v)
+}
+
 // Watch yields the stored events of a session after afterSeq, then live ones, until ctx ends.
 func (c *Client) Watch(ctx context.Context, sessionID string, afterSeq int64) iter.Seq2[*kodav1.EngineEvent, error] {
 	return func(yield func(*kodav1.EngineEvent, error) bool) {
@@ -262,6 +284,33 @@ type Turn struct {
 // StartTurn starts a turn on a session. Breaking ctx breaks the stream (and, unless
 // continueOnDisconnect, cancels the turn).
 func (c *Client) StartTurn(ctx context.Context, sessionID, text string, continueOnDisconnect bool) (*Turn, error) {
+	return c.StartTurnWith(ctx, sessionID, text, TurnOptions{ContinueOnDisconnect: continueOnDisconnect})
+}
+
+// TurnOptions are the optional parts of a turn's start.
+type TurnOptions struct {
+	// Keep the turn running when the stream breaks (else it is cancelled).
+	ContinueOnDisconnect bool
+	// What to do when the session runs a turn: reject (the default), enqueue, interrupt, steer.
+	WhenBusy kodav1.WhenBusy
+	// A JSON Schema (any value encoding/json marshals) the answer must match; read the
+	// answer with DecodeOutput.
+	OutputSchema any
+	// Budgets of the turn (0: none).
+	MaxTotalTokens int64
+	MaxCost        float64
+}
+
+// StartTurnWith starts a turn with options.
+func (c *Client) StartTurnWith(ctx context.Context, sessionID, text string, opts TurnOptions) (*Turn, error) {
+	schema := ""
+	if opts.OutputSchema != nil {
+		data, err := json.Marshal(opts.OutputSchema)
+		if err != nil {
+			return nil, fmt.Errorf("kodad: the output schema is not JSON: %w", err)
+		}
+		schema = string(data)
+	}
 	ctx, cancel := context.WithCancel(c.ctx(ctx))
 	stream, err := c.Raw.RunTurn(ctx)
 	if err != nil {
@@ -269,11 +318,12 @@ func (c *Client) StartTurn(ctx context.Context, sessionID, text string, continue
 		return nil, wrap(err)
 	}
 	policy := kodav1.DisconnectPolicy_DISCONNECT_POLICY_CANCEL
-	if continueOnDisconnect {
+	if opts.ContinueOnDisconnect {
 		policy = kodav1.DisconnectPolicy_DISCONNECT_POLICY_CONTINUE
 	}
 	start := &kodav1.EngineCommand{Command: &kodav1.EngineCommand_StartTurn{StartTurn: &kodav1.StartTurn{
-		SessionId: sessionID, Text: text, OnDisconnect: policy,
+		SessionId: sessionID, Text: text, OnDisconnect: policy, WhenBusy: opts.WhenBusy,
+		OutputSchemaJson: schema, MaxTotalTokens: opts.MaxTotalTokens, MaxCost: opts.MaxCost,
 	}}}
 	if err := stream.Send(&kodav1.RunTurnRequest{Command: start}); err != nil {
 		cancel()

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from kodad.client import Answer, Client, KodadError, LoopAnswer, Turn
+from kodad.client import Answer, Client, KodadError, LoopAnswer, Turn, output_of
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from tests.kodad_process import KodadProcess
@@ -86,6 +86,7 @@ class Runner:
             turn = self.client.run_turn(
                 step.get("session_id", self.session.id), step["text"],
                 on_approval=self._approval, on_loop_cap=self._loop,
+                output_schema=step.get("output_schema"),
             )  # fmt: skip
             self.turn = turn
             self.stream = aiter(turn)
@@ -231,6 +232,8 @@ class Runner:
                 for r in session.approval_rules
             ]
             assert rules == expect["approval_rules"]
+        if "output" in expect:
+            assert output_of(self.last("turn_ended").turn_ended) == expect["output"]
         if "history_roles" in expect:
             messages = await self.client.messages(self.session.id)
             assert [spb.MessageRole.Name(m.role) for m in messages] == expect["history_roles"]

@@ -187,6 +187,16 @@ impl Handlers {
     }
 }
 
+/// The answer of a turn started with an output schema, as a JSON value; None without one.
+pub fn output(ended: &pb::TurnEnded) -> Result<Option<serde_json::Value>, Error> {
+    if ended.output_json.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(&ended.output_json)
+        .map(Some)
+        .map_err(|e| Error::client(Code::DataLoss, format!("output_json is not JSON: {e}")))
+}
+
 /// The proto name of an event's payload, e.g. `"text_delta"` (empty when unset).
 pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
     match &event.payload {
@@ -449,6 +459,20 @@ impl Client {
         Ok(self.raw().cancel_turn(request).await?.into_inner().turn_id)
     }
 
+    /// Cancels the running turn and empties the session's queue of turns.
+    pub async fn cancel_turn_and_queue(&self, session_id: &str) -> Result<String, Error> {
+        let request =
+            pb::CancelTurnRequest { session_id: session_id.into(), clear_queue: true, ..Default::default() };
+        Ok(self.raw().cancel_turn(request).await?.into_inner().turn_id)
+    }
+
+    /// Takes a queued turn off the session's queue (NotFound once it has started).
+    pub async fn remove_queued_turn(&self, session_id: &str, turn_id: &str) -> Result<(), Error> {
+        let request = pb::RemoveQueuedTurnRequest { session_id: session_id.into(), turn_id: turn_id.into() };
+        self.raw().remove_queued_turn(request).await?;
+        Ok(())
+    }
+
     /// The stored events of a session after `after_seq`, then live ones; drop the stream to stop.
     pub async fn watch(&self, session_id: &str, after_seq: i64) -> Result<EventStream, Error> {
         let request = pb::WatchSessionRequest { session_id: session_id.into(), after_seq };
@@ -469,18 +493,25 @@ impl Client {
         text: &str,
         continue_on_disconnect: bool,
     ) -> Result<Turn, Error> {
-        let (commands, receiver) = mpsc::unbounded_channel();
         let on_disconnect = if continue_on_disconnect {
             pb::DisconnectPolicy::Continue
         } else {
             pb::DisconnectPolicy::Cancel
         };
-        let start = Command::StartTurn(pb::StartTurn {
+        self.start_turn_with(pb::StartTurn {
             session_id: session_id.into(),
             text: text.into(),
             on_disconnect: on_disconnect.into(),
             ..Default::default()
-        });
+        })
+        .await
+    }
+
+    /// Starts a turn from a whole StartTurn (when_busy, output_schema_json, budgets...), driven
+    /// step by step like `start_turn`; read a structured answer with `output`.
+    pub async fn start_turn_with(&self, start: pb::StartTurn) -> Result<Turn, Error> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let start = Command::StartTurn(start);
         let request = pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(start) }) };
         commands.send(request).expect("the receiver is alive");
         let requests = UnboundedReceiverStream::new(receiver);

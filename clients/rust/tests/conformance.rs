@@ -73,7 +73,14 @@ impl Runner {
         match text(s, "do").as_str() {
             "start" => {
                 let id = s.get("session_id").and_then(Value::as_str).unwrap_or(&self.session.id).to_string();
-                let started = self.client.start_turn(&id, &text(s, "text"), false).await;
+                let schema = s.get("output_schema").map(|v| v.to_string()).unwrap_or_default();
+                let start = pb::StartTurn {
+                    session_id: id,
+                    text: text(s, "text"),
+                    output_schema_json: schema,
+                    ..Default::default()
+                };
+                let started = self.client.start_turn_with(start).await;
                 if let Some(want) = s.get("expect_code").and_then(Value::as_str) {
                     // The failure comes with the call or with its first read.
                     let result = match started {
@@ -283,6 +290,10 @@ impl Runner {
                 })
                 .collect();
             assert_eq!(session.approval_rules, want);
+        }
+        if let Some(want) = expect.get("output") {
+            let Some(Payload::TurnEnded(ended)) = &self.last("turn_ended").payload else { unreachable!() };
+            assert_eq!(kodad_client::output(ended).unwrap().as_ref(), Some(want));
         }
         if let Some(want) = expect.get("history_roles").and_then(Value::as_array) {
             let roles: Vec<String> = self

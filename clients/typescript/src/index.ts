@@ -30,6 +30,8 @@ import {
   type EngineCommandSchema,
   type EngineEvent,
   type LoopCapReached,
+  type TurnEnded,
+  WhenBusy,
 } from "./gen/koda/v1/engine_pb.js";
 import type {
   Message,
@@ -133,6 +135,25 @@ export interface ConnectOptions {
 }
 
 /** A decision on an approval request; `null` leaves it to another client. */
+/** The optional parts of a turn's start. */
+export type TurnOptions = {
+  /** Keep the turn running when the stream breaks (else it is cancelled). */
+  continueOnDisconnect?: boolean;
+  signal?: AbortSignal;
+  /** What to do when the session runs a turn: reject (the default), enqueue, interrupt, steer. */
+  whenBusy?: WhenBusy;
+  /** A JSON Schema the answer must match; read the answer with `outputOf`. */
+  outputSchema?: unknown;
+  /** Budgets of the turn (0: none). */
+  maxTotalTokens?: number | bigint;
+  maxCost?: number;
+};
+
+/** The answer of a turn started with an output schema, as a JSON value (undefined without). */
+export function outputOf(ended: TurnEnded): unknown {
+  return ended.outputJson ? JSON.parse(ended.outputJson) : undefined;
+}
+
 export type ApprovalAnswer = { decision: Decision; feedback?: string } | null;
 /** A decision on a loop-cap question; `null` leaves it to another client. */
 export type LoopAnswer = { action: LoopAction; extraIterations?: number } | null;
@@ -407,10 +428,20 @@ export class KodadClient {
     return response.turnId;
   }
 
-  /** Cancels the running turn of a session; returns its id. */
-  async cancelTurn(sessionId: string, options?: CallOptions): Promise<string> {
-    const response = await call(() => this.raw.cancelTurn({ sessionId }, this.options(options)));
+  /** Cancels the running turn of a session (with `clearQueue`, its queued turns too); returns
+   * its id. */
+  async cancelTurn(
+    sessionId: string,
+    options?: CallOptions & { clearQueue?: boolean },
+  ): Promise<string> {
+    const request = { sessionId, clearQueue: options?.clearQueue ?? false };
+    const response = await call(() => this.raw.cancelTurn(request, this.options(options)));
     return response.turnId;
+  }
+
+  /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */
+  async removeQueuedTurn(sessionId: string, turnId: string, options?: CallOptions): Promise<void> {
+    await call(() => this.raw.removeQueuedTurn({ sessionId, turnId }, this.options(options)));
   }
 
   /** The stored events of a session after `afterSeq`, then live ones, until aborted. */
@@ -435,11 +466,7 @@ export class KodadClient {
   }
 
   /** Starts a turn and returns it to be driven step by step. */
-  startTurn(
-    sessionId: string,
-    text: string,
-    options: { continueOnDisconnect?: boolean; signal?: AbortSignal } = {},
-  ): Turn {
+  startTurn(sessionId: string, text: string, options: TurnOptions = {}): Turn {
     const abort = new AbortController();
     const signals = [abort.signal, this.controller.signal];
     if (options.signal) signals.push(options.signal);
@@ -447,9 +474,17 @@ export class KodadClient {
     const onDisconnect = options.continueOnDisconnect
       ? DisconnectPolicy.CONTINUE
       : DisconnectPolicy.CANCEL;
-    outbox.push({
-      command: { command: { case: "startTurn", value: { sessionId, text, onDisconnect } } },
-    });
+    const start = {
+      sessionId,
+      text,
+      onDisconnect,
+      whenBusy: options.whenBusy ?? WhenBusy.REJECT,
+      outputSchemaJson:
+        options.outputSchema === undefined ? "" : JSON.stringify(options.outputSchema),
+      maxTotalTokens: BigInt(options.maxTotalTokens ?? 0),
+      maxCost: options.maxCost ?? 0,
+    };
+    outbox.push({ command: { command: { case: "startTurn", value: start } } });
     const signal = AbortSignal.any(signals);
     const responses = this.raw.runTurn(outbox, { signal });
     return new Turn(outbox, responses, abort, signal);

@@ -12,11 +12,13 @@ import {
   KodadError,
   LoopActionSchema,
   MessageRoleSchema,
+  outputOf,
   ProviderKind,
   TurnEndReasonSchema,
   type EngineEvent,
   type Session,
   type Turn,
+  type TurnEnded,
 } from "../src/index.js";
 import { repository, startKodad, tempDir, type Server } from "./kodad.js";
 
@@ -78,7 +80,9 @@ class Runner {
   async step(s: Json): Promise<boolean> {
     switch (s.do) {
       case "start": {
-        this.turn = this.client.startTurn(s.session_id ?? this.session.id, s.text);
+        this.turn = this.client.startTurn(s.session_id ?? this.session.id, s.text, {
+          outputSchema: s.output_schema,
+        });
         if (s.expect_code) {
           await expectCode(() => this.turn.next(), s.expect_code);
           return false;
@@ -232,6 +236,10 @@ class Runner {
           command_prefix: r.command_prefix ?? "",
         })),
       );
+    }
+    if (expect.output !== undefined) {
+      const ended = this.last("turn_ended").payload.value as TurnEnded;
+      assert.deepEqual(outputOf(ended), expect.output);
     }
     if (expect.history_roles) {
       const messages = await this.client.messages(this.session.id);

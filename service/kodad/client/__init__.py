@@ -11,22 +11,21 @@ failures raise KodadError carrying the gRPC status code.
 """
 
 from kodad.client.connection import (
-    NO_ANSWER,
-    Answer,
     ApprovalMode,
     Client,
     Decision,
     EngineEvent,
     LoopAction,
-    LoopAnswer,
     Message,
     ProviderConfig,
-    QuestionHandler,
+    ProviderKind,
     Session,
-    Turn,
+    TurnEndReason,
+    WhenBusy,
 )
 from kodad.client.errors import KodadError
 from kodad.client.sidecar import SidecarError, spawn_sidecar
+from kodad.client.turn import NO_ANSWER, Answer, LoopAnswer, QuestionHandler, Turn, output_of
 
 __all__ = [
     "NO_ANSWER",
@@ -40,9 +39,13 @@ __all__ = [
     "LoopAnswer",
     "Message",
     "ProviderConfig",
+    "ProviderKind",
     "QuestionHandler",
     "Session",
     "SidecarError",
     "Turn",
+    "TurnEndReason",
+    "WhenBusy",
+    "output_of",
     "spawn_sidecar",
 ]

@@ -1,6 +1,9 @@
 package dev.kodad.client;
 
 import com.google.protobuf.FieldMask;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Value;
+import com.google.protobuf.util.JsonFormat;
 import dev.kodad.koda.v1.CancelTurnRequest;
 import dev.kodad.koda.v1.CreateSessionRequest;
 import dev.kodad.koda.v1.DeleteSessionRequest;
@@ -19,12 +22,14 @@ import dev.kodad.koda.v1.ListSessionsResponse;
 import dev.kodad.koda.v1.Message;
 import dev.kodad.koda.v1.Model;
 import dev.kodad.koda.v1.ProviderConfig;
+import dev.kodad.koda.v1.RemoveQueuedTurnRequest;
 import dev.kodad.koda.v1.RunTurnRequest;
 import dev.kodad.koda.v1.RunTurnResponse;
 import dev.kodad.koda.v1.Session;
 import dev.kodad.koda.v1.SessionServiceGrpc;
 import dev.kodad.koda.v1.StartTurn;
 import dev.kodad.koda.v1.SubmitCommandRequest;
+import dev.kodad.koda.v1.TurnEnded;
 import dev.kodad.koda.v1.UpdateSessionRequest;
 import dev.kodad.koda.v1.WatchSessionRequest;
 import dev.kodad.koda.v1.WatchSessionResponse;
@@ -262,9 +267,21 @@ public final class KodadClient implements AutoCloseable {
 
   /** Cancels the running turn of a session; returns its id. */
   public String cancelTurn(String sessionId) {
-    return call(
-            () -> blocking.cancelTurn(CancelTurnRequest.newBuilder().setSessionId(sessionId).build()))
-        .getTurnId();
+    return cancelTurn(sessionId, false);
+  }
+
+  /** Cancels the running turn; with clearQueue the session's queued turns too. */
+  public String cancelTurn(String sessionId, boolean clearQueue) {
+    CancelTurnRequest request =
+        CancelTurnRequest.newBuilder().setSessionId(sessionId).setClearQueue(clearQueue).build();
+    return call(() -> blocking.cancelTurn(request)).getTurnId();
+  }
+
+  /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */
+  public void removeQueuedTurn(String sessionId, String turnId) {
+    RemoveQueuedTurnRequest request =
+        RemoveQueuedTurnRequest.newBuilder().setSessionId(sessionId).setTurnId(turnId).build();
+    call(() -> blocking.removeQueuedTurn(request));
   }
 
   /**
@@ -335,11 +352,40 @@ public final class KodadClient implements AutoCloseable {
    * {@link Turn#approve} and {@link Turn#decideLoop}.
    */
   public Turn startTurn(String sessionId, String text, boolean continueOnDisconnect) {
+    return startTurn(
+        start(sessionId, text, Handlers.defaults().continueOnDisconnect(continueOnDisconnect))
+            .getCommand()
+            .getStartTurn());
+  }
+
+  /**
+   * Starts a turn from a whole StartTurn (when_busy, output_schema_json, budgets...), driven step
+   * by step like {@link #startTurn(String, String, boolean)}.
+   */
+  public Turn startTurn(StartTurn start) {
     Turn turn = new Turn(null);
     async.runTurn(turn.observer);
     turn.requests.onNext(
-        start(sessionId, text, Handlers.defaults().continueOnDisconnect(continueOnDisconnect)));
+        RunTurnRequest.newBuilder()
+            .setCommand(EngineCommand.newBuilder().setStartTurn(start))
+            .build());
     return turn;
+  }
+
+  /**
+   * The answer of a turn started with an output schema, as a JSON value; null when it has none.
+   */
+  public static Value output(TurnEnded ended) {
+    if (ended.getOutputJson().isEmpty()) {
+      return null;
+    }
+    Value.Builder value = Value.newBuilder();
+    try {
+      JsonFormat.parser().merge(ended.getOutputJson(), value);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("output_json is not JSON: " + e.getMessage(), e);
+    }
+    return value.build();
   }
 
   /**

@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.Value;
+import com.google.protobuf.util.JsonFormat;
 import dev.kodad.koda.v1.ApprovalDecision;
 import dev.kodad.koda.v1.ApprovalMode;
 import dev.kodad.koda.v1.ApprovalRequested;
@@ -21,6 +23,7 @@ import dev.kodad.koda.v1.LoopDecision;
 import dev.kodad.koda.v1.ProviderConfig;
 import dev.kodad.koda.v1.ProviderKind;
 import dev.kodad.koda.v1.Session;
+import dev.kodad.koda.v1.StartTurn;
 import dev.kodad.koda.v1.Steer;
 import dev.kodad.koda.v1.ToolCallFinished;
 import dev.kodad.koda.v1.TurnEnded;
@@ -30,6 +33,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -166,10 +170,17 @@ class ConformanceTest {
     }
 
     /** Runs one step; false ends the scenario (an expected error happened). */
-    boolean step(JsonNode s) {
+    boolean step(JsonNode s) throws IOException {
       switch (s.path("do").asText()) {
         case "start" -> {
-          turn = client.startTurn(s.path("session_id").asText(session.getId()), s.path("text").asText(), false);
+          StartTurn.Builder start =
+              StartTurn.newBuilder()
+                  .setSessionId(s.path("session_id").asText(session.getId()))
+                  .setText(s.path("text").asText());
+          if (s.has("output_schema")) {
+            start.setOutputSchemaJson(JSON.writeValueAsString(s.get("output_schema")));
+          }
+          turn = client.startTurn(start.build());
           if (s.has("expect_code")) {
             expectCode(s.get("expect_code").asText(), turn::hasNext);
             return false;
@@ -377,6 +388,17 @@ class ConformanceTest {
                   .build());
         }
         assertEquals(want, client.getSession(session.getId()).getApprovalRulesList());
+      }
+      if (expect.has("output")) {
+        Value output = KodadClient.output(last("turn_ended").getTurnEnded());
+        JsonNode got = JSON.readTree(JsonFormat.printer().print(output));
+        // A protobuf Value holds every number as a double: compare numbers by value.
+        Comparator<JsonNode> numbers =
+            (a, b) ->
+                a.isNumber() && b.isNumber()
+                    ? Double.compare(a.doubleValue(), b.doubleValue())
+                    : a.equals(b) ? 0 : 1;
+        assertTrue(expect.get("output").equals(numbers, got), got + " is not the output wanted");
       }
       if (expect.has("history_roles")) {
         List<String> want = new ArrayList<>();

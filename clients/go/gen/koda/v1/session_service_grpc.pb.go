@@ -65,6 +65,9 @@ const (
 //	                          turns_per_tenant) and value
 //	LEASE_LOST                ABORTED: another replica took the session over; metadata
 //	                          session_id
+//	BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+//	                          cost_budget is spent; metadata session_id, budget ("tokens"
+//	                          or "cost")
 type SessionServiceClient interface {
 	// Describes the service: version, capabilities, providers and tools.
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
@@ -364,6 +367,9 @@ func (c *sessionServiceClient) CompactSession(ctx context.Context, in *CompactSe
 //	                          turns_per_tenant) and value
 //	LEASE_LOST                ABORTED: another replica took the session over; metadata
 //	                          session_id
+//	BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+//	                          cost_budget is spent; metadata session_id, budget ("tokens"
+//	                          or "cost")
 type SessionServiceServer interface {
 	// Describes the service: version, capabilities, providers and tools.
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)

@@ -47,6 +47,9 @@ class SessionServiceStub:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+    cost_budget is spent; metadata session_id, budget ("tokens"
+    or "cost")
     """
 
     def __init__(self, channel):
@@ -169,6 +172,9 @@ class SessionServiceServicer:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+    cost_budget is spent; metadata session_id, budget ("tokens"
+    or "cost")
     """
 
     def GetServerInfo(self, request, context):
@@ -454,6 +460,9 @@ class SessionService:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+    cost_budget is spent; metadata session_id, budget ("tokens"
+    or "cost")
     """
 
     @staticmethod

@@ -48,6 +48,9 @@ class SessionServiceStub:
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+                                cost_budget is spent; metadata session_id, budget ("tokens"
+                                or "cost")
     """
 
     @_typing.overload
@@ -161,6 +164,9 @@ class SessionServiceAsyncStub(SessionServiceStub):
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+                                cost_budget is spent; metadata session_id, budget ("tokens"
+                                or "cost")
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -270,6 +276,9 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+                                cost_budget is spent; metadata session_id, budget ("tokens"
+                                or "cost")
     """
 
     @_abc_1.abstractmethod

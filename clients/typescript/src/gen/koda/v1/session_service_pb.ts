@@ -1023,6 +1023,9 @@ export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@_
  *                             turns_per_tenant) and value
  *   LEASE_LOST                ABORTED: another replica took the session over; metadata
  *                             session_id
+ *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+ *                             cost_budget is spent; metadata session_id, budget ("tokens"
+ *                             or "cost")
  *
  * @generated from service koda.v1.SessionService
  */

@@ -23,6 +23,9 @@ import static io.grpc.MethodDescriptor.generateFullMethodName;
  *                             turns_per_tenant) and value
  *   LEASE_LOST                ABORTED: another replica took the session over; metadata
  *                             session_id
+ *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+ *                             cost_budget is spent; metadata session_id, budget ("tokens"
+ *                             or "cost")
  * </pre>
  */
 @io.grpc.stub.annotations.GrpcGenerated
@@ -671,6 +674,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public interface AsyncService {
@@ -912,6 +918,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public static abstract class SessionServiceImplBase
@@ -944,6 +953,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public static final class SessionServiceStub
@@ -1214,6 +1226,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public static final class SessionServiceBlockingV2Stub
@@ -1470,6 +1485,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public static final class SessionServiceBlockingStub
@@ -1704,6 +1722,9 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
+   *                             cost_budget is spent; metadata session_id, budget ("tokens"
+   *                             or "cost")
    * </pre>
    */
   public static final class SessionServiceFutureStub

@@ -27,6 +27,7 @@ _REASONS: dict[int, str] = {
     epb.TURN_END_REASON_CANCELLED: "turn cancelled",
     epb.TURN_END_REASON_FAILED: "turn failed",
     epb.TURN_END_REASON_STOPPED_AT_LOOP_CAP: "stopped at the loop cap",
+    epb.TURN_END_REASON_BUDGET_EXHAUSTED: "stopped: budget spent",
 }
 
 
@@ -220,6 +221,8 @@ class TurnView:
         reason = _REASONS.get(ended.reason, "")
         if ended.reason == epb.TURN_END_REASON_FAILED:
             reason += f" ({ended.error_code}): {ended.error_message}"
+        elif ended.reason == epb.TURN_END_REASON_BUDGET_EXHAUSTED:
+            reason += f" ({ended.error_message})"
         if reason:
             self.console.print(Text(reason, style="red" if ended.error_code else "yellow"))
         self.console.print(Text(tokens, style="dim"))

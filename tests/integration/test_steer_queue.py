@@ -320,3 +320,33 @@ async def test_a_queue_survives_a_restart_and_runs_in_order(
         assert users == ["first", "second", "third"]
         got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
         assert list(got.queued_turns) == []
+
+
+async def test_a_steer_the_turn_could_not_take_before_it_ended_runs_next(
+    stub: Stub, workspace: Path
+) -> None:
+    provider = scripted(
+        [tool_call("write_file", path="a", content="a")], [{"text": "the steer ran"}]
+    )
+    session = await create_session(stub, workspace, provider, mode=CONFIRM)
+    turn = Turn(stub)
+    await turn.send(started(session.id, "first"))
+    await turn.until("approval_requested")
+    taken_by = await submit(stub, session.id, steer("and then this"))  # waits in the turn
+    assert taken_by == turn.events[0].turn_id
+    await stub.CancelTurn(pb.CancelTurnRequest(session_id=session.id))  # before it landed
+    first = await turn.finish()
+    assert first[-1].turn_ended.reason == epb.TURN_END_REASON_CANCELLED
+    assert "user_input_added" not in kinds(first)
+    watch = stub.WatchSession(
+        pb.WatchSessionRequest(session_id=session.id, after_seq=first[-1].seq)
+    )
+    later = []
+    async for response in watch:
+        later.append(response.event)
+        if kind(response.event) == "turn_ended":
+            break
+    watch.cancel()
+    assert kinds(later)[:2] == ["turn_queued", "turn_started"]
+    assert later[1].turn_started.text == "and then this"  # not lost: its own turn
+    assert later[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED

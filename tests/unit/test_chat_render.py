@@ -38,3 +38,15 @@ def test_sub_agent_events_are_indented_lines_and_their_text_is_not_the_answer() 
     assert "child thinking aloud" not in out
     assert "✓ invoke_agent" in out and "The reviewer is happy." in out
     assert out.index("↳ ✓ read_file") < out.index("✓ invoke_agent")
+
+
+def test_a_turn_stopped_by_its_budget_says_which() -> None:
+    console = Console(record=True, width=120, force_terminal=False)
+    view = TurnView(console)
+    ended = epb.TurnEnded(
+        reason=epb.TURN_END_REASON_BUDGET_EXHAUSTED,
+        error_message="the turn's token budget (1000) is spent: 1100 used",
+    )
+    view.handle(epb.EngineEvent(turn_ended=ended))
+    out = console.export_text()
+    assert "stopped: budget spent (the turn's token budget (1000) is spent: 1100 used)" in out

@@ -88,6 +88,7 @@ bench: install
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.sandbox
 	$(PY) -m bench.flood
+	$(PY) -m bench.checkpoints
 	tools/postgres.sh
 	$(PY) -m bench.replicas
 
@@ -99,6 +100,7 @@ pytest: install tests/acp_ts/node_modules/.installed
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q
 	$(PY) -m bench.sandbox --quick
 	$(PY) -m bench.flood --quick
+	$(PY) -m bench.checkpoints --quick
 	$(PY) -m bench.run --quick
 
 # The TypeScript ACP SDK, for the test where an editor written with it drives `kodad acp`.

@@ -214,6 +214,10 @@ class Workspace:
             finally:
                 os.close(fd)
 
+    def make_parents(self, path: str) -> None:
+        """Creates the missing directories above `path`, beneath the root."""
+        self._make_parents(self.relative_path(path))
+
     def write_bytes(self, path: str, data: bytes) -> bool:
         """Creates or overwrites the regular file `path` (parents created); True when it
         existed. ToolError for a directory, a hard-linked file or a path leading out."""

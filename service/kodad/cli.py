@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--loop-cap", type=int, help="default loop cap for sessions (default 50)")
     serve.add_argument(
+        "--snapshot-dir", type=Path, metavar="DIR",
+        help="where workspace checkpoints are kept (env KODAD_SNAPSHOT_DIR; default DATA_DIR/"
+        "snapshots); replicas must share one, as they share the workspaces",
+    )  # fmt: skip
+    serve.add_argument(
         "--prices", type=Path, metavar="FILE",
         help="models' prices per million tokens (TOML: currency, [models.NAME] input, "
         "output, cache_read, cache_write), for usage costs and cost budgets (env KODAD_PRICES)",
@@ -310,6 +315,8 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         config.engine,
         default_provider=default_provider,
         prices=PriceTable.load(prices) if prices else config.engine.prices,
+        snapshot_dir=args.snapshot_dir
+        or (Path(s) if (s := os.environ.get("KODAD_SNAPSHOT_DIR")) else None),
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,

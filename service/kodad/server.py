@@ -45,6 +45,8 @@ def _private_paths(config: ServerConfig) -> tuple[Path, ...]:
     paths += [p for p in (security.tokens_file, security.tls_key, security.client_ca) if p]
     if config.engine.profiles_dir is not None:
         paths.append(config.engine.profiles_dir)
+    if config.engine.snapshot_dir is not None:  # every workspace's checkpoints
+        paths.append(config.engine.snapshot_dir)
     return tuple(paths)
 
 
@@ -128,7 +130,10 @@ class Server:
                 sandbox.info.reason,
             )
         engine = dataclasses.replace(
-            config.engine, sandbox=sandbox, allow_full_access=config.sandbox.allow_full_access
+            config.engine,
+            sandbox=sandbox,
+            allow_full_access=config.sandbox.allow_full_access,
+            snapshot_dir=config.engine.snapshot_dir or config.data_dir / "snapshots",
         )
         self.manager = SessionManager(
             self.store,

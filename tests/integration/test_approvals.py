@@ -72,7 +72,13 @@ async def test_read_only_tools_run_at_once_mutations_wait_for_approval(
     events = await turn.finish()
     resolved = next(e.approval_resolved for e in events if kind(e) == "approval_resolved")
     assert (resolved.request_id, resolved.decision) == (request.request_id, epb.DECISION_APPROVE)
-    assert kinds(events)[5:8] == ["approval_resolved", "file_changed", "tool_call_finished"]
+    assert kinds(events)[5:10] == [
+        "approval_resolved",
+        "checkpoint_taken",  # the workspace before the turn's first change
+        "file_changed",
+        "checkpoint_taken",  # and after it
+        "tool_call_finished",
+    ]
     assert (workspace / "a.txt").read_text() == "new\n"
     assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
 

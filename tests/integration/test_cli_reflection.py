@@ -115,9 +115,12 @@ def test_reflection_alone_drives_a_turn_and_sigterm_exits_cleanly(
     assert [p for p in payloads if p != "contextUsage"] == [
         "turnStarted",
         "toolCallStarted",
+        "checkpointTaken",
         "fileChanged",
+        "checkpointTaken",
         "toolCallFinished",
         "textDelta",
+        "turnDiff",
         "turnEnded",
     ]
     assert events[-1]["event"]["turnEnded"]["reason"] == "TURN_END_REASON_COMPLETED"

@@ -79,12 +79,15 @@ async def test_model_writes_a_file_then_replay_survives_restart(
         "text_delta",
         "usage",
         "tool_call_started",
+        "checkpoint_taken",
         "file_changed",
+        "checkpoint_taken",
         "tool_call_finished",
         "text_delta",
         "text_delta",
         "text_delta",
         "usage",
+        "turn_diff",
         "turn_ended",
     ]
     assert text_of(events) == "I'll write it.Wrote hello.py."

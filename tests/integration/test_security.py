@@ -529,8 +529,9 @@ async def test_api_keys_never_leave_the_process(
         assert fake_llm.requests[-1].headers["authorization"] == f"Bearer {secret}"
         seen = [str(got), str(messages), *(str(e) for e in events), caplog.text]
         assert not any(secret in text for text in seen)
-    for path in (server_config.data_dir).iterdir():
-        assert secret.encode() not in path.read_bytes(), path
+    for path in (server_config.data_dir).rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
 
 
 # Observability

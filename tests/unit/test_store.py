@@ -12,21 +12,25 @@ from kodad.domain.events import (
     PAYLOAD_TYPES,
     ApprovalRequested,
     ApprovalResolved,
+    CheckpointTaken,
     ContextUsage,
     Event,
     EventPayload,
     FileChanged,
+    FileDiffStat,
     LoopCapReached,
     Notice,
     QueuedTurnRemoved,
     RateLimit,
     RateLimits,
+    SessionRewound,
     TextDelta,
     ThinkingDelta,
     TodosUpdated,
     ToolCallFinished,
     ToolCallOutput,
     ToolCallStarted,
+    TurnDiff,
     TurnEnded,
     TurnQueued,
     TurnStarted,
@@ -102,6 +106,14 @@ EVERY_PAYLOAD: list[EventPayload] = [
     UserInputAdded("also ✓", 1),
     TurnQueued("next", 0, 2),
     QueuedTurnRemoved("failed", "limit"),
+    CheckpointTaken("abc", "c1", 2, ("big.iso",)),
+    TurnDiff(
+        (
+            FileDiffStat("a.py", FileChangeKind.MODIFIED, 3, 1),
+            FileDiffStat("b", FileChangeKind.CREATED, binary=True),
+        )
+    ),
+    SessionRewound("t_1", 0, ("a.py",), 4, False, "def", "abc", "blob"),
 ]
 
 

@@ -143,9 +143,44 @@ def event(e: ev.Event) -> epb.EngineEvent:
             pb.queued_turn_removed.CopyFrom(
                 epb.QueuedTurnRemoved(reason=p.reason, message=p.message)
             )
+        case ev.CheckpointTaken():
+            pb.checkpoint_taken.CopyFrom(
+                epb.CheckpointTaken(
+                    checkpoint_id=p.checkpoint_id,
+                    call_id=p.call_id,
+                    files_changed=p.files_changed,
+                    skipped_paths=list(p.skipped_paths),
+                )
+            )
+        case ev.TurnDiff():
+            pb.turn_diff.CopyFrom(epb.TurnDiff(files=[file_diff(f) for f in p.files]))
+        case ev.SessionRewound():
+            pb.session_rewound.CopyFrom(session_rewound(p))
         case _:  # a payload without a case here would go out empty
             assert_never(p)
     return pb
+
+
+def file_diff(f: ev.FileDiffStat) -> epb.FileDiffStat:
+    return epb.FileDiffStat(
+        path=f.path,
+        change=CHANGES[f.change],
+        lines_added=f.lines_added,
+        lines_removed=f.lines_removed,
+        binary=f.binary,
+    )
+
+
+def session_rewound(p: ev.SessionRewound) -> epb.SessionRewound:
+    return epb.SessionRewound(
+        to_turn_id=p.to_turn_id,
+        to_seq=p.to_seq,
+        restored_files=list(p.restored_files),
+        messages_removed=p.messages_removed,
+        undone=p.undone,
+        checkpoint_id=p.checkpoint_id,
+        undo_checkpoint_id=p.undo_checkpoint_id,
+    )
 
 
 def turn_command(pb: epb.EngineCommand) -> TurnCommand:

@@ -279,6 +279,44 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         return pb.CancelTurnResponse(turn_id=turn_id)
 
     @_rpc
+    async def RewindSession(
+        self,
+        request: pb.RewindSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.RewindSessionResponse:
+        rewound = await self._manager.rewind_session(
+            request.session_id, to_turn_id=request.to_turn_id, to_seq=request.to_seq,
+            files=request.files, history=request.history, force=request.force, caller=caller,
+        )  # fmt: skip
+        return pb.RewindSessionResponse(rewound=convert_events.session_rewound(rewound))
+
+    @_rpc
+    async def UnrewindSession(
+        self,
+        request: pb.UnrewindSessionRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.UnrewindSessionResponse:
+        rewound = await self._manager.unrewind_session(
+            request.session_id, force=request.force, caller=caller
+        )
+        return pb.UnrewindSessionResponse(rewound=convert_events.session_rewound(rewound))
+
+    @_rpc
+    async def GetTurnDiff(
+        self,
+        request: pb.GetTurnDiffRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> pb.GetTurnDiffResponse:
+        diff, files = await self._manager.turn_diff(
+            request.session_id, request.turn_id, caller=caller
+        )
+        stats = [convert_events.file_diff(f) for f in files]
+        return pb.GetTurnDiffResponse(unified_diff=diff, files=stats)
+
+    @_rpc
     async def RemoveQueuedTurn(
         self,
         request: pb.RemoveQueuedTurnRequest,

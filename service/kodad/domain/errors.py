@@ -110,6 +110,7 @@ LIMIT_REACHED = "LIMIT_REACHED"  # metadata: limit (its name), value
 REQUEST_ANSWERED = "REQUEST_ALREADY_ANSWERED"  # metadata: request_id
 REQUEST_NOT_FOUND = "REQUEST_NOT_FOUND"  # metadata: request_id
 LEASE_LOST = "LEASE_LOST"  # metadata: session_id
+CHECKPOINT_CONFLICT = "CHECKPOINT_CONFLICT"  # metadata: session_id, paths (comma-separated)
 BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"  # metadata: session_id, budget ("tokens" or "cost")
 
 

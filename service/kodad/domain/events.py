@@ -194,6 +194,45 @@ class QueuedTurnRemoved:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class CheckpointTaken:
+    """The workspace was captured (see engine/snapshots.py)."""
+
+    kind: ClassVar[str] = "checkpoint_taken"
+    checkpoint_id: str
+    call_id: str = ""  # "" for the turn's first: the state before it
+    files_changed: int = 0
+    skipped_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileDiffStat:
+    path: str
+    change: FileChangeKind
+    lines_added: int = 0
+    lines_removed: int = 0
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class TurnDiff:
+    kind: ClassVar[str] = "turn_diff"
+    files: tuple[FileDiffStat, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionRewound:
+    kind: ClassVar[str] = "session_rewound"
+    to_turn_id: str = ""
+    to_seq: int = 0
+    restored_files: tuple[str, ...] = ()
+    messages_removed: int = 0
+    undone: bool = False
+    checkpoint_id: str = ""  # the state the workspace is in now
+    undo_checkpoint_id: str = ""  # the state before the rewind
+    history_blob: str = ""  # the messages taken off, kept in the snapshot store
+
+
 EventPayload = (
     TurnStarted
     | TextDelta
@@ -215,6 +254,9 @@ EventPayload = (
     | UserInputAdded
     | TurnQueued
     | QueuedTurnRemoved
+    | CheckpointTaken
+    | TurnDiff
+    | SessionRewound
 )
 
 # Every payload by its kind, derived from the union.

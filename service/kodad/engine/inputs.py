@@ -10,6 +10,7 @@ from typing import Protocol
 from kodad.domain.events import Event, EventPayload
 from kodad.domain.model import DisconnectPolicy, Image, Message, SessionRecord, WhenBusy
 from kodad.engine.budget import Budget, PriceTable
+from kodad.engine.checkpoints import Snapshots
 from kodad.engine.eventlog import EventLog
 from kodad.engine.gate import WorkspaceServers
 from kodad.engine.pending import PendingRequests
@@ -92,6 +93,8 @@ class TurnDeps:
     # turn hands the history it read.
     history: list[Message] | None = None
     keep_history: Callable[[list[Message]], None] = lambda history: None
+    # Where the turn's checkpoints go; None: none (sub-agents: their parent's cover them).
+    snapshots: Snapshots | None = None
 
 
 class TurnPhase(enum.Enum):

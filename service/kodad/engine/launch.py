@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from kodad.domain import errors
 from kodad.domain.access import Caller
-from kodad.domain.errors import Aborted, TurnAlreadyRunning
+from kodad.domain.errors import Aborted, FailedPrecondition, TurnAlreadyRunning
 from kodad.domain.events import Event, TurnEnded
 from kodad.domain.ids import new_id
 from kodad.domain.model import ApprovalMode, McpServerSpec, Role, SessionRecord
@@ -25,6 +26,8 @@ from kodad.engine.turn import Turn
 from kodad.store.base import LeaseHeld, TurnRecord
 from kodad.tools import Tool, ToolRegistry
 from kodad.tools.mcp import McpHub
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,8 +143,12 @@ class Launcher:
         await asyncio.wait({turn.task})
         if self._core.cluster is not None:
             await self._core.cluster.release_lease(turn.session.id, token)
-        if self.after_turn is not None:
-            await self.after_turn(turn)
+        if self.after_turn is not None and not self._core.closing:
+            try:
+                await self.after_turn(turn)
+            except Exception:
+                if not self._core.closing:  # else the store may be gone already
+                    log.exception("after turn %s of session %s", turn.id, turn.session.id)
 
     def check_can_start(self, live: LiveSession) -> None:
         """Raises unless a turn may start on the session now."""
@@ -149,6 +156,10 @@ class Launcher:
         running = self._core.live.running_turns
         if live.turn is not None:
             raise TurnAlreadyRunning(live.log.session_id, live.turn.id)
+        if live.held:
+            raise FailedPrecondition(
+                f"session {live.log.session_id} is being changed (a rewind); retry"
+            )
         if limits.turns and running() >= limits.turns:
             raise errors.limit_reached(
                 "turns",
@@ -249,6 +260,7 @@ class Launcher:
             notices=launch.notices,
             workspace_servers=launch.workspace_servers,
             history=core.live.history(live, record),
+            snapshots=core.snapshots if launch.relay is None and not turn_input.compact else None,
             keep_history=lambda history: core.live.keep_history(live, history),
         )
         turn = Turn(launch.turn_id, record, turn_input, deps)

@@ -12,6 +12,7 @@ from kodad.domain import errors
 from kodad.domain.access import Caller, ProviderKeys
 from kodad.domain.errors import InvalidArgument
 from kodad.domain.model import Message, SessionRecord
+from kodad.engine.checkpoints import Snapshots
 from kodad.engine.eventlog import EventLog, EventWriter
 from kodad.engine.profiles import ProfileCatalog
 from kodad.engine.settings import EngineSettings
@@ -31,6 +32,7 @@ class LiveSession:
     tenant: str
     turn: Turn | None = None
     watchers: int = 0
+    held: bool = False  # changed outside a turn (a rewind): no turn starts
     # The id of the last turn started here (empty before the first since the start).
     last_turn_id: str = ""
     mcp: McpHub | None = None  # the session's MCP servers, once a turn needed them
@@ -158,6 +160,8 @@ class Core:
     # The API key variables sessions may name (the default provider's included).
     keys: ProviderKeys
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    snapshots: Snapshots = field(default_factory=lambda: Snapshots(None))
+    closing: bool = False  # the engine is shutting down: start nothing more
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` in the background until it ends or the engine closes."""

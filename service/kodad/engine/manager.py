@@ -12,9 +12,10 @@ from kodad import metrics
 from kodad.domain import errors
 from kodad.domain.access import Caller
 from kodad.domain.errors import FailedPrecondition, InvalidArgument, KodaError, NotFound
-from kodad.domain.events import Event
+from kodad.domain.events import Event, FileDiffStat, SessionRewound
 from kodad.domain.model import FileChange, Message, ModelInfo, ProviderConfig, SessionRecord
 from kodad.engine import recovery, watch
+from kodad.engine.checkpoints import Snapshots
 from kodad.engine.control import Cancel, Commands, TurnCommand
 from kodad.engine.eventlog import EventWriter
 from kodad.engine.inputs import TurnInput
@@ -23,6 +24,7 @@ from kodad.engine.live import Core, LiveSessions
 from kodad.engine.models import Models
 from kodad.engine.profiles import ProfileCatalog
 from kodad.engine.queue import Queued, Started, TurnQueue
+from kodad.engine.rewind import Rewinds
 from kodad.engine.sessions import Sessions
 from kodad.engine.settings import EngineSettings
 from kodad.engine.subagents import Subagents
@@ -57,6 +59,7 @@ class SessionManager:
             live=LiveSessions(store, writer, cluster),
             profiles=ProfileCatalog(settings.profiles_dir),
             keys=settings.provider_keys.with_default(settings.default_provider),
+            snapshots=Snapshots(settings.snapshot_dir, settings.snapshot_limits),
         )
         self._sessions = Sessions(core)
         self._models = Models(core)
@@ -65,6 +68,7 @@ class SessionManager:
         self._queue = TurnQueue(core, self._launcher)
         self._launcher.after_turn = self._queue.after_turn
         self._commands = Commands(core, self._queue)
+        self._rewinds = Rewinds(core)
         self._reaper: asyncio.Task[None] | None = None
         metrics.track(self)
 
@@ -96,6 +100,7 @@ class SessionManager:
     async def close(self) -> None:
         """Cancels running turns, waits until they are stored, then flushes the event log."""
         core = self._core
+        core.closing = True
         for task in (self._reaper, *core.background):
             if task is not None:
                 task.cancel()
@@ -236,6 +241,25 @@ class SessionManager:
             if clear_queue and e.reason == errors.NO_RUNNING_TURN:
                 return ""  # the queue was all there was to cancel
             raise
+
+    async def rewind_session(
+        self, session_id: str, *, to_turn_id: str, to_seq: int, files: bool, history: bool,
+        force: bool, caller: Caller,
+    ) -> SessionRewound:  # fmt: skip
+        return await self._rewinds.rewind(
+            session_id, to_turn_id=to_turn_id, to_seq=to_seq, files=files, history=history,
+            force=force, caller=caller,
+        )  # fmt: skip
+
+    async def unrewind_session(
+        self, session_id: str, *, force: bool, caller: Caller
+    ) -> SessionRewound:
+        return await self._rewinds.unrewind(session_id, force=force, caller=caller)
+
+    async def turn_diff(
+        self, session_id: str, turn_id: str, *, caller: Caller
+    ) -> tuple[str, list[FileDiffStat]]:
+        return await self._rewinds.turn_diff(session_id, turn_id, caller=caller)
 
     def drop_queued(self, session_id: str, turn_id: str, *, caller: Caller) -> None:
         """For a queued turn's stream that went away: off the queue, or cancelled if it

@@ -3,7 +3,6 @@ INTERRUPT, a steer too late for its turn), stored, run in order, one at a time."
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,16 +13,13 @@ from kodad.domain.errors import FailedPrecondition, KodaError, NotFound, TurnAlr
 from kodad.domain.events import Event, EventPayload, QueuedTurnRemoved, TurnEnded, TurnQueued
 from kodad.domain.ids import new_id
 from kodad.domain.model import DisconnectPolicy, QueuedTurn, WhenBusy, now_us
+from kodad.engine import outside
 from kodad.engine.inputs import TurnInput
 from kodad.engine.launch import Launcher
 from kodad.engine.live import Core
 from kodad.engine.turn import Turn
-from kodad.store import codec
-from kodad.store.base import LeaseHeld
 
 log = logging.getLogger(__name__)
-# How long the replica running a session's turn has to log an event about its queue.
-ANNOUNCE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,37 +91,7 @@ class TurnQueue:
             core.spawn(self.start_next(session_id))
 
     async def publish(self, session_id: str, turn_id: str, payload: EventPayload) -> None:
-        """Emits an event about a queued turn into the session's log. With replicas only the
-        lease holder writes the log: the replica running a turn there gets it as a command;
-        with no turn running, this one takes the lease for as long as the write takes."""
-        core = self._core
-        live = await core.live.load(session_id)
-        cluster = core.cluster
-        for _ in range(3):
-            if live.turn is not None or cluster is None:
-                live.log.emit(turn_id, payload)
-                return
-            record = await core.store.get_session(session_id)
-            if record is not None and record.active_turn_id:
-                body = json.dumps({"announce": [turn_id, codec.encode_payload(payload)]})
-                code, _ = await cluster.send_command(
-                    session_id, record.active_turn_id, body, ANNOUNCE_TIMEOUT_S
-                )
-                if not code:
-                    return
-                continue  # that turn ended meanwhile
-            try:
-                token = await cluster.acquire_lease(session_id, turn_id)
-            except LeaseHeld:
-                continue  # a turn started meanwhile
-            try:
-                await live.log.catch_up(core.store)
-                live.log.emit(turn_id, payload)
-                await live.log.flush()
-            finally:
-                await cluster.release_lease(session_id, token)
-            return
-        log.warning("could not log %s of queued turn %s", payload.kind, turn_id)
+        await outside.publish(self._core, session_id, turn_id, payload)
 
     async def remove(self, session_id: str, turn_id: str, *, caller: Caller, why: str) -> None:
         """Takes a queued turn off the queue (NOT_FOUND when it is not queued)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from kodad.domain.access import Limits, ProviderKeys
 from kodad.domain.model import ProviderConfig
 from kodad.engine.budget import PriceTable
+from kodad.engine.snapshots import Limits as SnapshotLimits
 from kodad.tools.sandbox import Sandbox
 
 
@@ -32,3 +33,8 @@ class EngineSettings:
     trusted_workspaces: tuple[Path, ...] = ()
     # What models' tokens cost (--prices), for usage costs and cost budgets.
     prices: PriceTable = field(default_factory=PriceTable)
+    # Where workspace checkpoints are kept (--snapshot-dir); None: no checkpoints.
+    snapshot_dir: Path | None = None
+    # What one checkpoint keeps: files up to a size, new bytes up to a total (the rest is
+    # reported as skipped and left alone by rewinds).
+    snapshot_limits: SnapshotLimits = field(default_factory=SnapshotLimits)

@@ -11,7 +11,6 @@ from kodad.domain.events import (
     ContextUsage,
     Event,
     EventPayload,
-    FileChanged,
     Notice,
     ToolCallFinished,
     ToolCallOutput,
@@ -35,6 +34,7 @@ from kodad.domain.model import (
 )
 from kodad.engine import calls, compaction, rounds
 from kodad.engine.budget import BudgetSpent
+from kodad.engine.checkpoints import TurnCheckpoints
 from kodad.engine.gate import ApprovalGate
 from kodad.engine.inputs import FINAL_ROUND_PROMPT, TurnDeps, TurnInput, TurnPhase
 from kodad.engine.output import OutputContract
@@ -73,6 +73,9 @@ class Turn(Questions):
         self._unanswered: list[ToolCall] = []
         self._steers: list[TurnInput] = []  # arrived, not yet in the history
         self._output = OutputContract.of(turn_input.output_schema)
+        self._checkpoints = TurnCheckpoints(
+            deps.snapshots, deps.store, session.id, turn_id, session.workspace, self.emit
+        )
         # Calls the output token limit ended inside: answered with an error, never run.
         self._cut_off: set[str] = set()
         self._cancel_requested = False
@@ -95,6 +98,7 @@ class Turn(Questions):
         self.started_seq = self.emit(TurnStarted(self.input.text, len(self.input.images))).seq
         for text in self._deps.notices:
             self.emit(Notice(NoticeLevel.WARNING, text))
+        self._checkpoints.start()
         self.task = asyncio.create_task(self.run(), name=f"turn {self.id}")
 
     def cancel(self) -> None:
@@ -355,22 +359,14 @@ class Turn(Questions):
                 if isinstance(gate, ToolOutcome):
                     return gate
                 ctx.confinement = self._gate.confinement(approved=gate)
-                try:
+                async with self._checkpoints.around(call.call_id, ctx, tool.kind):
                     return await calls.run(tool, args, ctx, call.call_id)
-                finally:
-                    await self._record_changes(ctx)
         except ToolError as e:
             return ToolOutcome(str(e), is_error=True)
         except OSError as e:
             return ToolOutcome(f"{type(e).__name__}: {e}", is_error=True)
         assert outcome is not None  # refused: no tool, or not in this mode
         return outcome
-
-    async def _record_changes(self, ctx: ToolContext) -> None:
-        for path, change in ctx.changes:
-            await self._store.record_file_change(self.session.id, self.id, path, change, now_us())
-            self.emit(FileChanged(path, change))
-        ctx.changes.clear()
 
     async def _finish_call(self, call: ToolCall, outcome: ToolOutcome) -> None:
         result = ToolResult(call.call_id, outcome.output, outcome.is_error, outcome.truncated)
@@ -388,6 +384,7 @@ class Turn(Questions):
         why = "cancelled" if reason is TurnEndReason.CANCELLED else "not run: the turn ended"
         for call in list(self._unanswered):
             await self._finish_call(call, ToolOutcome(why, is_error=True))
+        await self._checkpoints.finish()
 
     async def _end(self, reason: TurnEndReason, code: str, message: str) -> None:
         # Free the session, then record the end in the same step (no await between), so a

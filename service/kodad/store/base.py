@@ -211,6 +211,10 @@ class Store(Protocol):
         """The sessions whose queue is not empty."""
         ...
 
+    async def truncate_messages(self, session_id: str, keep: int) -> None:
+        """Deletes the messages after the first `keep` (a rewind of the history)."""
+        ...
+
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
         """Adds a rule to the session's approval rules (once)."""
         ...

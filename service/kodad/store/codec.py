@@ -14,6 +14,7 @@ from kodad.domain.events import (
     PAYLOAD_TYPES,
     Event,
     EventPayload,
+    FileDiffStat,
     RateLimit,
     TurnEnded,
     TurnStarted,
@@ -21,6 +22,7 @@ from kodad.domain.events import (
 from kodad.domain.model import (
     ApprovalMode,
     ApprovalRule,
+    FileChangeKind,
     Image,
     McpServerSpec,
     Message,
@@ -39,7 +41,6 @@ from kodad.domain.model import (
 from kodad.store.base import TurnRecord
 
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_dumps = dumps
 
 
 def _plain(value: Any) -> Any:
@@ -51,6 +52,8 @@ def _plain(value: Any) -> Any:
         return _todo_list(value)
     if isinstance(value, tuple) and all(isinstance(r, RateLimit) for r in value):
         return [dataclasses.asdict(r) for r in value]
+    if isinstance(value, tuple) and all(isinstance(f, FileDiffStat) for f in value):
+        return [{**dataclasses.asdict(f), "change": f.change.value} for f in value]
     return value
 
 
@@ -59,7 +62,7 @@ def _todo_list(todos: tuple[Todo, ...]) -> list[dict[str, str]]:
 
 
 def encode_todos(todos: tuple[Todo, ...]) -> str:
-    return _dumps(_todo_list(todos))
+    return dumps(_todo_list(todos))
 
 
 def decode_todos(value: str | list[dict[str, str]]) -> tuple[Todo, ...]:
@@ -68,11 +71,11 @@ def decode_todos(value: str | list[dict[str, str]]) -> tuple[Todo, ...]:
 
 
 def encode_mcp_servers(servers: tuple[McpServerSpec, ...]) -> str:
-    return _dumps([dataclasses.asdict(s) for s in servers])
+    return dumps([dataclasses.asdict(s) for s in servers])
 
 
 def encode_sandbox(sandbox: SandboxSettings) -> str:
-    return _dumps({"policy": sandbox.policy.value, "network": sandbox.network})
+    return dumps({"policy": sandbox.policy.value, "network": sandbox.network})
 
 
 def decode_sandbox(value: str) -> SandboxSettings:
@@ -116,6 +119,12 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = tuple
         elif f.name == "limits":
             decoders[f.name] = lambda items: tuple(RateLimit(**i) for i in items)
+        elif f.name in ("skipped_paths", "restored_files"):
+            decoders[f.name] = tuple
+        elif f.name == "files":
+            decoders[f.name] = lambda items: tuple(
+                FileDiffStat(**{**i, "change": FileChangeKind(i["change"])}) for i in items
+            )
     _DECODERS[cls] = decoders
     return decoders
 
@@ -123,7 +132,7 @@ def _field_decoders(cls: type) -> dict[str, Any]:
 def encode_payload(payload: EventPayload) -> str:
     body = {f.name: _plain(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
     body["k"] = payload.kind
-    return _dumps(body)
+    return dumps(body)
 
 
 def decode_payload(text: str) -> EventPayload:
@@ -136,7 +145,7 @@ def decode_payload(text: str) -> EventPayload:
 
 
 def encode_rules(rules: tuple[ApprovalRule, ...]) -> str:
-    return _dumps([dataclasses.asdict(r) for r in rules])
+    return dumps([dataclasses.asdict(r) for r in rules])
 
 
 def decode_rules(text: str) -> tuple[ApprovalRule, ...]:
@@ -144,7 +153,7 @@ def decode_rules(text: str) -> tuple[ApprovalRule, ...]:
 
 
 def encode_usage(usage: Usage) -> str:
-    return _dumps(dataclasses.asdict(usage))
+    return dumps(dataclasses.asdict(usage))
 
 
 def decode_usage(text: str) -> Usage:
@@ -152,7 +161,7 @@ def decode_usage(text: str) -> Usage:
 
 
 def encode_provider(config: ProviderConfig) -> str:
-    return _dumps({f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)})
+    return dumps({f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)})
 
 
 def decode_provider(text: str) -> ProviderConfig:
@@ -179,7 +188,7 @@ def encode_message_body(message: Message) -> str:
         body["tool_result"] = dataclasses.asdict(message.tool_result)
     if message.usage is not None:
         body["usage"] = dataclasses.asdict(message.usage)
-    return _dumps(body)
+    return dumps(body)
 
 
 def encode_images(images: tuple[Image, ...]) -> list[dict[str, str]]:
@@ -257,7 +266,7 @@ def encode_budget(r: SessionRecord) -> str:
         budget["tokens"] = r.token_budget
     if r.cost_budget:
         budget["cost"] = r.cost_budget
-    return _dumps(budget)
+    return dumps(budget)
 
 
 def session_row(r: SessionRecord) -> tuple[object, ...]:

@@ -1,4 +1,4 @@
-"""The PostgreSQL database's queues of turns."""
+"""The PostgreSQL database's queues of turns, and the history's truncation (rewinds)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ class PostgresQueues(PostgresDatabase):
     async def clear_queue(self, session_id: str) -> list[str]:
         sql, params = _SQL.clear(session_id)
         return [str(r[0]) for r in await self.pool.fetch(sql, *params)]
+
+    @uninterruptible
+    async def truncate_messages(self, session_id: str, keep: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM messages WHERE session_id = $1 AND idx > $2", session_id, keep
+            )
+            await conn.execute(
+                "UPDATE sessions SET message_count = $1 WHERE id = $2 AND message_count > $1",
+                keep,
+                session_id,
+            )
 
     async def queued_sessions(self) -> list[str]:
         sql, params = _SQL.sessions()

@@ -1,4 +1,4 @@
-"""The SQLite file's queues of turns."""
+"""The SQLite file's queues of turns, and the history's truncation (rewinds)."""
 
 from __future__ import annotations
 
@@ -48,3 +48,15 @@ class SqliteQueues(SqliteFile):
 
     async def queued_sessions(self) -> list[str]:
         return [str(row[0]) for row in await self._r.execute_fetchall(*_SQL.sessions())]
+
+    @uninterruptible
+    async def truncate_messages(self, session_id: str, keep: int) -> None:
+        await self._transaction(
+            [
+                ("DELETE FROM messages WHERE session_id = ? AND idx > ?", (session_id, keep)),
+                (
+                    "UPDATE sessions SET message_count = ? WHERE id = ? AND message_count > ?",
+                    (keep, session_id, keep),
+                ),
+            ]
+        )

@@ -2136,6 +2136,9 @@ type EngineEvent struct {
 	//	*EngineEvent_UserInputAdded
 	//	*EngineEvent_TurnQueued
 	//	*EngineEvent_QueuedTurnRemoved
+	//	*EngineEvent_CheckpointTaken
+	//	*EngineEvent_TurnDiff
+	//	*EngineEvent_SessionRewound
 	Payload       isEngineEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2400,6 +2403,33 @@ func (x *EngineEvent) GetQueuedTurnRemoved() *QueuedTurnRemoved {
 	return nil
 }
 
+func (x *EngineEvent) GetCheckpointTaken() *CheckpointTaken {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_CheckpointTaken); ok {
+			return x.CheckpointTaken
+		}
+	}
+	return nil
+}
+
+func (x *EngineEvent) GetTurnDiff() *TurnDiff {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_TurnDiff); ok {
+			return x.TurnDiff
+		}
+	}
+	return nil
+}
+
+func (x *EngineEvent) GetSessionRewound() *SessionRewound {
+	if x != nil {
+		if x, ok := x.Payload.(*EngineEvent_SessionRewound); ok {
+			return x.SessionRewound
+		}
+	}
+	return nil
+}
+
 type isEngineEvent_Payload interface {
 	isEngineEvent_Payload()
 }
@@ -2504,6 +2534,21 @@ type EngineEvent_QueuedTurnRemoved struct {
 	QueuedTurnRemoved *QueuedTurnRemoved `protobuf:"bytes,29,opt,name=queued_turn_removed,json=queuedTurnRemoved,proto3,oneof"`
 }
 
+type EngineEvent_CheckpointTaken struct {
+	// The workspace was captured: a checkpoint RewindSession can return to.
+	CheckpointTaken *CheckpointTaken `protobuf:"bytes,30,opt,name=checkpoint_taken,json=checkpointTaken,proto3,oneof"`
+}
+
+type EngineEvent_TurnDiff struct {
+	// What the turn changed in the workspace, by any tool; sent right before turn_ended.
+	TurnDiff *TurnDiff `protobuf:"bytes,31,opt,name=turn_diff,json=turnDiff,proto3,oneof"`
+}
+
+type EngineEvent_SessionRewound struct {
+	// The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+	SessionRewound *SessionRewound `protobuf:"bytes,32,opt,name=session_rewound,json=sessionRewound,proto3,oneof"`
+}
+
 func (*EngineEvent_TurnStarted) isEngineEvent_Payload() {}
 
 func (*EngineEvent_TextDelta) isEngineEvent_Payload() {}
@@ -2544,6 +2589,317 @@ func (*EngineEvent_TurnQueued) isEngineEvent_Payload() {}
 
 func (*EngineEvent_QueuedTurnRemoved) isEngineEvent_Payload() {}
 
+func (*EngineEvent_CheckpointTaken) isEngineEvent_Payload() {}
+
+func (*EngineEvent_TurnDiff) isEngineEvent_Payload() {}
+
+func (*EngineEvent_SessionRewound) isEngineEvent_Payload() {}
+
+// The workspace's state was captured in the service's snapshot store (content-addressed,
+// outside the workspace and its own VCS; `.git` is never read). A turn takes one before its
+// first tool call that may change files, and one after each such call (file tools, bash,
+// MCP tools) that did change something.
+type CheckpointTaken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the captured state (RewindSession returns to it by this event's seq).
+	CheckpointId string `protobuf:"bytes,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// The tool call it follows; empty for the turn's first checkpoint (the state before it).
+	CallId string `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Files created, modified or deleted since the turn's previous checkpoint.
+	FilesChanged int32 `protobuf:"varint,3,opt,name=files_changed,json=filesChanged,proto3" json:"files_changed,omitempty"`
+	// Files left out: larger than the per-file limit, or over the capture's limit. A rewind
+	// leaves them as they are.
+	SkippedPaths  []string `protobuf:"bytes,4,rep,name=skipped_paths,json=skippedPaths,proto3" json:"skipped_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointTaken) Reset() {
+	*x = CheckpointTaken{}
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointTaken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointTaken) ProtoMessage() {}
+
+func (x *CheckpointTaken) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointTaken.ProtoReflect.Descriptor instead.
+func (*CheckpointTaken) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CheckpointTaken) GetCheckpointId() string {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return ""
+}
+
+func (x *CheckpointTaken) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CheckpointTaken) GetFilesChanged() int32 {
+	if x != nil {
+		return x.FilesChanged
+	}
+	return 0
+}
+
+func (x *CheckpointTaken) GetSkippedPaths() []string {
+	if x != nil {
+		return x.SkippedPaths
+	}
+	return nil
+}
+
+// A file's change over a turn, with its size in lines.
+type FileDiffStat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path relative to the workspace, with "/" separators.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// What happened to it.
+	Change FileChangeKind `protobuf:"varint,2,opt,name=change,proto3,enum=koda.v1.FileChangeKind" json:"change,omitempty"`
+	// Lines added and removed (0 for a binary file).
+	LinesAdded int32 `protobuf:"varint,3,opt,name=lines_added,json=linesAdded,proto3" json:"lines_added,omitempty"`
+	// Lines removed.
+	LinesRemoved int32 `protobuf:"varint,4,opt,name=lines_removed,json=linesRemoved,proto3" json:"lines_removed,omitempty"`
+	// True when the file is not text (no line counts).
+	Binary        bool `protobuf:"varint,5,opt,name=binary,proto3" json:"binary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileDiffStat) Reset() {
+	*x = FileDiffStat{}
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileDiffStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileDiffStat) ProtoMessage() {}
+
+func (x *FileDiffStat) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileDiffStat.ProtoReflect.Descriptor instead.
+func (*FileDiffStat) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *FileDiffStat) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileDiffStat) GetChange() FileChangeKind {
+	if x != nil {
+		return x.Change
+	}
+	return FileChangeKind_FILE_CHANGE_KIND_UNSPECIFIED
+}
+
+func (x *FileDiffStat) GetLinesAdded() int32 {
+	if x != nil {
+		return x.LinesAdded
+	}
+	return 0
+}
+
+func (x *FileDiffStat) GetLinesRemoved() int32 {
+	if x != nil {
+		return x.LinesRemoved
+	}
+	return 0
+}
+
+func (x *FileDiffStat) GetBinary() bool {
+	if x != nil {
+		return x.Binary
+	}
+	return false
+}
+
+// Everything a turn changed in its workspace, from its first checkpoint to its last.
+type TurnDiff struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The files, by path.
+	Files         []*FileDiffStat `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TurnDiff) Reset() {
+	*x = TurnDiff{}
+	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TurnDiff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TurnDiff) ProtoMessage() {}
+
+func (x *TurnDiff) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TurnDiff.ProtoReflect.Descriptor instead.
+func (*TurnDiff) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TurnDiff) GetFiles() []*FileDiffStat {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// A RewindSession (or, with `undone`, an UnrewindSession) took effect.
+type SessionRewound struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The turn rewound to: the workspace and history are as they were just before it.
+	ToTurnId string `protobuf:"bytes,1,opt,name=to_turn_id,json=toTurnId,proto3" json:"to_turn_id,omitempty"`
+	// With RewindSession.to_seq: the seq rewound to.
+	ToSeq int64 `protobuf:"varint,2,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
+	// Files the rewind wrote or deleted.
+	RestoredFiles []string `protobuf:"bytes,3,rep,name=restored_files,json=restoredFiles,proto3" json:"restored_files,omitempty"`
+	// Messages taken off the end of the history (kept: UnrewindSession puts them back).
+	MessagesRemoved int64 `protobuf:"varint,4,opt,name=messages_removed,json=messagesRemoved,proto3" json:"messages_removed,omitempty"`
+	// True for an UnrewindSession: the rewind before it was undone.
+	Undone bool `protobuf:"varint,5,opt,name=undone,proto3" json:"undone,omitempty"`
+	// The checkpoint the workspace is in now.
+	CheckpointId string `protobuf:"bytes,6,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// The checkpoint taken right before the rewind: what UnrewindSession returns to.
+	UndoCheckpointId string `protobuf:"bytes,7,opt,name=undo_checkpoint_id,json=undoCheckpointId,proto3" json:"undo_checkpoint_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SessionRewound) Reset() {
+	*x = SessionRewound{}
+	mi := &file_koda_v1_engine_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRewound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRewound) ProtoMessage() {}
+
+func (x *SessionRewound) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_engine_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRewound.ProtoReflect.Descriptor instead.
+func (*SessionRewound) Descriptor() ([]byte, []int) {
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SessionRewound) GetToTurnId() string {
+	if x != nil {
+		return x.ToTurnId
+	}
+	return ""
+}
+
+func (x *SessionRewound) GetToSeq() int64 {
+	if x != nil {
+		return x.ToSeq
+	}
+	return 0
+}
+
+func (x *SessionRewound) GetRestoredFiles() []string {
+	if x != nil {
+		return x.RestoredFiles
+	}
+	return nil
+}
+
+func (x *SessionRewound) GetMessagesRemoved() int64 {
+	if x != nil {
+		return x.MessagesRemoved
+	}
+	return 0
+}
+
+func (x *SessionRewound) GetUndone() bool {
+	if x != nil {
+		return x.Undone
+	}
+	return false
+}
+
+func (x *SessionRewound) GetCheckpointId() string {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return ""
+}
+
+func (x *SessionRewound) GetUndoCheckpointId() string {
+	if x != nil {
+		return x.UndoCheckpointId
+	}
+	return ""
+}
+
 // A steer (`Steer`) that the running turn took: the model sees it from its next request.
 type UserInputAdded struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2557,7 +2913,7 @@ type UserInputAdded struct {
 
 func (x *UserInputAdded) Reset() {
 	*x = UserInputAdded{}
-	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	mi := &file_koda_v1_engine_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2925,7 @@ func (x *UserInputAdded) String() string {
 func (*UserInputAdded) ProtoMessage() {}
 
 func (x *UserInputAdded) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[24]
+	mi := &file_koda_v1_engine_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2938,7 @@ func (x *UserInputAdded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserInputAdded.ProtoReflect.Descriptor instead.
 func (*UserInputAdded) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{24}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UserInputAdded) GetText() string {
@@ -2615,7 +2971,7 @@ type TurnQueued struct {
 
 func (x *TurnQueued) Reset() {
 	*x = TurnQueued{}
-	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	mi := &file_koda_v1_engine_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2983,7 @@ func (x *TurnQueued) String() string {
 func (*TurnQueued) ProtoMessage() {}
 
 func (x *TurnQueued) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[25]
+	mi := &file_koda_v1_engine_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2996,7 @@ func (x *TurnQueued) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnQueued.ProtoReflect.Descriptor instead.
 func (*TurnQueued) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{25}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TurnQueued) GetText() string {
@@ -2678,7 +3034,7 @@ type QueuedTurnRemoved struct {
 
 func (x *QueuedTurnRemoved) Reset() {
 	*x = QueuedTurnRemoved{}
-	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	mi := &file_koda_v1_engine_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +3046,7 @@ func (x *QueuedTurnRemoved) String() string {
 func (*QueuedTurnRemoved) ProtoMessage() {}
 
 func (x *QueuedTurnRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[26]
+	mi := &file_koda_v1_engine_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +3059,7 @@ func (x *QueuedTurnRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuedTurnRemoved.ProtoReflect.Descriptor instead.
 func (*QueuedTurnRemoved) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{26}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QueuedTurnRemoved) GetReason() string {
@@ -2739,7 +3095,7 @@ type UserQuestion struct {
 
 func (x *UserQuestion) Reset() {
 	*x = UserQuestion{}
-	mi := &file_koda_v1_engine_proto_msgTypes[27]
+	mi := &file_koda_v1_engine_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3107,7 @@ func (x *UserQuestion) String() string {
 func (*UserQuestion) ProtoMessage() {}
 
 func (x *UserQuestion) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[27]
+	mi := &file_koda_v1_engine_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3120,7 @@ func (x *UserQuestion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserQuestion.ProtoReflect.Descriptor instead.
 func (*UserQuestion) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{27}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UserQuestion) GetRequestId() string {
@@ -2808,7 +3164,7 @@ type ContextUsage struct {
 
 func (x *ContextUsage) Reset() {
 	*x = ContextUsage{}
-	mi := &file_koda_v1_engine_proto_msgTypes[28]
+	mi := &file_koda_v1_engine_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +3176,7 @@ func (x *ContextUsage) String() string {
 func (*ContextUsage) ProtoMessage() {}
 
 func (x *ContextUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[28]
+	mi := &file_koda_v1_engine_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +3189,7 @@ func (x *ContextUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContextUsage.ProtoReflect.Descriptor instead.
 func (*ContextUsage) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{28}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContextUsage) GetUsedTokens() int64 {
@@ -2861,7 +3217,7 @@ type TodosUpdated struct {
 
 func (x *TodosUpdated) Reset() {
 	*x = TodosUpdated{}
-	mi := &file_koda_v1_engine_proto_msgTypes[29]
+	mi := &file_koda_v1_engine_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3229,7 @@ func (x *TodosUpdated) String() string {
 func (*TodosUpdated) ProtoMessage() {}
 
 func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_engine_proto_msgTypes[29]
+	mi := &file_koda_v1_engine_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3242,7 @@ func (x *TodosUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TodosUpdated.ProtoReflect.Descriptor instead.
 func (*TodosUpdated) Descriptor() ([]byte, []int) {
-	return file_koda_v1_engine_proto_rawDescGZIP(), []int{29}
+	return file_koda_v1_engine_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TodosUpdated) GetTodos() []*Todo {
@@ -3012,7 +3368,7 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12$\n" +
 	"\x05usage\x18\x04 \x01(\v2\x0e.koda.v1.UsageR\x05usage\x12\x1f\n" +
 	"\voutput_json\x18\x05 \x01(\tR\n" +
-	"outputJson\"\xda\v\n" +
+	"outputJson\"\x97\r\n" +
 	"\vEngineEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -3046,8 +3402,34 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x10user_input_added\x18\x1b \x01(\v2\x17.koda.v1.UserInputAddedH\x00R\x0euserInputAdded\x126\n" +
 	"\vturn_queued\x18\x1c \x01(\v2\x13.koda.v1.TurnQueuedH\x00R\n" +
 	"turnQueued\x12L\n" +
-	"\x13queued_turn_removed\x18\x1d \x01(\v2\x1a.koda.v1.QueuedTurnRemovedH\x00R\x11queuedTurnRemovedB\t\n" +
-	"\apayload\"E\n" +
+	"\x13queued_turn_removed\x18\x1d \x01(\v2\x1a.koda.v1.QueuedTurnRemovedH\x00R\x11queuedTurnRemoved\x12E\n" +
+	"\x10checkpoint_taken\x18\x1e \x01(\v2\x18.koda.v1.CheckpointTakenH\x00R\x0fcheckpointTaken\x120\n" +
+	"\tturn_diff\x18\x1f \x01(\v2\x11.koda.v1.TurnDiffH\x00R\bturnDiff\x12B\n" +
+	"\x0fsession_rewound\x18  \x01(\v2\x17.koda.v1.SessionRewoundH\x00R\x0esessionRewoundB\t\n" +
+	"\apayload\"\x99\x01\n" +
+	"\x0fCheckpointTaken\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\tR\fcheckpointId\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12#\n" +
+	"\rfiles_changed\x18\x03 \x01(\x05R\ffilesChanged\x12#\n" +
+	"\rskipped_paths\x18\x04 \x03(\tR\fskippedPaths\"\xb1\x01\n" +
+	"\fFileDiffStat\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
+	"\x06change\x18\x02 \x01(\x0e2\x17.koda.v1.FileChangeKindR\x06change\x12\x1f\n" +
+	"\vlines_added\x18\x03 \x01(\x05R\n" +
+	"linesAdded\x12#\n" +
+	"\rlines_removed\x18\x04 \x01(\x05R\flinesRemoved\x12\x16\n" +
+	"\x06binary\x18\x05 \x01(\bR\x06binary\"7\n" +
+	"\bTurnDiff\x12+\n" +
+	"\x05files\x18\x01 \x03(\v2\x15.koda.v1.FileDiffStatR\x05files\"\x82\x02\n" +
+	"\x0eSessionRewound\x12\x1c\n" +
+	"\n" +
+	"to_turn_id\x18\x01 \x01(\tR\btoTurnId\x12\x15\n" +
+	"\x06to_seq\x18\x02 \x01(\x03R\x05toSeq\x12%\n" +
+	"\x0erestored_files\x18\x03 \x03(\tR\rrestoredFiles\x12)\n" +
+	"\x10messages_removed\x18\x04 \x01(\x03R\x0fmessagesRemoved\x12\x16\n" +
+	"\x06undone\x18\x05 \x01(\bR\x06undone\x12#\n" +
+	"\rcheckpoint_id\x18\x06 \x01(\tR\fcheckpointId\x12,\n" +
+	"\x12undo_checkpoint_id\x18\a \x01(\tR\x10undoCheckpointId\"E\n" +
 	"\x0eUserInputAdded\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1f\n" +
 	"\vimage_count\x18\x02 \x01(\x05R\n" +
@@ -3131,7 +3513,7 @@ func file_koda_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_koda_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_koda_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_koda_v1_engine_proto_goTypes = []any{
 	(Decision)(0),                 // 0: koda.v1.Decision
 	(LoopAction)(0),               // 1: koda.v1.LoopAction
@@ -3165,23 +3547,27 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(*RateLimit)(nil),             // 29: koda.v1.RateLimit
 	(*TurnEnded)(nil),             // 30: koda.v1.TurnEnded
 	(*EngineEvent)(nil),           // 31: koda.v1.EngineEvent
-	(*UserInputAdded)(nil),        // 32: koda.v1.UserInputAdded
-	(*TurnQueued)(nil),            // 33: koda.v1.TurnQueued
-	(*QueuedTurnRemoved)(nil),     // 34: koda.v1.QueuedTurnRemoved
-	(*UserQuestion)(nil),          // 35: koda.v1.UserQuestion
-	(*ContextUsage)(nil),          // 36: koda.v1.ContextUsage
-	(*TodosUpdated)(nil),          // 37: koda.v1.TodosUpdated
-	(*Image)(nil),                 // 38: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
-	(*Usage)(nil),                 // 41: koda.v1.Usage
-	(*Todo)(nil),                  // 42: koda.v1.Todo
+	(*CheckpointTaken)(nil),       // 32: koda.v1.CheckpointTaken
+	(*FileDiffStat)(nil),          // 33: koda.v1.FileDiffStat
+	(*TurnDiff)(nil),              // 34: koda.v1.TurnDiff
+	(*SessionRewound)(nil),        // 35: koda.v1.SessionRewound
+	(*UserInputAdded)(nil),        // 36: koda.v1.UserInputAdded
+	(*TurnQueued)(nil),            // 37: koda.v1.TurnQueued
+	(*QueuedTurnRemoved)(nil),     // 38: koda.v1.QueuedTurnRemoved
+	(*UserQuestion)(nil),          // 39: koda.v1.UserQuestion
+	(*ContextUsage)(nil),          // 40: koda.v1.ContextUsage
+	(*TodosUpdated)(nil),          // 41: koda.v1.TodosUpdated
+	(*Image)(nil),                 // 42: koda.v1.Image
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
+	(*Usage)(nil),                 // 45: koda.v1.Usage
+	(*Todo)(nil),                  // 46: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
-	38, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
+	42, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
 	2,  // 1: koda.v1.StartTurn.on_disconnect:type_name -> koda.v1.DisconnectPolicy
 	3,  // 2: koda.v1.StartTurn.when_busy:type_name -> koda.v1.WhenBusy
-	38, // 3: koda.v1.Steer.images:type_name -> koda.v1.Image
+	42, // 3: koda.v1.Steer.images:type_name -> koda.v1.Image
 	0,  // 4: koda.v1.ApprovalDecision.decision:type_name -> koda.v1.Decision
 	1,  // 5: koda.v1.LoopDecision.action:type_name -> koda.v1.LoopAction
 	8,  // 6: koda.v1.EngineCommand.start_turn:type_name -> koda.v1.StartTurn
@@ -3194,14 +3580,14 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	0,  // 13: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
 	5,  // 14: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
 	5,  // 15: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	39, // 16: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	43, // 16: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
 	6,  // 17: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
 	27, // 18: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
-	40, // 19: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
+	44, // 19: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
 	29, // 20: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
 	4,  // 21: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	41, // 22: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	39, // 23: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	45, // 22: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	43, // 23: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
 	15, // 24: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
 	16, // 25: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
 	17, // 26: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
@@ -3211,23 +3597,28 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	21, // 30: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
 	22, // 31: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
 	23, // 32: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	41, // 33: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	45, // 33: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
 	24, // 34: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
 	26, // 35: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
 	30, // 36: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	36, // 37: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
-	37, // 38: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
-	35, // 39: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
+	40, // 37: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	41, // 38: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	39, // 39: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
 	28, // 40: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
-	32, // 41: koda.v1.EngineEvent.user_input_added:type_name -> koda.v1.UserInputAdded
-	33, // 42: koda.v1.EngineEvent.turn_queued:type_name -> koda.v1.TurnQueued
-	34, // 43: koda.v1.EngineEvent.queued_turn_removed:type_name -> koda.v1.QueuedTurnRemoved
-	42, // 44: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	36, // 41: koda.v1.EngineEvent.user_input_added:type_name -> koda.v1.UserInputAdded
+	37, // 42: koda.v1.EngineEvent.turn_queued:type_name -> koda.v1.TurnQueued
+	38, // 43: koda.v1.EngineEvent.queued_turn_removed:type_name -> koda.v1.QueuedTurnRemoved
+	32, // 44: koda.v1.EngineEvent.checkpoint_taken:type_name -> koda.v1.CheckpointTaken
+	34, // 45: koda.v1.EngineEvent.turn_diff:type_name -> koda.v1.TurnDiff
+	35, // 46: koda.v1.EngineEvent.session_rewound:type_name -> koda.v1.SessionRewound
+	5,  // 47: koda.v1.FileDiffStat.change:type_name -> koda.v1.FileChangeKind
+	33, // 48: koda.v1.TurnDiff.files:type_name -> koda.v1.FileDiffStat
+	46, // 49: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }
@@ -3265,6 +3656,9 @@ func file_koda_v1_engine_proto_init() {
 		(*EngineEvent_UserInputAdded)(nil),
 		(*EngineEvent_TurnQueued)(nil),
 		(*EngineEvent_QueuedTurnRemoved)(nil),
+		(*EngineEvent_CheckpointTaken)(nil),
+		(*EngineEvent_TurnDiff)(nil),
+		(*EngineEvent_SessionRewound)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3272,7 +3666,7 @@ func file_koda_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_engine_proto_rawDesc), len(file_koda_v1_engine_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1740,6 +1740,355 @@ func (x *CancelTurnRequest) GetClearQueue() bool {
 	return false
 }
 
+// Request of RewindSession.
+type RewindSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the session. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The turn to return to the state just before. Exactly one of this and `to_seq`.
+	ToTurnId string `protobuf:"bytes,2,opt,name=to_turn_id,json=toTurnId,proto3" json:"to_turn_id,omitempty"`
+	// A seq: the state of the last checkpoint at or before it.
+	ToSeq int64 `protobuf:"varint,3,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
+	// Restore the workspace's files.
+	Files bool `protobuf:"varint,4,opt,name=files,proto3" json:"files,omitempty"`
+	// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
+	// that checkpoint's turn began). At least one of `files` and `history`.
+	History bool `protobuf:"varint,5,opt,name=history,proto3" json:"history,omitempty"`
+	// Overwrite files changed outside kodad since its last checkpoint.
+	Force         bool `protobuf:"varint,6,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewindSessionRequest) Reset() {
+	*x = RewindSessionRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewindSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewindSessionRequest) ProtoMessage() {}
+
+func (x *RewindSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewindSessionRequest.ProtoReflect.Descriptor instead.
+func (*RewindSessionRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RewindSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RewindSessionRequest) GetToTurnId() string {
+	if x != nil {
+		return x.ToTurnId
+	}
+	return ""
+}
+
+func (x *RewindSessionRequest) GetToSeq() int64 {
+	if x != nil {
+		return x.ToSeq
+	}
+	return 0
+}
+
+func (x *RewindSessionRequest) GetFiles() bool {
+	if x != nil {
+		return x.Files
+	}
+	return false
+}
+
+func (x *RewindSessionRequest) GetHistory() bool {
+	if x != nil {
+		return x.History
+	}
+	return false
+}
+
+func (x *RewindSessionRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// Response of RewindSession.
+type RewindSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the rewind did (also sent as the `session_rewound` event).
+	Rewound       *SessionRewound `protobuf:"bytes,1,opt,name=rewound,proto3" json:"rewound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RewindSessionResponse) Reset() {
+	*x = RewindSessionResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewindSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewindSessionResponse) ProtoMessage() {}
+
+func (x *RewindSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewindSessionResponse.ProtoReflect.Descriptor instead.
+func (*RewindSessionResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RewindSessionResponse) GetRewound() *SessionRewound {
+	if x != nil {
+		return x.Rewound
+	}
+	return nil
+}
+
+// Request of UnrewindSession.
+type UnrewindSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the session. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Overwrite files changed outside kodad since the rewind.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnrewindSessionRequest) Reset() {
+	*x = UnrewindSessionRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnrewindSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnrewindSessionRequest) ProtoMessage() {}
+
+func (x *UnrewindSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnrewindSessionRequest.ProtoReflect.Descriptor instead.
+func (*UnrewindSessionRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UnrewindSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UnrewindSessionRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// Response of UnrewindSession.
+type UnrewindSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the undo did (also sent as the `session_rewound` event, with `undone`).
+	Rewound       *SessionRewound `protobuf:"bytes,1,opt,name=rewound,proto3" json:"rewound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnrewindSessionResponse) Reset() {
+	*x = UnrewindSessionResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnrewindSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnrewindSessionResponse) ProtoMessage() {}
+
+func (x *UnrewindSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnrewindSessionResponse.ProtoReflect.Descriptor instead.
+func (*UnrewindSessionResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *UnrewindSessionResponse) GetRewound() *SessionRewound {
+	if x != nil {
+		return x.Rewound
+	}
+	return nil
+}
+
+// Request of GetTurnDiff.
+type GetTurnDiffRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the session. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The turn. Required.
+	TurnId        string `protobuf:"bytes,2,opt,name=turn_id,json=turnId,proto3" json:"turn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTurnDiffRequest) Reset() {
+	*x = GetTurnDiffRequest{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTurnDiffRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTurnDiffRequest) ProtoMessage() {}
+
+func (x *GetTurnDiffRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTurnDiffRequest.ProtoReflect.Descriptor instead.
+func (*GetTurnDiffRequest) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetTurnDiffRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetTurnDiffRequest) GetTurnId() string {
+	if x != nil {
+		return x.TurnId
+	}
+	return ""
+}
+
+// Response of GetTurnDiff.
+type GetTurnDiffResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The changes as a unified diff (`a/` and `b/` paths; binary files named only).
+	UnifiedDiff string `protobuf:"bytes,1,opt,name=unified_diff,json=unifiedDiff,proto3" json:"unified_diff,omitempty"`
+	// Each changed file with its line counts.
+	Files         []*FileDiffStat `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTurnDiffResponse) Reset() {
+	*x = GetTurnDiffResponse{}
+	mi := &file_koda_v1_session_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTurnDiffResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTurnDiffResponse) ProtoMessage() {}
+
+func (x *GetTurnDiffResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_koda_v1_session_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTurnDiffResponse.ProtoReflect.Descriptor instead.
+func (*GetTurnDiffResponse) Descriptor() ([]byte, []int) {
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GetTurnDiffResponse) GetUnifiedDiff() string {
+	if x != nil {
+		return x.UnifiedDiff
+	}
+	return ""
+}
+
+func (x *GetTurnDiffResponse) GetFiles() []*FileDiffStat {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
 // Request of RemoveQueuedTurn.
 type RemoveQueuedTurnRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1753,7 +2102,7 @@ type RemoveQueuedTurnRequest struct {
 
 func (x *RemoveQueuedTurnRequest) Reset() {
 	*x = RemoveQueuedTurnRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +2114,7 @@ func (x *RemoveQueuedTurnRequest) String() string {
 func (*RemoveQueuedTurnRequest) ProtoMessage() {}
 
 func (x *RemoveQueuedTurnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[32]
+	mi := &file_koda_v1_session_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +2127,7 @@ func (x *RemoveQueuedTurnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveQueuedTurnRequest.ProtoReflect.Descriptor instead.
 func (*RemoveQueuedTurnRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{32}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveQueuedTurnRequest) GetSessionId() string {
@@ -1804,7 +2153,7 @@ type RemoveQueuedTurnResponse struct {
 
 func (x *RemoveQueuedTurnResponse) Reset() {
 	*x = RemoveQueuedTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	mi := &file_koda_v1_session_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2165,7 @@ func (x *RemoveQueuedTurnResponse) String() string {
 func (*RemoveQueuedTurnResponse) ProtoMessage() {}
 
 func (x *RemoveQueuedTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[33]
+	mi := &file_koda_v1_session_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2178,7 @@ func (x *RemoveQueuedTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveQueuedTurnResponse.ProtoReflect.Descriptor instead.
 func (*RemoveQueuedTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{33}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{39}
 }
 
 // Response of CancelTurn.
@@ -1843,7 +2192,7 @@ type CancelTurnResponse struct {
 
 func (x *CancelTurnResponse) Reset() {
 	*x = CancelTurnResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	mi := &file_koda_v1_session_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2204,7 @@ func (x *CancelTurnResponse) String() string {
 func (*CancelTurnResponse) ProtoMessage() {}
 
 func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[34]
+	mi := &file_koda_v1_session_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2217,7 @@ func (x *CancelTurnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTurnResponse.ProtoReflect.Descriptor instead.
 func (*CancelTurnResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{34}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CancelTurnResponse) GetTurnId() string {
@@ -1893,7 +2242,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[35]
+	mi := &file_koda_v1_session_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2254,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[35]
+	mi := &file_koda_v1_session_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2267,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{35}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1946,7 +2295,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_koda_v1_session_service_proto_msgTypes[36]
+	mi := &file_koda_v1_session_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2307,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_koda_v1_session_service_proto_msgTypes[36]
+	mi := &file_koda_v1_session_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2320,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{36}
+	return file_koda_v1_session_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchSessionResponse) GetEvent() *EngineEvent {
@@ -2093,7 +2442,31 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\aturn_id\x18\x02 \x01(\tR\x06turnId\x12\x1f\n" +
 	"\vclear_queue\x18\x03 \x01(\bR\n" +
-	"clearQueue\"Q\n" +
+	"clearQueue\"\xb0\x01\n" +
+	"\x14RewindSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1c\n" +
+	"\n" +
+	"to_turn_id\x18\x02 \x01(\tR\btoTurnId\x12\x15\n" +
+	"\x06to_seq\x18\x03 \x01(\x03R\x05toSeq\x12\x14\n" +
+	"\x05files\x18\x04 \x01(\bR\x05files\x12\x18\n" +
+	"\ahistory\x18\x05 \x01(\bR\ahistory\x12\x14\n" +
+	"\x05force\x18\x06 \x01(\bR\x05force\"J\n" +
+	"\x15RewindSessionResponse\x121\n" +
+	"\arewound\x18\x01 \x01(\v2\x17.koda.v1.SessionRewoundR\arewound\"M\n" +
+	"\x16UnrewindSessionRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"L\n" +
+	"\x17UnrewindSessionResponse\x121\n" +
+	"\arewound\x18\x01 \x01(\v2\x17.koda.v1.SessionRewoundR\arewound\"L\n" +
+	"\x12GetTurnDiffRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
+	"\aturn_id\x18\x02 \x01(\tR\x06turnId\"e\n" +
+	"\x13GetTurnDiffResponse\x12!\n" +
+	"\funified_diff\x18\x01 \x01(\tR\vunifiedDiff\x12+\n" +
+	"\x05files\x18\x02 \x03(\v2\x15.koda.v1.FileDiffStatR\x05files\"Q\n" +
 	"\x17RemoveQueuedTurnRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -2106,7 +2479,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\"B\n" +
 	"\x14WatchSessionResponse\x12*\n" +
-	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\x9e\v\n" +
+	"\x05event\x18\x01 \x01(\v2\x14.koda.v1.EngineEventR\x05event2\x8e\r\n" +
 	"\x0eSessionService\x12N\n" +
 	"\rGetServerInfo\x12\x1d.koda.v1.GetServerInfoRequest\x1a\x1e.koda.v1.GetServerInfoResponse\x12E\n" +
 	"\n" +
@@ -2123,7 +2496,10 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\aRunTurn\x12\x17.koda.v1.RunTurnRequest\x1a\x18.koda.v1.RunTurnResponse(\x010\x01\x12N\n" +
 	"\rSubmitCommand\x12\x1d.koda.v1.SubmitCommandRequest\x1a\x1e.koda.v1.SubmitCommandResponse\x12E\n" +
 	"\n" +
-	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12W\n" +
+	"CancelTurn\x12\x1a.koda.v1.CancelTurnRequest\x1a\x1b.koda.v1.CancelTurnResponse\x12N\n" +
+	"\rRewindSession\x12\x1d.koda.v1.RewindSessionRequest\x1a\x1e.koda.v1.RewindSessionResponse\x12T\n" +
+	"\x0fUnrewindSession\x12\x1f.koda.v1.UnrewindSessionRequest\x1a .koda.v1.UnrewindSessionResponse\x12H\n" +
+	"\vGetTurnDiff\x12\x1b.koda.v1.GetTurnDiffRequest\x1a\x1c.koda.v1.GetTurnDiffResponse\x12W\n" +
 	"\x10RemoveQueuedTurn\x12 .koda.v1.RemoveQueuedTurnRequest\x1a!.koda.v1.RemoveQueuedTurnResponse\x12M\n" +
 	"\fWatchSession\x12\x1c.koda.v1.WatchSessionRequest\x1a\x1d.koda.v1.WatchSessionResponse0\x01\x12Z\n" +
 	"\x11ListAgentProfiles\x12!.koda.v1.ListAgentProfilesRequest\x1a\".koda.v1.ListAgentProfilesResponse\x12T\n" +
@@ -2143,7 +2519,7 @@ func file_koda_v1_session_service_proto_rawDescGZIP() []byte {
 	return file_koda_v1_session_service_proto_rawDescData
 }
 
-var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_koda_v1_session_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_koda_v1_session_service_proto_goTypes = []any{
 	(*CompactSessionRequest)(nil),     // 0: koda.v1.CompactSessionRequest
 	(*CompactSessionResponse)(nil),    // 1: koda.v1.CompactSessionResponse
@@ -2177,87 +2553,104 @@ var file_koda_v1_session_service_proto_goTypes = []any{
 	(*SubmitCommandRequest)(nil),      // 29: koda.v1.SubmitCommandRequest
 	(*SubmitCommandResponse)(nil),     // 30: koda.v1.SubmitCommandResponse
 	(*CancelTurnRequest)(nil),         // 31: koda.v1.CancelTurnRequest
-	(*RemoveQueuedTurnRequest)(nil),   // 32: koda.v1.RemoveQueuedTurnRequest
-	(*RemoveQueuedTurnResponse)(nil),  // 33: koda.v1.RemoveQueuedTurnResponse
-	(*CancelTurnResponse)(nil),        // 34: koda.v1.CancelTurnResponse
-	(*WatchSessionRequest)(nil),       // 35: koda.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),      // 36: koda.v1.WatchSessionResponse
-	nil,                               // 37: koda.v1.ListSessionsRequest.LabelsEntry
-	(*AgentProfile)(nil),              // 38: koda.v1.AgentProfile
-	(ProviderKind)(0),                 // 39: koda.v1.ProviderKind
-	(*ProviderConfig)(nil),            // 40: koda.v1.ProviderConfig
-	(*Model)(nil),                     // 41: koda.v1.Model
-	(*Session)(nil),                   // 42: koda.v1.Session
-	(*fieldmaskpb.FieldMask)(nil),     // 43: google.protobuf.FieldMask
-	(*FileChange)(nil),                // 44: koda.v1.FileChange
-	(*Message)(nil),                   // 45: koda.v1.Message
-	(*EngineCommand)(nil),             // 46: koda.v1.EngineCommand
-	(*EngineEvent)(nil),               // 47: koda.v1.EngineEvent
+	(*RewindSessionRequest)(nil),      // 32: koda.v1.RewindSessionRequest
+	(*RewindSessionResponse)(nil),     // 33: koda.v1.RewindSessionResponse
+	(*UnrewindSessionRequest)(nil),    // 34: koda.v1.UnrewindSessionRequest
+	(*UnrewindSessionResponse)(nil),   // 35: koda.v1.UnrewindSessionResponse
+	(*GetTurnDiffRequest)(nil),        // 36: koda.v1.GetTurnDiffRequest
+	(*GetTurnDiffResponse)(nil),       // 37: koda.v1.GetTurnDiffResponse
+	(*RemoveQueuedTurnRequest)(nil),   // 38: koda.v1.RemoveQueuedTurnRequest
+	(*RemoveQueuedTurnResponse)(nil),  // 39: koda.v1.RemoveQueuedTurnResponse
+	(*CancelTurnResponse)(nil),        // 40: koda.v1.CancelTurnResponse
+	(*WatchSessionRequest)(nil),       // 41: koda.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),      // 42: koda.v1.WatchSessionResponse
+	nil,                               // 43: koda.v1.ListSessionsRequest.LabelsEntry
+	(*AgentProfile)(nil),              // 44: koda.v1.AgentProfile
+	(ProviderKind)(0),                 // 45: koda.v1.ProviderKind
+	(*ProviderConfig)(nil),            // 46: koda.v1.ProviderConfig
+	(*Model)(nil),                     // 47: koda.v1.Model
+	(*Session)(nil),                   // 48: koda.v1.Session
+	(*fieldmaskpb.FieldMask)(nil),     // 49: google.protobuf.FieldMask
+	(*FileChange)(nil),                // 50: koda.v1.FileChange
+	(*Message)(nil),                   // 51: koda.v1.Message
+	(*EngineCommand)(nil),             // 52: koda.v1.EngineCommand
+	(*EngineEvent)(nil),               // 53: koda.v1.EngineEvent
+	(*SessionRewound)(nil),            // 54: koda.v1.SessionRewound
+	(*FileDiffStat)(nil),              // 55: koda.v1.FileDiffStat
 }
 var file_koda_v1_session_service_proto_depIdxs = []int32{
-	38, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
-	38, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
-	39, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
-	40, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
+	44, // 0: koda.v1.ListAgentProfilesResponse.profiles:type_name -> koda.v1.AgentProfile
+	44, // 1: koda.v1.GetAgentProfileResponse.profile:type_name -> koda.v1.AgentProfile
+	45, // 2: koda.v1.GetServerInfoResponse.provider_kinds:type_name -> koda.v1.ProviderKind
+	46, // 3: koda.v1.GetServerInfoResponse.default_provider:type_name -> koda.v1.ProviderConfig
 	8,  // 4: koda.v1.GetServerInfoResponse.sandbox:type_name -> koda.v1.SandboxInfo
-	40, // 5: koda.v1.ListModelsRequest.provider:type_name -> koda.v1.ProviderConfig
-	41, // 6: koda.v1.ListModelsResponse.models:type_name -> koda.v1.Model
-	42, // 7: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
-	42, // 8: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
-	42, // 9: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
-	37, // 10: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
-	42, // 11: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
-	42, // 12: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
-	43, // 13: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42, // 14: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
-	42, // 15: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
-	44, // 16: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
-	45, // 17: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
-	46, // 18: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
-	47, // 19: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
-	46, // 20: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
-	47, // 21: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
-	6,  // 22: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
-	9,  // 23: koda.v1.SessionService.ListModels:input_type -> koda.v1.ListModelsRequest
-	11, // 24: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
-	13, // 25: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
-	15, // 26: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
-	17, // 27: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
-	19, // 28: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
-	21, // 29: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
-	25, // 30: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
-	23, // 31: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
-	27, // 32: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
-	29, // 33: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
-	31, // 34: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
-	32, // 35: koda.v1.SessionService.RemoveQueuedTurn:input_type -> koda.v1.RemoveQueuedTurnRequest
-	35, // 36: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
-	2,  // 37: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
-	4,  // 38: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
-	0,  // 39: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
-	7,  // 40: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
-	10, // 41: koda.v1.SessionService.ListModels:output_type -> koda.v1.ListModelsResponse
-	12, // 42: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
-	14, // 43: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
-	16, // 44: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
-	18, // 45: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
-	20, // 46: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
-	22, // 47: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
-	26, // 48: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
-	24, // 49: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
-	28, // 50: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
-	30, // 51: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
-	34, // 52: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
-	33, // 53: koda.v1.SessionService.RemoveQueuedTurn:output_type -> koda.v1.RemoveQueuedTurnResponse
-	36, // 54: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
-	3,  // 55: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
-	5,  // 56: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
-	1,  // 57: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
-	40, // [40:58] is the sub-list for method output_type
-	22, // [22:40] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	46, // 5: koda.v1.ListModelsRequest.provider:type_name -> koda.v1.ProviderConfig
+	47, // 6: koda.v1.ListModelsResponse.models:type_name -> koda.v1.Model
+	48, // 7: koda.v1.CreateSessionRequest.session:type_name -> koda.v1.Session
+	48, // 8: koda.v1.CreateSessionResponse.session:type_name -> koda.v1.Session
+	48, // 9: koda.v1.GetSessionResponse.session:type_name -> koda.v1.Session
+	43, // 10: koda.v1.ListSessionsRequest.labels:type_name -> koda.v1.ListSessionsRequest.LabelsEntry
+	48, // 11: koda.v1.ListSessionsResponse.sessions:type_name -> koda.v1.Session
+	48, // 12: koda.v1.UpdateSessionRequest.session:type_name -> koda.v1.Session
+	49, // 13: koda.v1.UpdateSessionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	48, // 14: koda.v1.UpdateSessionResponse.session:type_name -> koda.v1.Session
+	48, // 15: koda.v1.ForkSessionResponse.session:type_name -> koda.v1.Session
+	50, // 16: koda.v1.ListFileChangesResponse.changes:type_name -> koda.v1.FileChange
+	51, // 17: koda.v1.ListMessagesResponse.messages:type_name -> koda.v1.Message
+	52, // 18: koda.v1.RunTurnRequest.command:type_name -> koda.v1.EngineCommand
+	53, // 19: koda.v1.RunTurnResponse.event:type_name -> koda.v1.EngineEvent
+	52, // 20: koda.v1.SubmitCommandRequest.command:type_name -> koda.v1.EngineCommand
+	54, // 21: koda.v1.RewindSessionResponse.rewound:type_name -> koda.v1.SessionRewound
+	54, // 22: koda.v1.UnrewindSessionResponse.rewound:type_name -> koda.v1.SessionRewound
+	55, // 23: koda.v1.GetTurnDiffResponse.files:type_name -> koda.v1.FileDiffStat
+	53, // 24: koda.v1.WatchSessionResponse.event:type_name -> koda.v1.EngineEvent
+	6,  // 25: koda.v1.SessionService.GetServerInfo:input_type -> koda.v1.GetServerInfoRequest
+	9,  // 26: koda.v1.SessionService.ListModels:input_type -> koda.v1.ListModelsRequest
+	11, // 27: koda.v1.SessionService.CreateSession:input_type -> koda.v1.CreateSessionRequest
+	13, // 28: koda.v1.SessionService.GetSession:input_type -> koda.v1.GetSessionRequest
+	15, // 29: koda.v1.SessionService.ListSessions:input_type -> koda.v1.ListSessionsRequest
+	17, // 30: koda.v1.SessionService.UpdateSession:input_type -> koda.v1.UpdateSessionRequest
+	19, // 31: koda.v1.SessionService.DeleteSession:input_type -> koda.v1.DeleteSessionRequest
+	21, // 32: koda.v1.SessionService.ForkSession:input_type -> koda.v1.ForkSessionRequest
+	25, // 33: koda.v1.SessionService.ListMessages:input_type -> koda.v1.ListMessagesRequest
+	23, // 34: koda.v1.SessionService.ListFileChanges:input_type -> koda.v1.ListFileChangesRequest
+	27, // 35: koda.v1.SessionService.RunTurn:input_type -> koda.v1.RunTurnRequest
+	29, // 36: koda.v1.SessionService.SubmitCommand:input_type -> koda.v1.SubmitCommandRequest
+	31, // 37: koda.v1.SessionService.CancelTurn:input_type -> koda.v1.CancelTurnRequest
+	32, // 38: koda.v1.SessionService.RewindSession:input_type -> koda.v1.RewindSessionRequest
+	34, // 39: koda.v1.SessionService.UnrewindSession:input_type -> koda.v1.UnrewindSessionRequest
+	36, // 40: koda.v1.SessionService.GetTurnDiff:input_type -> koda.v1.GetTurnDiffRequest
+	38, // 41: koda.v1.SessionService.RemoveQueuedTurn:input_type -> koda.v1.RemoveQueuedTurnRequest
+	41, // 42: koda.v1.SessionService.WatchSession:input_type -> koda.v1.WatchSessionRequest
+	2,  // 43: koda.v1.SessionService.ListAgentProfiles:input_type -> koda.v1.ListAgentProfilesRequest
+	4,  // 44: koda.v1.SessionService.GetAgentProfile:input_type -> koda.v1.GetAgentProfileRequest
+	0,  // 45: koda.v1.SessionService.CompactSession:input_type -> koda.v1.CompactSessionRequest
+	7,  // 46: koda.v1.SessionService.GetServerInfo:output_type -> koda.v1.GetServerInfoResponse
+	10, // 47: koda.v1.SessionService.ListModels:output_type -> koda.v1.ListModelsResponse
+	12, // 48: koda.v1.SessionService.CreateSession:output_type -> koda.v1.CreateSessionResponse
+	14, // 49: koda.v1.SessionService.GetSession:output_type -> koda.v1.GetSessionResponse
+	16, // 50: koda.v1.SessionService.ListSessions:output_type -> koda.v1.ListSessionsResponse
+	18, // 51: koda.v1.SessionService.UpdateSession:output_type -> koda.v1.UpdateSessionResponse
+	20, // 52: koda.v1.SessionService.DeleteSession:output_type -> koda.v1.DeleteSessionResponse
+	22, // 53: koda.v1.SessionService.ForkSession:output_type -> koda.v1.ForkSessionResponse
+	26, // 54: koda.v1.SessionService.ListMessages:output_type -> koda.v1.ListMessagesResponse
+	24, // 55: koda.v1.SessionService.ListFileChanges:output_type -> koda.v1.ListFileChangesResponse
+	28, // 56: koda.v1.SessionService.RunTurn:output_type -> koda.v1.RunTurnResponse
+	30, // 57: koda.v1.SessionService.SubmitCommand:output_type -> koda.v1.SubmitCommandResponse
+	40, // 58: koda.v1.SessionService.CancelTurn:output_type -> koda.v1.CancelTurnResponse
+	33, // 59: koda.v1.SessionService.RewindSession:output_type -> koda.v1.RewindSessionResponse
+	35, // 60: koda.v1.SessionService.UnrewindSession:output_type -> koda.v1.UnrewindSessionResponse
+	37, // 61: koda.v1.SessionService.GetTurnDiff:output_type -> koda.v1.GetTurnDiffResponse
+	39, // 62: koda.v1.SessionService.RemoveQueuedTurn:output_type -> koda.v1.RemoveQueuedTurnResponse
+	42, // 63: koda.v1.SessionService.WatchSession:output_type -> koda.v1.WatchSessionResponse
+	3,  // 64: koda.v1.SessionService.ListAgentProfiles:output_type -> koda.v1.ListAgentProfilesResponse
+	5,  // 65: koda.v1.SessionService.GetAgentProfile:output_type -> koda.v1.GetAgentProfileResponse
+	1,  // 66: koda.v1.SessionService.CompactSession:output_type -> koda.v1.CompactSessionResponse
+	46, // [46:67] is the sub-list for method output_type
+	25, // [25:46] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_session_service_proto_init() }
@@ -2273,7 +2666,7 @@ func file_koda_v1_session_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_koda_v1_session_service_proto_rawDesc), len(file_koda_v1_session_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,9 @@ const (
 	SessionService_RunTurn_FullMethodName           = "/koda.v1.SessionService/RunTurn"
 	SessionService_SubmitCommand_FullMethodName     = "/koda.v1.SessionService/SubmitCommand"
 	SessionService_CancelTurn_FullMethodName        = "/koda.v1.SessionService/CancelTurn"
+	SessionService_RewindSession_FullMethodName     = "/koda.v1.SessionService/RewindSession"
+	SessionService_UnrewindSession_FullMethodName   = "/koda.v1.SessionService/UnrewindSession"
+	SessionService_GetTurnDiff_FullMethodName       = "/koda.v1.SessionService/GetTurnDiff"
 	SessionService_RemoveQueuedTurn_FullMethodName  = "/koda.v1.SessionService/RemoveQueuedTurn"
 	SessionService_WatchSession_FullMethodName      = "/koda.v1.SessionService/WatchSession"
 	SessionService_ListAgentProfiles_FullMethodName = "/koda.v1.SessionService/ListAgentProfiles"
@@ -65,6 +68,8 @@ const (
 //	                          turns_per_tenant) and value
 //	LEASE_LOST                ABORTED: another replica took the session over; metadata
 //	                          session_id
+//	CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+//	                          outside kodad; metadata session_id, paths (comma-separated)
 //	BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
 //	                          cost_budget is spent; metadata session_id, budget ("tokens"
 //	                          or "cost")
@@ -118,6 +123,17 @@ type SessionServiceClient interface {
 	// Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
 	// runs.
 	CancelTurn(ctx context.Context, in *CancelTurnRequest, opts ...grpc.CallOption) (*CancelTurnResponse, error)
+	// Returns the workspace and/or the history to the state just before a turn (or at a
+	// checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+	// checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+	// in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+	RewindSession(ctx context.Context, in *RewindSessionRequest, opts ...grpc.CallOption) (*RewindSessionResponse, error)
+	// Undoes the session's latest rewind: the files and messages it took back come back.
+	// FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+	UnrewindSession(ctx context.Context, in *UnrewindSessionRequest, opts ...grpc.CallOption) (*UnrewindSessionResponse, error)
+	// The unified diff of everything a turn changed in the workspace (bash included), from its
+	// checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+	GetTurnDiff(ctx context.Context, in *GetTurnDiffRequest, opts ...grpc.CallOption) (*GetTurnDiffResponse, error)
 	// Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
 	// NOT_FOUND when it is not queued (any more: it may have started).
 	RemoveQueuedTurn(ctx context.Context, in *RemoveQueuedTurnRequest, opts ...grpc.CallOption) (*RemoveQueuedTurnResponse, error)
@@ -282,6 +298,36 @@ func (c *sessionServiceClient) CancelTurn(ctx context.Context, in *CancelTurnReq
 	return out, nil
 }
 
+func (c *sessionServiceClient) RewindSession(ctx context.Context, in *RewindSessionRequest, opts ...grpc.CallOption) (*RewindSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RewindSessionResponse)
+	err := c.cc.Invoke(ctx, SessionService_RewindSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) UnrewindSession(ctx context.Context, in *UnrewindSessionRequest, opts ...grpc.CallOption) (*UnrewindSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnrewindSessionResponse)
+	err := c.cc.Invoke(ctx, SessionService_UnrewindSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) GetTurnDiff(ctx context.Context, in *GetTurnDiffRequest, opts ...grpc.CallOption) (*GetTurnDiffResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTurnDiffResponse)
+	err := c.cc.Invoke(ctx, SessionService_GetTurnDiff_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *sessionServiceClient) RemoveQueuedTurn(ctx context.Context, in *RemoveQueuedTurnRequest, opts ...grpc.CallOption) (*RemoveQueuedTurnResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveQueuedTurnResponse)
@@ -367,6 +413,8 @@ func (c *sessionServiceClient) CompactSession(ctx context.Context, in *CompactSe
 //	                          turns_per_tenant) and value
 //	LEASE_LOST                ABORTED: another replica took the session over; metadata
 //	                          session_id
+//	CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+//	                          outside kodad; metadata session_id, paths (comma-separated)
 //	BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
 //	                          cost_budget is spent; metadata session_id, budget ("tokens"
 //	                          or "cost")
@@ -420,6 +468,17 @@ type SessionServiceServer interface {
 	// Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
 	// runs.
 	CancelTurn(context.Context, *CancelTurnRequest) (*CancelTurnResponse, error)
+	// Returns the workspace and/or the history to the state just before a turn (or at a
+	// checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+	// checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+	// in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+	RewindSession(context.Context, *RewindSessionRequest) (*RewindSessionResponse, error)
+	// Undoes the session's latest rewind: the files and messages it took back come back.
+	// FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+	UnrewindSession(context.Context, *UnrewindSessionRequest) (*UnrewindSessionResponse, error)
+	// The unified diff of everything a turn changed in the workspace (bash included), from its
+	// checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+	GetTurnDiff(context.Context, *GetTurnDiffRequest) (*GetTurnDiffResponse, error)
 	// Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
 	// NOT_FOUND when it is not queued (any more: it may have started).
 	RemoveQueuedTurn(context.Context, *RemoveQueuedTurnRequest) (*RemoveQueuedTurnResponse, error)
@@ -489,6 +548,15 @@ func (UnimplementedSessionServiceServer) SubmitCommand(context.Context, *SubmitC
 }
 func (UnimplementedSessionServiceServer) CancelTurn(context.Context, *CancelTurnRequest) (*CancelTurnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTurn not implemented")
+}
+func (UnimplementedSessionServiceServer) RewindSession(context.Context, *RewindSessionRequest) (*RewindSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RewindSession not implemented")
+}
+func (UnimplementedSessionServiceServer) UnrewindSession(context.Context, *UnrewindSessionRequest) (*UnrewindSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnrewindSession not implemented")
+}
+func (UnimplementedSessionServiceServer) GetTurnDiff(context.Context, *GetTurnDiffRequest) (*GetTurnDiffResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTurnDiff not implemented")
 }
 func (UnimplementedSessionServiceServer) RemoveQueuedTurn(context.Context, *RemoveQueuedTurnRequest) (*RemoveQueuedTurnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveQueuedTurn not implemented")
@@ -749,6 +817,60 @@ func _SessionService_CancelTurn_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionService_RewindSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RewindSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).RewindSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_RewindSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).RewindSession(ctx, req.(*RewindSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_UnrewindSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnrewindSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).UnrewindSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_UnrewindSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).UnrewindSession(ctx, req.(*UnrewindSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_GetTurnDiff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTurnDiffRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).GetTurnDiff(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_GetTurnDiff_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).GetTurnDiff(ctx, req.(*GetTurnDiffRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SessionService_RemoveQueuedTurn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RemoveQueuedTurnRequest)
 	if err := dec(in); err != nil {
@@ -886,6 +1008,18 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTurn",
 			Handler:    _SessionService_CancelTurn_Handler,
+		},
+		{
+			MethodName: "RewindSession",
+			Handler:    _SessionService_RewindSession_Handler,
+		},
+		{
+			MethodName: "UnrewindSession",
+			Handler:    _SessionService_UnrewindSession_Handler,
+		},
+		{
+			MethodName: "GetTurnDiff",
+			Handler:    _SessionService_GetTurnDiff_Handler,
 		},
 		{
 			MethodName: "RemoveQueuedTurn",

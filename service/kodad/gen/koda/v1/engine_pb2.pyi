@@ -1091,6 +1091,9 @@ class EngineEvent(_message.Message):
     USER_INPUT_ADDED_FIELD_NUMBER: _builtins.int
     TURN_QUEUED_FIELD_NUMBER: _builtins.int
     QUEUED_TURN_REMOVED_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_TAKEN_FIELD_NUMBER: _builtins.int
+    TURN_DIFF_FIELD_NUMBER: _builtins.int
+    SESSION_REWOUND_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session the event belongs to."""
     turn_id: _builtins.str
@@ -1196,6 +1199,18 @@ class EngineEvent(_message.Message):
     def queued_turn_removed(self) -> Global___QueuedTurnRemoved:
         """A queued turn left the queue without running (its turn_id is that turn's)."""
 
+    @_builtins.property
+    def checkpoint_taken(self) -> Global___CheckpointTaken:
+        """The workspace was captured: a checkpoint RewindSession can return to."""
+
+    @_builtins.property
+    def turn_diff(self) -> Global___TurnDiff:
+        """What the turn changed in the workspace, by any tool; sent right before turn_ended."""
+
+    @_builtins.property
+    def session_rewound(self) -> Global___SessionRewound:
+        """The session was rewound, or a rewind undone (its turn_id is the rewind's own)."""
+
     def __init__(
         self,
         *,
@@ -1225,16 +1240,171 @@ class EngineEvent(_message.Message):
         user_input_added: Global___UserInputAdded | None = ...,
         turn_queued: Global___TurnQueued | None = ...,
         queued_turn_removed: Global___QueuedTurnRemoved | None = ...,
+        checkpoint_taken: Global___CheckpointTaken | None = ...,
+        turn_diff: Global___TurnDiff | None = ...,
+        session_rewound: Global___SessionRewound | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "checkpoint_taken", b"checkpoint_taken", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "session_rewound", b"session_rewound", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_diff", b"turn_diff", "turn_ended", b"turn_ended", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "parent_call_id", b"parent_call_id", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "seq", b"seq", "session_id", b"session_id", "subagent_session_id", b"subagent_session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requested", b"approval_requested", "approval_resolved", b"approval_resolved", "checkpoint_taken", b"checkpoint_taken", "context_usage", b"context_usage", "create_time", b"create_time", "file_changed", b"file_changed", "loop_cap_reached", b"loop_cap_reached", "notice", b"notice", "parent_call_id", b"parent_call_id", "payload", b"payload", "queued_turn_removed", b"queued_turn_removed", "rate_limits", b"rate_limits", "seq", b"seq", "session_id", b"session_id", "session_rewound", b"session_rewound", "subagent_session_id", b"subagent_session_id", "text_delta", b"text_delta", "thinking_delta", b"thinking_delta", "todos_updated", b"todos_updated", "tool_call_finished", b"tool_call_finished", "tool_call_output", b"tool_call_output", "tool_call_started", b"tool_call_started", "turn_diff", b"turn_diff", "turn_ended", b"turn_ended", "turn_id", b"turn_id", "turn_queued", b"turn_queued", "turn_started", b"turn_started", "usage", b"usage", "user_input_added", b"user_input_added", "user_question", b"user_question"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question", "rate_limits", "user_input_added", "turn_queued", "queued_turn_removed"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["turn_started", "text_delta", "thinking_delta", "tool_call_started", "tool_call_output", "tool_call_finished", "approval_requested", "approval_resolved", "loop_cap_reached", "usage", "file_changed", "notice", "turn_ended", "context_usage", "todos_updated", "user_question", "rate_limits", "user_input_added", "turn_queued", "queued_turn_removed", "checkpoint_taken", "turn_diff", "session_rewound"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___EngineEvent: _TypeAlias = EngineEvent  # noqa: Y015
+
+@_typing.final
+class CheckpointTaken(_message.Message):
+    """The workspace's state was captured in the service's snapshot store (content-addressed,
+    outside the workspace and its own VCS; `.git` is never read). A turn takes one before its
+    first tool call that may change files, and one after each such call (file tools, bash,
+    MCP tools) that did change something.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    FILES_CHANGED_FIELD_NUMBER: _builtins.int
+    SKIPPED_PATHS_FIELD_NUMBER: _builtins.int
+    checkpoint_id: _builtins.str
+    """Names the captured state (RewindSession returns to it by this event's seq)."""
+    call_id: _builtins.str
+    """The tool call it follows; empty for the turn's first checkpoint (the state before it)."""
+    files_changed: _builtins.int
+    """Files created, modified or deleted since the turn's previous checkpoint."""
+    @_builtins.property
+    def skipped_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Files left out: larger than the per-file limit, or over the capture's limit. A rewind
+        leaves them as they are.
+        """
+
+    def __init__(
+        self,
+        *,
+        checkpoint_id: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        files_changed: _builtins.int = ...,
+        skipped_paths: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "checkpoint_id", b"checkpoint_id", "files_changed", b"files_changed", "skipped_paths", b"skipped_paths"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckpointTaken: _TypeAlias = CheckpointTaken  # noqa: Y015
+
+@_typing.final
+class FileDiffStat(_message.Message):
+    """A file's change over a turn, with its size in lines."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    LINES_ADDED_FIELD_NUMBER: _builtins.int
+    LINES_REMOVED_FIELD_NUMBER: _builtins.int
+    BINARY_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """Path relative to the workspace, with "/" separators."""
+    change: Global___FileChangeKind.ValueType
+    """What happened to it."""
+    lines_added: _builtins.int
+    """Lines added and removed (0 for a binary file)."""
+    lines_removed: _builtins.int
+    """Lines removed."""
+    binary: _builtins.bool
+    """True when the file is not text (no line counts)."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        change: Global___FileChangeKind.ValueType = ...,
+        lines_added: _builtins.int = ...,
+        lines_removed: _builtins.int = ...,
+        binary: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "change", b"change", "lines_added", b"lines_added", "lines_removed", b"lines_removed", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileDiffStat: _TypeAlias = FileDiffStat  # noqa: Y015
+
+@_typing.final
+class TurnDiff(_message.Message):
+    """Everything a turn changed in its workspace, from its first checkpoint to its last."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileDiffStat]:
+        """The files, by path."""
+
+    def __init__(
+        self,
+        *,
+        files: _abc.Iterable[Global___FileDiffStat] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TurnDiff: _TypeAlias = TurnDiff  # noqa: Y015
+
+@_typing.final
+class SessionRewound(_message.Message):
+    """A RewindSession (or, with `undone`, an UnrewindSession) took effect."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TO_TURN_ID_FIELD_NUMBER: _builtins.int
+    TO_SEQ_FIELD_NUMBER: _builtins.int
+    RESTORED_FILES_FIELD_NUMBER: _builtins.int
+    MESSAGES_REMOVED_FIELD_NUMBER: _builtins.int
+    UNDONE_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    UNDO_CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    to_turn_id: _builtins.str
+    """The turn rewound to: the workspace and history are as they were just before it."""
+    to_seq: _builtins.int
+    """With RewindSession.to_seq: the seq rewound to."""
+    messages_removed: _builtins.int
+    """Messages taken off the end of the history (kept: UnrewindSession puts them back)."""
+    undone: _builtins.bool
+    """True for an UnrewindSession: the rewind before it was undone."""
+    checkpoint_id: _builtins.str
+    """The checkpoint the workspace is in now."""
+    undo_checkpoint_id: _builtins.str
+    """The checkpoint taken right before the rewind: what UnrewindSession returns to."""
+    @_builtins.property
+    def restored_files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Files the rewind wrote or deleted."""
+
+    def __init__(
+        self,
+        *,
+        to_turn_id: _builtins.str = ...,
+        to_seq: _builtins.int = ...,
+        restored_files: _abc.Iterable[_builtins.str] | None = ...,
+        messages_removed: _builtins.int = ...,
+        undone: _builtins.bool = ...,
+        checkpoint_id: _builtins.str = ...,
+        undo_checkpoint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "messages_removed", b"messages_removed", "restored_files", b"restored_files", "to_seq", b"to_seq", "to_turn_id", b"to_turn_id", "undo_checkpoint_id", b"undo_checkpoint_id", "undone", b"undone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionRewound: _TypeAlias = SessionRewound  # noqa: Y015
 
 @_typing.final
 class UserInputAdded(_message.Message):

@@ -917,6 +917,178 @@ class CancelTurnRequest(_message.Message):
 Global___CancelTurnRequest: _TypeAlias = CancelTurnRequest  # noqa: Y015
 
 @_typing.final
+class RewindSessionRequest(_message.Message):
+    """Request of RewindSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    TO_TURN_ID_FIELD_NUMBER: _builtins.int
+    TO_SEQ_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Id of the session. Required."""
+    to_turn_id: _builtins.str
+    """The turn to return to the state just before. Exactly one of this and `to_seq`."""
+    to_seq: _builtins.int
+    """A seq: the state of the last checkpoint at or before it."""
+    files: _builtins.bool
+    """Restore the workspace's files."""
+    history: _builtins.bool
+    """Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
+    that checkpoint's turn began). At least one of `files` and `history`.
+    """
+    force: _builtins.bool
+    """Overwrite files changed outside kodad since its last checkpoint."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        to_turn_id: _builtins.str = ...,
+        to_seq: _builtins.int = ...,
+        files: _builtins.bool = ...,
+        history: _builtins.bool = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "force", b"force", "history", b"history", "session_id", b"session_id", "to_seq", b"to_seq", "to_turn_id", b"to_turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewindSessionRequest: _TypeAlias = RewindSessionRequest  # noqa: Y015
+
+@_typing.final
+class RewindSessionResponse(_message.Message):
+    """Response of RewindSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REWOUND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rewound(self) -> _engine_pb2.SessionRewound:
+        """What the rewind did (also sent as the `session_rewound` event)."""
+
+    def __init__(
+        self,
+        *,
+        rewound: _engine_pb2.SessionRewound | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rewound", b"rewound"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rewound", b"rewound"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewindSessionResponse: _TypeAlias = RewindSessionResponse  # noqa: Y015
+
+@_typing.final
+class UnrewindSessionRequest(_message.Message):
+    """Request of UnrewindSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Id of the session. Required."""
+    force: _builtins.bool
+    """Overwrite files changed outside kodad since the rewind."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnrewindSessionRequest: _TypeAlias = UnrewindSessionRequest  # noqa: Y015
+
+@_typing.final
+class UnrewindSessionResponse(_message.Message):
+    """Response of UnrewindSession."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REWOUND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rewound(self) -> _engine_pb2.SessionRewound:
+        """What the undo did (also sent as the `session_rewound` event, with `undone`)."""
+
+    def __init__(
+        self,
+        *,
+        rewound: _engine_pb2.SessionRewound | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rewound", b"rewound"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rewound", b"rewound"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnrewindSessionResponse: _TypeAlias = UnrewindSessionResponse  # noqa: Y015
+
+@_typing.final
+class GetTurnDiffRequest(_message.Message):
+    """Request of GetTurnDiff."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    TURN_ID_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Id of the session. Required."""
+    turn_id: _builtins.str
+    """The turn. Required."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        turn_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "turn_id", b"turn_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTurnDiffRequest: _TypeAlias = GetTurnDiffRequest  # noqa: Y015
+
+@_typing.final
+class GetTurnDiffResponse(_message.Message):
+    """Response of GetTurnDiff."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIFIED_DIFF_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    unified_diff: _builtins.str
+    """The changes as a unified diff (`a/` and `b/` paths; binary files named only)."""
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_engine_pb2.FileDiffStat]:
+        """Each changed file with its line counts."""
+
+    def __init__(
+        self,
+        *,
+        unified_diff: _builtins.str = ...,
+        files: _abc.Iterable[_engine_pb2.FileDiffStat] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "unified_diff", b"unified_diff"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTurnDiffResponse: _TypeAlias = GetTurnDiffResponse  # noqa: Y015
+
+@_typing.final
 class RemoveQueuedTurnRequest(_message.Message):
     """Request of RemoveQueuedTurn."""
 

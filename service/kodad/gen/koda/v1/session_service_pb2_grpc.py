@@ -47,6 +47,8 @@ class SessionServiceStub:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+    outside kodad; metadata session_id, paths (comma-separated)
     BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
     cost_budget is spent; metadata session_id, budget ("tokens"
     or "cost")
@@ -123,6 +125,21 @@ class SessionServiceStub:
                 request_serializer=koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.SerializeToString,
                 response_deserializer=koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.FromString,
                 _registered_method=True)
+        self.RewindSession = channel.unary_unary(
+                '/koda.v1.SessionService/RewindSession',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.RewindSessionRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.RewindSessionResponse.FromString,
+                _registered_method=True)
+        self.UnrewindSession = channel.unary_unary(
+                '/koda.v1.SessionService/UnrewindSession',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.UnrewindSessionRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.UnrewindSessionResponse.FromString,
+                _registered_method=True)
+        self.GetTurnDiff = channel.unary_unary(
+                '/koda.v1.SessionService/GetTurnDiff',
+                request_serializer=koda_dot_v1_dot_session__service__pb2.GetTurnDiffRequest.SerializeToString,
+                response_deserializer=koda_dot_v1_dot_session__service__pb2.GetTurnDiffResponse.FromString,
+                _registered_method=True)
         self.RemoveQueuedTurn = channel.unary_unary(
                 '/koda.v1.SessionService/RemoveQueuedTurn',
                 request_serializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnRequest.SerializeToString,
@@ -172,6 +189,8 @@ class SessionServiceServicer:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+    outside kodad; metadata session_id, paths (comma-separated)
     BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
     cost_budget is spent; metadata session_id, budget ("tokens"
     or "cost")
@@ -291,6 +310,32 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RewindSession(self, request, context):
+        """Returns the workspace and/or the history to the state just before a turn (or at a
+        checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+        checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+        in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnrewindSession(self, request, context):
+        """Undoes the session's latest rewind: the files and messages it took back come back.
+        FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTurnDiff(self, request, context):
+        """The unified diff of everything a turn changed in the workspace (bash included), from its
+        checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RemoveQueuedTurn(self, request, context):
         """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
         NOT_FOUND when it is not queued (any more: it may have started).
@@ -405,6 +450,21 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.FromString,
                     response_serializer=koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.SerializeToString,
             ),
+            'RewindSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RewindSession,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.RewindSessionRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.RewindSessionResponse.SerializeToString,
+            ),
+            'UnrewindSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnrewindSession,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.UnrewindSessionRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.UnrewindSessionResponse.SerializeToString,
+            ),
+            'GetTurnDiff': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTurnDiff,
+                    request_deserializer=koda_dot_v1_dot_session__service__pb2.GetTurnDiffRequest.FromString,
+                    response_serializer=koda_dot_v1_dot_session__service__pb2.GetTurnDiffResponse.SerializeToString,
+            ),
             'RemoveQueuedTurn': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveQueuedTurn,
                     request_deserializer=koda_dot_v1_dot_session__service__pb2.RemoveQueuedTurnRequest.FromString,
@@ -460,6 +520,8 @@ class SessionService:
     turns_per_tenant) and value
     LEASE_LOST                ABORTED: another replica took the session over; metadata
     session_id
+    CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+    outside kodad; metadata session_id, paths (comma-separated)
     BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
     cost_budget is spent; metadata session_id, budget ("tokens"
     or "cost")
@@ -806,6 +868,87 @@ class SessionService:
             '/koda.v1.SessionService/CancelTurn',
             koda_dot_v1_dot_session__service__pb2.CancelTurnRequest.SerializeToString,
             koda_dot_v1_dot_session__service__pb2.CancelTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RewindSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/RewindSession',
+            koda_dot_v1_dot_session__service__pb2.RewindSessionRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.RewindSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnrewindSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/UnrewindSession',
+            koda_dot_v1_dot_session__service__pb2.UnrewindSessionRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.UnrewindSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTurnDiff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/koda.v1.SessionService/GetTurnDiff',
+            koda_dot_v1_dot_session__service__pb2.GetTurnDiffRequest.SerializeToString,
+            koda_dot_v1_dot_session__service__pb2.GetTurnDiffResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,8 @@ class SessionServiceStub:
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+                                outside kodad; metadata session_id, paths (comma-separated)
       BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
                                 cost_budget is spent; metadata session_id, budget ("tokens"
                                 or "cost")
@@ -114,6 +116,20 @@ class SessionServiceStub:
     """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
     runs.
     """
+    RewindSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.RewindSessionRequest, _session_service_pb2.RewindSessionResponse]
+    """Returns the workspace and/or the history to the state just before a turn (or at a
+    checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+    checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+    in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+    """
+    UnrewindSession: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.UnrewindSessionRequest, _session_service_pb2.UnrewindSessionResponse]
+    """Undoes the session's latest rewind: the files and messages it took back come back.
+    FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+    """
+    GetTurnDiff: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.GetTurnDiffRequest, _session_service_pb2.GetTurnDiffResponse]
+    """The unified diff of everything a turn changed in the workspace (bash included), from its
+    checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+    """
     RemoveQueuedTurn: _grpc.UnaryUnaryMultiCallable[_session_service_pb2.RemoveQueuedTurnRequest, _session_service_pb2.RemoveQueuedTurnResponse]
     """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
     NOT_FOUND when it is not queued (any more: it may have started).
@@ -164,6 +180,8 @@ class SessionServiceAsyncStub(SessionServiceStub):
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+                                outside kodad; metadata session_id, paths (comma-separated)
       BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
                                 cost_budget is spent; metadata session_id, budget ("tokens"
                                 or "cost")
@@ -227,6 +245,20 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
     runs.
     """
+    RewindSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.RewindSessionRequest, _session_service_pb2.RewindSessionResponse]  # type: ignore[assignment]
+    """Returns the workspace and/or the history to the state just before a turn (or at a
+    checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+    checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+    in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+    """
+    UnrewindSession: _aio.UnaryUnaryMultiCallable[_session_service_pb2.UnrewindSessionRequest, _session_service_pb2.UnrewindSessionResponse]  # type: ignore[assignment]
+    """Undoes the session's latest rewind: the files and messages it took back come back.
+    FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+    """
+    GetTurnDiff: _aio.UnaryUnaryMultiCallable[_session_service_pb2.GetTurnDiffRequest, _session_service_pb2.GetTurnDiffResponse]  # type: ignore[assignment]
+    """The unified diff of everything a turn changed in the workspace (bash included), from its
+    checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+    """
     RemoveQueuedTurn: _aio.UnaryUnaryMultiCallable[_session_service_pb2.RemoveQueuedTurnRequest, _session_service_pb2.RemoveQueuedTurnResponse]  # type: ignore[assignment]
     """Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
     NOT_FOUND when it is not queued (any more: it may have started).
@@ -276,6 +308,8 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
                                 turns_per_tenant) and value
       LEASE_LOST                ABORTED: another replica took the session over; metadata
                                 session_id
+      CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+                                outside kodad; metadata session_id, paths (comma-separated)
       BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
                                 cost_budget is spent; metadata session_id, budget ("tokens"
                                 or "cost")
@@ -414,6 +448,38 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_session_service_pb2.CancelTurnResponse, _abc.Awaitable[_session_service_pb2.CancelTurnResponse]]:
         """Cancels the running turn of a session, on any replica. FAILED_PRECONDITION when no turn
         runs.
+        """
+
+    @_abc_1.abstractmethod
+    def RewindSession(
+        self,
+        request: _session_service_pb2.RewindSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.RewindSessionResponse, _abc.Awaitable[_session_service_pb2.RewindSessionResponse]]:
+        """Returns the workspace and/or the history to the state just before a turn (or at a
+        checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+        checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+        in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+        """
+
+    @_abc_1.abstractmethod
+    def UnrewindSession(
+        self,
+        request: _session_service_pb2.UnrewindSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.UnrewindSessionResponse, _abc.Awaitable[_session_service_pb2.UnrewindSessionResponse]]:
+        """Undoes the session's latest rewind: the files and messages it took back come back.
+        FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+        """
+
+    @_abc_1.abstractmethod
+    def GetTurnDiff(
+        self,
+        request: _session_service_pb2.GetTurnDiffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_session_service_pb2.GetTurnDiffResponse, _abc.Awaitable[_session_service_pb2.GetTurnDiffResponse]]:
+        """The unified diff of everything a turn changed in the workspace (bash included), from its
+        checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
         """
 
     @_abc_1.abstractmethod

@@ -1027,7 +1027,7 @@ pub struct EngineEvent {
     #[prost(string, tag="6")]
     pub parent_call_id: ::prost::alloc::string::String,
     /// What happened. Clients should ignore variants they do not know.
-    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29")]
+    #[prost(oneof="engine_event::Payload", tags="10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32")]
     pub payload: ::core::option::Option<engine_event::Payload>,
 }
 /// Nested message and enum types in `EngineEvent`.
@@ -1095,7 +1095,87 @@ pub mod engine_event {
         /// A queued turn left the queue without running (its turn_id is that turn's).
         #[prost(message, tag="29")]
         QueuedTurnRemoved(super::QueuedTurnRemoved),
+        /// The workspace was captured: a checkpoint RewindSession can return to.
+        #[prost(message, tag="30")]
+        CheckpointTaken(super::CheckpointTaken),
+        /// What the turn changed in the workspace, by any tool; sent right before turn_ended.
+        #[prost(message, tag="31")]
+        TurnDiff(super::TurnDiff),
+        /// The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+        #[prost(message, tag="32")]
+        SessionRewound(super::SessionRewound),
     }
+}
+/// The workspace's state was captured in the service's snapshot store (content-addressed,
+/// outside the workspace and its own VCS; `.git` is never read). A turn takes one before its
+/// first tool call that may change files, and one after each such call (file tools, bash,
+/// MCP tools) that did change something.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckpointTaken {
+    /// Names the captured state (RewindSession returns to it by this event's seq).
+    #[prost(string, tag="1")]
+    pub checkpoint_id: ::prost::alloc::string::String,
+    /// The tool call it follows; empty for the turn's first checkpoint (the state before it).
+    #[prost(string, tag="2")]
+    pub call_id: ::prost::alloc::string::String,
+    /// Files created, modified or deleted since the turn's previous checkpoint.
+    #[prost(int32, tag="3")]
+    pub files_changed: i32,
+    /// Files left out: larger than the per-file limit, or over the capture's limit. A rewind
+    /// leaves them as they are.
+    #[prost(string, repeated, tag="4")]
+    pub skipped_paths: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// A file's change over a turn, with its size in lines.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FileDiffStat {
+    /// Path relative to the workspace, with "/" separators.
+    #[prost(string, tag="1")]
+    pub path: ::prost::alloc::string::String,
+    /// What happened to it.
+    #[prost(enumeration="FileChangeKind", tag="2")]
+    pub change: i32,
+    /// Lines added and removed (0 for a binary file).
+    #[prost(int32, tag="3")]
+    pub lines_added: i32,
+    /// Lines removed.
+    #[prost(int32, tag="4")]
+    pub lines_removed: i32,
+    /// True when the file is not text (no line counts).
+    #[prost(bool, tag="5")]
+    pub binary: bool,
+}
+/// Everything a turn changed in its workspace, from its first checkpoint to its last.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TurnDiff {
+    /// The files, by path.
+    #[prost(message, repeated, tag="1")]
+    pub files: ::prost::alloc::vec::Vec<FileDiffStat>,
+}
+/// A RewindSession (or, with `undone`, an UnrewindSession) took effect.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SessionRewound {
+    /// The turn rewound to: the workspace and history are as they were just before it.
+    #[prost(string, tag="1")]
+    pub to_turn_id: ::prost::alloc::string::String,
+    /// With RewindSession.to_seq: the seq rewound to.
+    #[prost(int64, tag="2")]
+    pub to_seq: i64,
+    /// Files the rewind wrote or deleted.
+    #[prost(string, repeated, tag="3")]
+    pub restored_files: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Messages taken off the end of the history (kept: UnrewindSession puts them back).
+    #[prost(int64, tag="4")]
+    pub messages_removed: i64,
+    /// True for an UnrewindSession: the rewind before it was undone.
+    #[prost(bool, tag="5")]
+    pub undone: bool,
+    /// The checkpoint the workspace is in now.
+    #[prost(string, tag="6")]
+    pub checkpoint_id: ::prost::alloc::string::String,
+    /// The checkpoint taken right before the rewind: what UnrewindSession returns to.
+    #[prost(string, tag="7")]
+    pub undo_checkpoint_id: ::prost::alloc::string::String,
 }
 /// A steer (`Steer`) that the running turn took: the model sees it from its next request.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1788,6 +1868,73 @@ pub struct CancelTurnRequest {
     /// it the next queued turn starts once the cancelled one has ended.
     #[prost(bool, tag="3")]
     pub clear_queue: bool,
+}
+/// Request of RewindSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RewindSessionRequest {
+    /// Id of the session. Required.
+    #[prost(string, tag="1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// The turn to return to the state just before. Exactly one of this and `to_seq`.
+    #[prost(string, tag="2")]
+    pub to_turn_id: ::prost::alloc::string::String,
+    /// A seq: the state of the last checkpoint at or before it.
+    #[prost(int64, tag="3")]
+    pub to_seq: i64,
+    /// Restore the workspace's files.
+    #[prost(bool, tag="4")]
+    pub files: bool,
+    /// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
+    /// that checkpoint's turn began). At least one of `files` and `history`.
+    #[prost(bool, tag="5")]
+    pub history: bool,
+    /// Overwrite files changed outside kodad since its last checkpoint.
+    #[prost(bool, tag="6")]
+    pub force: bool,
+}
+/// Response of RewindSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RewindSessionResponse {
+    /// What the rewind did (also sent as the `session_rewound` event).
+    #[prost(message, optional, tag="1")]
+    pub rewound: ::core::option::Option<SessionRewound>,
+}
+/// Request of UnrewindSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnrewindSessionRequest {
+    /// Id of the session. Required.
+    #[prost(string, tag="1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// Overwrite files changed outside kodad since the rewind.
+    #[prost(bool, tag="2")]
+    pub force: bool,
+}
+/// Response of UnrewindSession.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnrewindSessionResponse {
+    /// What the undo did (also sent as the `session_rewound` event, with `undone`).
+    #[prost(message, optional, tag="1")]
+    pub rewound: ::core::option::Option<SessionRewound>,
+}
+/// Request of GetTurnDiff.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTurnDiffRequest {
+    /// Id of the session. Required.
+    #[prost(string, tag="1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// The turn. Required.
+    #[prost(string, tag="2")]
+    pub turn_id: ::prost::alloc::string::String,
+}
+/// Response of GetTurnDiff.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetTurnDiffResponse {
+    /// The changes as a unified diff (`a/` and `b/` paths; binary files named only).
+    #[prost(string, tag="1")]
+    pub unified_diff: ::prost::alloc::string::String,
+    /// Each changed file with its line counts.
+    #[prost(message, repeated, tag="2")]
+    pub files: ::prost::alloc::vec::Vec<FileDiffStat>,
 }
 /// Request of RemoveQueuedTurn.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

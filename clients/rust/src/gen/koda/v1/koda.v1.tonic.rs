@@ -402,6 +402,78 @@ pub mod session_service_client {
                 .insert(GrpcMethod::new("koda.v1.SessionService", "CancelTurn"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn rewind_session(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RewindSessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RewindSessionResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/RewindSession",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "RewindSession"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn unrewind_session(
+            &mut self,
+            request: impl tonic::IntoRequest<super::UnrewindSessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UnrewindSessionResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/UnrewindSession",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "UnrewindSession"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn get_turn_diff(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetTurnDiffRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetTurnDiffResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/koda.v1.SessionService/GetTurnDiff",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("koda.v1.SessionService", "GetTurnDiff"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn remove_queued_turn(
             &mut self,
             request: impl tonic::IntoRequest<super::RemoveQueuedTurnRequest>,

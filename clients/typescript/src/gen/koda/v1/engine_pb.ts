@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/engine.proto.
  */
 export const file_koda_v1_engine: GenFile = /*@__PURE__*/
-  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSLtAQoJU3RhcnRUdXJuEhIKCnNlc3Npb25faWQYASABKAkSDAoEdGV4dBgCIAEoCRIeCgZpbWFnZXMYAyADKAsyDi5rb2RhLnYxLkltYWdlEjAKDW9uX2Rpc2Nvbm5lY3QYBCABKA4yGS5rb2RhLnYxLkRpc2Nvbm5lY3RQb2xpY3kSJAoJd2hlbl9idXN5GAUgASgOMhEua29kYS52MS5XaGVuQnVzeRIaChJvdXRwdXRfc2NoZW1hX2pzb24YBiABKAkSGAoQbWF4X3RvdGFsX3Rva2VucxgHIAEoAxIQCghtYXhfY29zdBgIIAEoASJPCgVTdGVlchIMCgR0ZXh0GAEgASgJEh4KBmltYWdlcxgCIAMoCzIOLmtvZGEudjEuSW1hZ2USGAoQZXhwZWN0ZWRfdHVybl9pZBgDIAEoCSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwinAIKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySAASHwoFc3RlZXIYBiABKAsyDi5rb2RhLnYxLlN0ZWVySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiRwoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCRIVCg1vbWl0dGVkX2NoYXJzGAMgASgEIlgKEFRvb2xDYWxsRmluaXNoZWQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIqoBChFBcHByb3ZhbFJlcXVlc3RlZBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEhYKDmFyZ3VtZW50c19qc29uGAQgASgJEg8KB3N1bW1hcnkYBSABKAkSDwoHcHJldmlldxgGIAEoCRIjCgRyaXNrGAcgASgOMhUua29kYS52MS5BcHByb3ZhbFJpc2siSwoQQXBwcm92YWxSZXNvbHZlZBISCgpyZXF1ZXN0X2lkGAEgASgJEiMKCGRlY2lzaW9uGAIgASgOMhEua29kYS52MS5EZWNpc2lvbiIxCg5Mb29wQ2FwUmVhY2hlZBISCgppdGVyYXRpb25zGAEgASgFEgsKA2NhcBgCIAEoBSJECgtGaWxlQ2hhbmdlZBIMCgRwYXRoGAEgASgJEicKBmNoYW5nZRgCIAEoDjIXLmtvZGEudjEuRmlsZUNoYW5nZUtpbmQihQEKCkZpbGVDaGFuZ2USDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kEg8KB3R1cm5faWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KBk5vdGljZRIjCgVsZXZlbBgBIAEoDjIULmtvZGEudjEuTm90aWNlTGV2ZWwSDAoEdGV4dBgCIAEoCRIhCgVyZXRyeRgDIAEoCzISLmtvZGEudjEuUmV0cnlJbmZvImwKCVJldHJ5SW5mbxIPCgdhdHRlbXB0GAEgASgFEhQKDG1heF9hdHRlbXB0cxgCIAEoBRIoCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZyZWFzb24YBCABKAkiMAoKUmF0ZUxpbWl0cxIiCgZsaW1pdHMYASADKAsyEi5rb2RhLnYxLlJhdGVMaW1pdCJKCglSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoAxIRCglyZW1haW5pbmcYAyABKAMSDQoFcmVzZXQYBCABKAkikgEKCVR1cm5FbmRlZBImCgZyZWFzb24YASABKA4yFi5rb2RhLnYxLlR1cm5FbmRSZWFzb24SEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEh0KBXVzYWdlGAQgASgLMg4ua29kYS52MS5Vc2FnZRITCgtvdXRwdXRfanNvbhgFIAEoCSL6CAoLRW5naW5lRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEgsKA3NlcRgDIAEoAxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTc3ViYWdlbnRfc2Vzc2lvbl9pZBgFIAEoCRIWCg5wYXJlbnRfY2FsbF9pZBgGIAEoCRIsCgx0dXJuX3N0YXJ0ZWQYCiABKAsyFC5rb2RhLnYxLlR1cm5TdGFydGVkSAASKAoKdGV4dF9kZWx0YRgLIAEoCzISLmtvZGEudjEuVGV4dERlbHRhSAASMAoOdGhpbmtpbmdfZGVsdGEYDCABKAsyFi5rb2RhLnYxLlRoaW5raW5nRGVsdGFIABI1ChF0b29sX2NhbGxfc3RhcnRlZBgNIAEoCzIYLmtvZGEudjEuVG9vbENhbGxTdGFydGVkSAASMwoQdG9vbF9jYWxsX291dHB1dBgOIAEoCzIXLmtvZGEudjEuVG9vbENhbGxPdXRwdXRIABI3ChJ0b29sX2NhbGxfZmluaXNoZWQYDyABKAsyGS5rb2RhLnYxLlRvb2xDYWxsRmluaXNoZWRIABI4ChJhcHByb3ZhbF9yZXF1ZXN0ZWQYECABKAsyGi5rb2RhLnYxLkFwcHJvdmFsUmVxdWVzdGVkSAASNgoRYXBwcm92YWxfcmVzb2x2ZWQYESABKAsyGS5rb2RhLnYxLkFwcHJvdmFsUmVzb2x2ZWRIABIzChBsb29wX2NhcF9yZWFjaGVkGBIgASgLMhcua29kYS52MS5Mb29wQ2FwUmVhY2hlZEgAEh8KBXVzYWdlGBMgASgLMg4ua29kYS52MS5Vc2FnZUgAEiwKDGZpbGVfY2hhbmdlZBgUIAEoCzIULmtvZGEudjEuRmlsZUNoYW5nZWRIABIhCgZub3RpY2UYFSABKAsyDy5rb2RhLnYxLk5vdGljZUgAEigKCnR1cm5fZW5kZWQYFiABKAsyEi5rb2RhLnYxLlR1cm5FbmRlZEgAEi4KDWNvbnRleHRfdXNhZ2UYFyABKAsyFS5rb2RhLnYxLkNvbnRleHRVc2FnZUgAEi4KDXRvZG9zX3VwZGF0ZWQYGCABKAsyFS5rb2RhLnYxLlRvZG9zVXBkYXRlZEgAEi4KDXVzZXJfcXVlc3Rpb24YGSABKAsyFS5rb2RhLnYxLlVzZXJRdWVzdGlvbkgAEioKC3JhdGVfbGltaXRzGBogASgLMhMua29kYS52MS5SYXRlTGltaXRzSAASMwoQdXNlcl9pbnB1dF9hZGRlZBgbIAEoCzIXLmtvZGEudjEuVXNlcklucHV0QWRkZWRIABIqCgt0dXJuX3F1ZXVlZBgcIAEoCzITLmtvZGEudjEuVHVyblF1ZXVlZEgAEjkKE3F1ZXVlZF90dXJuX3JlbW92ZWQYHSABKAsyGi5rb2RhLnYxLlF1ZXVlZFR1cm5SZW1vdmVkSABCCQoHcGF5bG9hZCIzCg5Vc2VySW5wdXRBZGRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIkEKClR1cm5RdWV1ZWQSDAoEdGV4dBgBIAEoCRITCgtpbWFnZV9jb3VudBgCIAEoBRIQCghwb3NpdGlvbhgDIAEoBSI0ChFRdWV1ZWRUdXJuUmVtb3ZlZBIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCSJWCgxVc2VyUXVlc3Rpb24SEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjYWxsX2lkGAIgASgJEhAKCHF1ZXN0aW9uGAMgASgJEg8KB2Nob2ljZXMYBCADKAkiNwoMQ29udGV4dFVzYWdlEhMKC3VzZWRfdG9rZW5zGAEgASgDEhIKCm1heF90b2tlbnMYAiABKAMiLAoMVG9kb3NVcGRhdGVkEhwKBXRvZG9zGAEgAygLMg0ua29kYS52MS5Ub2RvKogBCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhQKEERFQ0lTSU9OX0FQUFJPVkUQARIbChdERUNJU0lPTl9BUFBST1ZFX0FMV0FZUxACEhMKD0RFQ0lTSU9OX1JFSkVDVBADEhoKFkRFQ0lTSU9OX1JFSkVDVF9BTFdBWVMQBCpZCgpMb29wQWN0aW9uEhsKF0xPT1BfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGAoUTE9PUF9BQ1RJT05fQ09OVElOVUUQARIUChBMT09QX0FDVElPTl9TVE9QEAIqcwoQRGlzY29ubmVjdFBvbGljeRIhCh1ESVNDT05ORUNUX1BPTElDWV9VTlNQRUNJRklFRBAAEhwKGERJU0NPTk5FQ1RfUE9MSUNZX0NBTkNFTBABEh4KGkRJU0NPTk5FQ1RfUE9MSUNZX0NPTlRJTlVFEAIqgAEKCFdoZW5CdXN5EhkKFVdIRU5fQlVTWV9VTlNQRUNJRklFRBAAEhQKEFdIRU5fQlVTWV9SRUpFQ1QQARIVChFXSEVOX0JVU1lfRU5RVUVVRRACEhcKE1dIRU5fQlVTWV9JTlRFUlJVUFQQAxITCg9XSEVOX0JVU1lfU1RFRVIQBCrZAQoNVHVybkVuZFJlYXNvbhIfChtUVVJOX0VORF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlUVVJOX0VORF9SRUFTT05fQ09NUExFVEVEEAESHQoZVFVSTl9FTkRfUkVBU09OX0NBTkNFTExFRBACEhoKFlRVUk5fRU5EX1JFQVNPTl9GQUlMRUQQAxInCiNUVVJOX0VORF9SRUFTT05fU1RPUFBFRF9BVF9MT09QX0NBUBAEEiQKIFRVUk5fRU5EX1JFQVNPTl9CVURHRVRfRVhIQVVTVEVEEAUqjQEKDkZpbGVDaGFuZ2VLaW5kEiAKHEZJTEVfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhGSUxFX0NIQU5HRV9LSU5EX0NSRUFURUQQARIdChlGSUxFX0NIQU5HRV9LSU5EX01PRElGSUVEEAISHAoYRklMRV9DSEFOR0VfS0lORF9ERUxFVEVEEAMqdAoLTm90aWNlTGV2ZWwSHAoYTk9USUNFX0xFVkVMX1VOU1BFQ0lGSUVEEAASFQoRTk9USUNFX0xFVkVMX0lORk8QARIYChROT1RJQ0VfTEVWRUxfV0FSTklORxACEhYKEk5PVElDRV9MRVZFTF9FUlJPUhADKl8KDEFwcHJvdmFsUmlzaxIdChlBUFBST1ZBTF9SSVNLX1VOU1BFQ0lGSUVEEAASGAoUQVBQUk9WQUxfUklTS19OT1JNQUwQARIWChJBUFBST1ZBTF9SSVNLX0hJR0gQAkIiChFkZXYua29kYWQua29kYS52MUILRW5naW5lUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_koda_v1_session]);
+  fileDesc("ChRrb2RhL3YxL2VuZ2luZS5wcm90bxIHa29kYS52MSLtAQoJU3RhcnRUdXJuEhIKCnNlc3Npb25faWQYASABKAkSDAoEdGV4dBgCIAEoCRIeCgZpbWFnZXMYAyADKAsyDi5rb2RhLnYxLkltYWdlEjAKDW9uX2Rpc2Nvbm5lY3QYBCABKA4yGS5rb2RhLnYxLkRpc2Nvbm5lY3RQb2xpY3kSJAoJd2hlbl9idXN5GAUgASgOMhEua29kYS52MS5XaGVuQnVzeRIaChJvdXRwdXRfc2NoZW1hX2pzb24YBiABKAkSGAoQbWF4X3RvdGFsX3Rva2VucxgHIAEoAxIQCghtYXhfY29zdBgIIAEoASJPCgVTdGVlchIMCgR0ZXh0GAEgASgJEh4KBmltYWdlcxgCIAMoCzIOLmtvZGEudjEuSW1hZ2USGAoQZXhwZWN0ZWRfdHVybl9pZBgDIAEoCSJdChBBcHByb3ZhbERlY2lzaW9uEhIKCnJlcXVlc3RfaWQYASABKAkSIwoIZGVjaXNpb24YAiABKA4yES5rb2RhLnYxLkRlY2lzaW9uEhAKCGZlZWRiYWNrGAMgASgJIk0KDExvb3BEZWNpc2lvbhIjCgZhY3Rpb24YASABKA4yEy5rb2RhLnYxLkxvb3BBY3Rpb24SGAoQZXh0cmFfaXRlcmF0aW9ucxgCIAEoBSIICgZDYW5jZWwinAIKDUVuZ2luZUNvbW1hbmQSKAoKc3RhcnRfdHVybhgBIAEoCzISLmtvZGEudjEuU3RhcnRUdXJuSAASNgoRYXBwcm92YWxfZGVjaXNpb24YAiABKAsyGS5rb2RhLnYxLkFwcHJvdmFsRGVjaXNpb25IABIuCg1sb29wX2RlY2lzaW9uGAMgASgLMhUua29kYS52MS5Mb29wRGVjaXNpb25IABIhCgZjYW5jZWwYBCABKAsyDy5rb2RhLnYxLkNhbmNlbEgAEioKC3VzZXJfYW5zd2VyGAUgASgLMhMua29kYS52MS5Vc2VyQW5zd2VySAASHwoFc3RlZXIYBiABKAsyDi5rb2RhLnYxLlN0ZWVySABCCQoHY29tbWFuZCIuCgpVc2VyQW5zd2VyEhIKCnJlcXVlc3RfaWQYASABKAkSDAoEdGV4dBgCIAEoCSIwCgtUdXJuU3RhcnRlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFIhkKCVRleHREZWx0YRIMCgR0ZXh0GAEgASgJIh0KDVRoaW5raW5nRGVsdGESDAoEdGV4dBgBIAEoCSJNCg9Ub29sQ2FsbFN0YXJ0ZWQSDwoHY2FsbF9pZBgBIAEoCRIRCgl0b29sX25hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkiRwoOVG9vbENhbGxPdXRwdXQSDwoHY2FsbF9pZBgBIAEoCRINCgVjaHVuaxgCIAEoCRIVCg1vbWl0dGVkX2NoYXJzGAMgASgEIlgKEFRvb2xDYWxsRmluaXNoZWQSDwoHY2FsbF9pZBgBIAEoCRIOCgZvdXRwdXQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIIqoBChFBcHByb3ZhbFJlcXVlc3RlZBISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEhYKDmFyZ3VtZW50c19qc29uGAQgASgJEg8KB3N1bW1hcnkYBSABKAkSDwoHcHJldmlldxgGIAEoCRIjCgRyaXNrGAcgASgOMhUua29kYS52MS5BcHByb3ZhbFJpc2siSwoQQXBwcm92YWxSZXNvbHZlZBISCgpyZXF1ZXN0X2lkGAEgASgJEiMKCGRlY2lzaW9uGAIgASgOMhEua29kYS52MS5EZWNpc2lvbiIxCg5Mb29wQ2FwUmVhY2hlZBISCgppdGVyYXRpb25zGAEgASgFEgsKA2NhcBgCIAEoBSJECgtGaWxlQ2hhbmdlZBIMCgRwYXRoGAEgASgJEicKBmNoYW5nZRgCIAEoDjIXLmtvZGEudjEuRmlsZUNoYW5nZUtpbmQihQEKCkZpbGVDaGFuZ2USDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kEg8KB3R1cm5faWQYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KBk5vdGljZRIjCgVsZXZlbBgBIAEoDjIULmtvZGEudjEuTm90aWNlTGV2ZWwSDAoEdGV4dBgCIAEoCRIhCgVyZXRyeRgDIAEoCzISLmtvZGEudjEuUmV0cnlJbmZvImwKCVJldHJ5SW5mbxIPCgdhdHRlbXB0GAEgASgFEhQKDG1heF9hdHRlbXB0cxgCIAEoBRIoCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZyZWFzb24YBCABKAkiMAoKUmF0ZUxpbWl0cxIiCgZsaW1pdHMYASADKAsyEi5rb2RhLnYxLlJhdGVMaW1pdCJKCglSYXRlTGltaXQSDAoEbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoAxIRCglyZW1haW5pbmcYAyABKAMSDQoFcmVzZXQYBCABKAkikgEKCVR1cm5FbmRlZBImCgZyZWFzb24YASABKA4yFi5rb2RhLnYxLlR1cm5FbmRSZWFzb24SEgoKZXJyb3JfY29kZRgCIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEh0KBXVzYWdlGAQgASgLMg4ua29kYS52MS5Vc2FnZRITCgtvdXRwdXRfanNvbhgFIAEoCSKMCgoLRW5naW5lRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJEgsKA3NlcRgDIAEoAxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTc3ViYWdlbnRfc2Vzc2lvbl9pZBgFIAEoCRIWCg5wYXJlbnRfY2FsbF9pZBgGIAEoCRIsCgx0dXJuX3N0YXJ0ZWQYCiABKAsyFC5rb2RhLnYxLlR1cm5TdGFydGVkSAASKAoKdGV4dF9kZWx0YRgLIAEoCzISLmtvZGEudjEuVGV4dERlbHRhSAASMAoOdGhpbmtpbmdfZGVsdGEYDCABKAsyFi5rb2RhLnYxLlRoaW5raW5nRGVsdGFIABI1ChF0b29sX2NhbGxfc3RhcnRlZBgNIAEoCzIYLmtvZGEudjEuVG9vbENhbGxTdGFydGVkSAASMwoQdG9vbF9jYWxsX291dHB1dBgOIAEoCzIXLmtvZGEudjEuVG9vbENhbGxPdXRwdXRIABI3ChJ0b29sX2NhbGxfZmluaXNoZWQYDyABKAsyGS5rb2RhLnYxLlRvb2xDYWxsRmluaXNoZWRIABI4ChJhcHByb3ZhbF9yZXF1ZXN0ZWQYECABKAsyGi5rb2RhLnYxLkFwcHJvdmFsUmVxdWVzdGVkSAASNgoRYXBwcm92YWxfcmVzb2x2ZWQYESABKAsyGS5rb2RhLnYxLkFwcHJvdmFsUmVzb2x2ZWRIABIzChBsb29wX2NhcF9yZWFjaGVkGBIgASgLMhcua29kYS52MS5Mb29wQ2FwUmVhY2hlZEgAEh8KBXVzYWdlGBMgASgLMg4ua29kYS52MS5Vc2FnZUgAEiwKDGZpbGVfY2hhbmdlZBgUIAEoCzIULmtvZGEudjEuRmlsZUNoYW5nZWRIABIhCgZub3RpY2UYFSABKAsyDy5rb2RhLnYxLk5vdGljZUgAEigKCnR1cm5fZW5kZWQYFiABKAsyEi5rb2RhLnYxLlR1cm5FbmRlZEgAEi4KDWNvbnRleHRfdXNhZ2UYFyABKAsyFS5rb2RhLnYxLkNvbnRleHRVc2FnZUgAEi4KDXRvZG9zX3VwZGF0ZWQYGCABKAsyFS5rb2RhLnYxLlRvZG9zVXBkYXRlZEgAEi4KDXVzZXJfcXVlc3Rpb24YGSABKAsyFS5rb2RhLnYxLlVzZXJRdWVzdGlvbkgAEioKC3JhdGVfbGltaXRzGBogASgLMhMua29kYS52MS5SYXRlTGltaXRzSAASMwoQdXNlcl9pbnB1dF9hZGRlZBgbIAEoCzIXLmtvZGEudjEuVXNlcklucHV0QWRkZWRIABIqCgt0dXJuX3F1ZXVlZBgcIAEoCzITLmtvZGEudjEuVHVyblF1ZXVlZEgAEjkKE3F1ZXVlZF90dXJuX3JlbW92ZWQYHSABKAsyGi5rb2RhLnYxLlF1ZXVlZFR1cm5SZW1vdmVkSAASNAoQY2hlY2twb2ludF90YWtlbhgeIAEoCzIYLmtvZGEudjEuQ2hlY2twb2ludFRha2VuSAASJgoJdHVybl9kaWZmGB8gASgLMhEua29kYS52MS5UdXJuRGlmZkgAEjIKD3Nlc3Npb25fcmV3b3VuZBggIAEoCzIXLmtvZGEudjEuU2Vzc2lvblJld291bmRIAEIJCgdwYXlsb2FkImcKD0NoZWNrcG9pbnRUYWtlbhIVCg1jaGVja3BvaW50X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSFQoNZmlsZXNfY2hhbmdlZBgDIAEoBRIVCg1za2lwcGVkX3BhdGhzGAQgAygJIoEBCgxGaWxlRGlmZlN0YXQSDAoEcGF0aBgBIAEoCRInCgZjaGFuZ2UYAiABKA4yFy5rb2RhLnYxLkZpbGVDaGFuZ2VLaW5kEhMKC2xpbmVzX2FkZGVkGAMgASgFEhUKDWxpbmVzX3JlbW92ZWQYBCABKAUSDgoGYmluYXJ5GAUgASgIIjAKCFR1cm5EaWZmEiQKBWZpbGVzGAEgAygLMhUua29kYS52MS5GaWxlRGlmZlN0YXQiqQEKDlNlc3Npb25SZXdvdW5kEhIKCnRvX3R1cm5faWQYASABKAkSDgoGdG9fc2VxGAIgASgDEhYKDnJlc3RvcmVkX2ZpbGVzGAMgAygJEhgKEG1lc3NhZ2VzX3JlbW92ZWQYBCABKAMSDgoGdW5kb25lGAUgASgIEhUKDWNoZWNrcG9pbnRfaWQYBiABKAkSGgoSdW5kb19jaGVja3BvaW50X2lkGAcgASgJIjMKDlVzZXJJbnB1dEFkZGVkEgwKBHRleHQYASABKAkSEwoLaW1hZ2VfY291bnQYAiABKAUiQQoKVHVyblF1ZXVlZBIMCgR0ZXh0GAEgASgJEhMKC2ltYWdlX2NvdW50GAIgASgFEhAKCHBvc2l0aW9uGAMgASgFIjQKEVF1ZXVlZFR1cm5SZW1vdmVkEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIlYKDFVzZXJRdWVzdGlvbhISCgpyZXF1ZXN0X2lkGAEgASgJEg8KB2NhbGxfaWQYAiABKAkSEAoIcXVlc3Rpb24YAyABKAkSDwoHY2hvaWNlcxgEIAMoCSI3CgxDb250ZXh0VXNhZ2USEwoLdXNlZF90b2tlbnMYASABKAMSEgoKbWF4X3Rva2VucxgCIAEoAyIsCgxUb2Rvc1VwZGF0ZWQSHAoFdG9kb3MYASADKAsyDS5rb2RhLnYxLlRvZG8qiAEKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASFAoQREVDSVNJT05fQVBQUk9WRRABEhsKF0RFQ0lTSU9OX0FQUFJPVkVfQUxXQVlTEAISEwoPREVDSVNJT05fUkVKRUNUEAMSGgoWREVDSVNJT05fUkVKRUNUX0FMV0FZUxAEKlkKCkxvb3BBY3Rpb24SGwoXTE9PUF9BQ1RJT05fVU5TUEVDSUZJRUQQABIYChRMT09QX0FDVElPTl9DT05USU5VRRABEhQKEExPT1BfQUNUSU9OX1NUT1AQAipzChBEaXNjb25uZWN0UG9saWN5EiEKHURJU0NPTk5FQ1RfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRElTQ09OTkVDVF9QT0xJQ1lfQ0FOQ0VMEAESHgoaRElTQ09OTkVDVF9QT0xJQ1lfQ09OVElOVUUQAiqAAQoIV2hlbkJ1c3kSGQoVV0hFTl9CVVNZX1VOU1BFQ0lGSUVEEAASFAoQV0hFTl9CVVNZX1JFSkVDVBABEhUKEVdIRU5fQlVTWV9FTlFVRVVFEAISFwoTV0hFTl9CVVNZX0lOVEVSUlVQVBADEhMKD1dIRU5fQlVTWV9TVEVFUhAEKtkBCg1UdXJuRW5kUmVhc29uEh8KG1RVUk5fRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGVRVUk5fRU5EX1JFQVNPTl9DT01QTEVURUQQARIdChlUVVJOX0VORF9SRUFTT05fQ0FOQ0VMTEVEEAISGgoWVFVSTl9FTkRfUkVBU09OX0ZBSUxFRBADEicKI1RVUk5fRU5EX1JFQVNPTl9TVE9QUEVEX0FUX0xPT1BfQ0FQEAQSJAogVFVSTl9FTkRfUkVBU09OX0JVREdFVF9FWEhBVVNURUQQBSqNAQoORmlsZUNoYW5nZUtpbmQSIAocRklMRV9DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhwKGEZJTEVfQ0hBTkdFX0tJTkRfQ1JFQVRFRBABEh0KGUZJTEVfQ0hBTkdFX0tJTkRfTU9ESUZJRUQQAhIcChhGSUxFX0NIQU5HRV9LSU5EX0RFTEVURUQQAyp0CgtOb3RpY2VMZXZlbBIcChhOT1RJQ0VfTEVWRUxfVU5TUEVDSUZJRUQQABIVChFOT1RJQ0VfTEVWRUxfSU5GTxABEhgKFE5PVElDRV9MRVZFTF9XQVJOSU5HEAISFgoSTk9USUNFX0xFVkVMX0VSUk9SEAMqXwoMQXBwcm92YWxSaXNrEh0KGUFQUFJPVkFMX1JJU0tfVU5TUEVDSUZJRUQQABIYChRBUFBST1ZBTF9SSVNLX05PUk1BTBABEhYKEkFQUFJPVkFMX1JJU0tfSElHSBACQiIKEWRldi5rb2RhZC5rb2RhLnYxQgtFbmdpbmVQcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_koda_v1_session]);
 
 /**
  * Starts a turn. Must be the first command of a RunTurn stream, and only there.
@@ -1112,6 +1112,30 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
      */
     value: QueuedTurnRemoved;
     case: "queuedTurnRemoved";
+  } | {
+    /**
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     *
+     * @generated from field: koda.v1.CheckpointTaken checkpoint_taken = 30;
+     */
+    value: CheckpointTaken;
+    case: "checkpointTaken";
+  } | {
+    /**
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     *
+     * @generated from field: koda.v1.TurnDiff turn_diff = 31;
+     */
+    value: TurnDiff;
+    case: "turnDiff";
+  } | {
+    /**
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     *
+     * @generated from field: koda.v1.SessionRewound session_rewound = 32;
+     */
+    value: SessionRewound;
+    case: "sessionRewound";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1121,6 +1145,185 @@ export type EngineEvent = Message<"koda.v1.EngineEvent"> & {
  */
 export const EngineEventSchema: GenMessage<EngineEvent> = /*@__PURE__*/
   messageDesc(file_koda_v1_engine, 23);
+
+/**
+ * The workspace's state was captured in the service's snapshot store (content-addressed,
+ * outside the workspace and its own VCS; `.git` is never read). A turn takes one before its
+ * first tool call that may change files, and one after each such call (file tools, bash,
+ * MCP tools) that did change something.
+ *
+ * @generated from message koda.v1.CheckpointTaken
+ */
+export type CheckpointTaken = Message<"koda.v1.CheckpointTaken"> & {
+  /**
+   * Names the captured state (RewindSession returns to it by this event's seq).
+   *
+   * @generated from field: string checkpoint_id = 1;
+   */
+  checkpointId: string;
+
+  /**
+   * The tool call it follows; empty for the turn's first checkpoint (the state before it).
+   *
+   * @generated from field: string call_id = 2;
+   */
+  callId: string;
+
+  /**
+   * Files created, modified or deleted since the turn's previous checkpoint.
+   *
+   * @generated from field: int32 files_changed = 3;
+   */
+  filesChanged: number;
+
+  /**
+   * Files left out: larger than the per-file limit, or over the capture's limit. A rewind
+   * leaves them as they are.
+   *
+   * @generated from field: repeated string skipped_paths = 4;
+   */
+  skippedPaths: string[];
+};
+
+/**
+ * Describes the message koda.v1.CheckpointTaken.
+ * Use `create(CheckpointTakenSchema)` to create a new message.
+ */
+export const CheckpointTakenSchema: GenMessage<CheckpointTaken> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 24);
+
+/**
+ * A file's change over a turn, with its size in lines.
+ *
+ * @generated from message koda.v1.FileDiffStat
+ */
+export type FileDiffStat = Message<"koda.v1.FileDiffStat"> & {
+  /**
+   * Path relative to the workspace, with "/" separators.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * What happened to it.
+   *
+   * @generated from field: koda.v1.FileChangeKind change = 2;
+   */
+  change: FileChangeKind;
+
+  /**
+   * Lines added and removed (0 for a binary file).
+   *
+   * @generated from field: int32 lines_added = 3;
+   */
+  linesAdded: number;
+
+  /**
+   * Lines removed.
+   *
+   * @generated from field: int32 lines_removed = 4;
+   */
+  linesRemoved: number;
+
+  /**
+   * True when the file is not text (no line counts).
+   *
+   * @generated from field: bool binary = 5;
+   */
+  binary: boolean;
+};
+
+/**
+ * Describes the message koda.v1.FileDiffStat.
+ * Use `create(FileDiffStatSchema)` to create a new message.
+ */
+export const FileDiffStatSchema: GenMessage<FileDiffStat> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 25);
+
+/**
+ * Everything a turn changed in its workspace, from its first checkpoint to its last.
+ *
+ * @generated from message koda.v1.TurnDiff
+ */
+export type TurnDiff = Message<"koda.v1.TurnDiff"> & {
+  /**
+   * The files, by path.
+   *
+   * @generated from field: repeated koda.v1.FileDiffStat files = 1;
+   */
+  files: FileDiffStat[];
+};
+
+/**
+ * Describes the message koda.v1.TurnDiff.
+ * Use `create(TurnDiffSchema)` to create a new message.
+ */
+export const TurnDiffSchema: GenMessage<TurnDiff> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 26);
+
+/**
+ * A RewindSession (or, with `undone`, an UnrewindSession) took effect.
+ *
+ * @generated from message koda.v1.SessionRewound
+ */
+export type SessionRewound = Message<"koda.v1.SessionRewound"> & {
+  /**
+   * The turn rewound to: the workspace and history are as they were just before it.
+   *
+   * @generated from field: string to_turn_id = 1;
+   */
+  toTurnId: string;
+
+  /**
+   * With RewindSession.to_seq: the seq rewound to.
+   *
+   * @generated from field: int64 to_seq = 2;
+   */
+  toSeq: bigint;
+
+  /**
+   * Files the rewind wrote or deleted.
+   *
+   * @generated from field: repeated string restored_files = 3;
+   */
+  restoredFiles: string[];
+
+  /**
+   * Messages taken off the end of the history (kept: UnrewindSession puts them back).
+   *
+   * @generated from field: int64 messages_removed = 4;
+   */
+  messagesRemoved: bigint;
+
+  /**
+   * True for an UnrewindSession: the rewind before it was undone.
+   *
+   * @generated from field: bool undone = 5;
+   */
+  undone: boolean;
+
+  /**
+   * The checkpoint the workspace is in now.
+   *
+   * @generated from field: string checkpoint_id = 6;
+   */
+  checkpointId: string;
+
+  /**
+   * The checkpoint taken right before the rewind: what UnrewindSession returns to.
+   *
+   * @generated from field: string undo_checkpoint_id = 7;
+   */
+  undoCheckpointId: string;
+};
+
+/**
+ * Describes the message koda.v1.SessionRewound.
+ * Use `create(SessionRewoundSchema)` to create a new message.
+ */
+export const SessionRewoundSchema: GenMessage<SessionRewound> = /*@__PURE__*/
+  messageDesc(file_koda_v1_engine, 27);
 
 /**
  * A steer (`Steer`) that the running turn took: the model sees it from its next request.
@@ -1148,7 +1351,7 @@ export type UserInputAdded = Message<"koda.v1.UserInputAdded"> & {
  * Use `create(UserInputAddedSchema)` to create a new message.
  */
 export const UserInputAddedSchema: GenMessage<UserInputAdded> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 24);
+  messageDesc(file_koda_v1_engine, 28);
 
 /**
  * An input waits in the session's queue as the turn this event's turn_id names; that turn's
@@ -1184,7 +1387,7 @@ export type TurnQueued = Message<"koda.v1.TurnQueued"> & {
  * Use `create(TurnQueuedSchema)` to create a new message.
  */
 export const TurnQueuedSchema: GenMessage<TurnQueued> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 25);
+  messageDesc(file_koda_v1_engine, 29);
 
 /**
  * A queued turn was taken off the queue before it started.
@@ -1213,7 +1416,7 @@ export type QueuedTurnRemoved = Message<"koda.v1.QueuedTurnRemoved"> & {
  * Use `create(QueuedTurnRemovedSchema)` to create a new message.
  */
 export const QueuedTurnRemovedSchema: GenMessage<QueuedTurnRemoved> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 26);
+  messageDesc(file_koda_v1_engine, 30);
 
 /**
  * The model asks the user a clarifying question and waits for a `UserAnswer` (on the turn's
@@ -1257,7 +1460,7 @@ export type UserQuestion = Message<"koda.v1.UserQuestion"> & {
  * Use `create(UserQuestionSchema)` to create a new message.
  */
 export const UserQuestionSchema: GenMessage<UserQuestion> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 27);
+  messageDesc(file_koda_v1_engine, 31);
 
 /**
  * How much of the model's context window the next provider call uses (estimated).
@@ -1285,7 +1488,7 @@ export type ContextUsage = Message<"koda.v1.ContextUsage"> & {
  * Use `create(ContextUsageSchema)` to create a new message.
  */
 export const ContextUsageSchema: GenMessage<ContextUsage> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 28);
+  messageDesc(file_koda_v1_engine, 32);
 
 /**
  * The session's task list after a todo_write; also readable as `Session.todos`.
@@ -1306,7 +1509,7 @@ export type TodosUpdated = Message<"koda.v1.TodosUpdated"> & {
  * Use `create(TodosUpdatedSchema)` to create a new message.
  */
 export const TodosUpdatedSchema: GenMessage<TodosUpdated> = /*@__PURE__*/
-  messageDesc(file_koda_v1_engine, 29);
+  messageDesc(file_koda_v1_engine, 33);
 
 /**
  * A human's answer to an `ApprovalRequested` event.

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
-import type { EngineCommand, EngineEvent, FileChange } from "./engine_pb.js";
+import type { EngineCommand, EngineEvent, FileChange, FileDiffStat, SessionRewound } from "./engine_pb.js";
 import { file_koda_v1_engine } from "./engine_pb.js";
 import type { AgentProfile, Message as Message$1, Model, ProviderConfig, ProviderKind, Session } from "./session_pb.js";
 import { file_koda_v1_session } from "./session_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file koda/v1/session_service.proto.
  */
 export const file_koda_v1_session_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IvUBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSJQoHc2FuZGJveBgHIAEoCzIULmtvZGEudjEuU2FuZGJveEluZm8ibAoLU2FuZGJveEluZm8SEQoJYXZhaWxhYmxlGAEgASgIEhEKCW1lY2hhbmlzbRgCIAEoCRIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAyABKAkSGwoTZnVsbF9hY2Nlc3NfYWxsb3dlZBgEIAEoCCJSChFMaXN0TW9kZWxzUmVxdWVzdBIpCghwcm92aWRlchgBIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSEgoKc2Vzc2lvbl9pZBgCIAEoCSI0ChJMaXN0TW9kZWxzUmVzcG9uc2USHgoGbW9kZWxzGAEgAygLMg4ua29kYS52MS5Nb2RlbCI5ChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIjoKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiNwoSR2V0U2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24ipQEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSOAoGbGFiZWxzGAMgAygLMigua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5rb2RhLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImoKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24SLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIjcKEkZvcmtTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJIjgKE0ZvcmtTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiJkChZMaXN0RmlsZUNoYW5nZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChdMaXN0RmlsZUNoYW5nZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMua29kYS52MS5GaWxlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5rb2RhLnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKDlJ1blR1cm5SZXF1ZXN0EicKB2NvbW1hbmQYASABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQiNgoPUnVuVHVyblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudCJkChRTdWJtaXRDb21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEicKB2NvbW1hbmQYAiABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQSDwoHdHVybl9pZBgDIAEoCSIoChVTdWJtaXRDb21tYW5kUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSJNChFDYW5jZWxUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSEwoLY2xlYXJfcXVldWUYAyABKAgiPgoXUmVtb3ZlUXVldWVkVHVyblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgd0dXJuX2lkGAIgASgJIhoKGFJlbW92ZVF1ZXVlZFR1cm5SZXNwb25zZSIlChJDYW5jZWxUdXJuUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSI8ChNXYXRjaFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDIjsKFFdhdGNoU2Vzc2lvblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudDKeCwoOU2Vzc2lvblNlcnZpY2USTgoNR2V0U2VydmVySW5mbxIdLmtvZGEudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaHi5rb2RhLnYxLkdldFNlcnZlckluZm9SZXNwb25zZRJFCgpMaXN0TW9kZWxzEhoua29kYS52MS5MaXN0TW9kZWxzUmVxdWVzdBobLmtvZGEudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEk4KDUNyZWF0ZVNlc3Npb24SHS5rb2RhLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USRQoKR2V0U2Vzc2lvbhIaLmtvZGEudjEuR2V0U2Vzc2lvblJlcXVlc3QaGy5rb2RhLnYxLkdldFNlc3Npb25SZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5rb2RhLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEk4KDVVwZGF0ZVNlc3Npb24SHS5rb2RhLnYxLlVwZGF0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVzcG9uc2USTgoNRGVsZXRlU2Vzc2lvbhIdLmtvZGEudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaHi5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJICgtGb3JrU2Vzc2lvbhIbLmtvZGEudjEuRm9ya1Nlc3Npb25SZXF1ZXN0Ghwua29kYS52MS5Gb3JrU2Vzc2lvblJlc3BvbnNlEksKDExpc3RNZXNzYWdlcxIcLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVxdWVzdBodLmtvZGEudjEuTGlzdE1lc3NhZ2VzUmVzcG9uc2USVAoPTGlzdEZpbGVDaGFuZ2VzEh8ua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXF1ZXN0GiAua29kYS52MS5MaXN0RmlsZUNoYW5nZXNSZXNwb25zZRJACgdSdW5UdXJuEhcua29kYS52MS5SdW5UdXJuUmVxdWVzdBoYLmtvZGEudjEuUnVuVHVyblJlc3BvbnNlKAEwARJOCg1TdWJtaXRDb21tYW5kEh0ua29kYS52MS5TdWJtaXRDb21tYW5kUmVxdWVzdBoeLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlc3BvbnNlEkUKCkNhbmNlbFR1cm4SGi5rb2RhLnYxLkNhbmNlbFR1cm5SZXF1ZXN0Ghsua29kYS52MS5DYW5jZWxUdXJuUmVzcG9uc2USVwoQUmVtb3ZlUXVldWVkVHVybhIgLmtvZGEudjEuUmVtb3ZlUXVldWVkVHVyblJlcXVlc3QaIS5rb2RhLnYxLlJlbW92ZVF1ZXVlZFR1cm5SZXNwb25zZRJNCgxXYXRjaFNlc3Npb24SHC5rb2RhLnYxLldhdGNoU2Vzc2lvblJlcXVlc3QaHS5rb2RhLnYxLldhdGNoU2Vzc2lvblJlc3BvbnNlMAESWgoRTGlzdEFnZW50UHJvZmlsZXMSIS5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBoiLmtvZGEudjEuTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRJUCg9HZXRBZ2VudFByb2ZpbGUSHy5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlcXVlc3QaIC5rb2RhLnYxLkdldEFnZW50UHJvZmlsZVJlc3BvbnNlElEKDkNvbXBhY3RTZXNzaW9uEh4ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlcXVlc3QaHy5rb2RhLnYxLkNvbXBhY3RTZXNzaW9uUmVzcG9uc2VCKgoRZGV2LmtvZGFkLmtvZGEudjFCE1Nlc3Npb25TZXJ2aWNlUHJvdG9QAWIGcHJvdG8z", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
+  fileDesc("Ch1rb2RhL3YxL3Nlc3Npb25fc2VydmljZS5wcm90bxIHa29kYS52MSIrChVDb21wYWN0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJFChZDb21wYWN0U2Vzc2lvblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkSGgoSc3VtbWFyaXplZF90aHJvdWdoGAIgASgDIi0KGExpc3RBZ2VudFByb2ZpbGVzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiRAoZTGlzdEFnZW50UHJvZmlsZXNSZXNwb25zZRInCghwcm9maWxlcxgBIAMoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIjkKFkdldEFnZW50UHJvZmlsZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCgl3b3Jrc3BhY2UYAiABKAkiQQoXR2V0QWdlbnRQcm9maWxlUmVzcG9uc2USJgoHcHJvZmlsZRgBIAEoCzIVLmtvZGEudjEuQWdlbnRQcm9maWxlIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0IvUBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIUCgxjYXBhYmlsaXRpZXMYAiADKAkSLQoOcHJvdmlkZXJfa2luZHMYAyADKA4yFS5rb2RhLnYxLlByb3ZpZGVyS2luZBISCgp0b29sX25hbWVzGAQgAygJEhgKEGRlZmF1bHRfbG9vcF9jYXAYBSABKAUSMQoQZGVmYXVsdF9wcm92aWRlchgGIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSJQoHc2FuZGJveBgHIAEoCzIULmtvZGEudjEuU2FuZGJveEluZm8ibAoLU2FuZGJveEluZm8SEQoJYXZhaWxhYmxlGAEgASgIEhEKCW1lY2hhbmlzbRgCIAEoCRIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAyABKAkSGwoTZnVsbF9hY2Nlc3NfYWxsb3dlZBgEIAEoCCJSChFMaXN0TW9kZWxzUmVxdWVzdBIpCghwcm92aWRlchgBIAEoCzIXLmtvZGEudjEuUHJvdmlkZXJDb25maWcSEgoKc2Vzc2lvbl9pZBgCIAEoCSI0ChJMaXN0TW9kZWxzUmVzcG9uc2USHgoGbW9kZWxzGAEgAygLMg4ua29kYS52MS5Nb2RlbCI5ChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIjoKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiNwoSR2V0U2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24ipQEKE0xpc3RTZXNzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSOAoGbGFiZWxzGAMgAygLMigua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5rb2RhLnYxLlNlc3Npb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImoKFFVwZGF0ZVNlc3Npb25SZXF1ZXN0EiEKB3Nlc3Npb24YASABKAsyEC5rb2RhLnYxLlNlc3Npb24SLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjoKFVVwZGF0ZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAua29kYS52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlIjcKEkZvcmtTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRpdGxlGAIgASgJIjgKE0ZvcmtTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmtvZGEudjEuU2Vzc2lvbiJkChZMaXN0RmlsZUNoYW5nZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJYChdMaXN0RmlsZUNoYW5nZXNSZXNwb25zZRIkCgdjaGFuZ2VzGAEgAygLMhMua29kYS52MS5GaWxlQ2hhbmdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJQChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoUTGlzdE1lc3NhZ2VzUmVzcG9uc2USIgoIbWVzc2FnZXMYASADKAsyEC5rb2RhLnYxLk1lc3NhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKDlJ1blR1cm5SZXF1ZXN0EicKB2NvbW1hbmQYASABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQiNgoPUnVuVHVyblJlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQua29kYS52MS5FbmdpbmVFdmVudCJkChRTdWJtaXRDb21tYW5kUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEicKB2NvbW1hbmQYAiABKAsyFi5rb2RhLnYxLkVuZ2luZUNvbW1hbmQSDwoHdHVybl9pZBgDIAEoCSIoChVTdWJtaXRDb21tYW5kUmVzcG9uc2USDwoHdHVybl9pZBgBIAEoCSJNChFDYW5jZWxUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB3R1cm5faWQYAiABKAkSEwoLY2xlYXJfcXVldWUYAyABKAgifQoUUmV3aW5kU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgp0b190dXJuX2lkGAIgASgJEg4KBnRvX3NlcRgDIAEoAxINCgVmaWxlcxgEIAEoCBIPCgdoaXN0b3J5GAUgASgIEg0KBWZvcmNlGAYgASgIIkEKFVJld2luZFNlc3Npb25SZXNwb25zZRIoCgdyZXdvdW5kGAEgASgLMhcua29kYS52MS5TZXNzaW9uUmV3b3VuZCI7ChZVbnJld2luZFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFZm9yY2UYAiABKAgiQwoXVW5yZXdpbmRTZXNzaW9uUmVzcG9uc2USKAoHcmV3b3VuZBgBIAEoCzIXLmtvZGEudjEuU2Vzc2lvblJld291bmQiOQoSR2V0VHVybkRpZmZSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCSJRChNHZXRUdXJuRGlmZlJlc3BvbnNlEhQKDHVuaWZpZWRfZGlmZhgBIAEoCRIkCgVmaWxlcxgCIAMoCzIVLmtvZGEudjEuRmlsZURpZmZTdGF0Ij4KF1JlbW92ZVF1ZXVlZFR1cm5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHdHVybl9pZBgCIAEoCSIaChhSZW1vdmVRdWV1ZWRUdXJuUmVzcG9uc2UiJQoSQ2FuY2VsVHVyblJlc3BvbnNlEg8KB3R1cm5faWQYASABKAkiPAoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI7ChRXYXRjaFNlc3Npb25SZXNwb25zZRIjCgVldmVudBgBIAEoCzIULmtvZGEudjEuRW5naW5lRXZlbnQyjg0KDlNlc3Npb25TZXJ2aWNlEk4KDUdldFNlcnZlckluZm8SHS5rb2RhLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0Gh4ua29kYS52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2USRQoKTGlzdE1vZGVscxIaLmtvZGEudjEuTGlzdE1vZGVsc1JlcXVlc3QaGy5rb2RhLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJOCg1DcmVhdGVTZXNzaW9uEh0ua29kYS52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkUKCkdldFNlc3Npb24SGi5rb2RhLnYxLkdldFNlc3Npb25SZXF1ZXN0Ghsua29kYS52MS5HZXRTZXNzaW9uUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwua29kYS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0ua29kYS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJOCg1VcGRhdGVTZXNzaW9uEh0ua29kYS52MS5VcGRhdGVTZXNzaW9uUmVxdWVzdBoeLmtvZGEudjEuVXBkYXRlU2Vzc2lvblJlc3BvbnNlEk4KDURlbGV0ZVNlc3Npb24SHS5rb2RhLnYxLkRlbGV0ZVNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USSAoLRm9ya1Nlc3Npb24SGy5rb2RhLnYxLkZvcmtTZXNzaW9uUmVxdWVzdBocLmtvZGEudjEuRm9ya1Nlc3Npb25SZXNwb25zZRJLCgxMaXN0TWVzc2FnZXMSHC5rb2RhLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaHS5rb2RhLnYxLkxpc3RNZXNzYWdlc1Jlc3BvbnNlElQKD0xpc3RGaWxlQ2hhbmdlcxIfLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVxdWVzdBogLmtvZGEudjEuTGlzdEZpbGVDaGFuZ2VzUmVzcG9uc2USQAoHUnVuVHVybhIXLmtvZGEudjEuUnVuVHVyblJlcXVlc3QaGC5rb2RhLnYxLlJ1blR1cm5SZXNwb25zZSgBMAESTgoNU3VibWl0Q29tbWFuZBIdLmtvZGEudjEuU3VibWl0Q29tbWFuZFJlcXVlc3QaHi5rb2RhLnYxLlN1Ym1pdENvbW1hbmRSZXNwb25zZRJFCgpDYW5jZWxUdXJuEhoua29kYS52MS5DYW5jZWxUdXJuUmVxdWVzdBobLmtvZGEudjEuQ2FuY2VsVHVyblJlc3BvbnNlEk4KDVJld2luZFNlc3Npb24SHS5rb2RhLnYxLlJld2luZFNlc3Npb25SZXF1ZXN0Gh4ua29kYS52MS5SZXdpbmRTZXNzaW9uUmVzcG9uc2USVAoPVW5yZXdpbmRTZXNzaW9uEh8ua29kYS52MS5VbnJld2luZFNlc3Npb25SZXF1ZXN0GiAua29kYS52MS5VbnJld2luZFNlc3Npb25SZXNwb25zZRJICgtHZXRUdXJuRGlmZhIbLmtvZGEudjEuR2V0VHVybkRpZmZSZXF1ZXN0Ghwua29kYS52MS5HZXRUdXJuRGlmZlJlc3BvbnNlElcKEFJlbW92ZVF1ZXVlZFR1cm4SIC5rb2RhLnYxLlJlbW92ZVF1ZXVlZFR1cm5SZXF1ZXN0GiEua29kYS52MS5SZW1vdmVRdWV1ZWRUdXJuUmVzcG9uc2USTQoMV2F0Y2hTZXNzaW9uEhwua29kYS52MS5XYXRjaFNlc3Npb25SZXF1ZXN0Gh0ua29kYS52MS5XYXRjaFNlc3Npb25SZXNwb25zZTABEloKEUxpc3RBZ2VudFByb2ZpbGVzEiEua29kYS52MS5MaXN0QWdlbnRQcm9maWxlc1JlcXVlc3QaIi5rb2RhLnYxLkxpc3RBZ2VudFByb2ZpbGVzUmVzcG9uc2USVAoPR2V0QWdlbnRQcm9maWxlEh8ua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXF1ZXN0GiAua29kYS52MS5HZXRBZ2VudFByb2ZpbGVSZXNwb25zZRJRCg5Db21wYWN0U2Vzc2lvbhIeLmtvZGEudjEuQ29tcGFjdFNlc3Npb25SZXF1ZXN0Gh8ua29kYS52MS5Db21wYWN0U2Vzc2lvblJlc3BvbnNlQioKEWRldi5rb2RhZC5rb2RhLnYxQhNTZXNzaW9uU2VydmljZVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_koda_v1_engine, file_koda_v1_session]);
 
 /**
  * Request of CompactSession.
@@ -887,6 +887,189 @@ export const CancelTurnRequestSchema: GenMessage<CancelTurnRequest> = /*@__PURE_
   messageDesc(file_koda_v1_session_service, 31);
 
 /**
+ * Request of RewindSession.
+ *
+ * @generated from message koda.v1.RewindSessionRequest
+ */
+export type RewindSessionRequest = Message<"koda.v1.RewindSessionRequest"> & {
+  /**
+   * Id of the session. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The turn to return to the state just before. Exactly one of this and `to_seq`.
+   *
+   * @generated from field: string to_turn_id = 2;
+   */
+  toTurnId: string;
+
+  /**
+   * A seq: the state of the last checkpoint at or before it.
+   *
+   * @generated from field: int64 to_seq = 3;
+   */
+  toSeq: bigint;
+
+  /**
+   * Restore the workspace's files.
+   *
+   * @generated from field: bool files = 4;
+   */
+  files: boolean;
+
+  /**
+   * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
+   * that checkpoint's turn began). At least one of `files` and `history`.
+   *
+   * @generated from field: bool history = 5;
+   */
+  history: boolean;
+
+  /**
+   * Overwrite files changed outside kodad since its last checkpoint.
+   *
+   * @generated from field: bool force = 6;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message koda.v1.RewindSessionRequest.
+ * Use `create(RewindSessionRequestSchema)` to create a new message.
+ */
+export const RewindSessionRequestSchema: GenMessage<RewindSessionRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 32);
+
+/**
+ * Response of RewindSession.
+ *
+ * @generated from message koda.v1.RewindSessionResponse
+ */
+export type RewindSessionResponse = Message<"koda.v1.RewindSessionResponse"> & {
+  /**
+   * What the rewind did (also sent as the `session_rewound` event).
+   *
+   * @generated from field: koda.v1.SessionRewound rewound = 1;
+   */
+  rewound?: SessionRewound | undefined;
+};
+
+/**
+ * Describes the message koda.v1.RewindSessionResponse.
+ * Use `create(RewindSessionResponseSchema)` to create a new message.
+ */
+export const RewindSessionResponseSchema: GenMessage<RewindSessionResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 33);
+
+/**
+ * Request of UnrewindSession.
+ *
+ * @generated from message koda.v1.UnrewindSessionRequest
+ */
+export type UnrewindSessionRequest = Message<"koda.v1.UnrewindSessionRequest"> & {
+  /**
+   * Id of the session. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Overwrite files changed outside kodad since the rewind.
+   *
+   * @generated from field: bool force = 2;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message koda.v1.UnrewindSessionRequest.
+ * Use `create(UnrewindSessionRequestSchema)` to create a new message.
+ */
+export const UnrewindSessionRequestSchema: GenMessage<UnrewindSessionRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 34);
+
+/**
+ * Response of UnrewindSession.
+ *
+ * @generated from message koda.v1.UnrewindSessionResponse
+ */
+export type UnrewindSessionResponse = Message<"koda.v1.UnrewindSessionResponse"> & {
+  /**
+   * What the undo did (also sent as the `session_rewound` event, with `undone`).
+   *
+   * @generated from field: koda.v1.SessionRewound rewound = 1;
+   */
+  rewound?: SessionRewound | undefined;
+};
+
+/**
+ * Describes the message koda.v1.UnrewindSessionResponse.
+ * Use `create(UnrewindSessionResponseSchema)` to create a new message.
+ */
+export const UnrewindSessionResponseSchema: GenMessage<UnrewindSessionResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 35);
+
+/**
+ * Request of GetTurnDiff.
+ *
+ * @generated from message koda.v1.GetTurnDiffRequest
+ */
+export type GetTurnDiffRequest = Message<"koda.v1.GetTurnDiffRequest"> & {
+  /**
+   * Id of the session. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The turn. Required.
+   *
+   * @generated from field: string turn_id = 2;
+   */
+  turnId: string;
+};
+
+/**
+ * Describes the message koda.v1.GetTurnDiffRequest.
+ * Use `create(GetTurnDiffRequestSchema)` to create a new message.
+ */
+export const GetTurnDiffRequestSchema: GenMessage<GetTurnDiffRequest> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 36);
+
+/**
+ * Response of GetTurnDiff.
+ *
+ * @generated from message koda.v1.GetTurnDiffResponse
+ */
+export type GetTurnDiffResponse = Message<"koda.v1.GetTurnDiffResponse"> & {
+  /**
+   * The changes as a unified diff (`a/` and `b/` paths; binary files named only).
+   *
+   * @generated from field: string unified_diff = 1;
+   */
+  unifiedDiff: string;
+
+  /**
+   * Each changed file with its line counts.
+   *
+   * @generated from field: repeated koda.v1.FileDiffStat files = 2;
+   */
+  files: FileDiffStat[];
+};
+
+/**
+ * Describes the message koda.v1.GetTurnDiffResponse.
+ * Use `create(GetTurnDiffResponseSchema)` to create a new message.
+ */
+export const GetTurnDiffResponseSchema: GenMessage<GetTurnDiffResponse> = /*@__PURE__*/
+  messageDesc(file_koda_v1_session_service, 37);
+
+/**
  * Request of RemoveQueuedTurn.
  *
  * @generated from message koda.v1.RemoveQueuedTurnRequest
@@ -912,7 +1095,7 @@ export type RemoveQueuedTurnRequest = Message<"koda.v1.RemoveQueuedTurnRequest">
  * Use `create(RemoveQueuedTurnRequestSchema)` to create a new message.
  */
 export const RemoveQueuedTurnRequestSchema: GenMessage<RemoveQueuedTurnRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 32);
+  messageDesc(file_koda_v1_session_service, 38);
 
 /**
  * Response of RemoveQueuedTurn.
@@ -927,7 +1110,7 @@ export type RemoveQueuedTurnResponse = Message<"koda.v1.RemoveQueuedTurnResponse
  * Use `create(RemoveQueuedTurnResponseSchema)` to create a new message.
  */
 export const RemoveQueuedTurnResponseSchema: GenMessage<RemoveQueuedTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 33);
+  messageDesc(file_koda_v1_session_service, 39);
 
 /**
  * Response of CancelTurn.
@@ -948,7 +1131,7 @@ export type CancelTurnResponse = Message<"koda.v1.CancelTurnResponse"> & {
  * Use `create(CancelTurnResponseSchema)` to create a new message.
  */
 export const CancelTurnResponseSchema: GenMessage<CancelTurnResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 34);
+  messageDesc(file_koda_v1_session_service, 40);
 
 /**
  * Request of WatchSession.
@@ -978,7 +1161,7 @@ export type WatchSessionRequest = Message<"koda.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 35);
+  messageDesc(file_koda_v1_session_service, 41);
 
 /**
  * One message of the WatchSession stream.
@@ -999,7 +1182,7 @@ export type WatchSessionResponse = Message<"koda.v1.WatchSessionResponse"> & {
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_koda_v1_session_service, 36);
+  messageDesc(file_koda_v1_session_service, 42);
 
 /**
  * Keeps coding-agent sessions and runs their turns.
@@ -1023,6 +1206,8 @@ export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@_
  *                             turns_per_tenant) and value
  *   LEASE_LOST                ABORTED: another replica took the session over; metadata
  *                             session_id
+ *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+ *                             outside kodad; metadata session_id, paths (comma-separated)
  *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
  *                             cost_budget is spent; metadata session_id, budget ("tokens"
  *                             or "cost")
@@ -1182,6 +1367,41 @@ export const SessionService: GenService<{
     methodKind: "unary";
     input: typeof CancelTurnRequestSchema;
     output: typeof CancelTurnResponseSchema;
+  },
+  /**
+   * Returns the workspace and/or the history to the state just before a turn (or at a
+   * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+   * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+   * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+   *
+   * @generated from rpc koda.v1.SessionService.RewindSession
+   */
+  rewindSession: {
+    methodKind: "unary";
+    input: typeof RewindSessionRequestSchema;
+    output: typeof RewindSessionResponseSchema;
+  },
+  /**
+   * Undoes the session's latest rewind: the files and messages it took back come back.
+   * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+   *
+   * @generated from rpc koda.v1.SessionService.UnrewindSession
+   */
+  unrewindSession: {
+    methodKind: "unary";
+    input: typeof UnrewindSessionRequestSchema;
+    output: typeof UnrewindSessionResponseSchema;
+  },
+  /**
+   * The unified diff of everything a turn changed in the workspace (bash included), from its
+   * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+   *
+   * @generated from rpc koda.v1.SessionService.GetTurnDiff
+   */
+  getTurnDiff: {
+    methodKind: "unary";
+    input: typeof GetTurnDiffRequestSchema;
+    output: typeof GetTurnDiffResponseSchema;
   },
   /**
    * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);

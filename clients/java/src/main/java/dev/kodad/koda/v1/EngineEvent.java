@@ -83,6 +83,9 @@ private static final long serialVersionUID = 0L;
     USER_INPUT_ADDED(27),
     TURN_QUEUED(28),
     QUEUED_TURN_REMOVED(29),
+    CHECKPOINT_TAKEN(30),
+    TURN_DIFF(31),
+    SESSION_REWOUND(32),
     PAYLOAD_NOT_SET(0);
     private final int value;
     private PayloadCase(int value) {
@@ -120,6 +123,9 @@ private static final long serialVersionUID = 0L;
         case 27: return USER_INPUT_ADDED;
         case 28: return TURN_QUEUED;
         case 29: return QUEUED_TURN_REMOVED;
+        case 30: return CHECKPOINT_TAKEN;
+        case 31: return TURN_DIFF;
+        case 32: return SESSION_REWOUND;
         case 0: return PAYLOAD_NOT_SET;
         default: return null;
       }
@@ -1251,6 +1257,135 @@ private static final long serialVersionUID = 0L;
     return dev.kodad.koda.v1.QueuedTurnRemoved.getDefaultInstance();
   }
 
+  public static final int CHECKPOINT_TAKEN_FIELD_NUMBER = 30;
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   * @return Whether the checkpointTaken field is set.
+   */
+  @java.lang.Override
+  public boolean hasCheckpointTaken() {
+    return payloadCase_ == 30;
+  }
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   * @return The checkpointTaken.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.CheckpointTaken getCheckpointTaken() {
+    if (payloadCase_ == 30) {
+       return (dev.kodad.koda.v1.CheckpointTaken) payload_;
+    }
+    return dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.CheckpointTakenOrBuilder getCheckpointTakenOrBuilder() {
+    if (payloadCase_ == 30) {
+       return (dev.kodad.koda.v1.CheckpointTaken) payload_;
+    }
+    return dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+  }
+
+  public static final int TURN_DIFF_FIELD_NUMBER = 31;
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   * @return Whether the turnDiff field is set.
+   */
+  @java.lang.Override
+  public boolean hasTurnDiff() {
+    return payloadCase_ == 31;
+  }
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   * @return The turnDiff.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TurnDiff getTurnDiff() {
+    if (payloadCase_ == 31) {
+       return (dev.kodad.koda.v1.TurnDiff) payload_;
+    }
+    return dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.TurnDiffOrBuilder getTurnDiffOrBuilder() {
+    if (payloadCase_ == 31) {
+       return (dev.kodad.koda.v1.TurnDiff) payload_;
+    }
+    return dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+  }
+
+  public static final int SESSION_REWOUND_FIELD_NUMBER = 32;
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   * @return Whether the sessionRewound field is set.
+   */
+  @java.lang.Override
+  public boolean hasSessionRewound() {
+    return payloadCase_ == 32;
+  }
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   * @return The sessionRewound.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SessionRewound getSessionRewound() {
+    if (payloadCase_ == 32) {
+       return (dev.kodad.koda.v1.SessionRewound) payload_;
+    }
+    return dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+  }
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.SessionRewoundOrBuilder getSessionRewoundOrBuilder() {
+    if (payloadCase_ == 32) {
+       return (dev.kodad.koda.v1.SessionRewound) payload_;
+    }
+    return dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -1342,6 +1477,15 @@ private static final long serialVersionUID = 0L;
     }
     if (payloadCase_ == 29) {
       output.writeMessage(29, (dev.kodad.koda.v1.QueuedTurnRemoved) payload_);
+    }
+    if (payloadCase_ == 30) {
+      output.writeMessage(30, (dev.kodad.koda.v1.CheckpointTaken) payload_);
+    }
+    if (payloadCase_ == 31) {
+      output.writeMessage(31, (dev.kodad.koda.v1.TurnDiff) payload_);
+    }
+    if (payloadCase_ == 32) {
+      output.writeMessage(32, (dev.kodad.koda.v1.SessionRewound) payload_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -1446,6 +1590,18 @@ private static final long serialVersionUID = 0L;
     if (payloadCase_ == 29) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(29, (dev.kodad.koda.v1.QueuedTurnRemoved) payload_);
+    }
+    if (payloadCase_ == 30) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(30, (dev.kodad.koda.v1.CheckpointTaken) payload_);
+    }
+    if (payloadCase_ == 31) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(31, (dev.kodad.koda.v1.TurnDiff) payload_);
+    }
+    if (payloadCase_ == 32) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(32, (dev.kodad.koda.v1.SessionRewound) payload_);
     }
     return size;
   }
@@ -1568,6 +1724,18 @@ private static final long serialVersionUID = 0L;
         if (!getQueuedTurnRemoved()
             .equals(other.getQueuedTurnRemoved())) return false;
         break;
+      case 30:
+        if (!getCheckpointTaken()
+            .equals(other.getCheckpointTaken())) return false;
+        break;
+      case 31:
+        if (!getTurnDiff()
+            .equals(other.getTurnDiff())) return false;
+        break;
+      case 32:
+        if (!getSessionRewound()
+            .equals(other.getSessionRewound())) return false;
+        break;
       case 0:
       default:
     }
@@ -1677,6 +1845,18 @@ private static final long serialVersionUID = 0L;
       case 29:
         hash = (37 * hash) + QUEUED_TURN_REMOVED_FIELD_NUMBER;
         hash = (53 * hash) + getQueuedTurnRemoved().hashCode();
+        break;
+      case 30:
+        hash = (37 * hash) + CHECKPOINT_TAKEN_FIELD_NUMBER;
+        hash = (53 * hash) + getCheckpointTaken().hashCode();
+        break;
+      case 31:
+        hash = (37 * hash) + TURN_DIFF_FIELD_NUMBER;
+        hash = (53 * hash) + getTurnDiff().hashCode();
+        break;
+      case 32:
+        hash = (37 * hash) + SESSION_REWOUND_FIELD_NUMBER;
+        hash = (53 * hash) + getSessionRewound().hashCode();
         break;
       case 0:
       default:
@@ -1892,6 +2072,15 @@ private static final long serialVersionUID = 0L;
       if (queuedTurnRemovedBuilder_ != null) {
         queuedTurnRemovedBuilder_.clear();
       }
+      if (checkpointTakenBuilder_ != null) {
+        checkpointTakenBuilder_.clear();
+      }
+      if (turnDiffBuilder_ != null) {
+        turnDiffBuilder_.clear();
+      }
+      if (sessionRewoundBuilder_ != null) {
+        sessionRewoundBuilder_.clear();
+      }
       payloadCase_ = 0;
       payload_ = null;
       return this;
@@ -2036,6 +2225,18 @@ private static final long serialVersionUID = 0L;
           queuedTurnRemovedBuilder_ != null) {
         result.payload_ = queuedTurnRemovedBuilder_.build();
       }
+      if (payloadCase_ == 30 &&
+          checkpointTakenBuilder_ != null) {
+        result.payload_ = checkpointTakenBuilder_.build();
+      }
+      if (payloadCase_ == 31 &&
+          turnDiffBuilder_ != null) {
+        result.payload_ = turnDiffBuilder_.build();
+      }
+      if (payloadCase_ == 32 &&
+          sessionRewoundBuilder_ != null) {
+        result.payload_ = sessionRewoundBuilder_.build();
+      }
     }
 
     @java.lang.Override
@@ -2155,6 +2356,18 @@ private static final long serialVersionUID = 0L;
         }
         case QUEUED_TURN_REMOVED: {
           mergeQueuedTurnRemoved(other.getQueuedTurnRemoved());
+          break;
+        }
+        case CHECKPOINT_TAKEN: {
+          mergeCheckpointTaken(other.getCheckpointTaken());
+          break;
+        }
+        case TURN_DIFF: {
+          mergeTurnDiff(other.getTurnDiff());
+          break;
+        }
+        case SESSION_REWOUND: {
+          mergeSessionRewound(other.getSessionRewound());
           break;
         }
         case PAYLOAD_NOT_SET: {
@@ -2357,6 +2570,27 @@ private static final long serialVersionUID = 0L;
               payloadCase_ = 29;
               break;
             } // case 234
+            case 242: {
+              input.readMessage(
+                  internalGetCheckpointTakenFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 30;
+              break;
+            } // case 242
+            case 250: {
+              input.readMessage(
+                  internalGetTurnDiffFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 31;
+              break;
+            } // case 250
+            case 258: {
+              input.readMessage(
+                  internalGetSessionRewoundFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              payloadCase_ = 32;
+              break;
+            } // case 258
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -6512,6 +6746,534 @@ private static final long serialVersionUID = 0L;
       payloadCase_ = 29;
       onChanged();
       return queuedTurnRemovedBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.CheckpointTaken, dev.kodad.koda.v1.CheckpointTaken.Builder, dev.kodad.koda.v1.CheckpointTakenOrBuilder> checkpointTakenBuilder_;
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     * @return Whether the checkpointTaken field is set.
+     */
+    @java.lang.Override
+    public boolean hasCheckpointTaken() {
+      return payloadCase_ == 30;
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     * @return The checkpointTaken.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.CheckpointTaken getCheckpointTaken() {
+      if (checkpointTakenBuilder_ == null) {
+        if (payloadCase_ == 30) {
+          return (dev.kodad.koda.v1.CheckpointTaken) payload_;
+        }
+        return dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 30) {
+          return checkpointTakenBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    public Builder setCheckpointTaken(dev.kodad.koda.v1.CheckpointTaken value) {
+      if (checkpointTakenBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        checkpointTakenBuilder_.setMessage(value);
+      }
+      payloadCase_ = 30;
+      return this;
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    public Builder setCheckpointTaken(
+        dev.kodad.koda.v1.CheckpointTaken.Builder builderForValue) {
+      if (checkpointTakenBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        checkpointTakenBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 30;
+      return this;
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    public Builder mergeCheckpointTaken(dev.kodad.koda.v1.CheckpointTaken value) {
+      if (checkpointTakenBuilder_ == null) {
+        if (payloadCase_ == 30 &&
+            payload_ != dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.CheckpointTaken.newBuilder((dev.kodad.koda.v1.CheckpointTaken) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 30) {
+          checkpointTakenBuilder_.mergeFrom(value);
+        } else {
+          checkpointTakenBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 30;
+      return this;
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    public Builder clearCheckpointTaken() {
+      if (checkpointTakenBuilder_ == null) {
+        if (payloadCase_ == 30) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 30) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        checkpointTakenBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    public dev.kodad.koda.v1.CheckpointTaken.Builder getCheckpointTakenBuilder() {
+      return internalGetCheckpointTakenFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.CheckpointTakenOrBuilder getCheckpointTakenOrBuilder() {
+      if ((payloadCase_ == 30) && (checkpointTakenBuilder_ != null)) {
+        return checkpointTakenBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 30) {
+          return (dev.kodad.koda.v1.CheckpointTaken) payload_;
+        }
+        return dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The workspace was captured: a checkpoint RewindSession can return to.
+     * </pre>
+     *
+     * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.CheckpointTaken, dev.kodad.koda.v1.CheckpointTaken.Builder, dev.kodad.koda.v1.CheckpointTakenOrBuilder> 
+        internalGetCheckpointTakenFieldBuilder() {
+      if (checkpointTakenBuilder_ == null) {
+        if (!(payloadCase_ == 30)) {
+          payload_ = dev.kodad.koda.v1.CheckpointTaken.getDefaultInstance();
+        }
+        checkpointTakenBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.CheckpointTaken, dev.kodad.koda.v1.CheckpointTaken.Builder, dev.kodad.koda.v1.CheckpointTakenOrBuilder>(
+                (dev.kodad.koda.v1.CheckpointTaken) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 30;
+      onChanged();
+      return checkpointTakenBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TurnDiff, dev.kodad.koda.v1.TurnDiff.Builder, dev.kodad.koda.v1.TurnDiffOrBuilder> turnDiffBuilder_;
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     * @return Whether the turnDiff field is set.
+     */
+    @java.lang.Override
+    public boolean hasTurnDiff() {
+      return payloadCase_ == 31;
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     * @return The turnDiff.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TurnDiff getTurnDiff() {
+      if (turnDiffBuilder_ == null) {
+        if (payloadCase_ == 31) {
+          return (dev.kodad.koda.v1.TurnDiff) payload_;
+        }
+        return dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 31) {
+          return turnDiffBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    public Builder setTurnDiff(dev.kodad.koda.v1.TurnDiff value) {
+      if (turnDiffBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        turnDiffBuilder_.setMessage(value);
+      }
+      payloadCase_ = 31;
+      return this;
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    public Builder setTurnDiff(
+        dev.kodad.koda.v1.TurnDiff.Builder builderForValue) {
+      if (turnDiffBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        turnDiffBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 31;
+      return this;
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    public Builder mergeTurnDiff(dev.kodad.koda.v1.TurnDiff value) {
+      if (turnDiffBuilder_ == null) {
+        if (payloadCase_ == 31 &&
+            payload_ != dev.kodad.koda.v1.TurnDiff.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.TurnDiff.newBuilder((dev.kodad.koda.v1.TurnDiff) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 31) {
+          turnDiffBuilder_.mergeFrom(value);
+        } else {
+          turnDiffBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 31;
+      return this;
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    public Builder clearTurnDiff() {
+      if (turnDiffBuilder_ == null) {
+        if (payloadCase_ == 31) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 31) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        turnDiffBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    public dev.kodad.koda.v1.TurnDiff.Builder getTurnDiffBuilder() {
+      return internalGetTurnDiffFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.TurnDiffOrBuilder getTurnDiffOrBuilder() {
+      if ((payloadCase_ == 31) && (turnDiffBuilder_ != null)) {
+        return turnDiffBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 31) {
+          return (dev.kodad.koda.v1.TurnDiff) payload_;
+        }
+        return dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+     * </pre>
+     *
+     * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.TurnDiff, dev.kodad.koda.v1.TurnDiff.Builder, dev.kodad.koda.v1.TurnDiffOrBuilder> 
+        internalGetTurnDiffFieldBuilder() {
+      if (turnDiffBuilder_ == null) {
+        if (!(payloadCase_ == 31)) {
+          payload_ = dev.kodad.koda.v1.TurnDiff.getDefaultInstance();
+        }
+        turnDiffBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.TurnDiff, dev.kodad.koda.v1.TurnDiff.Builder, dev.kodad.koda.v1.TurnDiffOrBuilder>(
+                (dev.kodad.koda.v1.TurnDiff) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 31;
+      onChanged();
+      return turnDiffBuilder_;
+    }
+
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.SessionRewound, dev.kodad.koda.v1.SessionRewound.Builder, dev.kodad.koda.v1.SessionRewoundOrBuilder> sessionRewoundBuilder_;
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     * @return Whether the sessionRewound field is set.
+     */
+    @java.lang.Override
+    public boolean hasSessionRewound() {
+      return payloadCase_ == 32;
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     * @return The sessionRewound.
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.SessionRewound getSessionRewound() {
+      if (sessionRewoundBuilder_ == null) {
+        if (payloadCase_ == 32) {
+          return (dev.kodad.koda.v1.SessionRewound) payload_;
+        }
+        return dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+      } else {
+        if (payloadCase_ == 32) {
+          return sessionRewoundBuilder_.getMessage();
+        }
+        return dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    public Builder setSessionRewound(dev.kodad.koda.v1.SessionRewound value) {
+      if (sessionRewoundBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        payload_ = value;
+        onChanged();
+      } else {
+        sessionRewoundBuilder_.setMessage(value);
+      }
+      payloadCase_ = 32;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    public Builder setSessionRewound(
+        dev.kodad.koda.v1.SessionRewound.Builder builderForValue) {
+      if (sessionRewoundBuilder_ == null) {
+        payload_ = builderForValue.build();
+        onChanged();
+      } else {
+        sessionRewoundBuilder_.setMessage(builderForValue.build());
+      }
+      payloadCase_ = 32;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    public Builder mergeSessionRewound(dev.kodad.koda.v1.SessionRewound value) {
+      if (sessionRewoundBuilder_ == null) {
+        if (payloadCase_ == 32 &&
+            payload_ != dev.kodad.koda.v1.SessionRewound.getDefaultInstance()) {
+          payload_ = dev.kodad.koda.v1.SessionRewound.newBuilder((dev.kodad.koda.v1.SessionRewound) payload_)
+              .mergeFrom(value).buildPartial();
+        } else {
+          payload_ = value;
+        }
+        onChanged();
+      } else {
+        if (payloadCase_ == 32) {
+          sessionRewoundBuilder_.mergeFrom(value);
+        } else {
+          sessionRewoundBuilder_.setMessage(value);
+        }
+      }
+      payloadCase_ = 32;
+      return this;
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    public Builder clearSessionRewound() {
+      if (sessionRewoundBuilder_ == null) {
+        if (payloadCase_ == 32) {
+          payloadCase_ = 0;
+          payload_ = null;
+          onChanged();
+        }
+      } else {
+        if (payloadCase_ == 32) {
+          payloadCase_ = 0;
+          payload_ = null;
+        }
+        sessionRewoundBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    public dev.kodad.koda.v1.SessionRewound.Builder getSessionRewoundBuilder() {
+      return internalGetSessionRewoundFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    @java.lang.Override
+    public dev.kodad.koda.v1.SessionRewoundOrBuilder getSessionRewoundOrBuilder() {
+      if ((payloadCase_ == 32) && (sessionRewoundBuilder_ != null)) {
+        return sessionRewoundBuilder_.getMessageOrBuilder();
+      } else {
+        if (payloadCase_ == 32) {
+          return (dev.kodad.koda.v1.SessionRewound) payload_;
+        }
+        return dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+      }
+    }
+    /**
+     * <pre>
+     * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+     * </pre>
+     *
+     * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.SessionRewound, dev.kodad.koda.v1.SessionRewound.Builder, dev.kodad.koda.v1.SessionRewoundOrBuilder> 
+        internalGetSessionRewoundFieldBuilder() {
+      if (sessionRewoundBuilder_ == null) {
+        if (!(payloadCase_ == 32)) {
+          payload_ = dev.kodad.koda.v1.SessionRewound.getDefaultInstance();
+        }
+        sessionRewoundBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.SessionRewound, dev.kodad.koda.v1.SessionRewound.Builder, dev.kodad.koda.v1.SessionRewoundOrBuilder>(
+                (dev.kodad.koda.v1.SessionRewound) payload_,
+                getParentForChildren(),
+                isClean());
+        payload_ = null;
+      }
+      payloadCase_ = 32;
+      onChanged();
+      return sessionRewoundBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.EngineEvent)

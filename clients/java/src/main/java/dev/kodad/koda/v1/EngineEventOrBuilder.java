@@ -682,5 +682,86 @@ public interface EngineEventOrBuilder extends
    */
   dev.kodad.koda.v1.QueuedTurnRemovedOrBuilder getQueuedTurnRemovedOrBuilder();
 
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   * @return Whether the checkpointTaken field is set.
+   */
+  boolean hasCheckpointTaken();
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   * @return The checkpointTaken.
+   */
+  dev.kodad.koda.v1.CheckpointTaken getCheckpointTaken();
+  /**
+   * <pre>
+   * The workspace was captured: a checkpoint RewindSession can return to.
+   * </pre>
+   *
+   * <code>.koda.v1.CheckpointTaken checkpoint_taken = 30 [json_name = "checkpointTaken"];</code>
+   */
+  dev.kodad.koda.v1.CheckpointTakenOrBuilder getCheckpointTakenOrBuilder();
+
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   * @return Whether the turnDiff field is set.
+   */
+  boolean hasTurnDiff();
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   * @return The turnDiff.
+   */
+  dev.kodad.koda.v1.TurnDiff getTurnDiff();
+  /**
+   * <pre>
+   * What the turn changed in the workspace, by any tool; sent right before turn_ended.
+   * </pre>
+   *
+   * <code>.koda.v1.TurnDiff turn_diff = 31 [json_name = "turnDiff"];</code>
+   */
+  dev.kodad.koda.v1.TurnDiffOrBuilder getTurnDiffOrBuilder();
+
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   * @return Whether the sessionRewound field is set.
+   */
+  boolean hasSessionRewound();
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   * @return The sessionRewound.
+   */
+  dev.kodad.koda.v1.SessionRewound getSessionRewound();
+  /**
+   * <pre>
+   * The session was rewound, or a rewind undone (its turn_id is the rewind's own).
+   * </pre>
+   *
+   * <code>.koda.v1.SessionRewound session_rewound = 32 [json_name = "sessionRewound"];</code>
+   */
+  dev.kodad.koda.v1.SessionRewoundOrBuilder getSessionRewoundOrBuilder();
+
   dev.kodad.koda.v1.EngineEvent.PayloadCase getPayloadCase();
 }

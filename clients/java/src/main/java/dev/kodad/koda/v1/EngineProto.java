@@ -147,6 +147,26 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_EngineEvent_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_CheckpointTaken_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_CheckpointTaken_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_FileDiffStat_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_FileDiffStat_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_TurnDiff_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_TurnDiff_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_SessionRewound_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_SessionRewound_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_UserInputAdded_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -259,7 +279,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "ReasonR\006reason\022\035\n\nerror_code\030\002 \001(\tR\terro" +
       "rCode\022#\n\rerror_message\030\003 \001(\tR\014errorMessa" +
       "ge\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR\005usage" +
-      "\022\037\n\013output_json\030\005 \001(\tR\noutputJson\"\332\013\n\013En" +
+      "\022\037\n\013output_json\030\005 \001(\tR\noutputJson\"\227\r\n\013En" +
       "gineEvent\022\035\n\nsession_id\030\001 \001(\tR\tsessionId" +
       "\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003" +
       "seq\022;\n\013create_time\030\004 \001(\0132\032.google.protob" +
@@ -297,47 +317,68 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "eued\030\034 \001(\0132\023.koda.v1.TurnQueuedH\000R\nturnQ" +
       "ueued\022L\n\023queued_turn_removed\030\035 \001(\0132\032.kod" +
       "a.v1.QueuedTurnRemovedH\000R\021queuedTurnRemo" +
-      "vedB\t\n\007payload\"E\n\016UserInputAdded\022\022\n\004text" +
-      "\030\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nimage" +
-      "Count\"]\n\nTurnQueued\022\022\n\004text\030\001 \001(\tR\004text\022" +
-      "\037\n\013image_count\030\002 \001(\005R\nimageCount\022\032\n\010posi" +
-      "tion\030\003 \001(\005R\010position\"E\n\021QueuedTurnRemove" +
-      "d\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n\007message\030\002 \001" +
-      "(\tR\007message\"|\n\014UserQuestion\022\035\n\nrequest_i" +
-      "d\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001(\tR\006cal" +
-      "lId\022\032\n\010question\030\003 \001(\tR\010question\022\030\n\007choic" +
-      "es\030\004 \003(\tR\007choices\"N\n\014ContextUsage\022\037\n\013use" +
-      "d_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax_tokens" +
-      "\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated\022#\n\005tod" +
-      "os\030\001 \003(\0132\r.koda.v1.TodoR\005todos*\210\001\n\010Decis" +
-      "ion\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECISIO" +
-      "N_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002" +
-      "\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DECISION_REJECT" +
-      "_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027LOOP_ACTION_U" +
-      "NSPECIFIED\020\000\022\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024" +
-      "\n\020LOOP_ACTION_STOP\020\002*s\n\020DisconnectPolicy" +
-      "\022!\n\035DISCONNECT_POLICY_UNSPECIFIED\020\000\022\034\n\030D" +
-      "ISCONNECT_POLICY_CANCEL\020\001\022\036\n\032DISCONNECT_" +
-      "POLICY_CONTINUE\020\002*\200\001\n\010WhenBusy\022\031\n\025WHEN_B" +
-      "USY_UNSPECIFIED\020\000\022\024\n\020WHEN_BUSY_REJECT\020\001\022" +
-      "\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WHEN_BUSY_INTE" +
-      "RRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004*\331\001\n\rTurnEnd" +
-      "Reason\022\037\n\033TURN_END_REASON_UNSPECIFIED\020\000\022" +
-      "\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TURN_E" +
-      "ND_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REASON" +
-      "_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_AT_" +
-      "LOOP_CAP\020\004\022$\n TURN_END_REASON_BUDGET_EXH" +
-      "AUSTED\020\005*\215\001\n\016FileChangeKind\022 \n\034FILE_CHAN" +
-      "GE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_KIN" +
-      "D_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIFIED" +
-      "\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013Noti" +
-      "ceLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000\022\025\n" +
-      "\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_WAR" +
-      "NING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014Approv" +
-      "alRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000\022\030\n" +
-      "\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_RISK" +
-      "_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineProt" +
-      "oP\001b\006proto3"
+      "ved\022E\n\020checkpoint_taken\030\036 \001(\0132\030.koda.v1." +
+      "CheckpointTakenH\000R\017checkpointTaken\0220\n\ttu" +
+      "rn_diff\030\037 \001(\0132\021.koda.v1.TurnDiffH\000R\010turn" +
+      "Diff\022B\n\017session_rewound\030  \001(\0132\027.koda.v1." +
+      "SessionRewoundH\000R\016sessionRewoundB\t\n\007payl" +
+      "oad\"\231\001\n\017CheckpointTaken\022#\n\rcheckpoint_id" +
+      "\030\001 \001(\tR\014checkpointId\022\027\n\007call_id\030\002 \001(\tR\006c" +
+      "allId\022#\n\rfiles_changed\030\003 \001(\005R\014filesChang" +
+      "ed\022#\n\rskipped_paths\030\004 \003(\tR\014skippedPaths\"" +
+      "\261\001\n\014FileDiffStat\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006" +
+      "change\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006c" +
+      "hange\022\037\n\013lines_added\030\003 \001(\005R\nlinesAdded\022#" +
+      "\n\rlines_removed\030\004 \001(\005R\014linesRemoved\022\026\n\006b" +
+      "inary\030\005 \001(\010R\006binary\"7\n\010TurnDiff\022+\n\005files" +
+      "\030\001 \003(\0132\025.koda.v1.FileDiffStatR\005files\"\202\002\n" +
+      "\016SessionRewound\022\034\n\nto_turn_id\030\001 \001(\tR\010toT" +
+      "urnId\022\025\n\006to_seq\030\002 \001(\003R\005toSeq\022%\n\016restored" +
+      "_files\030\003 \003(\tR\rrestoredFiles\022)\n\020messages_" +
+      "removed\030\004 \001(\003R\017messagesRemoved\022\026\n\006undone" +
+      "\030\005 \001(\010R\006undone\022#\n\rcheckpoint_id\030\006 \001(\tR\014c" +
+      "heckpointId\022,\n\022undo_checkpoint_id\030\007 \001(\tR" +
+      "\020undoCheckpointId\"E\n\016UserInputAdded\022\022\n\004t" +
+      "ext\030\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nim" +
+      "ageCount\"]\n\nTurnQueued\022\022\n\004text\030\001 \001(\tR\004te" +
+      "xt\022\037\n\013image_count\030\002 \001(\005R\nimageCount\022\032\n\010p" +
+      "osition\030\003 \001(\005R\010position\"E\n\021QueuedTurnRem" +
+      "oved\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n\007message\030" +
+      "\002 \001(\tR\007message\"|\n\014UserQuestion\022\035\n\nreques" +
+      "t_id\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001(\tR\006" +
+      "callId\022\032\n\010question\030\003 \001(\tR\010question\022\030\n\007ch" +
+      "oices\030\004 \003(\tR\007choices\"N\n\014ContextUsage\022\037\n\013" +
+      "used_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax_tok" +
+      "ens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated\022#\n\005" +
+      "todos\030\001 \003(\0132\r.koda.v1.TodoR\005todos*\210\001\n\010De" +
+      "cision\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECI" +
+      "SION_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAY" +
+      "S\020\002\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DECISION_REJ" +
+      "ECT_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027LOOP_ACTIO" +
+      "N_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_CONTINUE\020" +
+      "\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020DisconnectPol" +
+      "icy\022!\n\035DISCONNECT_POLICY_UNSPECIFIED\020\000\022\034" +
+      "\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n\032DISCONNE" +
+      "CT_POLICY_CONTINUE\020\002*\200\001\n\010WhenBusy\022\031\n\025WHE" +
+      "N_BUSY_UNSPECIFIED\020\000\022\024\n\020WHEN_BUSY_REJECT" +
+      "\020\001\022\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WHEN_BUSY_I" +
+      "NTERRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004*\331\001\n\rTurn" +
+      "EndReason\022\037\n\033TURN_END_REASON_UNSPECIFIED" +
+      "\020\000\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TUR" +
+      "N_END_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REA" +
+      "SON_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_" +
+      "AT_LOOP_CAP\020\004\022$\n TURN_END_REASON_BUDGET_" +
+      "EXHAUSTED\020\005*\215\001\n\016FileChangeKind\022 \n\034FILE_C" +
+      "HANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_" +
+      "KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIF" +
+      "IED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013N" +
+      "oticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000" +
+      "\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_" +
+      "WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014App" +
+      "rovalRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000" +
+      "\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_R" +
+      "ISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineP" +
+      "rotoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -489,39 +530,63 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_EngineEvent_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_EngineEvent_descriptor,
-        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "SubagentSessionId", "ParentCallId", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "RateLimits", "UserInputAdded", "TurnQueued", "QueuedTurnRemoved", "Payload", });
-    internal_static_koda_v1_UserInputAdded_descriptor =
+        new java.lang.String[] { "SessionId", "TurnId", "Seq", "CreateTime", "SubagentSessionId", "ParentCallId", "TurnStarted", "TextDelta", "ThinkingDelta", "ToolCallStarted", "ToolCallOutput", "ToolCallFinished", "ApprovalRequested", "ApprovalResolved", "LoopCapReached", "Usage", "FileChanged", "Notice", "TurnEnded", "ContextUsage", "TodosUpdated", "UserQuestion", "RateLimits", "UserInputAdded", "TurnQueued", "QueuedTurnRemoved", "CheckpointTaken", "TurnDiff", "SessionRewound", "Payload", });
+    internal_static_koda_v1_CheckpointTaken_descriptor =
       getDescriptor().getMessageType(24);
+    internal_static_koda_v1_CheckpointTaken_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_CheckpointTaken_descriptor,
+        new java.lang.String[] { "CheckpointId", "CallId", "FilesChanged", "SkippedPaths", });
+    internal_static_koda_v1_FileDiffStat_descriptor =
+      getDescriptor().getMessageType(25);
+    internal_static_koda_v1_FileDiffStat_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_FileDiffStat_descriptor,
+        new java.lang.String[] { "Path", "Change", "LinesAdded", "LinesRemoved", "Binary", });
+    internal_static_koda_v1_TurnDiff_descriptor =
+      getDescriptor().getMessageType(26);
+    internal_static_koda_v1_TurnDiff_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_TurnDiff_descriptor,
+        new java.lang.String[] { "Files", });
+    internal_static_koda_v1_SessionRewound_descriptor =
+      getDescriptor().getMessageType(27);
+    internal_static_koda_v1_SessionRewound_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_SessionRewound_descriptor,
+        new java.lang.String[] { "ToTurnId", "ToSeq", "RestoredFiles", "MessagesRemoved", "Undone", "CheckpointId", "UndoCheckpointId", });
+    internal_static_koda_v1_UserInputAdded_descriptor =
+      getDescriptor().getMessageType(28);
     internal_static_koda_v1_UserInputAdded_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UserInputAdded_descriptor,
         new java.lang.String[] { "Text", "ImageCount", });
     internal_static_koda_v1_TurnQueued_descriptor =
-      getDescriptor().getMessageType(25);
+      getDescriptor().getMessageType(29);
     internal_static_koda_v1_TurnQueued_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TurnQueued_descriptor,
         new java.lang.String[] { "Text", "ImageCount", "Position", });
     internal_static_koda_v1_QueuedTurnRemoved_descriptor =
-      getDescriptor().getMessageType(26);
+      getDescriptor().getMessageType(30);
     internal_static_koda_v1_QueuedTurnRemoved_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_QueuedTurnRemoved_descriptor,
         new java.lang.String[] { "Reason", "Message", });
     internal_static_koda_v1_UserQuestion_descriptor =
-      getDescriptor().getMessageType(27);
+      getDescriptor().getMessageType(31);
     internal_static_koda_v1_UserQuestion_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_UserQuestion_descriptor,
         new java.lang.String[] { "RequestId", "CallId", "Question", "Choices", });
     internal_static_koda_v1_ContextUsage_descriptor =
-      getDescriptor().getMessageType(28);
+      getDescriptor().getMessageType(32);
     internal_static_koda_v1_ContextUsage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ContextUsage_descriptor,
         new java.lang.String[] { "UsedTokens", "MaxTokens", });
     internal_static_koda_v1_TodosUpdated_descriptor =
-      getDescriptor().getMessageType(29);
+      getDescriptor().getMessageType(33);
     internal_static_koda_v1_TodosUpdated_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_TodosUpdated_descriptor,

@@ -23,6 +23,8 @@ import static io.grpc.MethodDescriptor.generateFullMethodName;
  *                             turns_per_tenant) and value
  *   LEASE_LOST                ABORTED: another replica took the session over; metadata
  *                             session_id
+ *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+ *                             outside kodad; metadata session_id, paths (comma-separated)
  *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
  *                             cost_budget is spent; metadata session_id, budget ("tokens"
  *                             or "cost")
@@ -439,6 +441,99 @@ public final class SessionServiceGrpc {
     return getCancelTurnMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.RewindSessionRequest,
+      dev.kodad.koda.v1.RewindSessionResponse> getRewindSessionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "RewindSession",
+      requestType = dev.kodad.koda.v1.RewindSessionRequest.class,
+      responseType = dev.kodad.koda.v1.RewindSessionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.RewindSessionRequest,
+      dev.kodad.koda.v1.RewindSessionResponse> getRewindSessionMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.RewindSessionRequest, dev.kodad.koda.v1.RewindSessionResponse> getRewindSessionMethod;
+    if ((getRewindSessionMethod = SessionServiceGrpc.getRewindSessionMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getRewindSessionMethod = SessionServiceGrpc.getRewindSessionMethod) == null) {
+          SessionServiceGrpc.getRewindSessionMethod = getRewindSessionMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.RewindSessionRequest, dev.kodad.koda.v1.RewindSessionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "RewindSession"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.RewindSessionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.RewindSessionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("RewindSession"))
+              .build();
+        }
+      }
+    }
+    return getRewindSessionMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.UnrewindSessionRequest,
+      dev.kodad.koda.v1.UnrewindSessionResponse> getUnrewindSessionMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "UnrewindSession",
+      requestType = dev.kodad.koda.v1.UnrewindSessionRequest.class,
+      responseType = dev.kodad.koda.v1.UnrewindSessionResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.UnrewindSessionRequest,
+      dev.kodad.koda.v1.UnrewindSessionResponse> getUnrewindSessionMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.UnrewindSessionRequest, dev.kodad.koda.v1.UnrewindSessionResponse> getUnrewindSessionMethod;
+    if ((getUnrewindSessionMethod = SessionServiceGrpc.getUnrewindSessionMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getUnrewindSessionMethod = SessionServiceGrpc.getUnrewindSessionMethod) == null) {
+          SessionServiceGrpc.getUnrewindSessionMethod = getUnrewindSessionMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.UnrewindSessionRequest, dev.kodad.koda.v1.UnrewindSessionResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "UnrewindSession"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.UnrewindSessionRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.UnrewindSessionResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("UnrewindSession"))
+              .build();
+        }
+      }
+    }
+    return getUnrewindSessionMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetTurnDiffRequest,
+      dev.kodad.koda.v1.GetTurnDiffResponse> getGetTurnDiffMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "GetTurnDiff",
+      requestType = dev.kodad.koda.v1.GetTurnDiffRequest.class,
+      responseType = dev.kodad.koda.v1.GetTurnDiffResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetTurnDiffRequest,
+      dev.kodad.koda.v1.GetTurnDiffResponse> getGetTurnDiffMethod() {
+    io.grpc.MethodDescriptor<dev.kodad.koda.v1.GetTurnDiffRequest, dev.kodad.koda.v1.GetTurnDiffResponse> getGetTurnDiffMethod;
+    if ((getGetTurnDiffMethod = SessionServiceGrpc.getGetTurnDiffMethod) == null) {
+      synchronized (SessionServiceGrpc.class) {
+        if ((getGetTurnDiffMethod = SessionServiceGrpc.getGetTurnDiffMethod) == null) {
+          SessionServiceGrpc.getGetTurnDiffMethod = getGetTurnDiffMethod =
+              io.grpc.MethodDescriptor.<dev.kodad.koda.v1.GetTurnDiffRequest, dev.kodad.koda.v1.GetTurnDiffResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "GetTurnDiff"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.GetTurnDiffRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.kodad.koda.v1.GetTurnDiffResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new SessionServiceMethodDescriptorSupplier("GetTurnDiff"))
+              .build();
+        }
+      }
+    }
+    return getGetTurnDiffMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.kodad.koda.v1.RemoveQueuedTurnRequest,
       dev.kodad.koda.v1.RemoveQueuedTurnResponse> getRemoveQueuedTurnMethod;
 
@@ -674,6 +769,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -836,6 +933,41 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Returns the workspace and/or the history to the state just before a turn (or at a
+     * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+     * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+     * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+     * </pre>
+     */
+    default void rewindSession(dev.kodad.koda.v1.RewindSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RewindSessionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getRewindSessionMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Undoes the session's latest rewind: the files and messages it took back come back.
+     * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+     * </pre>
+     */
+    default void unrewindSession(dev.kodad.koda.v1.UnrewindSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.UnrewindSessionResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getUnrewindSessionMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The unified diff of everything a turn changed in the workspace (bash included), from its
+     * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+     * </pre>
+     */
+    default void getTurnDiff(dev.kodad.koda.v1.GetTurnDiffRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetTurnDiffResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getGetTurnDiffMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
      * NOT_FOUND when it is not queued (any more: it may have started).
      * </pre>
@@ -918,6 +1050,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -953,6 +1087,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -1139,6 +1275,44 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Returns the workspace and/or the history to the state just before a turn (or at a
+     * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+     * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+     * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+     * </pre>
+     */
+    public void rewindSession(dev.kodad.koda.v1.RewindSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RewindSessionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getRewindSessionMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Undoes the session's latest rewind: the files and messages it took back come back.
+     * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+     * </pre>
+     */
+    public void unrewindSession(dev.kodad.koda.v1.UnrewindSessionRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.UnrewindSessionResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getUnrewindSessionMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * The unified diff of everything a turn changed in the workspace (bash included), from its
+     * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+     * </pre>
+     */
+    public void getTurnDiff(dev.kodad.koda.v1.GetTurnDiffRequest request,
+        io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetTurnDiffResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getGetTurnDiffMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
      * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
      * NOT_FOUND when it is not queued (any more: it may have started).
      * </pre>
@@ -1226,6 +1400,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -1401,6 +1577,41 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Returns the workspace and/or the history to the state just before a turn (or at a
+     * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+     * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+     * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.RewindSessionResponse rewindSession(dev.kodad.koda.v1.RewindSessionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getRewindSessionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Undoes the session's latest rewind: the files and messages it took back come back.
+     * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+     * </pre>
+     */
+    public dev.kodad.koda.v1.UnrewindSessionResponse unrewindSession(dev.kodad.koda.v1.UnrewindSessionRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getUnrewindSessionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The unified diff of everything a turn changed in the workspace (bash included), from its
+     * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.GetTurnDiffResponse getTurnDiff(dev.kodad.koda.v1.GetTurnDiffRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getGetTurnDiffMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
      * NOT_FOUND when it is not queued (any more: it may have started).
      * </pre>
@@ -1485,6 +1696,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -1639,6 +1852,41 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Returns the workspace and/or the history to the state just before a turn (or at a
+     * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+     * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+     * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.RewindSessionResponse rewindSession(dev.kodad.koda.v1.RewindSessionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getRewindSessionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Undoes the session's latest rewind: the files and messages it took back come back.
+     * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+     * </pre>
+     */
+    public dev.kodad.koda.v1.UnrewindSessionResponse unrewindSession(dev.kodad.koda.v1.UnrewindSessionRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getUnrewindSessionMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The unified diff of everything a turn changed in the workspace (bash included), from its
+     * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+     * </pre>
+     */
+    public dev.kodad.koda.v1.GetTurnDiffResponse getTurnDiff(dev.kodad.koda.v1.GetTurnDiffRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getGetTurnDiffMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
      * NOT_FOUND when it is not queued (any more: it may have started).
      * </pre>
@@ -1722,6 +1970,8 @@ public final class SessionServiceGrpc {
    *                             turns_per_tenant) and value
    *   LEASE_LOST                ABORTED: another replica took the session over; metadata
    *                             session_id
+   *   CHECKPOINT_CONFLICT       FAILED_PRECONDITION: a rewind would overwrite files changed
+   *                             outside kodad; metadata session_id, paths (comma-separated)
    *   BUDGET_EXHAUSTED          FAILED_PRECONDITION: the session's token_budget or
    *                             cost_budget is spent; metadata session_id, budget ("tokens"
    *                             or "cost")
@@ -1888,6 +2138,44 @@ public final class SessionServiceGrpc {
 
     /**
      * <pre>
+     * Returns the workspace and/or the history to the state just before a turn (or at a
+     * checkpoint's seq). Refused while a turn runs. A file changed outside kodad since its last
+     * checkpoint is not overwritten: FAILED_PRECONDITION (reason CHECKPOINT_CONFLICT, the paths
+     * in the metadata) unless `force`. Recorded as `session_rewound`; UnrewindSession undoes it.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.RewindSessionResponse> rewindSession(
+        dev.kodad.koda.v1.RewindSessionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getRewindSessionMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Undoes the session's latest rewind: the files and messages it took back come back.
+     * FAILED_PRECONDITION when the latest rewind is undone already (or there is none).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.UnrewindSessionResponse> unrewindSession(
+        dev.kodad.koda.v1.UnrewindSessionRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getUnrewindSessionMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * The unified diff of everything a turn changed in the workspace (bash included), from its
+     * checkpoints; NOT_FOUND for a turn that changed nothing or is not the session's.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.kodad.koda.v1.GetTurnDiffResponse> getTurnDiff(
+        dev.kodad.koda.v1.GetTurnDiffRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getGetTurnDiffMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Takes a queued turn off the session's queue before it starts (`queued_turn_removed`);
      * NOT_FOUND when it is not queued (any more: it may have started).
      * </pre>
@@ -1949,12 +2237,15 @@ public final class SessionServiceGrpc {
   private static final int METHODID_LIST_FILE_CHANGES = 9;
   private static final int METHODID_SUBMIT_COMMAND = 10;
   private static final int METHODID_CANCEL_TURN = 11;
-  private static final int METHODID_REMOVE_QUEUED_TURN = 12;
-  private static final int METHODID_WATCH_SESSION = 13;
-  private static final int METHODID_LIST_AGENT_PROFILES = 14;
-  private static final int METHODID_GET_AGENT_PROFILE = 15;
-  private static final int METHODID_COMPACT_SESSION = 16;
-  private static final int METHODID_RUN_TURN = 17;
+  private static final int METHODID_REWIND_SESSION = 12;
+  private static final int METHODID_UNREWIND_SESSION = 13;
+  private static final int METHODID_GET_TURN_DIFF = 14;
+  private static final int METHODID_REMOVE_QUEUED_TURN = 15;
+  private static final int METHODID_WATCH_SESSION = 16;
+  private static final int METHODID_LIST_AGENT_PROFILES = 17;
+  private static final int METHODID_GET_AGENT_PROFILE = 18;
+  private static final int METHODID_COMPACT_SESSION = 19;
+  private static final int METHODID_RUN_TURN = 20;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -2020,6 +2311,18 @@ public final class SessionServiceGrpc {
         case METHODID_CANCEL_TURN:
           serviceImpl.cancelTurn((dev.kodad.koda.v1.CancelTurnRequest) request,
               (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.CancelTurnResponse>) responseObserver);
+          break;
+        case METHODID_REWIND_SESSION:
+          serviceImpl.rewindSession((dev.kodad.koda.v1.RewindSessionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.RewindSessionResponse>) responseObserver);
+          break;
+        case METHODID_UNREWIND_SESSION:
+          serviceImpl.unrewindSession((dev.kodad.koda.v1.UnrewindSessionRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.UnrewindSessionResponse>) responseObserver);
+          break;
+        case METHODID_GET_TURN_DIFF:
+          serviceImpl.getTurnDiff((dev.kodad.koda.v1.GetTurnDiffRequest) request,
+              (io.grpc.stub.StreamObserver<dev.kodad.koda.v1.GetTurnDiffResponse>) responseObserver);
           break;
         case METHODID_REMOVE_QUEUED_TURN:
           serviceImpl.removeQueuedTurn((dev.kodad.koda.v1.RemoveQueuedTurnRequest) request,
@@ -2154,6 +2457,27 @@ public final class SessionServiceGrpc {
               dev.kodad.koda.v1.CancelTurnResponse>(
                 service, METHODID_CANCEL_TURN)))
         .addMethod(
+          getRewindSessionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.RewindSessionRequest,
+              dev.kodad.koda.v1.RewindSessionResponse>(
+                service, METHODID_REWIND_SESSION)))
+        .addMethod(
+          getUnrewindSessionMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.UnrewindSessionRequest,
+              dev.kodad.koda.v1.UnrewindSessionResponse>(
+                service, METHODID_UNREWIND_SESSION)))
+        .addMethod(
+          getGetTurnDiffMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.kodad.koda.v1.GetTurnDiffRequest,
+              dev.kodad.koda.v1.GetTurnDiffResponse>(
+                service, METHODID_GET_TURN_DIFF)))
+        .addMethod(
           getRemoveQueuedTurnMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
             new MethodHandlers<
@@ -2249,6 +2573,9 @@ public final class SessionServiceGrpc {
               .addMethod(getRunTurnMethod())
               .addMethod(getSubmitCommandMethod())
               .addMethod(getCancelTurnMethod())
+              .addMethod(getRewindSessionMethod())
+              .addMethod(getUnrewindSessionMethod())
+              .addMethod(getGetTurnDiffMethod())
               .addMethod(getRemoveQueuedTurnMethod())
               .addMethod(getWatchSessionMethod())
               .addMethod(getListAgentProfilesMethod())

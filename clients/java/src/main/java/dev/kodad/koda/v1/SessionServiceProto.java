@@ -192,6 +192,36 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_koda_v1_CancelTurnRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_RewindSessionRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_RewindSessionRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_RewindSessionResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_RewindSessionResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_UnrewindSessionRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_UnrewindSessionRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_UnrewindSessionResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_UnrewindSessionResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_GetTurnDiffRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_GetTurnDiffRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_koda_v1_GetTurnDiffResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_koda_v1_GetTurnDiffResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -304,52 +334,72 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "\001(\tR\006turnId\"l\n\021CancelTurnRequest\022\035\n\nsess" +
       "ion_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\t" +
       "R\006turnId\022\037\n\013clear_queue\030\003 \001(\010R\nclearQueu" +
-      "e\"Q\n\027RemoveQueuedTurnRequest\022\035\n\nsession_" +
-      "id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006tu" +
-      "rnId\"\032\n\030RemoveQueuedTurnResponse\"-\n\022Canc" +
-      "elTurnResponse\022\027\n\007turn_id\030\001 \001(\tR\006turnId\"" +
-      "Q\n\023WatchSessionRequest\022\035\n\nsession_id\030\001 \001" +
-      "(\tR\tsessionId\022\033\n\tafter_seq\030\002 \001(\003R\010afterS" +
-      "eq\"B\n\024WatchSessionResponse\022*\n\005event\030\001 \001(" +
-      "\0132\024.koda.v1.EngineEventR\005event2\236\013\n\016Sessi" +
-      "onService\022N\n\rGetServerInfo\022\035.koda.v1.Get" +
-      "ServerInfoRequest\032\036.koda.v1.GetServerInf" +
-      "oResponse\022E\n\nListModels\022\032.koda.v1.ListMo" +
-      "delsRequest\032\033.koda.v1.ListModelsResponse" +
-      "\022N\n\rCreateSession\022\035.koda.v1.CreateSessio" +
-      "nRequest\032\036.koda.v1.CreateSessionResponse" +
-      "\022E\n\nGetSession\022\032.koda.v1.GetSessionReque" +
-      "st\032\033.koda.v1.GetSessionResponse\022K\n\014ListS" +
-      "essions\022\034.koda.v1.ListSessionsRequest\032\035." +
-      "koda.v1.ListSessionsResponse\022N\n\rUpdateSe" +
-      "ssion\022\035.koda.v1.UpdateSessionRequest\032\036.k" +
-      "oda.v1.UpdateSessionResponse\022N\n\rDeleteSe" +
-      "ssion\022\035.koda.v1.DeleteSessionRequest\032\036.k" +
-      "oda.v1.DeleteSessionResponse\022H\n\013ForkSess" +
-      "ion\022\033.koda.v1.ForkSessionRequest\032\034.koda." +
-      "v1.ForkSessionResponse\022K\n\014ListMessages\022\034" +
-      ".koda.v1.ListMessagesRequest\032\035.koda.v1.L" +
-      "istMessagesResponse\022T\n\017ListFileChanges\022\037" +
-      ".koda.v1.ListFileChangesRequest\032 .koda.v" +
-      "1.ListFileChangesResponse\022@\n\007RunTurn\022\027.k" +
-      "oda.v1.RunTurnRequest\032\030.koda.v1.RunTurnR" +
-      "esponse(\0010\001\022N\n\rSubmitCommand\022\035.koda.v1.S" +
-      "ubmitCommandRequest\032\036.koda.v1.SubmitComm" +
-      "andResponse\022E\n\nCancelTurn\022\032.koda.v1.Canc" +
-      "elTurnRequest\032\033.koda.v1.CancelTurnRespon" +
-      "se\022W\n\020RemoveQueuedTurn\022 .koda.v1.RemoveQ" +
-      "ueuedTurnRequest\032!.koda.v1.RemoveQueuedT" +
-      "urnResponse\022M\n\014WatchSession\022\034.koda.v1.Wa" +
-      "tchSessionRequest\032\035.koda.v1.WatchSession" +
-      "Response0\001\022Z\n\021ListAgentProfiles\022!.koda.v" +
-      "1.ListAgentProfilesRequest\032\".koda.v1.Lis" +
-      "tAgentProfilesResponse\022T\n\017GetAgentProfil" +
-      "e\022\037.koda.v1.GetAgentProfileRequest\032 .kod" +
-      "a.v1.GetAgentProfileResponse\022Q\n\016CompactS" +
-      "ession\022\036.koda.v1.CompactSessionRequest\032\037" +
-      ".koda.v1.CompactSessionResponseB*\n\021dev.k" +
-      "odad.koda.v1B\023SessionServiceProtoP\001b\006pro" +
-      "to3"
+      "e\"\260\001\n\024RewindSessionRequest\022\035\n\nsession_id" +
+      "\030\001 \001(\tR\tsessionId\022\034\n\nto_turn_id\030\002 \001(\tR\010t" +
+      "oTurnId\022\025\n\006to_seq\030\003 \001(\003R\005toSeq\022\024\n\005files\030" +
+      "\004 \001(\010R\005files\022\030\n\007history\030\005 \001(\010R\007history\022\024" +
+      "\n\005force\030\006 \001(\010R\005force\"J\n\025RewindSessionRes" +
+      "ponse\0221\n\007rewound\030\001 \001(\0132\027.koda.v1.Session" +
+      "RewoundR\007rewound\"M\n\026UnrewindSessionReque" +
+      "st\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\024\n\005for" +
+      "ce\030\002 \001(\010R\005force\"L\n\027UnrewindSessionRespon" +
+      "se\0221\n\007rewound\030\001 \001(\0132\027.koda.v1.SessionRew" +
+      "oundR\007rewound\"L\n\022GetTurnDiffRequest\022\035\n\ns" +
+      "ession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 " +
+      "\001(\tR\006turnId\"e\n\023GetTurnDiffResponse\022!\n\014un" +
+      "ified_diff\030\001 \001(\tR\013unifiedDiff\022+\n\005files\030\002" +
+      " \003(\0132\025.koda.v1.FileDiffStatR\005files\"Q\n\027Re" +
+      "moveQueuedTurnRequest\022\035\n\nsession_id\030\001 \001(" +
+      "\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\"\032\n" +
+      "\030RemoveQueuedTurnResponse\"-\n\022CancelTurnR" +
+      "esponse\022\027\n\007turn_id\030\001 \001(\tR\006turnId\"Q\n\023Watc" +
+      "hSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\tses" +
+      "sionId\022\033\n\tafter_seq\030\002 \001(\003R\010afterSeq\"B\n\024W" +
+      "atchSessionResponse\022*\n\005event\030\001 \001(\0132\024.kod" +
+      "a.v1.EngineEventR\005event2\216\r\n\016SessionServi" +
+      "ce\022N\n\rGetServerInfo\022\035.koda.v1.GetServerI" +
+      "nfoRequest\032\036.koda.v1.GetServerInfoRespon" +
+      "se\022E\n\nListModels\022\032.koda.v1.ListModelsReq" +
+      "uest\032\033.koda.v1.ListModelsResponse\022N\n\rCre" +
+      "ateSession\022\035.koda.v1.CreateSessionReques" +
+      "t\032\036.koda.v1.CreateSessionResponse\022E\n\nGet" +
+      "Session\022\032.koda.v1.GetSessionRequest\032\033.ko" +
+      "da.v1.GetSessionResponse\022K\n\014ListSessions" +
+      "\022\034.koda.v1.ListSessionsRequest\032\035.koda.v1" +
+      ".ListSessionsResponse\022N\n\rUpdateSession\022\035" +
+      ".koda.v1.UpdateSessionRequest\032\036.koda.v1." +
+      "UpdateSessionResponse\022N\n\rDeleteSession\022\035" +
+      ".koda.v1.DeleteSessionRequest\032\036.koda.v1." +
+      "DeleteSessionResponse\022H\n\013ForkSession\022\033.k" +
+      "oda.v1.ForkSessionRequest\032\034.koda.v1.Fork" +
+      "SessionResponse\022K\n\014ListMessages\022\034.koda.v" +
+      "1.ListMessagesRequest\032\035.koda.v1.ListMess" +
+      "agesResponse\022T\n\017ListFileChanges\022\037.koda.v" +
+      "1.ListFileChangesRequest\032 .koda.v1.ListF" +
+      "ileChangesResponse\022@\n\007RunTurn\022\027.koda.v1." +
+      "RunTurnRequest\032\030.koda.v1.RunTurnResponse" +
+      "(\0010\001\022N\n\rSubmitCommand\022\035.koda.v1.SubmitCo" +
+      "mmandRequest\032\036.koda.v1.SubmitCommandResp" +
+      "onse\022E\n\nCancelTurn\022\032.koda.v1.CancelTurnR" +
+      "equest\032\033.koda.v1.CancelTurnResponse\022N\n\rR" +
+      "ewindSession\022\035.koda.v1.RewindSessionRequ" +
+      "est\032\036.koda.v1.RewindSessionResponse\022T\n\017U" +
+      "nrewindSession\022\037.koda.v1.UnrewindSession" +
+      "Request\032 .koda.v1.UnrewindSessionRespons" +
+      "e\022H\n\013GetTurnDiff\022\033.koda.v1.GetTurnDiffRe" +
+      "quest\032\034.koda.v1.GetTurnDiffResponse\022W\n\020R" +
+      "emoveQueuedTurn\022 .koda.v1.RemoveQueuedTu" +
+      "rnRequest\032!.koda.v1.RemoveQueuedTurnResp" +
+      "onse\022M\n\014WatchSession\022\034.koda.v1.WatchSess" +
+      "ionRequest\032\035.koda.v1.WatchSessionRespons" +
+      "e0\001\022Z\n\021ListAgentProfiles\022!.koda.v1.ListA" +
+      "gentProfilesRequest\032\".koda.v1.ListAgentP" +
+      "rofilesResponse\022T\n\017GetAgentProfile\022\037.kod" +
+      "a.v1.GetAgentProfileRequest\032 .koda.v1.Ge" +
+      "tAgentProfileResponse\022Q\n\016CompactSession\022" +
+      "\036.koda.v1.CompactSessionRequest\032\037.koda.v" +
+      "1.CompactSessionResponseB*\n\021dev.kodad.ko" +
+      "da.v1B\023SessionServiceProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -556,32 +606,68 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnRequest_descriptor,
         new java.lang.String[] { "SessionId", "TurnId", "ClearQueue", });
-    internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor =
+    internal_static_koda_v1_RewindSessionRequest_descriptor =
       getDescriptor().getMessageType(32);
+    internal_static_koda_v1_RewindSessionRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_RewindSessionRequest_descriptor,
+        new java.lang.String[] { "SessionId", "ToTurnId", "ToSeq", "Files", "History", "Force", });
+    internal_static_koda_v1_RewindSessionResponse_descriptor =
+      getDescriptor().getMessageType(33);
+    internal_static_koda_v1_RewindSessionResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_RewindSessionResponse_descriptor,
+        new java.lang.String[] { "Rewound", });
+    internal_static_koda_v1_UnrewindSessionRequest_descriptor =
+      getDescriptor().getMessageType(34);
+    internal_static_koda_v1_UnrewindSessionRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_UnrewindSessionRequest_descriptor,
+        new java.lang.String[] { "SessionId", "Force", });
+    internal_static_koda_v1_UnrewindSessionResponse_descriptor =
+      getDescriptor().getMessageType(35);
+    internal_static_koda_v1_UnrewindSessionResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_UnrewindSessionResponse_descriptor,
+        new java.lang.String[] { "Rewound", });
+    internal_static_koda_v1_GetTurnDiffRequest_descriptor =
+      getDescriptor().getMessageType(36);
+    internal_static_koda_v1_GetTurnDiffRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_GetTurnDiffRequest_descriptor,
+        new java.lang.String[] { "SessionId", "TurnId", });
+    internal_static_koda_v1_GetTurnDiffResponse_descriptor =
+      getDescriptor().getMessageType(37);
+    internal_static_koda_v1_GetTurnDiffResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_koda_v1_GetTurnDiffResponse_descriptor,
+        new java.lang.String[] { "UnifiedDiff", "Files", });
+    internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor =
+      getDescriptor().getMessageType(38);
     internal_static_koda_v1_RemoveQueuedTurnRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RemoveQueuedTurnRequest_descriptor,
         new java.lang.String[] { "SessionId", "TurnId", });
     internal_static_koda_v1_RemoveQueuedTurnResponse_descriptor =
-      getDescriptor().getMessageType(33);
+      getDescriptor().getMessageType(39);
     internal_static_koda_v1_RemoveQueuedTurnResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_RemoveQueuedTurnResponse_descriptor,
         new java.lang.String[] { });
     internal_static_koda_v1_CancelTurnResponse_descriptor =
-      getDescriptor().getMessageType(34);
+      getDescriptor().getMessageType(40);
     internal_static_koda_v1_CancelTurnResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_CancelTurnResponse_descriptor,
         new java.lang.String[] { "TurnId", });
     internal_static_koda_v1_WatchSessionRequest_descriptor =
-      getDescriptor().getMessageType(35);
+      getDescriptor().getMessageType(41);
     internal_static_koda_v1_WatchSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionRequest_descriptor,
         new java.lang.String[] { "SessionId", "AfterSeq", });
     internal_static_koda_v1_WatchSessionResponse_descriptor =
-      getDescriptor().getMessageType(36);
+      getDescriptor().getMessageType(42);
     internal_static_koda_v1_WatchSessionResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_WatchSessionResponse_descriptor,

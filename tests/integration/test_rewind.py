@@ -178,3 +178,31 @@ async def test_rewinds_are_refused_while_a_turn_runs_and_need_a_target(
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await stub.RewindSession(rewind(session.id, "t_unknown", files=True))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_fork_at_a_turn_with_its_own_copy_of_the_workspace(
+    stub: Stub, workspace: Path, tmp_path: Path
+) -> None:
+    provider = scripted(
+        [tool_call("write_file", "w1", path="a.txt", content="one\n")],
+        [{"text": "wrote one"}],
+        [tool_call("bash", "b", command="echo two > a.txt && touch later.txt")],
+        [{"text": "wrote two"}],
+    )
+    session = await create_session(stub, workspace, provider)
+    first = await run_turn(stub, session.id, "write one")
+    await run_turn(stub, session.id, "write two")
+    copy = tmp_path / "fork-copy"
+    request = pb.ForkSessionRequest(
+        session_id=session.id, at_turn_id=first[0].turn_id, workspace_copy=str(copy)
+    )
+    fork = (await stub.ForkSession(request)).session
+    assert fork.workspace == str(copy) and fork.message_count == 4  # the first turn's
+    history = await messages(stub, fork.id)
+    assert {m.turn_id for m in history} == {first[0].turn_id}
+    assert history[-1].text == "wrote one"
+    assert (copy / "a.txt").read_text() == "one\n" and not (copy / "later.txt").exists()
+    assert (workspace / "a.txt").read_text() == "two\n"  # the source is untouched
+    with pytest.raises(grpc.aio.AioRpcError) as exists:
+        await stub.ForkSession(request)
+    assert exists.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -215,7 +215,10 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> pb.ForkSessionResponse:
-        record = await self._manager.fork_session(request.session_id, request.title, caller=caller)
+        record = await self._manager.fork_session(
+            request.session_id, request.title, caller=caller, at_turn_id=request.at_turn_id,
+            workspace_copy=request.workspace_copy,
+        )  # fmt: skip
         return pb.ForkSessionResponse(session=convert.session(record))
 
     @_rpc

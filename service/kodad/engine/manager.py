@@ -189,8 +189,25 @@ class SessionManager:
     async def delete_session(self, session_id: str, *, caller: Caller) -> None:
         await self._sessions.delete(session_id, caller=caller)
 
-    async def fork_session(self, session_id: str, title: str, *, caller: Caller) -> SessionRecord:
-        return await self._sessions.fork(session_id, title, caller=caller)
+    async def fork_session(
+        self, session_id: str, title: str, *, caller: Caller, at_turn_id: str = "",
+        workspace_copy: str = "",
+    ) -> SessionRecord:  # fmt: skip
+        """A copy of the session; with `at_turn_id` its history ends with that turn, and
+        with `workspace_copy` it works in a copy of the workspace as that turn left it."""
+        if not at_turn_id:
+            if workspace_copy:
+                raise InvalidArgument("workspace_copy needs at_turn_id")
+            return await self._sessions.fork(session_id, title, caller=caller)
+        state = await self._rewinds.state_after(session_id, at_turn_id, caller=caller)
+        copy = self._rewinds.new_workspace(workspace_copy, caller) if workspace_copy else None
+        record = await self._sessions.fork(
+            session_id, title, caller=caller, workspace=str(copy) if copy else ""
+        )
+        await self._rewinds.keep_history_to(record.id, at_turn_id)
+        if copy is not None:
+            await self._rewinds.materialise(session_id, state, copy)
+        return await self._sessions.get(record.id, caller=caller)
 
     async def list_messages(
         self, session_id: str, *, page_size: int, page_token: str, caller: Caller

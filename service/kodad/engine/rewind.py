@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from kodad.domain import errors
 from kodad.domain.access import Caller
@@ -227,6 +228,44 @@ class Rewinds:
         live = self._core.live.get(session_id)
         if live is not None:
             live.history = None
+
+    async def state_after(self, session_id: str, turn_id: str, *, caller: Caller) -> str:
+        """The checkpoint of the workspace as `turn_id` left it ("" when none was taken)."""
+        await self._core.live.record(session_id, caller)
+        log = await _read_log(self._core, session_id)
+        if log.started(turn_id) is None:
+            raise NotFound(f"turn {turn_id} is not a turn of session {session_id}")
+        own = [p for e, p in log.checkpoints() if e.turn_id == turn_id]
+        return own[-1].checkpoint_id if own else log.before(turn_id)
+
+    def new_workspace(self, path: str, caller: Caller) -> Path:
+        """A directory to copy a workspace into: absolute, new, under the caller's roots."""
+        target = Path(path)
+        if not target.is_absolute():
+            raise InvalidArgument(f"workspace_copy {path!r} must be an absolute path")
+        if target.exists():
+            raise FailedPrecondition(f"workspace_copy {path} exists already")
+        caller.check_workspace(str(target.parent))
+        return target
+
+    async def keep_history_to(self, session_id: str, turn_id: str) -> None:
+        """Cuts a (forked) session's history after the last message of `turn_id`."""
+        messages = await self._core.store.list_messages(session_id)
+        last = max((i for i, m in enumerate(messages) if m.turn_id == turn_id), default=-1)
+        await self._core.store.truncate_messages(session_id, last + 1)
+
+    async def materialise(self, source_session: str, tree: str, target: Path) -> None:
+        """Writes snapshot `tree` of the source's workspace into the new directory `target`."""
+        record = await self._core.store.get_session(source_session)
+        assert record is not None
+        snaps = self._snapshots(record.workspace)
+
+        def write() -> None:
+            target.mkdir(parents=True)
+            if tree:
+                WorkspaceSnapshots(snaps.objects, target, snaps.limits).restore(tree, "")
+
+        await asyncio.to_thread(write)
 
     async def turn_diff(
         self, session_id: str, turn_id: str, *, caller: Caller

@@ -227,7 +227,9 @@ class Sessions:
             if live.mcp is not None:
                 await live.mcp.aclose()
 
-    async def fork(self, session_id: str, title: str, *, caller: Caller) -> SessionRecord:
+    async def fork(
+        self, session_id: str, title: str, *, caller: Caller, workspace: str = ""
+    ) -> SessionRecord:
         core = self._core
         source = await core.live.record(session_id, caller)
         if running := core.live.running_turn_id(source):
@@ -244,6 +246,7 @@ class Sessions:
             last_seq=0,
             active_turn_id="",
             parent_session_id="",
+            workspace=workspace or source.workspace,
         )
         async with self._creating_lock(record.tenant):
             await self._check_session_limit(record.tenant)

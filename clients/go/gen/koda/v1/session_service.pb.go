@@ -1129,7 +1129,14 @@ type ForkSessionRequest struct {
 	// Id of the session to copy. Required.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Title of the new session; empty means "<source title> (fork)".
-	Title         string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Title string `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	// Fork at this turn: the new session's history ends with it (later turns are left out).
+	// Empty: the whole history.
+	AtTurnId string `protobuf:"bytes,3,opt,name=at_turn_id,json=atTurnId,proto3" json:"at_turn_id,omitempty"`
+	// With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+	// that becomes the new session's workspace, holding the source workspace as it was at the
+	// end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+	WorkspaceCopy string `protobuf:"bytes,4,opt,name=workspace_copy,json=workspaceCopy,proto3" json:"workspace_copy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1174,6 +1181,20 @@ func (x *ForkSessionRequest) GetSessionId() string {
 func (x *ForkSessionRequest) GetTitle() string {
 	if x != nil {
 		return x.Title
+	}
+	return ""
+}
+
+func (x *ForkSessionRequest) GetAtTurnId() string {
+	if x != nil {
+		return x.AtTurnId
+	}
+	return ""
+}
+
+func (x *ForkSessionRequest) GetWorkspaceCopy() string {
+	if x != nil {
+		return x.WorkspaceCopy
 	}
 	return ""
 }
@@ -2400,11 +2421,14 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\x14DeleteSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x17\n" +
-	"\x15DeleteSessionResponse\"I\n" +
+	"\x15DeleteSessionResponse\"\x8e\x01\n" +
 	"\x12ForkSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
-	"\x05title\x18\x02 \x01(\tR\x05title\"A\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\x1c\n" +
+	"\n" +
+	"at_turn_id\x18\x03 \x01(\tR\batTurnId\x12%\n" +
+	"\x0eworkspace_copy\x18\x04 \x01(\tR\rworkspaceCopy\"A\n" +
 	"\x13ForkSessionResponse\x12*\n" +
 	"\asession\x18\x01 \x01(\v2\x10.koda.v1.SessionR\asession\"\x8c\x01\n" +
 	"\x16ListFileChangesRequest\x12\x1d\n" +

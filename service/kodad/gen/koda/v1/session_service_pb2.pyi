@@ -616,19 +616,32 @@ class ForkSessionRequest(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
+    AT_TURN_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_COPY_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Id of the session to copy. Required."""
     title: _builtins.str
     """Title of the new session; empty means "<source title> (fork)"."""
+    at_turn_id: _builtins.str
+    """Fork at this turn: the new session's history ends with it (later turns are left out).
+    Empty: the whole history.
+    """
+    workspace_copy: _builtins.str
+    """With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+    that becomes the new session's workspace, holding the source workspace as it was at the
+    end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+    """
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         title: _builtins.str = ...,
+        at_turn_id: _builtins.str = ...,
+        workspace_copy: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_turn_id", b"at_turn_id", "session_id", b"session_id", "title", b"title", "workspace_copy", b"workspace_copy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

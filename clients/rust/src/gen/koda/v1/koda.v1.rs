@@ -1762,6 +1762,15 @@ pub struct ForkSessionRequest {
     /// Title of the new session; empty means "<source title> (fork)".
     #[prost(string, tag="2")]
     pub title: ::prost::alloc::string::String,
+    /// Fork at this turn: the new session's history ends with it (later turns are left out).
+    /// Empty: the whole history.
+    #[prost(string, tag="3")]
+    pub at_turn_id: ::prost::alloc::string::String,
+    /// With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+    /// that becomes the new session's workspace, holding the source workspace as it was at the
+    /// end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+    #[prost(string, tag="4")]
+    pub workspace_copy: ::prost::alloc::string::String,
 }
 /// Response of ForkSession.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -34,6 +34,8 @@ private static final long serialVersionUID = 0L;
   private ForkSessionRequest() {
     sessionId_ = "";
     title_ = "";
+    atTurnId_ = "";
+    workspaceCopy_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -148,6 +150,106 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int AT_TURN_ID_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object atTurnId_ = "";
+  /**
+   * <pre>
+   * Fork at this turn: the new session's history ends with it (later turns are left out).
+   * Empty: the whole history.
+   * </pre>
+   *
+   * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+   * @return The atTurnId.
+   */
+  @java.lang.Override
+  public java.lang.String getAtTurnId() {
+    java.lang.Object ref = atTurnId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      atTurnId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Fork at this turn: the new session's history ends with it (later turns are left out).
+   * Empty: the whole history.
+   * </pre>
+   *
+   * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+   * @return The bytes for atTurnId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getAtTurnIdBytes() {
+    java.lang.Object ref = atTurnId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      atTurnId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int WORKSPACE_COPY_FIELD_NUMBER = 4;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object workspaceCopy_ = "";
+  /**
+   * <pre>
+   * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+   * that becomes the new session's workspace, holding the source workspace as it was at the
+   * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+   * </pre>
+   *
+   * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+   * @return The workspaceCopy.
+   */
+  @java.lang.Override
+  public java.lang.String getWorkspaceCopy() {
+    java.lang.Object ref = workspaceCopy_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      workspaceCopy_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+   * that becomes the new session's workspace, holding the source workspace as it was at the
+   * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+   * </pre>
+   *
+   * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+   * @return The bytes for workspaceCopy.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getWorkspaceCopyBytes() {
+    java.lang.Object ref = workspaceCopy_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      workspaceCopy_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -168,6 +270,12 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(title_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, title_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(atTurnId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, atTurnId_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(workspaceCopy_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 4, workspaceCopy_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -177,6 +285,12 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(title_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, title_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(atTurnId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, atTurnId_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(workspaceCopy_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(4, workspaceCopy_);
     }
     return size;
   }
@@ -206,6 +320,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getSessionId())) return false;
     if (!getTitle()
         .equals(other.getTitle())) return false;
+    if (!getAtTurnId()
+        .equals(other.getAtTurnId())) return false;
+    if (!getWorkspaceCopy()
+        .equals(other.getWorkspaceCopy())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -221,6 +339,10 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSessionId().hashCode();
     hash = (37 * hash) + TITLE_FIELD_NUMBER;
     hash = (53 * hash) + getTitle().hashCode();
+    hash = (37 * hash) + AT_TURN_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getAtTurnId().hashCode();
+    hash = (37 * hash) + WORKSPACE_COPY_FIELD_NUMBER;
+    hash = (53 * hash) + getWorkspaceCopy().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -358,6 +480,8 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       sessionId_ = "";
       title_ = "";
+      atTurnId_ = "";
+      workspaceCopy_ = "";
       return this;
     }
 
@@ -397,6 +521,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.title_ = title_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.atTurnId_ = atTurnId_;
+      }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.workspaceCopy_ = workspaceCopy_;
+      }
     }
 
     @java.lang.Override
@@ -419,6 +549,16 @@ private static final long serialVersionUID = 0L;
       if (!other.getTitle().isEmpty()) {
         title_ = other.title_;
         bitField0_ |= 0x00000002;
+        onChanged();
+      }
+      if (!other.getAtTurnId().isEmpty()) {
+        atTurnId_ = other.atTurnId_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
+      if (!other.getWorkspaceCopy().isEmpty()) {
+        workspaceCopy_ = other.workspaceCopy_;
+        bitField0_ |= 0x00000008;
         onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
@@ -455,6 +595,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 26: {
+              atTurnId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
+            case 34: {
+              workspaceCopy_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -652,6 +802,205 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       title_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object atTurnId_ = "";
+    /**
+     * <pre>
+     * Fork at this turn: the new session's history ends with it (later turns are left out).
+     * Empty: the whole history.
+     * </pre>
+     *
+     * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+     * @return The atTurnId.
+     */
+    public java.lang.String getAtTurnId() {
+      java.lang.Object ref = atTurnId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        atTurnId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Fork at this turn: the new session's history ends with it (later turns are left out).
+     * Empty: the whole history.
+     * </pre>
+     *
+     * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+     * @return The bytes for atTurnId.
+     */
+    public com.google.protobuf.ByteString
+        getAtTurnIdBytes() {
+      java.lang.Object ref = atTurnId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        atTurnId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Fork at this turn: the new session's history ends with it (later turns are left out).
+     * Empty: the whole history.
+     * </pre>
+     *
+     * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+     * @param value The atTurnId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setAtTurnId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      atTurnId_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Fork at this turn: the new session's history ends with it (later turns are left out).
+     * Empty: the whole history.
+     * </pre>
+     *
+     * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearAtTurnId() {
+      atTurnId_ = getDefaultInstance().getAtTurnId();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Fork at this turn: the new session's history ends with it (later turns are left out).
+     * Empty: the whole history.
+     * </pre>
+     *
+     * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+     * @param value The bytes for atTurnId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setAtTurnIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      atTurnId_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object workspaceCopy_ = "";
+    /**
+     * <pre>
+     * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+     * that becomes the new session's workspace, holding the source workspace as it was at the
+     * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+     * </pre>
+     *
+     * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+     * @return The workspaceCopy.
+     */
+    public java.lang.String getWorkspaceCopy() {
+      java.lang.Object ref = workspaceCopy_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        workspaceCopy_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+     * that becomes the new session's workspace, holding the source workspace as it was at the
+     * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+     * </pre>
+     *
+     * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+     * @return The bytes for workspaceCopy.
+     */
+    public com.google.protobuf.ByteString
+        getWorkspaceCopyBytes() {
+      java.lang.Object ref = workspaceCopy_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        workspaceCopy_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+     * that becomes the new session's workspace, holding the source workspace as it was at the
+     * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+     * </pre>
+     *
+     * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+     * @param value The workspaceCopy to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWorkspaceCopy(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      workspaceCopy_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+     * that becomes the new session's workspace, holding the source workspace as it was at the
+     * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+     * </pre>
+     *
+     * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWorkspaceCopy() {
+      workspaceCopy_ = getDefaultInstance().getWorkspaceCopy();
+      bitField0_ = (bitField0_ & ~0x00000008);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+     * that becomes the new session's workspace, holding the source workspace as it was at the
+     * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+     * </pre>
+     *
+     * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+     * @param value The bytes for workspaceCopy to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWorkspaceCopyBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      workspaceCopy_ = value;
+      bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }

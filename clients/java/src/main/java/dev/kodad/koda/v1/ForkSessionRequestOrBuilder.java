@@ -49,4 +49,50 @@ public interface ForkSessionRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getTitleBytes();
+
+  /**
+   * <pre>
+   * Fork at this turn: the new session's history ends with it (later turns are left out).
+   * Empty: the whole history.
+   * </pre>
+   *
+   * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+   * @return The atTurnId.
+   */
+  java.lang.String getAtTurnId();
+  /**
+   * <pre>
+   * Fork at this turn: the new session's history ends with it (later turns are left out).
+   * Empty: the whole history.
+   * </pre>
+   *
+   * <code>string at_turn_id = 3 [json_name = "atTurnId"];</code>
+   * @return The bytes for atTurnId.
+   */
+  com.google.protobuf.ByteString
+      getAtTurnIdBytes();
+
+  /**
+   * <pre>
+   * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+   * that becomes the new session's workspace, holding the source workspace as it was at the
+   * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+   * </pre>
+   *
+   * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+   * @return The workspaceCopy.
+   */
+  java.lang.String getWorkspaceCopy();
+  /**
+   * <pre>
+   * With `at_turn_id`: a directory (it must not exist; under an allowed workspace root)
+   * that becomes the new session's workspace, holding the source workspace as it was at the
+   * end of that turn (from its checkpoints). Empty: the fork shares the source's workspace.
+   * </pre>
+   *
+   * <code>string workspace_copy = 4 [json_name = "workspaceCopy"];</code>
+   * @return The bytes for workspaceCopy.
+   */
+  com.google.protobuf.ByteString
+      getWorkspaceCopyBytes();
 }

@@ -307,99 +307,101 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "ateMask\"C\n\025UpdateSessionResponse\022*\n\007sess" +
       "ion\030\001 \001(\0132\020.koda.v1.SessionR\007session\"5\n\024" +
       "DeleteSessionRequest\022\035\n\nsession_id\030\001 \001(\t" +
-      "R\tsessionId\"\027\n\025DeleteSessionResponse\"I\n\022" +
-      "ForkSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\t" +
-      "sessionId\022\024\n\005title\030\002 \001(\tR\005title\"A\n\023ForkS" +
-      "essionResponse\022*\n\007session\030\001 \001(\0132\020.koda.v" +
-      "1.SessionR\007session\"\214\001\n\026ListFileChangesRe" +
-      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007" +
-      "turn_id\030\002 \001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005" +
-      "R\010pageSize\022\035\n\npage_token\030\004 \001(\tR\tpageToke" +
-      "n\"p\n\027ListFileChangesResponse\022-\n\007changes\030" +
-      "\001 \003(\0132\023.koda.v1.FileChangeR\007changes\022&\n\017n" +
-      "ext_page_token\030\002 \001(\tR\rnextPageToken\"p\n\023L" +
-      "istMessagesRequest\022\035\n\nsession_id\030\001 \001(\tR\t" +
-      "sessionId\022\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035" +
-      "\n\npage_token\030\003 \001(\tR\tpageToken\"l\n\024ListMes" +
-      "sagesResponse\022,\n\010messages\030\001 \003(\0132\020.koda.v" +
-      "1.MessageR\010messages\022&\n\017next_page_token\030\002" +
-      " \001(\tR\rnextPageToken\"B\n\016RunTurnRequest\0220\n" +
-      "\007command\030\001 \001(\0132\026.koda.v1.EngineCommandR\007" +
-      "command\"=\n\017RunTurnResponse\022*\n\005event\030\001 \001(" +
-      "\0132\024.koda.v1.EngineEventR\005event\"\200\001\n\024Submi" +
-      "tCommandRequest\022\035\n\nsession_id\030\001 \001(\tR\tses" +
-      "sionId\0220\n\007command\030\002 \001(\0132\026.koda.v1.Engine" +
-      "CommandR\007command\022\027\n\007turn_id\030\003 \001(\tR\006turnI" +
-      "d\"0\n\025SubmitCommandResponse\022\027\n\007turn_id\030\001 " +
-      "\001(\tR\006turnId\"l\n\021CancelTurnRequest\022\035\n\nsess" +
-      "ion_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\t" +
-      "R\006turnId\022\037\n\013clear_queue\030\003 \001(\010R\nclearQueu" +
-      "e\"\260\001\n\024RewindSessionRequest\022\035\n\nsession_id" +
-      "\030\001 \001(\tR\tsessionId\022\034\n\nto_turn_id\030\002 \001(\tR\010t" +
-      "oTurnId\022\025\n\006to_seq\030\003 \001(\003R\005toSeq\022\024\n\005files\030" +
-      "\004 \001(\010R\005files\022\030\n\007history\030\005 \001(\010R\007history\022\024" +
-      "\n\005force\030\006 \001(\010R\005force\"J\n\025RewindSessionRes" +
-      "ponse\0221\n\007rewound\030\001 \001(\0132\027.koda.v1.Session" +
-      "RewoundR\007rewound\"M\n\026UnrewindSessionReque" +
-      "st\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\024\n\005for" +
-      "ce\030\002 \001(\010R\005force\"L\n\027UnrewindSessionRespon" +
-      "se\0221\n\007rewound\030\001 \001(\0132\027.koda.v1.SessionRew" +
-      "oundR\007rewound\"L\n\022GetTurnDiffRequest\022\035\n\ns" +
+      "R\tsessionId\"\027\n\025DeleteSessionResponse\"\216\001\n" +
+      "\022ForkSessionRequest\022\035\n\nsession_id\030\001 \001(\tR" +
+      "\tsessionId\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\nat_t" +
+      "urn_id\030\003 \001(\tR\010atTurnId\022%\n\016workspace_copy" +
+      "\030\004 \001(\tR\rworkspaceCopy\"A\n\023ForkSessionResp" +
+      "onse\022*\n\007session\030\001 \001(\0132\020.koda.v1.SessionR" +
+      "\007session\"\214\001\n\026ListFileChangesRequest\022\035\n\ns" +
       "ession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 " +
-      "\001(\tR\006turnId\"e\n\023GetTurnDiffResponse\022!\n\014un" +
-      "ified_diff\030\001 \001(\tR\013unifiedDiff\022+\n\005files\030\002" +
-      " \003(\0132\025.koda.v1.FileDiffStatR\005files\"Q\n\027Re" +
-      "moveQueuedTurnRequest\022\035\n\nsession_id\030\001 \001(" +
-      "\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\"\032\n" +
-      "\030RemoveQueuedTurnResponse\"-\n\022CancelTurnR" +
-      "esponse\022\027\n\007turn_id\030\001 \001(\tR\006turnId\"Q\n\023Watc" +
-      "hSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\tses" +
-      "sionId\022\033\n\tafter_seq\030\002 \001(\003R\010afterSeq\"B\n\024W" +
-      "atchSessionResponse\022*\n\005event\030\001 \001(\0132\024.kod" +
-      "a.v1.EngineEventR\005event2\216\r\n\016SessionServi" +
-      "ce\022N\n\rGetServerInfo\022\035.koda.v1.GetServerI" +
-      "nfoRequest\032\036.koda.v1.GetServerInfoRespon" +
-      "se\022E\n\nListModels\022\032.koda.v1.ListModelsReq" +
-      "uest\032\033.koda.v1.ListModelsResponse\022N\n\rCre" +
-      "ateSession\022\035.koda.v1.CreateSessionReques" +
-      "t\032\036.koda.v1.CreateSessionResponse\022E\n\nGet" +
-      "Session\022\032.koda.v1.GetSessionRequest\032\033.ko" +
-      "da.v1.GetSessionResponse\022K\n\014ListSessions" +
-      "\022\034.koda.v1.ListSessionsRequest\032\035.koda.v1" +
-      ".ListSessionsResponse\022N\n\rUpdateSession\022\035" +
-      ".koda.v1.UpdateSessionRequest\032\036.koda.v1." +
-      "UpdateSessionResponse\022N\n\rDeleteSession\022\035" +
-      ".koda.v1.DeleteSessionRequest\032\036.koda.v1." +
-      "DeleteSessionResponse\022H\n\013ForkSession\022\033.k" +
-      "oda.v1.ForkSessionRequest\032\034.koda.v1.Fork" +
-      "SessionResponse\022K\n\014ListMessages\022\034.koda.v" +
-      "1.ListMessagesRequest\032\035.koda.v1.ListMess" +
-      "agesResponse\022T\n\017ListFileChanges\022\037.koda.v" +
-      "1.ListFileChangesRequest\032 .koda.v1.ListF" +
-      "ileChangesResponse\022@\n\007RunTurn\022\027.koda.v1." +
-      "RunTurnRequest\032\030.koda.v1.RunTurnResponse" +
-      "(\0010\001\022N\n\rSubmitCommand\022\035.koda.v1.SubmitCo" +
-      "mmandRequest\032\036.koda.v1.SubmitCommandResp" +
-      "onse\022E\n\nCancelTurn\022\032.koda.v1.CancelTurnR" +
-      "equest\032\033.koda.v1.CancelTurnResponse\022N\n\rR" +
-      "ewindSession\022\035.koda.v1.RewindSessionRequ" +
-      "est\032\036.koda.v1.RewindSessionResponse\022T\n\017U" +
-      "nrewindSession\022\037.koda.v1.UnrewindSession" +
-      "Request\032 .koda.v1.UnrewindSessionRespons" +
-      "e\022H\n\013GetTurnDiff\022\033.koda.v1.GetTurnDiffRe" +
-      "quest\032\034.koda.v1.GetTurnDiffResponse\022W\n\020R" +
-      "emoveQueuedTurn\022 .koda.v1.RemoveQueuedTu" +
-      "rnRequest\032!.koda.v1.RemoveQueuedTurnResp" +
-      "onse\022M\n\014WatchSession\022\034.koda.v1.WatchSess" +
-      "ionRequest\032\035.koda.v1.WatchSessionRespons" +
-      "e0\001\022Z\n\021ListAgentProfiles\022!.koda.v1.ListA" +
-      "gentProfilesRequest\032\".koda.v1.ListAgentP" +
-      "rofilesResponse\022T\n\017GetAgentProfile\022\037.kod" +
-      "a.v1.GetAgentProfileRequest\032 .koda.v1.Ge" +
-      "tAgentProfileResponse\022Q\n\016CompactSession\022" +
-      "\036.koda.v1.CompactSessionRequest\032\037.koda.v" +
-      "1.CompactSessionResponseB*\n\021dev.kodad.ko" +
-      "da.v1B\023SessionServiceProtoP\001b\006proto3"
+      "\001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005R\010pageSize" +
+      "\022\035\n\npage_token\030\004 \001(\tR\tpageToken\"p\n\027ListF" +
+      "ileChangesResponse\022-\n\007changes\030\001 \003(\0132\023.ko" +
+      "da.v1.FileChangeR\007changes\022&\n\017next_page_t" +
+      "oken\030\002 \001(\tR\rnextPageToken\"p\n\023ListMessage" +
+      "sRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022" +
+      "\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035\n\npage_tok" +
+      "en\030\003 \001(\tR\tpageToken\"l\n\024ListMessagesRespo" +
+      "nse\022,\n\010messages\030\001 \003(\0132\020.koda.v1.MessageR" +
+      "\010messages\022&\n\017next_page_token\030\002 \001(\tR\rnext" +
+      "PageToken\"B\n\016RunTurnRequest\0220\n\007command\030\001" +
+      " \001(\0132\026.koda.v1.EngineCommandR\007command\"=\n" +
+      "\017RunTurnResponse\022*\n\005event\030\001 \001(\0132\024.koda.v" +
+      "1.EngineEventR\005event\"\200\001\n\024SubmitCommandRe" +
+      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\0220\n\007" +
+      "command\030\002 \001(\0132\026.koda.v1.EngineCommandR\007c" +
+      "ommand\022\027\n\007turn_id\030\003 \001(\tR\006turnId\"0\n\025Submi" +
+      "tCommandResponse\022\027\n\007turn_id\030\001 \001(\tR\006turnI" +
+      "d\"l\n\021CancelTurnRequest\022\035\n\nsession_id\030\001 \001" +
+      "(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\037" +
+      "\n\013clear_queue\030\003 \001(\010R\nclearQueue\"\260\001\n\024Rewi" +
+      "ndSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\tse" +
+      "ssionId\022\034\n\nto_turn_id\030\002 \001(\tR\010toTurnId\022\025\n" +
+      "\006to_seq\030\003 \001(\003R\005toSeq\022\024\n\005files\030\004 \001(\010R\005fil" +
+      "es\022\030\n\007history\030\005 \001(\010R\007history\022\024\n\005force\030\006 " +
+      "\001(\010R\005force\"J\n\025RewindSessionResponse\0221\n\007r" +
+      "ewound\030\001 \001(\0132\027.koda.v1.SessionRewoundR\007r" +
+      "ewound\"M\n\026UnrewindSessionRequest\022\035\n\nsess" +
+      "ion_id\030\001 \001(\tR\tsessionId\022\024\n\005force\030\002 \001(\010R\005" +
+      "force\"L\n\027UnrewindSessionResponse\0221\n\007rewo" +
+      "und\030\001 \001(\0132\027.koda.v1.SessionRewoundR\007rewo" +
+      "und\"L\n\022GetTurnDiffRequest\022\035\n\nsession_id\030" +
+      "\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnI" +
+      "d\"e\n\023GetTurnDiffResponse\022!\n\014unified_diff" +
+      "\030\001 \001(\tR\013unifiedDiff\022+\n\005files\030\002 \003(\0132\025.kod" +
+      "a.v1.FileDiffStatR\005files\"Q\n\027RemoveQueued" +
+      "TurnRequest\022\035\n\nsession_id\030\001 \001(\tR\tsession" +
+      "Id\022\027\n\007turn_id\030\002 \001(\tR\006turnId\"\032\n\030RemoveQue" +
+      "uedTurnResponse\"-\n\022CancelTurnResponse\022\027\n" +
+      "\007turn_id\030\001 \001(\tR\006turnId\"Q\n\023WatchSessionRe" +
+      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\033\n\t" +
+      "after_seq\030\002 \001(\003R\010afterSeq\"B\n\024WatchSessio" +
+      "nResponse\022*\n\005event\030\001 \001(\0132\024.koda.v1.Engin" +
+      "eEventR\005event2\216\r\n\016SessionService\022N\n\rGetS" +
+      "erverInfo\022\035.koda.v1.GetServerInfoRequest" +
+      "\032\036.koda.v1.GetServerInfoResponse\022E\n\nList" +
+      "Models\022\032.koda.v1.ListModelsRequest\032\033.kod" +
+      "a.v1.ListModelsResponse\022N\n\rCreateSession" +
+      "\022\035.koda.v1.CreateSessionRequest\032\036.koda.v" +
+      "1.CreateSessionResponse\022E\n\nGetSession\022\032." +
+      "koda.v1.GetSessionRequest\032\033.koda.v1.GetS" +
+      "essionResponse\022K\n\014ListSessions\022\034.koda.v1" +
+      ".ListSessionsRequest\032\035.koda.v1.ListSessi" +
+      "onsResponse\022N\n\rUpdateSession\022\035.koda.v1.U" +
+      "pdateSessionRequest\032\036.koda.v1.UpdateSess" +
+      "ionResponse\022N\n\rDeleteSession\022\035.koda.v1.D" +
+      "eleteSessionRequest\032\036.koda.v1.DeleteSess" +
+      "ionResponse\022H\n\013ForkSession\022\033.koda.v1.For" +
+      "kSessionRequest\032\034.koda.v1.ForkSessionRes" +
+      "ponse\022K\n\014ListMessages\022\034.koda.v1.ListMess" +
+      "agesRequest\032\035.koda.v1.ListMessagesRespon" +
+      "se\022T\n\017ListFileChanges\022\037.koda.v1.ListFile" +
+      "ChangesRequest\032 .koda.v1.ListFileChanges" +
+      "Response\022@\n\007RunTurn\022\027.koda.v1.RunTurnReq" +
+      "uest\032\030.koda.v1.RunTurnResponse(\0010\001\022N\n\rSu" +
+      "bmitCommand\022\035.koda.v1.SubmitCommandReque" +
+      "st\032\036.koda.v1.SubmitCommandResponse\022E\n\nCa" +
+      "ncelTurn\022\032.koda.v1.CancelTurnRequest\032\033.k" +
+      "oda.v1.CancelTurnResponse\022N\n\rRewindSessi" +
+      "on\022\035.koda.v1.RewindSessionRequest\032\036.koda" +
+      ".v1.RewindSessionResponse\022T\n\017UnrewindSes" +
+      "sion\022\037.koda.v1.UnrewindSessionRequest\032 ." +
+      "koda.v1.UnrewindSessionResponse\022H\n\013GetTu" +
+      "rnDiff\022\033.koda.v1.GetTurnDiffRequest\032\034.ko" +
+      "da.v1.GetTurnDiffResponse\022W\n\020RemoveQueue" +
+      "dTurn\022 .koda.v1.RemoveQueuedTurnRequest\032" +
+      "!.koda.v1.RemoveQueuedTurnResponse\022M\n\014Wa" +
+      "tchSession\022\034.koda.v1.WatchSessionRequest" +
+      "\032\035.koda.v1.WatchSessionResponse0\001\022Z\n\021Lis" +
+      "tAgentProfiles\022!.koda.v1.ListAgentProfil" +
+      "esRequest\032\".koda.v1.ListAgentProfilesRes" +
+      "ponse\022T\n\017GetAgentProfile\022\037.koda.v1.GetAg" +
+      "entProfileRequest\032 .koda.v1.GetAgentProf" +
+      "ileResponse\022Q\n\016CompactSession\022\036.koda.v1." +
+      "CompactSessionRequest\032\037.koda.v1.CompactS" +
+      "essionResponseB*\n\021dev.kodad.koda.v1B\023Ses" +
+      "sionServiceProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -545,7 +547,7 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     internal_static_koda_v1_ForkSessionRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ForkSessionRequest_descriptor,
-        new java.lang.String[] { "SessionId", "Title", });
+        new java.lang.String[] { "SessionId", "Title", "AtTurnId", "WorkspaceCopy", });
     internal_static_koda_v1_ForkSessionResponse_descriptor =
       getDescriptor().getMessageType(22);
     internal_static_koda_v1_ForkSessionResponse_fieldAccessorTable = new

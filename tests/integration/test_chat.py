@@ -186,3 +186,48 @@ def test_model_command_lists_the_providers_models_and_refuses_an_unknown_one(
     chat.expect(screen("model: scripted (scripted)"))
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
+
+
+def test_diff_undo_and_redo_of_the_last_turn(service: KodadProcess, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "keep.txt").write_text("kept\n")
+    script = {
+        "rounds": [
+            [write("plan.md", "# Plan\n")],
+            [{"tool_call": {"name": "bash", "arguments": {"command": "rm keep.txt"}}}],
+            [{"text": "Planned."}],
+        ]
+    }
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(
+        service.address,
+        lambda c: c.create_session(
+            str(workspace), provider=provider, approval_mode=spb.APPROVAL_MODE_AUTO
+        ),
+    )
+    assert isinstance(session, spb.Session)
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline("make a plan")
+    chat.expect(screen("Planned."))
+    chat.expect(PROMPT)
+    chat.sendline("/diff")
+    chat.expect(screen("+# Plan"))
+    chat.expect(PROMPT)
+    assert not (workspace / "keep.txt").exists()
+    chat.sendline("/undo")
+    chat.expect(screen("take back the messages from that turn on, and keep.txt, plan.md? [y/n]"))
+    chat.send("y")
+    chat.expect(screen("back to before that turn: 2 file(s) restored, 6 message(s) taken back"))
+    chat.expect(PROMPT)
+    assert (workspace / "keep.txt").read_text() == "kept\n"
+    assert not (workspace / "plan.md").exists()
+    chat.sendline("/redo")
+    chat.expect(screen("redone: 2 file(s) back"))
+    chat.expect(PROMPT)
+    assert (workspace / "plan.md").read_text() == "# Plan\n"
+    chat.sendline("/rewind")
+    chat.expect(screen("1  make a plan"))
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)

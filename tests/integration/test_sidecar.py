@@ -124,7 +124,9 @@ def test_kodad_dies_with_its_parent_and_stores_the_turn(tmp_path: Path, workspac
     with grpc.insecure_channel(ready["address"]) as channel:
         stub = pb_grpc.SessionServiceStub(channel)
         session = spb.Session(workspace=str(workspace), approval_mode=spb.APPROVAL_MODE_AUTO)
-        session.provider.CopyFrom(scripted([tool_call("bash", "b", command="sleep 300")]))
+        session.provider.CopyFrom(
+            scripted([tool_call("bash", "b", command="echo started; sleep 300")])
+        )
         created = stub.CreateSession(pb.CreateSessionRequest(session=session), metadata=auth)
         start = epb.EngineCommand(
             start_turn=epb.StartTurn(
@@ -133,8 +135,8 @@ def test_kodad_dies_with_its_parent_and_stores_the_turn(tmp_path: Path, workspac
             )
         )  # fmt: skip
         turn = stub.RunTurn(iter([pb.RunTurnRequest(command=start)]), metadata=auth)
-        for response in turn:
-            if response.event.WhichOneof("payload") == "tool_call_started":
+        for response in turn:  # the command runs once it has printed
+            if response.event.WhichOneof("payload") == "tool_call_output":
                 break
         turn_id = response.event.turn_id
         sleepers = processes_of({turn_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +39,10 @@ HELP = """\
 /model [NAME]        list the models, or switch to NAME
 /fork                continue in a copy of this session
 /files               files the agent created, changed or deleted
+/diff                what the last turn changed in the workspace
+/undo                take the last turn back: its file changes and its messages
+/rewind [N]          list the turns, or go back to just before turn N
+/redo                undo the last /undo or /rewind
 /export [FILE]       write the conversation as Markdown
 /thinking            show the last turn's thinking in full
 /help                this list
@@ -227,6 +233,13 @@ class Chat:
             messages = await self.client.messages(self.session.id)
             target.write_text(transcript.markdown(self.session, messages))
             self.console.print(f"wrote {target}")
+        elif name == "/diff":
+            await self.diff()
+        elif name in ("/undo", "/rewind"):
+            await self.rewind(rest if name == "/rewind" else "last")
+        elif name == "/redo":
+            done = await self.client.unrewind(self.session.id)
+            self.console.print(f"redone: {len(done.restored_files)} file(s) back")
         elif name == "/thinking":
             self.console.print(
                 Text(self.last_thinking or "no thinking in the last turn", style="dim")
@@ -234,6 +247,61 @@ class Chat:
         else:
             self.console.print(f"unknown command {name}; /help lists them")
         return True
+
+    async def turns(self) -> list[tuple[str, str]]:
+        """The session's turns, oldest first: (turn id, the input that started it)."""
+        seen: dict[str, str] = {}
+        for message in await self.client.messages(self.session.id):
+            if message.role == spb.MESSAGE_ROLE_USER and message.turn_id not in seen:
+                seen[message.turn_id] = message.text
+        return list(seen.items())
+
+    async def diff(self) -> None:
+        turns = await self.turns()
+        if not turns:
+            self.console.print("no turn yet")
+            return
+        try:
+            diff = await self.client.turn_diff(self.session.id, turns[-1][0])
+        except KodadError as e:
+            self.console.print(Text(e.message, style="dim"))
+            return
+        self.console.print(Syntax(diff.unified_diff, "diff", theme="ansi_dark", word_wrap=True))
+
+    async def rewind(self, which: str) -> None:
+        """/undo ("last") and /rewind N: back to just before a turn, files and history,
+        after saying which files change and asking."""
+        turns = await self.turns()
+        if not which:
+            for number, (_, text) in enumerate(turns, 1):
+                self.console.print(f"  {number:>3}  {text.splitlines()[0][:70] if text else ''}")
+            self.console.print("/rewind N goes back to just before turn N")
+            return
+        valid = which == "last" or (which.isdigit() and 0 < int(which) <= len(turns))
+        if not turns or not valid:
+            self.console.print("no such turn; /rewind lists them")
+            return
+        turn_id = turns[-1 if which == "last" else int(which) - 1][0]
+        files: list[str] = []
+        start = [t[0] for t in turns].index(turn_id)
+        for later, _ in turns[start:]:  # what that turn and the ones after it changed
+            with contextlib.suppress(KodadError):
+                changed = await self.client.turn_diff(self.session.id, later)
+                files += [f.path for f in changed.files]
+        shown = ", ".join(sorted(set(files))) or "no file"
+        question = f"take back the messages from that turn on, and {shown}? [y/n] "
+        answer = await self.key(question, "yn")
+        if answer != "y":
+            return
+        try:
+            done = await self.client.rewind(self.session.id, turn_id)
+        except KodadError as e:
+            self.console.print(Text(e.message, style="red"))
+            return
+        self.console.print(
+            f"back to before that turn: {len(done.restored_files)} file(s) restored, "
+            f"{done.messages_removed} message(s) taken back (/redo undoes it)"
+        )
 
     async def model(self, name: str) -> None:
         """/model: lists the provider's models (the session's marked); /model NAME switches

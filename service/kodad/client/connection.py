@@ -204,9 +204,34 @@ class Client:
         request = pb.DeleteSessionRequest(session_id=session_id)
         await _call(self.stub.DeleteSession(request, metadata=self._metadata))
 
-    async def fork_session(self, session_id: str, title: str = "") -> spb.Session:
-        request = pb.ForkSessionRequest(session_id=session_id, title=title)
+    async def fork_session(
+        self, session_id: str, title: str = "", *, at_turn_id: str = "", workspace_copy: str = ""
+    ) -> spb.Session:
+        """A copy of the session (with `at_turn_id`, its history up to that turn; with
+        `workspace_copy`, a new directory holding the workspace as that turn left it)."""
+        request = pb.ForkSessionRequest(
+            session_id=session_id, title=title, at_turn_id=at_turn_id,
+            workspace_copy=workspace_copy,
+        )  # fmt: skip
         return (await _call(self.stub.ForkSession(request, metadata=self._metadata))).session
+
+    async def rewind(
+        self, session_id: str, turn_id: str, *, files: bool = True, history: bool = True,
+        force: bool = False,
+    ) -> epb.SessionRewound:  # fmt: skip
+        """Returns the workspace and/or history to just before `turn_id` (undo: `unrewind`)."""
+        request = pb.RewindSessionRequest(
+            session_id=session_id, to_turn_id=turn_id, files=files, history=history, force=force
+        )
+        return (await _call(self.stub.RewindSession(request, metadata=self._metadata))).rewound
+
+    async def unrewind(self, session_id: str, *, force: bool = False) -> epb.SessionRewound:
+        request = pb.UnrewindSessionRequest(session_id=session_id, force=force)
+        return (await _call(self.stub.UnrewindSession(request, metadata=self._metadata))).rewound
+
+    async def turn_diff(self, session_id: str, turn_id: str) -> pb.GetTurnDiffResponse:
+        request = pb.GetTurnDiffRequest(session_id=session_id, turn_id=turn_id)
+        return await _call(self.stub.GetTurnDiff(request, metadata=self._metadata))
 
     async def messages(self, session_id: str) -> list[spb.Message]:
         """The whole history, oldest first."""

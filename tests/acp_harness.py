@@ -96,6 +96,8 @@ async def acp_agent(
     async with spawn_agent_process(
         editor, sys.executable, *KODAD_ACP, *args, env={**os.environ, **(env or {})},
         use_unstable_protocol=True,
+        # Its log goes to the test's stderr (an unread pipe could fill up and stall it).
+        transport_kwargs={"stderr": None},
     ) as (conn, _process):  # fmt: skip
         editor.hello = await conn.initialize(
             protocol_version=PROTOCOL_VERSION,

@@ -281,8 +281,9 @@ async def test_the_default_is_a_private_sidecar_that_dies_with_the_adapter(
     }
     editor = Editor()
     async with spawn_agent_process(
-        editor, sys.executable, *KODAD_ACP, env={**os.environ, **env}
-    ) as (conn, process):
+        editor, sys.executable, *KODAD_ACP, env={**os.environ, **env},
+        transport_kwargs={"stderr": None},
+    ) as (conn, process):  # fmt: skip
         await conn.initialize(protocol_version=PROTOCOL_VERSION)
         sid = (await conn.new_session(cwd=str(workspace), mcp_servers=[])).session_id
         assert (await conn.prompt(session_id=sid, prompt=[text_block("hi")])).stop_reason == (

@@ -69,6 +69,8 @@ def launch(name: str, dsn: str, data_dir: Path) -> tuple[subprocess.Popen[bytes]
         sys.executable, "-m", "kodad", "serve", "--listen", "127.0.0.1:0", "--ready-json",
         "--store", dsn, "--replica-id", name, "--lease-ttl", str(LEASE_TTL_S),
         "--data-dir", str(data_dir / name),
+        # Checkpoints in one directory every replica reaches, as the workspaces are.
+        "--snapshot-dir", str(data_dir / "snapshots"),
     ]  # fmt: skip
     with open(data_dir / f"{name}.log", "wb") as log:  # kept for a failing test's report
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
@@ -417,3 +419,38 @@ async def test_steers_and_queued_turns_from_other_replicas_reach_the_owner(
     users = [m.text for m in history if m.role == spb.MESSAGE_ROLE_USER]
     assert users == ["write a.txt", "and be brief", "then this"]
     assert_history_valid(history)
+
+
+async def test_a_turn_run_on_one_replica_is_rewound_through_another(
+    replicas: list[Replica], workspace: Path
+) -> None:
+    r1, r2, _ = replicas
+    (workspace / "a.txt").write_text("before\n")
+    provider = scripted(
+        [tool_call("bash", "b", command="echo after > a.txt && touch new.txt")], [{"text": "ok"}]
+    )
+    session = await create_session(r1.stub, workspace, provider)
+    turn = Turn(r1.stub)
+    await turn.send(start(session.id, "change"))
+    events = await turn.finish()
+    assert (workspace / "a.txt").read_text() == "after\n"
+    request = pb.RewindSessionRequest(
+        session_id=session.id, to_turn_id=events[0].turn_id, files=True, history=True
+    )
+    rewound = (await r2.stub.RewindSession(request)).rewound
+    assert sorted(rewound.restored_files) == ["a.txt", "new.txt"]
+    assert (workspace / "a.txt").read_text() == "before\n" and not (workspace / "new.txt").exists()
+    assert (await get(r1.stub, session.id)).message_count == 0
+    watched = await watch_until_rewound(r1.stub, session.id)
+    assert watched.session_rewound.restored_files == rewound.restored_files  # one log
+    await r1.stub.UnrewindSession(pb.UnrewindSessionRequest(session_id=session.id))
+    assert (workspace / "new.txt").exists()
+
+
+async def watch_until_rewound(stub: pb_grpc.SessionServiceStub, session_id: str) -> epb.EngineEvent:
+    call = stub.WatchSession(pb.WatchSessionRequest(session_id=session_id))
+    async for response in call:
+        if kind(response.event) == "session_rewound":
+            call.cancel()
+            return response.event
+    raise AssertionError("no session_rewound event")

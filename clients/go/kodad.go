@@ -238,6 +238,27 @@ func (c *Client) RemoveQueuedTurn(ctx context.Context, sessionID, turnID string)
 	return wrap(err)
 }
 
+// Rewind returns the session's workspace and/or history to just before turnID (see
+// RewindSessionRequest); UnrewindSession undoes it.
+func (c *Client) Rewind(ctx context.Context, sessionID, turnID string, files, history, force bool) (*kodav1.SessionRewound, error) {
+	r, err := c.Raw.RewindSession(c.ctx(ctx), &kodav1.RewindSessionRequest{
+		SessionId: sessionID, ToTurnId: turnID, Files: files, History: history, Force: force,
+	})
+	return r.GetRewound(), wrap(err)
+}
+
+// Unrewind undoes the session's latest rewind.
+func (c *Client) Unrewind(ctx context.Context, sessionID string, force bool) (*kodav1.SessionRewound, error) {
+	r, err := c.Raw.UnrewindSession(c.ctx(ctx), &kodav1.UnrewindSessionRequest{SessionId: sessionID, Force: force})
+	return r.GetRewound(), wrap(err)
+}
+
+// TurnDiff is the unified diff and per-file stats of what a turn changed in the workspace.
+func (c *Client) TurnDiff(ctx context.Context, sessionID, turnID string) (*kodav1.GetTurnDiffResponse, error) {
+	r, err := c.Raw.GetTurnDiff(c.ctx(ctx), &kodav1.GetTurnDiffRequest{SessionId: sessionID, TurnId: turnID})
+	return r, wrap(err)
+}
+
 // DecodeOutput reads the answer of a turn started with an output schema into v (as
 // encoding/json does); an error when the turn has none.
 func DecodeOutput(ended *kodav1.TurnEnded, v any) error {

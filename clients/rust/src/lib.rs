@@ -221,6 +221,9 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
         Some(Payload::UserInputAdded(_)) => "user_input_added",
         Some(Payload::TurnQueued(_)) => "turn_queued",
         Some(Payload::QueuedTurnRemoved(_)) => "queued_turn_removed",
+        Some(Payload::CheckpointTaken(_)) => "checkpoint_taken",
+        Some(Payload::TurnDiff(_)) => "turn_diff",
+        Some(Payload::SessionRewound(_)) => "session_rewound",
     }
 }
 
@@ -423,7 +426,11 @@ impl Client {
 
     /// Copies a session with its history.
     pub async fn fork_session(&self, session_id: &str, title: &str) -> Result<pb::Session, Error> {
-        let request = pb::ForkSessionRequest { session_id: session_id.into(), title: title.into() };
+        let request = pb::ForkSessionRequest {
+            session_id: session_id.into(),
+            title: title.into(),
+            ..Default::default()
+        };
         Ok(self.raw().fork_session(request).await?.into_inner().session.unwrap_or_default())
     }
 
@@ -464,6 +471,38 @@ impl Client {
         let request =
             pb::CancelTurnRequest { session_id: session_id.into(), clear_queue: true, ..Default::default() };
         Ok(self.raw().cancel_turn(request).await?.into_inner().turn_id)
+    }
+
+    /// Returns the workspace and/or history to just before `turn_id`; `unrewind` undoes it.
+    pub async fn rewind(
+        &self,
+        session_id: &str,
+        turn_id: &str,
+        files: bool,
+        history: bool,
+        force: bool,
+    ) -> Result<pb::SessionRewound, Error> {
+        let request = pb::RewindSessionRequest {
+            session_id: session_id.into(),
+            to_turn_id: turn_id.into(),
+            files,
+            history,
+            force,
+            ..Default::default()
+        };
+        Ok(self.raw().rewind_session(request).await?.into_inner().rewound.unwrap_or_default())
+    }
+
+    /// Undoes the session's latest rewind.
+    pub async fn unrewind(&self, session_id: &str, force: bool) -> Result<pb::SessionRewound, Error> {
+        let request = pb::UnrewindSessionRequest { session_id: session_id.into(), force };
+        Ok(self.raw().unrewind_session(request).await?.into_inner().rewound.unwrap_or_default())
+    }
+
+    /// The unified diff and per-file stats of what a turn changed in the workspace.
+    pub async fn turn_diff(&self, session_id: &str, turn_id: &str) -> Result<pb::GetTurnDiffResponse, Error> {
+        let request = pb::GetTurnDiffRequest { session_id: session_id.into(), turn_id: turn_id.into() };
+        Ok(self.raw().get_turn_diff(request).await?.into_inner())
     }
 
     /// Takes a queued turn off the session's queue (NotFound once it has started).

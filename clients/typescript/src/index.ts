@@ -439,6 +439,37 @@ export class KodadClient {
     return response.turnId;
   }
 
+  /** Returns the workspace and/or history to just before `turnId`; `unrewind` undoes it. */
+  async rewind(
+    sessionId: string,
+    toTurnId: string,
+    what: { files?: boolean; history?: boolean; force?: boolean } = {},
+    options?: CallOptions,
+  ) {
+    const request = {
+      sessionId,
+      toTurnId,
+      files: what.files ?? true,
+      history: what.history ?? true,
+      force: what.force ?? false,
+    };
+    const response = await call(() => this.raw.rewindSession(request, this.options(options)));
+    return response.rewound;
+  }
+
+  /** Undoes the session's latest rewind. */
+  async unrewind(sessionId: string, force = false, options?: CallOptions) {
+    const response = await call(() =>
+      this.raw.unrewindSession({ sessionId, force }, this.options(options)),
+    );
+    return response.rewound;
+  }
+
+  /** The unified diff and per-file stats of what a turn changed in the workspace. */
+  async turnDiff(sessionId: string, turnId: string, options?: CallOptions) {
+    return call(() => this.raw.getTurnDiff({ sessionId, turnId }, this.options(options)));
+  }
+
   /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */
   async removeQueuedTurn(sessionId: string, turnId: string, options?: CallOptions): Promise<void> {
     await call(() => this.raw.removeQueuedTurn({ sessionId, turnId }, this.options(options)));

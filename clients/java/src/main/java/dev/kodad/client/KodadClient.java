@@ -22,7 +22,12 @@ import dev.kodad.koda.v1.ListSessionsResponse;
 import dev.kodad.koda.v1.Message;
 import dev.kodad.koda.v1.Model;
 import dev.kodad.koda.v1.ProviderConfig;
+import dev.kodad.koda.v1.GetTurnDiffRequest;
+import dev.kodad.koda.v1.GetTurnDiffResponse;
 import dev.kodad.koda.v1.RemoveQueuedTurnRequest;
+import dev.kodad.koda.v1.RewindSessionRequest;
+import dev.kodad.koda.v1.SessionRewound;
+import dev.kodad.koda.v1.UnrewindSessionRequest;
 import dev.kodad.koda.v1.RunTurnRequest;
 import dev.kodad.koda.v1.RunTurnResponse;
 import dev.kodad.koda.v1.Session;
@@ -275,6 +280,34 @@ public final class KodadClient implements AutoCloseable {
     CancelTurnRequest request =
         CancelTurnRequest.newBuilder().setSessionId(sessionId).setClearQueue(clearQueue).build();
     return call(() -> blocking.cancelTurn(request)).getTurnId();
+  }
+
+  /** Returns the workspace and/or history to just before a turn; unrewind undoes it. */
+  public SessionRewound rewind(
+      String sessionId, String turnId, boolean files, boolean history, boolean force) {
+    RewindSessionRequest request =
+        RewindSessionRequest.newBuilder()
+            .setSessionId(sessionId)
+            .setToTurnId(turnId)
+            .setFiles(files)
+            .setHistory(history)
+            .setForce(force)
+            .build();
+    return call(() -> blocking.rewindSession(request)).getRewound();
+  }
+
+  /** Undoes the session's latest rewind. */
+  public SessionRewound unrewind(String sessionId, boolean force) {
+    UnrewindSessionRequest request =
+        UnrewindSessionRequest.newBuilder().setSessionId(sessionId).setForce(force).build();
+    return call(() -> blocking.unrewindSession(request)).getRewound();
+  }
+
+  /** The unified diff and per-file stats of what a turn changed in the workspace. */
+  public GetTurnDiffResponse turnDiff(String sessionId, String turnId) {
+    GetTurnDiffRequest request =
+        GetTurnDiffRequest.newBuilder().setSessionId(sessionId).setTurnId(turnId).build();
+    return call(() -> blocking.getTurnDiff(request));
   }
 
   /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */

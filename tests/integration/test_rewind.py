@@ -206,3 +206,26 @@ async def test_fork_at_a_turn_with_its_own_copy_of_the_workspace(
     with pytest.raises(grpc.aio.AioRpcError) as exists:
         await stub.ForkSession(request)
     assert exists.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_rewind_to_a_checkpoint_inside_a_turn(stub: Stub, workspace: Path) -> None:
+    provider = scripted(
+        [tool_call("bash", "one", command="echo 1 > one.txt")],
+        [tool_call("bash", "two", command="echo 2 > two.txt")],
+        [{"text": "both"}],
+    )
+    session = await create_session(stub, workspace, provider)
+    events = await run_turn(stub, session.id, "write two files")
+    after_one = next(
+        e for e in events if kind(e) == "checkpoint_taken" and e.checkpoint_taken.call_id == "one"
+    )
+    request = pb.RewindSessionRequest(
+        session_id=session.id, to_seq=after_one.seq, files=True, history=True
+    )
+    rewound = (await stub.RewindSession(request)).rewound
+    assert rewound.to_seq == after_one.seq and rewound.restored_files == ["two.txt"]
+    assert (workspace / "one.txt").read_text() == "1\n" and not (workspace / "two.txt").exists()
+    history = await messages(stub, session.id)
+    assert [m.role for m in history] == [
+        spb.MESSAGE_ROLE_USER, spb.MESSAGE_ROLE_ASSISTANT, spb.MESSAGE_ROLE_TOOL,
+    ]  # fmt: skip

@@ -13,7 +13,7 @@ from kodad.domain.access import Caller
 from kodad.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from kodad.domain.events import CheckpointTaken, Event, FileDiffStat, SessionRewound, TurnStarted
 from kodad.domain.ids import new_id
-from kodad.domain.model import Message
+from kodad.domain.model import Message, Role
 from kodad.engine import outside
 from kodad.engine.checkpoints import line_stats, unified_diff
 from kodad.engine.live import Core
@@ -191,11 +191,12 @@ class Rewinds:
         store = self._core.store
         messages = await store.list_messages(session_id)
         if since:
-            first = next(
-                (i for i, m in enumerate(messages) if m.create_time > since), len(messages)
-            )
+            later = (i for i, m in enumerate(messages) if m.create_time > since)
         else:
-            first = next((i for i, m in enumerate(messages) if m.turn_id == turn_id), len(messages))
+            later = (i for i, m in enumerate(messages) if m.turn_id == turn_id)
+        first = next(later, len(messages))
+        while since and first < len(messages) and messages[first].role is Role.TOOL:
+            first += 1  # the results of calls made before the checkpoint stay with them
         cut = messages[first:]
         if not cut:
             return 0, ""

@@ -1772,8 +1772,9 @@ type RewindSessionRequest struct {
 	ToSeq int64 `protobuf:"varint,3,opt,name=to_seq,json=toSeq,proto3" json:"to_seq,omitempty"`
 	// Restore the workspace's files.
 	Files bool `protobuf:"varint,4,opt,name=files,proto3" json:"files,omitempty"`
-	// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-	// that checkpoint's turn began). At least one of `files` and `history`.
+	// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+	// after that checkpoint, but for the results of tool calls made before it, so the history
+	// stays valid). At least one of `files` and `history`.
 	History bool `protobuf:"varint,5,opt,name=history,proto3" json:"history,omitempty"`
 	// Overwrite files changed outside kodad since its last checkpoint.
 	Force         bool `protobuf:"varint,6,opt,name=force,proto3" json:"force,omitempty"`

@@ -950,8 +950,9 @@ class RewindSessionRequest(_message.Message):
     files: _builtins.bool
     """Restore the workspace's files."""
     history: _builtins.bool
-    """Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-    that checkpoint's turn began). At least one of `files` and `history`.
+    """Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+    after that checkpoint, but for the results of tool calls made before it, so the history
+    stays valid). At least one of `files` and `history`.
     """
     force: _builtins.bool
     """Overwrite files changed outside kodad since its last checkpoint."""

@@ -1893,8 +1893,9 @@ pub struct RewindSessionRequest {
     /// Restore the workspace's files.
     #[prost(bool, tag="4")]
     pub files: bool,
-    /// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-    /// that checkpoint's turn began). At least one of `files` and `history`.
+    /// Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+    /// after that checkpoint, but for the results of tool calls made before it, so the history
+    /// stays valid). At least one of `files` and `history`.
     #[prost(bool, tag="5")]
     pub history: bool,
     /// Overwrite files changed outside kodad since its last checkpoint.

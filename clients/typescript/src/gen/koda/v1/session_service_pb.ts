@@ -938,8 +938,9 @@ export type RewindSessionRequest = Message<"koda.v1.RewindSessionRequest"> & {
   files: boolean;
 
   /**
-   * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-   * that checkpoint's turn began). At least one of `files` and `history`.
+   * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+   * after that checkpoint, but for the results of tool calls made before it, so the history
+   * stays valid). At least one of `files` and `history`.
    *
    * @generated from field: bool history = 5;
    */

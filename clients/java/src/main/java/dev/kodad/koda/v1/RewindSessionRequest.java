@@ -182,8 +182,9 @@ private static final long serialVersionUID = 0L;
   private boolean history_ = false;
   /**
    * <pre>
-   * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-   * that checkpoint's turn began). At least one of `files` and `history`.
+   * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+   * after that checkpoint, but for the results of tool calls made before it, so the history
+   * stays valid). At least one of `files` and `history`.
    * </pre>
    *
    * <code>bool history = 5 [json_name = "history"];</code>
@@ -904,8 +905,9 @@ private static final long serialVersionUID = 0L;
     private boolean history_ ;
     /**
      * <pre>
-     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-     * that checkpoint's turn began). At least one of `files` and `history`.
+     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+     * after that checkpoint, but for the results of tool calls made before it, so the history
+     * stays valid). At least one of `files` and `history`.
      * </pre>
      *
      * <code>bool history = 5 [json_name = "history"];</code>
@@ -917,8 +919,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-     * that checkpoint's turn began). At least one of `files` and `history`.
+     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+     * after that checkpoint, but for the results of tool calls made before it, so the history
+     * stays valid). At least one of `files` and `history`.
      * </pre>
      *
      * <code>bool history = 5 [json_name = "history"];</code>
@@ -934,8 +937,9 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages after
-     * that checkpoint's turn began). At least one of `files` and `history`.
+     * Take the turns from `to_turn_id` on off the history (with `to_seq`: the messages stored
+     * after that checkpoint, but for the results of tool calls made before it, so the history
+     * stays valid). At least one of `files` and `history`.
      * </pre>
      *
      * <code>bool history = 5 [json_name = "history"];</code>

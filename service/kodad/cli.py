@@ -16,6 +16,7 @@ from kodad.config import ServerConfig, scripted_default
 from kodad.domain.access import Limits, ProviderKeys
 from kodad.domain.errors import ConfigError
 from kodad.engine.budget import PriceTable
+from kodad.engine.snapshots import Limits as SnapshotLimits
 
 _HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
         "--snapshot-dir", type=Path, metavar="DIR",
         help="where workspace checkpoints are kept (env KODAD_SNAPSHOT_DIR; default DATA_DIR/"
         "snapshots); replicas must share one, as they share the workspaces",
+    )  # fmt: skip
+    serve.add_argument(
+        "--snapshot-file-limit", type=int, default=16 * 1024 * 1024, metavar="BYTES",
+        help="larger files are left out of checkpoints, and reported (default 16 MiB)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--snapshot-capture-limit", type=int, default=256 * 1024 * 1024, metavar="BYTES",
+        help="new bytes one checkpoint may store; the files past it are reported (default "
+        "256 MiB)",
     )  # fmt: skip
     serve.add_argument(
         "--prices", type=Path, metavar="FILE",
@@ -317,6 +327,7 @@ def _serve_config(args: argparse.Namespace) -> ServerConfig:
         prices=PriceTable.load(prices) if prices else config.engine.prices,
         snapshot_dir=args.snapshot_dir
         or (Path(s) if (s := os.environ.get("KODAD_SNAPSHOT_DIR")) else None),
+        snapshot_limits=SnapshotLimits(args.snapshot_file_limit, args.snapshot_capture_limit),
         default_loop_cap=args.loop_cap or config.engine.default_loop_cap,
         tool_output_limit=args.tool_output_limit,
         profiles_dir=args.profiles_dir or config.engine.profiles_dir,

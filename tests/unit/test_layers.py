@@ -25,6 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kodad.engine"}),
     frozenset({"kodad.api", "kodad.chat", "kodad.acp"}),  # the servicer; the clients we ship
     frozenset({"kodad.config"}),
+    frozenset({"kodad.config_flags"}),  # the serve command's flags as a configuration
     frozenset({"kodad.server"}),
     frozenset({"kodad.cli"}),
     frozenset({"kodad.__main__"}),

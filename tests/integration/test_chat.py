@@ -231,3 +231,41 @@ def test_diff_undo_and_redo_of_the_last_turn(service: KodadProcess, tmp_path: Pa
     chat.expect(screen("1  make a plan"))
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
+
+
+def test_keys_typed_ahead_never_answer_an_approval_and_high_risk_needs_yes(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "build").mkdir(parents=True)
+    rm = {"tool_call": {"name": "bash", "arguments": {"command": "rm -rf build"}}}
+    script = {
+        "rounds": [
+            [{"text": "Cleaning up now."}, {"delay_ms": 1500}, rm],
+            [rm],
+            [{"text": "Left it."}],
+        ]
+    }
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
+    assert isinstance(session, spb.Session)
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline("clean up")
+    chat.expect(screen("Cleaning up now."))
+    chat.send("yes")  # typed while the answer streams, before any question
+    chat.expect(screen("approve? Run rm -rf build [risk: HIGH]"))
+    chat.expect(screen("type yes to approve, no to reject"))
+    chat.sendline("")  # Enter alone: the typed-ahead "yes" was dropped, so this rejects
+    chat.expect(screen("feedback for the agent"))
+    chat.sendline("")
+    chat.expect(screen("approve? Run rm -rf build [risk: HIGH]"))
+    chat.expect(screen("type yes to approve, no to reject"))
+    chat.sendline("y")  # not "yes": rejected too
+    chat.expect(screen("feedback for the agent"))
+    chat.sendline("")
+    chat.expect(screen("Left it."))
+    chat.expect(PROMPT)
+    assert (workspace / "build").is_dir()
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+import termios
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +50,13 @@ HELP = """\
 /help                this list
 /quit                leave (the session stays; resume with --session ID)
 Ctrl-C cancels a running turn; at the prompt, twice in a row, it exits."""
+
+
+def discard_typed_ahead() -> None:
+    """Drops what was typed but not read yet (keys pressed while an answer streamed)."""
+    with contextlib.suppress(OSError, termios.error, ValueError):
+        if sys.stdin.isatty():
+            termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
 
 
 class Chat:
@@ -143,8 +152,13 @@ class Chat:
 
         async def approve(request: epb.ApprovalRequested) -> Answer:
             view.approval(request)
+            discard_typed_ahead()  # keys typed while the answer streamed must not decide
             try:
-                choice = await self.key("[y] approve  [a] always  [n] reject > ", "yan")
+                if request.risk == epb.APPROVAL_RISK_HIGH:  # typed out, never "always"
+                    typed = await self.prompt.prompt_async("type yes to approve, no to reject > ")
+                    choice = "y" if typed.strip().lower() == "yes" else "n"
+                else:
+                    choice = await self.key("[y] approve  [a] always  [n] reject > ", "yan")
                 if choice == "y":
                     return Answer(epb.DECISION_APPROVE)
                 if choice == "a":

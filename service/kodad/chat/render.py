@@ -238,4 +238,14 @@ class TurnView:
             body = Syntax(preview, "bash", theme="ansi_dark", word_wrap=True)
         else:
             body = Text(request.arguments_json)
-        self.console.print(Panel(body, title=f"approve? {request.summary}", border_style="yellow"))
+        risk = epb.ApprovalRisk.Name(request.risk).removeprefix("APPROVAL_RISK_")
+        high = request.risk == epb.APPROVAL_RISK_HIGH
+        title = f"approve? {request.summary}"
+        if request.risk != epb.APPROVAL_RISK_UNSPECIFIED:
+            title += f"  [risk: {risk}]"
+        style = "bold red" if high else "yellow"
+        self.console.print(Panel(body, title=Text(title), border_style=style))  # not markup
+        if high:
+            self.console.print(
+                Text("HIGH risk: this can destroy work or reach beyond the workspace", style="red")
+            )

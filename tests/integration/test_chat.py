@@ -269,3 +269,36 @@ def test_keys_typed_ahead_never_answer_an_approval_and_high_risk_needs_yes(
     assert (workspace / "build").is_dir()
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
+
+
+def test_ask_user_shows_the_question_and_takes_a_choice_or_free_text(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    ask = {
+        "name": "ask_user",
+        "arguments": {"question": "Which colour?", "choices": ["red", "blue"]},
+    }
+    free = {"name": "ask_user", "arguments": {"question": "And the name?"}}
+    script = {"rounds": [[{"tool_call": ask}], [{"tool_call": free}], [{"text": "Got both."}]]}
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
+    assert isinstance(session, spb.Session)
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline("pick")
+    chat.expect(screen("? Which colour?"))
+    chat.expect(screen("2. blue"))
+    chat.expect(screen("a number or your own answer (Ctrl-C cancels)"))
+    chat.sendline("2")
+    chat.expect(screen("? And the name?"))
+    chat.sendline("Ada")
+    chat.expect(screen("Got both."))
+    chat.expect(PROMPT)
+    history = call(service.address, lambda c: c.messages(session.id))
+    assert isinstance(history, list)
+    answers = [m.tool_result.output for m in history if m.role == spb.MESSAGE_ROLE_TOOL]
+    assert answers == ["blue", "Ada"]
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)

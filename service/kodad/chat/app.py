@@ -24,7 +24,7 @@ from rich.text import Text
 
 from kodad.chat import transcript
 from kodad.chat.render import TurnView, brief
-from kodad.client import Answer, Client, KodadError, LoopAnswer, Turn
+from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer, Turn
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 
@@ -184,9 +184,27 @@ class Chat:
                 choice = "s"
             return LoopAnswer(epb.LOOP_ACTION_CONTINUE if choice == "c" else epb.LOOP_ACTION_STOP)
 
+        async def question(asked: epb.UserQuestion) -> str | None:
+            view.pause()
+            self.console.print(Text(f"? {asked.question}", style="bold magenta"))
+            for number, choice in enumerate(asked.choices, 1):
+                self.console.print(f"  {number}. {choice}")
+            discard_typed_ahead()
+            hint = "a number or your own answer" if asked.choices else "your answer"
+            try:
+                typed = (await self.prompt.prompt_async(f"{hint} (Ctrl-C cancels) > ")).strip()
+            except KeyboardInterrupt:
+                assert turn is not None
+                await turn.cancel()
+                return None
+            if typed.isdigit() and 0 < int(typed) <= len(asked.choices):
+                return asked.choices[int(typed) - 1]
+            return typed or NO_ANSWER
+
         turn = self.client.run_turn(
-            self.session.id, text, on_approval=approve, on_loop_cap=loop_cap
-        )
+            self.session.id, text, on_approval=approve, on_loop_cap=loop_cap,
+            on_question=question,
+        )  # fmt: skip
         loop = asyncio.get_running_loop()
         cancelling: list[asyncio.Task[None]] = []
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from kodad import __version__, logs
+from kodad.client.connection import default_address
 from kodad.config_flags import from_flags
 from kodad.domain.errors import ConfigError
 
@@ -184,9 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     which = chat.add_mutually_exclusive_group()
     which.add_argument("--session", help="resume this session (its history is shown)")
     which.add_argument("--new", action="store_true", help="start a new session (the default)")
-    chat.add_argument("--workspace", default=".", help="workspace of a new session (default .)")
+    chat.add_argument("--workspace", help="workspace of a new session (default .)")
     chat.add_argument(
-        "--mode", choices=("auto", "confirm", "read-only"), default="confirm",
+        "--mode", choices=("auto", "confirm", "read-only"),
         help="approval mode of a new session (default confirm)",
     )  # fmt: skip
 
@@ -229,8 +230,9 @@ _LIMIT_FLAGS = (
 
 def _client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--connect", default=os.environ.get("KODAD_CONNECT", "127.0.0.1:50051"),
-        help="host:port of the service (env KODAD_CONNECT)",
+        "--connect", default=default_address(),
+        help="host:port of the service (env KODAD_CONNECT, else KODAD_LISTEN; default "
+        "127.0.0.1:50051)",
     )  # fmt: skip
     parser.add_argument(
         "--token", default=os.environ.get("KODAD_TOKEN"), help="bearer token (env KODAD_TOKEN)"

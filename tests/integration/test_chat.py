@@ -302,3 +302,34 @@ def test_ask_user_shows_the_question_and_takes_a_choice_or_free_text(
     assert answers == ["blue", "Ada"]
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
+
+
+def test_connection_hints_options_that_cannot_apply_and_no_empty_sessions_left(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    refused = spawn("127.0.0.1:9", cwd=tmp_path)  # nothing serves on the discard port
+    refused.expect(screen("is kodad serving at 127.0.0.1:9? Start it with `kodad serve`"))
+    refused.expect(pexpect.EOF)
+    refused.close()
+    assert refused.exitstatus == 1
+
+    session = call(service.address, lambda c: c.create_session(str(tmp_path)))
+    assert isinstance(session, spb.Session)
+    both = spawn(service.address, "--session", session.id, "--mode", "auto", cwd=tmp_path)
+    both.expect(screen("--mode is for a new session; a resumed one keeps its own (use /mode)"))
+    both.expect(pexpect.EOF)
+    both.close()
+    assert both.exitstatus == 2
+
+    # KODAD_LISTEN (what `kodad serve` listens on) is followed when KODAD_CONNECT is unset.
+    env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1",
+           "KODAD_LISTEN": service.address}  # fmt: skip
+    env.pop("KODAD_CONNECT", None)
+    chat = pexpect.spawn(sys.executable, ["-m", "kodad", "chat"], cwd=str(tmp_path), env=env,
+                         encoding="utf-8", timeout=30, dimensions=(40, 120))  # fmt: skip
+    chat.expect(PROMPT)
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)
+    listed = call(service.address, lambda c: c.sessions_page())
+    assert isinstance(listed, tuple)
+    assert [s.id for s in listed[0]] == [session.id]  # the unused new session is gone

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import termios
@@ -376,25 +375,43 @@ class Chat:
 
 
 async def chat(
-    target: str, token: str | None, session_id: str | None, workspace: str, mode: str
-) -> int:
+    target: str, token: str | None, session_id: str | None, workspace: str | None,
+    mode: str | None,
+) -> int:  # fmt: skip
     console = Console(highlight=False)
+    if session_id and (workspace or mode):
+        given = "--workspace" if workspace else "--mode"
+        console.print(
+            Text(f"{given} is for a new session; a resumed one keeps its own (use /mode)", "red")
+        )
+        return 2
     async with Client(target, token=token) as client:
         try:
             if session_id:
                 session = await client.get_session(session_id)
             else:
                 session = await client.create_session(
-                    str(Path(workspace).resolve()), approval_mode=MODES[mode]
+                    str(Path(workspace or ".").resolve()),
+                    approval_mode=MODES[mode or "confirm"],
                 )
         except KodadError as e:
             console.print(Text(f"error: {e}", style="red"))
+            if e.code.name == "UNAVAILABLE":
+                console.print(
+                    f"is kodad serving at {target}? Start it with `kodad serve` (or `make "
+                    "serve`), or give its address: --connect HOST:PORT or KODAD_CONNECT"
+                )
             return 1
         app = Chat(client, session, console)
         app.header()
         if session_id:
             await app.history()
         await app.run()
+        if not session_id and app.session.message_count == 0:
+            current = await client.get_session(app.session.id)
+            if current.message_count == 0:  # never used: not left behind
+                await client.delete_session(current.id)
+                return 0
         console.print(
             Text(
                 f"session {app.session.id} kept; resume with --session {app.session.id}",
@@ -402,7 +419,3 @@ async def chat(
             )
         )
     return 0
-
-
-def default_target() -> str:
-    return os.environ.get("KODAD_CONNECT", "127.0.0.1:50051")

@@ -13,6 +13,7 @@ failures raise KodadError carrying the gRPC status code.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -44,6 +45,12 @@ ProviderConfig = spb.ProviderConfig
 ProviderKind = spb.ProviderKind
 TurnEndReason = epb.TurnEndReason
 WhenBusy = epb.WhenBusy
+
+
+def default_address() -> str:
+    """Where clients connect by default: KODAD_CONNECT, else the address `kodad serve`
+    listens on (KODAD_LISTEN), else 127.0.0.1:50051."""
+    return os.environ.get("KODAD_CONNECT") or os.environ.get("KODAD_LISTEN") or "127.0.0.1:50051"
 
 
 class _Child(Protocol):

@@ -333,3 +333,33 @@ def test_connection_hints_options_that_cannot_apply_and_no_empty_sessions_left(
     listed = call(service.address, lambda c: c.sessions_page())
     assert isinstance(listed, tuple)
     assert [s.id for s in listed[0]] == [session.id]  # the unused new session is gone
+
+
+def test_sessions_are_titled_by_their_first_prompt_listed_as_a_table_and_switched(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    first = call(service.address, lambda c: c.create_session(str(tmp_path)))
+    second = call(service.address, lambda c: c.create_session(str(tmp_path)))
+    assert isinstance(first, spb.Session) and isinstance(second, spb.Session)
+    prompt = "Refactor the parser so that tokens carry their source spans and errors point at them"
+    chat = spawn(service.address, "--session", first.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline(prompt)
+    chat.expect(screen("You said:"))
+    chat.expect(PROMPT)
+    titled = call(service.address, lambda c: c.get_session(first.id))
+    assert isinstance(titled, spb.Session)
+    assert titled.title == "Refactor the parser so that tokens carry their source spans…"
+    chat.sendline("/sessions")
+    chat.expect(screen("# title state updated messages id workspace"))
+    chat.expect(screen("(untitled) idle"))
+    chat.expect(screen("/sessions N switches to session N"))
+    chat.sendline("/sessions 1")  # the newest: the second session
+    chat.expect(screen(f"session {second.id}"))
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)
+    listed = pexpect.run(
+        f"{sys.executable} -m kodad sessions list --connect {service.address}", encoding="utf-8"
+    )
+    assert re.search(screen("# title state updated messages id workspace"), listed)
+    assert "Refactor" in listed and "spans…" in listed and "(untitled)" in listed  # wrapped

@@ -17,12 +17,12 @@ from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
 from kodad.chat import transcript
 from kodad.chat.render import TurnView, brief
+from kodad.chat.rewinds import Rewinding
+from kodad.chat.sessions import sessions_table
 from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer, Turn
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
@@ -34,7 +34,7 @@ MODES = {
 }
 MODE_NAMES = {v: k for k, v in MODES.items()}
 HELP = """\
-/sessions            list sessions
+/sessions [N]        list sessions, or switch to number N
 /new [DIR]           start a new session (in DIR, default: this one's workspace)
 /mode auto|confirm|read-only   how much the agent may do without asking
 /model [NAME]        list the models, or switch to NAME
@@ -58,7 +58,7 @@ def discard_typed_ahead() -> None:
             termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
 
 
-class Chat:
+class Chat(Rewinding):
     def __init__(self, client: Client, session: spb.Session, console: Console) -> None:
         self.client = client
         self.session = session
@@ -233,7 +233,7 @@ class Chat:
         if name == "/help":
             self.console.print(HELP)
         elif name == "/sessions":
-            await self.list_sessions()
+            await self.list_sessions(rest)
         elif name == "/new":
             workspace = str(Path(rest).resolve()) if rest else self.session.workspace
             self.session = await self.client.create_session(
@@ -279,61 +279,6 @@ class Chat:
             self.console.print(f"unknown command {name}; /help lists them")
         return True
 
-    async def turns(self) -> list[tuple[str, str]]:
-        """The session's turns, oldest first: (turn id, the input that started it)."""
-        seen: dict[str, str] = {}
-        for message in await self.client.messages(self.session.id):
-            if message.role == spb.MESSAGE_ROLE_USER and message.turn_id not in seen:
-                seen[message.turn_id] = message.text
-        return list(seen.items())
-
-    async def diff(self) -> None:
-        turns = await self.turns()
-        if not turns:
-            self.console.print("no turn yet")
-            return
-        try:
-            diff = await self.client.turn_diff(self.session.id, turns[-1][0])
-        except KodadError as e:
-            self.console.print(Text(e.message, style="dim"))
-            return
-        self.console.print(Syntax(diff.unified_diff, "diff", theme="ansi_dark", word_wrap=True))
-
-    async def rewind(self, which: str) -> None:
-        """/undo ("last") and /rewind N: back to just before a turn, files and history,
-        after saying which files change and asking."""
-        turns = await self.turns()
-        if not which:
-            for number, (_, text) in enumerate(turns, 1):
-                self.console.print(f"  {number:>3}  {text.splitlines()[0][:70] if text else ''}")
-            self.console.print("/rewind N goes back to just before turn N")
-            return
-        valid = which == "last" or (which.isdigit() and 0 < int(which) <= len(turns))
-        if not turns or not valid:
-            self.console.print("no such turn; /rewind lists them")
-            return
-        turn_id = turns[-1 if which == "last" else int(which) - 1][0]
-        files: list[str] = []
-        start = [t[0] for t in turns].index(turn_id)
-        for later, _ in turns[start:]:  # what that turn and the ones after it changed
-            with contextlib.suppress(KodadError):
-                changed = await self.client.turn_diff(self.session.id, later)
-                files += [f.path for f in changed.files]
-        shown = ", ".join(sorted(set(files))) or "no file"
-        question = f"take back the messages from that turn on, and {shown}? [y/n] "
-        answer = await self.key(question, "yn")
-        if answer != "y":
-            return
-        try:
-            done = await self.client.rewind(self.session.id, turn_id)
-        except KodadError as e:
-            self.console.print(Text(e.message, style="red"))
-            return
-        self.console.print(
-            f"back to before that turn: {len(done.restored_files)} file(s) restored, "
-            f"{done.messages_removed} message(s) taken back (/redo undoes it)"
-        )
-
     async def model(self, name: str) -> None:
         """/model: lists the provider's models (the session's marked); /model NAME switches
         to NAME, refused when the provider lists its models and NAME is not one of them."""
@@ -361,17 +306,20 @@ class Chat:
         kind = spb.ProviderKind.Name(self.session.provider.kind).removeprefix("PROVIDER_KIND_")
         self.console.print(f"model: {self.session.provider.model or '-'} ({kind.lower()})")
 
-    async def list_sessions(self) -> None:
-        table = Table("id", "title", "messages", "state", box=None)
-        count = 0
-        async for s in self.client.list_sessions(page_size=50):
-            state = "running" if s.state == spb.SESSION_STATE_RUNNING else ""
-            marker = " *" if s.id == self.session.id else ""
-            table.add_row(s.id + marker, s.title or "-", str(s.message_count), state)
-            count += 1
-            if count >= 50:
-                break
-        self.console.print(table)
+    async def list_sessions(self, pick: str = "") -> None:
+        """/sessions lists the newest 50, numbered; /sessions N switches to number N."""
+        found, _ = await self.client.sessions_page(page_size=50)
+        found = [s for s in found if not s.parent_session_id]
+        if pick:
+            if not pick.isdigit() or not 0 < int(pick) <= len(found):
+                self.console.print("no such session; /sessions lists them")
+                return
+            self.session = found[int(pick) - 1]
+            self.header()
+            await self.history()
+            return
+        self.console.print(sessions_table(found, self.session.id))
+        self.console.print(Text("/sessions N switches to session N", style="dim"))
 
 
 async def chat(

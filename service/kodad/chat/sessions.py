@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 
 from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
 
 from kodad.chat import transcript
 from kodad.client import Client, KodadError
+from kodad.gen.koda.v1 import session_pb2 as spb
+
+
+def sessions_table(found: list[spb.Session], current: str = "") -> Table:
+    """Sessions as a table: number, title, state, last change, messages, id, workspace."""
+    table = Table("#", "title", "state", "updated", "messages", "id", "workspace", box=None)
+    for number, s in enumerate(found, 1):
+        state = "running" if s.state == spb.SESSION_STATE_RUNNING else "idle"
+        updated = s.update_time.ToDatetime(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+        mark = "*" if s.id == current else ""
+        table.add_row(f"{number}{mark}", s.title or "(untitled)", state, updated,
+                      str(s.message_count), s.id, s.workspace)  # fmt: skip
+    return table
 
 
 async def sessions(
@@ -20,8 +36,8 @@ async def sessions(
                 found = [s async for s in client.list_sessions()]
                 if as_json:
                     print(json.dumps([json_format.MessageToDict(s) for s in found], indent=2))
-                for s in [] if as_json else found:
-                    print(f"{s.id}  {s.message_count:>4} messages  {s.workspace}  {s.title}")
+                if not as_json:
+                    Console(highlight=False).print(sessions_table(found))
                 return 0
             if session_id is None:
                 print(f"kodad sessions {action} needs a session id", file=sys.stderr)

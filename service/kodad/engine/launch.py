@@ -46,6 +46,15 @@ class Launch:
     pending: PendingRequests | None = None
 
 
+def title_of(text: str, limit: int = 60) -> str:
+    """A session's title from its first prompt: the first line, cut at a word."""
+    line = " ".join(text.strip().splitlines()[0].split())
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0] or line[:limit]
+    return cut + "…"
+
+
 def budget(turn_input: TurnInput, record: SessionRecord) -> Budget:
     """What a turn of `record` may spend."""
     session = record if record.token_budget or record.cost_budget else None
@@ -100,6 +109,9 @@ class Launcher:
         deferred: WorkspaceServers | None = None
         if not turn_input.compact:
             mcp_tools, notices, deferred = await self.mcp_tools(live, record, profile)
+            if not record.title and turn_input.text.strip():  # named after its first prompt
+                record.title = title_of(turn_input.text)
+                await core.store.update_session(record)
         turn_id = turn_id or new_id("t")
         token = await self.lease(live, turn_id)
         self.check_can_start(live)

@@ -69,7 +69,12 @@ def call(address: str, work: object) -> object:
 
 
 def spawn(address: str, *args: str, cwd: Path) -> pexpect.spawn:
-    env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "XDG_DATA_HOME": str(cwd / "xdg-data"),
+    }  # the prompt history, exports: the test's
     return pexpect.spawn(
         sys.executable, ["-m", "kodad", "chat", "--connect", address, *args],
         cwd=str(cwd), env=env, encoding="utf-8", timeout=30, dimensions=(40, 120),
@@ -146,7 +151,7 @@ def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path)
     resumed.expect(screen("Here again."))
     resumed.expect(PROMPT)
     resumed.sendline("/export transcript.md")
-    resumed.expect(screen("wrote transcript.md"))
+    resumed.expect(screen(f"wrote {tmp_path / 'transcript.md'}"))  # where, in full
     resumed.sendline("/quit")
     resumed.expect(pexpect.EOF)
     assert "## You\n\nwrite some notes" in (tmp_path / "transcript.md").read_text()
@@ -323,7 +328,7 @@ def test_connection_hints_options_that_cannot_apply_and_no_empty_sessions_left(
 
     # KODAD_LISTEN (what `kodad serve` listens on) is followed when KODAD_CONNECT is unset.
     env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1",
-           "KODAD_LISTEN": service.address}  # fmt: skip
+           "KODAD_LISTEN": service.address, "XDG_DATA_HOME": str(tmp_path / "xdg")}  # fmt: skip
     env.pop("KODAD_CONNECT", None)
     chat = pexpect.spawn(sys.executable, ["-m", "kodad", "chat"], cwd=str(tmp_path), env=env,
                          encoding="utf-8", timeout=30, dimensions=(40, 120))  # fmt: skip
@@ -363,3 +368,39 @@ def test_sessions_are_titled_by_their_first_prompt_listed_as_a_table_and_switche
     )
     assert re.search(screen("# title state updated messages id workspace"), listed)
     assert "Refactor" in listed and "spans…" in listed and "(untitled)" in listed  # wrapped
+
+
+def test_prompt_history_across_runs_multi_line_input_and_export_to_a_stated_place(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    session = call(service.address, lambda c: c.create_session(str(tmp_path)))
+    assert isinstance(session, spb.Session)
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.send("first line")
+    chat.send("\x1b\r")  # Esc, Enter: a new line, not sent
+    chat.sendline("second line")
+    chat.expect(screen("You said: first line"))
+    chat.expect(PROMPT)
+    chat.sendline("/export")
+    exported = tmp_path / "xdg-data" / "kodad" / "exports" / f"{session.id}.md"
+    chat.expect(screen(f"wrote {exported}"))
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)
+    assert "first line" in exported.read_text()
+    history = call(service.address, lambda c: c.messages(session.id))
+    assert isinstance(history, list) and history[0].text == "first line\nsecond line"
+
+    again = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    again.expect(PROMPT)
+    again.send("\x1b[A\x1b[A\x1b[A")  # Up three times: /quit, /export, then the two lines
+    again.send("\r")  # sent again as it was, from the earlier run's history
+    again.expect(screen("You said: first line"))
+    again.expect(PROMPT)
+    again.sendline("/quit")
+    again.expect(pexpect.EOF)
+    texts = call(service.address, lambda c: c.messages(session.id))
+    assert isinstance(texts, list)
+    assert [m.text for m in texts if m.role == spb.MESSAGE_ROLE_USER] == [
+        "first line\nsecond line", "first line\nsecond line",
+    ]  # fmt: skip

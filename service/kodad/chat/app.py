@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application
+from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
@@ -26,6 +27,7 @@ from kodad.chat.sessions import sessions_table
 from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer, Turn
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.paths import user_dir
 
 MODES = {
     "auto": spb.APPROVAL_MODE_AUTO,
@@ -44,11 +46,30 @@ HELP = """\
 /undo                take the last turn back: its file changes and its messages
 /rewind [N]          list the turns, or go back to just before turn N
 /redo                undo the last /undo or /rewind
-/export [FILE]       write the conversation as Markdown
+/export [FILE]       write the conversation as Markdown (default: the data dir's exports)
 /thinking            show the last turn's thinking in full
 /help                this list
 /quit                leave (the session stays; resume with --session ID)
+Esc then Enter starts a new line; Up and Down go through earlier prompts (kept across runs).
 Ctrl-C cancels a running turn; at the prompt, twice in a row, it exits."""
+
+
+def history_file() -> Path:
+    """Where the prompt history is kept across runs."""
+    path = user_dir("data") / "chat_history"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _newline_keys() -> KeyBindings:
+    """Esc then Enter (or Alt-Enter) starts a new line; Enter sends."""
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
 
 
 def discard_typed_ahead() -> None:
@@ -63,7 +84,9 @@ class Chat(Rewinding):
         self.client = client
         self.session = session
         self.console = console
-        self.prompt: PromptSession[str] = PromptSession()
+        self.prompt: PromptSession[str] = PromptSession(
+            history=FileHistory(str(history_file())), key_bindings=_newline_keys()
+        )
         self.last_thinking = ""
 
     # Prompts
@@ -260,10 +283,11 @@ class Chat(Rewinding):
                 kind = epb.FileChangeKind.Name(file_change.change).removeprefix("FILE_CHANGE_KIND_")
                 self.console.print(f"  {kind.lower():<8} {file_change.path}")
         elif name == "/export":
-            target = Path(rest or f"{self.session.id}.md")
+            target = Path(rest) if rest else user_dir("data") / "exports" / f"{self.session.id}.md"
             messages = await self.client.messages(self.session.id)
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(transcript.markdown(self.session, messages))
-            self.console.print(f"wrote {target}")
+            self.console.print(f"wrote {target.resolve()}")
         elif name == "/diff":
             await self.diff()
         elif name in ("/undo", "/rewind"):

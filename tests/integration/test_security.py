@@ -268,7 +268,7 @@ async def test_every_rpc_sees_only_its_tenants_sessions(
     own = await auth_stub.GetSession(
         pb.GetSessionRequest(session_id=sid), metadata=bearer("tok-alice")
     )
-    assert own.session.title == "" and own.session.tenant == "alice"
+    assert own.session.title == "write" and own.session.tenant == "alice"  # her first prompt
 
 
 # Workspace roots

@@ -404,3 +404,44 @@ def test_prompt_history_across_runs_multi_line_input_and_export_to_a_stated_plac
     assert [m.text for m in texts if m.role == spb.MESSAGE_ROLE_USER] == [
         "first line\nsecond line", "first line\nsecond line",
     ]  # fmt: skip
+
+
+def test_live_command_output_a_moving_spinner_todos_true_sizes_and_the_mode(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    slow = "for i in 1 2 3; do echo step $i; sleep 0.4; done"
+    todos = [{"content": "write the plan", "status": "completed"},
+             {"content": "test it", "status": "in_progress"}]  # fmt: skip
+    script = {
+        "rounds": [
+            [{"tool_call": {"name": "todo_write", "arguments": {"todos": todos}}}],
+            [write("plan.md", "# Plan\n\nline\n")],
+            [{"tool_call": {"name": "bash", "arguments": {"command": slow}}}],
+            [{"text": "All done."}],
+        ]
+    }
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(
+        service.address,
+        lambda c: c.create_session(
+            str(workspace), provider=provider, approval_mode=spb.APPROVAL_MODE_AUTO
+        ),
+    )
+    assert isinstance(session, spb.Session)
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(PROMPT)
+    chat.sendline("/mode")
+    chat.expect(screen("mode: auto (/mode auto|confirm|read-only changes it)"))
+    chat.sendline("go")
+    chat.expect(screen("☑ write the plan"))
+    chat.expect(screen("◐ test it"))
+    chat.expect(screen("✓ write_file plan.md — 13 bytes written"))  # the file's, not the reply's
+    chat.expect("step 1")  # the command's output, while it runs
+    chat.expect(["⠙", "⠹", "⠸"])  # the spinner moves on from its first frame
+    chat.expect(screen("✓ bash"))
+    chat.expect(screen("All done."))
+    chat.expect(PROMPT)
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)

@@ -264,7 +264,10 @@ class Chat(Rewinding):
             )
             self.header()
         elif name == "/mode":
-            if rest not in MODES:
+            if not rest:
+                current = MODE_NAMES.get(self.session.approval_mode, "?")
+                self.console.print(f"mode: {current} (/mode auto|confirm|read-only changes it)")
+            elif rest not in MODES:
                 self.console.print("usage: /mode auto|confirm|read-only")
             else:
                 change = spb.Session(id=self.session.id, approval_mode=MODES[rest])

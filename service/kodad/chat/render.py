@@ -16,6 +16,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
 
 _CHANGES: dict[int, str] = {
     epb.FILE_CHANGE_KIND_CREATED: "created",
@@ -59,6 +60,18 @@ def summarize_output(tool: str, output: str, is_error: bool, truncated: bool) ->
     return text
 
 
+def _written_bytes(tool: str, arguments_json: str) -> int:
+    """What a write_file call writes (its content's size), 0 for other tools."""
+    if tool != "write_file":
+        return 0
+    try:
+        args = json.loads(arguments_json or "{}")
+    except (ValueError, RecursionError):
+        return 0
+    content = args.get("content") if isinstance(args, dict) else None
+    return len(content.encode()) if isinstance(content, str) else 0
+
+
 class TurnView:
     """Consumes one turn's events and draws them; `pause()` before prompting the user."""
 
@@ -69,6 +82,9 @@ class TurnView:
         self._block = ""  # answer text of the block in progress
         self._in_fence = False
         self._tool: tuple[str, str, float] | None = None  # tool name, label, start time
+        self._spinner = Spinner("dots")  # one object, so its frames advance
+        self._output = ""  # the running call's output, for its last lines
+        self._written = 0  # bytes a write_file call writes
         self._live: Live | None = None
         # Tool calls of sub-agents in progress: (child session, call id) -> (tool, label).
         self._subagent_calls: dict[tuple[str, str], tuple[str, str]] = {}
@@ -81,7 +97,10 @@ class TurnView:
             parts.append(Text(self._block))
         if self._tool is not None:
             _, label, started = self._tool
-            parts.append(Spinner("dots", Text(f" {label}  ({time.monotonic() - started:.1f} s)")))
+            self._spinner.update(text=Text(f" {label}  ({time.monotonic() - started:.1f} s)"))
+            parts.append(self._spinner)
+            tail = self._output.rstrip("\n").splitlines()[-3:]
+            parts += [Text(f"    {line[:200]}", style="dim") for line in tail]
         return Group(*parts)
 
     def _refresh(self) -> None:
@@ -163,7 +182,17 @@ class TurnView:
             self._show_thinking()
             label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}".strip()
             self._tool = (call.tool_name, label, time.monotonic())
+            self._output = ""
+            self._written = _written_bytes(call.tool_name, call.arguments_json)
             self._refresh()
+        elif kind == "tool_call_output" and self._tool is not None:
+            self._output = (self._output + event.tool_call_output.chunk)[-4096:]
+            self._refresh()
+        elif kind == "todos_updated":
+            self._flush_block()
+            marks = {spb.TODO_STATUS_COMPLETED: "☑", spb.TODO_STATUS_IN_PROGRESS: "◐"}
+            for todo in event.todos_updated.todos:
+                self.console.print(f"  {marks.get(todo.status, '☐')} {todo.content}")
         elif kind == "approval_resolved" and self._tool is not None:
             name, label, _ = self._tool  # the clock runs from the decision, not the question
             self._tool = (name, label, time.monotonic())
@@ -178,6 +207,8 @@ class TurnView:
             self.pause()
             mark, style = ("✗", "red") if done.is_error else ("✓", "green")
             summary = summarize_output(tool, done.output, done.is_error, done.truncated)
+            if tool == "write_file" and not done.is_error:
+                summary = f"{self._written:,} bytes written"
             line = Text(f"{mark} ", style=style)
             line.append(label, style="bold")
             line.append(f" — {summary} ({elapsed:.1f} s)", style="dim")

@@ -148,6 +148,8 @@ def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path)
 
     resumed = spawn(service.address, "--session", session.id, cwd=tmp_path)
     resumed.expect(screen("> write some notes"))  # the history is shown on resume
+    resumed.expect(screen("✓ write_file notes.md — done"))  # each call with its outcome
+    resumed.expect(screen("✗ bash rm notes.md — rejected"))
     resumed.expect(screen("Here again."))
     resumed.expect(PROMPT)
     resumed.sendline("/export transcript.md")

@@ -54,6 +54,20 @@ Esc then Enter starts a new line; Up and Down go through earlier prompts (kept a
 Ctrl-C cancels a running turn; at the prompt, twice in a row, it exits."""
 
 
+def _outcome(result: spb.ToolResult | None) -> tuple[str, str]:
+    """How a past call ended, as a mark and a word."""
+    if result is None:
+        return "·", "no result"
+    if not result.is_error:
+        return "✓", "done"
+    for start, word in (("rejected by the user", "rejected"), ("cancelled", "cancelled"),
+                        ("refused by the session's rule", "refused by a rule"),
+                        ("not run", "not run")):  # fmt: skip
+        if result.output.startswith(start):
+            return "✗", word
+    return "✗", "failed"
+
+
 def history_file() -> Path:
     """Where the prompt history is kept across runs."""
     path = user_dir("data") / "chat_history"
@@ -130,7 +144,12 @@ class Chat(Rewinding):
         )
 
     async def history(self) -> None:
-        for m in await self.client.messages(self.session.id):
+        """The session so far: prompts, answers, and each tool call with its outcome."""
+        messages = await self.client.messages(self.session.id)
+        results = {
+            m.tool_result.call_id: m.tool_result for m in messages if m.HasField("tool_result")
+        }
+        for m in messages:
             if m.role == spb.MESSAGE_ROLE_USER:
                 self.console.print(Text(f"> {m.text}", style="bold cyan"))
             elif m.role == spb.MESSAGE_ROLE_ASSISTANT:
@@ -138,7 +157,8 @@ class Chat(Rewinding):
                     self.console.print(Markdown(m.text))
                 for call in m.tool_calls:
                     label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}"
-                    self.console.print(Text(f"· {label.strip()}", style="dim"))
+                    mark, outcome = _outcome(results.get(call.call_id))
+                    self.console.print(Text(f"{mark} {label.strip()} — {outcome}", style="dim"))
             elif m.role == spb.MESSAGE_ROLE_SUMMARY:
                 self.console.print(Text("(earlier messages summarised)", style="dim"))
 

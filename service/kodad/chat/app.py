@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import sys
-import termios
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from kodad.chat import transcript
 from kodad.chat.render import TurnView, brief
 from kodad.chat.rewinds import Rewinding
 from kodad.chat.sessions import sessions_table
+from kodad.chat.terminal import discard_typed_ahead, history_file, newline_keys, outcome
 from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer, Turn
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
@@ -54,52 +52,13 @@ Esc then Enter starts a new line; Up and Down go through earlier prompts (kept a
 Ctrl-C cancels a running turn; at the prompt, twice in a row, it exits."""
 
 
-def _outcome(result: spb.ToolResult | None) -> tuple[str, str]:
-    """How a past call ended, as a mark and a word."""
-    if result is None:
-        return "·", "no result"
-    if not result.is_error:
-        return "✓", "done"
-    for start, word in (("rejected by the user", "rejected"), ("cancelled", "cancelled"),
-                        ("refused by the session's rule", "refused by a rule"),
-                        ("not run", "not run")):  # fmt: skip
-        if result.output.startswith(start):
-            return "✗", word
-    return "✗", "failed"
-
-
-def history_file() -> Path:
-    """Where the prompt history is kept across runs."""
-    path = user_dir("data") / "chat_history"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _newline_keys() -> KeyBindings:
-    """Esc then Enter (or Alt-Enter) starts a new line; Enter sends."""
-    bindings = KeyBindings()
-
-    @bindings.add("escape", "enter")
-    def _newline(event: KeyPressEvent) -> None:
-        event.current_buffer.insert_text("\n")
-
-    return bindings
-
-
-def discard_typed_ahead() -> None:
-    """Drops what was typed but not read yet (keys pressed while an answer streamed)."""
-    with contextlib.suppress(OSError, termios.error, ValueError):
-        if sys.stdin.isatty():
-            termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
-
-
 class Chat(Rewinding):
     def __init__(self, client: Client, session: spb.Session, console: Console) -> None:
         self.client = client
         self.session = session
         self.console = console
         self.prompt: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history_file())), key_bindings=_newline_keys()
+            history=FileHistory(str(history_file())), key_bindings=newline_keys()
         )
         self.last_thinking = ""
 
@@ -157,8 +116,8 @@ class Chat(Rewinding):
                     self.console.print(Markdown(m.text))
                 for call in m.tool_calls:
                     label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}"
-                    mark, outcome = _outcome(results.get(call.call_id))
-                    self.console.print(Text(f"{mark} {label.strip()} — {outcome}", style="dim"))
+                    mark, ended = outcome(results.get(call.call_id))
+                    self.console.print(Text(f"{mark} {label.strip()} — {ended}", style="dim"))
             elif m.role == spb.MESSAGE_ROLE_SUMMARY:
                 self.console.print(Text("(earlier messages summarised)", style="dim"))
 

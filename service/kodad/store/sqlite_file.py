@@ -96,14 +96,20 @@ class SqliteFile:
         return self._reader
 
     @uninterruptible
-    async def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+    async def _transaction(
+        self, statements: Sequence[tuple[str, Sequence[object]]]
+    ) -> list[tuple[object, ...]]:
+        """Runs `statements` in one transaction; the rows the last one returned."""
+        rows: list[tuple[object, ...]] = []
         async with self._lock:
             conn = self._w
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in statements:
-                    await conn.execute(sql, params)
+                    async with conn.execute(sql, params) as cursor:
+                        rows = [tuple(r) for r in await cursor.fetchall()]
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+        return rows

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from kodad.domain.model import QueuedTurn
 from kodad.store import queues
 from kodad.store.base import uninterruptible
@@ -13,23 +11,8 @@ _SQL = queues.QueueSql(numbered=False)
 
 
 class SqliteQueues(SqliteFile):
-    @uninterruptible
-    async def _write(self, sql: str, params: Sequence[object]) -> list[Sequence[object]]:
-        """One statement in its own transaction; the rows it returns."""
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute(sql, params) as cursor:
-                    rows: list[Sequence[object]] = [tuple(r) for r in await cursor.fetchall()]
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-        return rows
-
     async def enqueue_turn(self, session_id: str, turn: QueuedTurn, *, front: bool) -> int:
-        await self._write(*_SQL.insert(turn, session_id, front=front))
+        await self._transaction([_SQL.insert(turn, session_id, front=front)])
         rows = await self._r.execute_fetchall(*_SQL.position(turn.turn_id, session_id))
         return int(next(iter(rows))[0])
 
@@ -37,14 +20,14 @@ class SqliteQueues(SqliteFile):
         return queues.decode(list(await self._r.execute_fetchall(*_SQL.of_session(session_id))))
 
     async def take_queued_turn(self, session_id: str) -> QueuedTurn | None:
-        rows = await self._write(*_SQL.take(session_id))
+        rows = await self._transaction([_SQL.take(session_id)])
         return queues.decode(rows)[0] if rows else None
 
     async def remove_queued_turn(self, session_id: str, turn_id: str) -> bool:
-        return bool(await self._write(*_SQL.remove(session_id, turn_id)))
+        return bool(await self._transaction([_SQL.remove(session_id, turn_id)]))
 
     async def clear_queue(self, session_id: str) -> list[str]:
-        return [str(row[0]) for row in await self._write(*_SQL.clear(session_id))]
+        return [str(row[0]) for row in await self._transaction([_SQL.clear(session_id)])]
 
     async def queued_sessions(self) -> list[str]:
         return [str(row[0]) for row in await self._r.execute_fetchall(*_SQL.sessions())]

@@ -20,7 +20,14 @@ from kodad.domain.events import (
     TurnDiff,
 )
 from kodad.domain.model import FileChangeKind, now_us
-from kodad.engine.snapshots import Capture, Limits, ObjectStore, WorkspaceSnapshots, changes
+from kodad.engine.snapshots import (
+    Capture,
+    Entry,
+    Limits,
+    ObjectStore,
+    WorkspaceSnapshots,
+    changes,
+)
 from kodad.store.base import Store
 from kodad.tools import ToolContext, ToolKind
 
@@ -94,14 +101,13 @@ def unified_diff(snaps: WorkspaceSnapshots, before: str, after: str) -> str:
     return "".join(parts)
 
 
-def _text(snaps: WorkspaceSnapshots, entry: object) -> list[str] | None:
+def _text(snaps: WorkspaceSnapshots, entry: Entry | None) -> list[str] | None:
     """A snapshot file's lines ([] for an absent file); None for a binary or huge one."""
     if entry is None:
         return []
-    blob = getattr(entry, "blob", "")
-    if getattr(entry, "kind", "f") == "l" or getattr(entry, "size", 0) > MAX_DIFF_BYTES:
+    if entry.kind == "l" or entry.size > MAX_DIFF_BYTES:
         return None
-    data = snaps.objects.get(blob)
+    data = snaps.objects.get(entry.blob)
     try:
         return data.decode().splitlines(keepends=True)
     except UnicodeDecodeError:
@@ -127,6 +133,7 @@ class TurnCheckpoints:
         self._before: asyncio.Task[Capture | None] | None = None
         self._first = ""  # the tree before the turn's first change
         self._last = ""  # the latest tree
+        self._last_files: dict[str, Entry] | None = None  # its files, once read
 
     def start(self) -> None:
         """Captures the state before the turn in the background (the turn goes on)."""
@@ -167,9 +174,12 @@ class TurnCheckpoints:
             return
         snaps = self._snapshots.of(self._workspace)
         assert snaps is not None
-        changed = await asyncio.to_thread(
-            lambda: changes(snaps.files(self._last), snaps.files(captured.tree))
-        )
+        before = self._last_files
+        now = await asyncio.to_thread(snaps.files, captured.tree)
+        if before is None:
+            before = await asyncio.to_thread(snaps.files, self._last)
+        changed = changes(before, now)
+        self._last_files = now  # the next call compares with it, without reading it again
         for path, change in changed.items():
             if path not in reported:  # what a command did, that no tool reported
                 await self._record(path, KINDS[change])

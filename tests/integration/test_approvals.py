@@ -182,6 +182,10 @@ async def test_approve_always_adds_a_rule_that_survives_restart(
         await turn.send(decide(asked.request_id, epb.DECISION_APPROVE_ALWAYS))
         events = await turn.finish()
         assert kinds(events).count("approval_requested") == 1  # "git add b.txt" matched the rule
+        by_rule = [e.approval_resolved for e in events if kind(e) == "approval_resolved"][1]
+        assert (by_rule.request_id, by_rule.decision) == ("", epb.DECISION_APPROVE)
+        assert (by_rule.rule.tool_name, by_rule.rule.command_prefix) == ("bash", "git add")
+        assert by_rule.call_id == list(finished_calls(events))[1]
         assert len(finished_calls(events)) == 2
         got = (await stub.GetSession(pb.GetSessionRequest(session_id=session.id))).session
         assert [(r.tool_name, r.command_prefix) for r in got.approval_rules] == [
@@ -634,8 +638,20 @@ async def test_reject_always_adds_a_rule_that_refuses_without_asking(
         await turn.send(decide(asked.request_id, epb.DECISION_REJECT_ALWAYS))
         events = await turn.finish()
         assert kinds(events).count("approval_requested") == 2
-        resolved = [e.approval_resolved.decision for e in events if kind(e) == "approval_resolved"]
-        assert resolved == [epb.DECISION_REJECT_ALWAYS] * 2
+        resolved = [e.approval_resolved for e in events if kind(e) == "approval_resolved"]
+        calls = list(finished_calls(events))
+        # Each call decided once: by the human (request id) or, unasked, by the rule named.
+        assert [(r.call_id, r.decision, bool(r.request_id)) for r in resolved] == [
+            (calls[0], epb.DECISION_REJECT_ALWAYS, True),
+            (calls[1], epb.DECISION_REJECT, False),
+            (calls[2], epb.DECISION_REJECT, False),
+            (calls[3], epb.DECISION_REJECT_ALWAYS, True),
+            (calls[4], epb.DECISION_REJECT, False),
+        ]
+        assert [(r.rule.tool_name, r.rule.command_prefix, r.rule.reject) for r in resolved] == [
+            ("", "", False), ("bash", "git push", True), ("bash", "git push", True),
+            ("", "", False), ("write_file", "", True),
+        ]  # fmt: skip
         outputs = [(c.is_error, c.output) for c in finished_calls(events).values()]
         assert outputs[:5] == [
             (True, "rejected by the user"),

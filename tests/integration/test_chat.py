@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,12 +93,15 @@ def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path)
     chat.expect(screen(f"session {session.id}"))
     chat.expect(PROMPT)
     chat.sendline("write some notes")
+    chat.expect(screen("✻ Plan: write the file. (1 line; /thinking shows it all)"))
+    chat.expect(screen("Creating"))  # the thinking in its place, before the answer
     chat.expect(screen("approve? Create notes.md (1 line)"))
     chat.expect(screen("+# Notes"))  # the diff preview
     chat.expect(screen("[y] approve"))
     chat.send("a")  # approve always: the second write_file runs without asking
     chat.expect(screen("✓ write_file notes.md"))
     chat.expect(screen("✓ write_file more.md"))
+    chat.expect(screen("allowed by rule: write_file"))  # nobody was asked: marked so
     chat.expect(screen("approve? Run rm notes.md"))
     chat.expect(screen("[y] approve"))
     chat.send("n")
@@ -109,6 +113,7 @@ def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path)
     chat.expect(screen("created  notes.md"))
     chat.expect(screen("tokens: 321 in"))
     chat.expect(PROMPT)
+    chat.expect(r"context(?:\x1b\[[0-9;?]*[a-zA-Z]|\s)+[0-9,]+ / 128,000 tokens")  # status line
 
     chat.sendline("think about it")
     chat.expect(screen("Thinking hard"))
@@ -251,6 +256,7 @@ def test_keys_typed_ahead_never_answer_an_approval_and_high_risk_needs_yes(
             [{"text": "Cleaning up now."}, {"delay_ms": 1500}, rm],
             [rm],
             [{"text": "Left it."}],
+            [rm],
         ]
     }
     provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
@@ -273,6 +279,14 @@ def test_keys_typed_ahead_never_answer_an_approval_and_high_risk_needs_yes(
     chat.sendline("")
     chat.expect(screen("Left it."))
     chat.expect(PROMPT)
+    assert (workspace / "build").is_dir()
+    chat.sendline("once more")
+    chat.expect(screen("type yes to approve, no to reject"))
+    chat.sendcontrol("c")  # at the question: cancels the turn, and says nothing else
+    chat.expect(screen("turn cancelled"))
+    shown = chat.before
+    chat.expect(PROMPT)
+    assert "ignored" not in shown + chat.before
     assert (workspace / "build").is_dir()
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
@@ -447,3 +461,84 @@ def test_live_command_output_a_moving_spinner_todos_true_sizes_and_the_mode(
     chat.expect(PROMPT)
     chat.sendline("/quit")
     chat.expect(pexpect.EOF)
+
+
+RUN_ELSEWHERE = """
+import asyncio, sys
+from kodad.client import Client
+
+async def main():
+    async with Client(sys.argv[1]) as client:  # answers nothing: the chat has to
+        turn = client.run_turn(sys.argv[2], sys.argv[3], on_approval=lambda request: None)
+        async for event in turn:
+            if event.HasField("turn_ended"):
+                print("ended", event.turn_ended.reason, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def run_elsewhere(address: str, session_id: str, text: str) -> subprocess.Popen[str]:
+    """A turn started by another client, which leaves its approvals to others; returns once
+    that turn waits for an approval."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", RUN_ELSEWHERE, address, session_id, text],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    async def asked(client: Client) -> None:
+        async for event in client.watch(session_id):
+            if not event.HasField("approval_requested"):
+                continue
+            if (await client.get_session(session_id)).active_turn_id == event.turn_id:
+                return  # the running turn's, not an earlier one's
+
+    call(address, asked)
+    return other
+
+
+def test_resume_follows_a_turn_running_elsewhere_and_answers_its_approval(
+    service: KodadProcess, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    touch = {"tool_call": {"name": "bash", "arguments": {"command": "touch first"}}}
+    again = {"tool_call": {"name": "bash", "arguments": {"command": "touch second"}}}
+    script = {
+        "rounds": [
+            [touch], [{"text": "First is done."}],
+            [again], [{"text": "Second is done."}],
+            [{"text": "Mine now."}],
+        ]
+    }  # fmt: skip
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
+    assert isinstance(session, spb.Session)
+    other = run_elsewhere(service.address, session.id, "make the first")
+
+    chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
+    chat.expect(screen("following the running turn"))
+    chat.expect(screen("approve? Run touch first"))  # asked before the chat came
+    chat.expect(screen("[y] approve"))
+    chat.send("y")
+    chat.expect(screen("✓ bash touch first"))
+    chat.expect(screen("First is done."))
+    chat.expect(PROMPT)
+    assert other.communicate(timeout=30)[0].split() == ["ended", "1"]  # COMPLETED
+    assert (workspace / "first").exists()
+
+    other = run_elsewhere(service.address, session.id, "make the second")
+    chat.sendline("and mine")  # busy: the chat follows that turn, then runs this one
+    chat.expect(screen("a turn started elsewhere is running here"))
+    chat.expect(screen("approve? Run touch second"))
+    chat.send("y")
+    chat.expect(screen("Second is done."))
+    chat.expect(screen("Mine now."))
+    chat.expect(PROMPT)
+    assert other.communicate(timeout=30)[0].split() == ["ended", "1"]
+    chat.sendline("/quit")
+    chat.expect(pexpect.EOF)
+    history = call(service.address, lambda c: c.messages(session.id))
+    assert isinstance(history, list)
+    prompts = [m.text for m in history if m.role == spb.MESSAGE_ROLE_USER]
+    assert prompts == ["make the first", "make the second", "and mine"]

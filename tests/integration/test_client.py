@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -142,3 +143,45 @@ async def test_create_session_sets_the_sandbox_and_get_session_shows_it(
         default = await kodad.create_session(str(workspace))
         assert default.sandbox.policy == spb.SANDBOX_POLICY_WORKSPACE_WRITE
         assert not default.sandbox.network
+
+
+async def test_leaving_a_turn_early_cancels_it_so_the_next_one_starts(
+    server: Server, workspace: Path
+) -> None:
+    provider = scripted(
+        [{"text": "long"}, {"delay_ms": 600000}],
+        [{"text": "second"}],
+        [{"text": "long again"}, {"delay_ms": 600000}],
+        [{"text": "fourth"}],
+    )
+    async with Client(server.address) as kodad:
+        session = await kodad.create_session(str(workspace), provider=provider)
+        async for event in kodad.run_turn(session.id, "first"):
+            if event.HasField("text_delta"):
+                break  # the turn still runs on the server: it is cancelled, not left behind
+        events = [e async for e in kodad.run_turn(session.id, "next")]
+        assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+        ended = [
+            e.turn_ended.reason async for e in _log(kodad, session.id) if e.HasField("turn_ended")
+        ]
+        assert ended == [epb.TURN_END_REASON_CANCELLED, epb.TURN_END_REASON_COMPLETED]
+
+        turn = kodad.run_turn(session.id, "third")  # an exception out of the loop: the same
+        with pytest.raises(RuntimeError):
+            async for _event in turn:
+                raise RuntimeError("the caller's own failure")
+        events = [e async for e in kodad.run_turn(session.id, "fourth")]
+        assert events[-1].turn_ended.reason == epb.TURN_END_REASON_COMPLETED
+        assert turn.done
+        ended = [
+            e.turn_ended.reason async for e in _log(kodad, session.id) if e.HasField("turn_ended")
+        ]
+        assert ended[2:] == [epb.TURN_END_REASON_CANCELLED, epb.TURN_END_REASON_COMPLETED]
+
+
+async def _log(kodad: Client, session_id: str) -> AsyncIterator[epb.EngineEvent]:
+    last = (await kodad.get_session(session_id)).last_seq
+    async for event in kodad.watch(session_id):
+        yield event
+        if event.seq >= last:
+            return

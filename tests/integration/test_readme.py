@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import readme_transcript
 from tests.kodad_process import KodadProcess
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -36,3 +38,16 @@ def test_the_python_example_runs_as_a_file(service: KodadProcess, tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "You said: add a README"  # the offline echo provider
+
+
+def test_the_grpcurl_transcript_is_a_real_run(service: KodadProcess, tmp_path: Path) -> None:
+    readme = README.read_text()
+    workspace = tmp_path / "demo"
+    workspace.mkdir()
+    ran = asyncio.run(readme_transcript.transcript(service.address, workspace, readme))
+    assert (workspace / "hello.txt").read_text() == "hi\n"  # what the README says it does
+    shown = readme_transcript.documented(readme)
+    assert readme_transcript.comparable(shown) == readme_transcript.comparable(ran), (
+        "the README's RunTurn transcript is not what the service sends; regenerate it with "
+        "`python -m tests.readme_transcript`:\n" + "\n".join(ran)
+    )

@@ -297,7 +297,7 @@ def test_rules_match_only_one_plain_command() -> None:
     rules = (ApprovalRule("bash", "nice -n"), ApprovalRule("bash", "git status"))
 
     def runs_unasked(command: str) -> bool:
-        return allowed(rules, "bash", ToolKind.SHELL, f'{{"command": "{command}"}}')
+        return allowed(rules, "bash", ToolKind.SHELL, f'{{"command": "{command}"}}') is not None
 
     assert runs_unasked("git status --short")
     assert not runs_unasked("nice -n 5 rm -rf DIR")

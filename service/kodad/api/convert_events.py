@@ -27,6 +27,7 @@ from kodad.engine.control import AnswerQuestion, Approve, Cancel, DecideLoop, St
 from kodad.engine.inputs import TurnInput
 from kodad.engine.pending import ApprovalAnswer, LoopAnswer
 from kodad.gen.koda.v1 import engine_pb2 as epb
+from kodad.gen.koda.v1 import session_pb2 as spb
 
 
 def event(e: ev.Event) -> epb.EngineEvent:
@@ -75,9 +76,18 @@ def event(e: ev.Event) -> epb.EngineEvent:
                 )
             )
         case ev.ApprovalResolved():
-            pb.approval_resolved.CopyFrom(
-                epb.ApprovalResolved(request_id=p.request_id, decision=DECISIONS_TO_PB[p.decision])
-            )
+            resolved = pb.approval_resolved
+            resolved.request_id, resolved.call_id = p.request_id, p.call_id
+            resolved.decision = DECISIONS_TO_PB[p.decision]
+            if p.rule is not None:
+                rule = p.rule
+                resolved.rule.CopyFrom(
+                    spb.ApprovalRule(
+                        tool_name=rule.tool_name,
+                        command_prefix=rule.command_prefix,
+                        reject=rule.reject,
+                    )
+                )
         case ev.LoopCapReached():
             pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))
         case ev.UsageReported():

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import Application
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import Layout, Window
-from prompt_toolkit.layout.controls import FormattedTextControl
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
 from kodad.chat import transcript
+from kodad.chat.asking import Asker, one_key
 from kodad.chat.render import TurnView, brief
 from kodad.chat.rewinds import Rewinding
 from kodad.chat.sessions import sessions_table
-from kodad.chat.terminal import discard_typed_ahead, history_file, newline_keys, outcome
-from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer, Turn
+from kodad.chat.terminal import history_file, newline_keys, outcome
+from kodad.client import Client, KodadError, Turn
+from kodad.client.turn import respond
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
 from kodad.paths import user_dir
@@ -58,34 +57,26 @@ class Chat(Rewinding):
         self.session = session
         self.console = console
         self.prompt: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history_file())), key_bindings=newline_keys()
+            history=FileHistory(str(history_file())),
+            key_bindings=newline_keys(),
         )
         self.last_thinking = ""
+        self.context: epb.ContextUsage | None = None  # as the last turn's last round saw it
+
+    def status(self) -> FormattedText:
+        """The prompt, under its status line: mode, model, and how full the context is (as
+        the last provider round saw it). Part of the prompt, so every terminal shows it."""
+        s = self.session
+        parts = [f"mode {MODE_NAMES.get(s.approval_mode, '?')}", s.provider.model or "-"]
+        if self.context is not None and self.context.max_tokens > 0:
+            used, window = self.context.used_tokens, self.context.max_tokens
+            parts.append(f"context {used:,} / {window:,} tokens ({100 * used // window}%)")
+        return FormattedText([("fg:ansibrightblack", " · ".join(parts) + "\n"), ("", "> ")])
 
     # Prompts
 
     async def key(self, message: str, keys: str) -> str:
-        """Waits for one of `keys`; Ctrl-C raises KeyboardInterrupt."""
-        bindings = KeyBindings()
-
-        def choose(key: str) -> Callable[[KeyPressEvent], None]:
-            return lambda event: event.app.exit(result=key)
-
-        for key in keys:
-            bindings.add(key)(choose(key))
-
-        @bindings.add("c-c")
-        def _interrupt(event: KeyPressEvent) -> None:
-            event.app.exit(exception=KeyboardInterrupt())
-
-        app: Application[str] = Application(
-            layout=Layout(Window(FormattedTextControl(message), height=1)),
-            key_bindings=bindings,
-            full_screen=False,
-        )
-        answer = await app.run_async()
-        self.console.print(Text(f"→ {answer}", style="dim"))
-        return answer
+        return await one_key(self.console, message, keys)
 
     # The conversation
 
@@ -125,7 +116,7 @@ class Chat(Rewinding):
         armed = False
         while True:
             try:
-                text = await self.prompt.prompt_async("> ")
+                text = await self.prompt.prompt_async(self.status)
             except KeyboardInterrupt:
                 if armed:
                     return
@@ -151,78 +142,83 @@ class Chat(Rewinding):
         view = TurnView(self.console)
         turn: Turn | None = None
 
-        async def approve(request: epb.ApprovalRequested) -> Answer:
-            view.approval(request)
-            discard_typed_ahead()  # keys typed while the answer streamed must not decide
-            try:
-                if request.risk == epb.APPROVAL_RISK_HIGH:  # typed out, never "always"
-                    typed = await self.prompt.prompt_async("type yes to approve, no to reject > ")
-                    choice = "y" if typed.strip().lower() == "yes" else "n"
-                else:
-                    choice = await self.key("[y] approve  [a] always  [n] reject > ", "yan")
-                if choice == "y":
-                    return Answer(epb.DECISION_APPROVE)
-                if choice == "a":
-                    return Answer(epb.DECISION_APPROVE_ALWAYS)
-                feedback = await self.prompt.prompt_async("feedback for the agent (Enter: none) > ")
-                return Answer(epb.DECISION_REJECT, feedback.strip())
-            except KeyboardInterrupt:
-                assert turn is not None
-                await turn.cancel()
-                return Answer(epb.DECISION_REJECT, "cancelled by the user")
+        async def cancel() -> None:
+            assert turn is not None
+            await turn.cancel()
 
-        async def loop_cap(question: epb.LoopCapReached) -> LoopAnswer:
-            view.pause()
-            self.console.print(
-                Text(
-                    f"the agent made {question.iterations} tool rounds (cap {question.cap})",
-                    style="yellow",
-                )
-            )
-            try:
-                choice = await self.key("[c] continue  [s] stop > ", "cs")
-            except KeyboardInterrupt:
-                choice = "s"
-            return LoopAnswer(epb.LOOP_ACTION_CONTINUE if choice == "c" else epb.LOOP_ACTION_STOP)
-
-        async def question(asked: epb.UserQuestion) -> str | None:
-            view.pause()
-            self.console.print(Text(f"? {asked.question}", style="bold magenta"))
-            for number, choice in enumerate(asked.choices, 1):
-                self.console.print(f"  {number}. {choice}")
-            discard_typed_ahead()
-            hint = "a number or your own answer" if asked.choices else "your answer"
-            try:
-                typed = (await self.prompt.prompt_async(f"{hint} (Ctrl-C cancels) > ")).strip()
-            except KeyboardInterrupt:
-                assert turn is not None
-                await turn.cancel()
-                return None
-            if typed.isdigit() and 0 < int(typed) <= len(asked.choices):
-                return asked.choices[int(typed) - 1]
-            return typed or NO_ANSWER
-
+        asking = Asker(self.console, self.prompt, view, cancel).handlers()
         turn = self.client.run_turn(
-            self.session.id, text, on_approval=approve, on_loop_cap=loop_cap,
-            on_question=question,
+            self.session.id, text, on_approval=asking.on_approval,
+            on_loop_cap=asking.on_loop_cap, on_question=asking.on_question,
         )  # fmt: skip
+        try:
+            await self.show(turn, view, cancel)
+        except KodadError as e:
+            if e.reason != "TURN_ALREADY_RUNNING":
+                raise
+            self.console.print(
+                Text("a turn started elsewhere is running here; following it, then yours", "dim")
+            )
+            await self.follow()
+            await self.turn(text)
+
+    async def follow(self) -> None:
+        """Follows the session's running turn (started by another client) live to its end,
+        asking here the questions it has open or asks; Ctrl-C cancels it."""
+        session = await self.client.get_session(self.session.id)
+        turn_id = session.active_turn_id
+        if not turn_id:
+            return
+        view = TurnView(self.console)
+
+        async def send(command: epb.EngineCommand) -> None:
+            try:
+                await self.client.submit(session.id, command, turn_id)
+            except KodadError as e:  # answered elsewhere first, or the turn is over
+                self.console.print(Text(f"(not sent: {e.message})", style="dim"))
+
+        async def cancel() -> None:
+            await send(epb.EngineCommand(cancel=epb.Cancel()))
+
+        handlers = Asker(self.console, self.prompt, view, cancel).handlers()
+
+        async def events() -> AsyncIterator[epb.EngineEvent]:
+            async for event in self.client.watch(session.id, session.last_seq):
+                if event.turn_id != turn_id:
+                    continue
+                yield event
+                await respond(event, handlers, send)
+                if event.HasField("turn_ended") and not event.subagent_session_id:
+                    return
+
+        self.console.print(Text("following the running turn (Ctrl-C cancels it)…", "dim"))
+        await self.show(events(), view, cancel)
+
+    async def show(
+        self,
+        events: AsyncIterable[epb.EngineEvent],
+        view: TurnView,
+        cancel: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Draws a turn's events as they come; Ctrl-C cancels the turn."""
         loop = asyncio.get_running_loop()
         cancelling: list[asyncio.Task[None]] = []
 
         def interrupt() -> None:
-            if not cancelling and turn is not None:
+            if not cancelling:
                 view.pause()
                 self.console.print(Text("cancelling…", style="yellow"))
-                cancelling.append(asyncio.ensure_future(turn.cancel()))
+                cancelling.append(asyncio.ensure_future(cancel()))
 
         loop.add_signal_handler(signal.SIGINT, interrupt)
         try:
-            async for event in turn:
+            async for event in events:
                 view.handle(event)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             view.pause()
-        self.last_thinking = view.thinking
+        self.last_thinking = view.thinking or self.last_thinking
+        self.context = view.context or self.context
 
     # Slash commands
 
@@ -323,6 +319,7 @@ class Chat(Rewinding):
             self.session = found[int(pick) - 1]
             self.header()
             await self.history()
+            await self.follow()
             return
         self.console.print(sessions_table(found, self.session.id))
         self.console.print(Text("/sessions N switches to session N", style="dim"))
@@ -360,6 +357,7 @@ async def chat(
         app.header()
         if session_id:
             await app.history()
+            await app.follow()
         await app.run()
         if not session_id and app.session.message_count == 0:
             current = await client.get_session(app.session.id)

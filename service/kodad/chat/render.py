@@ -72,6 +72,12 @@ def _written_bytes(tool: str, arguments_json: str) -> int:
     return len(content.encode()) if isinstance(content, str) else 0
 
 
+def rule_text(rule: spb.ApprovalRule) -> str:
+    """How the transcript names the rule that decided a call without asking."""
+    what = f"{rule.tool_name} {rule.command_prefix}".strip()
+    return f"{'refused' if rule.reject else 'allowed'} by rule: {what}"
+
+
 class TurnView:
     """Consumes one turn's events and draws them; `pause()` before prompting the user."""
 
@@ -80,11 +86,14 @@ class TurnView:
         self.thinking = ""
         self.changes: list[tuple[str, int]] = []
         self._block = ""  # answer text of the block in progress
+        self._thought = ""  # the thinking block in progress, shown live until it ends
+        self.context: epb.ContextUsage | None = None  # the last context_usage of the turn
         self._in_fence = False
         self._tool: tuple[str, str, float] | None = None  # tool name, label, start time
         self._spinner = Spinner("dots")  # one object, so its frames advance
         self._output = ""  # the running call's output, for its last lines
         self._written = 0  # bytes a write_file call writes
+        self._by_rule = ""  # "allowed by rule …" when a session rule decided the running call
         self._live: Live | None = None
         # Tool calls of sub-agents in progress: (child session, call id) -> (tool, label).
         self._subagent_calls: dict[tuple[str, str], tuple[str, str]] = {}
@@ -93,6 +102,11 @@ class TurnView:
 
     def _live_renderable(self) -> Group:
         parts: list[Text | Spinner] = []
+        if self._thought.strip():
+            self._spinner.update(text=Text(" thinking…", style="dim italic"))
+            parts.append(self._spinner)
+            tail = self._thought.rstrip("\n").splitlines()[-3:]
+            parts += [Text(f"    {line[:200]}", style="dim italic") for line in tail]
         if self._block:
             parts.append(Text(self._block))
         if self._tool is not None:
@@ -170,12 +184,12 @@ class TurnView:
             return
         kind = event.WhichOneof("payload")
         if kind == "text_delta":
+            self._show_thinking()
             self._text(event.text_delta.text)
         elif kind == "thinking_delta":
-            if not self.thinking:
-                self.pause()
-                self.console.print(Text("thinking…", style="dim italic"))
             self.thinking += event.thinking_delta.text
+            self._thought += event.thinking_delta.text
+            self._refresh()
         elif kind == "tool_call_started":
             self._flush_block()
             call = event.tool_call_started
@@ -184,6 +198,7 @@ class TurnView:
             self._tool = (call.tool_name, label, time.monotonic())
             self._output = ""
             self._written = _written_bytes(call.tool_name, call.arguments_json)
+            self._by_rule = ""
             self._refresh()
         elif kind == "tool_call_output" and self._tool is not None:
             self._output = (self._output + event.tool_call_output.chunk)[-4096:]
@@ -193,9 +208,15 @@ class TurnView:
             marks = {spb.TODO_STATUS_COMPLETED: "☑", spb.TODO_STATUS_IN_PROGRESS: "◐"}
             for todo in event.todos_updated.todos:
                 self.console.print(f"  {marks.get(todo.status, '☐')} {todo.content}")
+        elif kind == "approval_requested" and self._tool is None:  # followed from here on
+            asked = event.approval_requested
+            label = f"{asked.tool_name} {brief(asked.tool_name, asked.arguments_json)}".strip()
+            self._tool = (asked.tool_name, label, time.monotonic())
         elif kind == "approval_resolved" and self._tool is not None:
             name, label, _ = self._tool  # the clock runs from the decision, not the question
             self._tool = (name, label, time.monotonic())
+            if event.approval_resolved.HasField("rule"):
+                self._by_rule = rule_text(event.approval_resolved.rule)
             self._refresh()
         elif kind == "tool_call_finished":
             done = event.tool_call_finished
@@ -212,11 +233,15 @@ class TurnView:
             line = Text(f"{mark} ", style=style)
             line.append(label, style="bold")
             line.append(f" — {summary} ({elapsed:.1f} s)", style="dim")
+            if self._by_rule:
+                line.append(f" · {self._by_rule}", style="dim italic")
             self.console.print(line)
             if done.is_error and done.output:
                 self.console.print(
                     Text("  " + done.output.strip().splitlines()[0][:200], style="red dim")
                 )
+        elif kind == "context_usage":
+            self.context = event.context_usage
         elif kind == "file_changed":
             change = event.file_changed
             self.changes.append((change.path, change.change))
@@ -232,13 +257,14 @@ class TurnView:
             self._ended(event.turn_ended)
 
     def _show_thinking(self) -> None:
-        if self.thinking and not getattr(self, "_thinking_shown", False):
-            first = self.thinking.strip().splitlines()[0][:100] if self.thinking.strip() else ""
-            lines = len(self.thinking.splitlines())
-            self.console.print(
-                Text(f"  {first} … ({lines} lines; /thinking to expand)", style="dim")
-            )
-            self._thinking_shown = True
+        """The thinking block that just ended, collapsed to its first line, where it was."""
+        thought, self._thought = self._thought.strip(), ""
+        if not thought:
+            return
+        self.pause()
+        lines = len(thought.splitlines())
+        more = f"{lines} line{'s' if lines != 1 else ''}; /thinking shows it all"
+        self.console.print(Text(f"✻ {thought.splitlines()[0][:100]} ({more})", style="dim italic"))
 
     def _ended(self, ended: epb.TurnEnded) -> None:
         if self.changes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
@@ -90,6 +91,8 @@ class Client:
             self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.stub: pb_grpc.SessionServiceAsyncStub = pb_grpc.SessionServiceStub(self._channel)
         self._sidecar: _Child | None = None
+        # The last turn run_turn made per session, for the next one to end first.
+        self._turns: weakref.WeakValueDictionary[str, Turn] = weakref.WeakValueDictionary()
 
     async def __aenter__(self) -> Client:
         return self
@@ -297,7 +300,13 @@ class Client:
             when_busy=when_busy, max_total_tokens=max_total_tokens, max_cost=max_cost,
             output_schema_json=json.dumps(output_schema) if output_schema is not None else "",
         )  # fmt: skip
-        return Turn(self.stub, start, on_approval, on_loop_cap, self._metadata, on_question)
+        previous = self._turns.get(session_id)
+        turn = Turn(
+            self.stub, start, on_approval, on_loop_cap, self._metadata, on_question,
+            previous if previous is not None and not previous.done else None,
+        )  # fmt: skip
+        self._turns[session_id] = turn
+        return turn
 
     async def watch(self, session_id: str, after_seq: int = 0) -> AsyncIterator[epb.EngineEvent]:
         """Stored events after `after_seq`, then live ones, until the caller stops."""

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from kodad.domain.model import (
     ApprovalRisk,
+    ApprovalRule,
     Decision,
     FileChangeKind,
     NoticeLevel,
@@ -80,9 +81,14 @@ class ApprovalRequested:
 
 @dataclass(frozen=True)
 class ApprovalResolved:
+    """A call's approval decided: by a human answering `request_id`, or (request_id empty)
+    by the session's `rule`, without asking."""
+
     kind: ClassVar[str] = "approval_resolved"
     request_id: str
     decision: Decision
+    call_id: str = ""
+    rule: ApprovalRule | None = None
 
 
 @dataclass(frozen=True)

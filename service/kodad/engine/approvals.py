@@ -37,21 +37,21 @@ def rule_for(
 
 def allowed(
     rules: tuple[ApprovalRule, ...], tool_name: str, kind: ToolKind, arguments_json: str
-) -> bool:
-    """True when a rule lets this call run without asking. A bash rule matches only one plain
-    simple command (see bash.single_command): never a list, pipe, redirection,
+) -> ApprovalRule | None:
+    """The rule that lets this call run without asking, if one does. A bash rule matches only
+    one plain simple command (see bash.single_command): never a list, pipe, redirection,
     substitution, variable assignment or wrapper."""
-    rules = tuple(r for r in rules if not r.reject)
+    rules = tuple(r for r in rules if not r.reject and r.tool_name == tool_name)
     if kind is not ToolKind.SHELL:
-        return any(r.tool_name == tool_name and not r.command_prefix for r in rules)
+        return next((r for r in rules if not r.command_prefix), None)
     words = bash.single_command(_command(arguments_json))
     if words is None:
-        return False
+        return None
     for rule in rules:
         prefix = rule.command_prefix.split()
-        if rule.tool_name == tool_name and prefix and words[: len(prefix)] == prefix:
-            return True
-    return False
+        if prefix and words[: len(prefix)] == prefix:
+            return rule
+    return None
 
 
 def refused(

@@ -80,11 +80,12 @@ class ApprovalGate:
             return False
         rules = session.approval_rules
         if refusing := approvals.refused(rules, tool.name, tool.kind, call.arguments_json):
+            self._turn.emit(ApprovalResolved("", Decision.REJECT, call.call_id, refusing))
             what = f"{tool.name} {refusing.command_prefix}".strip()
             return ToolOutcome(f"refused by the session's rule: never run {what}", is_error=True)
-        if risk is not ApprovalRisk.HIGH and approvals.allowed(
-            rules, tool.name, tool.kind, call.arguments_json
-        ):
+        allowing = approvals.allowed(rules, tool.name, tool.kind, call.arguments_json)
+        if risk is not ApprovalRisk.HIGH and allowing is not None:
+            self._turn.emit(ApprovalResolved("", Decision.APPROVE, call.call_id, allowing))
             return False
         description = tool.describe(args, workspace)
         answer = await self.ask(
@@ -145,7 +146,7 @@ class ApprovalGate:
             )
         finally:
             turn.pending.close(request_id)
-        turn.emit(ApprovalResolved(request_id, answer.decision))
+        turn.emit(ApprovalResolved(request_id, answer.decision, call_id))
         return answer
 
     async def start_workspace_servers(self, servers: WorkspaceServers) -> list[Tool]:

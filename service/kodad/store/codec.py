@@ -46,7 +46,7 @@ dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, Usage):
+    if isinstance(value, Usage | ApprovalRule):
         return dataclasses.asdict(value)
     if isinstance(value, tuple) and all(isinstance(t, Todo) for t in value):
         return _todo_list(value)
@@ -100,6 +100,18 @@ def decode_mcp_servers(value: str) -> tuple[McpServerSpec, ...]:
 
 
 _DECODERS: dict[type, dict[str, Any]] = {}
+# Payload fields by name whose stored JSON needs more than the constructor.
+_BY_NAME: dict[str, Any] = {
+    "todos": decode_todos,
+    "choices": tuple,
+    "skipped_paths": tuple,
+    "restored_files": tuple,
+    "limits": lambda items: tuple(RateLimit(**i) for i in items),
+    "rule": lambda d: ApprovalRule(**d) if d else None,
+    "files": lambda items: tuple(
+        FileDiffStat(**{**i, "change": FileChangeKind(i["change"])}) for i in items
+    ),
+}
 
 
 def _field_decoders(cls: type) -> dict[str, Any]:
@@ -113,18 +125,8 @@ def _field_decoders(cls: type) -> dict[str, Any]:
             decoders[f.name] = hint
         elif hint is Usage:
             decoders[f.name] = lambda d: Usage(**d)
-        elif f.name == "todos":
-            decoders[f.name] = decode_todos
-        elif f.name == "choices":
-            decoders[f.name] = tuple
-        elif f.name == "limits":
-            decoders[f.name] = lambda items: tuple(RateLimit(**i) for i in items)
-        elif f.name in ("skipped_paths", "restored_files"):
-            decoders[f.name] = tuple
-        elif f.name == "files":
-            decoders[f.name] = lambda items: tuple(
-                FileDiffStat(**{**i, "change": FileChangeKind(i["change"])}) for i in items
-            )
+        elif f.name in _BY_NAME:
+            decoders[f.name] = _BY_NAME[f.name]
     _DECODERS[cls] = decoders
     return decoders
 
@@ -171,15 +173,8 @@ def decode_provider(text: str) -> ProviderConfig:
 
 
 def encode_message_body(message: Message) -> str:
-    body: dict[str, Any] = {}
-    if message.text:
-        body["text"] = message.text
-    if message.thinking:
-        body["thinking"] = message.thinking
-    if message.thinking_signature:
-        body["thinking_signature"] = message.thinking_signature
-    if message.summarized_through:
-        body["summarized_through"] = message.summarized_through
+    plain = ("text", "thinking", "thinking_signature", "summarized_through")
+    body: dict[str, Any] = {k: getattr(message, k) for k in plain if getattr(message, k)}
     if message.images:
         body["images"] = encode_images(message.images)
     if message.tool_calls:

@@ -1504,10 +1504,16 @@ func (x *ApprovalRequested) GetRisk() ApprovalRisk {
 // An approval request was answered.
 type ApprovalResolved struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The request answered.
+	// The request answered; empty when a rule decided without asking (see `rule`).
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The decision taken.
-	Decision      Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=koda.v1.Decision" json:"decision,omitempty"`
+	// The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+	// DECISION_REJECT when a rule decided.
+	Decision Decision `protobuf:"varint,2,opt,name=decision,proto3,enum=koda.v1.Decision" json:"decision,omitempty"`
+	// The call decided.
+	CallId string `protobuf:"bytes,3,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+	// run or refused it. No `approval_requested` precedes such an event.
+	Rule          *ApprovalRule `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1554,6 +1560,20 @@ func (x *ApprovalResolved) GetDecision() Decision {
 		return x.Decision
 	}
 	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *ApprovalResolved) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *ApprovalResolved) GetRule() *ApprovalRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
 }
 
 // The turn made `cap` tool-calling rounds and waits for a `LoopDecision`.
@@ -3324,11 +3344,13 @@ const file_koda_v1_engine_proto_rawDesc = "" +
 	"\x0earguments_json\x18\x04 \x01(\tR\rargumentsJson\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x12\x18\n" +
 	"\apreview\x18\x06 \x01(\tR\apreview\x12)\n" +
-	"\x04risk\x18\a \x01(\x0e2\x15.koda.v1.ApprovalRiskR\x04risk\"`\n" +
+	"\x04risk\x18\a \x01(\x0e2\x15.koda.v1.ApprovalRiskR\x04risk\"\xa4\x01\n" +
 	"\x10ApprovalResolved\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12-\n" +
-	"\bdecision\x18\x02 \x01(\x0e2\x11.koda.v1.DecisionR\bdecision\"B\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x11.koda.v1.DecisionR\bdecision\x12\x17\n" +
+	"\acall_id\x18\x03 \x01(\tR\x06callId\x12)\n" +
+	"\x04rule\x18\x04 \x01(\v2\x15.koda.v1.ApprovalRuleR\x04rule\"B\n" +
 	"\x0eLoopCapReached\x12\x1e\n" +
 	"\n" +
 	"iterations\x18\x01 \x01(\x05R\n" +
@@ -3558,10 +3580,11 @@ var file_koda_v1_engine_proto_goTypes = []any{
 	(*ContextUsage)(nil),          // 40: koda.v1.ContextUsage
 	(*TodosUpdated)(nil),          // 41: koda.v1.TodosUpdated
 	(*Image)(nil),                 // 42: koda.v1.Image
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
-	(*Usage)(nil),                 // 45: koda.v1.Usage
-	(*Todo)(nil),                  // 46: koda.v1.Todo
+	(*ApprovalRule)(nil),          // 43: koda.v1.ApprovalRule
+	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
+	(*Usage)(nil),                 // 46: koda.v1.Usage
+	(*Todo)(nil),                  // 47: koda.v1.Todo
 }
 var file_koda_v1_engine_proto_depIdxs = []int32{
 	42, // 0: koda.v1.StartTurn.images:type_name -> koda.v1.Image
@@ -3578,47 +3601,48 @@ var file_koda_v1_engine_proto_depIdxs = []int32{
 	9,  // 11: koda.v1.EngineCommand.steer:type_name -> koda.v1.Steer
 	7,  // 12: koda.v1.ApprovalRequested.risk:type_name -> koda.v1.ApprovalRisk
 	0,  // 13: koda.v1.ApprovalResolved.decision:type_name -> koda.v1.Decision
-	5,  // 14: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
-	5,  // 15: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
-	43, // 16: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 17: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
-	27, // 18: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
-	44, // 19: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
-	29, // 20: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
-	4,  // 21: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
-	45, // 22: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
-	43, // 23: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
-	15, // 24: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
-	16, // 25: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
-	17, // 26: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
-	18, // 27: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
-	19, // 28: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
-	20, // 29: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
-	21, // 30: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
-	22, // 31: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
-	23, // 32: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
-	45, // 33: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
-	24, // 34: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
-	26, // 35: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
-	30, // 36: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
-	40, // 37: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
-	41, // 38: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
-	39, // 39: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
-	28, // 40: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
-	36, // 41: koda.v1.EngineEvent.user_input_added:type_name -> koda.v1.UserInputAdded
-	37, // 42: koda.v1.EngineEvent.turn_queued:type_name -> koda.v1.TurnQueued
-	38, // 43: koda.v1.EngineEvent.queued_turn_removed:type_name -> koda.v1.QueuedTurnRemoved
-	32, // 44: koda.v1.EngineEvent.checkpoint_taken:type_name -> koda.v1.CheckpointTaken
-	34, // 45: koda.v1.EngineEvent.turn_diff:type_name -> koda.v1.TurnDiff
-	35, // 46: koda.v1.EngineEvent.session_rewound:type_name -> koda.v1.SessionRewound
-	5,  // 47: koda.v1.FileDiffStat.change:type_name -> koda.v1.FileChangeKind
-	33, // 48: koda.v1.TurnDiff.files:type_name -> koda.v1.FileDiffStat
-	46, // 49: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	43, // 14: koda.v1.ApprovalResolved.rule:type_name -> koda.v1.ApprovalRule
+	5,  // 15: koda.v1.FileChanged.change:type_name -> koda.v1.FileChangeKind
+	5,  // 16: koda.v1.FileChange.change:type_name -> koda.v1.FileChangeKind
+	44, // 17: koda.v1.FileChange.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 18: koda.v1.Notice.level:type_name -> koda.v1.NoticeLevel
+	27, // 19: koda.v1.Notice.retry:type_name -> koda.v1.RetryInfo
+	45, // 20: koda.v1.RetryInfo.delay:type_name -> google.protobuf.Duration
+	29, // 21: koda.v1.RateLimits.limits:type_name -> koda.v1.RateLimit
+	4,  // 22: koda.v1.TurnEnded.reason:type_name -> koda.v1.TurnEndReason
+	46, // 23: koda.v1.TurnEnded.usage:type_name -> koda.v1.Usage
+	44, // 24: koda.v1.EngineEvent.create_time:type_name -> google.protobuf.Timestamp
+	15, // 25: koda.v1.EngineEvent.turn_started:type_name -> koda.v1.TurnStarted
+	16, // 26: koda.v1.EngineEvent.text_delta:type_name -> koda.v1.TextDelta
+	17, // 27: koda.v1.EngineEvent.thinking_delta:type_name -> koda.v1.ThinkingDelta
+	18, // 28: koda.v1.EngineEvent.tool_call_started:type_name -> koda.v1.ToolCallStarted
+	19, // 29: koda.v1.EngineEvent.tool_call_output:type_name -> koda.v1.ToolCallOutput
+	20, // 30: koda.v1.EngineEvent.tool_call_finished:type_name -> koda.v1.ToolCallFinished
+	21, // 31: koda.v1.EngineEvent.approval_requested:type_name -> koda.v1.ApprovalRequested
+	22, // 32: koda.v1.EngineEvent.approval_resolved:type_name -> koda.v1.ApprovalResolved
+	23, // 33: koda.v1.EngineEvent.loop_cap_reached:type_name -> koda.v1.LoopCapReached
+	46, // 34: koda.v1.EngineEvent.usage:type_name -> koda.v1.Usage
+	24, // 35: koda.v1.EngineEvent.file_changed:type_name -> koda.v1.FileChanged
+	26, // 36: koda.v1.EngineEvent.notice:type_name -> koda.v1.Notice
+	30, // 37: koda.v1.EngineEvent.turn_ended:type_name -> koda.v1.TurnEnded
+	40, // 38: koda.v1.EngineEvent.context_usage:type_name -> koda.v1.ContextUsage
+	41, // 39: koda.v1.EngineEvent.todos_updated:type_name -> koda.v1.TodosUpdated
+	39, // 40: koda.v1.EngineEvent.user_question:type_name -> koda.v1.UserQuestion
+	28, // 41: koda.v1.EngineEvent.rate_limits:type_name -> koda.v1.RateLimits
+	36, // 42: koda.v1.EngineEvent.user_input_added:type_name -> koda.v1.UserInputAdded
+	37, // 43: koda.v1.EngineEvent.turn_queued:type_name -> koda.v1.TurnQueued
+	38, // 44: koda.v1.EngineEvent.queued_turn_removed:type_name -> koda.v1.QueuedTurnRemoved
+	32, // 45: koda.v1.EngineEvent.checkpoint_taken:type_name -> koda.v1.CheckpointTaken
+	34, // 46: koda.v1.EngineEvent.turn_diff:type_name -> koda.v1.TurnDiff
+	35, // 47: koda.v1.EngineEvent.session_rewound:type_name -> koda.v1.SessionRewound
+	5,  // 48: koda.v1.FileDiffStat.change:type_name -> koda.v1.FileChangeKind
+	33, // 49: koda.v1.TurnDiff.files:type_name -> koda.v1.FileDiffStat
+	47, // 50: koda.v1.TodosUpdated.todos:type_name -> koda.v1.Todo
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_koda_v1_engine_proto_init() }

@@ -767,19 +767,33 @@ class ApprovalResolved(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """The request answered."""
+    """The request answered; empty when a rule decided without asking (see `rule`)."""
     decision: Global___Decision.ValueType
-    """The decision taken."""
+    """The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+    DECISION_REJECT when a rule decided.
+    """
+    call_id: _builtins.str
+    """The call decided."""
+    @_builtins.property
+    def rule(self) -> _session_pb2.ApprovalRule:
+        """Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+        run or refused it. No `approval_requested` precedes such an event.
+        """
+
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         decision: Global___Decision.ValueType = ...,
+        call_id: _builtins.str = ...,
+        rule: _session_pb2.ApprovalRule | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "decision", b"decision", "request_id", b"request_id", "rule", b"rule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

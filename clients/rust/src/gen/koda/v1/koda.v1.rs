@@ -871,12 +871,20 @@ pub struct ApprovalRequested {
 /// An approval request was answered.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ApprovalResolved {
-    /// The request answered.
+    /// The request answered; empty when a rule decided without asking (see `rule`).
     #[prost(string, tag="1")]
     pub request_id: ::prost::alloc::string::String,
-    /// The decision taken.
+    /// The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+    /// DECISION_REJECT when a rule decided.
     #[prost(enumeration="Decision", tag="2")]
     pub decision: i32,
+    /// The call decided.
+    #[prost(string, tag="3")]
+    pub call_id: ::prost::alloc::string::String,
+    /// Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+    /// run or refused it. No `approval_requested` precedes such an event.
+    #[prost(message, optional, tag="4")]
+    pub rule: ::core::option::Option<ApprovalRule>,
 }
 /// The turn made `cap` tool-calling rounds and waits for a `LoopDecision`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -34,6 +34,7 @@ private static final long serialVersionUID = 0L;
   private ApprovalResolved() {
     requestId_ = "";
     decision_ = 0;
+    callId_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -54,12 +55,13 @@ private static final long serialVersionUID = 0L;
             dev.kodad.koda.v1.ApprovalResolved.class, dev.kodad.koda.v1.ApprovalResolved.Builder.class);
   }
 
+  private int bitField0_;
   public static final int REQUEST_ID_FIELD_NUMBER = 1;
   @SuppressWarnings("serial")
   private volatile java.lang.Object requestId_ = "";
   /**
    * <pre>
-   * The request answered.
+   * The request answered; empty when a rule decided without asking (see `rule`).
    * </pre>
    *
    * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -80,7 +82,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The request answered.
+   * The request answered; empty when a rule decided without asking (see `rule`).
    * </pre>
    *
    * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -105,7 +107,8 @@ private static final long serialVersionUID = 0L;
   private int decision_ = 0;
   /**
    * <pre>
-   * The decision taken.
+   * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+   * DECISION_REJECT when a rule decided.
    * </pre>
    *
    * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -116,7 +119,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The decision taken.
+   * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+   * DECISION_REJECT when a rule decided.
    * </pre>
    *
    * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -125,6 +129,94 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override public dev.kodad.koda.v1.Decision getDecision() {
     dev.kodad.koda.v1.Decision result = dev.kodad.koda.v1.Decision.forNumber(decision_);
     return result == null ? dev.kodad.koda.v1.Decision.UNRECOGNIZED : result;
+  }
+
+  public static final int CALL_ID_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object callId_ = "";
+  /**
+   * <pre>
+   * The call decided.
+   * </pre>
+   *
+   * <code>string call_id = 3 [json_name = "callId"];</code>
+   * @return The callId.
+   */
+  @java.lang.Override
+  public java.lang.String getCallId() {
+    java.lang.Object ref = callId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      callId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The call decided.
+   * </pre>
+   *
+   * <code>string call_id = 3 [json_name = "callId"];</code>
+   * @return The bytes for callId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getCallIdBytes() {
+    java.lang.Object ref = callId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      callId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int RULE_FIELD_NUMBER = 4;
+  private dev.kodad.koda.v1.ApprovalRule rule_;
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   * @return Whether the rule field is set.
+   */
+  @java.lang.Override
+  public boolean hasRule() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   * @return The rule.
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.ApprovalRule getRule() {
+    return rule_ == null ? dev.kodad.koda.v1.ApprovalRule.getDefaultInstance() : rule_;
+  }
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   */
+  @java.lang.Override
+  public dev.kodad.koda.v1.ApprovalRuleOrBuilder getRuleOrBuilder() {
+    return rule_ == null ? dev.kodad.koda.v1.ApprovalRule.getDefaultInstance() : rule_;
   }
 
   private byte memoizedIsInitialized = -1;
@@ -147,6 +239,12 @@ private static final long serialVersionUID = 0L;
     if (decision_ != dev.kodad.koda.v1.Decision.DECISION_UNSPECIFIED.getNumber()) {
       output.writeEnum(2, decision_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(callId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, callId_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeMessage(4, getRule());
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -157,6 +255,13 @@ private static final long serialVersionUID = 0L;
     if (decision_ != dev.kodad.koda.v1.Decision.DECISION_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(2, decision_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(callId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, callId_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(4, getRule());
     }
     return size;
   }
@@ -185,6 +290,13 @@ private static final long serialVersionUID = 0L;
     if (!getRequestId()
         .equals(other.getRequestId())) return false;
     if (decision_ != other.decision_) return false;
+    if (!getCallId()
+        .equals(other.getCallId())) return false;
+    if (hasRule() != other.hasRule()) return false;
+    if (hasRule()) {
+      if (!getRule()
+          .equals(other.getRule())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -200,6 +312,12 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getRequestId().hashCode();
     hash = (37 * hash) + DECISION_FIELD_NUMBER;
     hash = (53 * hash) + decision_;
+    hash = (37 * hash) + CALL_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getCallId().hashCode();
+    if (hasRule()) {
+      hash = (37 * hash) + RULE_FIELD_NUMBER;
+      hash = (53 * hash) + getRule().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -323,13 +441,19 @@ private static final long serialVersionUID = 0L;
 
     // Construct using dev.kodad.koda.v1.ApprovalResolved.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetRuleFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -337,6 +461,12 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       requestId_ = "";
       decision_ = 0;
+      callId_ = "";
+      rule_ = null;
+      if (ruleBuilder_ != null) {
+        ruleBuilder_.dispose();
+        ruleBuilder_ = null;
+      }
       return this;
     }
 
@@ -376,6 +506,17 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.decision_ = decision_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.callId_ = callId_;
+      }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.rule_ = ruleBuilder_ == null
+            ? rule_
+            : ruleBuilder_.build();
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -397,6 +538,14 @@ private static final long serialVersionUID = 0L;
       }
       if (other.decision_ != 0) {
         setDecisionValue(other.getDecisionValue());
+      }
+      if (!other.getCallId().isEmpty()) {
+        callId_ = other.callId_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
+      if (other.hasRule()) {
+        mergeRule(other.getRule());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -432,6 +581,18 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 16
+            case 26: {
+              callId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
+            case 34: {
+              input.readMessage(
+                  internalGetRuleFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -452,7 +613,7 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object requestId_ = "";
     /**
      * <pre>
-     * The request answered.
+     * The request answered; empty when a rule decided without asking (see `rule`).
      * </pre>
      *
      * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -472,7 +633,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The request answered.
+     * The request answered; empty when a rule decided without asking (see `rule`).
      * </pre>
      *
      * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -493,7 +654,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The request answered.
+     * The request answered; empty when a rule decided without asking (see `rule`).
      * </pre>
      *
      * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -510,7 +671,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The request answered.
+     * The request answered; empty when a rule decided without asking (see `rule`).
      * </pre>
      *
      * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -524,7 +685,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The request answered.
+     * The request answered; empty when a rule decided without asking (see `rule`).
      * </pre>
      *
      * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -544,7 +705,8 @@ private static final long serialVersionUID = 0L;
     private int decision_ = 0;
     /**
      * <pre>
-     * The decision taken.
+     * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+     * DECISION_REJECT when a rule decided.
      * </pre>
      *
      * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -555,7 +717,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The decision taken.
+     * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+     * DECISION_REJECT when a rule decided.
      * </pre>
      *
      * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -570,7 +733,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The decision taken.
+     * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+     * DECISION_REJECT when a rule decided.
      * </pre>
      *
      * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -583,7 +747,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The decision taken.
+     * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+     * DECISION_REJECT when a rule decided.
      * </pre>
      *
      * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -600,7 +765,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The decision taken.
+     * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+     * DECISION_REJECT when a rule decided.
      * </pre>
      *
      * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -611,6 +777,262 @@ private static final long serialVersionUID = 0L;
       decision_ = 0;
       onChanged();
       return this;
+    }
+
+    private java.lang.Object callId_ = "";
+    /**
+     * <pre>
+     * The call decided.
+     * </pre>
+     *
+     * <code>string call_id = 3 [json_name = "callId"];</code>
+     * @return The callId.
+     */
+    public java.lang.String getCallId() {
+      java.lang.Object ref = callId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        callId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The call decided.
+     * </pre>
+     *
+     * <code>string call_id = 3 [json_name = "callId"];</code>
+     * @return The bytes for callId.
+     */
+    public com.google.protobuf.ByteString
+        getCallIdBytes() {
+      java.lang.Object ref = callId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        callId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The call decided.
+     * </pre>
+     *
+     * <code>string call_id = 3 [json_name = "callId"];</code>
+     * @param value The callId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCallId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      callId_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The call decided.
+     * </pre>
+     *
+     * <code>string call_id = 3 [json_name = "callId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCallId() {
+      callId_ = getDefaultInstance().getCallId();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The call decided.
+     * </pre>
+     *
+     * <code>string call_id = 3 [json_name = "callId"];</code>
+     * @param value The bytes for callId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCallIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      callId_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+
+    private dev.kodad.koda.v1.ApprovalRule rule_;
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.ApprovalRule, dev.kodad.koda.v1.ApprovalRule.Builder, dev.kodad.koda.v1.ApprovalRuleOrBuilder> ruleBuilder_;
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     * @return Whether the rule field is set.
+     */
+    public boolean hasRule() {
+      return ((bitField0_ & 0x00000008) != 0);
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     * @return The rule.
+     */
+    public dev.kodad.koda.v1.ApprovalRule getRule() {
+      if (ruleBuilder_ == null) {
+        return rule_ == null ? dev.kodad.koda.v1.ApprovalRule.getDefaultInstance() : rule_;
+      } else {
+        return ruleBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public Builder setRule(dev.kodad.koda.v1.ApprovalRule value) {
+      if (ruleBuilder_ == null) {
+        java.util.Objects.requireNonNull(value);
+        rule_ = value;
+      } else {
+        ruleBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public Builder setRule(
+        dev.kodad.koda.v1.ApprovalRule.Builder builderForValue) {
+      if (ruleBuilder_ == null) {
+        rule_ = builderForValue.build();
+      } else {
+        ruleBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public Builder mergeRule(dev.kodad.koda.v1.ApprovalRule value) {
+      if (ruleBuilder_ == null) {
+        if (((bitField0_ & 0x00000008) != 0) &&
+          rule_ != null &&
+          rule_ != dev.kodad.koda.v1.ApprovalRule.getDefaultInstance()) {
+          getRuleBuilder().mergeFrom(value);
+        } else {
+          rule_ = value;
+        }
+      } else {
+        ruleBuilder_.mergeFrom(value);
+      }
+      if (rule_ != null) {
+        bitField0_ |= 0x00000008;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public Builder clearRule() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      rule_ = null;
+      if (ruleBuilder_ != null) {
+        ruleBuilder_.dispose();
+        ruleBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public dev.kodad.koda.v1.ApprovalRule.Builder getRuleBuilder() {
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return internalGetRuleFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    public dev.kodad.koda.v1.ApprovalRuleOrBuilder getRuleOrBuilder() {
+      if (ruleBuilder_ != null) {
+        return ruleBuilder_.getMessageOrBuilder();
+      } else {
+        return rule_ == null ?
+            dev.kodad.koda.v1.ApprovalRule.getDefaultInstance() : rule_;
+      }
+    }
+    /**
+     * <pre>
+     * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+     * run or refused it. No `approval_requested` precedes such an event.
+     * </pre>
+     *
+     * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        dev.kodad.koda.v1.ApprovalRule, dev.kodad.koda.v1.ApprovalRule.Builder, dev.kodad.koda.v1.ApprovalRuleOrBuilder> 
+        internalGetRuleFieldBuilder() {
+      if (ruleBuilder_ == null) {
+        ruleBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            dev.kodad.koda.v1.ApprovalRule, dev.kodad.koda.v1.ApprovalRule.Builder, dev.kodad.koda.v1.ApprovalRuleOrBuilder>(
+                getRule(),
+                getParentForChildren(),
+                isClean());
+        rule_ = null;
+      }
+      return ruleBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.ApprovalResolved)

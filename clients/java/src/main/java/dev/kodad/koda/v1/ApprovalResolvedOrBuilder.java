@@ -12,7 +12,7 @@ public interface ApprovalResolvedOrBuilder extends
 
   /**
    * <pre>
-   * The request answered.
+   * The request answered; empty when a rule decided without asking (see `rule`).
    * </pre>
    *
    * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -21,7 +21,7 @@ public interface ApprovalResolvedOrBuilder extends
   java.lang.String getRequestId();
   /**
    * <pre>
-   * The request answered.
+   * The request answered; empty when a rule decided without asking (see `rule`).
    * </pre>
    *
    * <code>string request_id = 1 [json_name = "requestId"];</code>
@@ -32,7 +32,8 @@ public interface ApprovalResolvedOrBuilder extends
 
   /**
    * <pre>
-   * The decision taken.
+   * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+   * DECISION_REJECT when a rule decided.
    * </pre>
    *
    * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
@@ -41,11 +42,62 @@ public interface ApprovalResolvedOrBuilder extends
   int getDecisionValue();
   /**
    * <pre>
-   * The decision taken.
+   * The decision taken: by a human (or the approval timeout), or DECISION_APPROVE /
+   * DECISION_REJECT when a rule decided.
    * </pre>
    *
    * <code>.koda.v1.Decision decision = 2 [json_name = "decision"];</code>
    * @return The decision.
    */
   dev.kodad.koda.v1.Decision getDecision();
+
+  /**
+   * <pre>
+   * The call decided.
+   * </pre>
+   *
+   * <code>string call_id = 3 [json_name = "callId"];</code>
+   * @return The callId.
+   */
+  java.lang.String getCallId();
+  /**
+   * <pre>
+   * The call decided.
+   * </pre>
+   *
+   * <code>string call_id = 3 [json_name = "callId"];</code>
+   * @return The bytes for callId.
+   */
+  com.google.protobuf.ByteString
+      getCallIdBytes();
+
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   * @return Whether the rule field is set.
+   */
+  boolean hasRule();
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   * @return The rule.
+   */
+  dev.kodad.koda.v1.ApprovalRule getRule();
+  /**
+   * <pre>
+   * Set when nobody was asked: the session's rule (`Session.approval_rules`) that let the call
+   * run or refused it. No `approval_requested` precedes such an event.
+   * </pre>
+   *
+   * <code>.koda.v1.ApprovalRule rule = 4 [json_name = "rule"];</code>
+   */
+  dev.kodad.koda.v1.ApprovalRuleOrBuilder getRuleOrBuilder();
 }

@@ -253,132 +253,134 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
       "\010toolName\022%\n\016arguments_json\030\004 \001(\tR\rargum" +
       "entsJson\022\030\n\007summary\030\005 \001(\tR\007summary\022\030\n\007pr" +
       "eview\030\006 \001(\tR\007preview\022)\n\004risk\030\007 \001(\0162\025.kod" +
-      "a.v1.ApprovalRiskR\004risk\"`\n\020ApprovalResol" +
-      "ved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022-\n\010de" +
-      "cision\030\002 \001(\0162\021.koda.v1.DecisionR\010decisio" +
-      "n\"B\n\016LoopCapReached\022\036\n\niterations\030\001 \001(\005R" +
-      "\niterations\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013FileCha" +
-      "nged\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030\002 \001(\016" +
-      "2\027.koda.v1.FileChangeKindR\006change\"\247\001\n\nFi" +
-      "leChange\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030\002" +
-      " \001(\0162\027.koda.v1.FileChangeKindR\006change\022\027\n" +
-      "\007turn_id\030\003 \001(\tR\006turnId\022;\n\013create_time\030\004 " +
-      "\001(\0132\032.google.protobuf.TimestampR\ncreateT" +
-      "ime\"r\n\006Notice\022*\n\005level\030\001 \001(\0162\024.koda.v1.N" +
-      "oticeLevelR\005level\022\022\n\004text\030\002 \001(\tR\004text\022(\n" +
-      "\005retry\030\003 \001(\0132\022.koda.v1.RetryInfoR\005retry\"" +
-      "\221\001\n\tRetryInfo\022\030\n\007attempt\030\001 \001(\005R\007attempt\022" +
-      "!\n\014max_attempts\030\002 \001(\005R\013maxAttempts\022/\n\005de" +
-      "lay\030\003 \001(\0132\031.google.protobuf.DurationR\005de" +
-      "lay\022\026\n\006reason\030\004 \001(\tR\006reason\"8\n\nRateLimit" +
-      "s\022*\n\006limits\030\001 \003(\0132\022.koda.v1.RateLimitR\006l" +
-      "imits\"i\n\tRateLimit\022\022\n\004name\030\001 \001(\tR\004name\022\024" +
-      "\n\005limit\030\002 \001(\003R\005limit\022\034\n\tremaining\030\003 \001(\003R" +
-      "\tremaining\022\024\n\005reset\030\004 \001(\tR\005reset\"\306\001\n\tTur" +
-      "nEnded\022.\n\006reason\030\001 \001(\0162\026.koda.v1.TurnEnd" +
-      "ReasonR\006reason\022\035\n\nerror_code\030\002 \001(\tR\terro" +
-      "rCode\022#\n\rerror_message\030\003 \001(\tR\014errorMessa" +
-      "ge\022$\n\005usage\030\004 \001(\0132\016.koda.v1.UsageR\005usage" +
-      "\022\037\n\013output_json\030\005 \001(\tR\noutputJson\"\227\r\n\013En" +
-      "gineEvent\022\035\n\nsession_id\030\001 \001(\tR\tsessionId" +
-      "\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003" +
-      "seq\022;\n\013create_time\030\004 \001(\0132\032.google.protob" +
-      "uf.TimestampR\ncreateTime\022.\n\023subagent_ses" +
-      "sion_id\030\005 \001(\tR\021subagentSessionId\022$\n\016pare" +
-      "nt_call_id\030\006 \001(\tR\014parentCallId\0229\n\014turn_s" +
-      "tarted\030\n \001(\0132\024.koda.v1.TurnStartedH\000R\013tu" +
-      "rnStarted\0223\n\ntext_delta\030\013 \001(\0132\022.koda.v1." +
-      "TextDeltaH\000R\ttextDelta\022?\n\016thinking_delta" +
-      "\030\014 \001(\0132\026.koda.v1.ThinkingDeltaH\000R\rthinki" +
-      "ngDelta\022F\n\021tool_call_started\030\r \001(\0132\030.kod" +
-      "a.v1.ToolCallStartedH\000R\017toolCallStarted\022" +
-      "C\n\020tool_call_output\030\016 \001(\0132\027.koda.v1.Tool" +
-      "CallOutputH\000R\016toolCallOutput\022I\n\022tool_cal" +
-      "l_finished\030\017 \001(\0132\031.koda.v1.ToolCallFinis" +
-      "hedH\000R\020toolCallFinished\022K\n\022approval_requ" +
-      "ested\030\020 \001(\0132\032.koda.v1.ApprovalRequestedH" +
-      "\000R\021approvalRequested\022H\n\021approval_resolve" +
-      "d\030\021 \001(\0132\031.koda.v1.ApprovalResolvedH\000R\020ap" +
-      "provalResolved\022C\n\020loop_cap_reached\030\022 \001(\013" +
-      "2\027.koda.v1.LoopCapReachedH\000R\016loopCapReac" +
-      "hed\022&\n\005usage\030\023 \001(\0132\016.koda.v1.UsageH\000R\005us" +
-      "age\0229\n\014file_changed\030\024 \001(\0132\024.koda.v1.File" +
-      "ChangedH\000R\013fileChanged\022)\n\006notice\030\025 \001(\0132\017" +
-      ".koda.v1.NoticeH\000R\006notice\0223\n\nturn_ended\030" +
-      "\026 \001(\0132\022.koda.v1.TurnEndedH\000R\tturnEnded\022<" +
-      "\n\rcontext_usage\030\027 \001(\0132\025.koda.v1.ContextU" +
-      "sageH\000R\014contextUsage\022<\n\rtodos_updated\030\030 " +
-      "\001(\0132\025.koda.v1.TodosUpdatedH\000R\014todosUpdat" +
-      "ed\022<\n\ruser_question\030\031 \001(\0132\025.koda.v1.User" +
-      "QuestionH\000R\014userQuestion\0226\n\013rate_limits\030" +
-      "\032 \001(\0132\023.koda.v1.RateLimitsH\000R\nrateLimits" +
-      "\022C\n\020user_input_added\030\033 \001(\0132\027.koda.v1.Use" +
-      "rInputAddedH\000R\016userInputAdded\0226\n\013turn_qu" +
-      "eued\030\034 \001(\0132\023.koda.v1.TurnQueuedH\000R\nturnQ" +
-      "ueued\022L\n\023queued_turn_removed\030\035 \001(\0132\032.kod" +
-      "a.v1.QueuedTurnRemovedH\000R\021queuedTurnRemo" +
-      "ved\022E\n\020checkpoint_taken\030\036 \001(\0132\030.koda.v1." +
-      "CheckpointTakenH\000R\017checkpointTaken\0220\n\ttu" +
-      "rn_diff\030\037 \001(\0132\021.koda.v1.TurnDiffH\000R\010turn" +
-      "Diff\022B\n\017session_rewound\030  \001(\0132\027.koda.v1." +
-      "SessionRewoundH\000R\016sessionRewoundB\t\n\007payl" +
-      "oad\"\231\001\n\017CheckpointTaken\022#\n\rcheckpoint_id" +
-      "\030\001 \001(\tR\014checkpointId\022\027\n\007call_id\030\002 \001(\tR\006c" +
-      "allId\022#\n\rfiles_changed\030\003 \001(\005R\014filesChang" +
-      "ed\022#\n\rskipped_paths\030\004 \003(\tR\014skippedPaths\"" +
-      "\261\001\n\014FileDiffStat\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006" +
-      "change\030\002 \001(\0162\027.koda.v1.FileChangeKindR\006c" +
-      "hange\022\037\n\013lines_added\030\003 \001(\005R\nlinesAdded\022#" +
-      "\n\rlines_removed\030\004 \001(\005R\014linesRemoved\022\026\n\006b" +
-      "inary\030\005 \001(\010R\006binary\"7\n\010TurnDiff\022+\n\005files" +
-      "\030\001 \003(\0132\025.koda.v1.FileDiffStatR\005files\"\202\002\n" +
-      "\016SessionRewound\022\034\n\nto_turn_id\030\001 \001(\tR\010toT" +
-      "urnId\022\025\n\006to_seq\030\002 \001(\003R\005toSeq\022%\n\016restored" +
-      "_files\030\003 \003(\tR\rrestoredFiles\022)\n\020messages_" +
-      "removed\030\004 \001(\003R\017messagesRemoved\022\026\n\006undone" +
-      "\030\005 \001(\010R\006undone\022#\n\rcheckpoint_id\030\006 \001(\tR\014c" +
-      "heckpointId\022,\n\022undo_checkpoint_id\030\007 \001(\tR" +
-      "\020undoCheckpointId\"E\n\016UserInputAdded\022\022\n\004t" +
-      "ext\030\001 \001(\tR\004text\022\037\n\013image_count\030\002 \001(\005R\nim" +
-      "ageCount\"]\n\nTurnQueued\022\022\n\004text\030\001 \001(\tR\004te" +
-      "xt\022\037\n\013image_count\030\002 \001(\005R\nimageCount\022\032\n\010p" +
-      "osition\030\003 \001(\005R\010position\"E\n\021QueuedTurnRem" +
-      "oved\022\026\n\006reason\030\001 \001(\tR\006reason\022\030\n\007message\030" +
-      "\002 \001(\tR\007message\"|\n\014UserQuestion\022\035\n\nreques" +
-      "t_id\030\001 \001(\tR\trequestId\022\027\n\007call_id\030\002 \001(\tR\006" +
-      "callId\022\032\n\010question\030\003 \001(\tR\010question\022\030\n\007ch" +
-      "oices\030\004 \003(\tR\007choices\"N\n\014ContextUsage\022\037\n\013" +
-      "used_tokens\030\001 \001(\003R\nusedTokens\022\035\n\nmax_tok" +
-      "ens\030\002 \001(\003R\tmaxTokens\"3\n\014TodosUpdated\022#\n\005" +
-      "todos\030\001 \003(\0132\r.koda.v1.TodoR\005todos*\210\001\n\010De" +
-      "cision\022\030\n\024DECISION_UNSPECIFIED\020\000\022\024\n\020DECI" +
-      "SION_APPROVE\020\001\022\033\n\027DECISION_APPROVE_ALWAY" +
-      "S\020\002\022\023\n\017DECISION_REJECT\020\003\022\032\n\026DECISION_REJ" +
-      "ECT_ALWAYS\020\004*Y\n\nLoopAction\022\033\n\027LOOP_ACTIO" +
-      "N_UNSPECIFIED\020\000\022\030\n\024LOOP_ACTION_CONTINUE\020" +
-      "\001\022\024\n\020LOOP_ACTION_STOP\020\002*s\n\020DisconnectPol" +
-      "icy\022!\n\035DISCONNECT_POLICY_UNSPECIFIED\020\000\022\034" +
-      "\n\030DISCONNECT_POLICY_CANCEL\020\001\022\036\n\032DISCONNE" +
-      "CT_POLICY_CONTINUE\020\002*\200\001\n\010WhenBusy\022\031\n\025WHE" +
-      "N_BUSY_UNSPECIFIED\020\000\022\024\n\020WHEN_BUSY_REJECT" +
-      "\020\001\022\025\n\021WHEN_BUSY_ENQUEUE\020\002\022\027\n\023WHEN_BUSY_I" +
-      "NTERRUPT\020\003\022\023\n\017WHEN_BUSY_STEER\020\004*\331\001\n\rTurn" +
-      "EndReason\022\037\n\033TURN_END_REASON_UNSPECIFIED" +
-      "\020\000\022\035\n\031TURN_END_REASON_COMPLETED\020\001\022\035\n\031TUR" +
-      "N_END_REASON_CANCELLED\020\002\022\032\n\026TURN_END_REA" +
-      "SON_FAILED\020\003\022\'\n#TURN_END_REASON_STOPPED_" +
-      "AT_LOOP_CAP\020\004\022$\n TURN_END_REASON_BUDGET_" +
-      "EXHAUSTED\020\005*\215\001\n\016FileChangeKind\022 \n\034FILE_C" +
-      "HANGE_KIND_UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_" +
-      "KIND_CREATED\020\001\022\035\n\031FILE_CHANGE_KIND_MODIF" +
-      "IED\020\002\022\034\n\030FILE_CHANGE_KIND_DELETED\020\003*t\n\013N" +
-      "oticeLevel\022\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000" +
-      "\022\025\n\021NOTICE_LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_" +
-      "WARNING\020\002\022\026\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014App" +
-      "rovalRisk\022\035\n\031APPROVAL_RISK_UNSPECIFIED\020\000" +
-      "\022\030\n\024APPROVAL_RISK_NORMAL\020\001\022\026\n\022APPROVAL_R" +
-      "ISK_HIGH\020\002B\"\n\021dev.kodad.koda.v1B\013EngineP" +
-      "rotoP\001b\006proto3"
+      "a.v1.ApprovalRiskR\004risk\"\244\001\n\020ApprovalReso" +
+      "lved\022\035\n\nrequest_id\030\001 \001(\tR\trequestId\022-\n\010d" +
+      "ecision\030\002 \001(\0162\021.koda.v1.DecisionR\010decisi" +
+      "on\022\027\n\007call_id\030\003 \001(\tR\006callId\022)\n\004rule\030\004 \001(" +
+      "\0132\025.koda.v1.ApprovalRuleR\004rule\"B\n\016LoopCa" +
+      "pReached\022\036\n\niterations\030\001 \001(\005R\niterations" +
+      "\022\020\n\003cap\030\002 \001(\005R\003cap\"R\n\013FileChanged\022\022\n\004pat" +
+      "h\030\001 \001(\tR\004path\022/\n\006change\030\002 \001(\0162\027.koda.v1." +
+      "FileChangeKindR\006change\"\247\001\n\nFileChange\022\022\n" +
+      "\004path\030\001 \001(\tR\004path\022/\n\006change\030\002 \001(\0162\027.koda" +
+      ".v1.FileChangeKindR\006change\022\027\n\007turn_id\030\003 " +
+      "\001(\tR\006turnId\022;\n\013create_time\030\004 \001(\0132\032.googl" +
+      "e.protobuf.TimestampR\ncreateTime\"r\n\006Noti" +
+      "ce\022*\n\005level\030\001 \001(\0162\024.koda.v1.NoticeLevelR" +
+      "\005level\022\022\n\004text\030\002 \001(\tR\004text\022(\n\005retry\030\003 \001(" +
+      "\0132\022.koda.v1.RetryInfoR\005retry\"\221\001\n\tRetryIn" +
+      "fo\022\030\n\007attempt\030\001 \001(\005R\007attempt\022!\n\014max_atte" +
+      "mpts\030\002 \001(\005R\013maxAttempts\022/\n\005delay\030\003 \001(\0132\031" +
+      ".google.protobuf.DurationR\005delay\022\026\n\006reas" +
+      "on\030\004 \001(\tR\006reason\"8\n\nRateLimits\022*\n\006limits" +
+      "\030\001 \003(\0132\022.koda.v1.RateLimitR\006limits\"i\n\tRa" +
+      "teLimit\022\022\n\004name\030\001 \001(\tR\004name\022\024\n\005limit\030\002 \001" +
+      "(\003R\005limit\022\034\n\tremaining\030\003 \001(\003R\tremaining\022" +
+      "\024\n\005reset\030\004 \001(\tR\005reset\"\306\001\n\tTurnEnded\022.\n\006r" +
+      "eason\030\001 \001(\0162\026.koda.v1.TurnEndReasonR\006rea" +
+      "son\022\035\n\nerror_code\030\002 \001(\tR\terrorCode\022#\n\rer" +
+      "ror_message\030\003 \001(\tR\014errorMessage\022$\n\005usage" +
+      "\030\004 \001(\0132\016.koda.v1.UsageR\005usage\022\037\n\013output_" +
+      "json\030\005 \001(\tR\noutputJson\"\227\r\n\013EngineEvent\022\035" +
+      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id" +
+      "\030\002 \001(\tR\006turnId\022\020\n\003seq\030\003 \001(\003R\003seq\022;\n\013crea" +
+      "te_time\030\004 \001(\0132\032.google.protobuf.Timestam" +
+      "pR\ncreateTime\022.\n\023subagent_session_id\030\005 \001" +
+      "(\tR\021subagentSessionId\022$\n\016parent_call_id\030" +
+      "\006 \001(\tR\014parentCallId\0229\n\014turn_started\030\n \001(" +
+      "\0132\024.koda.v1.TurnStartedH\000R\013turnStarted\0223" +
+      "\n\ntext_delta\030\013 \001(\0132\022.koda.v1.TextDeltaH\000" +
+      "R\ttextDelta\022?\n\016thinking_delta\030\014 \001(\0132\026.ko" +
+      "da.v1.ThinkingDeltaH\000R\rthinkingDelta\022F\n\021" +
+      "tool_call_started\030\r \001(\0132\030.koda.v1.ToolCa" +
+      "llStartedH\000R\017toolCallStarted\022C\n\020tool_cal" +
+      "l_output\030\016 \001(\0132\027.koda.v1.ToolCallOutputH" +
+      "\000R\016toolCallOutput\022I\n\022tool_call_finished\030" +
+      "\017 \001(\0132\031.koda.v1.ToolCallFinishedH\000R\020tool" +
+      "CallFinished\022K\n\022approval_requested\030\020 \001(\013" +
+      "2\032.koda.v1.ApprovalRequestedH\000R\021approval" +
+      "Requested\022H\n\021approval_resolved\030\021 \001(\0132\031.k" +
+      "oda.v1.ApprovalResolvedH\000R\020approvalResol" +
+      "ved\022C\n\020loop_cap_reached\030\022 \001(\0132\027.koda.v1." +
+      "LoopCapReachedH\000R\016loopCapReached\022&\n\005usag" +
+      "e\030\023 \001(\0132\016.koda.v1.UsageH\000R\005usage\0229\n\014file" +
+      "_changed\030\024 \001(\0132\024.koda.v1.FileChangedH\000R\013" +
+      "fileChanged\022)\n\006notice\030\025 \001(\0132\017.koda.v1.No" +
+      "ticeH\000R\006notice\0223\n\nturn_ended\030\026 \001(\0132\022.kod" +
+      "a.v1.TurnEndedH\000R\tturnEnded\022<\n\rcontext_u" +
+      "sage\030\027 \001(\0132\025.koda.v1.ContextUsageH\000R\014con" +
+      "textUsage\022<\n\rtodos_updated\030\030 \001(\0132\025.koda." +
+      "v1.TodosUpdatedH\000R\014todosUpdated\022<\n\ruser_" +
+      "question\030\031 \001(\0132\025.koda.v1.UserQuestionH\000R" +
+      "\014userQuestion\0226\n\013rate_limits\030\032 \001(\0132\023.kod" +
+      "a.v1.RateLimitsH\000R\nrateLimits\022C\n\020user_in" +
+      "put_added\030\033 \001(\0132\027.koda.v1.UserInputAdded" +
+      "H\000R\016userInputAdded\0226\n\013turn_queued\030\034 \001(\0132" +
+      "\023.koda.v1.TurnQueuedH\000R\nturnQueued\022L\n\023qu" +
+      "eued_turn_removed\030\035 \001(\0132\032.koda.v1.Queued" +
+      "TurnRemovedH\000R\021queuedTurnRemoved\022E\n\020chec" +
+      "kpoint_taken\030\036 \001(\0132\030.koda.v1.CheckpointT" +
+      "akenH\000R\017checkpointTaken\0220\n\tturn_diff\030\037 \001" +
+      "(\0132\021.koda.v1.TurnDiffH\000R\010turnDiff\022B\n\017ses" +
+      "sion_rewound\030  \001(\0132\027.koda.v1.SessionRewo" +
+      "undH\000R\016sessionRewoundB\t\n\007payload\"\231\001\n\017Che" +
+      "ckpointTaken\022#\n\rcheckpoint_id\030\001 \001(\tR\014che" +
+      "ckpointId\022\027\n\007call_id\030\002 \001(\tR\006callId\022#\n\rfi" +
+      "les_changed\030\003 \001(\005R\014filesChanged\022#\n\rskipp" +
+      "ed_paths\030\004 \003(\tR\014skippedPaths\"\261\001\n\014FileDif" +
+      "fStat\022\022\n\004path\030\001 \001(\tR\004path\022/\n\006change\030\002 \001(" +
+      "\0162\027.koda.v1.FileChangeKindR\006change\022\037\n\013li" +
+      "nes_added\030\003 \001(\005R\nlinesAdded\022#\n\rlines_rem" +
+      "oved\030\004 \001(\005R\014linesRemoved\022\026\n\006binary\030\005 \001(\010" +
+      "R\006binary\"7\n\010TurnDiff\022+\n\005files\030\001 \003(\0132\025.ko" +
+      "da.v1.FileDiffStatR\005files\"\202\002\n\016SessionRew" +
+      "ound\022\034\n\nto_turn_id\030\001 \001(\tR\010toTurnId\022\025\n\006to" +
+      "_seq\030\002 \001(\003R\005toSeq\022%\n\016restored_files\030\003 \003(" +
+      "\tR\rrestoredFiles\022)\n\020messages_removed\030\004 \001" +
+      "(\003R\017messagesRemoved\022\026\n\006undone\030\005 \001(\010R\006und" +
+      "one\022#\n\rcheckpoint_id\030\006 \001(\tR\014checkpointId" +
+      "\022,\n\022undo_checkpoint_id\030\007 \001(\tR\020undoCheckp" +
+      "ointId\"E\n\016UserInputAdded\022\022\n\004text\030\001 \001(\tR\004" +
+      "text\022\037\n\013image_count\030\002 \001(\005R\nimageCount\"]\n" +
+      "\nTurnQueued\022\022\n\004text\030\001 \001(\tR\004text\022\037\n\013image" +
+      "_count\030\002 \001(\005R\nimageCount\022\032\n\010position\030\003 \001" +
+      "(\005R\010position\"E\n\021QueuedTurnRemoved\022\026\n\006rea" +
+      "son\030\001 \001(\tR\006reason\022\030\n\007message\030\002 \001(\tR\007mess" +
+      "age\"|\n\014UserQuestion\022\035\n\nrequest_id\030\001 \001(\tR" +
+      "\trequestId\022\027\n\007call_id\030\002 \001(\tR\006callId\022\032\n\010q" +
+      "uestion\030\003 \001(\tR\010question\022\030\n\007choices\030\004 \003(\t" +
+      "R\007choices\"N\n\014ContextUsage\022\037\n\013used_tokens" +
+      "\030\001 \001(\003R\nusedTokens\022\035\n\nmax_tokens\030\002 \001(\003R\t" +
+      "maxTokens\"3\n\014TodosUpdated\022#\n\005todos\030\001 \003(\013" +
+      "2\r.koda.v1.TodoR\005todos*\210\001\n\010Decision\022\030\n\024D" +
+      "ECISION_UNSPECIFIED\020\000\022\024\n\020DECISION_APPROV" +
+      "E\020\001\022\033\n\027DECISION_APPROVE_ALWAYS\020\002\022\023\n\017DECI" +
+      "SION_REJECT\020\003\022\032\n\026DECISION_REJECT_ALWAYS\020" +
+      "\004*Y\n\nLoopAction\022\033\n\027LOOP_ACTION_UNSPECIFI" +
+      "ED\020\000\022\030\n\024LOOP_ACTION_CONTINUE\020\001\022\024\n\020LOOP_A" +
+      "CTION_STOP\020\002*s\n\020DisconnectPolicy\022!\n\035DISC" +
+      "ONNECT_POLICY_UNSPECIFIED\020\000\022\034\n\030DISCONNEC" +
+      "T_POLICY_CANCEL\020\001\022\036\n\032DISCONNECT_POLICY_C" +
+      "ONTINUE\020\002*\200\001\n\010WhenBusy\022\031\n\025WHEN_BUSY_UNSP" +
+      "ECIFIED\020\000\022\024\n\020WHEN_BUSY_REJECT\020\001\022\025\n\021WHEN_" +
+      "BUSY_ENQUEUE\020\002\022\027\n\023WHEN_BUSY_INTERRUPT\020\003\022" +
+      "\023\n\017WHEN_BUSY_STEER\020\004*\331\001\n\rTurnEndReason\022\037" +
+      "\n\033TURN_END_REASON_UNSPECIFIED\020\000\022\035\n\031TURN_" +
+      "END_REASON_COMPLETED\020\001\022\035\n\031TURN_END_REASO" +
+      "N_CANCELLED\020\002\022\032\n\026TURN_END_REASON_FAILED\020" +
+      "\003\022\'\n#TURN_END_REASON_STOPPED_AT_LOOP_CAP" +
+      "\020\004\022$\n TURN_END_REASON_BUDGET_EXHAUSTED\020\005" +
+      "*\215\001\n\016FileChangeKind\022 \n\034FILE_CHANGE_KIND_" +
+      "UNSPECIFIED\020\000\022\034\n\030FILE_CHANGE_KIND_CREATE" +
+      "D\020\001\022\035\n\031FILE_CHANGE_KIND_MODIFIED\020\002\022\034\n\030FI" +
+      "LE_CHANGE_KIND_DELETED\020\003*t\n\013NoticeLevel\022" +
+      "\034\n\030NOTICE_LEVEL_UNSPECIFIED\020\000\022\025\n\021NOTICE_" +
+      "LEVEL_INFO\020\001\022\030\n\024NOTICE_LEVEL_WARNING\020\002\022\026" +
+      "\n\022NOTICE_LEVEL_ERROR\020\003*_\n\014ApprovalRisk\022\035" +
+      "\n\031APPROVAL_RISK_UNSPECIFIED\020\000\022\030\n\024APPROVA" +
+      "L_RISK_NORMAL\020\001\022\026\n\022APPROVAL_RISK_HIGH\020\002B" +
+      "\"\n\021dev.kodad.koda.v1B\013EngineProtoP\001b\006pro" +
+      "to3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -476,7 +478,7 @@ public final class EngineProto extends com.google.protobuf.GeneratedFile {
     internal_static_koda_v1_ApprovalResolved_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_ApprovalResolved_descriptor,
-        new java.lang.String[] { "RequestId", "Decision", });
+        new java.lang.String[] { "RequestId", "Decision", "CallId", "Rule", });
     internal_static_koda_v1_LoopCapReached_descriptor =
       getDescriptor().getMessageType(15);
     internal_static_koda_v1_LoopCapReached_fieldAccessorTable = new

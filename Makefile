@@ -94,7 +94,7 @@ bench: install
 
 # The store and replica tests start their own PostgreSQL (Debian's packages, installed here);
 # the sandbox tests need bubblewrap (Debian's package) and fail without it.
-pytest: install tests/acp_ts/node_modules/.installed
+pytest: install tests/acp_ts/node_modules/.installed clients/typescript/node_modules/.installed
 	tools/postgres.sh
 	tools/bubblewrap.sh
 	KODAD_REQUIRE_SANDBOX=1 $(PY) -m pytest -q

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# As the service's entry point does (kodad/__main__.py), before grpc is imported: the tests
+# run servers in this process.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

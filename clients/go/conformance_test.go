@@ -166,6 +166,31 @@ func (r *runner) step(s map[string]any) bool {
 		} else if err := r.turn.DecideLoop(action, int32(extra)); err != nil {
 			t.Fatal(err)
 		}
+	case "answer":
+		asked := r.last("user_question").GetUserQuestion()
+		if str(s, "via") == "submit" {
+			r.submit(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_UserAnswer{UserAnswer: &kodav1.UserAnswer{
+				RequestId: asked.RequestId, Text: str(s, "text"),
+			}}}, str(s, "expect_code"))
+		} else if err := r.turn.Answer(asked.RequestId, str(s, "text")); err != nil {
+			t.Fatal(err)
+		}
+	case "run":
+		var kept []*kodav1.EngineEvent
+		left := false
+		for event, err := range r.client.RunTurn(r.ctx, r.session.Id, str(s, "text"), kodad.Handlers{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept = append(kept, event)
+			if leave := str(s, "leave_after"); leave != "" && kind(event) == leave {
+				left = true
+				break // leaving the loop: the turn is cancelled
+			}
+		}
+		if !left {
+			r.events = append(r.events, kept...)
+		}
 	case "cancel":
 		if str(s, "via") == "cancel_turn" {
 			if _, err := r.client.CancelTurn(r.ctx, r.session.Id); err != nil {

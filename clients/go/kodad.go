@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"time"
 
 	kodav1 "github.com/kodad/kodad/clients/go/gen/koda/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -39,6 +40,7 @@ type Error struct {
 	// Metadata is the ErrorInfo's metadata, e.g. "turn_id" for TURN_ALREADY_RUNNING.
 	Metadata map[string]string
 	status   *status.Status
+	cause    error
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
@@ -46,13 +48,23 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message)
 // GRPCStatus is the status the RPC failed with.
 func (e *Error) GRPCStatus() *status.Status { return e.status }
 
+// Unwrap is the error gRPC returned.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is makes errors.Is(err, context.Canceled) and errors.Is(err, context.DeadlineExceeded)
+// true for a call that failed because its context ended.
+func (e *Error) Is(target error) bool {
+	return (target == context.Canceled && e.Code == codes.Canceled) ||
+		(target == context.DeadlineExceeded && e.Code == codes.DeadlineExceeded)
+}
+
 // wrap turns a gRPC status error into *Error; other errors pass through.
 func wrap(err error) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return err
 	}
 	if s, ok := status.FromError(err); ok {
-		e := &Error{Code: s.Code(), Message: s.Message(), Metadata: map[string]string{}, status: s}
+		e := &Error{Code: s.Code(), Message: s.Message(), Metadata: map[string]string{}, status: s, cause: err}
 		for _, detail := range s.Details() {
 			if info, ok := detail.(*errdetails.ErrorInfo); ok {
 				e.Reason = info.GetReason()
@@ -259,6 +271,43 @@ func (c *Client) TurnDiff(ctx context.Context, sessionID, turnID string) (*kodav
 	return r, wrap(err)
 }
 
+// FileChanges lists the files the session's tools created, modified or deleted (of one turn
+// when turnID is set), oldest first.
+func (c *Client) FileChanges(ctx context.Context, sessionID, turnID string) ([]*kodav1.FileChange, error) {
+	var out []*kodav1.FileChange
+	token := ""
+	for {
+		page, err := c.Raw.ListFileChanges(c.ctx(ctx), &kodav1.ListFileChangesRequest{
+			SessionId: sessionID, TurnId: turnID, PageSize: 1000, PageToken: token,
+		})
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, page.Changes...)
+		if token = page.NextPageToken; token == "" {
+			return out, nil
+		}
+	}
+}
+
+// Compact summarises the session's older history now (as a turn of its own).
+func (c *Client) Compact(ctx context.Context, sessionID string) (*kodav1.CompactSessionResponse, error) {
+	r, err := c.Raw.CompactSession(c.ctx(ctx), &kodav1.CompactSessionRequest{SessionId: sessionID})
+	return r, wrap(err)
+}
+
+// AgentProfiles lists the agent profiles sessions may use (with workspace, its own too).
+func (c *Client) AgentProfiles(ctx context.Context, workspace string) ([]*kodav1.AgentProfile, error) {
+	r, err := c.Raw.ListAgentProfiles(c.ctx(ctx), &kodav1.ListAgentProfilesRequest{Workspace: workspace})
+	return r.GetProfiles(), wrap(err)
+}
+
+// AgentProfile returns one agent profile by name (with workspace, its own ones included).
+func (c *Client) AgentProfile(ctx context.Context, name, workspace string) (*kodav1.AgentProfile, error) {
+	r, err := c.Raw.GetAgentProfile(c.ctx(ctx), &kodav1.GetAgentProfileRequest{Name: name, Workspace: workspace})
+	return r.GetProfile(), wrap(err)
+}
+
 // DecodeOutput reads the answer of a turn started with an output schema into v (as
 // encoding/json does); an error when the turn has none.
 func DecodeOutput(ended *kodav1.TurnEnded, v any) error {
@@ -298,6 +347,7 @@ func (c *Client) Watch(ctx context.Context, sessionID string, afterSeq int64) it
 type Turn struct {
 	stream grpc.BidiStreamingClient[kodav1.RunTurnRequest, kodav1.RunTurnResponse]
 	cancel context.CancelFunc
+	ended  bool
 	// ID is the turn's id, known after the first event.
 	ID string
 }
@@ -357,17 +407,31 @@ func (c *Client) StartTurnWith(ctx context.Context, sessionID, text string, opts
 func (t *Turn) Recv() (*kodav1.EngineEvent, error) {
 	r, err := t.stream.Recv()
 	if err != nil {
+		t.ended = true
 		t.cancel()
 		return nil, wrap(err)
 	}
 	if t.ID == "" {
 		t.ID = r.Event.TurnId
 	}
+	if r.Event.GetTurnEnded() != nil {
+		t.ended = true
+	}
 	return r.Event, nil
 }
 
-func (t *Turn) send(command *kodav1.EngineCommand) error {
+// Send sends any command to the turn (a decision, an answer, a steer, a cancel).
+func (t *Turn) Send(command *kodav1.EngineCommand) error {
 	return wrap(t.stream.Send(&kodav1.RunTurnRequest{Command: command}))
+}
+
+func (t *Turn) send(command *kodav1.EngineCommand) error { return t.Send(command) }
+
+// Answer answers an ask_user question (user_question) of the turn.
+func (t *Turn) Answer(requestID, text string) error {
+	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_UserAnswer{
+		UserAnswer: &kodav1.UserAnswer{RequestId: requestID, Text: text},
+	}})
 }
 
 // Approve answers an approval request on the turn's stream.
@@ -396,8 +460,23 @@ func (t *Turn) Cancel() error {
 	return t.send(&kodav1.EngineCommand{Command: &kodav1.EngineCommand_Cancel{Cancel: &kodav1.Cancel{}}})
 }
 
-// Close abandons the stream (the turn is cancelled unless it continues on disconnect).
-func (t *Turn) Close() { t.cancel() }
+// Close ends the turn if it still runs: it cancels it and waits (at most 10 s) for its
+// turn_ended, then closes the stream, so the session's next turn can start at once.
+// RunTurn does this when its loop is left early.
+func (t *Turn) Close() {
+	defer t.cancel()
+	if t.ended || t.Cancel() != nil {
+		return
+	}
+	timer := time.AfterFunc(10*time.Second, t.cancel)
+	defer timer.Stop()
+	for {
+		event, err := t.Recv()
+		if err != nil || event.GetTurnEnded() != nil {
+			return
+		}
+	}
+}
 
 // ApprovalAnswer is a decision on an approval request; Skip leaves it to another client.
 type ApprovalAnswer struct {
@@ -413,16 +492,32 @@ type LoopAnswer struct {
 	Skip            bool
 }
 
-// Handlers answer a turn's questions. Nil handlers reject approvals and stop at the cap.
+// QuestionAnswer answers an ask_user question; Skip leaves it to another client.
+type QuestionAnswer struct {
+	Text string
+	Skip bool
+}
+
+// ContractVersion is the koda.v1 contract version this client was built for; compare it
+// with ServerInfo's ContractVersion (major.minor) to detect a service of another release.
+const ContractVersion = "0.2.0"
+
+// NoAnswer is what an ask_user question gets when the turn has no question handler.
+const NoAnswer = "Nobody can answer questions here: decide yourself, go on, and say in your " +
+	"answer what you assumed."
+
+// Handlers answer a turn's questions. Nil handlers reject approvals, stop at the cap and
+// answer ask_user questions with NoAnswer.
 type Handlers struct {
 	OnApproval func(*kodav1.ApprovalRequested) ApprovalAnswer
 	OnLoopCap  func(*kodav1.LoopCapReached) LoopAnswer
+	OnQuestion func(*kodav1.UserQuestion) QuestionAnswer
 	// ContinueOnDisconnect keeps the turn running if the stream breaks.
 	ContinueOnDisconnect bool
 }
 
 // RunTurn runs a turn and yields its events until turn_ended, answering questions with h.
-// Stopping the loop early abandons the stream.
+// Leaving the loop early cancels the turn (see Turn.Close).
 func (c *Client) RunTurn(ctx context.Context, sessionID, text string, h Handlers) iter.Seq2[*kodav1.EngineEvent, error] {
 	return func(yield func(*kodav1.EngineEvent, error) bool) {
 		turn, err := c.StartTurn(ctx, sessionID, text, h.ContinueOnDisconnect)
@@ -459,6 +554,14 @@ func (c *Client) RunTurn(ctx context.Context, sessionID, text string, h Handlers
 				}
 				if !answer.Skip {
 					err = turn.DecideLoop(answer.Action, answer.ExtraIterations)
+				}
+			case *kodav1.EngineEvent_UserQuestion:
+				answer := QuestionAnswer{Text: NoAnswer}
+				if h.OnQuestion != nil {
+					answer = h.OnQuestion(p.UserQuestion)
+				}
+				if !answer.Skip {
+					err = turn.Answer(p.UserQuestion.RequestId, answer.Text)
 				}
 			}
 			if err != nil {

@@ -42,6 +42,7 @@ class Runner:
         self.turn_id = ""
         self.approval_answer: Answer | None = None
         self.loop_answer: LoopAnswer | None = None
+        self.question_answer: str | None = None
 
     async def setup(self) -> None:
         spec = self.scenario["session"]
@@ -68,6 +69,10 @@ class Runner:
         answer, self.loop_answer = self.loop_answer, None
         return answer
 
+    def _question(self, question: epb.UserQuestion) -> str | None:
+        answer, self.question_answer = self.question_answer, None
+        return answer
+
     async def read(self) -> epb.EngineEvent:
         assert self.stream is not None
         event = await anext(self.stream)
@@ -85,7 +90,7 @@ class Runner:
         if action == "start":
             turn = self.client.run_turn(
                 step.get("session_id", self.session.id), step["text"],
-                on_approval=self._approval, on_loop_cap=self._loop,
+                on_approval=self._approval, on_loop_cap=self._loop, on_question=self._question,
                 output_schema=step.get("output_schema"),
             )  # fmt: skip
             self.turn = turn
@@ -125,6 +130,22 @@ class Runner:
                 await self.submit(command, step.get("expect_code"))
             else:
                 self.loop_answer = answer_loop
+        elif action == "answer":
+            asked = self.last("user_question").user_question
+            if step.get("via") == "submit":
+                answer_text = epb.UserAnswer(request_id=asked.request_id, text=step["text"])
+                command = epb.EngineCommand(user_answer=answer_text)
+                await self.submit(command, step.get("expect_code"))
+            else:
+                self.question_answer = step["text"]
+        elif action == "run":
+            kept = []
+            async for event in self.client.run_turn(self.session.id, step["text"]):
+                kept.append(event)
+                if event.WhichOneof("payload") == step.get("leave_after"):
+                    break  # leaving the loop: the turn is cancelled
+            else:
+                self.events += kept
         elif action == "cancel":
             if step.get("via") == "cancel_turn":
                 await self.client.cancel_turn(self.session.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from kodad.client import NO_ANSWER, Answer, Client, KodadError, LoopAnswer
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
+from kodad.gen.koda.v1 import session_service_pb2 as pb
 from kodad.server import Server
 from tests.helpers import scripted, tool_call
 
@@ -185,3 +187,14 @@ async def _log(kodad: Client, session_id: str) -> AsyncIterator[epb.EngineEvent]
         yield event
         if event.seq >= last:
             return
+
+
+async def test_server_streams_send_their_headers_before_any_event(
+    server: Server, workspace: Path
+) -> None:
+    async with Client(server.address) as kodad:
+        session = await kodad.create_session(str(workspace))
+        call = kodad.stub.WatchSession(pb.WatchSessionRequest(session_id=session.id))
+        async with asyncio.timeout(10):  # no event is coming: only the headers can end this
+            await call.initial_metadata()
+        call.cancel()

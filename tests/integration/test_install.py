@@ -25,7 +25,7 @@ def test_the_wheel_carries_the_generated_code_and_the_command(tmp_path: Path) ->
                    "kodad/gen/koda/v1/engine_pb2.pyi", "kodad/server.py"):  # fmt: skip
         assert needed in names, needed
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "kodad = kodad.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "kodad = kodad.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_the_command_runs_anywhere_with_xdg_data(tmp_path: Path) -> None:

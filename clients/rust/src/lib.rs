@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{self, Stream};
 use tokio::sync::mpsc;
@@ -48,9 +48,13 @@ use pb::engine_event::Payload;
 use pb::session_service_client::SessionServiceClient;
 use tonic_types::StatusExt;
 
+/// The koda.v1 contract version this client was built for; compare it with
+/// `server_info().contract_version` (major.minor) to detect a service of another release.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
 /// A failed call: its gRPC status code, the service's message and the status's
 /// google.rpc.ErrorInfo (reason and metadata).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Error {
     /// The gRPC status code, e.g. `Code::NotFound`.
     pub code: Code,
@@ -61,12 +65,32 @@ pub struct Error {
     pub reason: String,
     /// The ErrorInfo's metadata, e.g. `turn_id` for `TURN_ALREADY_RUNNING`.
     pub metadata: std::collections::HashMap<String, String>,
+    /// Whether the failure was found on the client's side (a refused connection, a bad
+    /// address) rather than a status the service returned.
+    pub client_side: bool,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        (self.code, &self.message, &self.reason, &self.metadata, self.client_side)
+            == (other.code, &other.message, &other.reason, &other.metadata, other.client_side)
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     /// A failure found on the client's side (no ErrorInfo).
     fn client(code: Code, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), reason: String::new(), metadata: Default::default() }
+        Error {
+            code,
+            message: message.into(),
+            reason: String::new(),
+            metadata: Default::default(),
+            client_side: true,
+            source: None,
+        }
     }
 }
 
@@ -76,7 +100,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
@@ -84,13 +112,23 @@ impl From<Status> for Error {
             Some(info) => (info.reason, info.metadata.into_iter().collect()),
             None => (String::new(), Default::default()),
         };
-        Error { code: status.code(), message: status.message().to_string(), reason, metadata }
+        let code = status.code();
+        let message = status.message().to_string();
+        Error { code, message, reason, metadata, client_side: false, source: Some(Arc::new(status)) }
     }
 }
 
 impl From<tonic::transport::Error> for Error {
+    /// A connection failure, with its causes in the message ("transport error: tcp connect
+    /// error: Connection refused (os error 111)"), the transport's error kept as the source.
     fn from(error: tonic::transport::Error) -> Self {
-        Error::client(Code::Unavailable, error.to_string())
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(inner) = cause {
+            message = format!("{message}: {inner}");
+            cause = inner.source();
+        }
+        Error { source: Some(Arc::new(error)), ..Error::client(Code::Unavailable, message) }
     }
 }
 
@@ -139,13 +177,19 @@ pub struct LoopAnswer {
 
 type OnApproval = dyn Fn(&pb::ApprovalRequested) -> Option<ApprovalAnswer> + Send + Sync;
 type OnLoopCap = dyn Fn(&pb::LoopCapReached) -> Option<LoopAnswer> + Send + Sync;
+type OnQuestion = dyn Fn(&pb::UserQuestion) -> Option<String> + Send + Sync;
 
-/// Answers a turn's questions. By default approvals are rejected and the loop stops; a handler
-/// returning `None` leaves the question to another client.
+/// What an ask_user question gets when the turn has no question handler.
+pub const NO_ANSWER: &str =
+    "Nobody can answer questions here: decide yourself, go on, and say in your answer what you assumed.";
+
+/// Answers a turn's questions. By default approvals are rejected, the loop stops and ask_user
+/// questions get [`NO_ANSWER`]; a handler returning `None` leaves the question to another client.
 #[derive(Clone)]
 pub struct Handlers {
     on_approval: Arc<OnApproval>,
     on_loop_cap: Arc<OnLoopCap>,
+    on_question: Arc<OnQuestion>,
     continue_on_disconnect: bool,
 }
 
@@ -156,6 +200,7 @@ impl Default for Handlers {
                 Some(ApprovalAnswer { decision: pb::Decision::Reject, feedback: String::new() })
             }),
             on_loop_cap: Arc::new(|_| Some(LoopAnswer { action: pb::LoopAction::Stop, extra_iterations: 0 })),
+            on_question: Arc::new(|_| Some(NO_ANSWER.to_string())),
             continue_on_disconnect: false,
         }
     }
@@ -177,6 +222,15 @@ impl Handlers {
         handler: impl Fn(&pb::LoopCapReached) -> Option<LoopAnswer> + Send + Sync + 'static,
     ) -> Self {
         self.on_loop_cap = Arc::new(handler);
+        self
+    }
+
+    /// Answers ask_user questions.
+    pub fn on_question(
+        mut self,
+        handler: impl Fn(&pb::UserQuestion) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_question = Arc::new(handler);
         self
     }
 
@@ -230,12 +284,50 @@ pub fn event_kind(event: &pb::EngineEvent) -> &'static str {
 /// A stream of events; dropping it abandons the underlying call.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<pb::EngineEvent, Error>> + Send>>;
 
+/// Turns dropped before their end, by session: the task that ends each (its next turn waits).
+type Ending = Arc<Mutex<HashMap<String, tokio::task::JoinHandle<()>>>>;
+
 /// A running turn, driven step by step: read events, answer questions, cancel. Dropping it
-/// abandons the stream (the turn is cancelled unless it continues on disconnect).
+/// before its end (leaving a loop early) cancels the turn: a task sends the cancel and reads
+/// to its turn_ended (at most 10 s), and the session's next turn on this client waits for it.
 pub struct Turn {
     commands: Option<mpsc::UnboundedSender<pb::RunTurnRequest>>,
-    events: Streaming<pb::RunTurnResponse>,
+    events: Option<Streaming<pb::RunTurnResponse>>,
     id: String,
+    session_id: String,
+    ended: bool,
+    ending: Ending,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let (Some(commands), Some(mut events)) = (self.commands.take(), self.events.take()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // no runtime left: the dropped stream is a disconnect, which cancels it
+        };
+        let cancel = Command::Cancel(pb::Cancel {});
+        let _ =
+            commands.send(pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(cancel) }) });
+        let task = runtime.spawn(async move {
+            let drain = async {
+                while let Ok(Some(response)) = events.message().await {
+                    if matches!(response.event.and_then(|e| e.payload), Some(Payload::TurnEnded(_))) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+            drop(commands);
+        });
+        if let Ok(mut ending) = self.ending.lock() {
+            ending.insert(self.session_id.clone(), task);
+        }
+    }
 }
 
 impl Turn {
@@ -246,19 +338,35 @@ impl Turn {
 
     /// The next event; `None` once the stream closed after turn_ended.
     pub async fn next(&mut self) -> Result<Option<pb::EngineEvent>, Error> {
-        match self.events.message().await? {
-            Some(response) => {
+        let Some(events) = self.events.as_mut() else {
+            return Ok(None);
+        };
+        let message = events.message().await;
+        match message {
+            Ok(Some(response)) => {
                 let event = response.event.unwrap_or_default();
                 if self.id.is_empty() {
                     self.id = event.turn_id.clone();
                 }
+                self.ended |= matches!(event.payload, Some(Payload::TurnEnded(_)));
                 Ok(Some(event))
             }
-            None => {
+            Ok(None) => {
+                self.ended = true;
                 self.commands = None;
                 Ok(None)
             }
+            Err(status) => {
+                self.ended = true; // the stream is over: nothing to cancel on drop
+                self.commands = None;
+                Err(status.into())
+            }
         }
+    }
+
+    /// Answers an ask_user question (user_question) of the turn.
+    pub fn answer(&self, request_id: &str, text: &str) -> Result<(), Error> {
+        self.send(Command::UserAnswer(pb::UserAnswer { request_id: request_id.into(), text: text.into() }))
     }
 
     /// Sends a command on the turn's stream.
@@ -297,7 +405,7 @@ impl Turn {
     }
 
     /// Answers the question an event asks with `handlers`.
-    fn answer(&self, event: &pb::EngineEvent, handlers: &Handlers) -> Result<(), Error> {
+    fn respond(&self, event: &pb::EngineEvent, handlers: &Handlers) -> Result<(), Error> {
         match &event.payload {
             Some(Payload::ApprovalRequested(request)) => match (handlers.on_approval)(request) {
                 Some(answer) => self.approve(&request.request_id, answer.decision, &answer.feedback),
@@ -305,6 +413,10 @@ impl Turn {
             },
             Some(Payload::LoopCapReached(question)) => match (handlers.on_loop_cap)(question) {
                 Some(answer) => self.decide_loop(answer.action, answer.extra_iterations),
+                None => Ok(()),
+            },
+            Some(Payload::UserQuestion(question)) => match (handlers.on_question)(question) {
+                Some(text) => self.answer(&question.request_id, &text),
                 None => Ok(()),
             },
             _ => Ok(()),
@@ -316,6 +428,7 @@ impl Turn {
 #[derive(Clone)]
 pub struct Client {
     raw: RawClient,
+    ending: Ending,
 }
 
 impl Client {
@@ -355,7 +468,7 @@ impl Client {
             };
         let raw =
             SessionServiceClient::with_interceptor(channel, Auth(token)).max_decoding_message_size(64 << 20);
-        Ok(Client { raw })
+        Ok(Client { raw, ending: Ending::default() })
     }
 
     /// The generated stub, for anything the wrapper does not cover.
@@ -516,13 +629,54 @@ impl Client {
     pub async fn watch(&self, session_id: &str, after_seq: i64) -> Result<EventStream, Error> {
         let request = pb::WatchSessionRequest { session_id: session_id.into(), after_seq };
         let responses = self.raw().watch_session(request).await?.into_inner();
-        Ok(Box::pin(stream::unfold(responses, |mut responses| async move {
+        // The stream ends after its first error (a broken call does not heal).
+        Ok(Box::pin(stream::unfold(Some(responses), |responses| async move {
+            let mut responses = responses?;
             match responses.message().await {
-                Ok(Some(response)) => Some((Ok(response.event.unwrap_or_default()), responses)),
+                Ok(Some(response)) => Some((Ok(response.event.unwrap_or_default()), Some(responses))),
                 Ok(None) => None,
-                Err(status) => Some((Err(status.into()), responses)),
+                Err(status) => Some((Err(status.into()), None)),
             }
         })))
+    }
+
+    /// The files the session's tools created, modified or deleted (of one turn when `turn_id`
+    /// is not empty), oldest first.
+    pub async fn file_changes(&self, session_id: &str, turn_id: &str) -> Result<Vec<pb::FileChange>, Error> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListFileChangesRequest {
+                session_id: session_id.into(),
+                turn_id: turn_id.into(),
+                page_size: 1000,
+                page_token,
+            };
+            let page = self.raw().list_file_changes(request).await?.into_inner();
+            out.extend(page.changes);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Summarises the session's older history now (as a turn of its own).
+    pub async fn compact(&self, session_id: &str) -> Result<pb::CompactSessionResponse, Error> {
+        let request = pb::CompactSessionRequest { session_id: session_id.into() };
+        Ok(self.raw().compact_session(request).await?.into_inner())
+    }
+
+    /// The agent profiles sessions may use (with a workspace, its own ones too).
+    pub async fn agent_profiles(&self, workspace: &str) -> Result<Vec<pb::AgentProfile>, Error> {
+        let request = pb::ListAgentProfilesRequest { workspace: workspace.into() };
+        Ok(self.raw().list_agent_profiles(request).await?.into_inner().profiles)
+    }
+
+    /// One agent profile by name (with a workspace, its own ones included).
+    pub async fn agent_profile(&self, name: &str, workspace: &str) -> Result<pb::AgentProfile, Error> {
+        let request = pb::GetAgentProfileRequest { name: name.into(), workspace: workspace.into() };
+        Ok(self.raw().get_agent_profile(request).await?.into_inner().profile.unwrap_or_default())
     }
 
     /// Starts a turn to drive step by step with [`Turn::next`], [`Turn::approve`] and friends.
@@ -549,17 +703,29 @@ impl Client {
     /// Starts a turn from a whole StartTurn (when_busy, output_schema_json, budgets...), driven
     /// step by step like `start_turn`; read a structured answer with `output`.
     pub async fn start_turn_with(&self, start: pb::StartTurn) -> Result<Turn, Error> {
+        let previous = self.ending.lock().ok().and_then(|mut ending| ending.remove(&start.session_id));
+        if let Some(previous) = previous {
+            let _ = previous.await; // this client's turn of the session, left early: ended first
+        }
+        let session_id = start.session_id.clone();
         let (commands, receiver) = mpsc::unbounded_channel();
         let start = Command::StartTurn(start);
         let request = pb::RunTurnRequest { command: Some(pb::EngineCommand { command: Some(start) }) };
         commands.send(request).expect("the receiver is alive");
         let requests = UnboundedReceiverStream::new(receiver);
         let events = self.raw().run_turn(requests).await?.into_inner();
-        Ok(Turn { commands: Some(commands), events, id: String::new() })
+        Ok(Turn {
+            commands: Some(commands),
+            events: Some(events),
+            id: String::new(),
+            session_id,
+            ended: false,
+            ending: self.ending.clone(),
+        })
     }
 
     /// Runs a turn as a stream of its events until turn_ended, answering questions with
-    /// `handlers`. Dropping the stream abandons the turn's stream.
+    /// `handlers`. Dropping the stream early cancels the turn (see [`Turn`]).
     pub async fn run_turn(
         &self,
         session_id: &str,
@@ -570,7 +736,7 @@ impl Client {
         Ok(Box::pin(stream::unfold(Some((turn, handlers)), |state| async move {
             let (mut turn, handlers) = state?;
             let answered = match turn.next().await {
-                Ok(Some(event)) => turn.answer(&event, &handlers).map(|()| event),
+                Ok(Some(event)) => turn.respond(&event, &handlers).map(|()| event),
                 Ok(None) => return None,
                 Err(error) => Err(error),
             };

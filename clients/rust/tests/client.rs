@@ -34,6 +34,14 @@ async fn client_behaviour() {
     assert_eq!(error.metadata.get("session_id").map(String::as_str), Some("s_missing"));
     let invalid = client.create_session(pb::Session::default()).await.unwrap_err();
     assert_eq!(invalid.code, tonic::Code::InvalidArgument);
+    assert!(!invalid.client_side && std::error::Error::source(&invalid).is_some());
+
+    // Watching a session with no events yet returns its stream at once (the headers come first).
+    let quiet = tempfile::tempdir().unwrap();
+    let empty = pb::Session { workspace: quiet.path().display().to_string(), ..Default::default() };
+    let empty = client.create_session(empty).await.unwrap();
+    let watching = tokio::time::timeout(std::time::Duration::from_secs(10), client.watch(&empty.id, 0));
+    drop(watching.await.expect("watch waited for a first event").unwrap());
 
     // Sessions by label, then deleted.
     let workspace = tempfile::tempdir().unwrap();

@@ -115,6 +115,37 @@ impl Runner {
                 });
                 self.send(s, command).await;
             }
+            "answer" => {
+                let Some(Payload::UserQuestion(asked)) = &self.last("user_question").payload else {
+                    unreachable!()
+                };
+                let command = Command::UserAnswer(pb::UserAnswer {
+                    request_id: asked.request_id.clone(),
+                    text: text(s, "text"),
+                });
+                self.send(s, command).await;
+            }
+            "run" => {
+                let mut events = self
+                    .client
+                    .run_turn(&self.session.id, &text(s, "text"), Default::default())
+                    .await
+                    .unwrap();
+                let (mut kept, mut left) = (Vec::new(), false);
+                while let Some(event) = events.next().await {
+                    let event = event.unwrap();
+                    let kind = event_kind(&event);
+                    kept.push(event);
+                    if kind == text(s, "leave_after") {
+                        left = true;
+                        break; // leaving the loop (dropping the stream) cancels the turn
+                    }
+                }
+                drop(events);
+                if !left {
+                    self.events.extend(kept);
+                }
+            }
             "cancel" => {
                 if text(s, "via") == "cancel_turn" {
                     self.client.cancel_turn(&self.session.id).await.unwrap();

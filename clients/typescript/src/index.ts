@@ -19,7 +19,7 @@ import {
   type Client,
   type Interceptor,
 } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { connect as connectSocket } from "node:net";
 import type { Sidecar } from "./sidecar.js";
 import {
@@ -31,6 +31,7 @@ import {
   type EngineEvent,
   type LoopCapReached,
   type TurnEnded,
+  type UserQuestion,
   WhenBusy,
 } from "./gen/koda/v1/engine_pb.js";
 import type {
@@ -158,10 +159,23 @@ export type ApprovalAnswer = { decision: Decision; feedback?: string } | null;
 /** A decision on a loop-cap question; `null` leaves it to another client. */
 export type LoopAnswer = { action: LoopAction; extraIterations?: number } | null;
 
-/** Answers a turn's questions. Without them approvals are rejected and the loop stops. */
+/** The koda.v1 contract version this client was built for; compare it with
+ * `serverInfo().contractVersion` (major.minor) to detect a service of another release. */
+export const CONTRACT_VERSION = "0.2.0";
+
+/** What an ask_user question gets when the turn has no question handler. */
+export const NO_ANSWER =
+  "Nobody can answer questions here: decide yourself, go on, and say in your answer what " +
+  "you assumed.";
+
+/**
+ * Answers a turn's questions. Without them approvals are rejected, the loop stops and
+ * ask_user questions get NO_ANSWER; a handler returning null leaves it to another client.
+ */
 export interface TurnHandlers {
   onApproval?: (request: ApprovalRequested) => ApprovalAnswer | Promise<ApprovalAnswer>;
   onLoopCap?: (question: LoopCapReached) => LoopAnswer | Promise<LoopAnswer>;
+  onQuestion?: (question: UserQuestion) => string | null | Promise<string | null>;
   /** Keep the turn running if the stream breaks (default: it is cancelled). */
   continueOnDisconnect?: boolean;
   /** Aborting breaks the stream (and cancels the turn unless it continues on disconnect). */
@@ -209,6 +223,7 @@ export class Turn implements AsyncIterable<EngineEvent> {
   /** The turn's id, known after the first event. */
   id = "";
   private ended = false;
+  private read = false; // a read has started (else the call's failure has no listener)
   private readonly events: AsyncIterator<{ event?: EngineEvent }>;
 
   constructor(
@@ -222,6 +237,7 @@ export class Turn implements AsyncIterable<EngineEvent> {
 
   /** The next event, or undefined once the stream closed after turn_ended. */
   async next(): Promise<EngineEvent | undefined> {
+    this.read = true;
     try {
       const result = await this.events.next();
       if (result.done) {
@@ -271,22 +287,51 @@ export class Turn implements AsyncIterable<EngineEvent> {
     this.send({ command: { case: "steer", value: { text, expectedTurnId } } });
   }
 
+  /** Answers an ask_user question (user_question) of the turn. */
+  answer(requestId: string, text: string): void {
+    this.send({ command: { case: "userAnswer", value: { requestId, text } } });
+  }
+
   /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
   cancel(): void {
     this.send({ command: { case: "cancel", value: {} } });
   }
 
-  /** Abandons the stream (the turn is cancelled unless it continues on disconnect). */
+  /** Abandons the stream at once (the turn is cancelled unless it continues on disconnect);
+   * `end()` also waits for the turn to be over. */
   close(): void {
+    if (!this.read) this.events.next().catch(() => undefined); // its failure is expected
+    this.read = this.ended = true;
     this.outbox.close();
     this.abort.abort();
+  }
+
+  /**
+   * Ends the turn if it still runs: cancels it and waits (at most 10 s) for its turn_ended,
+   * then closes the stream, so the session's next turn can start at once. Leaving a loop
+   * over the turn early does this.
+   */
+  async end(): Promise<void> {
+    if (this.ended) return;
+    const timer = setTimeout(() => this.close(), 10_000);
+    try {
+      this.cancel();
+      for (let event = await this.next(); event; event = await this.next()) {
+        if (event.payload.case === "turnEnded") break;
+      }
+    } catch {
+      // The stream broke or was closed: nothing more to wait for.
+    } finally {
+      clearTimeout(timer);
+      this.close();
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<EngineEvent> {
     try {
       for (let event = await this.next(); event; event = await this.next()) yield event;
     } finally {
-      this.close();
+      await this.end();
     }
   }
 }
@@ -297,7 +342,10 @@ export class KodadClient {
   readonly raw: Client<typeof SessionService>;
   private readonly controller = new AbortController();
 
-  private constructor(raw: Client<typeof SessionService>) {
+  private constructor(
+    raw: Client<typeof SessionService>,
+    private readonly connection: Http2SessionManager,
+  ) {
     this.raw = raw;
   }
 
@@ -312,12 +360,15 @@ export class KodadClient {
       });
     }
     const socket = target.startsWith("unix:") ? target.replace(/^unix:(\/\/)?/, "") : null;
-    const transport = createGrpcTransport({
-      baseUrl: `${options.tls ? "https" : "http"}://${socket ? "localhost" : target}`,
-      interceptors,
-      nodeOptions: socket ? { createConnection: () => connectSocket(socket) } : (options.tls ?? {}),
-    });
-    return new KodadClient(createClient(SessionService, transport));
+    const baseUrl = `${options.tls ? "https" : "http"}://${socket ? "localhost" : target}`;
+    // Our own connection manager, so close() can end the connection (else it keeps Node alive).
+    const sessions = new Http2SessionManager(
+      baseUrl,
+      {},
+      socket ? { createConnection: () => connectSocket(socket) } : (options.tls ?? {}),
+    );
+    const transport = createGrpcTransport({ baseUrl, interceptors, sessionManager: sessions });
+    return new KodadClient(createClient(SessionService, transport), sessions);
   }
 
   private options(options?: CallOptions): CallOptions {
@@ -330,6 +381,7 @@ export class KodadClient {
   /** Breaks every open call of this client (and stops the kodad it spawned, if any). */
   async close(): Promise<void> {
     this.controller.abort();
+    this.connection.abort();
     await this.sidecar?.stop();
   }
 
@@ -470,6 +522,41 @@ export class KodadClient {
     return call(() => this.raw.getTurnDiff({ sessionId, turnId }, this.options(options)));
   }
 
+  /** The files the session's tools created, modified or deleted (of one turn with `turnId`),
+   * oldest first. */
+  async fileChanges(sessionId: string, turnId = "", options?: CallOptions) {
+    const out = [];
+    let pageToken = "";
+    do {
+      const request = { sessionId, turnId, pageSize: 1000, pageToken };
+      const page = await call(() => this.raw.listFileChanges(request, this.options(options)));
+      out.push(...page.changes);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  /** Summarises the session's older history now (as a turn of its own). */
+  async compact(sessionId: string, options?: CallOptions) {
+    return call(() => this.raw.compactSession({ sessionId }, this.options(options)));
+  }
+
+  /** The agent profiles sessions may use (with `workspace`, its own ones too). */
+  async agentProfiles(workspace = "", options?: CallOptions) {
+    const response = await call(() =>
+      this.raw.listAgentProfiles({ workspace }, this.options(options)),
+    );
+    return response.profiles;
+  }
+
+  /** One agent profile by name (with `workspace`, its own ones included). */
+  async agentProfile(name: string, workspace = "", options?: CallOptions) {
+    const response = await call(() =>
+      this.raw.getAgentProfile({ name, workspace }, this.options(options)),
+    );
+    return response.profile!;
+  }
+
   /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */
   async removeQueuedTurn(sessionId: string, turnId: string, options?: CallOptions): Promise<void> {
     await call(() => this.raw.removeQueuedTurn({ sessionId, turnId }, this.options(options)));
@@ -523,7 +610,7 @@ export class KodadClient {
 
   /**
    * Runs a turn and yields its events until turn_ended, answering questions with `handlers`.
-   * Leaving the loop early abandons the stream.
+   * Leaving the loop early (break, return, a throw) cancels the turn and waits for its end.
    */
   async *runTurn(
     sessionId: string,
@@ -544,6 +631,9 @@ export class KodadClient {
           ? await handlers.onLoopCap(payload.value)
           : { action: LoopAction.STOP };
         if (answer) turn.decideLoop(answer.action, answer.extraIterations);
+      } else if (payload.case === "userQuestion") {
+        const answer = handlers.onQuestion ? await handlers.onQuestion(payload.value) : NO_ANSWER;
+        if (answer !== null) turn.answer(payload.value.requestId, answer);
       }
     }
   }

@@ -5,7 +5,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
-import { Decision, KodadClient, KodadError, ProviderKind, TurnEndReason, type EngineEvent } from "../src/index.js";
+import {
+  Decision,
+  KodadClient,
+  KodadError,
+  NO_ANSWER,
+  ProviderKind,
+  SessionService,
+  TurnEndReason,
+  type EngineEvent,
+} from "../src/index.js";
 import { startKodad, tempDir, type Server } from "./kodad.js";
 
 const run = promisify(execFile);
@@ -118,6 +127,62 @@ describe("client", () => {
         break;
       }
     }
+  });
+
+  test("every RPC of the service has a wrapper", () => {
+    const wrappers: Record<string, string> = {
+      GetServerInfo: "serverInfo", ListModels: "listModels", CreateSession: "createSession",
+      GetSession: "getSession", ListSessions: "sessions", UpdateSession: "updateSession",
+      DeleteSession: "deleteSession", ForkSession: "forkSession", ListMessages: "messages",
+      ListFileChanges: "fileChanges", RunTurn: "runTurn", SubmitCommand: "submit",
+      CancelTurn: "cancelTurn", RewindSession: "rewind", UnrewindSession: "unrewind",
+      GetTurnDiff: "turnDiff", RemoveQueuedTurn: "removeQueuedTurn", WatchSession: "watch",
+      ListAgentProfiles: "agentProfiles", GetAgentProfile: "agentProfile",
+      CompactSession: "compact",
+    };
+    const rpcs = SessionService.methods.map((m) => m.name).sort();
+    assert.deepEqual(rpcs, Object.keys(wrappers).sort(), "an RPC without a wrapper (or a stale one)");
+    for (const [rpc, method] of Object.entries(wrappers)) {
+      const found = (KodadClient.prototype as unknown as Record<string, unknown>)[method];
+      assert.equal(typeof found, "function", `${rpc}: KodadClient has no ${method}`);
+    }
+  });
+
+  test("questions get the handler's answer, or NO_ANSWER without one", async () => {
+    const ask = (id: string) => ({
+      tool_call: { name: "ask_user", id, arguments: { question: "Which?", choices: ["a", "b"] } },
+    });
+    const session = await client.createSession({
+      workspace: tempDir(),
+      provider: scripted([[ask("q1")], [{ text: "ok" }], [ask("q2")], [{ text: "ok" }]]),
+    });
+    const first: EngineEvent[] = [];
+    for await (const e of client.runTurn(session.id, "go", { onQuestion: (q) => q.choices[1] }))
+      first.push(e);
+    const second: EngineEvent[] = [];
+    for await (const e of client.runTurn(session.id, "again")) second.push(e);
+    const outputs = [...first, ...second].flatMap((e) =>
+      e.payload.case === "toolCallFinished" ? [e.payload.value.output] : [],
+    );
+    assert.deepEqual(outputs, ["b", NO_ANSWER]);
+  });
+
+  test("leaving a turn early cancels it; a turn closed unread throws nothing", async () => {
+    const session = await client.createSession({
+      workspace: tempDir(),
+      provider: scripted([[{ text: "long" }, { delay_ms: 600000 }], [{ text: "next" }]]),
+    });
+    for await (const e of client.runTurn(session.id, "first")) {
+      if (e.payload.case === "textDelta") break;
+    }
+    const events: EngineEvent[] = [];
+    for await (const e of client.runTurn(session.id, "second")) events.push(e);
+    const ended = events.at(-1)!.payload;
+    assert.equal(ended.case, "turnEnded");
+    assert.equal(ended.value.reason, TurnEndReason.COMPLETED);
+    const unread = client.startTurn(session.id, "never read");
+    unread.close(); // no unhandled rejection may follow (node --test fails on one)
+    await new Promise((resolve) => setImmediate(resolve));
   });
 
   test("the README example is the quickstart program", () => {

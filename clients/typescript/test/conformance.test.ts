@@ -115,6 +115,30 @@ class Runner {
         await this.send(s, command);
         break;
       }
+      case "answer": {
+        const asked = this.last("user_question").payload.value as { requestId: string };
+        const command = {
+          command: {
+            case: "userAnswer" as const,
+            value: { requestId: asked.requestId, text: s.text },
+          },
+        };
+        await this.send(s, command);
+        break;
+      }
+      case "run": {
+        const kept: EngineEvent[] = [];
+        let left = false;
+        for await (const event of this.client.runTurn(this.session.id, s.text)) {
+          kept.push(event);
+          if (s.leave_after && kind(event) === s.leave_after) {
+            left = true;
+            break; // leaving the loop: the turn is cancelled
+          }
+        }
+        if (!left) this.events.push(...kept);
+        break;
+      }
       case "cancel":
         if (s.via === "cancel_turn") await this.client.cancelTurn(this.session.id);
         else this.turn.cancel();

@@ -115,6 +115,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         info = self._manager.settings.sandbox.info
         return pb.GetServerInfoResponse(
             version=__version__,
+            contract_version=__version__,
             capabilities=CAPABILITIES,
             provider_kinds=[convert.PROVIDER_KIND_TO_PB[k] for k in SERVED_KINDS],
             tool_names=self._manager.tools.names,
@@ -370,6 +371,9 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
         caller: Caller,
     ) -> None:
+        # Headers at once, not with the first event: a client waiting for them (tonic's, say)
+        # must not hang on a session with nothing new yet.
+        await context.send_initial_metadata(())
         async for event in self._manager.watch(
             request.session_id, request.after_seq, caller=caller
         ):
@@ -385,5 +389,6 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         first = await anext(aiter(request_iterator), None)
         if first is None or first.command.WhichOneof("command") != "start_turn":
             raise InvalidArgument("the first command of RunTurn must be start_turn")
+        await context.send_initial_metadata(())  # e.g. a queued turn's first event may be far
         await turn_stream.run(self._manager, first.command.start_turn, request_iterator,
                               context, caller)  # fmt: skip

@@ -11,6 +11,7 @@ failures raise KodadError carrying the gRPC status code.
 """
 
 from kodad.client.connection import (
+    CONTRACT_VERSION,
     ApprovalMode,
     Client,
     Decision,
@@ -28,6 +29,7 @@ from kodad.client.sidecar import SidecarError, spawn_sidecar
 from kodad.client.turn import NO_ANSWER, Answer, LoopAnswer, QuestionHandler, Turn, output_of
 
 __all__ = [
+    "CONTRACT_VERSION",
     "NO_ANSWER",
     "Answer",
     "ApprovalMode",

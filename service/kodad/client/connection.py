@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
@@ -68,6 +69,10 @@ class _Bearer(grpc.AuthMetadataPlugin):
         callback((("authorization", f"Bearer {self._token}"),), None)
 
 
+# The koda.v1 contract version this client was built for (GetServerInfo.contract_version).
+CONTRACT_VERSION = "0.2.0"
+
+
 class Client:
     """Connects to a kodad service. Use `async with Client(target) as kodad:`."""
 
@@ -115,9 +120,19 @@ class Client:
             await self._sidecar.stop()
 
     async def server_info(self) -> pb.GetServerInfoResponse:
-        return await _call(
+        """What the service serves; warns (UserWarning) when its contract's major.minor
+        version is not this client's CONTRACT_VERSION."""
+        info = await _call(
             self.stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=self._metadata)
         )
+        served = info.contract_version or info.version
+        if served.split(".")[:2] != CONTRACT_VERSION.split(".")[:2]:
+            warnings.warn(
+                f"kodad at this address serves contract {served}; this client is for "
+                f"{CONTRACT_VERSION}",
+                stacklevel=2,
+            )
+        return info
 
     async def list_models(
         self, provider: spb.ProviderConfig | None = None, *, session_id: str = ""

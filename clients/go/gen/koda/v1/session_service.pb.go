@@ -370,9 +370,13 @@ type GetServerInfoResponse struct {
 	// service's KODAD_PROVIDER, KODAD_MODEL, KODAD_BASE_URL and API key variables).
 	DefaultProvider *ProviderConfig `protobuf:"bytes,6,opt,name=default_provider,json=defaultProvider,proto3" json:"default_provider,omitempty"`
 	// Whether this host confines the processes sessions start (see `SandboxPolicy`).
-	Sandbox       *SandboxInfo `protobuf:"bytes,7,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sandbox *SandboxInfo `protobuf:"bytes,7,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
+	// The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+	// carry the version they were built for (the same number, as the repository releases
+	// them together) and warn when the service's major.minor differs.
+	ContractVersion string `protobuf:"bytes,8,opt,name=contract_version,json=contractVersion,proto3" json:"contract_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetServerInfoResponse) Reset() {
@@ -452,6 +456,13 @@ func (x *GetServerInfoResponse) GetSandbox() *SandboxInfo {
 		return x.Sandbox
 	}
 	return nil
+}
+
+func (x *GetServerInfoResponse) GetContractVersion() string {
+	if x != nil {
+		return x.ContractVersion
+	}
+	return ""
 }
 
 // The service host's sandbox, as GetServerInfo reports it.
@@ -2372,7 +2383,7 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"\tworkspace\x18\x02 \x01(\tR\tworkspace\"J\n" +
 	"\x17GetAgentProfileResponse\x12/\n" +
 	"\aprofile\x18\x01 \x01(\v2\x15.koda.v1.AgentProfileR\aprofile\"\x16\n" +
-	"\x14GetServerInfoRequest\"\xd0\x02\n" +
+	"\x14GetServerInfoRequest\"\xfb\x02\n" +
 	"\x15GetServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\"\n" +
 	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12<\n" +
@@ -2381,7 +2392,8 @@ const file_koda_v1_session_service_proto_rawDesc = "" +
 	"tool_names\x18\x04 \x03(\tR\ttoolNames\x12(\n" +
 	"\x10default_loop_cap\x18\x05 \x01(\x05R\x0edefaultLoopCap\x12B\n" +
 	"\x10default_provider\x18\x06 \x01(\v2\x17.koda.v1.ProviderConfigR\x0fdefaultProvider\x12.\n" +
-	"\asandbox\x18\a \x01(\v2\x14.koda.v1.SandboxInfoR\asandbox\"\xa8\x01\n" +
+	"\asandbox\x18\a \x01(\v2\x14.koda.v1.SandboxInfoR\asandbox\x12)\n" +
+	"\x10contract_version\x18\b \x01(\tR\x0fcontractVersion\"\xa8\x01\n" +
 	"\vSandboxInfo\x12\x1c\n" +
 	"\tavailable\x18\x01 \x01(\bR\tavailable\x12\x1c\n" +
 	"\tmechanism\x18\x02 \x01(\tR\tmechanism\x12-\n" +

@@ -195,10 +195,16 @@ class GetServerInfoResponse(_message.Message):
     DEFAULT_LOOP_CAP_FIELD_NUMBER: _builtins.int
     DEFAULT_PROVIDER_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
+    CONTRACT_VERSION_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The service's version, e.g. "0.1.0"."""
     default_loop_cap: _builtins.int
     """Loop cap used by sessions whose `loop_cap` is 0."""
+    contract_version: _builtins.str
+    """The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+    carry the version they were built for (the same number, as the repository releases
+    them together) and warn when the service's major.minor differs.
+    """
     @_builtins.property
     def capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional features served, e.g. "run_turn", "watch_session", "fork_session"."""
@@ -231,10 +237,11 @@ class GetServerInfoResponse(_message.Message):
         default_loop_cap: _builtins.int = ...,
         default_provider: _session_pb2.ProviderConfig | None = ...,
         sandbox: Global___SandboxInfo | None = ...,
+        contract_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["default_provider", b"default_provider", "sandbox", b"sandbox"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "default_loop_cap", b"default_loop_cap", "default_provider", b"default_provider", "provider_kinds", b"provider_kinds", "sandbox", b"sandbox", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "contract_version", b"contract_version", "default_loop_cap", b"default_loop_cap", "default_provider", b"default_provider", "provider_kinds", b"provider_kinds", "sandbox", b"sandbox", "tool_names", b"tool_names", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -277,7 +277,8 @@ class SessionServiceServicer:
 
     def RunTurn(self, request_iterator, context):
         """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
-        ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
+        ones may carry `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
+        A client that leaves the stream early should first `cancel`. The server streams every
         event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
         apply (e.g. an approval another client answered first) does not end the stream: it is
         reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a

@@ -95,7 +95,8 @@ class SessionServiceStub:
     """
     RunTurn: _grpc.StreamStreamMultiCallable[_session_service_pb2.RunTurnRequest, _session_service_pb2.RunTurnResponse]
     """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
-    ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
+    ones may carry `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
+    A client that leaves the stream early should first `cancel`. The server streams every
     event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
     apply (e.g. an approval another client answered first) does not end the stream: it is
     reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
@@ -224,7 +225,8 @@ class SessionServiceAsyncStub(SessionServiceStub):
     """
     RunTurn: _aio.StreamStreamMultiCallable[_session_service_pb2.RunTurnRequest, _session_service_pb2.RunTurnResponse]  # type: ignore[assignment]
     """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
-    ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
+    ones may carry `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
+    A client that leaves the stream early should first `cancel`. The server streams every
     event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
     apply (e.g. an approval another client answered first) does not end the stream: it is
     reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a
@@ -416,7 +418,8 @@ class SessionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_session_service_pb2.RunTurnResponse], _abc.AsyncIterator[_session_service_pb2.RunTurnResponse]]:
         """Runs one turn. The first request must carry `start_turn` (else INVALID_ARGUMENT); later
-        ones may carry `approval_decision`, `loop_decision` or `cancel`. The server streams every
+        ones may carry `approval_decision`, `loop_decision`, `user_answer`, `steer` or `cancel`.
+        A client that leaves the stream early should first `cancel`. The server streams every
         event of the turn and closes the stream OK after `turn_ended`. A later command that cannot
         apply (e.g. an approval another client answered first) does not end the stream: it is
         reported as a `Notice` with NOTICE_LEVEL_WARNING. Closing the sending side is not a

@@ -1640,6 +1640,11 @@ pub struct GetServerInfoResponse {
     /// Whether this host confines the processes sessions start (see `SandboxPolicy`).
     #[prost(message, optional, tag="7")]
     pub sandbox: ::core::option::Option<SandboxInfo>,
+    /// The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+    /// carry the version they were built for (the same number, as the repository releases
+    /// them together) and warn when the service's major.minor differs.
+    #[prost(string, tag="8")]
+    pub contract_version: ::prost::alloc::string::String,
 }
 /// The service host's sandbox, as GetServerInfo reports it.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -6,13 +6,19 @@ import io.grpc.Context;
 import java.util.Iterator;
 
 /** A session's events as a blocking iterator; close it to stop watching. */
-public final class EventStream implements Iterator<EngineEvent>, AutoCloseable {
+public final class EventStream implements Iterator<EngineEvent>, Iterable<EngineEvent>, AutoCloseable {
   private final Iterator<WatchSessionResponse> responses;
   private final Context.CancellableContext context;
 
   EventStream(Iterator<WatchSessionResponse> responses, Context.CancellableContext context) {
     this.responses = responses;
     this.context = context;
+  }
+
+  /** This stream, to iterate with for-each (once). */
+  @Override
+  public Iterator<EngineEvent> iterator() {
+    return this;
   }
 
   /** Blocks for the next event. */

@@ -4,10 +4,12 @@ import dev.kodad.koda.v1.ApprovalRequested;
 import dev.kodad.koda.v1.Decision;
 import dev.kodad.koda.v1.LoopAction;
 import dev.kodad.koda.v1.LoopCapReached;
+import dev.kodad.koda.v1.UserQuestion;
 
 /**
- * Answers a turn's questions. The defaults reject approvals and stop at the loop cap; a handler
- * returning {@code null} leaves the question to another client.
+ * Answers a turn's questions. The defaults reject approvals, stop at the loop cap and answer
+ * ask_user questions with {@link #NO_ANSWER}; a handler returning {@code null} leaves the question
+ * to another client.
  */
 public final class Handlers {
   /** A decision on an approval request. */
@@ -36,11 +38,23 @@ public final class Handlers {
     LoopAnswer decide(LoopCapReached question);
   }
 
+  /** Answers an ask_user question; null leaves it to another client. */
+  @FunctionalInterface
+  public interface OnQuestion {
+    String answer(UserQuestion question);
+  }
+
+  /** What an ask_user question gets when the turn has no question handler. */
+  public static final String NO_ANSWER =
+      "Nobody can answer questions here: decide yourself, go on, and say in your answer what "
+          + "you assumed.";
+
   OnApproval onApproval = request -> ApprovalAnswer.of(Decision.DECISION_REJECT);
   OnLoopCap onLoopCap = question -> LoopAnswer.of(LoopAction.LOOP_ACTION_STOP);
+  OnQuestion onQuestion = question -> NO_ANSWER;
   boolean continueOnDisconnect;
 
-  /** Handlers with the defaults: reject, stop, cancel on disconnect. */
+  /** Handlers with the defaults: reject, stop, NO_ANSWER, cancel on disconnect. */
   public static Handlers defaults() {
     return new Handlers();
   }
@@ -52,6 +66,11 @@ public final class Handlers {
 
   public Handlers onLoopCap(OnLoopCap handler) {
     this.onLoopCap = handler;
+    return this;
+  }
+
+  public Handlers onQuestion(OnQuestion handler) {
+    this.onQuestion = handler;
     return this;
   }
 

@@ -4,7 +4,15 @@ import com.google.protobuf.FieldMask;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Value;
 import com.google.protobuf.util.JsonFormat;
+import dev.kodad.koda.v1.AgentProfile;
 import dev.kodad.koda.v1.CancelTurnRequest;
+import dev.kodad.koda.v1.CompactSessionRequest;
+import dev.kodad.koda.v1.CompactSessionResponse;
+import dev.kodad.koda.v1.FileChange;
+import dev.kodad.koda.v1.GetAgentProfileRequest;
+import dev.kodad.koda.v1.ListAgentProfilesRequest;
+import dev.kodad.koda.v1.ListFileChangesRequest;
+import dev.kodad.koda.v1.ListFileChangesResponse;
 import dev.kodad.koda.v1.CreateSessionRequest;
 import dev.kodad.koda.v1.DeleteSessionRequest;
 import dev.kodad.koda.v1.DisconnectPolicy;
@@ -70,9 +78,41 @@ import java.util.function.Supplier;
  * <p>Failed calls throw {@link KodadException} carrying the gRPC status code.
  */
 public final class KodadClient implements AutoCloseable {
+  /**
+   * The koda.v1 contract version this client was built for; compare it with {@code
+   * serverInfo().getContractVersion()} (major.minor) to detect a service of another release.
+   */
+  public static final String CONTRACT_VERSION = "0.2.0";
+
   private final ManagedChannel channel;
   private final SessionServiceGrpc.SessionServiceBlockingStub blocking;
   private final SessionServiceGrpc.SessionServiceStub async;
+  private final java.time.Duration timeout;
+
+  private KodadClient(
+      ManagedChannel channel,
+      SessionServiceGrpc.SessionServiceBlockingStub blocking,
+      SessionServiceGrpc.SessionServiceStub async,
+      java.time.Duration timeout) {
+    this.channel = channel;
+    this.blocking = blocking;
+    this.async = async;
+    this.timeout = timeout;
+  }
+
+  /**
+   * A view of this client whose unary calls (not turns or watches) fail with DEADLINE_EXCEEDED
+   * after timeout. It shares the connection: close the original client, not the view.
+   */
+  public KodadClient withTimeout(java.time.Duration timeout) {
+    return new KodadClient(channel, blocking, async, timeout);
+  }
+
+  private SessionServiceGrpc.SessionServiceBlockingStub blocking() {
+    return timeout == null
+        ? blocking
+        : blocking.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
 
   private KodadClient(ManagedChannel channel, String token) {
     this.channel = channel;
@@ -88,6 +128,7 @@ public final class KodadClient implements AutoCloseable {
     }
     this.blocking = blocking;
     this.async = async;
+    this.timeout = null;
   }
 
   /** Connects to a kodad service at target ("host:port") without TLS. */
@@ -160,7 +201,7 @@ public final class KodadClient implements AutoCloseable {
 
   /** Describes the service. */
   public GetServerInfoResponse serverInfo() {
-    return call(() -> blocking.getServerInfo(GetServerInfoRequest.getDefaultInstance()));
+    return call(() -> blocking().getServerInfo(GetServerInfoRequest.getDefaultInstance()));
   }
 
   /**
@@ -172,14 +213,14 @@ public final class KodadClient implements AutoCloseable {
     if (provider != null) {
       request.setProvider(provider);
     }
-    return call(() -> blocking.listModels(request.build())).getModelsList();
+    return call(() -> blocking().listModels(request.build())).getModelsList();
   }
 
   /** Creates a session; its workspace is required. */
   public Session createSession(Session session) {
     return call(
             () ->
-                blocking.createSession(
+                blocking().createSession(
                     CreateSessionRequest.newBuilder().setSession(session).build()))
         .getSession();
   }
@@ -187,7 +228,7 @@ public final class KodadClient implements AutoCloseable {
   /** Returns one session. */
   public Session getSession(String sessionId) {
     return call(
-            () -> blocking.getSession(GetSessionRequest.newBuilder().setSessionId(sessionId).build()))
+            () -> blocking().getSession(GetSessionRequest.newBuilder().setSessionId(sessionId).build()))
         .getSession();
   }
 
@@ -206,7 +247,7 @@ public final class KodadClient implements AutoCloseable {
               if (token != null) {
                 request.setPageToken(token);
               }
-              ListSessionsResponse response = call(() -> blocking.listSessions(request.build()));
+              ListSessionsResponse response = call(() -> blocking().listSessions(request.build()));
               page = response.getSessionsList().iterator();
               token = response.getNextPageToken();
             }
@@ -230,19 +271,19 @@ public final class KodadClient implements AutoCloseable {
             .setSession(session)
             .setUpdateMask(FieldMask.newBuilder().addAllPaths(List.of(fields)))
             .build();
-    return call(() -> blocking.updateSession(request)).getSession();
+    return call(() -> blocking().updateSession(request)).getSession();
   }
 
   /** Deletes a session and everything of it. */
   public void deleteSession(String sessionId) {
-    call(() -> blocking.deleteSession(DeleteSessionRequest.newBuilder().setSessionId(sessionId).build()));
+    call(() -> blocking().deleteSession(DeleteSessionRequest.newBuilder().setSessionId(sessionId).build()));
   }
 
   /** Copies a session with its history. */
   public Session forkSession(String sessionId, String title) {
     ForkSessionRequest request =
         ForkSessionRequest.newBuilder().setSessionId(sessionId).setTitle(title).build();
-    return call(() -> blocking.forkSession(request)).getSession();
+    return call(() -> blocking().forkSession(request)).getSession();
   }
 
   /** The whole history of a session, oldest first. */
@@ -256,7 +297,7 @@ public final class KodadClient implements AutoCloseable {
               .setPageSize(1000)
               .setPageToken(token)
               .build();
-      ListMessagesResponse page = call(() -> blocking.listMessages(request));
+      ListMessagesResponse page = call(() -> blocking().listMessages(request));
       out.addAll(page.getMessagesList());
       token = page.getNextPageToken();
     } while (!token.isEmpty());
@@ -267,7 +308,7 @@ public final class KodadClient implements AutoCloseable {
   public String submit(String sessionId, EngineCommand command) {
     SubmitCommandRequest request =
         SubmitCommandRequest.newBuilder().setSessionId(sessionId).setCommand(command).build();
-    return call(() -> blocking.submitCommand(request)).getTurnId();
+    return call(() -> blocking().submitCommand(request)).getTurnId();
   }
 
   /** Cancels the running turn of a session; returns its id. */
@@ -279,7 +320,7 @@ public final class KodadClient implements AutoCloseable {
   public String cancelTurn(String sessionId, boolean clearQueue) {
     CancelTurnRequest request =
         CancelTurnRequest.newBuilder().setSessionId(sessionId).setClearQueue(clearQueue).build();
-    return call(() -> blocking.cancelTurn(request)).getTurnId();
+    return call(() -> blocking().cancelTurn(request)).getTurnId();
   }
 
   /** Returns the workspace and/or history to just before a turn; unrewind undoes it. */
@@ -293,28 +334,70 @@ public final class KodadClient implements AutoCloseable {
             .setHistory(history)
             .setForce(force)
             .build();
-    return call(() -> blocking.rewindSession(request)).getRewound();
+    return call(() -> blocking().rewindSession(request)).getRewound();
   }
 
   /** Undoes the session's latest rewind. */
   public SessionRewound unrewind(String sessionId, boolean force) {
     UnrewindSessionRequest request =
         UnrewindSessionRequest.newBuilder().setSessionId(sessionId).setForce(force).build();
-    return call(() -> blocking.unrewindSession(request)).getRewound();
+    return call(() -> blocking().unrewindSession(request)).getRewound();
   }
 
   /** The unified diff and per-file stats of what a turn changed in the workspace. */
   public GetTurnDiffResponse turnDiff(String sessionId, String turnId) {
     GetTurnDiffRequest request =
         GetTurnDiffRequest.newBuilder().setSessionId(sessionId).setTurnId(turnId).build();
-    return call(() -> blocking.getTurnDiff(request));
+    return call(() -> blocking().getTurnDiff(request));
+  }
+
+  /**
+   * The files the session's tools created, modified or deleted (of one turn when turnId is not
+   * empty), oldest first.
+   */
+  public List<FileChange> fileChanges(String sessionId, String turnId) {
+    List<FileChange> out = new ArrayList<>();
+    String token = "";
+    do {
+      ListFileChangesRequest request =
+          ListFileChangesRequest.newBuilder()
+              .setSessionId(sessionId)
+              .setTurnId(turnId)
+              .setPageSize(1000)
+              .setPageToken(token)
+              .build();
+      ListFileChangesResponse page = call(() -> blocking().listFileChanges(request));
+      out.addAll(page.getChangesList());
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return out;
+  }
+
+  /** Summarises the session's older history now (as a turn of its own). */
+  public CompactSessionResponse compact(String sessionId) {
+    CompactSessionRequest request = CompactSessionRequest.newBuilder().setSessionId(sessionId).build();
+    return call(() -> blocking().compactSession(request));
+  }
+
+  /** The agent profiles sessions may use (with a workspace, its own ones too). */
+  public List<AgentProfile> agentProfiles(String workspace) {
+    ListAgentProfilesRequest request =
+        ListAgentProfilesRequest.newBuilder().setWorkspace(workspace).build();
+    return call(() -> blocking().listAgentProfiles(request)).getProfilesList();
+  }
+
+  /** One agent profile by name (with a workspace, its own ones included). */
+  public AgentProfile agentProfile(String name, String workspace) {
+    GetAgentProfileRequest request =
+        GetAgentProfileRequest.newBuilder().setName(name).setWorkspace(workspace).build();
+    return call(() -> blocking().getAgentProfile(request)).getProfile();
   }
 
   /** Takes a queued turn off the session's queue (NOT_FOUND once it has started). */
   public void removeQueuedTurn(String sessionId, String turnId) {
     RemoveQueuedTurnRequest request =
         RemoveQueuedTurnRequest.newBuilder().setSessionId(sessionId).setTurnId(turnId).build();
-    call(() -> blocking.removeQueuedTurn(request));
+    call(() -> blocking().removeQueuedTurn(request));
   }
 
   /**
@@ -327,7 +410,7 @@ public final class KodadClient implements AutoCloseable {
     io.grpc.Context.CancellableContext context = io.grpc.Context.current().withCancellation();
     io.grpc.Context previous = context.attach();
     try {
-      return new EventStream(call(() -> blocking.watchSession(request)), context);
+      return new EventStream(call(() -> blocking().watchSession(request)), context);
     } finally {
       context.detach(previous);
     }
@@ -449,7 +532,7 @@ public final class KodadClient implements AutoCloseable {
           @Override
           public void onNext(RunTurnResponse response) {
             observer.onNext(response.getEvent());
-            turn.answer(response.getEvent());
+            turn.respond(response.getEvent());
           }
 
           @Override

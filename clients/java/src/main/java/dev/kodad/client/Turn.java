@@ -9,12 +9,14 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A running turn, driven step by step: read events (blocking), answer questions, cancel. Iterate
- * it for the events until turn_ended; close it to abandon the stream.
+ * it (for-each) for the events until turn_ended, in a try-with-resources block: closing it early
+ * cancels the turn and waits for its end.
  */
-public final class Turn extends TurnStream implements Iterator<EngineEvent> {
+public final class Turn extends TurnStream implements Iterator<EngineEvent>, Iterable<EngineEvent> {
   /** One item of the response stream: an event, the stream's failure, or its end. */
   private record Item(EngineEvent event, Throwable error) {}
 
@@ -51,6 +53,38 @@ public final class Turn extends TurnStream implements Iterator<EngineEvent> {
     super(handlers);
   }
 
+  private boolean ended;
+
+  /** This turn, to iterate with for-each (once). */
+  @Override
+  public Iterator<EngineEvent> iterator() {
+    return this;
+  }
+
+  /**
+   * Ends the turn if it still runs: cancels it and waits (at most 10 s) for its turn_ended, then
+   * closes the stream, so the session's next turn can start at once.
+   */
+  @Override
+  public void close() {
+    if (!finished && !ended) {
+      cancel();
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      try {
+        while (true) {
+          Item item = peeked != null ? peeked : items.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+          peeked = null;
+          if (item == null || item == END || item.error() != null || item.event().hasTurnEnded()) {
+            break;
+          }
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    abandon();
+  }
+
   /** The turn's id, known after the first event. */
   public String id() {
     return id;
@@ -71,7 +105,7 @@ public final class Turn extends TurnStream implements Iterator<EngineEvent> {
         peeked = items.take();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        close();
+        abandon();
         throw new KodadException(io.grpc.Status.Code.CANCELLED, "interrupted", e);
       }
     }
@@ -97,7 +131,8 @@ public final class Turn extends TurnStream implements Iterator<EngineEvent> {
     if (id.isEmpty()) {
       id = event.getTurnId();
     }
-    answer(event);
+    ended |= event.hasTurnEnded();
+    respond(event);
     return event;
   }
 }

@@ -9,6 +9,7 @@ import dev.kodad.koda.v1.LoopAction;
 import dev.kodad.koda.v1.LoopDecision;
 import dev.kodad.koda.v1.RunTurnRequest;
 import dev.kodad.koda.v1.Steer;
+import dev.kodad.koda.v1.UserAnswer;
 import io.grpc.stub.ClientCallStreamObserver;
 
 /** The command side of a turn's stream, shared by the blocking and the observer styles. */
@@ -21,13 +22,30 @@ public abstract class TurnStream implements AutoCloseable {
     this.handlers = handlers;
   }
 
-  /** Sends a command on the turn's stream (null half-closes it). */
+  private boolean halfClosed;
+
+  /**
+   * Sends a command on the turn's stream (null half-closes it). Once the turn has ended, or the
+   * stream is closed, there is nobody to receive it: it is dropped.
+   */
   public synchronized void send(EngineCommand command) {
+    if (halfClosed) {
+      return;
+    }
     if (command == null) {
+      halfClosed = true;
       requests.onCompleted();
       return;
     }
     requests.onNext(RunTurnRequest.newBuilder().setCommand(command).build());
+  }
+
+  /** Answers an ask_user question (user_question) of the turn. */
+  public void answer(String requestId, String text) {
+    send(
+        EngineCommand.newBuilder()
+            .setUserAnswer(UserAnswer.newBuilder().setRequestId(requestId).setText(text))
+            .build());
   }
 
   /** Answers an approval request on the turn's stream. */
@@ -51,7 +69,6 @@ public abstract class TurnStream implements AutoCloseable {
             .build());
   }
 
-  /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
   /**
    * Adds input to the running turn: the model sees it at its next request (the event
    * user_input_added shows where it landed); too late for the turn, it is queued as the
@@ -61,12 +78,13 @@ public abstract class TurnStream implements AutoCloseable {
     send(EngineCommand.newBuilder().setSteer(Steer.newBuilder().setText(text)).build());
   }
 
+  /** Asks the service to cancel the turn; the events end with turn_ended CANCELLED. */
   public void cancel() {
     send(EngineCommand.newBuilder().setCancel(Cancel.getDefaultInstance()).build());
   }
 
   /** Answers a question an event asks, with the handlers given to runTurn. */
-  void answer(EngineEvent event) {
+  void respond(EngineEvent event) {
     if (handlers == null) {
       return;
     }
@@ -83,16 +101,31 @@ public abstract class TurnStream implements AutoCloseable {
           decideLoop(answer.action(), answer.extraIterations());
         }
       }
+      case USER_QUESTION -> {
+        String text = handlers.onQuestion.answer(event.getUserQuestion());
+        if (text != null) {
+          answer(event.getUserQuestion().getRequestId(), text);
+        }
+      }
       default -> {}
     }
   }
 
-  /** Abandons the stream (the turn is cancelled unless it continues on disconnect). */
-  @Override
-  public synchronized void close() {
+  /** Abandons the stream at once (the turn is cancelled unless it continues on disconnect). */
+  synchronized void abandon() {
     if (!finished) {
       finished = true;
+      halfClosed = true;
       requests.cancel("closed by the client", null);
     }
+  }
+
+  /**
+   * Ends the turn if it still runs: cancels it and closes the stream. Use try-with-resources, so
+   * that leaving the loop early (break, return, a throw) cancels the turn.
+   */
+  @Override
+  public void close() {
+    abandon();
   }
 }

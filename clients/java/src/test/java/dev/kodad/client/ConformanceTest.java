@@ -24,6 +24,8 @@ import dev.kodad.koda.v1.ProviderConfig;
 import dev.kodad.koda.v1.ProviderKind;
 import dev.kodad.koda.v1.Session;
 import dev.kodad.koda.v1.StartTurn;
+import dev.kodad.koda.v1.UserAnswer;
+import dev.kodad.koda.v1.UserQuestion;
 import dev.kodad.koda.v1.Steer;
 import dev.kodad.koda.v1.ToolCallFinished;
 import dev.kodad.koda.v1.TurnEnded;
@@ -212,6 +214,33 @@ class ConformanceTest {
                             .setAction(LoopAction.valueOf(s.path("action").asText()))
                             .setExtraIterations(s.path("extra_iterations").asInt(0)))
                     .build());
+        case "answer" -> {
+          UserQuestion asked = last("user_question").getUserQuestion();
+          send(
+              s,
+              EngineCommand.newBuilder()
+                  .setUserAnswer(
+                      UserAnswer.newBuilder()
+                          .setRequestId(asked.getRequestId())
+                          .setText(s.path("text").asText()))
+                  .build());
+        }
+        case "run" -> {
+          List<EngineEvent> kept = new ArrayList<>();
+          boolean left = false;
+          try (Turn run = client.runTurn(session.getId(), s.path("text").asText(), Handlers.defaults())) {
+            for (EngineEvent event : run) {
+              kept.add(event);
+              if (kind(event).equals(s.path("leave_after").asText())) {
+                left = true;
+                break; // leaving the loop: closing the turn cancels it
+              }
+            }
+          }
+          if (!left) {
+            events.addAll(kept);
+          }
+        }
         case "cancel" -> {
           if (s.path("via").asText().equals("cancel_turn")) {
             client.cancelTurn(session.getId());

@@ -38,6 +38,7 @@ private static final long serialVersionUID = 0L;
     providerKinds_ = emptyIntList();
     toolNames_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
+    contractVersion_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -385,6 +386,57 @@ private static final long serialVersionUID = 0L;
     return sandbox_ == null ? dev.kodad.koda.v1.SandboxInfo.getDefaultInstance() : sandbox_;
   }
 
+  public static final int CONTRACT_VERSION_FIELD_NUMBER = 8;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object contractVersion_ = "";
+  /**
+   * <pre>
+   * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+   * carry the version they were built for (the same number, as the repository releases
+   * them together) and warn when the service's major.minor differs.
+   * </pre>
+   *
+   * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+   * @return The contractVersion.
+   */
+  @java.lang.Override
+  public java.lang.String getContractVersion() {
+    java.lang.Object ref = contractVersion_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      contractVersion_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+   * carry the version they were built for (the same number, as the repository releases
+   * them together) and warn when the service's major.minor differs.
+   * </pre>
+   *
+   * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+   * @return The bytes for contractVersion.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getContractVersionBytes() {
+    java.lang.Object ref = contractVersion_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      contractVersion_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -424,6 +476,9 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000002) != 0)) {
       output.writeMessage(7, getSandbox());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(contractVersion_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 8, contractVersion_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -472,6 +527,9 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(7, getSandbox());
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(contractVersion_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(8, contractVersion_);
+    }
     return size;
   }
   @java.lang.Override
@@ -515,6 +573,8 @@ private static final long serialVersionUID = 0L;
       if (!getSandbox()
           .equals(other.getSandbox())) return false;
     }
+    if (!getContractVersion()
+        .equals(other.getContractVersion())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -550,6 +610,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + SANDBOX_FIELD_NUMBER;
       hash = (53 * hash) + getSandbox().hashCode();
     }
+    hash = (37 * hash) + CONTRACT_VERSION_FIELD_NUMBER;
+    hash = (53 * hash) + getContractVersion().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -709,6 +771,7 @@ private static final long serialVersionUID = 0L;
         sandboxBuilder_.dispose();
         sandboxBuilder_ = null;
       }
+      contractVersion_ = "";
       return this;
     }
 
@@ -773,6 +836,9 @@ private static final long serialVersionUID = 0L;
             : sandboxBuilder_.build();
         to_bitField0_ |= 0x00000002;
       }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.contractVersion_ = contractVersion_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -832,6 +898,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasSandbox()) {
         mergeSandbox(other.getSandbox());
+      }
+      if (!other.getContractVersion().isEmpty()) {
+        contractVersion_ = other.contractVersion_;
+        bitField0_ |= 0x00000080;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -907,6 +978,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000040;
               break;
             } // case 58
+            case 66: {
+              contractVersion_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1857,6 +1933,108 @@ private static final long serialVersionUID = 0L;
         sandbox_ = null;
       }
       return sandboxBuilder_;
+    }
+
+    private java.lang.Object contractVersion_ = "";
+    /**
+     * <pre>
+     * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+     * carry the version they were built for (the same number, as the repository releases
+     * them together) and warn when the service's major.minor differs.
+     * </pre>
+     *
+     * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+     * @return The contractVersion.
+     */
+    public java.lang.String getContractVersion() {
+      java.lang.Object ref = contractVersion_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        contractVersion_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+     * carry the version they were built for (the same number, as the repository releases
+     * them together) and warn when the service's major.minor differs.
+     * </pre>
+     *
+     * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+     * @return The bytes for contractVersion.
+     */
+    public com.google.protobuf.ByteString
+        getContractVersionBytes() {
+      java.lang.Object ref = contractVersion_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        contractVersion_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+     * carry the version they were built for (the same number, as the repository releases
+     * them together) and warn when the service's major.minor differs.
+     * </pre>
+     *
+     * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+     * @param value The contractVersion to set.
+     * @return This builder for chaining.
+     */
+    public Builder setContractVersion(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      contractVersion_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+     * carry the version they were built for (the same number, as the repository releases
+     * them together) and warn when the service's major.minor differs.
+     * </pre>
+     *
+     * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearContractVersion() {
+      contractVersion_ = getDefaultInstance().getContractVersion();
+      bitField0_ = (bitField0_ & ~0x00000080);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+     * carry the version they were built for (the same number, as the repository releases
+     * them together) and warn when the service's major.minor differs.
+     * </pre>
+     *
+     * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+     * @param value The bytes for contractVersion to set.
+     * @return This builder for chaining.
+     */
+    public Builder setContractVersionBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      contractVersion_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:koda.v1.GetServerInfoResponse)

@@ -227,4 +227,28 @@ public interface GetServerInfoResponseOrBuilder extends
    * <code>.koda.v1.SandboxInfo sandbox = 7 [json_name = "sandbox"];</code>
    */
   dev.kodad.koda.v1.SandboxInfoOrBuilder getSandboxOrBuilder();
+
+  /**
+   * <pre>
+   * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+   * carry the version they were built for (the same number, as the repository releases
+   * them together) and warn when the service's major.minor differs.
+   * </pre>
+   *
+   * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+   * @return The contractVersion.
+   */
+  java.lang.String getContractVersion();
+  /**
+   * <pre>
+   * The version of the koda.v1 contract the service implements, e.g. "0.2.0". The SDKs
+   * carry the version they were built for (the same number, as the repository releases
+   * them together) and warn when the service's major.minor differs.
+   * </pre>
+   *
+   * <code>string contract_version = 8 [json_name = "contractVersion"];</code>
+   * @return The bytes for contractVersion.
+   */
+  com.google.protobuf.ByteString
+      getContractVersionBytes();
 }

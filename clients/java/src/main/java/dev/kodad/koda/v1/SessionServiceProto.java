@@ -269,7 +269,7 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "\004name\030\001 \001(\tR\004name\022\034\n\tworkspace\030\002 \001(\tR\two" +
       "rkspace\"J\n\027GetAgentProfileResponse\022/\n\007pr" +
       "ofile\030\001 \001(\0132\025.koda.v1.AgentProfileR\007prof" +
-      "ile\"\026\n\024GetServerInfoRequest\"\320\002\n\025GetServe" +
+      "ile\"\026\n\024GetServerInfoRequest\"\373\002\n\025GetServe" +
       "rInfoResponse\022\030\n\007version\030\001 \001(\tR\007version\022" +
       "\"\n\014capabilities\030\002 \003(\tR\014capabilities\022<\n\016p" +
       "rovider_kinds\030\003 \003(\0162\025.koda.v1.ProviderKi" +
@@ -278,130 +278,131 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
       "ultLoopCap\022B\n\020default_provider\030\006 \001(\0132\027.k" +
       "oda.v1.ProviderConfigR\017defaultProvider\022." +
       "\n\007sandbox\030\007 \001(\0132\024.koda.v1.SandboxInfoR\007s" +
-      "andbox\"\250\001\n\013SandboxInfo\022\034\n\tavailable\030\001 \001(" +
-      "\010R\tavailable\022\034\n\tmechanism\030\002 \001(\tR\tmechani" +
-      "sm\022-\n\022unavailable_reason\030\003 \001(\tR\021unavaila" +
-      "bleReason\022.\n\023full_access_allowed\030\004 \001(\010R\021" +
-      "fullAccessAllowed\"g\n\021ListModelsRequest\0223" +
-      "\n\010provider\030\001 \001(\0132\027.koda.v1.ProviderConfi" +
-      "gR\010provider\022\035\n\nsession_id\030\002 \001(\tR\tsession" +
-      "Id\"<\n\022ListModelsResponse\022&\n\006models\030\001 \003(\013" +
-      "2\016.koda.v1.ModelR\006models\"B\n\024CreateSessio" +
-      "nRequest\022*\n\007session\030\001 \001(\0132\020.koda.v1.Sess" +
-      "ionR\007session\"C\n\025CreateSessionResponse\022*\n" +
-      "\007session\030\001 \001(\0132\020.koda.v1.SessionR\007sessio" +
-      "n\"2\n\021GetSessionRequest\022\035\n\nsession_id\030\001 \001" +
-      "(\tR\tsessionId\"@\n\022GetSessionResponse\022*\n\007s" +
+      "andbox\022)\n\020contract_version\030\010 \001(\tR\017contra" +
+      "ctVersion\"\250\001\n\013SandboxInfo\022\034\n\tavailable\030\001" +
+      " \001(\010R\tavailable\022\034\n\tmechanism\030\002 \001(\tR\tmech" +
+      "anism\022-\n\022unavailable_reason\030\003 \001(\tR\021unava" +
+      "ilableReason\022.\n\023full_access_allowed\030\004 \001(" +
+      "\010R\021fullAccessAllowed\"g\n\021ListModelsReques" +
+      "t\0223\n\010provider\030\001 \001(\0132\027.koda.v1.ProviderCo" +
+      "nfigR\010provider\022\035\n\nsession_id\030\002 \001(\tR\tsess" +
+      "ionId\"<\n\022ListModelsResponse\022&\n\006models\030\001 " +
+      "\003(\0132\016.koda.v1.ModelR\006models\"B\n\024CreateSes" +
+      "sionRequest\022*\n\007session\030\001 \001(\0132\020.koda.v1.S" +
+      "essionR\007session\"C\n\025CreateSessionResponse" +
+      "\022*\n\007session\030\001 \001(\0132\020.koda.v1.SessionR\007ses" +
+      "sion\"2\n\021GetSessionRequest\022\035\n\nsession_id\030" +
+      "\001 \001(\tR\tsessionId\"@\n\022GetSessionResponse\022*" +
+      "\n\007session\030\001 \001(\0132\020.koda.v1.SessionR\007sessi" +
+      "on\"\316\001\n\023ListSessionsRequest\022\033\n\tpage_size\030" +
+      "\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpag" +
+      "eToken\022@\n\006labels\030\003 \003(\0132(.koda.v1.ListSes" +
+      "sionsRequest.LabelsEntryR\006labels\0329\n\013Labe" +
+      "lsEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\t" +
+      "R\005value:\0028\001\"l\n\024ListSessionsResponse\022,\n\010s" +
+      "essions\030\001 \003(\0132\020.koda.v1.SessionR\010session" +
+      "s\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToke" +
+      "n\"\177\n\024UpdateSessionRequest\022*\n\007session\030\001 \001" +
+      "(\0132\020.koda.v1.SessionR\007session\022;\n\013update_" +
+      "mask\030\002 \001(\0132\032.google.protobuf.FieldMaskR\n" +
+      "updateMask\"C\n\025UpdateSessionResponse\022*\n\007s" +
       "ession\030\001 \001(\0132\020.koda.v1.SessionR\007session\"" +
-      "\316\001\n\023ListSessionsRequest\022\033\n\tpage_size\030\001 \001" +
-      "(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\tpageTo" +
-      "ken\022@\n\006labels\030\003 \003(\0132(.koda.v1.ListSessio" +
-      "nsRequest.LabelsEntryR\006labels\0329\n\013LabelsE" +
-      "ntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005v" +
-      "alue:\0028\001\"l\n\024ListSessionsResponse\022,\n\010sess" +
-      "ions\030\001 \003(\0132\020.koda.v1.SessionR\010sessions\022&" +
-      "\n\017next_page_token\030\002 \001(\tR\rnextPageToken\"\177" +
-      "\n\024UpdateSessionRequest\022*\n\007session\030\001 \001(\0132" +
-      "\020.koda.v1.SessionR\007session\022;\n\013update_mas" +
-      "k\030\002 \001(\0132\032.google.protobuf.FieldMaskR\nupd" +
-      "ateMask\"C\n\025UpdateSessionResponse\022*\n\007sess" +
-      "ion\030\001 \001(\0132\020.koda.v1.SessionR\007session\"5\n\024" +
-      "DeleteSessionRequest\022\035\n\nsession_id\030\001 \001(\t" +
-      "R\tsessionId\"\027\n\025DeleteSessionResponse\"\216\001\n" +
-      "\022ForkSessionRequest\022\035\n\nsession_id\030\001 \001(\tR" +
-      "\tsessionId\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\nat_t" +
-      "urn_id\030\003 \001(\tR\010atTurnId\022%\n\016workspace_copy" +
-      "\030\004 \001(\tR\rworkspaceCopy\"A\n\023ForkSessionResp" +
-      "onse\022*\n\007session\030\001 \001(\0132\020.koda.v1.SessionR" +
-      "\007session\"\214\001\n\026ListFileChangesRequest\022\035\n\ns" +
-      "ession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 " +
-      "\001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005R\010pageSize" +
-      "\022\035\n\npage_token\030\004 \001(\tR\tpageToken\"p\n\027ListF" +
-      "ileChangesResponse\022-\n\007changes\030\001 \003(\0132\023.ko" +
-      "da.v1.FileChangeR\007changes\022&\n\017next_page_t" +
-      "oken\030\002 \001(\tR\rnextPageToken\"p\n\023ListMessage" +
-      "sRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022" +
-      "\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035\n\npage_tok" +
-      "en\030\003 \001(\tR\tpageToken\"l\n\024ListMessagesRespo" +
-      "nse\022,\n\010messages\030\001 \003(\0132\020.koda.v1.MessageR" +
-      "\010messages\022&\n\017next_page_token\030\002 \001(\tR\rnext" +
-      "PageToken\"B\n\016RunTurnRequest\0220\n\007command\030\001" +
-      " \001(\0132\026.koda.v1.EngineCommandR\007command\"=\n" +
-      "\017RunTurnResponse\022*\n\005event\030\001 \001(\0132\024.koda.v" +
-      "1.EngineEventR\005event\"\200\001\n\024SubmitCommandRe" +
-      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\0220\n\007" +
-      "command\030\002 \001(\0132\026.koda.v1.EngineCommandR\007c" +
-      "ommand\022\027\n\007turn_id\030\003 \001(\tR\006turnId\"0\n\025Submi" +
-      "tCommandResponse\022\027\n\007turn_id\030\001 \001(\tR\006turnI" +
-      "d\"l\n\021CancelTurnRequest\022\035\n\nsession_id\030\001 \001" +
-      "(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\022\037" +
-      "\n\013clear_queue\030\003 \001(\010R\nclearQueue\"\260\001\n\024Rewi" +
-      "ndSessionRequest\022\035\n\nsession_id\030\001 \001(\tR\tse" +
-      "ssionId\022\034\n\nto_turn_id\030\002 \001(\tR\010toTurnId\022\025\n" +
-      "\006to_seq\030\003 \001(\003R\005toSeq\022\024\n\005files\030\004 \001(\010R\005fil" +
-      "es\022\030\n\007history\030\005 \001(\010R\007history\022\024\n\005force\030\006 " +
-      "\001(\010R\005force\"J\n\025RewindSessionResponse\0221\n\007r" +
-      "ewound\030\001 \001(\0132\027.koda.v1.SessionRewoundR\007r" +
-      "ewound\"M\n\026UnrewindSessionRequest\022\035\n\nsess" +
-      "ion_id\030\001 \001(\tR\tsessionId\022\024\n\005force\030\002 \001(\010R\005" +
-      "force\"L\n\027UnrewindSessionResponse\0221\n\007rewo" +
-      "und\030\001 \001(\0132\027.koda.v1.SessionRewoundR\007rewo" +
-      "und\"L\n\022GetTurnDiffRequest\022\035\n\nsession_id\030" +
+      "5\n\024DeleteSessionRequest\022\035\n\nsession_id\030\001 " +
+      "\001(\tR\tsessionId\"\027\n\025DeleteSessionResponse\"" +
+      "\216\001\n\022ForkSessionRequest\022\035\n\nsession_id\030\001 \001" +
+      "(\tR\tsessionId\022\024\n\005title\030\002 \001(\tR\005title\022\034\n\na" +
+      "t_turn_id\030\003 \001(\tR\010atTurnId\022%\n\016workspace_c" +
+      "opy\030\004 \001(\tR\rworkspaceCopy\"A\n\023ForkSessionR" +
+      "esponse\022*\n\007session\030\001 \001(\0132\020.koda.v1.Sessi" +
+      "onR\007session\"\214\001\n\026ListFileChangesRequest\022\035" +
+      "\n\nsession_id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id" +
+      "\030\002 \001(\tR\006turnId\022\033\n\tpage_size\030\003 \001(\005R\010pageS" +
+      "ize\022\035\n\npage_token\030\004 \001(\tR\tpageToken\"p\n\027Li" +
+      "stFileChangesResponse\022-\n\007changes\030\001 \003(\0132\023" +
+      ".koda.v1.FileChangeR\007changes\022&\n\017next_pag" +
+      "e_token\030\002 \001(\tR\rnextPageToken\"p\n\023ListMess" +
+      "agesRequest\022\035\n\nsession_id\030\001 \001(\tR\tsession" +
+      "Id\022\033\n\tpage_size\030\002 \001(\005R\010pageSize\022\035\n\npage_" +
+      "token\030\003 \001(\tR\tpageToken\"l\n\024ListMessagesRe" +
+      "sponse\022,\n\010messages\030\001 \003(\0132\020.koda.v1.Messa" +
+      "geR\010messages\022&\n\017next_page_token\030\002 \001(\tR\rn" +
+      "extPageToken\"B\n\016RunTurnRequest\0220\n\007comman" +
+      "d\030\001 \001(\0132\026.koda.v1.EngineCommandR\007command" +
+      "\"=\n\017RunTurnResponse\022*\n\005event\030\001 \001(\0132\024.kod" +
+      "a.v1.EngineEventR\005event\"\200\001\n\024SubmitComman" +
+      "dRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022" +
+      "0\n\007command\030\002 \001(\0132\026.koda.v1.EngineCommand" +
+      "R\007command\022\027\n\007turn_id\030\003 \001(\tR\006turnId\"0\n\025Su" +
+      "bmitCommandResponse\022\027\n\007turn_id\030\001 \001(\tR\006tu" +
+      "rnId\"l\n\021CancelTurnRequest\022\035\n\nsession_id\030" +
       "\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006turnI" +
-      "d\"e\n\023GetTurnDiffResponse\022!\n\014unified_diff" +
-      "\030\001 \001(\tR\013unifiedDiff\022+\n\005files\030\002 \003(\0132\025.kod" +
-      "a.v1.FileDiffStatR\005files\"Q\n\027RemoveQueued" +
-      "TurnRequest\022\035\n\nsession_id\030\001 \001(\tR\tsession" +
-      "Id\022\027\n\007turn_id\030\002 \001(\tR\006turnId\"\032\n\030RemoveQue" +
-      "uedTurnResponse\"-\n\022CancelTurnResponse\022\027\n" +
-      "\007turn_id\030\001 \001(\tR\006turnId\"Q\n\023WatchSessionRe" +
-      "quest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022\033\n\t" +
-      "after_seq\030\002 \001(\003R\010afterSeq\"B\n\024WatchSessio" +
-      "nResponse\022*\n\005event\030\001 \001(\0132\024.koda.v1.Engin" +
-      "eEventR\005event2\216\r\n\016SessionService\022N\n\rGetS" +
-      "erverInfo\022\035.koda.v1.GetServerInfoRequest" +
-      "\032\036.koda.v1.GetServerInfoResponse\022E\n\nList" +
-      "Models\022\032.koda.v1.ListModelsRequest\032\033.kod" +
-      "a.v1.ListModelsResponse\022N\n\rCreateSession" +
-      "\022\035.koda.v1.CreateSessionRequest\032\036.koda.v" +
-      "1.CreateSessionResponse\022E\n\nGetSession\022\032." +
-      "koda.v1.GetSessionRequest\032\033.koda.v1.GetS" +
-      "essionResponse\022K\n\014ListSessions\022\034.koda.v1" +
-      ".ListSessionsRequest\032\035.koda.v1.ListSessi" +
-      "onsResponse\022N\n\rUpdateSession\022\035.koda.v1.U" +
-      "pdateSessionRequest\032\036.koda.v1.UpdateSess" +
-      "ionResponse\022N\n\rDeleteSession\022\035.koda.v1.D" +
-      "eleteSessionRequest\032\036.koda.v1.DeleteSess" +
-      "ionResponse\022H\n\013ForkSession\022\033.koda.v1.For" +
-      "kSessionRequest\032\034.koda.v1.ForkSessionRes" +
-      "ponse\022K\n\014ListMessages\022\034.koda.v1.ListMess" +
-      "agesRequest\032\035.koda.v1.ListMessagesRespon" +
-      "se\022T\n\017ListFileChanges\022\037.koda.v1.ListFile" +
-      "ChangesRequest\032 .koda.v1.ListFileChanges" +
-      "Response\022@\n\007RunTurn\022\027.koda.v1.RunTurnReq" +
-      "uest\032\030.koda.v1.RunTurnResponse(\0010\001\022N\n\rSu" +
-      "bmitCommand\022\035.koda.v1.SubmitCommandReque" +
-      "st\032\036.koda.v1.SubmitCommandResponse\022E\n\nCa" +
-      "ncelTurn\022\032.koda.v1.CancelTurnRequest\032\033.k" +
-      "oda.v1.CancelTurnResponse\022N\n\rRewindSessi" +
-      "on\022\035.koda.v1.RewindSessionRequest\032\036.koda" +
-      ".v1.RewindSessionResponse\022T\n\017UnrewindSes" +
-      "sion\022\037.koda.v1.UnrewindSessionRequest\032 ." +
-      "koda.v1.UnrewindSessionResponse\022H\n\013GetTu" +
-      "rnDiff\022\033.koda.v1.GetTurnDiffRequest\032\034.ko" +
-      "da.v1.GetTurnDiffResponse\022W\n\020RemoveQueue" +
-      "dTurn\022 .koda.v1.RemoveQueuedTurnRequest\032" +
-      "!.koda.v1.RemoveQueuedTurnResponse\022M\n\014Wa" +
-      "tchSession\022\034.koda.v1.WatchSessionRequest" +
-      "\032\035.koda.v1.WatchSessionResponse0\001\022Z\n\021Lis" +
-      "tAgentProfiles\022!.koda.v1.ListAgentProfil" +
-      "esRequest\032\".koda.v1.ListAgentProfilesRes" +
-      "ponse\022T\n\017GetAgentProfile\022\037.koda.v1.GetAg" +
-      "entProfileRequest\032 .koda.v1.GetAgentProf" +
-      "ileResponse\022Q\n\016CompactSession\022\036.koda.v1." +
-      "CompactSessionRequest\032\037.koda.v1.CompactS" +
-      "essionResponseB*\n\021dev.kodad.koda.v1B\023Ses" +
-      "sionServiceProtoP\001b\006proto3"
+      "d\022\037\n\013clear_queue\030\003 \001(\010R\nclearQueue\"\260\001\n\024R" +
+      "ewindSessionRequest\022\035\n\nsession_id\030\001 \001(\tR" +
+      "\tsessionId\022\034\n\nto_turn_id\030\002 \001(\tR\010toTurnId" +
+      "\022\025\n\006to_seq\030\003 \001(\003R\005toSeq\022\024\n\005files\030\004 \001(\010R\005" +
+      "files\022\030\n\007history\030\005 \001(\010R\007history\022\024\n\005force" +
+      "\030\006 \001(\010R\005force\"J\n\025RewindSessionResponse\0221" +
+      "\n\007rewound\030\001 \001(\0132\027.koda.v1.SessionRewound" +
+      "R\007rewound\"M\n\026UnrewindSessionRequest\022\035\n\ns" +
+      "ession_id\030\001 \001(\tR\tsessionId\022\024\n\005force\030\002 \001(" +
+      "\010R\005force\"L\n\027UnrewindSessionResponse\0221\n\007r" +
+      "ewound\030\001 \001(\0132\027.koda.v1.SessionRewoundR\007r" +
+      "ewound\"L\n\022GetTurnDiffRequest\022\035\n\nsession_" +
+      "id\030\001 \001(\tR\tsessionId\022\027\n\007turn_id\030\002 \001(\tR\006tu" +
+      "rnId\"e\n\023GetTurnDiffResponse\022!\n\014unified_d" +
+      "iff\030\001 \001(\tR\013unifiedDiff\022+\n\005files\030\002 \003(\0132\025." +
+      "koda.v1.FileDiffStatR\005files\"Q\n\027RemoveQue" +
+      "uedTurnRequest\022\035\n\nsession_id\030\001 \001(\tR\tsess" +
+      "ionId\022\027\n\007turn_id\030\002 \001(\tR\006turnId\"\032\n\030Remove" +
+      "QueuedTurnResponse\"-\n\022CancelTurnResponse" +
+      "\022\027\n\007turn_id\030\001 \001(\tR\006turnId\"Q\n\023WatchSessio" +
+      "nRequest\022\035\n\nsession_id\030\001 \001(\tR\tsessionId\022" +
+      "\033\n\tafter_seq\030\002 \001(\003R\010afterSeq\"B\n\024WatchSes" +
+      "sionResponse\022*\n\005event\030\001 \001(\0132\024.koda.v1.En" +
+      "gineEventR\005event2\216\r\n\016SessionService\022N\n\rG" +
+      "etServerInfo\022\035.koda.v1.GetServerInfoRequ" +
+      "est\032\036.koda.v1.GetServerInfoResponse\022E\n\nL" +
+      "istModels\022\032.koda.v1.ListModelsRequest\032\033." +
+      "koda.v1.ListModelsResponse\022N\n\rCreateSess" +
+      "ion\022\035.koda.v1.CreateSessionRequest\032\036.kod" +
+      "a.v1.CreateSessionResponse\022E\n\nGetSession" +
+      "\022\032.koda.v1.GetSessionRequest\032\033.koda.v1.G" +
+      "etSessionResponse\022K\n\014ListSessions\022\034.koda" +
+      ".v1.ListSessionsRequest\032\035.koda.v1.ListSe" +
+      "ssionsResponse\022N\n\rUpdateSession\022\035.koda.v" +
+      "1.UpdateSessionRequest\032\036.koda.v1.UpdateS" +
+      "essionResponse\022N\n\rDeleteSession\022\035.koda.v" +
+      "1.DeleteSessionRequest\032\036.koda.v1.DeleteS" +
+      "essionResponse\022H\n\013ForkSession\022\033.koda.v1." +
+      "ForkSessionRequest\032\034.koda.v1.ForkSession" +
+      "Response\022K\n\014ListMessages\022\034.koda.v1.ListM" +
+      "essagesRequest\032\035.koda.v1.ListMessagesRes" +
+      "ponse\022T\n\017ListFileChanges\022\037.koda.v1.ListF" +
+      "ileChangesRequest\032 .koda.v1.ListFileChan" +
+      "gesResponse\022@\n\007RunTurn\022\027.koda.v1.RunTurn" +
+      "Request\032\030.koda.v1.RunTurnResponse(\0010\001\022N\n" +
+      "\rSubmitCommand\022\035.koda.v1.SubmitCommandRe" +
+      "quest\032\036.koda.v1.SubmitCommandResponse\022E\n" +
+      "\nCancelTurn\022\032.koda.v1.CancelTurnRequest\032" +
+      "\033.koda.v1.CancelTurnResponse\022N\n\rRewindSe" +
+      "ssion\022\035.koda.v1.RewindSessionRequest\032\036.k" +
+      "oda.v1.RewindSessionResponse\022T\n\017Unrewind" +
+      "Session\022\037.koda.v1.UnrewindSessionRequest" +
+      "\032 .koda.v1.UnrewindSessionResponse\022H\n\013Ge" +
+      "tTurnDiff\022\033.koda.v1.GetTurnDiffRequest\032\034" +
+      ".koda.v1.GetTurnDiffResponse\022W\n\020RemoveQu" +
+      "euedTurn\022 .koda.v1.RemoveQueuedTurnReque" +
+      "st\032!.koda.v1.RemoveQueuedTurnResponse\022M\n" +
+      "\014WatchSession\022\034.koda.v1.WatchSessionRequ" +
+      "est\032\035.koda.v1.WatchSessionResponse0\001\022Z\n\021" +
+      "ListAgentProfiles\022!.koda.v1.ListAgentPro" +
+      "filesRequest\032\".koda.v1.ListAgentProfiles" +
+      "Response\022T\n\017GetAgentProfile\022\037.koda.v1.Ge" +
+      "tAgentProfileRequest\032 .koda.v1.GetAgentP" +
+      "rofileResponse\022Q\n\016CompactSession\022\036.koda." +
+      "v1.CompactSessionRequest\032\037.koda.v1.Compa" +
+      "ctSessionResponseB*\n\021dev.kodad.koda.v1B\023" +
+      "SessionServiceProtoP\001b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -457,7 +458,7 @@ public final class SessionServiceProto extends com.google.protobuf.GeneratedFile
     internal_static_koda_v1_GetServerInfoResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_koda_v1_GetServerInfoResponse_descriptor,
-        new java.lang.String[] { "Version", "Capabilities", "ProviderKinds", "ToolNames", "DefaultLoopCap", "DefaultProvider", "Sandbox", });
+        new java.lang.String[] { "Version", "Capabilities", "ProviderKinds", "ToolNames", "DefaultLoopCap", "DefaultProvider", "Sandbox", "ContractVersion", });
     internal_static_koda_v1_SandboxInfo_descriptor =
       getDescriptor().getMessageType(8);
     internal_static_koda_v1_SandboxInfo_fieldAccessorTable = new

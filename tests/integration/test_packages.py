@@ -96,7 +96,8 @@ def test_rust_crate_from_cargo_package(service: KodadProcess, tmp_path: Path) ->
     (root / "Cargo.toml").write_text(
         '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
         f'kodad-client = {{ path = "{tmp_path / f"kodad-client-{VERSION}"}" }}\n'
-        'futures-util = "0.3"\ntokio = { version = "1", features = ["macros", "rt-multi-thread"] }\n'
+        'futures-util = "0.3"\n'
+        'tokio = { version = "1", features = ["macros", "rt-multi-thread"] }\n'
     )
     shutil.copy(crate_dir / "examples/quickstart.rs", root / "src/main.rs")
     shutil.copy(

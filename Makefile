@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUF := node_modules/.bin/buf
-GEN := service/kodad/gen
+GEN := service/kodad/gen docs/reference.md
 
 .PHONY: install serve test lint generate check-generated breaking pytest go-test ts-test java-test rust-test bench clean
 

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from kodad import __version__, metrics
 from kodad.api.auth import Authenticator, ReflectionAuth
+from kodad.api.reflection import CommentedPool
 from kodad.api.servicer import SessionServicer
 from kodad.config import ServerConfig, unix_socket_path
 from kodad.domain.errors import ConfigError
@@ -179,6 +180,7 @@ class Server:
                 reflection.SERVICE_NAME,
             ),
             server,
+            pool=CommentedPool(),  # type: ignore[arg-type]  # the pool's interface it reads
         )
         credentials = self._credentials()
         socket_path = unix_socket_path(config.listen)

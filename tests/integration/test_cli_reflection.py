@@ -13,8 +13,9 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
@@ -185,3 +186,19 @@ def test_a_bad_default_script_stops_serve_at_start_up(tmp_path: Path, how: str, 
     assert done.returncode == 2
     assert why in done.stderr and '"tool_call" needs a "name"' in done.stderr
     assert "serving on" not in done.stderr
+
+
+def test_reflection_serves_the_protos_comments(kodad: KodadProcess) -> None:
+    with grpc.insecure_channel(kodad.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        asked = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
+        (answer,) = list(stub.ServerReflectionInfo(iter([asked]), timeout=10))
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in answer.file_descriptor_response.file_descriptor_proto
+    ]
+    service_file = next(f for f in files if f.name == "koda/v1/session_service.proto")
+    comments = [loc.leading_comments for loc in service_file.source_code_info.location]
+    run_turn = next(c for c in comments if c.lstrip().startswith("Runs one turn."))
+    assert "user_answer" in run_turn  # what `grpcurl describe koda.v1.SessionService` shows
+    assert {"koda/v1/engine.proto", "google/protobuf/timestamp.proto"} <= {f.name for f in files}

@@ -22,7 +22,8 @@ def test_the_wheel_carries_the_generated_code_and_the_command(tmp_path: Path) ->
     (wheel,) = tmp_path.glob("kodad-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("kodad/gen/koda/v1/session_service_pb2_grpc.py", "kodad/py.typed",
-                   "kodad/gen/koda/v1/engine_pb2.pyi", "kodad/server.py"):  # fmt: skip
+                   "kodad/gen/koda/v1/engine_pb2.pyi", "kodad/server.py",
+                   "kodad/gen/koda/v1/koda.binpb"):  # fmt: skip
         assert needed in names, needed
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "kodad = kodad.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -38,16 +38,16 @@ tools/bin/protoc-gen-grpc-java:
 $(RUST_PLUGINS) &:
 	cargo install --quiet --locked --root tools protoc-gen-prost@0.5.0 protoc-gen-tonic@0.5.0
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet ./clients/python -e '.[dev]'
 	touch $(VENV)/.runtime $@
 
 # What `make serve` needs: Python and the service's own packages, no other toolchain.
-$(VENV)/.runtime: pyproject.toml
+$(VENV)/.runtime: pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet ./clients/python -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -83,7 +83,7 @@ breaking: install
 
 # Benchmarks: prints the table and writes bench/RESULTS.md and bench/latency.png.
 bench: install
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet ./clients/python -e '.[dev,bench]'
 	$(PY) -m bench.run
 	$(PY) -m bench.sidecar
 	$(PY) -m bench.sandbox

@@ -13,10 +13,10 @@ from pathlib import Path
 class KodadProcess:
     """Starts `python -m kodad serve` on a free loopback port; `address` once it serves."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, python: str = sys.executable) -> None:
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "kodad",
                 "serve",

@@ -146,16 +146,40 @@ def test_java_artifact_from_mvn_install(service: KodadProcess, tmp_path: Path) -
     assert "You said: hello from Java" in out
 
 
-def test_python_wheel_in_a_fresh_virtualenv(service: KodadProcess, tmp_path: Path) -> None:
+def python_example(address: str) -> str:
+    readme = (REPOSITORY / "README.md").read_text().split("## Python client", 1)[1]
+    return readme.split("```python\n", 1)[1].split("```", 1)[0].replace("127.0.0.1:50051", address)
+
+
+def test_python_client_alone_in_a_fresh_virtualenv(service: KodadProcess, tmp_path: Path) -> None:
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp_path,
-        REPOSITORY, cwd=tmp_path)  # fmt: skip
-    (wheel,) = tmp_path.glob("kodad-*.whl")
+        REPOSITORY / "clients/python", cwd=tmp_path)  # fmt: skip
+    (wheel,) = tmp_path.glob("kodad_client-*.whl")
     root, workspace = project(tmp_path, "py-app")
     run(sys.executable, "-m", "venv", root / "venv", cwd=root)
     python = root / "venv/bin/python"
     run(python, "-m", "pip", "install", "--quiet", wheel, cwd=root)
-    readme = (REPOSITORY / "README.md").read_text().split("## Python client", 1)[1]
-    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    (root / "example.py").write_text(example.replace("127.0.0.1:50051", service.address))
+    installed = json.loads(run(python, "-m", "pip", "list", "--format=json", cwd=root))
+    names = {p["name"].lower().replace("_", "-") for p in installed} - {"pip", "setuptools"}
+    light = {"kodad-client", "grpcio", "protobuf", "googleapis-common-protos", "typing-extensions"}
+    assert "kodad-client" in names and names <= light, names  # nothing of the server
+    (root / "example.py").write_text(python_example(service.address))
     out = run(python, root / "example.py", cwd=workspace, timeout=120)
+    assert out.strip() == "You said: add a README"
+
+
+def test_python_service_wheel_with_its_client(tmp_path: Path) -> None:
+    for where in (REPOSITORY, REPOSITORY / "clients/python"):
+        run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+            tmp_path, where, cwd=tmp_path)  # fmt: skip
+    root, workspace = project(tmp_path, "py-service")
+    run(sys.executable, "-m", "venv", root / "venv", cwd=root)
+    python = root / "venv/bin/python"
+    run(python, "-m", "pip", "install", "--quiet", *tmp_path.glob("*.whl"), cwd=root)
+    service = KodadProcess(tmp_path / "data", python=str(python))
+    try:
+        (root / "example.py").write_text(python_example(service.address))
+        out = run(python, root / "example.py", cwd=workspace, timeout=120)
+    finally:
+        service.close()
     assert out.strip() == "You said: add a README"

@@ -32,6 +32,14 @@ def test_one_version_for_the_contract_the_service_and_every_sdk() -> None:
     found = {
         "kodad.__version__": kodad.__version__,
         "kodad.client.CONTRACT_VERSION": CONTRACT_VERSION,
+        "kodad-client": tomllib.loads((clients / "python/pyproject.toml").read_text())["project"][
+            "version"
+        ],
+        "kodad's kodad-client": next(
+            d.split("==")[1]
+            for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+            if d.startswith("kodad-client==")
+        ),
         "typescript": json.loads((clients / "typescript/package.json").read_text())["version"],
         "rust": tomllib.loads((clients / "rust/Cargo.toml").read_text())["package"]["version"],
         "java": re.search(

@@ -10,10 +10,13 @@ in CONFIRM and refuses them in READ_ONLY). Their files are read beneath the work
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,12 +145,56 @@ def _mcp_servers(path: Path, value: Any, workspace: bool) -> tuple[McpServerSpec
         raise ValueError(f"{path}: {e}") from None
 
 
+# A file changed this recently is read again even if its stamp is the one kept: mtime cannot
+# tell two writes within one clock tick apart.
+_RECENT_NS = 2_000_000_000
+_CACHED = 1024  # files
+_CACHED_CHARS = 64 * 1024  # a larger file is read and parsed every time (memory stays small)
+Stamp = tuple[int, ...]
+
+
+def _stamp(st: os.stat_result) -> Stamp | None:
+    """What tells the file's content changed: another inode, size, mtime, ctime (a chmod,
+    a new hard link), or None when it changed too recently to tell."""
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RECENT_NS:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _parsed_small(path: Path, text: str, workspace: bool) -> AgentProfile:
+    return parse(path, text, workspace=workspace)
+
+
+def _parsed(path: Path, text: str, workspace: bool) -> AgentProfile:
+    if len(text) > _CACHED_CHARS:
+        return parse(path, text, workspace=workspace)
+    return _parsed_small(path, text, workspace)
+
+
 class ProfileCatalog:
-    """The profiles a session on a workspace can use, read from disk when asked (so edits
-    apply to the next turn)."""
+    """The profiles a session on a workspace can use, looked up when asked (so edits apply to
+    the next turn). A file is read and parsed again only when its stamp (device, inode, size,
+    mtime) changed: a turn's start stats the profile files instead of parsing them."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory
+        self._texts: dict[tuple[str, str], tuple[Stamp, str]] = {}
+
+    def _text(
+        self, key: tuple[str, str], st: os.stat_result, read: Callable[[], str | None]
+    ) -> str | None:
+        """The file's text: the one kept while its stamp holds, else read (and kept)."""
+        stamp = _stamp(st)
+        kept = self._texts.get(key)
+        if stamp is not None and kept is not None and kept[0] == stamp:
+            return kept[1]
+        text = read()
+        if stamp is not None and text is not None and len(text) <= _CACHED_CHARS:
+            if len(self._texts) >= _CACHED:
+                self._texts.clear()
+            self._texts[key] = (stamp, text)
+        return text
 
     def _server_profiles(self) -> list[AgentProfile]:
         found = []
@@ -157,7 +204,9 @@ class ProfileCatalog:
             if path.suffix not in (".json", ".toml") or not path.is_file():
                 continue
             try:
-                found.append(parse(path))
+                text = self._text(("", str(path)), path.stat(), path.read_text)
+                assert text is not None
+                found.append(_parsed(path, text, False))
             except (OSError, ValueError) as e:
                 log.warning("skipping agent profile: %s", e)
                 if path.stem != DEFAULT.name:
@@ -168,10 +217,10 @@ class ProfileCatalog:
         """The workspace's profiles, read beneath it; those naming a profile of the server
         (or the built-in) are left out."""
         found = []
-        for name, text in _workspace_files(workspace):
+        for name, text in _workspace_files(workspace, self._text):
             path = Path(workspace) / WORKSPACE_DIR / name
             try:
-                profile = parse(path, text, workspace=True)
+                profile = _parsed(path, text, True)
             except ValueError as e:
                 log.warning("skipping agent profile: %s", e)
                 profile = _broken(path, e)
@@ -213,18 +262,32 @@ def _broken(path: Path, error: Exception) -> AgentProfile:
     return AgentProfile(path.stem, source=str(path), broken=str(error))
 
 
-def _workspace_files(workspace: str) -> list[tuple[str, str]]:
-    """(file name, text) of the workspace's profile files, read beneath it: no symlink or
-    hard link leads out, a file that is not regular or is over 1 MiB is skipped."""
+Reader = Callable[[tuple[str, str], os.stat_result, Callable[[], "str | None"]], "str | None"]
+
+
+def _workspace_files(workspace: str, text: Reader) -> list[tuple[str, str]]:
+    """(file name, text) of the workspace's profile files, read beneath it (through `text`,
+    which may keep them): no symlink or hard link leads out, a file that is not regular or is
+    over 1 MiB is skipped."""
     space = Workspace(workspace)
+    found = []
     try:
         with space.directory(WORKSPACE_DIR) as fd:
-            names = sorted(
-                e.name
-                for e in os.scandir(fd)
-                if e.name.endswith((".json", ".toml")) and e.is_file(follow_symlinks=False)
+            entries = sorted(
+                (e for e in os.scandir(fd) if e.name.endswith((".json", ".toml"))),
+                key=lambda e: e.name,
             )
-            files = [(n, read_regular(fd, n, 1024 * 1024)) for n in names]
+            for e in entries:
+                if not e.is_file(follow_symlinks=False):
+                    continue
+
+                def read(name: str = e.name) -> str | None:
+                    data = read_regular(fd, name, 1024 * 1024)
+                    return None if data is None else data.decode(errors="replace")
+
+                content = text((workspace, e.name), e.stat(follow_symlinks=False), read)
+                if content is not None:
+                    found.append((e.name, content))
     except (ToolError, OSError):
         return []
-    return [(n, data.decode(errors="replace")) for n, data in files if data is not None]
+    return found

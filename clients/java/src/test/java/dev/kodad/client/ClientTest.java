@@ -19,6 +19,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -198,5 +199,57 @@ class ClientTest {
           .replace("\"/path/to/repo\"", "workspace");
       assertTrue(program.contains(code), "Quickstart lacks: " + code);
     }
+  }
+
+  @Test
+  void questionsGetTheHandlersAnswerOrNoAnswer() throws IOException {
+    String ask =
+        "[{\"tool_call\":{\"name\":\"ask_user\",\"id\":\"q\",\"arguments\":{\"question\":\"Which?\","
+            + "\"choices\":[\"a\",\"b\"]}}}]";
+    Session session = scripted("{\"rounds\":[" + ask + ",[{\"text\":\"ok\"}]," + ask + ",[{\"text\":\"ok\"}]]}");
+    List<String> outputs = new ArrayList<>();
+    Handlers pick = Handlers.defaults().onQuestion(question -> question.getChoices(1));
+    for (Handlers handlers : List.of(pick, Handlers.defaults())) {
+      try (Turn turn = client.runTurn(session.getId(), "go", handlers)) {
+        for (EngineEvent event : turn) {
+          if (event.hasToolCallFinished()) {
+            outputs.add(event.getToolCallFinished().getOutput());
+          }
+        }
+      }
+    }
+    assertEquals(List.of("b", Handlers.NO_ANSWER), outputs);
+  }
+
+  @Test
+  void leavingATurnEarlyCancelsItAndCommandsAfterTheEndAreDropped() throws IOException {
+    Session session =
+        scripted("{\"rounds\":[[{\"text\":\"long\"},{\"delay_ms\":600000}],[{\"text\":\"next\"}]]}");
+    try (Turn turn = client.runTurn(session.getId(), "first", Handlers.defaults())) {
+      for (EngineEvent event : turn) {
+        if (event.hasTextDelta()) {
+          break;
+        }
+      }
+    }
+    TurnEndReason reason = TurnEndReason.TURN_END_REASON_UNSPECIFIED;
+    try (Turn turn = client.runTurn(session.getId(), "second", Handlers.defaults())) {
+      for (EngineEvent event : turn) {
+        if (event.hasTurnEnded()) {
+          reason = event.getTurnEnded().getReason();
+        }
+      }
+      turn.cancel(); // after the end: nothing to cancel, and no exception
+    }
+    assertEquals(TurnEndReason.TURN_END_REASON_COMPLETED, reason);
+  }
+
+  @Test
+  void aTimeoutIsADeadlineExceededWithItsCause() {
+    KodadException e =
+        assertThrows(
+            KodadException.class, () -> client.withTimeout(Duration.ofNanos(1)).getSession("s_x"));
+    assertEquals(Status.Code.DEADLINE_EXCEEDED, e.code());
+    assertTrue(e.getCause() instanceof io.grpc.StatusRuntimeException, String.valueOf(e.getCause()));
   }
 }

@@ -1,0 +1,57 @@
+"""Agent profiles are parsed again only when their files change (a turn's start stats them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kodad.engine import profiles
+from kodad.engine.profiles import ProfileCatalog
+
+
+def profile(path: Path, prompt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'name = "{path.stem}"\nsystem_prompt = "{prompt}"\n')
+
+
+def test_a_changed_file_is_read_again_and_an_unchanged_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiles, "_RECENT_NS", 0)  # no file counts as just written
+    server, workspace = tmp_path / "profiles", tmp_path / "ws"
+    profile(server / "ops.toml", "one")
+    profile(workspace / ".kodad/agents/local.toml", "mine")
+    catalog = ProfileCatalog(server)
+    assert catalog.get("ops").system_prompt == "one"
+    assert catalog.get("local", str(workspace)).system_prompt == "mine"
+
+    parsed: list[Path] = []
+    real = profiles.parse
+    monkeypatch.setattr(
+        profiles, "parse", lambda path, *a, **k: parsed.append(path) or real(path, *a, **k)
+    )
+    reads: list[str] = []
+    real_read = Path.read_text
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: reads.append(self.name) or real_read(self, *a, **k)
+    )
+    catalog.get("ops")
+    catalog.get("local", str(workspace))
+    assert reads == [] and parsed == []  # both kept: stamps unchanged
+
+    profile(server / "ops.toml", "two, longer")  # another size and mtime
+    assert catalog.get("ops").system_prompt == "two, longer"
+    assert reads == ["ops.toml"]
+    os.replace(workspace / ".kodad/agents/local.toml", tmp_path / "old.toml")
+    profile(workspace / ".kodad/agents/local.toml", "mine")  # same text, another inode
+    assert catalog.get("local", str(workspace)).system_prompt == "mine"
+
+
+def test_a_file_written_just_now_is_never_taken_from_the_cache(tmp_path: Path) -> None:
+    server = tmp_path / "profiles"
+    catalog = ProfileCatalog(server)
+    for prompt in ("aaa", "bbb", "ccc"):  # same size, maybe the same mtime tick
+        profile(server / "ops.toml", prompt)
+        assert catalog.get("ops").system_prompt == prompt

@@ -89,7 +89,6 @@ bench: install
 	$(PY) -m bench.sandbox
 	$(PY) -m bench.flood
 	$(PY) -m bench.checkpoints
-	$(PY) -m bench.sse_load
 	tools/postgres.sh
 	$(PY) -m bench.replicas
 
@@ -103,7 +102,6 @@ pytest: install tests/acp_ts/node_modules/.installed clients/typescript/node_mod
 	$(PY) -m bench.flood --quick
 	$(PY) -m bench.checkpoints --quick
 	$(PY) -m bench.run --quick
-	$(PY) -m bench.sse_load --quick
 
 # The TypeScript ACP SDK, for the test where an editor written with it drives `kodad acp`.
 tests/acp_ts/node_modules/.installed: tests/acp_ts/package.json tests/acp_ts/package-lock.json

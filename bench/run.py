@@ -28,6 +28,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench import sse_load
 from bench.harness import Child, Kodad, Stats, cpu_seconds, rss_bytes
 from kodad.domain.model import SessionRecord
 from kodad.gen.koda.v1 import engine_pb2 as epb
@@ -58,6 +59,9 @@ class Sizes:
     stored_sessions: int = 100_000
     scaling: tuple[int, ...] = (1, 10, 100, 1000)
     scaling_deltas: int = 200
+    sse_sessions: int = 1000
+    sse_tokens: int = 100
+    sse_rate: float = 20.0
 
 
 def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
@@ -475,6 +479,31 @@ async def startup(work: Path, sizes: Sizes) -> list[Row]:
     ]
 
 
+# Figure 7: many agents through a real SSE provider, against a bare relay (bench/sse_load.py).
+
+
+async def many_agents(sizes: Sizes) -> list[Row]:
+    relay, kodad = await asyncio.to_thread(
+        sse_load.measure, sizes.sse_sessions, sizes.sse_tokens, sizes.sse_rate, 2
+    )
+    what = (
+        f"7. {sizes.sse_sessions:,} sessions x {sizes.sse_tokens} tokens at "
+        f"{sizes.sse_rate:g} tok/s via SSE"
+    )
+    p50s = f"p50 {kodad.latency.p50:.1f} / {relay.latency.p50:.1f}"
+    return [
+        Row(f"{what}: errors / tokens lost", f"{kodad.errors} / {kodad.lost}",
+            f"{relay.errors} / {relay.lost} (relay)", "-", "0 / 0"),
+        Row(f"{what}: token -> client p99 (ms)", f"{kodad.latency.p99:.1f}",
+            f"{relay.latency.p99:.1f} (relay)", p50s,
+            "<= 250, below the relay"),
+        Row(f"{what}: first token after start_turn p99 (ms)", f"{kodad.first.p99:.1f}",
+            f"{relay.first.p99:.1f} (relay)", f"p50 {kodad.first.p50:.1f}", "<= 250"),
+        Row(f"{what}: server CPU per token (us)", f"{kodad.cpu_us_per_token:.0f}",
+            f"{relay.cpu_us_per_token:.0f} (relay)", "-", "<= 100"),
+    ]  # fmt: skip
+
+
 def plot(points: list[tuple[int, float, float, float]], path: Path) -> None:
     import matplotlib
 
@@ -525,8 +554,8 @@ async def main() -> None:
     args = parser.parse_args()
     sizes = Sizes()
     if args.quick:
-        sizes = Sizes(10_000, 300, 100, 100, 500, 5_000, (1, 10, 100), 100)
-    chosen = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
+        sizes = Sizes(10_000, 300, 100, 100, 500, 5_000, (1, 10, 100), 100, 50, 20)
+    chosen = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7"}
     rows: list[Row] = []
     points: list[tuple[int, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="kodad-bench-") as tmp:
@@ -546,6 +575,9 @@ async def main() -> None:
             print("running figure 6 ...", file=sys.stderr, flush=True)
             more, points = await scaling(work, sizes)
             rows += more
+        if "7" in chosen:
+            print("running figure 7 ...", file=sys.stderr, flush=True)
+            rows += await many_agents(sizes)
     rendered = table(rows)
     print(rendered)
     if args.quick or args.only:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -40,6 +41,7 @@ async def test_a_reader_that_falls_behind_stays_bounded_and_catches_up(store: Sq
     log = EventLog("s_1", 0, writer)
     log.emit("t", TextDelta("first"))
     feed = log.follow(store, 0, buffer=10)
+    await writer.flush()  # the writer is not started here: the test commits
     assert (await anext(feed)).seq == 1  # the feed is now live
 
     for i in range(500):
@@ -151,3 +153,34 @@ async def test_a_coalesced_event_stays_bounded(store: SqliteStore) -> None:
         3 * COALESCED_CHARS // 1000
     )
     assert len(stored) <= COALESCE_AFTER + 4
+
+
+async def test_a_follower_reads_the_store_only_for_what_was_published_before_it(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    real = store.list_events
+
+    async def counted(session_id: str, *, after_seq: int, limit: int) -> list[Event]:
+        reads.append(after_seq)
+        return await real(session_id, after_seq=after_seq, limit=limit)
+
+    monkeypatch.setattr(store, "list_events", counted)
+    writer = EventWriter(store)
+    log = EventLog("s_1", 0, writer)
+    log.emit("t", TextDelta("a"))
+    await writer.flush()  # published: a new follower needs the store for it
+    log.emit("t", TextDelta("b"))  # not stored yet: it comes live
+    late = log.follow(store, 0)
+    first = await anext(late)
+    await writer.flush()
+    assert [first.seq, (await anext(late)).seq] == [1, 2] and reads == [0]
+
+    reads.clear()
+    fresh = log.follow(store, log.assigned_seq)  # a turn's own stream, before its first event
+    log.emit("t", TextDelta("c"))  # emitted, not stored: the follower subscribes before the
+    pending = asyncio.ensure_future(anext(fresh))  # commit publishes it (tasks run in order)
+    await writer.flush()
+    assert (await pending).seq == 3 and reads == []  # no store read at all
+    await late.aclose()
+    await fresh.aclose()

@@ -4,6 +4,7 @@ local server speaking the real streaming format."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import AsyncIterator
 
@@ -32,7 +33,7 @@ from kodad.providers import (
 )
 from kodad.providers.http import RetryPolicy
 from kodad.providers.openai_compat import to_openai_messages
-from kodad.providers.sse import ServerSentEvent, iter_sse
+from kodad.providers.sse import ServerSentEvent, iter_sse, iter_sse_batches
 from tests.fakes.llm_server import (
     Failure,
     FakeLLM,
@@ -54,6 +55,17 @@ async def collect(events: AsyncIterator[ProviderEvent]) -> list[ProviderEvent]:
     return [e async for e in events]
 
 
+def adjacent_merged(events: list[ProviderEvent]) -> list[ProviderEvent]:
+    """The events with adjacent text (or thinking) chunks joined, as a provider may send them."""
+    out: list[ProviderEvent] = []
+    for e in events:
+        if out and isinstance(e, TextChunk | ThinkingChunk) and type(out[-1]) is type(e):
+            out[-1] = type(e)(out[-1].text + e.text)  # type: ignore[union-attr]
+        else:
+            out.append(e)
+    return out
+
+
 def request(*messages: Message) -> ProviderRequest:
     return ProviderRequest(
         model="m",
@@ -64,28 +76,24 @@ def request(*messages: Message) -> ProviderRequest:
 
 class TestSse:
     async def test_events_data_lines_and_comments(self) -> None:
-        got = [
-            e
-            async for e in iter_sse(
-                lines(
-                    ": keep-alive",
-                    "event: message_start",
-                    'data: {"a":',
-                    "data: 1}",
-                    "",
-                    "data:no-space",
-                    "",
-                    "retry: 10",
-                    "",
-                    "data: tail",
-                )
-            )
-        ]
-        assert got == [
-            ServerSentEvent("message_start", '{"a":\n1}'),
-            ServerSentEvent("message", "no-space"),
-            ServerSentEvent("message", "tail"),
-        ]
+        stream = (
+            ': keep-alive\r\nevent: message_start\ndata: {"a":\ndata: 1}\n\n'
+            "data:no-space\n\nretry: 10\n\ndata: tail"
+        )
+        for cuts in ([], [5, 17, 20, 40], list(range(1, len(stream)))):  # any read boundaries
+            bounds = [0, *cuts, len(stream)]
+            reads = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+            got = [e async for e in iter_sse(lines(*reads))]
+            assert got == [
+                ServerSentEvent("message_start", '{"a":\n1}'),
+                ServerSentEvent("message", "no-space"),
+                ServerSentEvent("message", "tail"),
+            ], cuts
+
+    async def test_a_read_brings_its_events_as_one_batch(self) -> None:
+        reads = ["data: a\n\ndata: b\n\nda", "ta: c\r", "\n\r\n", "data: d\n\n"]
+        batches = [[e.data for e in b] async for b in iter_sse_batches(lines(*reads))]
+        assert batches == [["a", "b"], ["c"], ["d"]]
 
 
 class TestScripted:
@@ -220,13 +228,20 @@ class TestOpenAICompat:
         chunks.insert(1, {"choices": [{"index": 0, "delta": {"reasoning_content": "think"}}]})
         fake_llm.replies.append(Stream([*chunks, usage_chunk(10, 2, cached=4)]))
         got = await collect(self.provider(fake_llm, client).stream(request()))
-        assert got == [
+        assert adjacent_merged(got) == [  # deltas one read brings may come as one
             ThinkingChunk("think"),
-            TextChunk("Hel"),
-            TextChunk("lo"),
+            TextChunk("Hello"),
             UsageReport(Usage(10, 2, 4)),
             StreamFinished("stop"),
         ]
+
+    async def test_deltas_that_arrive_together_are_one_chunk(
+        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+    ) -> None:
+        together = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in text_chunks(*"abcd"))
+        fake_llm.replies.append(Raw(together + b"data: [DONE]\n\n"))  # one write
+        got = await collect(self.provider(fake_llm, client).stream(request()))
+        assert [e for e in got if isinstance(e, TextChunk)] == [TextChunk("abcd")]
 
     async def test_parallel_tool_calls_split_anywhere(
         self, fake_llm: FakeLLM, client: httpx.AsyncClient

@@ -214,10 +214,13 @@ class EventLog:
         the store. Ends when the log closes."""
         last = after_seq
         while True:
+            # Publishing stores first, then hands the event to every subscriber at once: so
+            # what comes after `stored_seq` reaches this subscription, and only what came
+            # before it needs the store (none for a turn's own stream, which subscribes
+            # before its first event is stored).
             subscription = self.subscribe(buffer)
             try:
-                await self.flush()  # everything emitted before subscribing is now stored
-                while True:
+                while last < self.stored_seq:
                     page = await store.list_events(
                         self.session_id, after_seq=last, limit=REPLAY_PAGE
                     )

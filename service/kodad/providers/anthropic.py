@@ -269,7 +269,7 @@ class AnthropicProvider:
         usage: dict[str, int] = {}
         stop_reason = ""
         finished = False
-        async for sse in iter_sse(response.aiter_lines()):
+        async for sse in iter_sse(response.aiter_text()):
             try:
                 data = json.loads(sse.data)
             except json.JSONDecodeError:

@@ -37,7 +37,7 @@ from kodad.providers.http import (
     post_stream,
     rejects_parameter,
 )
-from kodad.providers.sse import iter_sse
+from kodad.providers.sse import iter_sse_batches
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 OFFICIAL_HOST = "api.openai.com"
@@ -95,6 +95,15 @@ def _usage(reported: dict[str, Any], default_input: int = 0) -> Usage:
         output_tokens=int(reported.get("completion_tokens") or 0),
         cache_read_tokens=int(details.get("cached_tokens") or 0),
     )
+
+
+def _merge(deltas: list[TextChunk | ThinkingChunk], delta: TextChunk | ThinkingChunk) -> None:
+    """Appends `delta`, merged into the last one when both are text or both thinking: the
+    deltas one read brings are one event, so a stream that fell behind catches up in few."""
+    if deltas and type(deltas[-1]) is type(delta):
+        deltas[-1] = type(delta)(deltas[-1].text + delta.text)
+    else:
+        deltas.append(delta)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -251,40 +260,41 @@ class OpenAICompatProvider:
         usage: Usage | None = None
         done = False
         pieces = 0
-        async for sse in iter_sse(response.aiter_lines()):
-            if sse.data.strip() == "[DONE]":
-                done = True
+        async for batch in iter_sse_batches(response.aiter_text()):
+            deltas: list[TextChunk | ThinkingChunk] = []  # this read's, adjacent ones merged
+            for sse in batch:
+                if sse.data.strip() == "[DONE]":
+                    done = True
+                    break
+                try:
+                    chunk = self._chunk(sse.data)
+                except ProviderError:
+                    for merged in deltas:  # what came before the failure still counts
+                        yield merged
+                    raise
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if content := delta.get("content"):
+                        pieces += 1
+                        _merge(deltas, TextChunk(content))
+                    if thinking := delta.get("reasoning_content") or delta.get("reasoning"):
+                        pieces += 1
+                        _merge(deltas, ThinkingChunk(thinking))
+                    for part in delta.get("tool_calls") or ():
+                        index = int(part.get("index", 0))
+                        acc = calls.setdefault(index, {"id": "", "name": "", "args": ""})
+                        acc["id"] = part.get("id") or acc["id"]
+                        function = part.get("function") or {}
+                        acc["name"] += function.get("name") or ""
+                        acc["args"] += function.get("arguments") or ""
+                        pieces += 1
+                    finish = choice.get("finish_reason") or finish
+                if reported := chunk.get("usage"):
+                    usage = _usage(reported)
+            for merged in deltas:
+                yield merged
+            if done:
                 break
-            try:
-                chunk = json.loads(sse.data)
-            except json.JSONDecodeError:
-                raise ProviderError(
-                    "provider_error", f"{self.url} sent a line that is not JSON: {sse.data[:200]!r}"
-                ) from None
-            if not isinstance(chunk, dict):
-                raise ProviderError("provider_error", f"{self.url} sent {sse.data[:200]!r}")
-            if "error" in chunk:
-                text = error_text(sse.data.encode())
-                raise ProviderError("provider_error", f"{self.url} reported an error: {text}")
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                if content := delta.get("content"):
-                    pieces += 1
-                    yield TextChunk(content)
-                if thinking := delta.get("reasoning_content") or delta.get("reasoning"):
-                    pieces += 1
-                    yield ThinkingChunk(thinking)
-                for part in delta.get("tool_calls") or ():
-                    index = int(part.get("index", 0))
-                    acc = calls.setdefault(index, {"id": "", "name": "", "args": ""})
-                    acc["id"] = part.get("id") or acc["id"]
-                    function = part.get("function") or {}
-                    acc["name"] += function.get("name") or ""
-                    acc["args"] += function.get("arguments") or ""
-                    pieces += 1
-                finish = choice.get("finish_reason") or finish
-            if reported := chunk.get("usage"):
-                usage = _usage(reported)
         if not done and not finish:
             raise ProviderError(
                 "network", f"{self.url} ended the stream before the answer was complete"
@@ -294,6 +304,21 @@ class OpenAICompatProvider:
         usage = usage or Usage(input_tokens=prompt_estimate, output_tokens=pieces)
         for event in self._ending(ordered, usage, finish):
             yield event
+
+    def _chunk(self, data: str) -> dict[str, Any]:
+        """One streamed chunk, or ProviderError for what is not one (or reports an error)."""
+        try:
+            chunk = json.loads(data)
+        except json.JSONDecodeError:
+            raise ProviderError(
+                "provider_error", f"{self.url} sent a line that is not JSON: {data[:200]!r}"
+            ) from None
+        if not isinstance(chunk, dict):
+            raise ProviderError("provider_error", f"{self.url} sent {data[:200]!r}")
+        if "error" in chunk:
+            text = error_text(data.encode())
+            raise ProviderError("provider_error", f"{self.url} reported an error: {text}")
+        return chunk
 
     def _ending(
         self, calls: list[dict[str, str]], usage: Usage, finish: str

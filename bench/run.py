@@ -71,8 +71,12 @@ def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
 
 
 async def create(
-    stub: pb_grpc.SessionServiceStub, workspace: Path, provider: spb.ProviderConfig | None = None
+    stub: pb_grpc.SessionServiceStub, work: Path, provider: spb.ProviderConfig | None = None
 ) -> str:
+    """A session on the bench's own empty workspace (`work/workspace`): not on `work`, which
+    holds the services' data, so a turn's checkpoint captures a directory, not the bench."""
+    workspace = work / "workspace"
+    workspace.mkdir(exist_ok=True)
     session = spb.Session(workspace=str(workspace), approval_mode=spb.APPROVAL_MODE_AUTO)
     if provider is not None:
         session.provider.CopyFrom(provider)

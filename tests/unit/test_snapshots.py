@@ -101,3 +101,20 @@ def test_a_restore_never_writes_through_a_symlink_planted_in_the_workspace(
     assert list(outside.iterdir()) == []
     assert (ws / "conf").is_dir() and not (ws / "conf").is_symlink()
     assert (ws / "conf" / "settings").read_text() == "mine\n"
+
+
+def test_a_snapshot_store_inside_the_workspace_is_not_captured(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"  # e.g. a home directory that holds the service's data
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "a.py").write_text("a = 1\n")
+    (ws / "data" / "snapshots").mkdir(parents=True)
+    store = ObjectStore(ws / "data" / "snapshots")
+    snaps = WorkspaceSnapshots(store, ws, Limits())
+    first = snaps.capture()
+    (ws / "src" / "a.py").write_text("a = 2\n")
+    second = snaps.capture()  # the store now holds objects: a capture must not take them in
+    (ws / "src" / "a.py").write_text("a = 1\n")
+    assert snaps.capture().tree == first.tree  # as if the store were not there
+    assert second.tree != first.tree
+    snaps.restore(first.tree, second.tree)
+    assert (ws / "data" / "snapshots" / "objects").is_dir()  # a restore leaves it alone

@@ -54,6 +54,15 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._identity: tuple[int, int] | None = None
+
+    def identity(self) -> tuple[int, int] | None:
+        """The store directory's (device, inode), None before it exists."""
+        if self._identity is None:
+            with contextlib.suppress(OSError):
+                st = self.root.stat()
+                self._identity = (st.st_dev, st.st_ino)
+        return self._identity
 
     def _path(self, digest: str) -> Path:
         return self.root / "objects" / digest[:2] / digest[2:]
@@ -107,6 +116,8 @@ class WorkspaceSnapshots:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == self.objects.identity():
+                continue  # the snapshot store itself, inside the workspace: never captured
             if stat.S_ISDIR(st.st_mode):
                 entries.append((name, "d", self._tree(entry.path, child, result, started), 0, 0))
             elif stat.S_ISREG(st.st_mode):

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
-
-import aiosqlite
 
 from kodad.domain.events import Event, TurnEnded
 from kodad.domain.model import (
@@ -148,35 +147,31 @@ class SqliteStore(SqliteQueues):
     @uninterruptible
     async def append_message(self, session_id: str, message: Message) -> Message:
         created = now_us()
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute(
-                    "UPDATE sessions SET message_count = message_count + 1, update_time = ?"
-                    " WHERE id = ? RETURNING message_count",
-                    (created, session_id),
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is None:
-                    raise LookupError(f"session {session_id} does not exist")
-                index = int(row[0])
-                await conn.execute(
-                    "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (
-                        session_id,
-                        index,
-                        message.turn_id,
-                        message.role.value,
-                        codec.encode_message_body(message),
-                        created,
-                    ),
-                )
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+
+        def run(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "UPDATE sessions SET message_count = message_count + 1, update_time = ?"
+                " WHERE id = ? RETURNING message_count",
+                (created, session_id),
+            ).fetchone()
+            if row is None:
+                raise LookupError(f"session {session_id} does not exist")
+            index = int(row[0])
+            db.execute(
+                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    session_id,
+                    index,
+                    message.turn_id,
+                    message.role.value,
+                    codec.encode_message_body(message),
+                    created,
+                ),
+            )
+            return index
+
+        index = await self._write(run)
         return dataclasses.replace(message, index=index, create_time=created)
 
     async def list_messages(
@@ -198,31 +193,28 @@ class SqliteStore(SqliteQueues):
         last: dict[str, int] = {}
         for e in events:
             last[e.session_id] = e.seq
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                await conn.executemany(
-                    "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
-                    " subagent_session_id, parent_call_id) VALUES (?,?,?,?,?,?,?)",
-                    [codec.event_row(e) for e in events],
-                )
-                await conn.executemany(
-                    "UPDATE sessions SET last_seq = ? WHERE id = ?",
-                    [(seq, sid) for sid, seq in last.items()],
-                )
-                # A turn_started is stored with its turn row, a turn_ended with the turn's
-                # end: a crash between the two never leaves them disagreeing.
-                for bound in codec.turn_bounds(events):
-                    if isinstance(bound.payload, TurnEnded):
-                        await self._end(conn, codec.turn_end(bound))
-                        continue
-                    await conn.execute(INSERT_TURN, codec.turn_row(bound))
-                    await conn.execute(MARK_RUNNING, (bound.turn_id, bound.session_id))
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+        rows = [codec.event_row(e) for e in events]  # encoded here, not on the store's thread
+
+        def run(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
+                " subagent_session_id, parent_call_id) VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
+            db.executemany(
+                "UPDATE sessions SET last_seq = ? WHERE id = ?",
+                [(seq, sid) for sid, seq in last.items()],
+            )
+            # A turn_started is stored with its turn row, a turn_ended with the turn's end: a
+            # crash between the two never leaves them disagreeing.
+            for bound in codec.turn_bounds(events):
+                if isinstance(bound.payload, TurnEnded):
+                    self._end(db, codec.turn_end(bound))
+                    continue
+                db.execute(INSERT_TURN, codec.turn_row(bound))
+                db.execute(MARK_RUNNING, (bound.turn_id, bound.session_id))
+
+        await self._write(run)
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self._r.execute_fetchall(
@@ -252,34 +244,23 @@ class SqliteStore(SqliteQueues):
     async def end_turn(self, turn: TurnRecord) -> None:
         if turn.reason is None:
             raise ValueError("end_turn needs a reason")
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                await self._end(conn, turn)
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+        await self._write(lambda db: self._end(db, turn))
 
     @staticmethod
-    async def _end(conn: aiosqlite.Connection, turn: TurnRecord) -> None:
+    def _end(db: sqlite3.Connection, turn: TurnRecord) -> None:
         """In a transaction: ends the turn (once: a turn already ended stays as it is), adds
         its usage to the session's and frees the session if it still runs that turn."""
-        cursor = await conn.execute(
+        cursor = db.execute(
             "UPDATE turns SET end_time=?, reason=?, error_code=?, error_message=?, usage=?"
             " WHERE session_id=? AND turn_id=? AND reason IS NULL",
             codec.end_row(turn),
         )
         if cursor.rowcount == 0:
             return
-        async with conn.execute(
-            "SELECT usage FROM sessions WHERE id = ?", (turn.session_id,)
-        ) as found:
-            row = await found.fetchone()
+        row = db.execute("SELECT usage FROM sessions WHERE id = ?", (turn.session_id,)).fetchone()
         if row is not None:
             total = codec.decode_usage(str(row[0])) + turn.usage
-            await conn.execute(
+            db.execute(
                 "UPDATE sessions SET usage=?, update_time=?,"
                 " active_turn_id = CASE WHEN active_turn_id = ? THEN '' ELSE active_turn_id END"
                 " WHERE id=?",
@@ -297,25 +278,19 @@ class SqliteStore(SqliteQueues):
 
     @uninterruptible
     async def add_approval_rule(self, session_id: str, rule: ApprovalRule) -> None:
-        async with self._lock:
-            conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute(
-                    "SELECT approval_rules FROM sessions WHERE id = ?", (session_id,)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None:
-                    rules = codec.decode_rules(str(row[0]))
-                    if rule not in rules:
-                        await conn.execute(
-                            "UPDATE sessions SET approval_rules = ? WHERE id = ?",
-                            (codec.encode_rules((*rules, rule)), session_id),
-                        )
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+        def run(db: sqlite3.Connection) -> None:
+            row = db.execute(
+                "SELECT approval_rules FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is not None:
+                rules = codec.decode_rules(str(row[0]))
+                if rule not in rules:
+                    db.execute(
+                        "UPDATE sessions SET approval_rules = ? WHERE id = ?",
+                        (codec.encode_rules((*rules, rule)), session_id),
+                    )
+
+        await self._write(run)
 
     async def list_file_changes(
         self, session_id: str, *, turn_id: str, after: int, limit: int

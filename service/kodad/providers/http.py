@@ -217,7 +217,7 @@ async def post_stream(
                     yield RateLimitReport(limits)
                 content_type = response.headers.get("content-type", "").lower()
                 if "json" in content_type and "event-stream" not in content_type:
-                    for event in read_whole(_json_body(url, await response.aread())):
+                    for event in read_whole(json_object(url, await response.aread())):
                         started = True
                         yield event
                     return
@@ -257,18 +257,21 @@ async def post_stream(
         await sleep(delay)
 
 
-def _json_body(url: str, body: bytes) -> dict[str, Any]:
-    """A whole JSON answer; ProviderError when it is not an object or is an error."""
+def json_object(url: str, body: bytes | str, *, streamed: bool = False) -> dict[str, Any]:
+    """A JSON object the server sent (a whole answer, or with `streamed` one event's data);
+    ProviderError when it is not an object or reports an error."""
+    sent, said = ("sent a line that is not JSON", "sent") if streamed else (
+        "answered with JSON that does not parse", "answered"
+    )  # fmt: skip
     try:
         data = json.loads(body)
     except ValueError:
-        raise ProviderError(
-            "provider_error", f"{url} answered with JSON that does not parse: {body[:200]!r}"
-        ) from None
+        raise ProviderError("provider_error", f"{url} {sent}: {body[:200]!r}") from None
     if not isinstance(data, dict):
-        raise ProviderError("provider_error", f"{url} answered {body[:200]!r}")
+        raise ProviderError("provider_error", f"{url} {said} {body[:200]!r}")
     if "error" in data:
-        raise ProviderError("provider_error", f"{url} reported an error: {error_text(body)}")
+        raw = body.encode() if isinstance(body, str) else body
+        raise ProviderError("provider_error", f"{url} reported an error: {error_text(raw)}")
     return data
 
 
@@ -296,7 +299,7 @@ async def get_json(
             f"{url} returned HTTP {response.status_code}: {text}",
             status=response.status_code,
         )
-    return _json_body(url, response.content)
+    return json_object(url, response.content)
 
 
 def positive(value: Any) -> int:

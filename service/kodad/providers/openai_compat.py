@@ -29,9 +29,9 @@ from kodad.providers.http import (
     DEFAULT_RETRY,
     RetryPolicy,
     Sleep,
-    error_text,
     get_json,
     is_json,
+    json_object,
     output_limit_notice,
     positive,
     post_stream,
@@ -267,7 +267,7 @@ class OpenAICompatProvider:
                     done = True
                     break
                 try:
-                    chunk = self._chunk(sse.data)
+                    chunk = json_object(self.url, sse.data, streamed=True)
                 except ProviderError:
                     for merged in deltas:  # what came before the failure still counts
                         yield merged
@@ -304,21 +304,6 @@ class OpenAICompatProvider:
         usage = usage or Usage(input_tokens=prompt_estimate, output_tokens=pieces)
         for event in self._ending(ordered, usage, finish):
             yield event
-
-    def _chunk(self, data: str) -> dict[str, Any]:
-        """One streamed chunk, or ProviderError for what is not one (or reports an error)."""
-        try:
-            chunk = json.loads(data)
-        except json.JSONDecodeError:
-            raise ProviderError(
-                "provider_error", f"{self.url} sent a line that is not JSON: {data[:200]!r}"
-            ) from None
-        if not isinstance(chunk, dict):
-            raise ProviderError("provider_error", f"{self.url} sent {data[:200]!r}")
-        if "error" in chunk:
-            text = error_text(data.encode())
-            raise ProviderError("provider_error", f"{self.url} reported an error: {text}")
-        return chunk
 
     def _ending(
         self, calls: list[dict[str, str]], usage: Usage, finish: str

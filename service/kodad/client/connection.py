@@ -315,10 +315,9 @@ class Client:
             when_busy=when_busy, max_total_tokens=max_total_tokens, max_cost=max_cost,
             output_schema_json=json.dumps(output_schema) if output_schema is not None else "",
         )  # fmt: skip
-        previous = self._turns.get(session_id)
         turn = Turn(
             self.stub, start, on_approval, on_loop_cap, self._metadata, on_question,
-            previous if previous is not None and not previous.done else None,
+            self._turns.get(session_id),
         )  # fmt: skip
         self._turns[session_id] = turn
         return turn

@@ -154,7 +154,7 @@ class Turn:
             self._ended = True
             if self._started:
                 with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                    await self.send(epb.EngineCommand(cancel=epb.Cancel()))
+                    await self.cancel()
                     async with asyncio.timeout(10):
                         while (response := await self._call.read()) is not _EOF:
                             assert isinstance(response, pb.RunTurnResponse)

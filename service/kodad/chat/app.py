@@ -16,7 +16,7 @@ from rich.text import Text
 
 from kodad.chat import transcript
 from kodad.chat.asking import Asker, one_key
-from kodad.chat.render import TurnView, brief
+from kodad.chat.render import TurnView, call_label
 from kodad.chat.rewinds import Rewinding
 from kodad.chat.sessions import sessions_table
 from kodad.chat.terminal import history_file, newline_keys, outcome
@@ -106,9 +106,9 @@ class Chat(Rewinding):
                 if m.text:
                     self.console.print(Markdown(m.text))
                 for call in m.tool_calls:
-                    label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}"
+                    label = call_label(call.tool_name, call.arguments_json)
                     mark, ended = outcome(results.get(call.call_id))
-                    self.console.print(Text(f"{mark} {label.strip()} — {ended}", style="dim"))
+                    self.console.print(Text(f"{mark} {label} — {ended}", style="dim"))
             elif m.role == spb.MESSAGE_ROLE_SUMMARY:
                 self.console.print(Text("(earlier messages summarised)", style="dim"))
 

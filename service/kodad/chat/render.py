@@ -47,6 +47,16 @@ def brief(tool: str, arguments_json: str) -> str:
     return ""
 
 
+def call_label(tool: str, arguments_json: str) -> str:
+    """A call as one line: the tool and what it is called on."""
+    return f"{tool} {brief(tool, arguments_json)}".strip()
+
+
+def _tail(text: str, style: str) -> list[Text]:
+    """The last three lines of `text`, indented, for the live area."""
+    return [Text(f"    {line[:200]}", style=style) for line in text.rstrip("\n").splitlines()[-3:]]
+
+
 def summarize_output(tool: str, output: str, is_error: bool, truncated: bool) -> str:
     lines = len(output.splitlines())
     size = len(output.encode())
@@ -105,16 +115,14 @@ class TurnView:
         if self._thought.strip():
             self._spinner.update(text=Text(" thinking…", style="dim italic"))
             parts.append(self._spinner)
-            tail = self._thought.rstrip("\n").splitlines()[-3:]
-            parts += [Text(f"    {line[:200]}", style="dim italic") for line in tail]
+            parts += _tail(self._thought, "dim italic")
         if self._block:
             parts.append(Text(self._block))
         if self._tool is not None:
             _, label, started = self._tool
             self._spinner.update(text=Text(f" {label}  ({time.monotonic() - started:.1f} s)"))
             parts.append(self._spinner)
-            tail = self._output.rstrip("\n").splitlines()[-3:]
-            parts += [Text(f"    {line[:200]}", style="dim") for line in tail]
+            parts += _tail(self._output, "dim")
         return Group(*parts)
 
     def _refresh(self) -> None:
@@ -159,7 +167,7 @@ class TurnView:
         child = event.subagent_session_id
         if kind == "tool_call_started":
             call = event.tool_call_started
-            label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}".strip()
+            label = call_label(call.tool_name, call.arguments_json)
             self._subagent_calls[(child, call.call_id)] = (call.tool_name, label)
         elif kind == "tool_call_finished":
             done = event.tool_call_finished
@@ -194,7 +202,7 @@ class TurnView:
             self._flush_block()
             call = event.tool_call_started
             self._show_thinking()
-            label = f"{call.tool_name} {brief(call.tool_name, call.arguments_json)}".strip()
+            label = call_label(call.tool_name, call.arguments_json)
             self._tool = (call.tool_name, label, time.monotonic())
             self._output = ""
             self._written = _written_bytes(call.tool_name, call.arguments_json)
@@ -210,7 +218,7 @@ class TurnView:
                 self.console.print(f"  {marks.get(todo.status, '☐')} {todo.content}")
         elif kind == "approval_requested" and self._tool is None:  # followed from here on
             asked = event.approval_requested
-            label = f"{asked.tool_name} {brief(asked.tool_name, asked.arguments_json)}".strip()
+            label = call_label(asked.tool_name, asked.arguments_json)
             self._tool = (asked.tool_name, label, time.monotonic())
         elif kind == "approval_resolved" and self._tool is not None:
             name, label, _ = self._tool  # the clock runs from the decision, not the question

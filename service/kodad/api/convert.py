@@ -197,6 +197,10 @@ def approval_rules(pbs: list[spb.ApprovalRule]) -> tuple[m.ApprovalRule, ...]:
     return tuple(m.ApprovalRule(r.tool_name, r.command_prefix, r.reject) for r in pbs)
 
 
+def approval_rule(r: m.ApprovalRule) -> spb.ApprovalRule:
+    return spb.ApprovalRule(tool_name=r.tool_name, command_prefix=r.command_prefix, reject=r.reject)
+
+
 def images(pbs: list[spb.Image]) -> tuple[m.Image, ...]:
     return tuple(m.Image(i.mime_type, i.data) for i in pbs)
 
@@ -278,12 +282,7 @@ def session(r: m.SessionRecord) -> spb.Session:
             )
             for q in r.queued_turns
         ],
-        approval_rules=[
-            spb.ApprovalRule(
-                tool_name=a.tool_name, command_prefix=a.command_prefix, reject=a.reject
-            )
-            for a in r.approval_rules
-        ],
+        approval_rules=[approval_rule(a) for a in r.approval_rules],
     )
 
 

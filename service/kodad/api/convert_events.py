@@ -12,6 +12,7 @@ from kodad.api.convert import (
     LEVELS,
     REASONS,
     RISKS_TO_PB,
+    approval_rule,
     decision,
     disconnect_policy,
     images,
@@ -27,7 +28,6 @@ from kodad.engine.control import AnswerQuestion, Approve, Cancel, DecideLoop, St
 from kodad.engine.inputs import TurnInput
 from kodad.engine.pending import ApprovalAnswer, LoopAnswer
 from kodad.gen.koda.v1 import engine_pb2 as epb
-from kodad.gen.koda.v1 import session_pb2 as spb
 
 
 def event(e: ev.Event) -> epb.EngineEvent:
@@ -80,14 +80,7 @@ def event(e: ev.Event) -> epb.EngineEvent:
             resolved.request_id, resolved.call_id = p.request_id, p.call_id
             resolved.decision = DECISIONS_TO_PB[p.decision]
             if p.rule is not None:
-                rule = p.rule
-                resolved.rule.CopyFrom(
-                    spb.ApprovalRule(
-                        tool_name=rule.tool_name,
-                        command_prefix=rule.command_prefix,
-                        reject=rule.reject,
-                    )
-                )
+                resolved.rule.CopyFrom(approval_rule(p.rule))
         case ev.LoopCapReached():
             pb.loop_cap_reached.CopyFrom(epb.LoopCapReached(iterations=p.iterations, cap=p.cap))
         case ev.UsageReported():

@@ -52,12 +52,11 @@ class _Parser:
             self.event = value
 
     def finish(self, out: list[ServerSentEvent]) -> None:
-        if self.pending:
-            self.line(self.pending.rstrip("\r"), out)
-            self.pending = ""
-        if self.data:
-            out.append(ServerSentEvent(self.event or "message", "\n".join(self.data)))
-            self.data = []
+        """The stream ended: its last line, and the event it was building, are complete."""
+        pending, self.pending = self.pending.rstrip("\r"), ""
+        if pending:
+            self.line(pending, out)
+        self.line("", out)
 
 
 async def iter_sse_batches(texts: AsyncIterator[str]) -> AsyncIterator[list[ServerSentEvent]]:

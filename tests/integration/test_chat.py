@@ -69,6 +69,16 @@ def call(address: str, work: object) -> object:
     return asyncio.run(run())
 
 
+def scripted_session(
+    address: str, workspace: Path, script: object, **kwargs: object
+) -> spb.Session:
+    """A session on `workspace` whose scripted provider plays `script`."""
+    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
+    session = call(address, lambda c: c.create_session(str(workspace), provider=provider, **kwargs))
+    assert isinstance(session, spb.Session)
+    return session
+
+
 def spawn(address: str, *args: str, cwd: Path) -> pexpect.spawn:
     env = {
         **os.environ,
@@ -85,9 +95,7 @@ def spawn(address: str, *args: str, cwd: Path) -> pexpect.spawn:
 def test_chat_approvals_cancel_and_resume(service: KodadProcess, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(SCRIPT))
-    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
-    assert isinstance(session, spb.Session)
+    session = scripted_session(service.address, workspace, SCRIPT)
 
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
     chat.expect(screen(f"session {session.id}"))
@@ -211,14 +219,9 @@ def test_diff_undo_and_redo_of_the_last_turn(service: KodadProcess, tmp_path: Pa
             [{"text": "Planned."}],
         ]
     }
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
-    session = call(
-        service.address,
-        lambda c: c.create_session(
-            str(workspace), provider=provider, approval_mode=spb.APPROVAL_MODE_AUTO
-        ),
+    session = scripted_session(
+        service.address, workspace, script, approval_mode=spb.APPROVAL_MODE_AUTO
     )
-    assert isinstance(session, spb.Session)
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
     chat.expect(PROMPT)
     chat.sendline("make a plan")
@@ -259,9 +262,7 @@ def test_keys_typed_ahead_never_answer_an_approval_and_high_risk_needs_yes(
             [rm],
         ]
     }
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
-    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
-    assert isinstance(session, spb.Session)
+    session = scripted_session(service.address, workspace, script)
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
     chat.expect(PROMPT)
     chat.sendline("clean up")
@@ -303,9 +304,7 @@ def test_ask_user_shows_the_question_and_takes_a_choice_or_free_text(
     }
     free = {"name": "ask_user", "arguments": {"question": "And the name?"}}
     script = {"rounds": [[{"tool_call": ask}], [{"tool_call": free}], [{"text": "Got both."}]]}
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
-    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
-    assert isinstance(session, spb.Session)
+    session = scripted_session(service.address, workspace, script)
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
     chat.expect(PROMPT)
     chat.sendline("pick")
@@ -438,14 +437,9 @@ def test_live_command_output_a_moving_spinner_todos_true_sizes_and_the_mode(
             [{"text": "All done."}],
         ]
     }
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
-    session = call(
-        service.address,
-        lambda c: c.create_session(
-            str(workspace), provider=provider, approval_mode=spb.APPROVAL_MODE_AUTO
-        ),
+    session = scripted_session(
+        service.address, workspace, script, approval_mode=spb.APPROVAL_MODE_AUTO
     )
-    assert isinstance(session, spb.Session)
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)
     chat.expect(PROMPT)
     chat.sendline("/mode")
@@ -511,9 +505,7 @@ def test_resume_follows_a_turn_running_elsewhere_and_answers_its_approval(
             [{"text": "Mine now."}],
         ]
     }  # fmt: skip
-    provider = spb.ProviderConfig(kind=spb.PROVIDER_KIND_SCRIPTED, script_json=json.dumps(script))
-    session = call(service.address, lambda c: c.create_session(str(workspace), provider=provider))
-    assert isinstance(session, spb.Session)
+    session = scripted_session(service.address, workspace, script)
     other = run_elsewhere(service.address, session.id, "make the first")
 
     chat = spawn(service.address, "--session", session.id, cwd=tmp_path)

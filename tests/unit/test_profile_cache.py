@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kodad.domain.errors import NotFound
 from kodad.engine import profiles
 from kodad.engine.profiles import ProfileCatalog
 
@@ -55,3 +56,19 @@ def test_a_file_written_just_now_is_never_taken_from_the_cache(tmp_path: Path) -
     for prompt in ("aaa", "bbb", "ccc"):  # same size, maybe the same mtime tick
         profile(server / "ops.toml", prompt)
         assert catalog.get("ops").system_prompt == prompt
+
+
+def test_a_kept_profile_swapped_for_a_hard_link_out_of_the_workspace_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiles, "_RECENT_NS", 0)  # the cache is used from the first read
+    workspace, outside = tmp_path / "ws", tmp_path / "secret.toml"
+    agents = workspace / ".kodad/agents"
+    profile(agents / "local.toml", "mine")
+    catalog = ProfileCatalog(tmp_path / "none")
+    assert catalog.get("local", str(workspace)).system_prompt == "mine"  # now kept
+    outside.write_text('name = "local"\nsystem_prompt = "the host\'s secret"\n')
+    (agents / "local.toml").unlink()
+    os.link(outside, agents / "local.toml")  # an attacker's swap: a link to a file outside
+    with pytest.raises(NotFound):  # neither the kept text nor the linked file is used
+        catalog.get("local", str(workspace))

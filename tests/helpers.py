@@ -72,6 +72,16 @@ def kinds(events: list[epb.EngineEvent]) -> list[str]:
     return [k for k in map(kind, events) if k != "context_usage"]
 
 
+def streamed_kinds(events: list[epb.EngineEvent]) -> list[str]:
+    """kinds(), with each run of text or thinking deltas as one: how a provider's stream
+    splits into deltas depends on its network reads (all that one read brings is merged)."""
+    merged: list[str] = []
+    for k in kinds(events):
+        if not (merged and k == merged[-1] and k in ("text_delta", "thinking_delta")):
+            merged.append(k)
+    return merged
+
+
 class Turn:
     """A RunTurn call driven step by step: write commands, read events."""
 

@@ -5,7 +5,8 @@ OpenAI chat completions (POST /v1/chat/completions) and Anthropic messages
 Each POST takes the next queued reply: `Stream` (OpenAI chunks as `data:` events, then
 `data: [DONE]`), `Raw` (exact bytes, written in pieces of `split` bytes, then an orderly end,
 a cut connection or a stall), `Failure` (an HTTP error with its JSON body and headers), or
-`Json` (a whole answer as 200 application/json).
+`Json` (a whole answer as 200 application/json). It also serves as an HTTP proxy for any
+host.
 Bodies go out with chunked transfer encoding, one flush per piece. Requests are recorded.
 """
 
@@ -19,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -160,7 +162,10 @@ class FakeLLM:
                 fake.requests.append(
                     Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
-                if self.path not in ("/v1/chat/completions", "/v1/messages"):
+                # A request sent through a proxy names the whole URL: this server is that
+                # proxy too, answering for any host (the recorded path keeps the URL).
+                path = urlsplit(self.path).path if "://" in self.path else self.path
+                if path not in ("/v1/chat/completions", "/v1/messages"):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 if not fake.replies:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from kodad.domain.events import RateLimit
 from kodad.domain.model import Image, Message, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
     AnthropicProvider,
+    HttpClient,
     ProviderError,
     ProviderEvent,
     ProviderNotice,
@@ -31,13 +31,14 @@ from tests.fakes.llm_server import Failure, FakeLLM, Json, Raw, anthropic_stream
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0)) as c:
-        yield c
+async def client() -> AsyncIterator[HttpClient]:
+    c = HttpClient(connect_timeout_s=2.0, read_timeout_s=2.0)
+    yield c
+    await c.aclose()
 
 
 def provider(
-    fake: FakeLLM, client: httpx.AsyncClient, slept: list[float] | None = None, key_env: str = ""
+    fake: FakeLLM, client: HttpClient, slept: list[float] | None = None, key_env: str = ""
 ) -> AnthropicProvider:
     async def sleep(seconds: float) -> None:
         if slept is not None:
@@ -64,7 +65,7 @@ async def collect(events: AsyncIterator[ProviderEvent]) -> list[ProviderEvent]:
 
 
 async def test_text_thinking_tool_use_and_usage(
-    fake_llm: FakeLLM, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    fake_llm: FakeLLM, client: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_TEST_KEY", "sk-ant-test")
     fake_llm.replies.append(
@@ -185,7 +186,7 @@ def test_history_in_messages_api_format() -> None:
 
 
 async def test_429_with_retry_after_then_overloaded_then_success(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     fake_llm.replies.extend(
         [
@@ -252,7 +253,7 @@ async def test_429_with_retry_after_then_overloaded_then_success(
     ],
 )
 async def test_error_bodies_map_to_stable_codes(
-    fake_llm: FakeLLM, client: httpx.AsyncClient, status: int, body: dict[str, object], code: str
+    fake_llm: FakeLLM, client: HttpClient, status: int, body: dict[str, object], code: str
 ) -> None:
     fake_llm.replies.append(Failure(status, body))
     with pytest.raises(ProviderError) as err:
@@ -262,7 +263,7 @@ async def test_error_bodies_map_to_stable_codes(
     assert len(fake_llm.requests) == 1
 
 
-async def test_error_event_inside_the_stream(fake_llm: FakeLLM, client: httpx.AsyncClient) -> None:
+async def test_error_event_inside_the_stream(fake_llm: FakeLLM, client: HttpClient) -> None:
     stream = anthropic_stream({"text": ["par", "tial"]})
     cut = stream.index(b"event: message_delta")
     fake_llm.replies.append(
@@ -311,15 +312,16 @@ async def test_malformed_cut_and_stalled_streams_fail_clearly(
     fake_llm: FakeLLM, data: bytes, end: str, fragment: str, code: str
 ) -> None:
     fake_llm.replies.append(Raw(data, end=end))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as short:
-        with pytest.raises(ProviderError) as err:
-            await collect(provider(fake_llm, short, []).stream(request()))
+    short = HttpClient(connect_timeout_s=0.5, read_timeout_s=0.5)
+    with pytest.raises(ProviderError) as err:
+        await collect(provider(fake_llm, short, []).stream(request()))
+    await short.aclose()
     assert fragment in err.value.message
     assert err.value.code == code
 
 
 async def test_event_delta_and_block_types_added_later_are_ignored(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     stream = anthropic_stream({"text": ["kept"]})
     cut = stream.index(b"event: message_delta")
@@ -349,7 +351,7 @@ async def test_event_delta_and_block_types_added_later_are_ignored(
 
 
 async def test_tool_input_that_is_not_json_goes_to_the_tool_not_the_turn(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     fake_llm.replies.append(
         Raw(
@@ -364,7 +366,7 @@ async def test_tool_input_that_is_not_json_goes_to_the_tool_not_the_turn(
 
 
 async def test_a_tool_call_cut_by_the_token_limit_is_marked_and_said(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     fake_llm.replies.append(
         Raw(
@@ -387,7 +389,7 @@ async def test_a_tool_call_cut_by_the_token_limit_is_marked_and_said(
 
 
 async def test_a_json_answer_to_a_stream_request_is_read_whole(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     fake_llm.replies.append(
         Json(
@@ -419,7 +421,7 @@ async def test_a_json_answer_to_a_stream_request_is_read_whole(
 
 
 async def test_a_drop_after_the_answer_began_is_worded_so(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     start = anthropic_stream({"text": ["a"]}).split(b"event: content_block_start")[0]
     fake_llm.replies.extend([Raw(start, end="cut")] * 4)
@@ -429,7 +431,7 @@ async def test_a_drop_after_the_answer_began_is_worded_so(
     assert err.value.message.count(fake_llm.root_url) == 1
 
 
-async def test_a_refused_connection_names_the_url_once(client: httpx.AsyncClient) -> None:
+async def test_a_refused_connection_names_the_url_once(client: HttpClient) -> None:
     dead = AnthropicProvider(
         base_url="http://127.0.0.1:9", api_key_env="", client=client,
         retry=RetryPolicy(attempts=1),
@@ -441,7 +443,7 @@ async def test_a_refused_connection_names_the_url_once(client: httpx.AsyncClient
 
 
 async def test_anthropic_rate_limit_headers_become_a_report(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     headers = {
         "anthropic-ratelimit-requests-limit": "50",
@@ -463,7 +465,7 @@ async def test_anthropic_rate_limit_headers_become_a_report(
 
 
 async def test_prompt_caching_marks_the_prefix_the_next_round_repeats(
-    fake_llm: FakeLLM, client: httpx.AsyncClient
+    fake_llm: FakeLLM, client: HttpClient
 ) -> None:
     fake_llm.replies.extend([Raw(anthropic_stream({"text": ["a"]}))] * 3)
     first = request()

@@ -8,12 +8,12 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from kodad.domain.events import RateLimit
 from kodad.domain.model import Image, Message, Role, ToolCall, ToolResult, Usage
 from kodad.providers import (
+    HttpClient,
     OpenAICompatProvider,
     ProviderError,
     ProviderEvent,
@@ -202,14 +202,15 @@ def test_history_in_openai_format() -> None:
 
 class TestOpenAICompat:
     @pytest.fixture
-    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
-        async with httpx.AsyncClient() as c:
-            yield c
+    async def client(self) -> AsyncIterator[HttpClient]:
+        c = HttpClient()
+        yield c
+        await c.aclose()
 
     def provider(
         self,
         fake: FakeLLM,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         slept: list[float] | None = None,
         key_env: str = "",
     ) -> OpenAICompatProvider:
@@ -221,9 +222,7 @@ class TestOpenAICompat:
             base_url=fake.base_url, api_key_env=key_env, client=client, sleep=sleep
         )
 
-    async def test_text_reasoning_and_usage(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
-    ) -> None:
+    async def test_text_reasoning_and_usage(self, fake_llm: FakeLLM, client: HttpClient) -> None:
         chunks = text_chunks("Hel", "lo")
         chunks.insert(1, {"choices": [{"index": 0, "delta": {"reasoning_content": "think"}}]})
         fake_llm.replies.append(Stream([*chunks, usage_chunk(10, 2, cached=4)]))
@@ -236,7 +235,7 @@ class TestOpenAICompat:
         ]
 
     async def test_deltas_that_arrive_together_are_one_chunk(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         together = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in text_chunks(*"abcd"))
         fake_llm.replies.append(Raw(together + b"data: [DONE]\n\n"))  # one write
@@ -244,7 +243,7 @@ class TestOpenAICompat:
         assert [e for e in got if isinstance(e, TextChunk)] == [TextChunk("abcd")]
 
     async def test_parallel_tool_calls_split_anywhere(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         a = json.dumps({"path": "a.txt", "content": "ünïcode " * 5})
         b = json.dumps({"command": "ls -la"})
@@ -256,9 +255,7 @@ class TestOpenAICompat:
         assert calls == [ToolCall("id_a", "write_file", a), ToolCall("id_b", "bash", b)]
         assert got[-1] == StreamFinished("tool_calls")
 
-    async def test_length_finish_is_a_notice(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
-    ) -> None:
+    async def test_length_finish_is_a_notice(self, fake_llm: FakeLLM, client: HttpClient) -> None:
         chunks = text_chunks("cut")
         chunks[-1]["choices"][0]["finish_reason"] = "length"
         fake_llm.replies.append(Stream(chunks))
@@ -266,7 +263,7 @@ class TestOpenAICompat:
         assert any(isinstance(e, ProviderNotice) and "output token limit" in e.text for e in got)
 
     async def test_429_is_retried_honouring_retry_after(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.extend(
             [
@@ -292,7 +289,7 @@ class TestOpenAICompat:
         assert len(fake_llm.requests) == 3
 
     async def test_rate_limit_headers_become_a_report(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         headers = {
             "x-ratelimit-limit-requests": "500",
@@ -312,7 +309,7 @@ class TestOpenAICompat:
         assert not any(isinstance(e, RateLimitReport) for e in got)  # none stated, none sent
 
     async def test_retries_give_up_with_the_provider_message(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         for _ in range(RetryPolicy().attempts):
             fake_llm.replies.append(
@@ -328,7 +325,7 @@ class TestOpenAICompat:
         ("status", "code"), [(400, "bad_request"), (401, "auth"), (404, "bad_request")]
     )
     async def test_client_errors_are_not_retried(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient, status: int, code: str
+        self, fake_llm: FakeLLM, client: HttpClient, status: int, code: str
     ) -> None:
         fake_llm.replies.append(Failure(status, {"error": {"message": "nope"}}))
         with pytest.raises(ProviderError) as err:
@@ -337,7 +334,7 @@ class TestOpenAICompat:
         assert len(fake_llm.requests) == 1
 
     async def test_error_inside_the_stream_is_not_retried(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.append(
             Stream([*text_chunks("par")[:2], {"error": {"message": "model crashed"}}], done=False)
@@ -350,7 +347,7 @@ class TestOpenAICompat:
         assert len(fake_llm.requests) == 1
 
     async def test_api_key_comes_from_the_named_variable(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+        self, fake_llm: FakeLLM, client: HttpClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("MY_KEY", "sk-abc")
         fake_llm.replies.append(Stream(text_chunks("ok")))
@@ -360,11 +357,12 @@ class TestOpenAICompat:
 
 class TestOpenAIHardening:
     @pytest.fixture
-    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as c:
-            yield c
+    async def client(self) -> AsyncIterator[HttpClient]:
+        c = HttpClient(connect_timeout_s=0.5, read_timeout_s=0.5)
+        yield c
+        await c.aclose()
 
-    def provider(self, fake: FakeLLM, client: httpx.AsyncClient) -> OpenAICompatProvider:
+    def provider(self, fake: FakeLLM, client: HttpClient) -> OpenAICompatProvider:
         async def sleep(seconds: float) -> None:
             return None
 
@@ -373,7 +371,7 @@ class TestOpenAIHardening:
         )
 
     async def test_retries_once_without_stream_options(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.extend(
             [
@@ -397,9 +395,7 @@ class TestOpenAIHardening:
         )
         assert TextChunk("fine") in got
 
-    async def test_retries_once_without_tools(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
-    ) -> None:
+    async def test_retries_once_without_tools(self, fake_llm: FakeLLM, client: HttpClient) -> None:
         tools_request = ProviderRequest(
             "m",
             "s",
@@ -425,7 +421,7 @@ class TestOpenAIHardening:
         assert len(fake_llm.requests) == 2  # once, not forever
 
     async def test_an_error_that_only_mentions_tools_is_not_taken_for_unsupported_tools(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         message = (
             "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
@@ -442,7 +438,7 @@ class TestOpenAIHardening:
         assert len(fake_llm.requests) == 1 and "tools" in fake_llm.requests[0].body
 
     async def test_max_tokens_field_follows_what_the_server_accepts(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         openai_error = (
             "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
@@ -464,7 +460,7 @@ class TestOpenAIHardening:
         assert len(fake_llm.requests) == 3
 
     async def test_max_tokens_field_is_configurable(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.append(Stream(text_chunks("a")))
         provider = OpenAICompatProvider(
@@ -477,7 +473,7 @@ class TestOpenAIHardening:
         assert fake_llm.requests[0].body["max_completion_tokens"] == 7
 
     async def test_unknown_chunk_fields_are_ignored(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         chunks = text_chunks("x")
         chunks[1]["system_fingerprint"] = "fp_1"
@@ -490,7 +486,7 @@ class TestOpenAIHardening:
         assert TextChunk("x") in got and got[-1] == StreamFinished("stop")
 
     async def test_a_tool_call_cut_by_the_token_limit_is_marked_and_said(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         chunks = tool_call_chunks([("c1", "write_file", '{"path": "a", "content": "lo')])
         chunks[-1]["choices"][0]["finish_reason"] = "length"
@@ -502,7 +498,7 @@ class TestOpenAIHardening:
         assert notice.text.endswith("inside a call of write_file (not run)")
 
     async def test_a_json_answer_to_a_stream_request_is_read_whole(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.append(
             Json(
@@ -538,7 +534,7 @@ class TestOpenAIHardening:
             StreamFinished("tool_calls"),
         ]
 
-    async def test_timeouts_and_refusals_name_the_url_once(self, client: httpx.AsyncClient) -> None:
+    async def test_timeouts_and_refusals_name_the_url_once(self, client: HttpClient) -> None:
         dead = OpenAICompatProvider(
             base_url="http://127.0.0.1:9/v1", api_key_env="", client=client,
             retry=RetryPolicy(attempts=1),
@@ -549,7 +545,7 @@ class TestOpenAIHardening:
         assert err.value.message.count("127.0.0.1:9") == 1
 
     async def test_usage_is_estimated_when_the_server_sends_none(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.append(Stream(text_chunks("a", "b", "c")))
         got = await collect(self.provider(fake_llm, client).stream(request()))
@@ -557,7 +553,7 @@ class TestOpenAIHardening:
         assert usage.output_tokens == 3 and usage.input_tokens > 0
 
     async def test_context_length_error_has_its_own_code(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         fake_llm.replies.append(
             Failure(
@@ -601,7 +597,7 @@ class TestOpenAIHardening:
         ],
     )
     async def test_malformed_cut_and_stalled_streams(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient, reply: Raw, fragment: str, code: str
+        self, fake_llm: FakeLLM, client: HttpClient, reply: Raw, fragment: str, code: str
     ) -> None:
         fake_llm.replies.append(reply)
         with pytest.raises(ProviderError) as err:
@@ -609,7 +605,7 @@ class TestOpenAIHardening:
         assert fragment in err.value.message and err.value.code == code
 
     async def test_keep_alive_comments_and_split_bytes(
-        self, fake_llm: FakeLLM, client: httpx.AsyncClient
+        self, fake_llm: FakeLLM, client: HttpClient
     ) -> None:
         body = (
             b": keep-alive\n\n"
@@ -618,4 +614,35 @@ class TestOpenAIHardening:
         )
         fake_llm.replies.append(Raw(body, split=5))
         got = await collect(self.provider(fake_llm, client).stream(request()))
-        assert [e.text for e in got if isinstance(e, TextChunk)] == ["héllo ", "wörld"]
+        # what one read brings is merged, however the bytes were split
+        assert "".join(e.text for e in got if isinstance(e, TextChunk)) == "héllo wörld"
+
+
+async def test_providers_go_through_the_proxy_the_environment_names(
+    fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake_llm.root_url)
+    base_url = "http://llm.invalid/v1"  # reachable only through the proxy
+    fake_llm.replies.append(Stream(text_chunks("via proxy")))
+    client = HttpClient()
+    try:
+        provider = OpenAICompatProvider(base_url=base_url, api_key_env="", client=client)
+        got = await collect(provider.stream(request()))
+        assert "".join(e.text for e in got if isinstance(e, TextChunk)) == "via proxy"
+        assert [r.path for r in fake_llm.requests] == [base_url + "/chat/completions"]
+    finally:
+        await client.aclose()
+    monkeypatch.setenv("NO_PROXY", "llm.invalid")  # this host is reached directly, or not
+    client = HttpClient()
+    try:
+        provider = OpenAICompatProvider(
+            base_url=base_url, api_key_env="", client=client, retry=RetryPolicy(attempts=1)
+        )
+        with pytest.raises(ProviderError) as err:
+            await collect(provider.stream(request()))
+        assert "connection failed" in err.value.message
+        assert len(fake_llm.requests) == 1
+    finally:
+        await client.aclose()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-
 from kodad.domain.model import ProviderConfig, ProviderKind
 from kodad.providers.anthropic import AnthropicProvider
 from kodad.providers.base import (
@@ -25,12 +23,13 @@ from kodad.providers.base import (
 from kodad.providers.http import DEFAULT_RETRY, RetryPolicy
 from kodad.providers.openai_compat import OpenAICompatProvider
 from kodad.providers.scripted import ScriptedProvider, ScriptError, parse_script
+from kodad.providers.transport import HttpClient
 
 SERVED_KINDS = (ProviderKind.SCRIPTED, ProviderKind.OPENAI_COMPATIBLE, ProviderKind.ANTHROPIC)
 
 
 class ProviderRegistry:
-    """Builds providers from configs; HTTP providers share one pooled httpx client."""
+    """Builds providers from configs; HTTP providers share one pooled HTTP client."""
 
     def __init__(
         self,
@@ -41,9 +40,8 @@ class ProviderRegistry:
     ) -> None:
         # read_timeout_s bounds the silence between two bytes of a stream: a stalled stream
         # fails the turn instead of hanging it.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        self._client = HttpClient(
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
         )
         self._retry = retry
         self._cache: dict[ProviderConfig, LlmProvider] = {}
@@ -85,6 +83,7 @@ class ProviderRegistry:
 __all__ = [
     "SERVED_KINDS",
     "AnthropicProvider",
+    "HttpClient",
     "LlmProvider",
     "OpenAICompatProvider",
     "ProviderError",

@@ -1,4 +1,4 @@
-"""Anthropic Messages API over httpx: POST {base_url}/v1/messages with stream=true."""
+"""Anthropic Messages API over HTTP: POST {base_url}/v1/messages with stream=true."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import json
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
-
-import httpx
 
 from kodad.domain import jsontext
 from kodad.domain.model import Message, ModelInfo, Role, ToolCall, Usage
@@ -37,6 +35,7 @@ from kodad.providers.http import (
     post_stream,
 )
 from kodad.providers.sse import iter_sse
+from kodad.providers.transport import HttpClient
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -157,14 +156,14 @@ def _mark_cache_breakpoints(payload: dict[str, Any]) -> None:
 
 
 class AnthropicProvider:
-    """One provider per (base_url, api key variable); shares the registry's httpx client."""
+    """One provider per (base_url, api key variable); shares the registry's HTTP client."""
 
     def __init__(
         self,
         *,
         base_url: str,
         api_key_env: str,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
         prompt_caching: bool = True,
@@ -262,14 +261,14 @@ class AnthropicProvider:
     def _fail(self, text: str, code: str = "provider_error") -> ProviderError:
         return ProviderError(code, f"{self.url}: {text}")
 
-    async def _read(self, response: httpx.Response) -> AsyncIterator[ProviderEvent]:
+    async def _read(self, texts: AsyncIterator[str]) -> AsyncIterator[ProviderEvent]:
         """The event stream. Event, delta and content block types this code does not know
         are skipped: the API adds new ones and says clients must ignore them."""
         blocks: dict[int, dict[str, str]] = {}
         usage: dict[str, int] = {}
         stop_reason = ""
         finished = False
-        async for sse in iter_sse(response.aiter_text()):
+        async for sse in iter_sse(texts):
             try:
                 data = json.loads(sse.data)
             except json.JSONDecodeError:

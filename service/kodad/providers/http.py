@@ -7,11 +7,9 @@ import asyncio
 import json
 import random
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from kodad.domain import jsontext
 from kodad.domain.events import RateLimit
@@ -23,6 +21,7 @@ from kodad.providers.base import (
     Retry,
     ToolCallReady,
 )
+from kodad.providers.transport import HttpClient, Response, TimedOut, TransportError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
 _CONTEXT_MARKERS = (
@@ -34,7 +33,8 @@ _CONTEXT_MARKERS = (
 )
 
 Sleep = Callable[[float], Any]
-Reader = Callable[[httpx.Response], AsyncIterator[ProviderEvent]]
+# Reads a streamed answer from its body's text, one piece per network read.
+Reader = Callable[[AsyncIterator[str]], AsyncIterator[ProviderEvent]]
 # Reads a whole (not streamed) JSON answer: what some proxies send for stream=true.
 WholeReader = Callable[[dict[str, Any]], list[ProviderEvent]]
 # Given a 4xx error before any event, returns a payload to try once more instead, or None.
@@ -139,7 +139,7 @@ _RATE_HEADERS = (
 )  # fmt: skip
 
 
-def rate_limits(headers: httpx.Headers) -> tuple[RateLimit, ...]:
+def rate_limits(headers: Mapping[str, str]) -> tuple[RateLimit, ...]:
     """The rate limits a response's headers state (none: empty)."""
     found: dict[str, dict[str, str]] = {}
     for key, value in headers.items():
@@ -171,9 +171,9 @@ def _integer(value: str | None, default: int) -> int:
         return default
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
+def _retry_after(response: Response) -> float | None:
+    value = response.header("retry-after")
+    if not value:
         return None
     try:
         return max(0.0, float(value))
@@ -183,7 +183,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 async def post_stream(
     *,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     headers: dict[str, str],
     payload: dict[str, Any],
@@ -202,26 +202,26 @@ async def post_stream(
     while True:
         began = False  # the server answered 2xx and its body is being read
         try:
-            async with client.stream("POST", url, json=payload, headers=headers) as response:
-                if response.status_code >= 400:
-                    body = await response.aread()
+            async with client.request("POST", url, json=payload, headers=headers) as response:
+                if response.status >= 400:
+                    body = await response.read()
                     text = error_text(body)
                     raise ProviderError(
-                        error_code(response.status_code, text),
-                        f"{url} returned HTTP {response.status_code}: {text}",
-                        status=response.status_code,
+                        error_code(response.status, text),
+                        f"{url} returned HTTP {response.status}: {text}",
+                        status=response.status,
                         retry_after=_retry_after(response),
                     )
                 began = True
                 if limits := rate_limits(response.headers):
                     yield RateLimitReport(limits)
-                content_type = response.headers.get("content-type", "").lower()
+                content_type = response.header("content-type").lower()
                 if "json" in content_type and "event-stream" not in content_type:
-                    for event in read_whole(json_object(url, await response.aread())):
+                    for event in read_whole(json_object(url, await response.read())):
                         started = True
                         yield event
                     return
-                async for event in read(response):
+                async for event in read(response.texts()):
                     started = True
                     yield event
                 return
@@ -234,17 +234,15 @@ async def post_stream(
             if started or e.status not in RETRY_STATUSES or attempt + 1 >= retry.attempts:
                 raise
             error = e
-        except httpx.TimeoutException as e:
-            what = "connecting" if isinstance(e, httpx.ConnectTimeout) else "waiting for data"
-            error = ProviderError("network", f"{url} timed out {what}")
-            if started or not isinstance(e, httpx.ConnectTimeout) or attempt + 1 >= retry.attempts:
+        except TimedOut as e:
+            error = ProviderError("network", f"{url} timed out {e}")
+            if started or not e.connecting or attempt + 1 >= retry.attempts:
                 raise error from None
-        except httpx.TransportError as e:
-            detail = str(e) or type(e).__name__
+        except TransportError as e:
             if began:
-                error = ProviderError("network", f"{url}: connection lost mid-response: {detail}")
+                error = ProviderError("network", f"{url}: connection lost mid-response: {e}")
             else:
-                error = ProviderError("network", f"{url}: connection failed: {detail}")
+                error = ProviderError("network", f"{url}: connection failed: {e}")
             if started or attempt + 1 >= retry.attempts:
                 raise error from None
         delay = retry.delay(attempt, error.retry_after)
@@ -279,27 +277,24 @@ MAX_MODEL_PAGES = 20
 
 
 async def get_json(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, str]
+    client: HttpClient, url: str, headers: dict[str, str], params: dict[str, str]
 ) -> dict[str, Any]:
     """GETs a JSON object (model lists) with a provider's headers (a JSON `accept` instead
     of the stream's); ProviderError with a stable code on failure."""
     headers = {**headers, "accept": "application/json"}
     try:
-        response = await client.get(url, headers=headers, params=params)
-    except httpx.TimeoutException:
+        async with client.request("GET", url, headers=headers, params=params.items()) as response:
+            status, body = response.status, await response.read()
+    except TimedOut:
         raise ProviderError("network", f"{url} timed out") from None
-    except httpx.TransportError as e:
+    except TransportError as e:
+        raise ProviderError("network", f"{url}: connection failed: {e}") from None
+    if status >= 400:
+        text = error_text(body)
         raise ProviderError(
-            "network", f"{url}: connection failed: {e or type(e).__name__}"
-        ) from None
-    if response.status_code >= 400:
-        text = error_text(response.content)
-        raise ProviderError(
-            error_code(response.status_code, text),
-            f"{url} returned HTTP {response.status_code}: {text}",
-            status=response.status_code,
+            error_code(status, text), f"{url} returned HTTP {status}: {text}", status=status
         )
-    return json_object(url, response.content)
+    return json_object(url, body)
 
 
 def positive(value: Any) -> int:

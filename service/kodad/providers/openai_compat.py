@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat completions over httpx: OpenAI, Ollama, LM Studio, vLLM,
+"""OpenAI-compatible chat completions over HTTP: OpenAI, Ollama, LM Studio, vLLM,
 llama.cpp server, OpenRouter."""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import urlparse
-
-import httpx
 
 from kodad.domain.model import Message, ModelInfo, Role, ToolCall, Usage
 from kodad.providers.base import (
@@ -38,6 +36,7 @@ from kodad.providers.http import (
     rejects_parameter,
 )
 from kodad.providers.sse import iter_sse_batches
+from kodad.providers.transport import HttpClient
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 OFFICIAL_HOST = "api.openai.com"
@@ -111,14 +110,14 @@ def _estimate_tokens(text: str) -> int:
 
 
 class OpenAICompatProvider:
-    """One provider per (base_url, api key variable); shares the registry's httpx client."""
+    """One provider per (base_url, api key variable); shares the registry's HTTP client."""
 
     def __init__(
         self,
         *,
         base_url: str,
         api_key_env: str,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Sleep = asyncio.sleep,
         max_tokens_field: str = "",
@@ -240,7 +239,7 @@ class OpenAICompatProvider:
             url=self.url,
             headers=self._headers(),
             payload=payload,
-            read=lambda response: self._read(response, prompt_estimate),
+            read=lambda texts: self._read(texts, prompt_estimate),
             read_whole=lambda body: self._read_whole(body, prompt_estimate),
             retry=self._retry,
             sleep=self._sleep,
@@ -253,14 +252,14 @@ class OpenAICompatProvider:
             yield event
 
     async def _read(
-        self, response: httpx.Response, prompt_estimate: int
+        self, texts: AsyncIterator[str], prompt_estimate: int
     ) -> AsyncIterator[ProviderEvent]:
         calls: dict[int, dict[str, str]] = {}
         finish = ""
         usage: Usage | None = None
         done = False
         pieces = 0
-        async for batch in iter_sse_batches(response.aiter_text()):
+        async for batch in iter_sse_batches(texts):
             deltas: list[TextChunk | ThinkingChunk] = []  # this read's, adjacent ones merged
             for sse in batch:
                 if sse.data.strip() == "[DONE]":

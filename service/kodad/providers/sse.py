@@ -1,4 +1,4 @@
-"""Server-sent events parsing (the WHATWG event-stream format) over the text httpx reads.
+"""Server-sent events parsing (the WHATWG event-stream format) over the text of a response body.
 
 Events come in batches: every event one network read completes, together. A provider that
 keeps up reads one event per read; one that fell behind (a busy server, a burst) finds many

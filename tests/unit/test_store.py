@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +60,7 @@ from kodad.domain.model import (
     TurnEndReason,
     Usage,
 )
-from kodad.store import SqliteStore, Store, TurnRecord, codec
+from kodad.store import SqliteStore, Store, TurnRecord, codec, sqlite_file
 from kodad.store.base import StaleLease
 from kodad.store.postgres import PostgresStore
 from kodad.store.sqlite_schema import MIGRATIONS
@@ -133,6 +135,32 @@ async def test_schema_is_versioned_and_reopens(sqlite_store: SqliteStore) -> Non
     await store.open()
     got = await store.get_session("s_1")
     assert got is not None and got.labels == {"a": "b"}
+
+
+async def test_writes_that_queue_together_commit_together_and_a_failing_one_undoes_itself(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = sqlite_store
+    await store.create_session(session("s_1"))
+    batches: list[int] = []
+    real = sqlite_file._run_batch
+
+    def counted(db: sqlite3.Connection, works: list[Any]) -> list[tuple[bool, object]]:
+        batches.append(len(works))
+        return real(db, works)
+
+    monkeypatch.setattr(sqlite_file, "_run_batch", counted)
+    writes = [store.append_message("s_1", Message(Role.USER, "t", text=str(i))) for i in range(50)]
+    writes.insert(25, store.append_message("s_missing", Message(Role.USER, "t", text="x")))
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    failed = results.pop(25)
+    assert isinstance(failed, LookupError) and "s_missing" in str(failed)
+    assert [r.index for r in results if isinstance(r, Message)] == list(range(1, 51))
+    assert sum(batches) == 51 and len(batches) <= 3  # not one transaction each
+    stored = await store.list_messages("s_1")
+    assert [m.text for m in stored] == [str(i) for i in range(50)]
+    got = await store.get_session("s_1")
+    assert got is not None and got.message_count == 50
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -118,17 +118,19 @@ class SqliteStore(SqliteQueues):
 
     @uninterruptible
     async def set_todos(self, session_id: str, todos: tuple[Todo, ...]) -> None:
-        async with self._lock:
-            await self._w.execute(
-                "UPDATE sessions SET todos = ? WHERE id = ?",
-                (codec.encode_todos(todos), session_id),
-            )
+        await self._transaction(
+            [
+                (
+                    "UPDATE sessions SET todos = ? WHERE id = ?",
+                    (codec.encode_todos(todos), session_id),
+                )
+            ]
+        )
 
     @uninterruptible
     async def delete_session(self, session_id: str) -> bool:
-        async with self._lock:
-            cursor = await self._w.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            return cursor.rowcount > 0
+        sql = "DELETE FROM sessions WHERE id = ?"
+        return await self._write(lambda db: db.execute(sql, (session_id,)).rowcount > 0)
 
     async def fork_session(self, source_id: str, record: SessionRecord) -> None:
         statements = self._insert_session(record)

@@ -40,6 +40,30 @@ PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
 SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + LABELS_OBJECT
 
 
+def _run_batch(
+    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], object]]
+) -> list[tuple[bool, object]]:
+    """One transaction of `works` (on the writer's thread), each in a savepoint; each one's
+    (True, result) or (False, exception)."""
+    outcomes: list[tuple[bool, object]] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            db.execute("SAVEPOINT work")
+            try:
+                outcomes.append((True, work(db)))
+            except Exception as e:
+                db.execute("ROLLBACK TO work")
+                outcomes.append((False, e))
+            db.execute("RELEASE work")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
 class SqliteFile:
     """A SQLite database file in WAL mode, migrated to this kodad's schema when opened."""
 
@@ -47,7 +71,11 @@ class SqliteFile:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        # Writes waiting for the next transaction, and the task that commits them.
+        self._queued: list[
+            tuple[Callable[[sqlite3.Connection], object], asyncio.Future[object]]
+        ] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +88,8 @@ class SqliteFile:
         self._reader = await self._connect()
 
     async def close(self) -> None:
+        if self._committer is not None:  # what was written before the close is committed
+            await asyncio.shield(self._committer)
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -99,25 +129,43 @@ class SqliteFile:
         return self._reader
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Runs `work` in one transaction of the writer, as one call on its thread:
-        aiosqlite would otherwise make a thread round trip of every statement, cursor and
-        fetch (a turn's start used ~50), and under load each round trip waits its turn."""
-        async with self._lock:
+        """Runs `work` atomically in a transaction of the writer, on its thread, and returns
+        once that transaction is committed.
+
+        Writes group-commit: the works that queue while a transaction runs go together in
+        the next one, each in its own savepoint (a work that raises undoes only itself), and
+        the batch is one thread round trip and one commit. A thousand turns starting at once
+        are a few transactions, not thousands, each waiting behind the others. A work whose
+        caller was cancelled before its batch began does not run."""
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="sqlite-writer")
+        return cast(T, await future)
+
+    async def _commit_queued(self) -> None:
+        while self._queued:
+            batch = [(w, f) for w, f in self._queued if not f.done()]
+            self._queued = []
+            if not batch:
+                continue
             conn = self._w
-
-            def run() -> T:
-                db = conn._conn  # the connection aiosqlite's thread owns; this runs there
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(db)
-                except BaseException:
-                    db.execute("ROLLBACK")
+            works = [w for w, _ in batch]
+            try:
+                outcomes = await conn._execute(_run_batch, conn._conn, works)  # type: ignore[no-untyped-call]
+            except BaseException as e:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                if isinstance(e, asyncio.CancelledError):
                     raise
-                db.execute("COMMIT")
-                return result
-
-            result = await conn._execute(run)  # type: ignore[no-untyped-call]
-            return cast(T, result)
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(cast(BaseException, value))
 
     @uninterruptible
     async def _transaction(

@@ -10,7 +10,13 @@ import pytest
 
 from kodad.domain.events import Event, Notice, TextDelta, ThinkingDelta, ToolCallOutput
 from kodad.domain.model import NoticeLevel, SessionRecord
-from kodad.engine.eventlog import COALESCE_AFTER, COALESCED_CHARS, EventLog, EventWriter
+from kodad.engine.eventlog import (
+    COALESCE_AFTER,
+    COALESCE_AFTER_ALL,
+    COALESCED_CHARS,
+    EventLog,
+    EventWriter,
+)
 from kodad.store import SqliteStore
 
 
@@ -134,6 +140,35 @@ async def test_deltas_are_not_coalesced_while_the_store_keeps_up(store: SqliteSt
     await writer.flush()
     stored = await store.list_events("s_1", after_seq=0, limit=100)
     assert [e.payload for e in stored] == [TextDelta(t) for t in [*texts, "after"]]
+
+
+async def test_many_sessions_each_a_little_behind_are_coalesced_too(store: SqliteStore) -> None:
+    ids = [f"f_{i}" for i in range(3)] + [f"m_{i}" for i in range(COALESCE_AFTER_ALL)]
+    for session_id in ids:
+        await store.create_session(SessionRecord(id=session_id, workspace="/w"))
+    writer = EventWriter(store)  # not started: events wait until a flush
+    few = [EventLog(f"f_{i}", 0, writer) for i in range(3)]
+    for log in few:  # a handful of sessions a delta ahead: the store keeps up
+        log.emit("t", TextDelta("a"))
+        log.emit("t", TextDelta("b"))
+    assert writer.backlog == 6
+    many = [EventLog(f"m_{i}", 0, writer) for i in range(COALESCE_AFTER_ALL)]
+    for log in many:
+        log.emit("t", TextDelta("a"))
+    for log in many:  # everyone's events now wait: each session's next delta merges
+        log.emit("t", TextDelta("b"))
+    assert writer.backlog == 6 + COALESCE_AFTER_ALL
+    published = [log.subscribe() for log in many[:2]]
+    await writer.flush()
+    assert [e.payload for e in await store.list_events("f_0", after_seq=0, limit=9)] == [
+        TextDelta("a"),
+        TextDelta("b"),
+    ]
+    for log, subscription in zip(many, published, strict=False):
+        stored = await store.list_events(log.session_id, after_seq=0, limit=9)
+        assert [(e.seq, e.payload) for e in stored] == [(1, TextDelta("ab"))]
+        assert await subscription.get() == stored[0]
+    assert all(log.assigned_seq == log.stored_seq == 1 for log in many)
 
 
 async def test_a_coalesced_event_stays_bounded(store: SqliteStore) -> None:

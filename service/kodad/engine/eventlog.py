@@ -5,8 +5,8 @@ the same event, also after a crash and restart. Events queue while a commit runs
 together in the next one (group commit), so persistence costs about one commit of latency
 and no per-event transaction.
 
-Deltas are coalesced while the store is behind: once COALESCE_AFTER events of a session wait
-for a commit, a text or thinking delta, or a command's output, that follows one of the same
+Deltas are coalesced while the store is behind: once COALESCE_AFTER events of a session (or
+COALESCE_AFTER_ALL of all sessions) wait for a commit, a text or thinking delta, or a command's output, that follows one of the same
 block still queued is merged into it (same seq, longer text). Nobody has seen a queued event,
 so this changes no seq anyone knows, and the merged event is published when the first would
 have been; when the store keeps up nothing is merged.
@@ -39,8 +39,11 @@ SESSION_BACKLOG = 2048
 TOTAL_BACKLOG = 20_000
 # The same in characters of delta text (coalesced deltas are few events but may be long).
 SESSION_BACKLOG_CHARS = 16 * 1024
-# How many of a session's events wait for a commit before its deltas are coalesced.
+# How many of a session's events wait for a commit before its deltas are coalesced...
 COALESCE_AFTER = 16
+# ...or how many events of all sessions: a thousand streams each one token ahead of the
+# store are as far behind as one stream sixteen tokens ahead.
+COALESCE_AFTER_ALL = 512
 # The most text one coalesced event holds.
 COALESCED_CHARS = 64 * 1024
 
@@ -307,9 +310,11 @@ class EventWriter:
 
     def last_queued(self, log: EventLog) -> Event | None:
         """The last event of `log` waiting for a commit (nobody has seen it), once at least
-        COALESCE_AFTER of its events wait; else None."""
+        COALESCE_AFTER of its events, or COALESCE_AFTER_ALL of everyone's, wait; else None."""
         index = self._last.get(log)
-        if index is None or self._queued.get(log, 0) < COALESCE_AFTER:
+        if index is None or (
+            self._queued.get(log, 0) < COALESCE_AFTER and len(self._buffer) < COALESCE_AFTER_ALL
+        ):
             return None
         return self._buffer[index][1]
 

@@ -3,9 +3,11 @@ local server speaking the real streaming format."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -34,6 +36,7 @@ from kodad.providers import (
 from kodad.providers.http import RetryPolicy
 from kodad.providers.openai_compat import to_openai_messages
 from kodad.providers.sse import ServerSentEvent, iter_sse, iter_sse_batches
+from kodad.providers.transport import PACE_AFTER_LAG_S, PACE_MAX_S, LoopLag
 from tests.fakes.llm_server import (
     Failure,
     FakeLLM,
@@ -646,3 +649,41 @@ async def test_providers_go_through_the_proxy_the_environment_names(
         assert len(fake_llm.requests) == 1
     finally:
         await client.aclose()
+
+
+async def test_the_read_timeout_counts_waits_for_the_server_not_a_busy_reader(
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.replies.append(Stream(text_chunks("one ", "two")))
+    client = HttpClient(read_timeout_s=0.2)
+    try:
+        provider = OpenAICompatProvider(base_url=fake_llm.base_url, api_key_env="", client=client)
+        got: list[ProviderEvent] = []
+        async for event in provider.stream(request()):
+            got.append(event)
+            if len(got) == 1:
+                await asyncio.sleep(0.5)  # the reader is busy well past the read timeout
+        assert "".join(e.text for e in got if isinstance(e, TextChunk)) == "one two"
+        assert isinstance(got[-1], StreamFinished)
+    finally:
+        await client.aclose()
+
+
+async def test_reads_are_paced_only_while_the_event_loop_runs_late() -> None:
+    lag = LoopLag()
+    assert lag.pause_s() == 0.0
+    lag.start()
+    try:
+        for _ in range(3):  # the loop busy, as under a thousand streams
+            await asyncio.sleep(LoopLag.TICK_S)
+            time.sleep(0.05)  # noqa: ASYNC251 - the load itself: a loop pass that runs long
+        assert lag.lag_s > PACE_AFTER_LAG_S
+        assert 0.0 < lag.pause_s() <= PACE_MAX_S
+        lag.lag_s = 10.0
+        assert lag.pause_s() == PACE_MAX_S
+        lag.lag_s = 0.0
+        for _ in range(3):  # idle again: the average falls back
+            await asyncio.sleep(LoopLag.TICK_S * 2)
+        assert lag.pause_s() == 0.0
+    finally:
+        lag.stop()

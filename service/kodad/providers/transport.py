@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -62,11 +64,100 @@ def _translated(e: BaseException) -> TransportError:
     return ConnectionLost(_why(e))
 
 
+class _Silence:
+    """Bounds each wait of one request for the network (for its headers, then for each read
+    of its body) to `limit_s`: the waiting task is cancelled once a wait passes it. A wait
+    only notes when it began; the one timer moves when it fires (a timer per read would cost
+    more than the read)."""
+
+    def __init__(self, limit_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._limit_s = limit_s
+        self._began = self._loop.time()
+        self._waiting = True
+        self._expired = False
+        self._timer = self._loop.call_at(self._began + limit_s, self._check)
+
+    def wait(self) -> None:
+        """A wait for the network begins."""
+        self._began = self._loop.time()
+        self._waiting = True
+
+    def done(self) -> None:
+        """The wait is over (data came, or it failed)."""
+        self._waiting = False
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if not self._waiting or now - self._began < self._limit_s:
+            start = self._began if self._waiting else now
+            self._timer = self._loop.call_at(start + self._limit_s, self._check)
+        elif self._task is not None:
+            self._expired = True
+            self._task.cancel()
+
+    def timed_out(self) -> bool:
+        """After a CancelledError: whether this expiry caused it (and only it); then the
+        cancellation is taken back, and the caller raises TimedOut instead."""
+        if self._expired and self._task is not None:
+            self._expired = False
+            return self._task.uncancel() == 0
+        return False
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+
+class LoopLag:
+    """How late the event loop runs what is due (a moving average): near zero while the
+    service keeps up; the length of a loop pass once it is saturated."""
+
+    TICK_S = 0.01
+
+    def __init__(self) -> None:
+        self.lag_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._measure(), name="loop-lag")
+
+    async def _measure(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            await asyncio.sleep(self.TICK_S)
+            late = max(0.0, loop.time() - began - self.TICK_S)
+            self.lag_s = 0.8 * self.lag_s + 0.2 * late
+
+    def pause_s(self) -> float:
+        """How long a stream waits between two reads, so that what arrives meanwhile comes
+        in one read (and one event): nothing while the loop keeps up; under load a few
+        loop passes, at most PACE_MAX_S."""
+        lag = self.lag_s
+        return 0.0 if lag < PACE_AFTER_LAG_S else min(PACE_MAX_S, PACE_FACTOR * lag)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+# Reads are paced once the loop runs this late...
+PACE_AFTER_LAG_S = 0.005
+# ...by this many times the lag, at most PACE_MAX_S.
+PACE_FACTOR = 10.0
+PACE_MAX_S = 0.2
+
+
 class Response:
     """A response being read: its status and headers, then its body once."""
 
-    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+    def __init__(self, raw: aiohttp.ClientResponse, silence: _Silence, lag: LoopLag) -> None:
         self._raw = raw
+        self._silence = silence
+        self._lag = lag
         self.status = raw.status
 
     @property
@@ -77,19 +168,35 @@ class Response:
         return self._raw.headers.get(name, "")
 
     async def read(self) -> bytes:
+        self._silence.wait()
         try:
             return await self._raw.read()
+        except asyncio.CancelledError:
+            if self._silence.timed_out():
+                raise TimedOut(connecting=False) from None
+            raise
         except (TimeoutError, aiohttp.ClientError) as e:
             raise _translated(e) from e
 
     async def texts(self) -> AsyncIterator[str]:
         """The body as UTF-8 text (what event streams are), one piece per network read."""
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        content = self._raw.content
+        content, silence = self._raw.content, self._silence
         try:
-            while data := await content.readany():
+            while True:
+                silence.wait()
+                data = await content.readany()
+                silence.done()
+                if not data:
+                    break
                 if text := decoder.decode(data):
                     yield text
+                if pause := self._lag.pause_s():
+                    await asyncio.sleep(pause)
+        except asyncio.CancelledError:
+            if silence.timed_out():
+                raise TimedOut(connecting=False) from None
+            raise
         except (TimeoutError, aiohttp.ClientError) as e:
             raise _translated(e) from e
         if tail := decoder.decode(b"", final=True):
@@ -102,17 +209,35 @@ class HttpClient:
     use, inside the event loop that uses it."""
 
     def __init__(self, *, connect_timeout_s: float = 10.0, read_timeout_s: float = 300.0) -> None:
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
-        )
+        # The silence between reads is bounded by _Silence, not by aiohttp's sock_read (it
+        # re-arms a timer on every read).
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s)
+        self._read_timeout_s = read_timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._lag = LoopLag()
+        # HTTP(S)_PROXY and NO_PROXY as the service started with them, read once (aiohttp's
+        # trust_env would read them, and ~/.netrc, on every request).
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_of: dict[tuple[str, str], str | None] = {}
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment names for `url`, or None."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxy_of:
+            proxy = self._proxies.get(parts.scheme)
+            host = parts.hostname or ""
+            if proxy and urllib.request.proxy_bypass(host):
+                proxy = None
+            self._proxy_of[key] = proxy or None
+        return self._proxy_of[key]
 
     def _pool(self) -> aiohttp.ClientSession:
+        self._lag.start()
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0),
                 timeout=self._timeout,
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as providers' users expect
                 auto_decompress=True,
             )
         return self._session
@@ -129,18 +254,29 @@ class HttpClient:
     ) -> AsyncIterator[Response]:
         """Sends a request; the response's headers are in, its body not yet read. Raises
         TransportError subclasses for failures below HTTP."""
+        silence = _Silence(self._read_timeout_s)  # waiting for the headers counts too
         try:
-            raw = await self._pool().request(
-                method, url, headers=dict(headers), json=json, params=list(params)
-            )
-        except (TimeoutError, aiohttp.ClientError) as e:
-            raise _translated(e) from e
-        try:
-            yield Response(raw)
+            try:
+                raw = await self._pool().request(
+                    method, url, headers=dict(headers), json=json, params=list(params),
+                    proxy=self._proxy(url),
+                )  # fmt: skip
+            except asyncio.CancelledError:
+                if silence.timed_out():
+                    raise TimedOut(connecting=False) from None
+                raise
+            except (TimeoutError, aiohttp.ClientError) as e:
+                raise _translated(e) from e
+            silence.done()
+            try:
+                yield Response(raw, silence, self._lag)
+            finally:
+                raw.release()
         finally:
-            raw.release()
+            silence.close()
 
     async def aclose(self) -> None:
+        self._lag.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import sse_load
 from bench.harness import Child, Kodad, Stats, cpu_seconds, rss_bytes
+from bench.long_session import long_session
 from kodad.domain.model import SessionRecord
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_pb2 as spb
@@ -62,6 +63,7 @@ class Sizes:
     sse_sessions: int = 1000
     sse_tokens: int = 100
     sse_rate: float = 20.0
+    long_session_turns: int = 1000
 
 
 def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
@@ -558,8 +560,8 @@ async def main() -> None:
     args = parser.parse_args()
     sizes = Sizes()
     if args.quick:
-        sizes = Sizes(10_000, 300, 100, 100, 500, 5_000, (1, 10, 100), 100, 50, 20)
-    chosen = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7"}
+        sizes = Sizes(10_000, 300, 100, 100, 500, 5_000, (1, 10, 100), 100, 50, 20, 20.0, 50)
+    chosen = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
     rows: list[Row] = []
     points: list[tuple[int, float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="kodad-bench-") as tmp:
@@ -582,6 +584,19 @@ async def main() -> None:
         if "7" in chosen:
             print("running figure 7 ...", file=sys.stderr, flush=True)
             rows += await many_agents(sizes)
+        if "8" in chosen:
+            print("running figure 8 ...", file=sys.stderr, flush=True)
+            first, last = await long_session(work, sizes.long_session_turns)
+            rows.append(
+                Row(
+                    f"8. turn latency of a {sizes.long_session_turns:,}-turn session, last 10"
+                    " vs first 10, p50 (ms)",
+                    f"{last.p50:.2f}",
+                    f"{first.p50:.2f} (first 10)",
+                    f"{last.p50 / first.p50:.2f}",
+                    "<= 1.20",
+                )
+            )
     rendered = table(rows)
     print(rendered)
     if args.quick or args.only:

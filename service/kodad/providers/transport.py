@@ -12,8 +12,8 @@ import asyncio
 import codecs
 import os
 import urllib.request
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,6 +109,19 @@ class _Silence:
         self._timer.cancel()
 
 
+@contextmanager
+def _failures(silence: _Silence) -> Iterator[None]:
+    """Turns what aiohttp raises, and the expiry of `silence`, into TransportError."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        if silence.timed_out():
+            raise TimedOut(connecting=False) from None
+        raise
+    except (TimeoutError, aiohttp.ClientError) as e:
+        raise _translated(e) from e
+
+
 class LoopLag:
     """How late the event loop runs what is due (a moving average): near zero while the
     service keeps up; the length of a loop pass once it is saturated."""
@@ -169,20 +182,14 @@ class Response:
 
     async def read(self) -> bytes:
         self._silence.wait()
-        try:
+        with _failures(self._silence):
             return await self._raw.read()
-        except asyncio.CancelledError:
-            if self._silence.timed_out():
-                raise TimedOut(connecting=False) from None
-            raise
-        except (TimeoutError, aiohttp.ClientError) as e:
-            raise _translated(e) from e
 
     async def texts(self) -> AsyncIterator[str]:
         """The body as UTF-8 text (what event streams are), one piece per network read."""
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         content, silence = self._raw.content, self._silence
-        try:
+        with _failures(silence):
             while True:
                 silence.wait()
                 data = await content.readany()
@@ -193,12 +200,6 @@ class Response:
                     yield text
                 if pause := self._lag.pause_s():
                     await asyncio.sleep(pause)
-        except asyncio.CancelledError:
-            if silence.timed_out():
-                raise TimedOut(connecting=False) from None
-            raise
-        except (TimeoutError, aiohttp.ClientError) as e:
-            raise _translated(e) from e
         if tail := decoder.decode(b"", final=True):
             yield tail
 
@@ -256,17 +257,11 @@ class HttpClient:
         TransportError subclasses for failures below HTTP."""
         silence = _Silence(self._read_timeout_s)  # waiting for the headers counts too
         try:
-            try:
+            with _failures(silence):
                 raw = await self._pool().request(
                     method, url, headers=dict(headers), json=json, params=list(params),
                     proxy=self._proxy(url),
                 )  # fmt: skip
-            except asyncio.CancelledError:
-                if silence.timed_out():
-                    raise TimedOut(connecting=False) from None
-                raise
-            except (TimeoutError, aiohttp.ClientError) as e:
-                raise _translated(e) from e
             silence.done()
             try:
                 yield Response(raw, silence, self._lag)

@@ -269,6 +269,8 @@ def _workspace_files(workspace: str, text: Reader) -> list[tuple[str, str]]:
     """(file name, text) of the workspace's profile files, read beneath it (through `text`,
     which may keep them): no symlink or hard link leads out, a file that is not regular or is
     over 1 MiB is skipped."""
+    if not os.path.isdir(os.path.join(workspace, WORKSPACE_DIR)):
+        return []  # the common case, settled by a plain lookup (reading beneath finds less)
     space = Workspace(workspace)
     found = []
     try:

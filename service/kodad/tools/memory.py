@@ -61,10 +61,14 @@ def _read(scope: str, workspace: Workspace, tenant: str) -> str:
 def memory_prompt(workspace: str, tenant: str = "") -> str:
     """The memory files as a system prompt section ("" when both are empty). A project
     file that cannot be read safely (a link out, a hard link) is left out."""
-    try:
-        project = _read_project(Workspace(workspace))
-    except (ToolError, OSError):
-        project = ""
+    project = ""
+    # Most workspaces have none: a plain lookup that finds nothing settles it (one reading
+    # beneath the workspace, which only refuses more, would find nothing either).
+    if os.path.lexists(os.path.join(workspace, PROJECT_FILE)):
+        try:
+            project = _read_project(Workspace(workspace))
+        except (ToolError, OSError):
+            project = ""
     parts = []
     for title, text in (
         ("Project memory (.kodad/MEMORY.md)", project),

@@ -102,7 +102,7 @@ class Launcher:
         profile = core.profiles.get(record.profile, record.workspace)
         model = profile.model or record.provider.model
         budget(turn_input, record).check_start(core.settings.prices, model)
-        live = await core.live.load(session_id)
+        live = await core.live.load(session_id, record)
         self.check_can_start(live)
         mcp_tools: list[Tool] = []
         notices: list[str] = []

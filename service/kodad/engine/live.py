@@ -88,12 +88,14 @@ class LiveSessions:
     def __len__(self) -> int:
         return len(self._live)
 
-    async def load(self, session_id: str) -> LiveSession:
-        """The live session, loaded from the store the first time (any caller)."""
+    async def load(self, session_id: str, record: SessionRecord | None = None) -> LiveSession:
+        """The live session, loaded from the store the first time (any caller), or from
+        `record` when the caller has just read it."""
         live = self._live.get(session_id)
         if live is not None:
             return live
-        record = await self.record(session_id, None)
+        if record is None or record.id != session_id:
+            record = await self.record(session_id, None)
         live = self._live.get(session_id)  # another task may have loaded it meanwhile
         if live is None:
             live = LiveSession(EventLog(session_id, record.last_seq, self._writer), record.tenant)

@@ -193,7 +193,9 @@ async def sse_latency(work: Path, sizes: Sizes) -> list[Row]:
 
                 def on_event(event: epb.EngineEvent, received: int) -> None:
                     if event.WhichOneof("payload") == "text_delta":
-                        measured.append((received - int(event.text_delta.text)) / 1e6)
+                        # One delta may carry several tokens (all that one read brought).
+                        stamps = event.text_delta.text.split()
+                        measured.extend((received - int(stamp)) / 1e6 for stamp in stamps)
 
                 await run_turn(stub, session, on_event)
         finally:

@@ -264,6 +264,25 @@ async def test_events_turns_and_delete_cascade(store: Store) -> None:
         assert await count_rows(store, table) == 0, table
 
 
+async def test_a_turns_start_stores_its_prompt_and_the_sessions_title_in_one_write(
+    store: Store,
+) -> None:
+    await store.create_session(session("s_1"))
+    await store.append_message("s_1", Message(Role.USER, "t0", text="earlier"))
+    prompt = Message(Role.USER, "t1", text="write the tests")
+    stored = await store.begin_turn(TurnRecord("s_1", "t1", 5), prompt, title="Write the tests")
+    assert stored is not None and (stored.index, stored.text) == (2, "write the tests")
+    got = await store.get_session("s_1")
+    assert got is not None
+    assert (got.active_turn_id, got.title, got.message_count) == ("t1", "Write the tests", 2)
+    assert [m.text for m in await store.list_messages("s_1")] == ["earlier", "write the tests"]
+    await store.end_turn(TurnRecord("s_1", "t1", 5, 6, TurnEndReason.COMPLETED))
+    # A titled session keeps its title; a turn without a prompt (a compaction) stores none.
+    assert await store.begin_turn(TurnRecord("s_1", "t2", 7), title="Another") is None
+    got = await store.get_session("s_1")
+    assert got is not None and (got.title, got.message_count) == ("Write the tests", 2)
+
+
 async def test_a_turn_ended_is_stored_with_the_turns_end(store: Store) -> None:
     """A crash between a turn's end and its turn_ended event cannot happen: both are one
     transaction, applied once (a second end changes nothing)."""

@@ -110,8 +110,7 @@ class Launcher:
         if not turn_input.compact:
             mcp_tools, notices, deferred = await self.mcp_tools(live, record, profile)
             if not record.title and turn_input.text.strip():  # named after its first prompt
-                record.title = title_of(turn_input.text)
-                await core.store.update_session(record)
+                record.title = title_of(turn_input.text)  # stored with the turn's start
         turn_id = turn_id or new_id("t")
         token = await self.lease(live, turn_id)
         self.check_can_start(live)

@@ -159,16 +159,19 @@ class Turn(Questions):
             if (history := self._deps.history) is None:  # else kept since the last turn
                 self._deps.keep_history(history := await self._store.list_messages(self.session.id))
             self._history = history
-            await self._store.begin_turn(TurnRecord(self.session.id, self.id, now_us()))
+            record = TurnRecord(self.session.id, self.id, now_us())
             if self.input.compact:
+                await self._store.begin_turn(record)
                 await self._compact(
                     compaction.context(self._history), self._window(), keep_share=0.0
                 )
                 reason = TurnEndReason.COMPLETED
             else:
-                await self._append(
-                    Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
-                )
+                prompt = Message(Role.USER, self.id, text=self.input.text, images=self.input.images)
+                # One write: the turn, its prompt, and the session's title from it.
+                stored = await self._store.begin_turn(record, prompt, title=self.session.title)
+                assert stored is not None
+                self._history.append(stored)
                 if self._deps.workspace_servers is not None:
                     started = await self._gate.start_workspace_servers(self._deps.workspace_servers)
                     self._tools = self._tools.with_tools(started)

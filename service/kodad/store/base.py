@@ -175,8 +175,13 @@ class Store(Protocol):
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]: ...
 
-    async def begin_turn(self, turn: TurnRecord) -> None:
-        """Records a running turn and marks it active on its session."""
+    async def begin_turn(
+        self, turn: TurnRecord, first: Message | None = None, *, title: str = ""
+    ) -> Message | None:
+        """Records a running turn and marks it active on its session; in the same
+        transaction appends `first` (the turn's prompt; returned stored, as append_message
+        returns it) and names an untitled session `title`. One write where a turn's start
+        made three, each waiting its turn under load."""
         ...
 
     async def end_turn(self, turn: TurnRecord) -> None:

@@ -31,6 +31,7 @@ from kodad.store.postgres_db import (
     PLACEHOLDERS,
     SELECT_SESSION,
     SETTINGS,
+    append_row,
     end_row,
     end_session,
 )
@@ -175,25 +176,8 @@ class PostgresStore(PostgresQueues):
         created = now_us()
         async with self.pool.acquire() as conn, conn.transaction():
             await self.cluster.fence(conn, session_id)
-            index = await conn.fetchval(
-                "UPDATE sessions SET message_count = message_count + 1, update_time = $1"
-                " WHERE id = $2 RETURNING message_count",
-                created,
-                session_id,
-            )
-            if index is None:
-                raise LookupError(f"session {session_id} does not exist")
-            await conn.execute(
-                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                session_id,
-                index,
-                message.turn_id,
-                message.role.value,
-                codec.encode_message_body(message),
-                created,
-            )
-        return dataclasses.replace(message, index=int(index), create_time=created)
+            index = await append_row(conn, session_id, message, created)
+        return dataclasses.replace(message, index=index, create_time=created)
 
     async def list_messages(
         self, session_id: str, *, after_index: int = 0, limit: int | None = None
@@ -275,22 +259,32 @@ class PostgresStore(PostgresQueues):
     # Turns
 
     @uninterruptible
-    async def begin_turn(self, turn: TurnRecord) -> None:
+    async def begin_turn(
+        self, turn: TurnRecord, first: Message | None = None, *, title: str = ""
+    ) -> Message | None:
+        created = now_us()
         async with self.pool.acquire() as conn, conn.transaction():
             await self.cluster.fence(conn, turn.session_id)
             await conn.execute(
-                BEGIN_TURN,
-                turn.session_id,
-                turn.turn_id,
-                turn.start_time,
+                BEGIN_TURN, turn.session_id, turn.turn_id, turn.start_time,
                 codec.encode_usage(Usage()),
-            )
+            )  # fmt: skip
             await conn.execute(
                 "UPDATE sessions SET active_turn_id = $1, update_time = $2 WHERE id = $3",
                 turn.turn_id,
                 turn.start_time,
                 turn.session_id,
             )
+            if title:
+                await conn.execute(
+                    "UPDATE sessions SET title = $1 WHERE id = $2 AND title = ''",
+                    title,
+                    turn.session_id,
+                )
+            if first is None:
+                return None
+            index = await append_row(conn, turn.session_id, first, created)
+        return dataclasses.replace(first, index=index, create_time=created)
 
     @uninterruptible
     async def end_turn(self, turn: TurnRecord) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Union
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from kodad.domain.model import Message
 from kodad.store import codec
 from kodad.store.base import TurnRecord, uninterruptible
 from kodad.store.postgres_schema import MIGRATIONS
@@ -120,3 +121,26 @@ async def end_session(conn: Connection, turn: TurnRecord) -> None:
             turn.turn_id,
             turn.session_id,
         )
+
+
+async def append_row(conn: Connection, session_id: str, message: Message, created: int) -> int:
+    """In a transaction: appends `message` to the session's history; its index."""
+    index = await conn.fetchval(
+        "UPDATE sessions SET message_count = message_count + 1, update_time = $1"
+        " WHERE id = $2 RETURNING message_count",
+        created,
+        session_id,
+    )
+    if index is None:
+        raise LookupError(f"session {session_id} does not exist")
+    await conn.execute(
+        "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        session_id,
+        index,
+        message.turn_id,
+        message.role.value,
+        codec.encode_message_body(message),
+        created,
+    )
+    return int(index)

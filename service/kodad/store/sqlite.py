@@ -37,6 +37,35 @@ from kodad.store.sqlite_queue import SqliteQueues
 log = logging.getLogger(__name__)
 
 
+# Names a session that has no title yet (after its first prompt).
+SET_TITLE = "UPDATE sessions SET title = ? WHERE id = ? AND title = ''"
+
+
+def _append(db: sqlite3.Connection, session_id: str, message: Message, created: int) -> int:
+    """In a transaction: appends `message` to the session's history; its index."""
+    row = db.execute(
+        "UPDATE sessions SET message_count = message_count + 1, update_time = ?"
+        " WHERE id = ? RETURNING message_count",
+        (created, session_id),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"session {session_id} does not exist")
+    index = int(row[0])
+    db.execute(
+        "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
+        " VALUES (?,?,?,?,?,?)",
+        (
+            session_id,
+            index,
+            message.turn_id,
+            message.role.value,
+            codec.encode_message_body(message),
+            created,
+        ),
+    )
+    return index
+
+
 class SqliteStore(SqliteQueues):
     """Store on a SQLite file (created with its directory if missing). Writes are
     uninterruptible: see _finish_then_cancel."""
@@ -149,31 +178,7 @@ class SqliteStore(SqliteQueues):
     @uninterruptible
     async def append_message(self, session_id: str, message: Message) -> Message:
         created = now_us()
-
-        def run(db: sqlite3.Connection) -> int:
-            row = db.execute(
-                "UPDATE sessions SET message_count = message_count + 1, update_time = ?"
-                " WHERE id = ? RETURNING message_count",
-                (created, session_id),
-            ).fetchone()
-            if row is None:
-                raise LookupError(f"session {session_id} does not exist")
-            index = int(row[0])
-            db.execute(
-                "INSERT INTO messages (session_id, idx, turn_id, role, body, create_time)"
-                " VALUES (?,?,?,?,?,?)",
-                (
-                    session_id,
-                    index,
-                    message.turn_id,
-                    message.role.value,
-                    codec.encode_message_body(message),
-                    created,
-                ),
-            )
-            return index
-
-        index = await self._write(run)
+        index = await self._write(lambda db: _append(db, session_id, message, created))
         return dataclasses.replace(message, index=index, create_time=created)
 
     async def list_messages(
@@ -228,18 +233,26 @@ class SqliteStore(SqliteQueues):
 
     # Turns
 
-    async def begin_turn(self, turn: TurnRecord) -> None:
-        await self._transaction(
-            [
-                (
-                    BEGIN_TURN,
-                    (turn.session_id, turn.turn_id, turn.start_time, codec.encode_usage(Usage())),
-                ),
-                (
-                    "UPDATE sessions SET active_turn_id = ?, update_time = ? WHERE id = ?",
-                    (turn.turn_id, turn.start_time, turn.session_id),
-                ),
-            ]
+    @uninterruptible
+    async def begin_turn(
+        self, turn: TurnRecord, first: Message | None = None, *, title: str = ""
+    ) -> Message | None:
+        created = now_us()
+        usage = codec.encode_usage(Usage())
+
+        def run(db: sqlite3.Connection) -> int:
+            db.execute(BEGIN_TURN, (turn.session_id, turn.turn_id, turn.start_time, usage))
+            db.execute(
+                "UPDATE sessions SET active_turn_id = ?, update_time = ? WHERE id = ?",
+                (turn.turn_id, turn.start_time, turn.session_id),
+            )
+            if title:
+                db.execute(SET_TITLE, (title, turn.session_id))
+            return 0 if first is None else _append(db, turn.session_id, first, created)
+
+        index = await self._write(run)
+        return (
+            None if first is None else dataclasses.replace(first, index=index, create_time=created)
         )
 
     @uninterruptible

@@ -267,6 +267,10 @@ class ToolResult:
     truncated: bool = False
 
 
+# The tokens an image is estimated to take in a model's context.
+IMAGE_TOKENS = 1500
+
+
 @dataclass(frozen=True)
 class Message:
     """One history entry. `index` is its 1-based position, assigned by the store."""
@@ -291,6 +295,12 @@ class Message:
         size = len(self.text) + len(self.thinking)
         size += sum(len(c.tool_name) + len(c.arguments_json) for c in self.tool_calls)
         return size + (len(self.tool_result.output) if self.tool_result is not None else 0)
+
+    @functools.cached_property
+    def tokens(self) -> int:
+        """The provider-independent estimate of the tokens it takes: about four characters
+        a token, a few for its framing, IMAGE_TOKENS an image (computed once)."""
+        return self.size // 4 + 4 + IMAGE_TOKENS * len(self.images)
 
 
 class TodoStatus(enum.Enum):

@@ -8,7 +8,8 @@ messages themselves stay stored (ListMessages still returns all of them).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 
 from kodad.domain.model import Message, Role
 
@@ -16,7 +17,6 @@ from kodad.domain.model import Message, Role
 TRIGGER_SHARE = 0.75
 # After compacting, the verbatim turns kept should use at most this share.
 KEEP_SHARE = 0.4
-_PER_IMAGE_TOKENS = 1500
 _TRANSCRIPT_ITEM_LIMIT = 4000
 
 SUMMARY_PROMPT = """\
@@ -32,23 +32,34 @@ def estimate_tokens(text: str) -> int:
 
 
 def message_tokens(m: Message) -> int:
-    return m.size // 4 + 4 + _PER_IMAGE_TOKENS * len(m.images)
+    return m.tokens
+
+
+_role: Callable[[Message], Role] = operator.attrgetter("role")
+_tokens: Callable[[Message], int] = operator.attrgetter("tokens")
 
 
 def context(history: Sequence[Message]) -> list[Message]:
     """What a provider call sends: the newest summary, then every message after what it
-    covers (other summaries left out)."""
-    summary = next((m for m in reversed(history) if m.role is Role.SUMMARY), None)
-    if summary is None:
+    covers (other summaries left out). Every round asks it of the whole history: without
+    a summary (most sessions) that is one pass in C."""
+    roles = list(map(_role, history))
+    if Role.SUMMARY not in roles:
         return list(history)
+    summary = history[len(roles) - 1 - roles[::-1].index(Role.SUMMARY)]
     return [summary] + [
         m for m in history if m.index > summary.summarized_through and m.role is not Role.SUMMARY
     ]
 
 
+def rounds(history: Sequence[Message]) -> int:
+    """The provider rounds (assistant messages) of a history, in one pass in C."""
+    return list(map(_role, history)).count(Role.ASSISTANT)
+
+
 def context_tokens(system_tokens: int, messages: Sequence[Message]) -> int:
     """What a provider call would use: the system prompt and tools, and the messages."""
-    return system_tokens + sum(message_tokens(m) for m in messages)
+    return system_tokens + sum(map(_tokens, messages))
 
 
 def needs_compaction(used_tokens: int, window: int) -> bool:
@@ -68,7 +79,7 @@ def plan_cut(
     budget = window * keep_share
     chosen = starts[-1]  # the current turn is always kept
     for position in reversed(starts[:-1]):
-        if sum(message_tokens(m) for m in messages[position:]) > budget:
+        if sum(map(_tokens, messages[position:])) > budget:
             break
         chosen = position
     if chosen == 0:

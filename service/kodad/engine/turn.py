@@ -308,7 +308,7 @@ class Turn(Questions):
         return self.session.provider.context_window_tokens or self._limits.context_window
 
     def _prior_rounds(self) -> int:
-        return sum(1 for m in self._history if m.role is Role.ASSISTANT)
+        return compaction.rounds(self._history)
 
     async def _compact(
         self, messages: list[Message], window: int, keep_share: float = compaction.KEEP_SHARE

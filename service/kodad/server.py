@@ -88,7 +88,7 @@ def _lock_data_dir(config: ServerConfig) -> int:
 # Streams one client connection may have open at once, stated: with gRPC's default, 500
 # RunTurns opened at once on one channel of a busy server had their last tenth start only
 # once the first ones ended (bench/sse_load.py: first token p99 7.7 s; stated, 2.8 s).
-MAX_STREAMS_PER_CONNECTION = 100_000
+MAX_STREAMS_PER_CONNECTION = 10_000
 
 
 class Server:

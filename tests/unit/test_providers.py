@@ -672,7 +672,7 @@ async def test_the_read_timeout_counts_waits_for_the_server_not_a_busy_reader(
 async def test_reads_are_paced_only_while_the_event_loop_runs_late() -> None:
     lag = LoopLag()
     assert lag.pause_s() == 0.0
-    lag.start()
+    lag.enter()  # a request in flight
     try:
         for _ in range(3):  # the loop busy, as under a thousand streams
             await asyncio.sleep(LoopLag.TICK_S)
@@ -684,5 +684,9 @@ async def test_reads_are_paced_only_while_the_event_loop_runs_late() -> None:
         for _ in range(100):  # idle again: the average falls back
             await asyncio.sleep(LoopLag.TICK_S)
         assert lag.pause_s() == 0.0
+        lag.lag_s = 10.0
     finally:
-        lag.stop()
+        lag.leave()
+    for _ in range(3):  # no request in flight: the measuring stops, and nothing is paced
+        await asyncio.sleep(LoopLag.TICK_S)
+    assert lag.lag_s == 0.0 and lag.pause_s() == 0.0

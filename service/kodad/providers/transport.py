@@ -124,25 +124,33 @@ def _failures(silence: _Silence) -> Iterator[None]:
 
 class LoopLag:
     """How late the event loop runs what is due (a moving average): near zero while the
-    service keeps up; the length of a loop pass once it is saturated."""
+    service keeps up; the length of a loop pass once it is saturated. Measured only while
+    a request is in flight (`enter`/`leave`): an idle service does not tick."""
 
     TICK_S = 0.01
 
     def __init__(self) -> None:
         self.lag_s = 0.0
+        self._active = 0
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def enter(self) -> None:
+        """A request begins: measure while it lasts."""
+        self._active += 1
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._measure(), name="loop-lag")
 
+    def leave(self) -> None:
+        self._active -= 1
+
     async def _measure(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while self._active > 0:
             began = loop.time()
             await asyncio.sleep(self.TICK_S)
             late = max(0.0, loop.time() - began - self.TICK_S)
             self.lag_s = 0.8 * self.lag_s + 0.2 * late
+        self.lag_s = 0.0
 
     def pause_s(self) -> float:
         """How long a stream waits between two reads, so that what arrives meanwhile comes
@@ -234,7 +242,6 @@ class HttpClient:
         return self._proxy_of[key]
 
     def _pool(self) -> aiohttp.ClientSession:
-        self._lag.start()
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0),
@@ -256,6 +263,7 @@ class HttpClient:
         """Sends a request; the response's headers are in, its body not yet read. Raises
         TransportError subclasses for failures below HTTP."""
         silence = _Silence(self._read_timeout_s)  # waiting for the headers counts too
+        self._lag.enter()
         try:
             with _failures(silence):
                 raw = await self._pool().request(
@@ -269,6 +277,7 @@ class HttpClient:
                 raw.release()
         finally:
             silence.close()
+            self._lag.leave()
 
     async def aclose(self) -> None:
         self._lag.stop()

@@ -8,9 +8,9 @@ and no per-event transaction.
 Deltas are coalesced while the store is behind: once COALESCE_AFTER events of a session (or
 COALESCE_AFTER_ALL of all sessions) wait for a commit, a text or thinking delta, or a
 command's output, that follows one of the same block still queued is merged into it (same
-seq, longer text). Nobody has seen a queued event,
-so this changes no seq anyone knows, and the merged event is published when the first would
-have been; when the store keeps up nothing is merged.
+seq, longer text). Nobody has seen a queued event, so this changes no seq anyone knows, and
+the merged event is published when the first would have been; when the store keeps up
+nothing is merged.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from kodad.store.postgres_db import (
     MARK_RUNNING,
     PLACEHOLDERS,
     SELECT_SESSION,
+    SET_TITLE,
     SETTINGS,
     append_row,
     end_row,
@@ -276,11 +277,7 @@ class PostgresStore(PostgresQueues):
                 turn.session_id,
             )
             if title:
-                await conn.execute(
-                    "UPDATE sessions SET title = $1 WHERE id = $2 AND title = ''",
-                    title,
-                    turn.session_id,
-                )
+                await conn.execute(SET_TITLE, title, turn.session_id)
             if first is None:
                 return None
             index = await append_row(conn, turn.session_id, first, created)

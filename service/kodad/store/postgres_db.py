@@ -26,6 +26,8 @@ INSERT_TURN = (
 )
 # begin_turn's, whose start time is the turn's own.
 BEGIN_TURN = INSERT_TURN.replace("DO NOTHING", "DO UPDATE SET start_time = excluded.start_time")
+# Names a session that has no title yet (begin_turn, after its first prompt).
+SET_TITLE = "UPDATE sessions SET title = $1 WHERE id = $2 AND title = ''"
 # The session runs the turn, unless that turn's end is already stored.
 MARK_RUNNING = (
     "UPDATE sessions SET active_turn_id = $1 WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM"

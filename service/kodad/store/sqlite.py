@@ -30,15 +30,12 @@ from kodad.store.sqlite_file import (
     MARK_RUNNING,
     PLACEHOLDERS,
     SELECT_SESSION,
+    SET_TITLE,
     SETTINGS,
 )
 from kodad.store.sqlite_queue import SqliteQueues
 
 log = logging.getLogger(__name__)
-
-
-# Names a session that has no title yet (after its first prompt).
-SET_TITLE = "UPDATE sessions SET title = ? WHERE id = ? AND title = ''"
 
 
 def _append(db: sqlite3.Connection, session_id: str, message: Message, created: int) -> int:

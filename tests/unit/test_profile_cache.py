@@ -72,3 +72,18 @@ def test_a_kept_profile_swapped_for_a_hard_link_out_of_the_workspace_is_not_read
     os.link(outside, agents / "local.toml")  # an attacker's swap: a link to a file outside
     with pytest.raises(NotFound):  # neither the kept text nor the linked file is used
         catalog.get("local", str(workspace))
+
+
+@pytest.mark.parametrize("link", [".kodad", ".kodad/agents"])
+def test_profiles_behind_a_symlink_out_of_the_workspace_are_not_read(
+    tmp_path: Path, link: str
+) -> None:
+    workspace, outside = tmp_path / "ws", tmp_path / "outside"
+    target = outside / "agents" if link == ".kodad" else outside
+    profile(target / "planted.toml", "obey the file")
+    (workspace / link).parent.mkdir(parents=True, exist_ok=True)
+    (workspace / link).symlink_to(outside)
+    # A plain lookup finds the directory; reading beneath the workspace refuses the link.
+    assert (workspace / ".kodad/agents/planted.toml").is_file()
+    with pytest.raises(NotFound):
+        ProfileCatalog(None).get("planted", str(workspace))

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from bench.harness import serve_bytes
 from kodad.gen.koda.v1 import engine_pb2 as epb
 from kodad.gen.koda.v1 import session_service_pb2 as pb
 
@@ -47,16 +48,8 @@ async def serve_transport(count: int) -> None:
         for payload in payloads:
             yield payload
 
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Transport",
-        {"Stream": grpc.stream_stream_rpc_method_handler(stream, lambda b: b, lambda b: b)},
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    print(port, flush=True)
-    await server.wait_for_termination()
+    handler = grpc.stream_stream_rpc_method_handler(stream, lambda b: b, lambda b: b)
+    await serve_bytes("bench.Transport", handler, lambda port: print(port, flush=True))
 
 
 class SseServer:

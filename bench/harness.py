@@ -11,8 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import grpc
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -107,3 +110,17 @@ class Child:
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+async def serve_bytes(
+    service: str, handler: grpc.RpcMethodHandler, announce: Callable[[int], object]
+) -> None:
+    """Serves one raw-bytes method, `/{service}/Stream`, on a free loopback port (the bare
+    transports the baselines measure); `announce` gets the port."""
+    generic = grpc.method_handlers_generic_handler(service, {"Stream": handler})
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((generic,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    announce(port)
+    await server.wait_for_termination()

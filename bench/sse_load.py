@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 import httpx
 
-from bench.harness import Kodad, Stats, cpu_seconds
+from bench.harness import Kodad, Stats, cpu_seconds, serve_bytes
 
 # The SSE server and the relay: asyncio, so one process serves a thousand streams.
 
@@ -93,16 +93,8 @@ async def _serve_relay(base_url: str, port_out: Any) -> None:
                     if content:
                         yield content.encode()
 
-    handler = grpc.method_handlers_generic_handler(
-        "bench.Relay",
-        {"Stream": grpc.unary_stream_rpc_method_handler(relay, lambda b: b, lambda b: b)},
-    )
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    port_out.put(port)
-    await server.wait_for_termination()
+    handler = grpc.unary_stream_rpc_method_handler(relay, lambda b: b, lambda b: b)
+    await serve_bytes("bench.Relay", handler, port_out.put)
 
 
 def relay_server(base_url: str, port_out: Any) -> None:

@@ -233,16 +233,21 @@ async def test_a_profile_names_servers_and_update_session_changes_them(
         assert [s.name for s in updated.mcp_servers] == ["notes"]
 
 
+# Not a string a random session id can hold (ids are lowercase letters and digits): "t0k"
+# was, once in a CI run.
+TOKEN = "t0k-S3CRET"
+
+
 @pytest.fixture(scope="module")
 def secured_url() -> Iterator[str]:
-    """The HTTP server refusing requests without `Authorization: Bearer t0k`."""
-    yield from serve_http("t0k")
+    """The HTTP server refusing requests without `Authorization: Bearer TOKEN`."""
+    yield from serve_http(TOKEN)
 
 
 async def test_http_headers_are_read_from_the_services_environment(
     stub: Stub, workspace: Path, secured_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KODAD_TEST_MCP_AUTHORIZATION", "Bearer t0k")
+    monkeypatch.setenv("KODAD_TEST_MCP_AUTHORIZATION", f"Bearer {TOKEN}")
     server = spb.McpServer(
         name="calc",
         url=secured_url,
@@ -251,7 +256,7 @@ async def test_http_headers_are_read_from_the_services_environment(
     )
     provider = scripted([tool_call("calc__add", "a", a=3, b=4)], [{"text": "7"}])
     session = await create_session(stub, workspace, provider, mcp_servers=[server])
-    assert "t0k" not in str(session)  # the session names the variable, never the secret
+    assert TOKEN not in str(session)  # the session names the variable, never the secret
     assert finished_calls(await run_turn(stub, session.id, "add"))["a"].output == "7"
 
     for header_env, why in (

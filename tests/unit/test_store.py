@@ -163,6 +163,45 @@ async def test_writes_that_queue_together_commit_together_and_a_failing_one_undo
     assert got is not None and got.message_count == 50
 
 
+async def test_point_reads_run_on_the_loop_and_a_busy_database_sends_them_to_the_reader(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = sqlite_store
+    await store.create_session(session("s_1", labels={"a": "b"}))
+    await store.enqueue_turn("s_1", QueuedTurn("t_q", "later", (), 5), front=False)
+    threaded: list[str] = []
+    reader = store._r
+    real_fetchall = reader.execute_fetchall
+
+    def counted(sql: str, params: Any = None) -> Any:
+        threaded.append(sql)
+        return real_fetchall(sql, params)
+
+    monkeypatch.setattr(reader, "execute_fetchall", counted)
+    got = await store.get_session("s_1")
+    assert got is not None and got.labels == {"a": "b"}
+    assert [q.turn_id for q in await store.queued_turns("s_1")] == ["t_q"]
+    assert threaded == []  # no round trip to the reader's thread
+
+    class Busy:
+        """The loop's connection while another process holds the database (a recovery)."""
+
+        def __init__(self, real: sqlite3.Connection) -> None:
+            self.close = real.close
+
+        def execute(self, sql: str, params: Any) -> sqlite3.Cursor:
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise error
+
+    assert store._inline is not None
+    monkeypatch.setattr(store, "_inline", Busy(store._inline))
+    got = await store.get_session("s_1")
+    assert got is not None and got.id == "s_1" and got.labels == {"a": "b"}
+    assert await store.get_session("s_missing") is None
+    assert len(threaded) == 2
+
+
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as db:

@@ -90,7 +90,7 @@ class SqliteStore(SqliteQueues):
         await self._transaction(self._insert_session(record))
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._r.execute_fetchall(
+        rows = await self._lookup(
             f"SELECT {SELECT_SESSION} FROM sessions s WHERE s.id = ?", (session_id,)
         )
         return codec.session_from_row(next(iter(rows))) if rows else None
@@ -324,7 +324,7 @@ class SqliteStore(SqliteQueues):
         ]
 
     async def owns_file(self, session_id: str, path: str) -> bool:
-        rows = await self._r.execute_fetchall(
+        rows = await self._lookup(
             "SELECT change FROM file_changes WHERE session_id = ? AND path = ?"
             " AND change != ? ORDER BY rowid DESC LIMIT 1",
             (session_id, path, FileChangeKind.MODIFIED.value),

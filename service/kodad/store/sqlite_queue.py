@@ -13,11 +13,11 @@ _SQL = queues.QueueSql(numbered=False)
 class SqliteQueues(SqliteFile):
     async def enqueue_turn(self, session_id: str, turn: QueuedTurn, *, front: bool) -> int:
         await self._transaction([_SQL.insert(turn, session_id, front=front)])
-        rows = await self._r.execute_fetchall(*_SQL.position(turn.turn_id, session_id))
+        rows = await self._lookup(*_SQL.position(turn.turn_id, session_id))
         return int(next(iter(rows))[0])
 
     async def queued_turns(self, session_id: str) -> list[QueuedTurn]:
-        return queues.decode(list(await self._r.execute_fetchall(*_SQL.of_session(session_id))))
+        return queues.decode(await self._lookup(*_SQL.of_session(session_id)))
 
     async def take_queued_turn(self, session_id: str) -> QueuedTurn | None:
         rows = await self._transaction([_SQL.take(session_id)])

@@ -168,7 +168,7 @@ class LoopLag:
 # Reads are paced once the loop runs this late...
 PACE_AFTER_LAG_S = 0.003
 # ...by this many times the lag, at most PACE_MAX_S.
-PACE_FACTOR = 30.0
+PACE_FACTOR = 60.0
 PACE_MAX_S = 0.25
 
 

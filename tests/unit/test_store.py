@@ -215,7 +215,7 @@ async def test_a_write_while_another_process_holds_the_database_waits_off_the_lo
 
     async def execute(fn: Any, *args: Any) -> Any:
         on_thread.set()
-        return await real_execute(fn, *args)  # type: ignore[no-untyped-call]
+        return await real_execute(fn, *args)
 
     monkeypatch.setattr(writer, "_execute", execute)
     write = asyncio.create_task(store.append_message("s_1", Message(Role.USER, "t", text="x")))

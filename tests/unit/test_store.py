@@ -202,55 +202,6 @@ async def test_point_reads_run_on_the_loop_and_a_busy_database_sends_them_to_the
     assert len(threaded) == 2
 
 
-async def test_a_write_while_another_process_holds_the_database_waits_off_the_loop(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = sqlite_store
-    await store.create_session(session("s_1"))
-    other = sqlite3.connect(store.path, isolation_level=None)  # e.g. an operator's sqlite3
-    other.execute("BEGIN IMMEDIATE")
-    writer = store._w
-    real_execute = writer._execute
-    on_thread = asyncio.Event()
-
-    async def execute(fn: Any, *args: Any) -> Any:
-        on_thread.set()
-        return await real_execute(fn, *args)
-
-    monkeypatch.setattr(writer, "_execute", execute)
-    write = asyncio.create_task(store.append_message("s_1", Message(Role.USER, "t", text="x")))
-    await on_thread.wait()  # the loop runs on meanwhile
-    got = await store.get_session("s_1")
-    assert not write.done() and got is not None and got.message_count == 0
-    other.execute("ROLLBACK")
-    other.close()
-    stored = await write
-    assert stored.index == 1
-    assert [m.text for m in await store.list_messages("s_1")] == ["x"]
-
-
-async def test_commits_are_checkpointed_off_the_loop(
-    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = sqlite_store
-    monkeypatch.setattr(sqlite_file, "CHECKPOINT_EVERY", 3)
-
-    def in_database_file() -> int:  # what a checkpoint copied (the log left out)
-        with sqlite3.connect(f"file:{store.path}?mode=ro&immutable=1", uri=True) as db:
-            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sessions'").fetchall():
-                return 0  # the schema itself is still in the log
-            return int(db.execute("SELECT count(*) FROM sessions").fetchone()[0])
-
-    assert in_database_file() == 0
-    for i in range(2):
-        await store.create_session(session(f"s_{i}"))
-    assert store._checkpointer is None and in_database_file() == 0  # the loop never syncs
-    await store.create_session(session("s_2"))
-    assert store._checkpointer is not None
-    await store._checkpointer
-    assert in_database_file() == 3
-
-
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as db:

@@ -1,6 +1,6 @@
-"""The SQLite file: its connections (the loop's own, which writes and makes point reads, and
-a reader and a writer on threads of their own), its schema migrations, transactions, and the
-statements the store shares."""
+"""The SQLite file: its connections (the writer and the reader, each on a thread of its own,
+and the loop's own for point reads), its schema migrations, transactions, and the statements
+the store shares."""
 
 from __future__ import annotations
 
@@ -43,17 +43,6 @@ PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
 SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + LABELS_OBJECT
 
 
-# Works in one transaction at most: a batch holds up the loop while it runs.
-MAX_BATCH = 256
-# A checkpoint (on the writer's thread, not the loop) after this many commits.
-CHECKPOINT_EVERY = 64
-
-
-def _busy(e: sqlite3.OperationalError) -> bool:
-    """Another process holds the database (its write lock, or a recovery)."""
-    return e.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
 def _run_batch(
     db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], object]]
 ) -> list[tuple[bool, object]]:
@@ -79,14 +68,7 @@ def _run_batch(
 
 
 class SqliteFile:
-    """A SQLite database file in WAL mode, migrated to this kodad's schema when opened.
-
-    Writes and point reads run on the loop's own connection, in the loop's thread. On a
-    thread of its own, each SQLite statement hands the GIL over and back, and on a busy loop
-    each hand-over waits for the interpreter's switch interval (5 ms): under a thousand
-    streaming turns, a batch of writes took seconds that way, and every event waited for it.
-    Long reads (pages, histories, event ranges) go to the reader's thread; checkpoints, which
-    sync the disk, to the writer's."""
+    """A SQLite database file in WAL mode, migrated to this kodad's schema when opened."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -98,8 +80,6 @@ class SqliteFile:
             tuple[Callable[[sqlite3.Connection], object], asyncio.Future[object]]
         ] = []
         self._committer: asyncio.Task[None] | None = None
-        self._commits = 0
-        self._checkpointer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,23 +90,15 @@ class SqliteFile:
             await self.close()
             raise
         self._reader = await self._connect()
-        inline = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in (
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            # A busy database sends the work to a thread, which waits there, not the loop.
-            "busy_timeout=0",
-            # Checkpoints run on the writer's thread (_checkpoint), not in a commit here.
-            "wal_autocheckpoint=0",
-        ):
-            inline.execute(f"PRAGMA {pragma}")
-        self._inline = inline
+        # busy_timeout 0: a busy database makes a point read go to the reader's thread, which
+        # waits there, instead of holding up the loop.
+        self._inline = sqlite3.connect(self.path, isolation_level=None)
+        self._inline.execute("PRAGMA foreign_keys=ON")
+        self._inline.execute("PRAGMA busy_timeout=0")
 
     async def close(self) -> None:
         if self._committer is not None:  # what was written before the close is committed
             await asyncio.shield(self._committer)
-        if self._checkpointer is not None:
-            await asyncio.shield(self._checkpointer)
         if self._inline is not None:
             self._inline.close()
             self._inline = None
@@ -180,19 +152,19 @@ class SqliteFile:
         try:
             return self._inline.execute(sql, params).fetchall()
         except sqlite3.OperationalError as e:
-            if not _busy(e):
+            if e.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
         return list(await self._r.execute_fetchall(sql, params))
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Runs `work` atomically in a transaction and returns once that transaction is
-        committed.
+        """Runs `work` atomically in a transaction of the writer, on its thread, and returns
+        once that transaction is committed.
 
-        Writes group-commit: the works queued in one turn of the loop go together in one
-        transaction (at most MAX_BATCH), each in its own savepoint (a work that raises undoes
-        only itself). A thousand turns starting at once are a few transactions, not
-        thousands, each waiting behind the others. A work whose caller was cancelled before
-        its batch began does not run."""
+        Writes group-commit: the works that queue while a transaction runs go together in
+        the next one, each in its own savepoint (a work that raises undoes only itself), and
+        the batch is one thread round trip and one commit. A thousand turns starting at once
+        are a few transactions, not thousands, each waiting behind the others. A work whose
+        caller was cancelled before its batch began does not run."""
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._queued.append((work, future))
         if self._committer is None or self._committer.done():
@@ -201,13 +173,14 @@ class SqliteFile:
 
     async def _commit_queued(self) -> None:
         while self._queued:
-            await asyncio.sleep(0)  # what the rest of this turn of the loop writes goes along
-            live = [(w, f) for w, f in self._queued if not f.done()]
-            batch, self._queued = live[:MAX_BATCH], live[MAX_BATCH:]
+            batch = [(w, f) for w, f in self._queued if not f.done()]
+            self._queued = []
             if not batch:
                 continue
+            conn = self._w
+            works = [w for w, _ in batch]
             try:
-                outcomes = await self._commit([w for w, _ in batch])
+                outcomes = await conn._execute(_run_batch, conn._conn, works)  # type: ignore[no-untyped-call]
             except BaseException as e:
                 for _, future in batch:
                     if not future.done():
@@ -221,35 +194,6 @@ class SqliteFile:
                         future.set_result(value)
                     else:
                         future.set_exception(cast(BaseException, value))
-            self._commits += 1
-            if self._commits % CHECKPOINT_EVERY == 0 and (
-                self._checkpointer is None or self._checkpointer.done()
-            ):
-                self._checkpointer = asyncio.create_task(self._checkpoint(), name="checkpoint")
-
-    async def _commit(
-        self, works: list[Callable[[sqlite3.Connection], object]]
-    ) -> list[tuple[bool, object]]:
-        """One transaction of `works`: on the loop's connection, or on the writer's thread
-        (which waits for it) while another process holds the database."""
-        if self._inline is None:
-            raise RuntimeError("store is not open")
-        try:
-            return _run_batch(self._inline, works)
-        except sqlite3.OperationalError as e:  # from BEGIN: no work ran
-            if not _busy(e):
-                raise
-        conn = self._w
-        outcomes: list[tuple[bool, object]] = await conn._execute(_run_batch, conn._conn, works)  # type: ignore[no-untyped-call]
-        return outcomes
-
-    async def _checkpoint(self) -> None:
-        """Copies the committed log into the database file, as far as readers allow
-        (PASSIVE: it waits for no one), on the writer's thread: it syncs the disk."""
-        try:
-            await self._w.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except (sqlite3.Error, RuntimeError, ValueError) as e:  # the next one tries again
-            log.warning("checkpoint of %s failed: %s", self.path, e)
 
     @uninterruptible
     async def _transaction(

@@ -272,6 +272,24 @@ async def test_messages_are_indexed_and_forked(store: Store) -> None:
         await store.append_message("s_missing", Message(Role.USER, "t", text="x"))
 
 
+async def test_a_large_batch_of_events_of_many_sessions_is_stored_whole(store: Store) -> None:
+    counts = {"s_a": 1, "s_b": 130, "s_c": 77}  # past one statement's rows, and not a power of 2
+    for sid in counts:
+        await store.create_session(session(sid))
+    events = [
+        Event(sid, "t0", seq, 100 + seq, TextDelta(f"{sid} {seq} '\"✓"))
+        for seq in range(1, max(counts.values()) + 1)
+        for sid, count in counts.items()
+        if seq <= count
+    ]
+    await store.append_events(events)
+    for sid, count in counts.items():
+        stored = await store.list_events(sid, after_seq=0, limit=1000)
+        assert stored == [e for e in events if e.session_id == sid] and len(stored) == count
+        got = await store.get_session(sid)
+        assert got is not None and got.last_seq == count
+
+
 async def test_events_turns_and_delete_cascade(store: Store) -> None:
     await store.create_session(session("s_1"))
     events = [Event("s_1", "t0", i + 1, 100 + i, p) for i, p in enumerate(EVERY_PAYLOAD)]

@@ -26,12 +26,15 @@ from kodad.store import codec
 from kodad.store.base import TurnRecord, uninterruptible
 from kodad.store.sqlite_file import (
     BEGIN_TURN,
+    INSERT_EVENTS,
     INSERT_TURN,
     MARK_RUNNING,
     PLACEHOLDERS,
     SELECT_SESSION,
+    SET_LAST_SEQS,
     SET_TITLE,
     SETTINGS,
+    with_rows,
 )
 from kodad.store.sqlite_queue import SqliteQueues
 
@@ -200,15 +203,8 @@ class SqliteStore(SqliteQueues):
         rows = [codec.event_row(e) for e in events]  # encoded here, not on the store's thread
 
         def run(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
-                " subagent_session_id, parent_call_id) VALUES (?,?,?,?,?,?,?)",
-                rows,
-            )
-            db.executemany(
-                "UPDATE sessions SET last_seq = ? WHERE id = ?",
-                [(seq, sid) for sid, seq in last.items()],
-            )
+            with_rows(db, INSERT_EVENTS, 7, rows)
+            with_rows(db, SET_LAST_SEQS, 2, list(last.items()))
             # A turn_started is stored with its turn row, a turn_ended with the turn's end: a
             # crash between the two never leaves them disagreeing.
             for bound in codec.turn_bounds(events):

@@ -43,6 +43,36 @@ PLACEHOLDERS = ", ".join("?" * (codec.SESSION_COLUMNS.count(",") + 1))
 SELECT_SESSION = "s." + codec.SESSION_COLUMNS.replace(", ", ", s.") + ", " + LABELS_OBJECT
 
 
+# Rows one statement inserts at most (each size up to it is a cached statement of its own).
+ROWS_PER_STATEMENT = 64
+
+
+def with_rows(
+    db: sqlite3.Connection, sql: str, width: int, rows: Sequence[Sequence[object]]
+) -> None:
+    """Runs `sql`, whose "VALUES" is filled with `rows` of `width` values, many rows per
+    statement. The writer's thread hands the GIL over and back around every statement it
+    steps, and on a busy loop each hand-over waits for the switch interval (5 ms): one row a
+    statement made a batch of a thousand events take seconds."""
+    done = 0
+    while done < len(rows):
+        size = min(ROWS_PER_STATEMENT, 1 << ((len(rows) - done).bit_length() - 1))
+        values = ",".join(["(" + ",".join("?" * width) + ")"] * size)
+        chunk = rows[done : done + size]
+        db.execute(sql.replace("VALUES", "VALUES " + values, 1), [v for r in chunk for v in r])
+        done += size
+
+
+# Events, and the sessions' last seqs (from rows of id and seq), for with_rows.
+INSERT_EVENTS = (
+    "INSERT INTO events (session_id, seq, turn_id, create_time, payload, subagent_session_id,"
+    " parent_call_id) VALUES"
+)
+SET_LAST_SEQS = (
+    "UPDATE sessions SET last_seq = v.column2 FROM (VALUES) AS v WHERE sessions.id = v.column1"
+)
+
+
 def _run_batch(
     db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], object]]
 ) -> list[tuple[bool, object]]:

@@ -93,7 +93,7 @@ async def test_a_turn_of_file_tools_and_commands_is_rewound_exactly_and_undone(
         ("gone.txt", epb.FILE_CHANGE_KIND_DELETED),
         ("src/pkg/mod.py", epb.FILE_CHANGE_KIND_DELETED),
         ("src/lib/mod.py", epb.FILE_CHANGE_KIND_CREATED),
-    }
+    }, [(kind(e), e.seq, e.turn_id) for e in events]  # what came instead, if it fails
     listed = await stub.ListFileChanges(pb.ListFileChangesRequest(session_id=session.id))
     assert {c.path for c in listed.changes} >= {"run.sh", "untracked.tmp", "src/lib/mod.py"}
     diff = [e.turn_diff for e in events if kind(e) == "turn_diff"]

@@ -31,10 +31,6 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-def message_tokens(m: Message) -> int:
-    return m.tokens
-
-
 _role: Callable[[Message], Role] = operator.attrgetter("role")
 _tokens: Callable[[Message], int] = operator.attrgetter("tokens")
 

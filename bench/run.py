@@ -194,8 +194,7 @@ async def sse_latency(work: Path, sizes: Sizes) -> list[Row]:
                 def on_event(event: epb.EngineEvent, received: int) -> None:
                     if event.WhichOneof("payload") == "text_delta":
                         # One delta may carry several tokens (all that one read brought).
-                        stamps = event.text_delta.text.split()
-                        measured.extend((received - int(stamp)) / 1e6 for stamp in stamps)
+                        sse_load.token_latencies(event.text_delta.text, received, measured)
 
                 await run_turn(stub, session, on_event)
         finally:

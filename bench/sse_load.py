@@ -112,7 +112,9 @@ class Share:
     errors: int
 
 
-def _tokens(text: str, received_ns: int, out: list[float]) -> int:
+def token_latencies(text: str, received_ns: int, out: list[float]) -> int:
+    """Adds to `out` the latency (ms) of each token stamp in `text` (a delta may carry
+    several); how many there were."""
     stamps = text.split()
     out.extend((received_ns - int(stamp)) / 1e6 for stamp in stamps)
     return len(stamps)
@@ -142,7 +144,8 @@ async def _kodad_share(address: str, sessions: list[str]) -> Share:
                         if first:
                             share.first_token_ms.append((now - started) / 1e6)
                             first = False
-                        share.tokens += _tokens(event.text_delta.text, now, share.latencies_ms)
+                        text = event.text_delta.text
+                        share.tokens += token_latencies(text, now, share.latencies_ms)
                     elif event.turn_ended.reason not in (0, epb.TURN_END_REASON_COMPLETED):
                         share.errors += 1
             except grpc.aio.AioRpcError:
@@ -166,7 +169,7 @@ async def _relay_share(address: str, count: int) -> Share:
                     if first:
                         share.first_token_ms.append((now - started) / 1e6)
                         first = False
-                    share.tokens += _tokens(message.decode(), now, share.latencies_ms)
+                    share.tokens += token_latencies(message.decode(), now, share.latencies_ms)
             except grpc.aio.AioRpcError:
                 share.errors += 1
 

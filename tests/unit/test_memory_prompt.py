@@ -34,3 +34,11 @@ def test_memory_behind_a_symlinked_kodad_directory_stays_out(tmp_path: Path) -> 
     # A plain lookup finds the file; reading beneath the workspace refuses the link.
     assert (workspace / ".kodad" / "MEMORY.md").is_file()
     assert SECRET not in memory_prompt(str(workspace))
+
+
+def test_a_memory_file_hard_linked_to_a_file_outside_stays_out(tmp_path: Path) -> None:
+    workspace, outside = tmp_path / "ws", tmp_path / "private.md"
+    (workspace / ".kodad").mkdir(parents=True)
+    outside.write_text(SECRET)
+    (workspace / ".kodad" / "MEMORY.md").hardlink_to(outside)  # the plain lookup finds it
+    assert SECRET not in memory_prompt(str(workspace))

@@ -26,6 +26,7 @@ from kodad.domain.events import (
     Event,
     EventPayload,
     LoopCapReached,
+    TextDelta,
     ToolCallFinished,
     UserQuestion,
 )
@@ -267,6 +268,15 @@ async def test_a_stale_owner_cannot_write_after_a_takeover(postgres: PostgresClu
         assert token_b == token_a + 1
         with pytest.raises(StaleLease):
             await a.append_message("s_1", Message(Role.USER, "t_1", text="stale"))
+        # A batch of events is fenced whole: one stale session in it and none of it is stored.
+        await a.create_session(SessionRecord(id="s_2", workspace="/w"))
+        await a.cluster.acquire_lease("s_2", "t_9")
+        batch = [Event(sid, "t_1", 1, 1, TextDelta("x")) for sid in ("s_1", "s_2")]
+        with pytest.raises(StaleLease, match="s_1"):
+            await a.append_events(batch)
+        assert await a.list_events("s_2", after_seq=0, limit=10) == []
+        await a.append_events(batch[1:])
+        assert await b.list_events("s_2", after_seq=0, limit=10) == batch[1:]
         await b.append_message("s_1", Message(Role.USER, "t_1", text="new owner"))
         await a.cluster.release_lease("s_1", token_a)  # a's release does not free b's lease
         with pytest.raises(LeaseHeld, match="on replica b"):

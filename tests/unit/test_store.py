@@ -64,6 +64,7 @@ from kodad.store import SqliteStore, Store, TurnRecord, codec, sqlite_file
 from kodad.store.base import StaleLease
 from kodad.store.postgres import PostgresStore
 from kodad.store.sqlite_schema import MIGRATIONS
+from tests.pg import PostgresCluster
 
 
 @pytest.fixture
@@ -288,6 +289,36 @@ async def test_a_large_batch_of_events_of_many_sessions_is_stored_whole(store: S
         assert stored == [e for e in events if e.session_id == sid] and len(stored) == count
         got = await store.get_session(sid)
         assert got is not None and got.last_seq == count
+
+
+async def test_a_batch_of_events_on_postgresql_is_a_few_statements_whatever_it_holds(
+    postgres: PostgresCluster,
+) -> None:
+    """Every statement of the batch's transaction is a round trip made while its sessions'
+    rows are locked: under load a batch holds hundreds of sessions."""
+    store = PostgresStore(await postgres.new_database(), pool_size=1, replica_id="r")
+    await store.open()
+    try:
+        sessions = [f"s_{i:03}" for i in range(100)]
+        for sid in sessions:
+            await store.create_session(session(sid))
+            await store.cluster.acquire_lease(sid, "t1")  # each write of it is fenced
+        queries: list[str] = []
+        async with store.pool.acquire() as conn:  # the pool's one connection
+            conn.add_query_logger(lambda q: queries.append(q.query))
+        events = [Event(sid, "t1", seq, 100, TextDelta("x")) for seq in (1, 2) for sid in sessions]
+        await store.append_events(events[:1])  # the driver learns the statements' types
+        queries.clear()
+        await store.append_events(events[1:])
+        # BEGIN, fence, events, last seqs, notify, COMMIT, and the pool's reset.
+        assert len(queries) <= 7, queries
+        for sid in sessions:
+            assert await store.list_events(sid, after_seq=0, limit=10) == [
+                e for e in events if e.session_id == sid
+            ]
+            assert (await store.get_session(sid)).last_seq == 2  # type: ignore[union-attr]
+    finally:
+        await store.close()
 
 
 async def test_events_turns_and_delete_cascade(store: Store) -> None:

@@ -26,10 +26,13 @@ from kodad.store.base import StaleLease, TurnRecord, uninterruptible
 from kodad.store.postgres_cluster import EVENTS_CHANNEL, PostgresCluster
 from kodad.store.postgres_db import (
     BEGIN_TURN,
+    INSERT_EVENTS,
     INSERT_TURN,
     MARK_RUNNING,
+    NOTIFY_ALL,
     PLACEHOLDERS,
     SELECT_SESSION,
+    SET_LAST_SEQS,
     SET_TITLE,
     SETTINGS,
     append_row,
@@ -216,15 +219,15 @@ class PostgresStore(PostgresQueues):
             raise
 
     async def _append_events(self, events: Sequence[Event], last: dict[str, int]) -> None:
+        """One transaction of a few statements whatever the batch holds: each statement is
+        a round trip made while the sessions' rows are locked, so none is per session or per
+        event (a batch under load holds hundreds of sessions)."""
+        sessions = sorted(last)
         async with self.pool.acquire() as conn, conn.transaction():
             # Rows are locked in session order everywhere (fence, renewal): no deadlocks.
-            for session_id in sorted(last):
-                await self.cluster.fence(conn, session_id)
-            await conn.executemany(
-                "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
-                " subagent_session_id, parent_call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [codec.event_row(e) for e in events],
-            )
+            await self.cluster.fence_all(conn, sessions)
+            columns = list(zip(*(codec.event_row(e) for e in events), strict=True))
+            await conn.execute(INSERT_EVENTS, *columns)
             # A turn_started is stored with its turn row, a turn_ended with the turn's end:
             # a crash between the two never leaves them disagreeing. Turn rows before
             # sessions rows, as begin_turn and end_turn lock them: no deadlock.
@@ -235,17 +238,14 @@ class PostgresStore(PostgresQueues):
                     await conn.execute(INSERT_TURN, *codec.turn_row(bound))
                 elif await end_row(conn, codec.turn_end(bound)):
                     ended.add(bound.seq)
-            await conn.executemany(
-                "UPDATE sessions SET last_seq = $1 WHERE id = $2",
-                [(last[sid], sid) for sid in sorted(last)],
-            )
+            await conn.execute(SET_LAST_SEQS, sessions, [last[sid] for sid in sessions])
             for bound in bounds:
                 if not isinstance(bound.payload, TurnEnded):
                     await conn.execute(MARK_RUNNING, bound.turn_id, bound.session_id)
                 elif bound.seq in ended:
                     await end_session(conn, codec.turn_end(bound))
-            for sid, seq in last.items():  # delivered on commit
-                await conn.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, f"{sid} {seq}")
+            # Delivered on commit.
+            await conn.execute(NOTIFY_ALL, EVENTS_CHANNEL, [f"{s} {last[s]}" for s in sessions])
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self.pool.fetch(

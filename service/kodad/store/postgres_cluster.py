@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -135,6 +135,21 @@ class PostgresCluster:
         )
         if current != token:
             raise StaleLease(session_id)
+
+    async def fence_all(self, conn: Connection, session_ids: Sequence[str]) -> None:
+        """fence() for several sessions (`session_ids` in order), in one statement."""
+        held = {sid: self.tokens[sid] for sid in session_ids if sid in self.tokens}
+        if not held:
+            return
+        rows = await conn.fetch(
+            "SELECT session_id, token FROM leases WHERE session_id = ANY($1::text[])"
+            " ORDER BY session_id FOR SHARE",
+            list(held),
+        )
+        current = {r["session_id"]: r["token"] for r in rows}
+        for sid, token in held.items():
+            if current.get(sid) != token:
+                raise StaleLease(sid)
 
     @uninterruptible
     async def acquire_lease(self, session_id: str, turn_id: str) -> int:

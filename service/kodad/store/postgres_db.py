@@ -34,6 +34,23 @@ MARK_RUNNING = (
     " turns WHERE session_id = $2 AND turn_id = $1 AND end_time > 0)"
 )
 
+# A batch of events in one statement: a column array each (codec.event_row's order).
+INSERT_EVENTS = (
+    "INSERT INTO events (session_id, seq, turn_id, create_time, payload,"
+    " subagent_session_id, parent_call_id) SELECT * FROM unnest($1::text[], $2::bigint[],"
+    " $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])"
+)
+# Each session's last seq ($1 ids in order, $2 seqs), its row locked in id order first as
+# every transaction locks sessions' rows.
+SET_LAST_SEQS = (
+    "WITH locked AS MATERIALIZED (SELECT id FROM sessions WHERE id = ANY($1::text[])"
+    " ORDER BY id FOR UPDATE)"
+    " UPDATE sessions s SET last_seq = v.seq FROM locked,"
+    " unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE s.id = locked.id AND s.id = v.id"
+)
+# One notification on channel $1 for each payload of $2.
+NOTIFY_ALL = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p"
+
 # Serialises migrations of replicas starting together.
 MIGRATION_LOCK = 0x6B6F646164
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from kodad.domain.events import (
@@ -63,6 +64,7 @@ from kodad.domain.model import (
 from kodad.store import SqliteStore, Store, TurnRecord, codec, sqlite_file
 from kodad.store.base import StaleLease
 from kodad.store.postgres import PostgresStore
+from kodad.store.postgres_cluster import EVENTS_CHANNEL, NOTICE_BYTES, events_notices
 from kodad.store.sqlite_schema import MIGRATIONS
 from tests.pg import PostgresCluster
 
@@ -291,6 +293,15 @@ async def test_a_large_batch_of_events_of_many_sessions_is_stored_whole(store: S
         assert got is not None and got.last_seq == count
 
 
+def test_a_commit_of_many_sessions_is_announced_in_payloads_postgresql_accepts() -> None:
+    last = {f"s_{i:05}_{'x' * 20}": i for i in range(2_000)}
+    notices = events_notices(last)
+    assert len(notices) > 1 and all(len(n.encode()) <= NOTICE_BYTES < 8000 for n in notices)
+    lines = [line.rsplit(" ", 1) for n in notices for line in n.split("\n")]
+    assert {sid: int(seq) for sid, seq in lines} == last and len(lines) == len(last)
+    assert events_notices({"s_1": 7}) == ["s_1 7"]  # one session: the format it always had
+
+
 async def test_a_batch_of_events_on_postgresql_is_a_few_statements_whatever_it_holds(
     postgres: PostgresCluster,
 ) -> None:
@@ -306,12 +317,21 @@ async def test_a_batch_of_events_on_postgresql_is_a_few_statements_whatever_it_h
         queries: list[str] = []
         async with store.pool.acquire() as conn:  # the pool's one connection
             conn.add_query_logger(lambda q: queries.append(q.query))
+        notices: asyncio.Queue[str] = asyncio.Queue()
+        listener = await asyncpg.connect(store.dsn)
+        await listener.add_listener(EVENTS_CHANNEL, lambda *args: notices.put_nowait(args[-1]))
         events = [Event(sid, "t1", seq, 100, TextDelta("x")) for seq in (1, 2) for sid in sessions]
         await store.append_events(events[:1])  # the driver learns the statements' types
         queries.clear()
         await store.append_events(events[1:])
-        # BEGIN, fence, events, last seqs, notify, COMMIT, and the pool's reset.
-        assert len(queries) <= 7, queries
+        # BEGIN, fence, events, last seqs, notify, COMMIT: no reset of the pool's.
+        assert len(queries) <= 6, queries
+        # Each commit is announced in one notification naming each session's last seq.
+        assert await asyncio.wait_for(notices.get(), 10) == "s_000 1"
+        announced = await asyncio.wait_for(notices.get(), 10)
+        assert sorted(announced.split("\n")) == [f"{sid} 2" for sid in sessions]
+        await listener.close()
+        assert notices.empty()
         for sid in sessions:
             assert await store.list_events(sid, after_seq=0, limit=10) == [
                 e for e in events if e.session_id == sid

@@ -23,7 +23,7 @@ from kodad.domain.model import (
 )
 from kodad.store import codec
 from kodad.store.base import StaleLease, TurnRecord, uninterruptible
-from kodad.store.postgres_cluster import EVENTS_CHANNEL, PostgresCluster
+from kodad.store.postgres_cluster import EVENTS_CHANNEL, PostgresCluster, events_notices
 from kodad.store.postgres_db import (
     BEGIN_TURN,
     INSERT_EVENTS,
@@ -245,7 +245,7 @@ class PostgresStore(PostgresQueues):
                 elif bound.seq in ended:
                     await end_session(conn, codec.turn_end(bound))
             # Delivered on commit.
-            await conn.execute(NOTIFY_ALL, EVENTS_CHANNEL, [f"{s} {last[s]}" for s in sessions])
+            await conn.execute(NOTIFY_ALL, EVENTS_CHANNEL, events_notices(last))
 
     async def list_events(self, session_id: str, *, after_seq: int, limit: int) -> list[Event]:
         rows = await self.pool.fetch(

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import asyncpg
 
@@ -34,8 +34,28 @@ log = logging.getLogger(__name__)
 
 RELISTEN_DELAY_S = 1.0
 EVENTS_CHANNEL = "kodad_events"
+# A notification's payload is at most 8,000 bytes; events_notices stays below.
+NOTICE_BYTES = 7_000
 COMMANDS_CHANNEL = "kodad_commands"
 REPLIES_CHANNEL = "kodad_replies"
+
+
+def events_notices(last_seqs: Mapping[str, int]) -> list[str]:
+    """The EVENTS_CHANNEL payloads announcing a commit: one line "<session id> <last seq>"
+    per session, as few payloads as fit (one notification per commit, not per session)."""
+    notices: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for session_id, seq in last_seqs.items():
+        line = f"{session_id} {seq}"
+        if lines and size + len(line) + 1 > NOTICE_BYTES:
+            notices.append("\n".join(lines))
+            lines, size = [], 0
+        lines.append(line)
+        size += len(line) + 1
+    if lines:
+        notices.append("\n".join(lines))
+    return notices
 
 
 def default_replica_id() -> str:
@@ -234,8 +254,9 @@ class PostgresCluster:
         self._listener = conn
 
         def events(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
-            session_id, seq = str(payload).rsplit(" ", 1)
-            handler.remote_events(session_id, int(seq))
+            for line in str(payload).split("\n"):
+                session_id, seq = line.rsplit(" ", 1)
+                handler.remote_events(session_id, int(seq))
 
         def commands(_c: Connection, _pid: int, _channel: str, payload: object) -> None:
             asyncio.get_running_loop().create_task(handler.remote_commands(str(payload)))

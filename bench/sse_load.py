@@ -5,6 +5,7 @@ same run. Prints, per system: errors, tokens lost, token -> client latency p50/p
 after start_turn, and server CPU per token delivered.
 
     python -m bench.sse_load [--sessions N] [--tokens T] [--rate R] [--clients C] [--quick]
+        [--postgres]
 
 Each token's text is the time (ns) the SSE server wrote it, then a space, so a delta that
 carries several coalesced tokens still gives each its own latency.
@@ -180,7 +181,7 @@ async def _relay_share(address: str, count: int) -> Share:
 def client(kind: str, address: str, work: list[str] | int, go: Any, out: Any) -> None:
     out.put("ready")
     go.wait()  # every client starts at once
-    if kind == "kodad":
+    if kind.startswith("kodad"):
         assert isinstance(work, list)
         share = asyncio.run(_kodad_share(address, work))
     else:
@@ -200,7 +201,7 @@ class Result:
 
     def line(self) -> str:
         return (
-            f"{self.name:<6} errors {self.errors}  lost {self.lost}  token->client p50 "
+            f"{self.name:<8} errors {self.errors}  lost {self.lost}  token->client p50 "
             f"{self.latency.p50:.1f} ms  p99 {self.latency.p99:.1f} ms  first token p50 "
             f"{self.first.p50:.1f} ms  p99 {self.first.p99:.1f} ms  server CPU "
             f"{self.cpu_us_per_token:.0f} us/token"
@@ -255,7 +256,24 @@ async def _sessions(address: str, base_url: str, count: int, workspace: Path) ->
     return [m.session.id for m in made]
 
 
-def measure(sessions: int, tokens: int, rate: float, clients: int) -> list[Result]:
+def _kodad(
+    name: str, work: Path, base_url: str, sessions: int, clients: int, expected: int,
+    *store: str,
+) -> Result:  # fmt: skip
+    kodad = Kodad(work / "data", *store)
+    try:
+        workspace = work / "ws"
+        workspace.mkdir(parents=True)
+        ids = asyncio.run(_sessions(kodad.address, base_url, sessions, workspace))
+        shares = [ids[i::clients] for i in range(clients)]
+        return _run_clients(name, kodad.address, shares, kodad.pid, expected)
+    finally:
+        kodad.stop()
+
+
+def measure(
+    sessions: int, tokens: int, rate: float, clients: int, postgres: bool = False
+) -> list[Result]:
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
     sse = ctx.Process(target=sse_server, args=(tokens, 1 / rate, ports), daemon=True)
@@ -272,15 +290,18 @@ def measure(sessions: int, tokens: int, rate: float, clients: int) -> list[Resul
         results.append(_run_clients("relay", relay_address, counts, relay.pid, expected))
         relay.kill()
         with tempfile.TemporaryDirectory() as tmp:
-            kodad = Kodad(Path(tmp) / "data")
-            try:
-                workspace = Path(tmp) / "ws"
-                workspace.mkdir()
-                ids = asyncio.run(_sessions(kodad.address, base_url, sessions, workspace))
-                shares = [ids[i::clients] for i in range(clients)]
-                results.append(_run_clients("kodad", kodad.address, shares, kodad.pid, expected))
-            finally:
-                kodad.stop()
+            run = (base_url, sessions, clients, expected)
+            results.append(_kodad("kodad", Path(tmp) / "sqlite", *run))
+            if postgres:  # one replica on a PostgreSQL database of its own
+                from tests.pg import PostgresCluster
+
+                cluster = PostgresCluster()
+                cluster.start()
+                try:
+                    dsn = asyncio.run(cluster.new_database())
+                    results.append(_kodad("kodad-pg", Path(tmp) / "pg", *run, "--store", dsn))
+                finally:
+                    cluster.stop()
     finally:
         sse.kill()
     return results
@@ -293,6 +314,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="tokens/s of each session")
     parser.add_argument("--clients", type=int, default=max(2, (os.cpu_count() or 2)))
     parser.add_argument("--quick", action="store_true", help="50 sessions x 20 tokens")
+    parser.add_argument(
+        "--postgres", action="store_true",
+        help="kodad on PostgreSQL too (needs its server programs: tools/postgres.sh)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.tokens = 50, 20
@@ -301,7 +326,7 @@ def main() -> None:
         f"{args.clients} client processes:",
         file=sys.stderr,
     )
-    for result in measure(args.sessions, args.tokens, args.rate, args.clients):
+    for result in measure(args.sessions, args.tokens, args.rate, args.clients, args.postgres):
         print(result.line())
 
 

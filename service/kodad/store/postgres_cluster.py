@@ -175,27 +175,27 @@ class PostgresCluster:
     async def acquire_lease(self, session_id: str, turn_id: str) -> int:
         """Takes the session's lease for `turn_id`: when it is free, expired or already this
         replica's. Returns its fencing token; raises LeaseHeld naming the replica that holds
-        it."""
-        async with self._pool().acquire() as conn, conn.transaction():
-            token = await conn.fetchval(
-                "INSERT INTO leases (session_id, owner, turn_id, token, expires_at)"
-                " VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))"
-                " ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner,"
-                " turn_id = EXCLUDED.turn_id, token = leases.token + 1,"
-                " expires_at = EXCLUDED.expires_at"
-                " WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner"
-                " RETURNING token",
-                session_id,
-                self.replica_id,
-                turn_id,
-                self.lease_ttl_s,
+        it. The take is one statement, atomic by itself: no transaction around it."""
+        pool = self._pool()
+        token = await pool.fetchval(
+            "INSERT INTO leases (session_id, owner, turn_id, token, expires_at)"
+            " VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))"
+            " ON CONFLICT (session_id) DO UPDATE SET owner = EXCLUDED.owner,"
+            " turn_id = EXCLUDED.turn_id, token = leases.token + 1,"
+            " expires_at = EXCLUDED.expires_at"
+            " WHERE leases.expires_at < now() OR leases.owner = EXCLUDED.owner"
+            " RETURNING token",
+            session_id,
+            self.replica_id,
+            turn_id,
+            self.lease_ttl_s,
+        )
+        if token is None:
+            row = await pool.fetchrow(
+                "SELECT owner, turn_id FROM leases WHERE session_id = $1", session_id
             )
-            if token is None:
-                row = await conn.fetchrow(
-                    "SELECT owner, turn_id FROM leases WHERE session_id = $1", session_id
-                )
-                owner, held_for = (row["owner"], row["turn_id"]) if row else ("?", "?")
-                raise LeaseHeld(session_id, owner, held_for)
+            owner, held_for = (row["owner"], row["turn_id"]) if row else ("?", "?")
+            raise LeaseHeld(session_id, owner, held_for)
         self.tokens[session_id] = int(token)
         return int(token)
 

@@ -40,15 +40,15 @@ INSERT_EVENTS = (
     " subagent_session_id, parent_call_id) SELECT * FROM unnest($1::text[], $2::bigint[],"
     " $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])"
 )
-# Each session's last seq ($1 ids in order, $2 seqs), its row locked in id order first as
-# every transaction locks sessions' rows.
+# Each session's last seq ($1 ids in order, $2 seqs), the rows locked in id order first as
+# every transaction locks sessions' rows, and as an UPDATE locks them (not the keys).
 SET_LAST_SEQS = (
     "WITH locked AS MATERIALIZED (SELECT id FROM sessions WHERE id = ANY($1::text[])"
-    " ORDER BY id FOR UPDATE)"
+    " ORDER BY id FOR NO KEY UPDATE)"
     " UPDATE sessions s SET last_seq = v.seq FROM locked,"
     " unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE s.id = locked.id AND s.id = v.id"
 )
-# One notification on channel $1 for each payload of $2.
+# A notification on channel $1 for each payload of $2.
 NOTIFY_ALL = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p"
 
 # Serialises migrations of replicas starting together.

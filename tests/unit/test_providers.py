@@ -150,6 +150,42 @@ class TestScripted:
             UsageReport(Usage(3, 4)),
         ]
 
+    async def test_delays_are_a_schedule_and_what_came_due_on_a_busy_loop_is_one_chunk(
+        self,
+    ) -> None:
+        """A model streams on its own clock: a loop that ran late gets what came due
+        meanwhile at once, merged as one network read would bring it."""
+        steps: list[dict[str, object]] = [{"text": "a"}]
+        for word in "bcd":
+            steps += [{"delay_ms": 20}, {"text": word}]
+        steps += [{"delay_ms": 400}, {"text": "e"}, {"thinking": "f"}]
+        provider = ScriptedProvider(json.dumps({"rounds": [steps, steps]}))
+        loop = asyncio.get_running_loop()
+
+        async def play(prior: int, stall_s: float) -> list[tuple[ProviderEvent, float]]:
+            began, got = loop.time(), []
+            stream = provider.stream(ProviderRequest("m", "", [], prior_rounds=prior))
+            async for event in stream:
+                got.append((event, loop.time() - began))
+                if len(got) == 1:
+                    time.sleep(stall_s)  # noqa: ASYNC251  # the loop is busy: a stall, not a wait
+            return got
+
+        kept_up = await play(0, 0)
+        assert [e for e, _ in kept_up] == [
+            *map(TextChunk, "abcde"), ThinkingChunk("f"), StreamFinished("end_turn"),
+        ]  # fmt: skip
+        times = [t for _, t in kept_up]
+        assert all(
+            t >= due - 0.001 for t, due in zip(times[:5], (0, 0.02, 0.04, 0.06, 0.46), strict=True)
+        )
+        stalled = await play(1, 0.15)
+        assert [e for e, _ in stalled] == [
+            TextChunk("a"), TextChunk("bcd"), TextChunk("e"), ThinkingChunk("f"),
+            StreamFinished("end_turn"),
+        ]  # fmt: skip
+        assert stalled[2][1] >= 0.46 - 0.001  # "e" is due 460 ms after the start
+
     async def test_exhausted_script(self) -> None:
         provider = ScriptedProvider('{"rounds": []}')
         with pytest.raises(ProviderError, match="round 1 was asked for") as err:

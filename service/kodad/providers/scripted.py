@@ -28,6 +28,7 @@ from kodad.providers.base import (
     ToolCallReady,
     UsageReport,
 )
+from kodad.providers.transport import LoopLag, loop_lag
 
 MAX_SCRIPT_BYTES = 1024 * 1024
 MAX_REPEAT = 100_000  # deltas of one "repeat" step
@@ -99,6 +100,81 @@ def _check_step(step: Any, where: str) -> None:
         raise ScriptError(f"{where}: unknown step {sorted(step)}")
 
 
+async def _play(steps: list[dict[str, Any]], number: int) -> AsyncGenerator[ProviderEvent, None]:
+    """The events of round `number`'s steps. Delays are a schedule from the round's start,
+    as a model's stream is, and waits are paced as an HTTP provider's reads are: while the
+    loop keeps up each step is its own event on time; once it runs late the text that came
+    due meanwhile goes out as one chunk (as one network read returns all that arrived),
+    not one wake-up and one event per step."""
+    lag = loop_lag()
+    lag.enter()
+    try:
+        async for event in _steps(steps, number, lag):
+            yield event
+    finally:
+        lag.leave()
+
+
+async def _steps(
+    steps: list[dict[str, Any]], number: int, lag: LoopLag
+) -> AsyncGenerator[ProviderEvent, None]:
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    late = False  # the last delay had passed already: the text due since merges
+    held: TextChunk | ThinkingChunk | None = None  # the last chunk, until the next step
+    for i, step in enumerate(steps):
+        if "delay_ms" in step:
+            due += step["delay_ms"] / 1000
+            late = loop.time() >= due
+            if not late:
+                if held is not None:
+                    yield held
+                    held = None
+                await asyncio.sleep(max(due, loop.time() + lag.pause_s()) - loop.time())
+            continue
+        chunk: TextChunk | ThinkingChunk | None = None
+        if "repeat" in step:
+            pass
+        elif "text" in step:
+            chunk = TextChunk(step["text"])
+        elif "thinking" in step:
+            chunk = ThinkingChunk(step["thinking"])
+        if chunk is not None:
+            if late and held is not None and type(held) is type(chunk):
+                held = type(chunk)(held.text + chunk.text)
+                continue
+            if held is not None:
+                yield held
+            held = chunk
+            continue
+        if held is not None:
+            yield held
+            held = None
+        late = False
+        if "repeat" in step:
+            for n in range(step["repeat"]):
+                yield TextChunk(step["text"])
+                if n % 64 == 63:
+                    await asyncio.sleep(0)  # let the event loop deliver what was emitted
+        elif "tool_call" in step:
+            call = step["tool_call"]
+            arguments = call.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
+            call_id = call.get("id") or f"call_{number + 1}_{i + 1}"
+            yield ToolCallReady(ToolCall(call_id, call["name"], arguments))
+        elif "usage" in step:
+            yield UsageReport(Usage(**step["usage"]))
+        elif "error" in step:
+            error = step["error"]
+            raise ProviderError(
+                str(error.get("code", "provider_error")),
+                str(error.get("message", "scripted error")),
+            )
+    if held is not None:
+        yield held
+
+
 class ScriptedProvider:
     """Plays `script_json` (validated with parse_script) or echoes input when empty."""
 
@@ -137,33 +213,8 @@ class ScriptedProvider:
                 "script_exhausted",
                 f"the script has {len(rounds)} rounds and round {number + 1} was asked for",
             )
-        for i, step in enumerate(rounds[number]):
-            if "repeat" in step:
-                for n in range(step["repeat"]):
-                    yield TextChunk(step["text"])
-                    if n % 64 == 63:
-                        await asyncio.sleep(0)  # let the event loop deliver what was emitted
-            elif "text" in step:
-                yield TextChunk(step["text"])
-            elif "thinking" in step:
-                yield ThinkingChunk(step["thinking"])
-            elif "tool_call" in step:
-                call = step["tool_call"]
-                arguments = call.get("arguments", {})
-                if not isinstance(arguments, str):
-                    arguments = json.dumps(arguments, ensure_ascii=False)
-                call_id = call.get("id") or f"call_{number + 1}_{i + 1}"
-                yield ToolCallReady(ToolCall(call_id, call["name"], arguments))
-            elif "usage" in step:
-                yield UsageReport(Usage(**step["usage"]))
-            elif "error" in step:
-                error = step["error"]
-                raise ProviderError(
-                    str(error.get("code", "provider_error")),
-                    str(error.get("message", "scripted error")),
-                )
-            elif "delay_ms" in step:
-                await asyncio.sleep(step["delay_ms"] / 1000)
+        async for event in _play(rounds[number], number):
+            yield event
         yield StreamFinished("end_turn")
 
     async def _echo(self, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:

@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import os
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -163,6 +164,19 @@ class LoopLag:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+_LAGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = weakref.WeakKeyDictionary()
+
+
+def loop_lag() -> LoopLag:
+    """The running loop's LoopLag, shared by the streams that are not an HttpClient's (the
+    scripted provider's): one measuring task per loop, not one per stream."""
+    loop = asyncio.get_running_loop()
+    lag = _LAGS.get(loop)
+    if lag is None:
+        lag = _LAGS[loop] = LoopLag()
+    return lag
 
 
 # Reads are paced once the loop runs this late...

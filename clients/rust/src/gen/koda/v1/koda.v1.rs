@@ -38,7 +38,8 @@ pub struct ProviderConfig {
     /// {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
     /// {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
     /// "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-    /// Limit 1 MiB, nested at most 64 deep.
+    /// Delays are a schedule from the round's start, as a model's stream is: text that came
+    /// due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
     #[prost(string, tag="5")]
     pub script_json: ::prost::alloc::string::String,
     /// Upper bound on tokens the model may generate per provider call. 0 means the

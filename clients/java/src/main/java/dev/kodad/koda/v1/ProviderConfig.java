@@ -247,7 +247,8 @@ private static final long serialVersionUID = 0L;
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
    * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-   * Limit 1 MiB, nested at most 64 deep.
+   * Delays are a schedule from the round's start, as a model's stream is: text that came
+   * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -274,7 +275,8 @@ private static final long serialVersionUID = 0L;
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
    * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-   * Limit 1 MiB, nested at most 64 deep.
+   * Delays are a schedule from the round's start, as a model's stream is: text that came
+   * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1312,7 +1314,8 @@ private static final long serialVersionUID = 0L;
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
      * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-     * Limit 1 MiB, nested at most 64 deep.
+     * Delays are a schedule from the round's start, as a model's stream is: text that came
+     * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1338,7 +1341,8 @@ private static final long serialVersionUID = 0L;
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
      * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-     * Limit 1 MiB, nested at most 64 deep.
+     * Delays are a schedule from the round's start, as a model's stream is: text that came
+     * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1365,7 +1369,8 @@ private static final long serialVersionUID = 0L;
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
      * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-     * Limit 1 MiB, nested at most 64 deep.
+     * Delays are a schedule from the round's start, as a model's stream is: text that came
+     * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1388,7 +1393,8 @@ private static final long serialVersionUID = 0L;
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
      * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-     * Limit 1 MiB, nested at most 64 deep.
+     * Delays are a schedule from the round's start, as a model's stream is: text that came
+     * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -1408,7 +1414,8 @@ private static final long serialVersionUID = 0L;
      * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
      * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
      * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-     * Limit 1 MiB, nested at most 64 deep.
+     * Delays are a schedule from the round's start, as a model's stream is: text that came
+     * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
      * </pre>
      *
      * <code>string script_json = 5 [json_name = "scriptJson"];</code>

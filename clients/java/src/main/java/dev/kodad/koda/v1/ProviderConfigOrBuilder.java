@@ -107,7 +107,8 @@ public interface ProviderConfigOrBuilder extends
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
    * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-   * Limit 1 MiB, nested at most 64 deep.
+   * Delays are a schedule from the round's start, as a model's stream is: text that came
+   * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>
@@ -122,7 +123,8 @@ public interface ProviderConfigOrBuilder extends
    * {"thinking": "..."}, {"tool_call": {"name": "...", "arguments": {...}, "id": "..."}},
    * {"usage": {"input_tokens": n, "output_tokens": n}}, {"error": {"code": "...",
    * "message": "..."}}, {"delay_ms": n}, {"repeat": n, "text": "..."} (n at most 100000).
-   * Limit 1 MiB, nested at most 64 deep.
+   * Delays are a schedule from the round's start, as a model's stream is: text that came
+   * due while the service was busy comes as one delta. Limit 1 MiB, nested at most 64 deep.
    * </pre>
    *
    * <code>string script_json = 5 [json_name = "scriptJson"];</code>

@@ -147,14 +147,7 @@ class PostgresCluster:
     async def fence(self, conn: Connection, session_id: str) -> None:
         """Inside a transaction: fails unless this replica still holds the session's lease
         (when it took one). The row lock makes a takeover wait for this transaction."""
-        token = self.tokens.get(session_id)
-        if token is None:
-            return
-        current = await conn.fetchval(
-            "SELECT token FROM leases WHERE session_id = $1 FOR SHARE", session_id
-        )
-        if current != token:
-            raise StaleLease(session_id)
+        await self.fence_all(conn, [session_id])
 
     async def fence_all(self, conn: Connection, session_ids: Sequence[str]) -> None:
         """fence() for several sessions (`session_ids` in order), in one statement."""

@@ -160,18 +160,13 @@ class LoopLag:
         lag = self.lag_s
         return 0.0 if lag < PACE_AFTER_LAG_S else min(PACE_MAX_S, PACE_FACTOR * lag)
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
 
 _LAGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = weakref.WeakKeyDictionary()
 
 
 def loop_lag() -> LoopLag:
-    """The running loop's LoopLag, shared by the streams that are not an HttpClient's (the
-    scripted provider's): one measuring task per loop, not one per stream."""
+    """The running loop's LoopLag, shared by every stream the loop reads (the HttpClient's
+    and the scripted provider's): one measuring task per loop, not one per stream."""
     loop = asyncio.get_running_loop()
     lag = _LAGS.get(loop)
     if lag is None:
@@ -237,7 +232,6 @@ class HttpClient:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s)
         self._read_timeout_s = read_timeout_s
         self._session: aiohttp.ClientSession | None = None
-        self._lag = LoopLag()
         # HTTP(S)_PROXY and NO_PROXY as the service started with them, read once (aiohttp's
         # trust_env would read them, and ~/.netrc, on every request).
         self._proxies = urllib.request.getproxies_environment()
@@ -277,7 +271,8 @@ class HttpClient:
         """Sends a request; the response's headers are in, its body not yet read. Raises
         TransportError subclasses for failures below HTTP."""
         silence = _Silence(self._read_timeout_s)  # waiting for the headers counts too
-        self._lag.enter()
+        lag = loop_lag()
+        lag.enter()
         try:
             with _failures(silence):
                 raw = await self._pool().request(
@@ -286,15 +281,14 @@ class HttpClient:
                 )  # fmt: skip
             silence.done()
             try:
-                yield Response(raw, silence, self._lag)
+                yield Response(raw, silence, lag)
             finally:
                 raw.release()
         finally:
             silence.close()
-            self._lag.leave()
+            lag.leave()
 
     async def aclose(self) -> None:
-        self._lag.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None

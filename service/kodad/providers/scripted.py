@@ -132,14 +132,8 @@ async def _steps(
                     held = None
                 await asyncio.sleep(max(due, loop.time() + lag.pause_s()) - loop.time())
             continue
-        chunk: TextChunk | ThinkingChunk | None = None
-        if "repeat" in step:
-            pass
-        elif "text" in step:
-            chunk = TextChunk(step["text"])
-        elif "thinking" in step:
-            chunk = ThinkingChunk(step["thinking"])
-        if chunk is not None:
+        if "repeat" not in step and ("text" in step or "thinking" in step):
+            chunk = TextChunk(step["text"]) if "text" in step else ThinkingChunk(step["thinking"])
             if late and held is not None and type(held) is type(chunk):
                 held = type(chunk)(held.text + chunk.text)
                 continue

@@ -64,6 +64,7 @@ class Sizes:
     sse_tokens: int = 100
     sse_rate: float = 20.0
     long_session_turns: int = 1000
+    paced_rate: int = 50  # tokens/s of each of figure 3's sessions
 
 
 def scripted(*rounds: list[dict[str, Any]]) -> spb.ProviderConfig:
@@ -261,14 +262,17 @@ async def paced(work: Path, sizes: Sizes) -> list[Row]:
     try:
         steps: list[dict[str, Any]] = []
         for _ in range(sizes.paced_deltas):
-            steps += [{"text": "tok "}, {"delay_ms": 20}]
+            steps += [{"text": "tok "}, {"delay_ms": 1000 // sizes.paced_rate}]
         sessions = await make_sessions(kodad.address, work, sizes.paced_sessions, scripted(steps))
         cpu_before = cpu_seconds(kodad.pid)
         stats, errors, elapsed, events = await concurrent_turns(kodad.address, sessions)
         cores = (cpu_seconds(kodad.pid) - cpu_before) / elapsed
     finally:
         kodad.stop()
-    label = f"3. {sizes.paced_sessions:,} sessions x {sizes.paced_deltas}-delta turns at 50 tok/s"
+    label = (
+        f"3. {sizes.paced_sessions:,} sessions x {sizes.paced_deltas}-delta turns at "
+        f"{sizes.paced_rate} tok/s"
+    )
     return [
         Row(label + ": errors", str(errors), "-", "-", "0"),
         Row(
@@ -283,7 +287,7 @@ async def paced(work: Path, sizes: Sizes) -> list[Row]:
             f"{cores:.2f}",
             "-",
             f"{events / elapsed:,.0f} events/s; the turns took {elapsed:.1f} s for "
-            f"{sizes.paced_deltas / 50:.1f} s of tokens",
+            f"{sizes.paced_deltas / sizes.paced_rate:.1f} s of tokens",
             "-",
         ),
     ]
